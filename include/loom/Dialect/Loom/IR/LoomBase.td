@@ -1,0 +1,82 @@
+//===- LoomBase.td - loom dialect definition and base classes -*- tablegen -*-===//
+//
+// The `loom` dialect: tensor-level operations for decoder and encoder
+// transformers.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_DIALECT_LOOM_IR_LOOMBASE_TD
+#define LOOM_DIALECT_LOOM_IR_LOOMBASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def Loom_Dialect : Dialect {
+  let name = "loom";
+  let cppNamespace = "::mlir::loom";
+  let summary = "Tensor-level operations for transformer models";
+  let description = [{
+    The `loom` dialect is the level at which Loom keeps what it knows about
+    transformers: named model parameters, embeddings, linear layers, norms,
+    rotary position embeddings, fused attention, the KV cache and
+    Mixture-of-Experts routing. Every op works on ranked tensors with value
+    semantics and infers its result type from its operands.
+
+    Plain elementwise arithmetic (residual adds, the gating multiply of a
+    SwiGLU FFN, scaling by a constant) is written with upstream `arith` and
+    `math` ops on tensors; reshapes, slices and concatenations with the
+    upstream `tensor` dialect. Loom adds ops only where they make model IR
+    read like the model or carry knowledge a later pass needs (see
+    `docs/Dialects/LoomRationale.md`).
+  }];
+  let hasConstantMaterializer = 1;
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+/// Base class of every loom op.
+class Loom_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Loom_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+/// Activations and parameters: f32, f16 or bf16 ranked tensors.
+def Loom_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
+/// Token ids, expert ids and permutations.
+def Loom_IntTensor : RankedTensorOf<[I32, I64]>;
+def Loom_I32Tensor : RankedTensorOf<[I32]>;
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def Loom_GeluApproximation : I32EnumAttr<"GeluApproximation",
+    "how gelu is computed", [
+      I32EnumAttrCase<"erf", 0>,
+      I32EnumAttrCase<"tanh", 1>
+    ]> {
+  let cppNamespace = "::mlir::loom";
+}
+
+def Loom_RopeStyle : I32EnumAttr<"RopeStyle",
+    "which pairs of a head's features a rotary embedding rotates", [
+      // (x[2i], x[2i+1]): Llama's original layout, llama2.c, GGUF llama.
+      I32EnumAttrCase<"interleaved", 0>,
+      // (x[i], x[i + d/2]): rotate-half, GPT-NeoX, Hugging Face Llama, Falcon.
+      I32EnumAttrCase<"half", 1>
+    ]> {
+  let cppNamespace = "::mlir::loom";
+}
+
+def Loom_Activation : I32EnumAttr<"Activation",
+    "the activation of a gated feed-forward network", [
+      I32EnumAttrCase<"silu", 0>,
+      I32EnumAttrCase<"gelu", 1>
+    ]> {
+  let cppNamespace = "::mlir::loom";
+}
+
+#endif // LOOM_DIALECT_LOOM_IR_LOOMBASE_TD

@@ -1,0 +1,44 @@
+# -*- Python -*-
+# lit configuration of Loom's regression tests (test/, mirroring lib/).
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "Loom"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.loom_obj_root, "test")
+
+# unit/ is a suite of its own (GoogleTest); Inputs/ hold files tests read.
+config.excludes = ["unit", "Inputs", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py", "README.md"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%loom_src_root", config.loom_src_root))
+config.substitutions.append(("%loom_obj_root", config.loom_obj_root))
+config.substitutions.append(("%mlir_dir", config.mlir_dir))
+config.substitutions.append(("%cmake", config.cmake_command))
+config.substitutions.append(("%cxx", config.cxx_compiler))
+config.substitutions.append(("%c_compiler", config.c_compiler))
+config.substitutions.append(("%python", config.python_executable or "python3"))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# The real models of ../shared/models, when present beside the checkout.
+models = os.path.normpath(os.path.join(config.loom_src_root, "..", "shared", "models"))
+if os.path.isdir(models):
+    config.available_features.add("shared-models")
+    config.substitutions.append(("%models", models))
+else:
+    lit_config.note("../shared/models is absent: tests that need the real "
+                    "stories260K model are reported UNSUPPORTED")
+
+tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
+tools = ["loom-opt", "mlir-opt", "FileCheck", "not", "count"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=False)

@@ -1,0 +1,31 @@
+//===- loom-opt.cpp - the optimizer driver of Loom ------------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// `mlir-opt` with the loom dialects and passes registered next to all of
+// upstream MLIR's: the tool of lit tests and pass authors. Out-of-tree passes
+// load with --load-pass-plugin=<plugin>.so (see docs/WritingAPassPlugin.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/InitAllDialects.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::loom::registerAllLoomDialects(registry);
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "Loom optimizer driver: the loom dialect and passes, plus "
+                  "all of upstream MLIR\n",
+      registry));
+}
