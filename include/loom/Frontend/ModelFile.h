@@ -1,0 +1,194 @@
+//===- ModelFile.h - what a model file says: config, weights, vocab -*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Every reader (GGUF, llama2.c, safetensors + config.json) produces one
+// `ModelFile`: the architecture's hyperparameters (`ModelConfig`), a table of
+// named weights that point into the memory-mapped file (never copied), and the
+// tokenizer data found in or beside the file. Weight names follow GGUF's
+// llama.cpp naming whatever the source format (`token_embd.weight`,
+// `blk.N.attn_q.weight`, ...), so model builders see one vocabulary.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_FRONTEND_MODELFILE_H
+#define LOOM_FRONTEND_MODELFILE_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+/// How a weight's elements are stored in the file.
+enum class StorageType {
+  F32,
+  F16,
+  BF16,
+  /// GGUF Q8_0: blocks of 32 int8 values with one f16 scale (34 bytes).
+  Q8_0,
+  /// GGUF Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes).
+  Q4_0,
+  /// llama2.c int8 export (version 2): int8 values for the whole tensor,
+  /// then one f32 scale per group of `groupSize` values.
+  Q8Groups,
+};
+
+/// The name of a storage type as users see it (`f32`, `q8_0`, ...).
+llvm::StringRef storageTypeName(StorageType type);
+
+/// How rotary embeddings pair up a head's features.
+enum class RopeStyle {
+  /// (x[2i], x[2i+1]): Meta's Llama layout, llama2.c, GGUF `llama`.
+  Interleaved,
+  /// (x[i], x[i + d/2]): rotate-half, Hugging Face checkpoints, GPT-NeoX.
+  Half,
+};
+
+/// The hyperparameters of a model, whatever file they came from.
+struct ModelConfig {
+  /// The architecture family, lower case: `llama`, `mistral`, `mixtral`,
+  /// `qwen2`, ... (GGUF's `general.architecture`, or derived from HF's
+  /// `architectures` / `model_type`).
+  std::string architecture;
+  int64_t dim = 0;            ///< embedding width (`n_embd`, `hidden_size`)
+  int64_t hiddenDim = 0;      ///< FFN width (`intermediate_size`)
+  int64_t numLayers = 0;
+  int64_t numHeads = 0;       ///< query heads
+  int64_t numKVHeads = 0;     ///< key/value heads (GQA when < numHeads)
+  int64_t headDim = 0;        ///< usually dim / numHeads
+  int64_t vocabSize = 0;
+  int64_t contextLength = 0;  ///< the longest sequence the model supports
+  float normEps = 1e-5f;      ///< RMSNorm epsilon
+  float ropeTheta = 10000.0f;
+  RopeStyle ropeStyle = RopeStyle::Interleaved;
+  /// The classifier shares token_embd.weight: there is no `output.weight`,
+  /// or it is a bit-identical copy of `token_embd.weight` (converters such
+  /// as llama.cpp's write that copy; stories260K.gguf has one).
+  bool tiedEmbeddings = false;
+  bool attentionBias = false;  ///< QKV projections have biases (Qwen2)
+  std::optional<int64_t> slidingWindow; ///< Mistral
+  int64_t numExperts = 0;       ///< MoE: experts per layer (0: dense)
+  int64_t numExpertsPerToken = 0; ///< MoE: top-k
+};
+
+/// One named weight: where its bytes are and how to read them.
+struct WeightInfo {
+  std::string name;              ///< GGUF-style name, e.g. `blk.0.attn_q.weight`
+  /// Logical shape, outermost first (row-major): `[out, in]` for a linear
+  /// layer's weight. (GGUF lists dims innermost first; readers reverse them.)
+  llvm::SmallVector<int64_t, 4> shape;
+  StorageType storage = StorageType::F32;
+  uint64_t offset = 0;           ///< byte offset in `file`
+  /// Byte size of the data (for Q8Groups: of the int8 values only).
+  uint64_t size = 0;
+  int64_t groupSize = 0;         ///< for Q8Groups: values per scale
+  uint64_t scaleOffset = 0;      ///< for Q8Groups: byte offset of the scales
+  unsigned fileIndex = 0;        ///< which of ModelFile::buffers holds it
+
+  int64_t numElements() const;
+};
+
+/// Tokenizer data found in or beside a model file.
+struct TokenizerData {
+  /// `llama` (SentencePiece-style BPE with byte fallback) or `gpt2`.
+  std::string model;
+  std::vector<std::string> pieces;  ///< piece text per id (spaces as ' ')
+  std::vector<float> scores;        ///< merge priority per id
+  /// SentencePiece token types per id where known (1 normal, 2 unknown,
+  /// 3 control, 6 byte), else empty.
+  std::vector<int32_t> tokenTypes;
+  /// BPE merges (`"a b"`) where the file lists them (GGUF `gpt2`
+  /// tokenizers, tokenizer.json), else empty.
+  std::vector<std::string> merges;
+  int64_t bosId = 1, eosId = 2, unkId = 0;
+  std::string source;               ///< the file it was read from
+  bool empty() const { return pieces.empty(); }
+};
+
+/// Everything a reader learned from a model file.
+struct ModelFile {
+  std::string path;      ///< the file given by the user
+  std::string format;    ///< `gguf`, `llama2c`, `safetensors`
+  ModelConfig config;
+  std::vector<WeightInfo> weights;
+  llvm::StringMap<size_t> weightIndex; ///< name -> index in `weights`
+  TokenizerData tokenizer;
+  /// The memory-mapped files the weights point into (several for a sharded
+  /// safetensors checkpoint).
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> buffers;
+
+  /// The weight called `name`, or null.
+  const WeightInfo *lookup(llvm::StringRef name) const;
+  /// The raw bytes of a weight.
+  llvm::ArrayRef<uint8_t> bytes(const WeightInfo &w) const;
+  /// The f32 group scales of a Q8Groups weight (empty for other storage).
+  llvm::ArrayRef<uint8_t> scales(const WeightInfo &w) const;
+};
+
+/// The bytes a tensor of `shape` (outermost first) takes in `type`, or
+/// nullopt when the size overflows, a dimension is negative, or a block
+/// type's innermost dimension is not a multiple of its block (32). For
+/// Q8Groups this counts the int8 values only.
+std::optional<uint64_t> storageByteSize(StorageType type,
+                                        llvm::ArrayRef<int64_t> shape);
+
+/// Reads any supported model file, choosing the reader by content (magic)
+/// and extension. Errors name the file, and the tensor or key and byte offset
+/// where that helps.
+llvm::Expected<std::unique_ptr<ModelFile>> readModelFile(llvm::StringRef path);
+
+/// The readers behind readModelFile.
+llvm::Expected<std::unique_ptr<ModelFile>> readGGUF(llvm::StringRef path);
+llvm::Expected<std::unique_ptr<ModelFile>> readLlama2C(llvm::StringRef path);
+/// A `.safetensors` file or a `model.safetensors.index.json`; `config.json`
+/// is read from the same folder (and `tokenizer.json`, when present).
+/// Hugging Face names become GGUF names; Mixtral's experts keep one tensor
+/// each: `block_sparse_moe.experts.E.w1/w3/w2.weight` become
+/// `blk.N.ffn_gate.E.weight`, `blk.N.ffn_up.E.weight`, `blk.N.ffn_down.E.weight`
+/// (GGUF files stack them instead, as `blk.N.ffn_gate_exps.weight`, ...).
+llvm::Expected<std::unique_ptr<ModelFile>> readSafetensors(llvm::StringRef path);
+
+/// The readers over a file already in memory (fuzzers and tests use these).
+/// Errors name the buffer's identifier. The ModelFile keeps the buffer.
+llvm::Expected<std::unique_ptr<ModelFile>>
+readGGUFFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer);
+llvm::Expected<std::unique_ptr<ModelFile>>
+readLlama2CFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer);
+/// One safetensors file; with `configJSON` (the text of a config.json) the
+/// config is filled in as readSafetensors does, without it only the weight
+/// table is (and `tiedEmbeddings`, from the absence of `lm_head.weight`).
+llvm::Expected<std::unique_ptr<ModelFile>>
+readSafetensorsFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
+                          std::optional<llvm::StringRef> configJSON =
+                              std::nullopt);
+
+/// Parses the text of a Hugging Face `config.json`; `name` names it in
+/// errors. Fields the checkpoint decides (tied embeddings, attention bias)
+/// are set from the config alone.
+llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef json,
+                                          llvm::StringRef name);
+
+/// Reads a llama2.c `tokenizer.bin` (e.g. `tok512.bin`) for `vocabSize` ids;
+/// a `vocabSize` of 0 reads every piece in the file.
+llvm::Expected<TokenizerData> readLlama2CTokenizer(llvm::StringRef path,
+                                                   int64_t vocabSize);
+llvm::Expected<TokenizerData> readLlama2CTokenizer(llvm::MemoryBufferRef buffer,
+                                                   int64_t vocabSize);
+
+/// Checks the config against the weight table: every tensor the
+/// architecture needs is present, with the shape the config implies.
+llvm::Error validateModel(const ModelFile &model);
+
+} // namespace loom
+
+#endif // LOOM_FRONTEND_MODELFILE_H

@@ -1,0 +1,354 @@
+//===- GGUFReader.cpp - a ModelFile from a GGUF file ----------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Builds the ModelFile of a GGUF file from its parsed container: the config
+// from `general.architecture` and the `<arch>.*` keys, the weight table with
+// dims reversed to outermost-first, and the `tokenizer.ggml.*` vocabulary.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Frontend/GGUF.h"
+
+#include "ReaderSupport.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+using loom::detail::fileError;
+
+namespace loom {
+
+namespace {
+
+/// Reads typed metadata keys, with errors that name the key.
+class MetadataReader {
+public:
+  MetadataReader(const GGUFFile &file, StringRef name)
+      : file(file), name(name) {}
+
+  /// An integer key; `fallback` when absent, an error when absent without a
+  /// fallback, of another type, or outside [min, max].
+  Expected<int64_t> integer(StringRef key, std::optional<int64_t> fallback,
+                            int64_t min = 1, int64_t max = INT32_MAX) const {
+    const GGUFValue *value = file.lookup(key);
+    if (!value) {
+      if (fallback)
+        return *fallback;
+      return fileError(name, "missing metadata key '" + key + "'");
+    }
+    std::optional<int64_t> v = value->getInteger();
+    if (!v || value->type == GGUFType::Bool)
+      return wrongType(key, *value, "an integer");
+    if (*v < min || *v > max)
+      return fileError(name, "metadata key '" + key + "' is " + Twine(*v) +
+                                 ", outside [" + Twine(min) + ", " + Twine(max) +
+                                 "]");
+    return *v;
+  }
+
+  /// A float key (float32 or float64; integers are accepted too).
+  Expected<double> real(StringRef key, double fallback) const {
+    const GGUFValue *value = file.lookup(key);
+    if (!value)
+      return fallback;
+    if (std::optional<double> v = value->getFloat())
+      return *v;
+    if (std::optional<int64_t> v = value->getInteger();
+        v && value->type != GGUFType::Bool)
+      return double(*v);
+    return wrongType(key, *value, "a float");
+  }
+
+  Expected<StringRef> string(StringRef key) const {
+    const GGUFValue *value = file.lookup(key);
+    if (!value)
+      return fileError(name, "missing metadata key '" + key + "'");
+    if (std::optional<StringRef> s = value->getString())
+      return *s;
+    return wrongType(key, *value, "a string");
+  }
+
+  /// An array key whose elements are of one of `types`, or null if absent.
+  Expected<const GGUFValue *> array(StringRef key,
+                                    ArrayRef<GGUFType> types) const {
+    const GGUFValue *value = file.lookup(key);
+    if (!value)
+      return nullptr;
+    if (!value->isArray() || !is_contained(types, value->elementType)) {
+      std::string expected = "an array of ";
+      for (size_t i = 0; i < types.size(); ++i)
+        expected += (i ? " or " : "") + ggufTypeName(uint32_t(types[i])).str();
+      return wrongType(key, *value, expected);
+    }
+    return value;
+  }
+
+  Error wrongType(StringRef key, const GGUFValue &value,
+                  const Twine &expected) const {
+    std::string found = ggufTypeName(uint32_t(value.type)).str();
+    if (value.isArray())
+      found = "an array of " + ggufTypeName(uint32_t(value.elementType)).str();
+    return fileError(name, "metadata key '" + key + "' has type " + found +
+                               ", expected " + expected);
+  }
+
+private:
+  const GGUFFile &file;
+  StringRef name;
+};
+
+} // namespace
+
+/// Fills `model.config` from the `<arch>.*` keys.
+static Error readConfig(const GGUFFile &file, ModelFile &model) {
+  MetadataReader md(file, model.path);
+  ModelConfig &config = model.config;
+  Expected<StringRef> arch = md.string("general.architecture");
+  if (!arch)
+    return arch.takeError();
+  if (!detail::isKnownArchitecture(*arch))
+    return fileError(model.path, "unknown architecture '" + *arch +
+                                     "' (general.architecture; Loom knows " +
+                                     detail::knownArchitecturesList() + ")");
+  config.architecture = arch->str();
+  std::string p = config.architecture + ".";
+
+  auto setInt = [&](int64_t &field, StringRef key,
+                    std::optional<int64_t> fallback, int64_t min = 1,
+                    int64_t max = INT32_MAX) -> Error {
+    Expected<int64_t> v = md.integer(p + key.str(), fallback, min, max);
+    if (!v)
+      return v.takeError();
+    field = *v;
+    return Error::success();
+  };
+  if (Error e = setInt(config.dim, "embedding_length", std::nullopt))
+    return e;
+  if (Error e = setInt(config.hiddenDim, "feed_forward_length", std::nullopt))
+    return e;
+  if (Error e = setInt(config.numLayers, "block_count", std::nullopt))
+    return e;
+  if (Error e = setInt(config.numHeads, "attention.head_count", std::nullopt))
+    return e;
+  if (Error e = setInt(config.numKVHeads, "attention.head_count_kv",
+                       config.numHeads))
+    return e;
+  if (Error e = setInt(config.contextLength, "context_length", std::nullopt))
+    return e;
+  if (Error e = setInt(config.numExperts, "expert_count", 0, 0))
+    return e;
+  if (Error e = setInt(config.numExpertsPerToken, "expert_used_count", 0, 0))
+    return e;
+
+  // The head size: attention.key_length where given, else the rotary
+  // dimension count (the whole head in the llama family), else dim / heads.
+  int64_t ropeDim = 0, keyLength = 0;
+  if (Error e = setInt(ropeDim, "rope.dimension_count", 0, 0))
+    return e;
+  if (Error e = setInt(keyLength, "attention.key_length", 0, 0))
+    return e;
+  config.headDim = keyLength    ? keyLength
+                   : ropeDim    ? ropeDim
+                                : config.dim / config.numHeads;
+
+  if (file.lookup(p + "attention.sliding_window")) {
+    int64_t window = 0;
+    if (Error e = setInt(window, "attention.sliding_window", std::nullopt, 0))
+      return e;
+    if (window > 0)
+      config.slidingWindow = window;
+  }
+
+  Expected<double> eps = md.real(p + "attention.layer_norm_rms_epsilon", 1e-5);
+  if (!eps)
+    return eps.takeError();
+  Expected<double> theta = md.real(p + "rope.freq_base", 10000.0);
+  if (!theta)
+    return theta.takeError();
+  if (!(*eps > 0 && *eps < 1))
+    return fileError(model.path, "metadata key '" + p +
+                                     "attention.layer_norm_rms_epsilon' is " +
+                                     formatv("{0}", *eps) + ", outside (0, 1)");
+  if (!(*theta > 0 && *theta < 1e12))
+    return fileError(model.path, "metadata key '" + p + "rope.freq_base' is " +
+                                     formatv("{0}", *theta) +
+                                     ", not a positive base");
+  config.normEps = float(*eps);
+  config.ropeTheta = float(*theta);
+  // llama.cpp's converter permutes Hugging Face q/k for `llama` (and its
+  // relatives) so that GGUF rotates interleaved pairs; qwen2 rotates halves.
+  config.ropeStyle = config.architecture == "qwen2" ? RopeStyle::Half
+                                                    : RopeStyle::Interleaved;
+  config.attentionBias = model.lookup("blk.0.attn_q.bias") != nullptr;
+
+  // The vocabulary size: the tokenizer's, else `<arch>.vocab_size`, else the
+  // embedding's rows.
+  if (const GGUFValue *tokens = file.lookup("tokenizer.ggml.tokens");
+      tokens && tokens->isArray())
+    config.vocabSize = int64_t(tokens->count);
+  else if (file.lookup(p + "vocab_size")) {
+    if (Error e = setInt(config.vocabSize, "vocab_size", std::nullopt))
+      return e;
+  } else if (const WeightInfo *embed = model.lookup("token_embd.weight");
+             embed && !embed->shape.empty())
+    config.vocabSize = embed->shape.front();
+  return Error::success();
+}
+
+/// Replaces SentencePiece's word-boundary mark U+2581 with a space.
+static std::string spacesFromSentencePiece(StringRef piece) {
+  std::string out;
+  out.reserve(piece.size());
+  static constexpr StringLiteral mark = "\xE2\x96\x81";
+  while (!piece.empty()) {
+    if (piece.consume_front(mark)) {
+      out += ' ';
+      continue;
+    }
+    out += piece.front();
+    piece = piece.drop_front();
+  }
+  return out;
+}
+
+/// Fills `model.tokenizer` from the `tokenizer.ggml.*` keys, when present.
+static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
+  MetadataReader md(file, model.path);
+  TokenizerData &tok = model.tokenizer;
+  Expected<const GGUFValue *> tokens =
+      md.array("tokenizer.ggml.tokens", {GGUFType::String});
+  if (!tokens)
+    return tokens.takeError();
+  if (!*tokens)
+    return Error::success();
+  if (file.lookup("tokenizer.ggml.model")) {
+    Expected<StringRef> kind = md.string("tokenizer.ggml.model");
+    if (!kind)
+      return kind.takeError();
+    tok.model = kind->str();
+  }
+  bool sentencePiece = tok.model == "llama";
+  tok.pieces.reserve((*tokens)->count);
+  for (const GGUFValue &piece : (*tokens)->elements)
+    tok.pieces.push_back(sentencePiece ? spacesFromSentencePiece(piece.str)
+                                       : piece.str.str());
+
+  auto checkCount = [&](StringRef key, const GGUFValue &value) -> Error {
+    if (value.count == (*tokens)->count)
+      return Error::success();
+    return fileError(model.path, "metadata key '" + key + "' has " +
+                                     Twine(value.count) + " entries but "
+                                     "tokenizer.ggml.tokens has " +
+                                     Twine((*tokens)->count));
+  };
+  Expected<const GGUFValue *> scores =
+      md.array("tokenizer.ggml.scores", {GGUFType::Float32});
+  if (!scores)
+    return scores.takeError();
+  if (*scores) {
+    if (Error e = checkCount("tokenizer.ggml.scores", **scores))
+      return e;
+    tok.scores.reserve((*scores)->count);
+    for (uint64_t i = 0; i < (*scores)->count; ++i)
+      tok.scores.push_back(float((*scores)->element(i).f));
+  }
+  Expected<const GGUFValue *> types =
+      md.array("tokenizer.ggml.token_type", {GGUFType::Int32, GGUFType::UInt32});
+  if (!types)
+    return types.takeError();
+  if (*types) {
+    if (Error e = checkCount("tokenizer.ggml.token_type", **types))
+      return e;
+    tok.tokenTypes.reserve((*types)->count);
+    for (uint64_t i = 0; i < (*types)->count; ++i)
+      tok.tokenTypes.push_back(int32_t(*(*types)->element(i).getInteger()));
+  }
+  Expected<const GGUFValue *> merges =
+      md.array("tokenizer.ggml.merges", {GGUFType::String});
+  if (!merges)
+    return merges.takeError();
+  if (*merges)
+    for (const GGUFValue &merge : (*merges)->elements)
+      tok.merges.push_back(merge.str.str());
+
+  int64_t vocab = int64_t(tok.pieces.size());
+  for (auto [key, field] :
+       {std::pair<StringRef, int64_t *>("tokenizer.ggml.bos_token_id",
+                                        &tok.bosId),
+        {"tokenizer.ggml.eos_token_id", &tok.eosId},
+        {"tokenizer.ggml.unknown_token_id", &tok.unkId}}) {
+    if (!file.lookup(key))
+      continue;
+    Expected<int64_t> id = md.integer(key, std::nullopt, 0, vocab - 1);
+    if (!id)
+      return id.takeError();
+    *field = *id;
+  }
+  tok.source = model.path;
+  return Error::success();
+}
+
+/// The storage type of ggml type `type`, or nullopt when Loom does not read
+/// it.
+static std::optional<StorageType> storageOf(uint32_t type) {
+  switch (type) {
+  case 0:
+    return StorageType::F32;
+  case 1:
+    return StorageType::F16;
+  case 30:
+    return StorageType::BF16;
+  case 8:
+    return StorageType::Q8_0;
+  case 2:
+    return StorageType::Q4_0;
+  default:
+    return std::nullopt;
+  }
+}
+
+Expected<std::unique_ptr<ModelFile>>
+readGGUFFromBuffer(std::unique_ptr<MemoryBuffer> buffer) {
+  auto model = std::make_unique<ModelFile>();
+  model->path = buffer->getBufferIdentifier().str();
+  model->format = "gguf";
+  Expected<GGUFFile> file = parseGGUF(buffer->getMemBufferRef());
+  if (!file)
+    return file.takeError();
+  model->buffers.push_back(std::move(buffer));
+
+  for (const GGUFTensorInfo &info : file->tensors) {
+    std::optional<StorageType> storage = storageOf(info.ggmlType);
+    if (!storage)
+      return fileError(model->path,
+                       "tensor '" + info.name + "' has type " +
+                           ggmlTypeName(info.ggmlType) +
+                           ", which Loom does not read (it reads F32, F16, "
+                           "BF16, Q8_0 and Q4_0)");
+    WeightInfo w;
+    w.name = info.name.str();
+    w.shape.assign(info.dims.rbegin(), info.dims.rend());
+    w.storage = *storage;
+    w.offset = info.offset;
+    w.size = *info.size;
+    if (Error e = detail::addWeight(*model, std::move(w)))
+      return std::move(e);
+  }
+
+  if (Error e = readConfig(*file, *model))
+    return std::move(e);
+  if (Error e = readTokenizer(*file, *model))
+    return std::move(e);
+  detail::detectTiedEmbeddings(*model);
+  return std::move(model);
+}
+
+Expected<std::unique_ptr<ModelFile>> readGGUF(StringRef path) {
+  Expected<std::unique_ptr<MemoryBuffer>> buffer = detail::openFile(path);
+  if (!buffer)
+    return buffer.takeError();
+  return readGGUFFromBuffer(std::move(*buffer));
+}
+
+} // namespace loom

@@ -1,0 +1,178 @@
+//===- Validate.cpp - the config against the weight table -----------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// validateModel checks that a ModelFile describes a model Loom can build:
+// a config whose numbers fit together, and every tensor the llama family
+// (llama, mistral, mixtral, qwen2) needs, with the shape the config implies.
+// It reports every problem it finds (up to a limit), one per line, each
+// naming the tensor, the shape expected and the shape found.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ReaderSupport.h"
+
+using namespace llvm;
+using loom::detail::shapeString;
+
+namespace loom {
+
+namespace {
+
+/// Collects problems, each a line "<file>: <message>".
+class Checker {
+public:
+  explicit Checker(const ModelFile &model) : model(model) {}
+
+  void problem(const Twine &message) {
+    problems.push_back((model.path + ": " + message).str());
+  }
+
+  /// Checks tensor `name`: present (when `required`), with `shape`, and with
+  /// as many bytes as its storage needs.
+  void expect(StringRef name, ArrayRef<int64_t> shape, bool required = true) {
+    const WeightInfo *w = model.lookup(name);
+    if (!w) {
+      if (required)
+        problem("missing tensor '" + name + "' (expected shape " +
+                shapeString(shape) + ")");
+      return;
+    }
+    if (ArrayRef<int64_t>(w->shape) != shape) {
+      problem("tensor '" + name + "' has shape " + shapeString(w->shape) +
+              ", expected " + shapeString(shape));
+      return;
+    }
+    std::optional<uint64_t> size = storageByteSize(w->storage, w->shape);
+    if (!size || *size != w->size)
+      problem("tensor '" + name + "' holds " + Twine(w->size) +
+              " bytes, but " + storageTypeName(w->storage) + " " +
+              shapeString(w->shape) + " takes " +
+              (size ? Twine(*size) : Twine("an impossible number of")));
+  }
+
+  bool empty() const { return problems.empty(); }
+
+  Error takeError() {
+    if (problems.empty())
+      return Error::success();
+    constexpr size_t kMaxShown = 10;
+    std::string message;
+    for (size_t i = 0; i < problems.size() && i < kMaxShown; ++i)
+      message += (i ? "\n" : "") + problems[i];
+    if (problems.size() > kMaxShown)
+      message += "\n" + model.path + ": ... and " +
+                 std::to_string(problems.size() - kMaxShown) + " more";
+    return createStringError(inconvertibleErrorCode(), message);
+  }
+
+private:
+  const ModelFile &model;
+  std::vector<std::string> problems;
+};
+
+} // namespace
+
+/// Checks that the config's numbers fit together.
+static void checkConfig(const ModelConfig &c, Checker &check) {
+  if (!detail::isKnownArchitecture(c.architecture))
+    check.problem("unknown architecture '" + c.architecture + "' (Loom knows " +
+                  detail::knownArchitecturesList() + ")");
+  for (auto [value, what] :
+       {std::pair<int64_t, StringRef>{c.dim, "dim"},
+        {c.hiddenDim, "hidden dim"},
+        {c.numLayers, "layer count"},
+        {c.numHeads, "head count"},
+        {c.numKVHeads, "KV head count"},
+        {c.headDim, "head size"},
+        {c.vocabSize, "vocabulary size"},
+        {c.contextLength, "context length"}})
+    if (value <= 0)
+      check.problem("the config's " + what + " is " + Twine(value) +
+                    ", not positive");
+  if (c.numHeads > 0 && c.numKVHeads > 0 && c.numHeads % c.numKVHeads)
+    check.problem("the config's " + Twine(c.numHeads) +
+                  " heads are not a multiple of its " + Twine(c.numKVHeads) +
+                  " KV heads");
+  if (c.headDim % 2)
+    check.problem("the config's head size " + Twine(c.headDim) +
+                  " is odd, but RoPE rotates pairs");
+  if (!(c.normEps > 0))
+    check.problem("the config's RMSNorm epsilon is not positive");
+  if (!(c.ropeTheta > 0))
+    check.problem("the config's RoPE theta is not positive");
+  if (c.numExperts < 0 || c.numExpertsPerToken < 0 ||
+      c.numExpertsPerToken > c.numExperts ||
+      (c.numExperts > 0 && c.numExpertsPerToken == 0))
+    check.problem("the config picks " + Twine(c.numExpertsPerToken) +
+                  " of " + Twine(c.numExperts) + " experts per token");
+}
+
+/// Checks the feed-forward tensors of layer `l` of a mixture of experts:
+/// the router, then stacked (GGUF) or per-expert (Hugging Face) experts.
+static void checkExperts(const ModelFile &model, const std::string &prefix,
+                         Checker &check) {
+  const ModelConfig &c = model.config;
+  int64_t e = c.numExperts;
+  check.expect(prefix + "ffn_gate_inp.weight", {e, c.dim});
+  if (model.lookup(prefix + "ffn_gate_exps.weight") ||
+      model.lookup(prefix + "ffn_up_exps.weight") ||
+      model.lookup(prefix + "ffn_down_exps.weight")) {
+    check.expect(prefix + "ffn_gate_exps.weight", {e, c.hiddenDim, c.dim});
+    check.expect(prefix + "ffn_up_exps.weight", {e, c.hiddenDim, c.dim});
+    check.expect(prefix + "ffn_down_exps.weight", {e, c.dim, c.hiddenDim});
+    return;
+  }
+  for (int64_t x = 0; x < e; ++x) {
+    std::string n = "." + std::to_string(x) + ".weight";
+    check.expect(prefix + "ffn_gate" + n, {c.hiddenDim, c.dim});
+    check.expect(prefix + "ffn_up" + n, {c.hiddenDim, c.dim});
+    check.expect(prefix + "ffn_down" + n, {c.dim, c.hiddenDim});
+  }
+}
+
+Error validateModel(const ModelFile &model) {
+  const ModelConfig &c = model.config;
+  Checker check(model);
+  checkConfig(c, check);
+  if (!check.empty())
+    return check.takeError();
+
+  int64_t qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim;
+  check.expect("token_embd.weight", {c.vocabSize, c.dim});
+  check.expect("output_norm.weight", {c.dim});
+  check.expect("output.weight", {c.vocabSize, c.dim}, !c.tiedEmbeddings);
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    std::string p = "blk." + std::to_string(l) + ".";
+    check.expect(p + "attn_norm.weight", {c.dim});
+    check.expect(p + "attn_q.weight", {qDim, c.dim});
+    check.expect(p + "attn_k.weight", {kvDim, c.dim});
+    check.expect(p + "attn_v.weight", {kvDim, c.dim});
+    check.expect(p + "attn_output.weight", {c.dim, qDim});
+    check.expect(p + "attn_q.bias", {qDim}, c.attentionBias);
+    check.expect(p + "attn_k.bias", {kvDim}, c.attentionBias);
+    check.expect(p + "attn_v.bias", {kvDim}, c.attentionBias);
+    check.expect(p + "ffn_norm.weight", {c.dim});
+    if (c.numExperts > 0) {
+      checkExperts(model, p, check);
+      continue;
+    }
+    check.expect(p + "ffn_gate.weight", {c.hiddenDim, c.dim});
+    check.expect(p + "ffn_up.weight", {c.hiddenDim, c.dim});
+    check.expect(p + "ffn_down.weight", {c.dim, c.hiddenDim});
+  }
+
+  // Tensors of layers the config does not have.
+  for (const WeightInfo &w : model.weights) {
+    StringRef rest = w.name;
+    int64_t layer;
+    if (rest.consume_front("blk.") && !rest.consumeInteger(10, layer) &&
+        layer >= c.numLayers)
+      check.problem("tensor '" + w.name + "' belongs to layer " +
+                    Twine(layer) + ", but the config has " +
+                    Twine(c.numLayers) + " layers");
+  }
+  return check.takeError();
+}
+
+} // namespace loom
