@@ -2,6 +2,7 @@
 # lit configuration of Loom's regression tests (test/, mirroring lib/).
 
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -24,7 +25,8 @@ config.substitutions.append(("%mlir_dir", config.mlir_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%cxx", config.cxx_compiler))
 config.substitutions.append(("%c_compiler", config.c_compiler))
-config.substitutions.append(("%python", config.python_executable or "python3"))
+# The interpreter running lit: always a real python3 with lit importable.
+config.substitutions.append(("%python", sys.executable))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
