@@ -22,6 +22,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%loom_src_root", config.loom_src_root))
 config.substitutions.append(("%loom_obj_root", config.loom_obj_root))
 config.substitutions.append(("%mlir_dir", config.mlir_dir))
+config.substitutions.append(("%mlir_include_dir", config.mlir_include_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%cxx", config.cxx_compiler))
 config.substitutions.append(("%c_compiler", config.c_compiler))
@@ -41,6 +42,6 @@ else:
                     "stories260K model are reported UNSUPPORTED")
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "mlir-opt", "FileCheck", "not", "count"]
+tools = ["loom-opt", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
-llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=False)
+llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)

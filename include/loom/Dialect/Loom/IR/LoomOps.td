@@ -314,9 +314,10 @@ def Loom_PositionalEncodingOp : Loom_Op<"positional_encoding", [Pure]> {
 def Loom_AttentionOp : Loom_InferredOp<"attention", [AttrSizedOperandSegments]> {
   let summary = "fused scaled dot-product attention";
   let description = [{
-    `softmax(scale · Q·Kᵀ + mask) · V` per head, without materialising the
-    score matrix once lowered (see `--loom-fuse-attention` and the
-    FlashAttention-style lowering).
+    `softmax(scale · Q·Kᵀ + mask) · V` per head, as one op: the form attention
+    takes for code generation, whose lowering can walk the keys in tiles with
+    an online softmax and never hold the whole `[q_len, kv_len]` score matrix
+    (the FlashAttention idea).
 
     Shapes: `query` is `[batch, q_heads, q_len, head_dim]`, `key`
     `[batch, kv_heads, kv_len, head_dim]`, `value`
