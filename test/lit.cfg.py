@@ -2,6 +2,7 @@
 # lit configuration of Loom's regression tests (test/, mirroring lib/).
 
 import os
+import subprocess
 import sys
 
 import lit.formats
@@ -41,7 +42,20 @@ else:
     lit_config.note("../shared/models is absent: tests that need the real "
                     "stories260K model are reported UNSUPPORTED")
 
+# A Python that can write GGUF and safetensors files with the upstream
+# packages (tools/loom-dev makes one in build/venv).
+test_python = getattr(config, "loom_test_python", "")
+if test_python and os.path.exists(test_python) and subprocess.run(
+        [test_python, "-c", "import gguf, safetensors, numpy"],
+        capture_output=True).returncode == 0:
+    config.available_features.add("python-model-writers")
+    config.substitutions.append(("%loom_python", test_python))
+else:
+    lit_config.note("no Python with gguf/safetensors/numpy (LOOM_TEST_PYTHON="
+                    f"'{test_python}'): tests that write model files are "
+                    "reported UNSUPPORTED; `tools/loom-dev setup` installs them")
+
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+tools = ["loom-opt", "loom-compile", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Writes a small random-weight model as GGUF and/or safetensors + config.json.
+
+The files are written with the `gguf` and `safetensors` Python packages, which
+are independent of Loom's readers. Both formats hold the same weights:
+
+  qwen2    Qwen2 (QKV biases, rotate-half RoPE): GGUF arch `qwen2` and HF
+           `Qwen2ForCausalLM` describe the same model, so Loom must build
+           identical IR from either.
+  llama    a Llama with grouped-query attention.
+  mixtral  a Mixtral-style MoE: GGUF arch `llama` with stacked experts
+           (`ffn_gate_exps`), HF `MixtralForCausalLM` with one tensor per expert.
+
+usage: write_test_model.py --arch qwen2 --out DIR [--format gguf|safetensors|both]
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+
+def shapes(cfg):
+    """GGUF name -> (HF name, shape) of every tensor of the model."""
+    d, h, v = cfg["dim"], cfg["hidden"], cfg["vocab"]
+    hd = d // cfg["heads"]
+    q, kv = cfg["heads"] * hd, cfg["kv_heads"] * hd
+    t = {
+        "token_embd.weight": ("model.embed_tokens.weight", (v, d)),
+        "output_norm.weight": ("model.norm.weight", (d,)),
+        "output.weight": ("lm_head.weight", (v, d)),
+    }
+    for i in range(cfg["layers"]):
+        hf, g = f"model.layers.{i}", f"blk.{i}"
+        t[f"{g}.attn_norm.weight"] = (f"{hf}.input_layernorm.weight", (d,))
+        t[f"{g}.ffn_norm.weight"] = (f"{hf}.post_attention_layernorm.weight", (d,))
+        for gg, hh, rows in (("attn_q", "q_proj", q), ("attn_k", "k_proj", kv),
+                             ("attn_v", "v_proj", kv)):
+            t[f"{g}.{gg}.weight"] = (f"{hf}.self_attn.{hh}.weight", (rows, d))
+            if cfg["bias"]:
+                t[f"{g}.{gg}.bias"] = (f"{hf}.self_attn.{hh}.bias", (rows,))
+        t[f"{g}.attn_output.weight"] = (f"{hf}.self_attn.o_proj.weight", (d, q))
+        if cfg["experts"]:
+            e = cfg["experts"]
+            t[f"{g}.ffn_gate_inp.weight"] = (f"{hf}.block_sparse_moe.gate.weight", (e, d))
+            for gg, w, shape in (("ffn_gate_exps", "w1", (h, d)),
+                                 ("ffn_up_exps", "w3", (h, d)),
+                                 ("ffn_down_exps", "w2", (d, h))):
+                t[f"{g}.{gg}.weight"] = (
+                    [f"{hf}.block_sparse_moe.experts.{j}.{w}.weight" for j in range(e)],
+                    (e,) + shape)
+        else:
+            t[f"{g}.ffn_gate.weight"] = (f"{hf}.mlp.gate_proj.weight", (h, d))
+            t[f"{g}.ffn_up.weight"] = (f"{hf}.mlp.up_proj.weight", (h, d))
+            t[f"{g}.ffn_down.weight"] = (f"{hf}.mlp.down_proj.weight", (d, h))
+    return t
+
+
+def weights(cfg, seed):
+    rng = np.random.default_rng(seed)
+    return {name: (hf, (rng.standard_normal(shape) * 0.1).astype(np.float32))
+            for name, (hf, shape) in shapes(cfg).items()}
+
+
+def write_gguf(cfg, tensors, path):
+    import gguf
+    arch = cfg["gguf_arch"]
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(f"loom-test-{cfg['name']}")
+    w.add_context_length(cfg["context"])
+    w.add_embedding_length(cfg["dim"])
+    w.add_block_count(cfg["layers"])
+    w.add_feed_forward_length(cfg["hidden"])
+    w.add_head_count(cfg["heads"])
+    w.add_head_count_kv(cfg["kv_heads"])
+    w.add_layer_norm_rms_eps(cfg["eps"])
+    w.add_rope_freq_base(cfg["theta"])
+    if cfg["experts"]:
+        w.add_expert_count(cfg["experts"])
+        w.add_expert_used_count(cfg["top_k"])
+    # A minimal SentencePiece-style vocabulary: control tokens, then pieces.
+    tokens = ["<unk>", "<s>", "</s>"] + [f"t{i}" for i in range(3, cfg["vocab"])]
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * 3 + [-float(i) for i in range(3, cfg["vocab"])])
+    w.add_token_types([2, 3, 3] + [1] * (cfg["vocab"] - 3))
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    for name, (_, value) in tensors.items():
+        w.add_tensor(name, value)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def write_safetensors(cfg, tensors, folder):
+    from safetensors.numpy import save_file
+    flat = {}
+    for _, (hf, value) in tensors.items():
+        if isinstance(hf, list):  # one tensor per expert
+            for j, name in enumerate(hf):
+                flat[name] = np.ascontiguousarray(value[j])
+        else:
+            flat[hf] = value
+    save_file(flat, os.path.join(folder, "model.safetensors"),
+              metadata={"format": "pt"})
+    config = {
+        "architectures": [cfg["hf_arch"]],
+        "model_type": cfg["hf_type"],
+        "hidden_size": cfg["dim"],
+        "intermediate_size": cfg["hidden"],
+        "num_hidden_layers": cfg["layers"],
+        "num_attention_heads": cfg["heads"],
+        "num_key_value_heads": cfg["kv_heads"],
+        "max_position_embeddings": cfg["context"],
+        "rms_norm_eps": cfg["eps"],
+        "rope_theta": cfg["theta"],
+        "vocab_size": cfg["vocab"],
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",
+    }
+    if cfg["experts"]:
+        config["num_local_experts"] = cfg["experts"]
+        config["num_experts_per_tok"] = cfg["top_k"]
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+
+MODELS = {
+    "qwen2": dict(name="qwen2", gguf_arch="qwen2", hf_arch="Qwen2ForCausalLM",
+                  hf_type="qwen2", dim=32, hidden=64, layers=2, heads=4,
+                  kv_heads=2, vocab=64, context=128, eps=1e-6, theta=1e6,
+                  bias=True, experts=0, top_k=0),
+    "llama": dict(name="llama", gguf_arch="llama", hf_arch="LlamaForCausalLM",
+                  hf_type="llama", dim=32, hidden=64, layers=2, heads=4,
+                  kv_heads=1, vocab=64, context=128, eps=1e-5, theta=1e4,
+                  bias=False, experts=0, top_k=0),
+    "mixtral": dict(name="mixtral", gguf_arch="llama", hf_arch="MixtralForCausalLM",
+                    hf_type="mixtral", dim=32, hidden=48, layers=3, heads=4,
+                    kv_heads=2, vocab=64, context=128, eps=1e-5, theta=1e6,
+                    bias=False, experts=8, top_k=2),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", choices=sorted(MODELS), required=True)
+    ap.add_argument("--out", required=True, help="folder to write into")
+    ap.add_argument("--format", choices=["gguf", "safetensors", "both"],
+                    default="both")
+    ap.add_argument("--seed", type=int, default=0)
+    # Ways to break a model, for the tests of bad input.
+    ap.add_argument("--drop", action="append", default=[],
+                    help="leave out this tensor (GGUF name)")
+    ap.add_argument("--transpose", action="append", default=[],
+                    help="write this 2-d tensor transposed (GGUF name)")
+    ap.add_argument("--gguf-arch", help="declare another GGUF architecture")
+    ap.add_argument("--layers", type=int, help="declare another layer count")
+    args = ap.parse_args()
+    cfg = dict(MODELS[args.arch])
+    os.makedirs(args.out, exist_ok=True)
+    tensors = weights(cfg, args.seed)
+    for name in args.drop:
+        del tensors[name]
+    for name in args.transpose:
+        hf, value = tensors[name]
+        tensors[name] = (hf, np.ascontiguousarray(value.T))
+    if args.gguf_arch:
+        cfg["gguf_arch"] = args.gguf_arch
+    if args.layers:
+        cfg["layers"] = args.layers
+    if args.format in ("gguf", "both"):
+        write_gguf(cfg, tensors, os.path.join(args.out, "model.gguf"))
+    if args.format in ("safetensors", "both"):
+        write_safetensors(cfg, tensors, args.out)
+
+
+if __name__ == "__main__":
+    main()

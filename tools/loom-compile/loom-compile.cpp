@@ -1,0 +1,162 @@
+//===- loom-compile.cpp - the Loom model compiler driver ------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Model file in, a stage of the compiler out:
+//
+//   loom-compile model.gguf --emit=loom -o model.mlir
+//   loom-compile model.gguf --print-config
+//
+// The stage names of --emit are shared by every stage of the pipeline; the
+// ones after `loom` come with the code generator.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Frontend/ModelBuilder.h"
+#include "loom/Frontend/ModelFile.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+using namespace llvm;
+
+namespace {
+
+enum class Stage { Loom, Linalg, LLVM, Asm, Obj, Artifact };
+
+cl::OptionCategory category("loom-compile options");
+
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model file>"),
+                               cl::Required, cl::cat(category));
+
+cl::opt<Stage> emit(
+    "emit", cl::desc("The stage to print or write (default: loom)"),
+    cl::init(Stage::Loom),
+    cl::values(
+        clEnumValN(Stage::Loom, "loom", "loom dialect IR, as the frontend builds it"),
+        clEnumValN(Stage::Linalg, "linalg", "upstream linalg/tensor IR (not yet available)"),
+        clEnumValN(Stage::LLVM, "llvm", "LLVM IR (not yet available)"),
+        clEnumValN(Stage::Asm, "asm", "host assembly (not yet available)"),
+        clEnumValN(Stage::Obj, "obj", "an object file (not yet available)"),
+        clEnumValN(Stage::Artifact, "artifact",
+                   "a loadable artifact for loom-run (not yet available)")),
+    cl::cat(category));
+
+cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
+                                cl::value_desc("file"), cl::init("-"),
+                                cl::cat(category));
+
+cl::opt<bool> printConfig(
+    "print-config",
+    cl::desc("Print what the reader understood of the model file (config, "
+             "weights, tokenizer) as a table, and stop"),
+    cl::cat(category));
+
+cl::opt<int64_t> contextLength(
+    "context-length",
+    cl::desc("KV cache capacity in positions (default: the model's context "
+             "length)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+
+int fail(const Twine &message) {
+  fmt::print(stderr, "loom-compile: error: {}\n", message.str());
+  return 1;
+}
+
+void printConfigTable(const loom::ModelFile &m) {
+  const loom::ModelConfig &c = m.config;
+  auto row = [](StringRef key, const std::string &value) {
+    fmt::print("{:<22} {}\n", key.str(), value);
+  };
+  row("file", fmt::format("{} ({})", m.path, m.format));
+  row("architecture", c.architecture);
+  row("dim", std::to_string(c.dim));
+  row("hidden_dim", std::to_string(c.hiddenDim));
+  row("layers", std::to_string(c.numLayers));
+  row("heads", std::to_string(c.numHeads));
+  row("kv_heads", std::to_string(c.numKVHeads));
+  row("head_dim", std::to_string(c.headDim));
+  row("vocab", std::to_string(c.vocabSize));
+  row("context_length", std::to_string(c.contextLength));
+  row("norm_eps", fmt::format("{:g}", c.normEps));
+  row("rope_theta", fmt::format("{:g}", c.ropeTheta));
+  row("rope_style", c.ropeStyle == loom::RopeStyle::Half ? "half (NeoX)"
+                                                         : "interleaved");
+  row("tied_embeddings", c.tiedEmbeddings ? "yes" : "no");
+  row("attention_bias", c.attentionBias ? "yes" : "no");
+  row("sliding_window",
+      c.slidingWindow ? std::to_string(*c.slidingWindow) : "none");
+  row("experts", c.numExperts ? fmt::format("{} (top {})", c.numExperts,
+                                            c.numExpertsPerToken)
+                              : "none (dense)");
+  int64_t params = 0;
+  std::map<std::string, int> byType;
+  for (const loom::WeightInfo &w : m.weights) {
+    params += w.numElements();
+    ++byType[loom::storageTypeName(w.storage).str()];
+  }
+  std::string types;
+  for (auto &[name, n] : byType)
+    types += fmt::format("{}{} {}", types.empty() ? "" : ", ", n, name);
+  row("weights", fmt::format("{} tensors, {} parameters ({})", m.weights.size(),
+                             params, types));
+  row("tokenizer", m.tokenizer.empty()
+                       ? "none in the file"
+                       : fmt::format("{}, {} pieces", m.tokenizer.model,
+                                     m.tokenizer.pieces.size()));
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "Loom model compiler\n\n"
+      "Reads a model file (GGUF, llama2.c .bin, safetensors + config.json)\n"
+      "and writes the requested stage of its compilation.\n");
+
+  Expected<std::unique_ptr<loom::ModelFile>> model =
+      loom::readModelFile(inputPath);
+  if (!model)
+    return fail(toString(model.takeError()));
+  if (printConfig) {
+    printConfigTable(**model);
+    return 0;
+  }
+  if (Error err = loom::validateModel(**model))
+    return fail(toString(std::move(err)));
+  if (emit != Stage::Loom)
+    return fail(Twine("--emit=") + emit.getParser().getOption(int(emit.getValue())) +
+                " is not available yet: only --emit=loom is implemented");
+
+  mlir::MLIRContext context;
+  loom::BuildOptions options;
+  options.contextLength = contextLength;
+  auto module = loom::buildModel(context, **model, options);
+  if (!module)
+    return fail(toString(module.takeError()));
+
+  std::string errorMessage;
+  std::unique_ptr<ToolOutputFile> output =
+      mlir::openOutputFile(outputPath, &errorMessage);
+  if (!output)
+    return fail(errorMessage);
+  (*module)->print(output->os());
+  output->os() << "\n";
+  output->keep();
+  return 0;
+}
