@@ -156,23 +156,27 @@ static std::string layerName(int64_t layer, StringRef what) {
   return ("blk." + Twine(layer) + "." + what + ".weight").str();
 }
 
-/// The matrices of every version, in file order: name, [out, in].
-static SmallVector<std::pair<std::string, SmallVector<int64_t, 2>>>
-matrices(const ModelConfig &c) {
+/// Calls `place(name, {out, in})` for the matrices of every version in file
+/// order (token_embd, then wq, wk, wv, wo, w1, w2, w3 of every layer), or
+/// of `groups` [first, last) of the seven per-layer groups; stops at the
+/// first error. Names are made one at a time, so a header claiming
+/// millions of layers costs no more than the file can hold.
+static Error
+forEachMatrix(const ModelConfig &c, unsigned first, unsigned last,
+              function_ref<Error(StringRef, ArrayRef<int64_t>)> place) {
   int64_t kvDim = c.numKVHeads * c.headDim;
-  SmallVector<std::pair<std::string, SmallVector<int64_t, 2>>> list;
-  list.push_back({"token_embd.weight", {c.vocabSize, c.dim}});
-  for (auto [what, out, in] :
-       {std::tuple<StringRef, int64_t, int64_t>{"attn_q", c.dim, c.dim},
-        {"attn_k", kvDim, c.dim},
-        {"attn_v", kvDim, c.dim},
-        {"attn_output", c.dim, c.dim},
-        {"ffn_gate", c.hiddenDim, c.dim},
-        {"ffn_down", c.dim, c.hiddenDim},
-        {"ffn_up", c.hiddenDim, c.dim}})
+  const std::tuple<StringRef, int64_t, int64_t> groups[] = {
+      {"attn_q", c.dim, c.dim},           {"attn_k", kvDim, c.dim},
+      {"attn_v", kvDim, c.dim},           {"attn_output", c.dim, c.dim},
+      {"ffn_gate", c.hiddenDim, c.dim},   {"ffn_down", c.dim, c.hiddenDim},
+      {"ffn_up", c.hiddenDim, c.dim}};
+  for (unsigned g = first; g < last; ++g) {
+    auto [what, out, in] = groups[g];
     for (int64_t l = 0; l < c.numLayers; ++l)
-      list.push_back({layerName(l, what), {out, in}});
-  return list;
+      if (Error e = place(layerName(l, what), {out, in}))
+        return e;
+  }
+  return Error::success();
 }
 
 /// Version 0: f32, stacked over layers, no magic.
@@ -190,24 +194,18 @@ static Error readLegacy(ByteReader &r, ModelFile &model) {
     return Error::success();
   };
   // The order of the file: the matrices interleaved with the norms.
-  auto list = matrices(c);
-  if (Error e = layout.f32(list[0].first, list[0].second))
+  auto f32 = [&](StringRef name, ArrayRef<int64_t> shape) {
+    return layout.f32(name, shape);
+  };
+  if (Error e = layout.f32("token_embd.weight", {c.vocabSize, c.dim}))
     return e;
   if (Error e = perLayer("attn_norm", {c.dim}))
     return e;
-  size_t next = 1;
-  auto matrixGroups = [&](unsigned groups) -> Error {
-    for (unsigned g = 0; g < groups; ++g)
-      for (int64_t l = 0; l < c.numLayers; ++l, ++next)
-        if (Error e = layout.f32(list[next].first, list[next].second))
-          return e;
-    return Error::success();
-  };
-  if (Error e = matrixGroups(4)) // wq, wk, wv, wo
+  if (Error e = forEachMatrix(c, 0, 4, f32)) // wq, wk, wv, wo
     return e;
   if (Error e = perLayer("ffn_norm", {c.dim}))
     return e;
-  if (Error e = matrixGroups(3)) // w1, w2, w3
+  if (Error e = forEachMatrix(c, 4, 7, f32)) // w1, w2, w3
     return e;
   if (Error e = layout.f32("output_norm.weight", {c.dim}))
     return e;
@@ -261,12 +259,16 @@ static Error readVersioned(ByteReader &r, ModelFile &model) {
         return e;
   if (Error e = layout.f32("output_norm.weight", {c.dim}))
     return e;
-  auto list = matrices(c);
+  auto place = [&](StringRef name, ArrayRef<int64_t> shape) {
+    return version == 1 ? layout.f32(name, shape)
+                        : layout.q8(name, shape, groupSize);
+  };
+  if (Error e = place("token_embd.weight", {c.vocabSize, c.dim}))
+    return e;
+  if (Error e = forEachMatrix(c, 0, 7, place))
+    return e;
   if (!c.tiedEmbeddings)
-    list.push_back({"output.weight", {c.vocabSize, c.dim}});
-  for (auto &[name, shape] : list)
-    if (Error e = version == 1 ? layout.f32(name, shape)
-                               : layout.q8(name, shape, groupSize))
+    if (Error e = place("output.weight", {c.vocabSize, c.dim}))
       return e;
   if (layout.end() != r.size())
     return fileError(r.file(), "the file has " + Twine(r.size()) +

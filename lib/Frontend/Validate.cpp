@@ -25,8 +25,14 @@ public:
   explicit Checker(const ModelFile &model) : model(model) {}
 
   void problem(const Twine &message) {
-    problems.push_back((model.path + ": " + message).str());
+    if (problems.size() < kMaxShown)
+      problems.push_back((model.path + ": " + message).str());
+    ++count;
   }
+
+  /// Whether enough problems are known to stop looking (a config claiming
+  /// a billion layers must not take a billion steps).
+  bool full() const { return count >= kMaxCounted; }
 
   /// Checks tensor `name`: present (when `required`), with `shape`, and with
   /// as many bytes as its storage needs.
@@ -51,24 +57,26 @@ public:
               (size ? Twine(*size) : Twine("an impossible number of")));
   }
 
-  bool empty() const { return problems.empty(); }
+  bool empty() const { return count == 0; }
 
   Error takeError() {
     if (problems.empty())
       return Error::success();
-    constexpr size_t kMaxShown = 10;
     std::string message;
-    for (size_t i = 0; i < problems.size() && i < kMaxShown; ++i)
+    for (size_t i = 0; i < problems.size(); ++i)
       message += (i ? "\n" : "") + problems[i];
-    if (problems.size() > kMaxShown)
+    if (count > kMaxShown)
       message += "\n" + model.path + ": ... and " +
-                 std::to_string(problems.size() - kMaxShown) + " more";
+                 std::to_string(count - kMaxShown) +
+                 (full() ? " or more" : " more");
     return createStringError(inconvertibleErrorCode(), message);
   }
 
 private:
+  static constexpr size_t kMaxShown = 10, kMaxCounted = 1000;
   const ModelFile &model;
   std::vector<std::string> problems;
+  size_t count = 0;
 };
 
 } // namespace
@@ -123,7 +131,7 @@ static void checkExperts(const ModelFile &model, const std::string &prefix,
     check.expect(prefix + "ffn_down_exps.weight", {e, c.dim, c.hiddenDim});
     return;
   }
-  for (int64_t x = 0; x < e; ++x) {
+  for (int64_t x = 0; x < e && !check.full(); ++x) {
     std::string n = "." + std::to_string(x) + ".weight";
     check.expect(prefix + "ffn_gate" + n, {c.hiddenDim, c.dim});
     check.expect(prefix + "ffn_up" + n, {c.hiddenDim, c.dim});
@@ -142,7 +150,7 @@ Error validateModel(const ModelFile &model) {
   check.expect("token_embd.weight", {c.vocabSize, c.dim});
   check.expect("output_norm.weight", {c.dim});
   check.expect("output.weight", {c.vocabSize, c.dim}, !c.tiedEmbeddings);
-  for (int64_t l = 0; l < c.numLayers; ++l) {
+  for (int64_t l = 0; l < c.numLayers && !check.full(); ++l) {
     std::string p = "blk." + std::to_string(l) + ".";
     check.expect(p + "attn_norm.weight", {c.dim});
     check.expect(p + "attn_q.weight", {qDim, c.dim});
@@ -164,6 +172,8 @@ Error validateModel(const ModelFile &model) {
 
   // Tensors of layers the config does not have.
   for (const WeightInfo &w : model.weights) {
+    if (check.full())
+      break;
     StringRef rest = w.name;
     int64_t layer;
     if (rest.consume_front("blk.") && !rest.consumeInteger(10, layer) &&

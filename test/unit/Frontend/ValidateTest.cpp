@@ -112,6 +112,14 @@ TEST_F(ValidateTest, ManyProblemsAreCapped) {
   EXPECT_THAT(error, HasSubstr("tiny: ... and "));
 }
 
+TEST_F(ValidateTest, HugeLayerCountStopsEarly) {
+  model.config.numLayers = INT32_MAX;
+  std::string error = validate();
+  EXPECT_THAT(error, HasSubstr("tiny: missing tensor 'blk.2.attn_norm.weight' "
+                               "(expected shape [8])"));
+  EXPECT_THAT(error, ::testing::EndsWith(" or more"));
+}
+
 TEST_F(ValidateTest, ConfigNumbers) {
   model.config.numKVHeads = 3;
   EXPECT_EQ(validate(),
