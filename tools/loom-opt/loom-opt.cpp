@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/InitAllDialects.h"
+#include "loom/InitAllPasses.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -18,6 +19,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
+  mlir::loom::registerAllLoomPasses();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);

@@ -1,0 +1,30 @@
+//===- LoomToLinalg.h - lower loom ops to linalg ----------------*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_CONVERSION_LOOMTOLINALG_LOOMTOLINALG_H
+#define LOOM_CONVERSION_LOOMTOLINALG_LOOMTOLINALG_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::loom {
+
+/// Embedding, linear and matmul: gathers and contractions.
+void populateLinearAlgebraToLinalgPatterns(RewritePatternSet &patterns);
+/// rms_norm, layer_norm, softmax, silu, gelu.
+void populateNormalizationToLinalgPatterns(RewritePatternSet &patterns);
+/// rope and positional_encoding.
+void populatePositionToLinalgPatterns(RewritePatternSet &patterns);
+/// attention, written out without tiling.
+void populateAttentionToLinalgPatterns(RewritePatternSet &patterns);
+/// kv_cache_write / kv_cache_read, transpose, repeat_interleave.
+void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
+
+/// All of the above.
+void populateLoomToLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::loom
+
+#endif // LOOM_CONVERSION_LOOMTOLINALG_LOOMTOLINALG_H

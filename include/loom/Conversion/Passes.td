@@ -1,0 +1,57 @@
+//===- Passes.td - Loom conversion passes ------------------*- tablegen -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_CONVERSION_PASSES_TD
+#define LOOM_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+//===----------------------------------------------------------------------===//
+// LoomToLinalg
+//===----------------------------------------------------------------------===//
+
+def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
+  let summary = "Lower loom ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Rewrites every loom op except `loom.weight` into upstream ops on tensors:
+    contractions and elementwise computations become `linalg.generic` (or
+    `linalg.transpose` / `linalg.fill`), the KV cache ops become
+    `tensor.insert_slice` / `tensor.extract_slice`. The arithmetic follows
+    the reference implementations operation by operation (llama2.c's
+    `rmsnorm`, `softmax`, RoPE and SwiGLU) so that float results agree to the
+    last bits where the order of a reduction allows.
+
+    `loom.attention` is lowered directly (scores, mask, softmax, weighted
+    sum); the FlashAttention-style tiled lowering is a separate pass. The
+    Mixture-of-Experts ops are not lowered yet: a function that holds one
+    fails with a diagnostic naming the op.
+
+    Before:
+
+    ```mlir
+    %y = loom.silu %x : tensor<4x172xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %e = tensor.empty() : tensor<4x172xf32>
+    %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+        ins(%x : tensor<4x172xf32>) outs(%e : tensor<4x172xf32>) {
+      ^bb0(%in: f32, %out: f32):  // x * (1 / (1 + exp(-x)))
+        ...
+    } -> tensor<4x172xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+#endif // LOOM_CONVERSION_PASSES_TD

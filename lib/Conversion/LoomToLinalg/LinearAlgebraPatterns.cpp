@@ -1,0 +1,157 @@
+//===- LinearAlgebraPatterns.cpp - embedding, linear, matmul --------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Gathers and contractions as linalg.generic. Contractions accumulate from
+// zero along k in order, as llama2.c's matmul does.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Utils.h"
+#include "loom/Conversion/LoomToLinalg/LoomToLinalg.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+using namespace mlir;
+using namespace mlir::loom;
+using namespace mlir::loom::lowering;
+
+namespace {
+
+/// result[i..., j] = table[ids[i...], j]
+struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(EmbeddingOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value table = adaptor.getTable(), ids = adaptor.getIds();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, ids);
+    sizes.push_back(dimOf(rewriter, loc, table, 1));
+    Value init = emptyTensor(rewriter, loc, sizes, type.getElementType());
+    SmallVector<unsigned> idDims;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      idDims.push_back(d);
+    MLIRContext *ctx = rewriter.getContext();
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{ids}, ValueRange{init},
+        ArrayRef<AffineMap>{mapOf(ctx, rank, idDims),
+                            AffineMap::getMultiDimIdentityMap(rank, ctx)},
+        iterators(rank), [&](OpBuilder &b, Location l, ValueRange args) {
+          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value col = linalg::IndexOp::create(b, l, rank - 1);
+          Value v = tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+          linalg::YieldOp::create(b, l, v);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// y[i..., n] = sum_k x[i..., k] * w[n, k]  (+ b[n])
+struct LinearLowering : OpConversionPattern<LinearOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), w = adaptor.getWeight();
+    auto type = cast<RankedTensorType>(op.getType());
+    Type elt = type.getElementType();
+    unsigned rank = type.getRank(); // loops: rank parallel + k
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, x);
+    sizes.back() = dimOf(rewriter, loc, w, 0);
+    Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
+    SmallVector<unsigned> xDims, outDims;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      xDims.push_back(d);
+    xDims.push_back(rank);
+    for (unsigned d = 0; d < rank; ++d)
+      outDims.push_back(d);
+    Value y = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{type}, ValueRange{x, w},
+                  ValueRange{init},
+                  ArrayRef<AffineMap>{mapOf(ctx, rank + 1, xDims),
+                                      mapOf(ctx, rank + 1, {rank - 1, rank}),
+                                      mapOf(ctx, rank + 1, outDims)},
+                  iterators(rank, 1),
+                  [](OpBuilder &b, Location l, ValueRange args) {
+                    Value p = arith::MulFOp::create(b, l, args[1], args[0]);
+                    Value s = arith::AddFOp::create(b, l, args[2], p);
+                    linalg::YieldOp::create(b, l, s);
+                  })
+                  .getResult(0);
+    if (Value bias = adaptor.getBias()) {
+      AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+      Value out = emptyTensor(rewriter, loc, sizes, elt);
+      y = linalg::GenericOp::create(
+              rewriter, loc, TypeRange{type}, ValueRange{y, bias},
+              ValueRange{out},
+              ArrayRef<AffineMap>{id, mapOf(ctx, rank, {rank - 1}), id},
+              iterators(rank),
+              [](OpBuilder &b, Location l, ValueRange args) {
+                linalg::YieldOp::create(
+                    b, l, arith::AddFOp::create(b, l, args[0], args[1]).getResult());
+              })
+              .getResult(0);
+    }
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// out[b..., m, n] = sum_k lhs[b..., m, k] * rhs[b..., k, n], either operand
+/// read transposed.
+struct MatmulLowering : OpConversionPattern<MatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value lhs = adaptor.getLhs(), rhs = adaptor.getRhs();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    unsigned m = rank - 2, n = rank - 1, k = rank;
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<unsigned> lhsDims, rhsDims, outDims;
+    for (unsigned d = 0; d < rank - 2; ++d) {
+      lhsDims.push_back(d);
+      rhsDims.push_back(d);
+    }
+    outDims = lhsDims;
+    bool tl = op.getTransposeLhs(), tr = op.getTransposeRhs();
+    lhsDims.append(tl ? SmallVector<unsigned>{k, m} : SmallVector<unsigned>{m, k});
+    rhsDims.append(tr ? SmallVector<unsigned>{n, k} : SmallVector<unsigned>{k, n});
+    outDims.append({m, n});
+    SmallVector<OpFoldResult> sizes;
+    for (unsigned d = 0; d < rank - 2; ++d)
+      sizes.push_back(dimOf(rewriter, loc, lhs, d));
+    sizes.push_back(dimOf(rewriter, loc, lhs, tl ? rank - 1 : rank - 2));
+    sizes.push_back(dimOf(rewriter, loc, rhs, tr ? rank - 2 : rank - 1));
+    Value init = filledTensor(rewriter, loc, sizes, type.getElementType(), 0.0);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{lhs, rhs}, ValueRange{init},
+        ArrayRef<AffineMap>{mapOf(ctx, rank + 1, lhsDims),
+                            mapOf(ctx, rank + 1, rhsDims),
+                            mapOf(ctx, rank + 1, outDims)},
+        iterators(rank, 1), [](OpBuilder &b, Location l, ValueRange args) {
+          Value p = arith::MulFOp::create(b, l, args[0], args[1]);
+          linalg::YieldOp::create(b, l,
+                                  arith::AddFOp::create(b, l, args[2], p).getResult());
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::loom::populateLinearAlgebraToLinalgPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<EmbeddingLowering, LinearLowering, MatmulLowering>(
+      patterns.getContext());
+}

@@ -1,0 +1,182 @@
+//===- LoomToLinalg.cpp - the convert-loom-to-linalg pass -----------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Conversion/Passes.h"
+
+#include "Utils.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_CONVERTLOOMTOLINALGPASS
+#include "loom/Conversion/Passes.h.inc"
+} // namespace mlir::loom
+
+using namespace mlir;
+using namespace mlir::loom;
+
+//===----------------------------------------------------------------------===//
+// Shared helpers
+//===----------------------------------------------------------------------===//
+
+OpFoldResult lowering::dimOf(OpBuilder &b, Location loc, Value tensor,
+                           int64_t dim) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  if (!type.isDynamicDim(dim))
+    return b.getIndexAttr(type.getDimSize(dim));
+  return tensor::DimOp::create(b, loc, tensor, dim).getResult();
+}
+
+SmallVector<OpFoldResult> lowering::sizesOf(OpBuilder &b, Location loc,
+                                          Value tensor) {
+  SmallVector<OpFoldResult> sizes;
+  int64_t rank = cast<RankedTensorType>(tensor.getType()).getRank();
+  for (int64_t d = 0; d < rank; ++d)
+    sizes.push_back(dimOf(b, loc, tensor, d));
+  return sizes;
+}
+
+Value lowering::emptyTensor(OpBuilder &b, Location loc,
+                          ArrayRef<OpFoldResult> sizes, Type elementType) {
+  return tensor::EmptyOp::create(b, loc, sizes, elementType);
+}
+
+Value lowering::floatConst(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+Value lowering::filledTensor(OpBuilder &b, Location loc,
+                           ArrayRef<OpFoldResult> sizes, Type elementType,
+                           double value) {
+  Value empty = emptyTensor(b, loc, sizes, elementType);
+  Value v = floatConst(b, loc, elementType, value);
+  return linalg::FillOp::create(b, loc, v, empty).getResult(0);
+}
+
+SmallVector<utils::IteratorType> lowering::iterators(unsigned n, unsigned r) {
+  SmallVector<utils::IteratorType> its(n, utils::IteratorType::parallel);
+  its.append(r, utils::IteratorType::reduction);
+  return its;
+}
+
+AffineMap lowering::mapOf(MLIRContext *ctx, unsigned numLoops,
+                        ArrayRef<unsigned> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, ctx));
+  return AffineMap::get(numLoops, 0, exprs, ctx);
+}
+
+Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
+                           int64_t axis) {
+  auto type = cast<RankedTensorType>(input.getType());
+  Type elt = type.getElementType();
+  unsigned rank = type.getRank();
+  MLIRContext *ctx = b.getContext();
+  // Loops: the parallel dims in order, then the reduced axis last.
+  SmallVector<unsigned> kept;
+  for (unsigned d = 0; d < rank; ++d)
+    if (d != axis)
+      kept.push_back(d);
+  // Reductions map the input with the axis as the last loop.
+  SmallVector<unsigned> inputDims(rank);
+  for (unsigned i = 0; i < kept.size(); ++i)
+    inputDims[kept[i]] = i;
+  inputDims[axis] = rank - 1;
+  SmallVector<unsigned> reducedDims;
+  for (unsigned i = 0; i < kept.size(); ++i)
+    reducedDims.push_back(i);
+  AffineMap inMap = mapOf(ctx, rank, inputDims);
+  AffineMap redMap = mapOf(ctx, rank, reducedDims);
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, input), keptSizes;
+  for (unsigned d : kept)
+    keptSizes.push_back(sizes[d]);
+
+  Value maxInit = filledTensor(b, loc, keptSizes, elt,
+                               -std::numeric_limits<double>::infinity());
+  Value max = linalg::GenericOp::create(
+                  b, loc, TypeRange{maxInit.getType()}, ValueRange{input},
+                  ValueRange{maxInit}, ArrayRef<AffineMap>{inMap, redMap},
+                  iterators(rank - 1, 1),
+                  [](OpBuilder &nb, Location l, ValueRange args) {
+                    Value m = arith::MaximumFOp::create(nb, l, args[1], args[0]);
+                    linalg::YieldOp::create(nb, l, m);
+                  })
+                  .getResult(0);
+  // e = exp(x - max), in the input's layout; then the sum of e.
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  SmallVector<unsigned> keptLoops = kept;
+  AffineMap maxInInputLoops = mapOf(ctx, rank, keptLoops);
+  Value eInit = emptyTensor(b, loc, sizes, elt);
+  Value e = linalg::GenericOp::create(
+                b, loc, TypeRange{type}, ValueRange{input, max},
+                ValueRange{eInit},
+                ArrayRef<AffineMap>{id, maxInInputLoops, id}, iterators(rank),
+                [](OpBuilder &nb, Location l, ValueRange args) {
+                  Value d = arith::SubFOp::create(nb, l, args[0], args[1]);
+                  linalg::YieldOp::create(nb, l,
+                                          math::ExpOp::create(nb, l, d).getResult());
+                })
+                .getResult(0);
+  Value sumInit = filledTensor(b, loc, keptSizes, elt, 0.0);
+  Value sum = linalg::GenericOp::create(
+                  b, loc, TypeRange{sumInit.getType()}, ValueRange{e},
+                  ValueRange{sumInit}, ArrayRef<AffineMap>{inMap, redMap},
+                  iterators(rank - 1, 1),
+                  [](OpBuilder &nb, Location l, ValueRange args) {
+                    linalg::YieldOp::create(
+                        nb, l, arith::AddFOp::create(nb, l, args[1], args[0])
+                                   .getResult());
+                  })
+                  .getResult(0);
+  Value outInit = emptyTensor(b, loc, sizes, elt);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{e, sum}, ValueRange{outInit},
+             ArrayRef<AffineMap>{id, maxInInputLoops, id}, iterators(rank),
+             [](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, l, arith::DivFOp::create(nb, l, args[0], args[1])
+                              .getResult());
+             })
+      .getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns) {
+  populateLinearAlgebraToLinalgPatterns(patterns);
+  populateNormalizationToLinalgPatterns(patterns);
+  populatePositionToLinalgPatterns(patterns);
+  populateAttentionToLinalgPatterns(patterns);
+  populateLayoutToLinalgPatterns(patterns);
+}
+
+namespace {
+struct ConvertLoomToLinalgPass
+    : loom::impl::ConvertLoomToLinalgPassBase<ConvertLoomToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect>();
+    target.addIllegalDialect<LoomDialect>();
+    // Weights are bound by name later, when the function's parameters are
+    // made explicit.
+    target.addLegalOp<WeightOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    RewritePatternSet patterns(ctx);
+    populateLoomToLinalgPatterns(patterns);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

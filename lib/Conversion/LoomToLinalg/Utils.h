@@ -1,0 +1,48 @@
+//===- Utils.h - helpers shared by the loom-to-linalg patterns --*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_LIB_CONVERSION_LOOMTOLINALG_UTILS_H
+#define LOOM_LIB_CONVERSION_LOOMTOLINALG_UTILS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::loom::lowering {
+
+/// The size of dimension `dim` of `tensor`: a constant where static.
+OpFoldResult dimOf(OpBuilder &b, Location loc, Value tensor, int64_t dim);
+
+/// All sizes of `tensor`.
+SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value tensor);
+
+/// A `tensor.empty` of the given sizes.
+Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+                  Type elementType);
+
+/// A tensor of the given sizes filled with `value`.
+Value filledTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+                   Type elementType, double value);
+
+/// A float constant of `type`.
+Value floatConst(OpBuilder &b, Location loc, Type type, double value);
+
+/// `n` parallel iterators followed by `r` reductions.
+SmallVector<utils::IteratorType> iterators(unsigned n, unsigned r = 0);
+
+/// The map from `numLoops` loops to the listed loop dimensions.
+AffineMap mapOf(MLIRContext *ctx, unsigned numLoops, ArrayRef<unsigned> dims);
+
+/// The numerically careful softmax of `input` along `axis`:
+/// exp(x - max) / sum(exp(x - max)).
+Value buildSoftmax(OpBuilder &b, Location loc, Value input, int64_t axis);
+
+} // namespace mlir::loom::lowering
+
+#endif // LOOM_LIB_CONVERSION_LOOMTOLINALG_UTILS_H
