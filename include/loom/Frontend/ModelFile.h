@@ -107,8 +107,9 @@ struct TokenizerData {
   /// SentencePiece token types per id where known (1 normal, 2 unknown,
   /// 3 control, 6 byte), else empty.
   std::vector<int32_t> tokenTypes;
-  /// BPE merges (`"a b"`) where the file lists them (GGUF `gpt2`
-  /// tokenizers, tokenizer.json), else empty.
+  /// BPE merges (`"a b"`) where the file lists them (GGUF's
+  /// `tokenizer.ggml.merges`; the tokenizer.json of byte-level `gpt2`
+  /// models), else empty. SentencePiece-style models rank merges by score.
   std::vector<std::string> merges;
   int64_t bosId = 1, eosId = 2, unkId = 0;
   std::string source;               ///< the file it was read from
@@ -143,8 +144,9 @@ std::optional<uint64_t> storageByteSize(StorageType type,
                                         llvm::ArrayRef<int64_t> shape);
 
 /// Reads any supported model file, choosing the reader by content (magic)
-/// and extension. Errors name the file, and the tensor or key and byte offset
-/// where that helps.
+/// and extension; a folder is read as a Hugging Face checkpoint. Errors name
+/// the file, and the tensor or key and byte offset where that helps. The
+/// result is not validated: call validateModel before building a model.
 llvm::Expected<std::unique_ptr<ModelFile>> readModelFile(llvm::StringRef path);
 
 /// The readers behind readModelFile.
@@ -186,7 +188,10 @@ llvm::Expected<TokenizerData> readLlama2CTokenizer(llvm::MemoryBufferRef buffer,
                                                    int64_t vocabSize);
 
 /// Checks the config against the weight table: every tensor the
-/// architecture needs is present, with the shape the config implies.
+/// architecture needs is present, with the shape the config implies, and
+/// the config's numbers fit together (heads divide, sizes positive). The
+/// error lists up to ten problems, one per line, each naming the tensor,
+/// the shape expected and the shape found.
 llvm::Error validateModel(const ModelFile &model);
 
 } // namespace loom
