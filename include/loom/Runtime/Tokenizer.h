@@ -45,8 +45,8 @@ public:
   /// or a llama2.c `tokenizer.bin` (`readLlama2CTokenizer`). Pieces may
   /// spell spaces as ' ' or as SentencePiece's U+2581; both become ' '.
   /// Fails when the vocabulary is empty, is not a SentencePiece one (`model`
-  /// other than `llama`), lacks a score per piece, or names BOS/EOS ids
-  /// outside it.
+  /// neither `llama` nor empty), lacks a score per piece, or names BOS/EOS
+  /// ids outside it.
   static llvm::Expected<Tokenizer> create(TokenizerData data);
 
   /// The token ids of `text`, as run.c's `encode(text, bos, eos)`: BOS if
@@ -106,7 +106,7 @@ private:
 /// Turns generated tokens into the text to print, one token at a time, the
 /// way run.c's generation loop prints: `decode(prev, next)` through
 /// `Tokenizer::printable`, nothing from BOS on (run.c stops there), and a
-/// newline at the end.
+/// newline at the end. It refers to the tokenizer, which must outlive it.
 ///
 /// \code
 ///   Detokenizer out(tokenizer, tokenizer.bosId());
