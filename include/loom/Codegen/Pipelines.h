@@ -1,0 +1,36 @@
+//===- Pipelines.h - Loom's code generation pipelines -----------*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The stages a model goes through after the frontend, as pass pipelines that
+// loom-compile runs and loom-opt exposes (`--loom-lower-to-linalg`,
+// `--loom-lower-to-llvm`).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_CODEGEN_PIPELINES_H
+#define LOOM_CODEGEN_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::loom {
+
+/// loom IR -> linalg/tensor/arith/math on tensors, weights as leading
+/// function arguments (`--emit=linalg`).
+void buildLoomToLinalgPipeline(OpPassManager &pm);
+
+/// linalg on tensors -> the LLVM dialect for the host CPU: one-shot
+/// bufferization with function boundaries (KV caches are updated in place,
+/// results become out-parameters), deallocation of temporaries, loops,
+/// then the LLVM dialect with C-interface wrappers for every entry point.
+void buildLinalgToLLVMPipeline(OpPassManager &pm);
+
+/// Both of the above.
+void buildLoomToLLVMPipeline(OpPassManager &pm);
+
+/// Registers the pipelines with the global registry (for loom-opt).
+void registerLoomPipelines();
+
+} // namespace mlir::loom
+
+#endif // LOOM_CODEGEN_PIPELINES_H

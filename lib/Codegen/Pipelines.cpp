@@ -1,0 +1,89 @@
+//===- Pipelines.cpp - Loom's code generation pipelines -------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Pipelines.h"
+
+#include "loom/Codegen/Passes.h"
+
+#include "loom/Conversion/Passes.h"
+#include "loom/Dialect/Loom/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void loom::buildLoomToLinalgPipeline(OpPassManager &pm) {
+  pm.addPass(createConvertLoomToLinalgPass());
+  // Residual adds, gating multiplies and scalings the frontend wrote with
+  // arith on tensors become linalg.generic too.
+  pm.addPass(createConvertElementwiseToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(createLoomWeightsToArgumentsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
+  // Elementwise producers fuse into their consumers while still on tensors.
+  pm.addPass(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // A cache written in place is returned as the argument it came in as:
+  // drop such results; the rest (logits) become out-parameters.
+  pm.addNestedPass<func::FuncOp>(createLoomDropInPlaceResultsPass());
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.modifyPublicFunctions = true;
+  outParams.hoistStaticAllocs = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  // Every entry point gets a `_mlir_ciface_` wrapper taking memref
+  // descriptors by pointer: the ABI the runtime calls.
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void loom::buildLoomToLLVMPipeline(OpPassManager &pm) {
+  buildLoomToLinalgPipeline(pm);
+  buildLinalgToLLVMPipeline(pm);
+}
+
+void loom::registerLoomPipelines() {
+  PassPipelineRegistration<>(
+      "loom-lower-to-linalg",
+      "Lower loom IR to linalg on tensors with weights as arguments",
+      buildLoomToLinalgPipeline);
+  PassPipelineRegistration<>(
+      "loom-lower-to-llvm",
+      "Lower loom IR all the way to the LLVM dialect for the host CPU",
+      buildLoomToLLVMPipeline);
+}
