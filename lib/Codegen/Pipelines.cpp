@@ -32,7 +32,7 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
 }
 
-void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
+void loom::buildBufferizationPipeline(OpPassManager &pm) {
   // Elementwise producers fuse into their consumers while still on tensors.
   pm.addPass(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
@@ -52,7 +52,9 @@ void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+}
 
+void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
@@ -70,6 +72,11 @@ void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
+}
+
+void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
+  buildBufferizationPipeline(pm);
+  buildMemRefToLLVMPipeline(pm);
 }
 
 void loom::buildLoomToLLVMPipeline(OpPassManager &pm) {

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Codegen/Compiler.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"
 
@@ -26,13 +27,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 using namespace llvm;
 
 namespace {
 
-enum class Stage { Loom, Linalg, LLVM, Asm, Obj, Artifact };
+using loom::Stage;
 
 cl::OptionCategory category("loom-compile options");
 
@@ -44,12 +46,15 @@ cl::opt<Stage> emit(
     cl::init(Stage::Loom),
     cl::values(
         clEnumValN(Stage::Loom, "loom", "loom dialect IR, as the frontend builds it"),
-        clEnumValN(Stage::Linalg, "linalg", "upstream linalg/tensor IR (not yet available)"),
-        clEnumValN(Stage::LLVM, "llvm", "LLVM IR (not yet available)"),
-        clEnumValN(Stage::Asm, "asm", "host assembly (not yet available)"),
-        clEnumValN(Stage::Obj, "obj", "an object file (not yet available)"),
+        clEnumValN(Stage::Linalg, "linalg",
+                   "linalg/tensor IR with the weights as function arguments"),
+        clEnumValN(Stage::LLVM, "llvm",
+                   "LLVM IR, with the entry wrappers and the manifest"),
+        clEnumValN(Stage::Asm, "asm", "assembly for the target CPU"),
+        clEnumValN(Stage::Obj, "obj", "an object file for the target CPU"),
         clEnumValN(Stage::Artifact, "artifact",
-                   "a loadable artifact for loom-run (not yet available)")),
+                   "a shared object loom-run loads (the default when -o "
+                   "names a .so file)")),
     cl::cat(category));
 
 cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
@@ -61,6 +66,15 @@ cl::opt<bool> printConfig(
     cl::desc("Print what the reader understood of the model file (config, "
              "weights, tokenizer) as a table, and stop"),
     cl::cat(category));
+
+cl::opt<std::string> cpu(
+    "cpu",
+    cl::desc("The CPU to generate code for, as LLVM names it (e.g. "
+             "sapphirerapids, x86-64-v3); default: this machine's"),
+    cl::value_desc("name"), cl::cat(category));
+
+cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"),
+                           cl::init(3), cl::Prefix, cl::cat(category));
 
 cl::opt<int64_t> contextLength(
     "context-length",
@@ -139,24 +153,57 @@ int main(int argc, char **argv) {
   }
   if (Error err = loom::validateModel(**model))
     return fail(toString(std::move(err)));
-  if (emit != Stage::Loom)
-    return fail(Twine("--emit=") + emit.getParser().getOption(int(emit.getValue())) +
-                " is not available yet: only --emit=loom is implemented");
+  Stage stage = emit;
+  if (emit.getNumOccurrences() == 0 && StringRef(outputPath).ends_with(".so"))
+    stage = Stage::Artifact;
+
+  loom::CompileOptions options;
+  options.build.contextLength = contextLength;
+  options.cpu = cpu;
+  options.optLevel = std::min(optLevel.getValue(), 3u);
+
+  if (stage == Stage::Artifact) {
+    if (outputPath == "-")
+      return fail("--emit=artifact writes a shared object: name it with -o");
+    if (Error err = loom::compileArtifact(**model, options, outputPath))
+      return fail(toString(std::move(err)));
+    return 0;
+  }
 
   mlir::MLIRContext context;
-  loom::BuildOptions options;
-  options.contextLength = contextLength;
-  auto module = loom::buildModel(context, **model, options);
+  auto module = loom::buildModel(context, **model, options.build);
   if (!module)
     return fail(toString(module.takeError()));
-
   std::string errorMessage;
   std::unique_ptr<ToolOutputFile> output =
       mlir::openOutputFile(outputPath, &errorMessage);
   if (!output)
     return fail(errorMessage);
-  (*module)->print(output->os());
-  output->os() << "\n";
+
+  if (stage != Stage::Loom)
+    if (Error err = loom::lowerToLinalg(**module))
+      return fail(toString(std::move(err)));
+  if (stage == Stage::Loom || stage == Stage::Linalg) {
+    (*module)->print(output->os());
+    output->os() << "\n";
+    output->keep();
+    return 0;
+  }
+  Expected<loom::Manifest> manifest =
+      loom::lowerToLLVMDialect(**module, **model);
+  if (!manifest)
+    return fail(toString(manifest.takeError()));
+  LLVMContext llvmContext;
+  auto llvmModule = loom::translateToLLVMIR(**module, *manifest, llvmContext);
+  if (!llvmModule)
+    return fail(toString(llvmModule.takeError()));
+  if (stage == Stage::LLVM) {
+    (*llvmModule)->print(output->os(), nullptr);
+  } else if (Error err = loom::emitMachineCode(**llvmModule, options,
+                                                stage == Stage::Asm,
+                                                output->os())) {
+    return fail(toString(std::move(err)));
+  }
   output->keep();
   return 0;
 }

@@ -19,6 +19,15 @@ namespace mlir::loom {
 /// function arguments (`--emit=linalg`).
 void buildLoomToLinalgPipeline(OpPassManager &pm);
 
+/// linalg on tensors -> memrefs: one-shot bufferization with function
+/// boundaries (KV caches are updated in place, results become
+/// out-parameters) and deallocation of temporaries.
+void buildBufferizationPipeline(OpPassManager &pm);
+
+/// Bufferized IR -> the LLVM dialect: loops, then LLVM with a
+/// `_mlir_ciface_` wrapper for every function.
+void buildMemRefToLLVMPipeline(OpPassManager &pm);
+
 /// linalg on tensors -> the LLVM dialect for the host CPU: one-shot
 /// bufferization with function boundaries (KV caches are updated in place,
 /// results become out-parameters), deallocation of temporaries, loops,

@@ -1,0 +1,73 @@
+//===- Compiler.h - model file to executable code ---------------*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The compiler driver behind loom-compile and loom-run: a model file through
+// loom IR, linalg, bufferization and the LLVM dialect to LLVM IR, then an
+// object file or a loadable artifact (a shared object holding the compiled
+// entry points and the manifest that says how to call them).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_CODEGEN_COMPILER_H
+#define LOOM_CODEGEN_COMPILER_H
+
+#include "loom/Frontend/ModelBuilder.h"
+#include "loom/Runtime/Manifest.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <memory>
+
+namespace loom {
+
+/// The stages of compilation, as `--emit=` names them.
+enum class Stage { Loom, Linalg, LLVM, Asm, Obj, Artifact };
+
+/// Options of the whole compilation.
+struct CompileOptions {
+  BuildOptions build;
+  /// The CPU to generate code for (`-mcpu` spelling); empty: the host's.
+  std::string cpu;
+  /// LLVM optimization level, 0 to 3.
+  unsigned optLevel = 3;
+};
+
+/// Lowers a module of loom IR in place to linalg on tensors.
+llvm::Error lowerToLinalg(mlir::ModuleOp module);
+
+/// Lowers a module of linalg IR in place to the LLVM dialect and returns the
+/// manifest of its entry points, read off the bufferized signatures.
+llvm::Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
+                                            const ModelFile &model);
+
+/// Translates an LLVM-dialect module to LLVM IR and adds what the runtime
+/// calls: a `loom_entry_<name>(void **args)` wrapper per entry point and the
+/// manifest as the global string `loom_manifest`.
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
+                  llvm::LLVMContext &context);
+
+/// Optimizes `module` for the target and writes assembly or an object file.
+llvm::Error emitMachineCode(llvm::Module &module, const CompileOptions &options,
+                            bool assembly, llvm::raw_pwrite_stream &os);
+
+/// Links an object file into a shared object loom-run can load.
+llvm::Error linkArtifact(llvm::StringRef objectPath, llvm::StringRef outputPath);
+
+/// The whole way from a model file to a shared object at `outputPath`.
+llvm::Error compileArtifact(const ModelFile &model,
+                            const CompileOptions &options,
+                            llvm::StringRef outputPath);
+
+/// A fingerprint of the weights a model file holds (names, shapes, storage
+/// types), to tell an artifact built for another model.
+std::string weightsFingerprint(const ModelFile &model);
+
+} // namespace loom
+
+#endif // LOOM_CODEGEN_COMPILER_H

@@ -1,0 +1,72 @@
+//===- Manifest.h - what a compiled model expects from its caller -*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The manifest is the data half of a compiled model: for every entry point,
+// the parameters its compiled code takes in order (weights by name, the
+// tokens, the position, the KV caches, the logits it writes), with shapes,
+// plus the model's configuration. The compiler writes it; the runtime reads
+// it to bind weights and buffers. An artifact embeds it as JSON.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_RUNTIME_MANIFEST_H
+#define LOOM_RUNTIME_MANIFEST_H
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+/// One parameter of a compiled entry point.
+struct ParamInfo {
+  enum class Kind {
+    Weight,   ///< a model parameter, bound by `name`
+    Tokens,   ///< i32 token ids [1, n]
+    Position, ///< index: positions already in the cache
+    Cache,    ///< a KV cache buffer, updated in place (`name`: k_cache.3)
+    Logits,   ///< the f32 output [1, n, vocab], written by the callee
+  };
+  Kind kind = Kind::Weight;
+  std::string name;
+  /// The shape, -1 where it depends on the call (the number of tokens).
+  llvm::SmallVector<int64_t, 4> shape;
+  /// `f32`, `i32` or `index`.
+  std::string elementType;
+};
+
+/// One entry point: `prefill` (any number of tokens) or `decode` (one).
+struct EntryInfo {
+  std::string name;
+  std::vector<ParamInfo> params;
+};
+
+/// Everything the runtime needs to know about a compiled model.
+struct Manifest {
+  /// Bumped when the layout of the manifest or the calling convention
+  /// changes; the runtime refuses artifacts of another version.
+  static constexpr int64_t kVersion = 1;
+  int64_t version = kVersion;
+  std::string architecture;
+  int64_t dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
+  int64_t vocab = 0, contextLength = 0;
+  /// The model file the artifact was compiled from (absolute path; its
+  /// weights are read from there unless the user names another file) and a
+  /// fingerprint of its weight table (names, shapes, types).
+  std::string modelPath;
+  std::string weightsFingerprint;
+  std::vector<EntryInfo> entries;
+
+  const EntryInfo *entry(llvm::StringRef name) const;
+  std::string toJSON() const;
+  static llvm::Expected<Manifest> fromJSON(llvm::StringRef json);
+};
+
+} // namespace loom
+
+#endif // LOOM_RUNTIME_MANIFEST_H

@@ -1,0 +1,337 @@
+//===- Compiler.cpp - model file to executable code -----------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Compiler.h"
+
+#include "loom/Codegen/Passes.h"
+#include "loom/Codegen/Pipelines.h"
+#include "loom/Dialect/Loom/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/xxhash.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+#include "llvm/Support/FileUtilities.h"
+
+using namespace llvm;
+
+namespace loom {
+
+/// Runs a pipeline, turning its diagnostics into an Error. The context gets
+/// every upstream dialect and extension first: bufferization and the LLVM
+/// conversions find their interface implementations there.
+static Error runPipeline(mlir::ModuleOp module, StringRef what,
+                         function_ref<void(mlir::OpPassManager &)> build) {
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  module.getContext()->appendDialectRegistry(registry);
+  mlir::PassManager pm(module.getContext());
+  build(pm);
+  std::string diagnostics;
+  raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(
+      module.getContext(), [&](mlir::Diagnostic &d) {
+        os << d.getLocation() << ": " << d.str() << "\n";
+        return mlir::success();
+      });
+  if (mlir::failed(pm.run(module)))
+    return createStringError(Twine("lowering to ") + what + " failed:\n" +
+                             diagnostics);
+  return Error::success();
+}
+
+Error lowerToLinalg(mlir::ModuleOp module) {
+  return runPipeline(module, "linalg", mlir::loom::buildLoomToLinalgPipeline);
+}
+
+std::string weightsFingerprint(const ModelFile &model) {
+  std::string text;
+  raw_string_ostream os(text);
+  for (const WeightInfo &w : model.weights) {
+    os << w.name << ':' << storageTypeName(w.storage);
+    for (int64_t d : w.shape)
+      os << 'x' << d;
+    os << ';';
+  }
+  return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
+}
+
+/// Reads the calling convention of the bufferized entry points.
+static Expected<Manifest> readManifest(mlir::ModuleOp module,
+                                       const ModelFile &model) {
+  Manifest m;
+  auto config = module->getAttrOfType<mlir::DictionaryAttr>("loom.model");
+  if (!config)
+    return createStringError("the module has no loom.model attribute: it was "
+                             "not built from a model file");
+  auto get = [&](StringRef key) -> int64_t {
+    auto a = config.getAs<mlir::IntegerAttr>(key);
+    return a ? a.getInt() : 0;
+  };
+  if (auto arch = config.getAs<mlir::StringAttr>("architecture"))
+    m.architecture = arch.str();
+  m.dim = get("dim");
+  m.layers = get("layers");
+  m.heads = get("heads");
+  m.kvHeads = get("kv_heads");
+  m.headDim = get("head_dim");
+  m.vocab = get("vocab");
+  m.contextLength = get("context_length");
+  SmallString<256> absolute(model.path);
+  sys::fs::make_absolute(absolute);
+  m.modelPath = absolute.str().str();
+  m.weightsFingerprint = weightsFingerprint(model);
+
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    if (func.isPrivate() || func.isExternal())
+      continue;
+    EntryInfo entry;
+    entry.name = func.getName().str();
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      ParamInfo p;
+      mlir::Type type = func.getArgument(i).getType();
+      if (auto memref = dyn_cast<mlir::MemRefType>(type)) {
+        for (int64_t d : memref.getShape())
+          p.shape.push_back(mlir::ShapedType::isDynamic(d) ? -1 : d);
+        mlir::Type elt = memref.getElementType();
+        p.elementType = elt.isF32() ? "f32" : elt.isInteger(32) ? "i32" : "?";
+      } else if (type.isIndex()) {
+        p.elementType = "index";
+      } else {
+        return createStringError(
+            formatv("entry '{0}': parameter {1} has an unsupported type",
+                    entry.name, i)
+                .str());
+      }
+      auto weight = func.getArgAttrOfType<mlir::StringAttr>(
+          i, mlir::loom::kWeightArgAttr);
+      auto name = func.getArgAttrOfType<mlir::StringAttr>(i, "loom.name");
+      if (weight) {
+        p.kind = ParamInfo::Kind::Weight;
+        p.name = weight.str();
+      } else if (name && name.getValue() == "tokens") {
+        p.kind = ParamInfo::Kind::Tokens;
+        p.name = "tokens";
+      } else if (name && name.getValue() == "position") {
+        p.kind = ParamInfo::Kind::Position;
+        p.name = "position";
+      } else if (!name || name.getValue() == "logits") {
+        // The logits result, now an out-parameter.
+        p.kind = ParamInfo::Kind::Logits;
+        p.name = "logits";
+      } else if (func.getArgAttr(i, mlir::loom::kInPlaceResultAttr)) {
+        p.kind = ParamInfo::Kind::Cache;
+        p.name = name.str();
+      } else {
+        return createStringError(
+            formatv("entry '{0}': cache '{1}' was not updated in place; the "
+                    "runtime cannot bind it",
+                    entry.name, name.getValue())
+                .str());
+      }
+      entry.params.push_back(std::move(p));
+    }
+    if (func.getNumResults() != 0)
+      return createStringError(
+          formatv("entry '{0}' still returns {1} values after bufferization",
+                  entry.name, func.getNumResults())
+              .str());
+    m.entries.push_back(std::move(entry));
+  }
+  return m;
+}
+
+Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
+                                      const ModelFile &model) {
+  if (Error e = runPipeline(module, "memrefs",
+                            mlir::loom::buildBufferizationPipeline))
+    return std::move(e);
+  Expected<Manifest> manifest = readManifest(module, model);
+  if (!manifest)
+    return manifest.takeError();
+  if (Error e = runPipeline(module, "the LLVM dialect",
+                            mlir::loom::buildMemRefToLLVMPipeline))
+    return std::move(e);
+  return manifest;
+}
+
+/// `void loom_entry_<name>(void **args)`: args[i] points to the i-th
+/// argument of `_mlir_ciface_<name>` (a descriptor pointer or an i64).
+static Error addEntryWrapper(Module &module, StringRef entry) {
+  Function *callee = module.getFunction(("_mlir_ciface_" + entry).str());
+  if (!callee)
+    return createStringError("no C interface for entry point '" + entry + "'");
+  LLVMContext &ctx = module.getContext();
+  auto *ptrTy = PointerType::get(ctx, 0);
+  auto *type = FunctionType::get(Type::getVoidTy(ctx), {ptrTy}, false);
+  Function *wrapper = Function::Create(type, GlobalValue::ExternalLinkage,
+                                       "loom_entry_" + entry, module);
+  IRBuilder<> b(BasicBlock::Create(ctx, "entry", wrapper));
+  Value *args = wrapper->getArg(0);
+  SmallVector<Value *> callArgs;
+  for (auto [i, param] : enumerate(callee->args())) {
+    Value *slot = b.CreateConstGEP1_64(ptrTy, args, i);
+    Value *address = b.CreateLoad(ptrTy, slot);
+    callArgs.push_back(b.CreateLoad(param.getType(), address));
+  }
+  b.CreateCall(callee, callArgs);
+  b.CreateRetVoid();
+  return Error::success();
+}
+
+Expected<std::unique_ptr<Module>>
+translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
+                  LLVMContext &context) {
+  mlir::registerBuiltinDialectTranslation(*module.getContext());
+  mlir::registerLLVMDialectTranslation(*module.getContext());
+  std::unique_ptr<Module> llvmModule =
+      mlir::translateModuleToLLVMIR(module, context, "loom");
+  if (!llvmModule)
+    return createStringError("translating the LLVM dialect to LLVM IR failed");
+  for (const EntryInfo &e : manifest.entries)
+    if (Error err = addEntryWrapper(*llvmModule, e.name))
+      return std::move(err);
+  Constant *json = ConstantDataArray::getString(context, manifest.toJSON());
+  new GlobalVariable(*llvmModule, json->getType(), /*isConstant=*/true,
+                     GlobalValue::ExternalLinkage, json, "loom_manifest");
+  return llvmModule;
+}
+
+static Expected<std::unique_ptr<TargetMachine>>
+createTargetMachine(const CompileOptions &options) {
+  InitializeNativeTarget();
+  InitializeNativeTargetAsmPrinter();
+  Triple triple(sys::getDefaultTargetTriple());
+  std::string error;
+  const Target *target = TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return createStringError("no target for " + triple.str() + ": " + error);
+  std::string cpu = options.cpu.empty() ? sys::getHostCPUName().str()
+                                        : options.cpu;
+  std::string features;
+  if (options.cpu.empty()) {
+    SubtargetFeatures f;
+    for (const auto &[name, on] : sys::getHostCPUFeatures())
+      f.AddFeature(name, on);
+    features = f.getString();
+  }
+  TargetOptions targetOptions;
+  std::unique_ptr<TargetMachine> tm(target->createTargetMachine(
+      triple, cpu, features, targetOptions, Reloc::PIC_, std::nullopt,
+      options.optLevel >= 2 ? CodeGenOptLevel::Aggressive
+                            : CodeGenOptLevel::Default));
+  if (!tm)
+    return createStringError("cannot create a target machine for CPU '" + cpu +
+                             "'");
+  return tm;
+}
+
+Error emitMachineCode(Module &module, const CompileOptions &options,
+                      bool assembly, raw_pwrite_stream &os) {
+  Expected<std::unique_ptr<TargetMachine>> tm = createTargetMachine(options);
+  if (!tm)
+    return tm.takeError();
+  module.setDataLayout((*tm)->createDataLayout());
+  module.setTargetTriple((*tm)->getTargetTriple());
+  auto optimize = mlir::makeOptimizingTransformer(options.optLevel, 0, tm->get());
+  if (Error e = optimize(&module))
+    return e;
+  legacy::PassManager pm;
+  if ((*tm)->addPassesToEmitFile(pm, os, nullptr,
+                                 assembly ? CodeGenFileType::AssemblyFile
+                                          : CodeGenFileType::ObjectFile))
+    return createStringError("the target cannot emit this file type");
+  pm.run(module);
+  return Error::success();
+}
+
+Error linkArtifact(StringRef objectPath, StringRef outputPath) {
+  // The Debian clang of the LLVM Loom was built with links the object with
+  // MLIR's small C runner library (memrefCopy) and libm.
+  std::string clang = LOOM_LLVM_TOOLS_DIR "/clang";
+  if (!sys::fs::can_execute(clang)) {
+    ErrorOr<std::string> found = sys::findProgramByName("clang-22");
+    if (!found)
+      return createStringError("cannot link the artifact: no clang at " +
+                               clang + " or on PATH");
+    clang = *found;
+  }
+  std::string libDir = LOOM_LLVM_LIBRARY_DIR;
+  SmallVector<StringRef> args = {clang,
+                                 "-shared",
+                                 "-fuse-ld=lld",
+                                 "-o",
+                                 outputPath,
+                                 objectPath,
+                                 "-L",
+                                 libDir,
+                                 "-lmlir_c_runner_utils",
+                                 "-lm"};
+  std::string rpath = "-Wl,-rpath," + libDir;
+  args.push_back(rpath);
+  std::string error;
+  int rc = sys::ExecuteAndWait(clang, args, std::nullopt, {}, 0, 0, &error);
+  if (rc != 0)
+    return createStringError(formatv("linking {0} failed (exit {1}){2}{3}",
+                                     outputPath, rc, error.empty() ? "" : ": ",
+                                     error)
+                                 .str());
+  return Error::success();
+}
+
+Error compileArtifact(const ModelFile &model, const CompileOptions &options,
+                      StringRef outputPath) {
+  mlir::MLIRContext context;
+  auto module = buildModel(context, model, options.build);
+  if (!module)
+    return module.takeError();
+  if (Error e = lowerToLinalg(**module))
+    return e;
+  Expected<Manifest> manifest = lowerToLLVMDialect(**module, model);
+  if (!manifest)
+    return manifest.takeError();
+  LLVMContext llvmContext;
+  auto llvmModule = translateToLLVMIR(**module, *manifest, llvmContext);
+  if (!llvmModule)
+    return llvmModule.takeError();
+  SmallString<128> objectPath;
+  if (std::error_code ec =
+          sys::fs::createTemporaryFile("loom-artifact", "o", objectPath))
+    return createStringError(ec, "cannot create a temporary object file");
+  FileRemover removeObject(objectPath);
+  {
+    std::error_code ec;
+    raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return createStringError(ec, "cannot write " + objectPath);
+    if (Error e = emitMachineCode(**llvmModule, options, false, os))
+      return e;
+  }
+  return linkArtifact(objectPath, outputPath);
+}
+
+} // namespace loom

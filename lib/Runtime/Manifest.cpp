@@ -1,0 +1,148 @@
+//===- Manifest.cpp - the manifest as JSON --------------------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Runtime/Manifest.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/JSON.h"
+
+using namespace llvm;
+
+namespace loom {
+
+static StringRef kindName(ParamInfo::Kind k) {
+  switch (k) {
+  case ParamInfo::Kind::Weight:
+    return "weight";
+  case ParamInfo::Kind::Tokens:
+    return "tokens";
+  case ParamInfo::Kind::Position:
+    return "position";
+  case ParamInfo::Kind::Cache:
+    return "cache";
+  case ParamInfo::Kind::Logits:
+    return "logits";
+  }
+  llvm_unreachable("unknown parameter kind");
+}
+
+const EntryInfo *Manifest::entry(StringRef name) const {
+  for (const EntryInfo &e : entries)
+    if (e.name == name)
+      return &e;
+  return nullptr;
+}
+
+std::string Manifest::toJSON() const {
+  json::Array entryArray;
+  for (const EntryInfo &e : entries) {
+    json::Array params;
+    for (const ParamInfo &p : e.params)
+      params.push_back(json::Object{
+          {"kind", kindName(p.kind)},
+          {"name", p.name},
+          {"shape", json::Array(p.shape)},
+          {"type", p.elementType}});
+    entryArray.push_back(
+        json::Object{{"name", e.name}, {"params", std::move(params)}});
+  }
+  json::Object root{{"version", version},
+                    {"architecture", architecture},
+                    {"dim", dim},
+                    {"layers", layers},
+                    {"heads", heads},
+                    {"kv_heads", kvHeads},
+                    {"head_dim", headDim},
+                    {"vocab", vocab},
+                    {"context_length", contextLength},
+                    {"model", modelPath},
+                    {"weights_fingerprint", weightsFingerprint},
+                    {"entries", std::move(entryArray)}};
+  std::string out;
+  raw_string_ostream os(out);
+  os << json::Value(std::move(root));
+  return out;
+}
+
+Expected<Manifest> Manifest::fromJSON(StringRef text) {
+  auto bad = [](const Twine &what) {
+    return createStringError("malformed artifact manifest: " + what);
+  };
+  Expected<json::Value> parsed = json::parse(text);
+  if (!parsed)
+    return bad(toString(parsed.takeError()));
+  const json::Object *root = parsed->getAsObject();
+  if (!root)
+    return bad("not a JSON object");
+  Manifest m;
+  auto integer = [&](StringRef key, int64_t &out) -> Error {
+    std::optional<int64_t> v = root->getInteger(key);
+    if (!v)
+      return bad("missing integer '" + key + "'");
+    out = *v;
+    return Error::success();
+  };
+  if (Error e = integer("version", m.version))
+    return std::move(e);
+  if (m.version != kVersion)
+    return createStringError("the artifact was made for runtime interface " +
+                             Twine(m.version) + ", this runtime speaks " +
+                             Twine(kVersion) + ": recompile it");
+  for (auto [key, field] :
+       {std::pair<StringRef, int64_t *>{"dim", &m.dim},
+        {"layers", &m.layers},
+        {"heads", &m.heads},
+        {"kv_heads", &m.kvHeads},
+        {"head_dim", &m.headDim},
+        {"vocab", &m.vocab},
+        {"context_length", &m.contextLength}})
+    if (Error e = integer(key, *field))
+      return std::move(e);
+  m.architecture = root->getString("architecture").value_or("").str();
+  m.modelPath = root->getString("model").value_or("").str();
+  m.weightsFingerprint = root->getString("weights_fingerprint").value_or("").str();
+  const json::Array *entries = root->getArray("entries");
+  if (!entries)
+    return bad("missing 'entries'");
+  for (const json::Value &ev : *entries) {
+    const json::Object *eo = ev.getAsObject();
+    const json::Array *params = eo ? eo->getArray("params") : nullptr;
+    if (!eo || !eo->getString("name") || !params)
+      return bad("an entry without a name or params");
+    EntryInfo e;
+    e.name = eo->getString("name")->str();
+    for (const json::Value &pv : *params) {
+      const json::Object *po = pv.getAsObject();
+      if (!po || !po->getString("kind") || !po->getArray("shape"))
+        return bad("a parameter of '" + e.name + "' without kind or shape");
+      ParamInfo p;
+      std::optional<ParamInfo::Kind> kind =
+          StringSwitch<std::optional<ParamInfo::Kind>>(*po->getString("kind"))
+              .Case("weight", ParamInfo::Kind::Weight)
+              .Case("tokens", ParamInfo::Kind::Tokens)
+              .Case("position", ParamInfo::Kind::Position)
+              .Case("cache", ParamInfo::Kind::Cache)
+              .Case("logits", ParamInfo::Kind::Logits)
+              .Default(std::nullopt);
+      if (!kind)
+        return bad("unknown parameter kind '" + *po->getString("kind") + "'");
+      p.kind = *kind;
+      p.name = po->getString("name").value_or("").str();
+      p.elementType = po->getString("type").value_or("").str();
+      for (const json::Value &d : *po->getArray("shape")) {
+        std::optional<int64_t> v = d.getAsInteger();
+        if (!v)
+          return bad("a non-integer size in '" + p.name + "'");
+        p.shape.push_back(*v);
+      }
+      e.params.push_back(std::move(p));
+    }
+    m.entries.push_back(std::move(e));
+  }
+  return m;
+}
+
+} // namespace loom

@@ -1,0 +1,227 @@
+//===- Session.cpp - loading artifacts and running them -------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Runtime/Session.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+#include <algorithm>
+#include <cstring>
+#include <dlfcn.h>
+
+using namespace llvm;
+
+namespace loom {
+
+//===----------------------------------------------------------------------===//
+// Artifact
+//===----------------------------------------------------------------------===//
+
+Expected<std::shared_ptr<Artifact>> Artifact::load(StringRef path) {
+  std::string p = path.str();
+  // A path without a slash would make dlopen search the library path.
+  if (p.find('/') == std::string::npos)
+    p = "./" + p;
+  void *handle = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return createStringError(formatv("{0}: cannot load the artifact: {1}",
+                                     path, dlerror())
+                                 .str());
+  std::shared_ptr<Artifact> a(new Artifact());
+  a->path_ = path.str();
+  a->handle_ = handle;
+  auto *json = static_cast<const char *>(dlsym(handle, "loom_manifest"));
+  if (!json)
+    return createStringError(
+        formatv("{0}: not a Loom artifact (no loom_manifest symbol)", path)
+            .str());
+  Expected<Manifest> m = Manifest::fromJSON(json);
+  if (!m)
+    return createStringError(
+        formatv("{0}: {1}", path, toString(m.takeError())).str());
+  a->manifest_ = std::move(*m);
+  for (const EntryInfo &e : a->manifest_.entries)
+    if (!a->entry(e.name))
+      return createStringError(
+          formatv("{0}: the manifest lists entry point '{1}', but the "
+                  "library has no loom_entry_{1}",
+                  path, e.name)
+              .str());
+  return a;
+}
+
+Artifact::~Artifact() {
+  if (handle_)
+    dlclose(handle_);
+}
+
+EntryFunction Artifact::entry(StringRef name) const {
+  std::string symbol = ("loom_entry_" + name).str();
+  return reinterpret_cast<EntryFunction>(dlsym(handle_, symbol.c_str()));
+}
+
+//===----------------------------------------------------------------------===//
+// Session
+//===----------------------------------------------------------------------===//
+
+Expected<std::unique_ptr<Session>>
+Session::create(std::shared_ptr<Artifact> artifact,
+                std::shared_ptr<const ModelFile> model) {
+  const Manifest &m = artifact->manifest();
+  StringRef file = sys::path::filename(model->path);
+  std::unique_ptr<Session> s(new Session());
+  for (const EntryInfo &e : m.entries) {
+    for (const ParamInfo &p : e.params) {
+      if (p.kind == ParamInfo::Kind::Weight) {
+        const WeightInfo *w = model->lookup(p.name);
+        if (!w)
+          return createStringError(
+              formatv("{0}: no weight '{1}', which the artifact {2} expects "
+                      "(it was compiled for {3})",
+                      file, p.name, artifact->path(), m.modelPath)
+                  .str());
+        if (ArrayRef<int64_t>(w->shape) != ArrayRef<int64_t>(p.shape))
+          return createStringError(
+              formatv("{0}: weight '{1}' is [{2}], but the artifact {3} "
+                      "expects [{4}] (it was compiled for another model: {5})",
+                      file, p.name, make_range(w->shape.begin(), w->shape.end()),
+                      artifact->path(),
+                      make_range(p.shape.begin(), p.shape.end()), m.modelPath)
+                  .str());
+        if (w->storage != StorageType::F32)
+          return createStringError(
+              formatv("{0}: weight '{1}' is stored as {2}; compiled models "
+                      "compute with f32 weights only so far",
+                      file, p.name, storageTypeName(w->storage))
+                  .str());
+      } else if (p.kind == ParamInfo::Kind::Cache &&
+                 none_of(s->caches_, [&](auto &c) { return c.first == p.name; })) {
+        int64_t n = 1;
+        for (int64_t d : p.shape)
+          n *= d;
+        s->caches_.emplace_back(p.name, std::vector<float>(n, 0.0f));
+      }
+    }
+  }
+  s->artifact_ = std::move(artifact);
+  s->model_ = std::move(model);
+  return s;
+}
+
+void Session::reset() {
+  for (auto &[name, buffer] : caches_)
+    std::fill(buffer.begin(), buffer.end(), 0.0f);
+}
+
+namespace {
+/// Builds the packed argument list of one call: memref descriptors
+/// ({allocated, aligned, offset, sizes[r], strides[r]}) and scalars, each
+/// addressed through a stable slot.
+class ArgPacker {
+public:
+  void addMemRef(const void *data, ArrayRef<int64_t> shape) {
+    std::vector<int64_t> &d = descriptors.emplace_back();
+    auto ptr = reinterpret_cast<int64_t>(data);
+    d.push_back(ptr);
+    d.push_back(ptr);
+    d.push_back(0);
+    d.insert(d.end(), shape.begin(), shape.end());
+    int64_t stride = 1;
+    std::vector<int64_t> strides(shape.size());
+    for (size_t i = shape.size(); i-- > 0;) {
+      strides[i] = stride;
+      stride *= shape[i];
+    }
+    d.insert(d.end(), strides.begin(), strides.end());
+    pointers.push_back(d.data());
+    args.push_back(&pointers.back());
+  }
+  void addIndex(int64_t value) {
+    scalars.push_back(value);
+    args.push_back(&scalars.back());
+  }
+  void **data() { return args.data(); }
+
+private:
+  std::deque<std::vector<int64_t>> descriptors;
+  std::deque<void *> pointers;
+  std::deque<int64_t> scalars;
+  std::vector<void *> args;
+};
+} // namespace
+
+Expected<ArrayRef<float>> Session::run(const EntryInfo &entry, EntryFunction fn,
+                                       ArrayRef<int32_t> tokens,
+                                       int64_t position) {
+  int64_t n = tokens.size();
+  if (n == 0)
+    return createStringError("no tokens to run");
+  if (position < 0 || position + n > contextLength())
+    return createStringError(
+        formatv("positions {0}..{1} do not fit the context of {2} positions",
+                position, position + n - 1, contextLength())
+            .str());
+  for (int32_t t : tokens)
+    if (t < 0 || t >= vocab())
+      return createStringError(
+          formatv("token id {0} is outside the vocabulary of {1}", t, vocab())
+              .str());
+  logits_.assign(n * vocab(), 0.0f);
+  ArgPacker packer;
+  for (const ParamInfo &p : entry.params) {
+    SmallVector<int64_t, 4> shape(p.shape);
+    for (int64_t &d : shape)
+      if (d < 0)
+        d = n; // the only call-dependent size is the number of tokens
+    switch (p.kind) {
+    case ParamInfo::Kind::Weight: {
+      const WeightInfo *w = model_->lookup(p.name);
+      packer.addMemRef(model_->bytes(*w).data(), shape);
+      break;
+    }
+    case ParamInfo::Kind::Tokens:
+      if (!p.shape.empty() && p.shape.back() >= 0 && p.shape.back() != n)
+        return createStringError(
+            formatv("entry '{0}' takes {1} tokens per call, not {2}",
+                    entry.name, p.shape.back(), n)
+                .str());
+      packer.addMemRef(tokens.data(), shape);
+      break;
+    case ParamInfo::Kind::Position:
+      packer.addIndex(position);
+      break;
+    case ParamInfo::Kind::Cache: {
+      auto it = find_if(caches_, [&](auto &c) { return c.first == p.name; });
+      packer.addMemRef(it->second.data(), shape);
+      break;
+    }
+    case ParamInfo::Kind::Logits:
+      packer.addMemRef(logits_.data(), shape);
+      break;
+    }
+  }
+  fn(packer.data());
+  return ArrayRef<float>(logits_);
+}
+
+Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
+                                           int64_t position) {
+  const EntryInfo *e = artifact_->manifest().entry("prefill");
+  if (!e)
+    return createStringError("the artifact has no prefill entry point");
+  return run(*e, artifact_->entry("prefill"), tokens, position);
+}
+
+Expected<ArrayRef<float>> Session::decode(int32_t token, int64_t position) {
+  const EntryInfo *e = artifact_->manifest().entry("decode");
+  if (!e)
+    return createStringError("the artifact has no decode entry point");
+  return run(*e, artifact_->entry("decode"), ArrayRef<int32_t>(token), position);
+}
+
+} // namespace loom

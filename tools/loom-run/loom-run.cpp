@@ -1,0 +1,356 @@
+//===- loom-run.cpp - run a model: generate text, benchmark ---------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//   loom-run model.gguf -p "Once upon a time" -n 64 --temperature 0
+//   loom-run model.so -p "Once upon a time"          (an artifact)
+//
+// Given a model file, loom-run compiles it first (into an on-disk cache keyed
+// by the model and the options) and then runs the artifact, so a model file
+// and its artifact run the same code. Generation follows llama2.c's run.c:
+// `-n` counts positions forwarded, prompt included; position 0 is BOS; the
+// prompt is forced, then tokens are sampled until BOS or the step limit.
+// Text goes to stdout as it is generated; timings go to stderr.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Compiler.h"
+#include "loom/Frontend/ModelFile.h"
+#include "loom/Runtime/Sampler.h"
+#include "loom/Runtime/Session.h"
+#include "loom/Runtime/Tokenizer.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/xxhash.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <dlfcn.h>
+
+using namespace llvm;
+
+namespace {
+
+cl::OptionCategory category("loom-run options");
+
+cl::opt<std::string> inputPath(cl::Positional,
+                               cl::desc("<model file or artifact>"),
+                               cl::Required, cl::cat(category));
+cl::opt<std::string> prompt("p", cl::desc("The prompt (default: none)"),
+                            cl::value_desc("text"), cl::cat(category));
+cl::alias promptLong("prompt", cl::aliasopt(prompt), cl::cat(category));
+cl::opt<int64_t> steps(
+    "n",
+    cl::desc("Positions to forward, prompt included (default 256; 0 or more "
+             "than the context: the context length)"),
+    cl::value_desc("steps"), cl::init(256), cl::cat(category));
+cl::alias stepsLong("steps", cl::aliasopt(steps), cl::cat(category));
+cl::opt<float> temperature("temperature",
+                           cl::desc("Sampling temperature; 0 is greedy "
+                                    "(default 1.0)"),
+                           cl::init(1.0f), cl::cat(category));
+cl::opt<float> topP("top-p",
+                    cl::desc("Nucleus sampling threshold in (0, 1); other "
+                             "values turn it off (default 0.9)"),
+                    cl::init(0.9f), cl::cat(category));
+cl::opt<int> topK("top-k",
+                  cl::desc("Sample among the k most likely tokens; 0 turns it "
+                           "off (default 0)"),
+                  cl::init(0), cl::cat(category));
+cl::opt<uint64_t> seed("seed",
+                       cl::desc("Random seed; 0 takes the clock (default 0)"),
+                       cl::init(0), cl::cat(category));
+cl::opt<std::string> tokenizerPath(
+    "tokenizer",
+    cl::desc("A llama2.c tokenizer.bin, for model files without a vocabulary "
+             "(llama2.c checkpoints)"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> weightsPath(
+    "weights",
+    cl::desc("With an artifact: the model file to read weights from (default: "
+             "the file it was compiled from)"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<int64_t> contextLength(
+    "context-length",
+    cl::desc("With a model file: KV cache capacity in positions (default: the "
+             "model's)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+cl::opt<std::string> cacheDir(
+    "cache-dir",
+    cl::desc("Where compiled model files are kept (default: "
+             "$XDG_CACHE_HOME/loom or ~/.cache/loom)"),
+    cl::value_desc("dir"), cl::cat(category));
+cl::opt<bool> noCache("no-cache",
+                      cl::desc("Compile into a temporary file, not the cache"),
+                      cl::cat(category));
+cl::opt<bool> bench("bench",
+                    cl::desc("Print no text; print a JSON summary of the run "
+                             "(tokens and tokens/s) on stdout"),
+                    cl::cat(category));
+cl::opt<std::string> dumpLogits(
+    "dump-logits",
+    cl::desc("Write the logits of every forwarded position, as little-endian "
+             "f32 rows of vocabulary size, to this file"),
+    cl::value_desc("file"), cl::cat(category));
+
+int fail(const Twine &message) {
+  fmt::print(stderr, "loom-run: error: {}\n", message.str());
+  return 1;
+}
+
+bool isArtifact(StringRef path) {
+  auto buffer = MemoryBuffer::getFileSlice(path, 4, 0);
+  return buffer && (*buffer)->getBuffer() == "\x7f"
+                                              "ELF";
+}
+
+/// The cache key: the model's weights, the options, and the build of the
+/// compiler (the modification time of the library holding it).
+std::string cacheKey(const loom::ModelFile &model) {
+  std::string compilerStamp;
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&loom::compileArtifact), &info) &&
+      info.dli_fname) {
+    sys::fs::file_status st;
+    if (!sys::fs::status(info.dli_fname, st))
+      compilerStamp = std::to_string(
+          st.getLastModificationTime().time_since_epoch().count());
+  }
+  std::string text =
+      fmt::format("{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
+                  contextLength.getValue(), compilerStamp,
+                  sys::path::filename(model.path).str(),
+                  loom::Manifest::kVersion);
+  return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
+}
+
+/// Compiles `model` into the cache (or a temporary file) unless it is there.
+Expected<std::string> compileCached(const loom::ModelFile &model,
+                                    bool &fromCache) {
+  loom::CompileOptions options;
+  options.build.contextLength = contextLength;
+  SmallString<256> path;
+  if (noCache) {
+    if (std::error_code ec =
+            sys::fs::createTemporaryFile("loom-model", "so", path))
+      return createStringError(ec, "cannot create a temporary file");
+  } else {
+    if (!cacheDir.empty()) {
+      path = cacheDir;
+    } else if (std::optional<std::string> xdg =
+                   sys::Process::GetEnv("XDG_CACHE_HOME")) {
+      path = *xdg;
+      sys::path::append(path, "loom");
+    } else if (std::optional<std::string> home = sys::Process::GetEnv("HOME")) {
+      path = *home;
+      sys::path::append(path, ".cache", "loom");
+    } else {
+      path = "/tmp/loom-cache";
+    }
+    if (std::error_code ec = sys::fs::create_directories(path))
+      return createStringError(ec, "cannot create the cache folder " + path);
+    sys::path::append(path, cacheKey(model) + ".so");
+    if (sys::fs::exists(path)) {
+      fromCache = true;
+      return std::string(path);
+    }
+  }
+  // Write next to the final name, then rename: concurrent runs never see a
+  // half-written artifact.
+  SmallString<256> partial(path);
+  partial += ".partial." + std::to_string(sys::Process::getProcessId());
+  if (Error e = loom::compileArtifact(model, options, partial))
+    return std::move(e);
+  if (std::error_code ec = sys::fs::rename(partial, path))
+    return createStringError(ec, "cannot move the artifact to " + path);
+  fromCache = false;
+  return std::string(path);
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "Loom model runner\n\n"
+      "Runs a model file (compiling it first, with a cache) or an artifact\n"
+      "made by loom-compile, and generates text from a prompt.\n");
+
+  // The artifact and the model file its weights come from.
+  std::shared_ptr<loom::Artifact> artifact;
+  std::string modelPath = inputPath;
+  auto compileStart = std::chrono::steady_clock::now();
+  bool fromCache = false, compiled = false;
+  if (isArtifact(inputPath)) {
+    auto loaded = loom::Artifact::load(inputPath);
+    if (!loaded)
+      return fail(toString(loaded.takeError()));
+    artifact = *loaded;
+    modelPath = weightsPath.empty() ? artifact->manifest().modelPath
+                                    : weightsPath.getValue();
+  }
+  auto readModel = loom::readModelFile(modelPath);
+  if (!readModel)
+    return fail(toString(readModel.takeError()));
+  std::shared_ptr<const loom::ModelFile> model = std::move(*readModel);
+  if (!artifact) {
+    if (Error e = loom::validateModel(*model))
+      return fail(toString(std::move(e)));
+    auto path = compileCached(*model, fromCache);
+    if (!path)
+      return fail(toString(path.takeError()));
+    auto loaded = loom::Artifact::load(*path);
+    if (noCache)
+      sys::fs::remove(*path);
+    if (!loaded)
+      return fail(toString(loaded.takeError()));
+    artifact = *loaded;
+    compiled = !fromCache;
+  }
+  double compileSeconds = secondsSince(compileStart);
+
+  // The tokenizer: from the model file, or --tokenizer.
+  loom::TokenizerData vocab = model->tokenizer;
+  if (!tokenizerPath.empty()) {
+    auto t = loom::readLlama2CTokenizer(tokenizerPath, artifact->manifest().vocab);
+    if (!t)
+      return fail(toString(t.takeError()));
+    vocab = std::move(*t);
+  }
+  if (vocab.empty())
+    return fail(model->path +
+                " holds no vocabulary; name a tokenizer with --tokenizer");
+  auto tokenizer = loom::Tokenizer::create(std::move(vocab));
+  if (!tokenizer)
+    return fail(toString(tokenizer.takeError()));
+  if (tokenizer->vocabSize() != artifact->manifest().vocab)
+    return fail(fmt::format("the tokenizer has {} pieces, the model {} tokens",
+                            tokenizer->vocabSize(),
+                            artifact->manifest().vocab));
+
+  loom::SamplerOptions samplerOptions;
+  samplerOptions.temperature = temperature;
+  samplerOptions.topP = topP;
+  samplerOptions.topK = topK;
+  samplerOptions.seed = seed;
+  auto sampler = loom::Sampler::create(samplerOptions);
+  if (!sampler)
+    return fail(toString(sampler.takeError()));
+
+  auto session = loom::Session::create(artifact, model);
+  if (!session)
+    return fail(toString(session.takeError()));
+
+  auto encoded = tokenizer->encode(prompt, /*bos=*/true);
+  if (!encoded)
+    return fail(toString(encoded.takeError()));
+  std::vector<int32_t> promptTokens(encoded->begin(), encoded->end());
+  int64_t context = (*session)->contextLength();
+  int64_t n = steps;
+  if (n <= 0 || n > context)
+    n = context;
+  if (int64_t(promptTokens.size()) > context)
+    return fail(fmt::format("the prompt is {} tokens long, but the model's "
+                            "context holds {} positions",
+                            promptTokens.size(), context));
+
+  std::FILE *logitsFile = nullptr;
+  if (!dumpLogits.empty() && !(logitsFile = std::fopen(dumpLogits.c_str(), "wb")))
+    return fail("cannot write " + dumpLogits);
+  int64_t vocabSize = (*session)->vocab();
+  auto dump = [&](ArrayRef<float> rows) {
+    if (logitsFile)
+      std::fwrite(rows.data(), sizeof(float), rows.size(), logitsFile);
+  };
+
+  // Prefill: the prompt (as far as the step limit reaches) in one call.
+  loom::Detokenizer detok(*tokenizer, promptTokens[0]);
+  auto emit = [&](int token) -> Error {
+    Expected<StringRef> piece = detok.push(token);
+    if (!piece)
+      return piece.takeError();
+    if (!bench) {
+      std::fwrite(piece->data(), 1, piece->size(), stdout);
+      std::fflush(stdout);
+    }
+    return Error::success();
+  };
+  int64_t prefillCount = std::min<int64_t>(promptTokens.size(), n);
+  auto prefillStart = std::chrono::steady_clock::now();
+  auto prefillLogits = (*session)->prefill(
+      ArrayRef<int32_t>(promptTokens).take_front(prefillCount), 0);
+  if (!prefillLogits)
+    return fail(toString(prefillLogits.takeError()));
+  double prefillSeconds = secondsSince(prefillStart);
+  dump(*prefillLogits);
+  for (int64_t i = 1; i < prefillCount; ++i)
+    if (Error e = emit(promptTokens[i]))
+      return fail(toString(std::move(e)));
+  std::vector<float> last(prefillLogits->end() - vocabSize,
+                          prefillLogits->end());
+
+  // Decode: one token per step from the end of the prompt.
+  int64_t generated = 0;
+  auto decodeStart = std::chrono::steady_clock::now();
+  // As run.c: the token after every forwarded position is printed, the one
+  // after the last position too; only tokens before position n are run.
+  int64_t pos = prefillCount - 1; // the position `last` belongs to
+  while (true) {
+    int next = pos + 1 < int64_t(promptTokens.size())
+                   ? promptTokens[pos + 1]
+                   : sampler->sample(last);
+    if (next == tokenizer->bosId())
+      break;
+    if (Error e = emit(next))
+      return fail(toString(std::move(e)));
+    if (pos + 1 >= n)
+      break;
+    ++pos;
+    auto logits = (*session)->decode(next, pos);
+    if (!logits)
+      return fail(toString(logits.takeError()));
+    dump(*logits);
+    last.assign(logits->begin(), logits->end());
+    ++generated;
+  }
+  double decodeSeconds = secondsSince(decodeStart);
+  if (logitsFile)
+    std::fclose(logitsFile);
+  if (!bench)
+    std::fputs(loom::Detokenizer::finish().data(), stdout);
+
+  double prefillRate = prefillCount / std::max(prefillSeconds, 1e-9);
+  double decodeRate = generated / std::max(decodeSeconds, 1e-9);
+  if (bench) {
+    fmt::print("{{\"model\": \"{}\", \"prompt_tokens\": {}, \"prefill_s\": "
+               "{:.6f}, \"prefill_tok_s\": {:.2f}, \"generated_tokens\": {}, "
+               "\"decode_s\": {:.6f}, \"decode_tok_s\": {:.2f}, "
+               "\"compile_s\": {:.3f}, \"compiled\": {}}}\n",
+               model->path, prefillCount, prefillSeconds, prefillRate,
+               generated, decodeSeconds, decodeRate, compileSeconds,
+               compiled ? "true" : "false");
+  } else {
+    fmt::print(stderr,
+               "loom-run: {}prompt {} tokens at {:.1f} tok/s, generated {} "
+               "tokens at {:.1f} tok/s\n",
+               compiled ? fmt::format("compiled in {:.1f} s; ", compileSeconds)
+                        : "",
+               prefillCount, prefillRate, generated, decodeRate);
+  }
+  return 0;
+}
