@@ -23,8 +23,12 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%loom_src_root", config.loom_src_root))
 config.substitutions.append(("%loom_obj_root", config.loom_obj_root))
 config.substitutions.append(("%mlir_dir", config.mlir_dir))
+config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
 config.substitutions.append(("%mlir_include_dir", config.mlir_include_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
+# One compile cache for every test that runs a model file through loom-run.
+config.substitutions.append(
+    ("%loom_cache", os.path.join(config.loom_obj_root, "test", "loom-cache")))
 config.substitutions.append(("%cxx", config.cxx_compiler))
 config.substitutions.append(("%c_compiler", config.c_compiler))
 # The interpreter running lit: always a real python3 with lit importable.
@@ -56,7 +60,7 @@ else:
                     "reported UNSUPPORTED; `tools/loom-dev setup` installs them")
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "loom-compile", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+tools = ["loom-opt", "loom-compile", "loom-run", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)
 

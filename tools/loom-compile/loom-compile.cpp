@@ -74,7 +74,7 @@ cl::opt<std::string> cpu(
     cl::value_desc("name"), cl::cat(category));
 
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"),
-                           cl::init(3), cl::Prefix, cl::cat(category));
+                           cl::init(2), cl::Prefix, cl::cat(category));
 
 cl::opt<int64_t> contextLength(
     "context-length",

@@ -34,7 +34,7 @@ struct CompileOptions {
   /// The CPU to generate code for (`-mcpu` spelling); empty: the host's.
   std::string cpu;
   /// LLVM optimization level, 0 to 3.
-  unsigned optLevel = 3;
+  unsigned optLevel = 2;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.
