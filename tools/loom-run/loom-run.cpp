@@ -331,8 +331,10 @@ int main(int argc, char **argv) {
   double decodeSeconds = secondsSince(decodeStart);
   if (logitsFile)
     std::fclose(logitsFile);
-  if (!bench)
+  if (!bench) {
     std::fputs(loom::Detokenizer::finish().data(), stdout);
+    std::fflush(stdout);
+  }
 
   double prefillRate = prefillCount / std::max(prefillSeconds, 1e-9);
   double decodeRate = generated / std::max(decodeSeconds, 1e-9);
