@@ -11,7 +11,6 @@
 #include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -23,6 +22,7 @@
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -221,6 +221,37 @@ translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
   return llvmModule;
 }
 
+/// LLVM's default pipeline at `optLevel`, without loop unrolling and
+/// interleaving: the loop nests Loom emits have static trip counts, and
+/// unrolling them all triples the compile time (stories260K: 31 s against
+/// 9 s here) while the generated code runs as fast. Loop and SLP
+/// vectorization stay on.
+static void optimizeModule(Module &module, unsigned optLevel,
+                           TargetMachine *tm) {
+  PipelineTuningOptions tuning;
+  tuning.LoopUnrolling = false;
+  tuning.LoopInterleaving = false;
+  tuning.LoopVectorization = optLevel >= 2;
+  tuning.SLPVectorization = optLevel >= 2;
+  LoopAnalysisManager lam;
+  FunctionAnalysisManager fam;
+  CGSCCAnalysisManager cgam;
+  ModuleAnalysisManager mam;
+  PassBuilder pb(tm, tuning);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  ModulePassManager mpm =
+      optLevel == 0
+          ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
+          : pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
+                                             : optLevel == 2 ? OptimizationLevel::O2
+                                                             : OptimizationLevel::O3);
+  mpm.run(module, mam);
+}
+
 static Expected<std::unique_ptr<TargetMachine>>
 createTargetMachine(const CompileOptions &options) {
   InitializeNativeTarget();
@@ -257,9 +288,7 @@ Error emitMachineCode(Module &module, const CompileOptions &options,
     return tm.takeError();
   module.setDataLayout((*tm)->createDataLayout());
   module.setTargetTriple((*tm)->getTargetTriple());
-  auto optimize = mlir::makeOptimizingTransformer(options.optLevel, 0, tm->get());
-  if (Error e = optimize(&module))
-    return e;
+  optimizeModule(module, options.optLevel, tm->get());
   legacy::PassManager pm;
   if ((*tm)->addPassesToEmitFile(pm, os, nullptr,
                                  assembly ? CodeGenFileType::AssemblyFile
