@@ -60,7 +60,7 @@ else:
                     "reported UNSUPPORTED; `tools/loom-dev setup` installs them")
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "loom-compile", "loom-run", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)
 

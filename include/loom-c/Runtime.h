@@ -1,0 +1,98 @@
+/*===- loom-c/Runtime.h - the C API of Loom's runtime ------------*- C -*-===*\
+|*                                                                            *|
+|* Part of Loom, an MLIR-based compiler for transformer models.               *|
+|*                                                                            *|
+|* Load a compiled model (an artifact made by `loom-compile -o model.so`),    *|
+|* bind it to the weights of a model file, and run it: the prompt in one      *|
+|* prefill call, then one decode call per token. Objects are opaque,          *|
+|* reference counted (`_retain` / `_release`), created by `_create`/`_open`/  *|
+|* `_load` functions that return a status and write the object to their      *|
+|* last, `out_` parameter.                                                    *|
+|*                                                                            *|
+|* Errors: a function returning `loom_status_t` returns NULL on success and  *|
+|* otherwise a status holding a message (which names the file, weight or     *|
+|* position at fault); free it with `loom_status_free`.                      *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef LOOM_C_RUNTIME_H
+#define LOOM_C_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===--------------------------------------------------------------------===*\
+|* Status                                                                   *|
+\*===--------------------------------------------------------------------===*/
+
+typedef struct loom_status_s *loom_status_t;
+
+/* The message of a failed call (valid until the status is freed). */
+const char *loom_status_message(loom_status_t status);
+void loom_status_free(loom_status_t status);
+
+/*===--------------------------------------------------------------------===*\
+|* Model files                                                              *|
+\*===--------------------------------------------------------------------===*/
+
+/* A model file (GGUF, llama2.c, safetensors), memory-mapped.
+ * Thread safety: immutable once opened; may be shared between threads. */
+typedef struct loom_model_s loom_model_t;
+
+loom_status_t loom_model_open(const char *path, loom_model_t **out_model);
+void loom_model_retain(loom_model_t *model);
+void loom_model_release(loom_model_t *model);
+
+/*===--------------------------------------------------------------------===*\
+|* Artifacts                                                                *|
+\*===--------------------------------------------------------------------===*/
+
+/* A compiled model loaded from a shared object.
+ * Thread safety: immutable once loaded; may be shared between threads. */
+typedef struct loom_artifact_s loom_artifact_t;
+
+loom_status_t loom_artifact_load(const char *path,
+                                 loom_artifact_t **out_artifact);
+void loom_artifact_retain(loom_artifact_t *artifact);
+void loom_artifact_release(loom_artifact_t *artifact);
+/* The model file the artifact was compiled from (absolute path). */
+const char *loom_artifact_model_path(const loom_artifact_t *artifact);
+
+/*===--------------------------------------------------------------------===*\
+|* Sessions                                                                 *|
+\*===--------------------------------------------------------------------===*/
+
+/* An artifact bound to weights, with its KV caches.
+ * Thread safety: one thread at a time; sessions are independent. */
+typedef struct loom_session_s loom_session_t;
+
+/* Binds every weight the artifact expects to `model` by name. The session
+ * keeps both alive. */
+loom_status_t loom_session_create(loom_artifact_t *artifact,
+                                  loom_model_t *model,
+                                  loom_session_t **out_session);
+void loom_session_retain(loom_session_t *session);
+void loom_session_release(loom_session_t *session);
+
+int64_t loom_session_vocab_size(const loom_session_t *session);
+int64_t loom_session_context_length(const loom_session_t *session);
+
+/* Runs `count` tokens at positions `position ..`. `*out_logits` points to
+ * `count * vocab_size` floats, valid until the next call on the session. */
+loom_status_t loom_session_prefill(loom_session_t *session,
+                                   const int32_t *tokens, int64_t count,
+                                   int64_t position, const float **out_logits);
+/* Runs one token at `position`; `*out_logits` as above (one row). */
+loom_status_t loom_session_decode(loom_session_t *session, int32_t token,
+                                  int64_t position, const float **out_logits);
+/* Forgets every cached position. */
+void loom_session_reset(loom_session_t *session);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOOM_C_RUNTIME_H */
