@@ -55,6 +55,16 @@ void loom::buildBufferizationPipeline(OpPassManager &pm) {
 }
 
 void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
+  // Contractions become parallel loops, outlined into bodies the runtime
+  // runs across its threads (loom_parallel_for, on oneTBB). Each output
+  // element is still reduced by one thread in order, so results do not
+  // depend on the thread count. Everything else runs as sequential loops.
+  // Every entry point gets a `_mlir_ciface_` wrapper taking memref
+  // descriptors by pointer: the ABI the runtime calls. (Marked before the
+  // outlining adds private functions.)
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass());
+  pm.addPass(createLoomOutlineParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
@@ -66,10 +76,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
-  // Every entry point gets a `_mlir_ciface_` wrapper taking memref
-  // descriptors by pointer: the ABI the runtime calls.
-  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createLoomLowerParallelDispatchPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }

@@ -18,6 +18,7 @@
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
+#include "loom/Runtime/Threads.h"
 #include "loom/Runtime/Tokenizer.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -182,14 +183,51 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 
 } // namespace
 
+/// Takes `--threads N` / `--threads=N` out of the arguments. (libLLVM
+/// already registers a `threads` option of its own, so ours cannot be a
+/// cl::opt.) Returns -1 for a malformed value.
+int takeThreadsOption(std::vector<char *> &args) {
+  int threads = 0;
+  for (size_t i = 1; i < args.size();) {
+    StringRef a = args[i];
+    if (!a.consume_front("--threads") && !a.consume_front("-threads")) {
+      ++i;
+      continue;
+    }
+    StringRef value;
+    size_t taken = 1;
+    if (a.consume_front("="))
+      value = a;
+    else if (a.empty() && i + 1 < args.size())
+      value = args[i + 1], taken = 2;
+    else {
+      ++i;
+      continue; // not ours (e.g. --threadsX): let cl report it
+    }
+    if (value.getAsInteger(10, threads) || threads < 0)
+      return -1;
+    args.erase(args.begin() + i, args.begin() + i + taken);
+  }
+  return threads;
+}
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  std::vector<char *> args(argv, argv + argc);
+  int threads = takeThreadsOption(args);
+  if (threads < 0)
+    return fail("--threads takes a number >= 0 (0: one per hardware thread)");
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
-      argc, argv,
+      int(args.size()), args.data(),
       "Loom model runner\n\n"
       "Runs a model file (compiling it first, with a cache) or an artifact\n"
-      "made by loom-compile, and generates text from a prompt.\n");
+      "made by loom-compile, and generates text from a prompt.\n\n"
+      "  --threads=<N>    Threads the compiled code's parallel loops run on\n"
+      "                   (a oneTBB arena; default 0: one per hardware "
+      "thread)\n");
+
+  loom::setThreadCount(threads);
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;
@@ -342,10 +380,10 @@ int main(int argc, char **argv) {
     fmt::print("{{\"model\": \"{}\", \"prompt_tokens\": {}, \"prefill_s\": "
                "{:.6f}, \"prefill_tok_s\": {:.2f}, \"generated_tokens\": {}, "
                "\"decode_s\": {:.6f}, \"decode_tok_s\": {:.2f}, "
-               "\"compile_s\": {:.3f}, \"compiled\": {}}}\n",
+               "\"compile_s\": {:.3f}, \"compiled\": {}, \"threads\": {}}}\n",
                model->path, prefillCount, prefillSeconds, prefillRate,
                generated, decodeSeconds, decodeRate, compileSeconds,
-               compiled ? "true" : "false");
+               compiled ? "true" : "false", loom::threadCount());
   } else {
     fmt::print(stderr,
                "loom-run: {}prompt {} tokens at {:.1f} tok/s, generated {} "

@@ -45,4 +45,102 @@ def LoomDropInPlaceResultsPass
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Parallelism
+//===----------------------------------------------------------------------===//
+
+def LoomParallelizeContractionsPass
+    : Pass<"loom-parallelize-contractions", "::mlir::func::FuncOp"> {
+  let summary = "Turn the contractions of a function into parallel loops";
+  let description = [{
+    Rewrites every linalg op on buffers that has a reduction dimension (the
+    matmuls, linear layers and norms of a model: the work that grows with
+    the weights) into an `scf.parallel` nest over its parallel dimensions,
+    with the reduction as an inner sequential loop; the runtime later splits
+    such loops across threads. Cheap elementwise ops are left for
+    sequential loops, so the code that spawns tasks stays small. Each output
+    element is still reduced by one thread in order: results do not depend on
+    the number of threads.
+
+    Before:
+
+    ```mlir
+    linalg.generic {iterator_types = ["parallel", "reduction"]} ins(%x, %w : ...) outs(%y : ...)
+    ```
+
+    After:
+
+    ```mlir
+    scf.parallel (%n) = (%c0) to (%N) step (%c1) {
+      scf.for %k = %c0 to %K step %c1 { ... }
+    }
+    ```
+  }];
+  let options = [
+    Option<"minParallelIterations", "min-parallel-iterations", "int64_t",
+           /*default=*/"16",
+           "Leave ops whose parallel iteration space is statically smaller "
+           "than this as sequential loops">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def LoomOutlineParallelLoopsPass
+    : Pass<"loom-outline-parallel-loops", "::mlir::ModuleOp"> {
+  let summary = "Outline parallel loops into bodies the runtime runs on threads";
+  let description = [{
+    Every outermost `scf.parallel` whose first dimension has step 1 becomes
+    a private function `@__loom_parallel_body_<n>(%lo, %hi, captures...)`
+    running the loop over `[lo, hi)` of that dimension, and at its place a
+    call of `@__loom_parallel_dispatch_<n>(%lb, %ub, %grain, captures...)`.
+    `loom-lower-parallel-dispatch` later turns that call into one call of the
+    runtime's `loom_parallel_for`, which splits `[lb, ub)` across the threads
+    of its oneTBB arena. `grain` is the smallest chunk worth a task: about
+    `min-work` innermost iterations, judged from the static trip counts.
+
+    Before:
+
+    ```mlir
+    scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+      scf.for %k = %c0 to %c64 step %c1 { ... %x, %w ... }
+    }
+    ```
+
+    After:
+
+    ```mlir
+    func.call @__loom_parallel_dispatch_0(%c0, %n, %grain, %x, %w) : (...) -> ()
+    ...
+    func.func private @__loom_parallel_body_0(%lo: index, %hi: index, %x: ..., %w: ...) {
+      scf.parallel (%i) = (%lo) to (%hi) step (%c1) { ... }
+      return
+    }
+    ```
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"32768",
+           "Innermost iterations a task should have at least">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def LoomLowerParallelDispatchPass
+    : Pass<"loom-lower-parallel-dispatch", "::mlir::ModuleOp"> {
+  let summary = "Turn parallel dispatch calls into calls of loom_parallel_for";
+  let description = [{
+    Runs on the LLVM dialect, after `loom-outline-parallel-loops` and the
+    conversion to LLVM. Each call of `@__loom_parallel_dispatch_<n>(lb, ub,
+    grain, captures...)` becomes: the captured values stored into stack
+    slots, an array of pointers to them, and
+    `loom_parallel_for(@__loom_parallel_packed_<n>, args, lb, ub, grain)`;
+    `@__loom_parallel_packed_<n>(args, lo, hi)` loads the captures back and
+    calls the body. The runtime (lib/Runtime/Parallel.cpp) implements
+    `loom_parallel_for` with `tbb::parallel_for`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // LOOM_CODEGEN_PASSES_TD

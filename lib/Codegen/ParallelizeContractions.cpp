@@ -1,0 +1,67 @@
+//===- ParallelizeContractions.cpp - contractions into parallel loops -----===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_LOOMPARALLELIZECONTRACTIONSPASS
+#include "loom/Codegen/Passes.h.inc"
+} // namespace mlir::loom
+
+using namespace mlir;
+
+namespace {
+
+/// The product of the static sizes of the parallel loops, or -1 when one is
+/// dynamic (then the op is worth parallelizing).
+int64_t staticParallelIterations(linalg::LinalgOp op) {
+  int64_t n = 1;
+  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+  for (auto [size, kind] : llvm::zip(ranges, op.getIteratorTypesArray())) {
+    if (kind != utils::IteratorType::parallel)
+      continue;
+    if (ShapedType::isDynamic(size))
+      return -1;
+    n *= size;
+  }
+  return n;
+}
+
+struct LoomParallelizeContractionsPass
+    : loom::impl::LoomParallelizeContractionsPassBase<
+          LoomParallelizeContractionsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> ops;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (!op.hasPureBufferSemantics() || op.getNumReductionLoops() == 0)
+        return;
+      int64_t n = staticParallelIterations(op);
+      if (n >= 0 && n < minParallelIterations)
+        return;
+      ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : ops) {
+      rewriter.setInsertionPoint(op);
+      if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
+        op.emitOpError("cannot be turned into parallel loops");
+        return signalPassFailure();
+      }
+      rewriter.eraseOp(op);
+    }
+  }
+};
+
+} // namespace

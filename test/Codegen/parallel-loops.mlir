@@ -1,0 +1,68 @@
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions | FileCheck %s --check-prefix=PAR
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions --loom-outline-parallel-loops | FileCheck %s --check-prefix=OUTLINE
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions --loom-outline-parallel-loops \
+// RUN:   --convert-scf-to-cf --finalize-memref-to-llvm --convert-arith-to-llvm --convert-func-to-llvm \
+// RUN:   --loom-lower-parallel-dispatch --reconcile-unrealized-casts | FileCheck %s --check-prefix=LLVM
+
+// A contraction becomes a parallel loop over its output rows with the
+// reduction inside; its body is outlined and dispatched through the runtime.
+#id = affine_map<(n, k) -> (n, k)>
+#row = affine_map<(n, k) -> (n)>
+func.func @row_sums(%x: memref<256x64xf32>, %y: memref<256xf32>) {
+  linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<256x64xf32>) outs(%y : memref<256xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %out, %in : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+// PAR-LABEL: func.func @row_sums
+//       PAR:   scf.parallel (%[[N:.+]]) = (%{{.+}}) to (%{{.+}}) step (%{{.+}}) {
+//       PAR:     scf.for %[[K:.+]] = %{{.+}} to %{{.+}} step %{{.+}} {
+//       PAR:       memref.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<256x64xf32>
+//   PAR-NOT:   linalg.generic
+
+// The grain is min-work (32768) over the 64 inner iterations: 512 rows.
+// OUTLINE-LABEL: func.func @row_sums
+//  OUTLINE-SAME:   (%[[X:[[:alnum:]_]+]]: memref<256x64xf32>, %[[Y:[[:alnum:]_]+]]: memref<256xf32>)
+//       OUTLINE:   %[[GRAIN:.+]] = arith.constant 512 : index
+//       OUTLINE:   call @__loom_parallel_dispatch_0(%{{.+}}, %{{.+}}, %[[GRAIN]], {{.*}}%[[X]]{{.*}}%[[Y]]
+//   OUTLINE-NOT:   scf.parallel
+//       OUTLINE: func.func private @__loom_parallel_body_0(%[[LO:[[:alnum:]_]+]]: index, %[[HI:[[:alnum:]_]+]]: index,
+//       OUTLINE:   scf.parallel (%{{.+}}) = (%[[LO]]) to (%[[HI]])
+//       OUTLINE: func.func private @__loom_parallel_dispatch_0(index, index, index,
+
+// LLVM-LABEL: llvm.func @row_sums
+//       LLVM:   %[[FN:.+]] = llvm.mlir.addressof @__loom_parallel_packed_0 : !llvm.ptr
+//       LLVM:   llvm.call @loom_parallel_for(%[[FN]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) : (!llvm.ptr, !llvm.ptr, i64, i64, i64) -> ()
+//   LLVM-NOT:   __loom_parallel_dispatch
+//       LLVM: llvm.func internal @__loom_parallel_body_0(
+//       LLVM: llvm.func @loom_parallel_for(!llvm.ptr, !llvm.ptr, i64, i64, i64)
+//       LLVM: llvm.func internal @__loom_parallel_packed_0(%{{.+}}: !llvm.ptr, %{{.+}}: i64, %{{.+}}: i64)
+//       LLVM:   llvm.call @__loom_parallel_body_0(
+
+// -----
+
+// Elementwise ops and tiny contractions stay sequential: no task is worth it.
+// PAR-LABEL: func.func @small_and_elementwise
+//   PAR-NOT:   scf.parallel
+//       PAR:   linalg.generic
+//       PAR:   linalg.generic
+#id2 = affine_map<(n, k) -> (n, k)>
+#row2 = affine_map<(n, k) -> (n)>
+#e = affine_map<(n) -> (n)>
+func.func @small_and_elementwise(%x: memref<4x8xf32>, %y: memref<4xf32>, %z: memref<256xf32>) {
+  linalg.generic {indexing_maps = [#id2, #row2], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<4x8xf32>) outs(%y : memref<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %out, %in : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#e], iterator_types = ["parallel"]} outs(%z : memref<256xf32>) {
+  ^bb0(%out: f32):
+    %s = arith.addf %out, %out : f32
+    linalg.yield %s : f32
+  }
+  return
+}
