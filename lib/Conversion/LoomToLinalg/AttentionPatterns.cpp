@@ -46,22 +46,12 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     SmallVector<OpFoldResult> scoreSizes = {
         dimOf(rewriter, loc, q, 0), dimOf(rewriter, loc, q, 1),
         dimOf(rewriter, loc, q, 2), dimOf(rewriter, loc, k, 2)};
-    Value zeros = filledTensor(rewriter, loc, scoreSizes, elt, 0.0);
-    Value scores =
-        linalg::GenericOp::create(
-            rewriter, loc, TypeRange{zeros.getType()}, ValueRange{q, k},
-            ValueRange{zeros},
-            ArrayRef<AffineMap>{
-                map(5, {d(0), d(1), d(2), d(4)}),
-                map(5, {d(0), d(1).floorDiv(group), d(3), d(4)}),
-                map(5, {d(0), d(1), d(2), d(3)})},
-            iterators(4, 1),
-            [](OpBuilder &b, Location l, ValueRange a) {
-              Value p = arith::MulFOp::create(b, l, a[0], a[1]);
-              linalg::YieldOp::create(
-                  b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
-            })
-            .getResult(0);
+    Value scores = contraction(
+        rewriter, loc, q, k,
+        {map(5, {d(0), d(1), d(2), d(4)}),
+         map(5, {d(0), d(1).floorDiv(group), d(3), d(4)}),
+         map(5, {d(0), d(1), d(2), d(3)})},
+        scoreSizes, elt, 4);
 
     // biased = scores * scale + mask, -inf where causality or the window hide
     // the key.
@@ -91,7 +81,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     Value biasedInit = emptyTensor(rewriter, loc, scoreSizes, elt);
     Value biased =
         linalg::GenericOp::create(
-            rewriter, loc, TypeRange{zeros.getType()}, inputs,
+            rewriter, loc, TypeRange{scores.getType()}, inputs,
             ValueRange{biasedInit}, maps, iterators(4),
             [&](OpBuilder &b, Location l, ValueRange a) {
               Value s = arith::MulFOp::create(b, l, a[0], scale);
@@ -123,22 +113,11 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     SmallVector<OpFoldResult> outSizes = {scoreSizes[0], scoreSizes[1],
                                           scoreSizes[2],
                                           dimOf(rewriter, loc, v, 3)};
-    Value outInit = filledTensor(rewriter, loc, outSizes, elt, 0.0);
-    Value out =
-        linalg::GenericOp::create(
-            rewriter, loc, TypeRange{outInit.getType()}, ValueRange{probs, v},
-            ValueRange{outInit},
-            ArrayRef<AffineMap>{
-                map(5, {d(0), d(1), d(2), d(4)}),
-                map(5, {d(0), d(1).floorDiv(group), d(4), d(3)}),
-                map(5, {d(0), d(1), d(2), d(3)})},
-            iterators(4, 1),
-            [](OpBuilder &b, Location l, ValueRange a) {
-              Value p = arith::MulFOp::create(b, l, a[0], a[1]);
-              linalg::YieldOp::create(
-                  b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
-            })
-            .getResult(0);
+    Value out = contraction(rewriter, loc, probs, v,
+                            {map(5, {d(0), d(1), d(2), d(4)}),
+                             map(5, {d(0), d(1).floorDiv(group), d(4), d(3)}),
+                             map(5, {d(0), d(1), d(2), d(3)})},
+                            outSizes, elt, 4);
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
     rewriter.replaceOp(op, out);

@@ -65,31 +65,22 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     MLIRContext *ctx = rewriter.getContext();
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, x);
     sizes.back() = dimOf(rewriter, loc, w, 0);
-    Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
     SmallVector<unsigned> xDims, outDims;
     for (unsigned d = 0; d + 1 < rank; ++d)
       xDims.push_back(d);
     xDims.push_back(rank);
     for (unsigned d = 0; d < rank; ++d)
       outDims.push_back(d);
-    Value y = linalg::GenericOp::create(
-                  rewriter, loc, TypeRange{type}, ValueRange{x, w},
-                  ValueRange{init},
-                  ArrayRef<AffineMap>{mapOf(ctx, rank + 1, xDims),
-                                      mapOf(ctx, rank + 1, {rank - 1, rank}),
-                                      mapOf(ctx, rank + 1, outDims)},
-                  iterators(rank, 1),
-                  [](OpBuilder &b, Location l, ValueRange args) {
-                    Value p = arith::MulFOp::create(b, l, args[1], args[0]);
-                    Value s = arith::AddFOp::create(b, l, args[2], p);
-                    linalg::YieldOp::create(b, l, s);
-                  })
-                  .getResult(0);
+    Value y = contraction(rewriter, loc, x, w,
+                          {mapOf(ctx, rank + 1, xDims),
+                           mapOf(ctx, rank + 1, {rank - 1, rank}),
+                           mapOf(ctx, rank + 1, outDims)},
+                          sizes, elt, rank);
     if (Value bias = adaptor.getBias()) {
       AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
       Value out = emptyTensor(rewriter, loc, sizes, elt);
       y = linalg::GenericOp::create(
-              rewriter, loc, TypeRange{type}, ValueRange{y, bias},
+              rewriter, loc, TypeRange{y.getType()}, ValueRange{y, bias},
               ValueRange{out},
               ArrayRef<AffineMap>{id, mapOf(ctx, rank, {rank - 1}), id},
               iterators(rank),
@@ -99,6 +90,8 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
               })
               .getResult(0);
     }
+    if (y.getType() != type)
+      y = tensor::CastOp::create(rewriter, loc, type, y);
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -132,18 +125,14 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
       sizes.push_back(dimOf(rewriter, loc, lhs, d));
     sizes.push_back(dimOf(rewriter, loc, lhs, tl ? rank - 1 : rank - 2));
     sizes.push_back(dimOf(rewriter, loc, rhs, tr ? rank - 2 : rank - 1));
-    Value init = filledTensor(rewriter, loc, sizes, type.getElementType(), 0.0);
-    auto generic = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{type}, ValueRange{lhs, rhs}, ValueRange{init},
-        ArrayRef<AffineMap>{mapOf(ctx, rank + 1, lhsDims),
-                            mapOf(ctx, rank + 1, rhsDims),
-                            mapOf(ctx, rank + 1, outDims)},
-        iterators(rank, 1), [](OpBuilder &b, Location l, ValueRange args) {
-          Value p = arith::MulFOp::create(b, l, args[0], args[1]);
-          linalg::YieldOp::create(b, l,
-                                  arith::AddFOp::create(b, l, args[2], p).getResult());
-        });
-    rewriter.replaceOp(op, generic.getResult(0));
+    Value out = contraction(rewriter, loc, lhs, rhs,
+                            {mapOf(ctx, rank + 1, lhsDims),
+                             mapOf(ctx, rank + 1, rhsDims),
+                             mapOf(ctx, rank + 1, outDims)},
+                            sizes, type.getElementType(), rank);
+    if (out.getType() != type)
+      out = tensor::CastOp::create(rewriter, loc, type, out);
+    rewriter.replaceOp(op, out);
     return success();
   }
 };

@@ -71,6 +71,22 @@ AffineMap lowering::mapOf(MLIRContext *ctx, unsigned numLoops,
   return AffineMap::get(numLoops, 0, exprs, ctx);
 }
 
+Value lowering::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                            ArrayRef<AffineMap> maps,
+                            ArrayRef<OpFoldResult> sizes, Type elementType,
+                            unsigned parallelLoops) {
+  Value init = filledTensor(b, loc, sizes, elementType, 0.0);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs},
+             ValueRange{init}, maps, iterators(parallelLoops, 1),
+             [](OpBuilder &nb, Location l, ValueRange a) {
+               Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+               linalg::YieldOp::create(
+                   nb, l, arith::AddFOp::create(nb, l, a[2], p).getResult());
+             })
+      .getResult(0);
+}
+
 Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
                            int64_t axis) {
   auto type = cast<RankedTensorType>(input.getType());

@@ -39,6 +39,13 @@ SmallVector<utils::IteratorType> iterators(unsigned n, unsigned r = 0);
 /// The map from `numLoops` loops to the listed loop dimensions.
 AffineMap mapOf(MLIRContext *ctx, unsigned numLoops, ArrayRef<unsigned> dims);
 
+/// A contraction `out = sum lhs * rhs` as a linalg.generic over
+/// `parallelLoops` parallel and one reduction loop, accumulated in order
+/// from zero into a new tensor of `sizes`; `maps` index lhs, rhs and out.
+Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                  ArrayRef<AffineMap> maps, ArrayRef<OpFoldResult> sizes,
+                  Type elementType, unsigned parallelLoops);
+
 /// The numerically careful softmax of `input` along `axis`:
 /// exp(x - max) / sum(exp(x - max)).
 Value buildSoftmax(OpBuilder &b, Location loc, Value input, int64_t axis);
