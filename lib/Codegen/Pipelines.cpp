@@ -24,6 +24,10 @@
 using namespace mlir;
 
 void loom::buildLoomToLinalgPipeline(OpPassManager &pm) {
+  // Attention as the frontend writes it becomes loom.attention first, so it
+  // is lowered as a whole.
+  pm.addPass(createLoomFuseAttentionPass());
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertLoomToLinalgPass());
   // Residual adds, gating multiplies and scalings the frontend wrote with
   // arith on tensors become linalg.generic too.

@@ -44,4 +44,51 @@ def LoomWeightsToArgumentsPass
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
+  let summary = "Recognise attention written out and form loom.attention";
+  let description = [{
+    Finds `softmax(scale · Q·Kᵀ + mask) · V` spelled with loom and upstream
+    ops and replaces it with one `loom.attention`, so that attention can be
+    lowered as a whole (tiled, with an online softmax) instead of through a
+    `[q_len, kv_len]` score matrix per head. Recognised:
+
+    - Kᵀ as a `loom.transpose` of the last two dimensions or as the matmul's
+      `transpose_rhs` flag;
+    - the scale as `arith.mulf` by a splat constant, `arith.divf` by one
+      (`/ sqrt(d)`), applied to the scores or to Q, or absent (scale 1);
+    - the mask as an additive tensor (`arith.addf`); a `tensor.generate`
+      that yields `-inf` where the key comes after the query's position
+      (offset + i) becomes `causal` with that offset, and one that also
+      hides keys `W` or more positions back becomes `window = W`;
+    - grouped-query attention as `loom.repeat_interleave` of K and V along
+      the heads, which is dropped: `loom.attention` reads the shared heads.
+
+    Softmax over another axis than the keys, a scale that is not one
+    constant, a mask combined other than by addition, or K and V repeated
+    differently are left alone.
+
+    Before:
+
+    ```mlir
+    %kt = loom.transpose %k [0, 1, 3, 2] : tensor<1x8x16x8xf32> -> tensor<1x8x8x16xf32>
+    %s = loom.matmul %q, %kt : (...) -> tensor<1x8x16x16xf32>
+    %c = arith.constant dense<0.353553385> : tensor<1x8x16x16xf32>
+    %scaled = arith.mulf %s, %c : tensor<1x8x16x16xf32>
+    %p = loom.softmax %scaled axis = 3 : tensor<1x8x16x16xf32>
+    %o = loom.matmul %p, %v : (...) -> tensor<1x8x16x8xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %o = loom.attention %q, %k, %v scale = 0.353553385 : ... -> tensor<1x8x16x8xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::loom::LoomDialect"];
+}
+
 #endif // LOOM_DIALECT_LOOM_TRANSFORMS_PASSES_TD
