@@ -64,8 +64,12 @@ static Error runPipeline(mlir::ModuleOp module, StringRef what,
   return Error::success();
 }
 
-Error lowerToLinalg(mlir::ModuleOp module) {
-  return runPipeline(module, "linalg", mlir::loom::buildLoomToLinalgPipeline);
+Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options) {
+  mlir::loom::PipelineOptions pipeline;
+  pipeline.attentionKeyBlock = options.attentionKeyBlock;
+  return runPipeline(module, "linalg", [&](mlir::OpPassManager &pm) {
+    mlir::loom::buildLoomToLinalgPipeline(pm, pipeline);
+  });
 }
 
 std::string weightsFingerprint(const ModelFile &model) {
@@ -338,7 +342,7 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
   auto module = buildModel(context, model, options.build);
   if (!module)
     return module.takeError();
-  if (Error e = lowerToLinalg(**module))
+  if (Error e = lowerToLinalg(**module, options))
     return e;
   Expected<Manifest> manifest = lowerToLLVMDialect(**module, model);
   if (!manifest)

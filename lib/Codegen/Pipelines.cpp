@@ -23,12 +23,15 @@
 
 using namespace mlir;
 
-void loom::buildLoomToLinalgPipeline(OpPassManager &pm) {
+void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
+                                     const PipelineOptions &options) {
   // Attention as the frontend writes it becomes loom.attention first, so it
   // is lowered as a whole.
   pm.addPass(createLoomFuseAttentionPass());
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createConvertLoomToLinalgPass());
+  ConvertLoomToLinalgPassOptions lowering;
+  lowering.attentionKeyBlock = options.attentionKeyBlock;
+  pm.addPass(createConvertLoomToLinalgPass(lowering));
   // Residual adds, gating multiplies and scalings the frontend wrote with
   // arith on tensors become linalg.generic too.
   pm.addPass(createConvertElementwiseToLinalgPass());
@@ -45,6 +48,9 @@ void loom::buildBufferizationPipeline(OpPassManager &pm) {
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // The tiled attention loop carries its running max, sum and accumulator
+  // through fresh buffers.
+  bufferize.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // A cache written in place is returned as the argument it came in as:
   // drop such results; the rest (logits) become out-parameters.
@@ -91,8 +97,9 @@ void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
   buildMemRefToLLVMPipeline(pm);
 }
 
-void loom::buildLoomToLLVMPipeline(OpPassManager &pm) {
-  buildLoomToLinalgPipeline(pm);
+void loom::buildLoomToLLVMPipeline(OpPassManager &pm,
+                                   const PipelineOptions &options) {
+  buildLoomToLinalgPipeline(pm, options);
   buildLinalgToLLVMPipeline(pm);
 }
 
@@ -100,9 +107,9 @@ void loom::registerLoomPipelines() {
   PassPipelineRegistration<>(
       "loom-lower-to-linalg",
       "Lower loom IR to linalg on tensors with weights as arguments",
-      buildLoomToLinalgPipeline);
+      [](OpPassManager &pm) { buildLoomToLinalgPipeline(pm); });
   PassPipelineRegistration<>(
       "loom-lower-to-llvm",
       "Lower loom IR all the way to the LLVM dialect for the host CPU",
-      buildLoomToLLVMPipeline);
+      [](OpPassManager &pm) { buildLoomToLLVMPipeline(pm); });
 }

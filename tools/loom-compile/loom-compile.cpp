@@ -76,6 +76,13 @@ cl::opt<std::string> cpu(
 cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"),
                            cl::init(2), cl::Prefix, cl::cat(category));
 
+cl::opt<int64_t> attentionKeyBlock(
+    "attention-key-block",
+    cl::desc("Keys per block of the tiled (FlashAttention-style) attention; "
+             "0 derives it from the L1 cache, -1 lowers attention with the "
+             "whole score matrix (default 0)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+
 cl::opt<int64_t> contextLength(
     "context-length",
     cl::desc("KV cache capacity in positions (default: the model's context "
@@ -161,6 +168,9 @@ int main(int argc, char **argv) {
   options.build.contextLength = contextLength;
   options.cpu = cpu;
   options.optLevel = std::min(optLevel.getValue(), 3u);
+  options.attentionKeyBlock = attentionKeyBlock;
+  if (attentionKeyBlock < -1)
+    return fail("--attention-key-block takes -1, 0 or a block size");
 
   if (stage == Stage::Artifact) {
     if (outputPath == "-")
@@ -181,7 +191,7 @@ int main(int argc, char **argv) {
     return fail(errorMessage);
 
   if (stage != Stage::Loom)
-    if (Error err = loom::lowerToLinalg(**module))
+    if (Error err = loom::lowerToLinalg(**module, options))
       return fail(toString(std::move(err)));
   if (stage == Stage::Loom || stage == Stage::Linalg) {
     (*module)->print(output->os());

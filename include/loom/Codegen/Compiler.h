@@ -35,10 +35,13 @@ struct CompileOptions {
   std::string cpu;
   /// LLVM optimization level, 0 to 3.
   unsigned optLevel = 2;
+  /// Keys per block of tiled attention (0: from the L1 cache; -1: direct).
+  int64_t attentionKeyBlock = 0;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.
-llvm::Error lowerToLinalg(mlir::ModuleOp module);
+llvm::Error lowerToLinalg(mlir::ModuleOp module,
+                          const CompileOptions &options = {});
 
 /// Lowers a module of linalg IR in place to the LLVM dialect and returns the
 /// manifest of its entry points, read off the bufferized signatures.

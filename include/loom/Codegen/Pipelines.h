@@ -15,9 +15,17 @@
 
 namespace mlir::loom {
 
+/// Choices the pipelines leave to the user.
+struct PipelineOptions {
+  /// Keys per block of the tiled attention lowering; 0 derives it from the
+  /// L1 cache, -1 lowers attention directly (see convert-loom-to-linalg).
+  int64_t attentionKeyBlock = 0;
+};
+
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading
 /// function arguments (`--emit=linalg`).
-void buildLoomToLinalgPipeline(OpPassManager &pm);
+void buildLoomToLinalgPipeline(OpPassManager &pm,
+                               const PipelineOptions &options = {});
 
 /// linalg on tensors -> memrefs: one-shot bufferization with function
 /// boundaries (KV caches are updated in place, results become
@@ -35,7 +43,8 @@ void buildMemRefToLLVMPipeline(OpPassManager &pm);
 void buildLinalgToLLVMPipeline(OpPassManager &pm);
 
 /// Both of the above.
-void buildLoomToLLVMPipeline(OpPassManager &pm);
+void buildLoomToLLVMPipeline(OpPassManager &pm,
+                             const PipelineOptions &options = {});
 
 /// Registers the pipelines with the global registry (for loom-opt).
 void registerLoomPipelines();

@@ -25,9 +25,12 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
     last bits where the order of a reduction allows.
 
     `loom.attention` is lowered directly (scores, mask, softmax, weighted
-    sum); the FlashAttention-style tiled lowering is a separate pass. The
-    Mixture-of-Experts ops are not lowered yet: a function that holds one
-    fails with a diagnostic naming the op.
+    sum) with `attention-key-block=-1`, and otherwise FlashAttention-style:
+    a loop over blocks of keys with an online softmax (running maximum and sum, the
+    accumulator rescaled as the maximum grows), which never holds more than
+    `[q_len, N]` scores per head and skips the key blocks causality or the
+    window hide from every query. The Mixture-of-Experts ops are not lowered
+    yet: a function that holds one fails with a diagnostic naming the op.
 
     Before:
 
@@ -46,10 +49,21 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
     } -> tensor<4x172xf32>
     ```
   }];
+  let options = [
+    Option<"attentionKeyBlock", "attention-key-block", "int64_t",
+           /*default=*/"0",
+           "Keys per block of the tiled attention lowering. 0 derives it "
+           "from the L1 data cache: the largest power of two up to 256 for "
+           "which a block of K and V fits (the host's L1 at compile time, "
+           "32 KiB when unknown). -1 lowers attention directly, with the "
+           "whole score matrix (the reference the tiled form is tested "
+           "against)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
   ];
 }

@@ -2,7 +2,7 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// The direct lowering: the [q_len, kv_len] scores per head, scale, mask,
+// The direct lowering (attention-key-block=-1): the [q_len, kv_len] scores per head, scale, mask,
 // softmax, weighted sum of values. Grouped-query attention reads key/value
 // head h / group through the indexing maps, without copying K or V. This is
 // the reference the tiled (FlashAttention-style) lowering is checked against.

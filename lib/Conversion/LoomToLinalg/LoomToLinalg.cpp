@@ -9,6 +9,7 @@
 #include "Utils.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::loom {
@@ -182,7 +183,8 @@ struct ConvertLoomToLinalgPass
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
-                           math::MathDialect, tensor::TensorDialect>();
+                           math::MathDialect, scf::SCFDialect,
+                           tensor::TensorDialect>();
     target.addIllegalDialect<LoomDialect>();
     // Weights are bound by name later, when the function's parameters are
     // made explicit.
@@ -190,6 +192,8 @@ struct ConvertLoomToLinalgPass
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateLoomToLinalgPatterns(patterns);
+    if (attentionKeyBlock >= 0)
+      populateTiledAttentionToLinalgPatterns(patterns, attentionKeyBlock);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -19,6 +19,10 @@ void populateNormalizationToLinalgPatterns(RewritePatternSet &patterns);
 void populatePositionToLinalgPatterns(RewritePatternSet &patterns);
 /// attention, written out without tiling.
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns);
+/// attention as a loop over blocks of `keyBlock` keys with an online
+/// softmax (preferred over the direct lowering when both are added).
+void populateTiledAttentionToLinalgPatterns(RewritePatternSet &patterns,
+                                            int64_t keyBlock);
 /// kv_cache_write / kv_cache_read, transpose, repeat_interleave.
 void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
 

@@ -1,0 +1,333 @@
+//===- TiledAttention.cpp - loom.attention as an online-softmax loop ------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The FlashAttention-style lowering: the keys and values are walked in
+// blocks of `keyBlock` positions with a running row maximum `m`, a running
+// sum `l` and an accumulator `acc`, rescaled whenever the maximum grows:
+//
+//   for each key block:
+//     s     = scale · Q·Kᵀ_blk (+ mask), -inf where causality/window hide
+//     m'    = max(m, rowmax(s))
+//     p     = exp(s - m')
+//     alpha = exp(m - m')
+//     l     = l · alpha + rowsum(p)
+//     acc   = acc · alpha + p·V_blk
+//     m     = m'
+//   out = acc / l
+//
+// Only [q_len, keyBlock] scores exist at a time; the extra memory grows
+// linearly with the sequence. With causal attention the loop stops at the
+// last key any query can see, and with a window it starts at the first.
+// (A row that is fully masked so far has m' = -inf; it subtracts 0 instead,
+// so that exp(-inf) = 0 and no NaN appears.)
+//
+//===----------------------------------------------------------------------===//
+
+#include "Utils.h"
+#include "loom/Conversion/LoomToLinalg/LoomToLinalg.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <algorithm>
+#include <limits>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace mlir::loom;
+using namespace mlir::loom::lowering;
+
+namespace {
+
+/// `m` where it is finite, else 0: what a row subtracts before exp.
+Value safeMax(OpBuilder &b, Location l, Value m) {
+  Value ninf = floatConst(b, l, m.getType(),
+                          -std::numeric_limits<double>::infinity());
+  Value zero = floatConst(b, l, m.getType(), 0.0);
+  Value isNinf = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, m, ninf);
+  return arith::SelectOp::create(b, l, isNinf, zero, m);
+}
+
+/// The host's L1 data cache in bytes (32 KiB when the system does not say).
+int64_t l1DataCacheBytes() {
+  long size = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+  return size > 0 ? size : 32 * 1024;
+}
+
+/// Keys per block: the largest power of two up to 256 for which a block of
+/// K and V (2 · block · head_dim floats) fits in L1; at least 16.
+int64_t keyBlockFor(int64_t headDim, int64_t elementBytes) {
+  if (ShapedType::isDynamic(headDim) || headDim <= 0)
+    return 64;
+  int64_t fit = l1DataCacheBytes() / (2 * headDim * elementBytes);
+  int64_t block = 16;
+  while (block * 2 <= std::min<int64_t>(fit, 256))
+    block *= 2;
+  return block;
+}
+
+struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
+  TiledAttentionLowering(MLIRContext *ctx, int64_t keyBlock)
+      : OpConversionPattern(ctx, /*benefit=*/2), keyBlock(keyBlock) {}
+
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value q = adaptor.getQuery(), k = adaptor.getKey(), v = adaptor.getValue();
+    Value mask = adaptor.getMask(), offset = adaptor.getOffset();
+    auto qType = cast<RankedTensorType>(q.getType());
+    auto kType = cast<RankedTensorType>(k.getType());
+    if (qType.isDynamicDim(1) || kType.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "dynamic head counts");
+    int64_t group = op.getGroupSize();
+    Type elt = qType.getElementType();
+    int64_t keyBlock =
+        this->keyBlock > 0
+            ? this->keyBlock
+            : keyBlockFor(kType.getDimSize(3), elt.getIntOrFloatBitWidth() / 8);
+    MLIRContext *ctx = rewriter.getContext();
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    auto map = [&](unsigned n, ArrayRef<AffineExpr> e) {
+      return AffineMap::get(n, 0, e, ctx);
+    };
+    double inf = std::numeric_limits<double>::infinity();
+    auto idx = [&](int64_t c) -> Value {
+      return arith::ConstantIndexOp::create(rewriter, loc, c);
+    };
+
+    OpFoldResult batch = dimOf(rewriter, loc, q, 0);
+    OpFoldResult heads = dimOf(rewriter, loc, q, 1);
+    OpFoldResult queries = dimOf(rewriter, loc, q, 2);
+    OpFoldResult valueDim = dimOf(rewriter, loc, v, 3);
+    SmallVector<OpFoldResult> rowSizes = {batch, heads, queries};
+    SmallVector<OpFoldResult> accSizes = {batch, heads, queries, valueDim};
+    Value m0 = filledTensor(rewriter, loc, rowSizes, elt, -inf);
+    Value l0 = filledTensor(rewriter, loc, rowSizes, elt, 0.0);
+    Value acc0 = filledTensor(rewriter, loc, accSizes, elt, 0.0);
+
+    // The key range any query can see.
+    Value keys = getValueOrCreateConstantIndexOp(rewriter, loc,
+                                                 dimOf(rewriter, loc, k, 2));
+    Value first = idx(0), last = keys;
+    Value pos = offset ? offset : idx(0);
+    bool causal = op.getCausal();
+    std::optional<int64_t> window = op.getWindow();
+    if (causal) {
+      Value nq = getValueOrCreateConstantIndexOp(rewriter, loc, queries);
+      last = arith::MinSIOp::create(rewriter, loc, keys,
+                                    arith::AddIOp::create(rewriter, loc, pos, nq));
+    }
+    if (causal && window) {
+      // The earliest query (at `pos`) sees keys from pos + 1 - W on.
+      Value start = arith::SubIOp::create(
+          rewriter, loc, arith::AddIOp::create(rewriter, loc, pos, idx(1)),
+          idx(*window));
+      first = arith::MaxSIOp::create(rewriter, loc, start, idx(0));
+    }
+
+    AffineMap rows4 = map(4, {d(0), d(1), d(2)});
+    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    Value scale = floatConst(rewriter, loc, elt, op.getScaleOrDefault());
+    Value ninf = floatConst(rewriter, loc, elt, -inf);
+    auto loop = scf::ForOp::create(
+        rewriter, loc, first, last, idx(keyBlock), ValueRange{m0, l0, acc0},
+        [&](OpBuilder &b, Location l, Value kb, ValueRange iter) {
+          Value m = iter[0], sum = iter[1], acc = iter[2];
+          Value remaining = arith::SubIOp::create(b, l, last, kb);
+          Value size = arith::MinSIOp::create(
+              b, l, remaining, arith::ConstantIndexOp::create(b, l, keyBlock));
+          auto slice = [&](Value t) -> Value {
+            SmallVector<OpFoldResult> sizes = sizesOf(b, l, t);
+            sizes[2] = size;
+            OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+            return tensor::ExtractSliceOp::create(
+                b, l, t, SmallVector<OpFoldResult>{zero, zero, kb, zero}, sizes,
+                SmallVector<OpFoldResult>(4, one));
+          };
+          Value kBlk = slice(k), vBlk = slice(v);
+
+          // s = scale · Q·Kᵀ (+ mask), hidden keys -inf.
+          SmallVector<OpFoldResult> blockSizes = {batch, heads, queries, size};
+          Value scores = contraction(
+              b, l, q, kBlk,
+              {map(5, {d(0), d(1), d(2), d(4)}),
+               map(5, {d(0), d(1).floorDiv(group), d(3), d(4)}),
+               map(5, {d(0), d(1), d(2), d(3)})},
+              blockSizes, elt, 4);
+          SmallVector<Value> inputs = {scores};
+          SmallVector<AffineMap> maps = {id4};
+          if (mask) {
+            auto mType = cast<RankedTensorType>(mask.getType());
+            unsigned firstDim = 4 - mType.getRank();
+            SmallVector<AffineExpr> exprs;
+            Value maskBlk = mask;
+            if (mType.getShape().back() != 1) {
+              SmallVector<OpFoldResult> sizes = sizesOf(b, l, mask);
+              sizes.back() = size;
+              SmallVector<OpFoldResult> offsets(mType.getRank(),
+                                                b.getIndexAttr(0));
+              offsets.back() = kb;
+              maskBlk = tensor::ExtractSliceOp::create(
+                  b, l, mask, offsets, sizes,
+                  SmallVector<OpFoldResult>(mType.getRank(), b.getIndexAttr(1)));
+            }
+            auto qt = cast<RankedTensorType>(q.getType());
+            for (unsigned i = 0; i < mType.getRank(); ++i) {
+              unsigned sd = firstDim + i;
+              bool scoreDimIsOne =
+                  sd == 3 ? false : !qt.isDynamicDim(sd) && qt.getDimSize(sd) == 1;
+              bool broadcast = mType.getDimSize(i) == 1 && !scoreDimIsOne;
+              exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx) : d(sd));
+            }
+            inputs.push_back(maskBlk);
+            maps.push_back(map(4, exprs));
+          }
+          maps.push_back(id4);
+          Value biasedInit = emptyTensor(b, l, blockSizes, elt);
+          bool hasMask = bool(mask);
+          Value biased =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{scores.getType()}, inputs,
+                  ValueRange{biasedInit}, maps, iterators(4),
+                  [&](OpBuilder &nb, Location nl, ValueRange a) {
+                    Value s = arith::MulFOp::create(nb, nl, a[0], scale);
+                    if (hasMask)
+                      s = arith::AddFOp::create(nb, nl, s, a[1]);
+                    if (causal) {
+                      Value i = linalg::IndexOp::create(nb, nl, 2);
+                      Value j = arith::AddIOp::create(
+                          nb, nl, kb, linalg::IndexOp::create(nb, nl, 3));
+                      Value qpos = arith::AddIOp::create(nb, nl, pos, i);
+                      Value hidden = arith::CmpIOp::create(
+                          nb, nl, arith::CmpIPredicate::ugt, j, qpos);
+                      if (window) {
+                        Value w = arith::ConstantIndexOp::create(nb, nl, *window);
+                        Value old = arith::CmpIOp::create(
+                            nb, nl, arith::CmpIPredicate::ule,
+                            arith::AddIOp::create(nb, nl, j, w), qpos);
+                        hidden = arith::OrIOp::create(nb, nl, hidden, old);
+                      }
+                      s = arith::SelectOp::create(nb, nl, hidden, ninf, s);
+                    }
+                    linalg::YieldOp::create(nb, nl, s);
+                  })
+                  .getResult(0);
+
+          // m' = max(m, rowmax(s))
+          Value mNew =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{m.getType()}, ValueRange{biased},
+                  ValueRange{m}, ArrayRef<AffineMap>{id4, rows4},
+                  iterators(3, 1),
+                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                    linalg::YieldOp::create(
+                        nb, nl,
+                        arith::MaximumFOp::create(nb, nl, a[1], a[0]).getResult());
+                  })
+                  .getResult(0);
+          // p = exp(s - m')
+          Value p = linalg::GenericOp::create(
+                        b, l, TypeRange{biased.getType()},
+                        ValueRange{biased, mNew},
+                        ValueRange{emptyTensor(b, l, blockSizes, elt)},
+                        ArrayRef<AffineMap>{id4, rows4, id4}, iterators(4),
+                        [](OpBuilder &nb, Location nl, ValueRange a) {
+                          Value x = arith::SubFOp::create(
+                              nb, nl, a[0], safeMax(nb, nl, a[1]));
+                          linalg::YieldOp::create(
+                              nb, nl, math::ExpOp::create(nb, nl, x).getResult());
+                        })
+                        .getResult(0);
+          // alpha = exp(m - m'); l·alpha; acc·alpha
+          Value alpha =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{m.getType()}, ValueRange{m, mNew},
+                  ValueRange{emptyTensor(b, l, rowSizes, elt)},
+                  ArrayRef<AffineMap>{id3, id3, id3}, iterators(3),
+                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                    Value x = arith::SubFOp::create(nb, nl, a[0],
+                                                    safeMax(nb, nl, a[1]));
+                    linalg::YieldOp::create(
+                        nb, nl, math::ExpOp::create(nb, nl, x).getResult());
+                  })
+                  .getResult(0);
+          Value sumScaled =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{sum.getType()}, ValueRange{sum, alpha},
+                  ValueRange{emptyTensor(b, l, rowSizes, elt)},
+                  ArrayRef<AffineMap>{id3, id3, id3}, iterators(3),
+                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                    linalg::YieldOp::create(
+                        nb, nl, arith::MulFOp::create(nb, nl, a[0], a[1]).getResult());
+                  })
+                  .getResult(0);
+          Value sumNew =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{sum.getType()}, ValueRange{p},
+                  ValueRange{sumScaled}, ArrayRef<AffineMap>{id4, rows4},
+                  iterators(3, 1),
+                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                    linalg::YieldOp::create(
+                        nb, nl, arith::AddFOp::create(nb, nl, a[1], a[0]).getResult());
+                  })
+                  .getResult(0);
+          Value accScaled =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{acc.getType()}, ValueRange{acc, alpha},
+                  ValueRange{emptyTensor(b, l, accSizes, elt)},
+                  ArrayRef<AffineMap>{id4, rows4, id4}, iterators(4),
+                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                    linalg::YieldOp::create(
+                        nb, nl, arith::MulFOp::create(nb, nl, a[0], a[1]).getResult());
+                  })
+                  .getResult(0);
+          // acc = acc·alpha + p·V_blk
+          Value accNew =
+              linalg::GenericOp::create(
+                  b, l, TypeRange{acc.getType()}, ValueRange{p, vBlk},
+                  ValueRange{accScaled},
+                  ArrayRef<AffineMap>{
+                      map(5, {d(0), d(1), d(2), d(4)}),
+                      map(5, {d(0), d(1).floorDiv(group), d(4), d(3)}),
+                      map(5, {d(0), d(1), d(2), d(3)})},
+                  iterators(4, 1),
+                  [](OpBuilder &nb, Location nl, ValueRange a) {
+                    Value x = arith::MulFOp::create(nb, nl, a[0], a[1]);
+                    linalg::YieldOp::create(
+                        nb, nl, arith::AddFOp::create(nb, nl, a[2], x).getResult());
+                  })
+                  .getResult(0);
+          scf::YieldOp::create(b, l, ValueRange{mNew, sumNew, accNew});
+        });
+
+    // out = acc / l
+    Value acc = loop.getResult(2), sum = loop.getResult(1);
+    Value out = linalg::GenericOp::create(
+                    rewriter, loc, TypeRange{acc.getType()}, ValueRange{acc, sum},
+                    ValueRange{emptyTensor(rewriter, loc, accSizes, elt)},
+                    ArrayRef<AffineMap>{id4, rows4, id4}, iterators(4),
+                    [](OpBuilder &nb, Location nl, ValueRange a) {
+                      linalg::YieldOp::create(
+                          nb, nl, arith::DivFOp::create(nb, nl, a[0], a[1]).getResult());
+                    })
+                    .getResult(0);
+    if (out.getType() != op.getType())
+      out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+
+  int64_t keyBlock;
+};
+
+} // namespace
+
+void mlir::loom::populateTiledAttentionToLinalgPatterns(
+    RewritePatternSet &patterns, int64_t keyBlock) {
+  patterns.add<TiledAttentionLowering>(patterns.getContext(), keyBlock);
+}

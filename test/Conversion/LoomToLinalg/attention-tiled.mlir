@@ -1,0 +1,68 @@
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg="attention-key-block=64" --canonicalize --cse | FileCheck %s
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg="attention-key-block=64" | FileCheck %s --check-prefix=NOSQUARE
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg="attention-key-block=-1" | FileCheck %s --check-prefix=DIRECT
+
+// Causal attention over 512 positions walks the keys in blocks of 64 with a
+// running max, sum and accumulator.
+// CHECK-LABEL: func.func @causal_512
+//   CHECK-DAG:   %[[C64:.+]] = arith.constant 64 : index
+//   CHECK-DAG:   %[[C512:.+]] = arith.constant 512 : index
+//       CHECK:   %[[LOOP:.+]]:3 = scf.for %[[KB:.+]] = %{{.+}} to %[[C512]] step %[[C64]] iter_args(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<1x8x512xf32>, tensor<1x8x512xf32>, tensor<1x8x512x64xf32>)
+//       CHECK:     %[[SIZE:.+]] = arith.minsi
+//       CHECK:     tensor.extract_slice %{{.+}}[0, 0, %[[KB]], 0] [1, 2, %[[SIZE]], 64] [1, 1, 1, 1] : tensor<1x2x512x64xf32> to tensor<1x2x?x64xf32>
+//       CHECK:     } -> tensor<1x8x512x?xf32>
+//       CHECK:       arith.maximumf
+//       CHECK:       math.exp
+//       CHECK:       math.exp
+//       CHECK:     scf.yield
+//       CHECK:   linalg.generic {{.+}} ins(%[[LOOP]]#2, %[[LOOP]]#1 :
+//       CHECK:     arith.divf
+func.func @causal_512(%q: tensor<1x8x512x64xf32>, %k: tensor<1x2x512x64xf32>, %v: tensor<1x2x512x64xf32>) -> tensor<1x8x512x64xf32> {
+  %0 = loom.attention %q, %k, %v causal : tensor<1x8x512x64xf32>, tensor<1x2x512x64xf32>, tensor<1x2x512x64xf32> -> tensor<1x8x512x64xf32>
+  return %0 : tensor<1x8x512x64xf32>
+}
+// No [seq x seq] buffer exists after the tiled lowering; the direct one has it.
+// NOSQUARE-LABEL: func.func @causal_512
+//   NOSQUARE-NOT:   512x512
+// DIRECT-LABEL: func.func @causal_512
+//       DIRECT:   tensor<1x8x512x512xf32>
+
+// -----
+
+// With a cache, the loop ends at the last key any query sees:
+// min(kv_len, offset + q_len); keys after it are hidden from every query.
+// CHECK-LABEL: func.func @causal_prefill_after_cache
+//  CHECK-SAME:   %[[K:[[:alnum:]_]+]]: tensor<1x8x?x64xf32>, %{{.+}}: tensor<1x8x?x64xf32>, %[[POS:[[:alnum:]_]+]]: index
+//       CHECK:   %[[KV:.+]] = tensor.dim %[[K]], %{{.+}} : tensor<1x8x?x64xf32>
+//       CHECK:   %[[END:.+]] = arith.addi %[[POS]], %{{.+}} : index
+//       CHECK:   %[[LAST:.+]] = arith.minsi %[[KV]], %[[END]] : index
+//       CHECK:   scf.for %{{.+}} = %{{.+}} to %[[LAST]] step
+func.func @causal_prefill_after_cache(%q: tensor<1x8x16x64xf32>, %k: tensor<1x8x?x64xf32>, %v: tensor<1x8x?x64xf32>, %pos: index) -> tensor<1x8x16x64xf32> {
+  %0 = loom.attention %q, %k, %v offset(%pos) causal : tensor<1x8x16x64xf32>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32> -> tensor<1x8x16x64xf32>
+  return %0 : tensor<1x8x16x64xf32>
+}
+
+// -----
+
+// A sliding window also moves the first block: keys before offset + 1 - W
+// are hidden from every query.
+// CHECK-LABEL: func.func @window_decode
+//  CHECK-SAME:   %[[POS:[[:alnum:]_]+]]: index
+//       CHECK:   %[[START:.+]] = arith.addi %[[POS]], %c-127 : index
+//       CHECK:   %[[FIRST:.+]] = arith.maxsi %[[START]], %{{.+}} : index
+//       CHECK:   scf.for %{{.+}} = %[[FIRST]] to
+func.func @window_decode(%q: tensor<1x8x1x64xf32>, %k: tensor<1x8x?x64xf32>, %v: tensor<1x8x?x64xf32>, %pos: index) -> tensor<1x8x1x64xf32> {
+  %0 = loom.attention %q, %k, %v offset(%pos) causal window = 128 : tensor<1x8x1x64xf32>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32> -> tensor<1x8x1x64xf32>
+  return %0 : tensor<1x8x1x64xf32>
+}
+
+// -----
+
+// An explicit mask is read block by block.
+// CHECK-LABEL: func.func @masked
+//       CHECK:   scf.for %[[KB:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
+//       CHECK:     tensor.extract_slice %{{.+}}[0, %[[KB]]] [96, %{{.+}}] [1, 1] : tensor<96x96xf32> to tensor<96x?xf32>
+func.func @masked(%q: tensor<1x2x96x16xf32>, %m: tensor<96x96xf32>) -> tensor<1x2x96x16xf32> {
+  %0 = loom.attention %q, %q, %q mask(%m : tensor<96x96xf32>) : tensor<1x2x96x16xf32>, tensor<1x2x96x16xf32>, tensor<1x2x96x16xf32> -> tensor<1x2x96x16xf32>
+  return %0 : tensor<1x2x96x16xf32>
+}
