@@ -64,11 +64,23 @@ static Error runPipeline(mlir::ModuleOp module, StringRef what,
   return Error::success();
 }
 
-Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options) {
+static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   mlir::loom::PipelineOptions pipeline;
-  pipeline.attentionKeyBlock = options.attentionKeyBlock;
+  pipeline.attentionKeyBlock = o.attentionKeyBlock;
+  pipeline.fuseAttention = o.fuseAttention;
+  return pipeline;
+}
+
+Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options) {
   return runPipeline(module, "linalg", [&](mlir::OpPassManager &pm) {
-    mlir::loom::buildLoomToLinalgPipeline(pm, pipeline);
+    mlir::loom::buildLoomToLinalgPipeline(pm, pipelineOptions(options));
+  });
+}
+
+Error lowerFunctionsToLLVM(mlir::ModuleOp module,
+                           const CompileOptions &options) {
+  return runPipeline(module, "the LLVM dialect", [&](mlir::OpPassManager &pm) {
+    mlir::loom::buildLoomToLLVMPipeline(pm, pipelineOptions(options));
   });
 }
 

@@ -27,8 +27,10 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
   // Attention as the frontend writes it becomes loom.attention first, so it
   // is lowered as a whole.
-  pm.addPass(createLoomFuseAttentionPass());
-  pm.addPass(createCanonicalizerPass());
+  if (options.fuseAttention) {
+    pm.addPass(createLoomFuseAttentionPass());
+    pm.addPass(createCanonicalizerPass());
+  }
   ConvertLoomToLinalgPassOptions lowering;
   lowering.attentionKeyBlock = options.attentionKeyBlock;
   pm.addPass(createConvertLoomToLinalgPass(lowering));

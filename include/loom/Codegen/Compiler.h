@@ -37,6 +37,8 @@ struct CompileOptions {
   unsigned optLevel = 2;
   /// Keys per block of tiled attention (0: from the L1 cache; -1: direct).
   int64_t attentionKeyBlock = 0;
+  /// Recognise attention written out (loom-fuse-attention).
+  bool fuseAttention = true;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.
@@ -47,6 +49,12 @@ llvm::Error lowerToLinalg(mlir::ModuleOp module,
 /// manifest of its entry points, read off the bufferized signatures.
 llvm::Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
                                             const ModelFile &model);
+
+/// Lowers any module of loom IR (no model needed) all the way to the LLVM
+/// dialect; public functions get C-interface wrappers. For tests and tools
+/// that JIT single functions.
+llvm::Error lowerFunctionsToLLVM(mlir::ModuleOp module,
+                                 const CompileOptions &options = {});
 
 /// Translates an LLVM-dialect module to LLVM IR and adds what the runtime
 /// calls: a `loom_entry_<name>(void **args)` wrapper per entry point and the

@@ -20,6 +20,8 @@ struct PipelineOptions {
   /// Keys per block of the tiled attention lowering; 0 derives it from the
   /// L1 cache, -1 lowers attention directly (see convert-loom-to-linalg).
   int64_t attentionKeyBlock = 0;
+  /// Run loom-fuse-attention first (off: attention stays as written).
+  bool fuseAttention = true;
 };
 
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading
