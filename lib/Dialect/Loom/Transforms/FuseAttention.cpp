@@ -20,6 +20,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
+#include <limits>
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMFUSEATTENTIONPASS
@@ -51,7 +52,8 @@ std::optional<double> splatConstant(Value v) {
 
 /// What the walk up from the softmax found.
 struct Scores {
-  Value query, key;  // key in [batch, heads, seq, head_dim] layout
+  Value query, key;  // key in [batch, heads, seq, head_dim] layout ...
+  bool keyIsBSHD = false; // ... or, when set, in [batch, seq, heads, head_dim]
   double scale = 1.0;
 };
 
@@ -88,8 +90,14 @@ FailureOr<Scores> matchScores(Value v) {
     return failure();
   Value k = qk.getRhs();
   if (!qk.getTransposeRhs()) {
+    // Kᵀ from [b, h, s, d] ([0, 1, 3, 2]) or straight from [b, s, h, d]
+    // ([0, 2, 3, 1]).
     auto t = k.getDefiningOp<TransposeOp>();
-    if (!t || t.getPermutation() != ArrayRef<int64_t>{0, 1, 3, 2})
+    if (!t)
+      return failure();
+    if (t.getPermutation() == ArrayRef<int64_t>{0, 2, 3, 1})
+      s.keyIsBSHD = true;
+    else if (t.getPermutation() != ArrayRef<int64_t>{0, 1, 3, 2})
       return failure();
     k = t.getInput();
   }
@@ -133,26 +141,11 @@ bool matchQueryPosition(Value v, Value i, Region &region, Value &offset) {
   return false;
 }
 
-FailureOr<CausalMask> matchCausalMask(Value mask) {
-  auto gen = mask.getDefiningOp<tensor::GenerateOp>();
-  if (!gen || gen.getType().getRank() != 4)
-    return failure();
-  Region &region = gen.getBody();
-  Block &body = region.front();
-  Value i = body.getArgument(2), j = body.getArgument(3);
-  auto yield = cast<tensor::YieldOp>(body.getTerminator());
-  auto select = yield.getValue().getDefiningOp<arith::SelectOp>();
-  if (!select)
-    return failure();
-  FloatAttr hiddenValue, shownValue;
-  if (!matchPattern(select.getTrueValue(), m_Constant(&hiddenValue)) ||
-      !matchPattern(select.getFalseValue(), m_Constant(&shownValue)) ||
-      !hiddenValue.getValue().isInfinity() ||
-      !hiddenValue.getValue().isNegative() || !shownValue.getValue().isZero())
-    return failure();
-
+/// Matches the condition "key j is hidden from query i": `j > offset + i`,
+/// optionally or-ed with `j + W <= offset + i` (a sliding window).
+FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
+                                           Region &region) {
   CausalMask result;
-  Value cond = select.getCondition();
   Value windowCond;
   if (auto orOp = cond.getDefiningOp<arith::OrIOp>()) {
     cond = orOp.getLhs();
@@ -185,6 +178,61 @@ FailureOr<CausalMask> matchCausalMask(Value mask) {
   return result;
 }
 
+/// Matches "key j is visible to query i": `j <= offset + i` (no window).
+FailureOr<CausalMask> matchVisibleCondition(Value cond, Value i, Value j,
+                                            Region &region) {
+  CausalMask result;
+  auto cmp = cond.getDefiningOp<arith::CmpIOp>();
+  if (!cmp || cmp.getLhs() != j ||
+      (cmp.getPredicate() != arith::CmpIPredicate::ule &&
+       cmp.getPredicate() != arith::CmpIPredicate::sle) ||
+      !matchQueryPosition(cmp.getRhs(), i, region, result.offset))
+    return failure();
+  return result;
+}
+
+/// Whether `v` is a splat of -inf.
+bool isNegInfSplat(Value v) {
+  std::optional<double> c = splatConstant(v);
+  return c && std::isinf(*c) && *c < 0;
+}
+
+/// A causal additive mask: a tensor.generate yielding
+/// select(hidden, -inf, 0).
+FailureOr<CausalMask> matchCausalMask(Value mask) {
+  auto gen = mask.getDefiningOp<tensor::GenerateOp>();
+  if (!gen || gen.getType().getRank() != 4)
+    return failure();
+  Region &region = gen.getBody();
+  Block &body = region.front();
+  auto yield = cast<tensor::YieldOp>(body.getTerminator());
+  auto select = yield.getValue().getDefiningOp<arith::SelectOp>();
+  if (!select)
+    return failure();
+  FloatAttr hiddenValue, shownValue;
+  if (!matchPattern(select.getTrueValue(), m_Constant(&hiddenValue)) ||
+      !matchPattern(select.getFalseValue(), m_Constant(&shownValue)) ||
+      !hiddenValue.getValue().isInfinity() ||
+      !hiddenValue.getValue().isNegative() || !shownValue.getValue().isZero())
+    return failure();
+  return matchHiddenCondition(select.getCondition(), body.getArgument(2),
+                              body.getArgument(3), region);
+}
+
+/// A causal boolean mask: a tensor.generate of i1 yielding the hidden
+/// condition (`hidden` true) or the visible one (`hidden` false).
+FailureOr<CausalMask> matchCausalCondition(Value cond, bool hidden) {
+  auto gen = cond.getDefiningOp<tensor::GenerateOp>();
+  if (!gen || gen.getType().getRank() != 4)
+    return failure();
+  Region &region = gen.getBody();
+  Block &body = region.front();
+  Value yielded = cast<tensor::YieldOp>(body.getTerminator()).getValue();
+  Value i = body.getArgument(2), j = body.getArgument(3);
+  return hidden ? matchHiddenCondition(yielded, i, j, region)
+                : matchVisibleCondition(yielded, i, j, region);
+}
+
 /// Strips a repeat of the heads (GQA written out); returns the repeat count.
 int64_t stripHeadRepeat(Value &v) {
   if (auto r = v.getDefiningOp<RepeatInterleaveOp>()) {
@@ -208,22 +256,42 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
     if (!softmax || softmax.getNormalizedAxis() != 3)
       return rewriter.notifyMatchFailure(pv, "no softmax over the keys");
 
-    // The scores, and an additive mask on either side of the addition.
+    // The scores, and a mask: additive (on either side of an addf), or a
+    // select of -inf by a boolean tensor (`where(hidden, -inf, s)` or
+    // `where(visible, s, -inf)`).
     Value scored = softmax.getInput(), mask;
+    Value condition; // a boolean mask, true where the key is ...
+    bool conditionHides = true; // ... hidden (false: visible)
     FailureOr<Scores> scores = matchScores(scored);
     if (failed(scores)) {
-      auto add = scored.getDefiningOp<arith::AddFOp>();
-      if (!add)
-        return rewriter.notifyMatchFailure(pv, "softmax input is no attention score");
-      if (succeeded(scores = matchScores(add.getLhs())))
-        mask = add.getRhs();
-      else if (succeeded(scores = matchScores(add.getRhs())))
-        mask = add.getLhs();
-      else
+      if (auto add = scored.getDefiningOp<arith::AddFOp>()) {
+        if (succeeded(scores = matchScores(add.getLhs())))
+          mask = add.getRhs();
+        else if (succeeded(scores = matchScores(add.getRhs())))
+          mask = add.getLhs();
+      } else if (auto sel = scored.getDefiningOp<arith::SelectOp>()) {
+        if (isNegInfSplat(sel.getTrueValue()) &&
+            succeeded(scores = matchScores(sel.getFalseValue()))) {
+          condition = sel.getCondition();
+        } else if (isNegInfSplat(sel.getFalseValue()) &&
+                   succeeded(scores = matchScores(sel.getTrueValue()))) {
+          condition = sel.getCondition();
+          conditionHides = false;
+        }
+        if (condition && !isa<RankedTensorType>(condition.getType()))
+          return rewriter.notifyMatchFailure(pv, "a scalar select is no mask");
+      }
+      if (failed(scores))
         return rewriter.notifyMatchFailure(pv, "no Q·Kᵀ under the mask");
     }
 
     Value key = scores->key, value = pv.getRhs();
+    if (scores->keyIsBSHD) {
+      if (cast<RankedTensorType>(key.getType()).getRank() != 4)
+        return rewriter.notifyMatchFailure(pv, "K is not rank 4");
+      key = TransposeOp::create(rewriter, pv.getLoc(), key,
+                                ArrayRef<int64_t>{0, 2, 1, 3});
+    }
     int64_t keyRepeat = stripHeadRepeat(key);
     int64_t valueRepeat = stripHeadRepeat(value);
     if (keyRepeat != valueRepeat)
@@ -243,6 +311,32 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
         offset = c->offset;
         window = c->window;
         mask = Value();
+      }
+    }
+    if (condition) {
+      if (FailureOr<CausalMask> c = matchCausalCondition(condition, conditionHides);
+          succeeded(c)) {
+        causal = true;
+        offset = c->offset;
+        window = c->window;
+      } else {
+        // Any other boolean mask becomes the additive mask it stands for.
+        auto type = cast<RankedTensorType>(scored.getType());
+        if (!type.hasStaticShape())
+          return rewriter.notifyMatchFailure(pv, "dynamic boolean mask");
+        Location loc = pv.getLoc();
+        Value ninf = arith::ConstantOp::create(
+            rewriter, loc,
+            DenseElementsAttr::get(
+                type, rewriter.getFloatAttr(type.getElementType(),
+                                            -std::numeric_limits<double>::infinity())));
+        Value zero = arith::ConstantOp::create(
+            rewriter, loc,
+            DenseElementsAttr::get(type,
+                                   rewriter.getFloatAttr(type.getElementType(), 0.0)));
+        mask = conditionHides
+                   ? arith::SelectOp::create(rewriter, loc, condition, ninf, zero)
+                   : arith::SelectOp::create(rewriter, loc, condition, zero, ninf);
       }
     }
     auto attention = AttentionOp::create(

@@ -56,20 +56,26 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
     lowered as a whole (tiled, with an online softmax) instead of through a
     `[q_len, kv_len]` score matrix per head. Recognised:
 
-    - Kᵀ as a `loom.transpose` of the last two dimensions or as the matmul's
-      `transpose_rhs` flag;
+    - Kᵀ as a `loom.transpose` of the last two dimensions, as the matmul's
+      `transpose_rhs` flag, or straight from `[batch, seq, heads, dim]`
+      (permutation `[0, 2, 3, 1]`; Q and V moved to `[batch, heads, seq,
+      dim]` by the author, the output moved back);
     - the scale as `arith.mulf` by a splat constant, `arith.divf` by one
       (`/ sqrt(d)`), applied to the scores or to Q, or absent (scale 1);
     - the mask as an additive tensor (`arith.addf`); a `tensor.generate`
       that yields `-inf` where the key comes after the query's position
       (offset + i) becomes `causal` with that offset, and one that also
       hides keys `W` or more positions back becomes `window = W`;
+    - the mask as a select of `-inf`: `select(hidden, -inf, s)` or
+      `select(visible, s, -inf)`; a generated iota comparison (key after
+      query, or key at or before query) becomes `causal`, any other boolean
+      tensor the additive mask it stands for;
     - grouped-query attention as `loom.repeat_interleave` of K and V along
       the heads, which is dropped: `loom.attention` reads the shared heads.
 
     Softmax over another axis than the keys, a scale that is not one
-    constant, a mask combined other than by addition, or K and V repeated
-    differently are left alone.
+    constant, a mask combined other than by addition or a select of `-inf`,
+    or K and V repeated differently are left alone.
 
     Before:
 
