@@ -36,9 +36,21 @@ static constexpr llvm::StringLiteral kPackedPrefix = "__loom_parallel_packed_";
 
 namespace {
 
+/// The dimension the runtime splits: the first whose trip count is not a
+/// constant 1 (a batch of one would give nothing to split), or none.
+std::optional<unsigned> splitDimension(scf::ParallelOp op) {
+  for (unsigned d = 0; d < op.getNumLoops(); ++d) {
+    auto l = getConstantIntValue(op.getLowerBound()[d]);
+    auto u = getConstantIntValue(op.getUpperBound()[d]);
+    if (!l || !u || *u - *l > 1)
+      return d;
+  }
+  return std::nullopt;
+}
+
 /// The product of the static trip counts of the loops nested in `op` and of
-/// its dimensions after the first: the work of one iteration of the first.
-int64_t innerWork(scf::ParallelOp op) {
+/// its dimensions other than `split`: the work of one iteration of `split`.
+int64_t innerWork(scf::ParallelOp op, unsigned split) {
   auto tripCount = [](Value lb, Value ub, Value step) -> int64_t {
     auto l = getConstantIntValue(lb), u = getConstantIntValue(ub),
          s = getConstantIntValue(step);
@@ -47,8 +59,9 @@ int64_t innerWork(scf::ParallelOp op) {
     return std::max<int64_t>(1, (*u - *l + *s - 1) / *s);
   };
   int64_t work = 1;
-  for (unsigned d = 1; d < op.getNumLoops(); ++d)
-    work *= tripCount(op.getLowerBound()[d], op.getUpperBound()[d],
+  for (unsigned d = 0; d < op.getNumLoops(); ++d)
+    if (d != split)
+      work *= tripCount(op.getLowerBound()[d], op.getUpperBound()[d],
                       op.getStep()[d]);
   op.getBody()->walk([&](scf::ForOp f) {
     work *= tripCount(f.getLowerBound(), f.getUpperBound(), f.getStep());
@@ -67,7 +80,10 @@ struct LoomOutlineParallelLoopsPass
     module.walk([&](scf::ParallelOp op) {
       if (op->getParentOfType<scf::ParallelOp>() || op.getNumReductions() != 0)
         return;
-      auto step = getConstantIntValue(op.getStep()[0]);
+      std::optional<unsigned> split = splitDimension(op);
+      if (!split)
+        return;
+      auto step = getConstantIntValue(op.getStep()[*split]);
       if (step && *step == 1)
         loops.push_back(op);
     });
@@ -76,12 +92,14 @@ struct LoomOutlineParallelLoopsPass
     unsigned counter = 0;
     for (scf::ParallelOp op : loops) {
       Location loc = op.getLoc();
+      unsigned split = *splitDimension(op);
       llvm::SetVector<Value> used, captured, constants;
       getUsedValuesDefinedAbove(op.getRegion(), used);
-      for (unsigned d = 1; d < op.getNumLoops(); ++d)
-        for (Value v : {op.getLowerBound()[d], op.getUpperBound()[d],
-                        op.getStep()[d]})
-          used.insert(v);
+      for (unsigned d = 0; d < op.getNumLoops(); ++d)
+        if (d != split)
+          for (Value v : {op.getLowerBound()[d], op.getUpperBound()[d],
+                          op.getStep()[d]})
+            used.insert(v);
       // Constants are cloned into the body: loop bounds stay static there.
       for (Value v : used) {
         if (matchPattern(v, m_Constant()))
@@ -107,9 +125,14 @@ struct LoomOutlineParallelLoopsPass
         map.map(v, arg);
       for (Value v : constants)
         map.map(v, b.clone(*v.getDefiningOp())->getResult(0));
-      SmallVector<Value> lbs = {entry->getArgument(0)}, ubs = {entry->getArgument(1)},
-                         steps = {arith::ConstantIndexOp::create(b, loc, 1)};
-      for (unsigned d = 1; d < op.getNumLoops(); ++d) {
+      SmallVector<Value> lbs, ubs, steps;
+      for (unsigned d = 0; d < op.getNumLoops(); ++d) {
+        if (d == split) {
+          lbs.push_back(entry->getArgument(0));
+          ubs.push_back(entry->getArgument(1));
+          steps.push_back(arith::ConstantIndexOp::create(b, loc, 1));
+          continue;
+        }
         lbs.push_back(map.lookupOrDefault(op.getLowerBound()[d]));
         ubs.push_back(map.lookupOrDefault(op.getUpperBound()[d]));
         steps.push_back(map.lookupOrDefault(op.getStep()[d]));
@@ -130,9 +153,9 @@ struct LoomOutlineParallelLoopsPass
       dispatch.setPrivate();
 
       b.setInsertionPoint(op);
-      int64_t grain = std::max<int64_t>(1, minWork / innerWork(op));
+      int64_t grain = std::max<int64_t>(1, minWork / innerWork(op, split));
       SmallVector<Value> operands = {
-          op.getLowerBound()[0], op.getUpperBound()[0],
+          op.getLowerBound()[split], op.getUpperBound()[split],
           arith::ConstantIndexOp::create(b, loc, grain)};
       operands.append(captured.begin(), captured.end());
       func::CallOp::create(b, loc, dispatch, operands);

@@ -66,3 +66,23 @@ func.func @small_and_elementwise(%x: memref<4x8xf32>, %y: memref<4xf32>, %z: mem
   }
   return
 }
+
+// -----
+
+// With a batch of one, the loop is split along the next dimension: the
+// tokens of a prefill, the heads of a decode step.
+// OUTLINE-LABEL: func.func @batch_of_one
+//       OUTLINE:   call @__loom_parallel_dispatch_0(%{{.+}}, %[[N:.+]], %{{.+}},
+//       OUTLINE: func.func private @__loom_parallel_body_0(%[[LO:[[:alnum:]_]+]]: index, %[[HI:[[:alnum:]_]+]]: index,
+//       OUTLINE:   scf.parallel (%{{.+}}, %{{.+}}) = (%{{.+}}, %[[LO]]) to (%{{.+}}, %[[HI]])
+#x3 = affine_map<(b, n, k) -> (b, n, k)>
+#y3 = affine_map<(b, n, k) -> (b, n)>
+func.func @batch_of_one(%x: memref<1x256x64xf32>, %y: memref<1x256xf32>) {
+  linalg.generic {indexing_maps = [#x3, #y3], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x : memref<1x256x64xf32>) outs(%y : memref<1x256xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %s = arith.addf %out, %in : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -91,9 +91,11 @@ def LoomOutlineParallelLoopsPass
     : Pass<"loom-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outline parallel loops into bodies the runtime runs on threads";
   let description = [{
-    Every outermost `scf.parallel` whose first dimension has step 1 becomes
-    a private function `@__loom_parallel_body_<n>(%lo, %hi, captures...)`
-    running the loop over `[lo, hi)` of that dimension, and at its place a
+    Every outermost `scf.parallel` is split along its first dimension that
+    does not have a single iteration (a batch of one gives nothing to split;
+    the dimension needs step 1): it becomes a private function
+    `@__loom_parallel_body_<n>(%lo, %hi, captures...)` running the loop over
+    `[lo, hi)` of that dimension, and at its place a
     call of `@__loom_parallel_dispatch_<n>(%lb, %ub, %grain, captures...)`.
     `loom-lower-parallel-dispatch` later turns that call into one call of the
     runtime's `loom_parallel_for`, which splits `[lb, ub)` across the threads
