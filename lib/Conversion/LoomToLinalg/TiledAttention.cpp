@@ -325,9 +325,233 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
   int64_t keyBlock;
 };
 
+/// Decode (one query) as its own case: the keys are cut into `kChunks`
+/// chunks that are processed independently, in parallel with the heads (each
+/// a parallel loop the runtime splits across threads), each giving a partial
+/// maximum, sum and accumulator; the partials are then merged:
+///   M = max_c m_c,  w_c = exp(m_c - M),  out = Σ_c acc_c w_c / Σ_c l_c w_c.
+/// Keys past the end of the last chunk read the last key and are masked.
+struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
+  static constexpr int64_t kChunks = 4;
+
+  SplitKeysDecodeLowering(MLIRContext *ctx)
+      : OpConversionPattern(ctx, /*benefit=*/3) {}
+
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value q = adaptor.getQuery(), k = adaptor.getKey(), v = adaptor.getValue();
+    auto qType = cast<RankedTensorType>(q.getType());
+    auto kType = cast<RankedTensorType>(k.getType());
+    if (qType.getDimSize(2) != 1 || adaptor.getMask() ||
+        qType.isDynamicDim(1) || kType.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "not a one-query, unmasked decode");
+    int64_t group = op.getGroupSize();
+    Type elt = qType.getElementType();
+    MLIRContext *ctx = rewriter.getContext();
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+    auto map = [&](unsigned n, ArrayRef<AffineExpr> e) {
+      return AffineMap::get(n, 0, e, ctx);
+    };
+    double inf = std::numeric_limits<double>::infinity();
+    auto idx = [&](int64_t c) -> Value {
+      return arith::ConstantIndexOp::create(rewriter, loc, c);
+    };
+    bool causal = op.getCausal();
+    std::optional<int64_t> window = op.getWindow();
+    Value pos = adaptor.getOffset() ? adaptor.getOffset() : idx(0);
+
+    // The visible keys [first, last), cut into kChunks chunks.
+    Value keys = getValueOrCreateConstantIndexOp(rewriter, loc,
+                                                 dimOf(rewriter, loc, k, 2));
+    Value first = idx(0), last = keys;
+    if (causal)
+      last = arith::MinSIOp::create(rewriter, loc, keys,
+                                    arith::AddIOp::create(rewriter, loc, pos, idx(1)));
+    if (causal && window)
+      first = arith::MaxSIOp::create(
+          rewriter, loc,
+          arith::SubIOp::create(rewriter, loc,
+                                arith::AddIOp::create(rewriter, loc, pos, idx(1)),
+                                idx(*window)),
+          idx(0));
+    Value span = arith::SubIOp::create(rewriter, loc, last, first);
+    Value chunk = arith::MaxSIOp::create(
+        rewriter, loc, arith::CeilDivSIOp::create(rewriter, loc, span, idx(kChunks)),
+        idx(1));
+
+    OpFoldResult batch = dimOf(rewriter, loc, q, 0);
+    OpFoldResult heads = dimOf(rewriter, loc, q, 1);
+    OpFoldResult valueDim = dimOf(rewriter, loc, v, 3);
+    SmallVector<OpFoldResult> scoreSizes = {batch, heads,
+                                            rewriter.getIndexAttr(kChunks), chunk};
+    SmallVector<OpFoldResult> partSizes = {batch, heads,
+                                           rewriter.getIndexAttr(kChunks)};
+    SmallVector<OpFoldResult> accSizes = {batch, heads,
+                                          rewriter.getIndexAttr(kChunks), valueDim};
+    Value scale = floatConst(rewriter, loc, elt, op.getScaleOrDefault());
+    Value ninf = floatConst(rewriter, loc, elt, -inf);
+    Value headDimV = getValueOrCreateConstantIndexOp(rewriter, loc,
+                                                     dimOf(rewriter, loc, q, 3));
+
+    // The key position of (chunk c, j), clamped into range for reading.
+    auto keyIndex = [&](OpBuilder &b, Location l, Value c, Value j) {
+      Value idx = arith::AddIOp::create(
+          b, l, first,
+          arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, c, chunk), j));
+      Value lastKey = arith::SubIOp::create(
+          b, l, last, arith::ConstantIndexOp::create(b, l, 1));
+      Value clamped = arith::MinSIOp::create(b, l, idx, lastKey);
+      return std::pair<Value, Value>(idx, clamped);
+    };
+
+    // s[b, h, c, j] = scale · Σ_d q[b, h, 0, d] k[b, h/g, key(c, j), d],
+    // -inf past the visible keys.
+    Value scores = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{emptyTensor(rewriter, loc, scoreSizes, elt).getType()},
+        ValueRange{}, ValueRange{emptyTensor(rewriter, loc, scoreSizes, elt)},
+        ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx)},
+        iterators(4), [&](OpBuilder &b, Location l, ValueRange) {
+          Value bi = linalg::IndexOp::create(b, l, 0);
+          Value hi = linalg::IndexOp::create(b, l, 1);
+          Value ci = linalg::IndexOp::create(b, l, 2);
+          Value ji = linalg::IndexOp::create(b, l, 3);
+          std::pair<Value, Value> keyPos = keyIndex(b, l, ci, ji);
+          Value key = keyPos.first, clamped = keyPos.second;
+          Value kvHead = arith::DivUIOp::create(
+              b, l, hi, arith::ConstantIndexOp::create(b, l, group));
+          Value zero = arith::ConstantIndexOp::create(b, l, 0);
+          Value one = arith::ConstantIndexOp::create(b, l, 1);
+          auto dot = scf::ForOp::create(
+              b, l, zero, headDimV, one, ValueRange{floatConst(b, l, elt, 0.0)},
+              [&](OpBuilder &fb, Location fl, Value dd, ValueRange acc) {
+                Value qv = tensor::ExtractOp::create(fb, fl, q,
+                                                     ValueRange{bi, hi, zero, dd});
+                Value kv = tensor::ExtractOp::create(
+                    fb, fl, k, ValueRange{bi, kvHead, clamped, dd});
+                Value prod = arith::MulFOp::create(fb, fl, qv, kv);
+                scf::YieldOp::create(
+                    fb, fl, arith::AddFOp::create(fb, fl, acc[0], prod).getResult());
+              });
+          Value s = arith::MulFOp::create(b, l, dot.getResult(0), scale);
+          Value outside = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge,
+                                                key, last);
+          linalg::YieldOp::create(
+              b, l, arith::SelectOp::create(b, l, outside, ninf, s).getResult());
+        }).getResult(0);
+
+    AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap part4 = map(4, {d(0), d(1), d(2)});
+    AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    AffineMap head3 = map(3, {d(0), d(1)});
+    // Per chunk: m_c, p = exp(s - m_c), l_c, acc_c.
+    Value mc = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{filledTensor(rewriter, loc, partSizes, elt, -inf).getType()},
+        ValueRange{scores},
+        ValueRange{filledTensor(rewriter, loc, partSizes, elt, -inf)},
+        ArrayRef<AffineMap>{id4, part4}, iterators(3, 1),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          linalg::YieldOp::create(
+              b, l, arith::MaximumFOp::create(b, l, a[1], a[0]).getResult());
+        }).getResult(0);
+    Value p = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{scores.getType()}, ValueRange{scores, mc},
+        ValueRange{emptyTensor(rewriter, loc, scoreSizes, elt)},
+        ArrayRef<AffineMap>{id4, part4, id4}, iterators(4),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          Value x = arith::SubFOp::create(b, l, a[0], safeMax(b, l, a[1]));
+          linalg::YieldOp::create(b, l, math::ExpOp::create(b, l, x).getResult());
+        }).getResult(0);
+    Value lc = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{mc.getType()}, ValueRange{p},
+        ValueRange{filledTensor(rewriter, loc, partSizes, elt, 0.0)},
+        ArrayRef<AffineMap>{id4, part4}, iterators(3, 1),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, a[1], a[0]).getResult());
+        }).getResult(0);
+    // acc_c[b, h, c, e] = Σ_j p[b, h, c, j] v[b, h/g, key(c, j), e]
+    Value accInit = filledTensor(rewriter, loc, accSizes, elt, 0.0);
+    Value accC = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{accInit.getType()}, ValueRange{p},
+        ValueRange{accInit},
+        ArrayRef<AffineMap>{map(5, {d(0), d(1), d(2), d(4)}),
+                            map(5, {d(0), d(1), d(2), d(3)})},
+        iterators(4, 1), [&](OpBuilder &b, Location l, ValueRange a) {
+          Value bi = linalg::IndexOp::create(b, l, 0);
+          Value hi = linalg::IndexOp::create(b, l, 1);
+          Value ci = linalg::IndexOp::create(b, l, 2);
+          Value ei = linalg::IndexOp::create(b, l, 3);
+          Value ji = linalg::IndexOp::create(b, l, 4);
+          Value clamped = keyIndex(b, l, ci, ji).second;
+          Value kvHead = arith::DivUIOp::create(
+              b, l, hi, arith::ConstantIndexOp::create(b, l, group));
+          Value vv = tensor::ExtractOp::create(b, l, v,
+                                               ValueRange{bi, kvHead, clamped, ei});
+          Value prod = arith::MulFOp::create(b, l, a[0], vv);
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, a[1], prod).getResult());
+        }).getResult(0);
+
+    // Merge: M = max_c m_c; w_c = exp(m_c - M); out = Σ acc_c w_c / Σ l_c w_c.
+    SmallVector<OpFoldResult> headSizes = {batch, heads};
+    Value big = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{filledTensor(rewriter, loc, headSizes, elt, -inf).getType()},
+        ValueRange{mc}, ValueRange{filledTensor(rewriter, loc, headSizes, elt, -inf)},
+        ArrayRef<AffineMap>{id3, head3}, iterators(2, 1),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          linalg::YieldOp::create(
+              b, l, arith::MaximumFOp::create(b, l, a[1], a[0]).getResult());
+        }).getResult(0);
+    Value w = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{mc.getType()}, ValueRange{mc, big},
+        ValueRange{emptyTensor(rewriter, loc, partSizes, elt)},
+        ArrayRef<AffineMap>{id3, head3, id3}, iterators(3),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          Value x = arith::SubFOp::create(b, l, a[0], safeMax(b, l, a[1]));
+          linalg::YieldOp::create(b, l, math::ExpOp::create(b, l, x).getResult());
+        }).getResult(0);
+    Value total = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{big.getType()}, ValueRange{lc, w},
+        ValueRange{filledTensor(rewriter, loc, headSizes, elt, 0.0)},
+        ArrayRef<AffineMap>{id3, id3, head3}, iterators(2, 1),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          Value x = arith::MulFOp::create(b, l, a[0], a[1]);
+          linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[2], x).getResult());
+        }).getResult(0);
+    SmallVector<OpFoldResult> outSizes = {batch, heads, rewriter.getIndexAttr(1),
+                                          valueDim};
+    Value outInit = filledTensor(rewriter, loc, outSizes, elt, 0.0);
+    // loops (b, h, i, e, c): i is the single query
+    Value merged = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{outInit.getType()}, ValueRange{accC, w},
+        ValueRange{outInit},
+        ArrayRef<AffineMap>{map(5, {d(0), d(1), d(4), d(3)}),
+                            map(5, {d(0), d(1), d(4)}),
+                            map(5, {d(0), d(1), d(2), d(3)})},
+        iterators(4, 1), [](OpBuilder &b, Location l, ValueRange a) {
+          Value x = arith::MulFOp::create(b, l, a[0], a[1]);
+          linalg::YieldOp::create(b, l, arith::AddFOp::create(b, l, a[2], x).getResult());
+        }).getResult(0);
+    Value out = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{merged.getType()}, ValueRange{merged, total},
+        ValueRange{emptyTensor(rewriter, loc, outSizes, elt)},
+        ArrayRef<AffineMap>{id4, map(4, {d(0), d(1)}), id4}, iterators(4),
+        [](OpBuilder &b, Location l, ValueRange a) {
+          linalg::YieldOp::create(b, l, arith::DivFOp::create(b, l, a[0], a[1]).getResult());
+        }).getResult(0);
+    if (out.getType() != op.getType())
+      out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::loom::populateTiledAttentionToLinalgPatterns(
     RewritePatternSet &patterns, int64_t keyBlock) {
   patterns.add<TiledAttentionLowering>(patterns.getContext(), keyBlock);
+  patterns.add<SplitKeysDecodeLowering>(patterns.getContext());
 }

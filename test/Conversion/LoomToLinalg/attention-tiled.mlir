@@ -46,11 +46,32 @@ func.func @causal_prefill_after_cache(%q: tensor<1x8x16x64xf32>, %k: tensor<1x8x
 
 // A sliding window also moves the first block: keys before offset + 1 - W
 // are hidden from every query.
-// CHECK-LABEL: func.func @window_decode
+// CHECK-LABEL: func.func @window_prefill
 //  CHECK-SAME:   %[[POS:[[:alnum:]_]+]]: index
 //       CHECK:   %[[START:.+]] = arith.addi %[[POS]], %c-127 : index
 //       CHECK:   %[[FIRST:.+]] = arith.maxsi %[[START]], %{{.+}} : index
 //       CHECK:   scf.for %{{.+}} = %[[FIRST]] to
+func.func @window_prefill(%q: tensor<1x8x4x64xf32>, %k: tensor<1x8x?x64xf32>, %v: tensor<1x8x?x64xf32>, %pos: index) -> tensor<1x8x4x64xf32> {
+  %0 = loom.attention %q, %k, %v offset(%pos) causal window = 128 : tensor<1x8x4x64xf32>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32> -> tensor<1x8x4x64xf32>
+  return %0 : tensor<1x8x4x64xf32>
+}
+
+// -----
+
+// Decode (one query) splits the visible keys into 4 chunks computed side by
+// side (a parallel dimension next to the heads), then merges the partial
+// maxima, sums and accumulators; no loop over key blocks.
+// CHECK-LABEL: func.func @window_decode
+//  CHECK-SAME:   %[[POS:[[:alnum:]_]+]]: index
+//       CHECK:   %[[START:.+]] = arith.addi %[[POS]], %c-127 : index
+//       CHECK:   %[[FIRST:.+]] = arith.maxsi %[[START]], %{{.+}} : index
+//       CHECK:   %[[CHUNK:.+]] = arith.ceildivsi %{{.+}}, %c4 : index
+//       CHECK:   tensor.empty(%{{.+}}) : tensor<1x8x4x?xf32>
+//   CHECK-NOT:   scf.for {{.+}} -> (tensor
+//       CHECK:   } -> tensor<1x8x4xf32>
+//       CHECK:   } -> tensor<1x8x4x64xf32>
+//       CHECK:   } -> tensor<1x8xf32>
+//       CHECK:   } -> tensor<1x8x1x64xf32>
 func.func @window_decode(%q: tensor<1x8x1x64xf32>, %k: tensor<1x8x?x64xf32>, %v: tensor<1x8x?x64xf32>, %pos: index) -> tensor<1x8x1x64xf32> {
   %0 = loom.attention %q, %k, %v offset(%pos) causal window = 128 : tensor<1x8x1x64xf32>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32> -> tensor<1x8x1x64xf32>
   return %0 : tensor<1x8x1x64xf32>

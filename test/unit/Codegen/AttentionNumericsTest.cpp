@@ -9,7 +9,9 @@
 // 16-key blocks. On random inputs their outputs must agree to a relative
 // error of 1e-5 (max |difference| / max |reference|), across sequence
 // lengths that 16 does not divide, GQA ratios 1, 2, 4 and 8, causal,
-// masked, sliding-window and decode (one query against a cache).
+// masked, sliding-window and decode (one query against a cache, lowered by
+// splitting the keys into chunks whose partial results are merged; with
+// fewer keys than chunks and at the very first position too).
 //
 //===----------------------------------------------------------------------===//
 
@@ -92,6 +94,11 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionConfig{"masked_gqa4_seq33", 33, 33, 8, 2, 32, false, 0, true},
         AttentionConfig{"window9_gqa8_seq40", 40, 40, 8, 1, 16, true, 9},
         AttentionConfig{"decode_gqa4_cache45", 1, 45, 8, 2, 32, true, 0, false, 44},
+        AttentionConfig{"decode_window7_gqa8_cache61", 1, 61, 8, 1, 16, true, 7,
+                        false, 60},
+        AttentionConfig{"decode_three_keys", 1, 3, 4, 4, 16, true, 0, false, 2},
+        AttentionConfig{"decode_first_position", 1, 9, 4, 2, 16, true, 0, false, 0},
+        AttentionConfig{"decode_not_causal_gqa2", 1, 23, 4, 2, 16},
         AttentionConfig{"prefill_after_cache_gqa2", 7, 39, 4, 2, 16, true, 0,
                         false, 32}),
     [](const ::testing::TestParamInfo<AttentionConfig> &info) {
