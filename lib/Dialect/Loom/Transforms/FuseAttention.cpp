@@ -14,6 +14,7 @@
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -234,14 +235,31 @@ FailureOr<CausalMask> matchCausalCondition(Value cond, bool hidden) {
 }
 
 /// Strips a repeat of the heads (GQA written out); returns the repeat count.
+/// Two spellings: `loom.repeat_interleave` along the heads, and Hugging
+/// Face's `repeat_kv`: a `linalg.broadcast` of [b, kv, s, d] to
+/// [b, kv, rep, s, d] collapsed to [b, kv * rep, s, d].
 int64_t stripHeadRepeat(Value &v) {
   if (auto r = v.getDefiningOp<RepeatInterleaveOp>()) {
     if (r.getAxis() == 1) {
       v = r.getInput();
       return r.getRepeats();
     }
+    return 1;
   }
-  return 1;
+  auto collapse = v.getDefiningOp<tensor::CollapseShapeOp>();
+  if (!collapse || collapse.getSrcType().getRank() != 5)
+    return 1;
+  SmallVector<ReassociationIndices> groups = collapse.getReassociationIndices();
+  if (groups != SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}})
+    return 1;
+  auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>();
+  if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{2})
+    return 1;
+  int64_t repeats = collapse.getSrcType().getDimSize(2);
+  if (ShapedType::isDynamic(repeats))
+    return 1;
+  v = broadcast.getInput();
+  return repeats;
 }
 
 struct FuseAttention : OpRewritePattern<MatmulOp> {

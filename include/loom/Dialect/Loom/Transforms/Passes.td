@@ -71,7 +71,9 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       query, or key at or before query) becomes `causal`, any other boolean
       tensor the additive mask it stands for;
     - grouped-query attention as `loom.repeat_interleave` of K and V along
-      the heads, which is dropped: `loom.attention` reads the shared heads.
+      the heads, or as Hugging Face's `repeat_kv` (a `linalg.broadcast` to
+      `[b, kv, rep, s, d]` collapsed to `[b, kv * rep, s, d]`); the repeat
+      is dropped: `loom.attention` reads the shared heads.
 
     Softmax over another axis than the keys, a scale that is not one
     constant, a mask combined other than by addition or a select of `-inf`,
