@@ -5,7 +5,7 @@ Prints the largest absolute difference and the number of rows whose argmax
 differs, and exits 1 when the difference exceeds `--tolerance` or any argmax
 differs. Plain Python (no numpy), so it runs under lit's own interpreter.
 
-usage: compare_logits.py ACTUAL EXPECTED --vocab 512 [--tolerance 1e-4]
+usage: compare_logits.py ACTUAL EXPECTED --vocab 512 [--tolerance 1e-4 [--relative]]
 """
 
 import argparse
@@ -28,6 +28,8 @@ def main():
     ap.add_argument("expected")
     ap.add_argument("--vocab", type=int, required=True)
     ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--relative", action="store_true",
+                    help="the tolerance is relative to max |expected|")
     args = ap.parse_args()
     actual, expected = load(args.actual), load(args.expected)
     if len(actual) != len(expected) or len(actual) % args.vocab:
@@ -43,9 +45,12 @@ def main():
         if max(range(args.vocab), key=a.__getitem__) != \
                 max(range(args.vocab), key=e.__getitem__):
             argmax_mismatch += 1
-    ok = worst <= args.tolerance and argmax_mismatch == 0
+    bound = args.tolerance
+    if args.relative:
+        bound *= max(abs(x) for x in expected)
+    ok = worst <= bound and argmax_mismatch == 0
     print(f"rows: {rows}, max |difference|: {worst:.3g} "
-          f"(tolerance {args.tolerance:g}), argmax mismatches: {argmax_mismatch}, "
+          f"(tolerance {bound:.3g}), argmax mismatches: {argmax_mismatch}, "
           f"{'OK' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -57,10 +57,16 @@ def shapes(cfg):
     return t
 
 
-def weights(cfg, seed):
+def weights(cfg, seed, scale=0.1):
+    """Normal(0, scale) weights; norm weights around 1."""
     rng = np.random.default_rng(seed)
-    return {name: (hf, (rng.standard_normal(shape) * 0.1).astype(np.float32))
-            for name, (hf, shape) in shapes(cfg).items()}
+    out = {}
+    for name, (hf, shape) in shapes(cfg).items():
+        w = rng.standard_normal(shape) * scale
+        if "norm" in name:
+            w = 1.0 + w
+        out[name] = (hf, w.astype(np.float32))
+    return out
 
 
 def write_gguf(cfg, tensors, path):
@@ -151,6 +157,8 @@ def main():
     ap.add_argument("--format", choices=["gguf", "safetensors", "both"],
                     default="both")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", type=float, default=0.1,
+                    help="standard deviation of the random weights")
     # Ways to break a model, for the tests of bad input.
     ap.add_argument("--drop", action="append", default=[],
                     help="leave out this tensor (GGUF name)")
@@ -161,7 +169,7 @@ def main():
     args = ap.parse_args()
     cfg = dict(MODELS[args.arch])
     os.makedirs(args.out, exist_ok=True)
-    tensors = weights(cfg, args.seed)
+    tensors = weights(cfg, args.seed, args.scale)
     for name in args.drop:
         del tensors[name]
     for name in args.transpose:

@@ -33,6 +33,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <dlfcn.h>
 
@@ -96,6 +97,11 @@ cl::opt<bool> bench("bench",
                     cl::desc("Print no text; print a JSON summary of the run "
                              "(tokens and tokens/s) on stdout"),
                     cl::cat(category));
+cl::opt<bool> printIds(
+    "ids",
+    cl::desc("Work in token ids: -p is a list of ids (BOS included), the "
+             "output is the ids of the sequence; no tokenizer needed"),
+    cl::cat(category));
 cl::opt<std::string> dumpLogits(
     "dump-logits",
     cl::desc("Write the logits of every forwarded position, as little-endian "
@@ -263,23 +269,29 @@ int main(int argc, char **argv) {
   double compileSeconds = secondsSince(compileStart);
 
   // The tokenizer: from the model file, or --tokenizer.
-  loom::TokenizerData vocab = model->tokenizer;
-  if (!tokenizerPath.empty()) {
-    auto t = loom::readLlama2CTokenizer(tokenizerPath, artifact->manifest().vocab);
-    if (!t)
-      return fail(toString(t.takeError()));
-    vocab = std::move(*t);
+  // The tokenizer: from the model file, or --tokenizer; none with --ids.
+  std::optional<loom::Tokenizer> tokenizer;
+  if (!printIds || !tokenizerPath.empty() || !model->tokenizer.empty()) {
+    loom::TokenizerData vocab = model->tokenizer;
+    if (!tokenizerPath.empty()) {
+      auto t =
+          loom::readLlama2CTokenizer(tokenizerPath, artifact->manifest().vocab);
+      if (!t)
+        return fail(toString(t.takeError()));
+      vocab = std::move(*t);
+    }
+    if (vocab.empty())
+      return fail(model->path + " holds no vocabulary; name a tokenizer with "
+                                "--tokenizer (or work in ids with --ids)");
+    auto created = loom::Tokenizer::create(std::move(vocab));
+    if (!created)
+      return fail(toString(created.takeError()));
+    if (created->vocabSize() != artifact->manifest().vocab)
+      return fail(fmt::format("the tokenizer has {} pieces, the model {} tokens",
+                              created->vocabSize(), artifact->manifest().vocab));
+    tokenizer.emplace(std::move(*created));
   }
-  if (vocab.empty())
-    return fail(model->path +
-                " holds no vocabulary; name a tokenizer with --tokenizer");
-  auto tokenizer = loom::Tokenizer::create(std::move(vocab));
-  if (!tokenizer)
-    return fail(toString(tokenizer.takeError()));
-  if (tokenizer->vocabSize() != artifact->manifest().vocab)
-    return fail(fmt::format("the tokenizer has {} pieces, the model {} tokens",
-                            tokenizer->vocabSize(),
-                            artifact->manifest().vocab));
+  int bosId = tokenizer ? tokenizer->bosId() : 1;
 
   loom::SamplerOptions samplerOptions;
   samplerOptions.temperature = temperature;
@@ -294,10 +306,25 @@ int main(int argc, char **argv) {
   if (!session)
     return fail(toString(session.takeError()));
 
-  auto encoded = tokenizer->encode(prompt, /*bos=*/true);
-  if (!encoded)
-    return fail(toString(encoded.takeError()));
-  std::vector<int32_t> promptTokens(encoded->begin(), encoded->end());
+  std::vector<int32_t> promptTokens;
+  if (printIds) {
+    // -p holds ids; without one the run starts from BOS.
+    SmallVector<StringRef> words;
+    StringRef(prompt).split(words, ' ', -1, /*KeepEmpty=*/false);
+    for (StringRef w : words) {
+      int32_t id;
+      if (w.getAsInteger(10, id))
+        return fail("--ids takes the prompt as token ids, not '" + w + "'");
+      promptTokens.push_back(id);
+    }
+    if (promptTokens.empty())
+      promptTokens.push_back(bosId);
+  } else {
+    auto encoded = tokenizer->encode(prompt, /*bos=*/true);
+    if (!encoded)
+      return fail(toString(encoded.takeError()));
+    promptTokens.assign(encoded->begin(), encoded->end());
+  }
   int64_t context = (*session)->contextLength();
   int64_t n = steps;
   if (n <= 0 || n > context)
@@ -317,9 +344,20 @@ int main(int argc, char **argv) {
   };
 
   // Prefill: the prompt (as far as the step limit reaches) in one call.
-  loom::Detokenizer detok(*tokenizer, promptTokens[0]);
+  std::optional<loom::Detokenizer> detok;
+  if (printIds) {
+    if (!bench)
+      fmt::print("{}", promptTokens[0]);
+  } else {
+    detok.emplace(*tokenizer, promptTokens[0]);
+  }
   auto emit = [&](int token) -> Error {
-    Expected<StringRef> piece = detok.push(token);
+    if (printIds) {
+      if (!bench)
+        fmt::print(" {}", token);
+      return Error::success();
+    }
+    Expected<StringRef> piece = detok->push(token);
     if (!piece)
       return piece.takeError();
     if (!bench) {
@@ -352,7 +390,7 @@ int main(int argc, char **argv) {
     int next = pos + 1 < int64_t(promptTokens.size())
                    ? promptTokens[pos + 1]
                    : sampler->sample(last);
-    if (next == tokenizer->bosId())
+    if (next == bosId)
       break;
     if (Error e = emit(next))
       return fail(toString(std::move(e)));
@@ -370,7 +408,7 @@ int main(int argc, char **argv) {
   if (logitsFile)
     std::fclose(logitsFile);
   if (!bench) {
-    std::fputs(loom::Detokenizer::finish().data(), stdout);
+    std::fputs(printIds ? "\n" : loom::Detokenizer::finish().data(), stdout);
     std::fflush(stdout);
   }
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""A numpy reference of the Llama family, for the random test models.
+
+Rebuilds the weights of a model written by write_test_model.py (same
+generator, same seed: independent of any file reader), runs greedy decoding
+from BOS for --steps positions (or until BOS comes again) in float64, recomputing the whole sequence at
+every step (no KV cache), and writes the logits of every position as
+little-endian f32 rows, the layout of `loom-run --dump-logits`.
+
+usage: reference_forward.py --arch qwen2 --rope half --steps 24 --out ref.f32
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import write_test_model as models  # noqa: E402
+
+
+def rope(x, positions, theta, style):
+    """x: [seq, heads, d]."""
+    seq, heads, d = x.shape
+    half = d // 2
+    inv = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)  # [d/2]
+    ang = positions[:, None] * inv[None, :]                      # [seq, d/2]
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    out = np.empty_like(x)
+    if style == "interleaved":
+        a, b = x[..., 0::2], x[..., 1::2]
+        out[..., 0::2] = a * cos - b * sin
+        out[..., 1::2] = a * sin + b * cos
+    else:
+        a, b = x[..., :half], x[..., half:]
+        out[..., :half] = a * cos - b * sin
+        out[..., half:] = a * sin + b * cos
+    return out
+
+
+def rms_norm(x, w, eps):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
+
+
+def forward(cfg, w, tokens, style):
+    d, hq, hkv = cfg["dim"], cfg["heads"], cfg["kv_heads"]
+    hd = d // hq
+    seq = len(tokens)
+    x = w["token_embd.weight"][tokens]                       # [seq, d]
+    pos = np.arange(seq, dtype=np.float64)
+    causal = np.triu(np.full((seq, seq), -np.inf), 1)
+    for i in range(cfg["layers"]):
+        g = f"blk.{i}"
+        h = rms_norm(x, w[f"{g}.attn_norm.weight"], cfg["eps"])
+        def proj(name):
+            y = h @ w[f"{g}.{name}.weight"].T
+            if f"{g}.{name}.bias" in w:
+                y = y + w[f"{g}.{name}.bias"]
+            return y
+        q = rope(proj("attn_q").reshape(seq, hq, hd), pos, cfg["theta"], style)
+        k = rope(proj("attn_k").reshape(seq, hkv, hd), pos, cfg["theta"], style)
+        v = proj("attn_v").reshape(seq, hkv, hd)
+        rep = hq // hkv
+        k = np.repeat(k, rep, axis=1)
+        v = np.repeat(v, rep, axis=1)
+        s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + causal
+        s = s - s.max(-1, keepdims=True)
+        p = np.exp(s)
+        p = p / p.sum(-1, keepdims=True)
+        o = np.einsum("hqk,khd->qhd", p, v).reshape(seq, d)
+        x = x + o @ w[f"{g}.attn_output.weight"].T
+        h = rms_norm(x, w[f"{g}.ffn_norm.weight"], cfg["eps"])
+        gate = h @ w[f"{g}.ffn_gate.weight"].T
+        up = h @ w[f"{g}.ffn_up.weight"].T
+        act = gate / (1.0 + np.exp(-gate))
+        x = x + (act * up) @ w[f"{g}.ffn_down.weight"].T
+    x = rms_norm(x, w["output_norm.weight"], cfg["eps"])
+    return x @ w["output.weight"].T                           # [seq, vocab]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", choices=["llama", "qwen2"], required=True)
+    ap.add_argument("--rope", choices=["interleaved", "half"], required=True)
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", type=float, default=0.1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    cfg = models.MODELS[args.arch]
+    w = {name: value.astype(np.float64)
+         for name, (_, value) in models.weights(cfg, args.seed, args.scale).items()}
+    tokens = [1]  # BOS
+    rows = []
+    for step in range(args.steps):
+        logits = forward(cfg, w, np.array(tokens), args.rope)[-1]
+        rows.append(logits)
+        token = int(np.argmax(logits))
+        if token == 1:  # BOS ends a run, as in llama2.c's run.c
+            break
+        tokens.append(token)
+    np.asarray(rows, dtype="<f4").tofile(args.out)
+    print("tokens:", " ".join(map(str, tokens)))
+
+
+if __name__ == "__main__":
+    main()
