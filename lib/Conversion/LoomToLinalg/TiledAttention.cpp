@@ -99,43 +99,49 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
       return arith::ConstantIndexOp::create(rewriter, loc, c);
     };
 
-    OpFoldResult batch = dimOf(rewriter, loc, q, 0);
-    OpFoldResult heads = dimOf(rewriter, loc, q, 1);
-    OpFoldResult queries = dimOf(rewriter, loc, q, 2);
-    OpFoldResult valueDim = dimOf(rewriter, loc, v, 3);
+    // Attention of a block of queries (all of them, or one query block)
+    // at positions pos, pos + 1, ...; returns [b, h, n, dv].
+    auto blockAttention = [&](OpBuilder &rb, Location loc, Value q,
+                              OpFoldResult queries, Value pos,
+                              Value mask) -> Value {
+    auto idx = [&](int64_t c) -> Value {
+      return arith::ConstantIndexOp::create(rb, loc, c);
+    };
+    OpFoldResult batch = dimOf(rb, loc, q, 0);
+    OpFoldResult heads = dimOf(rb, loc, q, 1);
+    OpFoldResult valueDim = dimOf(rb, loc, v, 3);
     SmallVector<OpFoldResult> rowSizes = {batch, heads, queries};
     SmallVector<OpFoldResult> accSizes = {batch, heads, queries, valueDim};
-    Value m0 = filledTensor(rewriter, loc, rowSizes, elt, -inf);
-    Value l0 = filledTensor(rewriter, loc, rowSizes, elt, 0.0);
-    Value acc0 = filledTensor(rewriter, loc, accSizes, elt, 0.0);
+    Value m0 = filledTensor(rb, loc, rowSizes, elt, -inf);
+    Value l0 = filledTensor(rb, loc, rowSizes, elt, 0.0);
+    Value acc0 = filledTensor(rb, loc, accSizes, elt, 0.0);
 
     // The key range any query can see.
-    Value keys = getValueOrCreateConstantIndexOp(rewriter, loc,
-                                                 dimOf(rewriter, loc, k, 2));
+    Value keys = getValueOrCreateConstantIndexOp(rb, loc,
+                                                 dimOf(rb, loc, k, 2));
     Value first = idx(0), last = keys;
-    Value pos = offset ? offset : idx(0);
     bool causal = op.getCausal();
     std::optional<int64_t> window = op.getWindow();
     if (causal) {
-      Value nq = getValueOrCreateConstantIndexOp(rewriter, loc, queries);
-      last = arith::MinSIOp::create(rewriter, loc, keys,
-                                    arith::AddIOp::create(rewriter, loc, pos, nq));
+      Value nq = getValueOrCreateConstantIndexOp(rb, loc, queries);
+      last = arith::MinSIOp::create(rb, loc, keys,
+                                    arith::AddIOp::create(rb, loc, pos, nq));
     }
     if (causal && window) {
       // The earliest query (at `pos`) sees keys from pos + 1 - W on.
       Value start = arith::SubIOp::create(
-          rewriter, loc, arith::AddIOp::create(rewriter, loc, pos, idx(1)),
+          rb, loc, arith::AddIOp::create(rb, loc, pos, idx(1)),
           idx(*window));
-      first = arith::MaxSIOp::create(rewriter, loc, start, idx(0));
+      first = arith::MaxSIOp::create(rb, loc, start, idx(0));
     }
 
     AffineMap rows4 = map(4, {d(0), d(1), d(2)});
     AffineMap id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
     AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
-    Value scale = floatConst(rewriter, loc, elt, op.getScaleOrDefault());
-    Value ninf = floatConst(rewriter, loc, elt, -inf);
+    Value scale = floatConst(rb, loc, elt, op.getScaleOrDefault());
+    Value ninf = floatConst(rb, loc, elt, -inf);
     auto loop = scf::ForOp::create(
-        rewriter, loc, first, last, idx(keyBlock), ValueRange{m0, l0, acc0},
+        rb, loc, first, last, idx(keyBlock), ValueRange{m0, l0, acc0},
         [&](OpBuilder &b, Location l, Value kb, ValueRange iter) {
           Value m = iter[0], sum = iter[1], acc = iter[2];
           Value remaining = arith::SubIOp::create(b, l, last, kb);
@@ -308,14 +314,69 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
     // out = acc / l
     Value acc = loop.getResult(2), sum = loop.getResult(1);
     Value out = linalg::GenericOp::create(
-                    rewriter, loc, TypeRange{acc.getType()}, ValueRange{acc, sum},
-                    ValueRange{emptyTensor(rewriter, loc, accSizes, elt)},
+                    rb, loc, TypeRange{acc.getType()}, ValueRange{acc, sum},
+                    ValueRange{emptyTensor(rb, loc, accSizes, elt)},
                     ArrayRef<AffineMap>{id4, rows4, id4}, iterators(4),
                     [](OpBuilder &nb, Location nl, ValueRange a) {
                       linalg::YieldOp::create(
                           nb, nl, arith::DivFOp::create(nb, nl, a[0], a[1]).getResult());
                     })
                     .getResult(0);
+    return out;
+    };
+
+    // Queries in blocks: with causal attention a query block stops at its
+    // own last position, so the key blocks above the diagonal are skipped.
+    Value pos0 = offset ? offset : idx(0);
+    Value allQueries = getValueOrCreateConstantIndexOp(
+        rewriter, loc, dimOf(rewriter, loc, q, 2));
+    int64_t queryBlock = keyBlock;
+    Value out;
+    if (!qType.isDynamicDim(2) && qType.getDimSize(2) <= queryBlock) {
+      out = blockAttention(rewriter, loc, q, dimOf(rewriter, loc, q, 2), pos0,
+                           mask);
+    } else {
+      SmallVector<OpFoldResult> outSizes = sizesOf(rewriter, loc, q);
+      outSizes[3] = dimOf(rewriter, loc, v, 3);
+      Value outInit = emptyTensor(rewriter, loc, outSizes, elt);
+      auto queryLoop = scf::ForOp::create(
+          rewriter, loc, idx(0), allQueries, idx(queryBlock),
+          ValueRange{outInit},
+          [&](OpBuilder &b, Location l, Value qb, ValueRange iter) {
+            Value n = arith::MinSIOp::create(
+                b, l, arith::SubIOp::create(b, l, allQueries, qb),
+                arith::ConstantIndexOp::create(b, l, queryBlock));
+            OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+            SmallVector<OpFoldResult> qSizes = sizesOf(b, l, q);
+            qSizes[2] = n;
+            Value qBlk = tensor::ExtractSliceOp::create(
+                b, l, q, SmallVector<OpFoldResult>{zero, zero, qb, zero},
+                qSizes, SmallVector<OpFoldResult>(4, one));
+            Value maskBlk = mask;
+            if (mask) {
+              auto mType = cast<RankedTensorType>(mask.getType());
+              unsigned qDim = mType.getRank() - 2;
+              if (mType.getDimSize(qDim) != 1) {
+                SmallVector<OpFoldResult> sizes = sizesOf(b, l, mask);
+                sizes[qDim] = n;
+                SmallVector<OpFoldResult> offsets(mType.getRank(), zero);
+                offsets[qDim] = qb;
+                maskBlk = tensor::ExtractSliceOp::create(
+                    b, l, mask, offsets, sizes,
+                    SmallVector<OpFoldResult>(mType.getRank(), one));
+              }
+            }
+            Value posBlk = arith::AddIOp::create(b, l, pos0, qb);
+            Value outBlk = blockAttention(b, l, qBlk, n, posBlk, maskBlk);
+            SmallVector<OpFoldResult> oSizes = sizesOf(b, l, outBlk);
+            Value updated = tensor::InsertSliceOp::create(
+                b, l, outBlk, iter[0],
+                SmallVector<OpFoldResult>{zero, zero, qb, zero}, oSizes,
+                SmallVector<OpFoldResult>(4, one));
+            scf::YieldOp::create(b, l, updated);
+          });
+      out = queryLoop.getResult(0);
+    }
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
     rewriter.replaceOp(op, out);

@@ -2,21 +2,29 @@
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg="attention-key-block=64" | FileCheck %s --check-prefix=NOSQUARE
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg="attention-key-block=-1" | FileCheck %s --check-prefix=DIRECT
 
-// Causal attention over 512 positions walks the keys in blocks of 64 with a
-// running max, sum and accumulator.
+// Causal attention over 512 positions: blocks of 64 queries, and for each
+// the keys in blocks of 64 up to the block's last position (the blocks above
+// the diagonal are never computed), with a running max, sum and accumulator.
 // CHECK-LABEL: func.func @causal_512
 //   CHECK-DAG:   %[[C64:.+]] = arith.constant 64 : index
 //   CHECK-DAG:   %[[C512:.+]] = arith.constant 512 : index
-//       CHECK:   %[[LOOP:.+]]:3 = scf.for %[[KB:.+]] = %{{.+}} to %[[C512]] step %[[C64]] iter_args(%[[M:.+]] = %{{.+}}, %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %{{.+}}) -> (tensor<1x8x512xf32>, tensor<1x8x512xf32>, tensor<1x8x512x64xf32>)
-//       CHECK:     %[[SIZE:.+]] = arith.minsi
-//       CHECK:     tensor.extract_slice %{{.+}}[0, 0, %[[KB]], 0] [1, 2, %[[SIZE]], 64] [1, 1, 1, 1] : tensor<1x2x512x64xf32> to tensor<1x2x?x64xf32>
-//       CHECK:     } -> tensor<1x8x512x?xf32>
-//       CHECK:       arith.maximumf
-//       CHECK:       math.exp
-//       CHECK:       math.exp
-//       CHECK:     scf.yield
-//       CHECK:   linalg.generic {{.+}} ins(%[[LOOP]]#2, %[[LOOP]]#1 :
-//       CHECK:     arith.divf
+//       CHECK:   %[[QLOOP:.+]] = scf.for %[[QB:.+]] = %{{.+}} to %[[C512]] step %[[C64]] iter_args(%{{.+}} = %{{.+}}) -> (tensor<1x8x512x64xf32>)
+//       CHECK:     %[[QN:.+]] = arith.minsi %{{.+}}, %[[C64]] : index
+//       CHECK:     tensor.extract_slice %{{.+}}[0, 0, %[[QB]], 0] [1, 8, %[[QN]], 64] [1, 1, 1, 1] : tensor<1x8x512x64xf32> to tensor<1x8x?x64xf32>
+//       CHECK:     %[[QEND:.+]] = arith.addi %[[QB]], %[[QN]] : index
+//       CHECK:     %[[LAST:.+]] = arith.minsi %[[QEND]], %[[C512]] : index
+//       CHECK:     %[[LOOP:.+]]:3 = scf.for %[[KB:.+]] = %{{.+}} to %[[LAST]] step %[[C64]] iter_args
+//  CHECK-SAME:       -> (tensor<1x8x?xf32>, tensor<1x8x?xf32>, tensor<1x8x?x64xf32>)
+//       CHECK:       %[[SIZE:.+]] = arith.minsi
+//       CHECK:       tensor.extract_slice %{{.+}}[0, 0, %[[KB]], 0] [1, 2, %[[SIZE]], 64] [1, 1, 1, 1] : tensor<1x2x512x64xf32> to tensor<1x2x?x64xf32>
+//       CHECK:       } -> tensor<1x8x?x?xf32>
+//       CHECK:         arith.maximumf
+//       CHECK:         math.exp
+//       CHECK:         math.exp
+//       CHECK:       scf.yield
+//       CHECK:     linalg.generic {{.+}} ins(%[[LOOP]]#2, %[[LOOP]]#1 :
+//       CHECK:       arith.divf
+//       CHECK:     tensor.insert_slice %{{.+}} into %{{.+}}[0, 0, %[[QB]], 0]
 func.func @causal_512(%q: tensor<1x8x512x64xf32>, %k: tensor<1x2x512x64xf32>, %v: tensor<1x2x512x64xf32>) -> tensor<1x8x512x64xf32> {
   %0 = loom.attention %q, %k, %v causal : tensor<1x8x512x64xf32>, tensor<1x2x512x64xf32>, tensor<1x2x512x64xf32> -> tensor<1x8x512x64xf32>
   return %0 : tensor<1x8x512x64xf32>
@@ -79,10 +87,14 @@ func.func @window_decode(%q: tensor<1x8x1x64xf32>, %k: tensor<1x8x?x64xf32>, %v:
 
 // -----
 
-// An explicit mask is read block by block.
+// An explicit mask is read block by block: the rows of a query block, then
+// the columns of a key block.
 // CHECK-LABEL: func.func @masked
-//       CHECK:   scf.for %[[KB:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
-//       CHECK:     tensor.extract_slice %{{.+}}[0, %[[KB]]] [96, %{{.+}}] [1, 1] : tensor<96x96xf32> to tensor<96x?xf32>
+//  CHECK-SAME:   %[[M:[[:alnum:]_]+]]: tensor<96x96xf32>
+//       CHECK:   scf.for %[[QB:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
+//       CHECK:     %[[ROWS:.+]] = tensor.extract_slice %[[M]][%[[QB]], 0] [%{{.+}}, 96] [1, 1] : tensor<96x96xf32> to tensor<?x96xf32>
+//       CHECK:     scf.for %[[KB:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args
+//       CHECK:       tensor.extract_slice %[[ROWS]][0, %[[KB]]] [%{{.+}}, %{{.+}}] [1, 1] : tensor<?x96xf32> to tensor<?x?xf32>
 func.func @masked(%q: tensor<1x2x96x16xf32>, %m: tensor<96x96xf32>) -> tensor<1x2x96x16xf32> {
   %0 = loom.attention %q, %q, %q mask(%m : tensor<96x96xf32>) : tensor<1x2x96x16xf32>, tensor<1x2x96x16xf32>, tensor<1x2x96x16xf32> -> tensor<1x2x96x16xf32>
   return %0 : tensor<1x2x96x16xf32>
