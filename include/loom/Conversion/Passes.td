@@ -26,11 +26,17 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
 
     `loom.attention` is lowered directly (scores, mask, softmax, weighted
     sum) with `attention-key-block=-1`, and otherwise FlashAttention-style:
-    a loop over blocks of keys with an online softmax (running maximum and sum, the
-    accumulator rescaled as the maximum grows), which never holds more than
-    `[q_len, N]` scores per head and skips the key blocks causality or the
-    window hide from every query. The Mixture-of-Experts ops are not lowered
-    yet: a function that holds one fails with a diagnostic naming the op.
+    blocks of queries, each walking blocks of keys with an online softmax
+    (running maximum and sum, the accumulator rescaled as the maximum grows),
+    so that no more than `[block, block]` scores per head exist at a time; a
+    query block stops at its own last position (with causal attention the
+    blocks above the diagonal are never computed) and starts at its window.
+    Decode (one query, no explicit mask) is a case of its own: the visible
+    keys are cut into 4 chunks computed side by side, a parallel dimension
+    next to the heads that the runtime splits across threads, and the partial
+    maxima, sums and accumulators are merged. The Mixture-of-Experts ops are
+    not lowered yet: a function that holds one fails with a diagnostic naming
+    the op.
 
     Before:
 
