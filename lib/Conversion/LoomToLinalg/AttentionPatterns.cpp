@@ -93,15 +93,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
                 Value qpos = offset ? arith::AddIOp::create(b, l, offset, i)
                                           .getResult()
                                     : i;
-                Value hidden = arith::CmpIOp::create(
-                    b, l, arith::CmpIPredicate::ugt, j, qpos);
-                if (window) {
-                  Value w = arith::ConstantIndexOp::create(b, l, *window);
-                  Value old = arith::CmpIOp::create(
-                      b, l, arith::CmpIPredicate::ule,
-                      arith::AddIOp::create(b, l, j, w), qpos);
-                  hidden = arith::OrIOp::create(b, l, hidden, old);
-                }
+                Value hidden = isKeyHidden(b, l, j, qpos, window);
                 s = arith::SelectOp::create(b, l, hidden, ninf, s);
               }
               linalg::YieldOp::create(b, l, s);

@@ -88,6 +88,37 @@ Value lowering::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
       .getResult(0);
 }
 
+Value lowering::isKeyHidden(OpBuilder &b, Location loc, Value key,
+                            Value queryPos, std::optional<int64_t> window) {
+  Value hidden =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, key, queryPos);
+  if (window) {
+    Value w = arith::ConstantIndexOp::create(b, loc, *window);
+    Value old = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                      arith::AddIOp::create(b, loc, key, w),
+                                      queryPos);
+    hidden = arith::OrIOp::create(b, loc, hidden, old);
+  }
+  return hidden;
+}
+
+Value lowering::reduceInto(OpBuilder &b, Location loc, Value input, Value init,
+                           AffineMap inputMap, AffineMap outputMap,
+                           unsigned parallel, bool max) {
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, ValueRange{input},
+             ValueRange{init}, ArrayRef<AffineMap>{inputMap, outputMap},
+             iterators(parallel, 1),
+             [max](OpBuilder &nb, Location l, ValueRange a) {
+               Value r = max ? arith::MaximumFOp::create(nb, l, a[1], a[0])
+                                   .getResult()
+                             : arith::AddFOp::create(nb, l, a[1], a[0])
+                                   .getResult();
+               linalg::YieldOp::create(nb, l, r);
+             })
+      .getResult(0);
+}
+
 Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
                            int64_t axis) {
   auto type = cast<RankedTensorType>(input.getType());

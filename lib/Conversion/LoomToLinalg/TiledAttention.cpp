@@ -209,15 +209,7 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
                       Value j = arith::AddIOp::create(
                           nb, nl, kb, linalg::IndexOp::create(nb, nl, 3));
                       Value qpos = arith::AddIOp::create(nb, nl, pos, i);
-                      Value hidden = arith::CmpIOp::create(
-                          nb, nl, arith::CmpIPredicate::ugt, j, qpos);
-                      if (window) {
-                        Value w = arith::ConstantIndexOp::create(nb, nl, *window);
-                        Value old = arith::CmpIOp::create(
-                            nb, nl, arith::CmpIPredicate::ule,
-                            arith::AddIOp::create(nb, nl, j, w), qpos);
-                        hidden = arith::OrIOp::create(nb, nl, hidden, old);
-                      }
+                      Value hidden = isKeyHidden(nb, nl, j, qpos, window);
                       s = arith::SelectOp::create(nb, nl, hidden, ninf, s);
                     }
                     linalg::YieldOp::create(nb, nl, s);
@@ -225,17 +217,7 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
                   .getResult(0);
 
           // m' = max(m, rowmax(s))
-          Value mNew =
-              linalg::GenericOp::create(
-                  b, l, TypeRange{m.getType()}, ValueRange{biased},
-                  ValueRange{m}, ArrayRef<AffineMap>{id4, rows4},
-                  iterators(3, 1),
-                  [](OpBuilder &nb, Location nl, ValueRange a) {
-                    linalg::YieldOp::create(
-                        nb, nl,
-                        arith::MaximumFOp::create(nb, nl, a[1], a[0]).getResult());
-                  })
-                  .getResult(0);
+          Value mNew = reduceInto(b, l, biased, m, id4, rows4, 3, /*max=*/true);
           // p = exp(s - m')
           Value p = linalg::GenericOp::create(
                         b, l, TypeRange{biased.getType()},
@@ -273,15 +255,7 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
                   })
                   .getResult(0);
           Value sumNew =
-              linalg::GenericOp::create(
-                  b, l, TypeRange{sum.getType()}, ValueRange{p},
-                  ValueRange{sumScaled}, ArrayRef<AffineMap>{id4, rows4},
-                  iterators(3, 1),
-                  [](OpBuilder &nb, Location nl, ValueRange a) {
-                    linalg::YieldOp::create(
-                        nb, nl, arith::AddFOp::create(nb, nl, a[1], a[0]).getResult());
-                  })
-                  .getResult(0);
+              reduceInto(b, l, p, sumScaled, id4, rows4, 3, /*max=*/false);
           Value accScaled =
               linalg::GenericOp::create(
                   b, l, TypeRange{acc.getType()}, ValueRange{acc, alpha},
@@ -507,15 +481,9 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
     AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
     AffineMap head3 = map(3, {d(0), d(1)});
     // Per chunk: m_c, p = exp(s - m_c), l_c, acc_c.
-    Value mc = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{filledTensor(rewriter, loc, partSizes, elt, -inf).getType()},
-        ValueRange{scores},
-        ValueRange{filledTensor(rewriter, loc, partSizes, elt, -inf)},
-        ArrayRef<AffineMap>{id4, part4}, iterators(3, 1),
-        [](OpBuilder &b, Location l, ValueRange a) {
-          linalg::YieldOp::create(
-              b, l, arith::MaximumFOp::create(b, l, a[1], a[0]).getResult());
-        }).getResult(0);
+    Value mc = reduceInto(rewriter, loc, scores,
+                          filledTensor(rewriter, loc, partSizes, elt, -inf),
+                          id4, part4, 3, /*max=*/true);
     Value p = linalg::GenericOp::create(
         rewriter, loc, TypeRange{scores.getType()}, ValueRange{scores, mc},
         ValueRange{emptyTensor(rewriter, loc, scoreSizes, elt)},
@@ -524,14 +492,9 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
           Value x = arith::SubFOp::create(b, l, a[0], safeMax(b, l, a[1]));
           linalg::YieldOp::create(b, l, math::ExpOp::create(b, l, x).getResult());
         }).getResult(0);
-    Value lc = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{mc.getType()}, ValueRange{p},
-        ValueRange{filledTensor(rewriter, loc, partSizes, elt, 0.0)},
-        ArrayRef<AffineMap>{id4, part4}, iterators(3, 1),
-        [](OpBuilder &b, Location l, ValueRange a) {
-          linalg::YieldOp::create(
-              b, l, arith::AddFOp::create(b, l, a[1], a[0]).getResult());
-        }).getResult(0);
+    Value lc = reduceInto(rewriter, loc, p,
+                          filledTensor(rewriter, loc, partSizes, elt, 0.0), id4,
+                          part4, 3, /*max=*/false);
     // acc_c[b, h, c, e] = Σ_j p[b, h, c, j] v[b, h/g, key(c, j), e]
     Value accInit = filledTensor(rewriter, loc, accSizes, elt, 0.0);
     Value accC = linalg::GenericOp::create(
@@ -557,14 +520,9 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
 
     // Merge: M = max_c m_c; w_c = exp(m_c - M); out = Σ acc_c w_c / Σ l_c w_c.
     SmallVector<OpFoldResult> headSizes = {batch, heads};
-    Value big = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{filledTensor(rewriter, loc, headSizes, elt, -inf).getType()},
-        ValueRange{mc}, ValueRange{filledTensor(rewriter, loc, headSizes, elt, -inf)},
-        ArrayRef<AffineMap>{id3, head3}, iterators(2, 1),
-        [](OpBuilder &b, Location l, ValueRange a) {
-          linalg::YieldOp::create(
-              b, l, arith::MaximumFOp::create(b, l, a[1], a[0]).getResult());
-        }).getResult(0);
+    Value big = reduceInto(rewriter, loc, mc,
+                           filledTensor(rewriter, loc, headSizes, elt, -inf),
+                           id3, head3, 2, /*max=*/true);
     Value w = linalg::GenericOp::create(
         rewriter, loc, TypeRange{mc.getType()}, ValueRange{mc, big},
         ValueRange{emptyTensor(rewriter, loc, partSizes, elt)},

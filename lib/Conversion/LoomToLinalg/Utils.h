@@ -46,6 +46,17 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   ArrayRef<AffineMap> maps, ArrayRef<OpFoldResult> sizes,
                   Type elementType, unsigned parallelLoops);
 
+/// Whether key position `key` is hidden from a query at `queryPos`: it
+/// comes after it, or (with a window W) W or more positions before it.
+Value isKeyHidden(OpBuilder &b, Location loc, Value key, Value queryPos,
+                  std::optional<int64_t> window);
+
+/// Reduces `input` into `init` along the loops `maps` leave out of the
+/// output, with `max` (maximumf) or a sum; `parallel` loops come first.
+Value reduceInto(OpBuilder &b, Location loc, Value input, Value init,
+                 AffineMap inputMap, AffineMap outputMap, unsigned parallel,
+                 bool max);
+
 /// The numerically careful softmax of `input` along `axis`:
 /// exp(x - max) / sum(exp(x - max)).
 Value buildSoftmax(OpBuilder &b, Location loc, Value input, int64_t axis);
