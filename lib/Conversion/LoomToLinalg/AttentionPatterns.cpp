@@ -46,12 +46,9 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     SmallVector<OpFoldResult> scoreSizes = {
         dimOf(rewriter, loc, q, 0), dimOf(rewriter, loc, q, 1),
         dimOf(rewriter, loc, q, 2), dimOf(rewriter, loc, k, 2)};
-    Value scores = contraction(
-        rewriter, loc, q, k,
-        {map(5, {d(0), d(1), d(2), d(4)}),
-         map(5, {d(0), d(1).floorDiv(group), d(3), d(4)}),
-         map(5, {d(0), d(1), d(2), d(3)})},
-        scoreSizes, elt, 4);
+    Value scores = contraction(rewriter, loc, q, k,
+                               attentionScoreMaps(ctx, group), scoreSizes, elt,
+                               4);
 
     // biased = scores * scale + mask, -inf where causality or the window hide
     // the key.
@@ -106,10 +103,7 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
                                           scoreSizes[2],
                                           dimOf(rewriter, loc, v, 3)};
     Value out = contraction(rewriter, loc, probs, v,
-                            {map(5, {d(0), d(1), d(2), d(4)}),
-                             map(5, {d(0), d(1).floorDiv(group), d(4), d(3)}),
-                             map(5, {d(0), d(1), d(2), d(3)})},
-                            outSizes, elt, 4);
+                            attentionValueMaps(ctx, group), outSizes, elt, 4);
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
     rewriter.replaceOp(op, out);

@@ -88,6 +88,22 @@ Value lowering::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
       .getResult(0);
 }
 
+SmallVector<AffineMap> lowering::attentionScoreMaps(MLIRContext *ctx,
+                                                    int64_t group) {
+  auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  return {AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx),
+          AffineMap::get(5, 0, {d(0), d(1).floorDiv(group), d(3), d(4)}, ctx),
+          AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx)};
+}
+
+SmallVector<AffineMap> lowering::attentionValueMaps(MLIRContext *ctx,
+                                                    int64_t group) {
+  auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  return {AffineMap::get(5, 0, {d(0), d(1), d(2), d(4)}, ctx),
+          AffineMap::get(5, 0, {d(0), d(1).floorDiv(group), d(4), d(3)}, ctx),
+          AffineMap::get(5, 0, {d(0), d(1), d(2), d(3)}, ctx)};
+}
+
 Value lowering::isKeyHidden(OpBuilder &b, Location loc, Value key,
                             Value queryPos, std::optional<int64_t> window) {
   Value hidden =

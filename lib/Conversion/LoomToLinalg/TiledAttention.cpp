@@ -69,6 +69,24 @@ int64_t keyBlockFor(int64_t headDim, int64_t elementBytes) {
   return block;
 }
 
+/// exp(x - safeMax(m)) elementwise, `m` broadcast through `mMap`: the
+/// probabilities of a block, or the rescaling factor of running values.
+Value expOfDifference(OpBuilder &b, Location l, Value x, Value m,
+                      AffineMap xMap, AffineMap mMap,
+                      ArrayRef<OpFoldResult> sizes) {
+  auto type = cast<RankedTensorType>(x.getType());
+  Value init = emptyTensor(b, l, sizes, type.getElementType());
+  return linalg::GenericOp::create(
+             b, l, TypeRange{init.getType()}, ValueRange{x, m}, ValueRange{init},
+             ArrayRef<AffineMap>{xMap, mMap, xMap}, iterators(xMap.getNumDims()),
+             [](OpBuilder &nb, Location nl, ValueRange a) {
+               Value d = arith::SubFOp::create(nb, nl, a[0], safeMax(nb, nl, a[1]));
+               linalg::YieldOp::create(nb, nl,
+                                       math::ExpOp::create(nb, nl, d).getResult());
+             })
+      .getResult(0);
+}
+
 struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
   TiledAttentionLowering(MLIRContext *ctx, int64_t keyBlock)
       : OpConversionPattern(ctx, /*benefit=*/2), keyBlock(keyBlock) {}
@@ -159,12 +177,9 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
 
           // s = scale · Q·Kᵀ (+ mask), hidden keys -inf.
           SmallVector<OpFoldResult> blockSizes = {batch, heads, queries, size};
-          Value scores = contraction(
-              b, l, q, kBlk,
-              {map(5, {d(0), d(1), d(2), d(4)}),
-               map(5, {d(0), d(1).floorDiv(group), d(3), d(4)}),
-               map(5, {d(0), d(1), d(2), d(3)})},
-              blockSizes, elt, 4);
+          Value scores = contraction(b, l, q, kBlk,
+                                     attentionScoreMaps(ctx, group), blockSizes,
+                                     elt, 4);
           SmallVector<Value> inputs = {scores};
           SmallVector<AffineMap> maps = {id4};
           if (mask) {
@@ -219,31 +234,9 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
           // m' = max(m, rowmax(s))
           Value mNew = reduceInto(b, l, biased, m, id4, rows4, 3, /*max=*/true);
           // p = exp(s - m')
-          Value p = linalg::GenericOp::create(
-                        b, l, TypeRange{biased.getType()},
-                        ValueRange{biased, mNew},
-                        ValueRange{emptyTensor(b, l, blockSizes, elt)},
-                        ArrayRef<AffineMap>{id4, rows4, id4}, iterators(4),
-                        [](OpBuilder &nb, Location nl, ValueRange a) {
-                          Value x = arith::SubFOp::create(
-                              nb, nl, a[0], safeMax(nb, nl, a[1]));
-                          linalg::YieldOp::create(
-                              nb, nl, math::ExpOp::create(nb, nl, x).getResult());
-                        })
-                        .getResult(0);
+          Value p = expOfDifference(b, l, biased, mNew, id4, rows4, blockSizes);
           // alpha = exp(m - m'); l·alpha; acc·alpha
-          Value alpha =
-              linalg::GenericOp::create(
-                  b, l, TypeRange{m.getType()}, ValueRange{m, mNew},
-                  ValueRange{emptyTensor(b, l, rowSizes, elt)},
-                  ArrayRef<AffineMap>{id3, id3, id3}, iterators(3),
-                  [](OpBuilder &nb, Location nl, ValueRange a) {
-                    Value x = arith::SubFOp::create(nb, nl, a[0],
-                                                    safeMax(nb, nl, a[1]));
-                    linalg::YieldOp::create(
-                        nb, nl, math::ExpOp::create(nb, nl, x).getResult());
-                  })
-                  .getResult(0);
+          Value alpha = expOfDifference(b, l, m, mNew, id3, id3, rowSizes);
           Value sumScaled =
               linalg::GenericOp::create(
                   b, l, TypeRange{sum.getType()}, ValueRange{sum, alpha},
@@ -271,11 +264,7 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
               linalg::GenericOp::create(
                   b, l, TypeRange{acc.getType()}, ValueRange{p, vBlk},
                   ValueRange{accScaled},
-                  ArrayRef<AffineMap>{
-                      map(5, {d(0), d(1), d(2), d(4)}),
-                      map(5, {d(0), d(1).floorDiv(group), d(4), d(3)}),
-                      map(5, {d(0), d(1), d(2), d(3)})},
-                  iterators(4, 1),
+                  attentionValueMaps(ctx, group), iterators(4, 1),
                   [](OpBuilder &nb, Location nl, ValueRange a) {
                     Value x = arith::MulFOp::create(nb, nl, a[0], a[1]);
                     linalg::YieldOp::create(
@@ -484,14 +473,7 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
     Value mc = reduceInto(rewriter, loc, scores,
                           filledTensor(rewriter, loc, partSizes, elt, -inf),
                           id4, part4, 3, /*max=*/true);
-    Value p = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{scores.getType()}, ValueRange{scores, mc},
-        ValueRange{emptyTensor(rewriter, loc, scoreSizes, elt)},
-        ArrayRef<AffineMap>{id4, part4, id4}, iterators(4),
-        [](OpBuilder &b, Location l, ValueRange a) {
-          Value x = arith::SubFOp::create(b, l, a[0], safeMax(b, l, a[1]));
-          linalg::YieldOp::create(b, l, math::ExpOp::create(b, l, x).getResult());
-        }).getResult(0);
+    Value p = expOfDifference(rewriter, loc, scores, mc, id4, part4, scoreSizes);
     Value lc = reduceInto(rewriter, loc, p,
                           filledTensor(rewriter, loc, partSizes, elt, 0.0), id4,
                           part4, 3, /*max=*/false);
@@ -523,14 +505,7 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
     Value big = reduceInto(rewriter, loc, mc,
                            filledTensor(rewriter, loc, headSizes, elt, -inf),
                            id3, head3, 2, /*max=*/true);
-    Value w = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{mc.getType()}, ValueRange{mc, big},
-        ValueRange{emptyTensor(rewriter, loc, partSizes, elt)},
-        ArrayRef<AffineMap>{id3, head3, id3}, iterators(3),
-        [](OpBuilder &b, Location l, ValueRange a) {
-          Value x = arith::SubFOp::create(b, l, a[0], safeMax(b, l, a[1]));
-          linalg::YieldOp::create(b, l, math::ExpOp::create(b, l, x).getResult());
-        }).getResult(0);
+    Value w = expOfDifference(rewriter, loc, mc, big, id3, head3, partSizes);
     Value total = linalg::GenericOp::create(
         rewriter, loc, TypeRange{big.getType()}, ValueRange{lc, w},
         ValueRange{filledTensor(rewriter, loc, headSizes, elt, 0.0)},

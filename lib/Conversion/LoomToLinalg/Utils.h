@@ -46,6 +46,14 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   ArrayRef<AffineMap> maps, ArrayRef<OpFoldResult> sizes,
                   Type elementType, unsigned parallelLoops);
 
+/// The maps of Q·Kᵀ over loops (b, h, i, j, d) for grouped-query attention
+/// with `group` query heads per key/value head: q(b, h, i, d),
+/// k(b, h / group, j, d), out(b, h, i, j).
+SmallVector<AffineMap> attentionScoreMaps(MLIRContext *ctx, int64_t group);
+/// The maps of P·V over loops (b, h, i, e, j): p(b, h, i, j),
+/// v(b, h / group, j, e), out(b, h, i, e).
+SmallVector<AffineMap> attentionValueMaps(MLIRContext *ctx, int64_t group);
+
 /// Whether key position `key` is hidden from a query at `queryPos`: it
 /// comes after it, or (with a window W) W or more positions before it.
 Value isKeyHidden(OpBuilder &b, Location loc, Value key, Value queryPos,
