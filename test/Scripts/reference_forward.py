@@ -3,7 +3,8 @@
 
 Rebuilds the weights of a model written by write_test_model.py (same
 generator, same seed: independent of any file reader), runs greedy decoding
-from BOS for --steps positions (or until BOS comes again) in float64, recomputing the whole sequence at
+after a forced prompt (--prompt ids, default BOS) for --steps positions (or
+until BOS comes again) in float64, recomputing the whole sequence at
 every step (no KV cache), and writes the logits of every position as
 little-endian f32 rows, the layout of `loom-run --dump-logits`.
 
@@ -43,6 +44,24 @@ def rms_norm(x, w, eps):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
+def mixture_of_experts(cfg, w, g, h):
+    """Mixtral: softmax over the router logits, the top-k experts (ties to the
+    lower id), their weights renormalised, a SwiGLU FFN per chosen expert."""
+    logits = h @ w[f"{g}.ffn_gate_inp.weight"].T                # [seq, E]
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p = p / p.sum(-1, keepdims=True)
+    out = np.zeros_like(h)
+    for t in range(h.shape[0]):
+        top = np.argsort(-p[t], kind="stable")[:cfg["top_k"]]
+        weights = p[t, top] / p[t, top].sum()
+        for e, wt in zip(top, weights):
+            gate = w[f"{g}.ffn_gate_exps.weight"][e] @ h[t]
+            up = w[f"{g}.ffn_up_exps.weight"][e] @ h[t]
+            act = gate / (1.0 + np.exp(-gate))
+            out[t] += wt * (w[f"{g}.ffn_down_exps.weight"][e] @ (act * up))
+    return out
+
+
 def forward(cfg, w, tokens, style):
     d, hq, hkv = cfg["dim"], cfg["heads"], cfg["kv_heads"]
     hd = d // hq
@@ -71,31 +90,40 @@ def forward(cfg, w, tokens, style):
         o = np.einsum("hqk,khd->qhd", p, v).reshape(seq, d)
         x = x + o @ w[f"{g}.attn_output.weight"].T
         h = rms_norm(x, w[f"{g}.ffn_norm.weight"], cfg["eps"])
-        gate = h @ w[f"{g}.ffn_gate.weight"].T
-        up = h @ w[f"{g}.ffn_up.weight"].T
-        act = gate / (1.0 + np.exp(-gate))
-        x = x + (act * up) @ w[f"{g}.ffn_down.weight"].T
+        if cfg["experts"]:
+            x = x + mixture_of_experts(cfg, w, g, h)
+        else:
+            gate = h @ w[f"{g}.ffn_gate.weight"].T
+            up = h @ w[f"{g}.ffn_up.weight"].T
+            act = gate / (1.0 + np.exp(-gate))
+            x = x + (act * up) @ w[f"{g}.ffn_down.weight"].T
     x = rms_norm(x, w["output_norm.weight"], cfg["eps"])
     return x @ w["output.weight"].T                           # [seq, vocab]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--arch", choices=["llama", "qwen2"], required=True)
+    ap.add_argument("--arch", choices=["llama", "qwen2", "mixtral"], required=True)
     ap.add_argument("--rope", choices=["interleaved", "half"], required=True)
     ap.add_argument("--steps", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=0.1)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--prompt", default="1",
+                    help="token ids to force first, BOS included")
     args = ap.parse_args()
     cfg = models.MODELS[args.arch]
     w = {name: value.astype(np.float64)
          for name, (_, value) in models.weights(cfg, args.seed, args.scale).items()}
-    tokens = [1]  # BOS
+    prompt = [int(t) for t in args.prompt.split()]
+    tokens = prompt[:1]
     rows = []
     for step in range(args.steps):
         logits = forward(cfg, w, np.array(tokens), args.rope)[-1]
         rows.append(logits)
+        if step + 1 < len(prompt):  # the prompt is forced
+            tokens.append(prompt[step + 1])
+            continue
         token = int(np.argmax(logits))
         if token == 1:  # BOS ends a run, as in llama2.c's run.c
             break

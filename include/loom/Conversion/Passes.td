@@ -34,9 +34,14 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
     Decode (one query, no explicit mask) is a case of its own: the visible
     keys are cut into 4 chunks computed side by side, a parallel dimension
     next to the heads that the runtime splits across threads, and the partial
-    maxima, sums and accumulators are merged. The Mixture-of-Experts ops are
-    not lowered yet: a function that holds one fails with a diagnostic naming
-    the op.
+    maxima, sums and accumulators are merged.
+
+    The Mixture-of-Experts ops become index computations and gathers: the
+    router ranks the experts per token, dispatch is a counting sort of the
+    (token, choice) pairs by expert, the expert FFN runs each row with its
+    own expert's weights (gathered by index: the work of the active experts
+    only) and combine sums a token's rows back, weighted. No
+    `[tokens, experts, dim]` tensor is formed.
 
     Before:
 

@@ -219,6 +219,7 @@ void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns) {
   populatePositionToLinalgPatterns(patterns);
   populateAttentionToLinalgPatterns(patterns);
   populateLayoutToLinalgPatterns(patterns);
+  populateMoEToLinalgPatterns(patterns);
 }
 
 namespace {

@@ -26,6 +26,9 @@ void populateTiledAttentionToLinalgPatterns(RewritePatternSet &patterns,
 /// kv_cache_write / kv_cache_read, transpose, repeat_interleave.
 void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
 
+/// moe_router, moe_dispatch, moe_expert_ffn, moe_combine.
+void populateMoEToLinalgPatterns(RewritePatternSet &patterns);
+
 /// All of the above.
 void populateLoomToLinalgPatterns(RewritePatternSet &patterns);
 
