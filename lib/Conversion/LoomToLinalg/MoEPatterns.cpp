@@ -7,7 +7,8 @@
 // the (token, choice) pairs by expert; the expert FFN computes each row with
 // the weights of its own expert (gathered by index, so the work is that of
 // the active experts only); combine sums each token's rows back, weighted.
-// Rows are found through small index tensors (positions, expert of a row).
+// Rows are found through small index tensors (the permutation and its
+// inverse, each made in one pass; the expert of each row).
 //
 //===----------------------------------------------------------------------===//
 
@@ -210,39 +211,34 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
                             });
           return toI32(b, l, n);
         });
-    // position[a] = offsets[expert(a)] + pairs before a with the same expert.
-    auto posType = RankedTensorType::get({ShapedType::kDynamic}, i32);
-    Value position = generate(
-        rewriter, loc, posType, {pairs}, [&](OpBuilder &b, Location l) -> Value {
-          Value a = linalg::IndexOp::create(b, l, 0);
-          Value e = expertOf(b, l, a);
-          Value before = sumLoop(
-              b, l, a, cIndex(b, l, 0),
-              [&](OpBuilder &fb, Location fl, Value o, Value c) -> Value {
-                Value same = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
-                                                   expertOf(fb, fl, o), e);
-                return arith::SelectOp::create(
-                    fb, fl, same, arith::AddIOp::create(fb, fl, c, cIndex(fb, fl, 1)),
-                    c);
-              });
-          Value base = toIndex(b, l, tensor::ExtractOp::create(
-                                         b, l, offsets, ValueRange{toIndex(b, l, e)}));
-          return toI32(b, l, arith::AddIOp::create(b, l, base, before));
+    // permutation[offsets[e] + (pairs of e so far)] = a, in one pass over
+    // the pairs in order (a counting sort; linear in tokens * k).
+    Value permInit = emptyTensor(rewriter, loc, {pairs}, i32);
+    Value fillInit = linalg::FillOp::create(
+                         rewriter, loc,
+                         arith::ConstantOp::create(rewriter, loc,
+                                                   rewriter.getI32IntegerAttr(0))
+                             .getResult(),
+                         emptyTensor(rewriter, loc,
+                                     {rewriter.getIndexAttr(numExperts)}, i32))
+                         .getResult(0);
+    auto sortLoop = scf::ForOp::create(
+        rewriter, loc, cIndex(rewriter, loc, 0), pairs, cIndex(rewriter, loc, 1),
+        ValueRange{permInit, fillInit},
+        [&](OpBuilder &b, Location l, Value a, ValueRange iter) {
+          Value e = toIndex(b, l, expertOf(b, l, a));
+          Value seen = tensor::ExtractOp::create(b, l, iter[1], ValueRange{e});
+          Value base = tensor::ExtractOp::create(b, l, offsets, ValueRange{e});
+          Value r = toIndex(b, l, arith::AddIOp::create(b, l, base, seen));
+          Value perm = tensor::InsertOp::create(b, l, toI32(b, l, a), iter[0],
+                                                ValueRange{r});
+          Value one = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(1));
+          Value fill = tensor::InsertOp::create(
+              b, l, arith::AddIOp::create(b, l, seen, one), iter[1],
+              ValueRange{e});
+          scf::YieldOp::create(b, l, ValueRange{perm, fill});
         });
-    // permutation[r] = the pair a at position r.
-    Value permutation = generate(
-        rewriter, loc, posType, {pairs}, [&](OpBuilder &b, Location l) -> Value {
-          Value r = toI32(b, l, linalg::IndexOp::create(b, l, 0));
-          Value a = sumLoop(b, l, pairs, cIndex(b, l, 0),
-                            [&](OpBuilder &fb, Location fl, Value o, Value found) -> Value {
-                              Value p = tensor::ExtractOp::create(fb, fl, position,
-                                                                  ValueRange{o});
-                              Value hit = arith::CmpIOp::create(
-                                  fb, fl, arith::CmpIPredicate::eq, p, r);
-                              return arith::SelectOp::create(fb, fl, hit, o, found);
-                            });
-          return toI32(b, l, a);
-        });
+    Value permutation = sortLoop.getResult(0);
     // sorted[r, d] = x[permutation[r] / k, d]
     auto xType = cast<RankedTensorType>(x.getType());
     auto sortedType = RankedTensorType::get({ShapedType::kDynamic, xType.getDimSize(1)},
@@ -379,20 +375,17 @@ struct MoeCombineLowering : OpConversionPattern<MoeCombineOp> {
     MLIRContext *ctx = rewriter.getContext();
     Value pairs = getValueOrCreateConstantIndexOp(rewriter, loc,
                                                   dimOf(rewriter, loc, rows, 0));
-    // position[a] = the r with permutation[r] = a.
-    auto idxType = RankedTensorType::get({ShapedType::kDynamic}, rewriter.getIndexType());
-    Value position = generate(
-        rewriter, loc, idxType, {pairs}, [&](OpBuilder &b, Location l) -> Value {
-          Value a = toI32(b, l, linalg::IndexOp::create(b, l, 0));
-          return sumLoop(b, l, pairs, cIndex(b, l, 0),
-                         [&](OpBuilder &fb, Location fl, Value r, Value found) -> Value {
-                           Value p = tensor::ExtractOp::create(fb, fl, perm,
-                                                               ValueRange{r});
-                           Value hit = arith::CmpIOp::create(
-                               fb, fl, arith::CmpIPredicate::eq, p, a);
-                           return arith::SelectOp::create(fb, fl, hit, r, found);
-                         });
+    // position[a] = the r with permutation[r] = a: one pass scattering.
+    Value posInit = emptyTensor(rewriter, loc, {pairs}, rewriter.getIndexType());
+    auto scatter = scf::ForOp::create(
+        rewriter, loc, cIndex(rewriter, loc, 0), pairs, cIndex(rewriter, loc, 1),
+        ValueRange{posInit}, [&](OpBuilder &b, Location l, Value r, ValueRange iter) {
+          Value a = toIndex(b, l, tensor::ExtractOp::create(b, l, perm, ValueRange{r}));
+          scf::YieldOp::create(
+              b, l, tensor::InsertOp::create(b, l, r, iter[0], ValueRange{a})
+                        .getResult());
         });
+    Value position = scatter.getResult(0);
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
     SmallVector<OpFoldResult> sizes = {dimOf(rewriter, loc, weights, 0),
                                        dimOf(rewriter, loc, rows, 1)};
