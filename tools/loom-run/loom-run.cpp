@@ -36,6 +36,7 @@
 #include <optional>
 #include <cstdio>
 #include <dlfcn.h>
+#include <link.h>
 
 using namespace llvm;
 
@@ -119,18 +120,25 @@ bool isArtifact(StringRef path) {
                                               "ELF";
 }
 
+/// Adds the path, size and modification time of every Loom library this
+/// process has loaded: a rebuilt or upgraded compiler misses the cache.
+int addLoomLibrary(struct dl_phdr_info *info, size_t, void *data) {
+  StringRef path = info->dlpi_name ? info->dlpi_name : "";
+  if (!sys::path::filename(path).starts_with("libLoom"))
+    return 0;
+  sys::fs::file_status st;
+  if (!sys::fs::status(path, st))
+    *static_cast<std::string *>(data) += fmt::format(
+        "{}:{}:{};", path.str(), st.getSize(),
+        st.getLastModificationTime().time_since_epoch().count());
+  return 0;
+}
+
 /// The cache key: the model's weights, the options, and the build of the
-/// compiler (the modification time of the library holding it).
+/// compiler (every loaded Loom library).
 std::string cacheKey(const loom::ModelFile &model) {
   std::string compilerStamp;
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void *>(&loom::compileArtifact), &info) &&
-      info.dli_fname) {
-    sys::fs::file_status st;
-    if (!sys::fs::status(info.dli_fname, st))
-      compilerStamp = std::to_string(
-          st.getLastModificationTime().time_since_epoch().count());
-  }
+  dl_iterate_phdr(addLoomLibrary, &compilerStamp);
   std::string text =
       fmt::format("{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
                   contextLength.getValue(), compilerStamp,
