@@ -59,12 +59,17 @@ Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
   auto fail = [&](const Twine &message) {
     return createStringError(inconvertibleErrorCode(), source + ": " + message);
   };
-  if (!data.model.empty() && data.model != "llama")
+  if (!data.model.empty() && data.model != "llama" && data.model != "gpt2")
     return fail("tokenizer model '" + data.model +
                 "' is not supported; Loom's tokenizer implements "
-                "SentencePiece BPE ('llama')");
+                "SentencePiece BPE ('llama') and byte-level BPE ('gpt2')");
   if (data.pieces.empty())
     return fail("the vocabulary has no pieces");
+  if (data.model == "gpt2") {
+    // `source` may point into `data`, which moves.
+    std::string sourceName = source.str();
+    return createByteLevel(std::move(data), sourceName);
+  }
   if (data.scores.size() != data.pieces.size())
     return fail("the vocabulary has " + Twine(data.pieces.size()) +
                 " pieces but " + Twine(data.scores.size()) + " scores");
@@ -138,6 +143,8 @@ struct WorseCandidate {
 
 Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos,
                                              bool eos) const {
+  if (byteLevel)
+    return encodeByteLevel(text, bos, eos);
   std::vector<int> tokens;
   tokens.reserve(text.size() + 3);
   if (bos)
@@ -234,6 +241,8 @@ Expected<StringRef> Tokenizer::decode(int prevToken, int token) const {
                              source + ": token id " + Twine(token) +
                                  " is outside the vocabulary of " +
                                  Twine(vocabSize()) + " pieces");
+  if (byteLevel)
+    return StringRef(decoded[token]);
   StringRef text = pieces[token];
   // SentencePiece drops the space that starts the first word.
   if (prevToken == bos)
@@ -274,6 +283,342 @@ Expected<std::string> Tokenizer::detokenize(ArrayRef<int> sequence,
 }
 
 //===----------------------------------------------------------------------===//
+// Byte-level BPE (gpt2)
+//===----------------------------------------------------------------------===//
+
+/// GPT-2's byte-to-unicode alphabet: the code point that spells each byte.
+static const std::array<uint32_t, 256> &byteAlphabet() {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t;
+    uint32_t next = 0x100;
+    for (unsigned b = 0; b < 256; ++b) {
+      bool self = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) ||
+                  (b >= 174 && b <= 255);
+      t[b] = self ? b : next++;
+    }
+    return t;
+  }();
+  return table;
+}
+
+/// The code point starting at `text[pos]` and its length in bytes. An
+/// invalid, truncated or overlong sequence is one byte, with code point
+/// ~0U.
+static std::pair<uint32_t, size_t> nextCodePoint(StringRef text, size_t pos) {
+  uint8_t b0 = uint8_t(text[pos]);
+  if (b0 < 0x80)
+    return {b0, 1};
+  size_t length;
+  uint32_t cp, min;
+  if ((b0 & 0xE0) == 0xC0) {
+    length = 2, cp = b0 & 0x1F, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    length = 3, cp = b0 & 0x0F, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    length = 4, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    return {~0U, 1};
+  }
+  if (pos + length > text.size())
+    return {~0U, 1};
+  for (size_t i = 1; i < length; ++i) {
+    uint8_t b = uint8_t(text[pos + i]);
+    if ((b & 0xC0) != 0x80)
+      return {~0U, 1};
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return {~0U, 1};
+  return {cp, length};
+}
+
+namespace {
+/// The classes the pre-tokenizer tells apart.
+enum class CharClass { Letter, Digit, Newline, Space, Symbol };
+} // namespace
+
+/// A simplified Unicode class of `cp` (~0U, an invalid byte, is a symbol).
+static CharClass classify(uint32_t cp) {
+  if (cp == '\n' || cp == '\r')
+    return CharClass::Newline;
+  if (cp == ' ' || cp == '\t' || cp == '\v' || cp == '\f' || cp == 0x85 ||
+      cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+      cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+      cp == 0x3000)
+    return CharClass::Space;
+  if (cp >= '0' && cp <= '9')
+    return CharClass::Digit;
+  if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
+    return CharClass::Letter;
+  if (cp < 0x80 || cp == ~0U)
+    return CharClass::Symbol;
+  // Latin-1: letters but for the punctuation and symbols, × and ÷.
+  if (cp < 0x100)
+    return (cp >= 0xC0 && cp != 0xD7 && cp != 0xF7) || cp == 0xAA ||
+                   cp == 0xB5 || cp == 0xBA
+               ? CharClass::Letter
+               : CharClass::Symbol;
+  // Combining marks, punctuation, symbols, arrows, box drawing, dingbats,
+  // CJK punctuation, private use, half/full-width punctuation, emoji.
+  if ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x2000 && cp <= 0x2BFF) ||
+      (cp >= 0x2E00 && cp <= 0x2E7F) || (cp >= 0x3000 && cp <= 0x303F) ||
+      (cp >= 0xE000 && cp <= 0xF8FF) || (cp >= 0xFE00 && cp <= 0xFE4F) ||
+      (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
+      (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65) ||
+      (cp >= 0x1F000 && cp <= 0x1FAFF))
+    return CharClass::Symbol;
+  return CharClass::Letter;
+}
+
+std::vector<StringRef> Tokenizer::preTokenize(StringRef text,
+                                              unsigned digitGroup) {
+  if (digitGroup == 0)
+    digitGroup = 1;
+  // The text as code points: byte offset and class of each.
+  std::vector<size_t> offsets;
+  std::vector<CharClass> classes;
+  std::vector<uint32_t> points;
+  for (size_t pos = 0; pos < text.size();) {
+    auto [cp, length] = nextCodePoint(text, pos);
+    offsets.push_back(pos);
+    classes.push_back(classify(cp));
+    points.push_back(cp);
+    pos += length;
+  }
+  size_t n = classes.size();
+  offsets.push_back(text.size());
+  auto is = [&](size_t i, CharClass c) { return i < n && classes[i] == c; };
+  auto isWhite = [&](size_t i) {
+    return is(i, CharClass::Space) || is(i, CharClass::Newline);
+  };
+  auto lower = [&](size_t i) -> uint32_t {
+    if (i >= n)
+      return 0;
+    uint32_t cp = points[i];
+    return cp >= 'A' && cp <= 'Z' ? cp - 'A' + 'a' : cp;
+  };
+
+  std::vector<StringRef> chunks;
+  for (size_t i = 0; i < n;) {
+    size_t end = i;
+    // Contractions.
+    if (points[i] == '\'') {
+      uint32_t a = lower(i + 1), b = lower(i + 2);
+      if (a == 's' || a == 't' || a == 'm' || a == 'd')
+        end = i + 2;
+      else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
+               (a == 'l' && b == 'l'))
+        end = i + 3;
+    }
+    // Letters, with at most one leading non-letter, non-digit, non-newline.
+    if (end == i) {
+      size_t start = i;
+      if (!is(i, CharClass::Letter) && !is(i, CharClass::Digit) &&
+          !is(i, CharClass::Newline) && is(i + 1, CharClass::Letter))
+        start = i + 1;
+      if (is(start, CharClass::Letter)) {
+        end = start;
+        while (is(end, CharClass::Letter))
+          ++end;
+      }
+    }
+    // Digits, in groups.
+    if (end == i && is(i, CharClass::Digit)) {
+      end = i;
+      while (end - i < digitGroup && is(end, CharClass::Digit))
+        ++end;
+    }
+    // An optional space, symbols, then newlines.
+    if (end == i) {
+      size_t start = points[i] == ' ' ? i + 1 : i;
+      if (is(start, CharClass::Symbol)) {
+        end = start;
+        while (is(end, CharClass::Symbol))
+          ++end;
+        while (is(end, CharClass::Newline))
+          ++end;
+      }
+    }
+    // White space: up to its last newline; else all of it but a last
+    // character before a non-space; else all of it.
+    if (end == i) {
+      size_t runEnd = i;
+      while (isWhite(runEnd))
+        ++runEnd;
+      size_t lastNewline = runEnd;
+      for (size_t k = i; k < runEnd; ++k)
+        if (is(k, CharClass::Newline))
+          lastNewline = k;
+      if (lastNewline < runEnd)
+        end = lastNewline + 1;
+      else if (runEnd < n && runEnd - i >= 2)
+        end = runEnd - 1;
+      else
+        end = runEnd;
+    }
+    if (end == i) // unreachable: every class is matched above
+      end = i + 1;
+    chunks.push_back(text.slice(offsets[i], offsets[end]));
+    i = end;
+  }
+  return chunks;
+}
+
+Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
+                                               StringRef source) {
+  auto fail = [&](const Twine &message) {
+    return createStringError(inconvertibleErrorCode(), source + ": " + message);
+  };
+  int64_t size = int64_t(data.pieces.size());
+  if (size > int64_t(std::numeric_limits<int>::max()))
+    return fail("the vocabulary has " + Twine(size) + " pieces, too many");
+  if (!data.scores.empty() && data.scores.size() != data.pieces.size())
+    return fail("the vocabulary has " + Twine(data.pieces.size()) +
+                " pieces but " + Twine(data.scores.size()) + " scores");
+  if (!data.tokenTypes.empty() && data.tokenTypes.size() != data.pieces.size())
+    return fail("the vocabulary has " + Twine(data.pieces.size()) +
+                " pieces but " + Twine(data.tokenTypes.size()) +
+                " token types");
+  for (auto [name, id] :
+       {std::pair<StringRef, int64_t>("BOS", data.bosId), {"EOS", data.eosId}})
+    if (id < 0 || id >= size)
+      return fail(name + " id " + Twine(id) + " is outside the vocabulary of " +
+                  Twine(size) + " pieces");
+
+  // The inverse alphabet: code point -> byte.
+  DenseMap<uint32_t, uint8_t> byteOf;
+  for (unsigned b = 0; b < 256; ++b)
+    byteOf[byteAlphabet()[b]] = uint8_t(b);
+
+  Tokenizer tok;
+  tok.source = source.str();
+  tok.byteLevel = true;
+  tok.bos = int(data.bosId);
+  tok.eos = int(data.eosId);
+  tok.scores = std::move(data.scores);
+  if (tok.scores.empty())
+    tok.scores.assign(size, 0.0f);
+  tok.pieces = std::move(data.pieces);
+  tok.byteTokens.fill(-1);
+  tok.decoded.resize(size);
+  for (int id = 0; id < int(size); ++id) {
+    StringRef piece = tok.pieces[id];
+    tok.ids.try_emplace(piece, id);
+    int32_t type = data.tokenTypes.empty() ? 1 : data.tokenTypes[id];
+    if (type == 3) // control: prints nothing
+      continue;
+    if (type == 4) { // user-defined: its text as it is
+      tok.decoded[id] = piece.str();
+      continue;
+    }
+    std::string &out = tok.decoded[id];
+    for (size_t pos = 0; pos < piece.size();) {
+      auto [cp, length] = nextCodePoint(piece, pos);
+      auto it = cp == ~0U ? byteOf.end() : byteOf.find(cp);
+      if (it != byteOf.end())
+        out += char(it->second);
+      else
+        out += piece.substr(pos, length);
+      pos += length;
+    }
+    // A one-character piece in the alphabet spells a byte.
+    auto [cp, length] = piece.empty() ? std::pair<uint32_t, size_t>(~0U, 0)
+                                      : nextCodePoint(piece, 0);
+    if (length == piece.size() && cp != ~0U)
+      if (auto it = byteOf.find(cp);
+          it != byteOf.end() && tok.byteTokens[it->second] < 0)
+        tok.byteTokens[it->second] = id;
+  }
+
+  for (auto [rank, merge] : llvm::enumerate(data.merges)) {
+    auto [left, right] = StringRef(merge).split(' ');
+    if (left.empty() || right.empty() || rank > size_t(INT32_MAX))
+      continue;
+    std::optional<int> leftId = tok.lookup(left), rightId = tok.lookup(right);
+    std::optional<int> mergedId = tok.lookup((left + right).str());
+    if (!leftId || !rightId || !mergedId)
+      continue;
+    uint64_t key = (uint64_t(uint32_t(*leftId)) << 32) | uint32_t(*rightId);
+    tok.merges.try_emplace(key, int(rank), *mergedId);
+  }
+  return std::move(tok);
+}
+
+Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
+                                                      bool eos) const {
+  std::vector<int> result;
+  result.reserve(text.size() + 2);
+  if (bos)
+    result.push_back(this->bos);
+
+  struct RankCandidate {
+    int rank, left, right, leftId, rightId, merged;
+  };
+  struct WorseRank {
+    bool operator()(const RankCandidate &a, const RankCandidate &b) const {
+      if (a.rank != b.rank)
+        return a.rank > b.rank;
+      return a.left > b.left;
+    }
+  };
+
+  std::vector<Symbol> symbols;
+  size_t chunkOffset = 0;
+  for (StringRef chunk : preTokenize(text)) {
+    symbols.clear();
+    for (auto [i, c] : llvm::enumerate(chunk)) {
+      uint8_t byte = uint8_t(c);
+      if (byteTokens[byte] < 0)
+        return createStringError(
+            inconvertibleErrorCode(),
+            source + ": the vocabulary has no byte-level piece for byte 0x" +
+                formatByte(byte) + " at offset " + Twine(chunkOffset + i) +
+                " of the text");
+      symbols.push_back({byteTokens[byte], int(i) - 1,
+                         i + 1 < chunk.size() ? int(i) + 1 : -1});
+    }
+    chunkOffset += chunk.size();
+
+    std::priority_queue<RankCandidate, std::vector<RankCandidate>, WorseRank>
+        heap;
+    auto consider = [&](int left, int right) {
+      if (left < 0 || right < 0)
+        return;
+      int leftId = symbols[left].id, rightId = symbols[right].id;
+      uint64_t key = (uint64_t(uint32_t(leftId)) << 32) | uint32_t(rightId);
+      auto it = merges.find(key);
+      if (it == merges.end())
+        return;
+      heap.push({it->second.first, left, right, leftId, rightId,
+                 it->second.second});
+    };
+    for (int i = 0; i + 1 < int(symbols.size()); ++i)
+      consider(i, i + 1);
+    while (!heap.empty()) {
+      RankCandidate best = heap.top();
+      heap.pop();
+      Symbol &left = symbols[best.left];
+      Symbol &right = symbols[best.right];
+      if (!left.alive || !right.alive || left.next != best.right ||
+          left.id != best.leftId || right.id != best.rightId)
+        continue; // made stale by an earlier merge
+      left.id = best.merged;
+      left.next = right.next;
+      if (right.next >= 0)
+        symbols[right.next].prev = best.left;
+      right.alive = false;
+      consider(left.prev, best.left);
+      consider(best.left, left.next);
+    }
+    for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next)
+      result.push_back(symbols[i].id);
+  }
+  if (eos)
+    result.push_back(this->eos);
+  return std::move(result);
+}
+
+//===----------------------------------------------------------------------===//
 // Detokenizer
 //===----------------------------------------------------------------------===//
 
@@ -286,7 +631,7 @@ Expected<StringRef> Detokenizer::push(int token) {
   if (!piece)
     return piece.takeError();
   prev = token;
-  return rawBytes ? *piece : Tokenizer::printable(*piece);
+  return rawBytes || tokenizer.isByteLevel() ? *piece : Tokenizer::printable(*piece);
 }
 
 } // namespace loom

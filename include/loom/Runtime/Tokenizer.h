@@ -18,6 +18,11 @@
 //   - when several ids share a piece, lookups find the lowest id (run.c's
 //     bsearch finds any of them).
 //
+// It also implements GPT-2-style byte-level BPE (GGUF `tokenizer.ggml.model`
+// `gpt2`: Llama 3, Qwen2): pre-tokenization with a simplified form of Llama
+// 3's split pattern, bytes spelled in GPT-2's byte-to-unicode alphabet, and
+// merges applied by rank (their index in `TokenizerData::merges`).
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef LOOM_RUNTIME_TOKENIZER_H
@@ -26,6 +31,7 @@
 #include "loom/Frontend/ModelFile.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -44,9 +50,16 @@ public:
   /// Builds a tokenizer from a vocabulary: GGUF's (`ModelFile::tokenizer`)
   /// or a llama2.c `tokenizer.bin` (`readLlama2CTokenizer`). Pieces may
   /// spell spaces as ' ' or as SentencePiece's U+2581; both become ' '.
-  /// Fails when the vocabulary is empty, is not a SentencePiece one (`model`
-  /// neither `llama` nor empty), lacks a score per piece, or names BOS/EOS
-  /// ids outside it.
+  /// Fails when the vocabulary is empty, is neither a SentencePiece one
+  /// (`model` `llama` or empty) nor a byte-level one (`gpt2`), lacks a score
+  /// per piece (SentencePiece only; `gpt2` scores are optional), or names
+  /// BOS/EOS ids outside it.
+  ///
+  /// For `gpt2`, pieces are kept in GPT-2's byte-to-unicode form (as GGUF
+  /// stores them: bytes 33..126, 161..172 and 174..255 are themselves, the
+  /// other 68 bytes are U+0100.. in order) and `merges` ("left right", in
+  /// that form) rank the merges by their index. Merges naming pieces
+  /// outside the vocabulary are ignored.
   static llvm::Expected<Tokenizer> create(TokenizerData data);
 
   /// The token ids of `text`, as run.c's `encode(text, bos, eos)`: BOS if
@@ -58,13 +71,38 @@ public:
   /// UTF-8 is cut into characters as run.c does (a byte and up to three
   /// continuation bytes) and falls back to bytes. Fails, naming the byte,
   /// when a needed byte piece is missing from the vocabulary.
+  ///
+  /// For a byte-level (`gpt2`) tokenizer: BOS if `bos`; the text split into
+  /// chunks (see `preTokenize`), each chunk's bytes as byte-level pieces,
+  /// merged by lowest merge rank (the leftmost pair on ties); EOS if `eos`.
+  /// No dummy prefix. Special tokens in the text are not recognised.
   llvm::Expected<std::vector<int>> encode(llvm::StringRef text, bool bos,
                                           bool eos = false) const;
 
   /// The bytes of `token` when it follows `prevToken`, as run.c's `decode`:
   /// the piece, without its leading space after BOS, and a byte piece
   /// `<0xNN>` as the raw byte. Fails when `token` is outside the vocabulary.
+  /// For a byte-level tokenizer: the piece's bytes through the inverse byte
+  /// alphabet (characters outside it stay as they are), nothing for a
+  /// control token (token type 3), a user-defined token's (type 4) text
+  /// verbatim; no space is stripped after BOS.
   llvm::Expected<llvm::StringRef> decode(int prevToken, int token) const;
+
+  /// The pre-tokenizer chunks of `text` for byte-level BPE, a simplified
+  /// form of Llama 3's split pattern: contractions ('s 't 're 've 'm 'll 'd,
+  /// any case); letters with at most one leading character that is neither
+  /// a letter, a digit nor a newline (usually a space); digits in groups of
+  /// up to `digitGroup`; an optional space and a run of other symbols, with
+  /// the newlines after them; white space ending at its last newline; other
+  /// white space, leaving its last character to a following word. Letters
+  /// are ASCII letters and most non-ASCII characters outside the
+  /// punctuation, symbol and emoji blocks; digits are ASCII digits. The
+  /// chunks concatenate to `text`.
+  static std::vector<llvm::StringRef> preTokenize(llvm::StringRef text,
+                                                  unsigned digitGroup = 3);
+
+  /// Whether this is a byte-level BPE (`gpt2`) tokenizer.
+  bool isByteLevel() const { return byteLevel; }
 
   /// What run.c's `safe_printf` prints of a decoded piece: the piece up to
   /// its first NUL byte, or nothing when that is one byte that is neither
@@ -80,19 +118,25 @@ public:
 
   /// The number of pieces.
   int vocabSize() const { return int(pieces.size()); }
-  /// The text of piece `id` (spaces as ' '); `id` must be in range.
+  /// The text of piece `id` (spaces as ' '; byte-level pieces in GPT-2's
+  /// byte-to-unicode form); `id` must be in range.
   llvm::StringRef piece(int id) const { return pieces[id]; }
   /// The merge score of piece `id`; `id` must be in range.
   float score(int id) const { return scores[id]; }
   /// The id of `piece` (the lowest one when several share it), if any.
   std::optional<int> lookup(llvm::StringRef piece) const;
-  /// The id of the byte piece `<0xNN>` for `byte`, if the vocabulary has it.
+  /// The id of the byte piece `<0xNN>` for `byte` (for a byte-level
+  /// tokenizer, the one-character piece spelling `byte`), if any.
   std::optional<int> byteToken(uint8_t byte) const;
   int bosId() const { return bos; }
   int eosId() const { return eos; }
 
 private:
   Tokenizer() = default;
+  static llvm::Expected<Tokenizer> createByteLevel(TokenizerData data,
+                                                   llvm::StringRef source);
+  llvm::Expected<std::vector<int>> encodeByteLevel(llvm::StringRef text,
+                                                   bool bos, bool eos) const;
 
   std::vector<std::string> pieces;
   std::vector<float> scores;
@@ -101,6 +145,12 @@ private:
   std::array<int, 256> byteTokens;
   int bos = 1, eos = 2;
   std::string source;
+  /// Byte-level (`gpt2`) state: whether this is one, each piece's decoded
+  /// bytes, and the merges keyed by (left id << 32 | right id) with their
+  /// rank and merged id.
+  bool byteLevel = false;
+  std::vector<std::string> decoded;
+  llvm::DenseMap<uint64_t, std::pair<int, int>> merges;
 };
 
 /// Turns generated tokens into the text to print, one token at a time, the
@@ -122,7 +172,8 @@ class Detokenizer {
 public:
   /// Starts after `firstToken`, the token at position 0. With `rawBytes`,
   /// `push` returns decoded pieces unfiltered (so UTF-8 spelled with byte
-  /// pieces survives) instead of what run.c prints.
+  /// pieces survives) instead of what run.c prints. A byte-level tokenizer's
+  /// pieces are always returned unfiltered.
   Detokenizer(const Tokenizer &tokenizer, int firstToken, bool rawBytes = false)
       : tokenizer(tokenizer), prev(firstToken), rawBytes(rawBytes) {}
 

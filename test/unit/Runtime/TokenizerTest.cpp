@@ -512,12 +512,13 @@ TEST(TokenizerTest, DuplicatePiecesFindTheLowestId) {
 }
 
 TEST(TokenizerTest, CreateRejectsBadVocabularies) {
-  TokenizerData gpt2;
-  gpt2.model = "gpt2";
-  gpt2.pieces = {"a"};
-  gpt2.scores = {0};
-  EXPECT_NE(errorOf(Tokenizer::create(gpt2)).find("'gpt2' is not supported"),
-            std::string::npos);
+  TokenizerData wordPiece;
+  wordPiece.model = "bert";
+  wordPiece.pieces = {"a"};
+  wordPiece.scores = {0};
+  EXPECT_NE(
+      errorOf(Tokenizer::create(wordPiece)).find("'bert' is not supported"),
+      std::string::npos);
 
   TokenizerData empty;
   empty.source = "empty.bin";
