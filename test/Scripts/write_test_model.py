@@ -166,8 +166,15 @@ def main():
                     help="write this 2-d tensor transposed (GGUF name)")
     ap.add_argument("--gguf-arch", help="declare another GGUF architecture")
     ap.add_argument("--layers", type=int, help="declare another layer count")
+    ap.add_argument("--shape", help="other dimensions for a benchmark model: "
+                    "dim,hidden,layers,heads,kv_heads,vocab (e.g. the shape of "
+                    "stories15M: 288,768,6,6,6,32000)")
     args = ap.parse_args()
     cfg = dict(MODELS[args.arch])
+    if args.shape:
+        (cfg["dim"], cfg["hidden"], cfg["layers"], cfg["heads"],
+         cfg["kv_heads"], cfg["vocab"]) = map(int, args.shape.split(","))
+        cfg["context"] = max(cfg["context"], 1024)
     os.makedirs(args.out, exist_ok=True)
     tensors = weights(cfg, args.seed, args.scale)
     for name in args.drop:
