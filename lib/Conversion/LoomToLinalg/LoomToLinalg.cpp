@@ -81,9 +81,12 @@ Value lowering::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
              b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs},
              ValueRange{init}, maps, iterators(parallelLoops, 1),
              [](OpBuilder &nb, Location l, ValueRange a) {
-               Value p = arith::MulFOp::create(nb, l, a[0], a[1]);
+               // A dot product: any summation order, FMAs allowed.
+               auto fm = arith::FastMathFlags::reassoc |
+                         arith::FastMathFlags::contract;
+               Value p = arith::MulFOp::create(nb, l, a[0], a[1], fm);
                linalg::YieldOp::create(
-                   nb, l, arith::AddFOp::create(nb, l, a[2], p).getResult());
+                   nb, l, arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
              })
       .getResult(0);
 }

@@ -40,8 +40,10 @@ SmallVector<utils::IteratorType> iterators(unsigned n, unsigned r = 0);
 AffineMap mapOf(MLIRContext *ctx, unsigned numLoops, ArrayRef<unsigned> dims);
 
 /// A contraction `out = sum lhs * rhs` as a linalg.generic over
-/// `parallelLoops` parallel and one reduction loop, accumulated in order
-/// from zero into a new tensor of `sizes`; `maps` index lhs, rhs and out.
+/// `parallelLoops` parallel and one reduction loop, accumulated from zero
+/// into a new tensor of `sizes`; `maps` index lhs, rhs and out. The multiply
+/// and add carry `reassoc` and `contract`: the dot product may be summed in
+/// any order and with FMAs, so that it vectorizes with several accumulators.
 Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   ArrayRef<AffineMap> maps, ArrayRef<OpFoldResult> sizes,
                   Type elementType, unsigned parallelLoops);
