@@ -125,20 +125,67 @@ struct Symbol {
 
 /// Two adjacent symbols whose concatenation is piece `merged`.
 struct Candidate {
-  float score;
+  double priority; ///< the merge with the highest priority goes first
   int left, right;     ///< symbol indices
   int leftId, rightId; ///< their ids when the candidate was made
   int merged;
 };
 
-/// Orders a max-heap: higher score first, then the leftmost pair.
+/// Orders a max-heap: highest priority first, then the leftmost pair.
 struct WorseCandidate {
   bool operator()(const Candidate &a, const Candidate &b) const {
-    if (a.score != b.score)
-      return a.score < b.score;
+    if (a.priority != b.priority)
+      return a.priority < b.priority;
     return a.left > b.left;
   }
 };
+
+/// The key of the pair (leftId, rightId) in Tokenizer::merges.
+uint64_t mergeKey(int leftId, int rightId) {
+  return (uint64_t(uint32_t(leftId)) << 32) | uint32_t(rightId);
+}
+
+/// A merge of two adjacent ids: its priority and the merged id.
+struct Merge {
+  double priority;
+  int merged;
+};
+
+/// Merges adjacent symbols, best first, until no adjacent pair merges, then
+/// appends the surviving ids to `result`. `findMerge(leftId, rightId)` returns
+/// the merge of a pair, or nothing where the pair does not merge.
+template <typename FindMerge>
+void mergeSymbols(std::vector<Symbol> &symbols, FindMerge findMerge,
+                  std::vector<int> &result) {
+  std::priority_queue<Candidate, std::vector<Candidate>, WorseCandidate> heap;
+  auto consider = [&](int left, int right) {
+    if (left < 0 || right < 0)
+      return;
+    int leftId = symbols[left].id, rightId = symbols[right].id;
+    if (std::optional<Merge> merge = findMerge(leftId, rightId))
+      heap.push({merge->priority, left, right, leftId, rightId, merge->merged});
+  };
+  for (int i = 0; i + 1 < int(symbols.size()); ++i)
+    consider(i, i + 1);
+  while (!heap.empty()) {
+    Candidate best = heap.top();
+    heap.pop();
+    Symbol &left = symbols[best.left];
+    Symbol &right = symbols[best.right];
+    if (!left.alive || !right.alive || left.next != best.right ||
+        left.id != best.leftId || right.id != best.rightId)
+      continue; // made stale by an earlier merge
+    left.id = best.merged;
+    left.next = right.next;
+    if (right.next >= 0)
+      symbols[right.next].prev = best.left;
+    right.alive = false;
+    consider(left.prev, best.left);
+    consider(best.left, left.next);
+  }
+  for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next)
+    result.push_back(symbols[i].id);
+}
 } // namespace
 
 Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos,
@@ -193,43 +240,20 @@ Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos,
   for (auto [i, id] : llvm::enumerate(tokens))
     symbols.push_back(
         {id, int(i) - 1, i + 1 < tokens.size() ? int(i) + 1 : -1});
-  std::priority_queue<Candidate, std::vector<Candidate>, WorseCandidate> heap;
+  // Sentencepiece-style: the merge whose piece scores highest goes first.
   std::string joined;
-  auto consider = [&](int left, int right) {
-    if (left < 0 || right < 0)
-      return;
-    int leftId = symbols[left].id, rightId = symbols[right].id;
+  auto findMerge = [&](int leftId, int rightId) -> std::optional<Merge> {
     joined.assign(pieces[leftId]);
     joined += pieces[rightId];
     std::optional<int> merged = lookup(joined);
     // run.c only takes a merge whose score beats its initial -1e10.
     if (!merged || !(scores[*merged] > -1e10f))
-      return;
-    heap.push({scores[*merged], left, right, leftId, rightId, *merged});
+      return std::nullopt;
+    return Merge{scores[*merged], *merged};
   };
-  for (int i = 0; i + 1 < int(symbols.size()); ++i)
-    consider(i, i + 1);
-  while (!heap.empty()) {
-    Candidate best = heap.top();
-    heap.pop();
-    Symbol &left = symbols[best.left];
-    Symbol &right = symbols[best.right];
-    if (!left.alive || !right.alive || left.next != best.right ||
-        left.id != best.leftId || right.id != best.rightId)
-      continue; // made stale by an earlier merge
-    left.id = best.merged;
-    left.next = right.next;
-    if (right.next >= 0)
-      symbols[right.next].prev = best.left;
-    right.alive = false;
-    consider(left.prev, best.left);
-    consider(best.left, left.next);
-  }
-
   std::vector<int> result;
   result.reserve(symbols.size() + 1);
-  for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next)
-    result.push_back(symbols[i].id);
+  mergeSymbols(symbols, findMerge, result);
   if (eos)
     result.push_back(this->eos);
   return std::move(result);
@@ -538,8 +562,7 @@ Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
     std::optional<int> mergedId = tok.lookup((left + right).str());
     if (!leftId || !rightId || !mergedId)
       continue;
-    uint64_t key = (uint64_t(uint32_t(*leftId)) << 32) | uint32_t(*rightId);
-    tok.merges.try_emplace(key, int(rank), *mergedId);
+    tok.merges.try_emplace(mergeKey(*leftId, *rightId), int(rank), *mergedId);
   }
   return std::move(tok);
 }
@@ -551,15 +574,12 @@ Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
   if (bos)
     result.push_back(this->bos);
 
-  struct RankCandidate {
-    int rank, left, right, leftId, rightId, merged;
-  };
-  struct WorseRank {
-    bool operator()(const RankCandidate &a, const RankCandidate &b) const {
-      if (a.rank != b.rank)
-        return a.rank > b.rank;
-      return a.left > b.left;
-    }
+  // BPE-style: the pair with the lowest merge rank goes first.
+  auto findMerge = [&](int leftId, int rightId) -> std::optional<Merge> {
+    auto it = merges.find(mergeKey(leftId, rightId));
+    if (it == merges.end())
+      return std::nullopt;
+    return Merge{-double(it->second.first), it->second.second};
   };
 
   std::vector<Symbol> symbols;
@@ -579,39 +599,7 @@ Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
     }
     chunkOffset += chunk.size();
 
-    std::priority_queue<RankCandidate, std::vector<RankCandidate>, WorseRank>
-        heap;
-    auto consider = [&](int left, int right) {
-      if (left < 0 || right < 0)
-        return;
-      int leftId = symbols[left].id, rightId = symbols[right].id;
-      uint64_t key = (uint64_t(uint32_t(leftId)) << 32) | uint32_t(rightId);
-      auto it = merges.find(key);
-      if (it == merges.end())
-        return;
-      heap.push({it->second.first, left, right, leftId, rightId,
-                 it->second.second});
-    };
-    for (int i = 0; i + 1 < int(symbols.size()); ++i)
-      consider(i, i + 1);
-    while (!heap.empty()) {
-      RankCandidate best = heap.top();
-      heap.pop();
-      Symbol &left = symbols[best.left];
-      Symbol &right = symbols[best.right];
-      if (!left.alive || !right.alive || left.next != best.right ||
-          left.id != best.leftId || right.id != best.rightId)
-        continue; // made stale by an earlier merge
-      left.id = best.merged;
-      left.next = right.next;
-      if (right.next >= 0)
-        symbols[right.next].prev = best.left;
-      right.alive = false;
-      consider(left.prev, best.left);
-      consider(best.left, left.next);
-    }
-    for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next)
-      result.push_back(symbols[i].id);
+    mergeSymbols(symbols, findMerge, result);
   }
   if (eos)
     result.push_back(this->eos);
