@@ -87,6 +87,22 @@ Value expOfDifference(OpBuilder &b, Location l, Value x, Value m,
       .getResult(0);
 }
 
+/// x · f elementwise, `f` broadcast through `fMap`: running values rescaled
+/// by the factor of a new maximum.
+Value multiplyBy(OpBuilder &b, Location l, Value x, Value f, AffineMap xMap,
+                 AffineMap fMap, ArrayRef<OpFoldResult> sizes) {
+  auto type = cast<RankedTensorType>(x.getType());
+  Value init = emptyTensor(b, l, sizes, type.getElementType());
+  return linalg::GenericOp::create(
+             b, l, TypeRange{type}, ValueRange{x, f}, ValueRange{init},
+             ArrayRef<AffineMap>{xMap, fMap, xMap}, iterators(xMap.getNumDims()),
+             [](OpBuilder &nb, Location nl, ValueRange a) {
+               linalg::YieldOp::create(
+                   nb, nl, arith::MulFOp::create(nb, nl, a[0], a[1]).getResult());
+             })
+      .getResult(0);
+}
+
 struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
   TiledAttentionLowering(MLIRContext *ctx, int64_t keyBlock)
       : OpConversionPattern(ctx, /*benefit=*/2), keyBlock(keyBlock) {}
@@ -237,28 +253,10 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
           Value p = expOfDifference(b, l, biased, mNew, id4, rows4, blockSizes);
           // alpha = exp(m - m'); l·alpha; acc·alpha
           Value alpha = expOfDifference(b, l, m, mNew, id3, id3, rowSizes);
-          Value sumScaled =
-              linalg::GenericOp::create(
-                  b, l, TypeRange{sum.getType()}, ValueRange{sum, alpha},
-                  ValueRange{emptyTensor(b, l, rowSizes, elt)},
-                  ArrayRef<AffineMap>{id3, id3, id3}, iterators(3),
-                  [](OpBuilder &nb, Location nl, ValueRange a) {
-                    linalg::YieldOp::create(
-                        nb, nl, arith::MulFOp::create(nb, nl, a[0], a[1]).getResult());
-                  })
-                  .getResult(0);
+          Value sumScaled = multiplyBy(b, l, sum, alpha, id3, id3, rowSizes);
           Value sumNew =
               reduceInto(b, l, p, sumScaled, id4, rows4, 3, /*max=*/false);
-          Value accScaled =
-              linalg::GenericOp::create(
-                  b, l, TypeRange{acc.getType()}, ValueRange{acc, alpha},
-                  ValueRange{emptyTensor(b, l, accSizes, elt)},
-                  ArrayRef<AffineMap>{id4, rows4, id4}, iterators(4),
-                  [](OpBuilder &nb, Location nl, ValueRange a) {
-                    linalg::YieldOp::create(
-                        nb, nl, arith::MulFOp::create(nb, nl, a[0], a[1]).getResult());
-                  })
-                  .getResult(0);
+          Value accScaled = multiplyBy(b, l, acc, alpha, id4, rows4, accSizes);
           // acc = acc·alpha + p·V_blk
           Value accNew =
               linalg::GenericOp::create(
