@@ -81,18 +81,17 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
             rewriter, loc, TypeRange{scores.getType()}, inputs,
             ValueRange{biasedInit}, maps, iterators(4),
             [&](OpBuilder &b, Location l, ValueRange a) {
-              Value s = arith::MulFOp::create(b, l, a[0], scale);
-              if (hasMask)
-                s = arith::AddFOp::create(b, l, s, a[1]);
-              if (causal) {
-                Value i = linalg::IndexOp::create(b, l, 2);
-                Value j = linalg::IndexOp::create(b, l, 3);
-                Value qpos = offset ? arith::AddIOp::create(b, l, offset, i)
+              auto positions = [&](OpBuilder &pb, Location pl) {
+                Value i = linalg::IndexOp::create(pb, pl, 2);
+                Value j = linalg::IndexOp::create(pb, pl, 3);
+                Value qpos = offset ? arith::AddIOp::create(pb, pl, offset, i)
                                           .getResult()
                                     : i;
-                Value hidden = isKeyHidden(b, l, j, qpos, window);
-                s = arith::SelectOp::create(b, l, hidden, ninf, s);
-              }
+                return std::pair<Value, Value>(qpos, j);
+              };
+              Value s =
+                  biasedScore(b, l, a[0], scale, hasMask ? a[1] : Value(),
+                              ninf, causal, window, positions);
               linalg::YieldOp::create(b, l, s);
             })
             .getResult(0);

@@ -121,6 +121,21 @@ Value lowering::isKeyHidden(OpBuilder &b, Location loc, Value key,
   return hidden;
 }
 
+Value lowering::biasedScore(
+    OpBuilder &b, Location loc, Value score, Value scale, Value mask,
+    Value ninf, bool causal, std::optional<int64_t> window,
+    function_ref<std::pair<Value, Value>(OpBuilder &, Location)> positions) {
+  Value s = arith::MulFOp::create(b, loc, score, scale);
+  if (mask)
+    s = arith::AddFOp::create(b, loc, s, mask);
+  if (causal) {
+    auto [queryPos, keyPos] = positions(b, loc);
+    Value hidden = isKeyHidden(b, loc, keyPos, queryPos, window);
+    s = arith::SelectOp::create(b, loc, hidden, ninf, s);
+  }
+  return s;
+}
+
 Value lowering::reduceInto(OpBuilder &b, Location loc, Value input, Value init,
                            AffineMap inputMap, AffineMap outputMap,
                            unsigned parallel, bool max) {

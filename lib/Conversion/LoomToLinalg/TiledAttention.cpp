@@ -232,17 +232,16 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
                   b, l, TypeRange{scores.getType()}, inputs,
                   ValueRange{biasedInit}, maps, iterators(4),
                   [&](OpBuilder &nb, Location nl, ValueRange a) {
-                    Value s = arith::MulFOp::create(nb, nl, a[0], scale);
-                    if (hasMask)
-                      s = arith::AddFOp::create(nb, nl, s, a[1]);
-                    if (causal) {
-                      Value i = linalg::IndexOp::create(nb, nl, 2);
+                    auto positions = [&](OpBuilder &pb, Location pl) {
+                      Value i = linalg::IndexOp::create(pb, pl, 2);
                       Value j = arith::AddIOp::create(
-                          nb, nl, kb, linalg::IndexOp::create(nb, nl, 3));
-                      Value qpos = arith::AddIOp::create(nb, nl, pos, i);
-                      Value hidden = isKeyHidden(nb, nl, j, qpos, window);
-                      s = arith::SelectOp::create(nb, nl, hidden, ninf, s);
-                    }
+                          pb, pl, kb, linalg::IndexOp::create(pb, pl, 3));
+                      Value qpos = arith::AddIOp::create(pb, pl, pos, i);
+                      return std::pair<Value, Value>(qpos, j);
+                    };
+                    Value s = biasedScore(
+                        nb, nl, a[0], scale, hasMask ? a[1] : Value(), ninf,
+                        causal, window, positions);
                     linalg::YieldOp::create(nb, nl, s);
                   })
                   .getResult(0);

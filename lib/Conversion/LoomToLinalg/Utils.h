@@ -61,6 +61,14 @@ SmallVector<AffineMap> attentionValueMaps(MLIRContext *ctx, int64_t group);
 Value isKeyHidden(OpBuilder &b, Location loc, Value key, Value queryPos,
                   std::optional<int64_t> window);
 
+/// The biased score of a (query, key) pair: scale · `score`, plus `mask`
+/// where given, and, when `causal`, -inf (`ninf`) where the key is hidden
+/// from the query; `positions` builds their {query, key} positions.
+Value biasedScore(
+    OpBuilder &b, Location loc, Value score, Value scale, Value mask,
+    Value ninf, bool causal, std::optional<int64_t> window,
+    function_ref<std::pair<Value, Value>(OpBuilder &, Location)> positions);
+
 /// Reduces `input` into `init` along the loops `maps` leave out of the
 /// output, with `max` (maximumf) or a sum; `parallel` loops come first.
 Value reduceInto(OpBuilder &b, Location loc, Value input, Value init,
