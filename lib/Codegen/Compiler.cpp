@@ -11,6 +11,7 @@
 #include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -123,10 +124,34 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
   m.weightsFingerprint = weightsFingerprint(model);
 
   for (auto func : module.getOps<mlir::func::FuncOp>()) {
-    if (func.isPrivate() || func.isExternal())
+    if (func.isPrivate() || func.isExternal() ||
+        func->hasAttr(mlir::loom::kKernelOfAttr))
       continue;
     EntryInfo entry;
     entry.name = func.getName().str();
+    if (auto schedule =
+            func->getAttrOfType<mlir::DictionaryAttr>(mlir::loom::kScheduleAttr)) {
+      if (auto a = schedule.getAs<mlir::IntegerAttr>("arena_bytes"))
+        entry.arenaBytes = a.getInt();
+      if (auto a = schedule.getAs<mlir::IntegerAttr>("max_tokens"))
+        entry.maxTokens = a.getInt();
+      auto kernels = schedule.getAs<mlir::ArrayAttr>("kernels");
+      for (auto k : kernels.getAsRange<mlir::DictionaryAttr>()) {
+        KernelInfo info;
+        info.name = k.getAs<mlir::StringAttr>("name").str();
+        if (auto deps = k.getAs<mlir::DenseI64ArrayAttr>("deps"))
+          info.deps.assign(deps.asArrayRef().begin(), deps.asArrayRef().end());
+        if (auto params = k.getAs<mlir::DenseI64ArrayAttr>("params"))
+          info.params.assign(params.asArrayRef().begin(),
+                             params.asArrayRef().end());
+        for (auto [key, list] : {std::pair{"reads", &info.reads},
+                                 std::pair{"writes", &info.writes}})
+          if (auto names = k.getAs<mlir::ArrayAttr>(key))
+            for (auto n : names.getAsRange<mlir::StringAttr>())
+              list->push_back(n.str());
+        entry.kernels.push_back(std::move(info));
+      }
+    }
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       ParamInfo p;
       mlir::Type type = func.getArgument(i).getType();
@@ -134,7 +159,10 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         for (int64_t d : memref.getShape())
           p.shape.push_back(mlir::ShapedType::isDynamic(d) ? -1 : d);
         mlir::Type elt = memref.getElementType();
-        p.elementType = elt.isF32() ? "f32" : elt.isInteger(32) ? "i32" : "?";
+        p.elementType = elt.isF32()           ? "f32"
+                        : elt.isInteger(32)   ? "i32"
+                        : elt.isInteger(8)    ? "i8"
+                                              : "?";
       } else if (type.isIndex()) {
         p.elementType = "index";
       } else {
@@ -152,6 +180,9 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       } else if (name && name.getValue() == "tokens") {
         p.kind = ParamInfo::Kind::Tokens;
         p.name = "tokens";
+      } else if (name && name.getValue() == "arena") {
+        p.kind = ParamInfo::Kind::Arena;
+        p.name = "arena";
       } else if (name && name.getValue() == "position") {
         p.kind = ParamInfo::Kind::Position;
         p.name = "position";
@@ -195,9 +226,12 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
   return manifest;
 }
 
-/// `void loom_entry_<name>(void **args)`: args[i] points to the i-th
-/// argument of `_mlir_ciface_<name>` (a descriptor pointer or an i64).
-static Error addEntryWrapper(Module &module, StringRef entry) {
+/// `void loom_entry_<name>(void **args)`: args[slot(i)] points to the i-th
+/// argument of `_mlir_ciface_<name>` (a descriptor pointer or an i64), where
+/// slot(i) is `params[i]`, or i when `params` is empty. A kernel thus reads
+/// its parameters out of the entry point's packed arguments.
+static Error addEntryWrapper(Module &module, StringRef entry,
+                             ArrayRef<int64_t> params = {}) {
   Function *callee = module.getFunction(("_mlir_ciface_" + entry).str());
   if (!callee)
     return createStringError("no C interface for entry point '" + entry + "'");
@@ -209,8 +243,14 @@ static Error addEntryWrapper(Module &module, StringRef entry) {
   IRBuilder<> b(BasicBlock::Create(ctx, "entry", wrapper));
   Value *args = wrapper->getArg(0);
   SmallVector<Value *> callArgs;
+  if (!params.empty() && params.size() != callee->arg_size())
+    return createStringError("kernel '" + entry + "' takes " +
+                             Twine(callee->arg_size()) +
+                             " arguments, its manifest lists " +
+                             Twine(params.size()));
   for (auto [i, param] : enumerate(callee->args())) {
-    Value *slot = b.CreateConstGEP1_64(ptrTy, args, i);
+    Value *slot =
+        b.CreateConstGEP1_64(ptrTy, args, params.empty() ? i : params[i]);
     Value *address = b.CreateLoad(ptrTy, slot);
     callArgs.push_back(b.CreateLoad(param.getType(), address));
   }
@@ -224,13 +264,30 @@ translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
                   LLVMContext &context) {
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
+  // The manifest has what the loom.* argument attributes said; LLVM IR has
+  // no place for them (the translation would warn once per argument).
+  for (auto func : module.getOps<mlir::LLVM::LLVMFuncOp>()) {
+    auto fn = cast<mlir::FunctionOpInterface>(func.getOperation());
+    for (unsigned i = 0, e = fn.getNumArguments(); i < e; ++i) {
+      SmallVector<mlir::StringAttr> names;
+      for (mlir::NamedAttribute a : fn.getArgAttrs(i))
+        if (a.getName().strref().starts_with("loom."))
+          names.push_back(a.getName());
+      for (mlir::StringAttr name : names)
+        fn.removeArgAttr(i, name);
+    }
+  }
   std::unique_ptr<Module> llvmModule =
       mlir::translateModuleToLLVMIR(module, context, "loom");
   if (!llvmModule)
     return createStringError("translating the LLVM dialect to LLVM IR failed");
-  for (const EntryInfo &e : manifest.entries)
+  for (const EntryInfo &e : manifest.entries) {
     if (Error err = addEntryWrapper(*llvmModule, e.name))
       return std::move(err);
+    for (const KernelInfo &k : e.kernels)
+      if (Error err = addEntryWrapper(*llvmModule, k.name, k.params))
+        return std::move(err);
+  }
   Constant *json = ConstantDataArray::getString(context, manifest.toJSON());
   new GlobalVariable(*llvmModule, json->getType(), /*isConstant=*/true,
                      GlobalValue::ExternalLinkage, json, "loom_manifest");

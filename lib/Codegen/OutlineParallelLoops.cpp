@@ -187,9 +187,18 @@ struct LoomLowerParallelDispatchPass
         b, module.getLoc(), "loom_parallel_for",
         LLVM::LLVMFunctionType::get(voidTy, {ptr, ptr, i64, i64, i64}));
 
+    // One walk and one symbol table for all dispatches: entry points split
+    // into kernels have hundreds of them.
+    SymbolTable symbols(module);
+    llvm::StringMap<SmallVector<LLVM::CallOp>> callsOf;
+    module.walk([&](LLVM::CallOp call) {
+      if (std::optional<StringRef> callee = call.getCallee();
+          callee && callee->starts_with(kDispatchPrefix))
+        callsOf[*callee].push_back(call);
+    });
     for (LLVM::LLVMFuncOp dispatch : dispatches) {
       StringRef n = dispatch.getName().drop_front(kDispatchPrefix.size());
-      auto body = module.lookupSymbol<LLVM::LLVMFuncOp>((kBodyPrefix + n).str());
+      auto body = symbols.lookup<LLVM::LLVMFuncOp>((kBodyPrefix + n).str());
       if (!body) {
         dispatch.emitError("no parallel body for this dispatch");
         return signalPassFailure();
@@ -219,12 +228,7 @@ struct LoomLowerParallelDispatchPass
       LLVM::ReturnOp::create(b, loc, ValueRange{});
 
       // Each call site: store the captures, pass pointers to them.
-      SmallVector<LLVM::CallOp> calls;
-      module.walk([&](LLVM::CallOp call) {
-        if (call.getCallee() == dispatch.getName())
-          calls.push_back(call);
-      });
-      for (LLVM::CallOp call : calls) {
+      for (LLVM::CallOp call : callsOf[dispatch.getName()]) {
         Location cl = call.getLoc();
         auto func = call->getParentOfType<LLVM::LLVMFuncOp>();
         OpBuilder entryBuilder(&func.getBody().front(),

@@ -62,6 +62,12 @@ void loom::buildBufferizationPipeline(OpPassManager &pm) {
   outParams.hoistStaticAllocs = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
   pm.addPass(createCanonicalizerPass());
+  // Sizes in terms of the token count, then the entry points as kernels
+  // over one activation arena, with their dependency graph as data.
+  pm.addPass(memref::createResolveRankedShapeTypeResultDimsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createLoomScheduleKernelsPass());
+  pm.addPass(createCanonicalizerPass());
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 }
@@ -110,6 +116,11 @@ void loom::registerLoomPipelines() {
       "loom-lower-to-linalg",
       "Lower loom IR to linalg on tensors with weights as arguments",
       [](OpPassManager &pm) { buildLoomToLinalgPipeline(pm); });
+  PassPipelineRegistration<>(
+      "loom-bufferize",
+      "Bufferize linalg-on-tensors entry points into the runtime's calling "
+      "convention (caches in place, logits as an out-parameter)",
+      [](OpPassManager &pm) { buildBufferizationPipeline(pm); });
   PassPipelineRegistration<>(
       "loom-lower-to-llvm",
       "Lower loom IR all the way to the LLVM dialect for the host CPU",

@@ -25,6 +25,8 @@ static StringRef kindName(ParamInfo::Kind k) {
     return "cache";
   case ParamInfo::Kind::Logits:
     return "logits";
+  case ParamInfo::Kind::Arena:
+    return "arena";
   }
   llvm_unreachable("unknown parameter kind");
 }
@@ -46,8 +48,18 @@ std::string Manifest::toJSON() const {
           {"name", p.name},
           {"shape", json::Array(p.shape)},
           {"type", p.elementType}});
-    entryArray.push_back(
-        json::Object{{"name", e.name}, {"params", std::move(params)}});
+    json::Array kernels;
+    for (const KernelInfo &k : e.kernels)
+      kernels.push_back(json::Object{{"name", k.name},
+                                     {"deps", json::Array(k.deps)},
+                                     {"params", json::Array(k.params)},
+                                     {"reads", json::Array(k.reads)},
+                                     {"writes", json::Array(k.writes)}});
+    entryArray.push_back(json::Object{{"name", e.name},
+                                      {"params", std::move(params)},
+                                      {"arena_bytes", e.arenaBytes},
+                                      {"max_tokens", e.maxTokens},
+                                      {"kernels", std::move(kernels)}});
   }
   json::Object root{{"version", version},
                     {"architecture", architecture},
@@ -126,6 +138,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
               .Case("position", ParamInfo::Kind::Position)
               .Case("cache", ParamInfo::Kind::Cache)
               .Case("logits", ParamInfo::Kind::Logits)
+              .Case("arena", ParamInfo::Kind::Arena)
               .Default(std::nullopt);
       if (!kind)
         return bad("unknown parameter kind '" + *po->getString("kind") + "'");
@@ -139,6 +152,43 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
         p.shape.push_back(*v);
       }
       e.params.push_back(std::move(p));
+    }
+    e.arenaBytes = eo->getInteger("arena_bytes").value_or(0);
+    e.maxTokens = eo->getInteger("max_tokens").value_or(0);
+    if (e.arenaBytes < 0 || e.maxTokens < 0)
+      return bad("a negative arena size or token count in '" + e.name + "'");
+    if (const json::Array *kernels = eo->getArray("kernels")) {
+      for (const json::Value &kv : *kernels) {
+        const json::Object *ko = kv.getAsObject();
+        const json::Array *deps = ko ? ko->getArray("deps") : nullptr;
+        if (!ko || !ko->getString("name") || !deps)
+          return bad("a kernel of '" + e.name + "' without name or deps");
+        KernelInfo k;
+        k.name = ko->getString("name")->str();
+        for (const json::Value &d : *deps) {
+          std::optional<int64_t> v = d.getAsInteger();
+          // Dependencies point to earlier kernels: the graph is acyclic.
+          if (!v || *v < 0 || *v >= int64_t(e.kernels.size()))
+            return bad("kernel '" + k.name +
+                       "' depends on a kernel that does not come before it");
+          k.deps.push_back(*v);
+        }
+        if (const json::Array *params = ko->getArray("params"))
+          for (const json::Value &pv : *params) {
+            std::optional<int64_t> v = pv.getAsInteger();
+            if (!v || *v < 0 || *v >= int64_t(e.params.size()))
+              return bad("kernel '" + k.name +
+                         "' takes a parameter the entry point does not have");
+            k.params.push_back(*v);
+          }
+        for (auto [key, list] : {std::pair{"reads", &k.reads},
+                                 std::pair{"writes", &k.writes}})
+          if (const json::Array *names = ko->getArray(key))
+            for (const json::Value &n : *names)
+              if (std::optional<StringRef> str = n.getAsString())
+                list->push_back(str->str());
+        e.kernels.push_back(std::move(k));
+      }
     }
     m.entries.push_back(std::move(e));
   }

@@ -18,6 +18,7 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@ std::mutex arenaMutex;
 std::unique_ptr<tbb::global_control> parallelismLimit;
 std::unique_ptr<tbb::task_arena> arena;
 int arenaThreads = 0;
+std::atomic<uint64_t> generation{1};
 
 tbb::task_arena &getArena() {
   std::lock_guard<std::mutex> lock(arenaMutex);
@@ -48,7 +50,14 @@ void loom::setThreadCount(int threads) {
       tbb::global_control::max_allowed_parallelism,
       std::max(arenaThreads, tbb::info::default_concurrency()));
   arena = std::make_unique<tbb::task_arena>(arenaThreads);
+  ++generation;
 }
+
+void loom::runInArena(llvm::function_ref<void()> body) {
+  getArena().execute([&] { body(); });
+}
+
+uint64_t loom::arenaGeneration() { return generation; }
 
 int loom::threadCount() {
   getArena();

@@ -45,13 +45,21 @@ Expected<std::shared_ptr<Artifact>> Artifact::load(StringRef path) {
     return createStringError(
         formatv("{0}: {1}", path, toString(m.takeError())).str());
   a->manifest_ = std::move(*m);
-  for (const EntryInfo &e : a->manifest_.entries)
+  for (const EntryInfo &e : a->manifest_.entries) {
     if (!a->entry(e.name))
       return createStringError(
           formatv("{0}: the manifest lists entry point '{1}', but the "
                   "library has no loom_entry_{1}",
                   path, e.name)
               .str());
+    for (const KernelInfo &k : e.kernels)
+      if (!a->entry(k.name))
+        return createStringError(
+            formatv("{0}: the schedule of '{1}' lists kernel '{2}', but the "
+                    "library has no loom_entry_{2}",
+                    path, e.name, k.name)
+                .str());
+  }
   return a;
 }
 
@@ -71,10 +79,13 @@ EntryFunction Artifact::entry(StringRef name) const {
 
 Expected<std::unique_ptr<Session>>
 Session::create(std::shared_ptr<Artifact> artifact,
-                std::shared_ptr<const ModelFile> model) {
+                std::shared_ptr<const ModelFile> model,
+                const SessionOptions &options) {
   const Manifest &m = artifact->manifest();
   StringRef file = sys::path::filename(model->path);
   std::unique_ptr<Session> s(new Session());
+  s->device_ = options.device ? options.device
+                              : std::shared_ptr<Device>(createCpuDevice());
   for (const EntryInfo &e : m.entries) {
     for (const ParamInfo &p : e.params) {
       if (p.kind == ParamInfo::Kind::Weight) {
@@ -100,22 +111,55 @@ Session::create(std::shared_ptr<Artifact> artifact,
                       file, p.name, storageTypeName(w->storage))
                   .str());
       } else if (p.kind == ParamInfo::Kind::Cache &&
-                 none_of(s->caches_, [&](auto &c) { return c.first == p.name; })) {
-        int64_t n = 1;
+                 none_of(s->caches_,
+                         [&](const Cache &c) { return c.name == p.name; })) {
+        size_t n = 1;
         for (int64_t d : p.shape)
           n *= d;
-        s->caches_.emplace_back(p.name, std::vector<float>(n, 0.0f));
+        Expected<void *> memory = s->device_->allocate(n * sizeof(float));
+        if (!memory)
+          return memory.takeError();
+        s->caches_.push_back({p.name, static_cast<float *>(*memory), n});
       }
     }
+    Step &step = s->steps_.emplace_back();
+    step.info = &e;
+    Expected<void *> arena = s->device_->allocate(e.arenaBytes);
+    if (!arena)
+      return arena.takeError();
+    step.arena = *arena;
+    std::vector<EntryFunction> kernels;
+    for (const KernelInfo &k : e.kernels)
+      kernels.push_back(artifact->entry(k.name));
+    Expected<std::unique_ptr<Executable>> executable = s->device_->prepare(
+        e, kernels, artifact->entry(e.name), options.schedule);
+    if (!executable)
+      return executable.takeError();
+    step.executable = std::move(*executable);
   }
   s->artifact_ = std::move(artifact);
   s->model_ = std::move(model);
   return s;
 }
 
+Session::~Session() {
+  for (Step &step : steps_)
+    if (step.arena)
+      device_->deallocate(step.arena);
+  for (Cache &c : caches_)
+    device_->deallocate(c.data);
+}
+
 void Session::reset() {
-  for (auto &[name, buffer] : caches_)
-    std::fill(buffer.begin(), buffer.end(), 0.0f);
+  for (Cache &c : caches_)
+    device_->zero(c.data, c.elements * sizeof(float));
+}
+
+const Session::Step *Session::step(StringRef name) const {
+  for (const Step &s : steps_)
+    if (s.info->name == name)
+      return &s;
+  return nullptr;
 }
 
 namespace {
@@ -155,12 +199,19 @@ private:
 };
 } // namespace
 
-Expected<ArrayRef<float>> Session::run(const EntryInfo &entry, EntryFunction fn,
+Expected<ArrayRef<float>> Session::run(const Step &step,
                                        ArrayRef<int32_t> tokens,
                                        int64_t position) {
+  const EntryInfo &entry = *step.info;
   int64_t n = tokens.size();
   if (n == 0)
     return createStringError("no tokens to run");
+  if (entry.maxTokens > 0 && n > entry.maxTokens)
+    return createStringError(
+        formatv("entry '{0}' was compiled for at most {1} tokens per call, "
+                "not {2}",
+                entry.name, entry.maxTokens, n)
+            .str());
   if (position < 0 || position + n > contextLength())
     return createStringError(
         formatv("positions {0}..{1} do not fit the context of {2} positions",
@@ -196,32 +247,35 @@ Expected<ArrayRef<float>> Session::run(const EntryInfo &entry, EntryFunction fn,
       packer.addIndex(position);
       break;
     case ParamInfo::Kind::Cache: {
-      auto it = find_if(caches_, [&](auto &c) { return c.first == p.name; });
-      packer.addMemRef(it->second.data(), shape);
+      auto it = find_if(caches_, [&](const Cache &c) { return c.name == p.name; });
+      packer.addMemRef(it->data, shape);
       break;
     }
     case ParamInfo::Kind::Logits:
       packer.addMemRef(logits_.data(), shape);
       break;
+    case ParamInfo::Kind::Arena:
+      packer.addMemRef(step.arena, {std::max<int64_t>(entry.arenaBytes, 1)});
+      break;
     }
   }
-  fn(packer.data());
+  step.executable->run(packer.data());
   return ArrayRef<float>(logits_);
 }
 
 Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
                                            int64_t position) {
-  const EntryInfo *e = artifact_->manifest().entry("prefill");
-  if (!e)
+  const Step *s = step("prefill");
+  if (!s)
     return createStringError("the artifact has no prefill entry point");
-  return run(*e, artifact_->entry("prefill"), tokens, position);
+  return run(*s, tokens, position);
 }
 
 Expected<ArrayRef<float>> Session::decode(int32_t token, int64_t position) {
-  const EntryInfo *e = artifact_->manifest().entry("decode");
-  if (!e)
+  const Step *s = step("decode");
+  if (!s)
     return createStringError("the artifact has no decode entry point");
-  return run(*e, artifact_->entry("decode"), ArrayRef<int32_t>(token), position);
+  return run(*s, ArrayRef<int32_t>(token), position);
 }
 
 } // namespace loom

@@ -20,6 +20,15 @@ namespace mlir::loom {
 /// updated in place stands for.
 inline constexpr llvm::StringLiteral kInPlaceResultAttr = "loom.in_place_result";
 
+/// On an entry point: its kernels, their dependencies and the size of its
+/// activation arena (loom-schedule-kernels).
+inline constexpr llvm::StringLiteral kScheduleAttr = "loom.schedule";
+/// On a kernel function: the entry point it is part of.
+inline constexpr llvm::StringLiteral kKernelOfAttr = "loom.kernel_of";
+/// On a kernel function: for each of its parameters, the index of the
+/// entry point's parameter it is.
+inline constexpr llvm::StringLiteral kKernelParamsAttr = "loom.kernel_params";
+
 } // namespace mlir::loom
 
 #endif // LOOM_CODEGEN_PASSES_H

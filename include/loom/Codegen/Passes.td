@@ -46,6 +46,96 @@ def LoomDropInPlaceResultsPass
 }
 
 //===----------------------------------------------------------------------===//
+// The schedule: kernels, their dependencies, the activation arena
+//===----------------------------------------------------------------------===//
+
+def LoomScheduleKernelsPass
+    : Pass<"loom-schedule-kernels", "::mlir::ModuleOp"> {
+  let summary = "Split entry points into kernels with a dependency graph and "
+                "an activation arena";
+  let description = [{
+    Runs on bufferized entry points (public functions on memrefs, before
+    deallocations are inserted). Every top-level op with memory effects (a
+    `linalg` op, a copy, an attention loop nest) is an *anchor*; index math,
+    constants and views are recomputed wherever they are needed.
+
+    1. **Effects.** For each anchor the pass finds the buffers it reads and
+       writes: the entry point's arguments (weights, tokens, KV caches,
+       logits) and its top-level allocations, following views. An op whose
+       effects are not known is taken to read and write what it touches.
+    2. **Arena.** Every top-level `memref.alloc` becomes a `memref.view` of
+       one new last parameter, `%arena: memref<?xi8> {loom.name = "arena"}`,
+       at an offset planned by the compiler: buffers live from their first
+       to their last anchor, and those not live at the same time share
+       memory (largest first, first fit, 64-byte aligned). A size that
+       depends on the number of tokens is planned for `max-tokens` (by
+       default the model's context length, from the `loom.model` attribute).
+    3. **Dependencies.** A later anchor depends on an earlier one when both
+       touch overlapping memory and one of them writes it (arena reuse
+       included). Redundant edges are dropped.
+    4. **Kernels.** Chains (the only successor of a node whose only
+       predecessor it is) and fills feeding a single consumer are merged, so
+       that nothing that could run at the same time is serialized. Each
+       kernel becomes a public function `@<entry>__k<N>` with the entry
+       point's signature and `loom.kernel_of = "<entry>"`.
+
+    The entry point keeps its signature (plus the arena) and calls its
+    kernels in order: the sequential schedule. Its `loom.schedule` attribute
+    holds the graph as data: `arena_bytes`, `max_tokens`, and for each
+    kernel its `name`, the kernels it waits for (`deps`) and the buffers it
+    `reads` and `writes`. The runtime builds a `tbb::flow::graph` from it.
+
+    Before:
+
+    ```mlir
+    func.func @step(%x: memref<4xf32>, %w1: memref<4xf32>, %w2: memref<4xf32>,
+                    %out: memref<4xf32>) {
+      %a = memref.alloc() : memref<4xf32>
+      %b = memref.alloc() : memref<4xf32>
+      linalg.mul ins(%x, %w1 : ...) outs(%a : ...)
+      linalg.mul ins(%x, %w2 : ...) outs(%b : ...)
+      linalg.add ins(%a, %b : ...) outs(%out : ...)
+      return
+    }
+    ```
+
+    After (the two products are independent kernels):
+
+    ```mlir
+    func.func @step(..., %arena: memref<?xi8> {loom.name = "arena"})
+        attributes {loom.schedule = {arena_bytes = 128 : i64, kernels = [
+          {deps = array<i64>, name = "step__k0", ...},
+          {deps = array<i64>, name = "step__k1", ...},
+          {deps = array<i64: 0, 1>, name = "step__k2", ...} ],
+          ...}} {
+      call @step__k0(...)
+      call @step__k1(...)
+      call @step__k2(...)
+      return
+    }
+    func.func @step__k0(...) attributes {loom.kernel_of = "step"} {
+      %a = memref.view %arena[%c0][] : memref<?xi8> to memref<4xf32>
+      linalg.mul ins(%x, %w1 : ...) outs(%a : ...)
+      return
+    }
+    ```
+  }];
+  let options = [
+    Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"0",
+           "Largest number of tokens per call the arena is planned for (0: "
+           "the model's context length)">,
+    Option<"reuseMemory", "reuse-memory", "bool", /*default=*/"true",
+           "Let buffers that are not live at the same time share arena "
+           "memory">,
+    Option<"mergeKernels", "merge-kernels", "bool", /*default=*/"true",
+           "Merge chains and single-consumer fills into one kernel">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+//===----------------------------------------------------------------------===//
 // Parallelism
 //===----------------------------------------------------------------------===//
 

@@ -4,8 +4,9 @@
 //
 // The manifest is the data half of a compiled model: for every entry point,
 // the parameters its compiled code takes in order (weights by name, the
-// tokens, the position, the KV caches, the logits it writes), with shapes,
-// plus the model's configuration. The compiler writes it; the runtime reads
+// tokens, the position, the KV caches, the logits it writes, the activation
+// arena), with shapes, its schedule (kernels and their dependencies) and
+// the arena size, plus the model's configuration. The compiler writes it; the runtime reads
 // it to bind weights and buffers. An artifact embeds it as JSON.
 //
 //===----------------------------------------------------------------------===//
@@ -31,26 +32,45 @@ struct ParamInfo {
     Position, ///< index: positions already in the cache
     Cache,    ///< a KV cache buffer, updated in place (`name`: k_cache.3)
     Logits,   ///< the f32 output [1, n, vocab], written by the callee
+    Arena,    ///< i8 [bytes]: the activations, laid out by the compiler
   };
   Kind kind = Kind::Weight;
   std::string name;
   /// The shape, -1 where it depends on the call (the number of tokens).
   llvm::SmallVector<int64_t, 4> shape;
-  /// `f32`, `i32` or `index`.
+  /// `f32`, `i32`, `i8` or `index`.
   std::string elementType;
+};
+
+/// One kernel of an entry point's schedule: `loom_entry_<name>(args)` takes
+/// the same packed arguments as the entry point (it reads the parameters
+/// `params` of them) and runs after the kernels `deps` (indices of earlier
+/// kernels). `reads` and `writes` name the buffers it touches (parameters by
+/// name, arena ranges by offset), for tools and diagnostics.
+struct KernelInfo {
+  std::string name;
+  std::vector<int64_t> deps;
+  std::vector<int64_t> params;
+  std::vector<std::string> reads, writes;
 };
 
 /// One entry point: `prefill` (any number of tokens) or `decode` (one).
 struct EntryInfo {
   std::string name;
   std::vector<ParamInfo> params;
+  /// The bytes of the activation arena, planned for `maxTokens` tokens.
+  int64_t arenaBytes = 0;
+  int64_t maxTokens = 0;
+  /// The schedule, in a topological order; calling `loom_entry_<name>`
+  /// runs the same kernels one after the other.
+  std::vector<KernelInfo> kernels;
 };
 
 /// Everything the runtime needs to know about a compiled model.
 struct Manifest {
   /// Bumped when the layout of the manifest or the calling convention
   /// changes; the runtime refuses artifacts of another version.
-  static constexpr int64_t kVersion = 1;
+  static constexpr int64_t kVersion = 2;
   int64_t version = kVersion;
   std::string architecture;
   int64_t dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;

@@ -3,11 +3,12 @@
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
 // An `Artifact` is a compiled model loaded from a shared object: its
-// manifest and the entry points `loom_entry_<name>(void **args)`. A
-// `Session` binds an artifact to the weights of a model file and owns the
-// KV caches; it runs the prompt in one `prefill` call and then one `decode`
-// call per generated token. The math is the compiled code's; the session
-// only passes buffers.
+// manifest and the entry points and kernels `loom_entry_<name>(void **args)`.
+// A `Session` binds an artifact to the weights of a model file and owns the
+// KV caches and activation arenas (allocated on a `Device`); it runs the
+// prompt in one `prefill` step and then one `decode` step per generated
+// token, each as its schedule of kernels. The math is the compiled code's;
+// the session only passes buffers.
 //
 // Thread safety: an Artifact is immutable once loaded and may be shared. A
 // Session is used by one thread at a time.
@@ -18,6 +19,7 @@
 #define LOOM_RUNTIME_SESSION_H
 
 #include "loom/Frontend/ModelFile.h"
+#include "loom/Runtime/Device.h"
 #include "loom/Runtime/Manifest.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -29,10 +31,6 @@
 #include <vector>
 
 namespace loom {
-
-/// The signature of every compiled entry point: args[i] points to the i-th
-/// parameter (a memref descriptor pointer, or an int64 position).
-using EntryFunction = void (*)(void **args);
 
 /// A compiled model in memory.
 class Artifact {
@@ -46,7 +44,7 @@ public:
   Artifact &operator=(const Artifact &) = delete;
 
   const Manifest &manifest() const { return manifest_; }
-  /// The entry point `name` (`prefill`, `decode`), or null.
+  /// The entry point or kernel `name` (`prefill`, `decode__k3`), or null.
   EntryFunction entry(llvm::StringRef name) const;
   llvm::StringRef path() const { return path_; }
 
@@ -57,16 +55,25 @@ private:
   Manifest manifest_;
 };
 
+/// How a session runs its model.
+struct SessionOptions {
+  ScheduleMode schedule = ScheduleMode::Graph;
+  /// Where the kernels run; the host CPU when null.
+  std::shared_ptr<Device> device;
+};
+
 /// A model ready to run: an artifact bound to weights, with KV caches.
 class Session {
 public:
+  ~Session();
   /// Binds every weight the artifact expects to `model`'s bytes by name. A
   /// missing weight, one of another shape or storage type, or a model file
   /// other than the one the artifact was compiled for is an error naming the
   /// weight.
   static llvm::Expected<std::unique_ptr<Session>>
   create(std::shared_ptr<Artifact> artifact,
-         std::shared_ptr<const ModelFile> model);
+         std::shared_ptr<const ModelFile> model,
+         const SessionOptions &options = {});
 
   /// Runs `tokens` at positions `position ..` and returns their logits, one
   /// row of `vocab()` floats per token.
@@ -81,15 +88,29 @@ public:
   void reset();
 
 private:
+  /// One entry point bound to its executable and arena.
+  struct Step {
+    const EntryInfo *info = nullptr;
+    std::unique_ptr<Executable> executable;
+    void *arena = nullptr;
+  };
+  /// A KV cache on the device, by name (`k_cache.0`, ...).
+  struct Cache {
+    std::string name;
+    float *data;
+    size_t elements;
+  };
+
   Session() = default;
   llvm::Expected<llvm::ArrayRef<float>>
-  run(const EntryInfo &entry, EntryFunction fn,
-      llvm::ArrayRef<int32_t> tokens, int64_t position);
+  run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position);
+  const Step *step(llvm::StringRef name) const;
 
   std::shared_ptr<Artifact> artifact_;
   std::shared_ptr<const ModelFile> model_;
-  /// Cache buffers by name (`k_cache.0`, ...), 64-byte aligned.
-  std::vector<std::pair<std::string, std::vector<float>>> caches_;
+  std::shared_ptr<Device> device_;
+  std::vector<Cache> caches_;
+  std::vector<Step> steps_;
   std::vector<float> logits_;
 };
 

@@ -2,15 +2,19 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// Compiled kernels split their parallel loops into tasks through the runtime
-// (the compiler lowers `scf.parallel` to the async runtime calls that
-// lib/Runtime/AsyncRuntime.cpp implements on oneTBB). All of them run in one
-// `tbb::task_arena`, whose size the user sets with `loom-run --threads N`.
+// Compiled code runs in one `tbb::task_arena`, whose size the user sets with
+// `loom-run --threads N`: the flow graph of an entry point's kernels (see
+// Device.h) and, nested in its nodes, the kernels' parallel loops, which the
+// compiler lowers to calls of `loom_parallel_for` (lib/Runtime/Parallel.cpp).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef LOOM_RUNTIME_THREADS_H
 #define LOOM_RUNTIME_THREADS_H
+
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <cstdint>
 
 namespace loom {
 
@@ -22,6 +26,13 @@ void setThreadCount(int threads);
 
 /// The number of threads tasks run on.
 int threadCount();
+
+/// Runs `body` inside the arena (on the calling thread, which joins it).
+void runInArena(llvm::function_ref<void()> body);
+
+/// Changes whenever `setThreadCount` replaces the arena, so that objects
+/// bound to the old one (flow graphs) know to rebuild.
+uint64_t arenaGeneration();
 
 } // namespace loom
 

@@ -1,0 +1,690 @@
+//===- ScheduleKernels.cpp - entry points as a graph of kernels -----------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Splits each bufferized entry point into kernels, places its intermediate
+// buffers in one activation arena, and records the dependency graph between
+// the kernels as data (see the pass description in Passes.td).
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Passes.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <climits>
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_LOOMSCHEDULEKERNELSPASS
+#include "loom/Codegen/Passes.h.inc"
+} // namespace mlir::loom
+
+using namespace mlir;
+using namespace mlir::loom;
+
+namespace {
+
+constexpr int64_t kArenaAlignment = 64;
+
+int64_t alignTo(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
+
+/// A memref the entry point's top level holds: one of its arguments, or an
+/// allocation that becomes a slice of the arena.
+struct Buffer {
+  Value root;
+  Operation *alloc = nullptr; ///< memref.alloc; null for an argument
+  std::string name;
+  int64_t bytes = 0;  ///< arena buffers: the size at the largest call
+  int64_t offset = 0; ///< arena buffers: the byte offset in the arena
+  int first = INT_MAX, last = -1; ///< the first and last kernel using it
+  bool isArena() const { return alloc != nullptr; }
+};
+
+/// One top-level op with effects: the unit kernels are made of.
+struct Anchor {
+  Operation *op;
+  /// Buffer index -> written (true) or only read (false).
+  llvm::MapVector<unsigned, bool> accesses;
+  void access(unsigned buffer, bool write) {
+    auto [it, inserted] = accesses.try_emplace(buffer, write);
+    if (!inserted)
+      it->second |= write;
+  }
+};
+
+/// Bounds of the index computations of an entry point. The call-dependent
+/// values are the token count (`memref.dim %tokens, 1`, at most
+/// `maxTokens`) and the position (below the context length); every other
+/// size is computed from them and constants. Intervals make the bound sound
+/// for non-monotone arithmetic (`subi`, divisions).
+class SizeBounds {
+public:
+  using Range = std::pair<int64_t, int64_t>;
+
+  SizeBounds(Value tokens, Value position, int64_t maxTokens,
+             int64_t contextLength)
+      : tokens(tokens), position(position), maxTokens(maxTokens),
+        contextLength(contextLength) {}
+
+  /// The largest value `v` takes, if the compiler can tell.
+  std::optional<int64_t> upper(Value v) {
+    std::optional<Range> r = (*this)(v);
+    return r ? std::optional<int64_t>(r->second) : std::nullopt;
+  }
+
+  std::optional<Range> operator()(Value v) {
+    if (auto it = cache.find(v); it != cache.end())
+      return it->second;
+    std::optional<Range> r = evaluate(v);
+    cache[v] = r;
+    return r;
+  }
+
+private:
+  std::optional<Range> evaluate(Value v) {
+    if (v == position && contextLength > 0)
+      return Range{0, contextLength - 1};
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return std::nullopt;
+    if (auto c = dyn_cast<arith::ConstantIndexOp>(def))
+      return Range{c.value(), c.value()};
+    if (auto dim = dyn_cast<memref::DimOp>(def)) {
+      std::optional<Range> index = (*this)(dim.getIndex());
+      auto type = dyn_cast<MemRefType>(dim.getSource().getType());
+      if (!index || index->first != index->second || !type ||
+          index->first < 0 || index->first >= type.getRank())
+        return std::nullopt;
+      return dimension(dim.getSource(), index->first);
+    }
+    if (def->getNumOperands() != 2)
+      return std::nullopt;
+    std::optional<Range> a = (*this)(def->getOperand(0));
+    std::optional<Range> b = (*this)(def->getOperand(1));
+    if (!a || !b)
+      return std::nullopt;
+    int64_t alo = a->first, ahi = a->second;
+    int64_t blo = b->first, bhi = b->second;
+    auto divide = [&](bool ceil) -> std::optional<Range> {
+      if (blo <= 0 || alo < 0)
+        return std::nullopt; // positive divisors of non-negative values only
+      auto div = [&](int64_t x, int64_t y) {
+        return ceil ? (x + y - 1) / y : x / y;
+      };
+      return Range{div(alo, bhi), div(ahi, blo)};
+    };
+    return llvm::TypeSwitch<Operation *, std::optional<Range>>(def)
+        .Case([&](arith::AddIOp) { return Range{alo + blo, ahi + bhi}; })
+        .Case([&](arith::SubIOp) { return Range{alo - bhi, ahi - blo}; })
+        .Case([&](arith::MulIOp) -> std::optional<Range> {
+          if (alo < 0 || blo < 0)
+            return std::nullopt;
+          return Range{alo * blo, ahi * bhi};
+        })
+        .Case<arith::DivUIOp, arith::DivSIOp>(
+            [&](Operation *) { return divide(false); })
+        .Case<arith::CeilDivUIOp, arith::CeilDivSIOp>(
+            [&](Operation *) { return divide(true); })
+        .Case<arith::MinSIOp, arith::MinUIOp>([&](Operation *) {
+          return Range{std::min(alo, blo), std::min(ahi, bhi)};
+        })
+        .Case<arith::MaxSIOp, arith::MaxUIOp>([&](Operation *) {
+          return Range{std::max(alo, blo), std::max(ahi, bhi)};
+        })
+        .Default([](Operation *) { return std::nullopt; });
+  }
+
+  /// Size `index` of `memref`, through the ops that made it.
+  std::optional<Range> dimension(Value memref, int64_t index) {
+    auto type = cast<MemRefType>(memref.getType());
+    if (!type.isDynamicDim(index))
+      return Range{type.getDimSize(index), type.getDimSize(index)};
+    if (memref == tokens) {
+      if (maxTokens <= 0)
+        return std::nullopt;
+      return Range{1, maxTokens};
+    }
+    Operation *def = memref.getDefiningOp();
+    if (!def)
+      return std::nullopt;
+    auto mixed = [&](OpFoldResult r) -> std::optional<Range> {
+      if (auto attr = dyn_cast<Attribute>(r)) {
+        int64_t n = cast<IntegerAttr>(attr).getInt();
+        return Range{n, n};
+      }
+      return (*this)(cast<Value>(r));
+    };
+    if (auto alloc = dyn_cast<memref::AllocOp>(def))
+      return (*this)(alloc.getDynamicSizes()[type.getDynamicDimIndex(index)]);
+    if (auto view = dyn_cast<memref::ViewOp>(def))
+      return (*this)(view.getSizes()[type.getDynamicDimIndex(index)]);
+    if (auto expand = dyn_cast<memref::ExpandShapeOp>(def))
+      return mixed(expand.getMixedOutputShape()[index]);
+    if (auto subview = dyn_cast<memref::SubViewOp>(def)) {
+      if (subview.getSourceType().getRank() != type.getRank())
+        return std::nullopt; // rank-reducing
+      return mixed(subview.getMixedSizes()[index]);
+    }
+    if (auto cast = dyn_cast<memref::CastOp>(def))
+      return dimension(cast.getSource(), index);
+    if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def)) {
+      Range product{1, 1};
+      for (int64_t d : collapse.getReassociationIndices()[index]) {
+        std::optional<Range> n = dimension(collapse.getSrc(), d);
+        if (!n || n->first < 0)
+          return std::nullopt;
+        product = {product.first * n->first, product.second * n->second};
+      }
+      return product;
+    }
+    return std::nullopt;
+  }
+
+  Value tokens, position;
+  int64_t maxTokens, contextLength;
+  DenseMap<Value, std::optional<Range>> cache;
+};
+
+/// The kernels of one entry point, as groups of anchors, with the
+/// dependencies between them.
+class EntryScheduler {
+public:
+  EntryScheduler(func::FuncOp func, int64_t maxTokens, int64_t contextLength,
+                 bool reuseMemory, bool merge)
+      : func(func), maxTokens(maxTokens), contextLength(contextLength),
+        reuseMemory(reuseMemory), merge(merge) {}
+
+  LogicalResult run();
+
+private:
+  LogicalResult collect();
+  void analyzeUse(OpOperand &use, unsigned buffer, Anchor &anchor);
+  void planArena();
+  bool conflict(const Anchor &a, const Anchor &b) const;
+  void buildGroups();
+  void materialize();
+
+  func::FuncOp func;
+  int64_t maxTokens, contextLength;
+  bool reuseMemory, merge;
+
+  SmallVector<Buffer> buffers;
+  DenseMap<Value, unsigned> bufferOf; ///< top-level memref -> its buffer
+  SmallVector<Anchor> anchors;
+  int64_t arenaBytes = 0;
+
+  /// Kernels: anchors in program order, in a dependency order of kernels.
+  SmallVector<SmallVector<unsigned>> groups;
+  SmallVector<SmallVector<unsigned>> groupDeps;
+};
+
+/// A name for a function argument, for the schedule's reads and writes.
+static std::string argumentName(func::FuncOp func, unsigned i) {
+  if (auto w = func.getArgAttrOfType<StringAttr>(i, "loom.weight"))
+    return w.str();
+  if (auto n = func.getArgAttrOfType<StringAttr>(i, "loom.name"))
+    return n.str();
+  return llvm::formatv("arg{0}", i).str();
+}
+
+LogicalResult EntryScheduler::collect() {
+  Block &body = func.front();
+  Value tokens, position;
+  for (BlockArgument arg : body.getArguments()) {
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                  "loom.name");
+    if (name && name.getValue() == "position")
+      position = arg;
+    if (!isa<MemRefType>(arg.getType()))
+      continue;
+    if (name && name.getValue() == "tokens")
+      tokens = arg;
+    bufferOf[arg] = buffers.size();
+    buffers.push_back(
+        {arg, nullptr, argumentName(func, arg.getArgNumber())});
+  }
+  SizeBounds bounds(tokens, position, maxTokens, contextLength);
+
+  for (Operation &op : body.without_terminator()) {
+    if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+      MemRefType type = alloc.getType();
+      unsigned bits = type.getElementTypeBitWidth();
+      if (!type.getLayout().isIdentity() || bits == 0 || bits % 8 != 0)
+        return alloc.emitOpError(
+            "cannot be placed in the activation arena: it needs an identity "
+            "layout and whole-byte elements");
+      int64_t elements = 1;
+      unsigned dynamic = 0;
+      for (int64_t d : type.getShape()) {
+        if (ShapedType::isDynamic(d)) {
+          std::optional<int64_t> n =
+              bounds.upper(alloc.getDynamicSizes()[dynamic++]);
+          if (!n)
+            return alloc.emitOpError(
+                "has a size the compiler cannot bound: arena buffers may "
+                "depend on the number of tokens (at most max-tokens) and the "
+                "position (below the model's context length) only");
+          d = *n;
+        }
+        elements *= d;
+      }
+      unsigned index = buffers.size();
+      bufferOf[alloc.getResult()] = index;
+      Buffer &b = buffers.emplace_back();
+      b.root = alloc.getResult();
+      b.alloc = alloc;
+      b.name = llvm::formatv("buffer{0}", index).str();
+      b.bytes = alignTo(elements * (bits / 8), kArenaAlignment);
+      continue;
+    }
+    if (auto view = dyn_cast<ViewLikeOpInterface>(op);
+        view && op.getNumResults() == 1 && isMemoryEffectFree(&op)) {
+      auto it = bufferOf.find(view.getViewSource());
+      if (it == bufferOf.end())
+        return op.emitOpError("views a buffer the scheduler does not know");
+      bufferOf[op.getResult(0)] = it->second;
+      continue;
+    }
+    if (isMemoryEffectFree(&op) && op.getNumRegions() == 0) {
+      if (llvm::any_of(op.getResultTypes(), llvm::IsaPred<BaseMemRefType>))
+        return op.emitOpError(
+            "makes a memref the scheduler cannot trace to a buffer");
+      continue; // index math and constants, recomputed by every kernel
+    }
+    if (isa<memref::DeallocOp>(op))
+      return op.emitOpError("frees a buffer: schedule kernels before "
+                            "inserting deallocations");
+    for (Value result : op.getResults())
+      for (Operation *user : result.getUsers())
+        if (user->getBlock() == &body && !isa<func::ReturnOp>(user))
+          return op.emitOpError(
+              "produces a value another kernel uses; kernels exchange data "
+              "through buffers only");
+    Anchor &anchor = anchors.emplace_back();
+    anchor.op = &op;
+    op.walk([&](Operation *nested) {
+      for (OpOperand &use : nested->getOpOperands())
+        if (auto it = bufferOf.find(use.get()); it != bufferOf.end())
+          analyzeUse(use, it->second, anchor);
+    });
+  }
+  for (auto [i, anchor] : llvm::enumerate(anchors))
+    for (auto [buffer, write] : anchor.accesses) {
+      Buffer &b = buffers[buffer];
+      b.first = std::min<int>(b.first, i);
+      b.last = std::max<int>(b.last, i);
+    }
+  return success();
+}
+
+/// Records how `use` (inside an anchor) touches `buffer`. Views are followed;
+/// an op whose effects are not known is taken to read and write it.
+void EntryScheduler::analyzeUse(OpOperand &use, unsigned buffer,
+                                Anchor &anchor) {
+  Operation *user = use.getOwner();
+  if (auto view = dyn_cast<ViewLikeOpInterface>(user);
+      view && view.getViewSource() == use.get() && isMemoryEffectFree(user)) {
+    for (Value result : user->getResults())
+      for (OpOperand &u : result.getUses())
+        analyzeUse(u, buffer, anchor);
+    return;
+  }
+  if (auto effects = dyn_cast<MemoryEffectOpInterface>(user)) {
+    SmallVector<MemoryEffects::EffectInstance> list;
+    effects.getEffects(list);
+    for (const MemoryEffects::EffectInstance &e : list) {
+      if (e.getValue() && e.getValue() != use.get())
+        continue;
+      // An effect on no particular value touches every buffer.
+      anchor.access(buffer, !isa<MemoryEffects::Read>(e.getEffect()));
+    }
+    return;
+  }
+  anchor.access(buffer, /*write=*/true);
+}
+
+void EntryScheduler::planArena() {
+  SmallVector<unsigned> order;
+  for (auto [i, b] : llvm::enumerate(buffers))
+    if (b.isArena())
+      order.push_back(i);
+  // Largest first; the placement is first fit among the buffers live at the
+  // same time.
+  llvm::sort(order, [&](unsigned a, unsigned b) {
+    return std::make_pair(-buffers[a].bytes, a) <
+           std::make_pair(-buffers[b].bytes, b);
+  });
+  SmallVector<unsigned> placed;
+  for (unsigned i : order) {
+    Buffer &b = buffers[i];
+    SmallVector<std::pair<int64_t, int64_t>> busy;
+    for (unsigned j : placed) {
+      const Buffer &o = buffers[j];
+      bool overlapInTime = b.first <= o.last && o.first <= b.last;
+      if (!reuseMemory || overlapInTime || b.last < 0 || o.last < 0)
+        busy.push_back({o.offset, o.offset + o.bytes});
+    }
+    llvm::sort(busy);
+    int64_t offset = 0;
+    for (auto [lo, hi] : busy) {
+      if (offset + b.bytes <= lo)
+        break;
+      offset = std::max(offset, hi);
+    }
+    b.offset = offset;
+    arenaBytes = std::max(arenaBytes, offset + b.bytes);
+    placed.push_back(i);
+  }
+}
+
+bool EntryScheduler::conflict(const Anchor &a, const Anchor &b) const {
+  for (auto [x, xWrites] : a.accesses)
+    for (auto [y, yWrites] : b.accesses) {
+      if (!xWrites && !yWrites)
+        continue;
+      const Buffer &bx = buffers[x], &by = buffers[y];
+      if (x == y)
+        return true;
+      if (bx.isArena() && by.isArena() && bx.offset < by.offset + by.bytes &&
+          by.offset < bx.offset + bx.bytes)
+        return true;
+    }
+  return false;
+}
+
+/// Removes the edges that other paths imply. `succ` is indexed by node;
+/// nodes are numbered in a topological order.
+static void transitiveReduction(SmallVectorImpl<llvm::BitVector> &succ) {
+  unsigned n = succ.size();
+  SmallVector<llvm::BitVector> reach(n, llvm::BitVector(n));
+  for (unsigned i = n; i-- > 0;) {
+    llvm::BitVector implied(n);
+    for (unsigned s : succ[i].set_bits())
+      implied |= reach[s];
+    succ[i].reset(implied);
+    reach[i] = succ[i];
+    reach[i] |= implied;
+  }
+}
+
+void EntryScheduler::buildGroups() {
+  unsigned n = anchors.size();
+  // Anchor dependencies: a later anchor waits for an earlier one when they
+  // touch the same memory and one of them writes it.
+  SmallVector<llvm::BitVector> succ(n, llvm::BitVector(n));
+  for (unsigned i = 0; i < n; ++i)
+    for (unsigned j = i + 1; j < n; ++j)
+      if (conflict(anchors[i], anchors[j]))
+        succ[i].set(j);
+
+  // Groups start as single anchors; `members[g]` stays sorted.
+  SmallVector<SmallVector<unsigned>> members(n);
+  for (unsigned i = 0; i < n; ++i)
+    members[i].push_back(i);
+  llvm::BitVector alive(n, true);
+  auto isCheap = [&](unsigned g) {
+    return llvm::all_of(members[g], [&](unsigned a) {
+      return isa<linalg::FillOp>(anchors[a].op);
+    });
+  };
+  // A group lives in the slot of its last-merged anchor chain. Merging a
+  // node into its (only) successor's slot keeps every edge pointing to a
+  // higher slot: the node's predecessors come before it, and whatever else
+  // it reached is reachable from the successor, so comes after that.
+  while (merge) {
+    SmallVector<llvm::BitVector> reduced = succ;
+    transitiveReduction(reduced);
+    SmallVector<unsigned> predCount(n, 0);
+    for (unsigned g : alive.set_bits())
+      for (unsigned s : reduced[g].set_bits())
+        ++predCount[s];
+    std::optional<std::pair<unsigned, unsigned>> pick;
+    for (unsigned g : alive.set_bits()) {
+      if (reduced[g].count() != 1)
+        continue;
+      unsigned s = reduced[g].find_first();
+      // A chain link (nothing else waits on g, nothing else feeds s), or a
+      // fill whose only consumer is s: running them back to back loses no
+      // concurrency.
+      if (predCount[s] == 1 || isCheap(g)) {
+        pick = {g, s};
+        break;
+      }
+    }
+    if (!pick)
+      break;
+    auto [g, s] = *pick;
+    members[s].append(members[g]);
+    llvm::sort(members[s]);
+    members[g].clear();
+    alive.reset(g);
+    succ[s] |= succ[g];
+    succ[s].reset(s);
+    succ[g].reset();
+    for (unsigned p : alive.set_bits())
+      if (succ[p].test(g)) {
+        succ[p].reset(g);
+        succ[p].set(s);
+      }
+  }
+
+  // Number the surviving groups in slot order, a topological order.
+  SmallVector<unsigned> live(alive.set_bits_begin(), alive.set_bits_end());
+  unsigned m = live.size();
+  DenseMap<unsigned, unsigned> position;
+  for (auto [k, g] : llvm::enumerate(live))
+    position[g] = k;
+  SmallVector<llvm::BitVector> ordered(m, llvm::BitVector(m));
+  for (auto [k, g] : llvm::enumerate(live))
+    for (unsigned s : succ[g].set_bits()) {
+      assert(position[s] > k && "group edges point forward");
+      ordered[k].set(position[s]);
+    }
+  transitiveReduction(ordered);
+  groups.clear();
+  groupDeps.assign(m, {});
+  for (unsigned g : live)
+    groups.push_back(members[g]);
+  for (unsigned k = 0; k < m; ++k)
+    for (unsigned s : ordered[k].set_bits())
+      groupDeps[s].push_back(k);
+}
+
+void EntryScheduler::materialize() {
+  MLIRContext *ctx = func.getContext();
+  Block &body = func.front();
+  Location loc = func.getLoc();
+
+  // The arena is the entry point's last parameter; every allocation of its
+  // top level becomes a view of it at the planned offset.
+  auto arenaType =
+      MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8));
+  unsigned arenaIndex = func.getNumArguments();
+  NamedAttribute arenaName(StringAttr::get(ctx, "loom.name"),
+                           StringAttr::get(ctx, "arena"));
+  (void)func.insertArgument(arenaIndex, arenaType,
+                            DictionaryAttr::get(ctx, {arenaName}), loc);
+  Value arena = func.getArgument(arenaIndex);
+  OpBuilder b(ctx);
+  for (Buffer &buffer : buffers) {
+    if (!buffer.isArena())
+      continue;
+    auto alloc = cast<memref::AllocOp>(buffer.alloc);
+    b.setInsertionPoint(alloc);
+    Value offset =
+        arith::ConstantIndexOp::create(b, alloc.getLoc(), buffer.offset);
+    auto view = memref::ViewOp::create(b, alloc.getLoc(), alloc.getType(),
+                                       arena, offset, alloc.getDynamicSizes());
+    alloc.replaceAllUsesWith(view.getResult());
+    alloc.erase();
+    buffer.alloc = view;
+    buffer.root = view;
+  }
+
+  // One function per kernel, with the entry point's signature: the
+  // index math and views it needs, then its anchors in program order.
+  OpBuilder mb(ctx);
+  mb.setInsertionPointAfter(func);
+  SmallVector<func::FuncOp> kernels;
+  SmallVector<Attribute> kernelInfo;
+  SmallVector<SmallVector<Value>> kernelArgs;
+  for (auto [k, group] : llvm::enumerate(groups)) {
+    std::string name = llvm::formatv("{0}__k{1}", func.getName(), k).str();
+    llvm::SetVector<Operation *> prelude;
+    std::function<void(Value)> need = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      if (!def || def->getBlock() != &body || prelude.contains(def))
+        return;
+      for (Value operand : def->getOperands())
+        need(operand);
+      prelude.insert(def);
+    };
+    llvm::MapVector<unsigned, bool> accesses;
+    llvm::SetVector<Value> used; // values from outside each anchor
+    for (unsigned a : group) {
+      Operation *op = anchors[a].op;
+      used.insert(op->operand_begin(), op->operand_end());
+      getUsedValuesDefinedAbove(op->getRegions(), used);
+      for (auto [buffer, write] : anchors[a].accesses)
+        accesses[buffer] |= write;
+    }
+    for (Value v : used)
+      need(v);
+    SmallVector<Operation *> ordered(prelude.begin(), prelude.end());
+    llvm::sort(ordered,
+               [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
+    // The kernel takes the entry point's parameters it uses, in order.
+    llvm::SetVector<Value> argSet;
+    for (Operation *op : ordered)
+      for (Value operand : op->getOperands())
+        if (isa<BlockArgument>(operand))
+          argSet.insert(operand);
+    for (Value v : used)
+      if (auto arg = dyn_cast<BlockArgument>(v);
+          arg && arg.getOwner() == &body)
+        argSet.insert(v);
+    SmallVector<Value> args(argSet.begin(), argSet.end());
+    llvm::sort(args, [](Value x, Value y) {
+      return cast<BlockArgument>(x).getArgNumber() <
+             cast<BlockArgument>(y).getArgNumber();
+    });
+    SmallVector<Type> argTypes;
+    SmallVector<int64_t> params;
+    for (Value v : args) {
+      argTypes.push_back(v.getType());
+      params.push_back(cast<BlockArgument>(v).getArgNumber());
+    }
+    auto kernel = func::FuncOp::create(mb, loc, name,
+                                       mb.getFunctionType(argTypes, {}));
+    kernel->setAttr(kKernelOfAttr, func.getSymNameAttr());
+    kernel->setAttr(kKernelParamsAttr, mb.getDenseI64ArrayAttr(params));
+    Block *entry = kernel.addEntryBlock();
+    IRMapping map;
+    map.map(args, entry->getArguments());
+    OpBuilder eb = OpBuilder::atBlockEnd(entry);
+    for (Operation *op : ordered)
+      eb.clone(*op, map);
+    for (unsigned a : group)
+      eb.clone(*anchors[a].op, map);
+    func::ReturnOp::create(eb, loc);
+    kernels.push_back(kernel);
+    kernelArgs.push_back(std::move(args));
+    mb.setInsertionPointAfter(kernel);
+
+    SmallVector<Attribute> reads, writes;
+    for (auto [buffer, write] : accesses) {
+      const Buffer &buf = buffers[buffer];
+      std::string label =
+          buf.isArena() ? llvm::formatv("arena[{0}, {1})", buf.offset,
+                                        buf.offset + buf.bytes)
+                              .str()
+                        : buf.name;
+      (write ? writes : reads).push_back(StringAttr::get(ctx, label));
+    }
+    SmallVector<int64_t> deps(groupDeps[k].begin(), groupDeps[k].end());
+    kernelInfo.push_back(DictionaryAttr::get(
+        ctx, {NamedAttribute(StringAttr::get(ctx, "name"),
+                             StringAttr::get(ctx, name)),
+              NamedAttribute(StringAttr::get(ctx, "deps"),
+                             DenseI64ArrayAttr::get(ctx, deps)),
+              NamedAttribute(StringAttr::get(ctx, "params"),
+                             DenseI64ArrayAttr::get(ctx, params)),
+              NamedAttribute(StringAttr::get(ctx, "reads"),
+                             ArrayAttr::get(ctx, reads)),
+              NamedAttribute(StringAttr::get(ctx, "writes"),
+                             ArrayAttr::get(ctx, writes))}));
+  }
+
+  // The entry point itself becomes the sequential schedule: the kernels
+  // called one after the other.
+  for (Anchor &anchor : llvm::reverse(anchors))
+    anchor.op->erase();
+  b.setInsertionPoint(body.getTerminator());
+  for (auto [kernel, args] : llvm::zip(kernels, kernelArgs))
+    func::CallOp::create(b, loc, kernel, args);
+  SmallVector<Operation *> dead;
+  for (Operation &op : llvm::reverse(body.without_terminator()))
+    dead.push_back(&op);
+  for (Operation *op : dead)
+    if (op->use_empty() && isMemoryEffectFree(op))
+      op->erase();
+
+  Builder attrs(ctx);
+  func->setAttr(kScheduleAttr,
+                attrs.getDictionaryAttr(
+                    {attrs.getNamedAttr("arena_bytes",
+                                        attrs.getI64IntegerAttr(arenaBytes)),
+                     attrs.getNamedAttr("max_tokens",
+                                        attrs.getI64IntegerAttr(maxTokens)),
+                     attrs.getNamedAttr("kernels",
+                                        attrs.getArrayAttr(kernelInfo))}));
+}
+
+LogicalResult EntryScheduler::run() {
+  if (!func.getBody().hasOneBlock())
+    return func.emitOpError("has more than one block; the kernel scheduler "
+                            "needs straight-line entry points");
+  if (failed(collect()))
+    return failure();
+  planArena();
+  buildGroups();
+  materialize();
+  return success();
+}
+
+struct LoomScheduleKernelsPass
+    : loom::impl::LoomScheduleKernelsPassBase<LoomScheduleKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    int64_t context = 0;
+    if (auto config = module->getAttrOfType<DictionaryAttr>("loom.model"))
+      if (auto c = config.getAs<IntegerAttr>("context_length"))
+        context = c.getInt();
+    int64_t tokens = maxTokens > 0 ? maxTokens : context;
+    SmallVector<func::FuncOp> entries;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.isPublic() && !f.isExternal() && !f->hasAttr(kKernelOfAttr) &&
+          !f->hasAttr(kScheduleAttr))
+        entries.push_back(f);
+    for (func::FuncOp f : entries)
+      if (failed(EntryScheduler(f, tokens, context, reuseMemory, mergeKernels)
+                     .run()))
+        return signalPassFailure();
+  }
+};
+
+} // namespace

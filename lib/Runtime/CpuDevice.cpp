@@ -1,0 +1,139 @@
+//===- CpuDevice.cpp - running schedules on the host's cores --------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// An entry point's schedule becomes a `tbb::flow::graph`: one
+// `continue_node` per kernel, an edge per dependency, a broadcast node that
+// starts the kernels with none. The graph is built once and run once per
+// step; it is rebuilt only when the task arena is replaced (`--threads`).
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Runtime/Device.h"
+#include "loom/Runtime/Threads.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <tbb/flow_graph.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+using namespace llvm;
+
+namespace loom {
+
+Executable::~Executable() = default;
+Device::~Device() = default;
+
+namespace {
+
+/// The entry point as compiled: its kernels called in order.
+class SequentialExecutable final : public Executable {
+public:
+  explicit SequentialExecutable(EntryFunction whole) : whole(whole) {}
+  void run(void **args) override {
+    runInArena([&] { whole(args); });
+  }
+
+private:
+  EntryFunction whole;
+};
+
+class GraphExecutable final : public Executable {
+public:
+  GraphExecutable(const EntryInfo &entry, ArrayRef<EntryFunction> kernels)
+      : kernels(kernels.begin(), kernels.end()) {
+    for (const KernelInfo &k : entry.kernels)
+      deps.push_back(k.deps);
+  }
+
+  void run(void **args) override {
+    this->args = args;
+    runInArena([&] {
+      if (!graph || builtFor != arenaGeneration())
+        build();
+      start->try_put(tbb::flow::continue_msg());
+      graph->wait_for_all();
+    });
+  }
+
+private:
+  using Node = tbb::flow::continue_node<tbb::flow::continue_msg>;
+
+  /// Builds the graph inside the task arena, so its tasks run there.
+  void build() {
+    nodes.clear();
+    start.reset();
+    graph = std::make_unique<tbb::flow::graph>();
+    start = std::make_unique<tbb::flow::broadcast_node<tbb::flow::continue_msg>>(
+        *graph);
+    for (size_t i = 0; i < kernels.size(); ++i) {
+      EntryFunction fn = kernels[i];
+      nodes.push_back(std::make_unique<Node>(
+          *graph, [this, fn](const tbb::flow::continue_msg &) {
+            fn(args);
+            return tbb::flow::continue_msg();
+          }));
+      if (deps[i].empty())
+        tbb::flow::make_edge(*start, *nodes.back());
+      for (int64_t d : deps[i])
+        tbb::flow::make_edge(*nodes[d], *nodes.back());
+    }
+    builtFor = arenaGeneration();
+  }
+
+  std::vector<EntryFunction> kernels;
+  std::vector<std::vector<int64_t>> deps;
+  void **args = nullptr;
+  uint64_t builtFor = 0;
+  // Destroyed in reverse: nodes, then the start node, then the graph.
+  std::unique_ptr<tbb::flow::graph> graph;
+  std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start;
+  std::vector<std::unique_ptr<Node>> nodes;
+};
+
+class CpuDevice final : public Device {
+public:
+  StringRef name() const override { return "cpu"; }
+
+  Expected<void *> allocate(size_t bytes) override {
+    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    void *memory = std::aligned_alloc(64, rounded);
+    if (!memory)
+      return createStringError(
+          formatv("cannot allocate {0} bytes of host memory", bytes).str());
+    std::memset(memory, 0, rounded);
+    return memory;
+  }
+  void deallocate(void *memory) override { std::free(memory); }
+  void zero(void *memory, size_t bytes) override {
+    std::memset(memory, 0, bytes);
+  }
+
+  Expected<std::unique_ptr<Executable>>
+  prepare(const EntryInfo &entry, ArrayRef<EntryFunction> kernels,
+          EntryFunction whole, ScheduleMode mode) override {
+    if (mode == ScheduleMode::Sequential || entry.kernels.empty()) {
+      if (!whole)
+        return createStringError("entry point '" + entry.name +
+                                 "' has no code");
+      return std::make_unique<SequentialExecutable>(whole);
+    }
+    if (kernels.size() != entry.kernels.size())
+      return createStringError(
+          formatv("entry point '{0}' lists {1} kernels but {2} were given",
+                  entry.name, entry.kernels.size(), kernels.size())
+              .str());
+    return std::make_unique<GraphExecutable>(entry, kernels);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Device> createCpuDevice() {
+  return std::make_unique<CpuDevice>();
+}
+
+} // namespace loom
