@@ -22,6 +22,7 @@
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <climits>
@@ -117,13 +118,27 @@ private:
       return std::nullopt;
     int64_t alo = a->first, ahi = a->second;
     int64_t blo = b->first, bhi = b->second;
-    auto divide = [&](bool ceil) -> std::optional<Range> {
-      if (blo <= 0 || alo < 0)
-        return std::nullopt; // positive divisors of non-negative values only
+    // For a positive divisor, division is monotone in each operand: the
+    // extremes are at the corners.
+    enum class Rounding { Truncate, Floor, Ceil };
+    auto divide = [&](Rounding rounding,
+                      bool isUnsigned) -> std::optional<Range> {
+      if (blo <= 0 || (isUnsigned && alo < 0))
+        return std::nullopt;
       auto div = [&](int64_t x, int64_t y) {
-        return ceil ? (x + y - 1) / y : x / y;
+        switch (rounding) {
+        case Rounding::Truncate:
+          return x / y;
+        case Rounding::Floor:
+          return llvm::divideFloorSigned(x, y);
+        case Rounding::Ceil:
+          return llvm::divideCeilSigned(x, y);
+        }
+        llvm_unreachable("unknown rounding");
       };
-      return Range{div(alo, bhi), div(ahi, blo)};
+      int64_t corners[] = {div(alo, blo), div(alo, bhi), div(ahi, blo),
+                           div(ahi, bhi)};
+      return Range{*llvm::min_element(corners), *llvm::max_element(corners)};
     };
     return llvm::TypeSwitch<Operation *, std::optional<Range>>(def)
         .Case([&](arith::AddIOp) { return Range{alo + blo, ahi + bhi}; })
@@ -133,10 +148,15 @@ private:
             return std::nullopt;
           return Range{alo * blo, ahi * bhi};
         })
-        .Case<arith::DivUIOp, arith::DivSIOp>(
-            [&](Operation *) { return divide(false); })
-        .Case<arith::CeilDivUIOp, arith::CeilDivSIOp>(
-            [&](Operation *) { return divide(true); })
+        .Case([&](arith::DivUIOp) { return divide(Rounding::Truncate, true); })
+        .Case([&](arith::DivSIOp) { return divide(Rounding::Truncate, false); })
+        .Case([&](arith::FloorDivSIOp) {
+          return divide(Rounding::Floor, false);
+        })
+        .Case([&](arith::CeilDivUIOp) { return divide(Rounding::Ceil, true); })
+        .Case([&](arith::CeilDivSIOp) {
+          return divide(Rounding::Ceil, false);
+        })
         .Case<arith::MinSIOp, arith::MinUIOp>([&](Operation *) {
           return Range{std::min(alo, blo), std::min(ahi, bhi)};
         })
@@ -222,6 +242,13 @@ private:
 
   SmallVector<Buffer> buffers;
   DenseMap<Value, unsigned> bufferOf; ///< top-level memref -> its buffer
+  /// Top-level values computed from anchor results -> the latest anchor.
+  DenseMap<Value, int> producer;
+  /// Memrefs an anchor returned -> the buffers they may alias.
+  DenseMap<Value, SmallVector<unsigned>> carried;
+  /// Anchor ranges that must be in one kernel (SSA values flow between
+  /// their ends).
+  SmallVector<std::pair<int, int>> sameKernel;
   SmallVector<Anchor> anchors;
   int64_t arenaBytes = 0;
 
@@ -260,7 +287,11 @@ LogicalResult EntryScheduler::collect() {
   for (Operation &op : body.without_terminator()) {
     if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
       MemRefType type = alloc.getType();
-      unsigned bits = type.getElementTypeBitWidth();
+      // Index is 64-bit on every target Loom generates code for.
+      Type element = type.getElementType();
+      unsigned bits = element.isIndex()             ? 64
+                      : element.isIntOrFloat()      ? element.getIntOrFloatBitWidth()
+                                                    : 0;
       if (!type.getLayout().isIdentity() || bits == 0 || bits % 8 != 0)
         return alloc.emitOpError(
             "cannot be placed in the activation arena: it needs an identity "
@@ -289,36 +320,75 @@ LogicalResult EntryScheduler::collect() {
       b.bytes = alignTo(elements * (bits / 8), kArenaAlignment);
       continue;
     }
+    // The latest anchor whose results `v` was computed from, or -1.
+    auto producerOf = [&](Value v) {
+      auto it = producer.find(v);
+      return it == producer.end() ? -1 : it->second;
+    };
     if (auto view = dyn_cast<ViewLikeOpInterface>(op);
         view && op.getNumResults() == 1 && isMemoryEffectFree(&op)) {
-      auto it = bufferOf.find(view.getViewSource());
-      if (it == bufferOf.end())
-        return op.emitOpError("views a buffer the scheduler does not know");
-      bufferOf[op.getResult(0)] = it->second;
-      continue;
+      Value source = view.getViewSource();
+      if (auto it = bufferOf.find(source); it != bufferOf.end()) {
+        bufferOf[op.getResult(0)] = it->second;
+        continue;
+      }
+      if (auto it = carried.find(source); it != carried.end()) {
+        SmallVector<unsigned> aliases = it->second;
+        carried[op.getResult(0)] = std::move(aliases);
+        producer[op.getResult(0)] = producerOf(source);
+        continue;
+      }
+      return op.emitOpError("views a buffer the scheduler does not know");
     }
     if (isMemoryEffectFree(&op) && op.getNumRegions() == 0) {
       if (llvm::any_of(op.getResultTypes(), llvm::IsaPred<BaseMemRefType>))
         return op.emitOpError(
             "makes a memref the scheduler cannot trace to a buffer");
-      continue; // index math and constants, recomputed by every kernel
+      // Index math and constants, recomputed by every kernel that needs
+      // them; those computed from an anchor's results stay with it.
+      int from = -1;
+      for (Value operand : op.getOperands())
+        from = std::max(from, producerOf(operand));
+      if (from >= 0)
+        for (Value result : op.getResults())
+          producer[result] = from;
+      continue;
     }
     if (isa<memref::DeallocOp>(op))
       return op.emitOpError("frees a buffer: schedule kernels before "
                             "inserting deallocations");
-    for (Value result : op.getResults())
-      for (Operation *user : result.getUsers())
-        if (user->getBlock() == &body && !isa<func::ReturnOp>(user))
-          return op.emitOpError(
-              "produces a value another kernel uses; kernels exchange data "
-              "through buffers only");
+    int index = anchors.size();
     Anchor &anchor = anchors.emplace_back();
     anchor.op = &op;
     op.walk([&](Operation *nested) {
-      for (OpOperand &use : nested->getOpOperands())
+      for (OpOperand &use : nested->getOpOperands()) {
         if (auto it = bufferOf.find(use.get()); it != bufferOf.end())
           analyzeUse(use, it->second, anchor);
+        else if (auto c = carried.find(use.get()); c != carried.end())
+          for (unsigned buffer : c->second)
+            anchor.access(buffer, /*write=*/true);
+      }
     });
+    // An anchor that uses another's results joins its kernel, with every
+    // anchor in between (a contiguous range cannot close a cycle).
+    llvm::SetVector<Value> used(op.operand_begin(), op.operand_end());
+    getUsedValuesDefinedAbove(op.getRegions(), used);
+    int from = -1;
+    for (Value v : used)
+      from = std::max(from, producerOf(v));
+    if (from >= 0)
+      sameKernel.push_back({from, index});
+    for (Value result : op.getResults()) {
+      producer[result] = index;
+      // A memref made by an anchor (a loop's carried buffer) may be any of
+      // the buffers it touched, or memory of its own.
+      if (isa<BaseMemRefType>(result.getType())) {
+        SmallVector<unsigned> aliases;
+        for (auto [buffer, write] : anchor.accesses)
+          aliases.push_back(buffer);
+        carried[result] = std::move(aliases);
+      }
+    }
   }
   for (auto [i, anchor] : llvm::enumerate(anchors))
     for (auto [buffer, write] : anchor.accesses) {
@@ -429,11 +499,35 @@ void EntryScheduler::buildGroups() {
       if (conflict(anchors[i], anchors[j]))
         succ[i].set(j);
 
-  // Groups start as single anchors; `members[g]` stays sorted.
-  SmallVector<SmallVector<unsigned>> members(n);
+  // Groups start as single anchors, or as the ranges that exchange SSA
+  // values, in the slot of their last anchor; `members[g]` stays sorted.
+  SmallVector<int> rangeEnd(n);
   for (unsigned i = 0; i < n; ++i)
-    members[i].push_back(i);
-  llvm::BitVector alive(n, true);
+    rangeEnd[i] = i;
+  for (auto [from, to] : sameKernel)
+    rangeEnd[from] = std::max(rangeEnd[from], to);
+  SmallVector<SmallVector<unsigned>> members(n);
+  llvm::BitVector alive(n);
+  for (unsigned start = 0; start < n;) {
+    int end = rangeEnd[start];
+    for (int i = start; i <= end; ++i)
+      end = std::max(end, rangeEnd[i]);
+    for (int i = start; i <= end; ++i)
+      members[end].push_back(i);
+    alive.set(end);
+    for (int i = start; i < end; ++i) {
+      succ[end] |= succ[i];
+      succ[i].reset();
+    }
+    for (unsigned p = 0; p < start; ++p)
+      for (int i = start; i < end; ++i)
+        if (succ[p].test(i)) {
+          succ[p].reset(i);
+          succ[p].set(end);
+        }
+    succ[end].reset(start, end + 1);
+    start = end + 1;
+  }
   auto isCheap = [&](unsigned g) {
     return llvm::all_of(members[g], [&](unsigned a) {
       return isa<linalg::FillOp>(anchors[a].op);
@@ -540,13 +634,17 @@ void EntryScheduler::materialize() {
   SmallVector<func::FuncOp> kernels;
   SmallVector<Attribute> kernelInfo;
   SmallVector<SmallVector<Value>> kernelArgs;
+  llvm::DenseSet<Operation *> isAnchor;
+  for (Anchor &anchor : anchors)
+    isAnchor.insert(anchor.op);
   for (auto [k, group] : llvm::enumerate(groups)) {
     std::string name = llvm::formatv("{0}__k{1}", func.getName(), k).str();
     llvm::SetVector<Operation *> prelude;
     std::function<void(Value)> need = [&](Value v) {
       Operation *def = v.getDefiningOp();
-      if (!def || def->getBlock() != &body || prelude.contains(def))
-        return;
+      if (!def || def->getBlock() != &body || prelude.contains(def) ||
+          isAnchor.contains(def))
+        return; // anchors' results come from the same kernel
       for (Value operand : def->getOperands())
         need(operand);
       prelude.insert(def);
@@ -593,11 +691,13 @@ void EntryScheduler::materialize() {
     Block *entry = kernel.addEntryBlock();
     IRMapping map;
     map.map(args, entry->getArguments());
+    for (unsigned a : group)
+      ordered.push_back(anchors[a].op);
+    llvm::sort(ordered,
+               [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
     OpBuilder eb = OpBuilder::atBlockEnd(entry);
     for (Operation *op : ordered)
       eb.clone(*op, map);
-    for (unsigned a : group)
-      eb.clone(*anchors[a].op, map);
     func::ReturnOp::create(eb, loc);
     kernels.push_back(kernel);
     kernelArgs.push_back(std::move(args));

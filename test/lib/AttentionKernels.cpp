@@ -10,6 +10,7 @@
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -155,7 +156,7 @@ void resetPeakKernelBytes() { peakBytes.store(currentBytes.load()); }
 namespace {
 /// A memref descriptor: {allocated, aligned, offset, sizes, strides}.
 struct Descriptor {
-  Descriptor(float *data, std::vector<int64_t> sizes) {
+  Descriptor(void *data, std::vector<int64_t> sizes) {
     auto p = reinterpret_cast<int64_t>(data);
     words = {p, p, 0};
     words.insert(words.end(), sizes.begin(), sizes.end());
@@ -184,11 +185,32 @@ AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &ctx);
   if (!module)
     return llvm::createStringError("cannot parse the kernel:\n" + ir);
+  // As in a model: the position indexes a cache of `keys` entries, which
+  // bounds the sizes that depend on it (the decode split's chunks).
+  auto func = (*module).lookupSymbol<func::FuncOp>("attention");
+  if (!func || func.getNumArguments() != 5)
+    return llvm::createStringError("the kernel is not @attention(q, k, v, m, "
+                                   "pos):\n" + ir);
+  int64_t keys = cast<ShapedType>(func.getArgument(1).getType()).getDimSize(2);
+  Builder b(&ctx);
+  func.setArgAttr(4, "loom.name", b.getStringAttr("position"));
+  (*module)->setAttr("loom.model",
+                     b.getDictionaryAttr(b.getNamedAttr(
+                         "context_length", b.getI64IntegerAttr(keys))));
   ::loom::CompileOptions options;
   options.fuseAttention = fuse;
   options.attentionKeyBlock = keyBlock;
   if (llvm::Error e = ::loom::lowerFunctionsToLLVM(*module, options))
     return std::move(e);
+  // The compiler planned the kernel's intermediate buffers into an arena
+  // the caller passes (loom-schedule-kernels): remember its size.
+  module->walk([&](LLVM::LLVMFuncOp f) {
+    if (f.getName() != "attention")
+      return;
+    if (auto schedule = f->getAttrOfType<DictionaryAttr>("loom.schedule"))
+      if (auto bytes = schedule.getAs<IntegerAttr>("arena_bytes"))
+        kernel->arenaBytes = bytes.getInt();
+  });
   registerBuiltinDialectTranslation(ctx);
   registerLLVMDialectTranslation(ctx);
   ExecutionEngineOptions engineOptions;
@@ -226,11 +248,18 @@ llvm::Error AttentionKernel::run(const AttentionConfig &c, std::vector<float> &q
   ds.emplace_back(v.data(), std::vector<int64_t>{1, c.kvHeads, c.keys, c.headDim});
   ds.emplace_back(mask.data(), std::vector<int64_t>{1, c.qHeads, c.queries, c.keys});
   ds.emplace_back(out.data(), std::vector<int64_t>{1, c.qHeads, c.queries, c.headDim});
+  // The arena counts as memory the kernel holds, like its heap buffers.
+  int64_t arenaSize = std::max<int64_t>(arenaBytes, 64);
+  void *arena = countingAlignedAlloc(64, arenaSize);
+  ds.emplace_back(arena, std::vector<int64_t>{arenaSize});
   int64_t pos = c.offset;
   llvm::SmallVector<void *> args = {&ds[0].pointer, &ds[1].pointer,
                                     &ds[2].pointer, &ds[3].pointer,
-                                    &pos,           &ds[4].pointer};
-  return engine->invokePacked("_mlir_ciface_attention", args);
+                                    &pos,           &ds[4].pointer,
+                                    &ds[5].pointer};
+  llvm::Error result = engine->invokePacked("_mlir_ciface_attention", args);
+  countingFree(arena);
+  return result;
 }
 
 } // namespace loom::testing

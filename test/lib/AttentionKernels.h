@@ -55,6 +55,7 @@ public:
 private:
   mlir::MLIRContext context;
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  int64_t arenaBytes = 0;
 };
 
 /// Bytes the compiled code holds in malloc'd buffers now and at most so far
