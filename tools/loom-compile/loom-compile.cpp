@@ -67,6 +67,13 @@ cl::opt<bool> printConfig(
              "weights, tokenizer) as a table, and stop"),
     cl::cat(category));
 
+cl::opt<bool> printSchedule(
+    "print-schedule",
+    cl::desc("Print each entry point's schedule (its kernels, what each "
+             "waits for, reads and writes, and the activation arena the "
+             "compiler planned) as a table, and stop"),
+    cl::cat(category));
+
 cl::opt<std::string> cpu(
     "cpu",
     cl::desc("The CPU to generate code for, as LLVM names it (e.g. "
@@ -137,6 +144,40 @@ void printConfigTable(const loom::ModelFile &m) {
                                      m.tokenizer.pieces.size()));
 }
 
+/// The longest chain of kernels and the most kernels that can run at once
+/// by level (kernels whose longest chain of predecessors has one length).
+void printScheduleTable(const loom::Manifest &m) {
+  for (const loom::EntryInfo &e : m.entries) {
+    std::vector<int64_t> level(e.kernels.size(), 0);
+    std::map<int64_t, int> width;
+    for (size_t k = 0; k < e.kernels.size(); ++k) {
+      for (int64_t d : e.kernels[k].deps)
+        level[k] = std::max(level[k], level[d] + 1);
+      ++width[level[k]];
+    }
+    int widest = 0;
+    for (auto &[l, w] : width)
+      widest = std::max(widest, w);
+    fmt::print("entry {}: {} kernels, {} levels, up to {} at once; arena {} "
+               "bytes (planned for {} tokens)\n",
+               e.name, e.kernels.size(), width.size(), widest, e.arenaBytes,
+               e.maxTokens);
+    auto join = [](const auto &items) {
+      std::string out;
+      for (const auto &item : items)
+        out += fmt::format("{}{}", out.empty() ? "" : " ", item);
+      return out.empty() ? std::string("-") : out;
+    };
+    for (size_t k = 0; k < e.kernels.size(); ++k) {
+      const loom::KernelInfo &info = e.kernels[k];
+      fmt::print("  {:<4} {:<14} level {:<3} after {}\n", k, info.name,
+                 level[k], join(info.deps));
+      fmt::print("       reads  {}\n       writes {}\n", join(info.reads),
+                 join(info.writes));
+    }
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -163,6 +204,8 @@ int main(int argc, char **argv) {
   Stage stage = emit;
   if (emit.getNumOccurrences() == 0 && StringRef(outputPath).ends_with(".so"))
     stage = Stage::Artifact;
+  if (printSchedule)
+    stage = Stage::LLVM; // the schedule is made with the memrefs
 
   loom::CompileOptions options;
   options.build.contextLength = contextLength;
@@ -203,6 +246,11 @@ int main(int argc, char **argv) {
       loom::lowerToLLVMDialect(**module, **model);
   if (!manifest)
     return fail(toString(manifest.takeError()));
+  if (printSchedule) {
+    printScheduleTable(*manifest);
+    output->keep();
+    return 0;
+  }
   LLVMContext llvmContext;
   auto llvmModule = loom::translateToLLVMIR(**module, *manifest, llvmContext);
   if (!llvmModule)

@@ -94,6 +94,16 @@ cl::opt<std::string> cacheDir(
 cl::opt<bool> noCache("no-cache",
                       cl::desc("Compile into a temporary file, not the cache"),
                       cl::cat(category));
+cl::opt<loom::ScheduleMode> schedule(
+    "schedule",
+    cl::desc("How each step runs the kernels the compiler split it into"),
+    cl::values(clEnumValN(loom::ScheduleMode::Graph, "graph",
+                          "As a tbb::flow::graph of their dependencies: "
+                          "independent kernels run at the same time "
+                          "(default)"),
+               clEnumValN(loom::ScheduleMode::Sequential, "sequential",
+                          "One after the other, in the compiler's order")),
+    cl::init(loom::ScheduleMode::Graph));
 cl::opt<bool> bench("bench",
                     cl::desc("Print no text; print a JSON summary of the run "
                              "(tokens and tokens/s) on stdout"),
@@ -310,7 +320,9 @@ int main(int argc, char **argv) {
   if (!sampler)
     return fail(toString(sampler.takeError()));
 
-  auto session = loom::Session::create(artifact, model);
+  loom::SessionOptions sessionOptions;
+  sessionOptions.schedule = schedule;
+  auto session = loom::Session::create(artifact, model, sessionOptions);
   if (!session)
     return fail(toString(session.takeError()));
 
@@ -420,16 +432,24 @@ int main(int argc, char **argv) {
     std::fflush(stdout);
   }
 
+  auto kernelCount = [&](StringRef entry) -> size_t {
+    const loom::EntryInfo *e = artifact->manifest().entry(entry);
+    return e ? e->kernels.size() : 0;
+  };
   double prefillRate = prefillCount / std::max(prefillSeconds, 1e-9);
   double decodeRate = generated / std::max(decodeSeconds, 1e-9);
   if (bench) {
     fmt::print("{{\"model\": \"{}\", \"prompt_tokens\": {}, \"prefill_s\": "
                "{:.6f}, \"prefill_tok_s\": {:.2f}, \"generated_tokens\": {}, "
                "\"decode_s\": {:.6f}, \"decode_tok_s\": {:.2f}, "
-               "\"compile_s\": {:.3f}, \"compiled\": {}, \"threads\": {}}}\n",
+               "\"compile_s\": {:.3f}, \"compiled\": {}, \"threads\": {}, "
+               "\"schedule\": \"{}\", \"kernels\": {{\"prefill\": {}, "
+               "\"decode\": {}}}}}\n",
                model->path, prefillCount, prefillSeconds, prefillRate,
                generated, decodeSeconds, decodeRate, compileSeconds,
-               compiled ? "true" : "false", loom::threadCount());
+               compiled ? "true" : "false", loom::threadCount(),
+               schedule == loom::ScheduleMode::Graph ? "graph" : "sequential",
+               kernelCount("prefill"), kernelCount("decode"));
   } else {
     fmt::print(stderr,
                "loom-run: {}prompt {} tokens at {:.1f} tok/s, generated {} "
