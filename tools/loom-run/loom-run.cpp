@@ -182,6 +182,11 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
     }
     if (std::error_code ec = sys::fs::create_directories(path))
       return createStringError(ec, "cannot create the cache folder " + path);
+    // create_directories accepts an existing file of that name.
+    if (!sys::fs::is_directory(path))
+      return createStringError(
+          std::make_error_code(std::errc::not_a_directory),
+          "the cache folder " + path + " is a file, not a folder");
     sys::path::append(path, cacheKey(model) + ".so");
     if (sys::fs::exists(path)) {
       fromCache = true;
