@@ -69,6 +69,7 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   mlir::loom::PipelineOptions pipeline;
   pipeline.attentionKeyBlock = o.attentionKeyBlock;
   pipeline.fuseAttention = o.fuseAttention;
+  pipeline.maxTokens = o.maxTokens;
   return pipeline;
 }
 
@@ -213,9 +214,11 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
 }
 
 Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
-                                      const ModelFile &model) {
-  if (Error e = runPipeline(module, "memrefs",
-                            mlir::loom::buildBufferizationPipeline))
+                                      const ModelFile &model,
+                                      const CompileOptions &options) {
+  if (Error e = runPipeline(module, "memrefs", [&](mlir::OpPassManager &pm) {
+        mlir::loom::buildBufferizationPipeline(pm, pipelineOptions(options));
+      }))
     return std::move(e);
   Expected<Manifest> manifest = readManifest(module, model);
   if (!manifest)
@@ -413,7 +416,7 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
     return module.takeError();
   if (Error e = lowerToLinalg(**module, options))
     return e;
-  Expected<Manifest> manifest = lowerToLLVMDialect(**module, model);
+  Expected<Manifest> manifest = lowerToLLVMDialect(**module, model, options);
   if (!manifest)
     return manifest.takeError();
   LLVMContext llvmContext;

@@ -41,7 +41,8 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
-void loom::buildBufferizationPipeline(OpPassManager &pm) {
+void loom::buildBufferizationPipeline(OpPassManager &pm,
+                                      const PipelineOptions &options) {
   // Elementwise producers fuse into their consumers while still on tensors.
   pm.addPass(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
@@ -66,7 +67,9 @@ void loom::buildBufferizationPipeline(OpPassManager &pm) {
   // over one activation arena, with their dependency graph as data.
   pm.addPass(memref::createResolveRankedShapeTypeResultDimsPass());
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createLoomScheduleKernelsPass());
+  LoomScheduleKernelsPassOptions schedule;
+  schedule.maxTokens = options.maxTokens;
+  pm.addPass(createLoomScheduleKernelsPass(schedule));
   pm.addPass(createCanonicalizerPass());
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
@@ -100,15 +103,16 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
 }
 
-void loom::buildLinalgToLLVMPipeline(OpPassManager &pm) {
-  buildBufferizationPipeline(pm);
+void loom::buildLinalgToLLVMPipeline(OpPassManager &pm,
+                                     const PipelineOptions &options) {
+  buildBufferizationPipeline(pm, options);
   buildMemRefToLLVMPipeline(pm);
 }
 
 void loom::buildLoomToLLVMPipeline(OpPassManager &pm,
                                    const PipelineOptions &options) {
   buildLoomToLinalgPipeline(pm, options);
-  buildLinalgToLLVMPipeline(pm);
+  buildLinalgToLLVMPipeline(pm, options);
 }
 
 void loom::registerLoomPipelines() {

@@ -774,7 +774,10 @@ struct LoomScheduleKernelsPass
     if (auto config = module->getAttrOfType<DictionaryAttr>("loom.model"))
       if (auto c = config.getAs<IntegerAttr>("context_length"))
         context = c.getInt();
-    int64_t tokens = maxTokens > 0 ? maxTokens : context;
+    // A call never holds more tokens than the context.
+    int64_t tokens = maxTokens > 0 && context > 0 ? std::min<int64_t>(maxTokens, context)
+                     : maxTokens > 0              ? maxTokens
+                                                  : context;
     SmallVector<func::FuncOp> entries;
     for (auto f : module.getOps<func::FuncOp>())
       if (f.isPublic() && !f.isExternal() && !f->hasAttr(kKernelOfAttr) &&

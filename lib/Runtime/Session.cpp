@@ -268,7 +268,28 @@ Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
   const Step *s = step("prefill");
   if (!s)
     return createStringError("the artifact has no prefill entry point");
-  return run(*s, tokens, position);
+  int64_t chunk = s->info->maxTokens;
+  if (chunk <= 0 || int64_t(tokens.size()) <= chunk)
+    return run(*s, tokens, position);
+  // More tokens than the arena was planned for: several calls, each after
+  // the positions the previous ones put in the cache.
+  if (position < 0 || position + int64_t(tokens.size()) > contextLength())
+    return createStringError(
+        formatv("positions {0}..{1} do not fit the context of {2} positions",
+                position, position + tokens.size() - 1, contextLength())
+            .str());
+  std::vector<float> all;
+  all.reserve(tokens.size() * vocab());
+  for (size_t begin = 0; begin < tokens.size(); begin += chunk) {
+    ArrayRef<int32_t> part =
+        tokens.slice(begin, std::min<size_t>(chunk, tokens.size() - begin));
+    Expected<ArrayRef<float>> logits = run(*s, part, position + begin);
+    if (!logits)
+      return logits.takeError();
+    all.insert(all.end(), logits->begin(), logits->end());
+  }
+  logits_ = std::move(all);
+  return ArrayRef<float>(logits_);
 }
 
 Expected<ArrayRef<float>> Session::decode(int32_t token, int64_t position) {

@@ -90,6 +90,13 @@ cl::opt<int64_t> attentionKeyBlock(
              "whole score matrix (default 0)"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 
+cl::opt<int64_t> maxTokens(
+    "max-tokens",
+    cl::desc("Most tokens one prefill call takes: the activation arena is "
+             "planned for it, and the runtime splits longer prompts "
+             "(default 512; at most the context length)"),
+    cl::value_desc("N"), cl::init(512), cl::cat(category));
+
 cl::opt<int64_t> contextLength(
     "context-length",
     cl::desc("KV cache capacity in positions (default: the model's context "
@@ -212,6 +219,9 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.optLevel = std::min(optLevel.getValue(), 3u);
   options.attentionKeyBlock = attentionKeyBlock;
+  options.maxTokens = maxTokens;
+  if (maxTokens < 1)
+    return fail("--max-tokens takes a number of tokens >= 1");
   if (attentionKeyBlock < -1)
     return fail("--attention-key-block takes -1, 0 or a block size");
 
@@ -243,7 +253,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   Expected<loom::Manifest> manifest =
-      loom::lowerToLLVMDialect(**module, **model);
+      loom::lowerToLLVMDialect(**module, **model, options);
   if (!manifest)
     return fail(toString(manifest.takeError()));
   if (printSchedule) {

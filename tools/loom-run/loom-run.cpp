@@ -86,6 +86,12 @@ cl::opt<int64_t> contextLength(
     cl::desc("With a model file: KV cache capacity in positions (default: the "
              "model's)"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
+cl::opt<int64_t> maxTokens(
+    "max-tokens",
+    cl::desc("With a model file: most tokens one prefill call takes; longer "
+             "prompts run in several calls (default 512; at most the "
+             "context length)"),
+    cl::init(512));
 cl::opt<std::string> cacheDir(
     "cache-dir",
     cl::desc("Where compiled model files are kept (default: "
@@ -150,8 +156,8 @@ std::string cacheKey(const loom::ModelFile &model) {
   std::string compilerStamp;
   dl_iterate_phdr(addLoomLibrary, &compilerStamp);
   std::string text =
-      fmt::format("{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
-                  contextLength.getValue(), compilerStamp,
+      fmt::format("{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
+                  contextLength.getValue(), maxTokens.getValue(), compilerStamp,
                   sys::path::filename(model.path).str(),
                   loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
@@ -162,6 +168,7 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
                                     bool &fromCache) {
   loom::CompileOptions options;
   options.build.contextLength = contextLength;
+  options.maxTokens = maxTokens;
   SmallString<256> path;
   if (noCache) {
     if (std::error_code ec =

@@ -39,6 +39,9 @@ struct CompileOptions {
   int64_t attentionKeyBlock = 0;
   /// Recognise attention written out (loom-fuse-attention).
   bool fuseAttention = true;
+  /// Tokens per prefill call the activation arena is planned for (0: the
+  /// context length); the runtime splits longer prompts.
+  int64_t maxTokens = 0;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.
@@ -48,7 +51,8 @@ llvm::Error lowerToLinalg(mlir::ModuleOp module,
 /// Lowers a module of linalg IR in place to the LLVM dialect and returns the
 /// manifest of its entry points, read off the bufferized signatures.
 llvm::Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
-                                            const ModelFile &model);
+                                            const ModelFile &model,
+                                            const CompileOptions &options = {});
 
 /// Lowers any module of loom IR (no model needed) all the way to the LLVM
 /// dialect; public functions get C-interface wrappers. For tests and tools

@@ -22,6 +22,9 @@ struct PipelineOptions {
   int64_t attentionKeyBlock = 0;
   /// Run loom-fuse-attention first (off: attention stays as written).
   bool fuseAttention = true;
+  /// Tokens per call the activation arena is planned for (0: the context
+  /// length; larger values are capped to it). See loom-schedule-kernels.
+  int64_t maxTokens = 0;
 };
 
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading
@@ -32,7 +35,8 @@ void buildLoomToLinalgPipeline(OpPassManager &pm,
 /// linalg on tensors -> memrefs: one-shot bufferization with function
 /// boundaries (KV caches are updated in place, results become
 /// out-parameters) and deallocation of temporaries.
-void buildBufferizationPipeline(OpPassManager &pm);
+void buildBufferizationPipeline(OpPassManager &pm,
+                                const PipelineOptions &options = {});
 
 /// Bufferized IR -> the LLVM dialect: loops, then LLVM with a
 /// `_mlir_ciface_` wrapper for every function.
@@ -42,7 +46,8 @@ void buildMemRefToLLVMPipeline(OpPassManager &pm);
 /// bufferization with function boundaries (KV caches are updated in place,
 /// results become out-parameters), deallocation of temporaries, loops,
 /// then the LLVM dialect with C-interface wrappers for every entry point.
-void buildLinalgToLLVMPipeline(OpPassManager &pm);
+void buildLinalgToLLVMPipeline(OpPassManager &pm,
+                               const PipelineOptions &options = {});
 
 /// Both of the above.
 void buildLoomToLLVMPipeline(OpPassManager &pm,

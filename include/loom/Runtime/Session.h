@@ -76,7 +76,8 @@ public:
          const SessionOptions &options = {});
 
   /// Runs `tokens` at positions `position ..` and returns their logits, one
-  /// row of `vocab()` floats per token.
+  /// row of `vocab()` floats per token. More tokens than the artifact's
+  /// prefill takes per call (its `max_tokens`) run as several calls.
   llvm::Expected<llvm::ArrayRef<float>> prefill(llvm::ArrayRef<int32_t> tokens,
                                                 int64_t position);
   /// Runs one token at `position` and returns its logits.
