@@ -161,6 +161,8 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
           p.shape.push_back(mlir::ShapedType::isDynamic(d) ? -1 : d);
         mlir::Type elt = memref.getElementType();
         p.elementType = elt.isF32()           ? "f32"
+                        : elt.isF16()         ? "f16"
+                        : elt.isBF16()        ? "bf16"
                         : elt.isInteger(32)   ? "i32"
                         : elt.isInteger(8)    ? "i8"
                                               : "?";
@@ -178,6 +180,13 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       if (weight) {
         p.kind = ParamInfo::Kind::Weight;
         p.name = weight.str();
+        // The storage follows from the type the frontend read it as: i8
+        // blocks of 34 bytes are q8_0, of 18 bytes q4_0.
+        p.storage = p.elementType;
+        if (p.elementType == "i8" && !p.shape.empty())
+          p.storage = p.shape.back() == 34   ? "q8_0"
+                      : p.shape.back() == 18 ? "q4_0"
+                                             : "?";
       } else if (name && name.getValue() == "tokens") {
         p.kind = ParamInfo::Kind::Tokens;
         p.name = "tokens";

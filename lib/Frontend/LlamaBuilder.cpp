@@ -81,6 +81,11 @@ private:
   Value weight(const Twine &name, ArrayRef<int64_t> shape);
   /// The weight if the file has it, else null.
   Value optionalWeight(const Twine &name, ArrayRef<int64_t> shape);
+  /// The f32 values of a weight of logical `shape`, read in its storage
+  /// format: f16/bf16 widened with arith.extf, q8_0/q4_0 blocks through
+  /// loom.dequantize.
+  Value storedWeight(const WeightInfo &info, StringRef name,
+                     ArrayRef<int64_t> shape);
 
   Value linear(Value x, StringRef prefix, ArrayRef<int64_t> wShape,
                bool withBias = false);
@@ -131,9 +136,52 @@ Value LlamaBuilder::optionalWeight(const Twine &nameTwine,
     fail(formatv("tensor '{0}' has shape [{1}], but the config implies [{2}]",
                  name, found, expected));
   }
-  Value w = ir::WeightOp::create(builder, loc(name), tensor(shape), name);
+  Value w = storedWeight(*info, name, shape);
   weights[name] = w;
   return w;
+}
+
+Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
+                                 ArrayRef<int64_t> shape) {
+  Location l = loc(name);
+  switch (info.storage) {
+  case StorageType::F16:
+  case StorageType::BF16: {
+    // Read as stored; widened where used (the conversion fuses into the
+    // consumer's loops).
+    Type elt = info.storage == StorageType::F16
+                   ? Type(builder.getF16Type())
+                   : Type(builder.getBF16Type());
+    Value raw = ir::WeightOp::create(
+        builder, l, RankedTensorType::get(shape, elt), name);
+    return arith::ExtFOp::create(builder, l, tensor(shape), raw);
+  }
+  case StorageType::Q8_0:
+  case StorageType::Q4_0: {
+    ir::BlockFormat format = info.storage == StorageType::Q8_0
+                                 ? ir::BlockFormat::q8_0
+                                 : ir::BlockFormat::q4_0;
+    int64_t block = ir::DequantizeOp::kBlockValues;
+    if (shape.empty() || shape.back() % block != 0) {
+      fail(formatv("tensor '{0}' is stored as {1}, but its rows of {2} values "
+                   "are not whole blocks of {3}",
+                   name, storageTypeName(info.storage),
+                   shape.empty() ? 0 : shape.back(), block));
+      return ir::WeightOp::create(builder, l, tensor(shape), name);
+    }
+    SmallVector<int64_t> rawShape(shape.drop_back());
+    rawShape.append({shape.back() / block, ir::DequantizeOp::blockBytes(format)});
+    Value raw = ir::WeightOp::create(
+        builder, l, RankedTensorType::get(rawShape, builder.getI8Type()), name);
+    return ir::DequantizeOp::create(builder, l, tensor(shape), raw, format);
+  }
+  case StorageType::F32:
+  case StorageType::Q8Groups:
+    // llama2.c's int8 groups are not compiled yet: the runtime names the
+    // weight when it binds it.
+    break;
+  }
+  return ir::WeightOp::create(builder, l, tensor(shape), name);
 }
 
 Value LlamaBuilder::weight(const Twine &nameTwine, ArrayRef<int64_t> shape) {

@@ -47,7 +47,8 @@ std::string Manifest::toJSON() const {
           {"kind", kindName(p.kind)},
           {"name", p.name},
           {"shape", json::Array(p.shape)},
-          {"type", p.elementType}});
+          {"type", p.elementType},
+          {"storage", p.storage}});
     json::Array kernels;
     for (const KernelInfo &k : e.kernels)
       kernels.push_back(json::Object{{"name", k.name},
@@ -145,6 +146,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
       p.kind = *kind;
       p.name = po->getString("name").value_or("").str();
       p.elementType = po->getString("type").value_or("").str();
+      p.storage = po->getString("storage").value_or("").str();
       for (const json::Value &d : *po->getArray("shape")) {
         std::optional<int64_t> v = d.getAsInteger();
         if (!v)

@@ -96,19 +96,35 @@ Session::create(std::shared_ptr<Artifact> artifact,
                       "(it was compiled for {3})",
                       file, p.name, artifact->path(), m.modelPath)
                   .str());
-        if (ArrayRef<int64_t>(w->shape) != ArrayRef<int64_t>(p.shape))
+        // The artifact knows the stored shape; compare logical shapes (for
+        // blocks of 32: [rows..., blocks, bytes] holds rows x blocks*32).
+        SmallVector<int64_t, 4> expected(p.shape);
+        bool blocks = p.storage == "q8_0" || p.storage == "q4_0";
+        if (blocks && expected.size() >= 2) {
+          expected.pop_back();
+          expected.back() *= 32;
+        }
+        if (ArrayRef<int64_t>(w->shape) != ArrayRef<int64_t>(expected))
           return createStringError(
               formatv("{0}: weight '{1}' is [{2}], but the artifact {3} "
                       "expects [{4}] (it was compiled for another model: {5})",
                       file, p.name, make_range(w->shape.begin(), w->shape.end()),
                       artifact->path(),
-                      make_range(p.shape.begin(), p.shape.end()), m.modelPath)
+                      make_range(expected.begin(), expected.end()), m.modelPath)
                   .str());
-        if (w->storage != StorageType::F32)
+        if (w->storage == StorageType::Q8Groups)
           return createStringError(
-              formatv("{0}: weight '{1}' is stored as {2}; compiled models "
-                      "compute with f32 weights only so far",
-                      file, p.name, storageTypeName(w->storage))
+              formatv("{0}: weight '{1}' is stored as llama2.c int8 groups, "
+                      "which compiled models do not read yet (GGUF q8_0 and "
+                      "q4_0 they do)",
+                      file, p.name)
+                  .str());
+        if (storageTypeName(w->storage) != p.storage)
+          return createStringError(
+              formatv("{0}: weight '{1}' is stored as {2}, but the artifact {3} "
+                      "was compiled for {4} (from {5})",
+                      file, p.name, storageTypeName(w->storage),
+                      artifact->path(), p.storage, m.modelPath)
                   .str());
       } else if (p.kind == ParamInfo::Kind::Cache &&
                  none_of(s->caches_,

@@ -109,11 +109,15 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=0.1)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--quant", choices=models.QUANT_TYPES,
+                    help="the weights as a GGUF file quantized with "
+                    "write_test_model.py --quant stores them (encoded and "
+                    "decoded by the gguf package)")
     ap.add_argument("--prompt", default="1",
                     help="token ids to force first, BOS included")
     args = ap.parse_args()
     cfg = models.MODELS[args.arch]
-    w = {name: value.astype(np.float64)
+    w = {name: models.as_stored(name, value, args.quant).astype(np.float64)
          for name, (_, value) in models.weights(cfg, args.seed, args.scale).items()}
     prompt = [int(t) for t in args.prompt.split()]
     tokens = prompt[:1]

@@ -15,6 +15,7 @@ usage: write_test_model.py --arch qwen2 --out DIR [--format gguf|safetensors|bot
 """
 
 import argparse
+import sys
 import json
 import os
 
@@ -69,7 +70,37 @@ def weights(cfg, seed, scale=0.1):
     return out
 
 
-def write_gguf(cfg, tensors, path):
+# Storage formats for --quant, as the gguf package names them.
+QUANT_TYPES = ["q8_0", "q4_0", "f16", "bf16"]
+
+
+def quantizable(name, value, quant):
+    """Which tensors a quantized file stores in `quant`, as llama.cpp's
+    quantizer does: the matrices (not norms or biases) whose rows fill
+    whole blocks of 32 (any row length for f16/bf16)."""
+    if quant is None or value.ndim != 2 or "norm" in name:
+        return False
+    return quant in ("f16", "bf16") or value.shape[-1] % 32 == 0
+
+
+def stored(name, value, quant):
+    """The bytes a quantized GGUF stores for `value`, and the gguf type."""
+    import gguf
+    qtype = getattr(gguf.GGMLQuantizationType, quant.upper())
+    return gguf.quants.quantize(value, qtype), qtype
+
+
+def as_stored(name, value, quant):
+    """`value` as a reader of the quantized file sees it (the gguf
+    package's own encoder and decoder, not Loom's)."""
+    if not quantizable(name, value, quant):
+        return value
+    import gguf
+    data, qtype = stored(name, value.astype(np.float32), quant)
+    return gguf.quants.dequantize(data, qtype).reshape(value.shape)
+
+
+def write_gguf(cfg, tensors, path, quant=None):
     import gguf
     arch = cfg["gguf_arch"]
     w = gguf.GGUFWriter(path, arch)
@@ -94,7 +125,11 @@ def write_gguf(cfg, tensors, path):
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
     for name, (_, value) in tensors.items():
-        w.add_tensor(name, value)
+        if quantizable(name, value, quant):
+            data, qtype = stored(name, value, quant)
+            w.add_tensor(name, data, raw_dtype=qtype)
+        else:
+            w.add_tensor(name, value)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -166,6 +201,9 @@ def main():
                     help="write this 2-d tensor transposed (GGUF name)")
     ap.add_argument("--gguf-arch", help="declare another GGUF architecture")
     ap.add_argument("--layers", type=int, help="declare another layer count")
+    ap.add_argument("--quant", choices=QUANT_TYPES,
+                    help="GGUF only: store the weight matrices in this format "
+                    "(those whose rows are not whole blocks of 32 stay f32)")
     ap.add_argument("--shape", help="other dimensions for a benchmark model: "
                     "dim,hidden,layers,heads,kv_heads,vocab (e.g. the shape of "
                     "stories15M: 288,768,6,6,6,32000)")
@@ -187,8 +225,11 @@ def main():
     if args.layers:
         cfg["layers"] = args.layers
     if args.format in ("gguf", "both"):
-        write_gguf(cfg, tensors, os.path.join(args.out, "model.gguf"))
+        write_gguf(cfg, tensors, os.path.join(args.out, "model.gguf"),
+                   args.quant)
     if args.format in ("safetensors", "both"):
+        if args.quant:
+            sys.exit("--quant writes GGUF files only")
         write_safetensors(cfg, tensors, args.out)
 
 

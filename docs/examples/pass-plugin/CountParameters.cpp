@@ -41,7 +41,7 @@ struct CountParametersPass
     int64_t total = 0;
     func.walk([&](loom::WeightOp weight) {
       if (seen.insert(weight.getName()).second)
-        total += weight.getType().getNumElements();
+        total += weight.getNumParameters();
     });
     func->setAttr("loom.num_parameters",
                   OpBuilder(func).getI64IntegerAttr(total));

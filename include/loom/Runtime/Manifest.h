@@ -38,8 +38,12 @@ struct ParamInfo {
   std::string name;
   /// The shape, -1 where it depends on the call (the number of tokens).
   llvm::SmallVector<int64_t, 4> shape;
-  /// `f32`, `i32`, `i8` or `index`.
+  /// `f32`, `f16`, `bf16`, `i32`, `i8` or `index`.
   std::string elementType;
+  /// Weights: how the model file stores it (`f32`, `f16`, `bf16`, `q8_0`,
+  /// `q4_0`); `shape` is then the shape of the stored data (for q8_0/q4_0:
+  /// [rows..., blocks, bytes per block]).
+  std::string storage;
 };
 
 /// One kernel of an entry point's schedule: `loom_entry_<name>(args)` takes

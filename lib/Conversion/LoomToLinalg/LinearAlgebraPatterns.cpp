@@ -38,6 +38,8 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
     for (unsigned d = 0; d + 1 < rank; ++d)
       idDims.push_back(d);
     MLIRContext *ctx = rewriter.getContext();
+    // A block-quantized table: decode the gathered rows only.
+    auto quantized = op.getTable().getDefiningOp<DequantizeOp>();
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type}, ValueRange{ids}, ValueRange{init},
         ArrayRef<AffineMap>{mapOf(ctx, rank, idDims),
@@ -45,7 +47,12 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
         iterators(rank), [&](OpBuilder &b, Location l, ValueRange args) {
           Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
           Value col = linalg::IndexOp::create(b, l, rank - 1);
-          Value v = tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+          Value v =
+              quantized
+                  ? decodeBlockValue(b, l, quantized.getFormat(),
+                                     quantized.getInput(), row, col)
+                  : tensor::ExtractOp::create(b, l, table, ValueRange{row, col})
+                        .getResult();
           linalg::YieldOp::create(b, l, v);
         });
     rewriter.replaceOp(op, generic.getResult(0));
@@ -73,7 +80,13 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     xDims.push_back(rank);
     for (unsigned d = 0; d < rank; ++d)
       outDims.push_back(d);
-    Value y = contraction(rewriter, loc, x, w,
+    // A block-quantized weight is decoded inside the contraction.
+    auto quantized = op.getWeight().getDefiningOp<DequantizeOp>();
+    Value y =
+        quantized && elt.isF32()
+            ? quantizedLinear(rewriter, loc, x, quantized.getInput(),
+                              quantized.getFormat(), sizes)
+            : contraction(rewriter, loc, x, w,
                           {mapOf(ctx, rank + 1, xDims),
                            mapOf(ctx, rank + 1, {rank - 1, rank}),
                            mapOf(ctx, rank + 1, outDims)},

@@ -238,6 +238,7 @@ void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns) {
   populateAttentionToLinalgPatterns(patterns);
   populateLayoutToLinalgPatterns(patterns);
   populateMoEToLinalgPatterns(patterns);
+  populateQuantizedToLinalgPatterns(patterns);
 }
 
 namespace {

@@ -7,6 +7,8 @@
 #ifndef LOOM_LIB_CONVERSION_LOOMTOLINALG_UTILS_H
 #define LOOM_LIB_CONVERSION_LOOMTOLINALG_UTILS_H
 
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -78,6 +80,21 @@ Value reduceInto(OpBuilder &b, Location loc, Value input, Value init,
 /// The numerically careful softmax of `input` along `axis`:
 /// exp(x - max) / sum(exp(x - max)).
 Value buildSoftmax(OpBuilder &b, Location loc, Value input, int64_t axis);
+
+/// The f32 value of the little-endian f16 whose bytes are `lo` and `hi`
+/// (i8): a q8_0 or q4_0 block's scale.
+Value decodeScale(OpBuilder &b, Location loc, Value lo, Value hi);
+
+/// Value `k` of the row `rows` of a block-quantized weight `raw`
+/// ([rows..., blocks, bytes]), read with tensor.extract.
+Value decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
+                       Value raw, ValueRange rows, Value k);
+
+/// y[i..., n] = sum_k x[i..., k] * w[n, k] for w given as q8_0 or q4_0
+/// blocks `raw` ([n, k / 32, bytes]), decoded inside the contraction;
+/// `outSizes` are y's sizes.
+Value quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
+                      BlockFormat format, ArrayRef<OpFoldResult> outSizes);
 
 } // namespace mlir::loom::lowering
 

@@ -27,10 +27,60 @@ func.func @weight_dynamic() {
 
 // -----
 
-// Only f32, f16 and bf16 parameters (the ODS type constraint).
+// Only f32, f16 and bf16 parameters, or the i8 bytes of quantized blocks
+// (the ODS type constraint).
 func.func @weight_int() {
-  // expected-error @+1 {{'loom.weight' op result #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
-  %w = loom.weight "w" : tensor<4xi8>
+  // expected-error @+1 {{'loom.weight' op result #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values or ranked tensor of 8-bit signless integer values}}
+  %w = loom.weight "w" : tensor<4xi32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// loom.dequantize
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// Blocks need rows: [rows..., blocks, bytes].
+func.func @dequantize_rank(%raw: tensor<34xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected the input to be [rows..., blocks, bytes], but found shape [34]}}
+  %w = loom.dequantize %raw format = q8_0 : tensor<34xi8> -> tensor<32xf32>
+  return
+}
+
+// -----
+
+// A q4_0 block is 18 bytes.
+func.func @dequantize_block_bytes(%raw: tensor<8x2x34xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected 18 bytes per q4_0 block, but the input's last dimension is 34}}
+  %w = loom.dequantize %raw format = q4_0 : tensor<8x2x34xi8> -> tensor<8x64xf32>
+  return
+}
+
+// -----
+
+// The result drops the bytes dimension.
+func.func @dequantize_result_rank(%raw: tensor<8x2x34xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected a result of rank 2, but found rank 3}}
+  %w = loom.dequantize %raw format = q8_0 : tensor<8x2x34xi8> -> tensor<8x2x32xf32>
+  return
+}
+
+// -----
+
+// The rows are the input's.
+func.func @dequantize_rows(%raw: tensor<8x2x34xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected result dimension 0 to be 8, but found 4}}
+  %w = loom.dequantize %raw format = q8_0 : tensor<8x2x34xi8> -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+// Each block holds 32 values.
+func.func @dequantize_values(%raw: tensor<8x2x34xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected 64 values in the last dimension (2 blocks of 32), but found 32}}
+  %w = loom.dequantize %raw format = q8_0 : tensor<8x2x34xi8> -> tensor<8x32xf32>
   return
 }
 

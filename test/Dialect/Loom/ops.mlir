@@ -17,6 +17,20 @@ func.func @weight() -> tensor<64x64xf32> {
 
 // -----
 
+// Block-quantized weights: the bytes, and their values.
+// CHECK-LABEL: func.func @dequantize
+//       CHECK:   %[[R:.+]] = loom.weight "blk.0.attn_q.weight" : tensor<64x2x34xi8>
+//       CHECK:   loom.dequantize %[[R]] format = q8_0 : tensor<64x2x34xi8> -> tensor<64x64xf32>
+//       CHECK:   loom.dequantize %{{.+}} format = q4_0 : tensor<4x8x2x18xi8> -> tensor<4x8x64xf32>
+func.func @dequantize(%q4: tensor<4x8x2x18xi8>) -> tensor<64x64xf32> {
+  %r = loom.weight "blk.0.attn_q.weight" : tensor<64x2x34xi8>
+  %w = loom.dequantize %r format = q8_0 : tensor<64x2x34xi8> -> tensor<64x64xf32>
+  %e = loom.dequantize %q4 format = q4_0 : tensor<4x8x2x18xi8> -> tensor<4x8x64xf32>
+  return %w : tensor<64x64xf32>
+}
+
+// -----
+
 // Embedding lookups keep the id tensor's shape; ids may be i32 or i64.
 // CHECK-LABEL: func.func @embedding
 //       CHECK:   loom.embedding %{{.+}}, %{{.+}} : (tensor<512x64xf32>, tensor<1x16xi32>) -> tensor<1x16x64xf32>

@@ -29,6 +29,10 @@ void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
 /// moe_router, moe_dispatch, moe_expert_ffn, moe_combine.
 void populateMoEToLinalgPatterns(RewritePatternSet &patterns);
 
+/// loom.dequantize: q8_0/q4_0 blocks decoded to a tensor (linear layers and
+/// embeddings decode in place instead).
+void populateQuantizedToLinalgPatterns(RewritePatternSet &patterns);
+
 /// All of the above.
 void populateLoomToLinalgPatterns(RewritePatternSet &patterns);
 

@@ -136,12 +136,68 @@ LOOM_COMPATIBLE_RETURN_TYPES(MoeCombineOp)
 LogicalResult WeightOp::verify() {
   if (getName().empty())
     return emitOpError("expected a non-empty weight name");
-  auto type = getResult().getType();
+  auto type = cast<RankedTensorType>(getResult().getType());
   if (!type.hasStaticShape())
     return emitOpError("expected weight '")
            << getName() << "' to have a static shape, but found "
            << shapeStr(type.getShape());
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// DequantizeOp
+//===----------------------------------------------------------------------===//
+
+int64_t DequantizeOp::blockBytes(BlockFormat format) {
+  switch (format) {
+  case BlockFormat::q8_0:
+    return 2 + kBlockValues;
+  case BlockFormat::q4_0:
+    return 2 + kBlockValues / 2;
+  }
+  llvm_unreachable("unknown block format");
+}
+
+LogicalResult DequantizeOp::verify() {
+  auto input = getInput().getType();
+  auto result = getResult().getType();
+  if (input.getRank() < 2)
+    return emitOpError("expected the input to be [rows..., blocks, bytes], but "
+                       "found shape ")
+           << shapeStr(input.getShape());
+  int64_t bytes = blockBytes(getFormat());
+  if (input.getShape().back() != bytes)
+    return emitOpError("expected ")
+           << bytes << " bytes per " << stringifyBlockFormat(getFormat())
+           << " block, but the input's last dimension is "
+           << input.getShape().back();
+  if (result.getRank() != input.getRank() - 1)
+    return emitOpError("expected a result of rank ")
+           << input.getRank() - 1 << ", but found rank " << result.getRank();
+  for (int64_t d = 0; d + 1 < result.getRank(); ++d)
+    if (!dimsAgree(result.getDimSize(d), input.getDimSize(d)))
+      return emitOpError("expected result dimension ")
+             << d << " to be " << input.getDimSize(d) << ", but found "
+             << result.getDimSize(d);
+  int64_t blocks = input.getDimSize(input.getRank() - 2);
+  int64_t values = ShapedType::isDynamic(blocks) ? ShapedType::kDynamic
+                                                 : blocks * kBlockValues;
+  if (!dimsAgree(result.getShape().back(), values))
+    return emitOpError("expected ")
+           << values << " values in the last dimension (" << blocks
+           << " blocks of " << kBlockValues << "), but found "
+           << result.getShape().back();
+  return success();
+}
+
+int64_t WeightOp::getNumParameters() {
+  RankedTensorType type = getTensorType();
+  if (!type.getElementType().isInteger(8))
+    return type.getNumElements();
+  int64_t rows = 1;
+  for (int64_t d : type.getShape().drop_back())
+    rows *= d;
+  return rows * DequantizeOp::kBlockValues;
 }
 
 void WeightOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {

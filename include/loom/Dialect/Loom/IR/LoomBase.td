@@ -48,6 +48,8 @@ def Loom_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 /// Token ids, expert ids and permutations.
 def Loom_IntTensor : RankedTensorOf<[I32, I64]>;
 def Loom_I32Tensor : RankedTensorOf<[I32]>;
+/// The bytes of a block-quantized weight: [rows..., blocks, bytes per block].
+def Loom_BlockTensor : RankedTensorOf<[I8]>;
 
 //===----------------------------------------------------------------------===//
 // Enums
@@ -75,6 +77,19 @@ def Loom_Activation : I32EnumAttr<"Activation",
     "the activation of a gated feed-forward network", [
       I32EnumAttrCase<"silu", 0>,
       I32EnumAttrCase<"gelu", 1>
+    ]> {
+  let cppNamespace = "::mlir::loom";
+}
+
+def Loom_BlockFormat : I32EnumAttr<"BlockFormat",
+    "a block-quantized storage format of weights (GGUF's)", [
+      // Blocks of 32 values: an f16 scale d, then 32 int8 q; value = d * q.
+      // 34 bytes per block.
+      I32EnumAttrCase<"q8_0", 0>,
+      // Blocks of 32 values: an f16 scale d, then 16 bytes whose low nibbles
+      // are values 0-15 and high nibbles values 16-31; value = d * (q - 8).
+      // 18 bytes per block.
+      I32EnumAttrCase<"q4_0", 1>
     ]> {
   let cppNamespace = "::mlir::loom";
 }

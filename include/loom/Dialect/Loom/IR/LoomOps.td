@@ -33,7 +33,9 @@ def Loom_WeightOp : Loom_Op<"weight",
     file (`blk.0.attn_q.weight` in GGUF naming). The values are never part of
     the IR: the runtime binds the name to the bytes of the model file when it
     loads the compiled artifact, so the IR of a large model stays small.
-    Weights have static shapes.
+    Weights have static shapes. The type is the weight as stored: f32, f16
+    or bf16 values, or the i8 bytes of block-quantized data
+    (`[rows..., blocks, bytes per block]`, read through `loom.dequantize`).
 
     Example:
 
@@ -42,9 +44,52 @@ def Loom_WeightOp : Loom_Op<"weight",
     ```
   }];
   let arguments = (ins StrAttr:$name);
-  let results = (outs Loom_FloatTensor:$result);
+  let results = (outs AnyTypeOf<[Loom_FloatTensor, Loom_BlockTensor]>:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getResult().getType());
+    }
+    /// The values the weight holds: its elements, or for the i8 bytes of
+    /// quantized blocks ([rows..., blocks, bytes]) 32 per block.
+    int64_t getNumParameters();
+  }];
+}
+
+def Loom_DequantizeOp : Loom_Op<"dequantize", [Pure]> {
+  let summary = "the values of a block-quantized weight";
+  let description = [{
+    Reads the bytes of a weight stored in a block-quantized format (as GGUF
+    files store most weights) as the f32 values they encode. The input is
+    `[rows..., blocks, bytes_per_block]` i8 (34 bytes per block of 32 values
+    for `q8_0`, 18 for `q4_0`); the result is `[rows..., blocks * 32]`.
+
+    The op states what the bytes mean; it does not ask for a copy. Lowered
+    as the weight of a `loom.linear` or the table of a `loom.embedding`, the
+    blocks are decoded inside the contraction or gather, at the place each
+    value is used, and no f32 copy of the weight exists. Elsewhere it lowers
+    to a tensor of the decoded values.
+
+    Example:
+
+    ```mlir
+    %raw = loom.weight "blk.0.attn_q.weight" : tensor<64x2x34xi8>
+    %wq = loom.dequantize %raw format = q8_0 : tensor<64x2x34xi8> -> tensor<64x64xf32>
+    %q = loom.linear %x, %wq : (tensor<1x16x64xf32>, tensor<64x64xf32>) -> tensor<1x16x64xf32>
+    ```
+  }];
+  let arguments = (ins Loom_BlockTensor:$input, Loom_BlockFormat:$format);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `format` `=` $format attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Bytes per block of 32 values in `format`.
+    static int64_t blockBytes(BlockFormat format);
+    static constexpr int64_t kBlockValues = 32;
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,207 @@
+//===- QuantizedPatterns.cpp - block-quantized weights --------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// GGUF's q8_0 and q4_0 blocks decoded where the values are used. A linear
+// layer whose weight is `loom.dequantize` of raw blocks becomes one
+// contraction over (rows, blocks, values in a block) that reads the bytes:
+// the scale of a block is the same for its 32 values, so once loops are
+// made LLVM hoists its decoding out of the innermost loop. An embedding
+// decodes the rows it gathers. Anywhere else `loom.dequantize` becomes a
+// tensor of decoded values.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Utils.h"
+#include "loom/Conversion/LoomToLinalg/LoomToLinalg.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+using namespace mlir;
+using namespace mlir::loom;
+using namespace mlir::loom::lowering;
+
+static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
+
+Value lowering::decodeScale(OpBuilder &b, Location loc, Value lo, Value hi) {
+  Type i16 = b.getI16Type();
+  Value l = arith::ExtUIOp::create(b, loc, i16, lo);
+  Value h = arith::ExtUIOp::create(b, loc, i16, hi);
+  Value eight = arith::ConstantOp::create(b, loc, b.getI16IntegerAttr(8));
+  Value bits = arith::OrIOp::create(b, loc, l,
+                                    arith::ShLIOp::create(b, loc, h, eight));
+  Value half = arith::BitcastOp::create(b, loc, b.getF16Type(), bits);
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), half);
+}
+
+/// The signed value (before scaling) of a q4_0 byte's low (`high` false) or
+/// high nibble, as f32: nibble - 8.
+static Value decodeNibble(OpBuilder &b, Location loc, Value byte, Value high) {
+  Type i32 = b.getI32Type();
+  Value v = arith::ExtUIOp::create(b, loc, i32, byte);
+  auto c = [&](int64_t x) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(x));
+  };
+  Value lo = arith::AndIOp::create(b, loc, v, c(15));
+  Value hi = arith::ShRUIOp::create(b, loc, v, c(4));
+  Value nibble = arith::SelectOp::create(b, loc, high, hi, lo);
+  Value centered = arith::SubIOp::create(b, loc, nibble, c(8));
+  return arith::SIToFPOp::create(b, loc, b.getF32Type(), centered);
+}
+
+Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
+                                 Value raw, ValueRange rows, Value k) {
+  auto c = [&](int64_t x) { return arith::ConstantIndexOp::create(b, loc, x); };
+  Value block = arith::DivUIOp::create(b, loc, k, c(kBlock));
+  Value j = arith::RemUIOp::create(b, loc, k, c(kBlock));
+  auto byteAt = [&](Value offset) {
+    SmallVector<Value> idx(rows.begin(), rows.end());
+    idx.append({block, offset});
+    return tensor::ExtractOp::create(b, loc, raw, idx).getResult();
+  };
+  Value scale = decodeScale(b, loc, byteAt(c(0)), byteAt(c(1)));
+  Value value;
+  if (format == BlockFormat::q8_0) {
+    Value q = byteAt(arith::AddIOp::create(b, loc, j, c(2)));
+    value = arith::SIToFPOp::create(b, loc, b.getF32Type(), q);
+  } else {
+    Value half = c(kBlock / 2);
+    Value high = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
+    Value inHalf = arith::RemUIOp::create(b, loc, j, half);
+    Value q = byteAt(arith::AddIOp::create(b, loc, inHalf, c(2)));
+    value = decodeNibble(b, loc, q, high);
+  }
+  return arith::MulFOp::create(b, loc, value, scale);
+}
+
+/// A static slice of the last dimension of `raw` ([rows..., blocks, bytes]):
+/// bytes [offset, offset + size), dropped when `size` is 1.
+static Value byteSlice(OpBuilder &b, Location loc, Value raw, int64_t offset,
+                       int64_t size) {
+  auto type = cast<RankedTensorType>(raw.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes, strides(rank, b.getIndexAttr(1));
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
+  offsets.back() = b.getIndexAttr(offset);
+  sizes.push_back(b.getIndexAttr(size));
+  SmallVector<int64_t> shape(type.getShape().drop_back());
+  if (size != 1)
+    shape.push_back(size);
+  auto result = RankedTensorType::get(shape, type.getElementType());
+  return tensor::ExtractSliceOp::create(b, loc, result, raw, offsets, sizes,
+                                        strides);
+}
+
+Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
+                                BlockFormat format,
+                                ArrayRef<OpFoldResult> outSizes) {
+  MLIRContext *ctx = b.getContext();
+  auto xType = cast<RankedTensorType>(x.getType());
+  auto rawType = cast<RankedTensorType>(raw.getType());
+  unsigned rank = xType.getRank(); // the output's rank too
+  int64_t blocks = rawType.getDimSize(1);
+  bool q4 = format == BlockFormat::q4_0;
+  // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
+  // the value within the block (or half).
+  unsigned n = rank - 1, blk = rank;
+  unsigned numLoops = q4 ? rank + 3 : rank + 2;
+  SmallVector<int64_t> inner = q4 ? SmallVector<int64_t>{blocks, 2, kBlock / 2}
+                                  : SmallVector<int64_t>{blocks, kBlock};
+  SmallVector<int64_t> xShape(xType.getShape().drop_back());
+  xShape.append(inner);
+  SmallVector<ReassociationIndices> reassociation;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    reassociation.push_back({int64_t(d)});
+  ReassociationIndices last;
+  for (unsigned i = 0; i < inner.size(); ++i)
+    last.push_back(rank - 1 + i);
+  reassociation.push_back(last);
+  Value xBlocks = tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(xShape, xType.getElementType()), x,
+      reassociation);
+
+  SmallVector<unsigned> xDims, outDims;
+  for (unsigned d = 0; d + 1 < rank; ++d) {
+    xDims.push_back(d);
+    outDims.push_back(d);
+  }
+  outDims.push_back(n);
+  for (unsigned i = 0; i < inner.size(); ++i)
+    xDims.push_back(blk + i);
+  unsigned valueLoop = numLoops - 1;
+  Value values = byteSlice(b, loc, raw, 2, q4 ? kBlock / 2 : kBlock);
+  Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
+  Value out = filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
+  SmallVector<AffineMap> maps = {
+      mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, {n, blk, valueLoop}),
+      mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, {n, blk}),
+      mapOf(ctx, numLoops, outDims)};
+  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  unsigned reductions = numLoops - rank;
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{out.getType()},
+             ValueRange{xBlocks, values, lo, hi}, ValueRange{out}, maps,
+             iterators(rank, reductions),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value scale = decodeScale(nb, l, args[2], args[3]);
+               Value q;
+               if (q4) {
+                 Value half = linalg::IndexOp::create(nb, l, blk + 1);
+                 Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+                 Value high = arith::CmpIOp::create(
+                     nb, l, arith::CmpIPredicate::ne, half, zero);
+                 q = decodeNibble(nb, l, args[1], high);
+               } else {
+                 q = arith::SIToFPOp::create(nb, l, nb.getF32Type(), args[1]);
+               }
+               Value w = arith::MulFOp::create(nb, l, q, scale);
+               Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
+               Value s = arith::AddFOp::create(nb, l, args[4], p, fastmath);
+               linalg::YieldOp::create(nb, l, s);
+             })
+      .getResult(0);
+}
+
+namespace {
+
+/// The decoded values as a tensor: for consumers that are neither a linear
+/// layer nor an embedding.
+struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(DequantizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    unsigned rank = type.getRank();
+    Value raw = adaptor.getInput();
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+    Value init = emptyTensor(rewriter, loc, sizes, type.getElementType());
+    BlockFormat format = op.getFormat();
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{}, ValueRange{init},
+        ArrayRef<AffineMap>{
+            AffineMap::getMultiDimIdentityMap(rank, rewriter.getContext())},
+        iterators(rank), [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> rows;
+          for (unsigned d = 0; d + 1 < rank; ++d)
+            rows.push_back(linalg::IndexOp::create(b, l, d));
+          Value k = linalg::IndexOp::create(b, l, rank - 1);
+          linalg::YieldOp::create(
+              b, l, decodeBlockValue(b, l, format, raw, rows, k));
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::loom::populateQuantizedToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<DequantizeLowering>(patterns.getContext());
+}
