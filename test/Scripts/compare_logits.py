@@ -6,6 +6,7 @@ differs, and exits 1 when the difference exceeds `--tolerance` or any argmax
 differs. Plain Python (no numpy), so it runs under lit's own interpreter.
 
 usage: compare_logits.py ACTUAL EXPECTED --vocab 512 [--tolerance 1e-4 [--relative]]
+                         [--rows N]
 """
 
 import argparse
@@ -30,8 +31,17 @@ def main():
     ap.add_argument("--tolerance", type=float, default=1e-4)
     ap.add_argument("--relative", action="store_true",
                     help="the tolerance is relative to max |expected|")
+    ap.add_argument("--rows", type=int,
+                    help="compare the first N rows only (both files need them)")
     args = ap.parse_args()
     actual, expected = load(args.actual), load(args.expected)
+    if args.rows is not None:
+        n = args.rows * args.vocab
+        if len(actual) < n or len(expected) < n:
+            print(f"fewer than {args.rows} rows: {len(actual)} and "
+                  f"{len(expected)} floats")
+            return 1
+        actual, expected = actual[:n], expected[:n]
     if len(actual) != len(expected) or len(actual) % args.vocab:
         print(f"size mismatch: {len(actual)} vs {len(expected)} floats")
         return 1
