@@ -74,7 +74,7 @@ struct EntryInfo {
 struct Manifest {
   /// Bumped when the layout of the manifest or the calling convention
   /// changes; the runtime refuses artifacts of another version.
-  static constexpr int64_t kVersion = 2;
+  static constexpr int64_t kVersion = 3;
   int64_t version = kVersion;
   std::string architecture;
   int64_t dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
