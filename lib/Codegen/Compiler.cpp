@@ -8,6 +8,7 @@
 
 #include "loom/Codegen/Passes.h"
 #include "loom/Codegen/Pipelines.h"
+#include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -419,6 +420,9 @@ Error linkArtifact(StringRef objectPath, StringRef outputPath) {
 
 Error compileArtifact(const ModelFile &model, const CompileOptions &options,
                       StringRef outputPath) {
+  if (!options.cpu.empty())
+    if (Expected<TargetDescription> known = describeTarget(options.cpu); !known)
+      return known.takeError();
   mlir::MLIRContext context;
   auto module = buildModel(context, model, options.build);
   if (!module)

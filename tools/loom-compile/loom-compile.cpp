@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/Compiler.h"
+#include "loom/Codegen/Target.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"
 
@@ -39,7 +40,7 @@ using loom::Stage;
 cl::OptionCategory category("loom-compile options");
 
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model file>"),
-                               cl::Required, cl::cat(category));
+                               cl::cat(category));
 
 cl::opt<Stage> emit(
     "emit", cl::desc("The stage to print or write (default: loom)"),
@@ -72,6 +73,13 @@ cl::opt<bool> printSchedule(
     cl::desc("Print each entry point's schedule (its kernels, what each "
              "waits for, reads and writes, and the activation arena the "
              "compiler planned) as a table, and stop"),
+    cl::cat(category));
+
+cl::opt<bool> printTargetFlag(
+    "print-target",
+    cl::desc("Print what the code generator knows of the CPU (this machine's, "
+             "or --cpu's): vector units, caches, and the matrix tile sizes "
+             "derived from them; no model file needed"),
     cl::cat(category));
 
 cl::opt<std::string> cpu(
@@ -198,6 +206,16 @@ int main(int argc, char **argv) {
       "Reads a model file (GGUF, llama2.c .bin, safetensors + config.json)\n"
       "and writes the requested stage of its compilation.\n");
 
+  if (printTargetFlag) {
+    Expected<loom::TargetDescription> target = loom::describeTarget(cpu);
+    if (!target)
+      return fail(toString(target.takeError()));
+    loom::printTarget(*target, outs());
+    return 0;
+  }
+  if (inputPath.empty())
+    return fail("no model file given (see --help)");
+
   Expected<std::unique_ptr<loom::ModelFile>> model =
       loom::readModelFile(inputPath);
   if (!model)
@@ -222,6 +240,11 @@ int main(int argc, char **argv) {
   options.maxTokens = maxTokens;
   if (maxTokens < 1)
     return fail("--max-tokens takes a number of tokens >= 1");
+  // An unknown CPU would make LLVM warn and generate generic code, or abort.
+  if (!cpu.empty())
+    if (Expected<loom::TargetDescription> known = loom::describeTarget(cpu);
+        !known)
+      return fail(toString(known.takeError()));
   if (attentionKeyBlock < -1)
     return fail("--attention-key-block takes -1, 0 or a block size");
 
