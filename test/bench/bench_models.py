@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Loom's prompt and generation speed on random-weight GGUF models, side by
+side with llama.cpp's llama-bench where one is given.
+
+For each model shape and stored format it writes the GGUF file once (under
+--work, never into the source tree), compiles it with loom-compile, and runs
+
+  ppN   a prompt of N tokens in one prefill: prompt tokens/s
+  tgN   N tokens generated one by one after BOS: generation tokens/s
+
+with `loom-run --bench` at each thread count; with --llama-bench PATH the
+same file runs under llama-bench right after each Loom run (alternating, so
+both see the same machine state), and the table gets llama.cpp's tokens/s
+and the ratio Loom / llama.cpp. Every number is the median of --repeat runs.
+
+  build/venv/bin/python test/bench/bench_models.py                 # stories15M, f32/q8_0/q4_0
+  build/venv/bin/python test/bench/bench_models.py --shapes stories110M \\
+      --llama-bench /tmp/llama.cpp/build/bin/llama-bench
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "..", "Scripts")
+
+# dim, hidden, layers, heads, kv_heads, vocab (issue 6's shapes).
+SHAPES = {
+    "tiny": "64,128,2,4,4,256",
+    "stories15M": "288,768,6,6,6,32000",
+    "stories110M": "768,2048,12,12,12,32000",
+    "tinyllama-1.1B": "2048,5632,22,32,4,32000",
+}
+FORMATS = ["f32", "f16", "bf16", "q8_0", "q4_0"]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def model_file(args, shape, fmt):
+    """The GGUF file of `shape` in `fmt`, written on first use."""
+    folder = os.path.join(args.work, shape)
+    f32 = os.path.join(folder, "model.gguf")
+    if not os.path.exists(f32):
+        run([sys.executable, os.path.join(SCRIPTS, "write_test_model.py"),
+             "--arch", "llama", "--format", "gguf", "--scale", "0.05",
+             "--shape", SHAPES[shape], "--out", folder])
+    if fmt == "f32":
+        return f32
+    path = os.path.join(folder, f"model-{fmt}.gguf")
+    if not os.path.exists(path):
+        run([sys.executable, os.path.join(SCRIPTS, "quantize_gguf.py"), f32,
+             path, "--quant", fmt])
+    return path
+
+
+def loom_run(args, artifact, test, threads):
+    kind, n = test[:2], int(test[2:])
+    cmd = [os.path.join(args.bin, "loom-run"), artifact, "--ids", "--bench",
+           "--temperature", "0", "--threads", str(threads)]
+    if kind == "pp":
+        # BOS and N-1 more ids: one prefill of N tokens, nothing generated.
+        ids = ["1"] + [str(5 + (7 * i) % 200) for i in range(n - 1)]
+        cmd += ["-p", " ".join(ids), "-n", str(n)]
+        key = "prefill_tok_s"
+    else:
+        cmd += ["-n", str(n + 1)]
+        key = "decode_tok_s"
+    return json.loads(run(cmd).stdout)[key]
+
+
+def llama_bench(args, path, test, threads):
+    kind, n = test[:2], int(test[2:])
+    cmd = [args.llama_bench, "-m", path, "-t", str(threads), "-r", "1",
+           "-o", "json"]
+    cmd += ["-p", str(n), "-n", "0"] if kind == "pp" else ["-p", "0", "-n", str(n)]
+    rows = json.loads(run(cmd).stdout)
+    return rows[0]["avg_ts"]
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "..", "build", "bin"),
+                    help="where loom-compile and loom-run are (default build/bin)")
+    ap.add_argument("--work", default="/tmp/loom-bench",
+                    help="where model files and artifacts go")
+    ap.add_argument("--shapes", default="stories15M",
+                    help="comma-separated, of: " + ", ".join(SHAPES))
+    ap.add_argument("--formats", default="f32,q8_0,q4_0",
+                    help="comma-separated, of: " + ", ".join(FORMATS))
+    ap.add_argument("--tests", default="pp128,pp512,tg128")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--llama-bench", help="path of llama.cpp's llama-bench")
+    args = ap.parse_args()
+    shapes = args.shapes.split(",")
+    formats = args.formats.split(",")
+    for s in shapes:
+        if s not in SHAPES:
+            ap.error(f"unknown shape '{s}'")
+    for f in formats:
+        if f not in FORMATS:
+            ap.error(f"unknown format '{f}'")
+    tests = args.tests.split(",")
+    for t in tests:
+        if t[:2] not in ("pp", "tg") or not t[2:].isdigit():
+            ap.error(f"unknown test '{t}' (ppN or tgN)")
+    threads = [int(t) for t in args.threads.split(",")]
+    os.makedirs(args.work, exist_ok=True)
+
+    header = ["model", "format", "threads", "test", "loom tok/s"]
+    if args.llama_bench:
+        header += ["llama.cpp tok/s", "loom/llama.cpp"]
+    rows = []
+    for shape in shapes:
+        for fmt in formats:
+            path = model_file(args, shape, fmt)
+            artifact = os.path.join(args.work, f"{shape}-{fmt}.so")
+            run([os.path.join(args.bin, "loom-compile"), path, "-o", artifact])
+            for t in threads:
+                for test in tests:
+                    loom, llama = [], []
+                    for _ in range(args.repeat):
+                        loom.append(loom_run(args, artifact, test, t))
+                        if args.llama_bench:
+                            llama.append(llama_bench(args, path, test, t))
+                    row = [shape, fmt, str(t), test,
+                           f"{statistics.median(loom):.1f}"]
+                    if args.llama_bench:
+                        ref = statistics.median(llama)
+                        row += [f"{ref:.1f}",
+                                f"{statistics.median(loom) / ref:.2f}x"]
+                    rows.append(row)
+                    print("  ".join(row), file=sys.stderr, flush=True)
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+if __name__ == "__main__":
+    main()
