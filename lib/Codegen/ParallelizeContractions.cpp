@@ -6,6 +6,8 @@
 
 #include "loom/Codegen/Passes.h"
 
+#include "DotContractions.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -55,6 +57,11 @@ struct LoomParallelizeContractionsPass
     IRRewriter rewriter(&getContext());
     for (linalg::LinalgOp op : ops) {
       rewriter.setInsertionPoint(op);
+      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+          generic && vectorWidth > 0 &&
+          succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
+                                        blockRows, blockCols)))
+        continue;
       if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
         op.emitOpError("cannot be turned into parallel loops");
         return signalPassFailure();

@@ -44,7 +44,9 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
 void loom::buildBufferizationPipeline(OpPassManager &pm,
                                       const PipelineOptions &options) {
   // Elementwise producers fuse into their consumers while still on tensors.
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  // Never into a contraction: that would recompute the producer for every
+  // output the contraction makes.
+  pm.addPass(createLoomFuseElementwisePass());
   pm.addPass(createCanonicalizerPass());
 
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -91,6 +93,7 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());

@@ -10,6 +10,28 @@
 include "mlir/Pass/PassBase.td"
 
 //===----------------------------------------------------------------------===//
+// Fusion on tensors
+//===----------------------------------------------------------------------===//
+
+def LoomFuseElementwisePass : Pass<"loom-fuse-elementwise"> {
+  let summary = "Fuse elementwise linalg ops, never into a contraction that "
+                "would repeat them";
+  let description = [{
+    Upstream's elementwise fusion (`linalg-fuse-elementwise-ops`) with one
+    rule added: a producer is not fused into a consumer that has reduction
+    loops, unless it only converts values (`arith.extf` of f16/bf16 weights,
+    bitcasts). A contraction reads each element of an operand once for
+    every output it contributes to: fused there, the RMS normalization
+    before the LM head would be recomputed for each of 32000 vocabulary
+    entries, and the SiLU before the down projection for each output
+    feature. Elementwise chains still fuse with each other, and into
+    reductions' consumers.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+//===----------------------------------------------------------------------===//
 // Function boundaries after bufferization
 //===----------------------------------------------------------------------===//
 
@@ -171,8 +193,16 @@ def LoomParallelizeContractionsPass
            /*default=*/"16",
            "Leave ops whose parallel iteration space is statically smaller "
            "than this as sequential loops">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
+           "f32 lanes of the dot-product accumulators (0: no register "
+           "blocking)">,
+    Option<"blockRows", "block-rows", "int64_t", /*default=*/"4",
+           "Rows of a (tokens) per register block">,
+    Option<"blockCols", "block-cols", "int64_t", /*default=*/"4",
+           "Rows of b (output features) per register block">,
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];
 }

@@ -1,0 +1,315 @@
+//===- DotContractions.cpp - register-blocked dot-product contractions ----===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// A contraction whose operands both have the reduction dimension innermost
+// (y[.., s, n] += sum_k a[.., s, k] * b[.., n, k]: every linear layer, the
+// LM head) becomes loops over blocks of `rows x cols` outputs. Each block
+// keeps rows x cols vector accumulators in registers and, per step of
+// `width` values of k, loads `rows` vectors of a and `cols` of b for
+// rows x cols FMAs: each loaded vector is used `cols` (or `rows`) times
+// instead of once. The accumulators are summed across lanes at the end, the
+// k values past the last whole vector added one by one. Blocks at the edges
+// of s and n run the same code for one output at a time. The block loops
+// are one scf.parallel, which the runtime splits across threads.
+//
+//===----------------------------------------------------------------------===//
+
+#include "DotContractions.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Matchers.h"
+
+using namespace mlir;
+
+namespace {
+
+/// The shape of a matched contraction, in loop dimensions.
+struct DotShape {
+  unsigned numLoops;
+  unsigned k;           ///< the reduction loop
+  unsigned s, n;        ///< a's and b's own row loops
+  SmallVector<unsigned> batch; ///< parallel loops both operands share
+};
+
+std::optional<unsigned> dimOf(AffineExpr e) {
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return d.getPosition();
+  return std::nullopt;
+}
+
+/// Whether `body` is `yield out + a * b` (either order, f32).
+bool isMultiplyAdd(linalg::GenericOp op) {
+  Block &body = op.getRegion().front();
+  if (body.getOperations().size() != 3)
+    return false;
+  auto mul = dyn_cast<arith::MulFOp>(&body.front());
+  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!mul || !add || !yield || yield.getNumOperands() != 1 ||
+      yield.getOperand(0) != add.getResult())
+    return false;
+  Value a = body.getArgument(0), b = body.getArgument(1),
+        out = body.getArgument(2);
+  bool mulOk = (mul.getLhs() == a && mul.getRhs() == b) ||
+               (mul.getLhs() == b && mul.getRhs() == a);
+  bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
+               (add.getRhs() == out && add.getLhs() == mul.getResult());
+  return mulOk && addOk && out.getType().isF32();
+}
+
+std::optional<DotShape> match(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
+      !isMultiplyAdd(op))
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned numLoops = op.getNumLoops();
+  DotShape shape;
+  shape.numLoops = numLoops;
+  SmallVector<utils::IteratorType> kinds = op.getIteratorTypesArray();
+  for (unsigned d = 0; d < numLoops; ++d)
+    if (kinds[d] == utils::IteratorType::reduction)
+      shape.k = d;
+  // The output: the parallel loops in order.
+  AffineMap out = maps[2];
+  if (out.getNumResults() != numLoops - 1)
+    return std::nullopt;
+  for (auto [i, e] : llvm::enumerate(out.getResults())) {
+    std::optional<unsigned> d = dimOf(e);
+    if (!d || *d == shape.k)
+      return std::nullopt;
+  }
+  // Both inputs: loop dimensions only, k last and contiguous in memory.
+  SmallVector<llvm::SmallDenseSet<unsigned, 4>> used(2);
+  for (unsigned i = 0; i < 2; ++i) {
+    AffineMap m = maps[i];
+    if (m.getNumResults() == 0 || dimOf(m.getResults().back()) != shape.k)
+      return std::nullopt;
+    for (AffineExpr e : m.getResults()) {
+      std::optional<unsigned> d = dimOf(e);
+      if (!d)
+        return std::nullopt;
+      used[i].insert(*d);
+    }
+    auto type = dyn_cast<MemRefType>(op.getDpsInputOperand(i)->get().getType());
+    if (!type || !type.getElementType().isF32() || !type.isLastDimUnitStride())
+      return std::nullopt;
+  }
+  auto outType = dyn_cast<MemRefType>(op.getDpsInitOperand(0)->get().getType());
+  if (!outType || !outType.getElementType().isF32())
+    return std::nullopt;
+  // Exactly one row loop of each operand; the other loops are shared.
+  std::optional<unsigned> s, n;
+  for (unsigned d = 0; d < numLoops; ++d) {
+    if (d == shape.k)
+      continue;
+    bool inA = used[0].contains(d), inB = used[1].contains(d);
+    if (inA && inB) {
+      shape.batch.push_back(d);
+    } else if (inA) {
+      if (s)
+        return std::nullopt;
+      s = d;
+    } else if (inB) {
+      if (n)
+        return std::nullopt;
+      n = d;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!s || !n)
+    return std::nullopt;
+  shape.s = *s;
+  shape.n = *n;
+  return shape;
+}
+
+/// Loads, FMAs and stores of one block.
+class BlockEmitter {
+public:
+  BlockEmitter(linalg::GenericOp op, const DotShape &shape, int64_t width)
+      : op(op), shape(shape), width(width) {
+    maps = op.getIndexingMapsArray();
+    a = op.getDpsInputOperand(0)->get();
+    b = op.getDpsInputOperand(1)->get();
+    y = op.getDpsInitOperand(0)->get();
+  }
+
+  /// The indices of operand `map` at the loop values `loops`.
+  SmallVector<Value> indices(AffineMap map, ArrayRef<Value> loops) {
+    SmallVector<Value> idx;
+    for (AffineExpr e : map.getResults())
+      idx.push_back(loops[*dimOf(e)]);
+    return idx;
+  }
+
+  /// y[rows x cols block at loops] += sum_k a * b, with `rowIdx[i]`,
+  /// `colIdx[j]` the s and n values of the block.
+  void emit(OpBuilder &builder, Location loc, SmallVector<Value> loops,
+            ArrayRef<Value> rowIdx, ArrayRef<Value> colIdx, Value kSize) {
+    auto vecType = VectorType::get({width}, builder.getF32Type());
+    auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+    Value c0 = arith::ConstantIndexOp::create(builder, loc, 0);
+    Value cw = arith::ConstantIndexOp::create(builder, loc, width);
+    // Whole vectors of k: kVec = kSize - kSize % width.
+    Value kVec = arith::SubIOp::create(
+        builder, loc, kSize, arith::RemUIOp::create(builder, loc, kSize, cw));
+    Value zero = arith::ConstantOp::create(
+        builder, loc, DenseElementsAttr::get(vecType, 0.0f));
+    size_t rows = rowIdx.size(), cols = colIdx.size();
+    SmallVector<Value> inits(rows * cols, zero);
+    auto loop = scf::ForOp::create(
+        builder, loc, c0, kVec, cw, inits,
+        [&](OpBuilder &b2, Location l, Value k, ValueRange accs) {
+          loops[shape.k] = k;
+          SmallVector<Value> av, bv;
+          for (Value r : rowIdx) {
+            loops[shape.s] = r;
+            av.push_back(vector::LoadOp::create(b2, l, vecType, a,
+                                                indices(maps[0], loops)));
+          }
+          for (Value c : colIdx) {
+            loops[shape.n] = c;
+            bv.push_back(vector::LoadOp::create(b2, l, vecType, b,
+                                                indices(maps[1], loops)));
+          }
+          SmallVector<Value> next;
+          for (size_t i = 0; i < rows; ++i)
+            for (size_t j = 0; j < cols; ++j)
+              next.push_back(vector::FMAOp::create(b2, l, av[i], bv[j],
+                                                   accs[i * cols + j]));
+          scf::YieldOp::create(b2, l, next);
+        });
+    Value c1 = arith::ConstantIndexOp::create(builder, loc, 1);
+    for (size_t i = 0; i < rows; ++i) {
+      for (size_t j = 0; j < cols; ++j) {
+        loops[shape.s] = rowIdx[i];
+        loops[shape.n] = colIdx[j];
+        Value sum = vector::ReductionOp::create(
+            builder, loc, vector::CombiningKind::ADD,
+            loop.getResult(i * cols + j), fastmath);
+        // The k values past the last whole vector.
+        auto tail = scf::ForOp::create(
+            builder, loc, kVec, kSize, c1, ValueRange{sum},
+            [&](OpBuilder &b2, Location l, Value k, ValueRange acc) {
+              SmallVector<Value> at = loops;
+              at[shape.k] = k;
+              Value x = memref::LoadOp::create(b2, l, a, indices(maps[0], at));
+              Value w = memref::LoadOp::create(b2, l, b, indices(maps[1], at));
+              Value p = arith::MulFOp::create(b2, l, x, w, fastmath);
+              scf::YieldOp::create(
+                  b2, l, ValueRange{arith::AddFOp::create(b2, l, acc[0], p,
+                                                          fastmath)});
+            });
+        SmallVector<Value> outIdx = indices(maps[2], loops);
+        Value old = memref::LoadOp::create(builder, loc, y, outIdx);
+        Value updated =
+            arith::AddFOp::create(builder, loc, old, tail.getResult(0));
+        memref::StoreOp::create(builder, loc, updated, y, outIdx);
+      }
+    }
+  }
+
+  linalg::GenericOp op;
+  const DotShape &shape;
+  int64_t width;
+  SmallVector<AffineMap> maps;
+  Value a, b, y;
+};
+
+} // namespace
+
+LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
+                                              linalg::GenericOp op,
+                                              int64_t width, int64_t rows,
+                                              int64_t cols) {
+  std::optional<DotShape> shape = match(op);
+  if (!shape)
+    return failure();
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Range> loopRanges =
+      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc);
+  auto sizeOf = [&](unsigned d) {
+    return getValueOrCreateConstantIndexOp(rewriter, loc, loopRanges[d].size);
+  };
+  // A single row (decode) uses blocks of one row.
+  SmallVector<int64_t> static_ = op.getStaticLoopRanges();
+  if (static_[shape->s] == 1)
+    rows = 1;
+  Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
+  Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
+  Value sSize = sizeOf(shape->s), nSize = sizeOf(shape->n);
+  Value kSize = sizeOf(shape->k);
+  // Parallel over the shared loops, the row blocks and the column blocks.
+  SmallVector<Value> lbs, ubs, steps;
+  for (unsigned d : shape->batch) {
+    lbs.push_back(c0);
+    ubs.push_back(sizeOf(d));
+    steps.push_back(c1);
+  }
+  lbs.append({c0, c0});
+  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
+  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, nSize, cc));
+  steps.append({c1, c1});
+  BlockEmitter emitter(op, *shape, width);
+  scf::ParallelOp::create(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        SmallVector<Value> loops(shape->numLoops, c0);
+        for (auto [i, d] : llvm::enumerate(shape->batch))
+          loops[d] = ivs[i];
+        Value s0 = arith::MulIOp::create(b, l, ivs[shape->batch.size()], cr);
+        Value n0 =
+            arith::MulIOp::create(b, l, ivs[shape->batch.size() + 1], cc);
+        Value sEnd = arith::MinUIOp::create(
+            b, l, sSize, arith::AddIOp::create(b, l, s0, cr));
+        Value nEnd = arith::MinUIOp::create(
+            b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
+        Value fullRows = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::eq,
+            arith::SubIOp::create(b, l, sEnd, s0), cr);
+        Value fullCols = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::eq,
+            arith::SubIOp::create(b, l, nEnd, n0), cc);
+        Value full = arith::AndIOp::create(b, l, fullRows, fullCols);
+        scf::IfOp::create(
+            b, l, full,
+            [&](OpBuilder &tb, Location tl) {
+              SmallVector<Value> rowIdx, colIdx;
+              for (int64_t i = 0; i < rows; ++i)
+                rowIdx.push_back(arith::AddIOp::create(
+                    tb, tl, s0, arith::ConstantIndexOp::create(tb, tl, i)));
+              for (int64_t j = 0; j < cols; ++j)
+                colIdx.push_back(arith::AddIOp::create(
+                    tb, tl, n0, arith::ConstantIndexOp::create(tb, tl, j)));
+              emitter.emit(tb, tl, loops, rowIdx, colIdx, kSize);
+              scf::YieldOp::create(tb, tl);
+            },
+            [&](OpBuilder &eb, Location el) {
+              // An edge block: one output at a time.
+              scf::ForOp::create(
+                  eb, el, s0, sEnd, c1, ValueRange{},
+                  [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                    scf::ForOp::create(
+                        rb, rl, n0, nEnd, c1, ValueRange{},
+                        [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                          emitter.emit(cb, cl, loops, {r}, {c}, kSize);
+                          scf::YieldOp::create(cb, cl);
+                        });
+                    scf::YieldOp::create(rb, rl);
+                  });
+              scf::YieldOp::create(eb, el);
+            });
+        scf::ReduceOp::create(b, l);
+      });
+  rewriter.eraseOp(op);
+  return success();
+}

@@ -1,0 +1,25 @@
+//===- DotContractions.h - register-blocked dot products --------*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H
+#define LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::loom {
+
+/// Rewrites `op`, if it is y[.., s, n] += a[.., s, k] * b[.., n, k] on
+/// buffers (f32, k innermost and contiguous in both operands), into an
+/// scf.parallel over blocks of `rows x cols` outputs that accumulate in
+/// `width`-wide vector registers (see DotContractions.cpp). Fails, changing
+/// nothing, for any other op.
+LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
+                                  int64_t width, int64_t rows, int64_t cols);
+
+} // namespace mlir::loom
+
+#endif // LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H

@@ -1,0 +1,62 @@
+//===- FuseElementwise.cpp - elementwise fusion that never repeats work ---===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_LOOMFUSEELEMENTWISEPASS
+#include "loom/Codegen/Passes.h.inc"
+} // namespace mlir::loom
+
+using namespace mlir;
+
+namespace {
+
+/// Whether every op of the producer's body only changes the representation
+/// of its input (a widening of f16/bf16 weights, a bitcast).
+bool onlyConverts(linalg::GenericOp producer) {
+  return llvm::all_of(producer.getRegion().front().without_terminator(),
+                      [](Operation &op) {
+                        return isa<arith::ExtFOp, arith::TruncFOp,
+                                   arith::BitcastOp, arith::SIToFPOp,
+                                   arith::UIToFPOp>(op);
+                      });
+}
+
+/// Fuses an elementwise producer into its consumer unless that repeats its
+/// work: a consumer with reduction loops (a contraction) reads each operand
+/// element once per output it contributes to, so a fused norm or SiLU would
+/// be recomputed for every output feature. Conversions are cheap enough to
+/// repeat (and fusing them keeps f16 weights unexpanded).
+bool shouldFuse(OpOperand *fused) {
+  auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
+  auto producer = fused->get().getDefiningOp<linalg::GenericOp>();
+  if (!consumer || !producer)
+    return false;
+  if (consumer.getNumReductionLoops() == 0)
+    return true;
+  return onlyConverts(producer);
+}
+
+struct LoomFuseElementwisePass
+    : loom::impl::LoomFuseElementwisePassBase<LoomFuseElementwisePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    linalg::populateElementwiseOpsFusionPatterns(patterns, shouldFuse);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+
+} // namespace
