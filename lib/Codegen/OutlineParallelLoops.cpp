@@ -66,6 +66,9 @@ int64_t innerWork(scf::ParallelOp op, unsigned split) {
   op.getBody()->walk([&](scf::ForOp f) {
     work *= tripCount(f.getLowerBound(), f.getUpperBound(), f.getStep());
   });
+  // Work a loop's body does beyond its loops (register-blocked FMAs).
+  if (auto extra = op->getAttrOfType<IntegerAttr>("loom.tile_work"))
+    work *= extra.getInt();
   return std::max<int64_t>(work, 1);
 }
 
