@@ -1,0 +1,85 @@
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
+
+// A linear layer (k innermost in both operands) becomes a parallel loop
+// over 2x2 blocks of outputs. A whole block keeps 4 vector accumulators:
+// per step of 16 k values, 2 loads of x, 2 of w, 4 FMAs; then each
+// accumulator is summed across lanes, k's last 8 values (40 = 2 x 16 + 8)
+// added one by one, and the sum added to y. Edge blocks (an odd number of
+// tokens) run the same code for one output at a time. (The batch loop of
+// one iteration folds away.)
+// CHECK-LABEL: func.func @linear
+//       CHECK:   %[[SB:.+]] = arith.ceildivui %{{.+}}, %c2 : index
+//       CHECK:   scf.parallel (%[[S:.+]], %[[N:.+]]) = (%c0, %c0) to (%[[SB]], %c4) step (%c1, %c1) {
+//       CHECK:     scf.if %{{.+}} {
+//       CHECK:       %[[ACC:.+]]:4 = scf.for %[[K:.+]] = %c0 to %c32 step %c16 iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+//   CHECK-COUNT-2:     vector.load %arg0[%c0, %{{.+}}, %[[K]]] : memref<1x?x40xf32>, vector<16xf32>
+//   CHECK-COUNT-2:     vector.load %arg1[%{{.+}}, %[[K]]] : memref<8x40xf32>, vector<16xf32>
+//   CHECK-COUNT-4:     vector.fma
+//       CHECK:       }
+//       CHECK:       %[[R:.+]] = vector.reduction <add>, %[[ACC]]#0 fastmath<reassoc,contract> : vector<16xf32> into f32
+//       CHECK:       %[[T:.+]] = scf.for %{{.+}} = %c32 to %c40 step %c1 iter_args(%{{.+}} = %[[R]]) -> (f32) {
+//       CHECK:       %[[OLD:.+]] = memref.load %arg2
+//       CHECK:       %[[NEW:.+]] = arith.addf %[[OLD]], %[[T]] : f32
+//       CHECK:       memref.store %[[NEW]], %arg2
+//       CHECK:     } else {
+//       CHECK:       scf.for
+//       CHECK:         scf.for
+//       CHECK:           scf.for %{{.+}} = %c0 to %c32 step %c16 iter_args(%{{.+}}) -> (vector<16xf32>) {
+//   CHECK-NOT:   linalg.generic
+#x = affine_map<(b, s, n, k) -> (b, s, k)>
+#w = affine_map<(b, s, n, k) -> (n, k)>
+#y = affine_map<(b, s, n, k) -> (b, s, n)>
+func.func @linear(%x: memref<1x?x40xf32>, %w: memref<8x40xf32>, %y: memref<1x?x8xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x?x40xf32>, memref<8x40xf32>) outs(%y : memref<1x?x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b fastmath<reassoc,contract> : f32
+    %s = arith.addf %acc, %p fastmath<reassoc,contract> : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// One token (decode): a matrix-vector product keeps one output per
+// iteration, its dot product left for LLVM to vectorize.
+// CHECK-LABEL: func.func @matvec
+//       CHECK:   scf.parallel
+//   CHECK-NOT:   vector.fma
+//       CHECK:     scf.for
+//       CHECK:       memref.load %arg1
+#x = affine_map<(b, s, n, k) -> (b, s, k)>
+#w = affine_map<(b, s, n, k) -> (n, k)>
+#y = affine_map<(b, s, n, k) -> (b, s, n)>
+func.func @matvec(%x: memref<1x1x64xf32>, %w: memref<32x64xf32>, %y: memref<1x1x32xf32>) {
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x1x64xf32>, memref<32x64xf32>) outs(%y : memref<1x1x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// k not innermost in the second operand (P.V in attention): not a dot
+// product of rows; plain parallel loops.
+// CHECK-LABEL: func.func @not_rows
+//   CHECK-NOT:   vector.
+//       CHECK:   scf.parallel
+#p = affine_map<(i, e, j) -> (i, j)>
+#v = affine_map<(i, e, j) -> (j, e)>
+#o = affine_map<(i, e, j) -> (i, e)>
+func.func @not_rows(%p: memref<32x64xf32>, %v: memref<64x16xf32>, %o: memref<32x16xf32>) {
+  linalg.generic {indexing_maps = [#p, #v, #o], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<32x64xf32>, memref<64x16xf32>) outs(%o : memref<32x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -1,0 +1,98 @@
+// RUN: loom-opt %s --split-input-file --loom-fuse-elementwise | FileCheck %s
+
+// An elementwise producer (here a SiLU) is not fused into a contraction:
+// there it would run once per output feature instead of once per element.
+// CHECK-LABEL: func.func @silu_then_linear
+//       CHECK:   %[[S:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel"]
+//       CHECK:     math.exp
+//       CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "reduction"]
+//  CHECK-SAME:     ins(%[[S]], %{{.+}} :
+//   CHECK-NOT:     math.exp
+#id = affine_map<(s, k) -> (s, k)>
+#x = affine_map<(s, n, k) -> (s, k)>
+#w = affine_map<(s, n, k) -> (n, k)>
+#y = affine_map<(s, n, k) -> (s, n)>
+func.func @silu_then_linear(%g: tensor<4x64xf32>, %w: tensor<32x64xf32>, %init: tensor<32x64xf32>) -> tensor<4x32xf32> {
+  %e = tensor.empty() : tensor<4x64xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%g : tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %n = arith.negf %v : f32
+    %x = math.exp %n : f32
+    %one = arith.constant 1.0 : f32
+    %d = arith.addf %one, %x : f32
+    %r = arith.divf %v, %d : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64xf32>
+  %zero = arith.constant 0.0 : f32
+  %ye = tensor.empty() : tensor<4x32xf32>
+  %yi = linalg.fill ins(%zero : f32) outs(%ye : tensor<4x32xf32>) -> tensor<4x32xf32>
+  %y = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %w : tensor<4x64xf32>, tensor<32x64xf32>) outs(%yi : tensor<4x32xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+// A widening of f16 weights fuses: it costs less than the f32 copy of the
+// weight it saves.
+// CHECK-LABEL: func.func @f16_weight
+//       CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "reduction"]
+//  CHECK-SAME:     ins(%{{.+}}, %{{.+}} : tensor<4x64xf32>, tensor<32x64xf16>)
+//       CHECK:     arith.extf
+//   CHECK-NOT:   linalg.generic
+#id = affine_map<(n, k) -> (n, k)>
+#x = affine_map<(s, n, k) -> (s, k)>
+#w = affine_map<(s, n, k) -> (n, k)>
+#y = affine_map<(s, n, k) -> (s, n)>
+func.func @f16_weight(%x: tensor<4x64xf32>, %w16: tensor<32x64xf16>) -> tensor<4x32xf32> {
+  %e = tensor.empty() : tensor<32x64xf32>
+  %w = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%w16 : tensor<32x64xf16>) outs(%e : tensor<32x64xf32>) {
+  ^bb0(%v: f16, %o: f32):
+    %f = arith.extf %v : f16 to f32
+    linalg.yield %f : f32
+  } -> tensor<32x64xf32>
+  %zero = arith.constant 0.0 : f32
+  %ye = tensor.empty() : tensor<4x32xf32>
+  %yi = linalg.fill ins(%zero : f32) outs(%ye : tensor<4x32xf32>) -> tensor<4x32xf32>
+  %y = linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<4x64xf32>, tensor<32x64xf32>) outs(%yi : tensor<4x32xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+// Elementwise chains still fuse with each other.
+// CHECK-LABEL: func.func @chain
+//       CHECK:   linalg.generic
+//       CHECK:     arith.mulf
+//       CHECK:     arith.addf
+//   CHECK-NOT:   linalg.generic
+#id = affine_map<(i) -> (i)>
+func.func @chain(%a: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<16xf32> {
+  %e = tensor.empty() : tensor<16xf32>
+  %m = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel"]}
+      ins(%a, %b : tensor<16xf32>, tensor<16xf32>) outs(%e : tensor<16xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %r = arith.mulf %x, %y : f32
+    linalg.yield %r : f32
+  } -> tensor<16xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel"]}
+      ins(%m, %a : tensor<16xf32>, tensor<16xf32>) outs(%e : tensor<16xf32>) {
+  ^bb0(%x: f32, %y: f32, %o: f32):
+    %r = arith.addf %x, %y : f32
+    linalg.yield %r : f32
+  } -> tensor<16xf32>
+  return %s : tensor<16xf32>
+}
