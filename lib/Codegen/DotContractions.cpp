@@ -322,3 +322,254 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
   rewriter.eraseOp(op);
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Block-quantized weights
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// The contraction convert-loom-to-linalg makes for a linear layer with
+/// q8_0 or q4_0 weights (QuantizedPatterns.cpp): inputs x [.., s, blocks,
+/// 32] (q4_0: [.., s, blocks, 2, 16]), the values [n, blocks, 32 | 16] i8,
+/// the scale's low and high bytes [n, blocks] i8; output y [.., s, n].
+struct BlockShape {
+  bool q4;
+  unsigned rank;   ///< y's rank
+  int64_t blocks;
+};
+
+std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 4 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto type = [&](unsigned i) {
+    return dyn_cast<MemRefType>(op->getOperand(i).getType());
+  };
+  MemRefType x = type(0), q = type(1), lo = type(2), hi = type(3),
+             y = type(4);
+  if (!x || !q || !lo || !hi || !y || !x.getElementType().isF32() ||
+      !y.getElementType().isF32() || !q.getElementType().isInteger(8) ||
+      !lo.getElementType().isInteger(8) || !hi.getElementType().isInteger(8) ||
+      q.getRank() != 3 || lo.getRank() != 2 || !x.isLastDimUnitStride() ||
+      !q.isLastDimUnitStride() || !q.hasStaticShape())
+    return std::nullopt;
+  BlockShape shape;
+  shape.rank = y.getRank();
+  shape.blocks = q.getDimSize(1);
+  int64_t values = q.getDimSize(2);
+  if (values == 32 && x.getRank() == shape.rank + 1 &&
+      x.getShape().back() == 32 && op.getNumLoops() == shape.rank + 2)
+    shape.q4 = false;
+  else if (values == 16 && x.getRank() == shape.rank + 2 &&
+           x.getShape().back() == 16 && op.getNumLoops() == shape.rank + 3)
+    shape.q4 = true;
+  else
+    return std::nullopt;
+  // The maps QuantizedPatterns.cpp writes: loops (.., s, n, blk, ...).
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned n = shape.rank - 1, blk = shape.rank;
+  if (maps[2].getNumResults() != 2 || dimOf(maps[2].getResult(0)) != n ||
+      dimOf(maps[2].getResult(1)) != blk)
+    return std::nullopt;
+  // The body: a contraction with the scale decoded from two bytes.
+  bool bitcast = false;
+  op.getRegion().walk([&](arith::BitcastOp) { bitcast = true; });
+  if (!bitcast)
+    return std::nullopt;
+  return shape;
+}
+
+/// f32 value of the little-endian f16 in bytes `lo`, `hi`.
+Value scaleOf(OpBuilder &b, Location loc, Value lo, Value hi) {
+  Type i16 = b.getI16Type();
+  Value l = arith::ExtUIOp::create(b, loc, i16, lo);
+  Value h = arith::ExtUIOp::create(b, loc, i16, hi);
+  Value eight = arith::ConstantOp::create(b, loc, b.getI16IntegerAttr(8));
+  Value bits =
+      arith::OrIOp::create(b, loc, l, arith::ShLIOp::create(b, loc, h, eight));
+  Value half = arith::BitcastOp::create(b, loc, b.getF16Type(), bits);
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), half);
+}
+
+/// y[rows x cols block] += the dot products of x rows and decoded weight
+/// rows, one vector<16xf32> accumulator per output.
+void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                const BlockShape &shape, ValueRange lead, ArrayRef<Value> rows,
+                ArrayRef<Value> cols) {
+  Value x = op->getOperand(0), q = op->getOperand(1), lo = op->getOperand(2),
+        hi = op->getOperand(3), y = op->getOperand(4);
+  Type f32 = builder.getF32Type();
+  auto v16 = VectorType::get({16}, f32);
+  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v16, 0.0f));
+  SmallVector<Value> inits(rows.size() * cols.size(), zero);
+  auto loop = scf::ForOp::create(
+      builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
+      [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+        // Each column's weights: two vectors of 16 decoded values.
+        SmallVector<std::pair<Value, Value>> w;
+        for (Value n : cols) {
+          Value scale = scaleOf(
+              b, l, memref::LoadOp::create(b, l, lo, ValueRange{n, blk}),
+              memref::LoadOp::create(b, l, hi, ValueRange{n, blk}));
+          Value s = vector::BroadcastOp::create(b, l, v16, scale);
+          Value first, second;
+          if (!shape.q4) {
+            auto v32i8 = VectorType::get({32}, b.getI8Type());
+            Value bytes = vector::LoadOp::create(b, l, v32i8, q,
+                                                 ValueRange{n, blk, c0});
+            Value f = arith::SIToFPOp::create(
+                b, l, VectorType::get({32}, f32), bytes);
+            first = vector::ExtractStridedSliceOp::create(b, l, f, {0}, {16},
+                                                          {1});
+            second = vector::ExtractStridedSliceOp::create(b, l, f, {16}, {16},
+                                                           {1});
+          } else {
+            auto v16i8 = VectorType::get({16}, b.getI8Type());
+            auto v16i32 = VectorType::get({16}, b.getI32Type());
+            Value bytes = vector::LoadOp::create(b, l, v16i8, q,
+                                                 ValueRange{n, blk, c0});
+            Value wide = arith::ExtUIOp::create(b, l, v16i32, bytes);
+            auto splat = [&](int32_t v) {
+              return arith::ConstantOp::create(
+                  b, l, DenseElementsAttr::get(v16i32, v));
+            };
+            Value low = arith::SubIOp::create(
+                b, l, arith::AndIOp::create(b, l, wide, splat(15)), splat(8));
+            Value high = arith::SubIOp::create(
+                b, l, arith::ShRUIOp::create(b, l, wide, splat(4)), splat(8));
+            first = arith::SIToFPOp::create(b, l, v16, low);
+            second = arith::SIToFPOp::create(b, l, v16, high);
+          }
+          w.push_back({arith::MulFOp::create(b, l, first, s),
+                       arith::MulFOp::create(b, l, second, s)});
+        }
+        SmallVector<Value> next;
+        for (auto [i, r] : llvm::enumerate(rows)) {
+          SmallVector<Value> at(lead.begin(), lead.end());
+          at.append({r, blk, c0});
+          SmallVector<Value> at2 = at;
+          if (shape.q4) {
+            at.push_back(c0);
+            at2.back() = c1;
+            at2.push_back(c0);
+          } else {
+            at2.back() = cidx(b, l, 16);
+          }
+          Value x0 = vector::LoadOp::create(b, l, v16, x, at);
+          Value x1 = vector::LoadOp::create(b, l, v16, x, at2);
+          for (auto [j, wj] : llvm::enumerate(w)) {
+            Value acc = accs[i * cols.size() + j];
+            acc = vector::FMAOp::create(b, l, x0, wj.first, acc);
+            next.push_back(vector::FMAOp::create(b, l, x1, wj.second, acc));
+          }
+        }
+        scf::YieldOp::create(b, l, next);
+      });
+  for (auto [i, r] : llvm::enumerate(rows)) {
+    for (auto [j, n] : llvm::enumerate(cols)) {
+      Value sum = vector::ReductionOp::create(
+          builder, loc, vector::CombiningKind::ADD,
+          loop.getResult(i * cols.size() + j), fastmath);
+      SmallVector<Value> idx(lead.begin(), lead.end());
+      idx.append({r, n});
+      Value old = memref::LoadOp::create(builder, loc, y, idx);
+      memref::StoreOp::create(builder, loc,
+                              arith::AddFOp::create(builder, loc, old, sum), y,
+                              idx);
+    }
+  }
+}
+
+} // namespace
+
+LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
+                                                         linalg::GenericOp op,
+                                                         int64_t rows,
+                                                         int64_t cols) {
+  std::optional<BlockShape> shape = matchBlocks(op);
+  if (!shape)
+    return failure();
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value y = op->getOperand(4);
+  auto yType = cast<MemRefType>(y.getType());
+  unsigned rank = shape->rank;
+  if (yType.getDimSize(rank - 2) == 1)
+    rows = 1; // one token: blocks of one row
+  Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
+  Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
+  auto dim = [&](unsigned d) -> Value {
+    if (!yType.isDynamicDim(d))
+      return arith::ConstantIndexOp::create(rewriter, loc, yType.getDimSize(d));
+    return memref::DimOp::create(rewriter, loc, y, d);
+  };
+  Value sSize = dim(rank - 2), nSize = dim(rank - 1);
+  SmallVector<Value> lbs, ubs, steps;
+  for (unsigned d = 0; d + 2 < rank; ++d) {
+    lbs.push_back(c0);
+    ubs.push_back(dim(d));
+    steps.push_back(c1);
+  }
+  lbs.append({c0, c0});
+  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
+  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, nSize, cc));
+  steps.append({c1, c1});
+  auto parallel = scf::ParallelOp::create(
+      rewriter, loc, lbs, ubs, steps,
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        ValueRange lead = ivs.drop_back(2);
+        Value s0 = arith::MulIOp::create(b, l, ivs[rank - 2], cr);
+        Value n0 = arith::MulIOp::create(b, l, ivs[rank - 1], cc);
+        Value sEnd = arith::MinUIOp::create(
+            b, l, sSize, arith::AddIOp::create(b, l, s0, cr));
+        Value nEnd = arith::MinUIOp::create(
+            b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
+        Value full = arith::AndIOp::create(
+            b, l,
+            arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                  arith::SubIOp::create(b, l, sEnd, s0), cr),
+            arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                  arith::SubIOp::create(b, l, nEnd, n0), cc));
+        scf::IfOp::create(
+            b, l, full,
+            [&](OpBuilder &tb, Location tl) {
+              SmallVector<Value> rowIdx, colIdx;
+              for (int64_t i = 0; i < rows; ++i)
+                rowIdx.push_back(arith::AddIOp::create(
+                    tb, tl, s0, arith::ConstantIndexOp::create(tb, tl, i)));
+              for (int64_t j = 0; j < cols; ++j)
+                colIdx.push_back(arith::AddIOp::create(
+                    tb, tl, n0, arith::ConstantIndexOp::create(tb, tl, j)));
+              emitBlocks(tb, tl, op, *shape, lead, rowIdx, colIdx);
+              scf::YieldOp::create(tb, tl);
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::ForOp::create(
+                  eb, el, s0, sEnd, c1, ValueRange{},
+                  [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                    scf::ForOp::create(
+                        rb, rl, n0, nEnd, c1, ValueRange{},
+                        [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                          emitBlocks(cb, cl, op, *shape, lead, {r}, {c});
+                          scf::YieldOp::create(cb, cl);
+                        });
+                    scf::YieldOp::create(rb, rl);
+                  });
+              scf::YieldOp::create(eb, el);
+            });
+        scf::ReduceOp::create(b, l);
+      });
+  parallel->setAttr("loom.tile_work",
+                    rewriter.getI64IntegerAttr(rows * cols * 32));
+  rewriter.eraseOp(op);
+  return success();
+}

@@ -20,6 +20,15 @@ namespace mlir::loom {
 LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
                                   int64_t width, int64_t rows, int64_t cols);
 
+/// Rewrites the contraction convert-loom-to-linalg makes for a linear layer
+/// with q8_0 or q4_0 weights into an scf.parallel over blocks of `rows x
+/// cols` outputs: per block of 32 weights, each column's bytes are decoded
+/// once into two vectors of 16 f32 and used for every row. Fails, changing
+/// nothing, for any other op.
+LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
+                                             linalg::GenericOp op, int64_t rows,
+                                             int64_t cols);
+
 } // namespace mlir::loom
 
 #endif // LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H

@@ -59,8 +59,10 @@ struct LoomParallelizeContractionsPass
       rewriter.setInsertionPoint(op);
       if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
           generic && vectorWidth > 0 &&
-          succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
-                                        blockRows, blockCols)))
+          (succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
+                                               blockRows, blockCols)) ||
+           succeeded(loom::lowerBlockQuantizedContraction(
+               rewriter, generic, blockRows, blockCols))))
         continue;
       if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
         op.emitOpError("cannot be turned into parallel loops");
