@@ -28,12 +28,17 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "..", "Scripts")
 
-# dim, hidden, layers, heads, kv_heads, vocab (issue 6's shapes).
+# (architecture, "dim,hidden,layers,heads,kv_heads,vocab"): issue 6's dense
+# shapes, and for issue 7 a Mixtral-style stories15M (8 experts, top 2)
+# with the dense models of its active and of its total FFN size.
 SHAPES = {
-    "tiny": "64,128,2,4,4,256",
-    "stories15M": "288,768,6,6,6,32000",
-    "stories110M": "768,2048,12,12,12,32000",
-    "tinyllama-1.1B": "2048,5632,22,32,4,32000",
+    "tiny": ("llama", "64,128,2,4,4,256"),
+    "stories15M": ("llama", "288,768,6,6,6,32000"),
+    "stories110M": ("llama", "768,2048,12,12,12,32000"),
+    "tinyllama-1.1B": ("llama", "2048,5632,22,32,4,32000"),
+    "moe-8x768-top2": ("mixtral", "288,768,6,6,6,32000"),
+    "dense-1536": ("llama", "288,1536,6,6,6,32000"),
+    "dense-6144": ("llama", "288,6144,6,6,6,32000"),
 }
 FORMATS = ["f32", "f16", "bf16", "q8_0", "q4_0"]
 
@@ -47,9 +52,10 @@ def model_file(args, shape, fmt):
     folder = os.path.join(args.work, shape)
     f32 = os.path.join(folder, "model.gguf")
     if not os.path.exists(f32):
+        arch, dims = SHAPES[shape]
         run([sys.executable, os.path.join(SCRIPTS, "write_test_model.py"),
-             "--arch", "llama", "--format", "gguf", "--scale", "0.05",
-             "--shape", SHAPES[shape], "--out", folder])
+             "--arch", arch, "--format", "gguf", "--scale", "0.05",
+             "--shape", dims, "--out", folder])
     if fmt == "f32":
         return f32
     path = os.path.join(folder, f"model-{fmt}.gguf")
