@@ -315,9 +315,13 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
                    Value c = linalg::IndexOp::create(b, l, 2);
                    Value wv = tensor::ExtractOp::create(b, l, w,
                                                         ValueRange{a[1], h, c});
-                   Value p = arith::MulFOp::create(b, l, a[0], wv);
+                   // As every contraction: the dot product may be summed in
+                   // any order, so that it vectorizes.
+                   auto fm = arith::FastMathFlags::reassoc |
+                             arith::FastMathFlags::contract;
+                   Value p = arith::MulFOp::create(b, l, a[0], wv, fm);
                    linalg::YieldOp::create(
-                       b, l, arith::AddFOp::create(b, l, a[2], p).getResult());
+                       b, l, arith::AddFOp::create(b, l, a[2], p, fm).getResult());
                  })
           .getResult(0);
     };
