@@ -226,76 +226,57 @@ public:
 
 } // namespace
 
-LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
-                                              linalg::GenericOp op,
-                                              int64_t width, int64_t rows,
-                                              int64_t cols) {
-  std::optional<DotShape> shape = match(op);
-  if (!shape)
-    return failure();
-  Location loc = op.getLoc();
-  rewriter.setInsertionPoint(op);
-  SmallVector<Range> loopRanges =
-      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc);
-  auto sizeOf = [&](unsigned d) {
-    return getValueOrCreateConstantIndexOp(rewriter, loc, loopRanges[d].size);
-  };
-  // A single row (decode: a matrix-vector product) gains nothing from
-  // blocking: every weight is read once either way, and four interleaved
-  // row streams measured 2x slower than one (stories15M's LM head on
-  // Zen 4). Leave it to the plain parallel loops.
-  SmallVector<int64_t> staticRanges = op.getStaticLoopRanges();
-  if (staticRanges[shape->s] == 1)
-    return failure();
+namespace {
+
+/// Emits `emitBlock(builder, loc, lead, rows, cols)` for every block of
+/// `rows x cols` outputs of an [.., s, n] result: an scf.parallel over the
+/// `leadSizes` loops and the row and column blocks; whole blocks get the
+/// block's row and column indices, edge blocks one output at a time.
+/// `work` is recorded as the work of one step of the block's inner loop.
+using BlockFn = function_ref<void(OpBuilder &, Location, ValueRange lead,
+                                  ArrayRef<Value> rows, ArrayRef<Value> cols)>;
+void emitBlockedLoops(RewriterBase &rewriter, Location loc,
+                      ArrayRef<Value> leadSizes, Value sSize, Value nSize,
+                      int64_t rows, int64_t cols, int64_t work,
+                      BlockFn emitBlock) {
   Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
   Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
   Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
   Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
-  Value sSize = sizeOf(shape->s), nSize = sizeOf(shape->n);
-  Value kSize = sizeOf(shape->k);
-  // Parallel over the shared loops, the row blocks and the column blocks.
-  SmallVector<Value> lbs, ubs, steps;
-  for (unsigned d : shape->batch) {
-    lbs.push_back(c0);
-    ubs.push_back(sizeOf(d));
-    steps.push_back(c1);
-  }
-  lbs.append({c0, c0});
+  SmallVector<Value> lbs(leadSizes.size() + 2, c0);
+  SmallVector<Value> steps(leadSizes.size() + 2, c1);
+  SmallVector<Value> ubs(leadSizes);
   ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
   ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, nSize, cc));
-  steps.append({c1, c1});
-  BlockEmitter emitter(op, *shape, width);
+  unsigned numLead = leadSizes.size();
   auto parallel = scf::ParallelOp::create(
       rewriter, loc, lbs, ubs, steps,
       [&](OpBuilder &b, Location l, ValueRange ivs) {
-        SmallVector<Value> loops(shape->numLoops, c0);
-        for (auto [i, d] : llvm::enumerate(shape->batch))
-          loops[d] = ivs[i];
-        Value s0 = arith::MulIOp::create(b, l, ivs[shape->batch.size()], cr);
-        Value n0 =
-            arith::MulIOp::create(b, l, ivs[shape->batch.size() + 1], cc);
+        ValueRange lead = ivs.take_front(numLead);
+        Value s0 = arith::MulIOp::create(b, l, ivs[numLead], cr);
+        Value n0 = arith::MulIOp::create(b, l, ivs[numLead + 1], cc);
         Value sEnd = arith::MinUIOp::create(
             b, l, sSize, arith::AddIOp::create(b, l, s0, cr));
         Value nEnd = arith::MinUIOp::create(
             b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
-        Value fullRows = arith::CmpIOp::create(
-            b, l, arith::CmpIPredicate::eq,
-            arith::SubIOp::create(b, l, sEnd, s0), cr);
-        Value fullCols = arith::CmpIOp::create(
-            b, l, arith::CmpIPredicate::eq,
-            arith::SubIOp::create(b, l, nEnd, n0), cc);
-        Value full = arith::AndIOp::create(b, l, fullRows, fullCols);
+        auto whole = [&](Value begin, Value end, Value size) {
+          return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                       arith::SubIOp::create(b, l, end, begin),
+                                       size);
+        };
+        Value full = arith::AndIOp::create(b, l, whole(s0, sEnd, cr),
+                                           whole(n0, nEnd, cc));
         scf::IfOp::create(
             b, l, full,
             [&](OpBuilder &tb, Location tl) {
-              SmallVector<Value> rowIdx, colIdx;
-              for (int64_t i = 0; i < rows; ++i)
-                rowIdx.push_back(arith::AddIOp::create(
-                    tb, tl, s0, arith::ConstantIndexOp::create(tb, tl, i)));
-              for (int64_t j = 0; j < cols; ++j)
-                colIdx.push_back(arith::AddIOp::create(
-                    tb, tl, n0, arith::ConstantIndexOp::create(tb, tl, j)));
-              emitter.emit(tb, tl, loops, rowIdx, colIdx, kSize);
+              auto offsets = [&](Value base, int64_t count) {
+                SmallVector<Value> idx;
+                for (int64_t i = 0; i < count; ++i)
+                  idx.push_back(arith::AddIOp::create(
+                      tb, tl, base, arith::ConstantIndexOp::create(tb, tl, i)));
+                return idx;
+              };
+              emitBlock(tb, tl, lead, offsets(s0, rows), offsets(n0, cols));
               scf::YieldOp::create(tb, tl);
             },
             [&](OpBuilder &eb, Location el) {
@@ -306,7 +287,7 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
                     scf::ForOp::create(
                         rb, rl, n0, nEnd, c1, ValueRange{},
                         [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                          emitter.emit(cb, cl, loops, {r}, {c}, kSize);
+                          emitBlock(cb, cl, lead, {r}, {c});
                           scf::YieldOp::create(cb, cl);
                         });
                     scf::YieldOp::create(rb, rl);
@@ -315,10 +296,50 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
             });
         scf::ReduceOp::create(b, l);
       });
-  // The FMAs of one k step of a block, for the runtime's task sizes
-  // (loom-outline-parallel-loops multiplies in the k loop's trip count).
-  parallel->setAttr("loom.tile_work",
-                    rewriter.getI64IntegerAttr(rows * cols * width));
+  // For the runtime's task sizes: loom-outline-parallel-loops multiplies in
+  // the trip counts of the loops inside.
+  parallel->setAttr("loom.tile_work", rewriter.getI64IntegerAttr(work));
+}
+
+} // namespace
+
+LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
+                                              linalg::GenericOp op,
+                                              int64_t width, int64_t rows,
+                                              int64_t cols) {
+  std::optional<DotShape> shape = match(op);
+  if (!shape)
+    return failure();
+  // A single row (decode: a matrix-vector product) gains nothing from
+  // blocking: every weight is read once either way, and four interleaved
+  // row streams measured 2x slower than one (stories15M's LM head on
+  // Zen 4). Leave it to the plain parallel loops.
+  SmallVector<int64_t> staticRanges = op.getStaticLoopRanges();
+  if (staticRanges[shape->s] == 1)
+    return failure();
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  SmallVector<Range> loopRanges =
+      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc);
+  auto sizeOf = [&](unsigned d) {
+    return getValueOrCreateConstantIndexOp(rewriter, loc, loopRanges[d].size);
+  };
+  Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value sSize = sizeOf(shape->s), nSize = sizeOf(shape->n);
+  Value kSize = sizeOf(shape->k);
+  SmallVector<Value> leadSizes;
+  for (unsigned d : shape->batch)
+    leadSizes.push_back(sizeOf(d));
+  BlockEmitter emitter(op, *shape, width);
+  emitBlockedLoops(
+      rewriter, loc, leadSizes, sSize, nSize, rows, cols, rows * cols * width,
+      [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
+          ArrayRef<Value> colIdx) {
+        SmallVector<Value> loops(shape->numLoops, c0);
+        for (auto [i, d] : llvm::enumerate(shape->batch))
+          loops[d] = lead[i];
+        emitter.emit(b, l, loops, rowIdx, colIdx, kSize);
+      });
   rewriter.eraseOp(op);
   return success();
 }
@@ -503,73 +524,21 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
   unsigned rank = shape->rank;
   if (yType.getDimSize(rank - 2) == 1)
     rows = 1; // one token: blocks of one row
-  Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
-  Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
-  Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
   auto dim = [&](unsigned d) -> Value {
     if (!yType.isDynamicDim(d))
       return arith::ConstantIndexOp::create(rewriter, loc, yType.getDimSize(d));
     return memref::DimOp::create(rewriter, loc, y, d);
   };
-  Value sSize = dim(rank - 2), nSize = dim(rank - 1);
-  SmallVector<Value> lbs, ubs, steps;
-  for (unsigned d = 0; d + 2 < rank; ++d) {
-    lbs.push_back(c0);
-    ubs.push_back(dim(d));
-    steps.push_back(c1);
-  }
-  lbs.append({c0, c0});
-  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
-  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, nSize, cc));
-  steps.append({c1, c1});
-  auto parallel = scf::ParallelOp::create(
-      rewriter, loc, lbs, ubs, steps,
-      [&](OpBuilder &b, Location l, ValueRange ivs) {
-        ValueRange lead = ivs.drop_back(2);
-        Value s0 = arith::MulIOp::create(b, l, ivs[rank - 2], cr);
-        Value n0 = arith::MulIOp::create(b, l, ivs[rank - 1], cc);
-        Value sEnd = arith::MinUIOp::create(
-            b, l, sSize, arith::AddIOp::create(b, l, s0, cr));
-        Value nEnd = arith::MinUIOp::create(
-            b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
-        Value full = arith::AndIOp::create(
-            b, l,
-            arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                  arith::SubIOp::create(b, l, sEnd, s0), cr),
-            arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                  arith::SubIOp::create(b, l, nEnd, n0), cc));
-        scf::IfOp::create(
-            b, l, full,
-            [&](OpBuilder &tb, Location tl) {
-              SmallVector<Value> rowIdx, colIdx;
-              for (int64_t i = 0; i < rows; ++i)
-                rowIdx.push_back(arith::AddIOp::create(
-                    tb, tl, s0, arith::ConstantIndexOp::create(tb, tl, i)));
-              for (int64_t j = 0; j < cols; ++j)
-                colIdx.push_back(arith::AddIOp::create(
-                    tb, tl, n0, arith::ConstantIndexOp::create(tb, tl, j)));
-              emitBlocks(tb, tl, op, *shape, lead, rowIdx, colIdx);
-              scf::YieldOp::create(tb, tl);
-            },
-            [&](OpBuilder &eb, Location el) {
-              scf::ForOp::create(
-                  eb, el, s0, sEnd, c1, ValueRange{},
-                  [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-                    scf::ForOp::create(
-                        rb, rl, n0, nEnd, c1, ValueRange{},
-                        [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                          emitBlocks(cb, cl, op, *shape, lead, {r}, {c});
-                          scf::YieldOp::create(cb, cl);
-                        });
-                    scf::YieldOp::create(rb, rl);
-                  });
-              scf::YieldOp::create(eb, el);
-            });
-        scf::ReduceOp::create(b, l);
+  SmallVector<Value> leadSizes;
+  for (unsigned d = 0; d + 2 < rank; ++d)
+    leadSizes.push_back(dim(d));
+  emitBlockedLoops(
+      rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), rows, cols,
+      rows * cols * 32,
+      [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
+          ArrayRef<Value> colIdx) {
+        emitBlocks(b, l, op, *shape, lead, rowIdx, colIdx);
       });
-  parallel->setAttr("loom.tile_work",
-                    rewriter.getI64IntegerAttr(rows * cols * 32));
   rewriter.eraseOp(op);
   return success();
 }
