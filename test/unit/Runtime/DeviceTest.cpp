@@ -35,6 +35,15 @@ struct Trace {
   std::atomic<int> violations{0};
   std::atomic<bool> metA{false}, metB{false};
   std::atomic<int> rendezvous{0};
+
+  Trace() = default;
+  /// Counters at zero, with the dependencies of `entry`'s kernels.
+  explicit Trace(const EntryInfo &entry) {
+    for (const KernelInfo &k : entry.kernels)
+      deps.push_back(k.deps);
+    for (int k = 0; k < kKernels; ++k)
+      finished[k] = runs[k] = 0;
+  }
 };
 
 Trace *traceOf(void **args) { return static_cast<Trace *>(args[0]); }
@@ -93,11 +102,7 @@ TEST(CpuDevice, GraphRunsEachKernelOnceAfterItsDependencies) {
     auto executable = device->prepare(entry, diamondKernels(), nullptr,
                                       ScheduleMode::Graph);
     ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
-    Trace trace;
-    for (auto &k : entry.kernels)
-      trace.deps.push_back(k.deps);
-    for (int k = 0; k < Trace::kKernels; ++k)
-      trace.finished[k] = trace.runs[k] = 0;
+    Trace trace(entry);
     void *args[] = {&trace};
     constexpr int kSteps = 200;
     for (int step = 0; step < kSteps; ++step)
@@ -145,11 +150,7 @@ TEST(CpuDevice, GraphIsRebuiltForANewArena) {
   auto executable = device->prepare(entry, diamondKernels(), nullptr,
                                     ScheduleMode::Graph);
   ASSERT_TRUE(bool(executable));
-  Trace trace;
-  for (auto &k : entry.kernels)
-    trace.deps.push_back(k.deps);
-  for (int k = 0; k < Trace::kKernels; ++k)
-    trace.finished[k] = trace.runs[k] = 0;
+  Trace trace(entry);
   void *args[] = {&trace};
   (*executable)->run(args);
   setThreadCount(1); // replaces the arena the graph was built in
