@@ -246,15 +246,19 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
   SmallVector<Value> lbs(leadSizes.size() + 2, c0);
   SmallVector<Value> steps(leadSizes.size() + 2, c1);
   SmallVector<Value> ubs(leadSizes);
-  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
+  // Column blocks outside row blocks: a block of weight rows stays in L1
+  // while every token's block passes by, and the runtime splits the weight
+  // rows across threads. (Rows outside streamed the whole weight matrix
+  // once per 4 tokens.)
   ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, nSize, cc));
+  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
   unsigned numLead = leadSizes.size();
   auto parallel = scf::ParallelOp::create(
       rewriter, loc, lbs, ubs, steps,
       [&](OpBuilder &b, Location l, ValueRange ivs) {
         ValueRange lead = ivs.take_front(numLead);
-        Value s0 = arith::MulIOp::create(b, l, ivs[numLead], cr);
-        Value n0 = arith::MulIOp::create(b, l, ivs[numLead + 1], cc);
+        Value n0 = arith::MulIOp::create(b, l, ivs[numLead], cc);
+        Value s0 = arith::MulIOp::create(b, l, ivs[numLead + 1], cr);
         Value sEnd = arith::MinUIOp::create(
             b, l, sSize, arith::AddIOp::create(b, l, s0, cr));
         Value nEnd = arith::MinUIOp::create(

@@ -1,7 +1,8 @@
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
 
 // A linear layer (k innermost in both operands) becomes a parallel loop
-// over 2x2 blocks of outputs. A whole block keeps 4 vector accumulators:
+// over 2x2 blocks of outputs, weight-row blocks outermost (a block of
+// weights stays in cache while every token passes by). A whole block keeps 4 vector accumulators:
 // per step of 16 k values, 2 loads of x, 2 of w, 4 FMAs; then each
 // accumulator is summed across lanes, k's last 8 values (40 = 2 x 16 + 8)
 // added one by one, and the sum added to y. Edge blocks (an odd number of
@@ -9,7 +10,7 @@
 // one iteration folds away.)
 // CHECK-LABEL: func.func @linear
 //       CHECK:   %[[SB:.+]] = arith.ceildivui %{{.+}}, %c2 : index
-//       CHECK:   scf.parallel (%[[S:.+]], %[[N:.+]]) = (%c0, %c0) to (%[[SB]], %c4) step (%c1, %c1) {
+//       CHECK:   scf.parallel (%[[N:.+]], %[[S:.+]]) = (%c0, %c0) to (%c4, %[[SB]]) step (%c1, %c1) {
 //       CHECK:     scf.if %{{.+}} {
 //       CHECK:       %[[ACC:.+]]:4 = scf.for %[[K:.+]] = %c0 to %c32 step %c16 iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 //   CHECK-COUNT-2:     vector.load %arg0[%c0, %{{.+}}, %[[K]]] : memref<1x?x40xf32>, vector<16xf32>
