@@ -17,6 +17,9 @@
 
 #include "DotContractions.h"
 
+#include "loom/Codegen/Passes.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -302,7 +305,7 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
       });
   // For the runtime's task sizes: loom-outline-parallel-loops multiplies in
   // the trip counts of the loops inside.
-  parallel->setAttr("loom.tile_work", rewriter.getI64IntegerAttr(work));
+  parallel->setAttr(loom::kTileWorkAttr, rewriter.getI64IntegerAttr(work));
 }
 
 } // namespace
@@ -405,18 +408,6 @@ std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
   return shape;
 }
 
-/// f32 value of the little-endian f16 in bytes `lo`, `hi`.
-Value scaleOf(OpBuilder &b, Location loc, Value lo, Value hi) {
-  Type i16 = b.getI16Type();
-  Value l = arith::ExtUIOp::create(b, loc, i16, lo);
-  Value h = arith::ExtUIOp::create(b, loc, i16, hi);
-  Value eight = arith::ConstantOp::create(b, loc, b.getI16IntegerAttr(8));
-  Value bits =
-      arith::OrIOp::create(b, loc, l, arith::ShLIOp::create(b, loc, h, eight));
-  Value half = arith::BitcastOp::create(b, loc, b.getF16Type(), bits);
-  return arith::ExtFOp::create(b, loc, b.getF32Type(), half);
-}
-
 /// y[rows x cols block] += the dot products of x rows and decoded weight
 /// rows, one vector<16xf32> accumulator per output.
 void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
@@ -440,7 +431,7 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         // Each column's weights: two vectors of 16 decoded values.
         SmallVector<std::pair<Value, Value>> w;
         for (Value n : cols) {
-          Value scale = scaleOf(
+          Value scale = loom::DequantizeOp::buildScale(
               b, l, memref::LoadOp::create(b, l, lo, ValueRange{n, blk}),
               memref::LoadOp::create(b, l, hi, ValueRange{n, blk}));
           Value s = vector::BroadcastOp::create(b, l, v16, scale);

@@ -67,7 +67,7 @@ int64_t innerWork(scf::ParallelOp op, unsigned split) {
     work *= tripCount(f.getLowerBound(), f.getUpperBound(), f.getStep());
   });
   // Work a loop's body does beyond its loops (register-blocked FMAs).
-  if (auto extra = op->getAttrOfType<IntegerAttr>("loom.tile_work"))
+  if (auto extra = op->getAttrOfType<IntegerAttr>(loom::kTileWorkAttr))
     work *= extra.getInt();
   return std::max<int64_t>(work, 1);
 }

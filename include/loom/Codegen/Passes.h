@@ -25,6 +25,9 @@ inline constexpr llvm::StringLiteral kInPlaceResultAttr = "loom.in_place_result"
 inline constexpr llvm::StringLiteral kScheduleAttr = "loom.schedule";
 /// On a kernel function: the entry point it is part of.
 inline constexpr llvm::StringLiteral kKernelOfAttr = "loom.kernel_of";
+/// On an scf.parallel: the work one iteration does beyond the loops nested
+/// in it (register-blocked FMAs), for the runtime's task sizes.
+inline constexpr llvm::StringLiteral kTileWorkAttr = "loom.tile_work";
 /// On a kernel function: for each of its parameters, the index of the
 /// entry point's parameter it is.
 inline constexpr llvm::StringLiteral kKernelParamsAttr = "loom.kernel_params";

@@ -24,17 +24,6 @@ using namespace mlir::loom::lowering;
 
 static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
 
-Value lowering::decodeScale(OpBuilder &b, Location loc, Value lo, Value hi) {
-  Type i16 = b.getI16Type();
-  Value l = arith::ExtUIOp::create(b, loc, i16, lo);
-  Value h = arith::ExtUIOp::create(b, loc, i16, hi);
-  Value eight = arith::ConstantOp::create(b, loc, b.getI16IntegerAttr(8));
-  Value bits = arith::OrIOp::create(b, loc, l,
-                                    arith::ShLIOp::create(b, loc, h, eight));
-  Value half = arith::BitcastOp::create(b, loc, b.getF16Type(), bits);
-  return arith::ExtFOp::create(b, loc, b.getF32Type(), half);
-}
-
 /// The signed value (before scaling) of a q4_0 byte's low (`high` false) or
 /// high nibble, as f32: nibble - 8.
 static Value decodeNibble(OpBuilder &b, Location loc, Value byte, Value high) {
@@ -60,7 +49,7 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
     idx.append({block, offset});
     return tensor::ExtractOp::create(b, loc, raw, idx).getResult();
   };
-  Value scale = decodeScale(b, loc, byteAt(c(0)), byteAt(c(1)));
+  Value scale = DequantizeOp::buildScale(b, loc, byteAt(c(0)), byteAt(c(1)));
   Value value;
   if (format == BlockFormat::q8_0) {
     Value q = byteAt(arith::AddIOp::create(b, loc, j, c(2)));
@@ -146,7 +135,7 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
              ValueRange{xBlocks, values, lo, hi}, ValueRange{out}, maps,
              iterators(rank, reductions),
              [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value scale = decodeScale(nb, l, args[2], args[3]);
+               Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
                Value q;
                if (q4) {
                  Value half = linalg::IndexOp::create(nb, l, blk + 1);

@@ -81,10 +81,6 @@ Value reduceInto(OpBuilder &b, Location loc, Value input, Value init,
 /// exp(x - max) / sum(exp(x - max)).
 Value buildSoftmax(OpBuilder &b, Location loc, Value input, int64_t axis);
 
-/// The f32 value of the little-endian f16 whose bytes are `lo` and `hi`
-/// (i8): a q8_0 or q4_0 block's scale.
-Value decodeScale(OpBuilder &b, Location loc, Value lo, Value hi);
-
 /// Value `k` of the row `rows` of a block-quantized weight `raw`
 /// ([rows..., blocks, bytes]), read with tensor.extract.
 Value decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,

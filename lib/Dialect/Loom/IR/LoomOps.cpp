@@ -12,6 +12,7 @@
 
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -156,6 +157,18 @@ int64_t DequantizeOp::blockBytes(BlockFormat format) {
     return 2 + kBlockValues / 2;
   }
   llvm_unreachable("unknown block format");
+}
+
+Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo,
+                               Value hi) {
+  Type i16 = b.getI16Type();
+  Value l = arith::ExtUIOp::create(b, loc, i16, lo);
+  Value h = arith::ExtUIOp::create(b, loc, i16, hi);
+  Value eight = arith::ConstantOp::create(b, loc, b.getI16IntegerAttr(8));
+  Value bits =
+      arith::OrIOp::create(b, loc, l, arith::ShLIOp::create(b, loc, h, eight));
+  Value half = arith::BitcastOp::create(b, loc, b.getF16Type(), bits);
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), half);
 }
 
 LogicalResult DequantizeOp::verify() {

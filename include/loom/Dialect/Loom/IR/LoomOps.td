@@ -89,6 +89,11 @@ def Loom_DequantizeOp : Loom_Op<"dequantize", [Pure]> {
     /// Bytes per block of 32 values in `format`.
     static int64_t blockBytes(BlockFormat format);
     static constexpr int64_t kBlockValues = 32;
+    /// The f32 value of a block's scale: the little-endian f16 whose bytes
+    /// are the i8 values `lo` and `hi`. Shared by every lowering that
+    /// decodes blocks.
+    static ::mlir::Value buildScale(::mlir::OpBuilder &b, ::mlir::Location loc,
+                                    ::mlir::Value lo, ::mlir::Value hi);
   }];
 }
 
