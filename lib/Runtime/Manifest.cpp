@@ -167,22 +167,30 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
           return bad("a kernel of '" + e.name + "' without name or deps");
         KernelInfo k;
         k.name = ko->getString("name")->str();
-        for (const json::Value &d : *deps) {
-          std::optional<int64_t> v = d.getAsInteger();
-          // Dependencies point to earlier kernels: the graph is acyclic.
-          if (!v || *v < 0 || *v >= int64_t(e.kernels.size()))
-            return bad("kernel '" + k.name +
-                       "' depends on a kernel that does not come before it");
-          k.deps.push_back(*v);
-        }
-        if (const json::Array *params = ko->getArray("params"))
-          for (const json::Value &pv : *params) {
-            std::optional<int64_t> v = pv.getAsInteger();
-            if (!v || *v < 0 || *v >= int64_t(e.params.size()))
-              return bad("kernel '" + k.name +
-                         "' takes a parameter the entry point does not have");
-            k.params.push_back(*v);
+        // Indices in [0, limit), or the error `what`.
+        auto indices = [&](const json::Array *list, size_t limit,
+                           std::vector<int64_t> &out,
+                           StringRef what) -> Error {
+          if (!list)
+            return Error::success();
+          for (const json::Value &x : *list) {
+            std::optional<int64_t> v = x.getAsInteger();
+            if (!v || *v < 0 || *v >= int64_t(limit))
+              return bad("kernel '" + k.name + "' " + what);
+            out.push_back(*v);
           }
+          return Error::success();
+        };
+        // Dependencies point to earlier kernels: the graph is acyclic.
+        if (Error err = indices(deps, e.kernels.size(), k.deps,
+                                "depends on a kernel that does not come "
+                                "before it"))
+          return std::move(err);
+        if (Error err = indices(ko->getArray("params"), e.params.size(),
+                                k.params,
+                                "takes a parameter the entry point does not "
+                                "have"))
+          return std::move(err);
         for (auto [key, list] : {std::pair{"reads", &k.reads},
                                  std::pair{"writes", &k.writes}})
           if (const json::Array *names = ko->getArray(key))

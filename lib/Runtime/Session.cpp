@@ -171,6 +171,15 @@ void Session::reset() {
     device_->zero(c.data, c.elements * sizeof(float));
 }
 
+Error Session::checkPositions(int64_t position, int64_t n) const {
+  if (position < 0 || position + n > contextLength())
+    return createStringError(
+        formatv("positions {0}..{1} do not fit the context of {2} positions",
+                position, position + n - 1, contextLength())
+            .str());
+  return Error::success();
+}
+
 const Session::Step *Session::step(StringRef name) const {
   for (const Step &s : steps_)
     if (s.info->name == name)
@@ -228,11 +237,8 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
                 "not {2}",
                 entry.name, entry.maxTokens, n)
             .str());
-  if (position < 0 || position + n > contextLength())
-    return createStringError(
-        formatv("positions {0}..{1} do not fit the context of {2} positions",
-                position, position + n - 1, contextLength())
-            .str());
+  if (Error e = checkPositions(position, n))
+    return std::move(e);
   for (int32_t t : tokens)
     if (t < 0 || t >= vocab())
       return createStringError(
@@ -289,11 +295,8 @@ Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
     return run(*s, tokens, position);
   // More tokens than the arena was planned for: several calls, each after
   // the positions the previous ones put in the cache.
-  if (position < 0 || position + int64_t(tokens.size()) > contextLength())
-    return createStringError(
-        formatv("positions {0}..{1} do not fit the context of {2} positions",
-                position, position + tokens.size() - 1, contextLength())
-            .str());
+  if (Error e = checkPositions(position, tokens.size()))
+    return std::move(e);
   std::vector<float> all;
   all.reserve(tokens.size() * vocab());
   for (size_t begin = 0; begin < tokens.size(); begin += chunk) {

@@ -106,6 +106,8 @@ private:
   llvm::Expected<llvm::ArrayRef<float>>
   run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position);
   const Step *step(llvm::StringRef name) const;
+  /// Positions `position .. position + n - 1` fit the context, or an error.
+  llvm::Error checkPositions(int64_t position, int64_t n) const;
 
   std::shared_ptr<Artifact> artifact_;
   std::shared_ptr<const ModelFile> model_;
