@@ -78,7 +78,7 @@ def quantizable(name, value, quant):
     """Which tensors a quantized file stores in `quant`, as llama.cpp's
     quantizer does: the matrices (not norms or biases) whose rows fill
     whole blocks of 32 (any row length for f16/bf16)."""
-    if quant is None or value.ndim != 2 or "norm" in name:
+    if quant is None or value.ndim not in (2, 3) or "norm" in name:
         return False
     return quant in ("f16", "bf16") or value.shape[-1] % 32 == 0
 

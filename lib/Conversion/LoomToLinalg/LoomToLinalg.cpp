@@ -9,6 +9,8 @@
 #include "Utils.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 
+#include <cmath>
+
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -77,6 +79,12 @@ Value lowering::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                             ArrayRef<OpFoldResult> sizes, Type elementType,
                             unsigned parallelLoops) {
   Value init = filledTensor(b, loc, sizes, elementType, 0.0);
+  return contractInto(b, loc, lhs, rhs, maps, init, parallelLoops);
+}
+
+Value lowering::contractInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                             ArrayRef<AffineMap> maps, Value init,
+                             unsigned parallelLoops) {
   return linalg::GenericOp::create(
              b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs},
              ValueRange{init}, maps, iterators(parallelLoops, 1),
@@ -89,6 +97,34 @@ Value lowering::contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                    nb, l, arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
              })
       .getResult(0);
+}
+
+Value lowering::siluScalar(OpBuilder &b, Location loc, Value x) {
+  Value one = floatConst(b, loc, x.getType(), 1.0);
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+  Value sig = arith::DivFOp::create(b, loc, one, arith::AddFOp::create(b, loc, one, e));
+  return arith::MulFOp::create(b, loc, x, sig);
+}
+
+Value lowering::geluScalar(OpBuilder &b, Location loc, Value x, bool tanh) {
+  Type elt = x.getType();
+  Value t;
+  if (tanh) {
+    Value x3 = arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
+    Value inner = arith::AddFOp::create(
+        b, loc, x, arith::MulFOp::create(b, loc, floatConst(b, loc, elt, 0.044715), x3));
+    t = math::TanhOp::create(
+        b, loc,
+        arith::MulFOp::create(b, loc, floatConst(b, loc, elt, std::sqrt(2.0 / M_PI)),
+                              inner));
+  } else {
+    t = math::ErfOp::create(
+        b, loc,
+        arith::MulFOp::create(b, loc, x, floatConst(b, loc, elt, 1.0 / std::sqrt(2.0))));
+  }
+  Value hx = arith::MulFOp::create(b, loc, floatConst(b, loc, elt, 0.5), x);
+  return arith::MulFOp::create(
+      b, loc, hx, arith::AddFOp::create(b, loc, floatConst(b, loc, elt, 1.0), t));
 }
 
 SmallVector<AffineMap> lowering::attentionScoreMaps(MLIRContext *ctx,

@@ -4,11 +4,11 @@
 //
 // The four MoE ops as linalg on tensors, without any [tokens, experts, dim]
 // tensor: the router ranks experts per token; dispatch is a counting sort of
-// the (token, choice) pairs by expert; the expert FFN computes each row with
-// the weights of its own expert (gathered by index, so the work is that of
-// the active experts only); combine sums each token's rows back, weighted.
-// Rows are found through small index tensors (the permutation and its
-// inverse, each made in one pass; the expert of each row).
+// the (token, choice) pairs by expert; the expert FFN loops over the experts,
+// each expert's contiguous group of rows one matrix-matrix product with its
+// own weights (the work of the active experts only); combine sums each
+// token's rows back, weighted. Rows are found through small index tensors
+// (the permutation and its inverse, each made in one pass).
 //
 //===----------------------------------------------------------------------===//
 
@@ -263,7 +263,30 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
   }
 };
 
-/// Expert FFN: each row with the weights of its expert.
+/// The weights of expert `e`, [out, in], out of stacked `[experts, out, in]`
+/// weights (`raw` blocks [experts, out, blocks, bytes] when quantized).
+Value expertSlice(OpBuilder &b, Location l, Value stacked, Value e) {
+  auto type = cast<RankedTensorType>(stacked.getType());
+  SmallVector<OpFoldResult> offsets = {e}, sizes = {b.getIndexAttr(1)},
+                            strides(type.getRank(), b.getIndexAttr(1));
+  for (int64_t d = 1; d < type.getRank(); ++d) {
+    offsets.push_back(b.getIndexAttr(0));
+    sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
+  }
+  auto sliceType = RankedTensorType::get(type.getShape().drop_front(),
+                                         type.getElementType());
+  return tensor::ExtractSliceOp::create(b, l, sliceType, stacked, offsets, sizes,
+                                        strides);
+}
+
+/// Expert FFN: a loop over the experts; expert e's rows (offsets[e] ..
+/// offsets[e+1], contiguous after dispatch) go through its FFN as
+/// matrix-matrix products with its own weights, so the work is that of the
+/// active experts and every weight is read once per call. Quantized expert
+/// weights are decoded inside the contraction, f16/bf16 ones converted per
+/// expert slice. Rows of no expert stay zero. The hidden activations live in
+/// two [rows, hidden] buffers carried through the loop, so nothing is
+/// allocated per expert.
 struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -271,95 +294,101 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value rows = adaptor.getInput(), offsets = adaptor.getOffsets();
-    Value gate = adaptor.getGate(), up = adaptor.getUp(), down = adaptor.getDown();
-    auto gType = cast<RankedTensorType>(gate.getType());
-    if (!gType.hasStaticShape())
+    auto gType = cast<RankedTensorType>(op.getGate().getType());
+    auto rowsType = cast<RankedTensorType>(rows.getType());
+    if (!gType.hasStaticShape() || rowsType.isDynamicDim(1))
       return rewriter.notifyMatchFailure(op, "dynamic expert weights");
-    int64_t experts = gType.getDimSize(0), hidden = gType.getDimSize(1);
-    Type elt = gType.getElementType();
+    int64_t experts = gType.getDimSize(0), hidden = gType.getDimSize(1),
+            dim = rowsType.getDimSize(1);
+    Type elt = rowsType.getElementType();
     MLIRContext *ctx = rewriter.getContext();
     Value n = getValueOrCreateConstantIndexOp(rewriter, loc,
                                               dimOf(rewriter, loc, rows, 0));
-    OpFoldResult dim = dimOf(rewriter, loc, rows, 1);
-    // expertOf[r] = number of experts whose rows end at or before r.
-    auto idxType = RankedTensorType::get({ShapedType::kDynamic}, rewriter.getIndexType());
-    Value nE = cIndex(rewriter, loc, experts);
-    Value expertOf = generate(
-        rewriter, loc, idxType, {n}, [&](OpBuilder &b, Location l) -> Value {
-          Value r = toI32(b, l, linalg::IndexOp::create(b, l, 0));
-          return sumLoop(b, l, nE, cIndex(b, l, 0),
-                         [&](OpBuilder &fb, Location fl, Value e, Value c) -> Value {
-                           Value end = tensor::ExtractOp::create(
-                               fb, fl, offsets,
-                               ValueRange{arith::AddIOp::create(fb, fl, e,
-                                                                cIndex(fb, fl, 1))});
-                           Value done = arith::CmpIOp::create(
-                               fb, fl, arith::CmpIPredicate::sle, end, r);
-                           return arith::SelectOp::create(
-                               fb, fl, done,
-                               arith::AddIOp::create(fb, fl, c, cIndex(fb, fl, 1)), c);
-                         });
-        });
-    auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
-    auto map = [&](ArrayRef<AffineExpr> e) { return AffineMap::get(3, 0, e, ctx); };
-    // y[r, h] = Σ_d in[r, d] · w[expertOf[r], h, d], loops (r, h, d)
-    auto project = [&](Value in, Value w, OpFoldResult outCols) {
-      Value init = filledTensor(rewriter, loc, {n, outCols}, elt, 0.0);
-      return linalg::GenericOp::create(
-                 rewriter, loc, TypeRange{init.getType()},
-                 ValueRange{in, expertOf}, ValueRange{init},
-                 ArrayRef<AffineMap>{map({d(0), d(2)}), map({d(0)}),
-                                     map({d(0), d(1)})},
-                 iterators(2, 1), [&](OpBuilder &b, Location l, ValueRange a) {
-                   Value h = linalg::IndexOp::create(b, l, 1);
-                   Value c = linalg::IndexOp::create(b, l, 2);
-                   Value wv = tensor::ExtractOp::create(b, l, w,
-                                                        ValueRange{a[1], h, c});
-                   // As every contraction: the dot product may be summed in
-                   // any order, so that it vectorizes.
-                   auto fm = arith::FastMathFlags::reassoc |
-                             arith::FastMathFlags::contract;
-                   Value p = arith::MulFOp::create(b, l, a[0], wv, fm);
-                   linalg::YieldOp::create(
-                       b, l, arith::AddFOp::create(b, l, a[2], p, fm).getResult());
-                 })
-          .getResult(0);
-    };
-    Value g = project(rows, gate, rewriter.getIndexAttr(hidden));
-    Value u = project(rows, up, rewriter.getIndexAttr(hidden));
+    Value out = filledTensor(rewriter, loc, {n, rewriter.getIndexAttr(dim)}, elt, 0.0);
+    Value gBuf = emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
+    Value uBuf = emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
     bool gelu = op.getActivation() == Activation::gelu;
-    Value one = floatConst(rewriter, loc, elt, 1.0);
-    Value half = floatConst(rewriter, loc, elt, 0.5);
-    Value invSqrt2 = floatConst(rewriter, loc, elt, 0.70710678118654752);
-    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
-    Value gatedInit = emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
-    Value gated = linalg::GenericOp::create(
-                      rewriter, loc, TypeRange{gatedInit.getType()}, ValueRange{g, u},
-                      ValueRange{gatedInit}, ArrayRef<AffineMap>{id2, id2, id2},
-                      iterators(2), [&](OpBuilder &b, Location l, ValueRange a) {
-                        Value act;
-                        if (gelu) {
-                          Value e = math::ErfOp::create(
-                              b, l, arith::MulFOp::create(b, l, a[0], invSqrt2));
-                          act = arith::MulFOp::create(
-                              b, l, arith::MulFOp::create(b, l, half, a[0]),
-                              arith::AddFOp::create(b, l, one, e));
-                        } else {
-                          Value ex = math::ExpOp::create(
-                              b, l, arith::NegFOp::create(b, l, a[0]));
-                          Value sig = arith::DivFOp::create(
-                              b, l, one, arith::AddFOp::create(b, l, one, ex));
-                          act = arith::MulFOp::create(b, l, a[0], sig);
-                        }
-                        linalg::YieldOp::create(
-                            b, l, arith::MulFOp::create(b, l, act, a[1]).getResult());
-                      })
-                      .getResult(0);
-    Value out = project(gated, down, dim);
-    if (out.getType() != op.getType())
-      out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
-    rewriter.replaceOp(op, out);
+
+    auto body = [&](OpBuilder &b, Location l, Value e, ValueRange iter) {
+      Value lo = toIndex(b, l, tensor::ExtractOp::create(b, l, offsets, ValueRange{e}));
+      Value next = arith::AddIOp::create(b, l, e, cIndex(b, l, 1));
+      Value hi = toIndex(b, l, tensor::ExtractOp::create(b, l, offsets, ValueRange{next}));
+      Value count = arith::SubIOp::create(b, l, hi, lo);
+      SmallVector<OpFoldResult> unit(2, b.getIndexAttr(1));
+      auto rowSlice = [&](Value t, int64_t cols) -> Value {
+        return tensor::ExtractSliceOp::create(
+            b, l, t, ArrayRef<OpFoldResult>{lo, b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{count, b.getIndexAttr(cols)}, unit);
+      };
+      auto insertRows = [&](Value part, Value into) -> Value {
+        return tensor::InsertSliceOp::create(
+            b, l, part, into, ArrayRef<OpFoldResult>{lo, b.getIndexAttr(0)},
+            ArrayRef<OpFoldResult>{count, b.getIndexAttr(
+                                              cast<RankedTensorType>(into.getType())
+                                                  .getDimSize(1))},
+            unit);
+      };
+      Value zero = floatConst(b, l, elt, 0.0);
+      auto zeroed = [&](Value t) {
+        return linalg::FillOp::create(b, l, zero, t).getResult(0);
+      };
+      // y[r, o] += Σ_i in[r, i] · w_e[o, i], loops (r, o, i).
+      auto project = [&](Value in, Value original, Value converted, int64_t outCols,
+                         Value init) -> Value {
+        if (auto quantized = original.getDefiningOp<DequantizeOp>();
+            quantized && elt.isF32())
+          return quantizedLinear(b, l, in, expertSlice(b, l, quantized.getInput(), e),
+                                 quantized.getFormat(),
+                                 {count, b.getIndexAttr(outCols)}, init);
+        Value w;
+        if (auto ext = original.getDefiningOp<arith::ExtFOp>()) {
+          Value narrow = expertSlice(b, l, ext.getIn(), e);
+          auto narrowType = cast<RankedTensorType>(narrow.getType());
+          w = arith::ExtFOp::create(b, l, narrowType.clone(elt), narrow);
+        } else {
+          w = expertSlice(b, l, converted, e);
+        }
+        return contractInto(b, l, in, w,
+                            {mapOf(ctx, 3, {0, 2}), mapOf(ctx, 3, {1, 2}),
+                             mapOf(ctx, 3, {0, 1})},
+                            init, 2);
+      };
+      Value x = rowSlice(rows, dim);
+      Value g = project(x, op.getGate(), adaptor.getGate(), hidden,
+                        zeroed(rowSlice(iter[1], hidden)));
+      Value u = project(x, op.getUp(), adaptor.getUp(), hidden,
+                        zeroed(rowSlice(iter[2], hidden)));
+      Value h = gatedActivation(b, l, g, u, gelu);
+      Value y = project(h, op.getDown(), adaptor.getDown(), dim, rowSlice(iter[0], dim));
+      scf::YieldOp::create(b, l, ValueRange{insertRows(y, iter[0]),
+                                            insertRows(h, iter[1]),
+                                            insertRows(u, iter[2])});
+    };
+    auto loop = scf::ForOp::create(rewriter, loc, cIndex(rewriter, loc, 0),
+                                   cIndex(rewriter, loc, experts),
+                                   cIndex(rewriter, loc, 1),
+                                   ValueRange{out, gBuf, uBuf}, body);
+    Value result = loop.getResult(0);
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
+    rewriter.replaceOp(op, result);
     return success();
+  }
+
+  /// act(g) * u elementwise, written over g.
+  static Value gatedActivation(OpBuilder &b, Location l, Value g, Value u,
+                               bool gelu) {
+    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, b.getContext());
+    return linalg::GenericOp::create(
+               b, l, TypeRange{g.getType()}, ValueRange{u}, ValueRange{g},
+               ArrayRef<AffineMap>{id2, id2}, iterators(2),
+               [&](OpBuilder &nb, Location nl, ValueRange a) {
+                 Value act = gelu ? geluScalar(nb, nl, a[1], /*tanh=*/false)
+                                  : siluScalar(nb, nl, a[1]);
+                 linalg::YieldOp::create(
+                     nb, nl, arith::MulFOp::create(nb, nl, act, a[0]).getResult());
+               })
+        .getResult(0);
   }
 };
 

@@ -188,17 +188,10 @@ struct SiluLowering : OpConversionPattern<SiluOp> {
   LogicalResult
   matchAndRewrite(SiluOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    Type elt = op.getType().getElementType();
-    Value one = floatConst(rewriter, loc, elt, 1.0);
-    Value y = elementwise(
-        rewriter, loc, adaptor.getInput(), {}, {},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value e = math::ExpOp::create(b, l, arith::NegFOp::create(b, l, a[0]));
-          Value sig = arith::DivFOp::create(
-              b, l, one, arith::AddFOp::create(b, l, one, e));
-          return arith::MulFOp::create(b, l, a[0], sig);
-        });
+    Value y = elementwise(rewriter, op.getLoc(), adaptor.getInput(), {}, {},
+                          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                            return siluScalar(b, l, a[0]);
+                          });
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -209,34 +202,11 @@ struct GeluLowering : OpConversionPattern<GeluOp> {
   LogicalResult
   matchAndRewrite(GeluOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    Type elt = op.getType().getElementType();
     bool useTanh = op.getApproximation() == GeluApproximation::tanh;
-    Value half = floatConst(rewriter, loc, elt, 0.5);
-    Value one = floatConst(rewriter, loc, elt, 1.0);
-    Value invSqrt2 = floatConst(rewriter, loc, elt, 1.0 / std::sqrt(2.0));
-    Value sqrt2OverPi = floatConst(rewriter, loc, elt, std::sqrt(2.0 / M_PI));
-    Value c = floatConst(rewriter, loc, elt, 0.044715);
-    Value y = elementwise(
-        rewriter, loc, adaptor.getInput(), {}, {},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value x = a[0];
-          Value t;
-          if (useTanh) {
-            Value x3 = arith::MulFOp::create(
-                b, l, x, arith::MulFOp::create(b, l, x, x));
-            Value inner = arith::AddFOp::create(
-                b, l, x, arith::MulFOp::create(b, l, c, x3));
-            t = math::TanhOp::create(
-                b, l, arith::MulFOp::create(b, l, sqrt2OverPi, inner));
-          } else {
-            t = math::ErfOp::create(b, l,
-                                    arith::MulFOp::create(b, l, x, invSqrt2));
-          }
-          Value hx = arith::MulFOp::create(b, l, half, x);
-          return arith::MulFOp::create(b, l, hx,
-                                       arith::AddFOp::create(b, l, one, t));
-        });
+    Value y = elementwise(rewriter, op.getLoc(), adaptor.getInput(), {}, {},
+                          [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                            return geluScalar(b, l, a[0], useTanh);
+                          });
     rewriter.replaceOp(op, y);
     return success();
   }

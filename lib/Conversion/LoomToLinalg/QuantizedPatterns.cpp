@@ -86,7 +86,8 @@ static Value byteSlice(OpBuilder &b, Location loc, Value raw, int64_t offset,
 
 Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                                 BlockFormat format,
-                                ArrayRef<OpFoldResult> outSizes) {
+                                ArrayRef<OpFoldResult> outSizes,
+                                Value init) {
   MLIRContext *ctx = b.getContext();
   auto xType = cast<RankedTensorType>(x.getType());
   auto rawType = cast<RankedTensorType>(raw.getType());
@@ -123,7 +124,7 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   unsigned valueLoop = numLoops - 1;
   Value values = byteSlice(b, loc, raw, 2, q4 ? kBlock / 2 : kBlock);
   Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
-  Value out = filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
+  Value out = init ? init : filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
   SmallVector<AffineMap> maps = {
       mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, {n, blk, valueLoop}),
       mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, {n, blk}),

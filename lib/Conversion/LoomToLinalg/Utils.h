@@ -49,6 +49,9 @@ AffineMap mapOf(MLIRContext *ctx, unsigned numLoops, ArrayRef<unsigned> dims);
 Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   ArrayRef<AffineMap> maps, ArrayRef<OpFoldResult> sizes,
                   Type elementType, unsigned parallelLoops);
+/// The same contraction accumulated into `init` (its values are added to).
+Value contractInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                   ArrayRef<AffineMap> maps, Value init, unsigned parallelLoops);
 
 /// The maps of Q·Kᵀ over loops (b, h, i, j, d) for grouped-query attention
 /// with `group` query heads per key/value head: q(b, h, i, d),
@@ -77,6 +80,12 @@ Value reduceInto(OpBuilder &b, Location loc, Value input, Value init,
                  AffineMap inputMap, AffineMap outputMap, unsigned parallel,
                  bool max);
 
+/// SiLU of a scalar: x · sigmoid(x).
+Value siluScalar(OpBuilder &b, Location loc, Value x);
+/// GELU of a scalar: x/2 · (1 + erf(x/√2)), or with `tanh` the tanh
+/// approximation x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))).
+Value geluScalar(OpBuilder &b, Location loc, Value x, bool tanh);
+
 /// The numerically careful softmax of `input` along `axis`:
 /// exp(x - max) / sum(exp(x - max)).
 Value buildSoftmax(OpBuilder &b, Location loc, Value input, int64_t axis);
@@ -88,9 +97,11 @@ Value decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
 
 /// y[i..., n] = sum_k x[i..., k] * w[n, k] for w given as q8_0 or q4_0
 /// blocks `raw` ([n, k / 32, bytes]), decoded inside the contraction;
-/// `outSizes` are y's sizes.
+/// `outSizes` are y's sizes. With `init`, y is accumulated into it instead
+/// of a new zero tensor.
 Value quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
-                      BlockFormat format, ArrayRef<OpFoldResult> outSizes);
+                      BlockFormat format, ArrayRef<OpFoldResult> outSizes,
+                      Value init = {});
 
 } // namespace mlir::loom::lowering
 

@@ -581,7 +581,11 @@ def Loom_MoeExpertFfnOp : Loom_InferredOp<"moe_expert_ffn"> {
     `result[r] = down[e] · (act(gate[e] · x[r]) * (up[e] · x[r]))`. Weights are
     stacked per expert: `gate`, `up` `[experts, hidden, dim]`, `down`
     `[experts, dim, hidden]` (GGUF `ffn_{gate,up,down}_exps`). Each expert's
-    rows form one matrix-matrix product.
+    rows form one matrix-matrix product. `offsets` must be non-decreasing
+    and within the rows (as `loom.moe_dispatch` makes them); rows outside
+    `offsets[0] .. offsets[experts]` belong to no expert and are zero, so an
+    op over a slice of the experts (one shard of them) yields its part of
+    the sum over shards.
 
     Example:
 
