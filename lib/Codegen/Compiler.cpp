@@ -71,6 +71,7 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.attentionKeyBlock = o.attentionKeyBlock;
   pipeline.fuseAttention = o.fuseAttention;
   pipeline.maxTokens = o.maxTokens;
+  pipeline.expertShards = o.expertShards;
   return pipeline;
 }
 

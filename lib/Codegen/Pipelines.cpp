@@ -25,6 +25,13 @@ using namespace mlir;
 
 void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
+  // Each MoE layer's experts in shards the runtime runs side by side.
+  if (options.expertShards > 1) {
+    LoomShardExpertsPassOptions shards;
+    shards.grid = options.expertShards;
+    shards.spmd = false;
+    pm.addPass(createLoomShardExpertsPass(shards));
+  }
   // Attention as the frontend writes it becomes loom.attention first, so it
   // is lowered as a whole.
   if (options.fuseAttention) {

@@ -232,7 +232,7 @@ private:
   LogicalResult collect();
   void analyzeUse(OpOperand &use, unsigned buffer, Anchor &anchor);
   void planArena();
-  bool conflict(const Anchor &a, const Anchor &b) const;
+  bool conflict(const Anchor &a, const Anchor &b, bool sameBufferOnly = false) const;
   void buildGroups();
   void materialize();
 
@@ -242,7 +242,8 @@ private:
 
   SmallVector<Buffer> buffers;
   DenseMap<Value, unsigned> bufferOf; ///< top-level memref -> its buffer
-  /// Top-level values computed from anchor results -> the latest anchor.
+  /// Top-level values computed from anchor results -> the earliest of those
+  /// anchors (a kernel holding the range from it to a user holds them all).
   DenseMap<Value, int> producer;
   /// Memrefs an anchor returned -> the buffers they may alias.
   DenseMap<Value, SmallVector<unsigned>> carried;
@@ -320,16 +321,26 @@ LogicalResult EntryScheduler::collect() {
       b.bytes = alignTo(elements * (bits / 8), kArenaAlignment);
       continue;
     }
-    // The latest anchor whose results `v` was computed from, or -1.
+    // The earliest anchor whose results `v` was computed from, or -1.
     auto producerOf = [&](Value v) {
       auto it = producer.find(v);
       return it == producer.end() ? -1 : it->second;
+    };
+    auto earliest = [](int a, int b) {
+      return a < 0 ? b : b < 0 ? a : std::min(a, b);
     };
     if (auto view = dyn_cast<ViewLikeOpInterface>(op);
         view && op.getNumResults() == 1 && isMemoryEffectFree(&op)) {
       Value source = view.getViewSource();
       if (auto it = bufferOf.find(source); it != bufferOf.end()) {
         bufferOf[op.getResult(0)] = it->second;
+        // A view at an offset an anchor computed (a group's first row,
+        // loaded from memory) stays in that anchor's kernel.
+        int from = -1;
+        for (Value operand : op.getOperands())
+          from = earliest(from, producerOf(operand));
+        if (from >= 0)
+          producer[op.getResult(0)] = from;
         continue;
       }
       if (auto it = carried.find(source); it != carried.end()) {
@@ -348,7 +359,7 @@ LogicalResult EntryScheduler::collect() {
       // them; those computed from an anchor's results stay with it.
       int from = -1;
       for (Value operand : op.getOperands())
-        from = std::max(from, producerOf(operand));
+        from = earliest(from, producerOf(operand));
       if (from >= 0)
         for (Value result : op.getResults())
           producer[result] = from;
@@ -375,9 +386,10 @@ LogicalResult EntryScheduler::collect() {
     getUsedValuesDefinedAbove(op.getRegions(), used);
     int from = -1;
     for (Value v : used)
-      from = std::max(from, producerOf(v));
+      from = earliest(from, producerOf(v));
     if (from >= 0)
       sameKernel.push_back({from, index});
+
     for (Value result : op.getResults()) {
       producer[result] = index;
       // A memref made by an anchor (a loop's carried buffer) may be any of
@@ -436,6 +448,36 @@ void EntryScheduler::planArena() {
     return std::make_pair(-buffers[a].bytes, a) <
            std::make_pair(-buffers[b].bytes, b);
   });
+  // Reuse must not order anchors the program leaves independent (the
+  // expert shards of a MoE layer, the Q/K/V projections): a buffer takes
+  // the memory of another only where every anchor touching the other
+  // already happens before every anchor touching it, through the
+  // dependencies of the program's own buffers. Fills do not count: one
+  // runs with its consumer (merged into its kernel), which does count.
+  unsigned n = anchors.size();
+  SmallVector<llvm::BitVector> users(buffers.size(), llvm::BitVector(n));
+  for (auto [a, anchor] : llvm::enumerate(anchors))
+    if (!isa<linalg::FillOp>(anchor.op))
+      for (auto [x, write] : anchor.accesses)
+        users[x].set(a);
+  SmallVector<llvm::BitVector> after(n, llvm::BitVector(n));
+  if (reuseMemory)
+    for (unsigned a = n; a-- > 0;)
+      for (unsigned c = a + 1; c < n; ++c)
+        if (!after[a].test(c) &&
+            conflict(anchors[a], anchors[c], /*sameBufferOnly=*/true)) {
+          after[a].set(c);
+          after[a] |= after[c];
+        }
+  auto ordered = [&](unsigned earlier, unsigned later) {
+    for (unsigned u : users[earlier].set_bits()) {
+      llvm::BitVector notAfter = users[later];
+      notAfter.reset(after[u]);
+      if (notAfter.any())
+        return false;
+    }
+    return true;
+  };
   SmallVector<unsigned> placed;
   for (unsigned i : order) {
     Buffer &b = buffers[i];
@@ -443,7 +485,10 @@ void EntryScheduler::planArena() {
     for (unsigned j : placed) {
       const Buffer &o = buffers[j];
       bool overlapInTime = b.first <= o.last && o.first <= b.last;
-      if (!reuseMemory || overlapInTime || b.last < 0 || o.last < 0)
+      bool reusable = reuseMemory && !overlapInTime && b.last >= 0 &&
+                      o.last >= 0 &&
+                      (o.last < b.first ? ordered(j, i) : ordered(i, j));
+      if (!reusable)
         busy.push_back({o.offset, o.offset + o.bytes});
     }
     llvm::sort(busy);
@@ -459,7 +504,8 @@ void EntryScheduler::planArena() {
   }
 }
 
-bool EntryScheduler::conflict(const Anchor &a, const Anchor &b) const {
+bool EntryScheduler::conflict(const Anchor &a, const Anchor &b,
+                              bool sameBufferOnly) const {
   for (auto [x, xWrites] : a.accesses)
     for (auto [y, yWrites] : b.accesses) {
       if (!xWrites && !yWrites)
@@ -467,7 +513,7 @@ bool EntryScheduler::conflict(const Anchor &a, const Anchor &b) const {
       const Buffer &bx = buffers[x], &by = buffers[y];
       if (x == y)
         return true;
-      if (bx.isArena() && by.isArena() && bx.offset < by.offset + by.bytes &&
+      if (!sameBufferOnly && bx.isArena() && by.isArena() && bx.offset < by.offset + by.bytes &&
           by.offset < bx.offset + bx.bytes)
         return true;
     }
@@ -729,17 +775,18 @@ void EntryScheduler::materialize() {
 
   // The entry point itself becomes the sequential schedule: the kernels
   // called one after the other.
-  for (Anchor &anchor : llvm::reverse(anchors))
-    anchor.op->erase();
+  // Every op of the top level now lives in the kernels (anchors, and the
+  // index math and views they need, some computed from anchors' results):
+  // erased users first.
+  SmallVector<Operation *> topLevel;
+  for (Operation &op : body.without_terminator())
+    topLevel.push_back(&op);
+  for (Operation *op : llvm::reverse(topLevel))
+    if (op->use_empty())
+      op->erase();
   b.setInsertionPoint(body.getTerminator());
   for (auto [kernel, args] : llvm::zip(kernels, kernelArgs))
     func::CallOp::create(b, loc, kernel, args);
-  SmallVector<Operation *> dead;
-  for (Operation &op : llvm::reverse(body.without_terminator()))
-    dead.push_back(&op);
-  for (Operation *op : dead)
-    if (op->use_empty() && isMemoryEffectFree(op))
-      op->erase();
 
   Builder attrs(ctx);
   func->setAttr(kScheduleAttr,

@@ -126,3 +126,65 @@ module {
     return
   }
 }
+
+// -----
+
+// Memory is shared only along dependencies the program already has: %b
+// could take %a's memory by liveness (%a is dead once copied out), but
+// nothing orders the two chains, so each keeps its own memory and they stay
+// two kernels that may run at the same time.
+
+// CHECK-LABEL: func.func @independent(
+//  CHECK-SAME:   loom.schedule = {arena_bytes = 128 : i64, kernels = [
+//  CHECK-SAME:     {deps = array<i64>, name = "independent__k0", {{.*}}, reads = ["x", "w1"], writes = ["arena[0, 64)", "o1"]},
+//  CHECK-SAME:     {deps = array<i64>, name = "independent__k1", {{.*}}, reads = ["x", "w2"], writes = ["arena[64, 128)", "o2"]}
+
+module attributes {loom.model = {context_length = 8 : i64}} {
+  func.func @independent(%x: memref<16xf32> {loom.weight = "x"},
+                         %w1: memref<16xf32> {loom.weight = "w1"},
+                         %w2: memref<16xf32> {loom.weight = "w2"},
+                         %o1: memref<16xf32> {loom.name = "o1"},
+                         %o2: memref<16xf32> {loom.name = "o2"}) {
+    %a = memref.alloc() {alignment = 64 : i64} : memref<16xf32>
+    linalg.mul ins(%x, %w1 : memref<16xf32>, memref<16xf32>) outs(%a : memref<16xf32>)
+    linalg.copy ins(%a : memref<16xf32>) outs(%o1 : memref<16xf32>)
+    %b = memref.alloc() {alignment = 64 : i64} : memref<16xf32>
+    linalg.mul ins(%x, %w2 : memref<16xf32>, memref<16xf32>) outs(%b : memref<16xf32>)
+    linalg.copy ins(%b : memref<16xf32>) outs(%o2 : memref<16xf32>)
+    return
+  }
+}
+
+// -----
+
+// A group of rows found at run time (an expert's rows): the offsets are
+// loaded at the top level and the views start at them. Every anchor the
+// index math comes from joins the kernel that uses it, the first load too.
+
+// CHECK-LABEL: func.func @rows(
+//  CHECK-SAME:   kernels = [{deps = array<i64>, name = "rows__k0", params = array<i64: 0, 1, 2>, reads = ["offsets", "x"], writes = ["logits"]}]
+//       CHECK:   call @rows__k0(%arg0, %arg1, %arg2)
+//  CHECK-NEXT:   return
+// CHECK-LABEL: func.func @rows__k0(
+//       CHECK:   %[[LO:.*]] = memref.load %arg0[%c0]
+//       CHECK:   %[[HI:.*]] = memref.load %arg0[%c1]
+//       CHECK:   memref.subview %arg1[%{{.*}}, 0] [%{{.*}}, 16] [1, 1]
+//       CHECK:   linalg.copy
+
+module attributes {loom.model = {context_length = 8 : i64}} {
+  func.func @rows(%offsets: memref<3xi32> {loom.name = "offsets"},
+                  %x: memref<8x16xf32> {loom.weight = "x"},
+                  %out: memref<8x16xf32> {loom.name = "logits"}) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %lo32 = memref.load %offsets[%c0] : memref<3xi32>
+    %hi32 = memref.load %offsets[%c1] : memref<3xi32>
+    %lo = arith.index_cast %lo32 : i32 to index
+    %hi = arith.index_cast %hi32 : i32 to index
+    %n = arith.subi %hi, %lo : index
+    %src = memref.subview %x[%lo, 0] [%n, 16] [1, 1] : memref<8x16xf32> to memref<?x16xf32, strided<[16, 1], offset: ?>>
+    %dst = memref.subview %out[%lo, 0] [%n, 16] [1, 1] : memref<8x16xf32> to memref<?x16xf32, strided<[16, 1], offset: ?>>
+    linalg.copy ins(%src : memref<?x16xf32, strided<[16, 1], offset: ?>>) outs(%dst : memref<?x16xf32, strided<[16, 1], offset: ?>>)
+    return
+  }
+}

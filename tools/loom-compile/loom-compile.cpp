@@ -105,6 +105,13 @@ cl::opt<int64_t> maxTokens(
              "(default 512; at most the context length)"),
     cl::value_desc("N"), cl::init(512), cl::cat(category));
 
+cl::opt<int64_t> expertShards(
+    "expert-shards",
+    cl::desc("Split the experts of every MoE layer into N shards (each "
+             "holding experts/N of them) that run side by side as kernels of "
+             "their own; N must divide the expert count (default 1)"),
+    cl::value_desc("N"), cl::init(1), cl::cat(category));
+
 cl::opt<int64_t> contextLength(
     "context-length",
     cl::desc("KV cache capacity in positions (default: the model's context "
@@ -240,6 +247,9 @@ int main(int argc, char **argv) {
   options.maxTokens = maxTokens;
   if (maxTokens < 1)
     return fail("--max-tokens takes a number of tokens >= 1");
+  options.expertShards = expertShards;
+  if (expertShards < 1)
+    return fail("--expert-shards takes a number of shards >= 1");
   // An unknown CPU would make LLVM warn and generate generic code, or abort.
   if (!cpu.empty())
     if (Expected<loom::TargetDescription> known = loom::describeTarget(cpu);

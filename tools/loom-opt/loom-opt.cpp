@@ -10,6 +10,7 @@
 
 #include "loom/InitAllDialects.h"
 #include "loom/InitAllPasses.h"
+#include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -25,6 +26,9 @@ int main(int argc, char **argv) {
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::loom::registerAllLoomDialects(registry);
+  // loom.moe_expert_ffn and the weight-decoding ops partition under
+  // upstream shard-partition, also when run on its own.
+  mlir::loom::registerShardingInterfaceModels(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "Loom optimizer driver: the loom dialect and passes, plus "

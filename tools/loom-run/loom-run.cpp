@@ -92,6 +92,13 @@ cl::opt<int64_t> maxTokens(
              "prompts run in several calls (default 512; at most the "
              "context length)"),
     cl::init(512));
+cl::opt<int64_t> expertShards(
+    "expert-shards",
+    cl::desc("With a model file: split the experts of every MoE layer into N shards (each "
+             "holding experts/N of them) that run side by side as kernels of "
+             "their own; N must divide the expert count (default 1)"),
+    cl::value_desc("N"), cl::init(1), cl::cat(category));
+
 cl::opt<std::string> cacheDir(
     "cache-dir",
     cl::desc("Where compiled model files are kept (default: "
@@ -156,8 +163,9 @@ std::string cacheKey(const loom::ModelFile &model) {
   std::string compilerStamp;
   dl_iterate_phdr(addLoomLibrary, &compilerStamp);
   std::string text =
-      fmt::format("{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
-                  contextLength.getValue(), maxTokens.getValue(), compilerStamp,
+      fmt::format("{}|{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
+                  contextLength.getValue(), maxTokens.getValue(),
+                  expertShards.getValue(), compilerStamp,
                   sys::path::filename(model.path).str(),
                   loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
@@ -169,6 +177,7 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
   loom::CompileOptions options;
   options.build.contextLength = contextLength;
   options.maxTokens = maxTokens;
+  options.expertShards = expertShards;
   SmallString<256> path;
   if (noCache) {
     if (std::error_code ec =
@@ -264,6 +273,8 @@ int main(int argc, char **argv) {
       "thread)\n");
 
   loom::setThreadCount(threads);
+  if (expertShards < 1)
+    return fail("--expert-shards takes a number of shards >= 1");
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;

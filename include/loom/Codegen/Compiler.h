@@ -42,6 +42,8 @@ struct CompileOptions {
   /// Tokens per prefill call the activation arena is planned for (0: the
   /// context length); the runtime splits longer prompts.
   int64_t maxTokens = 0;
+  /// Expert shards of every MoE layer, run side by side (1: unsharded).
+  int64_t expertShards = 1;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.

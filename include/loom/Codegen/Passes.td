@@ -89,7 +89,11 @@ def LoomScheduleKernelsPass
        one new last parameter, `%arena: memref<?xi8> {loom.name = "arena"}`,
        at an offset planned by the compiler: buffers live from their first
        to their last anchor, and those not live at the same time share
-       memory (largest first, first fit, 64-byte aligned). A size that
+       memory (largest first, first fit, 64-byte aligned) where that adds
+       no ordering: only if every anchor touching the one buffer already
+       comes after every anchor touching the other through the program's
+       own dependencies, so independent work (Q/K/V projections, expert
+       shards) keeps separate memory and stays concurrent. A size that
        depends on the number of tokens is planned for `max-tokens` (by
        default the model's context length, from the `loom.model` attribute).
     3. **Dependencies.** A later anchor depends on an earlier one when both

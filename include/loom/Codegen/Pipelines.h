@@ -25,6 +25,9 @@ struct PipelineOptions {
   /// Tokens per call the activation arena is planned for (0: the context
   /// length; larger values are capped to it). See loom-schedule-kernels.
   int64_t maxTokens = 0;
+  /// Expert shards in one process (loom-shard-experts with spmd=false);
+  /// 1: none.
+  int64_t expertShards = 1;
 };
 
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading

@@ -8,6 +8,10 @@
 #define LOOM_DIALECT_LOOM_TRANSFORMS_PASSES_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::loom {
@@ -18,6 +22,16 @@ namespace mlir::loom {
 
 /// The argument attribute naming the weight an argument is bound to.
 inline constexpr llvm::StringLiteral kWeightArgAttr = "loom.weight";
+
+/// The grid loom-shard-experts places experts on.
+inline constexpr llvm::StringLiteral kExpertGridName = "experts";
+/// Marks the expert FFN of one shard in the in-process form.
+inline constexpr llvm::StringLiteral kExpertShardAttr = "loom.expert_shard";
+
+/// The upstream ShardingInterface for the ops expert sharding partitions:
+/// `loom.moe_expert_ffn` (each device its experts, then an all-reduce), and
+/// `loom.dequantize` / `arith.extf` (sharded as their operand).
+void registerShardingInterfaceModels(DialectRegistry &registry);
 
 } // namespace mlir::loom
 

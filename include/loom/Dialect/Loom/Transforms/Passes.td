@@ -99,4 +99,79 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
   let dependentDialects = ["::mlir::loom::LoomDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Mixture of Experts
+//===----------------------------------------------------------------------===//
+
+def LoomShardExpertsPass : Pass<"loom-shard-experts", "::mlir::ModuleOp"> {
+  let summary = "Place the experts of MoE layers on the devices of a grid";
+  let description = [{
+    Expert parallelism for `loom.moe_expert_ffn`: a one-dimensional grid of
+    `grid` devices, each holding `experts / grid` consecutive experts (the
+    grid must divide the expert count; the op is named otherwise).
+
+    **SPMD form** (`spmd=true`, the default). Every function holding an
+    expert FFN gets a `shard.grid @experts(shape = grid)` and upstream
+    `shard` annotations: the stacked expert weights (and the raw blocks or
+    narrow floats they are decoded from) split along the expert axis,
+    `split_axes = [[0]]`; every other tensor replicated, `split_axes =
+    [[]]` (`partition=false` stops here). Upstream `shard-partition` then
+    rewrites the function into the program of one device: expert weight arguments of the local type
+    (`[experts / grid, ...]`), the FFN over the device's experts (its first
+    expert is `shard.process_multi_index` times `experts / grid`, its
+    offsets the matching slice), and a `shard.all_reduce` (sum) of the rows
+    over the grid. Routing, dispatch and the dense layers stay replicated:
+    every device already holds the tokens its experts need, and the
+    all-reduce is the one exchange per MoE layer. The expert weights must be
+    function arguments (run `loom-weights-to-arguments` first). Loom ops
+    other than the expert FFN (and `loom.dequantize` / `arith.extf` of a
+    split weight, which follow their operand) are partitioned as replicated.
+
+    **In-process form** (`spmd=false`). The grid lives in one process: each
+    expert FFN becomes `grid` FFNs over slices of the weights (views, not
+    copies; a decoded weight is sliced before its decoding op), marked
+    `loom.expert_shard = s`, and their results are summed where the
+    all-reduce would be. The shards are independent, so the kernel schedule
+    gives each its own kernel at the same level and the runtime's flow graph
+    runs them concurrently (`loom-compile --expert-shards=N`).
+
+    Both forms are exact: a `loom.moe_expert_ffn` leaves the rows of experts
+    it does not hold at zero, and each row belongs to one expert, so the sum
+    over shards adds only zeros to every row.
+
+    In-process, grid = 2:
+
+    ```mlir
+    %y = loom.moe_expert_ffn %rows, %offs, %wg, %wu, %wd
+        : (tensor<?x64xf32>, tensor<9xi32>, tensor<8x128x64xf32>, ...) -> tensor<?x64xf32>
+    ```
+
+    becomes
+
+    ```mlir
+    %g0 = tensor.extract_slice %wg[0, 0, 0] [4, 128, 64] [1, 1, 1]
+    %o0 = tensor.extract_slice %offs[0] [5] [1]
+    %y0 = loom.moe_expert_ffn %rows, %o0, %g0, %u0, %d0 {loom.expert_shard = 0 : i64} ...
+    %g1 = tensor.extract_slice %wg[4, 0, 0] [4, 128, 64] [1, 1, 1]
+    %o1 = tensor.extract_slice %offs[4] [5] [1]
+    %y1 = loom.moe_expert_ffn %rows, %o1, %g1, %u1, %d1 {loom.expert_shard = 1 : i64} ...
+    %y = arith.addf %y0, %y1 : tensor<?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"grid", "grid", "int64_t", "2",
+           "Devices in the (one-dimensional) grid the experts are split over">,
+    Option<"spmd", "spmd", "bool", "true",
+           "Partition into the program of one device (upstream shard-partition); "
+           "false keeps all shards in this program, summed">,
+    Option<"partition", "partition", "bool", "true",
+           "With spmd: run shard-partition after annotating (false stops at "
+           "the annotated function)">,
+  ];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // LOOM_DIALECT_LOOM_TRANSFORMS_PASSES_TD

@@ -1,0 +1,386 @@
+//===- ShardExperts.cpp - expert parallelism for MoE layers ---------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Places the experts of every `loom.moe_expert_ffn` on the devices of a
+// one-dimensional grid, each device holding `experts / grid` of them. Two
+// forms:
+//
+//  - SPMD (the default): the function is annotated with upstream `shard`
+//    shardings (the stacked expert weights split along the expert axis,
+//    every other tensor replicated) and partitioned by upstream
+//    `shard-partition` into the program one device runs: its slice of the
+//    expert weights, the expert FFN over its own experts' rows, and an
+//    `shard.all_reduce` (sum) that gives every device all rows back. The
+//    routing, dispatch and dense layers are replicated, so the tokens each
+//    device's experts need are already there; the collective is the one
+//    exchange per MoE layer.
+//
+//  - In-process (`spmd=false`): the grid lives in one process. Each expert
+//    FFN becomes `grid` FFNs, one per shard, over slices of the weights (no
+//    copies), whose results are summed in place of the all-reduce. The
+//    shards are independent of each other, so the kernel schedule puts
+//    them side by side and the runtime's flow graph runs them concurrently.
+//
+// Both rest on one property of `loom.moe_expert_ffn`: rows of no expert it
+// holds are zero, so the sum over shards is the whole result, and exact
+// (each row is computed by exactly one shard).
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Dialect/Loom/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/Dialect/Shard/Interfaces/ShardingInterface.h"
+#include "mlir/Dialect/Shard/Transforms/Passes.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_LOOMSHARDEXPERTSPASS
+#include "loom/Dialect/Loom/Transforms/Passes.h.inc"
+} // namespace mlir::loom
+
+using namespace mlir;
+using namespace mlir::loom;
+
+namespace {
+
+/// Experts [first, first + count) of stacked expert weights `w`
+/// ([experts, ...]). A weight decoded by `loom.dequantize` or widened by
+/// `arith.extf` is sliced before that op, which is then applied to the
+/// slice, so the lowering still sees (and decodes in place) the stored form.
+Value sliceExperts(OpBuilder &b, Location loc, Value w, Value first,
+                   int64_t count) {
+  auto slice = [&](Value v) -> Value {
+    auto type = cast<RankedTensorType>(v.getType());
+    SmallVector<OpFoldResult> offsets = {first}, sizes = {b.getIndexAttr(count)},
+                              strides(type.getRank(), b.getIndexAttr(1));
+    for (int64_t d = 1; d < type.getRank(); ++d) {
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
+    }
+    return tensor::ExtractSliceOp::create(b, loc, v, offsets, sizes, strides);
+  };
+  auto localType = [&](Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] = count;
+    return RankedTensorType::get(shape, type.getElementType());
+  };
+  if (auto dq = w.getDefiningOp<DequantizeOp>())
+    return DequantizeOp::create(b, loc, localType(w), slice(dq.getInput()),
+                                dq.getFormat());
+  if (auto ext = w.getDefiningOp<arith::ExtFOp>())
+    return arith::ExtFOp::create(b, loc, localType(w), slice(ext.getIn()));
+  return slice(w);
+}
+
+/// The expert FFN over experts [first, first + count) only: `op` with the
+/// given (already local) weights and the matching `count + 1` offsets.
+Value localExpertFfn(OpBuilder &b, MoeExpertFfnOp op, Value rows, Value offsets,
+                     Value gate, Value up, Value down, Value first,
+                     int64_t count) {
+  Location loc = op.getLoc();
+  Value localOffsets = tensor::ExtractSliceOp::create(
+      b, loc, offsets, ArrayRef<OpFoldResult>{first},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(count + 1)},
+      ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  auto local = MoeExpertFfnOp::create(b, loc, op.getType(), rows, localOffsets,
+                                      gate, up, down, op.getActivation());
+  local->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  return local.getResult();
+}
+
+/// The ShardingInterface of `loom.moe_expert_ffn`: loops (row, feature,
+/// expert), the expert loop a sum. With the stacked weights split along
+/// the expert axis over one grid axis (and rows, offsets and result
+/// replicated), each device runs the FFN of its own experts and the partial
+/// results are all-reduced.
+struct ExpertFfnSharding
+    : shard::ShardingInterface::ExternalModel<ExpertFfnSharding, MoeExpertFfnOp> {
+  SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
+    return {utils::IteratorType::parallel, utils::IteratorType::parallel,
+            utils::IteratorType::reduction};
+  }
+  SmallVector<shard::ReductionKind> getReductionLoopIteratorKinds(Operation *) const {
+    return {shard::ReductionKind::Sum};
+  }
+
+  LogicalResult partition(Operation *op, ArrayRef<Value> operands,
+                          ArrayRef<shard::Sharding> operandShardings,
+                          ArrayRef<shard::Sharding> resultShardings,
+                          IRMapping &map, SymbolTableCollection &symbols,
+                          OpBuilder &b) const {
+    auto ffn = cast<MoeExpertFfnOp>(op);
+    auto replicated = [](const shard::Sharding &s) {
+      return !s || shard::isFullReplication(s);
+    };
+    ArrayRef<shard::Sharding> weights = operandShardings.drop_front(2);
+    if (llvm::all_of(weights, replicated)) {
+      shard::partitionFullyReplicatedOperation(*op, operands, operandShardings,
+                                               resultShardings, map, symbols, b);
+      return success();
+    }
+    const shard::Sharding &gate = weights[0];
+    auto splitOnExperts = [&](const shard::Sharding &s) {
+      return s && s.getGridAttr() == gate.getGridAttr() &&
+             s.equalSplitAxes(gate) && s.getSplitAxes().size() == 1 &&
+             s.getSplitAxes()[0].size() == 1;
+    };
+    if (!llvm::all_of(weights, splitOnExperts) ||
+        !replicated(operandShardings[0]) || !replicated(operandShardings[1]) ||
+        !replicated(resultShardings[0]))
+      return op->emitOpError("can be partitioned only with its expert weights "
+                             "split along the expert axis over one grid axis "
+                             "and its rows, offsets and result replicated");
+    shard::GridOp grid = shard::getGrid(op, gate.getGridAttr(), symbols);
+    shard::GridAxis axis = gate.getSplitAxes()[0].asArrayRef()[0];
+    int64_t count = cast<RankedTensorType>(operands[2].getType()).getDimSize(0);
+    Location loc = op->getLoc();
+    Value device = shard::ProcessMultiIndexOp::create(
+                       b, loc, grid.getSymName(), ArrayRef<shard::GridAxis>{axis})
+                       .getResult()[0];
+    Value first = arith::MulIOp::create(
+        b, loc, device, arith::ConstantIndexOp::create(b, loc, count));
+    Value local = localExpertFfn(b, ffn, operands[0], operands[1], operands[2],
+                                 operands[3], operands[4], first, count);
+    Value all = shard::AllReduceOp::create(b, loc, local.getType(),
+                                           grid.getSymName(),
+                                           ArrayRef<shard::GridAxis>{axis}, local,
+                                           shard::ReductionKind::Sum);
+    map.map(op->getResult(0), all);
+    return success();
+  }
+};
+
+/// Ops that decode or widen a weight: their result is sharded as their
+/// operand is, so each device decodes its own slice.
+template <typename OpTy>
+struct FollowOperandSharding
+    : shard::ShardingInterface::ExternalModel<FollowOperandSharding<OpTy>, OpTy> {
+  LogicalResult partition(Operation *op, ArrayRef<Value> operands,
+                          ArrayRef<shard::Sharding> operandShardings,
+                          ArrayRef<shard::Sharding> resultShardings,
+                          IRMapping &map, SymbolTableCollection &symbols,
+                          OpBuilder &b) const {
+    const shard::Sharding &s = resultShardings[0];
+    if (!s || shard::isFullReplication(s)) {
+      shard::partitionFullyReplicatedOperation(*op, operands, operandShardings,
+                                               resultShardings, map, symbols, b);
+      return success();
+    }
+    if (operandShardings[0] != s)
+      return op->emitOpError("expected its operand sharded as its result");
+    shard::GridOp grid = shard::getGrid(op, s.getGridAttr(), symbols);
+    Operation *clone = b.clone(*op, map);
+    clone->getResult(0).setType(
+        shard::shardType(op->getResult(0).getType(), grid, s));
+    return success();
+  }
+};
+
+/// The stacked expert weights of `op`, looking through the decoding op:
+/// the values that hold all experts and must be split.
+SmallVector<Value> expertWeightChain(MoeExpertFfnOp op) {
+  SmallVector<Value> chain;
+  for (Value w : {op.getGate(), op.getUp(), op.getDown()}) {
+    chain.push_back(w);
+    if (auto dq = w.getDefiningOp<DequantizeOp>())
+      chain.push_back(dq.getInput());
+    else if (auto ext = w.getDefiningOp<arith::ExtFOp>())
+      chain.push_back(ext.getIn());
+  }
+  return chain;
+}
+
+struct LoomShardExpertsPass
+    : loom::impl::LoomShardExpertsPassBase<LoomShardExpertsPass> {
+  using Base::Base;
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    registerShardingInterfaceModels(registry);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    int64_t devices = grid;
+    if (devices < 1) {
+      mlir::emitError(module.getLoc(), "loom-shard-experts: grid must be at least 1, got ")
+          << devices;
+      return signalPassFailure();
+    }
+    SmallVector<MoeExpertFfnOp> ffns;
+    module.walk([&](MoeExpertFfnOp op) { ffns.push_back(op); });
+    for (MoeExpertFfnOp op : ffns) {
+      int64_t experts = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+      if (ShapedType::isDynamic(experts) || experts % devices != 0) {
+        op.emitOpError() << "has " << experts
+                         << " experts, which a grid of " << devices
+                         << " devices does not divide evenly";
+        return signalPassFailure();
+      }
+    }
+    if (ffns.empty() || devices == 1)
+      return;
+    if (!spmd) {
+      for (MoeExpertFfnOp op : ffns)
+        splitInProcess(op);
+      return;
+    }
+    if (failed(partitionSpmd(module, ffns)))
+      signalPassFailure();
+  }
+
+  /// `grid` FFNs over slices of the experts, summed.
+  void splitInProcess(MoeExpertFfnOp op) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    int64_t count = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0) /
+                    grid;
+    SmallVector<Value> parts;
+    for (int64_t s = 0; s < grid; ++s) {
+      Value first = arith::ConstantIndexOp::create(b, loc, s * count);
+      Value part = localExpertFfn(
+          b, op, op.getInput(), op.getOffsets(),
+          sliceExperts(b, loc, op.getGate(), first, count),
+          sliceExperts(b, loc, op.getUp(), first, count),
+          sliceExperts(b, loc, op.getDown(), first, count), first, count);
+      part.getDefiningOp()->setAttr(kExpertShardAttr, b.getI64IntegerAttr(s));
+      parts.push_back(part);
+    }
+    // A balanced sum: shards s and s + half pair up at each level.
+    while (parts.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < parts.size(); i += 2)
+        next.push_back(arith::AddFOp::create(b, loc, parts[i], parts[i + 1]));
+      if (parts.size() % 2)
+        next.push_back(parts.back());
+      parts = std::move(next);
+    }
+    op.replaceAllUsesWith(parts.front());
+    op.erase();
+  }
+
+  /// Annotates every function holding an expert FFN and partitions it.
+  LogicalResult partitionSpmd(ModuleOp module, ArrayRef<MoeExpertFfnOp> ffns) {
+    SetVector<func::FuncOp> funcs;
+    for (MoeExpertFfnOp op : ffns)
+      funcs.insert(op->getParentOfType<func::FuncOp>());
+    OpBuilder b(module.getBodyRegion());
+    StringRef gridName = kExpertGridName;
+    if (!SymbolTable::lookupSymbolIn(module, gridName))
+      shard::GridOp::create(b, module.getLoc(), gridName,
+                            ArrayRef<int64_t>{grid});
+    for (func::FuncOp func : funcs) {
+      if (!func.getBody().hasOneBlock())
+        return func.emitError("loom-shard-experts: expected a function of one block");
+      DenseSet<Value> split;
+      for (MoeExpertFfnOp op : ffns) {
+        if (op->getParentOfType<func::FuncOp>() != func)
+          continue;
+        for (Value v : expertWeightChain(op)) {
+          // The stored weights must be arguments: a device is handed its
+          // slice of them.
+          Value stored = v;
+          if (!isa<BlockArgument>(stored) && !stored.getDefiningOp<DequantizeOp>() &&
+              !stored.getDefiningOp<arith::ExtFOp>())
+            return op.emitOpError("expects its expert weights as function "
+                                  "arguments (run loom-weights-to-arguments "
+                                  "first); found one made by ")
+                   << (stored.getDefiningOp()
+                           ? stored.getDefiningOp()->getName().getStringRef()
+                           : StringRef("a block argument of a nested region"));
+          split.insert(v);
+        }
+      }
+      splatsAsFills(func);
+      annotate(func, split);
+      if (!partition)
+        continue;
+      OpPassManager pm(func::FuncOp::getOperationName());
+      pm.addPass(shard::createPartition());
+      if (failed(runPipeline(pm, func)))
+        return failure();
+    }
+    return success();
+  }
+
+  /// Upstream's partition of a `tensor.splat` with dynamic sizes (through
+  /// the tensor dialect's ShardingInterface model, where registered) takes
+  /// the splatted value for the first size; as `tensor.empty` + `linalg.fill`
+  /// the same tensor partitions correctly.
+  static void splatsAsFills(func::FuncOp func) {
+    SmallVector<tensor::SplatOp> splats;
+    func.walk([&](tensor::SplatOp op) {
+      if (!op.getType().hasStaticShape())
+        splats.push_back(op);
+    });
+    for (tensor::SplatOp op : splats) {
+      OpBuilder b(op);
+      Value empty = tensor::EmptyOp::create(b, op.getLoc(), op.getType(),
+                                            op.getDynamicSizes());
+      Value fill =
+          linalg::FillOp::create(b, op.getLoc(), op.getInput(), empty).getResult(0);
+      op.replaceAllUsesWith(fill);
+      op.erase();
+    }
+  }
+
+  /// Gives every ranked tensor of `func` a sharding: `split` values along
+  /// the expert axis, all others replicated. Each value v becomes
+  ///   %a = shard.shard %v to %s
+  ///   %b = shard.shard %a to %s annotate_for_users
+  /// with every former use of v reading %b, as shard-partition expects.
+  void annotate(func::FuncOp func, const DenseSet<Value> &split) {
+    Block &body = func.getBody().front();
+    OpBuilder b = OpBuilder::atBlockBegin(&body);
+    Location loc = func.getLoc();
+    auto axes = [&](ArrayRef<ArrayRef<shard::GridAxis>> list) {
+      SmallVector<shard::GridAxesAttr> attrs;
+      for (ArrayRef<shard::GridAxis> a : list)
+        attrs.push_back(shard::GridAxesAttr::get(b.getContext(), a));
+      return attrs;
+    };
+    FlatSymbolRefAttr gridRef = FlatSymbolRefAttr::get(b.getContext(), kExpertGridName);
+    Value replicated = shard::ShardingOp::create(b, loc, gridRef, axes({{}}));
+    Value byExpert = shard::ShardingOp::create(b, loc, gridRef, axes({{0}}));
+    auto annotateValue = [&](Value v) {
+      auto type = dyn_cast<RankedTensorType>(v.getType());
+      if (!type || type.getRank() == 0)
+        return;
+      Value sharding = split.contains(v) ? byExpert : replicated;
+      auto result = shard::ShardOp::create(b, v.getLoc(), v, sharding, false);
+      auto forUsers = shard::ShardOp::create(b, v.getLoc(), result, sharding, true);
+      v.replaceAllUsesExcept(forUsers, result.getOperation());
+    };
+    for (BlockArgument arg : body.getArguments())
+      annotateValue(arg);
+    SmallVector<Operation *> ops;
+    for (Operation &op : body)
+      if (!isa<shard::ShardingOp, shard::ShardOp>(op))
+        ops.push_back(&op);
+    for (Operation *op : ops) {
+      b.setInsertionPointAfter(op);
+      for (Value r : op->getResults())
+        annotateValue(r);
+    }
+  }
+};
+
+} // namespace
+
+void mlir::loom::registerShardingInterfaceModels(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, LoomDialect *) {
+    MoeExpertFfnOp::attachInterface<ExpertFfnSharding>(*ctx);
+    DequantizeOp::attachInterface<FollowOperandSharding<DequantizeOp>>(*ctx);
+  });
+  registry.addExtension(+[](MLIRContext *ctx, arith::ArithDialect *) {
+    arith::ExtFOp::attachInterface<FollowOperandSharding<arith::ExtFOp>>(*ctx);
+  });
+}
