@@ -50,6 +50,7 @@ static Error runPipeline(mlir::ModuleOp module, StringRef what,
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  mlir::loom::registerShardingInterfaceModels(registry);
   module.getContext()->appendDialectRegistry(registry);
   mlir::PassManager pm(module.getContext());
   build(pm);
@@ -72,6 +73,7 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.fuseAttention = o.fuseAttention;
   pipeline.maxTokens = o.maxTokens;
   pipeline.expertShards = o.expertShards;
+  pipeline.expertRanks = o.expertRanks;
   return pipeline;
 }
 
@@ -130,6 +132,8 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
     if (func.isPrivate() || func.isExternal() ||
         func->hasAttr(mlir::loom::kKernelOfAttr))
       continue;
+    if (func->hasAttr(mlir::loom::kRuntimeHelperAttr))
+      continue;
     EntryInfo entry;
     entry.name = func.getName().str();
     if (auto schedule =
@@ -185,6 +189,9 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         // The storage follows from the type the frontend read it as: i8
         // blocks of 34 bytes are q8_0, of 18 bytes q4_0.
         p.storage = p.elementType;
+        if (auto shards = func.getArgAttrOfType<mlir::IntegerAttr>(
+                i, mlir::loom::kShardArgAttr))
+          p.shards = shards.getInt();
         if (p.elementType == "i8" && !p.shape.empty())
           p.storage = p.shape.back() == 34   ? "q8_0"
                       : p.shape.back() == 18 ? "q4_0"
@@ -234,6 +241,7 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
   Expected<Manifest> manifest = readManifest(module, model);
   if (!manifest)
     return manifest.takeError();
+  manifest->mpiRanks = std::max<int64_t>(options.expertRanks, 1);
   if (Error e = runPipeline(module, "the LLVM dialect",
                             mlir::loom::buildMemRefToLLVMPipeline))
     return std::move(e);
@@ -385,7 +393,7 @@ Error emitMachineCode(Module &module, const CompileOptions &options,
   return Error::success();
 }
 
-Error linkArtifact(StringRef objectPath, StringRef outputPath) {
+Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
   // The Debian clang of the LLVM Loom was built with links the object with
   // MLIR's small C runner library (memrefCopy) and libm.
   std::string clang = LOOM_LLVM_TOOLS_DIR "/clang";
@@ -409,6 +417,10 @@ Error linkArtifact(StringRef objectPath, StringRef outputPath) {
                                  "-lm"};
   std::string rpath = "-Wl,-rpath," + libDir;
   args.push_back(rpath);
+  // Expert ranks call the MPI library (OpenMPI's, from Debian's
+  // libopenmpi-dev).
+  if (mpi)
+    args.push_back("-lmpi");
   std::string error;
   int rc = sys::ExecuteAndWait(clang, args, std::nullopt, {}, 0, 0, &error);
   if (rc != 0)
@@ -450,7 +462,7 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
     if (Error e = emitMachineCode(**llvmModule, options, false, os))
       return e;
   }
-  return linkArtifact(objectPath, outputPath);
+  return linkArtifact(objectPath, outputPath, manifest->mpiRanks > 1);
 }
 
 } // namespace loom

@@ -25,6 +25,15 @@ using namespace mlir;
 
 void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
+  // Each MoE layer's experts on the ranks of an MPI world: the program of
+  // one rank, with its slice of the expert weights.
+  if (options.expertRanks > 1) {
+    pm.addNestedPass<func::FuncOp>(createLoomWeightsToArgumentsPass());
+    LoomShardExpertsPassOptions ranks;
+    ranks.grid = options.expertRanks;
+    pm.addPass(createLoomShardExpertsPass(ranks));
+    pm.addPass(createLoomLowerShardToMPIPass());
+  }
   // Each MoE layer's experts in shards the runtime runs side by side.
   if (options.expertShards > 1) {
     LoomShardExpertsPassOptions shards;
@@ -102,6 +111,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createLowerAffinePass());
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Expert ranks (loom-lower-shard-to-mpi): calls of the MPI library.
+  pm.addPass(createLoomConvertMPIToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createArithToLLVMConversionPass());

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/Passes.h"
+#include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -828,7 +829,7 @@ struct LoomScheduleKernelsPass
     SmallVector<func::FuncOp> entries;
     for (auto f : module.getOps<func::FuncOp>())
       if (f.isPublic() && !f.isExternal() && !f->hasAttr(kKernelOfAttr) &&
-          !f->hasAttr(kScheduleAttr))
+          !f->hasAttr(kScheduleAttr) && !f->hasAttr(kRuntimeHelperAttr))
         entries.push_back(f);
     for (func::FuncOp f : entries)
       if (failed(EntryScheduler(f, tokens, context, reuseMemory, mergeKernels)

@@ -48,7 +48,8 @@ std::string Manifest::toJSON() const {
           {"name", p.name},
           {"shape", json::Array(p.shape)},
           {"type", p.elementType},
-          {"storage", p.storage}});
+          {"storage", p.storage},
+          {"shards", p.shards}});
     json::Array kernels;
     for (const KernelInfo &k : e.kernels)
       kernels.push_back(json::Object{{"name", k.name},
@@ -73,6 +74,7 @@ std::string Manifest::toJSON() const {
                     {"context_length", contextLength},
                     {"model", modelPath},
                     {"weights_fingerprint", weightsFingerprint},
+                    {"mpi_ranks", mpiRanks},
                     {"entries", std::move(entryArray)}};
   std::string out;
   raw_string_ostream os(out);
@@ -117,6 +119,9 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
   m.architecture = root->getString("architecture").value_or("").str();
   m.modelPath = root->getString("model").value_or("").str();
   m.weightsFingerprint = root->getString("weights_fingerprint").value_or("").str();
+  m.mpiRanks = root->getInteger("mpi_ranks").value_or(1);
+  if (m.mpiRanks < 1)
+    return bad("mpi_ranks must be at least 1");
   const json::Array *entries = root->getArray("entries");
   if (!entries)
     return bad("missing 'entries'");
@@ -147,6 +152,9 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
       p.name = po->getString("name").value_or("").str();
       p.elementType = po->getString("type").value_or("").str();
       p.storage = po->getString("storage").value_or("").str();
+      p.shards = po->getInteger("shards").value_or(1);
+      if (p.shards < 1)
+        return bad("a weight split into " + Twine(p.shards) + " shards");
       for (const json::Value &d : *po->getArray("shape")) {
         std::optional<int64_t> v = d.getAsInteger();
         if (!v)

@@ -68,6 +68,81 @@ Artifact::~Artifact() {
     dlclose(handle_);
 }
 
+void *Artifact::symbol(StringRef name) const {
+  return dlsym(handle_, name.str().c_str());
+}
+
+/// MPI's C API, as the artifact's MPI library exports it. The thread-level
+/// constants are the same in OpenMPI and MPICH.
+namespace {
+using MpiInitialized = int (*)(int *);
+using MpiInitThread = int (*)(int *, char ***, int, int *);
+using MpiFinalize = int (*)();
+constexpr int kMpiThreadSerialized = 2;
+MpiFinalize mpiFinalize = nullptr;
+MpiInitialized mpiFinalized = nullptr;
+void finalizeMpi() {
+  int done = 0;
+  if (mpiFinalized && mpiFinalized(&done) == 0 && !done)
+    mpiFinalize();
+}
+} // namespace
+
+Expected<int> loom::joinMpiWorld(const Artifact &artifact) {
+  const Manifest &m = artifact.manifest();
+  auto initialized = reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Initialized"));
+  auto initThread = reinterpret_cast<MpiInitThread>(artifact.symbol("MPI_Init_thread"));
+  auto finalized = reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Finalized"));
+  auto finalize = reinterpret_cast<MpiFinalize>(artifact.symbol("MPI_Finalize"));
+  auto commSize = reinterpret_cast<int (*)(void *, int *)>(
+      artifact.symbol("MPI_Comm_size"));
+  auto rank = reinterpret_cast<int (*)()>(artifact.symbol("loom_mpi_rank"));
+  if (!initialized || !initThread || !finalized || !finalize || !commSize ||
+      !rank)
+    return createStringError(
+        formatv("{0}: compiled for {1} MPI ranks, but the library has no MPI "
+                "(MPI_Init_thread) or no loom_mpi_rank",
+                artifact.path(), m.mpiRanks)
+            .str());
+  // MPI_COMM_WORLD: OpenMPI's is the address of a global, MPICH's a
+  // constant handle.
+  void *world = artifact.symbol("ompi_mpi_comm_world");
+  if (!world)
+    world = reinterpret_cast<void *>(uintptr_t(0x44000000));
+  int flag = 0;
+  initialized(&flag);
+  if (!flag) {
+    int provided = 0;
+    // Kernels run on the runtime's worker threads, one collective at a time.
+    if (initThread(nullptr, nullptr, kMpiThreadSerialized, &provided) != 0)
+      return createStringError(
+          formatv("{0}: MPI_Init_thread failed", artifact.path()).str());
+    if (provided < kMpiThreadSerialized)
+      return createStringError(
+          formatv("{0}: the MPI library does not allow calls from several "
+                  "threads (MPI_THREAD_SERIALIZED)",
+                  artifact.path())
+              .str());
+    mpiFinalize = finalize;
+    mpiFinalized = finalized;
+    // MPI is finalized at exit, after the artifact is released: keep it
+    // (and the MPI library it links) loaded until then.
+    std::string path = artifact.path().str();
+    if (path.find('/') == std::string::npos)
+      path = "./" + path;
+    dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    std::atexit(finalizeMpi);
+  }
+  int worldSize = 0;
+  if (commSize(world, &worldSize) != 0 || worldSize != m.mpiRanks)
+    return createStringError(
+        formatv("{0}: compiled for {1} MPI ranks, but runs on {2}: start it "
+                "with `mpirun -np {1}`",
+                artifact.path(), m.mpiRanks, worldSize)
+            .str());
+  return rank();
+}
+
 EntryFunction Artifact::entry(StringRef name) const {
   std::string symbol = ("loom_entry_" + name).str();
   return reinterpret_cast<EntryFunction>(dlsym(handle_, symbol.c_str()));
@@ -84,6 +159,12 @@ Session::create(std::shared_ptr<Artifact> artifact,
   const Manifest &m = artifact->manifest();
   StringRef file = sys::path::filename(model->path);
   std::unique_ptr<Session> s(new Session());
+  if (m.mpiRanks > 1) {
+    Expected<int> rank = joinMpiWorld(*artifact);
+    if (!rank)
+      return rank.takeError();
+    s->rank_ = *rank;
+  }
   s->device_ = options.device ? options.device
                               : std::shared_ptr<Device>(createCpuDevice());
   for (const EntryInfo &e : m.entries) {
@@ -99,6 +180,8 @@ Session::create(std::shared_ptr<Artifact> artifact,
         // The artifact knows the stored shape; compare logical shapes (for
         // blocks of 32: [rows..., blocks, bytes] holds rows x blocks*32).
         SmallVector<int64_t, 4> expected(p.shape);
+        if (!expected.empty())
+          expected.front() *= p.shards; // the file holds every rank's slice
         bool blocks = p.storage == "q8_0" || p.storage == "q4_0";
         if (blocks && expected.size() >= 2) {
           expected.pop_back();
@@ -254,7 +337,10 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
     switch (p.kind) {
     case ParamInfo::Kind::Weight: {
       const WeightInfo *w = model_->lookup(p.name);
-      packer.addMemRef(model_->bytes(*w).data(), shape);
+      ArrayRef<uint8_t> bytes = model_->bytes(*w);
+      // A weight split over ranks: this rank's slice of the first axis.
+      size_t slice = bytes.size() / p.shards;
+      packer.addMemRef(bytes.data() + slice * (rank_ % p.shards), shape);
       break;
     }
     case ParamInfo::Kind::Tokens:

@@ -105,6 +105,10 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--llama-bench", help="path of llama.cpp's llama-bench")
+    ap.add_argument("--expert-shards", default="1",
+                    help="comma-separated shard counts for the MoE shapes "
+                         "(loom-compile --expert-shards); dense shapes run "
+                         "unsharded")
     args = ap.parse_args()
     shapes = args.shapes.split(",")
     formats = args.formats.split(",")
@@ -119,32 +123,37 @@ def main():
         if t[:2] not in ("pp", "tg") or not t[2:].isdigit():
             ap.error(f"unknown test '{t}' (ppN or tgN)")
     threads = [int(t) for t in args.threads.split(",")]
+    shard_counts = [int(n) for n in args.expert_shards.split(",")]
+    show_shards = shard_counts != [1]
     os.makedirs(args.work, exist_ok=True)
 
-    header = ["model", "format", "threads", "test", "loom tok/s"]
+    header = ["model", "format"] + (["shards"] if show_shards else []) + \
+        ["threads", "test", "loom tok/s"]
     if args.llama_bench:
         header += ["llama.cpp tok/s", "loom/llama.cpp"]
     rows = []
     for shape in shapes:
         for fmt in formats:
             path = model_file(args, shape, fmt)
-            artifact = os.path.join(args.work, f"{shape}-{fmt}.so")
-            run([os.path.join(args.bin, "loom-compile"), path, "-o", artifact])
-            for t in threads:
-                for test in tests:
-                    loom, llama = [], []
-                    for _ in range(args.repeat):
-                        loom.append(loom_run(args, artifact, test, t))
+            for shards in shard_counts if shape.startswith("moe") else [1]:
+                artifact = os.path.join(args.work, f"{shape}-{fmt}-x{shards}.so")
+                run([os.path.join(args.bin, "loom-compile"), path, "-o", artifact,
+                     f"--expert-shards={shards}"])
+                for t in threads:
+                    for test in tests:
+                        loom, llama = [], []
+                        for _ in range(args.repeat):
+                            loom.append(loom_run(args, artifact, test, t))
+                            if args.llama_bench:
+                                llama.append(llama_bench(args, path, test, t))
+                        row = [shape, fmt] + ([str(shards)] if show_shards else []) + \
+                            [str(t), test, f"{statistics.median(loom):.1f}"]
                         if args.llama_bench:
-                            llama.append(llama_bench(args, path, test, t))
-                    row = [shape, fmt, str(t), test,
-                           f"{statistics.median(loom):.1f}"]
-                    if args.llama_bench:
-                        ref = statistics.median(llama)
-                        row += [f"{ref:.1f}",
-                                f"{statistics.median(loom) / ref:.2f}x"]
-                    rows.append(row)
-                    print("  ".join(row), file=sys.stderr, flush=True)
+                            ref = statistics.median(llama)
+                            row += [f"{ref:.1f}",
+                                    f"{statistics.median(loom) / ref:.2f}x"]
+                        rows.append(row)
+                        print("  ".join(row), file=sys.stderr, flush=True)
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
     print(line(header))

@@ -105,6 +105,14 @@ cl::opt<int64_t> maxTokens(
              "(default 512; at most the context length)"),
     cl::value_desc("N"), cl::init(512), cl::cat(category));
 
+cl::opt<int64_t> expertRanks(
+    "expert-ranks",
+    cl::desc("Split the experts of every MoE layer over N MPI ranks (each "
+             "holding experts/N of them, exchanging rows with an "
+             "all-reduce); run the result with `mpirun -np N loom-run` "
+             "(default 1)"),
+    cl::value_desc("N"), cl::init(1), cl::cat(category));
+
 cl::opt<int64_t> expertShards(
     "expert-shards",
     cl::desc("Split the experts of every MoE layer into N shards (each "
@@ -248,6 +256,9 @@ int main(int argc, char **argv) {
   if (maxTokens < 1)
     return fail("--max-tokens takes a number of tokens >= 1");
   options.expertShards = expertShards;
+  options.expertRanks = expertRanks;
+  if (expertRanks < 1)
+    return fail("--expert-ranks takes a number of ranks >= 1");
   if (expertShards < 1)
     return fail("--expert-shards takes a number of shards >= 1");
   // An unknown CPU would make LLVM warn and generate generic code, or abort.

@@ -92,6 +92,14 @@ cl::opt<int64_t> maxTokens(
              "prompts run in several calls (default 512; at most the "
              "context length)"),
     cl::init(512));
+cl::opt<int64_t> expertRanks(
+    "expert-ranks",
+    cl::desc("With a model file: split the experts of every MoE layer over N MPI ranks (each "
+             "holding experts/N of them, exchanging rows with an "
+             "all-reduce); run this under `mpirun -np N` "
+             "(default 1)"),
+    cl::value_desc("N"), cl::init(1), cl::cat(category));
+
 cl::opt<int64_t> expertShards(
     "expert-shards",
     cl::desc("With a model file: split the experts of every MoE layer into N shards (each "
@@ -163,9 +171,9 @@ std::string cacheKey(const loom::ModelFile &model) {
   std::string compilerStamp;
   dl_iterate_phdr(addLoomLibrary, &compilerStamp);
   std::string text =
-      fmt::format("{}|{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
+      fmt::format("{}|{}|{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
                   contextLength.getValue(), maxTokens.getValue(),
-                  expertShards.getValue(), compilerStamp,
+                  expertShards.getValue(), expertRanks.getValue(), compilerStamp,
                   sys::path::filename(model.path).str(),
                   loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
@@ -178,6 +186,7 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
   options.build.contextLength = contextLength;
   options.maxTokens = maxTokens;
   options.expertShards = expertShards;
+  options.expertRanks = expertRanks;
   SmallString<256> path;
   if (noCache) {
     if (std::error_code ec =
@@ -275,6 +284,8 @@ int main(int argc, char **argv) {
   loom::setThreadCount(threads);
   if (expertShards < 1)
     return fail("--expert-shards takes a number of shards >= 1");
+  if (expertRanks < 1)
+    return fail("--expert-ranks takes a number of ranks >= 1");
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;
@@ -348,6 +359,13 @@ int main(int argc, char **argv) {
   auto session = loom::Session::create(artifact, model, sessionOptions);
   if (!session)
     return fail(toString(session.takeError()));
+  // Under mpirun every rank computes the same tokens; rank 0 reports them.
+  if ((*session)->rank() != 0) {
+    if (!std::freopen("/dev/null", "w", stdout))
+      return fail("cannot silence the output of MPI rank " +
+                  Twine((*session)->rank()));
+    dumpLogits.setValue("");
+  }
 
   std::vector<int32_t> promptTokens;
   if (printIds) {

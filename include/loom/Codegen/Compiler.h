@@ -44,6 +44,9 @@ struct CompileOptions {
   int64_t maxTokens = 0;
   /// Expert shards of every MoE layer, run side by side (1: unsharded).
   int64_t expertShards = 1;
+  /// MPI ranks the experts of every MoE layer are split over; the artifact
+  /// runs under `mpirun -np N` (1: a single process).
+  int64_t expertRanks = 1;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.
@@ -73,8 +76,10 @@ translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
 llvm::Error emitMachineCode(llvm::Module &module, const CompileOptions &options,
                             bool assembly, llvm::raw_pwrite_stream &os);
 
-/// Links an object file into a shared object loom-run can load.
-llvm::Error linkArtifact(llvm::StringRef objectPath, llvm::StringRef outputPath);
+/// Links an object file into a shared object loom-run can load; `mpi`
+/// links the MPI library too (artifacts for expert ranks).
+llvm::Error linkArtifact(llvm::StringRef objectPath, llvm::StringRef outputPath,
+                         bool mpi = false);
 
 /// The whole way from a model file to a shared object at `outputPath`.
 llvm::Error compileArtifact(const ModelFile &model,

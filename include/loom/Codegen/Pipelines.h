@@ -28,6 +28,9 @@ struct PipelineOptions {
   /// Expert shards in one process (loom-shard-experts with spmd=false);
   /// 1: none.
   int64_t expertShards = 1;
+  /// MPI ranks the experts are split over (loom-shard-experts in SPMD form,
+  /// then loom-lower-shard-to-mpi); 1: none.
+  int64_t expertRanks = 1;
 };
 
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading

@@ -44,6 +44,9 @@ struct ParamInfo {
   /// `q4_0`); `shape` is then the shape of the stored data (for q8_0/q4_0:
   /// [rows..., blocks, bytes per block]).
   std::string storage;
+  /// Weights split over MPI ranks (the experts of MoE layers): the file's
+  /// first axis is `shards` times `shape[0]`, and rank r is bound slice r.
+  int64_t shards = 1;
 };
 
 /// One kernel of an entry point's schedule: `loom_entry_<name>(args)` takes
@@ -74,7 +77,7 @@ struct EntryInfo {
 struct Manifest {
   /// Bumped when the layout of the manifest or the calling convention
   /// changes; the runtime refuses artifacts of another version.
-  static constexpr int64_t kVersion = 3;
+  static constexpr int64_t kVersion = 4;
   int64_t version = kVersion;
   std::string architecture;
   int64_t dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
@@ -85,6 +88,10 @@ struct Manifest {
   std::string modelPath;
   std::string weightsFingerprint;
   std::vector<EntryInfo> entries;
+  /// The MPI ranks the artifact's program is one of (1: a single process).
+  /// With more, the artifact exports `int loom_mpi_rank(void)`, links the
+  /// MPI library, and runs under `mpirun -np <ranks>`.
+  int64_t mpiRanks = 1;
 
   const EntryInfo *entry(llvm::StringRef name) const;
   std::string toJSON() const;

@@ -46,6 +46,8 @@ public:
   const Manifest &manifest() const { return manifest_; }
   /// The entry point or kernel `name` (`prefill`, `decode__k3`), or null.
   EntryFunction entry(llvm::StringRef name) const;
+  /// Any symbol of the library (or of the libraries it links), or null.
+  void *symbol(llvm::StringRef name) const;
   llvm::StringRef path() const { return path_; }
 
 private:
@@ -54,6 +56,12 @@ private:
   void *handle_ = nullptr;
   Manifest manifest_;
 };
+
+/// For an artifact compiled for MPI ranks (`manifest().mpiRanks > 1`):
+/// initializes MPI (MPI_THREAD_SERIALIZED; finalized at exit) unless the
+/// process already did, checks the world has as many ranks as the artifact
+/// was compiled for, and returns this process's rank.
+llvm::Expected<int> joinMpiWorld(const Artifact &artifact);
 
 /// How a session runs its model.
 struct SessionOptions {
@@ -85,6 +93,9 @@ public:
 
   int64_t vocab() const { return artifact_->manifest().vocab; }
   int64_t contextLength() const { return artifact_->manifest().contextLength; }
+  /// This process's MPI rank (0 without MPI): each rank computes the same
+  /// logits; tools print from rank 0.
+  int rank() const { return rank_; }
   /// Forgets the cached positions (the caches are zeroed).
   void reset();
 
@@ -115,6 +126,7 @@ private:
   std::vector<Cache> caches_;
   std::vector<Step> steps_;
   std::vector<float> logits_;
+  int rank_ = 0;
 };
 
 } // namespace loom

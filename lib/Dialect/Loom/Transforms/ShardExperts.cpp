@@ -303,6 +303,11 @@ struct LoomShardExpertsPass
       annotate(func, split);
       if (!partition)
         continue;
+      // The runtime binds each rank its slice of these.
+      for (BlockArgument arg : func.getArguments())
+        if (split.contains(arg))
+          func.setArgAttr(arg.getArgNumber(), kShardArgAttr,
+                          OpBuilder(func).getI64IntegerAttr(grid));
       OpPassManager pm(func::FuncOp::getOperationName());
       pm.addPass(shard::createPartition());
       if (failed(runPipeline(pm, func)))
@@ -373,9 +378,27 @@ struct LoomShardExpertsPass
   }
 };
 
+/// mpi.allreduce reads its send buffer and writes its receive buffer; said
+/// so, bufferization and the kernel scheduler can place it like any op.
+struct AllReduceEffects
+    : MemoryEffectOpInterface::ExternalModel<AllReduceEffects, mpi::AllReduceOp> {
+  void getEffects(Operation *op,
+                  SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                      &effects) const {
+    auto reduce = cast<mpi::AllReduceOp>(op);
+    effects.emplace_back(MemoryEffects::Read::get(), &reduce->getOpOperand(0),
+                         SideEffects::DefaultResource::get());
+    effects.emplace_back(MemoryEffects::Write::get(), &reduce->getOpOperand(1),
+                         SideEffects::DefaultResource::get());
+  }
+};
+
 } // namespace
 
 void mlir::loom::registerShardingInterfaceModels(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, mpi::MPIDialect *) {
+    mpi::AllReduceOp::attachInterface<AllReduceEffects>(*ctx);
+  });
   registry.addExtension(+[](MLIRContext *ctx, LoomDialect *) {
     MoeExpertFfnOp::attachInterface<ExpertFfnSharding>(*ctx);
     DequantizeOp::attachInterface<FollowOperandSharding<DequantizeOp>>(*ctx);

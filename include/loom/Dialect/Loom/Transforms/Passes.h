@@ -9,7 +9,11 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/DLTI/DLTI.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MPI/IR/MPI.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
@@ -25,12 +29,19 @@ inline constexpr llvm::StringLiteral kWeightArgAttr = "loom.weight";
 
 /// The grid loom-shard-experts places experts on.
 inline constexpr llvm::StringLiteral kExpertGridName = "experts";
+/// Marks a function the runtime calls itself (not an entry point).
+inline constexpr llvm::StringLiteral kRuntimeHelperAttr = "loom.runtime_helper";
+/// On an entry point's argument: the weight is split along its first axis
+/// over a grid of this many ranks; each rank is bound its own slice.
+inline constexpr llvm::StringLiteral kShardArgAttr = "loom.shard";
 /// Marks the expert FFN of one shard in the in-process form.
 inline constexpr llvm::StringLiteral kExpertShardAttr = "loom.expert_shard";
 
 /// The upstream ShardingInterface for the ops expert sharding partitions:
 /// `loom.moe_expert_ffn` (each device its experts, then an all-reduce), and
-/// `loom.dequantize` / `arith.extf` (sharded as their operand).
+/// `loom.dequantize` / `arith.extf` (sharded as their operand); and the
+/// memory effects of `mpi.allreduce` (reads its send buffer, writes its
+/// receive buffer), which upstream does not declare.
 void registerShardingInterfaceModels(DialectRegistry &registry);
 
 } // namespace mlir::loom

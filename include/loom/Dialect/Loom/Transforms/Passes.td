@@ -135,6 +135,10 @@ def LoomShardExpertsPass : Pass<"loom-shard-experts", "::mlir::ModuleOp"> {
     gives each its own kernel at the same level and the runtime's flow graph
     runs them concurrently (`loom-compile --expert-shards=N`).
 
+    In the SPMD form each split weight argument gets `loom.shard = grid`, so
+    the runtime binds each rank its slice (`loom-compile --expert-ranks=N`,
+    with `loom-lower-shard-to-mpi`).
+
     Both forms are exact: a `loom.moe_expert_ffn` leaves the rows of experts
     it does not hold at zero, and each row belongs to one expert, so the sum
     over shards adds only zeros to every row.
@@ -172,6 +176,33 @@ def LoomShardExpertsPass : Pass<"loom-shard-experts", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::arith::ArithDialect"];
+}
+
+def LoomLowerShardToMPIPass : Pass<"loom-lower-shard-to-mpi", "::mlir::ModuleOp"> {
+  let summary = "Run the expert grid's SPMD program on MPI ranks";
+  let description = [{
+    Maps the one-dimensional grid of `loom-shard-experts`' SPMD form onto the
+    ranks of `MPI_COMM_WORLD`, on tensors: `shard.process_multi_index`
+    becomes the rank (`mpi.comm_rank`), and a sum `shard.all_reduce` an
+    `mpi.allreduce` (`MPI_SUM`) from the tensor's buffer into a new one.
+    The module gets `dlti.map<"MPI:Implementation" = ...>` (the ABI the MPI
+    lowering to LLVM targets) and a function for the runtime,
+    `loom_mpi_rank()` (marked `loom.runtime_helper`).
+    Upstream `convert-shard-to-mpi` splits a communicator for every
+    collective and does not handle the dynamic row count of the expert rows
+    yet; one axis over the whole world needs neither. Grids of more axes,
+    other reductions, and shard annotations left over are errors.
+  }];
+  let options = [
+    Option<"implementation", "implementation", "std::string", "\"OpenMPI\"",
+           "The MPI implementation whose ABI the code targets (OpenMPI or MPICH)">,
+  ];
+  let dependentDialects = ["::mlir::mpi::MPIDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::DLTIDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
 }
 
 #endif // LOOM_DIALECT_LOOM_TRANSFORMS_PASSES_TD
