@@ -2,6 +2,7 @@
 # lit configuration of Loom's regression tests (test/, mirroring lib/).
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -58,6 +59,20 @@ else:
     lit_config.note("no Python with gguf/safetensors/numpy (LOOM_TEST_PYTHON="
                     f"'{test_python}'): tests that write model files are "
                     "reported UNSUPPORTED; `tools/loom-dev setup` installs them")
+
+# MPI (OpenMPI's mpirun and libmpi, installed by `tools/loom-dev setup`):
+# tests that run expert ranks as processes REQUIRE mpi. `%mpirun` allows
+# running as root (CI containers) and more ranks than cores.
+mpirun = shutil.which("mpirun")
+if mpirun and os.path.exists("/usr/lib/x86_64-linux-gnu/libmpi.so"):
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", f"{mpirun} --oversubscribe --allow-run-as-root"))
+    llvm_config.with_environment("OMPI_MCA_rmaps_base_oversubscribe", "1")
+else:
+    lit_config.note("no mpirun/libmpi (OpenMPI): the multi-process expert "
+                    "tests are reported UNSUPPORTED; `tools/loom-dev setup` "
+                    "installs openmpi-bin and libopenmpi-dev")
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
 tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]

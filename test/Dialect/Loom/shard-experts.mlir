@@ -24,7 +24,7 @@
 // Partitioned: each device holds 2 experts' weights, runs their FFN over
 // its slice of the offsets, and all-reduces the rows.
 // SPMD:       shard.grid @experts(shape = 4)
-// SPMD-LABEL: func.func @moe(%arg0: tensor<2x128x64xf32> {loom.weight = "g"}, %arg1: tensor<2x128x64xf32> {loom.weight = "u"}, %arg2: tensor<2x64x128xf32> {loom.weight = "d"}, %arg3: tensor<?x64xf32>, %arg4: tensor<?x8xf32>) -> tensor<?x64xf32>
+// SPMD-LABEL: func.func @moe(%arg0: tensor<2x128x64xf32> {{{.*}}loom.weight = "g"}, %arg1: tensor<2x128x64xf32> {{{.*}}loom.weight = "u"}, %arg2: tensor<2x64x128xf32> {{{.*}}loom.weight = "d"}, %arg3: tensor<?x64xf32>, %arg4: tensor<?x8xf32>) -> tensor<?x64xf32>
 //   SPMD-NOT:   shard.shard
 //       SPMD:   %[[W:.+]], %[[E:.+]] = loom.moe_router %arg4
 //       SPMD:   %[[ROWS:.+]], %[[PERM:.+]], %[[OFFS:.+]] = loom.moe_dispatch %arg3, %[[E]] num_experts = 8
