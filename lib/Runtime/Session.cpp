@@ -88,7 +88,7 @@ void finalizeMpi() {
 }
 } // namespace
 
-Expected<int> loom::joinMpiWorld(const Artifact &artifact) {
+Expected<int> joinMpiWorld(const Artifact &artifact) {
   const Manifest &m = artifact.manifest();
   auto initialized = reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Initialized"));
   auto initThread = reinterpret_cast<MpiInitThread>(artifact.symbol("MPI_Init_thread"));

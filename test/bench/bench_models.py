@@ -105,6 +105,10 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--llama-bench", help="path of llama.cpp's llama-bench")
+    ap.add_argument("--gemm", metavar="MxKxN[,...]",
+                    help="also run loom-bench-gemm on these shapes at the "
+                         "largest thread count: Loom's f32 matmul in GFLOP/s "
+                         "against the measured FMA peak")
     ap.add_argument("--expert-shards", default="1",
                     help="comma-separated shard counts for the MoE shapes "
                          "(loom-compile --expert-shards); dense shapes run "
@@ -160,6 +164,13 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+    if args.gemm:
+        print()
+        for shape in args.gemm.split(","):
+            m, k, n = shape.split("x")
+            print(run([os.path.join(args.bin, "loom-bench-gemm"),
+                       "-j", str(max(threads)), "-m", m, "-k", k, "-n", n]).stdout,
+                  end="")
 
 
 if __name__ == "__main__":
