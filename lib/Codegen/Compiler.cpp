@@ -74,6 +74,11 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.maxTokens = o.maxTokens;
   pipeline.expertShards = o.expertShards;
   pipeline.expertRanks = o.expertRanks;
+  // Tiles for the caches of the target (the host's unless --cpu names one).
+  if (Expected<TargetDescription> target = describeTarget(o.cpu))
+    pipeline.l2Bytes = o.cacheTiling ? target->l2 : 0;
+  else
+    consumeError(target.takeError());
   return pipeline;
 }
 
@@ -243,7 +248,10 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return manifest.takeError();
   manifest->mpiRanks = std::max<int64_t>(options.expertRanks, 1);
   if (Error e = runPipeline(module, "the LLVM dialect",
-                            mlir::loom::buildMemRefToLLVMPipeline))
+                            [&](mlir::OpPassManager &pm) {
+                              mlir::loom::buildMemRefToLLVMPipeline(
+                                  pm, pipelineOptions(options));
+                            }))
     return std::move(e);
   return manifest;
 }

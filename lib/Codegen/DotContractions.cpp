@@ -236,76 +236,110 @@ namespace {
 /// `leadSizes` loops and the row and column blocks; whole blocks get the
 /// block's row and column indices, edge blocks one output at a time.
 /// `work` is recorded as the work of one step of the block's inner loop.
+/// With `chunk` (a number of rows, a multiple of `rows`), the parallel loop
+/// covers `chunk` rows at a time, inside a sequential loop over the chunks.
 using BlockFn = function_ref<void(OpBuilder &, Location, ValueRange lead,
                                   ArrayRef<Value> rows, ArrayRef<Value> cols)>;
 void emitBlockedLoops(RewriterBase &rewriter, Location loc,
                       ArrayRef<Value> leadSizes, Value sSize, Value nSize,
-                      int64_t rows, int64_t cols, int64_t work,
+                      int64_t rows, int64_t cols, int64_t work, Value chunk,
                       BlockFn emitBlock) {
   Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
   Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
   Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
   Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
-  SmallVector<Value> lbs(leadSizes.size() + 2, c0);
-  SmallVector<Value> steps(leadSizes.size() + 2, c1);
-  SmallVector<Value> ubs(leadSizes);
-  // Column blocks outside row blocks: a block of weight rows stays in L1
-  // while every token's block passes by, and the runtime splits the weight
-  // rows across threads. (Rows outside streamed the whole weight matrix
-  // once per 4 tokens.)
-  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, nSize, cc));
-  ubs.push_back(arith::CeilDivUIOp::create(rewriter, loc, sSize, cr));
-  unsigned numLead = leadSizes.size();
-  auto parallel = scf::ParallelOp::create(
-      rewriter, loc, lbs, ubs, steps,
-      [&](OpBuilder &b, Location l, ValueRange ivs) {
-        ValueRange lead = ivs.take_front(numLead);
-        Value n0 = arith::MulIOp::create(b, l, ivs[numLead], cc);
-        Value s0 = arith::MulIOp::create(b, l, ivs[numLead + 1], cr);
-        Value sEnd = arith::MinUIOp::create(
-            b, l, sSize, arith::AddIOp::create(b, l, s0, cr));
-        Value nEnd = arith::MinUIOp::create(
-            b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
-        auto whole = [&](Value begin, Value end, Value size) {
-          return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                       arith::SubIOp::create(b, l, end, begin),
-                                       size);
-        };
-        Value full = arith::AndIOp::create(b, l, whole(s0, sEnd, cr),
-                                           whole(n0, nEnd, cc));
-        scf::IfOp::create(
-            b, l, full,
-            [&](OpBuilder &tb, Location tl) {
-              auto offsets = [&](Value base, int64_t count) {
-                SmallVector<Value> idx;
-                for (int64_t i = 0; i < count; ++i)
-                  idx.push_back(arith::AddIOp::create(
-                      tb, tl, base, arith::ConstantIndexOp::create(tb, tl, i)));
-                return idx;
-              };
-              emitBlock(tb, tl, lead, offsets(s0, rows), offsets(n0, cols));
-              scf::YieldOp::create(tb, tl);
-            },
-            [&](OpBuilder &eb, Location el) {
-              // An edge block: one output at a time.
-              scf::ForOp::create(
-                  eb, el, s0, sEnd, c1, ValueRange{},
-                  [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-                    scf::ForOp::create(
-                        rb, rl, n0, nEnd, c1, ValueRange{},
-                        [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
-                          emitBlock(cb, cl, lead, {r}, {c});
-                          scf::YieldOp::create(cb, cl);
-                        });
-                    scf::YieldOp::create(rb, rl);
-                  });
-              scf::YieldOp::create(eb, el);
-            });
-        scf::ReduceOp::create(b, l);
-      });
-  // For the runtime's task sizes: loom-outline-parallel-loops multiplies in
-  // the trip counts of the loops inside.
-  parallel->setAttr(loom::kTileWorkAttr, rewriter.getI64IntegerAttr(work));
+  // Rows [sLo, sHi) as blocks.
+  auto emitParallel = [&](OpBuilder &builder, Location pl, Value sLo, Value sHi) {
+    SmallVector<Value> lbs(leadSizes.size() + 2, c0);
+    SmallVector<Value> steps(leadSizes.size() + 2, c1);
+    SmallVector<Value> ubs(leadSizes);
+    // Column blocks outside row blocks: a block of weight rows stays in L1
+    // while every token's block passes by, and the runtime splits the
+    // weight rows across threads. (Rows outside streamed the whole weight
+    // matrix once per 4 tokens.)
+    ubs.push_back(arith::CeilDivUIOp::create(builder, pl, nSize, cc));
+    ubs.push_back(arith::CeilDivUIOp::create(
+        builder, pl, arith::SubIOp::create(builder, pl, sHi, sLo), cr));
+    unsigned numLead = leadSizes.size();
+    auto parallel = scf::ParallelOp::create(
+        builder, pl, lbs, ubs, steps,
+        [&](OpBuilder &b, Location l, ValueRange ivs) {
+          ValueRange lead = ivs.take_front(numLead);
+          Value n0 = arith::MulIOp::create(b, l, ivs[numLead], cc);
+          Value s0 = arith::AddIOp::create(
+              b, l, sLo, arith::MulIOp::create(b, l, ivs[numLead + 1], cr));
+          Value sEnd = arith::MinUIOp::create(
+              b, l, sHi, arith::AddIOp::create(b, l, s0, cr));
+          Value nEnd = arith::MinUIOp::create(
+              b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
+          auto whole = [&](Value begin, Value end, Value size) {
+            return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                         arith::SubIOp::create(b, l, end, begin),
+                                         size);
+          };
+          Value full = arith::AndIOp::create(b, l, whole(s0, sEnd, cr),
+                                             whole(n0, nEnd, cc));
+          scf::IfOp::create(
+              b, l, full,
+              [&](OpBuilder &tb, Location tl) {
+                auto offsets = [&](Value base, int64_t count) {
+                  SmallVector<Value> idx;
+                  for (int64_t i = 0; i < count; ++i)
+                    idx.push_back(arith::AddIOp::create(
+                        tb, tl, base, arith::ConstantIndexOp::create(tb, tl, i)));
+                  return idx;
+                };
+                emitBlock(tb, tl, lead, offsets(s0, rows), offsets(n0, cols));
+                scf::YieldOp::create(tb, tl);
+              },
+              [&](OpBuilder &eb, Location el) {
+                // An edge block: one output at a time.
+                scf::ForOp::create(
+                    eb, el, s0, sEnd, c1, ValueRange{},
+                    [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                      scf::ForOp::create(
+                          rb, rl, n0, nEnd, c1, ValueRange{},
+                          [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                            emitBlock(cb, cl, lead, {r}, {c});
+                            scf::YieldOp::create(cb, cl);
+                          });
+                      scf::YieldOp::create(rb, rl);
+                    });
+                scf::YieldOp::create(eb, el);
+              });
+          scf::ReduceOp::create(b, l);
+        });
+    // For the runtime's task sizes: loom-outline-parallel-loops multiplies
+    // in the trip counts of the loops inside.
+    parallel->setAttr(loom::kTileWorkAttr, builder.getI64IntegerAttr(work));
+  };
+  if (!chunk) {
+    emitParallel(rewriter, loc, c0, sSize);
+    return;
+  }
+  // Chunks of rows that stay in L2 while the weights stream past.
+  scf::ForOp::create(rewriter, loc, c0, sSize, chunk, ValueRange{},
+                     [&](OpBuilder &b, Location l, Value s, ValueRange) {
+                       Value end = arith::MinUIOp::create(
+                           b, l, sSize, arith::AddIOp::create(b, l, s, chunk));
+                       emitParallel(b, l, s, end);
+                       scf::YieldOp::create(b, l);
+                     });
+}
+
+/// Rows of a [.., s, k] f32 operand per chunk so that a chunk takes at most
+/// half of `cacheBytes`: max(rows, cacheBytes / 2 / (4 k)), rounded down to
+/// whole blocks of `rows`. Null without a cache size.
+Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
+                int64_t rows) {
+  if (cacheBytes <= 0)
+    return {};
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value rowBytes = arith::MulIOp::create(b, loc, kSize, c(4));
+  Value fit = arith::DivUIOp::create(b, loc, c(cacheBytes / 2), rowBytes);
+  Value whole = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, fit, c(rows)), c(rows));
+  return arith::MaxUIOp::create(b, loc, whole, c(rows));
 }
 
 } // namespace
@@ -313,7 +347,7 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
 LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
                                               linalg::GenericOp op,
                                               int64_t width, int64_t rows,
-                                              int64_t cols) {
+                                              int64_t cols, int64_t cacheBytes) {
   std::optional<DotShape> shape = match(op);
   if (!shape)
     return failure();
@@ -340,6 +374,7 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
   BlockEmitter emitter(op, *shape, width);
   emitBlockedLoops(
       rewriter, loc, leadSizes, sSize, nSize, rows, cols, rows * cols * width,
+      chunkRows(rewriter, loc, cacheBytes, kSize, rows),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
         SmallVector<Value> loops(shape->numLoops, c0);
@@ -508,7 +543,8 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                                          linalg::GenericOp op,
                                                          int64_t rows,
-                                                         int64_t cols) {
+                                                         int64_t cols,
+                                                         int64_t cacheBytes) {
   std::optional<BlockShape> shape = matchBlocks(op);
   if (!shape)
     return failure();
@@ -530,6 +566,11 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
   emitBlockedLoops(
       rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), rows, cols,
       rows * cols * 32,
+      rows > 1 ? chunkRows(rewriter, loc, cacheBytes,
+                           arith::ConstantIndexOp::create(rewriter, loc,
+                                                          shape->blocks * 32),
+                           rows)
+               : Value(),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
         emitBlocks(b, l, op, *shape, lead, rowIdx, colIdx);

@@ -17,8 +17,11 @@ namespace mlir::loom {
 /// scf.parallel over blocks of `rows x cols` outputs that accumulate in
 /// `width`-wide vector registers (see DotContractions.cpp). Fails, changing
 /// nothing, for any other op.
+/// With `cacheBytes` > 0 the rows are taken in chunks whose rows of a fill
+/// at most half of that many bytes (an L2 cache).
 LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
-                                  int64_t width, int64_t rows, int64_t cols);
+                                  int64_t width, int64_t rows, int64_t cols,
+                                  int64_t cacheBytes = 0);
 
 /// Rewrites the contraction convert-loom-to-linalg makes for a linear layer
 /// with q8_0 or q4_0 weights into an scf.parallel over blocks of `rows x
@@ -27,7 +30,7 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
 /// nothing, for any other op.
 LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                              linalg::GenericOp op, int64_t rows,
-                                             int64_t cols);
+                                             int64_t cols, int64_t cacheBytes = 0);
 
 } // namespace mlir::loom
 

@@ -60,9 +60,9 @@ struct LoomParallelizeContractionsPass
       if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
           generic && vectorWidth > 0 &&
           (succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
-                                               blockRows, blockCols)) ||
+                                               blockRows, blockCols, cacheBytes)) ||
            succeeded(loom::lowerBlockQuantizedContraction(
-               rewriter, generic, blockRows, blockCols))))
+               rewriter, generic, blockRows, blockCols, cacheBytes))))
         continue;
       if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
         op.emitOpError("cannot be turned into parallel loops");

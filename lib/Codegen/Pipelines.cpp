@@ -93,7 +93,8 @@ void loom::buildBufferizationPipeline(OpPassManager &pm,
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 }
 
-void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
+void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
+                                     const PipelineOptions &options) {
   // Contractions become parallel loops, outlined into bodies the runtime
   // runs across its threads (loom_parallel_for, on oneTBB). Each output
   // element is still reduced by one thread in order, so results do not
@@ -102,7 +103,9 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
   // descriptors by pointer: the ABI the runtime calls. (Marked before the
   // outlining adds private functions.)
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
-  pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass());
+  LoomParallelizeContractionsPassOptions contractions;
+  contractions.cacheBytes = options.l2Bytes;
+  pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass(contractions));
   pm.addPass(createLoomOutlineParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
@@ -127,7 +130,7 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm) {
 void loom::buildLinalgToLLVMPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
   buildBufferizationPipeline(pm, options);
-  buildMemRefToLLVMPipeline(pm);
+  buildMemRefToLLVMPipeline(pm, options);
 }
 
 void loom::buildLoomToLLVMPipeline(OpPassManager &pm,

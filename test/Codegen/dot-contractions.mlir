@@ -1,4 +1,5 @@
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=4096" --canonicalize | FileCheck %s --check-prefix=CHUNK
 
 // A linear layer (k innermost in both operands) becomes a parallel loop
 // over 2x2 blocks of outputs, weight-row blocks outermost (a block of
@@ -27,6 +28,19 @@
 //       CHECK:         scf.for
 //       CHECK:           scf.for %{{.+}} = %c0 to %c32 step %c16 iter_args(%{{.+}}) -> (vector<16xf32>) {
 //   CHECK-NOT:   linalg.generic
+// With a 4 KiB cache, the tokens go in chunks whose rows of x (40 floats,
+// 160 bytes) fill at most half of it: 2048 / 160 = 12 rows, whole blocks of
+// 2. The parallel loop covers one chunk's row blocks.
+// CHUNK-LABEL: func.func @linear
+//       CHUNK:   %[[S:.+]] = memref.dim %arg0, %c1
+//       CHUNK:   scf.for %[[C:.+]] = %c0 to %[[S]] step %c12 {
+//       CHUNK:     %[[END:.+]] = arith.minui %[[S]], %{{.+}}
+//       CHUNK:     %[[ROWS:.+]] = arith.subi %[[END]], %[[C]]
+//       CHUNK:     %[[SB:.+]] = arith.ceildivui %[[ROWS]], %c2 : index
+//       CHUNK:     scf.parallel (%{{.+}}, %{{.+}}) = (%c0, %c0) to (%c4, %[[SB]]) step (%c1, %c1) {
+//       CHUNK:       vector.fma
+// CHUNK-LABEL: func.func @matvec
+//   CHUNK-NOT:   step %c12
 #x = affine_map<(b, s, n, k) -> (b, s, k)>
 #w = affine_map<(b, s, n, k) -> (n, k)>
 #y = affine_map<(b, s, n, k) -> (b, s, n)>

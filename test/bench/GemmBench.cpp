@@ -54,6 +54,10 @@ static llvm::cl::opt<int> repeats("repeats",
                                   llvm::cl::init(5));
 static llvm::cl::opt<int> jobs("j", llvm::cl::desc("Threads (0: all)"),
                                llvm::cl::init(0));
+static llvm::cl::opt<bool> compare(
+    "compare-chunks",
+    llvm::cl::desc("Also time each product compiled without the L2 chunks of "
+                   "tokens (the baseline), alternating"));
 
 namespace {
 
@@ -81,11 +85,13 @@ struct Descriptor {
 /// planned for `function`.
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 compile(MLIRContext &ctx, const std::string &ir, llvm::StringRef function,
-        int64_t &arenaBytes) {
+        int64_t &arenaBytes, bool cacheTiling = true) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &ctx);
   if (!module)
     return llvm::createStringError("cannot parse the benchmark's IR");
-  if (llvm::Error e = ::loom::lowerFunctionsToLLVM(*module))
+  ::loom::CompileOptions options;
+  options.cacheTiling = cacheTiling;
+  if (llvm::Error e = ::loom::lowerFunctionsToLLVM(*module, options))
     return std::move(e);
   arenaBytes = 0;
   module->walk([&](LLVM::LLVMFuncOp f) {
@@ -97,10 +103,10 @@ compile(MLIRContext &ctx, const std::string &ir, llvm::StringRef function,
   });
   registerBuiltinDialectTranslation(ctx);
   registerLLVMDialectTranslation(ctx);
-  ExecutionEngineOptions options;
+  ExecutionEngineOptions engineOptions;
   auto transformer = makeOptimizingTransformer(3, 0, nullptr);
-  options.transformer = transformer;
-  return ExecutionEngine::create(*module, options);
+  engineOptions.transformer = transformer;
+  return ExecutionEngine::create(*module, engineOptions);
 }
 
 double medianSeconds(int runs, llvm::function_ref<void()> body) {
@@ -231,8 +237,11 @@ func.func @peak(%n: index, %out: memref<{0}xf32>) {
     kList = {768, 2048};
   if (nList.empty())
     nList = {768, 2048};
-  std::printf("%6s %6s %6s | %10s %10s %8s | %10s\n", "M", "K", "N", "ms",
+  std::printf("%6s %6s %6s | %10s %10s %8s | %10s", "M", "K", "N", "ms",
               "GFLOP/s", "of peak", "max |err|");
+  if (compare)
+    std::printf(" | %10s %8s %7s", "no chunks", "of peak", "gain");
+  std::printf("\n");
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (int64_t m : mList)
@@ -245,37 +254,66 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
 }
 )",
                                  m, k, n);
-        int64_t arenaBytes = 0;
-        auto engine = compile(ctx, ir, "gemm", arenaBytes);
-        if (!engine) {
-          std::fprintf(stderr, "error: %s\n", llvm::toString(engine.takeError()).c_str());
-          return 1;
-        }
         std::vector<float> x(m * k), w(n * k), y(m * n, 0.0f);
         for (float &v : x)
           v = dist(rng);
         for (float &v : w)
           v = dist(rng);
-        std::vector<uint8_t> arena(std::max<int64_t>(arenaBytes, 64) + 64);
-        void *arenaPtr = reinterpret_cast<void *>(
-            (reinterpret_cast<uintptr_t>(arena.data()) + 63) & ~uintptr_t(63));
-        std::deque<Descriptor> ds;
-        ds.emplace_back(x.data(), std::vector<int64_t>{m, k});
-        ds.emplace_back(w.data(), std::vector<int64_t>{n, k});
-        ds.emplace_back(y.data(), std::vector<int64_t>{m, n});
-        ds.emplace_back(arenaPtr, std::vector<int64_t>{std::max<int64_t>(arenaBytes, 64)});
-        llvm::SmallVector<void *> args = {&ds[0].pointer, &ds[1].pointer,
-                                          &ds[2].pointer, &ds[3].pointer};
-        llvm::Error failure = llvm::Error::success();
-        double seconds = medianSeconds(repeats, [&] {
-          if (failure)
-            return;
-          failure = (*engine)->invokePacked("_mlir_ciface_gemm", args);
-        });
-        if (failure) {
-          std::fprintf(stderr, "error: %s\n", llvm::toString(std::move(failure)).c_str());
-          return 1;
-        }
+        // One compiled product, ready to run on x, w into y.
+        struct Runner {
+          std::unique_ptr<ExecutionEngine> engine;
+          std::vector<uint8_t> arena;
+          std::deque<Descriptor> ds;
+          llvm::SmallVector<void *> args;
+          std::vector<double> times;
+        };
+        auto prepare = [&](bool cacheTiling) -> std::unique_ptr<Runner> {
+          int64_t arenaBytes = 0;
+          auto engine = compile(ctx, ir, "gemm", arenaBytes, cacheTiling);
+          if (!engine) {
+            std::fprintf(stderr, "error: %s\n",
+                         llvm::toString(engine.takeError()).c_str());
+            return nullptr;
+          }
+          auto r = std::make_unique<Runner>();
+          r->engine = std::move(*engine);
+          int64_t bytes = std::max<int64_t>(arenaBytes, 64);
+          r->arena.resize(bytes + 64);
+          void *arenaPtr = reinterpret_cast<void *>(
+              (reinterpret_cast<uintptr_t>(r->arena.data()) + 63) & ~uintptr_t(63));
+          r->ds.emplace_back(x.data(), std::vector<int64_t>{m, k});
+          r->ds.emplace_back(w.data(), std::vector<int64_t>{n, k});
+          r->ds.emplace_back(y.data(), std::vector<int64_t>{m, n});
+          r->ds.emplace_back(arenaPtr, std::vector<int64_t>{bytes});
+          for (Descriptor &d : r->ds)
+            r->args.push_back(&d.pointer);
+          return r;
+        };
+        std::vector<std::unique_ptr<Runner>> runners;
+        runners.push_back(prepare(true));
+        if (compare)
+          runners.push_back(prepare(false));
+        for (auto &r : runners)
+          if (!r)
+            return 1;
+        // Alternating, so that both see the same machine.
+        for (int i = 0; i <= repeats; ++i)
+          for (auto &r : runners) {
+            auto start = std::chrono::steady_clock::now();
+            if (llvm::Error e = r->engine->invokePacked("_mlir_ciface_gemm", r->args)) {
+              std::fprintf(stderr, "error: %s\n", llvm::toString(std::move(e)).c_str());
+              return 1;
+            }
+            if (i > 0) // the first run warms up
+              r->times.push_back(std::chrono::duration<double>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count());
+          }
+        auto median = [](std::vector<double> t) {
+          std::sort(t.begin(), t.end());
+          return t[t.size() / 2];
+        };
+        double seconds = median(runners[0]->times);
         // A plain double-precision reference on rows spread over x.
         double err = 0;
         for (int64_t i = 0; i < m; i += std::max<int64_t>(m / 7, 1))
@@ -286,9 +324,15 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
             err = std::max(err, std::abs(ref - double(y[i * n + j])));
           }
         double gflops = 2.0 * m * n * k / seconds / 1e9;
-        std::printf("%6lld %6lld %6lld | %10.2f %10.1f %7.0f%% | %10.2g\n",
+        std::printf("%6lld %6lld %6lld | %10.2f %10.1f %7.0f%% | %10.2g",
                     (long long)m, (long long)k, (long long)n, seconds * 1e3, gflops,
                     100.0 * gflops / peakGflops, err);
+        if (compare) {
+          double base = 2.0 * m * n * k / median(runners[1]->times) / 1e9;
+          std::printf(" | %10.1f %7.0f%% %6.2fx", base, 100.0 * base / peakGflops,
+                      gflops / base);
+        }
+        std::printf("\n");
         std::fflush(stdout);
       }
   return 0;

@@ -47,6 +47,9 @@ struct CompileOptions {
   /// MPI ranks the experts of every MoE layer are split over; the artifact
   /// runs under `mpirun -np N` (1: a single process).
   int64_t expertRanks = 1;
+  /// Chunk the tokens of register-blocked contractions for the target's L2
+  /// (off: one chunk; for measuring what the chunks gain).
+  bool cacheTiling = true;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.

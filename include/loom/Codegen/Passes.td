@@ -178,6 +178,14 @@ def LoomParallelizeContractionsPass
     element is still reduced by one thread in order: results do not depend on
     the number of threads.
 
+    Multi-token f32 dot contractions (linear layers: k innermost in both
+    operands) are register-blocked instead: `block-rows` tokens x
+    `block-cols` weight rows per block, weight-row blocks outermost. With
+    `cache-bytes` (the pipeline passes the target's L2), the tokens are
+    taken in chunks of `max(block-rows, cache-bytes / 2 / (4 k))` rows
+    (rounded down to whole blocks): a chunk of the activations stays in L2
+    while every weight row streams past it once per chunk (docs/Tiling.md).
+
     Before:
 
     ```mlir
@@ -204,6 +212,10 @@ def LoomParallelizeContractionsPass
            "Rows of a (tokens) per register block">,
     Option<"blockCols", "block-cols", "int64_t", /*default=*/"4",
            "Rows of b (output features) per register block">,
+    Option<"cacheBytes", "cache-bytes", "int64_t", /*default=*/"0",
+           "Bytes of the cache (L2) a block of tokens should fit in: the "
+           "register-blocked loops then run over chunks of tokens whose rows "
+           "of a take at most half of it (0: one chunk)">,
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",

@@ -31,6 +31,10 @@ struct PipelineOptions {
   /// MPI ranks the experts are split over (loom-shard-experts in SPMD form,
   /// then loom-lower-shard-to-mpi); 1: none.
   int64_t expertRanks = 1;
+  /// The L2 cache the register-blocked contractions chunk their tokens for
+  /// (loom-parallelize-contractions cache-bytes; 0: no chunks). The
+  /// compiler passes the target's (docs/Tiling.md).
+  int64_t l2Bytes = 0;
 };
 
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading
@@ -46,7 +50,8 @@ void buildBufferizationPipeline(OpPassManager &pm,
 
 /// Bufferized IR -> the LLVM dialect: loops, then LLVM with a
 /// `_mlir_ciface_` wrapper for every function.
-void buildMemRefToLLVMPipeline(OpPassManager &pm);
+void buildMemRefToLLVMPipeline(OpPassManager &pm,
+                               const PipelineOptions &options = {});
 
 /// linalg on tensors -> the LLVM dialect for the host CPU: one-shot
 /// bufferization with function boundaries (KV caches are updated in place,
