@@ -210,6 +210,9 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       } else if (name && name.getValue() == "position") {
         p.kind = ParamInfo::Kind::Position;
         p.name = "position";
+      } else if (name && name.getValue() == "logits_from") {
+        p.kind = ParamInfo::Kind::LogitsFrom;
+        p.name = "logits_from";
       } else if (!name || name.getValue() == "logits") {
         // The logits result, now an out-parameter.
         p.kind = ParamInfo::Kind::Logits;

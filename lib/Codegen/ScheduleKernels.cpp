@@ -75,10 +75,10 @@ class SizeBounds {
 public:
   using Range = std::pair<int64_t, int64_t>;
 
-  SizeBounds(Value tokens, Value position, int64_t maxTokens,
+  SizeBounds(Value tokens, Value position, Value logitsFrom, int64_t maxTokens,
              int64_t contextLength)
-      : tokens(tokens), position(position), maxTokens(maxTokens),
-        contextLength(contextLength) {}
+      : tokens(tokens), position(position), logitsFrom(logitsFrom),
+        maxTokens(maxTokens), contextLength(contextLength) {}
 
   /// The largest value `v` takes, if the compiler can tell.
   std::optional<int64_t> upper(Value v) {
@@ -98,6 +98,9 @@ private:
   std::optional<Range> evaluate(Value v) {
     if (v == position && contextLength > 0)
       return Range{0, contextLength - 1};
+    // The first row of logits is a row of the call.
+    if (v == logitsFrom && maxTokens > 0)
+      return Range{0, maxTokens - 1};
     Operation *def = v.getDefiningOp();
     if (!def)
       return std::nullopt;
@@ -213,7 +216,7 @@ private:
     return std::nullopt;
   }
 
-  Value tokens, position;
+  Value tokens, position, logitsFrom;
   int64_t maxTokens, contextLength;
   DenseMap<Value, std::optional<Range>> cache;
 };
@@ -270,12 +273,14 @@ static std::string argumentName(func::FuncOp func, unsigned i) {
 
 LogicalResult EntryScheduler::collect() {
   Block &body = func.front();
-  Value tokens, position;
+  Value tokens, position, logitsFrom;
   for (BlockArgument arg : body.getArguments()) {
     auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
                                                   "loom.name");
     if (name && name.getValue() == "position")
       position = arg;
+    if (name && name.getValue() == "logits_from")
+      logitsFrom = arg;
     if (!isa<MemRefType>(arg.getType()))
       continue;
     if (name && name.getValue() == "tokens")
@@ -284,7 +289,7 @@ LogicalResult EntryScheduler::collect() {
     buffers.push_back(
         {arg, nullptr, argumentName(func, arg.getArgNumber())});
   }
-  SizeBounds bounds(tokens, position, maxTokens, contextLength);
+  SizeBounds bounds(tokens, position, logitsFrom, maxTokens, contextLength);
 
   for (Operation &op : body.without_terminator()) {
     if (auto alloc = dyn_cast<memref::AllocOp>(op)) {

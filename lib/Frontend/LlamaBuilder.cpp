@@ -405,9 +405,15 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
   builder.setInsertionPointToEnd(module.getBody());
   unsigned layers = cfg.numLayers;
 
+  // A prefill of any number of tokens computes logits from row
+  // `logits_from` on: the last only when a prompt is just being read, all
+  // when the caller wants every position's (perplexity, --dump-logits).
+  bool anyLength = seq == kDyn;
   SmallVector<Type> args = {
       RankedTensorType::get({1, seq}, builder.getI32Type()),
       builder.getIndexType()};
+  if (anyLength)
+    args.push_back(builder.getIndexType());
   SmallVector<Type> results = {tensor({1, seq, cfg.vocabSize})};
   for (unsigned i = 0; i < 2 * layers; ++i) {
     args.push_back(cacheType());
@@ -421,6 +427,8 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
         builder.getNamedAttr("loom.name", builder.getStringAttr(n)));
   };
   SmallVector<Attribute> argAttrs = {named("tokens"), named("position")};
+  if (anyLength)
+    argAttrs.push_back(named("logits_from"));
   SmallVector<Attribute> resAttrs = {named("logits")};
   for (unsigned i = 0; i < layers; ++i)
     for (StringRef kv : {"k", "v"}) {
@@ -444,10 +452,22 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
   Value x = ir::EmbeddingOp::create(
       builder, loc("token_embd"),
       weight("token_embd.weight", {cfg.vocabSize, cfg.dim}), tokens);
-  SmallVector<Value> caches(body->getArguments().drop_front(2));
+  SmallVector<Value> caches(body->getArguments().drop_front(anyLength ? 3 : 2));
   for (unsigned i = 0; i < layers; ++i) {
     x = attention(x, i, caches[2 * i], caches[2 * i + 1]);
     x = feedForward(x, i);
+  }
+  if (anyLength) {
+    Value from = body->getArgument(2);
+    Location l = loc("logits_rows");
+    Value rows = arith::SubIOp::create(builder, l, seqLen, from);
+    x = tensor::ExtractSliceOp::create(
+        builder, l, x,
+        ArrayRef<OpFoldResult>{builder.getIndexAttr(0), from,
+                               builder.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{builder.getIndexAttr(1), rows,
+                               builder.getIndexAttr(cfg.dim)},
+        SmallVector<OpFoldResult>(3, builder.getIndexAttr(1)));
   }
   Value normed = ir::RmsNormOp::create(
       builder, loc("output_norm"), x,

@@ -21,6 +21,8 @@ static StringRef kindName(ParamInfo::Kind k) {
     return "tokens";
   case ParamInfo::Kind::Position:
     return "position";
+  case ParamInfo::Kind::LogitsFrom:
+    return "logits_from";
   case ParamInfo::Kind::Cache:
     return "cache";
   case ParamInfo::Kind::Logits:
@@ -142,6 +144,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
               .Case("weight", ParamInfo::Kind::Weight)
               .Case("tokens", ParamInfo::Kind::Tokens)
               .Case("position", ParamInfo::Kind::Position)
+              .Case("logits_from", ParamInfo::Kind::LogitsFrom)
               .Case("cache", ParamInfo::Kind::Cache)
               .Case("logits", ParamInfo::Kind::Logits)
               .Case("arena", ParamInfo::Kind::Arena)

@@ -309,7 +309,7 @@ private:
 
 Expected<ArrayRef<float>> Session::run(const Step &step,
                                        ArrayRef<int32_t> tokens,
-                                       int64_t position) {
+                                       int64_t position, bool allLogits) {
   const EntryInfo &entry = *step.info;
   int64_t n = tokens.size();
   if (n == 0)
@@ -327,7 +327,13 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
       return createStringError(
           formatv("token id {0} is outside the vocabulary of {1}", t, vocab())
               .str());
-  logits_.assign(n * vocab(), 0.0f);
+  // An entry that takes logits_from computes the rows asked for; others
+  // compute them all.
+  bool rowsChosen = any_of(entry.params, [](const ParamInfo &p) {
+    return p.kind == ParamInfo::Kind::LogitsFrom;
+  });
+  int64_t rows = rowsChosen && !allLogits ? 1 : n;
+  logits_.assign(rows * vocab(), 0.0f);
   ArgPacker packer;
   for (const ParamInfo &p : entry.params) {
     SmallVector<int64_t, 4> shape(p.shape);
@@ -354,12 +360,18 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
     case ParamInfo::Kind::Position:
       packer.addIndex(position);
       break;
+    case ParamInfo::Kind::LogitsFrom:
+      packer.addIndex(n - rows);
+      break;
     case ParamInfo::Kind::Cache: {
       auto it = find_if(caches_, [&](const Cache &c) { return c.name == p.name; });
       packer.addMemRef(it->data, shape);
       break;
     }
     case ParamInfo::Kind::Logits:
+      for (auto [d, size] : llvm::enumerate(p.shape))
+        if (size < 0)
+          shape[d] = rows;
       packer.addMemRef(logits_.data(), shape);
       break;
     case ParamInfo::Kind::Arena:
@@ -372,13 +384,13 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
 }
 
 Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
-                                           int64_t position) {
+                                           int64_t position, bool allLogits) {
   const Step *s = step("prefill");
   if (!s)
     return createStringError("the artifact has no prefill entry point");
   int64_t chunk = s->info->maxTokens;
   if (chunk <= 0 || int64_t(tokens.size()) <= chunk)
-    return run(*s, tokens, position);
+    return run(*s, tokens, position, allLogits);
   // More tokens than the arena was planned for: several calls, each after
   // the positions the previous ones put in the cache.
   if (Error e = checkPositions(position, tokens.size()))
@@ -388,9 +400,11 @@ Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
   for (size_t begin = 0; begin < tokens.size(); begin += chunk) {
     ArrayRef<int32_t> part =
         tokens.slice(begin, std::min<size_t>(chunk, tokens.size() - begin));
-    Expected<ArrayRef<float>> logits = run(*s, part, position + begin);
+    Expected<ArrayRef<float>> logits = run(*s, part, position + begin, allLogits);
     if (!logits)
       return logits.takeError();
+    if (!allLogits)
+      all.clear(); // only the last call's last row counts
     all.insert(all.end(), logits->begin(), logits->end());
   }
   logits_ = std::move(all);

@@ -429,8 +429,10 @@ int main(int argc, char **argv) {
   };
   int64_t prefillCount = std::min<int64_t>(promptTokens.size(), n);
   auto prefillStart = std::chrono::steady_clock::now();
+  // Every prompt position's logits only where they are written out.
   auto prefillLogits = (*session)->prefill(
-      ArrayRef<int32_t>(promptTokens).take_front(prefillCount), 0);
+      ArrayRef<int32_t>(promptTokens).take_front(prefillCount), 0,
+      /*allLogits=*/logitsFile != nullptr);
   if (!prefillLogits)
     return fail(toString(prefillLogits.takeError()));
   double prefillSeconds = secondsSince(prefillStart);

@@ -30,8 +30,9 @@ struct ParamInfo {
     Weight,   ///< a model parameter, bound by `name`
     Tokens,   ///< i32 token ids [1, n]
     Position, ///< index: positions already in the cache
+    LogitsFrom, ///< index: the first token whose logits are computed
     Cache,    ///< a KV cache buffer, updated in place (`name`: k_cache.3)
-    Logits,   ///< the f32 output [1, n, vocab], written by the callee
+    Logits,   ///< the f32 output [1, n - logits_from, vocab] (decode: n = 1)
     Arena,    ///< i8 [bytes]: the activations, laid out by the compiler
   };
   Kind kind = Kind::Weight;

@@ -84,10 +84,13 @@ public:
          const SessionOptions &options = {});
 
   /// Runs `tokens` at positions `position ..` and returns their logits, one
-  /// row of `vocab()` floats per token. More tokens than the artifact's
+  /// row of `vocab()` floats per token; with `allLogits` false only the last
+  /// token's row, and the artifact computes no others (the LM head is then
+  /// one row's work, not the prompt's). More tokens than the artifact's
   /// prefill takes per call (its `max_tokens`) run as several calls.
   llvm::Expected<llvm::ArrayRef<float>> prefill(llvm::ArrayRef<int32_t> tokens,
-                                                int64_t position);
+                                                int64_t position,
+                                                bool allLogits = true);
   /// Runs one token at `position` and returns its logits.
   llvm::Expected<llvm::ArrayRef<float>> decode(int32_t token, int64_t position);
 
@@ -115,7 +118,8 @@ private:
 
   Session() = default;
   llvm::Expected<llvm::ArrayRef<float>>
-  run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position);
+  run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position,
+      bool allLogits = true);
   const Step *step(llvm::StringRef name) const;
   /// Positions `position .. position + n - 1` fit the context, or an error.
   llvm::Error checkPositions(int64_t position, int64_t n) const;
