@@ -32,6 +32,16 @@ LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                              linalg::GenericOp op, int64_t rows,
                                              int64_t cols, int64_t cacheBytes = 0);
 
+/// Rewrites `op`, if it is y[.., e] += sum_r a[..] * b[.., e] on buffers
+/// (f32; e the output's innermost dimension, contiguous in b, absent from
+/// a, static and a multiple of `width`, at most 8 vectors), into an
+/// scf.parallel over the output rows whose e values accumulate in vector
+/// registers across the reduction. Each element is summed in the op's own
+/// order and rounding (fused multiply-adds only where the op allows
+/// `contract`). Fails, changing nothing, for any other op.
+LogicalResult lowerRowUpdateContraction(RewriterBase &rewriter,
+                                        linalg::GenericOp op, int64_t width);
+
 } // namespace mlir::loom
 
 #endif // LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H

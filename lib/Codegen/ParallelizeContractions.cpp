@@ -8,6 +8,7 @@
 
 #include "DotContractions.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -62,7 +63,9 @@ struct LoomParallelizeContractionsPass
           (succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
                                                blockRows, blockCols, cacheBytes)) ||
            succeeded(loom::lowerBlockQuantizedContraction(
-               rewriter, generic, blockRows, blockCols, cacheBytes))))
+               rewriter, generic, blockRows, blockCols, cacheBytes)) ||
+           succeeded(loom::lowerRowUpdateContraction(rewriter, generic,
+                                                     vectorWidth))))
         continue;
       if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
         op.emitOpError("cannot be turned into parallel loops");

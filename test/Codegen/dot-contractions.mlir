@@ -98,3 +98,40 @@ func.func @not_rows(%p: memref<32x64xf32>, %v: memref<64x16xf32>, %o: memref<32x
   }
   return
 }
+
+// -----
+
+// Attention's P·V with 2 query heads per value head: the output's last
+// dimension (e, 32 values) is contiguous in v and absent from p. Each output
+// row keeps its 32 values in two vector registers while the keys run: one
+// broadcast of p, two loads of v, multiplies and adds in the op's order (no
+// fused multiply-add: the op does not allow `contract`).
+// CHECK-LABEL: func.func @value_rows
+//       CHECK:   scf.parallel (%[[H:.+]], %[[I:.+]]) = (%c0, %c0) to (%c4, %c8) step (%c1, %c1) {
+//       CHECK:     %[[Y0:.+]] = vector.load %arg2[%c0, %[[H]], %[[I]], %c0] : memref<1x4x8x32xf32>, vector<16xf32>
+//       CHECK:     %[[Y1:.+]] = vector.load %arg2[%c0, %[[H]], %[[I]], %c16] : memref<1x4x8x32xf32>, vector<16xf32>
+//       CHECK:     %[[ACC:.+]]:2 = scf.for %[[J:.+]] = %c0 to %c64 step %c1 iter_args(%[[A0:.+]] = %[[Y0]], %[[A1:.+]] = %[[Y1]])
+//       CHECK:       %[[P:.+]] = memref.load %arg0[%c0, %[[H]], %[[I]], %[[J]]] : memref<1x4x8x64xf32>
+//       CHECK:       %[[PV:.+]] = vector.broadcast %[[P]] : f32 to vector<16xf32>
+//       CHECK:       %[[G:.+]] = affine.apply #{{.+}}(%[[H]])
+//       CHECK:       %[[V0:.+]] = vector.load %arg1[%c0, %[[G]], %[[J]], %c0] : memref<1x2x64x32xf32>, vector<16xf32>
+//       CHECK:       %[[M0:.+]] = arith.mulf %[[PV]], %[[V0]] : vector<16xf32>
+//       CHECK:       arith.addf %[[A0]], %[[M0]] : vector<16xf32>
+//   CHECK-NOT:       vector.fma
+//       CHECK:       scf.yield
+//       CHECK:     vector.store %[[ACC]]#0, %arg2[%c0, %[[H]], %[[I]], %c0]
+//       CHECK:     vector.store %[[ACC]]#1, %arg2[%c0, %[[H]], %[[I]], %c16]
+//   CHECK-NOT:   linalg.generic
+func.func @value_rows(%p: memref<1x4x8x64xf32>, %v: memref<1x2x64x32xf32>, %o: memref<1x4x8x32xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, h, i, e, j) -> (b, h, i, j)>,
+                                   affine_map<(b, h, i, e, j) -> (b, h floordiv 2, j, e)>,
+                                   affine_map<(b, h, i, e, j) -> (b, h, i, e)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%p, %v : memref<1x4x8x64xf32>, memref<1x2x64x32xf32>) outs(%o : memref<1x4x8x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -186,6 +186,12 @@ def LoomParallelizeContractionsPass
     (rounded down to whole blocks): a chunk of the activations stays in L2
     while every weight row streams past it once per chunk (docs/Tiling.md).
 
+    A contraction whose output's innermost dimension is contiguous in one
+    operand and absent from the other (attention's P·V: `o[.., i, e] +=
+    p[.., i, j] · v[.., j, e]`) becomes row updates: per output row, its
+    `e` values in a few vector registers while `j` runs, one broadcast of
+    `p` against vectors of `v` per step, in the op's own summation order.
+
     Before:
 
     ```mlir
@@ -220,7 +226,8 @@ def LoomParallelizeContractionsPass
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::vector::VectorDialect",
                            "::mlir::memref::MemRefDialect",
-                           "::mlir::arith::ArithDialect"];
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect"];
 }
 
 def LoomOutlineParallelLoopsPass
