@@ -11,7 +11,9 @@ For each model shape and stored format it writes the GGUF file once (under
 with `loom-run --bench` at each thread count; with --llama-bench PATH the
 same file runs under llama-bench right after each Loom run (alternating, so
 both see the same machine state), and the table gets llama.cpp's tokens/s
-and the ratio Loom / llama.cpp. Every number is the median of --repeat runs.
+and the ratio Loom / llama.cpp. Every number is the median of --repeat runs,
+after one unmeasured run (the first maps the weights and code in; llama-bench
+warms up the same way).
 
   build/venv/bin/python test/bench/bench_models.py                 # stories15M, f32/q8_0/q4_0
   build/venv/bin/python test/bench/bench_models.py --shapes stories110M \\
@@ -146,6 +148,9 @@ def main():
                 for t in threads:
                     for test in tests:
                         loom, llama = [], []
+                        # One run unmeasured, as llama-bench warms up too:
+                        # the first maps the weights and the code in.
+                        loom_run(args, artifact, test, t)
                         for _ in range(args.repeat):
                             loom.append(loom_run(args, artifact, test, t))
                             if args.llama_bench:
