@@ -136,6 +136,16 @@ std::optional<DotShape> match(linalg::GenericOp op) {
   return shape;
 }
 
+/// The sizes of `op`'s loops as index values (constants where static).
+SmallVector<Value> sizesOfLoops(RewriterBase &rewriter, linalg::GenericOp op) {
+  Location loc = op.getLoc();
+  SmallVector<Value> sizes;
+  for (Range r :
+       cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc))
+    sizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, r.size));
+  return sizes;
+}
+
 /// Loads, FMAs and stores of one block.
 class BlockEmitter {
 public:
@@ -367,11 +377,8 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
     return failure();
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  SmallVector<Range> loopRanges =
-      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc);
-  auto sizeOf = [&](unsigned d) {
-    return getValueOrCreateConstantIndexOp(rewriter, loc, loopRanges[d].size);
-  };
+  SmallVector<Value> loopSizes = sizesOfLoops(rewriter, op);
+  auto sizeOf = [&](unsigned d) { return loopSizes[d]; };
   Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
   Value sSize = sizeOf(shape->s), nSize = sizeOf(shape->n);
   Value kSize = sizeOf(shape->k);
@@ -485,11 +492,8 @@ LogicalResult mlir::loom::lowerRowUpdateContraction(RewriterBase &rewriter,
     return failure();
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  SmallVector<Range> loopRanges =
-      cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc);
-  auto sizeOf = [&](unsigned d) {
-    return getValueOrCreateConstantIndexOp(rewriter, loc, loopRanges[d].size);
-  };
+  SmallVector<Value> loopSizes = sizesOfLoops(rewriter, op);
+  auto sizeOf = [&](unsigned d) { return loopSizes[d]; };
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   Value a = op.getDpsInputOperand(shape->scalar)->get();
   Value b = op.getDpsInputOperand(1 - shape->scalar)->get();

@@ -15,6 +15,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MemRefDescriptor.h"
+
 #include "loom/Codegen/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
@@ -61,24 +63,7 @@ static llvm::cl::opt<bool> compare(
 
 namespace {
 
-/// A memref descriptor for invokePacked: pointers, offset, sizes, strides.
-struct Descriptor {
-  Descriptor(void *data, std::vector<int64_t> sizes) {
-    auto p = reinterpret_cast<int64_t>(data);
-    words = {p, p, 0};
-    words.insert(words.end(), sizes.begin(), sizes.end());
-    std::vector<int64_t> strides(sizes.size());
-    int64_t stride = 1;
-    for (size_t i = sizes.size(); i-- > 0;) {
-      strides[i] = stride;
-      stride *= sizes[i];
-    }
-    words.insert(words.end(), strides.begin(), strides.end());
-    pointer = words.data();
-  }
-  std::vector<int64_t> words;
-  void *pointer;
-};
+using Descriptor = ::loom::testing::MemRefDescriptor;
 
 /// Compiles `ir` (a module of functions on tensors) with Loom's pipeline
 /// and JITs it. `arenaBytes` receives the activation arena the compiler

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionKernels.h"
+#include "MemRefDescriptor.h"
 
 #include "loom/Codegen/Compiler.h"
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
@@ -153,26 +154,7 @@ void resetPeakKernelBytes() { peakBytes.store(currentBytes.load()); }
 // Compiling and running
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// A memref descriptor: {allocated, aligned, offset, sizes, strides}.
-struct Descriptor {
-  Descriptor(void *data, std::vector<int64_t> sizes) {
-    auto p = reinterpret_cast<int64_t>(data);
-    words = {p, p, 0};
-    words.insert(words.end(), sizes.begin(), sizes.end());
-    std::vector<int64_t> strides(sizes.size());
-    int64_t stride = 1;
-    for (size_t i = sizes.size(); i-- > 0;) {
-      strides[i] = stride;
-      stride *= sizes[i];
-    }
-    words.insert(words.end(), strides.begin(), strides.end());
-    pointer = words.data();
-  }
-  std::vector<int64_t> words;
-  void *pointer;
-};
-} // namespace
+using Descriptor = MemRefDescriptor;
 
 llvm::Expected<std::unique_ptr<AttentionKernel>>
 AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
