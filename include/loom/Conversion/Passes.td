@@ -24,6 +24,10 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
     operation (llama2.c's `rmsnorm`, `softmax`, RoPE and SwiGLU); the dot
     products of contractions carry `reassoc` and `contract` so that they
     vectorize (stories260K's logits stay within 1.6e-5 of llama2.c's).
+    RoPE computes the cosine and sine of each (position, pair) angle once,
+    into a `[tokens, rotary_dim / 2]` table the rotation reads for every
+    head and both elements of a pair (the same values as computing them in
+    place).
 
     `loom.attention` is lowered directly (scores, mask, softmax, weighted
     sum) with `attention-key-block=-1`, and otherwise FlashAttention-style:
@@ -37,12 +41,14 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
     next to the heads that the runtime splits across threads, and the partial
     maxima, sums and accumulators are merged.
 
-    The Mixture-of-Experts ops become index computations and gathers: the
-    router ranks the experts per token, dispatch is a counting sort of the
-    (token, choice) pairs by expert, the expert FFN runs each row with its
-    own expert's weights (gathered by index: the work of the active experts
-    only) and combine sums a token's rows back, weighted. No
-    `[tokens, experts, dim]` tensor is formed.
+    The Mixture-of-Experts ops become index computations and grouped
+    products: the router ranks the experts per token, dispatch is a counting
+    sort of the (token, choice) pairs by expert, the expert FFN is a loop
+    over the experts in which each expert's contiguous rows are
+    matrix-matrix products with slices of its stacked weights (the work of
+    the active experts only; rows of no expert stay zero), and combine sums
+    a token's rows back, weighted. No `[tokens, experts, dim]` tensor is
+    formed.
 
     Before:
 

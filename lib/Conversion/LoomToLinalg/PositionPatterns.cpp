@@ -43,7 +43,39 @@ struct RopeLowering : OpConversionPattern<RopeOp> {
     Value theta = floatConst(rewriter, loc, elt, op.getTheta().convertToDouble());
     Value one = floatConst(rewriter, loc, elt, 1.0);
     Value rdF = floatConst(rewriter, loc, elt, double(rd));
-    AffineMap id = AffineMap::getMultiDimIdentityMap(4, rewriter.getContext());
+    MLIRContext *ctx = rewriter.getContext();
+    // cos and sin of every (position, pair) angle, once: the rotation below
+    // reads them for every head and both elements of a pair.
+    // freq = 1 / theta^(2 pair / rd); angle = (offset + s) * freq.
+    SmallVector<OpFoldResult> tableSizes = {dimOf(rewriter, loc, x, 1),
+                                            rewriter.getIndexAttr(rd / 2)};
+    Value cosInit = emptyTensor(rewriter, loc, tableSizes, elt);
+    Value sinInit = emptyTensor(rewriter, loc, tableSizes, elt);
+    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    auto table = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{cosInit.getType(), sinInit.getType()},
+        ValueRange{}, ValueRange{cosInit, sinInit},
+        ArrayRef<AffineMap>{id2, id2}, iterators(2),
+        [&](OpBuilder &b, Location l, ValueRange) {
+          Value si = linalg::IndexOp::create(b, l, 0);
+          Value pair = linalg::IndexOp::create(b, l, 1);
+          Value twoPair = indexToFloat(
+              b, l,
+              arith::MulIOp::create(b, l, pair,
+                                    arith::ConstantIndexOp::create(b, l, 2)),
+              elt);
+          Value expo = arith::DivFOp::create(b, l, twoPair, rdF);
+          Value freq = arith::DivFOp::create(
+              b, l, one, math::PowFOp::create(b, l, theta, expo));
+          Value posF =
+              indexToFloat(b, l, arith::AddIOp::create(b, l, offset, si), elt);
+          Value angle = arith::MulFOp::create(b, l, posF, freq);
+          linalg::YieldOp::create(b, l,
+                                  ValueRange{math::CosOp::create(b, l, angle),
+                                             math::SinOp::create(b, l, angle)});
+        });
+    Value cosTable = table.getResult(0), sinTable = table.getResult(1);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type}, ValueRange{x}, ValueRange{init},
         ArrayRef<AffineMap>{id, id}, iterators(4),
@@ -78,19 +110,11 @@ struct RopeLowering : OpConversionPattern<RopeOp> {
           // Lanes past rotary_dim pass through; keep their reads in bounds.
           i0 = arith::SelectOp::create(b, l, rotated, i0, di);
           i1 = arith::SelectOp::create(b, l, rotated, i1, di);
+          pair = arith::SelectOp::create(b, l, rotated, pair, idx(0));
           Value v0 = tensor::ExtractOp::create(b, l, x, ValueRange{bi, si, hi, i0});
           Value v1 = tensor::ExtractOp::create(b, l, x, ValueRange{bi, si, hi, i1});
-          // freq = 1 / theta^(2 pair / rd); angle = position * freq
-          Value twoPair = indexToFloat(
-              b, l, arith::MulIOp::create(b, l, pair, idx(2)), elt);
-          Value expo = arith::DivFOp::create(b, l, twoPair, rdF);
-          Value freq = arith::DivFOp::create(
-              b, l, one, math::PowFOp::create(b, l, theta, expo));
-          Value posF =
-              indexToFloat(b, l, arith::AddIOp::create(b, l, offset, si), elt);
-          Value angle = arith::MulFOp::create(b, l, posF, freq);
-          Value c = math::CosOp::create(b, l, angle);
-          Value s = math::SinOp::create(b, l, angle);
+          Value c = tensor::ExtractOp::create(b, l, cosTable, ValueRange{si, pair});
+          Value s = tensor::ExtractOp::create(b, l, sinTable, ValueRange{si, pair});
           Value r0 = arith::SubFOp::create(b, l, arith::MulFOp::create(b, l, v0, c),
                                            arith::MulFOp::create(b, l, v1, s));
           Value r1 = arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, v0, s),

@@ -2,22 +2,30 @@
 
 // Interleaved RoPE: the pair of feature d is d / 2, its elements 2p and
 // 2p + 1; freq = 1 / powf(theta, 2p / rotary_dim); angle = (offset + s) * freq.
+// cos and sin are computed once per (position, pair), in a [seq, pairs]
+// table, and read by the rotation for every head and both elements.
 // CHECK-LABEL: func.func @rope_interleaved
 //  CHECK-SAME:   %[[X:.+]]: tensor<1x?x8x8xf32>, %[[POS:.+]]: index
 //       CHECK:   %[[THETA:.+]] = arith.constant 1.000000e+04 : f32
+//       CHECK:   %[[TABLE:.+]]:2 = linalg.generic {{.+}} outs(%{{.+}}, %{{.+}} : tensor<?x4xf32>, tensor<?x4xf32>)
+//       CHECK:     %[[S:.+]] = linalg.index 0 : index
+//       CHECK:     %[[POW:.+]] = math.powf %[[THETA]], %{{.+}} : f32
+//       CHECK:     %[[FREQ:.+]] = arith.divf %{{.+}}, %[[POW]] : f32
+//       CHECK:     %[[P:.+]] = arith.addi %[[POS]], %[[S]] : index
+//       CHECK:     %[[ANGLE:.+]] = arith.mulf %{{.+}}, %[[FREQ]] : f32
+//       CHECK:     %[[COS:.+]] = math.cos %[[ANGLE]]
+//       CHECK:     %[[SIN:.+]] = math.sin %[[ANGLE]]
+//       CHECK:     linalg.yield %[[COS]], %[[SIN]]
 //       CHECK:   linalg.generic
-//       CHECK:     %[[S:.+]] = linalg.index 1 : index
+//       CHECK:     %[[S2:.+]] = linalg.index 1 : index
 //       CHECK:     %[[D:.+]] = linalg.index 3 : index
 //       CHECK:     %[[PAIR:.+]] = arith.divui %[[D]], %{{.+}} : index
 //       CHECK:     arith.remui %[[D]]
 //       CHECK:     tensor.extract %[[X]]
 //       CHECK:     tensor.extract %[[X]]
-//       CHECK:     %[[POW:.+]] = math.powf %[[THETA]], %{{.+}} : f32
-//       CHECK:     %[[FREQ:.+]] = arith.divf %{{.+}}, %[[POW]] : f32
-//       CHECK:     %[[P:.+]] = arith.addi %[[POS]], %[[S]] : index
-//       CHECK:     %[[ANGLE:.+]] = arith.mulf %{{.+}}, %[[FREQ]] : f32
-//       CHECK:     math.cos %[[ANGLE]]
-//       CHECK:     math.sin %[[ANGLE]]
+//       CHECK:     tensor.extract %[[TABLE]]#0[%[[S2]], %{{.+}}] : tensor<?x4xf32>
+//       CHECK:     tensor.extract %[[TABLE]]#1[%[[S2]], %{{.+}}] : tensor<?x4xf32>
+//   CHECK-NOT:     math.cos
 func.func @rope_interleaved(%x: tensor<1x?x8x8xf32>, %pos: index) -> tensor<1x?x8x8xf32> {
   %0 = loom.rope %x, %pos : tensor<1x?x8x8xf32>
   return %0 : tensor<1x?x8x8xf32>
