@@ -254,7 +254,7 @@ struct LoomShardExpertsPass
       part.getDefiningOp()->setAttr(kExpertShardAttr, b.getI64IntegerAttr(s));
       parts.push_back(part);
     }
-    // A balanced sum: shards s and s + half pair up at each level.
+    // A balanced sum: neighbouring partial results pair up at each level.
     while (parts.size() > 1) {
       SmallVector<Value> next;
       for (size_t i = 0; i + 1 < parts.size(); i += 2)
@@ -287,15 +287,12 @@ struct LoomShardExpertsPass
         for (Value v : expertWeightChain(op)) {
           // The stored weights must be arguments: a device is handed its
           // slice of them.
-          Value stored = v;
-          if (!isa<BlockArgument>(stored) && !stored.getDefiningOp<DequantizeOp>() &&
-              !stored.getDefiningOp<arith::ExtFOp>())
+          if (!isa<BlockArgument>(v) && !v.getDefiningOp<DequantizeOp>() &&
+              !v.getDefiningOp<arith::ExtFOp>())
             return op.emitOpError("expects its expert weights as function "
                                   "arguments (run loom-weights-to-arguments "
                                   "first); found one made by ")
-                   << (stored.getDefiningOp()
-                           ? stored.getDefiningOp()->getName().getStringRef()
-                           : StringRef("a block argument of a nested region"));
+                   << v.getDefiningOp()->getName();
           split.insert(v);
         }
       }
