@@ -75,9 +75,10 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.expertShards = o.expertShards;
   pipeline.expertRanks = o.expertRanks;
   // Tiles for the caches of the target (the host's unless --cpu names one).
-  if (Expected<TargetDescription> target = describeTarget(o.cpu))
+  if (Expected<TargetDescription> target = describeTarget(o.cpu)) {
     pipeline.l2Bytes = o.cacheTiling ? target->l2 : 0;
-  else
+    pipeline.vnni = target->hasVNNI();
+  } else
     consumeError(target.takeError());
   return pipeline;
 }

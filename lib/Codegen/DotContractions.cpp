@@ -28,6 +28,7 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -722,19 +723,251 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   }
 }
 
+/// The form of the contraction with 8-bit activations (QuantizedPatterns.cpp
+/// with int8-activations): inputs xq [.., s, blocks, 32] i8 (q4_0: [.., s,
+/// blocks, 2, 16]), the activation scales xd [.., s, blocks] f32, the
+/// weight's values [n, blocks, 32 | 16] i8 and the low and high bytes of
+/// its scales [n, blocks] i8; output y [.., s, n] f32.
+std::optional<BlockShape> matchInt8Blocks(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 5 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto type = [&](unsigned i) {
+    return dyn_cast<MemRefType>(op->getOperand(i).getType());
+  };
+  MemRefType xq = type(0), xd = type(1), q = type(2), lo = type(3),
+             hi = type(4), y = type(5);
+  if (!xq || !xd || !q || !lo || !hi || !y ||
+      !xq.getElementType().isInteger(8) || !xd.getElementType().isF32() ||
+      !q.getElementType().isInteger(8) || !lo.getElementType().isInteger(8) ||
+      !hi.getElementType().isInteger(8) || !y.getElementType().isF32() ||
+      q.getRank() != 3 || lo.getRank() != 2 || !q.hasStaticShape() ||
+      xd.getRank() != y.getRank())
+    return std::nullopt;
+  // The bytes of a block are read as whole vectors: contiguous.
+  auto contiguousTail = [](MemRefType t, unsigned dims) {
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(t.getStridesAndOffset(strides, offset)))
+      return false;
+    int64_t expected = 1;
+    for (unsigned i = 0; i < dims; ++i) {
+      unsigned d = t.getRank() - 1 - i;
+      if (strides[d] != expected || t.isDynamicDim(d))
+        return false;
+      expected *= t.getDimSize(d);
+    }
+    return true;
+  };
+  BlockShape shape;
+  shape.rank = y.getRank();
+  shape.blocks = q.getDimSize(1);
+  int64_t values = q.getDimSize(2);
+  if (values == 32 && xq.getRank() == shape.rank + 1 &&
+      xq.getShape().back() == 32 && op.getNumLoops() == shape.rank + 2 &&
+      contiguousTail(xq, 1))
+    shape.q4 = false;
+  else if (values == 16 && xq.getRank() == shape.rank + 2 &&
+           xq.getShape().back() == 16 && op.getNumLoops() == shape.rank + 3 &&
+           contiguousTail(xq, 2))
+    shape.q4 = true;
+  else
+    return std::nullopt;
+  if (!q.isLastDimUnitStride())
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned n = shape.rank - 1, blk = shape.rank;
+  if (maps[3].getNumResults() != 2 || dimOf(maps[3].getResult(0)) != n ||
+      dimOf(maps[3].getResult(1)) != blk)
+    return std::nullopt;
+  // The body: integer products, scaled by the two blocks' scales.
+  bool bitcast = false, muli = false;
+  op.getRegion().walk([&](Operation *o) {
+    bitcast |= isa<arith::BitcastOp>(o);
+    muli |= isa<arith::MulIOp>(o);
+  });
+  if (!bitcast || !muli)
+    return std::nullopt;
+  return shape;
+}
+
+/// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
+/// signed), four adjacent byte pairs per i32 lane. With `vnni`, AVX512-VNNI /
+/// AVX-VNNI's vpdpbusd (the upstream x86vector dialect has only
+/// AVX-VNNI-INT8's signed x signed form, which most x86 CPUs lack);
+/// otherwise widened to i32 and summed in groups, which also leaves each
+/// lane's sum exact: only the sum of all lanes is used.
+Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+              Value bv) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  if (vnni)
+    return LLVM::CallIntrinsicOp::create(
+               b, l, v8i32, b.getStringAttr("llvm.x86.avx512.vpdpbusd.256"),
+               ValueRange{acc, a, bv})
+        .getResult(0);
+  auto v32i32 = VectorType::get({32}, b.getI32Type());
+  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
+                                  arith::ExtSIOp::create(b, l, v32i32, bv));
+  Value groups = vector::ShapeCastOp::create(
+      b, l, VectorType::get({4, 8}, b.getI32Type()), p);
+  Value sum = acc;
+  for (int64_t g = 0; g < 4; ++g)
+    sum = arith::AddIOp::create(
+        b, l, sum, vector::ExtractOp::create(b, l, groups, ArrayRef<int64_t>{g}));
+  return sum;
+}
+
+/// y[rows x cols block] += per block of 32, (x.d * w.d) * the integer dot
+/// product of x.q and w.q; one vector<8xf32> accumulator per output, fed by
+/// one 32-byte dot product per block. vpdpbusd multiplies unsigned bytes by
+/// signed ones: q4_0's nibbles are unsigned (value = nibble - 8, so the dot
+/// product starts at -8 * sum(x.q), once per row and block); for q8_0, x.q
+/// + 128 is unsigned (the dot product starts at -128 * sum(w.q), once per
+/// column and block).
+void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                    const BlockShape &shape, bool vnni, ValueRange lead,
+                    ArrayRef<Value> rows, ArrayRef<Value> cols) {
+  Value xq = op->getOperand(0), xd = op->getOperand(1), q = op->getOperand(2),
+        lo = op->getOperand(3), hi = op->getOperand(4), y = op->getOperand(5);
+  Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
+  auto v8 = VectorType::get({8}, f32);
+  auto v8i32 = VectorType::get({8}, builder.getI32Type());
+  auto v32i8 = VectorType::get({32}, i8), v16i8 = VectorType::get({16}, i8);
+  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  auto splat8 = [&](OpBuilder &b, Location l, VectorType t, int64_t v) {
+    return arith::ConstantOp::create(
+        b, l, DenseElementsAttr::get(t, b.getIntegerAttr(i8, v)));
+  };
+  SmallVector<int64_t> concat;
+  for (int64_t i = 0; i < 32; ++i)
+    concat.push_back(i);
+  int64_t lastRow = cast<MemRefType>(q.getType()).getDimSize(0) - 1;
+  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v8, 0.0f));
+  Value zeroI = arith::ConstantOp::create(
+      builder, loc, DenseElementsAttr::get(v8i32, builder.getI32IntegerAttr(0)));
+  SmallVector<Value> inits(rows.size() * cols.size(), zero);
+  auto loop = scf::ForOp::create(
+      builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
+      [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+        // Each row's block of x: its bytes, its scale, and what the dot
+        // products start from.
+        SmallVector<Value> xBytes, xScale, xStart;
+        for (Value r : rows) {
+          SmallVector<Value> at(lead.begin(), lead.end());
+          at.append({r, blk});
+          xScale.push_back(memref::LoadOp::create(b, l, xd, at));
+          at.push_back(c0);
+          Value bytes;
+          if (shape.q4) {
+            SmallVector<Value> at2 = at;
+            at.push_back(c0);
+            at2.back() = c1;
+            at2.push_back(c0);
+            bytes = vector::ShuffleOp::create(
+                b, l, vector::LoadOp::create(b, l, v16i8, xq, at),
+                vector::LoadOp::create(b, l, v16i8, xq, at2), concat);
+            // nibble - 8: start at -8 * sum(x.q).
+            Value eights = dotU8S8(b, l, vnni, zeroI, splat8(b, l, v32i8, 8),
+                                   bytes);
+            xStart.push_back(arith::SubIOp::create(b, l, zeroI, eights));
+          } else {
+            bytes = vector::LoadOp::create(b, l, v32i8, xq, at);
+          }
+          xBytes.push_back(bytes);
+        }
+        // Each column's block of w: its scale, its bytes (q4_0: the 32
+        // nibbles as bytes, low ones first), and for q8_0 the start
+        // -128 * sum(w.q) and x.q + 128.
+        SmallVector<Value> wBytes, wScale, wStart;
+        for (Value n : cols) {
+          // The same block of the row `cols` rows further on, which this
+          // thread reads next: a software prefetch keeps more of the
+          // stream in flight than the loop's own loads do.
+          Value ahead = arith::MinUIOp::create(
+              b, l, arith::AddIOp::create(b, l, n, cidx(b, l, cols.size())),
+              cidx(b, l, lastRow));
+          memref::PrefetchOp::create(b, l, q, ValueRange{ahead, blk, c0},
+                                     /*isWrite=*/false, /*localityHint=*/3,
+                                     /*isDataCache=*/true);
+          wScale.push_back(loom::DequantizeOp::buildScale(
+              b, l, memref::LoadOp::create(b, l, lo, ValueRange{n, blk}),
+              memref::LoadOp::create(b, l, hi, ValueRange{n, blk})));
+          if (shape.q4) {
+            Value bytes = vector::LoadOp::create(b, l, v16i8, q,
+                                                 ValueRange{n, blk, c0});
+            Value low = arith::AndIOp::create(b, l, bytes,
+                                              splat8(b, l, v16i8, 15));
+            Value high = arith::ShRUIOp::create(b, l, bytes,
+                                                splat8(b, l, v16i8, 4));
+            wBytes.push_back(
+                vector::ShuffleOp::create(b, l, low, high, concat));
+          } else {
+            Value bytes = vector::LoadOp::create(b, l, v32i8, q,
+                                                 ValueRange{n, blk, c0});
+            Value sums = dotU8S8(b, l, vnni, zeroI,
+                                 splat8(b, l, v32i8, -128), bytes);
+            wStart.push_back(arith::SubIOp::create(b, l, zeroI, sums));
+            wBytes.push_back(bytes);
+          }
+        }
+        if (!shape.q4)
+          for (Value &x : xBytes)
+            x = arith::XOrIOp::create(b, l, x, splat8(b, l, v32i8, -128));
+        SmallVector<Value> next;
+        for (size_t i = 0; i < rows.size(); ++i) {
+          for (size_t j = 0; j < cols.size(); ++j) {
+            Value dot =
+                shape.q4
+                    ? dotU8S8(b, l, vnni, xStart[i], wBytes[j], xBytes[i])
+                    : dotU8S8(b, l, vnni, wStart[j], xBytes[i], wBytes[j]);
+            Value scale = vector::BroadcastOp::create(
+                b, l, v8, arith::MulFOp::create(b, l, xScale[i], wScale[j]));
+            next.push_back(vector::FMAOp::create(
+                b, l, arith::SIToFPOp::create(b, l, v8, dot), scale,
+                accs[i * cols.size() + j]));
+          }
+        }
+        scf::YieldOp::create(b, l, next);
+      });
+  for (auto [i, r] : llvm::enumerate(rows)) {
+    for (auto [j, n] : llvm::enumerate(cols)) {
+      Value sum = vector::ReductionOp::create(
+          builder, loc, vector::CombiningKind::ADD,
+          loop.getResult(i * cols.size() + j), fastmath);
+      SmallVector<Value> idx(lead.begin(), lead.end());
+      idx.append({r, n});
+      Value old = memref::LoadOp::create(builder, loc, y, idx);
+      memref::StoreOp::create(builder, loc,
+                              arith::AddFOp::create(builder, loc, old, sum), y,
+                              idx);
+    }
+  }
+}
+
 } // namespace
 
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                                          linalg::GenericOp op,
                                                          int64_t rows,
                                                          int64_t cols,
-                                                         int64_t cacheBytes) {
+                                                         int64_t cacheBytes,
+                                                         bool vnni) {
   std::optional<BlockShape> shape = matchBlocks(op);
+  bool int8 = false;
+  if (!shape) {
+    shape = matchInt8Blocks(op);
+    int8 = true;
+  }
   if (!shape)
     return failure();
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  Value y = op->getOperand(4);
+  Value y = op.getDpsInitOperand(0)->get();
   auto yType = cast<MemRefType>(y.getType());
   unsigned rank = shape->rank;
   if (yType.getDimSize(rank - 2) == 1)
@@ -757,7 +990,10 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
                : Value(),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
-        emitBlocks(b, l, op, *shape, lead, rowIdx, colIdx);
+        if (int8)
+          emitInt8Blocks(b, l, op, *shape, vnni, lead, rowIdx, colIdx);
+        else
+          emitBlocks(b, l, op, *shape, lead, rowIdx, colIdx);
       });
   rewriter.eraseOp(op);
   return success();

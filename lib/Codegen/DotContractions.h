@@ -25,12 +25,16 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
 
 /// Rewrites the contraction convert-loom-to-linalg makes for a linear layer
 /// with q8_0 or q4_0 weights into an scf.parallel over blocks of `rows x
-/// cols` outputs: per block of 32 weights, each column's bytes are decoded
-/// once into two vectors of 16 f32 and used for every row. Fails, changing
-/// nothing, for any other op.
+/// cols` outputs. With f32 activations, per block of 32 weights each
+/// column's bytes are decoded once into two vectors of 16 f32 and used for
+/// every row. With 8-bit activations (int8-activations), each pair of
+/// blocks meets in one 32-byte integer dot product (vpdpbusd with `vnni`)
+/// scaled into an f32 accumulator. Fails, changing nothing, for any other
+/// op.
 LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                              linalg::GenericOp op, int64_t rows,
-                                             int64_t cols, int64_t cacheBytes = 0);
+                                             int64_t cols, int64_t cacheBytes = 0,
+                                             bool vnni = false);
 
 /// Rewrites `op`, if it is y[.., e] += sum_r a[..] * b[.., e] on buffers
 /// (f32; e the output's innermost dimension, contiguous in b, absent from

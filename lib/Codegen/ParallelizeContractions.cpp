@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -63,7 +64,7 @@ struct LoomParallelizeContractionsPass
           (succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
                                                blockRows, blockCols, cacheBytes)) ||
            succeeded(loom::lowerBlockQuantizedContraction(
-               rewriter, generic, blockRows, blockCols, cacheBytes)) ||
+               rewriter, generic, blockRows, blockCols, cacheBytes, vnni)) ||
            succeeded(loom::lowerRowUpdateContraction(rewriter, generic,
                                                      vectorWidth))))
         continue;

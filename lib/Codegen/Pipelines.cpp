@@ -105,6 +105,7 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   LoomParallelizeContractionsPassOptions contractions;
   contractions.cacheBytes = options.l2Bytes;
+  contractions.vnni = options.vnni;
   pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass(contractions));
   pm.addPass(createLoomOutlineParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());

@@ -93,6 +93,7 @@ Expected<TargetDescription> describeTarget(StringRef cpu) {
   t.avx512bf16 = has("avx512bf16");
   t.avx512fp16 = has("avx512fp16");
   t.avx512vnni = has("avx512vnni");
+  t.avx512vl = has("avx512vl");
   t.avxvnni = has("avxvnni");
   t.f16c = has("f16c");
   t.amxTile = has("amx-tile");
@@ -157,8 +158,10 @@ void printTarget(const TargetDescription &t, raw_ostream &os) {
   row("avx512f", yes(t.avx512f));
   row("avx512bf16", yes(t.avx512bf16));
   row("avx512fp16", yes(t.avx512fp16));
-  row("vnni", formatv("avx512vnni {0}, avxvnni {1}", yes(t.avx512vnni),
-                      yes(t.avxvnni)));
+  row("vnni", formatv("avx512vnni {0}, avxvnni {1}, avx512vl {2}: 8-bit dot "
+                      "products {3}",
+                      yes(t.avx512vnni), yes(t.avxvnni), yes(t.avx512vl),
+                      t.hasVNNI() ? "with vpdpbusd" : "with widened vectors"));
   row("amx", formatv("tile {0}, bf16 {1}, int8 {2}", yes(t.amxTile),
                      yes(t.amxBf16), yes(t.amxInt8)));
   std::string source = t.cacheSource == "host"  ? "from the operating system"

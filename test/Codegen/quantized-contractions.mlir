@@ -1,4 +1,4 @@
-// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg=int8-activations=false --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
 // RUN:   --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
 

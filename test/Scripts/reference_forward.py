@@ -44,10 +44,30 @@ def rms_norm(x, w, eps):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
-def mixture_of_experts(cfg, w, g, h):
+def int8_blocks(x):
+    """x as Loom and llama.cpp feed it to a q8_0 / q4_0 weight: f32 blocks
+    of 32 along the last axis, each d * q with d = max|x| / 127 and q =
+    round-half-even(x * (1 / d)) in f32 arithmetic (0 where d is 0)."""
+    x32 = x.astype(np.float32).reshape(*x.shape[:-1], -1, 32)
+    d = np.abs(x32).max(-1, keepdims=True) / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
+    q = np.clip(np.rint(x32 * inv), -127, 127)
+    return (q.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
+
+
+def linear(x, w, name, int8):
+    """x @ w[name].T, the input quantized to 8-bit blocks first where the
+    weight is stored in a block format (`int8`: the names of those)."""
+    if name in int8:
+        x = int8_blocks(x)
+    return x @ w[name].T
+
+
+def mixture_of_experts(cfg, w, g, h, int8):
     """Mixtral: softmax over the router logits, the top-k experts (ties to the
     lower id), their weights renormalised, a SwiGLU FFN per chosen expert."""
-    logits = h @ w[f"{g}.ffn_gate_inp.weight"].T                # [seq, E]
+    logits = linear(h, w, f"{g}.ffn_gate_inp.weight", int8)      # [seq, E]
     p = np.exp(logits - logits.max(-1, keepdims=True))
     p = p / p.sum(-1, keepdims=True)
     out = np.zeros_like(h)
@@ -62,7 +82,7 @@ def mixture_of_experts(cfg, w, g, h):
     return out
 
 
-def forward(cfg, w, tokens, style):
+def forward(cfg, w, tokens, style, int8=frozenset()):
     d, hq, hkv = cfg["dim"], cfg["heads"], cfg["kv_heads"]
     hd = d // hq
     seq = len(tokens)
@@ -73,7 +93,7 @@ def forward(cfg, w, tokens, style):
         g = f"blk.{i}"
         h = rms_norm(x, w[f"{g}.attn_norm.weight"], cfg["eps"])
         def proj(name):
-            y = h @ w[f"{g}.{name}.weight"].T
+            y = linear(h, w, f"{g}.{name}.weight", int8)
             if f"{g}.{name}.bias" in w:
                 y = y + w[f"{g}.{name}.bias"]
             return y
@@ -88,17 +108,17 @@ def forward(cfg, w, tokens, style):
         p = np.exp(s)
         p = p / p.sum(-1, keepdims=True)
         o = np.einsum("hqk,khd->qhd", p, v).reshape(seq, d)
-        x = x + o @ w[f"{g}.attn_output.weight"].T
+        x = x + linear(o, w, f"{g}.attn_output.weight", int8)
         h = rms_norm(x, w[f"{g}.ffn_norm.weight"], cfg["eps"])
         if cfg["experts"]:
-            x = x + mixture_of_experts(cfg, w, g, h)
+            x = x + mixture_of_experts(cfg, w, g, h, int8)
         else:
-            gate = h @ w[f"{g}.ffn_gate.weight"].T
-            up = h @ w[f"{g}.ffn_up.weight"].T
+            gate = linear(h, w, f"{g}.ffn_gate.weight", int8)
+            up = linear(h, w, f"{g}.ffn_up.weight", int8)
             act = gate / (1.0 + np.exp(-gate))
-            x = x + (act * up) @ w[f"{g}.ffn_down.weight"].T
+            x = x + linear(act * up, w, f"{g}.ffn_down.weight", int8)
     x = rms_norm(x, w["output_norm.weight"], cfg["eps"])
-    return x @ w["output.weight"].T                           # [seq, vocab]
+    return linear(x, w, "output.weight", int8)                # [seq, vocab]
 
 
 def main():
@@ -113,17 +133,29 @@ def main():
                     help="the weights as a GGUF file quantized with "
                     "write_test_model.py --quant stores them (encoded and "
                     "decoded by the gguf package)")
+    ap.add_argument("--f32-activations", action="store_true",
+                    help="with --quant q8_0/q4_0: multiply the weights with "
+                    "f32 activations (Loom's int8-activations=false)")
     ap.add_argument("--prompt", default="1",
                     help="token ids to force first, BOS included")
     args = ap.parse_args()
     cfg = models.MODELS[args.arch]
+    weights = models.weights(cfg, args.seed, args.scale).items()
     w = {name: models.as_stored(name, value, args.quant).astype(np.float64)
-         for name, (_, value) in models.weights(cfg, args.seed, args.scale).items()}
+         for name, (_, value) in weights}
+    # Linear layers with q8_0 / q4_0 weights take 8-bit activations (Loom's
+    # convert-loom-to-linalg int8-activations, llama.cpp's CPU path), the
+    # router included; the stacked experts of a MoE layer take f32 ones.
+    int8 = frozenset()
+    if args.quant in ("q8_0", "q4_0") and not args.f32_activations:
+        int8 = frozenset(name for name, (_, value) in weights
+                         if models.quantizable(name, value, args.quant)
+                         and value.ndim == 2 and name != "token_embd.weight")
     prompt = [int(t) for t in args.prompt.split()]
     tokens = prompt[:1]
     rows = []
     for step in range(args.steps):
-        logits = forward(cfg, w, np.array(tokens), args.rope)[-1]
+        logits = forward(cfg, w, np.array(tokens), args.rope, int8)[-1]
         rows.append(logits)
         if step + 1 < len(prompt):  # the prompt is forced
             tokens.append(prompt[step + 1])

@@ -178,6 +178,14 @@ def LoomParallelizeContractionsPass
     element is still reduced by one thread in order: results do not depend on
     the number of threads.
 
+    Linear layers with q8_0 or q4_0 weights are register-blocked the same
+    way. Where their activations were quantized to 8-bit blocks
+    (convert-loom-to-linalg's int8-activations), each (token block, weight
+    block) pair of 32 values is one integer dot product (`vpdpbusd` with
+    `vnni`, emitted as `llvm.call_intrinsic`), converted to f32 and scaled
+    by the product of the two blocks' scales into a vector<8xf32>
+    accumulator.
+
     Multi-token f32 dot contractions (linear layers: k innermost in both
     operands) are register-blocked instead: `block-rows` tokens x
     `block-cols` weight rows per block, weight-row blocks outermost. With
@@ -222,8 +230,14 @@ def LoomParallelizeContractionsPass
            "Bytes of the cache (L2) a block of tokens should fit in: the "
            "register-blocked loops then run over chunks of tokens whose rows "
            "of a take at most half of it (0: one chunk)">,
+    Option<"vnni", "vnni", "bool", /*default=*/"false",
+           "The target has AVX512-VNNI (with AVX512VL) or AVX-VNNI: linear "
+           "layers with 8-bit activations and q8_0/q4_0 weights multiply "
+           "their blocks with vpdpbusd (otherwise with widened integer "
+           "vectors)">,
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::LLVM::LLVMDialect",
                            "::mlir::vector::VectorDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect",

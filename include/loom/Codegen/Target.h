@@ -31,7 +31,7 @@ struct TargetDescription {
   int vectorRegisters = 16;
   bool fma = false, avx2 = false, avx512f = false, avx512bf16 = false,
        avx512fp16 = false, avx512vnni = false, avxvnni = false, f16c = false,
-       amxTile = false, amxBf16 = false, amxInt8 = false;
+       amxTile = false, amxBf16 = false, amxInt8 = false, avx512vl = false;
   /// Data caches in bytes: L1 and L2 per core, L3 shared.
   int64_t l1d = 0, l2 = 0, l3 = 0;
   /// Where the cache sizes come from: "host" (the operating system),
@@ -40,6 +40,9 @@ struct TargetDescription {
 
   /// f32 values per vector register.
   int vectorFloats() const { return vectorBits / 32; }
+  /// 8-bit dot products on 256-bit vectors (vpdpbusd): AVX-VNNI, or
+  /// AVX512-VNNI with AVX512VL.
+  bool hasVNNI() const { return avxvnni || (avx512vnni && avx512vl); }
 };
 
 /// The tiles of an f32 matrix multiplication C[m, n] += A[m, k] * B[k, n],

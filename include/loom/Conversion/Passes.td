@@ -76,6 +76,12 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            "32 KiB when unknown). -1 lowers attention directly, with the "
            "whole score matrix (the reference the tiled form is tested "
            "against)">,
+    Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",
+           "Linear layers with q8_0 or q4_0 weights quantize their input to "
+           "8-bit blocks of 32 values (scale max|x| / 127 per block, "
+           "round-to-nearest-even) and multiply the blocks in integers, as "
+           "llama.cpp does; false decodes the weights to f32 and multiplies "
+           "the input as it is">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

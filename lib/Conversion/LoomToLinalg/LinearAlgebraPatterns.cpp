@@ -62,7 +62,9 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
 
 /// y[i..., n] = sum_k x[i..., k] * w[n, k]  (+ b[n])
 struct LinearLowering : OpConversionPattern<LinearOp> {
-  using OpConversionPattern::OpConversionPattern;
+  LinearLowering(MLIRContext *ctx, bool int8Activations)
+      : OpConversionPattern(ctx), int8Activations(int8Activations) {}
+  bool int8Activations;
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -85,7 +87,8 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
     Value y =
         quantized && elt.isF32()
             ? quantizedLinear(rewriter, loc, x, quantized.getInput(),
-                              quantized.getFormat(), sizes)
+                              quantized.getFormat(), sizes, /*init=*/{},
+                              int8Activations)
             : contraction(rewriter, loc, x, w,
                           {mapOf(ctx, rank + 1, xDims),
                            mapOf(ctx, rank + 1, {rank - 1, rank}),
@@ -155,7 +158,7 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
 } // namespace
 
 void mlir::loom::populateLinearAlgebraToLinalgPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<EmbeddingLowering, LinearLowering, MatmulLowering>(
-      patterns.getContext());
+    RewritePatternSet &patterns, bool int8Activations) {
+  patterns.add<EmbeddingLowering, MatmulLowering>(patterns.getContext());
+  patterns.add<LinearLowering>(patterns.getContext(), int8Activations);
 }

@@ -267,8 +267,9 @@ Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
 // The pass
 //===----------------------------------------------------------------------===//
 
-void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns) {
-  populateLinearAlgebraToLinalgPatterns(patterns);
+void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns,
+                                              bool int8Activations) {
+  populateLinearAlgebraToLinalgPatterns(patterns, int8Activations);
   populateNormalizationToLinalgPatterns(patterns);
   populatePositionToLinalgPatterns(patterns);
   populateAttentionToLinalgPatterns(patterns);
@@ -294,7 +295,7 @@ struct ConvertLoomToLinalgPass
     target.addLegalOp<WeightOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateLoomToLinalgPatterns(patterns);
+    populateLoomToLinalgPatterns(patterns, int8Activations);
     if (attentionKeyBlock >= 0)
       populateTiledAttentionToLinalgPatterns(patterns, attentionKeyBlock);
     if (failed(applyPartialConversion(getOperation(), target,

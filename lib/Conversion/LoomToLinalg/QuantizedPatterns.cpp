@@ -24,19 +24,25 @@ using namespace mlir::loom::lowering;
 
 static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
 
-/// The signed value (before scaling) of a q4_0 byte's low (`high` false) or
-/// high nibble, as f32: nibble - 8.
-static Value decodeNibble(OpBuilder &b, Location loc, Value byte, Value high) {
-  Type i32 = b.getI32Type();
-  Value v = arith::ExtUIOp::create(b, loc, i32, byte);
+/// The value of a q4_0 nibble (`high` selects it) as a signed integer of
+/// `type`: nibble - 8.
+static Value nibbleValue(OpBuilder &b, Location loc, Value byte, Value high,
+                         Type type) {
+  Value v = arith::ExtUIOp::create(b, loc, type, byte);
   auto c = [&](int64_t x) {
-    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(x));
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, x));
   };
   Value lo = arith::AndIOp::create(b, loc, v, c(15));
   Value hi = arith::ShRUIOp::create(b, loc, v, c(4));
   Value nibble = arith::SelectOp::create(b, loc, high, hi, lo);
-  Value centered = arith::SubIOp::create(b, loc, nibble, c(8));
-  return arith::SIToFPOp::create(b, loc, b.getF32Type(), centered);
+  return arith::SubIOp::create(b, loc, nibble, c(8));
+}
+
+/// The signed value (before scaling) of a q4_0 byte's low (`high` false) or
+/// high nibble, as f32: nibble - 8.
+static Value decodeNibble(OpBuilder &b, Location loc, Value byte, Value high) {
+  return arith::SIToFPOp::create(
+      b, loc, b.getF32Type(), nibbleValue(b, loc, byte, high, b.getI32Type()));
 }
 
 Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
@@ -86,8 +92,8 @@ static Value byteSlice(OpBuilder &b, Location loc, Value raw, int64_t offset,
 
 Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                                 BlockFormat format,
-                                ArrayRef<OpFoldResult> outSizes,
-                                Value init) {
+                                ArrayRef<OpFoldResult> outSizes, Value init,
+                                bool int8Activations) {
   MLIRContext *ctx = b.getContext();
   auto xType = cast<RankedTensorType>(x.getType());
   auto rawType = cast<RankedTensorType>(raw.getType());
@@ -113,43 +119,146 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
       b, loc, RankedTensorType::get(xShape, xType.getElementType()), x,
       reassociation);
 
-  SmallVector<unsigned> xDims, outDims;
+  SmallVector<unsigned> xDims, outDims, scaleDims;
   for (unsigned d = 0; d + 1 < rank; ++d) {
     xDims.push_back(d);
     outDims.push_back(d);
+    scaleDims.push_back(d);
   }
   outDims.push_back(n);
+  scaleDims.push_back(blk);
   for (unsigned i = 0; i < inner.size(); ++i)
     xDims.push_back(blk + i);
   unsigned valueLoop = numLoops - 1;
   Value values = byteSlice(b, loc, raw, 2, q4 ? kBlock / 2 : kBlock);
   Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
   Value out = init ? init : filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
-  SmallVector<AffineMap> maps = {
-      mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, {n, blk, valueLoop}),
-      mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, {n, blk}),
-      mapOf(ctx, numLoops, outDims)};
   auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
   unsigned reductions = numLoops - rank;
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+
+  if (!int8Activations) {
+    SmallVector<AffineMap> maps = {
+        mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, {n, blk, valueLoop}),
+        mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, {n, blk}),
+        mapOf(ctx, numLoops, outDims)};
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{out.getType()},
+               ValueRange{xBlocks, values, lo, hi}, ValueRange{out}, maps,
+               iterators(rank, reductions),
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
+                 Value q;
+                 if (q4) {
+                   Value half = linalg::IndexOp::create(nb, l, blk + 1);
+                   Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+                   Value high = arith::CmpIOp::create(
+                       nb, l, arith::CmpIPredicate::ne, half, zero);
+                   q = decodeNibble(nb, l, args[1], high);
+                 } else {
+                   q = arith::SIToFPOp::create(nb, l, f32, args[1]);
+                 }
+                 Value w = arith::MulFOp::create(nb, l, q, scale);
+                 Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
+                 Value s = arith::AddFOp::create(nb, l, args[4], p, fastmath);
+                 linalg::YieldOp::create(nb, l, s);
+               })
+        .getResult(0);
+  }
+
+  // The activations as 8-bit blocks of their own, as llama.cpp multiplies
+  // q8_0 and q4_0 weights: per block of 32 values d = max|x| / 127, and
+  // q = roundeven(x * (1 / d)) (0 where d is 0), so x ~ d * q. The blocks of
+  // x and w then meet in integer dot products: y += (x.d * w.d) *
+  // sum(x.q * w.q) per block.
+  unsigned xRank = xShape.size(), scaleRank = rank;
+  SmallVector<OpFoldResult> scaleSizes = sizesOf(b, loc, xBlocks);
+  SmallVector<OpFoldResult> xSizes = scaleSizes;
+  scaleSizes.resize(scaleRank);
+  SmallVector<unsigned> xIds, sIds;
+  for (unsigned d = 0; d < xRank; ++d)
+    xIds.push_back(d);
+  for (unsigned d = 0; d < scaleRank; ++d)
+    sIds.push_back(d);
+  auto scaleType = RankedTensorType::get(
+      ArrayRef<int64_t>(xShape).take_front(scaleRank), f32);
+  Value amax = linalg::GenericOp::create(
+                   b, loc, TypeRange{scaleType},
+                   ValueRange{xBlocks},
+                   ValueRange{filledTensor(b, loc, scaleSizes, f32, 0.0)},
+                   {mapOf(ctx, xRank, xIds), mapOf(ctx, xRank, sIds)},
+                   iterators(scaleRank, xRank - scaleRank),
+                   [&](OpBuilder &nb, Location l, ValueRange args) {
+                     Value a = math::AbsFOp::create(nb, l, args[0]);
+                     linalg::YieldOp::create(
+                         nb, l, arith::MaximumFOp::create(nb, l, args[1], a)
+                                    .getResult());
+                   })
+                   .getResult(0);
+  AffineMap sId = AffineMap::getMultiDimIdentityMap(scaleRank, ctx);
+  auto scales = linalg::GenericOp::create(
+      b, loc, TypeRange{scaleType, scaleType}, ValueRange{amax},
+      ValueRange{emptyTensor(b, loc, scaleSizes, f32),
+                 emptyTensor(b, loc, scaleSizes, f32)},
+      {sId, sId, sId}, iterators(scaleRank),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value zero = floatConst(nb, l, f32, 0.0);
+        Value d = arith::DivFOp::create(nb, l, args[0],
+                                        floatConst(nb, l, f32, 127.0));
+        Value inv =
+            arith::DivFOp::create(nb, l, floatConst(nb, l, f32, 1.0), d);
+        Value isZero =
+            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, d, zero);
+        linalg::YieldOp::create(
+            nb, l,
+            ValueRange{d, arith::SelectOp::create(nb, l, isZero, zero, inv)});
+      });
+  Value xScale = scales.getResult(0), xInverse = scales.getResult(1);
+  AffineMap xId = AffineMap::getMultiDimIdentityMap(xRank, ctx);
+  Value xq = linalg::GenericOp::create(
+                 b, loc, TypeRange{RankedTensorType::get(xShape, b.getI8Type())},
+                 ValueRange{xBlocks, xInverse},
+                 ValueRange{emptyTensor(b, loc, xSizes, b.getI8Type())},
+                 {xId, mapOf(ctx, xRank, sIds), xId}, iterators(xRank),
+                 [&](OpBuilder &nb, Location l, ValueRange args) {
+                   Value v = arith::MulFOp::create(nb, l, args[0], args[1]);
+                   v = math::RoundEvenOp::create(nb, l, v);
+                   v = arith::MaximumFOp::create(
+                       nb, l, v, floatConst(nb, l, f32, -127.0));
+                   v = arith::MinimumFOp::create(
+                       nb, l, v, floatConst(nb, l, f32, 127.0));
+                   linalg::YieldOp::create(
+                       nb, l,
+                       arith::FPToSIOp::create(nb, l, nb.getI8Type(), v)
+                           .getResult());
+                 })
+                 .getResult(0);
+  SmallVector<AffineMap> maps = {
+      mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, scaleDims),
+      mapOf(ctx, numLoops, {n, blk, valueLoop}), mapOf(ctx, numLoops, {n, blk}),
+      mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, outDims)};
   return linalg::GenericOp::create(
              b, loc, TypeRange{out.getType()},
-             ValueRange{xBlocks, values, lo, hi}, ValueRange{out}, maps,
+             ValueRange{xq, xScale, values, lo, hi}, ValueRange{out}, maps,
              iterators(rank, reductions),
              [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
-               Value q;
+               Value scale = DequantizeOp::buildScale(nb, l, args[3], args[4]);
+               Value wq;
                if (q4) {
                  Value half = linalg::IndexOp::create(nb, l, blk + 1);
                  Value zero = arith::ConstantIndexOp::create(nb, l, 0);
                  Value high = arith::CmpIOp::create(
                      nb, l, arith::CmpIPredicate::ne, half, zero);
-                 q = decodeNibble(nb, l, args[1], high);
+                 wq = nibbleValue(nb, l, args[2], high, i32);
                } else {
-                 q = arith::SIToFPOp::create(nb, l, nb.getF32Type(), args[1]);
+                 wq = arith::ExtSIOp::create(nb, l, i32, args[2]);
                }
-               Value w = arith::MulFOp::create(nb, l, q, scale);
-               Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
-               Value s = arith::AddFOp::create(nb, l, args[4], p, fastmath);
+               Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
+               Value prod = arith::SIToFPOp::create(
+                   nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));
+               Value ds = arith::MulFOp::create(nb, l, args[1], scale);
+               Value p = arith::MulFOp::create(nb, l, prod, ds, fastmath);
+               Value s = arith::AddFOp::create(nb, l, args[5], p, fastmath);
                linalg::YieldOp::create(nb, l, s);
              })
       .getResult(0);

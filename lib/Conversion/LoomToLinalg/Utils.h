@@ -98,10 +98,13 @@ Value decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
 /// y[i..., n] = sum_k x[i..., k] * w[n, k] for w given as q8_0 or q4_0
 /// blocks `raw` ([n, k / 32, bytes]), decoded inside the contraction;
 /// `outSizes` are y's sizes. With `init`, y is accumulated into it instead
-/// of a new zero tensor.
+/// of a new zero tensor. With `int8Activations`, x is quantized to 8-bit
+/// blocks of 32 first (scale max|x| / 127 per block) and the blocks meet
+/// the weight's in integer dot products; otherwise the weights are decoded
+/// to f32 and multiplied with x as it is.
 Value quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                       BlockFormat format, ArrayRef<OpFoldResult> outSizes,
-                      Value init = {});
+                      Value init = {}, bool int8Activations = false);
 
 } // namespace mlir::loom::lowering
 

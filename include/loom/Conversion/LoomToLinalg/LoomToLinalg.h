@@ -11,8 +11,12 @@
 
 namespace mlir::loom {
 
-/// Embedding, linear and matmul: gathers and contractions.
-void populateLinearAlgebraToLinalgPatterns(RewritePatternSet &patterns);
+/// Embedding, linear and matmul: gathers and contractions. With
+/// `int8Activations`, linear layers with q8_0/q4_0 weights quantize their
+/// input to 8-bit blocks and multiply in integers (as llama.cpp does);
+/// otherwise they decode the weights to f32 inside the contraction.
+void populateLinearAlgebraToLinalgPatterns(RewritePatternSet &patterns,
+                                           bool int8Activations = true);
 /// rms_norm, layer_norm, softmax, silu, gelu.
 void populateNormalizationToLinalgPatterns(RewritePatternSet &patterns);
 /// rope and positional_encoding.
@@ -34,7 +38,8 @@ void populateMoEToLinalgPatterns(RewritePatternSet &patterns);
 void populateQuantizedToLinalgPatterns(RewritePatternSet &patterns);
 
 /// All of the above.
-void populateLoomToLinalgPatterns(RewritePatternSet &patterns);
+void populateLoomToLinalgPatterns(RewritePatternSet &patterns,
+                                  bool int8Activations = true);
 
 } // namespace mlir::loom
 

@@ -1,0 +1,78 @@
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
+// RUN:   --loom-parallelize-contractions="block-rows=2 block-cols=2 vnni=true" --canonicalize | FileCheck %s --check-prefix=VNNI
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
+// RUN:   --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s --check-prefix=WIDE
+
+// A q8_0 linear layer whose input was quantized to 8-bit blocks, on
+// buffers: blocks of 2 tokens x 2 output features, 4 accumulators of 8 f32.
+// Per block of 32 values: each token's 32 bytes and scale; each feature's
+// scale and 32 bytes, a prefetch of the same block 2 rows (one block of
+// features) further on, and -128 * sum(w.q) (vpdpbusd of 0x80 bytes); x.q
+// + 128 (xor 0x80) is the unsigned operand. Then one vpdpbusd per (token,
+// feature), converted to f32 and scaled by x.d * w.d.
+// VNNI-LABEL: func.func @linear_q8
+//       VNNI:   scf.parallel
+//       VNNI:     scf.for %[[BLK:.+]] = %c0 to %c2 step %c1 iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+//       VNNI:       memref.load %{{.+}}[%c0, %{{.+}}, %[[BLK]]] : memref<1x?x2xf32>
+//       VNNI:       %[[X0:.+]] = vector.load %{{.+}}[%c0, %{{.+}}, %[[BLK]], %c0] : memref<1x?x2x32xi8>, vector<32xi8>
+//       VNNI:       %[[X1:.+]] = vector.load %{{.+}}[%c0, %{{.+}}, %[[BLK]], %c0] : memref<1x?x2x32xi8>, vector<32xi8>
+//       VNNI:       %[[AHEAD:.+]] = arith.minui %{{.+}}, %c7 : index
+//       VNNI:       memref.prefetch %{{.+}}[%[[AHEAD]], %[[BLK]], %c0], read, locality<3>, data : memref<8x2x32xi8, strided<[68, 34, 1], offset: 2>>
+//       VNNI:       arith.bitcast %{{.+}} : i16 to f16
+//       VNNI:       %[[W0:.+]] = vector.load %{{.+}}[%{{.+}}, %[[BLK]], %c0] : memref<8x2x32xi8, strided<[68, 34, 1], offset: 2>>, vector<32xi8>
+//       VNNI:       %[[SUM0:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %{{.+}}, %[[W0]]) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
+//       VNNI:       %[[START0:.+]] = arith.subi %{{.+}}, %[[SUM0]] : vector<8xi32>
+//       VNNI:       memref.prefetch
+//       VNNI:       %[[W1:.+]] = vector.load
+//       VNNI:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:       %[[U0:.+]] = arith.xori %[[X0]], %{{.+}} : vector<32xi8>
+//       VNNI:       arith.xori %[[X1]], %{{.+}} : vector<32xi8>
+//       VNNI:       %[[D:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[START0]], %[[U0]], %[[W0]])
+//       VNNI:       %[[S:.+]] = vector.broadcast %{{.+}} : f32 to vector<8xf32>
+//       VNNI:       %[[F:.+]] = arith.sitofp %[[D]] : vector<8xi32> to vector<8xf32>
+//       VNNI:       vector.fma %[[F]], %[[S]], %{{.+}} : vector<8xf32>
+//  VNNI-COUNT-3:     vector.fma
+//       VNNI:     }
+//  VNNI-COUNT-4:   vector.reduction <add>
+//
+// Without VNNI the same dot products widen to i32: 32 products summed in
+// groups of 8 lanes.
+// WIDE-LABEL: func.func @linear_q8
+//   WIDE-NOT:   llvm.call_intrinsic
+//       WIDE:   scf.for
+//       WIDE:     arith.extui %{{.+}} : vector<32xi8> to vector<32xi32>
+//       WIDE:     arith.extsi %{{.+}} : vector<32xi8> to vector<32xi32>
+//       WIDE:     arith.muli %{{.+}}, %{{.+}} : vector<32xi32>
+//       WIDE:     vector.shape_cast %{{.+}} : vector<32xi32> to vector<4x8xi32>
+func.func @linear_q8(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
+  %raw = loom.weight "w" : tensor<8x2x34xi8>
+  %w = loom.dequantize %raw format = q8_0 : tensor<8x2x34xi8> -> tensor<8x64xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<8x64xf32>) -> tensor<1x?x8xf32>
+  return %y : tensor<1x?x8xf32>
+}
+
+// -----
+
+// q4_0: a token's two halves of 16 bytes make its 32; the dot products
+// start at -8 * sum(x.q) (vpdpbusd of 8s), once per token; a feature's 16
+// bytes become 32 unsigned nibbles (low ones first) that meet x.q directly.
+// VNNI-LABEL: func.func @linear_q4
+//       VNNI:   scf.for %[[BLK:.+]] = %c0 to %c2 step %c1 iter_args
+//       VNNI:     %[[LO:.+]] = vector.load %{{.+}}[%c0, %{{.+}}, %[[BLK]], %c0, %c0] : memref<1x?x2x2x16xi8>, vector<16xi8>
+//       VNNI:     %[[HI:.+]] = vector.load %{{.+}}[%c0, %{{.+}}, %[[BLK]], %c1, %c0] : memref<1x?x2x2x16xi8>, vector<16xi8>
+//       VNNI:     %[[X:.+]] = vector.shuffle %[[LO]], %[[HI]] [0, 1, {{.+}}, 31] : vector<16xi8>, vector<16xi8>
+//       VNNI:     %[[EIGHTS:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %{{.+}}, %[[X]])
+//       VNNI:     %[[START:.+]] = arith.subi %{{.+}}, %[[EIGHTS]] : vector<8xi32>
+//       VNNI:     %[[B:.+]] = vector.load %{{.+}}[%{{.+}}, %[[BLK]], %c0] : memref<8x2x16xi8, {{.+}}>, vector<16xi8>
+//       VNNI:     %[[NL:.+]] = arith.andi %[[B]], %{{.+}} : vector<16xi8>
+//       VNNI:     %[[NH:.+]] = arith.shrui %[[B]], %{{.+}} : vector<16xi8>
+//       VNNI:     %[[N:.+]] = vector.shuffle %[[NL]], %[[NH]] [0, 1, {{.+}}, 31] : vector<16xi8>, vector<16xi8>
+//       VNNI:     llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[START]], %[[N]], %[[X]])
+func.func @linear_q4(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
+  %raw = loom.weight "w" : tensor<8x2x18xi8>
+  %w = loom.dequantize %raw format = q4_0 : tensor<8x2x18xi8> -> tensor<8x64xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<8x64xf32>) -> tensor<1x?x8xf32>
+  return %y : tensor<1x?x8xf32>
+}
