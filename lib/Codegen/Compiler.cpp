@@ -74,6 +74,7 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.maxTokens = o.maxTokens;
   pipeline.expertShards = o.expertShards;
   pipeline.expertRanks = o.expertRanks;
+  pipeline.int8Activations = o.int8Activations;
   // Tiles for the caches of the target (the host's unless --cpu names one).
   if (Expected<TargetDescription> target = describeTarget(o.cpu)) {
     pipeline.l2Bytes = o.cacheTiling ? target->l2 : 0;

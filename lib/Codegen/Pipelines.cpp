@@ -49,6 +49,7 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   }
   ConvertLoomToLinalgPassOptions lowering;
   lowering.attentionKeyBlock = options.attentionKeyBlock;
+  lowering.int8Activations = options.int8Activations;
   pm.addPass(createConvertLoomToLinalgPass(lowering));
   // Residual adds, gating multiplies and scalings the frontend wrote with
   // arith on tensors become linalg.generic too.

@@ -98,6 +98,14 @@ cl::opt<int64_t> attentionKeyBlock(
              "whole score matrix (default 0)"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 
+cl::opt<bool> int8Activations(
+    "int8-activations",
+    cl::desc("Linear layers with q8_0/q4_0 weights quantize their input to "
+             "8-bit blocks of 32 and multiply in integers, as llama.cpp does "
+             "(default true; false: f32 input against the decoded weights, "
+             "slower and closer to the f32 model)"),
+    cl::init(true), cl::cat(category));
+
 cl::opt<int64_t> maxTokens(
     "max-tokens",
     cl::desc("Most tokens one prefill call takes: the activation arena is "
@@ -252,6 +260,7 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.optLevel = std::min(optLevel.getValue(), 3u);
   options.attentionKeyBlock = attentionKeyBlock;
+  options.int8Activations = int8Activations;
   options.maxTokens = maxTokens;
   if (maxTokens < 1)
     return fail("--max-tokens takes a number of tokens >= 1");

@@ -50,6 +50,9 @@ struct CompileOptions {
   /// Chunk the tokens of register-blocked contractions for the target's L2
   /// (off: one chunk; for measuring what the chunks gain).
   bool cacheTiling = true;
+  /// Linear layers with q8_0/q4_0 weights quantize their input to 8-bit
+  /// blocks and multiply in integers (off: f32 input, weights decoded).
+  bool int8Activations = true;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.

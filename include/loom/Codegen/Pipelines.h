@@ -35,6 +35,9 @@ struct PipelineOptions {
   /// (loom-parallelize-contractions cache-bytes; 0: no chunks). The
   /// compiler passes the target's (docs/Tiling.md).
   int64_t l2Bytes = 0;
+  /// Linear layers with q8_0/q4_0 weights take 8-bit activations
+  /// (convert-loom-to-linalg int8-activations).
+  bool int8Activations = true;
   /// The target has AVX512-VNNI or AVX-VNNI: 8-bit dot products of q8_0 /
   /// q4_0 blocks use vpdpbusd (loom-parallelize-contractions vnni).
   bool vnni = false;
