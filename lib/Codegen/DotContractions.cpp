@@ -628,6 +628,26 @@ std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
   return shape;
 }
 
+/// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j,
+/// summed.
+void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
+                  ArrayRef<Value> rows, ArrayRef<Value> cols, ValueRange accs) {
+  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  for (auto [i, r] : llvm::enumerate(rows)) {
+    for (auto [j, n] : llvm::enumerate(cols)) {
+      Value sum = vector::ReductionOp::create(
+          builder, loc, vector::CombiningKind::ADD, accs[i * cols.size() + j],
+          fastmath);
+      SmallVector<Value> idx(lead.begin(), lead.end());
+      idx.append({r, n});
+      Value old = memref::LoadOp::create(builder, loc, y, idx);
+      memref::StoreOp::create(builder, loc,
+                              arith::AddFOp::create(builder, loc, old, sum), y,
+                              idx);
+    }
+  }
+}
+
 /// y[rows x cols block] += the dot products of x rows and decoded weight
 /// rows, one vector<16xf32> accumulator per output.
 void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
@@ -637,7 +657,6 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         hi = op->getOperand(3), y = op->getOperand(4);
   Type f32 = builder.getF32Type();
   auto v16 = VectorType::get({16}, f32);
-  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
@@ -708,19 +727,7 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         }
         scf::YieldOp::create(b, l, next);
       });
-  for (auto [i, r] : llvm::enumerate(rows)) {
-    for (auto [j, n] : llvm::enumerate(cols)) {
-      Value sum = vector::ReductionOp::create(
-          builder, loc, vector::CombiningKind::ADD,
-          loop.getResult(i * cols.size() + j), fastmath);
-      SmallVector<Value> idx(lead.begin(), lead.end());
-      idx.append({r, n});
-      Value old = memref::LoadOp::create(builder, loc, y, idx);
-      memref::StoreOp::create(builder, loc,
-                              arith::AddFOp::create(builder, loc, old, sum), y,
-                              idx);
-    }
-  }
+  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
 }
 
 /// The form of the contraction with 8-bit activations (QuantizedPatterns.cpp
@@ -833,7 +840,6 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   auto v8 = VectorType::get({8}, f32);
   auto v8i32 = VectorType::get({8}, builder.getI32Type());
   auto v32i8 = VectorType::get({32}, i8), v16i8 = VectorType::get({16}, i8);
-  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
@@ -934,19 +940,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         }
         scf::YieldOp::create(b, l, next);
       });
-  for (auto [i, r] : llvm::enumerate(rows)) {
-    for (auto [j, n] : llvm::enumerate(cols)) {
-      Value sum = vector::ReductionOp::create(
-          builder, loc, vector::CombiningKind::ADD,
-          loop.getResult(i * cols.size() + j), fastmath);
-      SmallVector<Value> idx(lead.begin(), lead.end());
-      idx.append({r, n});
-      Value old = memref::LoadOp::create(builder, loc, y, idx);
-      memref::StoreOp::create(builder, loc,
-                              arith::AddFOp::create(builder, loc, old, sum), y,
-                              idx);
-    }
-  }
+  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
 }
 
 } // namespace

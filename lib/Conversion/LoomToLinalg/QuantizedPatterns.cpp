@@ -136,6 +136,12 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
   unsigned reductions = numLoops - rank;
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  // q4_0: whether the loop over a block's halves is at the high nibbles.
+  auto inHighHalf = [&](OpBuilder &nb, Location l) -> Value {
+    Value half = linalg::IndexOp::create(nb, l, blk + 1);
+    Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+    return arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, half, zero);
+  };
 
   if (!int8Activations) {
     SmallVector<AffineMap> maps = {
@@ -150,11 +156,7 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                  Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
                  Value q;
                  if (q4) {
-                   Value half = linalg::IndexOp::create(nb, l, blk + 1);
-                   Value zero = arith::ConstantIndexOp::create(nb, l, 0);
-                   Value high = arith::CmpIOp::create(
-                       nb, l, arith::CmpIPredicate::ne, half, zero);
-                   q = decodeNibble(nb, l, args[1], high);
+                   q = decodeNibble(nb, l, args[1], inHighHalf(nb, l));
                  } else {
                    q = arith::SIToFPOp::create(nb, l, f32, args[1]);
                  }
@@ -245,11 +247,7 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                Value scale = DequantizeOp::buildScale(nb, l, args[3], args[4]);
                Value wq;
                if (q4) {
-                 Value half = linalg::IndexOp::create(nb, l, blk + 1);
-                 Value zero = arith::ConstantIndexOp::create(nb, l, 0);
-                 Value high = arith::CmpIOp::create(
-                     nb, l, arith::CmpIPredicate::ne, half, zero);
-                 wq = nibbleValue(nb, l, args[2], high, i32);
+                 wq = nibbleValue(nb, l, args[2], inHighHalf(nb, l), i32);
                } else {
                  wq = arith::ExtSIOp::create(nb, l, i32, args[2]);
                }
