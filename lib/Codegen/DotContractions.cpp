@@ -52,24 +52,43 @@ std::optional<unsigned> dimOf(AffineExpr e) {
   return std::nullopt;
 }
 
-/// Whether `body` is `yield out + a * b` (either order, f32).
+/// The value `arg` reaches the multiplication as: itself, or widened from
+/// f16/bf16 by an arith.extf (a 16-bit weight read in place).
+bool isOperand(Value v, Value arg) {
+  if (v == arg)
+    return true;
+  auto ext = v.getDefiningOp<arith::ExtFOp>();
+  return ext && ext.getIn() == arg && ext.getType().isF32() &&
+         (arg.getType().isF16() || arg.getType().isBF16());
+}
+
+/// Whether `body` is `yield out + a * b` (either order, f32; a and b may
+/// each be widened from f16/bf16 first).
 bool isMultiplyAdd(linalg::GenericOp op) {
   Block &body = op.getRegion().front();
-  if (body.getOperations().size() != 3)
-    return false;
-  auto mul = dyn_cast<arith::MulFOp>(&body.front());
-  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
   auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
-  if (!mul || !add || !yield || yield.getNumOperands() != 1 ||
-      yield.getOperand(0) != add.getResult())
+  if (!yield || yield.getNumOperands() != 1)
+    return false;
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
     return false;
   Value a = body.getArgument(0), b = body.getArgument(1),
         out = body.getArgument(2);
-  bool mulOk = (mul.getLhs() == a && mul.getRhs() == b) ||
-               (mul.getLhs() == b && mul.getRhs() == a);
-  bool addOk = (add.getLhs() == out && add.getRhs() == mul.getResult()) ||
-               (add.getRhs() == out && add.getLhs() == mul.getResult());
-  return mulOk && addOk && out.getType().isF32();
+  auto mul = add.getRhs().getDefiningOp<arith::MulFOp>();
+  Value other = add.getLhs();
+  if (!mul) {
+    mul = add.getLhs().getDefiningOp<arith::MulFOp>();
+    other = add.getRhs();
+  }
+  if (!mul || other != out || !out.getType().isF32())
+    return false;
+  bool mulOk = (isOperand(mul.getLhs(), a) && isOperand(mul.getRhs(), b)) ||
+               (isOperand(mul.getLhs(), b) && isOperand(mul.getRhs(), a));
+  // Nothing else in the body: the extf ops, the multiply, the add.
+  size_t widened = 0;
+  for (Operation &o : body.without_terminator())
+    widened += isa<arith::ExtFOp>(o);
+  return mulOk && body.getOperations().size() == 3 + widened;
 }
 
 std::optional<DotShape> match(linalg::GenericOp op) {
@@ -107,7 +126,10 @@ std::optional<DotShape> match(linalg::GenericOp op) {
       used[i].insert(*d);
     }
     auto type = dyn_cast<MemRefType>(op.getDpsInputOperand(i)->get().getType());
-    if (!type || !type.getElementType().isF32() || !type.isLastDimUnitStride())
+    if (!type || !type.isLastDimUnitStride())
+      return std::nullopt;
+    Type elt = type.getElementType();
+    if (!elt.isF32() && !elt.isF16() && !elt.isBF16())
       return std::nullopt;
   }
   auto outType = dyn_cast<MemRefType>(op.getDpsInitOperand(0)->get().getType());
@@ -158,6 +180,27 @@ public:
     y = op.getDpsInitOperand(0)->get();
   }
 
+  /// `v` as f32 (widened from f16/bf16 where narrower).
+  static Value widen(OpBuilder &builder, Location loc, Value v) {
+    Type f32 = builder.getF32Type();
+    Type type = v.getType();
+    if (auto vec = dyn_cast<VectorType>(type))
+      f32 = VectorType::get(vec.getShape(), f32);
+    if (getElementTypeOrSelf(type).isF32())
+      return v;
+    return arith::ExtFOp::create(builder, loc, f32, v);
+  }
+
+  /// `width` values of `memref` from `idx` on, as f32.
+  Value loadWide(OpBuilder &builder, Location loc, Value memref,
+                 ValueRange idx) {
+    Type elt = cast<MemRefType>(memref.getType()).getElementType();
+    return widen(builder, loc,
+                 vector::LoadOp::create(builder, loc,
+                                        VectorType::get({width}, elt), memref,
+                                        idx));
+  }
+
   /// The indices of operand `map` at the loop values `loops`.
   SmallVector<Value> indices(AffineMap map, ArrayRef<Value> loops) {
     SmallVector<Value> idx;
@@ -193,13 +236,11 @@ public:
           SmallVector<Value> av, bv;
           for (Value r : rowIdx) {
             loops[shape.s] = r;
-            av.push_back(vector::LoadOp::create(b2, l, vecType, a,
-                                                indices(maps[0], loops)));
+            av.push_back(loadWide(b2, l, a, indices(maps[0], loops)));
           }
           for (Value c : colIdx) {
             loops[shape.n] = c;
-            bv.push_back(vector::LoadOp::create(b2, l, vecType, b,
-                                                indices(maps[1], loops)));
+            bv.push_back(loadWide(b2, l, b, indices(maps[1], loops)));
           }
           SmallVector<Value> next;
           for (size_t i = 0; i < rows; ++i)
@@ -222,8 +263,10 @@ public:
             [&](OpBuilder &b2, Location l, Value k, ValueRange acc) {
               SmallVector<Value> at = loops;
               at[shape.k] = k;
-              Value x = memref::LoadOp::create(b2, l, a, indices(maps[0], at));
-              Value w = memref::LoadOp::create(b2, l, b, indices(maps[1], at));
+              Value x = widen(
+                  b2, l, memref::LoadOp::create(b2, l, a, indices(maps[0], at)));
+              Value w = widen(
+                  b2, l, memref::LoadOp::create(b2, l, b, indices(maps[1], at)));
               Value p = arith::MulFOp::create(b2, l, x, w, fastmath);
               scf::YieldOp::create(
                   b2, l, ValueRange{arith::AddFOp::create(b2, l, acc[0], p,
@@ -424,6 +467,9 @@ std::optional<RowUpdateShape> matchRowUpdate(linalg::GenericOp op,
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
       !isMultiplyAdd(op) || width <= 0)
+    return std::nullopt;
+  // f32 operands only (16-bit ones are for the dot-product form).
+  if (!op.getRegion().getOps<arith::ExtFOp>().empty())
     return std::nullopt;
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
   RowUpdateShape shape;

@@ -57,6 +57,38 @@ func.func @linear(%x: memref<1x?x40xf32>, %w: memref<8x40xf32>, %y: memref<1x?x8
 
 // -----
 
+// A bf16 weight read in place (the widening fused into the contraction):
+// the same blocks, each weight vector loaded as 16 bf16 and widened once
+// for both tokens. The tail widens its scalars the same way.
+// CHECK-LABEL: func.func @linear_bf16
+//       CHECK:   scf.for {{.+}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+//       CHECK:     vector.load %arg0{{.+}} : memref<1x?x40xf32>, vector<16xf32>
+//       CHECK:     vector.load %arg0{{.+}} : memref<1x?x40xf32>, vector<16xf32>
+//       CHECK:     %[[W0:.+]] = vector.load %arg1{{.+}} : memref<8x40xbf16>, vector<16xbf16>
+//       CHECK:     arith.extf %[[W0]] : vector<16xbf16> to vector<16xf32>
+//       CHECK:     %[[W1:.+]] = vector.load %arg1{{.+}} : memref<8x40xbf16>, vector<16xbf16>
+//       CHECK:     arith.extf %[[W1]] : vector<16xbf16> to vector<16xf32>
+//  CHECK-COUNT-4:   vector.fma
+//       CHECK:   memref.load %arg1{{.+}} : memref<8x40xbf16>
+//       CHECK:   arith.extf %{{.+}} : bf16 to f32
+//   CHECK-NOT:   linalg.generic
+func.func @linear_bf16(%x: memref<1x?x40xf32>, %w: memref<8x40xbf16>, %y: memref<1x?x8xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>,
+                                   affine_map<(b, s, n, k) -> (n, k)>,
+                                   affine_map<(b, s, n, k) -> (b, s, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x?x40xf32>, memref<8x40xbf16>) outs(%y : memref<1x?x8xf32>) {
+  ^bb0(%a: f32, %b: bf16, %acc: f32):
+    %wide = arith.extf %b : bf16 to f32
+    %p = arith.mulf %a, %wide fastmath<reassoc,contract> : f32
+    %s = arith.addf %acc, %p fastmath<reassoc,contract> : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 // One token (decode): a matrix-vector product keeps one output per
 // iteration, its dot product left for LLVM to vectorize.
 // CHECK-LABEL: func.func @matvec
