@@ -75,10 +75,12 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.expertShards = o.expertShards;
   pipeline.expertRanks = o.expertRanks;
   pipeline.int8Activations = o.int8Activations;
+  pipeline.bf16Activations = o.bf16Activations;
   // Tiles for the caches of the target (the host's unless --cpu names one).
   if (Expected<TargetDescription> target = describeTarget(o.cpu)) {
     pipeline.l2Bytes = o.cacheTiling ? target->l2 : 0;
     pipeline.vnni = target->hasVNNI();
+    pipeline.avx512bf16 = target->avx512bf16;
   } else
     consumeError(target.takeError());
   return pipeline;

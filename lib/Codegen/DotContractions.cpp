@@ -32,6 +32,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/IR/Matchers.h"
 
 using namespace mlir;
@@ -172,8 +173,9 @@ SmallVector<Value> sizesOfLoops(RewriterBase &rewriter, linalg::GenericOp op) {
 /// Loads, FMAs and stores of one block.
 class BlockEmitter {
 public:
-  BlockEmitter(linalg::GenericOp op, const DotShape &shape, int64_t width)
-      : op(op), shape(shape), width(width) {
+  BlockEmitter(linalg::GenericOp op, const DotShape &shape, int64_t width,
+               bool bf16Dot)
+      : op(op), shape(shape), width(width), bf16Dot(bf16Dot) {
     maps = op.getIndexingMapsArray();
     a = op.getDpsInputOperand(0)->get();
     b = op.getDpsInputOperand(1)->get();
@@ -216,12 +218,19 @@ public:
     auto vecType = VectorType::get({width}, builder.getF32Type());
     auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
     Value c0 = arith::ConstantIndexOp::create(builder, loc, 0);
-    Value cw = arith::ConstantIndexOp::create(builder, loc, width);
-    // Whole vectors of k: kVec = kSize - kSize % width (a constant where k
+    // Both operands bf16 on a target with AVX512-BF16: each step takes 2 x
+    // width values of k as bf16 pairs into one vdpbf16ps per output.
+    auto isBF16 = [](Value v) {
+      return cast<MemRefType>(v.getType()).getElementType().isBF16();
+    };
+    bool pairs = bf16Dot && isBF16(a) && isBF16(b);
+    int64_t step = pairs ? 2 * width : width;
+    Value cw = arith::ConstantIndexOp::create(builder, loc, step);
+    // Whole vectors of k: kVec = kSize - kSize % step (a constant where k
     // is static, so the runtime's task sizes see the trip count).
     Value kVec;
     if (std::optional<int64_t> k = getConstantIntValue(kSize))
-      kVec = arith::ConstantIndexOp::create(builder, loc, *k - *k % width);
+      kVec = arith::ConstantIndexOp::create(builder, loc, *k - *k % step);
     else
       kVec = arith::SubIOp::create(
           builder, loc, kSize, arith::RemUIOp::create(builder, loc, kSize, cw));
@@ -234,19 +243,30 @@ public:
         [&](OpBuilder &b2, Location l, Value k, ValueRange accs) {
           loops[shape.k] = k;
           SmallVector<Value> av, bv;
+          auto pairType = VectorType::get({step}, b2.getBF16Type());
           for (Value r : rowIdx) {
             loops[shape.s] = r;
-            av.push_back(loadWide(b2, l, a, indices(maps[0], loops)));
+            av.push_back(pairs ? vector::LoadOp::create(
+                                     b2, l, pairType, a, indices(maps[0], loops))
+                               : loadWide(b2, l, a, indices(maps[0], loops)));
           }
           for (Value c : colIdx) {
             loops[shape.n] = c;
-            bv.push_back(loadWide(b2, l, b, indices(maps[1], loops)));
+            bv.push_back(pairs ? vector::LoadOp::create(
+                                     b2, l, pairType, b, indices(maps[1], loops))
+                               : loadWide(b2, l, b, indices(maps[1], loops)));
           }
           SmallVector<Value> next;
           for (size_t i = 0; i < rows; ++i)
             for (size_t j = 0; j < cols; ++j)
-              next.push_back(vector::FMAOp::create(b2, l, av[i], bv[j],
-                                                   accs[i * cols + j]));
+              next.push_back(
+                  pairs ? x86vector::DotBF16Op::create(b2, l, vecType,
+                                                       accs[i * cols + j],
+                                                       av[i], bv[j])
+                              .getResult()
+                        : vector::FMAOp::create(b2, l, av[i], bv[j],
+                                                accs[i * cols + j])
+                              .getResult());
           scf::YieldOp::create(b2, l, next);
         });
     Value c1 = arith::ConstantIndexOp::create(builder, loc, 1);
@@ -284,6 +304,7 @@ public:
   linalg::GenericOp op;
   const DotShape &shape;
   int64_t width;
+  bool bf16Dot;
   SmallVector<AffineMap> maps;
   Value a, b, y;
 };
@@ -408,7 +429,8 @@ Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
 LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
                                               linalg::GenericOp op,
                                               int64_t width, int64_t rows,
-                                              int64_t cols, int64_t cacheBytes) {
+                                              int64_t cols, int64_t cacheBytes,
+                                              bool bf16Dot) {
   std::optional<DotShape> shape = match(op);
   if (!shape)
     return failure();
@@ -417,8 +439,16 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
   // row streams measured 2x slower than one (stories15M's LM head on
   // Zen 4). Leave it to the plain parallel loops.
   SmallVector<int64_t> staticRanges = op.getStaticLoopRanges();
-  if (staticRanges[shape->s] == 1)
-    return failure();
+  auto narrow = [](Value v) {
+    return !cast<MemRefType>(v.getType()).getElementType().isF32();
+  };
+  bool widens = narrow(op.getDpsInputOperand(0)->get()) ||
+                narrow(op.getDpsInputOperand(1)->get());
+  if (staticRanges[shape->s] == 1) {
+    if (!widens)
+      return failure();
+    rows = 1;
+  }
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   SmallVector<Value> loopSizes = sizesOfLoops(rewriter, op);
@@ -429,7 +459,7 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
   SmallVector<Value> leadSizes;
   for (unsigned d : shape->batch)
     leadSizes.push_back(sizeOf(d));
-  BlockEmitter emitter(op, *shape, width);
+  BlockEmitter emitter(op, *shape, width, bf16Dot);
   emitBlockedLoops(
       rewriter, loc, leadSizes, sSize, nSize, rows, cols, rows * cols * width,
       chunkRows(rewriter, loc, cacheBytes, kSize, rows),

@@ -19,9 +19,13 @@ namespace mlir::loom {
 /// nothing, for any other op.
 /// With `cacheBytes` > 0 the rows are taken in chunks whose rows of a fill
 /// at most half of that many bytes (an L2 cache).
+/// Operands may be f16/bf16 widened in the body (arith.extf): loaded as
+/// 16-bit vectors and widened. With `bf16Dot` (AVX512-BF16), when both are
+/// bf16, each step takes pairs of values into x86vector.avx512.dot
+/// (vdpbf16ps) instead.
 LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
                                   int64_t width, int64_t rows, int64_t cols,
-                                  int64_t cacheBytes = 0);
+                                  int64_t cacheBytes = 0, bool bf16Dot = false);
 
 /// Rewrites the contraction convert-loom-to-linalg makes for a linear layer
 /// with q8_0 or q4_0 weights into an scf.parallel over blocks of `rows x

@@ -44,6 +44,10 @@ bool shouldFuse(OpOperand *fused) {
     return false;
   if (consumer.getNumReductionLoops() == 0)
     return true;
+  // Activations rounded to bf16 once are read many times by a contraction:
+  // keep the rounding out of it.
+  if (!producer.getRegion().getOps<arith::TruncFOp>().empty())
+    return false;
   return onlyConverts(producer);
 }
 

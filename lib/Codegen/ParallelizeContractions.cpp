@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -62,7 +63,8 @@ struct LoomParallelizeContractionsPass
       if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
           generic && vectorWidth > 0 &&
           (succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
-                                               blockRows, blockCols, cacheBytes)) ||
+                                               blockRows, blockCols, cacheBytes,
+                                               avx512bf16)) ||
            succeeded(loom::lowerBlockQuantizedContraction(
                rewriter, generic, blockRows, blockCols, cacheBytes, vnni)) ||
            succeeded(loom::lowerRowUpdateContraction(rewriter, generic,

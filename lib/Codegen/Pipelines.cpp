@@ -50,6 +50,7 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   ConvertLoomToLinalgPassOptions lowering;
   lowering.attentionKeyBlock = options.attentionKeyBlock;
   lowering.int8Activations = options.int8Activations;
+  lowering.bf16Activations = options.bf16Activations;
   pm.addPass(createConvertLoomToLinalgPass(lowering));
   // Residual adds, gating multiplies and scalings the frontend wrote with
   // arith on tensors become linalg.generic too.
@@ -107,6 +108,7 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   LoomParallelizeContractionsPassOptions contractions;
   contractions.cacheBytes = options.l2Bytes;
   contractions.vnni = options.vnni;
+  contractions.avx512bf16 = options.avx512bf16;
   pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass(contractions));
   pm.addPass(createLoomOutlineParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
@@ -114,7 +116,10 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createConvertVectorToLLVMPass());
+  // x86vector ops (vdpbf16ps) become LLVM intrinsics here too.
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.x86Vector = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   // Expert ranks (loom-lower-shard-to-mpi): calls of the MPI library.
   pm.addPass(createLoomConvertMPIToLLVMPass());

@@ -1,5 +1,6 @@
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=4096" --canonicalize | FileCheck %s --check-prefix=CHUNK
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2 avx512bf16=true" --canonicalize | FileCheck %s --check-prefix=PAIRS
 
 // A linear layer (k innermost in both operands) becomes a parallel loop
 // over 2x2 blocks of outputs, weight-row blocks outermost (a block of
@@ -81,6 +82,63 @@ func.func @linear_bf16(%x: memref<1x?x40xf32>, %w: memref<8x40xbf16>, %y: memref
   ^bb0(%a: f32, %b: bf16, %acc: f32):
     %wide = arith.extf %b : bf16 to f32
     %p = arith.mulf %a, %wide fastmath<reassoc,contract> : f32
+    %s = arith.addf %acc, %p fastmath<reassoc,contract> : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Both operands bf16 (bf16 activations): widened like a bf16 weight, or,
+// with avx512bf16, 32 values of k per step taken as bf16 pairs into one
+// x86vector.avx512.dot (vdpbf16ps) per output; k = 72: two steps of 32 and
+// a tail of 8. One token (decode) is blocked too: each weight row is
+// loaded once either way, but 16-bit rows need widening or pairing.
+// CHECK-LABEL: func.func @linear_bf16_pairs
+//       CHECK:   scf.for
+//       CHECK:     vector.load %arg0{{.+}} : memref<1x?x72xbf16>, vector<16xbf16>
+//       CHECK:     arith.extf %{{.+}} : vector<16xbf16> to vector<16xf32>
+// PAIRS-LABEL: func.func @linear_bf16_pairs
+//       PAIRS:   scf.for %{{.+}} = %c0 to %c64 step %c32 iter_args
+//       PAIRS:     %[[X0:.+]] = vector.load %arg0{{.+}} : memref<1x?x72xbf16>, vector<32xbf16>
+//       PAIRS:     %[[X1:.+]] = vector.load %arg0{{.+}} : memref<1x?x72xbf16>, vector<32xbf16>
+//       PAIRS:     %[[W0:.+]] = vector.load %arg1{{.+}} : memref<8x72xbf16>, vector<32xbf16>
+//       PAIRS:     %[[W1:.+]] = vector.load %arg1{{.+}} : memref<8x72xbf16>, vector<32xbf16>
+//       PAIRS:     x86vector.avx512.dot %{{.+}}, %[[X0]], %[[W0]] : vector<32xbf16> -> vector<16xf32>
+//       PAIRS:     x86vector.avx512.dot %{{.+}}, %[[X0]], %[[W1]] : vector<32xbf16> -> vector<16xf32>
+//       PAIRS:     x86vector.avx512.dot %{{.+}}, %[[X1]], %[[W0]] : vector<32xbf16> -> vector<16xf32>
+//       PAIRS:     x86vector.avx512.dot %{{.+}}, %[[X1]], %[[W1]] : vector<32xbf16> -> vector<16xf32>
+//       PAIRS:   scf.for %{{.+}} = %c64 to %c72 step %c1
+//       PAIRS:     arith.extf %{{.+}} : bf16 to f32
+// PAIRS-LABEL: func.func @matvec_bf16
+//       PAIRS:   scf.parallel
+//       PAIRS:     x86vector.avx512.dot
+func.func @linear_bf16_pairs(%x: memref<1x?x72xbf16>, %w: memref<8x72xbf16>, %y: memref<1x?x8xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>,
+                                   affine_map<(b, s, n, k) -> (n, k)>,
+                                   affine_map<(b, s, n, k) -> (b, s, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x?x72xbf16>, memref<8x72xbf16>) outs(%y : memref<1x?x8xf32>) {
+  ^bb0(%a: bf16, %b: bf16, %acc: f32):
+    %wa = arith.extf %a : bf16 to f32
+    %wb = arith.extf %b : bf16 to f32
+    %p = arith.mulf %wa, %wb fastmath<reassoc,contract> : f32
+    %s = arith.addf %acc, %p fastmath<reassoc,contract> : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+func.func @matvec_bf16(%x: memref<1x1x64xbf16>, %w: memref<32x64xbf16>, %y: memref<1x1x32xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>,
+                                   affine_map<(b, s, n, k) -> (n, k)>,
+                                   affine_map<(b, s, n, k) -> (b, s, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x1x64xbf16>, memref<32x64xbf16>) outs(%y : memref<1x1x32xf32>) {
+  ^bb0(%a: bf16, %b: bf16, %acc: f32):
+    %wa = arith.extf %a : bf16 to f32
+    %wb = arith.extf %b : bf16 to f32
+    %p = arith.mulf %wa, %wb fastmath<reassoc,contract> : f32
     %s = arith.addf %acc, %p fastmath<reassoc,contract> : f32
     linalg.yield %s : f32
   }

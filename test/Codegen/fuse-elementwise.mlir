@@ -96,3 +96,37 @@ func.func @chain(%a: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<16xf32> {
   } -> tensor<16xf32>
   return %s : tensor<16xf32>
 }
+
+// -----
+
+// Activations rounded to bf16 (bf16-activations) stay a separate op: the
+// contraction reads each rounded value once per output feature, and the
+// rounding happens once per value.
+// CHECK-LABEL: func.func @bf16_activations
+//       CHECK:   %[[XB:.+]] = linalg.generic
+//       CHECK:     arith.truncf
+//       CHECK:   linalg.generic {{.+}} ins(%[[XB]], %{{.+}} : tensor<4x64xbf16>, tensor<8x64xbf16>)
+//   CHECK-NOT:     arith.truncf
+func.func @bf16_activations(%x: tensor<4x64xf32>, %w: tensor<8x64xbf16>) -> tensor<4x8xf32> {
+  %e = tensor.empty() : tensor<4x64xbf16>
+  %xb = linalg.generic {indexing_maps = [affine_map<(i, k) -> (i, k)>, affine_map<(i, k) -> (i, k)>],
+                        iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<4x64xf32>) outs(%e : tensor<4x64xbf16>) {
+  ^bb0(%a: f32, %o: bf16):
+    %t = arith.truncf %a : f32 to bf16
+    linalg.yield %t : bf16
+  } -> tensor<4x64xbf16>
+  %z = tensor.empty() : tensor<4x8xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(i, n, k) -> (i, k)>, affine_map<(i, n, k) -> (n, k)>,
+                                        affine_map<(i, n, k) -> (i, n)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%xb, %w : tensor<4x64xbf16>, tensor<8x64xbf16>) outs(%z : tensor<4x8xf32>) {
+  ^bb0(%a: bf16, %b: bf16, %acc: f32):
+    %wa = arith.extf %a : bf16 to f32
+    %wb = arith.extf %b : bf16 to f32
+    %p = arith.mulf %wa, %wb : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}

@@ -56,18 +56,26 @@ def int8_blocks(x):
     return (q.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
 
 
-def linear(x, w, name, int8):
-    """x @ w[name].T, the input quantized to 8-bit blocks first where the
-    weight is stored in a block format (`int8`: the names of those)."""
-    if name in int8:
-        x = int8_blocks(x)
+def bf16_round(x):
+    """x rounded to bf16 (to nearest, ties to even), as Loom and llama.cpp
+    feed it to a bf16 weight."""
+    bits = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def linear(x, w, name, inputs):
+    """x @ w[name].T, the input first rounded as the weight's format wants
+    it (`inputs`: name -> rounding, for q8_0/q4_0 and bf16 weights)."""
+    if name in inputs:
+        x = inputs[name](x)
     return x @ w[name].T
 
 
-def mixture_of_experts(cfg, w, g, h, int8):
+def mixture_of_experts(cfg, w, g, h, inputs):
     """Mixtral: softmax over the router logits, the top-k experts (ties to the
     lower id), their weights renormalised, a SwiGLU FFN per chosen expert."""
-    logits = linear(h, w, f"{g}.ffn_gate_inp.weight", int8)      # [seq, E]
+    logits = linear(h, w, f"{g}.ffn_gate_inp.weight", inputs)      # [seq, E]
     p = np.exp(logits - logits.max(-1, keepdims=True))
     p = p / p.sum(-1, keepdims=True)
     out = np.zeros_like(h)
@@ -82,7 +90,7 @@ def mixture_of_experts(cfg, w, g, h, int8):
     return out
 
 
-def forward(cfg, w, tokens, style, int8=frozenset()):
+def forward(cfg, w, tokens, style, inputs={}):
     d, hq, hkv = cfg["dim"], cfg["heads"], cfg["kv_heads"]
     hd = d // hq
     seq = len(tokens)
@@ -93,7 +101,7 @@ def forward(cfg, w, tokens, style, int8=frozenset()):
         g = f"blk.{i}"
         h = rms_norm(x, w[f"{g}.attn_norm.weight"], cfg["eps"])
         def proj(name):
-            y = linear(h, w, f"{g}.{name}.weight", int8)
+            y = linear(h, w, f"{g}.{name}.weight", inputs)
             if f"{g}.{name}.bias" in w:
                 y = y + w[f"{g}.{name}.bias"]
             return y
@@ -108,17 +116,17 @@ def forward(cfg, w, tokens, style, int8=frozenset()):
         p = np.exp(s)
         p = p / p.sum(-1, keepdims=True)
         o = np.einsum("hqk,khd->qhd", p, v).reshape(seq, d)
-        x = x + linear(o, w, f"{g}.attn_output.weight", int8)
+        x = x + linear(o, w, f"{g}.attn_output.weight", inputs)
         h = rms_norm(x, w[f"{g}.ffn_norm.weight"], cfg["eps"])
         if cfg["experts"]:
-            x = x + mixture_of_experts(cfg, w, g, h, int8)
+            x = x + mixture_of_experts(cfg, w, g, h, inputs)
         else:
-            gate = linear(h, w, f"{g}.ffn_gate.weight", int8)
-            up = linear(h, w, f"{g}.ffn_up.weight", int8)
-            act = gate / (1.0 + np.exp(-gate))
-            x = x + linear(act * up, w, f"{g}.ffn_down.weight", int8)
+            gate = linear(h, w, f"{g}.ffn_gate.weight", inputs)
+            up = linear(h, w, f"{g}.ffn_up.weight", inputs)
+            silu = gate / (1.0 + np.exp(-gate))
+            x = x + linear(silu * up, w, f"{g}.ffn_down.weight", inputs)
     x = rms_norm(x, w["output_norm.weight"], cfg["eps"])
-    return linear(x, w, "output.weight", int8)                # [seq, vocab]
+    return linear(x, w, "output.weight", inputs)                # [seq, vocab]
 
 
 def main():
@@ -134,8 +142,9 @@ def main():
                     "write_test_model.py --quant stores them (encoded and "
                     "decoded by the gguf package)")
     ap.add_argument("--f32-activations", action="store_true",
-                    help="with --quant q8_0/q4_0: multiply the weights with "
-                    "f32 activations (Loom's int8-activations=false)")
+                    help="with --quant q8_0/q4_0/bf16: multiply the weights "
+                    "with f32 activations (Loom's int8-activations=false, "
+                    "bf16-activations=false)")
     ap.add_argument("--prompt", default="1",
                     help="token ids to force first, BOS included")
     args = ap.parse_args()
@@ -143,19 +152,21 @@ def main():
     weights = models.weights(cfg, args.seed, args.scale).items()
     w = {name: models.as_stored(name, value, args.quant).astype(np.float64)
          for name, (_, value) in weights}
-    # Linear layers with q8_0 / q4_0 weights take 8-bit activations (Loom's
-    # convert-loom-to-linalg int8-activations, llama.cpp's CPU path), the
+    # Linear layers with q8_0 / q4_0 weights take 8-bit activations, those
+    # with bf16 weights bf16 ones (Loom's convert-loom-to-linalg
+    # int8-activations and bf16-activations, llama.cpp's CPU path), the
     # router included; the stacked experts of a MoE layer take f32 ones.
-    int8 = frozenset()
-    if args.quant in ("q8_0", "q4_0") and not args.f32_activations:
-        int8 = frozenset(name for name, (_, value) in weights
-                         if models.quantizable(name, value, args.quant)
-                         and value.ndim == 2 and name != "token_embd.weight")
+    inputs = {}
+    rounding = {"q8_0": int8_blocks, "q4_0": int8_blocks, "bf16": bf16_round}
+    if args.quant in rounding and not args.f32_activations:
+        inputs = {name: rounding[args.quant] for name, (_, value) in weights
+               if models.quantizable(name, value, args.quant)
+               and value.ndim == 2 and name != "token_embd.weight"}
     prompt = [int(t) for t in args.prompt.split()]
     tokens = prompt[:1]
     rows = []
     for step in range(args.steps):
-        logits = forward(cfg, w, np.array(tokens), args.rope, int8)[-1]
+        logits = forward(cfg, w, np.array(tokens), args.rope, inputs)[-1]
         rows.append(logits)
         if step + 1 < len(prompt):  # the prompt is forced
             tokens.append(prompt[step + 1])

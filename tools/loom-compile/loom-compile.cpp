@@ -106,6 +106,14 @@ cl::opt<bool> int8Activations(
              "slower and closer to the f32 model)"),
     cl::init(true), cl::cat(category));
 
+cl::opt<bool> bf16Activations(
+    "bf16-activations",
+    cl::desc("Linear layers with bf16 weights round their input to bf16 and "
+             "multiply bf16 by bf16 with f32 sums (vdpbf16ps on AVX512-BF16), "
+             "as llama.cpp does (default true; false: f32 input against the "
+             "widened weights)"),
+    cl::init(true), cl::cat(category));
+
 cl::opt<int64_t> maxTokens(
     "max-tokens",
     cl::desc("Most tokens one prefill call takes: the activation arena is "
@@ -261,6 +269,7 @@ int main(int argc, char **argv) {
   options.optLevel = std::min(optLevel.getValue(), 3u);
   options.attentionKeyBlock = attentionKeyBlock;
   options.int8Activations = int8Activations;
+  options.bf16Activations = bf16Activations;
   options.maxTokens = maxTokens;
   if (maxTokens < 1)
     return fail("--max-tokens takes a number of tokens >= 1");

@@ -53,6 +53,9 @@ struct CompileOptions {
   /// Linear layers with q8_0/q4_0 weights quantize their input to 8-bit
   /// blocks and multiply in integers (off: f32 input, weights decoded).
   bool int8Activations = true;
+  /// Linear layers with bf16 weights round their input to bf16 and
+  /// multiply bf16 by bf16 (off: f32 input, weights widened).
+  bool bf16Activations = true;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.

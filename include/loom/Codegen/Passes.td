@@ -235,8 +235,13 @@ def LoomParallelizeContractionsPass
            "layers with 8-bit activations and q8_0/q4_0 weights multiply "
            "their blocks with vpdpbusd (otherwise with widened integer "
            "vectors)">,
+    Option<"avx512bf16", "avx512bf16", "bool", /*default=*/"false",
+           "The target has AVX512-BF16: linear layers whose two operands "
+           "are bf16 take pairs of them into vdpbf16ps "
+           "(x86vector.avx512.dot) instead of widening them to f32">,
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::x86vector::X86VectorDialect",
                            "::mlir::LLVM::LLVMDialect",
                            "::mlir::vector::VectorDialect",
                            "::mlir::memref::MemRefDialect",

@@ -41,6 +41,12 @@ struct PipelineOptions {
   /// The target has AVX512-VNNI or AVX-VNNI: 8-bit dot products of q8_0 /
   /// q4_0 blocks use vpdpbusd (loom-parallelize-contractions vnni).
   bool vnni = false;
+  /// Linear layers with bf16 weights round their input to bf16
+  /// (convert-loom-to-linalg bf16-activations).
+  bool bf16Activations = true;
+  /// The target has AVX512-BF16: bf16 x bf16 dot products use vdpbf16ps
+  /// (loom-parallelize-contractions avx512bf16).
+  bool avx512bf16 = false;
 };
 
 /// loom IR -> linalg/tensor/arith/math on tensors, weights as leading

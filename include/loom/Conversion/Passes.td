@@ -82,6 +82,12 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            "round-to-nearest-even) and multiply the blocks in integers, as "
            "llama.cpp does; false decodes the weights to f32 and multiplies "
            "the input as it is">,
+    Option<"bf16Activations", "bf16-activations", "bool", /*default=*/"true",
+           "Linear layers with bf16 weights round their input to bf16 "
+           "(to nearest, ties to even) and multiply bf16 by bf16 with f32 "
+           "sums, as llama.cpp does (AVX512-BF16's vdpbf16ps where the "
+           "target has it); false multiplies the f32 input by the widened "
+           "weights">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -38,8 +38,11 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
     for (unsigned d = 0; d + 1 < rank; ++d)
       idDims.push_back(d);
     MLIRContext *ctx = rewriter.getContext();
-    // A block-quantized table: decode the gathered rows only.
+    // A block-quantized table: decode the gathered rows only; a 16-bit one:
+    // widen the gathered rows only (not the whole table, every call).
     auto quantized = op.getTable().getDefiningOp<DequantizeOp>();
+    if (auto widened = op.getTable().getDefiningOp<arith::ExtFOp>())
+      table = widened.getIn();
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{type}, ValueRange{ids}, ValueRange{init},
         ArrayRef<AffineMap>{mapOf(ctx, rank, idDims),
@@ -53,6 +56,8 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
                                      quantized.getInput(), row, col)
                   : tensor::ExtractOp::create(b, l, table, ValueRange{row, col})
                         .getResult();
+          if (v.getType() != type.getElementType())
+            v = arith::ExtFOp::create(b, l, type.getElementType(), v);
           linalg::YieldOp::create(b, l, v);
         });
     rewriter.replaceOp(op, generic.getResult(0));
@@ -60,11 +65,30 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
   }
 };
 
+/// x rounded to bf16 (to nearest, ties to even), elementwise.
+static Value roundToBF16(OpBuilder &b, Location loc, Value x) {
+  auto type = cast<RankedTensorType>(x.getType());
+  unsigned rank = type.getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  Value init = emptyTensor(b, loc, sizesOf(b, loc, x), b.getBF16Type());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id}, iterators(rank),
+             [](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, l,
+                   arith::TruncFOp::create(nb, l, nb.getBF16Type(), args[0])
+                       .getResult());
+             })
+      .getResult(0);
+}
+
 /// y[i..., n] = sum_k x[i..., k] * w[n, k]  (+ b[n])
 struct LinearLowering : OpConversionPattern<LinearOp> {
-  LinearLowering(MLIRContext *ctx, bool int8Activations)
-      : OpConversionPattern(ctx), int8Activations(int8Activations) {}
-  bool int8Activations;
+  LinearLowering(MLIRContext *ctx, bool int8Activations, bool bf16Activations)
+      : OpConversionPattern(ctx), int8Activations(int8Activations),
+        bf16Activations(bf16Activations) {}
+  bool int8Activations, bf16Activations;
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -84,16 +108,41 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
       outDims.push_back(d);
     // A block-quantized weight is decoded inside the contraction.
     auto quantized = op.getWeight().getDefiningOp<DequantizeOp>();
-    Value y =
-        quantized && elt.isF32()
-            ? quantizedLinear(rewriter, loc, x, quantized.getInput(),
-                              quantized.getFormat(), sizes, /*init=*/{},
-                              int8Activations)
-            : contraction(rewriter, loc, x, w,
-                          {mapOf(ctx, rank + 1, xDims),
-                           mapOf(ctx, rank + 1, {rank - 1, rank}),
-                           mapOf(ctx, rank + 1, outDims)},
-                          sizes, elt, rank);
+    // A bf16 weight widened to f32: with bf16 activations, x is rounded to
+    // bf16 once and both sides are widened inside the contraction (bf16
+    // products are exact in f32), which AVX512-BF16's dot product computes
+    // directly.
+    auto widened = op.getWeight().getDefiningOp<arith::ExtFOp>();
+    bool bf16 = bf16Activations && widened && elt.isF32() &&
+                getElementTypeOrSelf(widened.getIn().getType()).isBF16();
+    SmallVector<AffineMap> maps = {mapOf(ctx, rank + 1, xDims),
+                                   mapOf(ctx, rank + 1, {rank - 1, rank}),
+                                   mapOf(ctx, rank + 1, outDims)};
+    Value y;
+    if (quantized && elt.isF32()) {
+      y = quantizedLinear(rewriter, loc, x, quantized.getInput(),
+                          quantized.getFormat(), sizes, /*init=*/{},
+                          int8Activations);
+    } else if (bf16) {
+      Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
+      y = linalg::GenericOp::create(
+              rewriter, loc, TypeRange{init.getType()},
+              ValueRange{roundToBF16(rewriter, loc, x), widened.getIn()},
+              ValueRange{init}, maps, iterators(rank, 1),
+              [](OpBuilder &nb, Location l, ValueRange a) {
+                auto fm = arith::FastMathFlags::reassoc |
+                          arith::FastMathFlags::contract;
+                Type f32 = nb.getF32Type();
+                Value p = arith::MulFOp::create(
+                    nb, l, arith::ExtFOp::create(nb, l, f32, a[0]),
+                    arith::ExtFOp::create(nb, l, f32, a[1]), fm);
+                linalg::YieldOp::create(
+                    nb, l, arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
+              })
+              .getResult(0);
+    } else {
+      y = contraction(rewriter, loc, x, w, maps, sizes, elt, rank);
+    }
     if (Value bias = adaptor.getBias()) {
       AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
       Value out = emptyTensor(rewriter, loc, sizes, elt);
@@ -158,7 +207,8 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
 } // namespace
 
 void mlir::loom::populateLinearAlgebraToLinalgPatterns(
-    RewritePatternSet &patterns, bool int8Activations) {
+    RewritePatternSet &patterns, bool int8Activations, bool bf16Activations) {
   patterns.add<EmbeddingLowering, MatmulLowering>(patterns.getContext());
-  patterns.add<LinearLowering>(patterns.getContext(), int8Activations);
+  patterns.add<LinearLowering>(patterns.getContext(), int8Activations,
+                               bf16Activations);
 }

@@ -268,8 +268,10 @@ Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
 //===----------------------------------------------------------------------===//
 
 void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns,
-                                              bool int8Activations) {
-  populateLinearAlgebraToLinalgPatterns(patterns, int8Activations);
+                                              bool int8Activations,
+                                              bool bf16Activations) {
+  populateLinearAlgebraToLinalgPatterns(patterns, int8Activations,
+                                        bf16Activations);
   populateNormalizationToLinalgPatterns(patterns);
   populatePositionToLinalgPatterns(patterns);
   populateAttentionToLinalgPatterns(patterns);
@@ -295,7 +297,7 @@ struct ConvertLoomToLinalgPass
     target.addLegalOp<WeightOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateLoomToLinalgPatterns(patterns, int8Activations);
+    populateLoomToLinalgPatterns(patterns, int8Activations, bf16Activations);
     if (attentionKeyBlock >= 0)
       populateTiledAttentionToLinalgPatterns(patterns, attentionKeyBlock);
     if (failed(applyPartialConversion(getOperation(), target,

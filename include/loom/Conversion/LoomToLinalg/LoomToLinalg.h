@@ -14,9 +14,12 @@ namespace mlir::loom {
 /// Embedding, linear and matmul: gathers and contractions. With
 /// `int8Activations`, linear layers with q8_0/q4_0 weights quantize their
 /// input to 8-bit blocks and multiply in integers (as llama.cpp does);
-/// otherwise they decode the weights to f32 inside the contraction.
+/// otherwise they decode the weights to f32 inside the contraction. With
+/// `bf16Activations`, linear layers with bf16 weights round their input to
+/// bf16 (as llama.cpp does) so that both operands are bf16.
 void populateLinearAlgebraToLinalgPatterns(RewritePatternSet &patterns,
-                                           bool int8Activations = true);
+                                           bool int8Activations = true,
+                                           bool bf16Activations = true);
 /// rms_norm, layer_norm, softmax, silu, gelu.
 void populateNormalizationToLinalgPatterns(RewritePatternSet &patterns);
 /// rope and positional_encoding.
@@ -39,7 +42,8 @@ void populateQuantizedToLinalgPatterns(RewritePatternSet &patterns);
 
 /// All of the above.
 void populateLoomToLinalgPatterns(RewritePatternSet &patterns,
-                                  bool int8Activations = true);
+                                  bool int8Activations = true,
+                                  bool bf16Activations = true);
 
 } // namespace mlir::loom
 
