@@ -76,6 +76,7 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.expertRanks = o.expertRanks;
   pipeline.int8Activations = o.int8Activations;
   pipeline.bf16Activations = o.bf16Activations;
+  pipeline.weightType = o.dtype == "f32" ? "" : o.dtype;
   // Tiles for the caches of the target (the host's unless --cpu names one).
   if (Expected<TargetDescription> target = describeTarget(o.cpu)) {
     pipeline.l2Bytes = o.cacheTiling ? target->l2 : 0;
@@ -198,6 +199,10 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         // The storage follows from the type the frontend read it as: i8
         // blocks of 34 bytes are q8_0, of 18 bytes q4_0.
         p.storage = p.elementType;
+        // Converted at load from what the file stores (loom-narrow-weights).
+        if (auto from = func.getArgAttrOfType<mlir::StringAttr>(
+                i, mlir::loom::kPackedFromAttr))
+          p.storage = from.str();
         if (auto shards = func.getArgAttrOfType<mlir::IntegerAttr>(
                 i, mlir::loom::kShardArgAttr))
           p.shards = shards.getInt();

@@ -25,6 +25,12 @@ using namespace mlir;
 
 void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
+  // The bf16 compute mode: f32 matrices read as bf16 copies made at load.
+  if (!options.weightType.empty()) {
+    LoomNarrowWeightsPassOptions narrow;
+    narrow.elementType = options.weightType;
+    pm.addPass(createLoomNarrowWeightsPass(narrow));
+  }
   // Each MoE layer's experts on the ranks of an MPI world: the program of
   // one rank, with its slice of the expert weights.
   if (options.expertRanks > 1) {

@@ -72,6 +72,22 @@ void *Artifact::symbol(StringRef name) const {
   return dlsym(handle_, name.str().c_str());
 }
 
+/// `n` f32 values as bf16, rounded to nearest with ties to even (NaN stays
+/// a quiet NaN): the load-time copy of a weight loom-narrow-weights reads as
+/// bf16. A change of storage format, like reading the file, not model math.
+static void packToBF16(const float *in, uint16_t *out, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &in[i], sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) {
+      out[i] = static_cast<uint16_t>((bits >> 16) | 0x0040u);
+      continue;
+    }
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    out[i] = static_cast<uint16_t>(bits >> 16);
+  }
+}
+
 /// MPI's C API, as the artifact's MPI library exports it. The thread-level
 /// constants are the same in OpenMPI and MPICH.
 namespace {
@@ -209,6 +225,29 @@ Session::create(std::shared_ptr<Artifact> artifact,
                       file, p.name, storageTypeName(w->storage),
                       artifact->path(), p.storage, m.modelPath)
                   .str());
+        // An f32 matrix the artifact reads as bf16 (--dtype=bf16): one bf16
+        // copy, rounded to nearest (ties to even), made here once.
+        auto isFloat = [](StringRef t) {
+          return t == "f32" || t == "f16" || t == "bf16";
+        };
+        if (isFloat(p.elementType) && p.elementType != p.storage &&
+            none_of(s->packed_,
+                    [&](const Packed &k) { return k.name == p.name; })) {
+          if (p.storage != "f32" || p.elementType != "bf16")
+            return createStringError(
+                formatv("{0}: the artifact {1} reads weight '{2}' as {3}, "
+                        "but Loom converts only f32 weights to bf16 at load",
+                        file, artifact->path(), p.name, p.elementType)
+                    .str());
+          ArrayRef<uint8_t> bytes = model->bytes(*w);
+          size_t n = bytes.size() / sizeof(float);
+          Expected<void *> memory = s->device_->allocate(n * sizeof(uint16_t));
+          if (!memory)
+            return memory.takeError();
+          packToBF16(reinterpret_cast<const float *>(bytes.data()),
+                     static_cast<uint16_t *>(*memory), n);
+          s->packed_.push_back({p.name, *memory});
+        }
       } else if (p.kind == ParamInfo::Kind::Cache &&
                  none_of(s->caches_,
                          [&](const Cache &c) { return c.name == p.name; })) {
@@ -247,6 +286,8 @@ Session::~Session() {
       device_->deallocate(step.arena);
   for (Cache &c : caches_)
     device_->deallocate(c.data);
+  for (Packed &k : packed_)
+    device_->deallocate(k.data);
 }
 
 void Session::reset() {
@@ -342,6 +383,12 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
         d = n; // the only call-dependent size is the number of tokens
     switch (p.kind) {
     case ParamInfo::Kind::Weight: {
+      auto packed =
+          find_if(packed_, [&](const Packed &k) { return k.name == p.name; });
+      if (packed != packed_.end()) {
+        packer.addMemRef(packed->data, shape);
+        break;
+      }
       const WeightInfo *w = model_->lookup(p.name);
       ArrayRef<uint8_t> bytes = model_->bytes(*w);
       // A weight split over ranks: this rank's slice of the first axis.

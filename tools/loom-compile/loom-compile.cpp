@@ -129,6 +129,14 @@ cl::opt<int64_t> expertRanks(
              "(default 1)"),
     cl::value_desc("N"), cl::init(1), cl::cat(category));
 
+cl::opt<std::string> dtype(
+    "dtype",
+    cl::desc("The compute mode: f32 (the default: weights as the file "
+             "stores them) or bf16 (the matrices of an f32 checkpoint's "
+             "linear layers converted to bf16 once, at load; bf16 "
+             "activations; vdpbf16ps on AVX512-BF16)"),
+    cl::value_desc("f32|bf16"), cl::init("f32"), cl::cat(category));
+
 cl::opt<int64_t> expertShards(
     "expert-shards",
     cl::desc("Split the experts of every MoE layer into N shards (each "
@@ -275,6 +283,9 @@ int main(int argc, char **argv) {
     return fail("--max-tokens takes a number of tokens >= 1");
   options.expertShards = expertShards;
   options.expertRanks = expertRanks;
+  options.dtype = dtype;
+  if (dtype != "f32" && dtype != "bf16")
+    return fail("--dtype takes f32 or bf16, not '" + dtype + "'");
   if (expertRanks < 1)
     return fail("--expert-ranks takes a number of ranks >= 1");
   if (expertShards < 1)

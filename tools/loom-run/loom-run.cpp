@@ -100,6 +100,14 @@ cl::opt<int64_t> expertRanks(
              "(default 1)"),
     cl::value_desc("N"), cl::init(1), cl::cat(category));
 
+cl::opt<std::string> dtype(
+    "dtype",
+    cl::desc("With a model file: the compute mode: f32 (the default: weights as the file "
+             "stores them) or bf16 (the matrices of an f32 checkpoint's "
+             "linear layers converted to bf16 once, at load; bf16 "
+             "activations; vdpbf16ps on AVX512-BF16)"),
+    cl::value_desc("f32|bf16"), cl::init("f32"), cl::cat(category));
+
 cl::opt<int64_t> expertShards(
     "expert-shards",
     cl::desc("With a model file: split the experts of every MoE layer into N shards (each "
@@ -173,7 +181,8 @@ std::string cacheKey(const loom::ModelFile &model) {
   std::string text =
       fmt::format("{}|{}|{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
                   contextLength.getValue(), maxTokens.getValue(),
-                  expertShards.getValue(), expertRanks.getValue(), compilerStamp,
+                  expertShards.getValue(), expertRanks.getValue(),
+                  compilerStamp + "|" + dtype.getValue(),
                   sys::path::filename(model.path).str(),
                   loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
@@ -186,6 +195,7 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
   options.build.contextLength = contextLength;
   options.maxTokens = maxTokens;
   options.expertShards = expertShards;
+  options.dtype = dtype;
   options.expertRanks = expertRanks;
   SmallString<256> path;
   if (noCache) {
@@ -284,6 +294,8 @@ int main(int argc, char **argv) {
   loom::setThreadCount(threads);
   if (expertShards < 1)
     return fail("--expert-shards takes a number of shards >= 1");
+  if (dtype != "f32" && dtype != "bf16")
+    return fail("--dtype takes f32 or bf16, not '" + dtype + "'");
   if (expertRanks < 1)
     return fail("--expert-ranks takes a number of ranks >= 1");
 

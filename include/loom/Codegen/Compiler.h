@@ -56,6 +56,9 @@ struct CompileOptions {
   /// Linear layers with bf16 weights round their input to bf16 and
   /// multiply bf16 by bf16 (off: f32 input, weights widened).
   bool bf16Activations = true;
+  /// "bf16": the compute mode for f32 checkpoints (loom-narrow-weights);
+  /// empty or "f32": weights as stored.
+  std::string dtype;
 };
 
 /// Lowers a module of loom IR in place to linalg on tensors.

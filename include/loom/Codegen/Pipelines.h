@@ -31,6 +31,9 @@ struct PipelineOptions {
   /// MPI ranks the experts are split over (loom-shard-experts in SPMD form,
   /// then loom-lower-shard-to-mpi); 1: none.
   int64_t expertRanks = 1;
+  /// The element type f32 matrices of linear layers are read as ("bf16";
+  /// empty: as stored). See loom-narrow-weights.
+  std::string weightType;
   /// The L2 cache the register-blocked contractions chunk their tokens for
   /// (loom-parallelize-contractions cache-bytes; 0: no chunks). The
   /// compiler passes the target's (docs/Tiling.md).

@@ -116,6 +116,13 @@ private:
     size_t elements;
   };
 
+  /// A weight the artifact reads in another type than the file stores
+  /// (loom-narrow-weights: f32 matrices as bf16), converted once at load.
+  struct Packed {
+    std::string name;
+    void *data;
+  };
+
   Session() = default;
   llvm::Expected<llvm::ArrayRef<float>>
   run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position,
@@ -128,6 +135,7 @@ private:
   std::shared_ptr<const ModelFile> model_;
   std::shared_ptr<Device> device_;
   std::vector<Cache> caches_;
+  std::vector<Packed> packed_;
   std::vector<Step> steps_;
   std::vector<float> logits_;
   int rank_ = 0;

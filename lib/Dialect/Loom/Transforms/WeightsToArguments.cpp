@@ -46,8 +46,11 @@ struct LoomWeightsToArgumentsPass
           return signalPassFailure();
         }
       }
-      NamedAttribute attr = b.getNamedAttr(kWeightArgAttr, b.getStringAttr(name));
-      if (failed(func.insertArgument(index, type, b.getDictionaryAttr(attr),
+      SmallVector<NamedAttribute> attrs = {
+          b.getNamedAttr(kWeightArgAttr, b.getStringAttr(name))};
+      if (Attribute from = ops.front()->getAttr(kPackedFromAttr))
+        attrs.push_back(b.getNamedAttr(kPackedFromAttr, from));
+      if (failed(func.insertArgument(index, type, b.getDictionaryAttr(attrs),
                                      ops.front().getLoc())))
         return signalPassFailure();
       BlockArgument arg = func.getArgument(index++);

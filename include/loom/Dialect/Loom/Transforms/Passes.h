@@ -27,6 +27,11 @@ namespace mlir::loom {
 /// The argument attribute naming the weight an argument is bound to.
 inline constexpr llvm::StringLiteral kWeightArgAttr = "loom.weight";
 
+/// On a loom.weight (and then its argument): the model file stores the
+/// weight in this element type, and the runtime converts it once, at load,
+/// to the type the op reads (loom-narrow-weights).
+inline constexpr llvm::StringLiteral kPackedFromAttr = "loom.packed_from";
+
 /// The grid loom-shard-experts places experts on.
 inline constexpr llvm::StringLiteral kExpertGridName = "experts";
 /// Marks a function the runtime calls itself (not an entry point).

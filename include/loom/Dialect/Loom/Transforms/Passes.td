@@ -44,6 +44,40 @@ def LoomWeightsToArgumentsPass
   }];
 }
 
+def LoomNarrowWeightsPass : Pass<"loom-narrow-weights"> {
+  let summary = "Read f32 matrices as bf16 (the bf16 compute mode)";
+  let description = [{
+    `loom-compile --dtype=bf16` for f32 checkpoints. Every f32 `loom.weight`
+    of rank 2 that feeds linear layers (as their weight; an embedding
+    reading the same table is fine) becomes a read of the weight as bf16,
+    marked `loom.packed_from = "f32"`, widened by `arith.extf` where it was
+    used. The runtime converts such a weight once, when it loads the model
+    (round to nearest, ties to even), and binds the bf16 copy; the layers
+    then run as for a bf16 checkpoint (bf16 activations, `vdpbf16ps`).
+    Norms, biases, MoE experts and weights used any other way stay f32.
+
+    Before:
+
+    ```mlir
+    %w = loom.weight "w" : tensor<8x64xf32>
+    %y = loom.linear %x, %w : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %b = loom.weight "w" {loom.packed_from = "f32"} : tensor<8x64xbf16>
+    %w = arith.extf %b : tensor<8x64xbf16> to tensor<8x64xf32>
+    %y = loom.linear %x, %w : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
+    ```
+  }];
+  let options = [
+    Option<"elementType", "element-type", "std::string", /*default=*/"\"bf16\"",
+           "The type the matrices are read as: bf16 (the only one so far)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//
