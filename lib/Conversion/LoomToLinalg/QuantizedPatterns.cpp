@@ -24,6 +24,11 @@ using namespace mlir::loom::lowering;
 
 static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
 
+/// Marks the op that quantizes a linear layer's input to 8-bit blocks, so
+/// that other layers reading the same input find and reuse it.
+static constexpr llvm::StringLiteral kActivationBlocksAttr =
+    "loom.activation_blocks";
+
 /// The value of a q4_0 nibble (`high` selects it) as a signed integer of
 /// `type`: nibble - 8.
 static Value nibbleValue(OpBuilder &b, Location loc, Value byte, Value high,
@@ -174,6 +179,50 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   // x and w then meet in integer dot products: y += (x.d * w.d) *
   // sum(x.q * w.q) per block.
   unsigned xRank = xShape.size(), scaleRank = rank;
+  SmallVector<AffineMap> maps = {
+      mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, scaleDims),
+      mapOf(ctx, numLoops, {n, blk, valueLoop}), mapOf(ctx, numLoops, {n, blk}),
+      mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, outDims)};
+  auto contract = [&](Value xq, Value xScale) {
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{out.getType()},
+               ValueRange{xq, xScale, values, lo, hi}, ValueRange{out}, maps,
+               iterators(rank, reductions),
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value scale =
+                     DequantizeOp::buildScale(nb, l, args[3], args[4]);
+                 Value wq;
+                 if (q4) {
+                   wq = nibbleValue(nb, l, args[2], inHighHalf(nb, l), i32);
+                 } else {
+                   wq = arith::ExtSIOp::create(nb, l, i32, args[2]);
+                 }
+                 Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
+                 Value prod = arith::SIToFPOp::create(
+                     nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));
+                 Value ds = arith::MulFOp::create(nb, l, args[1], scale);
+                 Value p = arith::MulFOp::create(nb, l, prod, ds, fastmath);
+                 Value s = arith::AddFOp::create(nb, l, args[5], p, fastmath);
+                 linalg::YieldOp::create(nb, l, s);
+               })
+        .getResult(0);
+  };
+  // An input several layers read (Q, K and V; gate and up) is quantized
+  // once: the blocks an earlier layer made of the same x, in the same
+  // layout, are reused (they come before this layer in the block).
+  for (Operation *user : x.getUsers()) {
+    auto expand = dyn_cast<tensor::ExpandShapeOp>(user);
+    if (!expand || expand.getResult() == xBlocks ||
+        expand.getType() != xBlocks.getType())
+      continue;
+    for (Operation *blocksUser : expand->getUsers()) {
+      auto made = dyn_cast<linalg::GenericOp>(blocksUser);
+      if (!made || !made->hasAttr(kActivationBlocksAttr))
+        continue;
+      Operation *scales = made.getDpsInputOperand(1)->get().getDefiningOp();
+      return contract(made.getResult(0), scales->getResult(0));
+    }
+  }
   SmallVector<OpFoldResult> scaleSizes = sizesOf(b, loc, xBlocks);
   SmallVector<OpFoldResult> xSizes = scaleSizes;
   scaleSizes.resize(scaleRank);
@@ -235,31 +284,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                            .getResult());
                  })
                  .getResult(0);
-  SmallVector<AffineMap> maps = {
-      mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, scaleDims),
-      mapOf(ctx, numLoops, {n, blk, valueLoop}), mapOf(ctx, numLoops, {n, blk}),
-      mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, outDims)};
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{out.getType()},
-             ValueRange{xq, xScale, values, lo, hi}, ValueRange{out}, maps,
-             iterators(rank, reductions),
-             [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value scale = DequantizeOp::buildScale(nb, l, args[3], args[4]);
-               Value wq;
-               if (q4) {
-                 wq = nibbleValue(nb, l, args[2], inHighHalf(nb, l), i32);
-               } else {
-                 wq = arith::ExtSIOp::create(nb, l, i32, args[2]);
-               }
-               Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
-               Value prod = arith::SIToFPOp::create(
-                   nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));
-               Value ds = arith::MulFOp::create(nb, l, args[1], scale);
-               Value p = arith::MulFOp::create(nb, l, prod, ds, fastmath);
-               Value s = arith::AddFOp::create(nb, l, args[5], p, fastmath);
-               linalg::YieldOp::create(nb, l, s);
-             })
-      .getResult(0);
+  xq.getDefiningOp()->setAttr(kActivationBlocksAttr, b.getUnitAttr());
+  return contract(xq, xScale);
 }
 
 namespace {

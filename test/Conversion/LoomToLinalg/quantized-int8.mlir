@@ -63,3 +63,25 @@ func.func @linear_q4(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
   %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<8x64xf32>) -> tensor<1x?x8xf32>
   return %y : tensor<1x?x8xf32>
 }
+
+// -----
+
+// Two layers reading the same input (Q and K, gate and up) share one
+// quantization of it: one reduction for the scales, one op writing the
+// 8-bit blocks, two contractions reading them.
+// CHECK-LABEL: func.func @shared_input
+//       CHECK:   %[[AMAX:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "reduction"]
+//       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<4x2x32xi8>)
+//       CHECK:     math.roundeven
+//   CHECK-NOT:   math.roundeven
+//       CHECK:   linalg.generic {{.+}} ins(%[[XQ]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : tensor<4x2x32xi8>
+//       CHECK:   linalg.generic {{.+}} ins(%[[XQ]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : tensor<4x2x32xi8>
+func.func @shared_input(%x: tensor<4x64xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %rq = loom.weight "q" : tensor<8x2x34xi8>
+  %wq = loom.dequantize %rq format = q8_0 : tensor<8x2x34xi8> -> tensor<8x64xf32>
+  %rk = loom.weight "k" : tensor<8x2x34xi8>
+  %wk = loom.dequantize %rk format = q8_0 : tensor<8x2x34xi8> -> tensor<8x64xf32>
+  %q = loom.linear %x, %wq : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
+  %k = loom.linear %x, %wk : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
+  return %q, %k : tensor<4x8xf32>, tensor<4x8xf32>
+}
