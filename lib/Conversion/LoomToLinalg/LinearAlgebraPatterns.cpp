@@ -65,13 +65,21 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
   }
 };
 
-/// x rounded to bf16 (to nearest, ties to even), elementwise.
+/// Marks the op that rounds a linear layer's input to bf16, so that other
+/// layers reading the same input (Q, K and V; gate and up) reuse it.
+static constexpr llvm::StringLiteral kBF16ActivationsAttr =
+    "loom.bf16_activations";
+
+/// x rounded to bf16 (to nearest, ties to even), elementwise; once per x.
 static Value roundToBF16(OpBuilder &b, Location loc, Value x) {
+  for (Operation *user : x.getUsers())
+    if (user->hasAttr(kBF16ActivationsAttr))
+      return user->getResult(0);
   auto type = cast<RankedTensorType>(x.getType());
   unsigned rank = type.getRank();
   AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
   Value init = emptyTensor(b, loc, sizesOf(b, loc, x), b.getBF16Type());
-  return linalg::GenericOp::create(
+  auto rounded = linalg::GenericOp::create(
              b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
              ArrayRef<AffineMap>{id, id}, iterators(rank),
              [](OpBuilder &nb, Location l, ValueRange args) {
@@ -79,8 +87,9 @@ static Value roundToBF16(OpBuilder &b, Location loc, Value x) {
                    nb, l,
                    arith::TruncFOp::create(nb, l, nb.getBF16Type(), args[0])
                        .getResult());
-             })
-      .getResult(0);
+             });
+  rounded->setAttr(kBF16ActivationsAttr, b.getUnitAttr());
+  return rounded.getResult(0);
 }
 
 /// y[i..., n] = sum_k x[i..., k] * w[n, k]  (+ b[n])

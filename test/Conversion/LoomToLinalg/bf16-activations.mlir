@@ -39,3 +39,22 @@ func.func @embedding_bf16(%ids: tensor<1x4xi32>) -> tensor<1x4x64xf32> {
   %e = loom.embedding %t, %ids : (tensor<32x64xf32>, tensor<1x4xi32>) -> tensor<1x4x64xf32>
   return %e : tensor<1x4x64xf32>
 }
+
+// -----
+
+// Two layers reading the same input round it to bf16 once.
+// CHECK-LABEL: func.func @shared_input
+//       CHECK:   %[[XB:.+]] = linalg.generic
+//       CHECK:     arith.truncf
+//   CHECK-NOT:     arith.truncf
+//       CHECK:   linalg.generic {{.+}} ins(%[[XB]], %{{.+}} : tensor<4x64xbf16>, tensor<8x64xbf16>)
+//       CHECK:   linalg.generic {{.+}} ins(%[[XB]], %{{.+}} : tensor<4x64xbf16>, tensor<8x64xbf16>)
+func.func @shared_input(%x: tensor<4x64xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %rq = loom.weight "q" : tensor<8x64xbf16>
+  %wq = arith.extf %rq : tensor<8x64xbf16> to tensor<8x64xf32>
+  %rk = loom.weight "k" : tensor<8x64xbf16>
+  %wk = arith.extf %rk : tensor<8x64xbf16> to tensor<8x64xf32>
+  %q = loom.linear %x, %wq : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
+  %k = loom.linear %x, %wk : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
+  return %q, %k : tensor<4x8xf32>, tensor<4x8xf32>
+}
