@@ -1000,6 +1000,11 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         if (!shape.q4)
           for (Value &x : xBytes)
             x = arith::XOrIOp::create(b, l, x, splat8(b, l, v32i8, -128));
+        SmallVector<Value> xScaleVec, wScaleVec;
+        for (Value d : xScale)
+          xScaleVec.push_back(vector::BroadcastOp::create(b, l, v8, d));
+        for (Value d : wScale)
+          wScaleVec.push_back(vector::BroadcastOp::create(b, l, v8, d));
         SmallVector<Value> next;
         for (size_t i = 0; i < rows.size(); ++i) {
           for (size_t j = 0; j < cols.size(); ++j) {
@@ -1007,11 +1012,11 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                 shape.q4
                     ? dotU8S8(b, l, vnni, xStart[i], wBytes[j], xBytes[i])
                     : dotU8S8(b, l, vnni, wStart[j], xBytes[i], wBytes[j]);
-            Value scale = vector::BroadcastOp::create(
-                b, l, v8, arith::MulFOp::create(b, l, xScale[i], wScale[j]));
-            next.push_back(vector::FMAOp::create(
-                b, l, arith::SIToFPOp::create(b, l, v8, dot), scale,
-                accs[i * cols.size() + j]));
+            // (dot * w.d) * x.d: each scale broadcast once per block.
+            Value scaled = arith::MulFOp::create(
+                b, l, arith::SIToFPOp::create(b, l, v8, dot), wScaleVec[j]);
+            next.push_back(vector::FMAOp::create(b, l, scaled, xScaleVec[i],
+                                                 accs[i * cols.size() + j]));
           }
         }
         scf::YieldOp::create(b, l, next);

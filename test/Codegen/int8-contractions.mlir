@@ -11,7 +11,8 @@
 // scale and 32 bytes, a prefetch of the same block 2 rows (one block of
 // features) further on, and -128 * sum(w.q) (vpdpbusd of 0x80 bytes); x.q
 // + 128 (xor 0x80) is the unsigned operand. Then one vpdpbusd per (token,
-// feature), converted to f32 and scaled by x.d * w.d.
+// feature), converted to f32 and scaled by w.d, then x.d (each scale
+// broadcast once per block).
 // VNNI-LABEL: func.func @linear_q8
 //       VNNI:   scf.parallel
 //       VNNI:     scf.for %[[BLK:.+]] = %c0 to %c2 step %c1 iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
@@ -29,10 +30,14 @@
 //       VNNI:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
 //       VNNI:       %[[U0:.+]] = arith.xori %[[X0]], %{{.+}} : vector<32xi8>
 //       VNNI:       arith.xori %[[X1]], %{{.+}} : vector<32xi8>
+//       VNNI:       %[[XS:.+]] = vector.broadcast %{{.+}} : f32 to vector<8xf32>
+//       VNNI:       vector.broadcast %{{.+}} : f32 to vector<8xf32>
+//       VNNI:       %[[WS:.+]] = vector.broadcast %{{.+}} : f32 to vector<8xf32>
+//       VNNI:       vector.broadcast %{{.+}} : f32 to vector<8xf32>
 //       VNNI:       %[[D:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[START0]], %[[U0]], %[[W0]])
-//       VNNI:       %[[S:.+]] = vector.broadcast %{{.+}} : f32 to vector<8xf32>
 //       VNNI:       %[[F:.+]] = arith.sitofp %[[D]] : vector<8xi32> to vector<8xf32>
-//       VNNI:       vector.fma %[[F]], %[[S]], %{{.+}} : vector<8xf32>
+//       VNNI:       %[[M:.+]] = arith.mulf %[[F]], %[[WS]] : vector<8xf32>
+//       VNNI:       vector.fma %[[M]], %[[XS]], %{{.+}} : vector<8xf32>
 //  VNNI-COUNT-3:     vector.fma
 //       VNNI:     }
 //  VNNI-COUNT-4:   vector.reduction <add>
