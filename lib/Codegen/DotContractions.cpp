@@ -808,7 +808,8 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 
 /// The form of the contraction with 8-bit activations (QuantizedPatterns.cpp
 /// with int8-activations): inputs xq [.., s, blocks, 32] i8 (q4_0: [.., s,
-/// blocks, 2, 16]), the activation scales xd [.., s, blocks] f32, the
+/// blocks, 2, 16]), the blocks' max |x| [.., s, blocks] f32 (scale =
+/// max / 127), the
 /// weight's values [n, blocks, 32 | 16] i8 and the low and high bytes of
 /// its scales [n, blocks] i8; output y [.., s, n] f32.
 std::optional<BlockShape> matchInt8Blocks(linalg::GenericOp op) {
@@ -942,7 +943,10 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         for (Value r : rows) {
           SmallVector<Value> at(lead.begin(), lead.end());
           at.append({r, blk});
-          xScale.push_back(memref::LoadOp::create(b, l, xd, at));
+          // The block's scale d = max|x| / 127, as the op's body has it.
+          xScale.push_back(arith::DivFOp::create(
+              b, l, memref::LoadOp::create(b, l, xd, at),
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(127.0f))));
           at.push_back(c0);
           Value bytes;
           if (shape.q4) {

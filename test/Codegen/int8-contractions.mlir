@@ -7,7 +7,8 @@
 
 // A q8_0 linear layer whose input was quantized to 8-bit blocks, on
 // buffers: blocks of 2 tokens x 2 output features, 4 accumulators of 8 f32.
-// Per block of 32 values: each token's 32 bytes and scale; each feature's
+// Per block of 32 values: each token's 32 bytes and scale (its max |x| /
+// 127); each feature's
 // scale and 32 bytes, a prefetch of the same block 2 rows (one block of
 // features) further on, and -128 * sum(w.q) (vpdpbusd of 0x80 bytes); x.q
 // + 128 (xor 0x80) is the unsigned operand. Then one vpdpbusd per (token,

@@ -183,10 +183,14 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
       mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, scaleDims),
       mapOf(ctx, numLoops, {n, blk, valueLoop}), mapOf(ctx, numLoops, {n, blk}),
       mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, outDims)};
-  auto contract = [&](Value xq, Value xScale) {
+  // A block's scale from its max |x|: d = amax / 127.
+  auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
+    return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
+  };
+  auto contract = [&](Value xq, Value amax) {
     return linalg::GenericOp::create(
                b, loc, TypeRange{out.getType()},
-               ValueRange{xq, xScale, values, lo, hi}, ValueRange{out}, maps,
+               ValueRange{xq, amax, values, lo, hi}, ValueRange{out}, maps,
                iterators(rank, reductions),
                [&](OpBuilder &nb, Location l, ValueRange args) {
                  Value scale =
@@ -200,7 +204,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                  Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
                  Value prod = arith::SIToFPOp::create(
                      nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));
-                 Value ds = arith::MulFOp::create(nb, l, args[1], scale);
+                 Value d = blockScale(nb, l, args[1]);
+                 Value ds = arith::MulFOp::create(nb, l, d, scale);
                  Value p = arith::MulFOp::create(nb, l, prod, ds, fastmath);
                  Value s = arith::AddFOp::create(nb, l, args[5], p, fastmath);
                  linalg::YieldOp::create(nb, l, s);
@@ -219,8 +224,7 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
       auto made = dyn_cast<linalg::GenericOp>(blocksUser);
       if (!made || !made->hasAttr(kActivationBlocksAttr))
         continue;
-      Operation *scales = made.getDpsInputOperand(1)->get().getDefiningOp();
-      return contract(made.getResult(0), scales->getResult(0));
+      return contract(made.getResult(0), made.getDpsInputOperand(1)->get());
     }
   }
   SmallVector<OpFoldResult> scaleSizes = sizesOf(b, loc, xBlocks);
@@ -246,33 +250,22 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                                     .getResult());
                    })
                    .getResult(0);
-  AffineMap sId = AffineMap::getMultiDimIdentityMap(scaleRank, ctx);
-  auto scales = linalg::GenericOp::create(
-      b, loc, TypeRange{scaleType, scaleType}, ValueRange{amax},
-      ValueRange{emptyTensor(b, loc, scaleSizes, f32),
-                 emptyTensor(b, loc, scaleSizes, f32)},
-      {sId, sId, sId}, iterators(scaleRank),
-      [&](OpBuilder &nb, Location l, ValueRange args) {
-        Value zero = floatConst(nb, l, f32, 0.0);
-        Value d = arith::DivFOp::create(nb, l, args[0],
-                                        floatConst(nb, l, f32, 127.0));
-        Value inv =
-            arith::DivFOp::create(nb, l, floatConst(nb, l, f32, 1.0), d);
-        Value isZero =
-            arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, d, zero);
-        linalg::YieldOp::create(
-            nb, l,
-            ValueRange{d, arith::SelectOp::create(nb, l, isZero, zero, inv)});
-      });
-  Value xScale = scales.getResult(0), xInverse = scales.getResult(1);
   AffineMap xId = AffineMap::getMultiDimIdentityMap(xRank, ctx);
   Value xq = linalg::GenericOp::create(
                  b, loc, TypeRange{RankedTensorType::get(xShape, b.getI8Type())},
-                 ValueRange{xBlocks, xInverse},
+                 ValueRange{xBlocks, amax},
                  ValueRange{emptyTensor(b, loc, xSizes, b.getI8Type())},
                  {xId, mapOf(ctx, xRank, sIds), xId}, iterators(xRank),
                  [&](OpBuilder &nb, Location l, ValueRange args) {
-                   Value v = arith::MulFOp::create(nb, l, args[0], args[1]);
+                   // 1 / d, or 0 where d is 0 (a block of zeros).
+                   Value zero = floatConst(nb, l, f32, 0.0);
+                   Value d = blockScale(nb, l, args[1]);
+                   Value inv = arith::DivFOp::create(
+                       nb, l, floatConst(nb, l, f32, 1.0), d);
+                   Value isZero = arith::CmpFOp::create(
+                       nb, l, arith::CmpFPredicate::OEQ, d, zero);
+                   inv = arith::SelectOp::create(nb, l, isZero, zero, inv);
+                   Value v = arith::MulFOp::create(nb, l, args[0], inv);
                    v = math::RoundEvenOp::create(nb, l, v);
                    v = arith::MaximumFOp::create(
                        nb, l, v, floatConst(nb, l, f32, -127.0));
@@ -285,7 +278,7 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                  })
                  .getResult(0);
   xq.getDefiningOp()->setAttr(kActivationBlocksAttr, b.getUnitAttr());
-  return contract(xq, xScale);
+  return contract(xq, amax);
 }
 
 namespace {

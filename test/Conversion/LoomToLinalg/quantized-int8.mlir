@@ -1,10 +1,11 @@
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize | FileCheck %s
 
 // With int8-activations (the default), a q8_0 linear layer quantizes its
-// input to 8-bit blocks of 32 first: per block, amax = max |x|; d = amax /
-// 127 and 1 / d (0 where d is 0); q = roundeven(x * (1 / d)) clamped to
-// [-127, 127]. The contraction multiplies the two blocks' bytes as
-// integers and scales the products by x.d * w.d.
+// input to 8-bit blocks of 32 first: per block, amax = max |x| (one
+// reduction); then, in one elementwise op, d = amax / 127, 1 / d (0 where
+// d is 0) and q = roundeven(x * (1 / d)) clamped to [-127, 127]. The
+// contraction multiplies the two blocks' bytes as integers and scales the
+// products by x.d * w.d, x.d = amax / 127 again (the same f32 division).
 //   CHECK-DAG: #[[ID4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 //   CHECK-DAG: #[[BLK4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 //   CHECK-DAG: #[[QX:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
@@ -16,26 +17,25 @@
 //       CHECK:   %[[AMAX:.+]] = linalg.generic {indexing_maps = [#[[ID4]], #[[BLK4]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[XB]] : tensor<1x4x2x32xf32>)
 //       CHECK:     math.absf
 //       CHECK:     arith.maximumf
-//       CHECK:   %[[SC:.+]]:2 = linalg.generic {{.+}} ins(%[[AMAX]] : tensor<1x4x2xf32>)
+//       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%[[XB]], %[[AMAX]] : tensor<1x4x2x32xf32>, tensor<1x4x2xf32>) outs(%{{.+}} : tensor<1x4x2x32xi8>) attrs = {loom.activation_blocks}
 //       CHECK:     %[[D:.+]] = arith.divf %{{.+}}, %{{.+}} : f32
 //       CHECK:     %[[INV:.+]] = arith.divf %{{.+}}, %[[D]] : f32
 //       CHECK:     %[[ZERO:.+]] = arith.cmpf oeq, %[[D]], %{{.+}} : f32
 //       CHECK:     %[[SEL:.+]] = arith.select %[[ZERO]], %{{.+}}, %[[INV]] : f32
-//       CHECK:     linalg.yield %[[D]], %[[SEL]] : f32, f32
-//       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%[[XB]], %[[SC]]#1 : tensor<1x4x2x32xf32>, tensor<1x4x2xf32>) outs(%{{.+}} : tensor<1x4x2x32xi8>)
-//       CHECK:     arith.mulf
+//       CHECK:     arith.mulf %{{.+}}, %[[SEL]] : f32
 //       CHECK:     math.roundeven
 //       CHECK:     arith.maximumf
 //       CHECK:     arith.minimumf
 //       CHECK:     arith.fptosi %{{.+}} : f32 to i8
 //       CHECK:   linalg.generic {indexing_maps = [#[[QX]], #[[DX]], #[[QW]], #[[DW]], #[[DW]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]}
-//  CHECK-SAME:     ins(%[[XQ]], %[[SC]]#0, %{{.+}}, %{{.+}}, %{{.+}} : tensor<1x4x2x32xi8>, tensor<1x4x2xf32>, tensor<8x2x32xi8>, tensor<8x2xi8>, tensor<8x2xi8>)
-//       CHECK:   ^bb0(%[[XV:.+]]: i8, %[[XD:.+]]: f32, %[[WV:.+]]: i8, %{{.+}}: i8, %{{.+}}: i8, %[[ACC:.+]]: f32):
+//  CHECK-SAME:     ins(%[[XQ]], %[[AMAX]], %{{.+}}, %{{.+}}, %{{.+}} : tensor<1x4x2x32xi8>, tensor<1x4x2xf32>, tensor<8x2x32xi8>, tensor<8x2xi8>, tensor<8x2xi8>)
+//       CHECK:   ^bb0(%[[XV:.+]]: i8, %[[XM:.+]]: f32, %[[WV:.+]]: i8, %{{.+}}: i8, %{{.+}}: i8, %[[ACC:.+]]: f32):
 //       CHECK:     %[[WD:.+]] = arith.extf %{{.+}} : f16 to f32
 //       CHECK:     %[[W:.+]] = arith.extsi %[[WV]] : i8 to i32
 //       CHECK:     %[[X:.+]] = arith.extsi %[[XV]] : i8 to i32
 //       CHECK:     %[[P:.+]] = arith.muli %[[X]], %[[W]] : i32
 //       CHECK:     %[[PF:.+]] = arith.sitofp %[[P]] : i32 to f32
+//       CHECK:     %[[XD:.+]] = arith.divf %[[XM]], %{{.+}} : f32
 //       CHECK:     %[[S:.+]] = arith.mulf %[[XD]], %[[WD]] : f32
 //       CHECK:     %[[T:.+]] = arith.mulf %[[PF]], %[[S]] fastmath<reassoc,contract> : f32
 //       CHECK:     arith.addf %[[ACC]], %[[T]] fastmath<reassoc,contract> : f32
