@@ -654,29 +654,30 @@ LogicalResult mlir::loom::lowerRowUpdateContraction(RewriterBase &rewriter,
 namespace {
 
 /// The contraction convert-loom-to-linalg makes for a linear layer with
-/// q8_0 or q4_0 weights (QuantizedPatterns.cpp): inputs x [.., s, blocks,
-/// 32] (q4_0: [.., s, blocks, 2, 16]), the values [n, blocks, 32 | 16] i8,
-/// the scale's low and high bytes [n, blocks] i8; output y [.., s, n].
+/// q8_0 or q4_0 weights (QuantizedPatterns.cpp), in either of its two forms
+/// (matchBlocks, matchInt8Blocks); output y [.., s, n].
 struct BlockShape {
   bool q4;
   unsigned rank;   ///< y's rank
   int64_t blocks;
 };
 
-std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 4 ||
-      op.getNumDpsInits() != 1)
-    return std::nullopt;
+/// What both forms share, with the weight's values at operand `w` and the
+/// low and high bytes of its scales after them: values [n, blocks, 32 | 16]
+/// i8 (static, unit stride), scale bytes [n, blocks] i8 indexed (n, block),
+/// an f32 output, an x operand whose layout and the loop count say q8_0 or
+/// q4_0, and a body that decodes the f16 scale from the two bytes.
+std::optional<BlockShape> matchWeightBlocks(linalg::GenericOp op,
+                                            MemRefType x, unsigned w) {
   auto type = [&](unsigned i) {
     return dyn_cast<MemRefType>(op->getOperand(i).getType());
   };
-  MemRefType x = type(0), q = type(1), lo = type(2), hi = type(3),
-             y = type(4);
-  if (!x || !q || !lo || !hi || !y || !x.getElementType().isF32() ||
-      !y.getElementType().isF32() || !q.getElementType().isInteger(8) ||
-      !lo.getElementType().isInteger(8) || !hi.getElementType().isInteger(8) ||
-      q.getRank() != 3 || lo.getRank() != 2 || !x.isLastDimUnitStride() ||
-      !q.isLastDimUnitStride() || !q.hasStaticShape())
+  MemRefType q = type(w), lo = type(w + 1), hi = type(w + 2),
+             y = type(w + 3);
+  if (!x || !q || !lo || !hi || !y || !y.getElementType().isF32() ||
+      !q.getElementType().isInteger(8) || !lo.getElementType().isInteger(8) ||
+      !hi.getElementType().isInteger(8) || q.getRank() != 3 ||
+      lo.getRank() != 2 || !q.isLastDimUnitStride() || !q.hasStaticShape())
     return std::nullopt;
   BlockShape shape;
   shape.rank = y.getRank();
@@ -691,17 +692,28 @@ std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
   else
     return std::nullopt;
   // The maps QuantizedPatterns.cpp writes: loops (.., s, n, blk, ...).
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  AffineMap scaleMap = op.getIndexingMapsArray()[w + 1];
   unsigned n = shape.rank - 1, blk = shape.rank;
-  if (maps[2].getNumResults() != 2 || dimOf(maps[2].getResult(0)) != n ||
-      dimOf(maps[2].getResult(1)) != blk)
+  if (scaleMap.getNumResults() != 2 || dimOf(scaleMap.getResult(0)) != n ||
+      dimOf(scaleMap.getResult(1)) != blk)
     return std::nullopt;
-  // The body: a contraction with the scale decoded from two bytes.
   bool bitcast = false;
   op.getRegion().walk([&](arith::BitcastOp) { bitcast = true; });
   if (!bitcast)
     return std::nullopt;
   return shape;
+}
+
+/// The form with f32 activations: inputs x [.., s, blocks, 32] (q4_0: [..,
+/// s, blocks, 2, 16]) f32, then the weight's values and scale bytes.
+std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 4 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto x = dyn_cast<MemRefType>(op->getOperand(0).getType());
+  if (!x || !x.getElementType().isF32() || !x.isLastDimUnitStride())
+    return std::nullopt;
+  return matchWeightBlocks(op, x, 1);
 }
 
 /// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j,
@@ -808,69 +820,37 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 
 /// The form of the contraction with 8-bit activations (QuantizedPatterns.cpp
 /// with int8-activations): inputs xq [.., s, blocks, 32] i8 (q4_0: [.., s,
-/// blocks, 2, 16]), the blocks' max |x| [.., s, blocks] f32 (scale =
-/// max / 127), the
-/// weight's values [n, blocks, 32 | 16] i8 and the low and high bytes of
-/// its scales [n, blocks] i8; output y [.., s, n] f32.
+/// blocks, 2, 16]), the blocks' max |x| [.., s, blocks] f32 (scale = max /
+/// 127), then the weight's values and scale bytes; a body of integer
+/// products.
 std::optional<BlockShape> matchInt8Blocks(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 5 ||
       op.getNumDpsInits() != 1)
     return std::nullopt;
-  auto type = [&](unsigned i) {
-    return dyn_cast<MemRefType>(op->getOperand(i).getType());
-  };
-  MemRefType xq = type(0), xd = type(1), q = type(2), lo = type(3),
-             hi = type(4), y = type(5);
-  if (!xq || !xd || !q || !lo || !hi || !y ||
-      !xq.getElementType().isInteger(8) || !xd.getElementType().isF32() ||
-      !q.getElementType().isInteger(8) || !lo.getElementType().isInteger(8) ||
-      !hi.getElementType().isInteger(8) || !y.getElementType().isF32() ||
-      q.getRank() != 3 || lo.getRank() != 2 || !q.hasStaticShape() ||
-      xd.getRank() != y.getRank())
+  auto xq = dyn_cast<MemRefType>(op->getOperand(0).getType());
+  auto xd = dyn_cast<MemRefType>(op->getOperand(1).getType());
+  auto y = dyn_cast<MemRefType>(op->getOperand(5).getType());
+  if (!xq || !xd || !y || !xq.getElementType().isInteger(8) ||
+      !xd.getElementType().isF32() || xd.getRank() != y.getRank())
+    return std::nullopt;
+  std::optional<BlockShape> shape = matchWeightBlocks(op, xq, 2);
+  if (!shape)
     return std::nullopt;
   // The bytes of a block are read as whole vectors: contiguous.
-  auto contiguousTail = [](MemRefType t, unsigned dims) {
-    SmallVector<int64_t> strides;
-    int64_t offset;
-    if (failed(t.getStridesAndOffset(strides, offset)))
-      return false;
-    int64_t expected = 1;
-    for (unsigned i = 0; i < dims; ++i) {
-      unsigned d = t.getRank() - 1 - i;
-      if (strides[d] != expected || t.isDynamicDim(d))
-        return false;
-      expected *= t.getDimSize(d);
-    }
-    return true;
-  };
-  BlockShape shape;
-  shape.rank = y.getRank();
-  shape.blocks = q.getDimSize(1);
-  int64_t values = q.getDimSize(2);
-  if (values == 32 && xq.getRank() == shape.rank + 1 &&
-      xq.getShape().back() == 32 && op.getNumLoops() == shape.rank + 2 &&
-      contiguousTail(xq, 1))
-    shape.q4 = false;
-  else if (values == 16 && xq.getRank() == shape.rank + 2 &&
-           xq.getShape().back() == 16 && op.getNumLoops() == shape.rank + 3 &&
-           contiguousTail(xq, 2))
-    shape.q4 = true;
-  else
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(xq.getStridesAndOffset(strides, offset)))
     return std::nullopt;
-  if (!q.isLastDimUnitStride())
-    return std::nullopt;
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  unsigned n = shape.rank - 1, blk = shape.rank;
-  if (maps[3].getNumResults() != 2 || dimOf(maps[3].getResult(0)) != n ||
-      dimOf(maps[3].getResult(1)) != blk)
-    return std::nullopt;
-  // The body: integer products, scaled by the two blocks' scales.
-  bool bitcast = false, muli = false;
-  op.getRegion().walk([&](Operation *o) {
-    bitcast |= isa<arith::BitcastOp>(o);
-    muli |= isa<arith::MulIOp>(o);
-  });
-  if (!bitcast || !muli)
+  int64_t expected = 1;
+  for (unsigned i = 0, dims = shape->q4 ? 2 : 1; i < dims; ++i) {
+    unsigned d = xq.getRank() - 1 - i;
+    if (strides[d] != expected || xq.isDynamicDim(d))
+      return std::nullopt;
+    expected *= xq.getDimSize(d);
+  }
+  bool muli = false;
+  op.getRegion().walk([&](arith::MulIOp) { muli = true; });
+  if (!muli)
     return std::nullopt;
   return shape;
 }

@@ -133,22 +133,8 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
                           quantized.getFormat(), sizes, /*init=*/{},
                           int8Activations);
     } else if (bf16) {
-      Value init = filledTensor(rewriter, loc, sizes, elt, 0.0);
-      y = linalg::GenericOp::create(
-              rewriter, loc, TypeRange{init.getType()},
-              ValueRange{roundToBF16(rewriter, loc, x), widened.getIn()},
-              ValueRange{init}, maps, iterators(rank, 1),
-              [](OpBuilder &nb, Location l, ValueRange a) {
-                auto fm = arith::FastMathFlags::reassoc |
-                          arith::FastMathFlags::contract;
-                Type f32 = nb.getF32Type();
-                Value p = arith::MulFOp::create(
-                    nb, l, arith::ExtFOp::create(nb, l, f32, a[0]),
-                    arith::ExtFOp::create(nb, l, f32, a[1]), fm);
-                linalg::YieldOp::create(
-                    nb, l, arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
-              })
-              .getResult(0);
+      y = contraction(rewriter, loc, roundToBF16(rewriter, loc, x),
+                      widened.getIn(), maps, sizes, elt, rank);
     } else {
       y = contraction(rewriter, loc, x, w, maps, sizes, elt, rank);
     }

@@ -89,10 +89,18 @@ Value lowering::contractInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
              b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs},
              ValueRange{init}, maps, iterators(parallelLoops, 1),
              [](OpBuilder &nb, Location l, ValueRange a) {
-               // A dot product: any summation order, FMAs allowed.
+               // A dot product: any summation order, FMAs allowed. Narrower
+               // operands (bf16 activations and weights) are widened to the
+               // accumulator's type first.
                auto fm = arith::FastMathFlags::reassoc |
                          arith::FastMathFlags::contract;
-               Value p = arith::MulFOp::create(nb, l, a[0], a[1], fm);
+               Type acc = a[2].getType();
+               auto widen = [&](Value v) -> Value {
+                 return v.getType() == acc
+                            ? v
+                            : arith::ExtFOp::create(nb, l, acc, v).getResult();
+               };
+               Value p = arith::MulFOp::create(nb, l, widen(a[0]), widen(a[1]), fm);
                linalg::YieldOp::create(
                    nb, l, arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
              })

@@ -46,6 +46,7 @@ AffineMap mapOf(MLIRContext *ctx, unsigned numLoops, ArrayRef<unsigned> dims);
 /// into a new tensor of `sizes`; `maps` index lhs, rhs and out. The multiply
 /// and add carry `reassoc` and `contract`: the dot product may be summed in
 /// any order and with FMAs, so that it vectorizes with several accumulators.
+/// Operands narrower than `elementType` (bf16) are widened to it in the body.
 Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   ArrayRef<AffineMap> maps, ArrayRef<OpFoldResult> sizes,
                   Type elementType, unsigned parallelLoops);
