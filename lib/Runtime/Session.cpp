@@ -231,8 +231,7 @@ Session::create(std::shared_ptr<Artifact> artifact,
           return t == "f32" || t == "f16" || t == "bf16";
         };
         if (isFloat(p.elementType) && p.elementType != p.storage &&
-            none_of(s->packed_,
-                    [&](const Packed &k) { return k.name == p.name; })) {
+            !s->packed_.contains(p.name)) {
           if (p.storage != "f32" || p.elementType != "bf16")
             return createStringError(
                 formatv("{0}: the artifact {1} reads weight '{2}' as {3}, "
@@ -246,7 +245,7 @@ Session::create(std::shared_ptr<Artifact> artifact,
             return memory.takeError();
           packToBF16(reinterpret_cast<const float *>(bytes.data()),
                      static_cast<uint16_t *>(*memory), n);
-          s->packed_.push_back({p.name, *memory});
+          s->packed_[p.name] = *memory;
         }
       } else if (p.kind == ParamInfo::Kind::Cache &&
                  none_of(s->caches_,
@@ -286,8 +285,8 @@ Session::~Session() {
       device_->deallocate(step.arena);
   for (Cache &c : caches_)
     device_->deallocate(c.data);
-  for (Packed &k : packed_)
-    device_->deallocate(k.data);
+  for (auto &packed : packed_)
+    device_->deallocate(packed.second);
 }
 
 void Session::reset() {
@@ -383,10 +382,8 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
         d = n; // the only call-dependent size is the number of tokens
     switch (p.kind) {
     case ParamInfo::Kind::Weight: {
-      auto packed =
-          find_if(packed_, [&](const Packed &k) { return k.name == p.name; });
-      if (packed != packed_.end()) {
-        packer.addMemRef(packed->data, shape);
+      if (auto packed = packed_.find(p.name); packed != packed_.end()) {
+        packer.addMemRef(packed->second, shape);
         break;
       }
       const WeightInfo *w = model_->lookup(p.name);

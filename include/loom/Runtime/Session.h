@@ -23,6 +23,7 @@
 #include "loom/Runtime/Manifest.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -116,13 +117,6 @@ private:
     size_t elements;
   };
 
-  /// A weight the artifact reads in another type than the file stores
-  /// (loom-narrow-weights: f32 matrices as bf16), converted once at load.
-  struct Packed {
-    std::string name;
-    void *data;
-  };
-
   Session() = default;
   llvm::Expected<llvm::ArrayRef<float>>
   run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position,
@@ -135,7 +129,10 @@ private:
   std::shared_ptr<const ModelFile> model_;
   std::shared_ptr<Device> device_;
   std::vector<Cache> caches_;
-  std::vector<Packed> packed_;
+  /// Weights the artifact reads in another type than the file stores
+  /// (loom-narrow-weights: f32 matrices as bf16), by name: the copies made
+  /// once at load.
+  llvm::StringMap<void *> packed_;
   std::vector<Step> steps_;
   std::vector<float> logits_;
   int rank_ = 0;
