@@ -22,7 +22,8 @@
 //       VNNI:       %[[X1:.+]] = vector.load %{{.+}}[%c0, %{{.+}}, %[[BLK]], %c0] : memref<1x?x2x32xi8>, vector<32xi8>
 //       VNNI:       %[[AHEAD:.+]] = arith.minui %{{.+}}, %c7 : index
 //       VNNI:       memref.prefetch %{{.+}}[%[[AHEAD]], %[[BLK]], %c0], read, locality<3>, data : memref<8x2x32xi8, strided<[68, 34, 1], offset: 2>>
-//       VNNI:       arith.bitcast %{{.+}} : i16 to f16
+//       VNNI:       vector.load %{{.+}}[%{{.+}}, %[[BLK]], %c0] : memref<8x2x2xi8, strided<[68, 34, 1]>>, vector<2xi8>
+//       VNNI:       vector.bitcast %{{.+}} : vector<2xi8> to vector<1xf16>
 //       VNNI:       %[[W0:.+]] = vector.load %{{.+}}[%{{.+}}, %[[BLK]], %c0] : memref<8x2x32xi8, strided<[68, 34, 1], offset: 2>>, vector<32xi8>
 //       VNNI:       %[[SUM0:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %{{.+}}, %[[W0]]) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
 //       VNNI:       %[[START0:.+]] = arith.subi %{{.+}}, %[[SUM0]] : vector<8xi32>
@@ -81,4 +82,76 @@ func.func @linear_q4(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
   %w = loom.dequantize %raw format = q4_0 : tensor<8x2x18xi8> -> tensor<8x64xf32>
   %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<8x64xf32>) -> tensor<1x?x8xf32>
   return %y : tensor<1x?x8xf32>
+}
+
+// -----
+
+// One token (decode): the token's side of every dot product is computed
+// once, before the parallel loop, into stack buffers at the function's
+// entry: per block its scale (max |x| / 127) and x.q + 128. Then each
+// weight row is read through in order, one row after another (two rows per
+// parallel iteration here), its blocks alternating between two
+// accumulators (5 blocks: two pairs and a last one).
+// VNNI-LABEL: func.func @decode_q8
+//       VNNI:   %[[XD:.+]] = memref.alloca() : memref<5xf32>
+//       VNNI:   %[[XU:.+]] = memref.alloca() {alignment = 32 : i64} : memref<5x32xi8>
+//       VNNI:   scf.for %[[B:.+]] = %c0 to %c5 step %c1 {
+//       VNNI:     arith.divf
+//       VNNI:     memref.store %{{.+}}, %[[XD]][%[[B]]] : memref<5xf32>
+//       VNNI:     arith.xori
+//       VNNI:     vector.store %{{.+}}, %[[XU]][%[[B]], %c0] : memref<5x32xi8>, vector<32xi8>
+//       VNNI:   }
+//       VNNI:   scf.parallel
+//       VNNI:     scf.if
+//       VNNI:       %[[ROW0:.+]]:2 = scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<8xf32>, vector<8xf32>) {
+//       VNNI:         memref.load %[[XD]]
+//       VNNI:         vector.load %[[XU]]
+//       VNNI:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:         vector.fma
+//       VNNI:         vector.fma
+//       VNNI:         scf.yield
+//       VNNI:       %[[BOTH:.+]] = arith.addf %[[ROW0]]#0, %[[ROW0]]#1 : vector<8xf32>
+//       VNNI:       memref.load %[[XD]][%c4] : memref<5xf32>
+//       VNNI:       vector.fma %{{.+}}, %{{.+}}, %[[BOTH]] : vector<8xf32>
+//       VNNI:       vector.reduction <add>
+//       VNNI:       scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args
+//       VNNI:       vector.reduction <add>
+//       VNNI:     } else {
+func.func @decode_q8(%x: tensor<1x1x160xf32>) -> tensor<1x1x32xf32> {
+  %raw = loom.weight "w" : tensor<32x5x34xi8>
+  %w = loom.dequantize %raw format = q8_0 : tensor<32x5x34xi8> -> tensor<32x160xf32>
+  %y = loom.linear %x, %w : (tensor<1x1x160xf32>, tensor<32x160xf32>) -> tensor<1x1x32xf32>
+  return %y : tensor<1x1x32xf32>
+}
+
+// -----
+
+// q4_0, one token: the token's bytes (low-nibble values first) and its
+// starts -8 * sum(x.q) are computed once; per weight block only the
+// nibbles are split and one vpdpbusd starts from the stored sum.
+// VNNI-LABEL: func.func @decode_q4
+//       VNNI:   memref.alloca() : memref<5xf32>
+//       VNNI:   %[[XB:.+]] = memref.alloca() {alignment = 32 : i64} : memref<5x32xi8>
+//       VNNI:   %[[XS:.+]] = memref.alloca() {alignment = 32 : i64} : memref<5x8xi32>
+//       VNNI:   scf.for %[[B:.+]] = %c0 to %c5 step %c1 {
+//       VNNI:     vector.shuffle
+//       VNNI:     llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:     vector.store %{{.+}}, %[[XS]][%[[B]], %c0] : memref<5x8xi32>, vector<8xi32>
+//       VNNI:     vector.store %{{.+}}, %[[XB]][%[[B]], %c0] : memref<5x32xi8>, vector<32xi8>
+//       VNNI:   }
+//       VNNI:   scf.parallel
+//       VNNI:     scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args
+//       VNNI:       vector.load %[[XB]]
+//       VNNI:       arith.andi
+//       VNNI:       arith.shrui
+//       VNNI:       vector.shuffle
+//       VNNI:       %[[START:.+]] = vector.load %[[XS]]
+//       VNNI:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[START]], %{{.+}}, %{{.+}})
+//       VNNI:       scf.yield
+func.func @decode_q4(%x: tensor<1x1x160xf32>) -> tensor<1x1x32xf32> {
+  %raw = loom.weight "w" : tensor<32x5x18xi8>
+  %w = loom.dequantize %raw format = q4_0 : tensor<32x5x18xi8> -> tensor<32x160xf32>
+  %y = loom.linear %x, %w : (tensor<1x1x160xf32>, tensor<32x160xf32>) -> tensor<1x1x32xf32>
+  return %y : tensor<1x1x32xf32>
 }

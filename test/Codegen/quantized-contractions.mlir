@@ -4,13 +4,16 @@
 
 // A q8_0 linear layer on buffers: blocks of 2 tokens x 2 output features.
 // Per block of 32 weights (2 per row here), each feature's scale is
-// decoded once and its 32 bytes loaded as one vector, widened and scaled,
-// then used for both tokens: 2 x 2 accumulators of 16 lanes, 2 FMAs each.
+// decoded once (its two bytes, adjacent in the raw blocks, read as one f16)
+// and its 32 bytes loaded as one vector, widened and scaled, then used for
+// both tokens: 2 x 2 accumulators of 16 lanes, 2 FMAs each.
 // CHECK-LABEL: func.func @linear_q8
 //       CHECK:   scf.parallel
 //       CHECK:     scf.if
 //       CHECK:       %[[ACC:.+]]:4 = scf.for %[[BLK:.+]] = %c0 to %c2 step %c1 iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
-//       CHECK:         arith.bitcast %{{.+}} : i16 to f16
+//       CHECK:         %[[SB:.+]] = vector.load %{{.+}}[%{{.+}}, %[[BLK]], %c0] : memref<8x2x2xi8, strided<[68, 34, 1]>>, vector<2xi8>
+//       CHECK:         vector.bitcast %[[SB]] : vector<2xi8> to vector<1xf16>
+//       CHECK:         arith.extf %{{.+}} : f16 to f32
 //       CHECK:         %[[S:.+]] = vector.broadcast %{{.+}} : f32 to vector<16xf32>
 //       CHECK:         %[[Q:.+]] = vector.load %{{.+}}[%{{.+}}, %[[BLK]], %c0] : memref<8x2x32xi8, strided<[68, 34, 1], offset: 2>>, vector<32xi8>
 //       CHECK:         %[[F:.+]] = arith.sitofp %[[Q]] : vector<32xi8> to vector<32xf32>
