@@ -413,8 +413,6 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
                                           rewriter.getIndexAttr(kChunks), valueDim};
     Value scale = floatConst(rewriter, loc, elt, op.getScaleOrDefault());
     Value ninf = floatConst(rewriter, loc, elt, -inf);
-    Value headDimV = getValueOrCreateConstantIndexOp(rewriter, loc,
-                                                     dimOf(rewriter, loc, q, 3));
 
     // The key position of (chunk c, j), clamped into range for reading.
     auto keyIndex = [&](OpBuilder &b, Location l, Value c, Value j) {
@@ -428,34 +426,42 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
     };
 
     // s[b, h, c, j] = scale · Σ_d q[b, h, 0, d] k[b, h/g, key(c, j), d],
-    // -inf past the visible keys.
-    Value scores = linalg::GenericOp::create(
-        rewriter, loc, TypeRange{emptyTensor(rewriter, loc, scoreSizes, elt).getType()},
-        ValueRange{}, ValueRange{emptyTensor(rewriter, loc, scoreSizes, elt)},
-        ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx)},
-        iterators(4), [&](OpBuilder &b, Location l, ValueRange) {
+    // -inf past the visible keys. The sum is a reduction loop of its own
+    // (the key row read by position): parallelized with the contractions
+    // and vectorized (reassociation allowed), and not recomputed where
+    // the exponentials read it, as an elementwise producer would be.
+    auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+    Value dots = linalg::GenericOp::create(
+        rewriter, loc,
+        TypeRange{emptyTensor(rewriter, loc, scoreSizes, elt).getType()},
+        ValueRange{q}, ValueRange{filledTensor(rewriter, loc, scoreSizes, elt, 0.0)},
+        ArrayRef<AffineMap>{map(5, {d(0), d(1), getAffineConstantExpr(0, ctx), d(4)}),
+                            map(5, {d(0), d(1), d(2), d(3)})},
+        iterators(4, 1), [&](OpBuilder &b, Location l, ValueRange a) {
           Value bi = linalg::IndexOp::create(b, l, 0);
           Value hi = linalg::IndexOp::create(b, l, 1);
           Value ci = linalg::IndexOp::create(b, l, 2);
           Value ji = linalg::IndexOp::create(b, l, 3);
-          std::pair<Value, Value> keyPos = keyIndex(b, l, ci, ji);
-          Value key = keyPos.first, clamped = keyPos.second;
+          Value di = linalg::IndexOp::create(b, l, 4);
+          Value clamped = keyIndex(b, l, ci, ji).second;
           Value kvHead = arith::DivUIOp::create(
               b, l, hi, arith::ConstantIndexOp::create(b, l, group));
-          Value zero = arith::ConstantIndexOp::create(b, l, 0);
-          Value one = arith::ConstantIndexOp::create(b, l, 1);
-          auto dot = scf::ForOp::create(
-              b, l, zero, headDimV, one, ValueRange{floatConst(b, l, elt, 0.0)},
-              [&](OpBuilder &fb, Location fl, Value dd, ValueRange acc) {
-                Value qv = tensor::ExtractOp::create(fb, fl, q,
-                                                     ValueRange{bi, hi, zero, dd});
-                Value kv = tensor::ExtractOp::create(
-                    fb, fl, k, ValueRange{bi, kvHead, clamped, dd});
-                Value prod = arith::MulFOp::create(fb, fl, qv, kv);
-                scf::YieldOp::create(
-                    fb, fl, arith::AddFOp::create(fb, fl, acc[0], prod).getResult());
-              });
-          Value s = arith::MulFOp::create(b, l, dot.getResult(0), scale);
+          Value kv = tensor::ExtractOp::create(b, l, k,
+                                               ValueRange{bi, kvHead, clamped, di});
+          Value prod = arith::MulFOp::create(b, l, a[0], kv, fastmath);
+          linalg::YieldOp::create(
+              b, l, arith::AddFOp::create(b, l, a[1], prod, fastmath).getResult());
+        }).getResult(0);
+    Value scores = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{dots.getType()}, ValueRange{dots},
+        ValueRange{emptyTensor(rewriter, loc, scoreSizes, elt)},
+        ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx),
+                            AffineMap::getMultiDimIdentityMap(4, ctx)},
+        iterators(4), [&](OpBuilder &b, Location l, ValueRange a) {
+          Value ci = linalg::IndexOp::create(b, l, 2);
+          Value ji = linalg::IndexOp::create(b, l, 3);
+          Value key = keyIndex(b, l, ci, ji).first;
+          Value s = arith::MulFOp::create(b, l, a[0], scale);
           Value outside = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge,
                                                 key, last);
           linalg::YieldOp::create(

@@ -68,7 +68,10 @@ func.func @window_prefill(%q: tensor<1x8x4x64xf32>, %k: tensor<1x8x?x64xf32>, %v
 
 // Decode (one query) splits the visible keys into 4 chunks computed side by
 // side (a parallel dimension next to the heads), then merges the partial
-// maxima, sums and accumulators; no loop over key blocks.
+// maxima, sums and accumulators; no loop over key blocks. The scores are a
+// reduction over the head dimension (reassociable: vectorized, and
+// parallelized like the other contractions), the key row read by position;
+// scaling and masking follow as an elementwise op.
 // CHECK-LABEL: func.func @window_decode
 //  CHECK-SAME:   %[[POS:[[:alnum:]_]+]]: index
 //       CHECK:   %[[START:.+]] = arith.addi %[[POS]], %c-127 : index
@@ -76,6 +79,13 @@ func.func @window_prefill(%q: tensor<1x8x4x64xf32>, %k: tensor<1x8x?x64xf32>, %v
 //       CHECK:   %[[CHUNK:.+]] = arith.ceildivsi %{{.+}}, %c4 : index
 //       CHECK:   tensor.empty(%{{.+}}) : tensor<1x8x4x?xf32>
 //   CHECK-NOT:   scf.for {{.+}} -> (tensor
+//       CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%{{.+}} : tensor<1x8x1x64xf32>)
+//       CHECK:     tensor.extract
+//       CHECK:     arith.mulf %{{.+}} fastmath<reassoc,contract> : f32
+//       CHECK:     arith.addf %{{.+}} fastmath<reassoc,contract> : f32
+//       CHECK:   } -> tensor<1x8x4x?xf32>
+//       CHECK:   arith.select %{{.+}}, %cst{{.*}}, %{{.+}} : f32
+//       CHECK:   } -> tensor<1x8x4x?xf32>
 //       CHECK:   } -> tensor<1x8x4xf32>
 //       CHECK:   } -> tensor<1x8x4x64xf32>
 //       CHECK:   } -> tensor<1x8xf32>
