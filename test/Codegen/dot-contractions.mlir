@@ -94,7 +94,9 @@ func.func @linear_bf16(%x: memref<1x?x40xf32>, %w: memref<8x40xbf16>, %y: memref
 // with avx512bf16, 32 values of k per step taken as bf16 pairs into one
 // x86vector.avx512.dot (vdpbf16ps) per output; k = 72: two steps of 32 and
 // a tail of 8. One token (decode) is blocked too: each weight row is
-// loaded once either way, but 16-bit rows need widening or pairing.
+// loaded once either way, but 16-bit rows need widening or pairing; the
+// block's rows are read one after another (a loop with one accumulator
+// each), not interleaved step by step.
 // CHECK-LABEL: func.func @linear_bf16_pairs
 //       CHECK:   scf.for
 //       CHECK:     vector.load %arg0{{.+}} : memref<1x?x72xbf16>, vector<16xbf16>
@@ -113,7 +115,14 @@ func.func @linear_bf16(%x: memref<1x?x40xf32>, %w: memref<8x40xbf16>, %y: memref
 //       PAIRS:     arith.extf %{{.+}} : bf16 to f32
 // PAIRS-LABEL: func.func @matvec_bf16
 //       PAIRS:   scf.parallel
-//       PAIRS:     x86vector.avx512.dot
+//       PAIRS:     scf.for %{{.+}} = %c0 to %c64 step %c32 iter_args(%{{.+}} = %{{.+}}) -> (vector<16xf32>)
+//       PAIRS:       x86vector.avx512.dot
+//  PAIRS-NEXT:       scf.yield
+//       PAIRS:     vector.reduction <add>
+//       PAIRS:     scf.for %{{.+}} = %c0 to %c64 step %c32 iter_args(%{{.+}} = %{{.+}}) -> (vector<16xf32>)
+//       PAIRS:       x86vector.avx512.dot
+//  PAIRS-NEXT:       scf.yield
+//       PAIRS:     vector.reduction <add>
 func.func @linear_bf16_pairs(%x: memref<1x?x72xbf16>, %w: memref<8x72xbf16>, %y: memref<1x?x8xf32>) {
   linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>,
                                    affine_map<(b, s, n, k) -> (n, k)>,
