@@ -35,12 +35,18 @@ bool onlyConverts(linalg::GenericOp producer) {
 /// Fuses an elementwise producer into its consumer unless that repeats its
 /// work: a consumer with reduction loops (a contraction) reads each operand
 /// element once per output it contributes to, so a fused norm or SiLU would
-/// be recomputed for every output feature. Conversions are cheap enough to
-/// repeat (and fusing them keeps f16 weights unexpanded).
+/// be recomputed for every output feature; and a producer with other uses
+/// stays, so fusing it computes it twice (the residual stream, read by a
+/// norm's reduction and the next residual add, was re-added from every
+/// earlier layer's output in each layer, and the rotary tables were
+/// recomputed for every use). Conversions are cheap enough to repeat (and
+/// fusing them keeps f16 weights unexpanded).
 bool shouldFuse(OpOperand *fused) {
   auto consumer = dyn_cast<linalg::LinalgOp>(fused->getOwner());
   auto producer = fused->get().getDefiningOp<linalg::GenericOp>();
   if (!consumer || !producer)
+    return false;
+  if (!fused->get().hasOneUse() && !onlyConverts(producer))
     return false;
   if (consumer.getNumReductionLoops() == 0)
     return true;

@@ -130,3 +130,81 @@ func.func @bf16_activations(%x: tensor<4x64xf32>, %w: tensor<8x64xbf16>) -> tens
   } -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
 }
+
+// -----
+
+// A producer with another use stays, so fusing it would compute it twice:
+// the residual stream r = x + a is read by the next residual add and by a
+// norm's reduction; the add is not fused into the next add (which would
+// re-add x and a in every later layer). A widening with two uses is fused
+// into both (cheap to repeat).
+// CHECK-LABEL: func.func @shared_producer
+//       CHECK:   %[[R:.+]] = linalg.generic {{.+}} ins(%arg0, %arg1 :
+//       CHECK:     arith.addf
+//       CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]} ins(%[[R]] :
+//       CHECK:   linalg.generic {{.+}} ins(%[[R]], %arg2 :
+//       CHECK:     arith.addf
+//   CHECK-NOT:     arith.addf
+//       CHECK:     linalg.yield
+#id2 = affine_map<(s, k) -> (s, k)>
+#row = affine_map<(s, k) -> (s)>
+func.func @shared_producer(%x: tensor<4x64xf32>, %a: tensor<4x64xf32>, %f: tensor<4x64xf32>) -> (tensor<4xf32>, tensor<4x64xf32>) {
+  %e = tensor.empty() : tensor<4x64xf32>
+  %r = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %a : tensor<4x64xf32>, tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%u: f32, %v: f32, %o: f32):
+    %s = arith.addf %u, %v : f32
+    linalg.yield %s : f32
+  } -> tensor<4x64xf32>
+  %zero = arith.constant 0.0 : f32
+  %se = tensor.empty() : tensor<4xf32>
+  %si = linalg.fill ins(%zero : f32) outs(%se : tensor<4xf32>) -> tensor<4xf32>
+  %ss = linalg.generic {indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]}
+      ins(%r : tensor<4x64xf32>) outs(%si : tensor<4xf32>) {
+  ^bb0(%u: f32, %o: f32):
+    %m = arith.mulf %u, %u : f32
+    %s = arith.addf %o, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %r2 = linalg.generic {indexing_maps = [#id2, #id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %f : tensor<4x64xf32>, tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%u: f32, %v: f32, %o: f32):
+    %s = arith.addf %u, %v : f32
+    linalg.yield %s : f32
+  } -> tensor<4x64xf32>
+  return %ss, %r2 : tensor<4xf32>, tensor<4x64xf32>
+}
+
+// -----
+
+#id3 = affine_map<(s, k) -> (s, k)>
+// CHECK-LABEL: func.func @shared_widening
+//   CHECK-NOT:   ins(%arg0 : tensor<4x64xf16>)
+//       CHECK:   linalg.generic {{.+}} ins(%arg0, %arg1 : tensor<4x64xf16>, tensor<4x64xf32>)
+//       CHECK:     arith.extf
+//       CHECK:     arith.addf
+//       CHECK:   linalg.generic {{.+}} ins(%arg0, %arg1 : tensor<4x64xf16>, tensor<4x64xf32>)
+//       CHECK:     arith.extf
+//       CHECK:     arith.mulf
+func.func @shared_widening(%h: tensor<4x64xf16>, %b: tensor<4x64xf32>) -> (tensor<4x64xf32>, tensor<4x64xf32>) {
+  %e = tensor.empty() : tensor<4x64xf32>
+  %w = linalg.generic {indexing_maps = [#id3, #id3], iterator_types = ["parallel", "parallel"]}
+      ins(%h : tensor<4x64xf16>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%u: f16, %o: f32):
+    %s = arith.extf %u : f16 to f32
+    linalg.yield %s : f32
+  } -> tensor<4x64xf32>
+  %p = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel"]}
+      ins(%w, %b : tensor<4x64xf32>, tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%u: f32, %v: f32, %o: f32):
+    %s = arith.addf %u, %v : f32
+    linalg.yield %s : f32
+  } -> tensor<4x64xf32>
+  %q = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel"]}
+      ins(%w, %b : tensor<4x64xf32>, tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%u: f32, %v: f32, %o: f32):
+    %s = arith.mulf %u, %v : f32
+    linalg.yield %s : f32
+  } -> tensor<4x64xf32>
+  return %p, %q : tensor<4x64xf32>, tensor<4x64xf32>
+}
