@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <unistd.h>
 
 using namespace llvm;
@@ -54,9 +55,7 @@ int64_t sysconfOr(int name, int64_t fallback) {
   return v > 0 ? v : fallback;
 }
 
-} // namespace
-
-Expected<TargetDescription> describeTarget(StringRef cpu) {
+Expected<TargetDescription> computeTarget(StringRef cpu) {
   InitializeNativeTarget();
   TargetDescription t;
   Triple triple(sys::getDefaultTargetTriple());
@@ -118,6 +117,23 @@ Expected<TargetDescription> describeTarget(StringRef cpu) {
     t.l3 = 8 * MiB;
     t.cacheSource = "assumed";
   }
+  return t;
+}
+
+} // namespace
+
+Expected<TargetDescription> describeTarget(StringRef cpu) {
+  // A compilation asks once per pipeline stage; the host's features and a
+  // named CPU's subtarget are looked up once per process.
+  static std::mutex mutex;
+  static StringMap<TargetDescription> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = known.find(cpu);
+  if (it != known.end())
+    return it->second;
+  Expected<TargetDescription> t = computeTarget(cpu);
+  if (t)
+    known.insert({cpu, *t});
   return t;
 }
 

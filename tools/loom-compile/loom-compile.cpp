@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Codegen/CompileFlags.h"
 #include "loom/Codegen/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Frontend/ModelBuilder.h"
@@ -98,57 +99,14 @@ cl::opt<int64_t> attentionKeyBlock(
              "whole score matrix (default 0)"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
 
-cl::opt<bool> int8Activations(
-    "int8-activations",
-    cl::desc("Linear layers with q8_0/q4_0 weights quantize their input to "
-             "8-bit blocks of 32 and multiply in integers, as llama.cpp does "
-             "(default true; false: f32 input against the decoded weights, "
-             "slower and closer to the f32 model)"),
-    cl::init(true), cl::cat(category));
 
-cl::opt<bool> bf16Activations(
-    "bf16-activations",
-    cl::desc("Linear layers with bf16 weights round their input to bf16 and "
-             "multiply bf16 by bf16 with f32 sums (vdpbf16ps on AVX512-BF16), "
-             "as llama.cpp does (default true; false: f32 input against the "
-             "widened weights)"),
-    cl::init(true), cl::cat(category));
 
-cl::opt<int64_t> maxTokens(
-    "max-tokens",
-    cl::desc("Most tokens one prefill call takes: the activation arena is "
-             "planned for it, and the runtime splits longer prompts "
-             "(default 512; at most the context length)"),
-    cl::value_desc("N"), cl::init(512), cl::cat(category));
 
-cl::opt<int64_t> expertRanks(
-    "expert-ranks",
-    cl::desc("Split the experts of every MoE layer over N MPI ranks (each "
-             "holding experts/N of them, exchanging rows with an "
-             "all-reduce); run the result with `mpirun -np N loom-run` "
-             "(default 1)"),
-    cl::value_desc("N"), cl::init(1), cl::cat(category));
 
-cl::opt<std::string> dtype(
-    "dtype",
-    cl::desc("The compute mode: f32 (the default: weights as the file "
-             "stores them) or bf16 (the matrices of an f32 checkpoint's "
-             "linear layers converted to bf16 once, at load; bf16 "
-             "activations; vdpbf16ps on AVX512-BF16)"),
-    cl::value_desc("f32|bf16"), cl::init("f32"), cl::cat(category));
 
-cl::opt<int64_t> expertShards(
-    "expert-shards",
-    cl::desc("Split the experts of every MoE layer into N shards (each "
-             "holding experts/N of them) that run side by side as kernels of "
-             "their own; N must divide the expert count (default 1)"),
-    cl::value_desc("N"), cl::init(1), cl::cat(category));
 
-cl::opt<int64_t> contextLength(
-    "context-length",
-    cl::desc("KV cache capacity in positions (default: the model's context "
-             "length)"),
-    cl::value_desc("N"), cl::init(0), cl::cat(category));
+
+loom::CompileFlags compileFlags(category);
 
 int fail(const Twine &message) {
   fmt::print(stderr, "loom-compile: error: {}\n", message.str());
@@ -271,25 +229,13 @@ int main(int argc, char **argv) {
   if (printSchedule)
     stage = Stage::LLVM; // the schedule is made with the memrefs
 
+  if (Error e = compileFlags.validate())
+    return fail(toString(std::move(e)));
   loom::CompileOptions options;
-  options.build.contextLength = contextLength;
+  compileFlags.apply(options);
   options.cpu = cpu;
   options.optLevel = std::min(optLevel.getValue(), 3u);
   options.attentionKeyBlock = attentionKeyBlock;
-  options.int8Activations = int8Activations;
-  options.bf16Activations = bf16Activations;
-  options.maxTokens = maxTokens;
-  if (maxTokens < 1)
-    return fail("--max-tokens takes a number of tokens >= 1");
-  options.expertShards = expertShards;
-  options.expertRanks = expertRanks;
-  options.dtype = dtype;
-  if (dtype != "f32" && dtype != "bf16")
-    return fail("--dtype takes f32 or bf16, not '" + dtype + "'");
-  if (expertRanks < 1)
-    return fail("--expert-ranks takes a number of ranks >= 1");
-  if (expertShards < 1)
-    return fail("--expert-shards takes a number of shards >= 1");
   // An unknown CPU would make LLVM warn and generate generic code, or abort.
   if (!cpu.empty())
     if (Expected<loom::TargetDescription> known = loom::describeTarget(cpu);

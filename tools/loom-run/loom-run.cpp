@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Codegen/CompileFlags.h"
 #include "loom/Codegen/Compiler.h"
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Sampler.h"
@@ -81,39 +82,10 @@ cl::opt<std::string> weightsPath(
     cl::desc("With an artifact: the model file to read weights from (default: "
              "the file it was compiled from)"),
     cl::value_desc("file"), cl::cat(category));
-cl::opt<int64_t> contextLength(
-    "context-length",
-    cl::desc("With a model file: KV cache capacity in positions (default: the "
-             "model's)"),
-    cl::value_desc("N"), cl::init(0), cl::cat(category));
-cl::opt<int64_t> maxTokens(
-    "max-tokens",
-    cl::desc("With a model file: most tokens one prefill call takes; longer "
-             "prompts run in several calls (default 512; at most the "
-             "context length)"),
-    cl::init(512));
-cl::opt<int64_t> expertRanks(
-    "expert-ranks",
-    cl::desc("With a model file: split the experts of every MoE layer over N MPI ranks (each "
-             "holding experts/N of them, exchanging rows with an "
-             "all-reduce); run this under `mpirun -np N` "
-             "(default 1)"),
-    cl::value_desc("N"), cl::init(1), cl::cat(category));
 
-cl::opt<std::string> dtype(
-    "dtype",
-    cl::desc("With a model file: the compute mode: f32 (the default: weights as the file "
-             "stores them) or bf16 (the matrices of an f32 checkpoint's "
-             "linear layers converted to bf16 once, at load; bf16 "
-             "activations; vdpbf16ps on AVX512-BF16)"),
-    cl::value_desc("f32|bf16"), cl::init("f32"), cl::cat(category));
 
-cl::opt<int64_t> expertShards(
-    "expert-shards",
-    cl::desc("With a model file: split the experts of every MoE layer into N shards (each "
-             "holding experts/N of them) that run side by side as kernels of "
-             "their own; N must divide the expert count (default 1)"),
-    cl::value_desc("N"), cl::init(1), cl::cat(category));
+
+loom::CompileFlags compileFlags(category, "With a model file: ");
 
 cl::opt<std::string> cacheDir(
     "cache-dir",
@@ -179,10 +151,8 @@ std::string cacheKey(const loom::ModelFile &model) {
   std::string compilerStamp;
   dl_iterate_phdr(addLoomLibrary, &compilerStamp);
   std::string text =
-      fmt::format("{}|{}|{}|{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
-                  contextLength.getValue(), maxTokens.getValue(),
-                  expertShards.getValue(), expertRanks.getValue(),
-                  compilerStamp + "|" + dtype.getValue(),
+      fmt::format("{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
+                  compileFlags.key(), compilerStamp,
                   sys::path::filename(model.path).str(),
                   loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
@@ -192,11 +162,7 @@ std::string cacheKey(const loom::ModelFile &model) {
 Expected<std::string> compileCached(const loom::ModelFile &model,
                                     bool &fromCache) {
   loom::CompileOptions options;
-  options.build.contextLength = contextLength;
-  options.maxTokens = maxTokens;
-  options.expertShards = expertShards;
-  options.dtype = dtype;
-  options.expertRanks = expertRanks;
+  compileFlags.apply(options);
   SmallString<256> path;
   if (noCache) {
     if (std::error_code ec =
@@ -292,12 +258,8 @@ int main(int argc, char **argv) {
       "thread)\n");
 
   loom::setThreadCount(threads);
-  if (expertShards < 1)
-    return fail("--expert-shards takes a number of shards >= 1");
-  if (dtype != "f32" && dtype != "bf16")
-    return fail("--dtype takes f32 or bf16, not '" + dtype + "'");
-  if (expertRanks < 1)
-    return fail("--expert-ranks takes a number of ranks >= 1");
+  if (Error e = compileFlags.validate())
+    return fail(toString(std::move(e)));
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;
