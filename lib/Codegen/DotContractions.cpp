@@ -944,6 +944,46 @@ Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
   return sum;
 }
 
+/// A vector of `type` (i8 elements) with every element `v`.
+Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v) {
+  return arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(type, b.getIntegerAttr(b.getI8Type(), v)));
+}
+
+/// The shuffle mask that puts two vectors of 16 side by side.
+SmallVector<int64_t> concat16() {
+  SmallVector<int64_t> mask;
+  for (int64_t i = 0; i < 32; ++i)
+    mask.push_back(i);
+  return mask;
+}
+
+/// The 32 unsigned nibbles of q4_0 block (n, blk) of `q` as bytes, low
+/// ones (values 0-15) first.
+Value q4Nibbles(OpBuilder &b, Location l, Value q, Value n, Value blk) {
+  auto v16i8 = VectorType::get({16}, b.getI8Type());
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+  Value bytes = vector::LoadOp::create(b, l, v16i8, q, ValueRange{n, blk, c0});
+  Value low = arith::AndIOp::create(b, l, bytes, splatI8(b, l, v16i8, 15));
+  Value high = arith::ShRUIOp::create(b, l, bytes, splatI8(b, l, v16i8, 4));
+  return vector::ShuffleOp::create(b, l, low, high, concat16());
+}
+
+/// What a dot product with the 32 bytes `v` on its signed side starts
+/// from so that its unsigned side can be offset by `offset`: -offset *
+/// sum(v), spread over the lanes (only the lanes' sum is used). q8_0
+/// weights: offset 128 (x.q + 128); q4_0 activations: offset 8 (nibble - 8).
+Value offsetStart(OpBuilder &b, Location l, bool vnni, Value v,
+                  int64_t offset) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  auto v32i8 = VectorType::get({32}, b.getI8Type());
+  Value zero = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
+  Value sums = dotU8S8(b, l, vnni, zero,
+                       splatI8(b, l, v32i8, static_cast<int8_t>(offset)), v);
+  return arith::SubIOp::create(b, l, zero, sums);
+}
+
 /// y[rows x cols block] += per block of 32, (x.d * w.d) * the integer dot
 /// product of x.q and w.q; one vector<8xf32> accumulator per output, fed by
 /// one 32-byte dot product per block. vpdpbusd multiplies unsigned bytes by
@@ -959,24 +999,14 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         y = op->getOperand(5);
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
   auto v8 = VectorType::get({8}, f32);
-  auto v8i32 = VectorType::get({8}, builder.getI32Type());
   auto v32i8 = VectorType::get({32}, i8), v16i8 = VectorType::get({16}, i8);
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
-  auto splat8 = [&](OpBuilder &b, Location l, VectorType t, int64_t v) {
-    return arith::ConstantOp::create(
-        b, l, DenseElementsAttr::get(t, b.getIntegerAttr(i8, v)));
-  };
-  SmallVector<int64_t> concat;
-  for (int64_t i = 0; i < 32; ++i)
-    concat.push_back(i);
   int64_t lastRow = cast<MemRefType>(q.getType()).getDimSize(0) - 1;
   Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
   Value zero = arith::ConstantOp::create(builder, loc,
                                          DenseElementsAttr::get(v8, 0.0f));
-  Value zeroI = arith::ConstantOp::create(
-      builder, loc, DenseElementsAttr::get(v8i32, builder.getI32IntegerAttr(0)));
   SmallVector<Value> inits(rows.size() * cols.size(), zero);
   auto loop = scf::ForOp::create(
       builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
@@ -1000,11 +1030,9 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
             at2.push_back(c0);
             bytes = vector::ShuffleOp::create(
                 b, l, vector::LoadOp::create(b, l, v16i8, xq, at),
-                vector::LoadOp::create(b, l, v16i8, xq, at2), concat);
+                vector::LoadOp::create(b, l, v16i8, xq, at2), concat16());
             // nibble - 8: start at -8 * sum(x.q).
-            Value eights = dotU8S8(b, l, vnni, zeroI, splat8(b, l, v32i8, 8),
-                                   bytes);
-            xStart.push_back(arith::SubIOp::create(b, l, zeroI, eights));
+            xStart.push_back(offsetStart(b, l, vnni, bytes, 8));
           } else {
             bytes = vector::LoadOp::create(b, l, v32i8, xq, at);
           }
@@ -1026,26 +1054,17 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                                      /*isDataCache=*/true);
           wScale.push_back(scales.read(b, l, n, blk));
           if (shape.q4) {
-            Value bytes = vector::LoadOp::create(b, l, v16i8, q,
-                                                 ValueRange{n, blk, c0});
-            Value low = arith::AndIOp::create(b, l, bytes,
-                                              splat8(b, l, v16i8, 15));
-            Value high = arith::ShRUIOp::create(b, l, bytes,
-                                                splat8(b, l, v16i8, 4));
-            wBytes.push_back(
-                vector::ShuffleOp::create(b, l, low, high, concat));
+            wBytes.push_back(q4Nibbles(b, l, q, n, blk));
           } else {
             Value bytes = vector::LoadOp::create(b, l, v32i8, q,
                                                  ValueRange{n, blk, c0});
-            Value sums = dotU8S8(b, l, vnni, zeroI,
-                                 splat8(b, l, v32i8, -128), bytes);
-            wStart.push_back(arith::SubIOp::create(b, l, zeroI, sums));
+            wStart.push_back(offsetStart(b, l, vnni, bytes, 128));
             wBytes.push_back(bytes);
           }
         }
         if (!shape.q4)
           for (Value &x : xBytes)
-            x = arith::XOrIOp::create(b, l, x, splat8(b, l, v32i8, -128));
+            x = arith::XOrIOp::create(b, l, x, splatI8(b, l, v32i8, -128));
         SmallVector<Value> xScaleVec, wScaleVec;
         for (Value d : xScale)
           xScaleVec.push_back(vector::BroadcastOp::create(b, l, v8, d));
@@ -1087,7 +1106,6 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
   auto v16i8 = VectorType::get({16}, i8), v32i8 = VectorType::get({32}, i8);
-  auto v8i32 = VectorType::get({8}, i32);
   auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
   Value c0 = cidx(0), c1 = cidx(1);
   TokenBlocks t;
@@ -1103,10 +1121,6 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
   }
   unsigned xRank = cast<MemRefType>(xq.getType()).getRank();
   unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
-  auto splat8 = [&](OpBuilder &nb, VectorType type, int64_t v) {
-    return arith::ConstantOp::create(
-        nb, l, DenseElementsAttr::get(type, nb.getIntegerAttr(i8, v)));
-  };
   scf::ForOp::create(
       b, l, c0, cidx(shape.blocks), c1, ValueRange{},
       [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
@@ -1121,24 +1135,17 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
         xAt[dRank - 1] = blk;
         Value bytes;
         if (shape.q4) {
-          SmallVector<int64_t> concat;
-          for (int64_t i = 0; i < 32; ++i)
-            concat.push_back(i);
           SmallVector<Value> high = xAt;
           high[xRank - 2] = c1;
           bytes = vector::ShuffleOp::create(
               nb, nl, vector::LoadOp::create(nb, nl, v16i8, xq, xAt),
-              vector::LoadOp::create(nb, nl, v16i8, xq, high), concat);
-          Value zero = arith::ConstantOp::create(
-              nb, nl, DenseElementsAttr::get(v8i32, nb.getI32IntegerAttr(0)));
-          Value eights = dotU8S8(nb, nl, vnni, zero, splat8(nb, v32i8, 8), bytes);
-          vector::StoreOp::create(nb, nl,
-                                  arith::SubIOp::create(nb, nl, zero, eights),
+              vector::LoadOp::create(nb, nl, v16i8, xq, high), concat16());
+          vector::StoreOp::create(nb, nl, offsetStart(nb, nl, vnni, bytes, 8),
                                   t.start, ValueRange{blk, c0});
         } else {
           bytes = arith::XOrIOp::create(
               nb, nl, vector::LoadOp::create(nb, nl, v32i8, xq, xAt),
-              splat8(nb, v32i8, -128));
+              splatI8(nb, nl, v32i8, -128));
         }
         vector::StoreOp::create(nb, nl, bytes, t.bytes, ValueRange{blk, c0});
         scf::YieldOp::create(nb, nl);
@@ -1159,22 +1166,13 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
   auto v8 = VectorType::get({8}, f32);
   auto v8i32 = VectorType::get({8}, builder.getI32Type());
-  auto v32i8 = VectorType::get({32}, i8), v16i8 = VectorType::get({16}, i8);
+  auto v32i8 = VectorType::get({32}, i8);
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
-  auto splat8 = [&](OpBuilder &b, Location l, VectorType t, int64_t v) {
-    return arith::ConstantOp::create(
-        b, l, DenseElementsAttr::get(t, b.getIntegerAttr(i8, v)));
-  };
-  SmallVector<int64_t> concat;
-  for (int64_t i = 0; i < 32; ++i)
-    concat.push_back(i);
   Value c0 = cidx(builder, loc, 0), c2 = cidx(builder, loc, 2);
   Value zero = arith::ConstantOp::create(builder, loc,
                                          DenseElementsAttr::get(v8, 0.0f));
-  Value zeroI = arith::ConstantOp::create(
-      builder, loc, DenseElementsAttr::get(v8i32, builder.getI32IntegerAttr(0)));
   // acc + (x.d * w.d) * (the integer dot product of block blk of row n).
   auto step = [&](OpBuilder &b, Location l, Value n, Value blk, Value acc) {
     Value d = arith::MulFOp::create(
@@ -1184,18 +1182,12 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                                           ValueRange{blk, c0});
     Value dot;
     if (shape.q4) {
-      Value bytes = vector::LoadOp::create(b, l, v16i8, q, ValueRange{n, blk, c0});
-      Value low = arith::AndIOp::create(b, l, bytes, splat8(b, l, v16i8, 15));
-      Value high = arith::ShRUIOp::create(b, l, bytes, splat8(b, l, v16i8, 4));
-      Value w = vector::ShuffleOp::create(b, l, low, high, concat);
       Value start = vector::LoadOp::create(b, l, v8i32, token.start,
                                            ValueRange{blk, c0});
-      dot = dotU8S8(b, l, vnni, start, w, xBytes);
+      dot = dotU8S8(b, l, vnni, start, q4Nibbles(b, l, q, n, blk), xBytes);
     } else {
       Value w = vector::LoadOp::create(b, l, v32i8, q, ValueRange{n, blk, c0});
-      Value sums = dotU8S8(b, l, vnni, zeroI, splat8(b, l, v32i8, -128), w);
-      dot = dotU8S8(b, l, vnni, arith::SubIOp::create(b, l, zeroI, sums),
-                    xBytes, w);
+      dot = dotU8S8(b, l, vnni, offsetStart(b, l, vnni, w, 128), xBytes, w);
     }
     return vector::FMAOp::create(b, l, arith::SIToFPOp::create(b, l, v8, dot),
                                  vector::BroadcastOp::create(b, l, v8, d), acc);
