@@ -22,12 +22,32 @@ using namespace llvm;
 namespace loom {
 
 /// The index of the largest value, the first on ties.
+/// The first index of the largest value (NaNs never win; a NaN first value
+/// gives 0). Greedy decoding calls this once per token on the whole
+/// vocabulary: the maximum is found first in 8 independent running maxima
+/// (no chain of compare-and-select through one index: vectorizable), then
+/// its first position.
 static int argmax(ArrayRef<float> values) {
-  int best = 0;
-  for (int i = 1, e = int(values.size()); i < e; ++i)
-    if (values[i] > values[best])
-      best = i;
-  return best;
+  constexpr int kLanes = 8;
+  int n = int(values.size());
+  float lane[kLanes];
+  for (float &m : lane)
+    m = values[0];
+  int whole = n / kLanes * kLanes;
+  for (int i = 0; i < whole; i += kLanes)
+    for (int j = 0; j < kLanes; ++j)
+      lane[j] = values[i + j] > lane[j] ? values[i + j] : lane[j];
+  float maxValue = lane[0];
+  for (int j = 1; j < kLanes; ++j)
+    if (lane[j] > maxValue)
+      maxValue = lane[j];
+  for (int i = whole; i < n; ++i)
+    if (values[i] > maxValue)
+      maxValue = values[i];
+  for (int i = 0; i < n; ++i)
+    if (values[i] == maxValue)
+      return i;
+  return 0; // values[0] is NaN
 }
 
 /// Softmax in place: exp(x - max), then divided by the sum.

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 using namespace loom;
@@ -149,6 +150,40 @@ TEST(SamplerTest, GreedyOnAWideVocabulary) {
   logits[17] = 11.49f;
   Sampler sampler = makeSampler(0, 0.9f, 0);
   EXPECT_EQ(sampler.sample(logits), 383);
+}
+
+// Greedy finds the maximum in 8 running maxima, then its first position:
+// ties in different lanes, the maximum in the tail past the last whole 8,
+// NaNs and signed zeros give what one pass of strict comparisons gives.
+TEST(SamplerTest, GreedyMatchesOnePassOfComparisons) {
+  auto reference = [](const std::vector<float> &v) {
+    int best = 0;
+    for (int i = 1; i < int(v.size()); ++i)
+      if (v[i] > v[best])
+        best = i;
+    return best;
+  };
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::vector<float>> cases = {
+      {1, 2, 3, 9, 5, 6, 7, 8, 9, 1, 9},        // ties in lanes 3, 0 and 2
+      {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 10}, // the maximum in the tail
+      {nan, 1, 2, 3, 4, 5, 6, 7, 8},            // a NaN first value
+      {1, nan, 2, nan, 3, 0, 0, 0, 0, nan},     // NaNs never win
+      {-0.0f, 0.0f, -1, -2, -3, -4, -5, -6, 0.0f},
+      {-5, -4, -3, -2, -1, -7, -8, -9},
+      {2},
+  };
+  // A wide random row with a few repeated maxima.
+  std::vector<float> wide(32003);
+  uint64_t state = 7;
+  for (float &x : wide)
+    x = float(Sampler::randomU32(state) % 1000);
+  cases.push_back(wide);
+  Sampler sampler = makeSampler(0, 0.9f, 0);
+  for (auto [i, c] : llvm::enumerate(cases)) {
+    std::vector<float> copy = c;
+    EXPECT_EQ(sampler.sample(copy), reference(c)) << "case " << i;
+  }
 }
 
 //===----------------------------------------------------------------------===//
