@@ -480,19 +480,25 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
     Value lc = reduceInto(rewriter, loc, p,
                           filledTensor(rewriter, loc, partSizes, elt, 0.0), id4,
                           part4, 3, /*max=*/false);
-    // acc_c[b, h, c, e] = Σ_j p[b, h, c, j] v[b, h/g, key(c, j), e]
+    // acc_c[b, h, c, e] = Σ_j p[b, h, c, j] v[b, h/g, key(c, j), e], with
+    // loops (b, h, c, j, e): the value row's e innermost, so each key adds
+    // p times a contiguous row of V into the accumulator row (vectorized;
+    // each element still sums its keys in order).
     Value accInit = filledTensor(rewriter, loc, accSizes, elt, 0.0);
+    SmallVector<utils::IteratorType> pvIterators = iterators(3);
+    pvIterators.append({utils::IteratorType::reduction,
+                        utils::IteratorType::parallel});
     Value accC = linalg::GenericOp::create(
         rewriter, loc, TypeRange{accInit.getType()}, ValueRange{p},
         ValueRange{accInit},
-        ArrayRef<AffineMap>{map(5, {d(0), d(1), d(2), d(4)}),
-                            map(5, {d(0), d(1), d(2), d(3)})},
-        iterators(4, 1), [&](OpBuilder &b, Location l, ValueRange a) {
+        ArrayRef<AffineMap>{map(5, {d(0), d(1), d(2), d(3)}),
+                            map(5, {d(0), d(1), d(2), d(4)})},
+        pvIterators, [&](OpBuilder &b, Location l, ValueRange a) {
           Value bi = linalg::IndexOp::create(b, l, 0);
           Value hi = linalg::IndexOp::create(b, l, 1);
           Value ci = linalg::IndexOp::create(b, l, 2);
-          Value ei = linalg::IndexOp::create(b, l, 3);
-          Value ji = linalg::IndexOp::create(b, l, 4);
+          Value ji = linalg::IndexOp::create(b, l, 3);
+          Value ei = linalg::IndexOp::create(b, l, 4);
           Value clamped = keyIndex(b, l, ci, ji).second;
           Value kvHead = arith::DivUIOp::create(
               b, l, hi, arith::ConstantIndexOp::create(b, l, group));
