@@ -86,10 +86,10 @@ func.func @window_prefill(%q: tensor<1x8x4x64xf32>, %k: tensor<1x8x?x64xf32>, %v
 //       CHECK:   } -> tensor<1x8x4x?xf32>
 //       CHECK:   arith.select %{{.+}}, %cst{{.*}}, %{{.+}} : f32
 //       CHECK:   } -> tensor<1x8x4x?xf32>
+//       CHECK:   } -> tensor<1x8x4xf32>
 // P·V has the value row's dimension innermost (loops b, h, chunk, key,
 // e): per key, p times a contiguous row of V into the accumulator row.
 //       CHECK:   linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%{{.+}} : tensor<1x8x4x?xf32>) outs(%{{.+}} : tensor<1x8x4x64xf32>)
-//       CHECK:   } -> tensor<1x8x4xf32>
 //       CHECK:   } -> tensor<1x8x4x64xf32>
 //       CHECK:   } -> tensor<1x8xf32>
 //       CHECK:   } -> tensor<1x8x1x64xf32>
