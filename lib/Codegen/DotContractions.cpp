@@ -1155,9 +1155,9 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
 
 /// y[lead.., 0, cols[j]] += the dot product of the token and weight row
 /// cols[j], one row after another: each row's blocks are read in order
-/// (one contiguous stream per thread, which the hardware prefetcher follows;
-/// rows interleaved block by block were 1.5x slower on Zen 4), into two
-/// vector<8xf32> accumulators taking alternate blocks.
+/// (one contiguous stream per thread, which the hardware prefetcher
+/// follows; rows interleaved block by block decoded at half the speed on
+/// Zen 4), into two vector<8xf32> accumulators taking alternate blocks.
 void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                   const BlockShape &shape, const ScaleReader &scales,
                   const TokenBlocks &token, bool vnni, ValueRange lead,
