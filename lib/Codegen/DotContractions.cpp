@@ -410,15 +410,16 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
                      });
 }
 
-/// Rows of a [.., s, k] f32 operand per chunk so that a chunk takes at most
-/// half of `cacheBytes`: max(rows, cacheBytes / 2 / (4 k)), rounded down to
-/// whole blocks of `rows`. Null without a cache size.
+/// Rows of a [.., s, k] operand whose rows take `bytesPerK` bytes per value
+/// of k, per chunk, so that a chunk takes at most half of `cacheBytes`:
+/// max(rows, cacheBytes / 2 / (bytesPerK k)), rounded down to whole blocks
+/// of `rows`. Null without a cache size.
 Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
-                int64_t rows) {
+                int64_t bytesPerK, int64_t rows) {
   if (cacheBytes <= 0)
     return {};
   auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
-  Value rowBytes = arith::MulIOp::create(b, loc, kSize, c(4));
+  Value rowBytes = arith::MulIOp::create(b, loc, kSize, c(bytesPerK));
   Value fit = arith::DivUIOp::create(b, loc, c(cacheBytes / 2), rowBytes);
   Value whole = arith::MulIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, fit, c(rows)), c(rows));
@@ -470,7 +471,11 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
   BlockEmitter emitter(op, *shape, width, bf16Dot);
   emitBlockedLoops(
       rewriter, loc, leadSizes, sSize, nSize, rows, cols, rows * cols * width,
-      chunkRows(rewriter, loc, cacheBytes, kSize, rows),
+      chunkRows(rewriter, loc, cacheBytes, kSize,
+                cast<MemRefType>(op.getDpsInputOperand(0)->get().getType())
+                        .getElementTypeBitWidth() /
+                    8,
+                rows),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
         SmallVector<Value> loops(shape->numLoops, c0);
@@ -1268,10 +1273,12 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
   emitBlockedLoops(
       rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), rows, cols,
       rows * cols * 32,
+      // A token's row: 32 bytes per block of 8-bit values (and its f32
+      // max), or 32 f32 values.
       rows > 1 ? chunkRows(rewriter, loc, cacheBytes,
                            arith::ConstantIndexOp::create(rewriter, loc,
-                                                          shape->blocks * 32),
-                           rows)
+                                                          shape->blocks),
+                           int8 ? 32 + 4 : 32 * 4, rows)
                : Value(),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {

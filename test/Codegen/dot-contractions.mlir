@@ -40,6 +40,10 @@
 //       CHUNK:     %[[SB:.+]] = arith.ceildivui %[[ROWS]], %c2 : index
 //       CHUNK:     scf.parallel (%{{.+}}, %{{.+}}) = (%c0, %c0) to (%c4, %[[SB]]) step (%c1, %c1) {
 //       CHUNK:       vector.fma
+// Rows of bf16 activations take 2 bytes per value: 72 values, 144 bytes,
+// chunks of 2048 / 144 = 14 rows.
+// CHUNK-LABEL: func.func @linear_bf16_pairs
+//       CHUNK:   scf.for %{{.+}} = %c0 to %{{.+}} step %c14 {
 // CHUNK-LABEL: func.func @matvec
 //   CHUNK-NOT:   step %c12
 #x = affine_map<(b, s, n, k) -> (b, s, k)>

@@ -190,9 +190,11 @@ def LoomParallelizeContractionsPass
     operands) are register-blocked instead: `block-rows` tokens x
     `block-cols` weight rows per block, weight-row blocks outermost. With
     `cache-bytes` (the pipeline passes the target's L2), the tokens are
-    taken in chunks of `max(block-rows, cache-bytes / 2 / (4 k))` rows
-    (rounded down to whole blocks): a chunk of the activations stays in L2
-    while every weight row streams past it once per chunk (docs/Tiling.md).
+    taken in chunks of `max(block-rows, cache-bytes / 2 / row bytes)` rows
+    (a token's row of activations: 4 k bytes in f32, 2 k in bf16, 36 per
+    block of 32 as 8-bit blocks; rounded down to whole blocks): a chunk of
+    the activations stays in L2 while every weight row streams past it once
+    per chunk (docs/Tiling.md).
 
     A contraction whose output's innermost dimension is contiguous in one
     operand and absent from the other (attention's P·V: `o[.., i, e] +=
