@@ -436,22 +436,20 @@ LogicalResult mlir::loom::lowerDotContraction(RewriterBase &rewriter,
   std::optional<DotShape> shape = match(op);
   if (!shape)
     return failure();
-  // A single row (decode: a matrix-vector product) gains nothing from
-  // blocking: every weight is read once either way, and four interleaved
-  // row streams measured 2x slower than one (stories15M's LM head on
-  // Zen 4). Leave it to the plain parallel loops.
+  // A single row (decode: a matrix-vector product) of f32 operands gains
+  // nothing from blocking: every weight is read once either way; it is left
+  // to the plain parallel loops. Narrow operands are worth blocking for one
+  // token too (16-bit loads widened in registers), but the rows of a block
+  // are read one after another: a block's rows interleaved step by step are
+  // as many streams a row apart, which the hardware prefetcher follows
+  // badly (four interleaved f32 rows measured 2x slower than one on
+  // stories15M's LM head, q8_0 rows half the speed of rows in order, Zen 4).
   SmallVector<int64_t> staticRanges = op.getStaticLoopRanges();
   auto narrow = [](Value v) {
     return !cast<MemRefType>(v.getType()).getElementType().isF32();
   };
   bool widens = narrow(op.getDpsInputOperand(0)->get()) ||
                 narrow(op.getDpsInputOperand(1)->get());
-  // Narrow weights are worth blocking for one token too (16-bit loads
-  // widened in registers), but the rows of a block are read one after
-  // another: a block's rows interleaved step by step are as many streams
-  // at a row's distance from each other, which the hardware prefetcher
-  // follows badly (q8_0 rows interleaved four at a time decoded at half
-  // the speed of rows read in order, on Zen 4).
   bool oneRow = staticRanges[shape->s] == 1;
   if (oneRow) {
     if (!widens)
@@ -989,6 +987,29 @@ Value offsetStart(OpBuilder &b, Location l, bool vnni, Value v,
   return arith::SubIOp::create(b, l, zero, sums);
 }
 
+/// A token block's scale x.d from its max |x| at `at` in `xd`, as the op's
+/// body computes it: max / 127.
+Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at) {
+  return arith::DivFOp::create(
+      b, l, memref::LoadOp::create(b, l, xd, at),
+      arith::ConstantOp::create(b, l, b.getF32FloatAttr(127.0f)));
+}
+
+/// The 32 bytes of a token's block of `xq` whose first byte is at `at`:
+/// q4_0's two halves ([.., 2, 16], the half at `at`'s second-to-last
+/// index) side by side, low-nibble values first.
+Value tokenBytes(OpBuilder &b, Location l, Value xq, SmallVector<Value> at,
+                 bool q4) {
+  Type i8 = b.getI8Type();
+  if (!q4)
+    return vector::LoadOp::create(b, l, VectorType::get({32}, i8), xq, at);
+  auto v16i8 = VectorType::get({16}, i8);
+  Value low = vector::LoadOp::create(b, l, v16i8, xq, at);
+  at[at.size() - 2] = arith::ConstantIndexOp::create(b, l, 1);
+  Value high = vector::LoadOp::create(b, l, v16i8, xq, at);
+  return vector::ShuffleOp::create(b, l, low, high, concat16());
+}
+
 /// y[rows x cols block] += per block of 32, (x.d * w.d) * the integer dot
 /// product of x.q and w.q; one vector<8xf32> accumulator per output, fed by
 /// one 32-byte dot product per block. vpdpbusd multiplies unsigned bytes by
@@ -1004,7 +1025,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         y = op->getOperand(5);
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
   auto v8 = VectorType::get({8}, f32);
-  auto v32i8 = VectorType::get({32}, i8), v16i8 = VectorType::get({16}, i8);
+  auto v32i8 = VectorType::get({32}, i8);
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
@@ -1022,25 +1043,12 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         for (Value r : rows) {
           SmallVector<Value> at(lead.begin(), lead.end());
           at.append({r, blk});
-          // The block's scale d = max|x| / 127, as the op's body has it.
-          xScale.push_back(arith::DivFOp::create(
-              b, l, memref::LoadOp::create(b, l, xd, at),
-              arith::ConstantOp::create(b, l, b.getF32FloatAttr(127.0f))));
-          at.push_back(c0);
-          Value bytes;
-          if (shape.q4) {
-            SmallVector<Value> at2 = at;
-            at.push_back(c0);
-            at2.back() = c1;
-            at2.push_back(c0);
-            bytes = vector::ShuffleOp::create(
-                b, l, vector::LoadOp::create(b, l, v16i8, xq, at),
-                vector::LoadOp::create(b, l, v16i8, xq, at2), concat16());
-            // nibble - 8: start at -8 * sum(x.q).
+          xScale.push_back(tokenScale(b, l, xd, at));
+          at.append(shape.q4 ? 2 : 1, c0);
+          Value bytes = tokenBytes(b, l, xq, at, shape.q4);
+          // nibble - 8: start at -8 * sum(x.q).
+          if (shape.q4)
             xStart.push_back(offsetStart(b, l, vnni, bytes, 8));
-          } else {
-            bytes = vector::LoadOp::create(b, l, v32i8, xq, at);
-          }
           xBytes.push_back(bytes);
         }
         // Each column's block of w: its scale, its bytes (q4_0: the 32
@@ -1110,7 +1118,7 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
                                const BlockShape &shape, bool vnni) {
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
-  auto v16i8 = VectorType::get({16}, i8), v32i8 = VectorType::get({32}, i8);
+  auto v32i8 = VectorType::get({32}, i8);
   auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
   Value c0 = cidx(0), c1 = cidx(1);
   TokenBlocks t;
@@ -1124,7 +1132,6 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
       t.start = memref::AllocaOp::create(
           b, l, MemRefType::get({shape.blocks, 8}, i32), b.getI64IntegerAttr(32));
   }
-  unsigned xRank = cast<MemRefType>(xq.getType()).getRank();
   unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
   scf::ForOp::create(
       b, l, c0, cidx(shape.blocks), c1, ValueRange{},
@@ -1132,26 +1139,16 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
         // Every leading index of the token is 0 (one token, no batch).
         SmallVector<Value> at(dRank, c0);
         at.back() = blk;
-        Value d = arith::DivFOp::create(
-            nb, nl, memref::LoadOp::create(nb, nl, xd, at),
-            arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(127.0f)));
-        memref::StoreOp::create(nb, nl, d, t.scale, ValueRange{blk});
-        SmallVector<Value> xAt(xRank, c0);
-        xAt[dRank - 1] = blk;
-        Value bytes;
-        if (shape.q4) {
-          SmallVector<Value> high = xAt;
-          high[xRank - 2] = c1;
-          bytes = vector::ShuffleOp::create(
-              nb, nl, vector::LoadOp::create(nb, nl, v16i8, xq, xAt),
-              vector::LoadOp::create(nb, nl, v16i8, xq, high), concat16());
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
+                                ValueRange{blk});
+        at.append(shape.q4 ? 2 : 1, c0);
+        Value bytes = tokenBytes(nb, nl, xq, at, shape.q4);
+        if (shape.q4)
           vector::StoreOp::create(nb, nl, offsetStart(nb, nl, vnni, bytes, 8),
                                   t.start, ValueRange{blk, c0});
-        } else {
-          bytes = arith::XOrIOp::create(
-              nb, nl, vector::LoadOp::create(nb, nl, v32i8, xq, xAt),
-              splatI8(nb, nl, v32i8, -128));
-        }
+        else
+          bytes = arith::XOrIOp::create(nb, nl, bytes,
+                                        splatI8(nb, nl, v32i8, -128));
         vector::StoreOp::create(nb, nl, bytes, t.bytes, ValueRange{blk, c0});
         scf::YieldOp::create(nb, nl);
       });
