@@ -47,6 +47,12 @@ CompileFlags::CompileFlags(cl::OptionCategory &category, StringRef prefix)
                          "integers, as llama.cpp does (default true; false: "
                          "f32 input against the decoded weights, slower and "
                          "closer to the f32 model)")),
+      interleaveDesc(describe(
+          prefix, "With --int8-activations, q4_0 matrices of linear layers "
+                  "are read with the blocks of 8 rows interleaved, which the "
+                  "runtime makes from the file's blocks once, at load: one "
+                  "integer dot product serves 8 rows (default true; false: "
+                  "the file's layout, one row at a time)")),
       bf16Desc(describe(prefix, "Linear layers with bf16 weights round their input "
                          "to bf16 and multiply bf16 by bf16 with f32 sums "
                          "(vdpbf16ps on AVX512-BF16), as llama.cpp does "
@@ -64,6 +70,8 @@ CompileFlags::CompileFlags(cl::OptionCategory &category, StringRef prefix)
             cl::init("f32"), cl::cat(category)),
       int8Activations("int8-activations", cl::desc(int8Desc), cl::init(true),
                       cl::cat(category)),
+      interleaveWeights("interleave-weights", cl::desc(interleaveDesc),
+                        cl::init(true), cl::cat(category)),
       bf16Activations("bf16-activations", cl::desc(bf16Desc), cl::init(true),
                       cl::cat(category)) {}
 
@@ -89,16 +97,17 @@ void CompileFlags::apply(CompileOptions &options) const {
   options.expertRanks = expertRanks;
   options.dtype = dtype;
   options.int8Activations = int8Activations;
+  options.interleaveWeights = interleaveWeights;
   options.bf16Activations = bf16Activations;
 }
 
 std::string CompileFlags::key() const {
   return formatv("context={0}|max-tokens={1}|shards={2}|ranks={3}|dtype={4}|"
-                 "int8={5}|bf16={6}",
+                 "int8={5}|bf16={6}|interleave={7}",
                  contextLength.getValue(), maxTokens.getValue(),
                  expertShards.getValue(), expertRanks.getValue(),
                  dtype.getValue(), int8Activations.getValue(),
-                 bf16Activations.getValue())
+                 bf16Activations.getValue(), interleaveWeights.getValue())
       .str();
 }
 

@@ -75,6 +75,7 @@ static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
   pipeline.expertShards = o.expertShards;
   pipeline.expertRanks = o.expertRanks;
   pipeline.int8Activations = o.int8Activations;
+  pipeline.interleaveWeights = o.interleaveWeights;
   pipeline.bf16Activations = o.bf16Activations;
   pipeline.weightType = o.dtype == "f32" ? "" : o.dtype;
   // Tiles for the caches of the target (the host's unless --cpu names one).
@@ -206,10 +207,14 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         if (auto shards = func.getArgAttrOfType<mlir::IntegerAttr>(
                 i, mlir::loom::kShardArgAttr))
           p.shards = shards.getInt();
+        // q4_0 read as q4_0x8 (loom-interleave-weights): 144 bytes per
+        // block of 8 rows, interleaved at load.
         if (p.elementType == "i8" && !p.shape.empty())
           p.storage = p.shape.back() == 34   ? "q8_0"
                       : p.shape.back() == 18 ? "q4_0"
-                                             : "?";
+                      : p.shape.back() == 144 && p.storage == "q4_0"
+                          ? "q4_0"
+                          : "?";
       } else if (name && name.getValue() == "tokens") {
         p.kind = ParamInfo::Kind::Tokens;
         p.name = "tokens";

@@ -1214,6 +1214,441 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
   }
 }
 
+//===----------------------------------------------------------------------===//
+// q4_0x8: the blocks of 8 rows interleaved
+//===----------------------------------------------------------------------===//
+
+/// The contraction QuantizedPatterns.cpp makes for q4_0x8 weights with 8-bit
+/// activations: inputs xq [.., s, blocks, 2, 4, 4] i8, amax [.., s, blocks]
+/// f32, the group's nibbles [groups, blocks, 4, 8, 4] (bytes 16.. of each
+/// 144-byte block), the scales' low and high bytes [groups, blocks, 8];
+/// output y [.., s, groups, 8]. All views of one [groups, blocks, 144]
+/// buffer at static offsets.
+struct InterleavedShape {
+  unsigned rank; ///< y's rank
+  int64_t groups, blocks;
+  int64_t offset; ///< of the raw blocks in their buffer
+};
+
+std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 5 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto type = [&](unsigned i) {
+    return dyn_cast<MemRefType>(op->getOperand(i).getType());
+  };
+  MemRefType xq = type(0), xd = type(1), q = type(2), lo = type(3),
+             hi = type(4), y = type(5);
+  if (!xq || !xd || !q || !lo || !hi || !y || y.getRank() < 3 ||
+      !y.getElementType().isF32() || y.getShape().back() != 8 ||
+      !xq.getElementType().isInteger(8) || !xd.getElementType().isF32() ||
+      xq.getRank() != y.getRank() + 2 || xd.getRank() != y.getRank() - 1 ||
+      !q.getElementType().isInteger(8) || q.getRank() != 5 ||
+      !q.hasStaticShape() || lo.getRank() != 3 || hi.getRank() != 3 ||
+      op.getNumLoops() != y.getRank() + 4)
+    return std::nullopt;
+  InterleavedShape shape;
+  shape.rank = y.getRank();
+  shape.groups = q.getDimSize(0);
+  shape.blocks = q.getDimSize(1);
+  if (q.getShape().drop_front(2) != ArrayRef<int64_t>{4, 8, 4} ||
+      xq.getShape().take_back(4) != ArrayRef<int64_t>{shape.blocks, 2, 4, 4} ||
+      y.getDimSize(y.getRank() - 2) != shape.groups)
+    return std::nullopt;
+  // Strides: the weight's bytes as QuantizedPatterns.cpp views them, each
+  // token's blocks contiguous, y's 8 outputs contiguous.
+  auto layout = [](MemRefType t, SmallVector<int64_t> &strides,
+                   int64_t &offset) {
+    return succeeded(t.getStridesAndOffset(strides, offset));
+  };
+  SmallVector<int64_t> qs, ls, hs, xs, ys;
+  int64_t qo, lo_, ho, xo, yo;
+  int64_t row = shape.blocks * 144;
+  if (!layout(q, qs, qo) || !layout(lo, ls, lo_) || !layout(hi, hs, ho) ||
+      !layout(xq, xs, xo) || !layout(y, ys, yo) ||
+      qs != SmallVector<int64_t>{row, 144, 32, 4, 1} ||
+      ls != SmallVector<int64_t>{row, 144, 2} || ls != hs ||
+      ShapedType::isDynamic(qo) || lo_ != qo - 16 || ho != qo - 15 ||
+      ArrayRef<int64_t>(xs).take_back(4) != ArrayRef<int64_t>{32, 16, 4, 1} ||
+      ys.back() != 1)
+    return std::nullopt;
+  shape.offset = lo_;
+  bool muli = false;
+  op.getRegion().walk([&](arith::MulIOp) { muli = true; });
+  if (!muli)
+    return std::nullopt;
+  return shape;
+}
+
+/// acc + per i32 lane, the dot product of that lane's 4 bytes of `a`
+/// (unsigned) and `bv` (signed): vpdpbusd with `vnni`, otherwise widened
+/// and summed per lane.
+Value dotLanesU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+                   Value bv) {
+  if (vnni)
+    return dotU8S8(b, l, vnni, acc, a, bv);
+  Type i32 = b.getI32Type();
+  auto v32i32 = VectorType::get({32}, i32);
+  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
+                                  arith::ExtSIOp::create(b, l, v32i32, bv));
+  // Byte k of every lane, for k = 0..3, added to the lanes.
+  for (int64_t k = 0; k < 4; ++k) {
+    SmallVector<int64_t> mask;
+    for (int64_t lane = 0; lane < 8; ++lane)
+      mask.push_back(4 * lane + k);
+    acc = arith::AddIOp::create(b, l, acc,
+                                vector::ShuffleOp::create(b, l, p, p, mask));
+  }
+  return acc;
+}
+
+/// The q4_0x8 weight as its raw blocks [groups, blocks, 144].
+Value interleavedBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
+                        const InterleavedShape &shape) {
+  int64_t row = shape.blocks * 144;
+  auto type = MemRefType::get(
+      {shape.groups, shape.blocks, 144}, b.getI8Type(),
+      StridedLayoutAttr::get(b.getContext(), shape.offset, {row, 144, 1}));
+  return memref::ReinterpretCastOp::create(
+      b, l, type, op->getOperand(2), shape.offset,
+      ArrayRef<int64_t>{shape.groups, shape.blocks, 144},
+      ArrayRef<int64_t>{row, 144, 1});
+}
+
+/// A token's 8-bit values as [.., s, blocks, 2, 16] (the last two
+/// dimensions of xq merged).
+Value tokenHalves(OpBuilder &b, Location l, Value xq) {
+  unsigned rank = cast<MemRefType>(xq.getType()).getRank();
+  SmallVector<ReassociationIndices> merge;
+  for (unsigned d = 0; d + 2 < rank; ++d)
+    merge.push_back({int64_t(d)});
+  merge.push_back({int64_t(rank - 2), int64_t(rank - 1)});
+  return memref::CollapseShapeOp::create(b, l, xq, merge);
+}
+
+/// One group's block of the weight: the 8 rows' scales as f32, and its
+/// nibbles as 8 vectors of 32 bytes: chunk c's low nibbles (values 4c..4c+3
+/// of each row, lane by lane) at 2c, its high nibbles (16 + 4c..) at 2c + 1.
+struct GroupBlock {
+  Value scales;
+  SmallVector<Value, 8> nibbles;
+};
+
+GroupBlock readGroupBlock(OpBuilder &b, Location l, Value raw, Value g,
+                          Value blk) {
+  auto v16i8 = VectorType::get({16}, b.getI8Type());
+  auto v32i8 = VectorType::get({32}, b.getI8Type());
+  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
+  GroupBlock block;
+  Value bytes = vector::LoadOp::create(b, l, v16i8, raw,
+                                       ValueRange{g, blk, cidx(0)});
+  Value halfs =
+      vector::BitCastOp::create(b, l, VectorType::get({8}, b.getF16Type()),
+                                bytes);
+  block.scales = arith::ExtFOp::create(
+      b, l, VectorType::get({8}, b.getF32Type()), halfs);
+  for (int64_t c = 0; c < 4; ++c) {
+    Value w = vector::LoadOp::create(b, l, v32i8, raw,
+                                     ValueRange{g, blk, cidx(16 + 32 * c)});
+    block.nibbles.push_back(
+        arith::AndIOp::create(b, l, w, splatI8(b, l, v32i8, 15)));
+    block.nibbles.push_back(
+        arith::ShRUIOp::create(b, l, w, splatI8(b, l, v32i8, 4)));
+  }
+  return block;
+}
+
+/// The i32 dot products of a group's block with a token's (one lane per
+/// row), from `start` (-8 * sum(x.q), as nibble - 8 is the value): `word(k)`
+/// gives the token's 4 bytes for nibble vector k as an i32. Two chains (low
+/// and high nibbles), added at the end.
+Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
+               Value start, function_ref<Value(int64_t)> word) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  auto v32i8 = VectorType::get({32}, b.getI8Type());
+  Value chains[2] = {
+      vector::BroadcastOp::create(b, l, v8i32, start),
+      arith::ConstantOp::create(
+          b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)))};
+  for (int64_t k = 0; k < 8; ++k) {
+    Value x = vector::BitCastOp::create(
+        b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
+    chains[k % 2] = dotLanesU8S8(b, l, vnni, chains[k % 2], block.nibbles[k], x);
+  }
+  return arith::AddIOp::create(b, l, chains[0], chains[1]);
+}
+
+/// The i32 at `at` of a token's [.., blocks, 2, 16] bytes: 4 of them.
+Value tokenWord(OpBuilder &b, Location l, Value halves, ValueRange at) {
+  Value bytes = vector::LoadOp::create(
+      b, l, VectorType::get({4}, b.getI8Type()), halves, at);
+  return vector::ExtractOp::create(
+      b, l,
+      vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()),
+                                bytes),
+      ArrayRef<int64_t>{0});
+}
+
+/// -8 * the sum of a token block's 32 bytes `v`.
+Value nibbleStart(OpBuilder &b, Location l, Value v) {
+  Type i32 = b.getI32Type();
+  Value sum = vector::ReductionOp::create(
+      b, l, vector::CombiningKind::ADD,
+      arith::ExtSIOp::create(b, l, VectorType::get({32}, i32), v));
+  return arith::MulIOp::create(
+      b, l, sum, arith::ConstantOp::create(b, l, b.getI32IntegerAttr(-8)));
+}
+
+/// y[lead.., s, g, 0..8] += acc.
+void addGroupOutputs(OpBuilder &b, Location l, Value y, ValueRange lead,
+                     Value s, Value g, Value acc) {
+  auto v8 = VectorType::get({8}, b.getF32Type());
+  SmallVector<Value> at(lead.begin(), lead.end());
+  at.append({s, g, arith::ConstantIndexOp::create(b, l, 0)});
+  Value old = vector::LoadOp::create(b, l, v8, y, at);
+  vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, old, acc), y, at);
+}
+
+/// Decode: one token against groups `groups`, each group's blocks in order
+/// (one contiguous stream), its 8 outputs in one vector<8xf32>. The token's
+/// scale, bytes (as 8 i32 words) and start per block are computed once per
+/// call, before the parallel loop, into allocas at the function's entry.
+struct InterleavedToken {
+  Value scale; ///< memref<blocks x f32>
+  Value words; ///< memref<blocks x 8 x i32>: low-nibble values first
+  Value start; ///< memref<blocks x i32>
+};
+
+InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
+                                         linalg::GenericOp op,
+                                         const InterleavedShape &shape) {
+  Value halves = tokenHalves(b, l, op->getOperand(0)), xd = op->getOperand(1);
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
+  Value c0 = cidx(0);
+  InterleavedToken t;
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op->getParentRegion()->front());
+    t.scale = memref::AllocaOp::create(b, l, MemRefType::get({shape.blocks}, f32));
+    t.words = memref::AllocaOp::create(
+        b, l, MemRefType::get({shape.blocks, 8}, i32), b.getI64IntegerAttr(32));
+    t.start = memref::AllocaOp::create(b, l, MemRefType::get({shape.blocks}, i32));
+  }
+  unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
+  scf::ForOp::create(
+      b, l, c0, cidx(shape.blocks), cidx(1), ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
+        SmallVector<Value> at(dRank, c0);
+        at.back() = blk;
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
+                                ValueRange{blk});
+        at.append({c0, c0});
+        Value bytes = tokenBytes(nb, nl, halves, at, /*q4=*/true);
+        memref::StoreOp::create(nb, nl, nibbleStart(nb, nl, bytes), t.start,
+                                ValueRange{blk});
+        vector::StoreOp::create(
+            nb, nl,
+            vector::BitCastOp::create(nb, nl,
+                                      VectorType::get({8}, nb.getI32Type()),
+                                      bytes),
+            t.words, ValueRange{blk, c0});
+        scf::YieldOp::create(nb, nl);
+      });
+  return t;
+}
+
+void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                         const InterleavedShape &shape, Value raw,
+                         const InterleavedToken &token, bool vnni,
+                         ValueRange lead, ArrayRef<Value> groups) {
+  Value y = op->getOperand(5);
+  auto v8 = VectorType::get({8}, builder.getF32Type());
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v8, 0.0f));
+  for (Value g : groups) {
+    auto loop = scf::ForOp::create(
+        builder, loc, c0, cidx(builder, loc, shape.blocks),
+        cidx(builder, loc, 1), ValueRange{zero},
+        [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+          GroupBlock block = readGroupBlock(b, l, raw, g, blk);
+          Value start = memref::LoadOp::create(b, l, token.start, ValueRange{blk});
+          Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
+            // Nibble vector k: chunk k / 2, low (values 4c..) or high
+            // (16 + 4c..) nibbles: word c or 4 + c.
+            int64_t c = k / 2, w = (k % 2) * 4 + c;
+            return memref::LoadOp::create(b, l, token.words,
+                                          ValueRange{blk, cidx(b, l, w)})
+                .getResult();
+          });
+          // (w.d * x.d) * dot, as the one-row lowering computes it.
+          Value d = arith::MulFOp::create(
+              b, l, block.scales,
+              vector::BroadcastOp::create(
+                  b, l, v8,
+                  memref::LoadOp::create(b, l, token.scale, ValueRange{blk})));
+          scf::YieldOp::create(
+              b, l,
+              ValueRange{vector::FMAOp::create(
+                  b, l, arith::SIToFPOp::create(b, l, VectorType::get({8}, b.getF32Type()), dot), d,
+                  accs[0])});
+        });
+    addGroupOutputs(builder, loc, y, lead, c0, g, loop.getResult(0));
+  }
+}
+
+/// Every token block's scale x.d and start -8 * sum(x.q), computed once
+/// per call (not once per group of rows) into buffers shaped like the
+/// amax operand, [.., s, blocks]; freed by `release`.
+struct TokenBlockTerms {
+  Value scale; ///< f32
+  Value start; ///< i32
+  void release(OpBuilder &b, Location l) const {
+    memref::DeallocOp::create(b, l, scale);
+    memref::DeallocOp::create(b, l, start);
+  }
+};
+
+TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l, Value halves,
+                                       Value xd) {
+  auto type = cast<MemRefType>(xd.getType());
+  unsigned rank = type.getRank();
+  SmallVector<Value> dynamic, sizes;
+  for (unsigned d = 0; d < rank; ++d) {
+    Value size = type.isDynamicDim(d)
+                     ? memref::DimOp::create(b, l, xd, d).getResult()
+                     : arith::ConstantIndexOp::create(b, l, type.getDimSize(d))
+                           .getResult();
+    sizes.push_back(size);
+    if (type.isDynamicDim(d))
+      dynamic.push_back(size);
+  }
+  TokenBlockTerms t;
+  t.scale = memref::AllocOp::create(
+      b, l, MemRefType::get(type.getShape(), b.getF32Type()), dynamic);
+  t.start = memref::AllocOp::create(
+      b, l, MemRefType::get(type.getShape(), b.getI32Type()), dynamic);
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, l, 1);
+  scf::buildLoopNest(
+      b, l, SmallVector<Value>(rank, c0), sizes, SmallVector<Value>(rank, c1),
+      [&](OpBuilder &nb, Location nl, ValueRange at) {
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
+                                at);
+        SmallVector<Value> bytesAt(at.begin(), at.end());
+        bytesAt.append({c0, c0});
+        memref::StoreOp::create(
+            nb, nl,
+            nibbleStart(nb, nl, tokenBytes(nb, nl, halves, bytesAt, true)),
+            t.start, at);
+      });
+  return t;
+}
+
+/// Prefill: tokens `rows` against group `groups` (one at a time): each
+/// block of the group is read and split into nibbles once for all the
+/// tokens.
+void emitInterleavedBlock(OpBuilder &builder, Location loc,
+                          linalg::GenericOp op, const InterleavedShape &shape,
+                          Value raw, Value halves, const TokenBlockTerms &terms,
+                          bool vnni, ValueRange lead, ArrayRef<Value> rows,
+                          ArrayRef<Value> groups) {
+  Value y = op->getOperand(5);
+  auto v8 = VectorType::get({8}, builder.getF32Type());
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v8, 0.0f));
+  for (Value g : groups) {
+    SmallVector<Value> inits(rows.size(), zero);
+    auto loop = scf::ForOp::create(
+        builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
+        [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+          GroupBlock block = readGroupBlock(b, l, raw, g, blk);
+          SmallVector<Value> next;
+          for (auto [i, s] : llvm::enumerate(rows)) {
+            SmallVector<Value> at(lead.begin(), lead.end());
+            at.append({s, blk});
+            Value xScale = memref::LoadOp::create(b, l, terms.scale, at);
+            Value start = memref::LoadOp::create(b, l, terms.start, at);
+            Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
+              SmallVector<Value> w = at;
+              w.append({cidx(b, l, k % 2), cidx(b, l, 4 * (k / 2))});
+              return tokenWord(b, l, halves, w);
+            });
+            // (dot * w.d) * x.d, as the register-blocked lowering computes
+            // it.
+            Value scaled = arith::MulFOp::create(
+                b, l, arith::SIToFPOp::create(b, l, v8, dot), block.scales);
+            next.push_back(vector::FMAOp::create(
+                b, l, scaled, vector::BroadcastOp::create(b, l, v8, xScale),
+                accs[i]));
+          }
+          scf::YieldOp::create(b, l, next);
+        });
+    for (auto [i, s] : llvm::enumerate(rows))
+      addGroupOutputs(builder, loc, y, lead, s, g, loop.getResult(i));
+  }
+}
+
+LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
+                               const InterleavedShape &shape, int64_t rows,
+                               int64_t cacheBytes, bool vnni) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value y = op.getDpsInitOperand(0)->get();
+  auto yType = cast<MemRefType>(y.getType());
+  unsigned rank = shape.rank;
+  auto dim = [&](unsigned d) -> Value {
+    if (!yType.isDynamicDim(d))
+      return arith::ConstantIndexOp::create(rewriter, loc, yType.getDimSize(d));
+    return memref::DimOp::create(rewriter, loc, y, d);
+  };
+  SmallVector<Value> leadSizes;
+  for (unsigned d = 0; d + 3 < rank; ++d)
+    leadSizes.push_back(dim(d));
+  Value raw = interleavedBlocks(rewriter, loc, op, shape);
+  bool oneToken = isa<FunctionOpInterface>(op->getParentOp()) &&
+                  llvm::all_of(yType.getShape().drop_back(2),
+                               [](int64_t d) { return d == 1; });
+  if (oneToken) {
+    InterleavedToken token = prepareInterleavedToken(rewriter, loc, op, shape);
+    // 8 groups (64 rows) per task, as the one-row lowering.
+    emitBlockedLoops(
+        rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), 1, 8, 64,
+        Value(),
+        [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value>,
+            ArrayRef<Value> groups) {
+          emitInterleavedRows(b, l, op, shape, raw, token, vnni, lead, groups);
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+  Value halves = tokenHalves(rewriter, loc, op->getOperand(0));
+  TokenBlockTerms terms =
+      prepareTokenBlockTerms(rewriter, loc, halves, op->getOperand(1));
+  emitBlockedLoops(
+      rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), rows, 1,
+      rows * 8 * 32,
+      chunkRows(rewriter, loc, cacheBytes,
+                arith::ConstantIndexOp::create(rewriter, loc, shape.blocks),
+                32 + 4, rows),
+      [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
+          ArrayRef<Value> groups) {
+        emitInterleavedBlock(b, l, op, shape, raw, halves, terms, vnni, lead,
+                             rowIdx, groups);
+      });
+  terms.release(rewriter, loc);
+  rewriter.eraseOp(op);
+  return success();
+}
+
 } // namespace
 
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
@@ -1222,6 +1657,8 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                                          int64_t cols,
                                                          int64_t cacheBytes,
                                                          bool vnni) {
+  if (std::optional<InterleavedShape> interleaved = matchInterleaved(op))
+    return lowerInterleaved(rewriter, op, *interleaved, rows, cacheBytes, vnni);
   std::optional<BlockShape> shape = matchBlocks(op);
   bool int8 = false;
   if (!shape) {

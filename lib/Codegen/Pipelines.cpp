@@ -31,6 +31,10 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
     narrow.elementType = options.weightType;
     pm.addPass(createLoomNarrowWeightsPass(narrow));
   }
+  // q4_0 matrices read 8 rows at a time, in integer dot products of 8 lanes
+  // (the runtime interleaves the blocks at load).
+  if (options.int8Activations && options.interleaveWeights)
+    pm.addPass(createLoomInterleaveWeightsPass());
   // Each MoE layer's experts on the ranks of an MPI world: the program of
   // one rank, with its slice of the expert weights.
   if (options.expertRanks > 1) {
@@ -133,6 +137,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
+  // Poison values (from vector lowerings: a broadcast's undefined lanes).
+  pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createLoomLowerParallelDispatchPass());

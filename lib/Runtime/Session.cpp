@@ -88,6 +88,26 @@ static void packToBF16(const float *in, uint16_t *out, size_t n) {
   }
 }
 
+/// q4_0 blocks ([groups * 8, blocks] of 18 bytes: an f16 scale, 16 bytes
+/// of nibbles) as q4_0x8 ([groups, blocks] of 144 bytes): per group and
+/// block, the 8 rows' scales, then 4 chunks of 32 bytes, chunk c holding
+/// bytes 4c..4c+3 of each row's nibbles in turn. The same bytes, moved.
+static void interleaveQ4Rows(const uint8_t *in, uint8_t *out, int64_t groups,
+                             int64_t blocks) {
+  constexpr int64_t kRows = 8, kIn = 18, kOut = kRows * kIn;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t *o = out + (g * blocks + b) * kOut;
+      for (int64_t r = 0; r < kRows; ++r) {
+        const uint8_t *block = in + ((g * kRows + r) * blocks + b) * kIn;
+        std::memcpy(o + 2 * r, block, 2);
+        for (int64_t c = 0; c < 4; ++c)
+          std::memcpy(o + 16 + 32 * c + 4 * r, block + 2 + 4 * c, 4);
+      }
+    }
+  }
+}
+
 /// MPI's C API, as the artifact's MPI library exports it. The thread-level
 /// constants are the same in OpenMPI and MPICH.
 namespace {
@@ -202,6 +222,8 @@ Session::create(std::shared_ptr<Artifact> artifact,
         if (blocks && expected.size() >= 2) {
           expected.pop_back();
           expected.back() *= 32;
+          if (p.interleaved() && expected.size() >= 2)
+            expected[expected.size() - 2] *= 8;
         }
         if (ArrayRef<int64_t>(w->shape) != ArrayRef<int64_t>(expected))
           return createStringError(
@@ -245,6 +267,17 @@ Session::create(std::shared_ptr<Artifact> artifact,
             return memory.takeError();
           packToBF16(reinterpret_cast<const float *>(bytes.data()),
                      static_cast<uint16_t *>(*memory), n);
+          s->packed_[p.name] = *memory;
+        }
+        // A q4_0 matrix the artifact reads as q4_0x8: the file's blocks
+        // interleaved 8 rows at a time, once.
+        if (p.interleaved() && !s->packed_.contains(p.name)) {
+          ArrayRef<uint8_t> bytes = model->bytes(*w);
+          Expected<void *> memory = s->device_->allocate(bytes.size());
+          if (!memory)
+            return memory.takeError();
+          interleaveQ4Rows(bytes.data(), static_cast<uint8_t *>(*memory),
+                           p.shape[0], p.shape[1]);
           s->packed_[p.name] = *memory;
         }
       } else if (p.kind == ParamInfo::Kind::Cache &&

@@ -39,7 +39,7 @@ private:
   // The descriptions, which the options refer to (declared first: built
   // before them).
   std::string contextLengthDesc, maxTokensDesc, expertShardsDesc,
-      expertRanksDesc, dtypeDesc, int8Desc, bf16Desc;
+      expertRanksDesc, dtypeDesc, int8Desc, interleaveDesc, bf16Desc;
 
 public:
   llvm::cl::opt<int64_t> contextLength;
@@ -48,6 +48,7 @@ public:
   llvm::cl::opt<int64_t> expertRanks;
   llvm::cl::opt<std::string> dtype;
   llvm::cl::opt<bool> int8Activations;
+  llvm::cl::opt<bool> interleaveWeights;
   llvm::cl::opt<bool> bf16Activations;
 };
 

@@ -55,12 +55,24 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
   auto c = [&](int64_t x) { return arith::ConstantIndexOp::create(b, loc, x); };
   Value block = arith::DivUIOp::create(b, loc, k, c(kBlock));
   Value j = arith::RemUIOp::create(b, loc, k, c(kBlock));
+  SmallVector<Value> at(rows.begin(), rows.end());
+  // q4_0x8: row r is row r % 8 of group r / 8; its scale is the group's
+  // (r % 8)-th f16, its byte i at 16 + 32 * (i / 4) + 4 * (r % 8) + i % 4.
+  Value inGroup;
+  if (format == BlockFormat::q4_0x8) {
+    inGroup = arith::RemUIOp::create(b, loc, at.back(), c(8));
+    at.back() = arith::DivUIOp::create(b, loc, at.back(), c(8));
+  }
   auto byteAt = [&](Value offset) {
-    SmallVector<Value> idx(rows.begin(), rows.end());
+    SmallVector<Value> idx = at;
     idx.append({block, offset});
     return tensor::ExtractOp::create(b, loc, raw, idx).getResult();
   };
-  Value scale = DequantizeOp::buildScale(b, loc, byteAt(c(0)), byteAt(c(1)));
+  Value scaleAt = inGroup ? arith::MulIOp::create(b, loc, inGroup, c(2))
+                          : c(0).getResult();
+  Value scale = DequantizeOp::buildScale(
+      b, loc, byteAt(scaleAt),
+      byteAt(arith::AddIOp::create(b, loc, scaleAt, c(1))));
   Value value;
   if (format == BlockFormat::q8_0) {
     Value q = byteAt(arith::AddIOp::create(b, loc, j, c(2)));
@@ -69,8 +81,20 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
     Value half = c(kBlock / 2);
     Value high = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
     Value inHalf = arith::RemUIOp::create(b, loc, j, half);
-    Value q = byteAt(arith::AddIOp::create(b, loc, inHalf, c(2)));
-    value = decodeNibble(b, loc, q, high);
+    Value offset = arith::AddIOp::create(b, loc, inHalf, c(2));
+    if (inGroup) {
+      // 16 + 32 * (i / 4) + 4 * (r % 8) + i % 4
+      Value chunk = arith::MulIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, inHalf, c(4)), c(32));
+      Value lane = arith::MulIOp::create(b, loc, inGroup, c(4));
+      offset = arith::AddIOp::create(
+          b, loc,
+          arith::AddIOp::create(b, loc, chunk, lane),
+          arith::AddIOp::create(b, loc,
+                                arith::RemUIOp::create(b, loc, inHalf, c(4)),
+                                c(16)));
+    }
+    value = decodeNibble(b, loc, byteAt(offset), high);
   }
   return arith::MulFOp::create(b, loc, value, scale);
 }
@@ -95,6 +119,87 @@ static Value byteSlice(OpBuilder &b, Location loc, Value raw, int64_t offset,
                                         strides);
 }
 
+/// `v` with its last dimension split in two, `size` the inner one.
+static Value splitLast(OpBuilder &b, Location loc, Value v, int64_t size) {
+  auto type = cast<RankedTensorType>(v.getType());
+  unsigned rank = type.getRank();
+  SmallVector<int64_t> shape(type.getShape().drop_back());
+  shape.append({type.getShape().back() / size, size});
+  SmallVector<ReassociationIndices> reassociation;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    reassociation.push_back({int64_t(d)});
+  reassociation.push_back({int64_t(rank - 1), int64_t(rank)});
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(shape, type.getElementType()), v,
+      reassociation);
+}
+
+/// The contraction of a linear layer with q4_0x8 weights `raw` ([n / 8,
+/// blocks, 144]): x is `xBlocks` ([.., s, blocks, 2, 16], f32 or, with
+/// `amax`, 8-bit values whose blocks have scale amax / 127), `out` is y
+/// ([.., s, n]). Loops (.., s, g, r, blk, half, c, t): output n = 8g + r,
+/// the value of the block 16 * half + 4c + t, whose nibble is in byte 4c +
+/// t of row r's bytes: byte 16 + 32c + 4r + t of the group's block. `body`
+/// makes the op's body from its arguments and whether the value is a high
+/// nibble, as for q4_0.
+static Value interleavedContraction(
+    OpBuilder &b, Location loc, Value xBlocks, Value amax, Value raw,
+    Value out,
+    function_ref<void(OpBuilder &, Location, ValueRange, Value)> body) {
+  MLIRContext *ctx = b.getContext();
+  unsigned rank = cast<RankedTensorType>(out.getType()).getRank();
+  unsigned g = rank - 1, r = rank, blk = rank + 1, half = rank + 2,
+           c = rank + 3, t = rank + 4, numLoops = rank + 5;
+  // [g, blk, 144] -> values [g, blk, c, r, t]; scale bytes [g, blk, r].
+  Value values = tensor::ExpandShapeOp::create(
+      b, loc,
+      RankedTensorType::get(
+          {cast<RankedTensorType>(raw.getType()).getDimSize(0),
+           cast<RankedTensorType>(raw.getType()).getDimSize(1), 4, 8, 4},
+          b.getI8Type()),
+      byteSlice(b, loc, raw, 16, 128),
+      SmallVector<ReassociationIndices>{{0}, {1}, {2, 3, 4}});
+  Value pairs = splitLast(b, loc, byteSlice(b, loc, raw, 0, 16), 2);
+  Value lo = byteSlice(b, loc, pairs, 0, 1), hi = byteSlice(b, loc, pairs, 1, 1);
+  Value x = splitLast(b, loc, xBlocks, 4);
+  Value y = splitLast(b, loc, out, 8);
+  SmallVector<unsigned> xDims, yDims, scaleDims;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    xDims.push_back(d);
+  yDims = xDims;
+  scaleDims = xDims;
+  xDims.append({blk, half, c, t});
+  scaleDims.push_back(blk);
+  yDims.append({g, r});
+  SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims)};
+  SmallVector<Value> inputs = {x};
+  if (amax) {
+    maps.push_back(mapOf(ctx, numLoops, scaleDims));
+    inputs.push_back(amax);
+  }
+  maps.append({mapOf(ctx, numLoops, {g, blk, c, r, t}),
+               mapOf(ctx, numLoops, {g, blk, r}),
+               mapOf(ctx, numLoops, {g, blk, r}), mapOf(ctx, numLoops, yDims)});
+  inputs.append({values, lo, hi});
+  Value result =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{y.getType()}, inputs, ValueRange{y}, maps,
+          iterators(rank + 1, 4),
+          [&](OpBuilder &nb, Location l, ValueRange args) {
+            Value index = linalg::IndexOp::create(nb, l, half);
+            Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+            body(nb, l, args,
+                 arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, index,
+                                       zero));
+          })
+          .getResult(0);
+  SmallVector<ReassociationIndices> merge;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    merge.push_back({int64_t(d)});
+  merge.push_back({int64_t(rank - 1), int64_t(rank)});
+  return tensor::CollapseShapeOp::create(b, loc, out.getType(), result, merge);
+}
+
 Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                                 BlockFormat format,
                                 ArrayRef<OpFoldResult> outSizes, Value init,
@@ -104,7 +209,9 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto rawType = cast<RankedTensorType>(raw.getType());
   unsigned rank = xType.getRank(); // the output's rank too
   int64_t blocks = rawType.getDimSize(1);
-  bool q4 = format == BlockFormat::q4_0;
+  // q4_0x8 takes x as q4_0 does; only the weight's layout differs.
+  bool interleaved = format == BlockFormat::q4_0x8;
+  bool q4 = format != BlockFormat::q8_0;
   // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
   // the value within the block (or half).
   unsigned n = rank - 1, blk = rank;
@@ -149,6 +256,17 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   };
 
   if (!int8Activations) {
+    if (interleaved)
+      return interleavedContraction(
+          b, loc, xBlocks, Value(), raw, out,
+          [&](OpBuilder &nb, Location l, ValueRange args, Value high) {
+            Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
+            Value w = arith::MulFOp::create(
+                nb, l, decodeNibble(nb, l, args[1], high), scale);
+            Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
+            Value s = arith::AddFOp::create(nb, l, args[4], p, fastmath);
+            linalg::YieldOp::create(nb, l, s);
+          });
     SmallVector<AffineMap> maps = {
         mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, {n, blk, valueLoop}),
         mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, {n, blk}),
@@ -187,7 +305,22 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
     return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
   };
-  auto contract = [&](Value xq, Value amax) {
+  auto contract = [&](Value xq, Value amax) -> Value {
+    if (interleaved)
+      return interleavedContraction(
+          b, loc, xq, amax, raw, out,
+          [&](OpBuilder &nb, Location l, ValueRange args, Value high) {
+            Value scale = DequantizeOp::buildScale(nb, l, args[3], args[4]);
+            Value wq = nibbleValue(nb, l, args[2], high, i32);
+            Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
+            Value prod = arith::SIToFPOp::create(
+                nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));
+            Value ds = arith::MulFOp::create(nb, l, blockScale(nb, l, args[1]),
+                                             scale);
+            Value p = arith::MulFOp::create(nb, l, prod, ds, fastmath);
+            Value s = arith::AddFOp::create(nb, l, args[5], p, fastmath);
+            linalg::YieldOp::create(nb, l, s);
+          });
     return linalg::GenericOp::create(
                b, loc, TypeRange{out.getType()},
                ValueRange{xq, amax, values, lo, hi}, ValueRange{out}, maps,

@@ -155,8 +155,14 @@ int64_t DequantizeOp::blockBytes(BlockFormat format) {
     return 2 + kBlockValues;
   case BlockFormat::q4_0:
     return 2 + kBlockValues / 2;
+  case BlockFormat::q4_0x8:
+    return 8 * (2 + kBlockValues / 2);
   }
   llvm_unreachable("unknown block format");
+}
+
+int64_t DequantizeOp::blockRows(BlockFormat format) {
+  return format == BlockFormat::q4_0x8 ? 8 : 1;
 }
 
 Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo,
@@ -174,10 +180,11 @@ Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo,
 LogicalResult DequantizeOp::verify() {
   auto input = getInput().getType();
   auto result = getResult().getType();
-  if (input.getRank() < 2)
-    return emitOpError("expected the input to be [rows..., blocks, bytes], but "
-                       "found shape ")
-           << shapeStr(input.getShape());
+  int64_t groupRows = blockRows(getFormat());
+  if (input.getRank() < (groupRows > 1 ? 3 : 2))
+    return emitOpError("expected the input to be [rows..., blocks, bytes]")
+           << (groupRows > 1 ? " with at least one dimension of rows" : "")
+           << ", but found shape " << shapeStr(input.getShape());
   int64_t bytes = blockBytes(getFormat());
   if (input.getShape().back() != bytes)
     return emitOpError("expected ")
@@ -187,11 +194,16 @@ LogicalResult DequantizeOp::verify() {
   if (result.getRank() != input.getRank() - 1)
     return emitOpError("expected a result of rank ")
            << input.getRank() - 1 << ", but found rank " << result.getRank();
-  for (int64_t d = 0; d + 1 < result.getRank(); ++d)
-    if (!dimsAgree(result.getDimSize(d), input.getDimSize(d)))
+  for (int64_t d = 0; d + 1 < result.getRank(); ++d) {
+    // q4_0x8: the last dimension of rows counts groups of 8 rows.
+    int64_t rows = input.getDimSize(d);
+    if (d + 2 == result.getRank() && !ShapedType::isDynamic(rows))
+      rows *= groupRows;
+    if (!dimsAgree(result.getDimSize(d), rows))
       return emitOpError("expected result dimension ")
-             << d << " to be " << input.getDimSize(d) << ", but found "
+             << d << " to be " << rows << ", but found "
              << result.getDimSize(d);
+  }
   int64_t blocks = input.getDimSize(input.getRank() - 2);
   int64_t values = ShapedType::isDynamic(blocks) ? ShapedType::kDynamic
                                                  : blocks * kBlockValues;
@@ -210,6 +222,10 @@ int64_t WeightOp::getNumParameters() {
   int64_t rows = 1;
   for (int64_t d : type.getShape().drop_back())
     rows *= d;
+  // Blocks of 8 interleaved rows (q4_0x8, 144 bytes) hold 8 blocks each.
+  if (type.getShape().back() ==
+      DequantizeOp::blockBytes(BlockFormat::q4_0x8))
+    rows *= DequantizeOp::blockRows(BlockFormat::q4_0x8);
   return rows * DequantizeOp::kBlockValues;
 }
 

@@ -89,7 +89,14 @@ def Loom_BlockFormat : I32EnumAttr<"BlockFormat",
       // Blocks of 32 values: an f16 scale d, then 16 bytes whose low nibbles
       // are values 0-15 and high nibbles values 16-31; value = d * (q - 8).
       // 18 bytes per block.
-      I32EnumAttrCase<"q4_0", 1>
+      I32EnumAttrCase<"q4_0", 1>,
+      // q4_0 with the blocks of 8 consecutive rows interleaved, as Loom
+      // repacks q4_0 matrices at load (loom-interleave-weights): per group
+      // of 8 rows and block, the 8 rows' f16 scales (16 bytes), then 4
+      // chunks of 32 bytes, chunk c holding bytes 4c..4c+3 of each of the
+      // 8 rows' 16 bytes of nibbles in turn. 144 bytes per group and block;
+      // the input is [rows / 8, blocks, 144].
+      I32EnumAttrCase<"q4_0x8", 2>
     ]> {
   let cppNamespace = "::mlir::loom";
 }
