@@ -155,3 +155,108 @@ func.func @decode_q4(%x: tensor<1x1x160xf32>) -> tensor<1x1x32xf32> {
   %y = loom.linear %x, %w : (tensor<1x1x160xf32>, tensor<32x160xf32>) -> tensor<1x1x32xf32>
   return %y : tensor<1x1x32xf32>
 }
+
+// -----
+
+// q4_0x8, one token: per block the token's scale, -8 * sum(x.q) and its 32
+// bytes as 8 i32 words are computed once, before the loops over the
+// weight. Each group of 8 rows is then read in order, one block (144
+// bytes) at a time: the 8 scales as one vector<8xf16>, 4 chunks of 32
+// bytes split into low and high nibbles, and 8 vpdpbusd, each against one
+// token word broadcast to every lane (lane r is row r), in two chains (low
+// and high nibbles) added at the end; one accumulator of 8 outputs, stored
+// as one vector: no reduction across lanes.
+// VNNI-LABEL: func.func @decode_q4x8
+//       VNNI:   %[[XD:.+]] = memref.alloca() : memref<3xf32>
+//       VNNI:   %[[XW:.+]] = memref.alloca() {alignment = 32 : i64} : memref<3x8xi32>
+//       VNNI:   %[[XS:.+]] = memref.alloca() : memref<3xi32>
+//       VNNI:   %[[RAW:.+]] = memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [2, 3, 144], strides: [432, 144, 1]
+//       VNNI:   scf.for %[[B:.+]] = %c0 to %c3 step %c1 {
+//       VNNI:     memref.store %{{.+}}, %[[XD]][%[[B]]] : memref<3xf32>
+//       VNNI:     vector.reduction <add>, %{{.+}} : vector<32xi32> into i32
+//       VNNI:     memref.store %{{.+}}, %[[XS]][%[[B]]] : memref<3xi32>
+//       VNNI:     vector.bitcast %{{.+}} : vector<32xi8> to vector<8xi32>
+//       VNNI:     vector.store %{{.+}}, %[[XW]][%[[B]], %c0] : memref<3x8xi32>, vector<8xi32>
+//       VNNI:   }
+//       VNNI:   scf.for %[[G:.+]] = %c0 to %c2 step %c1 {
+//       VNNI:     %[[ACC:.+]] = scf.for %[[BLK:.+]] = %c0 to %c3 step %c1 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
+//       VNNI:       %[[SB:.+]] = vector.load %[[RAW]][%[[G]], %[[BLK]], %c0] : {{.+}}, vector<16xi8>
+//       VNNI:       %[[SH:.+]] = vector.bitcast %[[SB]] : vector<16xi8> to vector<8xf16>
+//       VNNI:       %[[WD:.+]] = arith.extf %[[SH]] : vector<8xf16> to vector<8xf32>
+//       VNNI:       %[[C0:.+]] = vector.load %[[RAW]][%[[G]], %[[BLK]], %c16] : {{.+}}, vector<32xi8>
+//       VNNI:       %[[L0:.+]] = arith.andi %[[C0]], %{{.+}} : vector<32xi8>
+//       VNNI:       %[[H0:.+]] = arith.shrui %[[C0]], %{{.+}} : vector<32xi8>
+//       VNNI:       vector.load %[[RAW]][%[[G]], %[[BLK]], %c48]
+//       VNNI:       vector.load %[[RAW]][%[[G]], %[[BLK]], %c80]
+//       VNNI:       vector.load %[[RAW]][%[[G]], %[[BLK]], %c112]
+//       VNNI:       %[[S:.+]] = memref.load %[[XS]][%[[BLK]]] : memref<3xi32>
+//       VNNI:       %[[START:.+]] = vector.broadcast %[[S]] : i32 to vector<8xi32>
+//       VNNI:       %[[W0:.+]] = memref.load %[[XW]][%[[BLK]], %c0] : memref<3x8xi32>
+//       VNNI:       %[[W0V:.+]] = vector.broadcast %[[W0]] : i32 to vector<8xi32>
+//       VNNI:       %[[W0B:.+]] = vector.bitcast %[[W0V]] : vector<8xi32> to vector<32xi8>
+//       VNNI:       %[[LOW:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[START]], %[[L0]], %[[W0B]])
+//       VNNI:       memref.load %[[XW]][%[[BLK]], %c4] : memref<3x8xi32>
+//       VNNI:       %[[HIGH:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %[[H0]], %{{.+}})
+//  VNNI-COUNT-6:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:       %[[DOT:.+]] = arith.addi %{{.+}}, %{{.+}} : vector<8xi32>
+//       VNNI:       memref.load %[[XD]][%[[BLK]]] : memref<3xf32>
+//       VNNI:       %[[D:.+]] = arith.mulf %[[WD]], %{{.+}} : vector<8xf32>
+//       VNNI:       %[[F:.+]] = arith.sitofp %[[DOT]] : vector<8xi32> to vector<8xf32>
+//       VNNI:       vector.fma %[[F]], %[[D]], %{{.+}} : vector<8xf32>
+//       VNNI:     }
+//       VNNI:     %[[OLD:.+]] = vector.load %{{.+}}[%c0, %c0, %[[G]], %c0] : memref<1x1x2x8xf32>, vector<8xf32>
+//       VNNI:     %[[NEW:.+]] = arith.addf %[[OLD]], %[[ACC]] : vector<8xf32>
+//       VNNI:     vector.store %[[NEW]], %{{.+}}[%c0, %c0, %[[G]], %c0] : memref<1x1x2x8xf32>, vector<8xf32>
+//   VNNI-NOT:   vector.reduction
+//       VNNI:   return
+func.func @decode_q4x8(%x: tensor<1x1x96xf32>) -> tensor<1x1x16xf32> {
+  %raw = loom.weight "w" : tensor<2x3x144xi8>
+  %w = loom.dequantize %raw format = q4_0x8 : tensor<2x3x144xi8> -> tensor<16x96xf32>
+  %y = loom.linear %x, %w : (tensor<1x1x96xf32>, tensor<16x96xf32>) -> tensor<1x1x16xf32>
+  return %y : tensor<1x1x16xf32>
+}
+
+// -----
+
+// q4_0x8, several tokens: every token block's scale and start are computed
+// once per call into heap buffers (freed after the loops); then blocks of
+// 2 tokens x one group of 8 rows: each block of the group is loaded and
+// split into nibbles once for both tokens; each token's 4-byte words are
+// read where they are (one per vpdpbusd), one accumulator per token.
+// VNNI-LABEL: func.func @prefill_q4x8
+//       VNNI:   %[[SCALE:.+]] = memref.alloc(%{{.+}}) : memref<1x?x3xf32>
+//       VNNI:   %[[STARTS:.+]] = memref.alloc(%{{.+}}) : memref<1x?x3xi32>
+//       VNNI:   scf.for
+//       VNNI:     scf.for
+//       VNNI:       memref.store %{{.+}}, %[[SCALE]]
+//       VNNI:       memref.store %{{.+}}, %[[STARTS]]
+//       VNNI:   scf.parallel
+//       VNNI:     scf.if
+//       VNNI:       scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<8xf32>, vector<8xf32>) {
+//       VNNI:         vector.bitcast %{{.+}} : vector<16xi8> to vector<8xf16>
+//   VNNI-COUNT-4:     arith.shrui %{{.+}}, %{{.+}} : vector<32xi8>
+//       VNNI:         memref.load %[[SCALE]]
+//       VNNI:         memref.load %[[STARTS]]
+//       VNNI:         vector.load %{{.+}} : memref<1x?x3x2x16xi8>, vector<4xi8>
+//       VNNI:         vector.bitcast %{{.+}} : vector<4xi8> to vector<1xi32>
+//  VNNI-COUNT-8:      llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:         vector.fma
+//       VNNI:         memref.load %[[SCALE]]
+//       VNNI:         memref.load %[[STARTS]]
+//  VNNI-COUNT-8:      llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:         vector.fma
+//       VNNI:         scf.yield
+//       VNNI:   memref.dealloc %[[SCALE]]
+//       VNNI:   memref.dealloc %[[STARTS]]
+//
+// Without VNNI, each lane's 4 products are summed from 4 shuffles.
+// WIDE-LABEL: func.func @prefill_q4x8
+//   WIDE-NOT:   llvm.call_intrinsic
+//       WIDE:   arith.muli %{{.+}}, %{{.+}} : vector<32xi32>
+//       WIDE:   vector.shuffle %{{.+}}, %{{.+}} [0, 4, 8, 12, 16, 20, 24, 28] : vector<32xi32>, vector<32xi32>
+func.func @prefill_q4x8(%x: tensor<1x?x96xf32>) -> tensor<1x?x16xf32> {
+  %raw = loom.weight "w" : tensor<2x3x144xi8>
+  %w = loom.dequantize %raw format = q4_0x8 : tensor<2x3x144xi8> -> tensor<16x96xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x96xf32>, tensor<16x96xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}

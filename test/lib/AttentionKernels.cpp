@@ -156,6 +156,36 @@ void resetPeakKernelBytes() { peakBytes.store(currentBytes.load()); }
 
 using Descriptor = MemRefDescriptor;
 
+llvm::Expected<std::unique_ptr<ExecutionEngine>>
+createEngine(ModuleOp module) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  MLIRContext &ctx = *module.getContext();
+  registerBuiltinDialectTranslation(ctx);
+  registerLLVMDialectTranslation(ctx);
+  ExecutionEngineOptions engineOptions;
+  auto transformer = makeOptimizingTransformer(2, 0, nullptr);
+  engineOptions.transformer = transformer;
+  llvm::SmallVector<llvm::StringRef> libraries = {
+      LOOM_LLVM_LIBRARY_DIR "/libmlir_c_runner_utils.so"};
+  engineOptions.sharedLibPaths = libraries;
+  auto engine = ExecutionEngine::create(module, engineOptions);
+  if (!engine)
+    return engine.takeError();
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    auto add = [&](const char *name, void *fn) {
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
+                             llvm::JITSymbolFlags::Exported};
+    };
+    add("malloc", reinterpret_cast<void *>(&countingMalloc));
+    add("aligned_alloc", reinterpret_cast<void *>(&countingAlignedAlloc));
+    add("free", reinterpret_cast<void *>(&countingFree));
+    return map;
+  });
+  return std::move(*engine);
+}
+
 llvm::Expected<std::unique_ptr<AttentionKernel>>
 AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
   llvm::InitializeNativeTarget();
@@ -193,28 +223,9 @@ AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
       if (auto bytes = schedule.getAs<IntegerAttr>("arena_bytes"))
         kernel->arenaBytes = bytes.getInt();
   });
-  registerBuiltinDialectTranslation(ctx);
-  registerLLVMDialectTranslation(ctx);
-  ExecutionEngineOptions engineOptions;
-  auto transformer = makeOptimizingTransformer(2, 0, nullptr);
-  engineOptions.transformer = transformer;
-  llvm::SmallVector<llvm::StringRef> libraries = {
-      LOOM_LLVM_LIBRARY_DIR "/libmlir_c_runner_utils.so"};
-  engineOptions.sharedLibPaths = libraries;
-  auto engine = ExecutionEngine::create(*module, engineOptions);
+  auto engine = createEngine(*module);
   if (!engine)
     return engine.takeError();
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap map;
-    auto add = [&](const char *name, void *fn) {
-      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn),
-                             llvm::JITSymbolFlags::Exported};
-    };
-    add("malloc", reinterpret_cast<void *>(&countingMalloc));
-    add("aligned_alloc", reinterpret_cast<void *>(&countingAlignedAlloc));
-    add("free", reinterpret_cast<void *>(&countingFree));
-    return map;
-  });
   kernel->engine = std::move(*engine);
   return kernel;
 }

@@ -13,6 +13,7 @@
 #define LOOM_TEST_LIB_ATTENTIONKERNELS_H
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/Error.h"
 
@@ -57,6 +58,11 @@ private:
   std::unique_ptr<mlir::ExecutionEngine> engine;
   int64_t arenaBytes = 0;
 };
+
+/// A JIT for `module`, already lowered to the LLVM dialect, whose heap
+/// allocations the counters below see.
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
+createEngine(mlir::ModuleOp module);
 
 /// Bytes the compiled code holds in malloc'd buffers now and at most so far
 /// (the JIT's malloc/free/aligned_alloc go through counting wrappers).

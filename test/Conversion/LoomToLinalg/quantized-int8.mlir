@@ -85,3 +85,32 @@ func.func @shared_input(%x: tensor<4x64xf32>) -> (tensor<4x8xf32>, tensor<4x8xf3
   %k = loom.linear %x, %wk : (tensor<4x64xf32>, tensor<8x64xf32>) -> tensor<4x8xf32>
   return %q, %k : tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// q4_0x8 (8 rows interleaved): loops (b, s, g, r, blk, half, c, t), output
+// n = 8g + r as y [b, s, groups, 8]; value 16 half + 4c + t of row r is
+// nibble byte 4c + t of the row, at 16 + 32c + 4r + t in the group's block
+// (the nibbles viewed as [g, blk, c, r, t]); its scale at bytes 2r, 2r + 1.
+// The body is q4_0's.
+//   CHECK-DAG: #[[X8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0, d1, d4, d5, d6, d7)>
+//   CHECK-DAG: #[[D8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0, d1, d4)>
+//   CHECK-DAG: #[[Q8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d2, d4, d6, d3, d7)>
+//   CHECK-DAG: #[[S8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d2, d4, d3)>
+//   CHECK-DAG: #[[Y8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @linear_q4x8
+//       CHECK:   tensor.extract_slice %[[W:.+]][0, 0, 16] [2, 2, 128] [1, 1, 1] : tensor<2x2x144xi8> to tensor<2x2x128xi8>
+//       CHECK:   tensor.expand_shape %{{.+}} {{\[}}[0], [1], [2, 3, 4]] output_shape [2, 2, 4, 8, 4]
+//       CHECK:   tensor.extract_slice %[[W]][0, 0, 0] [2, 2, 16] [1, 1, 1]
+//       CHECK:   %[[Y:.+]] = linalg.generic {indexing_maps = [#[[X8]], #[[D8]], #[[Q8]], #[[S8]], #[[S8]], #[[Y8]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction", "reduction"]}
+//  CHECK-SAME:     ins(%{{.+}} : tensor<1x?x2x2x4x4xi8>, tensor<1x?x2xf32>, tensor<2x2x4x8x4xi8>, tensor<2x2x8xi8>, tensor<2x2x8xi8>) outs(%{{.+}} : tensor<1x?x2x8xf32>)
+//       CHECK:     linalg.index 5 : index
+//       CHECK:     arith.select %{{.+}}, %{{.+}}, %{{.+}} : i32
+//       CHECK:     arith.muli %{{.+}}, %{{.+}} : i32
+//       CHECK:   tensor.collapse_shape %[[Y]] {{\[}}[0], [1], [2, 3]] : tensor<1x?x2x8xf32> into tensor<1x?x16xf32>
+func.func @linear_q4x8(%x: tensor<1x?x64xf32>) -> tensor<1x?x16xf32> {
+  %raw = loom.weight "w" : tensor<2x2x144xi8>
+  %w = loom.dequantize %raw format = q4_0x8 : tensor<2x2x144xi8> -> tensor<16x64xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}

@@ -77,6 +77,33 @@ func.func @dequantize_rows(%raw: tensor<8x2x34xi8>) {
 
 // -----
 
+// q4_0x8: the last dimension of rows counts groups of 8 rows.
+func.func @dequantize_groups(%raw: tensor<2x2x144xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected result dimension 0 to be 16, but found 2}}
+  %w = loom.dequantize %raw format = q4_0x8 : tensor<2x2x144xi8> -> tensor<2x64xf32>
+  return
+}
+
+// -----
+
+// q4_0x8 blocks need a dimension of rows.
+func.func @dequantize_groups_rank(%raw: tensor<2x144xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected the input to be [rows..., blocks, bytes] with at least one dimension of rows, but found shape [2, 144]}}
+  %w = loom.dequantize %raw format = q4_0x8 : tensor<2x144xi8> -> tensor<64xf32>
+  return
+}
+
+// -----
+
+// A q4_0x8 block of 8 rows is 144 bytes.
+func.func @dequantize_group_bytes(%raw: tensor<2x2x18xi8>) {
+  // expected-error @+1 {{'loom.dequantize' op expected 144 bytes per q4_0x8 block, but the input's last dimension is 18}}
+  %w = loom.dequantize %raw format = q4_0x8 : tensor<2x2x18xi8> -> tensor<16x64xf32>
+  return
+}
+
+// -----
+
 // Each block holds 32 values.
 func.func @dequantize_values(%raw: tensor<8x2x34xi8>) {
   // expected-error @+1 {{'loom.dequantize' op expected 64 values in the last dimension (2 blocks of 32), but found 32}}

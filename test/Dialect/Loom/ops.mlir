@@ -22,10 +22,12 @@ func.func @weight() -> tensor<64x64xf32> {
 //       CHECK:   %[[R:.+]] = loom.weight "blk.0.attn_q.weight" : tensor<64x2x34xi8>
 //       CHECK:   loom.dequantize %[[R]] format = q8_0 : tensor<64x2x34xi8> -> tensor<64x64xf32>
 //       CHECK:   loom.dequantize %{{.+}} format = q4_0 : tensor<4x8x2x18xi8> -> tensor<4x8x64xf32>
-func.func @dequantize(%q4: tensor<4x8x2x18xi8>) -> tensor<64x64xf32> {
+//       CHECK:   loom.dequantize %{{.+}} format = q4_0x8 : tensor<4x2x2x144xi8> -> tensor<4x16x64xf32>
+func.func @dequantize(%q4: tensor<4x8x2x18xi8>, %q4x8: tensor<4x2x2x144xi8>) -> tensor<64x64xf32> {
   %r = loom.weight "blk.0.attn_q.weight" : tensor<64x2x34xi8>
   %w = loom.dequantize %r format = q8_0 : tensor<64x2x34xi8> -> tensor<64x64xf32>
   %e = loom.dequantize %q4 format = q4_0 : tensor<4x8x2x18xi8> -> tensor<4x8x64xf32>
+  %i = loom.dequantize %q4x8 format = q4_0x8 : tensor<4x2x2x144xi8> -> tensor<4x16x64xf32>
   return %w : tensor<64x64xf32>
 }
 
