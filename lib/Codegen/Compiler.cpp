@@ -207,14 +207,13 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         if (auto shards = func.getArgAttrOfType<mlir::IntegerAttr>(
                 i, mlir::loom::kShardArgAttr))
           p.shards = shards.getInt();
-        // q4_0 read as q4_0x8 (loom-interleave-weights): 144 bytes per
-        // block of 8 rows, interleaved at load.
+        // q4_0 / q8_0 read as q4_0x8 / q8_0x8 (loom-interleave-weights):
+        // 144 / 272 bytes per block of 8 rows, interleaved at load.
         if (p.elementType == "i8" && !p.shape.empty())
           p.storage = p.shape.back() == 34   ? "q8_0"
                       : p.shape.back() == 18 ? "q4_0"
-                      : p.shape.back() == 144 && p.storage == "q4_0"
-                          ? "q4_0"
-                          : "?";
+                      : p.interleaved()      ? p.storage
+                                             : "?";
       } else if (name && name.getValue() == "tokens") {
         p.kind = ParamInfo::Kind::Tokens;
         p.name = "tokens";

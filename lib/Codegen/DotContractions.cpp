@@ -1215,19 +1215,28 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 }
 
 //===----------------------------------------------------------------------===//
-// q4_0x8: the blocks of 8 rows interleaved
+// q4_0x8 and q8_0x8: the blocks of 8 rows interleaved
 //===----------------------------------------------------------------------===//
 
-/// The contraction QuantizedPatterns.cpp makes for q4_0x8 weights with 8-bit
-/// activations: inputs xq [.., s, blocks, 2, 4, 4] i8, amax [.., s, blocks]
-/// f32, the group's nibbles [groups, blocks, 4, 8, 4] (bytes 16.. of each
-/// 144-byte block), the scales' low and high bytes [groups, blocks, 8];
-/// output y [.., s, groups, 8]. All views of one [groups, blocks, 144]
-/// buffer at static offsets.
+/// The contraction QuantizedPatterns.cpp makes for q4_0x8 / q8_0x8 weights
+/// with 8-bit activations: inputs xq [.., s, blocks, 2, 4, 4] / [.., s,
+/// blocks, 8, 4] i8, amax [.., s, blocks] f32, the group's values [groups,
+/// blocks, chunks (4 | 8), 8, 4] (bytes 16.. of each 144 / 272-byte block),
+/// the scales' low and high bytes [groups, blocks, 8]; output y [.., s,
+/// groups, 8]. All views of one [groups, blocks, bytes] buffer at static
+/// offsets.
 struct InterleavedShape {
+  bool q4;
   unsigned rank; ///< y's rank
   int64_t groups, blocks;
   int64_t offset; ///< of the raw blocks in their buffer
+  /// Chunks of 32 value bytes per block.
+  int64_t chunks() const { return q4 ? 4 : 8; }
+  /// Bytes per group and block.
+  int64_t bytes() const { return 16 + 32 * chunks(); }
+  /// What a token block's dot products start from, per unit of sum(x.q):
+  /// q4_0's nibbles and q8_0x8's bytes are their values + 8 and + 128.
+  int64_t bias() const { return q4 ? 8 : 128; }
 };
 
 std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
@@ -1242,17 +1251,27 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
   if (!xq || !xd || !q || !lo || !hi || !y || y.getRank() < 3 ||
       !y.getElementType().isF32() || y.getShape().back() != 8 ||
       !xq.getElementType().isInteger(8) || !xd.getElementType().isF32() ||
-      xq.getRank() != y.getRank() + 2 || xd.getRank() != y.getRank() - 1 ||
-      !q.getElementType().isInteger(8) || q.getRank() != 5 ||
-      !q.hasStaticShape() || lo.getRank() != 3 || hi.getRank() != 3 ||
-      op.getNumLoops() != y.getRank() + 4)
+      xd.getRank() != y.getRank() - 1 || !q.getElementType().isInteger(8) ||
+      q.getRank() != 5 || !q.hasStaticShape() || lo.getRank() != 3 ||
+      hi.getRank() != 3)
     return std::nullopt;
   InterleavedShape shape;
+  shape.q4 = q.getDimSize(2) == 4;
   shape.rank = y.getRank();
   shape.groups = q.getDimSize(0);
   shape.blocks = q.getDimSize(1);
-  if (q.getShape().drop_front(2) != ArrayRef<int64_t>{4, 8, 4} ||
-      xq.getShape().take_back(4) != ArrayRef<int64_t>{shape.blocks, 2, 4, 4} ||
+  // q4_0x8: x [.., blocks, 2, 4, 4], loops (.., blk, half, c, t); q8_0x8:
+  // x [.., blocks, 8, 4], loops (.., blk, c, t).
+  SmallVector<int64_t> xTail = {shape.blocks, 8, 4}, xStrides = {32, 4, 1};
+  if (shape.q4) {
+    xTail = {shape.blocks, 2, 4, 4};
+    xStrides = {32, 16, 4, 1};
+  }
+  if (q.getShape().drop_front(2) !=
+          ArrayRef<int64_t>{shape.chunks(), 8, 4} ||
+      xq.getRank() != y.getRank() + xTail.size() - 2 ||
+      xq.getShape().take_back(xTail.size()) != ArrayRef<int64_t>(xTail) ||
+      op.getNumLoops() != y.getRank() + xTail.size() ||
       y.getDimSize(y.getRank() - 2) != shape.groups)
     return std::nullopt;
   // Strides: the weight's bytes as QuantizedPatterns.cpp views them, each
@@ -1263,13 +1282,14 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
   };
   SmallVector<int64_t> qs, ls, hs, xs, ys;
   int64_t qo, lo_, ho, xo, yo;
-  int64_t row = shape.blocks * 144;
+  int64_t bytes = shape.bytes(), row = shape.blocks * bytes;
   if (!layout(q, qs, qo) || !layout(lo, ls, lo_) || !layout(hi, hs, ho) ||
       !layout(xq, xs, xo) || !layout(y, ys, yo) ||
-      qs != SmallVector<int64_t>{row, 144, 32, 4, 1} ||
-      ls != SmallVector<int64_t>{row, 144, 2} || ls != hs ||
+      qs != SmallVector<int64_t>{row, bytes, 32, 4, 1} ||
+      ls != SmallVector<int64_t>{row, bytes, 2} || ls != hs ||
       ShapedType::isDynamic(qo) || lo_ != qo - 16 || ho != qo - 15 ||
-      ArrayRef<int64_t>(xs).take_back(4) != ArrayRef<int64_t>{32, 16, 4, 1} ||
+      ArrayRef<int64_t>(xs).take_back(xStrides.size()) !=
+          ArrayRef<int64_t>(xStrides) ||
       ys.back() != 1)
     return std::nullopt;
   shape.offset = lo_;
@@ -1302,22 +1322,22 @@ Value dotLanesU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
   return acc;
 }
 
-/// The q4_0x8 weight as its raw blocks [groups, blocks, 144].
+/// The weight as its raw blocks [groups, blocks, bytes].
 Value interleavedBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
                         const InterleavedShape &shape) {
-  int64_t row = shape.blocks * 144;
+  int64_t bytes = shape.bytes(), row = shape.blocks * bytes;
   auto type = MemRefType::get(
-      {shape.groups, shape.blocks, 144}, b.getI8Type(),
-      StridedLayoutAttr::get(b.getContext(), shape.offset, {row, 144, 1}));
+      {shape.groups, shape.blocks, bytes}, b.getI8Type(),
+      StridedLayoutAttr::get(b.getContext(), shape.offset, {row, bytes, 1}));
   return memref::ReinterpretCastOp::create(
       b, l, type, op->getOperand(2), shape.offset,
-      ArrayRef<int64_t>{shape.groups, shape.blocks, 144},
-      ArrayRef<int64_t>{row, 144, 1});
+      ArrayRef<int64_t>{shape.groups, shape.blocks, bytes},
+      ArrayRef<int64_t>{row, bytes, 1});
 }
 
-/// A token's 8-bit values as [.., s, blocks, 2, 16] (the last two
-/// dimensions of xq merged).
-Value tokenHalves(OpBuilder &b, Location l, Value xq) {
+/// A token's 8-bit values with the last two dimensions of xq merged: [..,
+/// s, blocks, 2, 16] for q4_0x8, [.., s, blocks, 32] for q8_0x8.
+Value tokenValues(OpBuilder &b, Location l, Value xq) {
   unsigned rank = cast<MemRefType>(xq.getType()).getRank();
   SmallVector<ReassociationIndices> merge;
   for (unsigned d = 0; d + 2 < rank; ++d)
@@ -1327,14 +1347,17 @@ Value tokenHalves(OpBuilder &b, Location l, Value xq) {
 }
 
 /// One group's block of the weight: the 8 rows' scales as f32, and its
-/// nibbles as 8 vectors of 32 bytes: chunk c's low nibbles (values 4c..4c+3
-/// of each row, lane by lane) at 2c, its high nibbles (16 + 4c..) at 2c + 1.
+/// values (+ 8 or + 128, unsigned) as 8 vectors of 32 bytes, each 4 values
+/// of each row, lane by lane: q4_0x8's chunk c's low nibbles (values
+/// 4c..4c+3) at 2c, its high nibbles (16 + 4c..) at 2c + 1; q8_0x8's chunk
+/// c (values 4c..4c+3) at c.
 struct GroupBlock {
   Value scales;
-  SmallVector<Value, 8> nibbles;
+  SmallVector<Value, 8> values;
 };
 
-GroupBlock readGroupBlock(OpBuilder &b, Location l, Value raw, Value g,
+GroupBlock readGroupBlock(OpBuilder &b, Location l,
+                          const InterleavedShape &shape, Value raw, Value g,
                           Value blk) {
   auto v16i8 = VectorType::get({16}, b.getI8Type());
   auto v32i8 = VectorType::get({32}, b.getI8Type());
@@ -1347,21 +1370,31 @@ GroupBlock readGroupBlock(OpBuilder &b, Location l, Value raw, Value g,
                                 bytes);
   block.scales = arith::ExtFOp::create(
       b, l, VectorType::get({8}, b.getF32Type()), halfs);
-  for (int64_t c = 0; c < 4; ++c) {
+  for (int64_t c = 0; c < shape.chunks(); ++c) {
     Value w = vector::LoadOp::create(b, l, v32i8, raw,
                                      ValueRange{g, blk, cidx(16 + 32 * c)});
-    block.nibbles.push_back(
+    if (!shape.q4) {
+      block.values.push_back(w);
+      continue;
+    }
+    block.values.push_back(
         arith::AndIOp::create(b, l, w, splatI8(b, l, v32i8, 15)));
-    block.nibbles.push_back(
+    block.values.push_back(
         arith::ShRUIOp::create(b, l, w, splatI8(b, l, v32i8, 4)));
   }
   return block;
 }
 
+/// Where the token's 4 bytes for value vector k of a group's block start in
+/// its 32 bytes of a block (low-nibble values first for q4_0x8).
+int64_t tokenWordOffset(const InterleavedShape &shape, int64_t k) {
+  return shape.q4 ? 16 * (k % 2) + 4 * (k / 2) : 4 * k;
+}
+
 /// The i32 dot products of a group's block with a token's (one lane per
-/// row), from `start` (-8 * sum(x.q), as nibble - 8 is the value): `word(k)`
-/// gives the token's 4 bytes for nibble vector k as an i32. Two chains (low
-/// and high nibbles), added at the end.
+/// row), from `start` (-bias * sum(x.q): the weight's bytes are its values
+/// + bias): `word(k)` gives the token's 4 bytes for value vector k as an
+/// i32. Two chains (alternate vectors), added at the end.
 Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
                Value start, function_ref<Value(int64_t)> word) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
@@ -1373,15 +1406,15 @@ Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
   for (int64_t k = 0; k < 8; ++k) {
     Value x = vector::BitCastOp::create(
         b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
-    chains[k % 2] = dotLanesU8S8(b, l, vnni, chains[k % 2], block.nibbles[k], x);
+    chains[k % 2] = dotLanesU8S8(b, l, vnni, chains[k % 2], block.values[k], x);
   }
   return arith::AddIOp::create(b, l, chains[0], chains[1]);
 }
 
-/// The i32 at `at` of a token's [.., blocks, 2, 16] bytes: 4 of them.
-Value tokenWord(OpBuilder &b, Location l, Value halves, ValueRange at) {
+/// The i32 at `at` of a token's bytes (tokenValues): 4 of them.
+Value tokenWord(OpBuilder &b, Location l, Value values, ValueRange at) {
   Value bytes = vector::LoadOp::create(
-      b, l, VectorType::get({4}, b.getI8Type()), halves, at);
+      b, l, VectorType::get({4}, b.getI8Type()), values, at);
   return vector::ExtractOp::create(
       b, l,
       vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()),
@@ -1389,14 +1422,14 @@ Value tokenWord(OpBuilder &b, Location l, Value halves, ValueRange at) {
       ArrayRef<int64_t>{0});
 }
 
-/// -8 * the sum of a token block's 32 bytes `v`.
-Value nibbleStart(OpBuilder &b, Location l, Value v) {
+/// -bias * the sum of a token block's 32 bytes `v`.
+Value blockStart(OpBuilder &b, Location l, Value v, int64_t bias) {
   Type i32 = b.getI32Type();
   Value sum = vector::ReductionOp::create(
       b, l, vector::CombiningKind::ADD,
       arith::ExtSIOp::create(b, l, VectorType::get({32}, i32), v));
   return arith::MulIOp::create(
-      b, l, sum, arith::ConstantOp::create(b, l, b.getI32IntegerAttr(-8)));
+      b, l, sum, arith::ConstantOp::create(b, l, b.getI32IntegerAttr(-bias)));
 }
 
 /// y[lead.., s, g, 0..8] += acc.
@@ -1415,14 +1448,14 @@ void addGroupOutputs(OpBuilder &b, Location l, Value y, ValueRange lead,
 /// call, before the parallel loop, into allocas at the function's entry.
 struct InterleavedToken {
   Value scale; ///< memref<blocks x f32>
-  Value words; ///< memref<blocks x 8 x i32>: low-nibble values first
+  Value words; ///< memref<blocks x 8 x i32> (q4_0x8: low-nibble values first)
   Value start; ///< memref<blocks x i32>
 };
 
 InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
                                          linalg::GenericOp op,
                                          const InterleavedShape &shape) {
-  Value halves = tokenHalves(b, l, op->getOperand(0)), xd = op->getOperand(1);
+  Value values = tokenValues(b, l, op->getOperand(0)), xd = op->getOperand(1);
   Type i32 = b.getI32Type(), f32 = b.getF32Type();
   auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
   Value c0 = cidx(0);
@@ -1443,10 +1476,11 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
         at.back() = blk;
         memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
                                 ValueRange{blk});
-        at.append({c0, c0});
-        Value bytes = tokenBytes(nb, nl, halves, at, /*q4=*/true);
-        memref::StoreOp::create(nb, nl, nibbleStart(nb, nl, bytes), t.start,
-                                ValueRange{blk});
+        at.append(shape.q4 ? 2 : 1, c0);
+        Value bytes = tokenBytes(nb, nl, values, at, shape.q4);
+        memref::StoreOp::create(nb, nl,
+                                blockStart(nb, nl, bytes, shape.bias()),
+                                t.start, ValueRange{blk});
         vector::StoreOp::create(
             nb, nl,
             vector::BitCastOp::create(nb, nl,
@@ -1475,14 +1509,12 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
         builder, loc, c0, cidx(builder, loc, shape.blocks),
         cidx(builder, loc, 1), ValueRange{zero},
         [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
-          GroupBlock block = readGroupBlock(b, l, raw, g, blk);
+          GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
           Value start = memref::LoadOp::create(b, l, token.start, ValueRange{blk});
           Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
-            // Nibble vector k: chunk k / 2, low (values 4c..) or high
-            // (16 + 4c..) nibbles: word c or 4 + c.
-            int64_t c = k / 2, w = (k % 2) * 4 + c;
+            Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
             return memref::LoadOp::create(b, l, token.words,
-                                          ValueRange{blk, cidx(b, l, w)})
+                                          ValueRange{blk, w})
                 .getResult();
           });
           // (w.d * x.d) * dot, as the one-row lowering computes it.
@@ -1494,7 +1526,7 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
           scf::YieldOp::create(
               b, l,
               ValueRange{vector::FMAOp::create(
-                  b, l, arith::SIToFPOp::create(b, l, VectorType::get({8}, b.getF32Type()), dot), d,
+                  b, l, arith::SIToFPOp::create(b, l, v8, dot), d,
                   accs[0])});
         });
     addGroupOutputs(builder, loc, y, lead, c0, g, loop.getResult(0));
@@ -1513,8 +1545,9 @@ struct TokenBlockTerms {
   }
 };
 
-TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l, Value halves,
-                                       Value xd) {
+TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
+                                       const InterleavedShape &shape,
+                                       Value values, Value xd) {
   auto type = cast<MemRefType>(xd.getType());
   unsigned rank = type.getRank();
   SmallVector<Value> dynamic, sizes;
@@ -1540,21 +1573,22 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l, Value halves,
         memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
                                 at);
         SmallVector<Value> bytesAt(at.begin(), at.end());
-        bytesAt.append({c0, c0});
+        bytesAt.append(shape.q4 ? 2 : 1, c0);
         memref::StoreOp::create(
             nb, nl,
-            nibbleStart(nb, nl, tokenBytes(nb, nl, halves, bytesAt, true)),
+            blockStart(nb, nl, tokenBytes(nb, nl, values, bytesAt, shape.q4),
+                       shape.bias()),
             t.start, at);
       });
   return t;
 }
 
 /// Prefill: tokens `rows` against group `groups` (one at a time): each
-/// block of the group is read and split into nibbles once for all the
+/// block of the group is read (and split into nibbles) once for all the
 /// tokens.
 void emitInterleavedBlock(OpBuilder &builder, Location loc,
                           linalg::GenericOp op, const InterleavedShape &shape,
-                          Value raw, Value halves, const TokenBlockTerms &terms,
+                          Value raw, Value values, const TokenBlockTerms &terms,
                           bool vnni, ValueRange lead, ArrayRef<Value> rows,
                           ArrayRef<Value> groups) {
   Value y = op->getOperand(5);
@@ -1570,7 +1604,7 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
     auto loop = scf::ForOp::create(
         builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
         [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
-          GroupBlock block = readGroupBlock(b, l, raw, g, blk);
+          GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
           SmallVector<Value> next;
           for (auto [i, s] : llvm::enumerate(rows)) {
             SmallVector<Value> at(lead.begin(), lead.end());
@@ -1579,8 +1613,12 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
             Value start = memref::LoadOp::create(b, l, terms.start, at);
             Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
               SmallVector<Value> w = at;
-              w.append({cidx(b, l, k % 2), cidx(b, l, 4 * (k / 2))});
-              return tokenWord(b, l, halves, w);
+              int64_t offset = tokenWordOffset(shape, k);
+              if (shape.q4)
+                w.append({cidx(b, l, offset / 16), cidx(b, l, offset % 16)});
+              else
+                w.push_back(cidx(b, l, offset));
+              return tokenWord(b, l, values, w);
             });
             // (dot * w.d) * x.d, as the register-blocked lowering computes
             // it.
@@ -1630,9 +1668,9 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
     rewriter.eraseOp(op);
     return success();
   }
-  Value halves = tokenHalves(rewriter, loc, op->getOperand(0));
+  Value values = tokenValues(rewriter, loc, op->getOperand(0));
   TokenBlockTerms terms =
-      prepareTokenBlockTerms(rewriter, loc, halves, op->getOperand(1));
+      prepareTokenBlockTerms(rewriter, loc, shape, values, op->getOperand(1));
   emitBlockedLoops(
       rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), rows, 1,
       rows * 8 * 32,
@@ -1641,7 +1679,7 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                 32 + 4, rows),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> groups) {
-        emitInterleavedBlock(b, l, op, shape, raw, halves, terms, vnni, lead,
+        emitInterleavedBlock(b, l, op, shape, raw, values, terms, vnni, lead,
                              rowIdx, groups);
       });
   terms.release(rewriter, loc);

@@ -88,21 +88,24 @@ static void packToBF16(const float *in, uint16_t *out, size_t n) {
   }
 }
 
-/// q4_0 blocks ([groups * 8, blocks] of 18 bytes: an f16 scale, 16 bytes
-/// of nibbles) as q4_0x8 ([groups, blocks] of 144 bytes): per group and
-/// block, the 8 rows' scales, then 4 chunks of 32 bytes, chunk c holding
-/// bytes 4c..4c+3 of each row's nibbles in turn. The same bytes, moved.
-static void interleaveQ4Rows(const uint8_t *in, uint8_t *out, int64_t groups,
-                             int64_t blocks) {
-  constexpr int64_t kRows = 8, kIn = 18, kOut = kRows * kIn;
+/// q4_0 or q8_0 blocks ([groups * 8, blocks] of 2 + `valueBytes` bytes: an
+/// f16 scale, then 16 bytes of nibbles or 32 of values) as q4_0x8 / q8_0x8
+/// ([groups, blocks] of 8 times as many): per group and block, the 8 rows'
+/// scales, then chunks of 32 bytes, chunk c holding bytes 4c..4c+3 of each
+/// row's values in turn. q8_0's values are stored as q + 128 (unsigned).
+static void interleaveRows(const uint8_t *in, uint8_t *out, int64_t groups,
+                           int64_t blocks, int64_t valueBytes) {
+  constexpr int64_t kRows = 8;
+  const int64_t inBytes = 2 + valueBytes, outBytes = kRows * inBytes;
+  const uint8_t bias = valueBytes == 32 ? 0x80 : 0;
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t *o = out + (g * blocks + b) * kOut;
+      uint8_t *o = out + (g * blocks + b) * outBytes;
       for (int64_t r = 0; r < kRows; ++r) {
-        const uint8_t *block = in + ((g * kRows + r) * blocks + b) * kIn;
+        const uint8_t *block = in + ((g * kRows + r) * blocks + b) * inBytes;
         std::memcpy(o + 2 * r, block, 2);
-        for (int64_t c = 0; c < 4; ++c)
-          std::memcpy(o + 16 + 32 * c + 4 * r, block + 2 + 4 * c, 4);
+        for (int64_t i = 0; i < valueBytes; ++i)
+          o[16 + 32 * (i / 4) + 4 * r + i % 4] = block[2 + i] ^ bias;
       }
     }
   }
@@ -269,15 +272,15 @@ Session::create(std::shared_ptr<Artifact> artifact,
                      static_cast<uint16_t *>(*memory), n);
           s->packed_[p.name] = *memory;
         }
-        // A q4_0 matrix the artifact reads as q4_0x8: the file's blocks
-        // interleaved 8 rows at a time, once.
+        // A q4_0 / q8_0 matrix the artifact reads as q4_0x8 / q8_0x8: the
+        // file's blocks interleaved 8 rows at a time, once.
         if (p.interleaved() && !s->packed_.contains(p.name)) {
           ArrayRef<uint8_t> bytes = model->bytes(*w);
           Expected<void *> memory = s->device_->allocate(bytes.size());
           if (!memory)
             return memory.takeError();
-          interleaveQ4Rows(bytes.data(), static_cast<uint8_t *>(*memory),
-                           p.shape[0], p.shape[1]);
+          interleaveRows(bytes.data(), static_cast<uint8_t *>(*memory),
+                         p.shape[0], p.shape[1], p.storage == "q8_0" ? 32 : 16);
           s->packed_[p.name] = *memory;
         }
       } else if (p.kind == ParamInfo::Kind::Cache &&

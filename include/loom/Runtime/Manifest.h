@@ -43,13 +43,15 @@ struct ParamInfo {
   std::string elementType;
   /// Weights: how the model file stores it (`f32`, `f16`, `bf16`, `q8_0`,
   /// `q4_0`); `shape` is then the shape of the stored data (for q8_0/q4_0:
-  /// [rows..., blocks, bytes per block]). q4_0 with 144 bytes per block is
-  /// read with the blocks of 8 rows interleaved (q4_0x8, [rows / 8, blocks,
-  /// 144]), which the runtime makes from the file's blocks at load.
+  /// [rows..., blocks, bytes per block]). q4_0 with 144 bytes per block
+  /// and q8_0 with 272 are read with the blocks of 8 rows interleaved
+  /// (q4_0x8 / q8_0x8, [rows / 8, blocks, 144 | 272]), which the runtime
+  /// makes from the file's blocks at load.
   std::string storage;
-  /// Whether the weight is q4_0 read as q4_0x8.
+  /// Whether the weight is q4_0 or q8_0 read as q4_0x8 or q8_0x8.
   bool interleaved() const {
-    return storage == "q4_0" && !shape.empty() && shape.back() == 144;
+    return !shape.empty() && ((storage == "q4_0" && shape.back() == 144) ||
+                              (storage == "q8_0" && shape.back() == 272));
   }
   /// Weights split over MPI ranks (the experts of MoE layers): the file's
   /// first axis is `shards` times `shape[0]`, and rank r is bound slice r.

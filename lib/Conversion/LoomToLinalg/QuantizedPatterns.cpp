@@ -43,6 +43,14 @@ static Value nibbleValue(OpBuilder &b, Location loc, Value byte, Value high,
   return arith::SubIOp::create(b, loc, nibble, c(8));
 }
 
+/// The value of a q8_0x8 byte (q + 128, unsigned) as a signed integer of
+/// `type`.
+static Value biasedValue(OpBuilder &b, Location loc, Value byte, Type type) {
+  return arith::SubIOp::create(
+      b, loc, arith::ExtUIOp::create(b, loc, type, byte),
+      arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 128)));
+}
+
 /// The signed value (before scaling) of a q4_0 byte's low (`high` false) or
 /// high nibble, as f32: nibble - 8.
 static Value decodeNibble(OpBuilder &b, Location loc, Value byte, Value high) {
@@ -56,10 +64,11 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
   Value block = arith::DivUIOp::create(b, loc, k, c(kBlock));
   Value j = arith::RemUIOp::create(b, loc, k, c(kBlock));
   SmallVector<Value> at(rows.begin(), rows.end());
-  // q4_0x8: row r is row r % 8 of group r / 8; its scale is the group's
-  // (r % 8)-th f16, its byte i at 16 + 32 * (i / 4) + 4 * (r % 8) + i % 4.
+  // q4_0x8 / q8_0x8: row r is row r % 8 of group r / 8; its scale is the
+  // group's (r % 8)-th f16, its byte i at 16 + 32 * (i / 4) + 4 * (r % 8) +
+  // i % 4.
   Value inGroup;
-  if (format == BlockFormat::q4_0x8) {
+  if (DequantizeOp::blockRows(format) > 1) {
     inGroup = arith::RemUIOp::create(b, loc, at.back(), c(8));
     at.back() = arith::DivUIOp::create(b, loc, at.back(), c(8));
   }
@@ -68,6 +77,18 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
     idx.append({block, offset});
     return tensor::ExtractOp::create(b, loc, raw, idx).getResult();
   };
+  // Byte i of the row's values (2 + i, or where the group keeps it).
+  auto valueByte = [&](Value i) {
+    if (!inGroup)
+      return byteAt(arith::AddIOp::create(b, loc, i, c(2)));
+    Value chunk = arith::MulIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, i, c(4)), c(32));
+    Value lane = arith::MulIOp::create(b, loc, inGroup, c(4));
+    return byteAt(arith::AddIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, chunk, lane),
+        arith::AddIOp::create(b, loc, arith::RemUIOp::create(b, loc, i, c(4)),
+                              c(16))));
+  };
   Value scaleAt = inGroup ? arith::MulIOp::create(b, loc, inGroup, c(2))
                           : c(0).getResult();
   Value scale = DequantizeOp::buildScale(
@@ -75,26 +96,16 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
       byteAt(arith::AddIOp::create(b, loc, scaleAt, c(1))));
   Value value;
   if (format == BlockFormat::q8_0) {
-    Value q = byteAt(arith::AddIOp::create(b, loc, j, c(2)));
-    value = arith::SIToFPOp::create(b, loc, b.getF32Type(), q);
+    value = arith::SIToFPOp::create(b, loc, b.getF32Type(), valueByte(j));
+  } else if (format == BlockFormat::q8_0x8) {
+    value = arith::SIToFPOp::create(b, loc, b.getF32Type(),
+                                    biasedValue(b, loc, valueByte(j),
+                                                b.getI32Type()));
   } else {
     Value half = c(kBlock / 2);
     Value high = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
     Value inHalf = arith::RemUIOp::create(b, loc, j, half);
-    Value offset = arith::AddIOp::create(b, loc, inHalf, c(2));
-    if (inGroup) {
-      // 16 + 32 * (i / 4) + 4 * (r % 8) + i % 4
-      Value chunk = arith::MulIOp::create(
-          b, loc, arith::DivUIOp::create(b, loc, inHalf, c(4)), c(32));
-      Value lane = arith::MulIOp::create(b, loc, inGroup, c(4));
-      offset = arith::AddIOp::create(
-          b, loc,
-          arith::AddIOp::create(b, loc, chunk, lane),
-          arith::AddIOp::create(b, loc,
-                                arith::RemUIOp::create(b, loc, inHalf, c(4)),
-                                c(16)));
-    }
-    value = decodeNibble(b, loc, byteAt(offset), high);
+    value = decodeNibble(b, loc, valueByte(inHalf), high);
   }
   return arith::MulFOp::create(b, loc, value, scale);
 }
@@ -134,30 +145,31 @@ static Value splitLast(OpBuilder &b, Location loc, Value v, int64_t size) {
       reassociation);
 }
 
-/// The contraction of a linear layer with q4_0x8 weights `raw` ([n / 8,
-/// blocks, 144]): x is `xBlocks` ([.., s, blocks, 2, 16], f32 or, with
-/// `amax`, 8-bit values whose blocks have scale amax / 127), `out` is y
-/// ([.., s, n]). Loops (.., s, g, r, blk, half, c, t): output n = 8g + r,
-/// the value of the block 16 * half + 4c + t, whose nibble is in byte 4c +
-/// t of row r's bytes: byte 16 + 32c + 4r + t of the group's block. `body`
-/// makes the op's body from its arguments and whether the value is a high
-/// nibble, as for q4_0.
+/// The contraction of a linear layer with q4_0x8 or q8_0x8 weights `raw`
+/// ([n / 8, blocks, 144 | 272]): x is `xBlocks` (q4_0x8: [.., s, blocks, 2,
+/// 16], q8_0x8: [.., s, blocks, 32]; f32 or, with `amax`, 8-bit values whose
+/// blocks have scale amax / 127), `out` is y ([.., s, n]). Loops (.., s, g,
+/// r, blk, [half,] c, t): output n = 8g + r; value 4c + t of the block (of
+/// its half, for q4_0x8), which is byte 4c + t of row r's values: byte 16 +
+/// 32c + 4r + t of the group's block. `body` makes the op's body from its
+/// arguments and, for q4_0x8, whether the value is a high nibble.
 static Value interleavedContraction(
-    OpBuilder &b, Location loc, Value xBlocks, Value amax, Value raw,
+    OpBuilder &b, Location loc, bool q4, Value xBlocks, Value amax, Value raw,
     Value out,
     function_ref<void(OpBuilder &, Location, ValueRange, Value)> body) {
   MLIRContext *ctx = b.getContext();
   unsigned rank = cast<RankedTensorType>(out.getType()).getRank();
-  unsigned g = rank - 1, r = rank, blk = rank + 1, half = rank + 2,
-           c = rank + 3, t = rank + 4, numLoops = rank + 5;
-  // [g, blk, 144] -> values [g, blk, c, r, t]; scale bytes [g, blk, r].
+  unsigned g = rank - 1, r = rank, blk = rank + 1, half = rank + 2;
+  unsigned c = q4 ? rank + 3 : rank + 2, t = c + 1, numLoops = t + 1;
+  // [g, blk, bytes] -> values [g, blk, c, r, t]; scale bytes [g, blk, r].
+  int64_t chunks = q4 ? 4 : 8;
+  auto rawType = cast<RankedTensorType>(raw.getType());
   Value values = tensor::ExpandShapeOp::create(
       b, loc,
       RankedTensorType::get(
-          {cast<RankedTensorType>(raw.getType()).getDimSize(0),
-           cast<RankedTensorType>(raw.getType()).getDimSize(1), 4, 8, 4},
+          {rawType.getDimSize(0), rawType.getDimSize(1), chunks, 8, 4},
           b.getI8Type()),
-      byteSlice(b, loc, raw, 16, 128),
+      byteSlice(b, loc, raw, 16, 32 * chunks),
       SmallVector<ReassociationIndices>{{0}, {1}, {2, 3, 4}});
   Value pairs = splitLast(b, loc, byteSlice(b, loc, raw, 0, 16), 2);
   Value lo = byteSlice(b, loc, pairs, 0, 1), hi = byteSlice(b, loc, pairs, 1, 1);
@@ -168,7 +180,10 @@ static Value interleavedContraction(
     xDims.push_back(d);
   yDims = xDims;
   scaleDims = xDims;
-  xDims.append({blk, half, c, t});
+  xDims.push_back(blk);
+  if (q4)
+    xDims.push_back(half);
+  xDims.append({c, t});
   scaleDims.push_back(blk);
   yDims.append({g, r});
   SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims)};
@@ -184,13 +199,16 @@ static Value interleavedContraction(
   Value result =
       linalg::GenericOp::create(
           b, loc, TypeRange{y.getType()}, inputs, ValueRange{y}, maps,
-          iterators(rank + 1, 4),
+          iterators(rank + 1, numLoops - rank - 1),
           [&](OpBuilder &nb, Location l, ValueRange args) {
-            Value index = linalg::IndexOp::create(nb, l, half);
-            Value zero = arith::ConstantIndexOp::create(nb, l, 0);
-            body(nb, l, args,
-                 arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, index,
-                                       zero));
+            Value high;
+            if (q4) {
+              Value index = linalg::IndexOp::create(nb, l, half);
+              Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+              high = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne,
+                                           index, zero);
+            }
+            body(nb, l, args, high);
           })
           .getResult(0);
   SmallVector<ReassociationIndices> merge;
@@ -209,9 +227,10 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto rawType = cast<RankedTensorType>(raw.getType());
   unsigned rank = xType.getRank(); // the output's rank too
   int64_t blocks = rawType.getDimSize(1);
-  // q4_0x8 takes x as q4_0 does; only the weight's layout differs.
-  bool interleaved = format == BlockFormat::q4_0x8;
-  bool q4 = format != BlockFormat::q8_0;
+  // q4_0x8 and q8_0x8 take x as q4_0 and q8_0 do; only the weight's layout
+  // differs.
+  bool interleaved = DequantizeOp::blockRows(format) > 1;
+  bool q4 = format == BlockFormat::q4_0 || format == BlockFormat::q4_0x8;
   // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
   // the value within the block (or half).
   unsigned n = rank - 1, blk = rank;
@@ -258,11 +277,14 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   if (!int8Activations) {
     if (interleaved)
       return interleavedContraction(
-          b, loc, xBlocks, Value(), raw, out,
+          b, loc, q4, xBlocks, Value(), raw, out,
           [&](OpBuilder &nb, Location l, ValueRange args, Value high) {
             Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
-            Value w = arith::MulFOp::create(
-                nb, l, decodeNibble(nb, l, args[1], high), scale);
+            Value q = q4 ? decodeNibble(nb, l, args[1], high)
+                         : arith::SIToFPOp::create(
+                               nb, l, f32, biasedValue(nb, l, args[1], i32))
+                               .getResult();
+            Value w = arith::MulFOp::create(nb, l, q, scale);
             Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
             Value s = arith::AddFOp::create(nb, l, args[4], p, fastmath);
             linalg::YieldOp::create(nb, l, s);
@@ -308,10 +330,11 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto contract = [&](Value xq, Value amax) -> Value {
     if (interleaved)
       return interleavedContraction(
-          b, loc, xq, amax, raw, out,
+          b, loc, q4, xq, amax, raw, out,
           [&](OpBuilder &nb, Location l, ValueRange args, Value high) {
             Value scale = DequantizeOp::buildScale(nb, l, args[3], args[4]);
-            Value wq = nibbleValue(nb, l, args[2], high, i32);
+            Value wq = q4 ? nibbleValue(nb, l, args[2], high, i32)
+                          : biasedValue(nb, l, args[2], i32);
             Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
             Value prod = arith::SIToFPOp::create(
                 nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));

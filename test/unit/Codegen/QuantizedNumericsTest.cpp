@@ -2,17 +2,17 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// Compiles a linear layer with q4_0 weights, and the same layer with the
-// weights interleaved 8 rows at a time (q4_0x8, interleaved here by the
-// test from the format's definition), with the real pipeline, runs both
+// Compiles a linear layer with q4_0 (q8_0) weights, and the same layer with
+// the weights interleaved 8 rows at a time (q4_0x8, q8_0x8: interleaved
+// here by the test from the formats' definitions), with the real pipeline, runs both
 // in-process on random blocks and inputs, and compares each with a float64
 // reference computed here from the decoded blocks: for one token (the
 // decode lowering) and for 7 (register blocks of tokens and a remainder),
 // with 8-bit activations (the reference quantizes x as Loom and llama.cpp
 // do: d = max|x| / 127 in f32, q = round-half-even(x / d)) and with f32
 // activations. Tolerance: 1e-5 x max |reference| (f32 sums of 96 terms).
-// `loom.dequantize` of q4_0x8 used as a value (not by a linear layer) must
-// give exactly the q4_0 values.
+// `loom.dequantize` of q4_0x8 / q8_0x8 used as a value (not by a linear
+// layer) must give exactly the q4_0 / q8_0 values.
 //
 //===----------------------------------------------------------------------===//
 
@@ -50,50 +50,60 @@ float halfToFloat(uint16_t bits) {
   return (bits & 0x8000) ? -v : v;
 }
 
-/// Random q4_0 blocks [kRows, kBlocks, 18] with scales between 2^-8 and
-/// 2^-4.
-std::vector<uint8_t> randomBlocks(std::mt19937 &rng) {
-  std::vector<uint8_t> raw(kRows * kBlocks * 18);
+/// Bytes of a block's values: 16 of nibbles (q4_0), 32 (q8_0).
+int64_t valueBytes(bool q8) { return q8 ? 32 : 16; }
+
+/// Random q4_0 or q8_0 blocks [kRows, kBlocks, 2 + values] with scales
+/// between 2^-8 and 2^-4.
+std::vector<uint8_t> randomBlocks(std::mt19937 &rng, bool q8) {
+  int64_t bytes = 2 + valueBytes(q8);
+  std::vector<uint8_t> raw(kRows * kBlocks * bytes);
   std::uniform_int_distribution<int> byte(0, 255), exponent(7, 11);
   for (int64_t i = 0; i < kRows * kBlocks; ++i) {
-    uint8_t *block = raw.data() + i * 18;
+    uint8_t *block = raw.data() + i * bytes;
     uint16_t bits = uint16_t(exponent(rng) << 10 | byte(rng) << 2);
     if (byte(rng) & 1)
       bits |= 0x8000;
     std::memcpy(block, &bits, 2);
-    for (int j = 0; j < 16; ++j)
+    for (int j = 0; j < valueBytes(q8); ++j)
       block[2 + j] = uint8_t(byte(rng));
   }
   return raw;
 }
 
-/// q4_0x8 as LoomBase.td defines it: per group of 8 rows and block, the
-/// rows' scales, then chunk c (32 bytes) holding bytes 4c..4c+3 of each
-/// row's nibbles in turn.
-std::vector<uint8_t> interleave(const std::vector<uint8_t> &raw) {
+/// q4_0x8 / q8_0x8 as LoomBase.td defines them: per group of 8 rows and
+/// block, the rows' scales, then chunk c (32 bytes) holding bytes 4c..4c+3
+/// of each row's values in turn; q8_0x8 stores q + 128.
+std::vector<uint8_t> interleave(const std::vector<uint8_t> &raw, bool q8) {
+  int64_t bytes = 2 + valueBytes(q8);
   std::vector<uint8_t> out(raw.size());
   for (int64_t n = 0; n < kRows; ++n) {
     for (int64_t b = 0; b < kBlocks; ++b) {
-      const uint8_t *block = raw.data() + (n * kBlocks + b) * 18;
-      uint8_t *group = out.data() + ((n / 8) * kBlocks + b) * 144;
+      const uint8_t *block = raw.data() + (n * kBlocks + b) * bytes;
+      uint8_t *group = out.data() + ((n / 8) * kBlocks + b) * 8 * bytes;
       int64_t r = n % 8;
       group[2 * r] = block[0];
       group[2 * r + 1] = block[1];
-      for (int64_t i = 0; i < 16; ++i)
-        group[16 + 32 * (i / 4) + 4 * r + i % 4] = block[2 + i];
+      for (int64_t i = 0; i < valueBytes(q8); ++i)
+        group[16 + 32 * (i / 4) + 4 * r + i % 4] =
+            q8 ? uint8_t(int8_t(block[2 + i]) + 128) : block[2 + i];
     }
   }
   return out;
 }
 
-/// Value k of row n: d * (nibble - 8); values 0-15 in the low nibbles.
-double weight(const std::vector<uint8_t> &raw, int64_t n, int64_t k) {
-  const uint8_t *block = raw.data() + (n * kBlocks + k / 32) * 18;
+/// Value k of row n: q4_0: d * (nibble - 8), values 0-15 in the low
+/// nibbles; q8_0: d * q.
+double weight(const std::vector<uint8_t> &raw, bool q8, int64_t n,
+              int64_t k) {
+  const uint8_t *block =
+      raw.data() + (n * kBlocks + k / 32) * (2 + valueBytes(q8));
   uint16_t bits;
   std::memcpy(&bits, block, 2);
   int64_t j = k % 32;
-  int nibble = j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4;
-  return double(halfToFloat(bits)) * (nibble - 8);
+  int q = q8 ? int(int8_t(block[2 + j]))
+             : (j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4) - 8;
+  return double(halfToFloat(bits)) * q;
 }
 
 /// x as 8-bit blocks, back in f32 units (as reference_forward.py does).
@@ -154,10 +164,25 @@ private:
   OwningOpRef<ModuleOp> module;
 };
 
-std::string linearIR(int64_t tokens, bool interleaved) {
-  std::string raw = interleaved
-                        ? formatv("tensor<{0}x{1}x144xi8>", kRows / 8, kBlocks).str()
-                        : formatv("tensor<{0}x{1}x18xi8>", kRows, kBlocks).str();
+/// The weight's type and format in IR.
+std::pair<std::string, std::string> weightType(bool q8, bool interleaved) {
+  int64_t bytes = 2 + valueBytes(q8);
+  std::string format = q8 ? "q8_0" : "q4_0";
+  if (interleaved)
+    return {formatv("tensor<{0}x{1}x{2}xi8>", kRows / 8, kBlocks, 8 * bytes),
+            format + "x8"};
+  return {formatv("tensor<{0}x{1}x{2}xi8>", kRows, kBlocks, bytes), format};
+}
+
+std::vector<int64_t> weightShape(bool q8, bool interleaved) {
+  int64_t bytes = 2 + valueBytes(q8);
+  if (interleaved)
+    return {kRows / 8, kBlocks, 8 * bytes};
+  return {kRows, kBlocks, bytes};
+}
+
+std::string linearIR(int64_t tokens, bool q8, bool interleaved) {
+  auto [raw, format] = weightType(q8, interleaved);
   return formatv("func.func @f(%x: tensor<1x{0}x{1}xf32>, %raw: {2}) -> "
                  "tensor<1x{0}x{3}xf32> {{\n"
                  "  %w = loom.dequantize %raw format = {4} : {2} -> "
@@ -165,13 +190,14 @@ std::string linearIR(int64_t tokens, bool interleaved) {
                  "  %y = loom.linear %x, %w : (tensor<1x{0}x{1}xf32>, "
                  "tensor<{3}x{1}xf32>) -> tensor<1x{0}x{3}xf32>\n"
                  "  return %y : tensor<1x{0}x{3}xf32>\n}\n",
-                 tokens, kK, raw, kRows, interleaved ? "q4_0x8" : "q4_0");
+                 tokens, kK, raw, kRows, format);
 }
 
 struct Case {
   const char *name;
   int64_t tokens;
   bool int8;
+  bool q8 = false;
 };
 
 class QuantizedNumerics : public ::testing::TestWithParam<Case> {
@@ -182,7 +208,8 @@ protected:
 TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
   const Case &c = GetParam();
   std::mt19937 rng(7 + c.tokens);
-  std::vector<uint8_t> raw = randomBlocks(rng), packed = interleave(raw);
+  std::vector<uint8_t> raw = randomBlocks(rng, c.q8),
+                       packed = interleave(raw, c.q8);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   std::vector<float> x(c.tokens * kK);
   for (float &v : x)
@@ -198,23 +225,22 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
     for (int64_t n = 0; n < kRows; ++n) {
       double sum = 0;
       for (int64_t k = 0; k < kK; ++k)
-        sum += xs[s * kK + k] * weight(raw, n, k);
+        sum += xs[s * kK + k] * weight(raw, c.q8, n, k);
       reference[s * kRows + n] = sum;
       maxRef = std::max(maxRef, std::abs(sum));
     }
   }
 
   for (bool interleaved : {false, true}) {
-    SCOPED_TRACE(interleaved ? "q4_0x8" : "q4_0");
-    auto kernel = Kernel::compile(linearIR(c.tokens, interleaved), c.int8);
+    SCOPED_TRACE(weightType(c.q8, interleaved).second);
+    auto kernel =
+        Kernel::compile(linearIR(c.tokens, c.q8, interleaved), c.int8);
     ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
     std::vector<float> y(c.tokens * kRows, 0.0f);
     std::vector<uint8_t> &bytes = interleaved ? packed : raw;
     std::deque<::loom::testing::MemRefDescriptor> ds;
     ds.emplace_back(x.data(), std::vector<int64_t>{1, c.tokens, kK});
-    ds.emplace_back(bytes.data(),
-                    interleaved ? std::vector<int64_t>{kRows / 8, kBlocks, 144}
-                                : std::vector<int64_t>{kRows, kBlocks, 18});
+    ds.emplace_back(bytes.data(), weightShape(c.q8, interleaved));
     ds.emplace_back(y.data(), std::vector<int64_t>{1, c.tokens, kRows});
     llvm::Error e = (*kernel)->call(ds);
     ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
@@ -228,38 +254,47 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Linear, QuantizedNumerics,
-    ::testing::Values(Case{"decode_int8", 1, true},
-                      Case{"prefill_int8", 7, true},
-                      Case{"decode_f32", 1, false},
-                      Case{"prefill_f32", 7, false}),
+    ::testing::Values(Case{"q4_decode_int8", 1, true},
+                      Case{"q4_prefill_int8", 7, true},
+                      Case{"q4_decode_f32", 1, false},
+                      Case{"q4_prefill_f32", 7, false},
+                      Case{"q8_decode_int8", 1, true, true},
+                      Case{"q8_prefill_int8", 7, true, true},
+                      Case{"q8_decode_f32", 1, false, true},
+                      Case{"q8_prefill_f32", 7, false, true}),
     [](const ::testing::TestParamInfo<Case> &info) {
       return std::string(info.param.name);
     });
 
-/// loom.dequantize of q4_0x8 as a value: the q4_0 values, exactly.
+/// loom.dequantize of q4_0x8 / q8_0x8 as a value: the q4_0 / q8_0 values,
+/// exactly.
 TEST(QuantizedNumericsDecode, InterleavedValuesAreExact) {
   ::loom::setThreadCount(2);
-  std::mt19937 rng(99);
-  std::vector<uint8_t> raw = randomBlocks(rng), packed = interleave(raw);
-  std::string ir =
-      formatv("func.func @f(%raw: tensor<{0}x{1}x144xi8>) -> "
-              "tensor<{2}x{3}xf32> {{\n"
-              "  %w = loom.dequantize %raw format = q4_0x8 : "
-              "tensor<{0}x{1}x144xi8> -> tensor<{2}x{3}xf32>\n"
-              "  return %w : tensor<{2}x{3}xf32>\n}\n",
-              kRows / 8, kBlocks, kRows, kK);
-  auto kernel = Kernel::compile(ir, true);
-  ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
-  std::vector<float> w(kRows * kK, 0.0f);
-  std::deque<::loom::testing::MemRefDescriptor> ds;
-  ds.emplace_back(packed.data(), std::vector<int64_t>{kRows / 8, kBlocks, 144});
-  ds.emplace_back(w.data(), std::vector<int64_t>{kRows, kK});
-  llvm::Error e = (*kernel)->call(ds);
-  ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
-  for (int64_t n = 0; n < kRows; ++n)
-    for (int64_t k = 0; k < kK; ++k)
-      ASSERT_EQ(w[n * kK + k], float(weight(raw, n, k)))
-          << "row " << n << ", value " << k;
+  for (bool q8 : {false, true}) {
+    auto [type, format] = weightType(q8, true);
+    SCOPED_TRACE(format);
+    std::mt19937 rng(99);
+    std::vector<uint8_t> raw = randomBlocks(rng, q8),
+                         packed = interleave(raw, q8);
+    std::string ir = formatv("func.func @f(%raw: {0}) -> tensor<{2}x{3}xf32> "
+                             "{{\n"
+                             "  %w = loom.dequantize %raw format = {1} : {0} "
+                             "-> tensor<{2}x{3}xf32>\n"
+                             "  return %w : tensor<{2}x{3}xf32>\n}\n",
+                             type, format, kRows, kK);
+    auto kernel = Kernel::compile(ir, true);
+    ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
+    std::vector<float> w(kRows * kK, 0.0f);
+    std::deque<::loom::testing::MemRefDescriptor> ds;
+    ds.emplace_back(packed.data(), weightShape(q8, true));
+    ds.emplace_back(w.data(), std::vector<int64_t>{kRows, kK});
+    llvm::Error e = (*kernel)->call(ds);
+    ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
+    for (int64_t n = 0; n < kRows; ++n)
+      for (int64_t k = 0; k < kK; ++k)
+        ASSERT_EQ(w[n * kK + k], float(weight(raw, q8, n, k)))
+            << "row " << n << ", value " << k;
+  }
 }
 
 } // namespace

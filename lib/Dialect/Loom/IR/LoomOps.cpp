@@ -157,12 +157,15 @@ int64_t DequantizeOp::blockBytes(BlockFormat format) {
     return 2 + kBlockValues / 2;
   case BlockFormat::q4_0x8:
     return 8 * (2 + kBlockValues / 2);
+  case BlockFormat::q8_0x8:
+    return 8 * (2 + kBlockValues);
   }
   llvm_unreachable("unknown block format");
 }
 
 int64_t DequantizeOp::blockRows(BlockFormat format) {
-  return format == BlockFormat::q4_0x8 ? 8 : 1;
+  return format == BlockFormat::q4_0x8 || format == BlockFormat::q8_0x8 ? 8
+                                                                        : 1;
 }
 
 Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo,
@@ -222,10 +225,11 @@ int64_t WeightOp::getNumParameters() {
   int64_t rows = 1;
   for (int64_t d : type.getShape().drop_back())
     rows *= d;
-  // Blocks of 8 interleaved rows (q4_0x8, 144 bytes) hold 8 blocks each.
-  if (type.getShape().back() ==
-      DequantizeOp::blockBytes(BlockFormat::q4_0x8))
-    rows *= DequantizeOp::blockRows(BlockFormat::q4_0x8);
+  // Blocks of 8 interleaved rows (q4_0x8: 144 bytes, q8_0x8: 272) hold 8
+  // blocks each.
+  for (BlockFormat f : {BlockFormat::q4_0x8, BlockFormat::q8_0x8})
+    if (type.getShape().back() == DequantizeOp::blockBytes(f))
+      rows *= DequantizeOp::blockRows(f);
   return rows * DequantizeOp::kBlockValues;
 }
 

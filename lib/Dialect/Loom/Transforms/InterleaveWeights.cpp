@@ -1,9 +1,10 @@
-//===- InterleaveWeights.cpp - q4_0 matrices read 8 rows at a time --------===//
+//===- InterleaveWeights.cpp - block-quantized matrices, 8 rows at a time -===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// q4_0 matrices of linear layers are read as q4_0x8: the blocks of 8 rows
-// interleaved, which the runtime makes from the file's blocks once at load.
+// q4_0 and q8_0 matrices of linear layers are read as q4_0x8 and q8_0x8:
+// the blocks of 8 rows interleaved, which the runtime makes from the file's
+// blocks once at load.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,28 +26,41 @@ namespace {
 
 constexpr int64_t kGroup = 8;
 
-/// Whether `weight` holds q4_0 blocks ([n, blocks, 18], n a multiple of 8)
-/// that only linear layers read (as their weight, through loom.dequantize).
-bool feedsOnlyLinearLayers(WeightOp weight) {
+/// The interleaved form of `format` (q4_0x8, q8_0x8), if it has one.
+std::optional<BlockFormat> interleavedFormat(BlockFormat format) {
+  if (format == BlockFormat::q4_0)
+    return BlockFormat::q4_0x8;
+  if (format == BlockFormat::q8_0)
+    return BlockFormat::q8_0x8;
+  return std::nullopt;
+}
+
+/// The format of `weight` if it holds q4_0 or q8_0 blocks ([n, blocks,
+/// bytes], n a multiple of 8) that only linear layers read (as their
+/// weight, through loom.dequantize).
+std::optional<BlockFormat> feedsOnlyLinearLayers(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   if (weight->hasAttr(kPackedFromAttr) || type.getRank() != 3 ||
       !type.hasStaticShape() || !type.getElementType().isInteger(8) ||
-      type.getDimSize(2) != DequantizeOp::blockBytes(BlockFormat::q4_0) ||
       type.getDimSize(0) % kGroup != 0 || weight->use_empty())
-    return false;
+    return std::nullopt;
+  std::optional<BlockFormat> format;
   for (Operation *user : weight->getUsers()) {
     auto dequantize = dyn_cast<DequantizeOp>(user);
-    if (!dequantize || dequantize.getFormat() != BlockFormat::q4_0 ||
+    if (!dequantize || !interleavedFormat(dequantize.getFormat()) ||
+        (format && dequantize.getFormat() != *format) ||
+        type.getDimSize(2) != DequantizeOp::blockBytes(dequantize.getFormat()) ||
         dequantize->use_empty())
-      return false;
+      return std::nullopt;
+    format = dequantize.getFormat();
     for (OpOperand &use : dequantize->getUses()) {
       auto linear = dyn_cast<LinearOp>(use.getOwner());
       if (!linear || use.get() != linear.getWeight() ||
           use.get() == linear.getInput())
-        return false;
+        return std::nullopt;
     }
   }
-  return true;
+  return format;
 }
 
 struct LoomInterleaveWeightsPass
@@ -60,11 +74,13 @@ struct LoomInterleaveWeightsPass
     getOperation()->walk(
         [&](WeightOp op) { byName[op.getNameAttr()].push_back(op); });
     for (auto &[name, ops] : byName) {
-      if (!llvm::all_of(ops, feedsOnlyLinearLayers) ||
-          llvm::any_of(ops, [&](WeightOp op) {
-            return op.getType() != ops.front().getType();
+      std::optional<BlockFormat> format = feedsOnlyLinearLayers(ops.front());
+      if (!format || llvm::any_of(ops, [&](WeightOp op) {
+            return op.getType() != ops.front().getType() ||
+                   feedsOnlyLinearLayers(op) != format;
           }))
         continue;
+      BlockFormat interleaved = *interleavedFormat(*format);
       for (WeightOp op : ops) {
         OpBuilder b(op);
         auto type = cast<RankedTensorType>(op.getType());
@@ -72,16 +88,17 @@ struct LoomInterleaveWeightsPass
             b, op.getLoc(),
             RankedTensorType::get(
                 {type.getDimSize(0) / kGroup, type.getDimSize(1),
-                 DequantizeOp::blockBytes(BlockFormat::q4_0x8)},
+                 DequantizeOp::blockBytes(interleaved)},
                 type.getElementType()),
             name);
-        packed->setAttr(kPackedFromAttr, b.getStringAttr("q4_0"));
+        packed->setAttr(kPackedFromAttr,
+                        b.getStringAttr(stringifyBlockFormat(*format)));
         for (Operation *user : llvm::make_early_inc_range(op->getUsers())) {
           auto dequantize = cast<DequantizeOp>(user);
           OpBuilder ub(dequantize);
           auto read = DequantizeOp::create(ub, dequantize.getLoc(),
                                            dequantize.getType(), packed,
-                                           BlockFormat::q4_0x8);
+                                           interleaved);
           dequantize.getResult().replaceAllUsesWith(read.getResult());
           dequantize.erase();
         }

@@ -96,7 +96,14 @@ def Loom_BlockFormat : I32EnumAttr<"BlockFormat",
       // chunks of 32 bytes, chunk c holding bytes 4c..4c+3 of each of the
       // 8 rows' 16 bytes of nibbles in turn. 144 bytes per group and block;
       // the input is [rows / 8, blocks, 144].
-      I32EnumAttrCase<"q4_0x8", 2>
+      I32EnumAttrCase<"q4_0x8", 2>,
+      // q8_0 with the blocks of 8 consecutive rows interleaved
+      // (loom-interleave-weights): per group of 8 rows and block, the 8
+      // rows' f16 scales (16 bytes), then 8 chunks of 32 bytes, chunk c
+      // holding values 4c..4c+3 of each of the 8 rows in turn, each stored
+      // as q + 128 (unsigned). 272 bytes per group and block; the input is
+      // [rows / 8, blocks, 272].
+      I32EnumAttrCase<"q8_0x8", 3>
     ]> {
   let cppNamespace = "::mlir::loom";
 }

@@ -64,8 +64,9 @@ def Loom_DequantizeOp : Loom_Op<"dequantize", [Pure]> {
     files store most weights) as the f32 values they encode. The input is
     `[rows..., blocks, bytes_per_block]` i8 (34 bytes per block of 32 values
     for `q8_0`, 18 for `q4_0`); the result is `[rows..., blocks * 32]`.
-    `q4_0x8` is q4_0 with 8 rows interleaved: the input is `[rows..., rows_8,
-    blocks, 144]` and the result `[rows..., 8 * rows_8, blocks * 32]`.
+    `q4_0x8` and `q8_0x8` are q4_0 and q8_0 with 8 rows interleaved: the
+    input is `[rows..., rows_8, blocks, 144 | 272]` and the result
+    `[rows..., 8 * rows_8, blocks * 32]`.
 
     The op states what the bytes mean; it does not ask for a copy. Lowered
     as the weight of a `loom.linear` or the table of a `loom.embedding`, the
@@ -91,7 +92,7 @@ def Loom_DequantizeOp : Loom_Op<"dequantize", [Pure]> {
     /// Bytes per block of 32 values in `format` (q4_0x8: per block of 8
     /// rows).
     static int64_t blockBytes(BlockFormat format);
-    /// Rows per block in `format`: 8 for q4_0x8, otherwise 1.
+    /// Rows per block in `format`: 8 for q4_0x8 and q8_0x8, otherwise 1.
     static int64_t blockRows(BlockFormat format);
     static constexpr int64_t kBlockValues = 32;
     /// The f32 value of a block's scale: the little-endian f16 whose bytes
