@@ -218,6 +218,38 @@ func.func @decode_q4x8(%x: tensor<1x1x96xf32>) -> tensor<1x1x16xf32> {
 
 // -----
 
+// q8_0x8, one token: 8 chunks of 32 bytes per block of 8 rows, each the
+// unsigned operand as stored (q + 128), no nibbles to split; the start is
+// -128 * sum(x.q), and token word k is bytes 4k..4k+3.
+// VNNI-LABEL: func.func @decode_q8x8
+//       VNNI:   %[[XW:.+]] = memref.alloca() {alignment = 32 : i64} : memref<3x8xi32>
+//       VNNI:   %[[XS:.+]] = memref.alloca() : memref<3xi32>
+//       VNNI:   %[[RAW:.+]] = memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [2, 3, 272], strides: [816, 272, 1]
+//       VNNI:   scf.for %[[B:.+]] = %c0 to %c3 step %c1 {
+//       VNNI:     vector.reduction <add>, %{{.+}} : vector<32xi32> into i32
+//       VNNI:     arith.muli %{{.+}}, %c-128_i32 : i32
+//       VNNI:   scf.for %[[G:.+]] = %c0 to %c2 step %c1 {
+//       VNNI:     scf.for %[[BLK:.+]] = %c0 to %c3 step %c1 iter_args
+//       VNNI:       %[[C0:.+]] = vector.load %[[RAW]][%[[G]], %[[BLK]], %c16] : {{.+}}, vector<32xi8>
+//       VNNI:       %[[C1:.+]] = vector.load %[[RAW]][%[[G]], %[[BLK]], %c48] : {{.+}}, vector<32xi8>
+//       VNNI:       vector.load %[[RAW]][%[[G]], %[[BLK]], %c240] : {{.+}}, vector<32xi8>
+//   VNNI-NOT:       arith.shrui
+//       VNNI:       memref.load %[[XS]][%[[BLK]]]
+//       VNNI:       memref.load %[[XW]][%[[BLK]], %c0]
+//       VNNI:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %[[C0]], %{{.+}})
+//       VNNI:       memref.load %[[XW]][%[[BLK]], %c1]
+//       VNNI:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %[[C1]], %{{.+}})
+//  VNNI-COUNT-6:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+//       VNNI:       vector.fma
+func.func @decode_q8x8(%x: tensor<1x1x96xf32>) -> tensor<1x1x16xf32> {
+  %raw = loom.weight "w" : tensor<2x3x272xi8>
+  %w = loom.dequantize %raw format = q8_0x8 : tensor<2x3x272xi8> -> tensor<16x96xf32>
+  %y = loom.linear %x, %w : (tensor<1x1x96xf32>, tensor<16x96xf32>) -> tensor<1x1x16xf32>
+  return %y : tensor<1x1x16xf32>
+}
+
+// -----
+
 // q4_0x8, several tokens: every token block's scale and start are computed
 // once per call into heap buffers (freed after the loops); then blocks of
 // 2 tokens x one group of 8 rows: each block of the group is loaded and

@@ -114,3 +114,23 @@ func.func @linear_q4x8(%x: tensor<1x?x64xf32>) -> tensor<1x?x16xf32> {
   %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
   return %y : tensor<1x?x16xf32>
 }
+
+// -----
+
+// q8_0x8: loops (b, s, g, r, blk, c, t), value 4c + t of the block at byte
+// 16 + 32c + 4r + t (the values viewed as [g, blk, 8, 8, 4]); stored as q +
+// 128, so the weight's integer is the byte (unsigned) - 128.
+//   CHECK-DAG: #[[XQ8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d4, d5, d6)>
+//   CHECK-DAG: #[[QQ8:.+]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d2, d4, d5, d3, d6)>
+// CHECK-LABEL: func.func @linear_q8x8
+//       CHECK:   tensor.extract_slice %{{.+}}[0, 0, 16] [2, 2, 256] [1, 1, 1] : tensor<2x2x272xi8> to tensor<2x2x256xi8>
+//       CHECK:   linalg.generic {indexing_maps = [#[[XQ8]], #{{.+}}, #[[QQ8]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+//  CHECK-SAME:     ins(%{{.+}} : tensor<1x?x2x8x4xi8>, tensor<1x?x2xf32>, tensor<2x2x8x8x4xi8>, tensor<2x2x8xi8>, tensor<2x2x8xi8>)
+//       CHECK:     %[[U:.+]] = arith.extui %{{.+}} : i8 to i32
+//       CHECK:     arith.subi %[[U]], %c128_i32 : i32
+func.func @linear_q8x8(%x: tensor<1x?x64xf32>) -> tensor<1x?x16xf32> {
+  %raw = loom.weight "w" : tensor<2x2x272xi8>
+  %w = loom.dequantize %raw format = q8_0x8 : tensor<2x2x272xi8> -> tensor<16x64xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
