@@ -79,24 +79,26 @@ def LoomNarrowWeightsPass : Pass<"loom-narrow-weights"> {
 }
 
 def LoomInterleaveWeightsPass : Pass<"loom-interleave-weights"> {
-  let summary = "Read q4_0 matrices with the blocks of 8 rows interleaved";
+  let summary = "Read q4_0 and q8_0 matrices with the blocks of 8 rows interleaved";
   let description = [{
-    A one-token product reads each weight row once; with GGUF's q4_0 layout
-    one row's block (an f16 scale and 16 bytes of nibbles) feeds one 32-byte
-    integer dot product, which then has to be reduced across its lanes,
-    converted and scaled: per output and block. Interleaving the blocks of 8
-    rows (`q4_0x8`) puts 4 bytes of each of the 8 rows side by side in one
+    With GGUF's layout one row's block (an f16 scale and 16 bytes of
+    nibbles, or 32 bytes of values) feeds one 32-byte integer dot product,
+    which then has to be reduced across its lanes, converted and scaled:
+    per output and block. Interleaving the blocks of 8 rows (`q4_0x8`,
+    `q8_0x8`) puts 4 bytes of each of the 8 rows side by side in one
     32-byte vector, so one dot product serves 8 outputs, each lane one row:
     no reduction across lanes, and the conversion, the 8 scales and the
-    accumulation are paid once per 8 outputs.
+    accumulation are paid once per 8 outputs (docs/Tiling.md).
 
-    Every q4_0 matrix (`loom.weight` of `[n, blocks, 18]` i8, every op of
-    that name) that is read only through `loom.dequantize` as the weight of
-    linear layers, with `n` a multiple of 8, becomes a read of `[n / 8,
-    blocks, 144]` bytes marked `loom.packed_from = "q4_0"`, dequantized as
-    `q4_0x8`. The runtime interleaves the file's blocks once, when it loads
-    the model (the same bytes, moved). Weights used any other way (an
-    embedding's table, MoE experts) stay as stored.
+    Every q4_0 or q8_0 matrix (`loom.weight` of `[n, blocks, 18 | 34]` i8,
+    every op of that name) that is read only through `loom.dequantize` as
+    the weight of linear layers, with `n` a multiple of 8, becomes a read of
+    `[n / 8, blocks, 144 | 272]` bytes marked `loom.packed_from = "q4_0"`
+    (`"q8_0"`), dequantized as `q4_0x8` (`q8_0x8`). The runtime interleaves
+    the file's blocks once, when it loads the model (q8_0's values stored
+    as q + 128). Weights used any other way (an embedding's table, MoE
+    experts) stay as stored. `loom-compile` runs the pass with 8-bit
+    activations (`--interleave-weights`, on by default).
 
     Before:
 
