@@ -48,8 +48,9 @@ CompileFlags::CompileFlags(cl::OptionCategory &category, StringRef prefix)
                          "f32 input against the decoded weights, slower and "
                          "closer to the f32 model)")),
       interleaveDesc(describe(
-          prefix, "With --int8-activations, q4_0 matrices of linear layers "
-                  "are read with the blocks of 8 rows interleaved, which the "
+          prefix, "With --int8-activations, q4_0 and q8_0 matrices of "
+                  "linear layers are read with the blocks of 8 rows "
+                  "interleaved, which the "
                   "runtime makes from the file's blocks once, at load: one "
                   "integer dot product serves 8 rows (default true; false: "
                   "the file's layout, one row at a time)")),

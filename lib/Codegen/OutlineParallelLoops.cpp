@@ -21,6 +21,9 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/RegionUtils.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMOUTLINEPARALLELLOOPSPASS
@@ -58,18 +61,26 @@ int64_t innerWork(scf::ParallelOp op, unsigned split) {
       return 64; // unknown: a guess
     return std::max<int64_t>(1, (*u - *l + *s - 1) / *s);
   };
-  int64_t work = 1;
+  // Saturating: a body with many loops side by side (one per row of a
+  // register block) multiplies past 2^63, which wrapped to 0 and made the
+  // loop run on one thread.
+  uint64_t work = 1;
+  auto times = [&](int64_t n) {
+    work = std::min<uint64_t>(
+        llvm::SaturatingMultiply(work, static_cast<uint64_t>(n)),
+        std::numeric_limits<int64_t>::max());
+  };
   for (unsigned d = 0; d < op.getNumLoops(); ++d)
     if (d != split)
-      work *= tripCount(op.getLowerBound()[d], op.getUpperBound()[d],
-                      op.getStep()[d]);
+      times(tripCount(op.getLowerBound()[d], op.getUpperBound()[d],
+                      op.getStep()[d]));
   op.getBody()->walk([&](scf::ForOp f) {
-    work *= tripCount(f.getLowerBound(), f.getUpperBound(), f.getStep());
+    times(tripCount(f.getLowerBound(), f.getUpperBound(), f.getStep()));
   });
   // Work a loop's body does beyond its loops (register-blocked FMAs).
   if (auto extra = op->getAttrOfType<IntegerAttr>(loom::kTileWorkAttr))
-    work *= extra.getInt();
-  return std::max<int64_t>(work, 1);
+    times(std::max<int64_t>(extra.getInt(), 1));
+  return std::max<int64_t>(static_cast<int64_t>(work), 1);
 }
 
 struct LoomOutlineParallelLoopsPass

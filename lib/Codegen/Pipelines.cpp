@@ -31,8 +31,8 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
     narrow.elementType = options.weightType;
     pm.addPass(createLoomNarrowWeightsPass(narrow));
   }
-  // q4_0 matrices read 8 rows at a time, in integer dot products of 8 lanes
-  // (the runtime interleaves the blocks at load).
+  // q4_0 and q8_0 matrices read 8 rows at a time, in integer dot products
+  // of 8 lanes (the runtime interleaves the blocks at load).
   if (options.int8Activations && options.interleaveWeights)
     pm.addPass(createLoomInterleaveWeightsPass());
   // Each MoE layer's experts on the ranks of an MPI world: the program of

@@ -279,8 +279,14 @@ Session::create(std::shared_ptr<Artifact> artifact,
           Expected<void *> memory = s->device_->allocate(bytes.size());
           if (!memory)
             return memory.takeError();
-          interleaveRows(bytes.data(), static_cast<uint8_t *>(*memory),
-                         p.shape[0], p.shape[1], p.storage == "q8_0" ? 32 : 16);
+          // [groups..., blocks, bytes]: every leading dimension counts
+          // groups of 8 rows.
+          int64_t groups = 1;
+          for (int64_t d : ArrayRef<int64_t>(p.shape).drop_back(2))
+            groups *= d;
+          interleaveRows(bytes.data(), static_cast<uint8_t *>(*memory), groups,
+                         p.shape[p.shape.size() - 2],
+                         p.storage == "q8_0" ? 32 : 16);
           s->packed_[p.name] = *memory;
         }
       } else if (p.kind == ParamInfo::Kind::Cache &&

@@ -86,3 +86,68 @@ func.func @batch_of_one(%x: memref<1x256x64xf32>, %y: memref<1x256xf32>) {
   }
   return
 }
+
+// -----
+
+// Work is counted saturating: a body with loops side by side (one per row
+// of a register block) multiplies their trip counts (64^11 = 2^66 here),
+// which wrapped to 0 and gave a grain of min-work: one thread. Now the
+// grain is 1.
+// OUTLINE-LABEL: func.func @many_loops
+//       OUTLINE:   %c256 = arith.constant 256 : index
+//  OUTLINE-NEXT:   %[[GRAIN:.+]] = arith.constant 1 : index
+//  OUTLINE-NEXT:   call @__loom_parallel_dispatch_{{[0-9]+}}(%{{.+}}, %{{.+}}, %[[GRAIN]],
+func.func @many_loops(%x: memref<256x64xf32>, %y: memref<256xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %c256 = arith.constant 256 : index
+  scf.parallel (%i) = (%c0) to (%c256) step (%c1) {
+    scf.for %k0 = %c0 to %c64 step %c1 {
+      %v0 = memref.load %x[%i, %k0] : memref<256x64xf32>
+      memref.store %v0, %y[%i] : memref<256xf32>
+    }
+    scf.for %k1 = %c0 to %c64 step %c1 {
+      %v1 = memref.load %x[%i, %k1] : memref<256x64xf32>
+      memref.store %v1, %y[%i] : memref<256xf32>
+    }
+    scf.for %k2 = %c0 to %c64 step %c1 {
+      %v2 = memref.load %x[%i, %k2] : memref<256x64xf32>
+      memref.store %v2, %y[%i] : memref<256xf32>
+    }
+    scf.for %k3 = %c0 to %c64 step %c1 {
+      %v3 = memref.load %x[%i, %k3] : memref<256x64xf32>
+      memref.store %v3, %y[%i] : memref<256xf32>
+    }
+    scf.for %k4 = %c0 to %c64 step %c1 {
+      %v4 = memref.load %x[%i, %k4] : memref<256x64xf32>
+      memref.store %v4, %y[%i] : memref<256xf32>
+    }
+    scf.for %k5 = %c0 to %c64 step %c1 {
+      %v5 = memref.load %x[%i, %k5] : memref<256x64xf32>
+      memref.store %v5, %y[%i] : memref<256xf32>
+    }
+    scf.for %k6 = %c0 to %c64 step %c1 {
+      %v6 = memref.load %x[%i, %k6] : memref<256x64xf32>
+      memref.store %v6, %y[%i] : memref<256xf32>
+    }
+    scf.for %k7 = %c0 to %c64 step %c1 {
+      %v7 = memref.load %x[%i, %k7] : memref<256x64xf32>
+      memref.store %v7, %y[%i] : memref<256xf32>
+    }
+    scf.for %k8 = %c0 to %c64 step %c1 {
+      %v8 = memref.load %x[%i, %k8] : memref<256x64xf32>
+      memref.store %v8, %y[%i] : memref<256xf32>
+    }
+    scf.for %k9 = %c0 to %c64 step %c1 {
+      %v9 = memref.load %x[%i, %k9] : memref<256x64xf32>
+      memref.store %v9, %y[%i] : memref<256xf32>
+    }
+    scf.for %k10 = %c0 to %c64 step %c1 {
+      %v10 = memref.load %x[%i, %k10] : memref<256x64xf32>
+      memref.store %v10, %y[%i] : memref<256xf32>
+    }
+    scf.reduce
+  }
+  return
+}

@@ -53,9 +53,9 @@ struct CompileOptions {
   /// Linear layers with q8_0/q4_0 weights quantize their input to 8-bit
   /// blocks and multiply in integers (off: f32 input, weights decoded).
   bool int8Activations = true;
-  /// With int8Activations, q4_0 matrices of linear layers are read with the
-  /// blocks of 8 rows interleaved (loom-interleave-weights; the runtime
-  /// repacks them at load).
+  /// With int8Activations, q4_0 and q8_0 matrices of linear layers are read
+  /// with the blocks of 8 rows interleaved (loom-interleave-weights; the
+  /// runtime repacks them at load).
   bool interleaveWeights = true;
   /// Linear layers with bf16 weights round their input to bf16 and
   /// multiply bf16 by bf16 (off: f32 input, weights widened).

@@ -41,8 +41,8 @@ struct PipelineOptions {
   /// Linear layers with q8_0/q4_0 weights take 8-bit activations
   /// (convert-loom-to-linalg int8-activations).
   bool int8Activations = true;
-  /// With int8Activations: q4_0 matrices of linear layers read as q4_0x8
-  /// (loom-interleave-weights).
+  /// With int8Activations: q4_0 / q8_0 matrices of linear layers read as
+  /// q4_0x8 / q8_0x8 (loom-interleave-weights).
   bool interleaveWeights = true;
   /// The target has AVX512-VNNI or AVX-VNNI: 8-bit dot products of q8_0 /
   /// q4_0 blocks use vpdpbusd (loom-parallelize-contractions vnni).

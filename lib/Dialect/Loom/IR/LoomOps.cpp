@@ -198,7 +198,7 @@ LogicalResult DequantizeOp::verify() {
     return emitOpError("expected a result of rank ")
            << input.getRank() - 1 << ", but found rank " << result.getRank();
   for (int64_t d = 0; d + 1 < result.getRank(); ++d) {
-    // q4_0x8: the last dimension of rows counts groups of 8 rows.
+    // q4_0x8 / q8_0x8: the last dimension of rows counts groups of 8 rows.
     int64_t rows = input.getDimSize(d);
     if (d + 2 == result.getRank() && !ShapedType::isDynamic(rows))
       rows *= groupRows;
