@@ -14,6 +14,9 @@
 #include <cstring>
 #include <dlfcn.h>
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 using namespace llvm;
 
 namespace loom {
@@ -97,18 +100,29 @@ static void interleaveRows(const uint8_t *in, uint8_t *out, int64_t groups,
                            int64_t blocks, int64_t valueBytes) {
   constexpr int64_t kRows = 8;
   const int64_t inBytes = 2 + valueBytes, outBytes = kRows * inBytes;
-  const uint8_t bias = valueBytes == 32 ? 0x80 : 0;
-  for (int64_t g = 0; g < groups; ++g) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t *o = out + (g * blocks + b) * outBytes;
-      for (int64_t r = 0; r < kRows; ++r) {
-        const uint8_t *block = in + ((g * kRows + r) * blocks + b) * inBytes;
-        std::memcpy(o + 2 * r, block, 2);
-        for (int64_t i = 0; i < valueBytes; ++i)
-          o[16 + 32 * (i / 4) + 4 * r + i % 4] = block[2 + i] ^ bias;
-      }
-    }
-  }
+  const uint32_t bias = valueBytes == 32 ? 0x80808080u : 0;
+  // Groups are independent: split across the cores (a 1B-parameter model
+  // moves about 1 GB here).
+  tbb::parallel_for(
+      tbb::blocked_range<int64_t>(0, groups),
+      [&](const tbb::blocked_range<int64_t> &range) {
+        for (int64_t g = range.begin(); g < range.end(); ++g) {
+          for (int64_t b = 0; b < blocks; ++b) {
+            uint8_t *o = out + (g * blocks + b) * outBytes;
+            for (int64_t r = 0; r < kRows; ++r) {
+              const uint8_t *block =
+                  in + ((g * kRows + r) * blocks + b) * inBytes;
+              std::memcpy(o + 2 * r, block, 2);
+              for (int64_t c = 0; c < valueBytes / 4; ++c) {
+                uint32_t word;
+                std::memcpy(&word, block + 2 + 4 * c, 4);
+                word ^= bias;
+                std::memcpy(o + 16 + 32 * c + 4 * r, &word, 4);
+              }
+            }
+          }
+        }
+      });
 }
 
 /// MPI's C API, as the artifact's MPI library exports it. The thread-level
