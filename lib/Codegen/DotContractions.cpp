@@ -678,6 +678,27 @@ struct BlockShape {
   int64_t blocks;
 };
 
+/// Dimension `d` of memref `v`: a constant where it is static.
+Value memrefDim(OpBuilder &b, Location loc, Value v, unsigned d) {
+  auto type = cast<MemRefType>(v.getType());
+  if (!type.isDynamicDim(d))
+    return arith::ConstantIndexOp::create(b, loc, type.getDimSize(d));
+  return memref::DimOp::create(b, loc, v, d);
+}
+
+/// Operand `i` of `op` as a memref type, or null.
+MemRefType memrefOperand(linalg::GenericOp op, unsigned i) {
+  return dyn_cast<MemRefType>(op->getOperand(i).getType());
+}
+
+/// Whether `op`'s body has an op of type `OpTy` (the form's signature:
+/// arith.bitcast decodes an f16 scale, arith.muli multiplies 8-bit values).
+template <typename OpTy> bool bodyHas(linalg::GenericOp op) {
+  bool found = false;
+  op.getRegion().walk([&](OpTy) { found = true; });
+  return found;
+}
+
 /// What both forms share, with the weight's values at operand `w` and the
 /// low and high bytes of its scales after them: values [n, blocks, 32 | 16]
 /// i8 (static, unit stride), scale bytes [n, blocks] i8 indexed (n, block),
@@ -685,9 +706,7 @@ struct BlockShape {
 /// q4_0, and a body that decodes the f16 scale from the two bytes.
 std::optional<BlockShape> matchWeightBlocks(linalg::GenericOp op,
                                             MemRefType x, unsigned w) {
-  auto type = [&](unsigned i) {
-    return dyn_cast<MemRefType>(op->getOperand(i).getType());
-  };
+  auto type = [&](unsigned i) { return memrefOperand(op, i); };
   MemRefType q = type(w), lo = type(w + 1), hi = type(w + 2),
              y = type(w + 3);
   if (!x || !q || !lo || !hi || !y || !y.getElementType().isF32() ||
@@ -713,9 +732,7 @@ std::optional<BlockShape> matchWeightBlocks(linalg::GenericOp op,
   if (scaleMap.getNumResults() != 2 || dimOf(scaleMap.getResult(0)) != n ||
       dimOf(scaleMap.getResult(1)) != blk)
     return std::nullopt;
-  bool bitcast = false;
-  op.getRegion().walk([&](arith::BitcastOp) { bitcast = true; });
-  if (!bitcast)
+  if (!bodyHas<arith::BitcastOp>(op))
     return std::nullopt;
   return shape;
 }
@@ -914,9 +931,7 @@ std::optional<BlockShape> matchInt8Blocks(linalg::GenericOp op) {
       return std::nullopt;
     expected *= xq.getDimSize(d);
   }
-  bool muli = false;
-  op.getRegion().walk([&](arith::MulIOp) { muli = true; });
-  if (!muli)
+  if (!bodyHas<arith::MulIOp>(op))
     return std::nullopt;
   return shape;
 }
@@ -1102,6 +1117,45 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
 }
 
+/// A stack buffer of `type` at the entry of the function holding `op` (not
+/// in a loop: an alloca scope would not survive the lowering of the loops it
+/// holds to branches), aligned to `align` bytes where given.
+Value entryAlloca(OpBuilder &b, Location l, Operation *op, MemRefType type,
+                  int64_t align = 0) {
+  OpBuilder::InsertionGuard guard(b);
+  // After the allocas already there: buffers in the order they are made.
+  Block &entry = op->getParentRegion()->front();
+  auto first = llvm::find_if(
+      entry, [](Operation &o) { return !isa<memref::AllocaOp>(o); });
+  b.setInsertionPoint(&entry, first);
+  if (!align)
+    return memref::AllocaOp::create(b, l, type);
+  return memref::AllocaOp::create(b, l, type, b.getI64IntegerAttr(align));
+}
+
+/// A loop over the blocks of one token's 8-bit input (decode: every leading
+/// index 0): stores each block's scale x.d in `scale`[blk], then calls
+/// `body` with the block and its 32 bytes (tokenBytes of `xq`, [.., blocks,
+/// 2, 16] for q4 or [.., blocks, 32]).
+void forEachTokenBlock(
+    OpBuilder &b, Location l, Value xd, Value xq, bool q4, int64_t blocks,
+    Value scale, function_ref<void(OpBuilder &, Location, Value, Value)> body) {
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+  unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
+  scf::ForOp::create(
+      b, l, c0, arith::ConstantIndexOp::create(b, l, blocks),
+      arith::ConstantIndexOp::create(b, l, 1), ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
+        SmallVector<Value> at(dRank, c0);
+        at.back() = blk;
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), scale,
+                                ValueRange{blk});
+        at.append(q4 ? 2 : 1, c0);
+        body(nb, nl, blk, tokenBytes(nb, nl, xq, at, q4));
+        scf::YieldOp::create(nb, nl);
+      });
+}
+
 /// One token's side of the int8 dot products (decode), the same for every
 /// weight row: per block, x.d = max|x| / 127, the 32 bytes the dot product
 /// takes (q8_0: x.q + 128, the unsigned operand; q4_0: x.q, low-nibble
@@ -1119,30 +1173,16 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
   auto v32i8 = VectorType::get({32}, i8);
-  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
-  Value c0 = cidx(0), c1 = cidx(1);
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
   TokenBlocks t;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op->getParentRegion()->front());
-    t.scale = memref::AllocaOp::create(b, l, MemRefType::get({shape.blocks}, f32));
-    t.bytes = memref::AllocaOp::create(
-        b, l, MemRefType::get({shape.blocks, 32}, i8), b.getI64IntegerAttr(32));
-    if (shape.q4)
-      t.start = memref::AllocaOp::create(
-          b, l, MemRefType::get({shape.blocks, 8}, i32), b.getI64IntegerAttr(32));
-  }
-  unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
-  scf::ForOp::create(
-      b, l, c0, cidx(shape.blocks), c1, ValueRange{},
-      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
-        // Every leading index of the token is 0 (one token, no batch).
-        SmallVector<Value> at(dRank, c0);
-        at.back() = blk;
-        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
-                                ValueRange{blk});
-        at.append(shape.q4 ? 2 : 1, c0);
-        Value bytes = tokenBytes(nb, nl, xq, at, shape.q4);
+  t.scale = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, f32));
+  t.bytes = entryAlloca(b, l, op, MemRefType::get({shape.blocks, 32}, i8), 32);
+  if (shape.q4)
+    t.start =
+        entryAlloca(b, l, op, MemRefType::get({shape.blocks, 8}, i32), 32);
+  forEachTokenBlock(
+      b, l, xd, xq, shape.q4, shape.blocks, t.scale,
+      [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
         if (shape.q4)
           vector::StoreOp::create(nb, nl, offsetStart(nb, nl, vnni, bytes, 8),
                                   t.start, ValueRange{blk, c0});
@@ -1150,7 +1190,6 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
           bytes = arith::XOrIOp::create(nb, nl, bytes,
                                         splatI8(nb, nl, v32i8, -128));
         vector::StoreOp::create(nb, nl, bytes, t.bytes, ValueRange{blk, c0});
-        scf::YieldOp::create(nb, nl);
       });
   return t;
 }
@@ -1243,9 +1282,7 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 5 ||
       op.getNumDpsInits() != 1)
     return std::nullopt;
-  auto type = [&](unsigned i) {
-    return dyn_cast<MemRefType>(op->getOperand(i).getType());
-  };
+  auto type = [&](unsigned i) { return memrefOperand(op, i); };
   MemRefType xq = type(0), xd = type(1), q = type(2), lo = type(3),
              hi = type(4), y = type(5);
   if (!xq || !xd || !q || !lo || !hi || !y || y.getRank() < 3 ||
@@ -1269,9 +1306,9 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
   }
   if (q.getShape().drop_front(2) !=
           ArrayRef<int64_t>{shape.chunks(), 8, 4} ||
-      xq.getRank() != y.getRank() + xTail.size() - 2 ||
+      xq.getRank() != y.getRank() + int64_t(xTail.size()) - 2 ||
       xq.getShape().take_back(xTail.size()) != ArrayRef<int64_t>(xTail) ||
-      op.getNumLoops() != y.getRank() + xTail.size() ||
+      int64_t(op.getNumLoops()) != y.getRank() + int64_t(xTail.size()) ||
       y.getDimSize(y.getRank() - 2) != shape.groups)
     return std::nullopt;
   // Strides: the weight's bytes as QuantizedPatterns.cpp views them, each
@@ -1293,9 +1330,7 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
       ys.back() != 1)
     return std::nullopt;
   shape.offset = lo_;
-  bool muli = false;
-  op.getRegion().walk([&](arith::MulIOp) { muli = true; });
-  if (!muli)
+  if (!bodyHas<arith::MulIOp>(op))
     return std::nullopt;
   return shape;
 }
@@ -1460,24 +1495,12 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
   auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
   Value c0 = cidx(0);
   InterleavedToken t;
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op->getParentRegion()->front());
-    t.scale = memref::AllocaOp::create(b, l, MemRefType::get({shape.blocks}, f32));
-    t.words = memref::AllocaOp::create(
-        b, l, MemRefType::get({shape.blocks, 8}, i32), b.getI64IntegerAttr(32));
-    t.start = memref::AllocaOp::create(b, l, MemRefType::get({shape.blocks}, i32));
-  }
-  unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
-  scf::ForOp::create(
-      b, l, c0, cidx(shape.blocks), cidx(1), ValueRange{},
-      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
-        SmallVector<Value> at(dRank, c0);
-        at.back() = blk;
-        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
-                                ValueRange{blk});
-        at.append(shape.q4 ? 2 : 1, c0);
-        Value bytes = tokenBytes(nb, nl, values, at, shape.q4);
+  t.scale = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, f32));
+  t.words = entryAlloca(b, l, op, MemRefType::get({shape.blocks, 8}, i32), 32);
+  t.start = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, i32));
+  forEachTokenBlock(
+      b, l, xd, values, shape.q4, shape.blocks, t.scale,
+      [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
         memref::StoreOp::create(nb, nl,
                                 blockStart(nb, nl, bytes, shape.bias()),
                                 t.start, ValueRange{blk});
@@ -1487,7 +1510,6 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
                                       VectorType::get({8}, nb.getI32Type()),
                                       bytes),
             t.words, ValueRange{blk, c0});
-        scf::YieldOp::create(nb, nl);
       });
   return t;
 }
@@ -1643,11 +1665,7 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
   Value y = op.getDpsInitOperand(0)->get();
   auto yType = cast<MemRefType>(y.getType());
   unsigned rank = shape.rank;
-  auto dim = [&](unsigned d) -> Value {
-    if (!yType.isDynamicDim(d))
-      return arith::ConstantIndexOp::create(rewriter, loc, yType.getDimSize(d));
-    return memref::DimOp::create(rewriter, loc, y, d);
-  };
+  auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
   SmallVector<Value> leadSizes;
   for (unsigned d = 0; d + 3 < rank; ++d)
     leadSizes.push_back(dim(d));
@@ -1712,11 +1730,7 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
   unsigned rank = shape->rank;
   if (yType.getDimSize(rank - 2) == 1)
     rows = 1; // one token: blocks of one row
-  auto dim = [&](unsigned d) -> Value {
-    if (!yType.isDynamicDim(d))
-      return arith::ConstantIndexOp::create(rewriter, loc, yType.getDimSize(d));
-    return memref::DimOp::create(rewriter, loc, y, d);
-  };
+  auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
   SmallVector<Value> leadSizes;
   for (unsigned d = 0; d + 2 < rank; ++d)
     leadSizes.push_back(dim(d));
