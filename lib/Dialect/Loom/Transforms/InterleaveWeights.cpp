@@ -73,7 +73,9 @@ struct LoomInterleaveWeightsPass
     llvm::MapVector<StringAttr, SmallVector<WeightOp>> byName;
     getOperation()->walk(
         [&](WeightOp op) { byName[op.getNameAttr()].push_back(op); });
-    for (auto &[name, ops] : byName) {
+    for (auto &entry : byName) {
+      StringAttr name = entry.first;
+      SmallVector<WeightOp> &ops = entry.second;
       std::optional<BlockFormat> format = feedsOnlyLinearLayers(ops.front());
       if (!format || llvm::any_of(ops, [&](WeightOp op) {
             return op.getType() != ops.front().getType() ||
