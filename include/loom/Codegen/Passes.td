@@ -264,7 +264,9 @@ def LoomOutlineParallelLoopsPass
     `loom-lower-parallel-dispatch` later turns that call into one call of the
     runtime's `loom_parallel_for`, which splits `[lb, ub)` across the threads
     of its oneTBB arena. `grain` is the smallest chunk worth a task: about
-    `min-work` innermost iterations, judged from the static trip counts.
+    `min-work` innermost iterations, judged from the static trip counts
+    (their product over every loop in the body, saturating: loops side by
+    side count as nested, an overestimate that gives grain 1).
 
     Before:
 
