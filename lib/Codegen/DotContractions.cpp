@@ -686,6 +686,10 @@ Value memrefDim(OpBuilder &b, Location loc, Value v, unsigned d) {
   return memref::DimOp::create(b, loc, v, d);
 }
 
+/// Bytes a token's row takes per block of 32 values once quantized to 8
+/// bits: the 32 values and the block's f32 max |x| (for chunkRows).
+constexpr int64_t kInt8BlockBytes = 32 + 4;
+
 /// Operand `i` of `op` as a memref type, or null.
 MemRefType memrefOperand(linalg::GenericOp op, unsigned i) {
   return dyn_cast<MemRefType>(op->getOperand(i).getType());
@@ -1574,13 +1578,9 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
   unsigned rank = type.getRank();
   SmallVector<Value> dynamic, sizes;
   for (unsigned d = 0; d < rank; ++d) {
-    Value size = type.isDynamicDim(d)
-                     ? memref::DimOp::create(b, l, xd, d).getResult()
-                     : arith::ConstantIndexOp::create(b, l, type.getDimSize(d))
-                           .getResult();
-    sizes.push_back(size);
+    sizes.push_back(memrefDim(b, l, xd, d));
     if (type.isDynamicDim(d))
-      dynamic.push_back(size);
+      dynamic.push_back(sizes.back());
   }
   TokenBlockTerms t;
   t.scale = memref::AllocOp::create(
@@ -1694,7 +1694,7 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
       rows * 8 * 32,
       chunkRows(rewriter, loc, cacheBytes,
                 arith::ConstantIndexOp::create(rewriter, loc, shape.blocks),
-                32 + 4, rows),
+                kInt8BlockBytes, rows),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> groups) {
         emitInterleavedBlock(b, l, op, shape, raw, values, terms, vnni, lead,
@@ -1764,7 +1764,7 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
       rows > 1 ? chunkRows(rewriter, loc, cacheBytes,
                            arith::ConstantIndexOp::create(rewriter, loc,
                                                           shape->blocks),
-                           int8 ? 32 + 4 : 32 * 4, rows)
+                           int8 ? kInt8BlockBytes : 32 * 4, rows)
                : Value(),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
