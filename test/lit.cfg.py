@@ -74,8 +74,41 @@ else:
                     "tests are reported UNSUPPORTED; `tools/loom-dev setup` "
                     "installs openmpi-bin and libopenmpi-dev")
 
+# The host CPU's instruction sets (from /proc/cpuinfo's flags): a test that
+# runs code compiled for a named CPU REQUIRES that CPU's features here, and is
+# reported UNSUPPORTED on machines without them. Tests that only read the IR
+# or the assembly made for another CPU run everywhere.
+host_cpu_features = {
+    "avx2": "host-avx2",
+    "fma": "host-fma",
+    "f16c": "host-f16c",
+    "avx512f": "host-avx512f",
+    "avx512bw": "host-avx512bw",
+    "avx512vl": "host-avx512vl",
+    "avx512_vnni": "host-avx512vnni",
+    "avx512_bf16": "host-avx512bf16",
+    "avx512_fp16": "host-avx512fp16",
+    "avx_vnni": "host-avxvnni",
+    "amx_tile": "host-amx-tile",
+    "amx_bf16": "host-amx-bf16",
+    "amx_int8": "host-amx-int8",
+}
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line.split(":", 1)[1].split() for line in cpuinfo
+                      if line.startswith("flags")), [])
+except OSError:
+    flags = []
+for flag, feature in host_cpu_features.items():
+    if flag in flags:
+        config.available_features.add(feature)
+missing = [f for flag, f in host_cpu_features.items() if flag not in flags]
+if missing:
+    lit_config.note("this CPU lacks " + ", ".join(missing) + ": tests that run "
+                    "code compiled for CPUs with them are reported UNSUPPORTED")
+
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "loom-capi-misuse", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)
 

@@ -11,7 +11,24 @@
 |*                                                                            *|
 |* Errors: a function returning `loom_status_t` returns NULL on success and  *|
 |* otherwise a status holding a message (which names the file, weight or     *|
-|* position at fault); free it with `loom_status_free`.                      *|
+|* position at fault); free it with `loom_status_free`. On failure an `out_`  *|
+|* parameter is set to NULL.                                                  *|
+|*                                                                            *|
+|* Ownership: a handle starts with one reference, owned by the caller;       *|
+|* `_retain` adds one, `_release` drops one, and the last release frees it.  *|
+|* A session keeps its artifact and model alive: they may be released right  *|
+|* after `loom_session_create`. Logits returned by a session belong to it.   *|
+|* `_retain`/`_release` of NULL do nothing. Misuse the runtime can detect    *|
+|* (a null handle, a handle of another kind, one already released: every    *|
+|* live handle is registered) gives an error status, -1 or NULL from the     *|
+|* getters, and a message on stderr from `_retain`/`_release`, never a crash;*|
+|* a released handle whose address a new handle has taken cannot be told     *|
+|* apart, so using a handle after its last release stays a caller's bug.     *|
+|*                                                                            *|
+|* Threads: statuses, models and artifacts may be used from any thread;      *|
+|* retain and release are atomic. A session is used by one thread at a time  *|
+|* (calls on one session must not overlap); different sessions run           *|
+|* concurrently, each with its own KV cache.                                 *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -58,7 +75,8 @@ loom_status_t loom_artifact_load(const char *path,
                                  loom_artifact_t **out_artifact);
 void loom_artifact_retain(loom_artifact_t *artifact);
 void loom_artifact_release(loom_artifact_t *artifact);
-/* The model file the artifact was compiled from (absolute path). */
+/* The model file the artifact was compiled from (absolute path); NULL for
+ * a null or released handle. */
 const char *loom_artifact_model_path(const loom_artifact_t *artifact);
 
 /*===--------------------------------------------------------------------===*\
@@ -77,11 +95,14 @@ loom_status_t loom_session_create(loom_artifact_t *artifact,
 void loom_session_retain(loom_session_t *session);
 void loom_session_release(loom_session_t *session);
 
+/* The vocabulary size and the KV cache's capacity in positions; -1 for a
+ * null or released handle. */
 int64_t loom_session_vocab_size(const loom_session_t *session);
 int64_t loom_session_context_length(const loom_session_t *session);
 
-/* Runs `count` tokens at positions `position ..`. `*out_logits` points to
- * `count * vocab_size` floats, valid until the next call on the session. */
+/* Runs `count` (>= 1) tokens at positions `position ..`; every position must
+ * lie in [0, context_length). `*out_logits` points to `count * vocab_size`
+ * floats, valid until the next call on the session. */
 loom_status_t loom_session_prefill(loom_session_t *session,
                                    const int32_t *tokens, int64_t count,
                                    int64_t position, const float **out_logits);
@@ -89,7 +110,7 @@ loom_status_t loom_session_prefill(loom_session_t *session,
 loom_status_t loom_session_decode(loom_session_t *session, int32_t token,
                                   int64_t position, const float **out_logits);
 /* Forgets every cached position. */
-void loom_session_reset(loom_session_t *session);
+loom_status_t loom_session_reset(loom_session_t *session);
 
 #ifdef __cplusplus
 }

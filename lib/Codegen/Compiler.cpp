@@ -10,6 +10,7 @@
 #include "loom/Codegen/Pipelines.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/Transforms/Passes.h"
+#include "loom/Runtime/ArtifactFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -263,6 +264,12 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
   if (!manifest)
     return manifest.takeError();
   manifest->mpiRanks = std::max<int64_t>(options.expertRanks, 1);
+  manifest->modelConfig = describeConfig(model.config);
+  Expected<TargetDescription> target = describeTarget(options.cpu);
+  if (!target)
+    return target.takeError();
+  manifest->cpu = target->cpu;
+  manifest->cpuFeatures = target->isaFeatures;
   if (Error e = runPipeline(module, "the LLVM dialect",
                             [&](mlir::OpPassManager &pm) {
                               mlir::loom::buildMemRefToLLVMPipeline(
@@ -455,8 +462,35 @@ Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
   return Error::success();
 }
 
+Error checkOptionsForModel(const ModelFile &model,
+                           const CompileOptions &options) {
+  StringRef file = sys::path::filename(model.path);
+  const ModelConfig &c = model.config;
+  for (auto [value, flag] :
+       {std::pair<int64_t, StringRef>{options.expertRanks, "--expert-ranks"},
+        {options.expertShards, "--expert-shards"}}) {
+    if (value <= 1)
+      continue;
+    if (c.numExperts == 0)
+      return createStringError(
+          formatv("{0}={1}: {2} is a dense model (no Mixture-of-Experts "
+                  "layers), so there are no experts to place on {1} {3}",
+                  flag, value, file,
+                  flag == "--expert-ranks" ? "ranks" : "shards")
+              .str());
+    if (value > c.numExperts)
+      return createStringError(
+          formatv("{0}={1}: {2} has only {3} experts per layer", flag, value,
+                  file, c.numExperts)
+              .str());
+  }
+  return Error::success();
+}
+
 Error compileArtifact(const ModelFile &model, const CompileOptions &options,
                       StringRef outputPath) {
+  if (Error e = checkOptionsForModel(model, options))
+    return e;
   if (!options.cpu.empty())
     if (Expected<TargetDescription> known = describeTarget(options.cpu); !known)
       return known.takeError();
@@ -486,7 +520,9 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
     if (Error e = emitMachineCode(**llvmModule, options, false, os))
       return e;
   }
-  return linkArtifact(objectPath, outputPath, manifest->mpiRanks > 1);
+  if (Error e = linkArtifact(objectPath, outputPath, manifest->mpiRanks > 1))
+    return e;
+  return sealArtifact(outputPath);
 }
 
 } // namespace loom

@@ -6,7 +6,9 @@
 
 #include "loom/Codegen/Target.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -98,6 +100,27 @@ Expected<TargetDescription> computeTarget(StringRef cpu) {
   t.amxTile = has("amx-tile");
   t.amxBf16 = has("amx-bf16");
   t.amxInt8 = has("amx-int8");
+  // The features the host detection can see are the ones a machine can be
+  // checked for at load time.
+  StringMap<bool> detectable = t.isHost ? hostFeatures : sys::getHostCPUFeatures();
+  StringSet<> known;
+  if (sti)
+    for (const SubtargetFeatureKV &f : sti->getAllProcessorFeatures())
+      known.insert(f.Key);
+  // Only instruction sets ordinary code generation may use (not OS features
+  // such as pku, or instructions reached only through intrinsics).
+  auto generated = [](StringRef f) {
+    return f.starts_with("sse") || f.starts_with("avx") ||
+           f.starts_with("amx") || f.starts_with("bmi") ||
+           is_contained({"ssse3", "fma", "f16c", "lzcnt", "popcnt", "movbe",
+                         "cx16", "sahf", "gfni", "vaes", "vpclmulqdq"},
+                        f);
+  };
+  for (const auto &entry : detectable)
+    if (generated(entry.getKey()) &&
+        (!sti || known.contains(entry.getKey())) && has(entry.getKey()))
+      t.isaFeatures.push_back(entry.getKey().str());
+  llvm::sort(t.isaFeatures);
   t.vectorBits = t.avx512f ? 512 : has("avx") ? 256 : 128;
   t.vectorRegisters = t.avx512f ? 32 : 16;
 

@@ -28,6 +28,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
 
 #include <cmath>
@@ -512,6 +513,37 @@ DictionaryAttr configAttr(OpBuilder &b, const ModelConfig &c,
 
 } // namespace
 
+llvm::Expected<int64_t> chooseContextLength(const ModelConfig &cfg,
+                                            int64_t requested, StringRef file) {
+  int64_t positions =
+      requested > 0 ? requested
+                    : std::min<int64_t>(cfg.contextLength, kDefaultContextCap);
+  if (positions <= 0)
+    return llvm::createStringError(
+        formatv("{0}: the model declares no context length; give one with "
+                "--context-length",
+                file)
+            .str());
+  // One key and one value cache per layer, [kv_heads, positions, head_dim]
+  // f32 values each.
+  constexpr int64_t kMaxCacheBytes = int64_t(1) << 40;
+  int64_t bytes = 2 * 4;
+  bool overflow = false;
+  for (int64_t factor : {cfg.numLayers, cfg.numKVHeads, cfg.headDim, positions})
+    overflow |= llvm::MulOverflow(bytes, std::max<int64_t>(factor, 1), bytes);
+  if (overflow || bytes > kMaxCacheBytes)
+    return llvm::createStringError(
+        formatv("{0}: a context of {1} positions needs KV caches of {2} bytes "
+                "({3} layers x {4} KV heads x {5} values x 2 x 4 bytes), more "
+                "than the 1 TiB Loom allows; give a smaller --context-length",
+                file, positions,
+                overflow ? std::string("more than 2^63")
+                         : std::to_string(bytes),
+                cfg.numLayers, cfg.numKVHeads, cfg.headDim)
+            .str());
+  return positions;
+}
+
 llvm::Expected<OwningOpRef<ModuleOp>>
 buildModel(MLIRContext &context, const ModelFile &model,
            const BuildOptions &options) {
@@ -540,14 +572,22 @@ buildModel(MLIRContext &context, const ModelFile &model,
         formatv("{0}: {1} experts per token is not in [1, {2}]", file,
                 cfg.numExpertsPerToken, cfg.numExperts)
             .str());
-  int64_t ctxLen = options.contextLength > 0 ? options.contextLength
-                                             : cfg.contextLength;
-  if (ctxLen <= 0)
-    return llvm::createStringError(
-        formatv("{0}: the model declares no context length; give one with "
-                "--context-length",
-                file)
-            .str());
+  // llama2.c's int8 export (version 2) has no lowering yet: refuse it here,
+  // not when the compiled model fails to bind its weights.
+  for (const WeightInfo &w : model.weights)
+    if (w.storage == StorageType::Q8Groups)
+      return llvm::createStringError(
+          formatv("{0}: weight '{1}' is stored as llama2.c int8 groups "
+                  "(a version 2 export), which Loom does not compile yet; "
+                  "export the model as float (llama2.c's version 0 or 1) or "
+                  "convert it to GGUF q8_0",
+                  file, w.name)
+              .str());
+  llvm::Expected<int64_t> chosen =
+      chooseContextLength(cfg, options.contextLength, file);
+  if (!chosen)
+    return chosen.takeError();
+  int64_t ctxLen = *chosen;
 
   OpBuilder b(&context);
   OwningOpRef<ModuleOp> module =

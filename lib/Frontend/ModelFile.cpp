@@ -12,6 +12,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
 using namespace llvm;
@@ -66,6 +68,32 @@ ArrayRef<uint8_t> ModelFile::scales(const WeightInfo &w) const {
   if (w.scaleOffset > data.size() || size > data.size() - w.scaleOffset)
     return {};
   return arrayRefFromStringRef(data.substr(w.scaleOffset, size));
+}
+
+std::vector<std::pair<std::string, std::string>>
+describeConfig(const ModelConfig &c) {
+  auto real = [](float v) { return formatv("{0}", format("%.9g", v)).str(); };
+  auto flag = [](bool v) { return std::string(v ? "true" : "false"); };
+  return {
+      {"architecture", c.architecture},
+      {"dim", std::to_string(c.dim)},
+      {"hidden_dim", std::to_string(c.hiddenDim)},
+      {"layers", std::to_string(c.numLayers)},
+      {"heads", std::to_string(c.numHeads)},
+      {"kv_heads", std::to_string(c.numKVHeads)},
+      {"head_dim", std::to_string(c.headDim)},
+      {"vocab", std::to_string(c.vocabSize)},
+      {"context_length", std::to_string(c.contextLength)},
+      {"norm_eps", real(c.normEps)},
+      {"rope_theta", real(c.ropeTheta)},
+      {"rope_style", c.ropeStyle == RopeStyle::Half ? "half" : "interleaved"},
+      {"tied_embeddings", flag(c.tiedEmbeddings)},
+      {"attention_bias", flag(c.attentionBias)},
+      {"sliding_window",
+       c.slidingWindow ? std::to_string(*c.slidingWindow) : "none"},
+      {"experts", std::to_string(c.numExperts)},
+      {"experts_per_token", std::to_string(c.numExpertsPerToken)},
+  };
 }
 
 std::optional<uint64_t> storageByteSize(StorageType type,

@@ -12,6 +12,12 @@
 
 #include "ReaderSupport.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <limits>
+#include <tuple>
+
 using namespace llvm;
 using loom::detail::shapeString;
 
@@ -98,6 +104,28 @@ static void checkConfig(const ModelConfig &c, Checker &check) {
     if (value <= 0)
       check.problem("the config's " + what + " is " + Twine(value) +
                     ", not positive");
+  // Bounds that keep every product of sizes (a layer's matrices, the KV
+  // cache, the logits) far from int64 overflow; real models are well inside.
+  constexpr int64_t kMaxWidth = int64_t(1) << 20, kMaxCount = int64_t(1) << 16,
+                    kMaxVocab = std::numeric_limits<int32_t>::max(),
+                    kMaxContext = int64_t(1) << 31;
+  for (auto [value, what, limit] :
+       {std::tuple<int64_t, StringRef, int64_t>{c.dim, "dim", kMaxWidth},
+        {c.hiddenDim, "hidden dim", kMaxWidth},
+        {c.numLayers, "layer count", kMaxCount},
+        {c.numHeads, "head count", kMaxCount},
+        {c.numKVHeads, "KV head count", kMaxCount},
+        {c.headDim, "head size", kMaxWidth},
+        {c.vocabSize, "vocabulary size", kMaxVocab},
+        {c.contextLength, "context length", kMaxContext},
+        {c.numExperts, "expert count", kMaxCount}})
+    if (value > limit)
+      check.problem("the config's " + what + " is " + Twine(value) +
+                    ", more than Loom accepts (" + Twine(limit) + ")");
+  if (c.numHeads > 0 && c.dim % c.numHeads != 0 &&
+      c.headDim == c.dim / c.numHeads)
+    check.problem("the config's dim " + Twine(c.dim) +
+                  " is not a multiple of its " + Twine(c.numHeads) + " heads");
   if (c.numHeads > 0 && c.numKVHeads > 0 && c.numHeads % c.numKVHeads)
     check.problem("the config's " + Twine(c.numHeads) +
                   " heads are not a multiple of its " + Twine(c.numKVHeads) +
@@ -105,10 +133,13 @@ static void checkConfig(const ModelConfig &c, Checker &check) {
   if (c.headDim % 2)
     check.problem("the config's head size " + Twine(c.headDim) +
                   " is odd, but RoPE rotates pairs");
-  if (!(c.normEps > 0))
-    check.problem("the config's RMSNorm epsilon is not positive");
-  if (!(c.ropeTheta > 0))
-    check.problem("the config's RoPE theta is not positive");
+  // Values read as doubles overflow to infinity as floats.
+  if (!(c.normEps > 0) || !std::isfinite(c.normEps))
+    check.problem("the config's RMSNorm epsilon is " + formatv("{0}", c.normEps).str() +
+                  ", not a finite positive float");
+  if (!(c.ropeTheta > 0) || !std::isfinite(c.ropeTheta))
+    check.problem("the config's RoPE theta is " + formatv("{0}", c.ropeTheta).str() +
+                  ", not a finite positive float");
   if (c.numExperts < 0 || c.numExpertsPerToken < 0 ||
       c.numExpertsPerToken > c.numExperts ||
       (c.numExperts > 0 && c.numExpertsPerToken == 0))

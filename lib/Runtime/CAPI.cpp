@@ -2,6 +2,13 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
+// Every handle the API gives out is recorded in a registry of live handles
+// (address -> kind) until its last release. A call given a null handle, a
+// handle of another kind, or one already released gets an error status (or
+// the documented error value) instead of touching freed memory. A stale
+// address that a new handle of the same kind has since taken cannot be told
+// apart; the header says that using a released handle is a caller's bug.
+//
 //===----------------------------------------------------------------------===//
 
 #include "loom-c/Runtime.h"
@@ -9,9 +16,14 @@
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Session.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 #include <atomic>
+#include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 using namespace loom;
 
@@ -20,31 +32,107 @@ struct loom_status_s {
 };
 
 namespace {
-/// The reference count every handle carries.
-template <typename Derived> struct Handle {
+
+enum class HandleKind { Model, Artifact, Session };
+
+const char *kindName(HandleKind kind) {
+  switch (kind) {
+  case HandleKind::Model:
+    return "model";
+  case HandleKind::Artifact:
+    return "artifact";
+  case HandleKind::Session:
+    return "session";
+  }
+  return "handle";
+}
+
+/// The handles alive now, by address.
+class Registry {
+public:
+  static Registry &get() {
+    static Registry *registry = new Registry(); // outlives static handles
+    return *registry;
+  }
+  void add(const void *handle, HandleKind kind) {
+    std::lock_guard<std::mutex> lock(mutex);
+    live[handle] = kind;
+  }
+  void remove(const void *handle) {
+    std::lock_guard<std::mutex> lock(mutex);
+    live.erase(handle);
+  }
+  bool isLive(const void *handle, HandleKind kind) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = live.find(handle);
+    return it != live.end() && it->second == kind;
+  }
+
+private:
+  std::mutex mutex;
+  std::unordered_map<const void *, HandleKind> live;
+};
+
+/// The reference count every handle carries, and its place in the registry.
+template <typename Derived, HandleKind Kind> struct Handle {
+  static constexpr HandleKind kind = Kind;
   std::atomic<int64_t> refs{1};
+  Handle() { Registry::get().add(this, Kind); }
+  Handle(const Handle &) = delete;
+  Handle &operator=(const Handle &) = delete;
   void retain() { refs.fetch_add(1); }
   void release() {
-    if (refs.fetch_sub(1) == 1)
+    if (refs.fetch_sub(1) == 1) {
+      Registry::get().remove(this);
       delete static_cast<Derived *>(this);
+    }
   }
 };
 
 loom_status_t makeStatus(llvm::Error error) {
   return new loom_status_s{llvm::toString(std::move(error))};
 }
-loom_status_t makeStatus(const char *message) {
+loom_status_t makeStatus(const std::string &message) {
   return new loom_status_s{message};
 }
+
+/// Null when `handle` is a live handle of its kind; else the status saying
+/// what is wrong with it, naming the function.
+template <typename H>
+loom_status_t checkHandle(const H *handle, const char *function) {
+  if (!handle)
+    return makeStatus(llvm::formatv("{0}: the {1} is null", function,
+                                    kindName(H::kind)));
+  if (!Registry::get().isLive(handle, H::kind))
+    return makeStatus(llvm::formatv("{0}: {1} is not a live {2} handle (it "
+                                    "was released, or never was one)",
+                                    function, static_cast<const void *>(handle),
+                                    kindName(H::kind)));
+  return nullptr;
+}
+
+/// Whether `handle` may be used by a call that returns no status; reports
+/// misuse on stderr (a released handle is a bug worth seeing).
+template <typename H> bool usable(const H *handle, const char *function) {
+  if (!handle)
+    return false;
+  if (loom_status_t status = checkHandle(handle, function)) {
+    std::fprintf(stderr, "loom: %s\n", status->message.c_str());
+    delete status;
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
-struct loom_model_s : Handle<loom_model_s> {
+struct loom_model_s : Handle<loom_model_s, HandleKind::Model> {
   std::shared_ptr<const ModelFile> model;
 };
-struct loom_artifact_s : Handle<loom_artifact_s> {
+struct loom_artifact_s : Handle<loom_artifact_s, HandleKind::Artifact> {
   std::shared_ptr<Artifact> artifact;
 };
-struct loom_session_s : Handle<loom_session_s> {
+struct loom_session_s : Handle<loom_session_s, HandleKind::Session> {
   std::unique_ptr<Session> session;
 };
 
@@ -58,6 +146,7 @@ void loom_status_free(loom_status_t status) { delete status; }
 loom_status_t loom_model_open(const char *path, loom_model_t **out_model) {
   if (!path || !out_model)
     return makeStatus("loom_model_open: null argument");
+  *out_model = nullptr;
   auto model = readModelFile(path);
   if (!model)
     return makeStatus(model.takeError());
@@ -68,9 +157,12 @@ loom_status_t loom_model_open(const char *path, loom_model_t **out_model) {
   *out_model = handle;
   return nullptr;
 }
-void loom_model_retain(loom_model_t *model) { model->retain(); }
+void loom_model_retain(loom_model_t *model) {
+  if (usable(model, "loom_model_retain"))
+    model->retain();
+}
 void loom_model_release(loom_model_t *model) {
-  if (model)
+  if (usable(model, "loom_model_release"))
     model->release();
 }
 
@@ -78,6 +170,7 @@ loom_status_t loom_artifact_load(const char *path,
                                  loom_artifact_t **out_artifact) {
   if (!path || !out_artifact)
     return makeStatus("loom_artifact_load: null argument");
+  *out_artifact = nullptr;
   auto artifact = Artifact::load(path);
   if (!artifact)
     return makeStatus(artifact.takeError());
@@ -86,20 +179,30 @@ loom_status_t loom_artifact_load(const char *path,
   *out_artifact = handle;
   return nullptr;
 }
-void loom_artifact_retain(loom_artifact_t *artifact) { artifact->retain(); }
+void loom_artifact_retain(loom_artifact_t *artifact) {
+  if (usable(artifact, "loom_artifact_retain"))
+    artifact->retain();
+}
 void loom_artifact_release(loom_artifact_t *artifact) {
-  if (artifact)
+  if (usable(artifact, "loom_artifact_release"))
     artifact->release();
 }
 const char *loom_artifact_model_path(const loom_artifact_t *artifact) {
+  if (!usable(artifact, "loom_artifact_model_path"))
+    return nullptr;
   return artifact->artifact->manifest().modelPath.c_str();
 }
 
 loom_status_t loom_session_create(loom_artifact_t *artifact,
                                   loom_model_t *model,
                                   loom_session_t **out_session) {
-  if (!artifact || !model || !out_session)
+  if (!out_session)
     return makeStatus("loom_session_create: null argument");
+  *out_session = nullptr;
+  if (loom_status_t bad = checkHandle(artifact, "loom_session_create"))
+    return bad;
+  if (loom_status_t bad = checkHandle(model, "loom_session_create"))
+    return bad;
   auto session = Session::create(artifact->artifact, model->model);
   if (!session)
     return makeStatus(session.takeError());
@@ -108,15 +211,22 @@ loom_status_t loom_session_create(loom_artifact_t *artifact,
   *out_session = handle;
   return nullptr;
 }
-void loom_session_retain(loom_session_t *session) { session->retain(); }
+void loom_session_retain(loom_session_t *session) {
+  if (usable(session, "loom_session_retain"))
+    session->retain();
+}
 void loom_session_release(loom_session_t *session) {
-  if (session)
+  if (usable(session, "loom_session_release"))
     session->release();
 }
 int64_t loom_session_vocab_size(const loom_session_t *session) {
+  if (!usable(session, "loom_session_vocab_size"))
+    return -1;
   return session->session->vocab();
 }
 int64_t loom_session_context_length(const loom_session_t *session) {
+  if (!usable(session, "loom_session_context_length"))
+    return -1;
   return session->session->contextLength();
 }
 
@@ -124,10 +234,19 @@ loom_status_t loom_session_prefill(loom_session_t *session,
                                    const int32_t *tokens, int64_t count,
                                    int64_t position,
                                    const float **out_logits) {
-  if (!session || (!tokens && count) || !out_logits)
-    return makeStatus("loom_session_prefill: null argument");
+  if (loom_status_t bad = checkHandle(session, "loom_session_prefill"))
+    return bad;
+  if (!out_logits)
+    return makeStatus("loom_session_prefill: out_logits is null");
+  *out_logits = nullptr;
+  if (count <= 0)
+    return makeStatus(llvm::formatv("loom_session_prefill: {0} tokens; the "
+                                    "count must be at least 1",
+                                    count));
+  if (!tokens)
+    return makeStatus("loom_session_prefill: tokens is null");
   auto logits = session->session->prefill(
-      llvm::ArrayRef<int32_t>(tokens, count), position);
+      llvm::ArrayRef<int32_t>(tokens, static_cast<size_t>(count)), position);
   if (!logits)
     return makeStatus(logits.takeError());
   *out_logits = logits->data();
@@ -136,8 +255,11 @@ loom_status_t loom_session_prefill(loom_session_t *session,
 
 loom_status_t loom_session_decode(loom_session_t *session, int32_t token,
                                   int64_t position, const float **out_logits) {
-  if (!session || !out_logits)
-    return makeStatus("loom_session_decode: null argument");
+  if (loom_status_t bad = checkHandle(session, "loom_session_decode"))
+    return bad;
+  if (!out_logits)
+    return makeStatus("loom_session_decode: out_logits is null");
+  *out_logits = nullptr;
   auto logits = session->session->decode(token, position);
   if (!logits)
     return makeStatus(logits.takeError());
@@ -145,6 +267,11 @@ loom_status_t loom_session_decode(loom_session_t *session, int32_t token,
   return nullptr;
 }
 
-void loom_session_reset(loom_session_t *session) { session->session->reset(); }
+loom_status_t loom_session_reset(loom_session_t *session) {
+  if (loom_status_t bad = checkHandle(session, "loom_session_reset"))
+    return bad;
+  session->session->reset();
+  return nullptr;
+}
 
 } // extern "C"

@@ -16,9 +16,16 @@
 
 #include <tbb/flow_graph.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -98,19 +105,55 @@ class CpuDevice final : public Device {
 public:
   StringRef name() const override { return "cpu"; }
 
+  /// Anonymous mappings: page-aligned and zero, and the kernel commits a
+  /// page only when it is first written, so a KV cache for 4096 positions
+  /// costs memory for the positions a run reaches.
   Expected<void *> allocate(size_t bytes) override {
-    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
-    void *memory = std::aligned_alloc(64, rounded);
-    if (!memory)
+    size_t page = size_t(sysconf(_SC_PAGESIZE));
+    if (bytes > std::numeric_limits<size_t>::max() - page)
       return createStringError(
           formatv("cannot allocate {0} bytes of host memory", bytes).str());
-    std::memset(memory, 0, rounded);
+    size_t rounded = (std::max<size_t>(bytes, 1) + page - 1) / page * page;
+    void *memory = mmap(nullptr, rounded, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED)
+      return createStringError(
+          formatv("cannot allocate {0} bytes of host memory: {1}", bytes,
+                  std::strerror(errno))
+              .str());
+    std::lock_guard<std::mutex> lock(mutex);
+    sizes[memory] = rounded;
     return memory;
   }
-  void deallocate(void *memory) override { std::free(memory); }
-  void zero(void *memory, size_t bytes) override {
-    std::memset(memory, 0, bytes);
+  void deallocate(void *memory) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = sizes.find(memory);
+    if (it == sizes.end())
+      return;
+    munmap(memory, it->second);
+    sizes.erase(it);
   }
+  /// Whole pages are handed back (they read as zero again, and cost nothing
+  /// until written); the partial pages at the ends are cleared.
+  void zero(void *memory, size_t bytes) override {
+    auto begin = reinterpret_cast<uintptr_t>(memory);
+    uintptr_t end = begin + bytes;
+    uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+    uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+    if (last <= first || madvise(reinterpret_cast<void *>(first), last - first,
+                                 MADV_DONTNEED) != 0) {
+      std::memset(memory, 0, bytes);
+      return;
+    }
+    std::memset(memory, 0, first - begin);
+    std::memset(reinterpret_cast<void *>(last), 0, end - last);
+  }
+
+private:
+  std::mutex mutex;
+  std::unordered_map<void *, size_t> sizes;
+
+public:
 
   Expected<std::unique_ptr<Executable>>
   prepare(const EntryInfo &entry, ArrayRef<EntryFunction> kernels,

@@ -6,6 +6,7 @@
 
 #include "loom/Runtime/Manifest.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 
@@ -65,6 +66,9 @@ std::string Manifest::toJSON() const {
                                       {"max_tokens", e.maxTokens},
                                       {"kernels", std::move(kernels)}});
   }
+  json::Object config;
+  for (const auto &[key, value] : modelConfig)
+    config[key] = value;
   json::Object root{{"version", version},
                     {"architecture", architecture},
                     {"dim", dim},
@@ -76,6 +80,9 @@ std::string Manifest::toJSON() const {
                     {"context_length", contextLength},
                     {"model", modelPath},
                     {"weights_fingerprint", weightsFingerprint},
+                    {"config", std::move(config)},
+                    {"cpu", cpu},
+                    {"cpu_features", json::Array(cpuFeatures)},
                     {"mpi_ranks", mpiRanks},
                     {"entries", std::move(entryArray)}};
   std::string out;
@@ -121,6 +128,23 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
   m.architecture = root->getString("architecture").value_or("").str();
   m.modelPath = root->getString("model").value_or("").str();
   m.weightsFingerprint = root->getString("weights_fingerprint").value_or("").str();
+  if (const json::Object *config = root->getObject("config")) {
+    for (const auto &[key, value] : *config) {
+      std::optional<StringRef> text = value.getAsString();
+      if (!text)
+        return bad("config field '" + key.str() + "' is not a string");
+      m.modelConfig.emplace_back(key.str(), text->str());
+    }
+    llvm::sort(m.modelConfig);
+  }
+  m.cpu = root->getString("cpu").value_or("").str();
+  if (const json::Array *features = root->getArray("cpu_features"))
+    for (const json::Value &f : *features) {
+      std::optional<StringRef> name = f.getAsString();
+      if (!name)
+        return bad("a CPU feature that is not a string");
+      m.cpuFeatures.push_back(name->str());
+    }
   m.mpiRanks = root->getInteger("mpi_ranks").value_or(1);
   if (m.mpiRanks < 1)
     return bad("mpi_ranks must be at least 1");

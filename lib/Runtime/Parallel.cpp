@@ -42,9 +42,14 @@ tbb::task_arena &getArena() {
 
 } // namespace
 
+int loom::maxThreadCount() {
+  return 8 * std::max(tbb::info::default_concurrency(), 1);
+}
+
 void loom::setThreadCount(int threads) {
   std::lock_guard<std::mutex> lock(arenaMutex);
-  arenaThreads = threads > 0 ? threads : tbb::info::default_concurrency();
+  arenaThreads = threads > 0 ? std::min(threads, maxThreadCount())
+                             : tbb::info::default_concurrency();
   // The arena counts the calling thread; allow enough workers for the rest.
   parallelismLimit = std::make_unique<tbb::global_control>(
       tbb::global_control::max_allowed_parallelism,

@@ -122,6 +122,14 @@ int Sampler::sample(MutableArrayRef<float> logits) {
   assert(!logits.empty() && "sampling from no logits");
   if (opts.temperature == 0.0f || opts.topK == 1)
     return argmax(logits);
+  // A temperature so small that logit / temperature overflows (below ~1e-37
+  // for logits near 10) is the limit temperature -> 0: greedy. Dividing
+  // anyway would make inf - inf = NaN in the softmax.
+  float largest = 0.0f;
+  for (float logit : logits)
+    largest = std::max(largest, std::fabs(logit));
+  if (!std::isfinite(largest / opts.temperature))
+    return argmax(logits);
   for (float &logit : logits)
     logit /= opts.temperature;
   softmax(logits);

@@ -5,12 +5,18 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Runtime/Session.h"
+#include "loom/Runtime/ArtifactFile.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <algorithm>
+#include <limits>
 #include <cstring>
 #include <dlfcn.h>
 
@@ -26,6 +32,9 @@ namespace loom {
 //===----------------------------------------------------------------------===//
 
 Expected<std::shared_ptr<Artifact>> Artifact::load(StringRef path) {
+  // A truncated or damaged file would crash the dynamic loader.
+  if (Error e = checkArtifactFile(path))
+    return std::move(e);
   std::string p = path.str();
   // A path without a slash would make dlopen search the library path.
   if (p.find('/') == std::string::npos)
@@ -48,6 +57,20 @@ Expected<std::shared_ptr<Artifact>> Artifact::load(StringRef path) {
     return createStringError(
         formatv("{0}: {1}", path, toString(m.takeError())).str());
   a->manifest_ = std::move(*m);
+  // Code compiled for instructions this machine lacks would die of SIGILL.
+  StringMap<bool> host = sys::getHostCPUFeatures();
+  SmallVector<StringRef> missing;
+  for (const std::string &f : a->manifest_.cpuFeatures)
+    if (!host.lookup(f))
+      missing.push_back(f);
+  if (!missing.empty())
+    return createStringError(
+        formatv("{0}: compiled for CPU '{1}', whose instructions {2} this "
+                "machine ({3}) lacks; compile the model for this machine "
+                "(loom-compile without --cpu, or --cpu={3})",
+                path, a->manifest_.cpu, join(missing, ", "),
+                sys::getHostCPUName())
+            .str());
   for (const EntryInfo &e : a->manifest_.entries) {
     if (!a->entry(e.name))
       return createStringError(
@@ -123,6 +146,61 @@ static void interleaveRows(const uint8_t *in, uint8_t *out, int64_t groups,
           }
         }
       });
+}
+
+/// Whether any of `n` IEEE values of `bits` bits (exponent mask `exponent`)
+/// at `data` is a NaN or an infinity: every exponent bit set. One pass of
+/// masks and ORs, which the compiler vectorizes.
+template <typename Word>
+static bool anyNonFinite(const uint8_t *data, size_t n, size_t strideBytes,
+                         Word exponent) {
+  Word found = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Word w;
+    std::memcpy(&w, data + i * strideBytes, sizeof w);
+    found |= Word((w & exponent) == exponent);
+  }
+  return found != 0;
+}
+
+/// Whether the stored values of `w` (for block formats: its scales) include
+/// a NaN or an infinity.
+static bool hasNonFinite(const ModelFile &model, const WeightInfo &w) {
+  ArrayRef<uint8_t> bytes = model.bytes(w);
+  switch (w.storage) {
+  case StorageType::F32:
+    return anyNonFinite<uint32_t>(bytes.data(), bytes.size() / 4, 4,
+                                  0x7f800000u);
+  case StorageType::F16:
+    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7c00);
+  case StorageType::BF16:
+    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7f80);
+  case StorageType::Q8_0:
+    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 34, 34, 0x7c00);
+  case StorageType::Q4_0:
+    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 18, 18, 0x7c00);
+  case StorageType::Q8Groups: {
+    ArrayRef<uint8_t> scales = model.scales(w);
+    return anyNonFinite<uint32_t>(scales.data(), scales.size() / 4, 4,
+                                  0x7f800000u);
+  }
+  }
+  return false;
+}
+
+/// The weights among `names` holding NaN or infinite values, checked in
+/// parallel (a pass over the file at memory speed).
+static std::vector<std::string>
+nonFiniteWeights(const ModelFile &model, ArrayRef<const WeightInfo *> weights) {
+  std::vector<char> bad(weights.size(), 0);
+  tbb::parallel_for(size_t(0), weights.size(), [&](size_t i) {
+    bad[i] = hasNonFinite(model, *weights[i]);
+  });
+  std::vector<std::string> names;
+  for (size_t i = 0; i < weights.size(); ++i)
+    if (bad[i])
+      names.push_back(weights[i]->name);
+  return names;
 }
 
 /// MPI's C API, as the artifact's MPI library exports it. The thread-level
@@ -211,6 +289,21 @@ Session::create(std::shared_ptr<Artifact> artifact,
                 const SessionOptions &options) {
   const Manifest &m = artifact->manifest();
   StringRef file = sys::path::filename(model->path);
+  // Weights of another configuration (another eps, theta, depth, ...) would
+  // run and compute something else: refuse them, naming the field.
+  for (const auto &[field, value] : describeConfig(model->config)) {
+    StringRef key = field;
+    auto compiled = find_if(m.modelConfig,
+                            [&](const auto &kv) { return kv.first == key; });
+    if (compiled == m.modelConfig.end() || compiled->second == value)
+      continue;
+    return createStringError(
+        formatv("{0}: the model's {1} is {2}, but the artifact {3} was "
+                "compiled for {4} (from {5})",
+                file, field, value, artifact->path(), compiled->second,
+                m.modelPath)
+            .str());
+  }
   std::unique_ptr<Session> s(new Session());
   if (m.mpiRanks > 1) {
     Expected<int> rank = joinMpiWorld(*artifact);
@@ -220,6 +313,20 @@ Session::create(std::shared_ptr<Artifact> artifact,
   }
   s->device_ = options.device ? options.device
                               : std::shared_ptr<Device>(createCpuDevice());
+  // NaN or infinite weights run and give garbage without a word: say which.
+  std::vector<const WeightInfo *> used;
+  StringSet<> seen;
+  for (const EntryInfo &e : m.entries)
+    for (const ParamInfo &p : e.params)
+      if (p.kind == ParamInfo::Kind::Weight && seen.insert(p.name).second)
+        if (const WeightInfo *w = model->lookup(p.name))
+          used.push_back(w);
+  for (const std::string &name : nonFiniteWeights(*model, used))
+    s->warnings_.push_back(
+        formatv("{0}: weight '{1}' holds NaN or infinite values: the model's "
+                "output will be meaningless",
+                file, name)
+            .str());
   for (const EntryInfo &e : m.entries) {
     for (const ParamInfo &p : e.params) {
       if (p.kind == ParamInfo::Kind::Weight) {
@@ -306,13 +413,21 @@ Session::create(std::shared_ptr<Artifact> artifact,
       } else if (p.kind == ParamInfo::Kind::Cache &&
                  none_of(s->caches_,
                          [&](const Cache &c) { return c.name == p.name; })) {
-        size_t n = 1;
+        int64_t n = 1;
+        bool overflow = false;
         for (int64_t d : p.shape)
-          n *= d;
+          overflow |= d < 0 || MulOverflow(n, d, n);
+        if (overflow || n > std::numeric_limits<int64_t>::max() / 4)
+          return createStringError(
+              formatv("{0}: the cache '{1}' is [{2}] values, more than this "
+                      "machine can address",
+                      artifact->path(), p.name,
+                      make_range(p.shape.begin(), p.shape.end()))
+                  .str());
         Expected<void *> memory = s->device_->allocate(n * sizeof(float));
         if (!memory)
           return memory.takeError();
-        s->caches_.push_back({p.name, static_cast<float *>(*memory), n});
+        s->caches_.push_back({p.name, static_cast<float *>(*memory), size_t(n)});
       }
     }
     Step &step = s->steps_.emplace_back();
@@ -351,10 +466,13 @@ void Session::reset() {
 }
 
 Error Session::checkPositions(int64_t position, int64_t n) const {
-  if (position < 0 || position + n > contextLength())
+  // Compared without forming position + n, which overflows near INT64_MAX.
+  if (position < 0 || n < 0 || n > contextLength() ||
+      position > contextLength() - n)
     return createStringError(
-        formatv("positions {0}..{1} do not fit the context of {2} positions",
-                position, position + n - 1, contextLength())
+        formatv("{0} positions from {1} on do not fit the context of {2} "
+                "positions",
+                n, position, contextLength())
             .str());
   return Error::success();
 }

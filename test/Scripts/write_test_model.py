@@ -201,6 +201,12 @@ def main():
                     help="write this 2-d tensor transposed (GGUF name)")
     ap.add_argument("--gguf-arch", help="declare another GGUF architecture")
     ap.add_argument("--layers", type=int, help="declare another layer count")
+    ap.add_argument("--eps", type=float, help="declare another norm epsilon")
+    ap.add_argument("--theta", type=float, help="declare another RoPE theta")
+    ap.add_argument("--context", type=int,
+                    help="declare another context length")
+    ap.add_argument("--nonfinite", action="append", default=[],
+                    help="put a NaN and an Inf into this tensor (GGUF name)")
     ap.add_argument("--quant", choices=QUANT_TYPES,
                     help="GGUF only: store the weight matrices in this format "
                     "(those whose rows are not whole blocks of 32 stay f32)")
@@ -220,6 +226,15 @@ def main():
     for name in args.transpose:
         hf, value = tensors[name]
         tensors[name] = (hf, np.ascontiguousarray(value.T))
+    for name in args.nonfinite:
+        hf, value = tensors[name]
+        value = value.copy()
+        value.flat[0] = np.nan
+        value.flat[-1] = np.inf
+        tensors[name] = (hf, value)
+    for key in ("eps", "theta", "context"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
     if args.gguf_arch:
         cfg["gguf_arch"] = args.gguf_arch
     if args.layers:

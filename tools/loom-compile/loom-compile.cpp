@@ -106,12 +106,13 @@ cl::opt<int64_t> attentionKeyBlock(
 
 
 
-loom::CompileFlags compileFlags(category);
 
 int fail(const Twine &message) {
   fmt::print(stderr, "loom-compile: error: {}\n", message.str());
   return 1;
 }
+
+loom::CompileFlags compileFlags(category);
 
 void printConfigTable(const loom::ModelFile &m) {
   const loom::ModelConfig &c = m.config;
@@ -128,6 +129,19 @@ void printConfigTable(const loom::ModelFile &m) {
   row("head_dim", std::to_string(c.headDim));
   row("vocab", std::to_string(c.vocabSize));
   row("context_length", std::to_string(c.contextLength));
+  // The KV cache the artifact gets with the --context-length given.
+  Expected<int64_t> positions =
+      loom::chooseContextLength(c, compileFlags.contextLength, m.path);
+  if (!positions)
+    row("kv_cache", toString(positions.takeError()));
+  else if (compileFlags.contextLength > 0)
+    row("kv_cache", fmt::format("{} positions (--context-length)", *positions));
+  else if (*positions < c.contextLength)
+    row("kv_cache", fmt::format("{} positions (the model's {}, capped; "
+                                "--context-length to change)",
+                                *positions, c.contextLength));
+  else
+    row("kv_cache", fmt::format("{} positions (the model's)", *positions));
   row("norm_eps", fmt::format("{:g}", c.normEps));
   row("rope_theta", fmt::format("{:g}", c.ropeTheta));
   row("rope_style", c.ropeStyle == loom::RopeStyle::Half ? "half (NeoX)"
@@ -236,6 +250,8 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.optLevel = std::min(optLevel.getValue(), 3u);
   options.attentionKeyBlock = attentionKeyBlock;
+  if (Error e = loom::checkOptionsForModel(**model, options))
+    return fail(toString(std::move(e)));
   // An unknown CPU would make LLVM warn and generate generic code, or abort.
   if (!cpu.empty())
     if (Expected<loom::TargetDescription> known = loom::describeTarget(cpu);

@@ -16,7 +16,10 @@
 
 #include "loom/Codegen/CompileFlags.h"
 #include "loom/Codegen/Compiler.h"
+#include "loom/Codegen/Target.h"
+#include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"
+#include "loom/Runtime/ArtifactFile.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Runtime/Threads.h"
@@ -35,7 +38,9 @@
 
 #include <chrono>
 #include <optional>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <dlfcn.h>
 #include <link.h>
 
@@ -145,16 +150,25 @@ int addLoomLibrary(struct dl_phdr_info *info, size_t, void *data) {
   return 0;
 }
 
-/// The cache key: the model's weights, the options, and the build of the
-/// compiler (every loaded Loom library).
-std::string cacheKey(const loom::ModelFile &model) {
+/// The cache key: everything the artifact depends on. The model's
+/// configuration (every field describeConfig prints) and its tensor table
+/// (names, storage types, shapes), not its file name: two files called
+/// model.gguf with other eps or theta get two entries. Then the compile
+/// options, the target (this machine's CPU and instruction sets), the build
+/// of the compiler (every loaded Loom library) and the manifest version.
+Expected<std::string> cacheKey(const loom::ModelFile &model) {
+  Expected<loom::TargetDescription> target = loom::describeTarget("");
+  if (!target)
+    return target.takeError();
   std::string compilerStamp;
   dl_iterate_phdr(addLoomLibrary, &compilerStamp);
-  std::string text =
-      fmt::format("{}|{}|{}|{}|v{}", loom::weightsFingerprint(model),
-                  compileFlags.key(), compilerStamp,
-                  sys::path::filename(model.path).str(),
-                  loom::Manifest::kVersion);
+  std::string config;
+  for (const auto &[field, value] : loom::describeConfig(model.config))
+    config += field + "=" + value + ";";
+  std::string text = fmt::format(
+      "config:{}|weights:{}|options:{}|target:{}:{}|compiler:{}|manifest:v{}",
+      config, loom::weightsFingerprint(model), compileFlags.key(), target->cpu,
+      join(target->isaFeatures, ","), compilerStamp, loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
 }
 
@@ -172,10 +186,13 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
     if (!cacheDir.empty()) {
       path = cacheDir;
     } else if (std::optional<std::string> xdg =
-                   sys::Process::GetEnv("XDG_CACHE_HOME")) {
+                   sys::Process::GetEnv("XDG_CACHE_HOME");
+               xdg && sys::path::is_absolute(*xdg)) {
+      // The XDG spec: an empty or relative value is to be ignored.
       path = *xdg;
       sys::path::append(path, "loom");
-    } else if (std::optional<std::string> home = sys::Process::GetEnv("HOME")) {
+    } else if (std::optional<std::string> home = sys::Process::GetEnv("HOME");
+               home && !home->empty()) {
       path = *home;
       sys::path::append(path, ".cache", "loom");
     } else {
@@ -188,20 +205,34 @@ Expected<std::string> compileCached(const loom::ModelFile &model,
       return createStringError(
           std::make_error_code(std::errc::not_a_directory),
           "the cache folder " + path + " is a file, not a folder");
-    sys::path::append(path, cacheKey(model) + ".so");
+    Expected<std::string> key = cacheKey(model);
+    if (!key)
+      return key.takeError();
+    sys::path::append(path, *key + ".so");
     if (sys::fs::exists(path)) {
-      fromCache = true;
-      return std::string(path);
+      // A truncated or damaged entry (a full disk, a killed copy) is
+      // compiled again, not loaded.
+      Error damaged = loom::checkArtifactFile(path);
+      if (!damaged) {
+        fromCache = true;
+        return std::string(path);
+      }
+      fmt::print(stderr, "loom-run: warning: {}; compiling it again\n",
+                 toString(std::move(damaged)));
     }
   }
   // Write next to the final name, then rename: concurrent runs never see a
   // half-written artifact.
   SmallString<256> partial(path);
   partial += ".partial." + std::to_string(sys::Process::getProcessId());
-  if (Error e = loom::compileArtifact(model, options, partial))
+  if (Error e = loom::compileArtifact(model, options, partial)) {
+    sys::fs::remove(partial);
     return std::move(e);
-  if (std::error_code ec = sys::fs::rename(partial, path))
+  }
+  if (std::error_code ec = sys::fs::rename(partial, path)) {
+    sys::fs::remove(partial);
     return createStringError(ec, "cannot move the artifact to " + path);
+  }
   fromCache = false;
   return std::string(path);
 }
@@ -234,19 +265,22 @@ int takeThreadsOption(std::vector<char *> &args) {
       ++i;
       continue; // not ours (e.g. --threadsX): let cl report it
     }
-    if (value.getAsInteger(10, threads) || threads < 0)
+    if (value.getAsInteger(10, threads) || threads < 0 ||
+        threads > loom::maxThreadCount())
       return -1;
     args.erase(args.begin() + i, args.begin() + i + taken);
   }
   return threads;
 }
 
-int main(int argc, char **argv) {
+static int runMain(int argc, char **argv) {
   InitLLVM init(argc, argv);
   std::vector<char *> args(argv, argv + argc);
   int threads = takeThreadsOption(args);
   if (threads < 0)
-    return fail("--threads takes a number >= 0 (0: one per hardware thread)");
+    return fail(fmt::format("--threads takes a number from 0 (one per hardware "
+                            "thread) to {} (8 per hardware thread)",
+                            loom::maxThreadCount()));
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       int(args.size()), args.data(),
@@ -281,6 +315,12 @@ int main(int argc, char **argv) {
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
+    if (compileFlags.contextLength == 0 &&
+        model->config.contextLength > loom::kDefaultContextCap)
+      fmt::print(stderr,
+                 "loom-run: note: a KV cache for {} positions (the model "
+                 "allows {}; --context-length to change)\n",
+                 loom::kDefaultContextCap, model->config.contextLength);
     auto path = compileCached(*model, fromCache);
     if (!path)
       return fail(toString(path.takeError()));
@@ -333,6 +373,8 @@ int main(int argc, char **argv) {
   auto session = loom::Session::create(artifact, model, sessionOptions);
   if (!session)
     return fail(toString(session.takeError()));
+  for (const std::string &warning : (*session)->warnings())
+    fmt::print(stderr, "loom-run: warning: {}\n", warning);
   // Under mpirun every rank computes the same tokens; rank 0 reports them.
   if ((*session)->rank() != 0) {
     if (!std::freopen("/dev/null", "w", stdout))
@@ -373,9 +415,14 @@ int main(int argc, char **argv) {
   if (!dumpLogits.empty() && !(logitsFile = std::fopen(dumpLogits.c_str(), "wb")))
     return fail("cannot write " + dumpLogits);
   int64_t vocabSize = (*session)->vocab();
-  auto dump = [&](ArrayRef<float> rows) {
-    if (logitsFile)
-      std::fwrite(rows.data(), sizeof(float), rows.size(), logitsFile);
+  // Every write is checked: a full disk is an error, not a short file.
+  auto dump = [&](ArrayRef<float> rows) -> bool {
+    return !logitsFile || std::fwrite(rows.data(), sizeof(float), rows.size(),
+                                      logitsFile) == rows.size();
+  };
+  auto dumpFailed = [&] {
+    return fail(fmt::format("cannot write the logits to {}: {}",
+                            dumpLogits.getValue(), std::strerror(errno)));
   };
 
   // Prefill: the prompt (as far as the step limit reaches) in one call.
@@ -410,7 +457,8 @@ int main(int argc, char **argv) {
   if (!prefillLogits)
     return fail(toString(prefillLogits.takeError()));
   double prefillSeconds = secondsSince(prefillStart);
-  dump(*prefillLogits);
+  if (!dump(*prefillLogits))
+    return dumpFailed();
   for (int64_t i = 1; i < prefillCount; ++i)
     if (Error e = emit(promptTokens[i]))
       return fail(toString(std::move(e)));
@@ -437,16 +485,21 @@ int main(int argc, char **argv) {
     auto logits = (*session)->decode(next, pos);
     if (!logits)
       return fail(toString(logits.takeError()));
-    dump(*logits);
+    if (!dump(*logits))
+      return dumpFailed();
     last.assign(logits->begin(), logits->end());
     ++generated;
   }
   double decodeSeconds = secondsSince(decodeStart);
-  if (logitsFile)
-    std::fclose(logitsFile);
+  if (logitsFile && (std::fflush(logitsFile) != 0 || std::ferror(logitsFile)))
+    return dumpFailed();
+  if (logitsFile && std::fclose(logitsFile) != 0)
+    return dumpFailed();
   if (!bench) {
     std::fputs(printIds ? "\n" : loom::Detokenizer::finish().data(), stdout);
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      return fail(fmt::format("cannot write the output: {}",
+                              std::strerror(errno)));
   }
 
   auto kernelCount = [&](StringRef entry) -> size_t {
@@ -475,5 +528,16 @@ int main(int argc, char **argv) {
                         : "",
                prefillCount, prefillRate, generated, decodeRate);
   }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    return fail(fmt::format("cannot write the output: {}", std::strerror(errno)));
   return 0;
+}
+
+int main(int argc, char **argv) {
+  // fmt reports a failed write (stdout on a full disk) by throwing.
+  try {
+    return runMain(argc, argv);
+  } catch (const std::exception &e) {
+    return fail(fmt::format("cannot write the output: {}", e.what()));
+  }
 }

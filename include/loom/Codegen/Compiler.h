@@ -97,6 +97,11 @@ llvm::Error emitMachineCode(llvm::Module &module, const CompileOptions &options,
 llvm::Error linkArtifact(llvm::StringRef objectPath, llvm::StringRef outputPath,
                          bool mpi = false);
 
+/// Checks that `options` make sense for `model` (expert sharding asks for
+/// experts), naming the flag; compileArtifact calls it first.
+llvm::Error checkOptionsForModel(const ModelFile &model,
+                                 const CompileOptions &options);
+
 /// The whole way from a model file to a shared object at `outputPath`.
 llvm::Error compileArtifact(const ModelFile &model,
                             const CompileOptions &options,

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace loom {
 
@@ -32,6 +33,11 @@ struct TargetDescription {
   bool fma = false, avx2 = false, avx512f = false, avx512bf16 = false,
        avx512fp16 = false, avx512vnni = false, avxvnni = false, f16c = false,
        amxTile = false, amxBf16 = false, amxInt8 = false, avx512vl = false;
+  /// Every instruction-set feature code for this CPU may use (LLVM's names,
+  /// those the host detection knows: `avx2`, `avx512f`, `amx-int8`, ...),
+  /// sorted. The manifest carries them; the runtime refuses an artifact
+  /// whose features the machine running it lacks.
+  std::vector<std::string> isaFeatures;
   /// Data caches in bytes: L1 and L2 per core, L3 shared.
   int64_t l1d = 0, l2 = 0, l3 = 0;
   /// Where the cache sizes come from: "host" (the operating system),

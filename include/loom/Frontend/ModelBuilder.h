@@ -22,9 +22,24 @@ namespace loom {
 
 /// What a user can change about the emitted program.
 struct BuildOptions {
-  /// The KV cache capacity in positions; 0 takes the model's context length.
+  /// The KV cache capacity in positions; 0 takes the model's context
+  /// length, capped at kDefaultContextCap (chooseContextLength).
   int64_t contextLength = 0;
 };
+
+/// The KV cache capacity taken when none is asked for, if the model allows
+/// more: a cache for Llama 3.1's 131072 positions would take tens of GB that
+/// a chat of a few thousand tokens never touches. (llama.cpp does the same.)
+constexpr int64_t kDefaultContextCap = 4096;
+
+/// The KV cache capacity `buildModel` gives `config` when asked for
+/// `requested` positions (0: the model's context length, at most
+/// kDefaultContextCap). An error, naming `file` and the size, when the model
+/// declares none and none was asked for, or when the caches of that many
+/// positions would not fit in memory (more than 1 TiB, or overflowing).
+llvm::Expected<int64_t> chooseContextLength(const ModelConfig &config,
+                                            int64_t requested,
+                                            llvm::StringRef file);
 
 /// Emits the module of `model`: two entry points sharing one KV cache layout.
 ///

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace loom {
@@ -82,6 +83,13 @@ struct ModelConfig {
 };
 
 /// One named weight: where its bytes are and how to read them.
+/// The configuration as (field, value) pairs in a fixed order, every value
+/// printed exactly (floats to 9 significant digits): what an artifact
+/// depends on besides the tensor table. The compile cache keys on it, the
+/// manifest records it, and a session compares it with its weights' file.
+std::vector<std::pair<std::string, std::string>>
+describeConfig(const ModelConfig &config);
+
 struct WeightInfo {
   std::string name;              ///< GGUF-style name, e.g. `blk.0.attn_q.weight`
   /// Logical shape, outermost first (row-major): `[out, in]` for a linear

@@ -86,7 +86,7 @@ struct EntryInfo {
 struct Manifest {
   /// Bumped when the layout of the manifest or the calling convention
   /// changes; the runtime refuses artifacts of another version.
-  static constexpr int64_t kVersion = 4;
+  static constexpr int64_t kVersion = 5;
   int64_t version = kVersion;
   std::string architecture;
   int64_t dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
@@ -96,6 +96,14 @@ struct Manifest {
   /// fingerprint of its weight table (names, shapes, types).
   std::string modelPath;
   std::string weightsFingerprint;
+  /// The model's configuration as describeConfig prints it: a session
+  /// refuses weights whose file says otherwise, naming the field.
+  std::vector<std::pair<std::string, std::string>> modelConfig;
+  /// The CPU the code was compiled for (LLVM's name) and the instruction-set
+  /// features it may use: the runtime refuses to load it on a machine that
+  /// lacks one (instead of dying of SIGILL).
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
   std::vector<EntryInfo> entries;
   /// The MPI ranks the artifact's program is one of (1: a single process).
   /// With more, the artifact exports `int loom_mpi_rank(void)`, links the

@@ -100,6 +100,10 @@ public:
   /// This process's MPI rank (0 without MPI): each rank computes the same
   /// logits; tools print from rank 0.
   int rank() const { return rank_; }
+
+  /// What loading found suspicious but not fatal, one line each, naming the
+  /// file and tensor (weights holding NaN or infinite values).
+  llvm::ArrayRef<std::string> warnings() const { return warnings_; }
   /// Forgets the cached positions (the caches are zeroed).
   void reset();
 
@@ -129,6 +133,7 @@ private:
   std::shared_ptr<const ModelFile> model_;
   std::shared_ptr<Device> device_;
   std::vector<Cache> caches_;
+  std::vector<std::string> warnings_;
   /// Weights the artifact reads in another type than the file stores
   /// (loom-narrow-weights: f32 matrices as bf16), by name: the copies made
   /// once at load.

@@ -18,10 +18,14 @@
 
 namespace loom {
 
+/// The most threads `setThreadCount` accepts: 8 per hardware thread (more
+/// only oversubscribes the cores; oneTBB fails on absurd counts).
+int maxThreadCount();
+
 /// Sizes the arena compiled code runs its tasks in: `threads` worker
-/// threads, or one per hardware thread when `threads <= 0`. Call it before
-/// running a model; it replaces the arena (not thread-safe against running
-/// models).
+/// threads (at most maxThreadCount()), or one per hardware thread when
+/// `threads <= 0`. Call it before running a model; it replaces the arena
+/// (not thread-safe against running models).
 void setThreadCount(int threads);
 
 /// The number of threads tasks run on.

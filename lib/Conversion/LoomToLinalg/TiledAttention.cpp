@@ -62,7 +62,10 @@ int64_t l1DataCacheBytes() {
 int64_t keyBlockFor(int64_t headDim, int64_t elementBytes) {
   if (ShapedType::isDynamic(headDim) || headDim <= 0)
     return 64;
-  int64_t fit = l1DataCacheBytes() / (2 * headDim * elementBytes);
+  // Divided step by step: 2 * headDim * elementBytes overflows for head
+  // sizes near 2^61, which verify.
+  int64_t fit = l1DataCacheBytes() / 2 / std::max<int64_t>(elementBytes, 1) /
+                headDim;
   int64_t block = 16;
   while (block * 2 <= std::min<int64_t>(fit, 256))
     block *= 2;

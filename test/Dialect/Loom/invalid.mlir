@@ -668,3 +668,17 @@ func.func @combine_types(%y: tensor<32x64xf32>, %p: tensor<32xi32>, %w: tensor<1
   return
 }
 
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// Every loom op: sizes that fit in int64
+//===----------------------------------------------------------------------===//
+
+// A tensor whose size in bytes overflows int64 is rejected before any pass
+// multiplies its shape (2^61 x 4 f32 values: 2^65 bytes).
+func.func @shape_overflows_int64() {
+  // expected-error @+1 {{'loom.weight' op result #0 of type 'tensor<2305843009213693952x4xf32>' holds more bytes than int64 counts}}
+  %w = loom.weight "w" : tensor<2305843009213693952x4xf32>
+  return
+}

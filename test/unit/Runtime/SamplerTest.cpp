@@ -137,6 +137,23 @@ TEST(SamplerTest, GreedyPicksArgmax) {
   EXPECT_EQ(sampler.sample(single), 0);
 }
 
+// A temperature so small that logit / temperature overflows f32 samples
+// greedily (its limit), at every top-p and top-k setting, instead of
+// drawing from the NaNs an overflowed softmax gives.
+TEST(SamplerTest, TinyTemperatureIsGreedy) {
+  for (float temperature : {1e-38f, 1e-45f, 1e-30f})
+    for (auto [topP, topK] : {std::pair<float, int>{0.9f, 0}, {1.0f, 0},
+                              {0.9f, 3}}) {
+      Sampler sampler = makeSampler(temperature, topP, topK, /*seed=*/7);
+      for (int draw = 0; draw < 16; ++draw) {
+        std::vector<float> logits = {0.5f, -10, 9.75f, 9.5f, 2};
+        EXPECT_EQ(sampler.sample(logits), 2)
+            << "temperature " << temperature << " top-p " << topP << " top-k "
+            << topK;
+      }
+    }
+}
+
 TEST(SamplerTest, GreedyTakesTheFirstMaximum) {
   Sampler sampler = makeSampler(0, 0.9f, 0);
   std::vector<float> logits = {1, 4, 2, 4, 4};

@@ -19,6 +19,7 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallBitVector.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -47,6 +48,33 @@ static std::string shapeStr(ArrayRef<int64_t> shape) {
   });
   os << ']';
   return s;
+}
+
+LogicalResult mlir::loom::verifyShapesFitInInt64(Operation *op) {
+  auto check = [&](Type type, StringRef what, unsigned index) -> LogicalResult {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor)
+      return success();
+    Type elt = tensor.getElementType();
+    int64_t bytes =
+        elt.isIntOrFloat() ? (elt.getIntOrFloatBitWidth() + 7) / 8 : 8;
+    for (int64_t d : tensor.getShape()) {
+      if (ShapedType::isDynamic(d))
+        continue;
+      if (llvm::MulOverflow(bytes, d, bytes))
+        return op->emitOpError()
+               << what << " #" << index << " of type " << type
+               << " holds more bytes than int64 counts";
+    }
+    return success();
+  };
+  for (auto [i, t] : llvm::enumerate(op->getOperandTypes()))
+    if (failed(check(t, "operand", i)))
+      return failure();
+  for (auto [i, t] : llvm::enumerate(op->getResultTypes()))
+    if (failed(check(t, "result", i)))
+      return failure();
+  return success();
 }
 
 /// Two sizes agree when either is dynamic or both are equal.

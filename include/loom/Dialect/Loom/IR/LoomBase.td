@@ -36,8 +36,15 @@ def Loom_Dialect : Dialect {
 }
 
 /// Base class of every loom op.
+// Every ranked tensor an op takes or gives has a size in bytes that fits in
+// int64: passes multiply shapes freely, so IR whose products overflow is
+// rejected by the verifier instead of being miscompiled.
+def Loom_ShapesFitInInt64 : NativeOpTrait<"ShapesFitInInt64"> {
+  let cppNamespace = "::mlir::loom";
+}
+
 class Loom_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Loom_Dialect, mnemonic, traits>;
+    : Op<Loom_Dialect, mnemonic, !listconcat([Loom_ShapesFitInInt64], traits)>;
 
 //===----------------------------------------------------------------------===//
 // Type constraints

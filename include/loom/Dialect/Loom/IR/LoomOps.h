@@ -16,6 +16,24 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir::loom {
+
+/// Fails (with an error on `op`) when a ranked tensor among its operands and
+/// results holds more bytes than int64 counts.
+LogicalResult verifyShapesFitInInt64(Operation *op);
+
+/// The trait of every loom op: verifyShapesFitInInt64.
+template <typename ConcreteType>
+class ShapesFitInInt64
+    : public OpTrait::TraitBase<ConcreteType, ShapesFitInInt64> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return verifyShapesFitInInt64(op);
+  }
+};
+
+} // namespace mlir::loom
+
 #include "loom/Dialect/Loom/IR/LoomEnums.h.inc"
 
 #define GET_OP_CLASSES

@@ -1,0 +1,112 @@
+/*===- misuse.c - the C API given what a careless caller gives it ---------===*\
+|*                                                                            *|
+|* Part of Loom, an MLIR-based compiler for transformer models.               *|
+|*                                                                            *|
+|* usage: loom-capi-misuse ARTIFACT                                           *|
+|* Calls every function of the C API with null handles, released handles,    *|
+|* negative counts and positions whose sums overflow, and prints one line    *|
+|* per case: its name and the status message (or the value returned). Each  *|
+|* of them must come back as an error, not a crash; capi.test checks the    *|
+|* messages.                                                                 *|
+\*===----------------------------------------------------------------------===*/
+
+#include "loom-c/Runtime.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+static int failures = 0;
+
+/* Prints the status of a call that must fail, and frees it. */
+static void expectError(const char *name, loom_status_t status) {
+  if (!status) {
+    printf("%s: UNEXPECTED SUCCESS\n", name);
+    ++failures;
+    return;
+  }
+  printf("%s: %s\n", name, loom_status_message(status));
+  loom_status_free(status);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s ARTIFACT\n", argv[0]);
+    return 2;
+  }
+  loom_artifact_t *artifact = NULL;
+  loom_model_t *model = NULL;
+  loom_session_t *session = NULL;
+  loom_status_t status = loom_artifact_load(argv[1], &artifact);
+  if (!status)
+    status = loom_model_open(loom_artifact_model_path(artifact), &model);
+  if (!status)
+    status = loom_session_create(artifact, model, &session);
+  if (status) {
+    fprintf(stderr, "error: %s\n", loom_status_message(status));
+    return 1;
+  }
+  const float *logits = NULL;
+  int32_t tokens[3] = {1, 2, 3};
+
+  /* Null handles and arguments. */
+  expectError("prefill-null-session",
+              loom_session_prefill(NULL, tokens, 3, 0, &logits));
+  expectError("decode-null-session", loom_session_decode(NULL, 1, 0, &logits));
+  expectError("reset-null-session", loom_session_reset(NULL));
+  loom_session_t *none = NULL;
+  expectError("create-null-artifact", loom_session_create(NULL, model, &none));
+  expectError("prefill-null-tokens",
+              loom_session_prefill(session, NULL, 3, 0, &logits));
+  expectError("prefill-null-out", loom_session_prefill(session, tokens, 3, 0, NULL));
+  printf("vocab-null-session: %lld\n", (long long)loom_session_vocab_size(NULL));
+  printf("context-null-session: %lld\n",
+         (long long)loom_session_context_length(NULL));
+  printf("model-path-null-artifact: %s\n",
+         loom_artifact_model_path(NULL) ? "not null" : "null");
+  loom_session_retain(NULL);
+  loom_session_release(NULL);
+  loom_model_release(NULL);
+  loom_artifact_release(NULL);
+
+  /* Counts and positions. */
+  expectError("prefill-negative-count",
+              loom_session_prefill(session, tokens, -1, 0, &logits));
+  expectError("prefill-zero-count",
+              loom_session_prefill(session, tokens, 0, 0, &logits));
+  expectError("prefill-overflowing-position",
+              loom_session_prefill(session, tokens, 3, INT64_MAX - 1, &logits));
+  expectError("decode-max-position",
+              loom_session_decode(session, 1, INT64_MAX, &logits));
+  expectError("decode-negative-position",
+              loom_session_decode(session, 1, -1, &logits));
+  expectError("decode-past-context",
+              loom_session_decode(session, 1,
+                                  loom_session_context_length(session),
+                                  &logits));
+  expectError("decode-bad-token", loom_session_decode(session, -5, 0, &logits));
+
+  /* A handle of another kind. */
+  expectError("prefill-artifact-as-session",
+              loom_session_prefill((loom_session_t *)artifact, tokens, 3, 0,
+                                   &logits));
+
+  /* Released handles: the session keeps the artifact and model alive, so
+   * releasing them here leaves it usable; a second release is reported. */
+  loom_artifact_release(artifact);
+  loom_model_release(model);
+  if (loom_session_decode(session, 1, 0, &logits) || !logits) {
+    printf("decode-after-owner-release: FAILED\n");
+    ++failures;
+  } else {
+    printf("decode-after-owner-release: ok\n");
+  }
+  loom_model_release(model); /* a double release: a message on stderr */
+  loom_session_release(session);
+  expectError("decode-released-session",
+              loom_session_decode(session, 1, 0, &logits));
+  printf("vocab-released-session: %lld\n",
+         (long long)loom_session_vocab_size(session));
+  loom_session_release(session); /* a double release */
+  printf("done, %d unexpected\n", failures);
+  return failures != 0;
+}
