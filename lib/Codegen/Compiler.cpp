@@ -466,24 +466,21 @@ Error checkOptionsForModel(const ModelFile &model,
                            const CompileOptions &options) {
   StringRef file = sys::path::filename(model.path);
   const ModelConfig &c = model.config;
-  for (auto [value, flag] :
-       {std::pair<int64_t, StringRef>{options.expertRanks, "--expert-ranks"},
-        {options.expertShards, "--expert-shards"}}) {
-    if (value <= 1)
-      continue;
-    if (c.numExperts == 0)
-      return createStringError(
-          formatv("{0}={1}: {2} is a dense model (no Mixture-of-Experts "
-                  "layers), so there are no experts to place on {1} {3}",
-                  flag, value, file,
-                  flag == "--expert-ranks" ? "ranks" : "shards")
-              .str());
-    if (value > c.numExperts)
-      return createStringError(
-          formatv("{0}={1}: {2} has only {3} experts per layer", flag, value,
-                  file, c.numExperts)
-              .str());
-  }
+  // --expert-shards on a dense model changes nothing (expert-shards.test);
+  // --expert-ranks would make an MPI program of one that has nothing to
+  // distribute.
+  if (options.expertRanks > 1 && c.numExperts == 0)
+    return createStringError(
+        formatv("--expert-ranks={0}: {1} is a dense model (no "
+                "Mixture-of-Experts layers), so there are no experts to place "
+                "on {0} ranks",
+                options.expertRanks, file)
+            .str());
+  if (options.expertRanks > 1 && options.expertRanks > c.numExperts)
+    return createStringError(formatv("--expert-ranks={0}: {1} has only {2} "
+                                     "experts per layer",
+                                     options.expertRanks, file, c.numExperts)
+                                 .str());
   return Error::success();
 }
 

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Frontend/BoundedJSON.h"
 #include "HuggingFace.h"
 #include "ReaderSupport.h"
 
@@ -173,7 +174,7 @@ private:
 } // namespace
 
 Expected<ModelConfig> parseHFConfig(StringRef text, StringRef name) {
-  Expected<json::Value> parsed = json::parse(text);
+  Expected<json::Value> parsed = parseBoundedJSON(text);
   if (!parsed)
     return fileError(name, "not valid JSON: " + toString(parsed.takeError()));
   const json::Object *root = parsed->getAsObject();
@@ -264,7 +265,7 @@ static std::string fromSentencePiece(StringRef piece) {
 
 Error detail::readHFTokenizer(StringRef text, StringRef name,
                               TokenizerData &tok) {
-  Expected<json::Value> parsed = json::parse(text);
+  Expected<json::Value> parsed = parseBoundedJSON(text);
   if (!parsed)
     return fileError(name, "not valid JSON: " + toString(parsed.takeError()));
   const json::Object *root = parsed->getAsObject();
@@ -281,11 +282,18 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
   tok.model = sentencePiece ? "llama" : "gpt2";
 
   // Ids come from the vocab and the added tokens; both must stay in range.
-  constexpr int64_t kMaxVocab = 1 << 24;
+  // Ids are dense: none is past the number of tokens listed, so a tiny file
+  // cannot claim an id of millions and make the table that large.
+  const json::Array *addedTokens = root->getArray("added_tokens");
+  int64_t listed =
+      int64_t(vocab->size()) + int64_t(addedTokens ? addedTokens->size() : 0);
   auto place = [&](StringRef piece, const json::Value &idValue) -> Error {
     std::optional<int64_t> id = idValue.getAsInteger();
-    if (!id || *id < 0 || *id >= kMaxVocab)
-      return fileError(name, "token '" + piece + "' has an invalid id");
+    if (!id || *id < 0 || *id >= listed)
+      return fileError(name, "token '" + piece + "' has the id " +
+                                 (id ? Twine(*id) : Twine("(not an integer)")) +
+                                 ", outside the " + Twine(listed) +
+                                 " tokens the file lists");
     if (uint64_t(*id) >= tok.pieces.size())
       tok.pieces.resize(*id + 1);
     tok.pieces[*id] = sentencePiece ? fromSentencePiece(piece) : piece.str();
@@ -295,7 +303,7 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
     if (Error e = place(piece, id))
       return e;
   std::vector<int64_t> special;
-  if (const json::Array *added = root->getArray("added_tokens")) {
+  if (const json::Array *added = addedTokens) {
     for (const json::Value &entry : *added) {
       const json::Object *obj = entry.getAsObject();
       std::optional<StringRef> content =

@@ -188,6 +188,14 @@ bool isKnownArchitecture(StringRef arch) {
 StringRef knownArchitecturesList() { return "llama, mistral, mixtral, qwen2"; }
 
 Expected<std::unique_ptr<MemoryBuffer>> openFile(StringRef path) {
+  // A device (/dev/zero), folder or pipe has no size to check claims
+  // against; reading one to its end could exhaust memory.
+  sys::fs::file_status status;
+  if (std::error_code ec = sys::fs::status(path, status))
+    return fileError(path, "cannot open: " + ec.message());
+  if (status.type() != sys::fs::file_type::regular_file)
+    return fileError(path, "cannot open: not a regular file (a device, "
+                           "folder or pipe)");
   ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
       MemoryBuffer::getFile(path, /*IsText=*/false,
                             /*RequiresNullTerminator=*/false,

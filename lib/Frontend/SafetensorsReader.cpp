@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Frontend/BoundedJSON.h"
 #include "HuggingFace.h"
 #include "ReaderSupport.h"
 
@@ -60,7 +61,7 @@ static Error readShard(ModelFile &model, unsigned index, StringSet<> &hfNames) {
                                Twine(kMaxHeaderSize) + " bytes");
   uint64_t dataStart = 8 + headerSize;
   uint64_t dataSize = data.size() - dataStart;
-  Expected<json::Value> header = json::parse(data.substr(8, headerSize));
+  Expected<json::Value> header = parseBoundedJSON(data.substr(8, headerSize));
   if (!header)
     return fileError(file, "the header [offset 8, " + Twine(headerSize) +
                                " bytes] is not valid JSON: " +
@@ -181,7 +182,7 @@ static Error readIndex(ModelFile &model, StringRef indexPath,
   Expected<std::unique_ptr<MemoryBuffer>> index = detail::openFile(indexPath);
   if (!index)
     return index.takeError();
-  Expected<json::Value> parsed = json::parse((*index)->getBuffer());
+  Expected<json::Value> parsed = parseBoundedJSON((*index)->getBuffer());
   if (!parsed)
     return fileError(indexPath,
                      "not valid JSON: " + toString(parsed.takeError()));

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Runtime/Manifest.h"
+#include "loom/Frontend/BoundedJSON.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -95,7 +96,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
   auto bad = [](const Twine &what) {
     return createStringError("malformed artifact manifest: " + what);
   };
-  Expected<json::Value> parsed = json::parse(text);
+  Expected<json::Value> parsed = parseBoundedJSON(text);
   if (!parsed)
     return bad(toString(parsed.takeError()));
   const json::Object *root = parsed->getAsObject();

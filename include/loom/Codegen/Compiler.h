@@ -97,7 +97,7 @@ llvm::Error emitMachineCode(llvm::Module &module, const CompileOptions &options,
 llvm::Error linkArtifact(llvm::StringRef objectPath, llvm::StringRef outputPath,
                          bool mpi = false);
 
-/// Checks that `options` make sense for `model` (expert sharding asks for
+/// Checks that `options` make sense for `model` (expert ranks ask for
 /// experts), naming the flag; compileArtifact calls it first.
 llvm::Error checkOptionsForModel(const ModelFile &model,
                                  const CompileOptions &options);

@@ -10,6 +10,8 @@
 
 #include "TestUtil.h"
 
+#include "loom/Frontend/BoundedJSON.h"
+
 #include "llvm/Support/JSON.h"
 
 #include <gmock/gmock.h>
@@ -384,7 +386,17 @@ TEST(SafetensorsReaderTest, TokenizerJSON) {
   ckpt.dir.write("tokenizer.json",
                  R"({"model": {"type": "BPE", "vocab": {"a": -1}}})");
   EXPECT_EQ(errorText(readSafetensors(ckpt.path)),
-            ckpt.dir.path("tokenizer.json") + ": token 'a' has an invalid id");
+            ckpt.dir.path("tokenizer.json") +
+                ": token 'a' has the id -1, outside the 1 tokens the file "
+                "lists");
+  // A 60-byte file claiming an id of 16 million must not size the table by
+  // it (it used to allocate 740 MB).
+  ckpt.dir.write("tokenizer.json",
+                 R"({"model": {"type": "BPE", "vocab": {"a": 16777215}}})");
+  EXPECT_EQ(errorText(readSafetensors(ckpt.path)),
+            ckpt.dir.path("tokenizer.json") +
+                ": token 'a' has the id 16777215, outside the 1 tokens the "
+                "file lists");
   ckpt.dir.write("tokenizer.json", R"({"model": {"type": "Unigram"}})");
   Expected<std::unique_ptr<ModelFile>> unigram = readSafetensors(ckpt.path);
   ASSERT_TRUE(bool(unigram)) << toString(unigram.takeError());
@@ -394,6 +406,31 @@ TEST(SafetensorsReaderTest, TokenizerJSON) {
 //===----------------------------------------------------------------------===//
 // Bad input
 //===----------------------------------------------------------------------===//
+
+// JSON nested 100,000 deep (a header, config.json, tokenizer.json) is an
+// error, not a stack overflow in the recursive parser.
+TEST(SafetensorsReaderTest, DeeplyNestedJSONIsAnError) {
+  std::string deep(100000, '[');
+  std::string header = "{\"x\": " + deep + "}";
+  std::string bytes(8, '\0');
+  uint64_t n = header.size();
+  std::memcpy(bytes.data(), &n, 8);
+  EXPECT_THAT(errorText(readBytes(bytes + header)),
+              HasSubstr("arrays and objects nest more than 256 deep"));
+
+  Checkpoint ckpt(tinySafetensors(), "{\"a\": " + deep + "}");
+  EXPECT_THAT(errorText(readSafetensors(ckpt.path)),
+              HasSubstr("arrays and objects nest more than 256 deep"));
+  ckpt.dir.write("config.json", tinyConfigJSON());
+  ckpt.dir.write("tokenizer.json", "{\"model\": " + deep);
+  EXPECT_THAT(errorText(readSafetensors(ckpt.path)),
+              HasSubstr("arrays and objects nest more than 256 deep"));
+  // Brackets inside strings do not count, and 256 levels are fine.
+  Expected<json::Value> ok = parseBoundedJSON(
+      "{\"s\": \"[[[[\\\"[[\", \"a\": " + std::string(255, '[') +
+      std::string(255, ']') + "}");
+  EXPECT_TRUE(bool(ok)) << toString(ok.takeError());
+}
 
 TEST(SafetensorsReaderTest, EveryTruncationIsAnError) {
   std::string bytes = tinySafetensors().build();

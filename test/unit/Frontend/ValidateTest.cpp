@@ -114,6 +114,10 @@ TEST_F(ValidateTest, ManyProblemsAreCapped) {
 
 TEST_F(ValidateTest, HugeLayerCountStopsEarly) {
   model.config.numLayers = INT32_MAX;
+  EXPECT_EQ(validate(), "tiny: the config's layer count is 2147483647, more "
+                        "than Loom accepts (65536)");
+  // At the limit, the tensors of 65536 layers are not all looked for.
+  model.config.numLayers = 65536;
   std::string error = validate();
   EXPECT_THAT(error, HasSubstr("tiny: missing tensor 'blk.2.attn_norm.weight' "
                                "(expected shape [8])"));
