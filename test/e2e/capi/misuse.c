@@ -7,7 +7,7 @@
 |* negative counts and positions whose sums overflow, and prints one line    *|
 |* per case: its name and the status message (or the value returned). Each  *|
 |* of them must come back as an error, not a crash; capi.test checks the    *|
-|* messages.                                                                 *|
+|* messages. Then 3000 random calls on a fresh session (a fixed seed).      *|
 \*===----------------------------------------------------------------------===*/
 
 #include "loom-c/Runtime.h"
@@ -16,6 +16,22 @@
 #include <stdio.h>
 
 static int failures = 0;
+
+/* xorshift64: the random call sequences repeat exactly. */
+static uint64_t next(uint64_t *state) {
+  *state ^= *state << 13;
+  *state ^= *state >> 7;
+  *state ^= *state << 17;
+  return *state;
+}
+
+static int check2(loom_status_t status) {
+  if (!status)
+    return 0;
+  fprintf(stderr, "error: %s\n", loom_status_message(status));
+  loom_status_free(status);
+  return 1;
+}
 
 /* Prints the status of a call that must fail, and frees it. */
 static void expectError(const char *name, loom_status_t status) {
@@ -107,6 +123,70 @@ int main(int argc, char **argv) {
   printf("vocab-released-session: %lld\n",
          (long long)loom_session_vocab_size(session));
   loom_session_release(session); /* a double release */
+
+  /* Random call sequences: 3000 calls on a fresh session with random
+   * counts, positions and tokens (in range and out), resets, retains and
+   * releases; every status is allowed, a crash is not. Successful calls
+   * must return logits. */
+  if (check2(loom_artifact_load(argv[1], &artifact)) ||
+      check2(loom_model_open(loom_artifact_model_path(artifact), &model)) ||
+      check2(loom_session_create(artifact, model, &session)))
+    return 1;
+  loom_artifact_release(artifact);
+  loom_model_release(model);
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  int64_t context = loom_session_context_length(session);
+  int64_t vocab = loom_session_vocab_size(session);
+  int32_t batch[64];
+  int refs = 1, ok = 0, errors = 0;
+  for (int call = 0; call < 3000 && refs > 0; ++call) {
+    uint64_t r = next(&state);
+    int64_t position = (int64_t)(next(&state) % (uint64_t)(context + 8)) - 4;
+    if (r % 50 == 0)
+      position = (r & 64) ? INT64_MAX - (int64_t)(r % 5) : INT64_MIN;
+    int64_t count = (int64_t)(next(&state) % 66) - 1;
+    for (int i = 0; i < 64; ++i)
+      batch[i] = (int32_t)(next(&state) % (uint64_t)(vocab + 2)) - 1;
+    loom_status_t status = NULL;
+    logits = NULL;
+    switch (r % 8) {
+    case 0: case 1: case 2:
+      status = loom_session_decode(session, batch[0], position, &logits);
+      break;
+    case 3: case 4:
+      status = loom_session_prefill(session, batch, count, position, &logits);
+      break;
+    case 5:
+      status = loom_session_reset(session);
+      break;
+    case 6:
+      loom_session_retain(session);
+      ++refs;
+      break;
+    case 7:
+      if (refs > 1) {
+        loom_session_release(session);
+        --refs;
+      }
+      break;
+    }
+    if (status) {
+      ++errors;
+      loom_status_free(status);
+    } else if (r % 8 < 5) {
+      if (!logits) {
+        printf("random: call %d succeeded without logits\n", call);
+        ++failures;
+      }
+      ++ok;
+    }
+  }
+  while (refs-- > 0)
+    loom_session_release(session);
+  printf("random: %s\n", ok > 0 && errors > 0 ? "calls ran and failed cleanly"
+                                               : "too few of either kind");
+  if (ok == 0 || errors == 0)
+    ++failures;
   printf("done, %d unexpected\n", failures);
   return failures != 0;
 }
