@@ -23,7 +23,7 @@ static std::string describe(StringRef prefix, StringRef body) {
 
 CompileFlags::CompileFlags(cl::OptionCategory &category, StringRef prefix)
     : contextLengthDesc(describe(prefix, "KV cache capacity in positions (default: "
-                                  "the model's context length)")),
+                                  "the model's context length, at most 4096)")),
       maxTokensDesc(describe(prefix, "Most tokens one prefill call takes: the "
                               "activation arena is planned for it, and the "
                               "runtime splits longer prompts (default 512; "
