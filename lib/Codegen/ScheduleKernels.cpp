@@ -205,7 +205,11 @@ private:
       return dimension(cast.getSource(), index);
     if (auto collapse = dyn_cast<memref::CollapseShapeOp>(def)) {
       Range product{1, 1};
-      for (int64_t d : collapse.getReassociationIndices()[index]) {
+      // Held in a local: a range-for over an element of the returned
+      // temporary would read it after it is destroyed (found by ASan).
+      SmallVector<ReassociationIndices> groups =
+          collapse.getReassociationIndices();
+      for (int64_t d : groups[index]) {
         std::optional<Range> n = dimension(collapse.getSrc(), d);
         if (!n || n->first < 0)
           return std::nullopt;
