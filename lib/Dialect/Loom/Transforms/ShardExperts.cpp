@@ -39,6 +39,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/MapVector.h"
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMSHARDEXPERTSPASS
@@ -269,21 +270,21 @@ struct LoomShardExpertsPass
 
   /// Annotates every function holding an expert FFN and partitions it.
   LogicalResult partitionSpmd(ModuleOp module, ArrayRef<MoeExpertFfnOp> ffns) {
-    SetVector<func::FuncOp> funcs;
+    // Grouped by function before any is partitioned: partitioning a function
+    // erases its ops, which must not be visited again (found by ASan).
+    llvm::MapVector<func::FuncOp, SmallVector<MoeExpertFfnOp>> funcs;
     for (MoeExpertFfnOp op : ffns)
-      funcs.insert(op->getParentOfType<func::FuncOp>());
+      funcs[op->getParentOfType<func::FuncOp>()].push_back(op);
     OpBuilder b(module.getBodyRegion());
     StringRef gridName = kExpertGridName;
     if (!SymbolTable::lookupSymbolIn(module, gridName))
       shard::GridOp::create(b, module.getLoc(), gridName,
                             ArrayRef<int64_t>{grid});
-    for (func::FuncOp func : funcs) {
+    for (auto &[func, funcFfns] : funcs) {
       if (!func.getBody().hasOneBlock())
         return func.emitError("loom-shard-experts: expected a function of one block");
       DenseSet<Value> split;
-      for (MoeExpertFfnOp op : ffns) {
-        if (op->getParentOfType<func::FuncOp>() != func)
-          continue;
+      for (MoeExpertFfnOp op : funcFfns) {
         for (Value v : expertWeightChain(op)) {
           // The stored weights must be arguments: a device is handed its
           // slice of them.
