@@ -176,9 +176,13 @@ static bool hasNonFinite(const ModelFile &model, const WeightInfo &w) {
   case StorageType::BF16:
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7f80);
   case StorageType::Q8_0:
-    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 34, 34, 0x7c00);
-  case StorageType::Q4_0:
-    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 18, 18, 0x7c00);
+  case StorageType::Q4_0: {
+    // Each block of 32 values starts with its f16 scale; the block's size
+    // comes from the one table of storage sizes.
+    size_t block = *storageByteSize(w.storage, {32});
+    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / block, block,
+                                  0x7c00);
+  }
   case StorageType::Q8Groups: {
     ArrayRef<uint8_t> scales = model.scales(w);
     return anyNonFinite<uint32_t>(scales.data(), scales.size() / 4, 4,
