@@ -109,6 +109,15 @@ if missing:
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
 tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "loom-capi-misuse", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+# `lit --param loom_cpu=x86-64-v3`: model files compile for that CPU instead
+# of this machine's (an AVX2-only target checked on an AVX-512 host). A test
+# that names a CPU itself overrides it (the last --cpu counts); the check of
+# the host's description in print-target.test then fails, as it should.
+loom_cpu = lit_config.params.get("loom_cpu")
+if loom_cpu:
+    lit_config.note(f"compiling model files for --cpu={loom_cpu}")
+    tools = [ToolSubst(t, extra_args=[f"--cpu={loom_cpu}"])
+             if t in ("loom-compile", "loom-run") else t for t in tools]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)
 

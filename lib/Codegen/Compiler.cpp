@@ -68,38 +68,30 @@ static Error runPipeline(mlir::ModuleOp module, StringRef what,
   return Error::success();
 }
 
-static mlir::loom::PipelineOptions pipelineOptions(const CompileOptions &o) {
-  mlir::loom::PipelineOptions pipeline;
-  pipeline.attentionKeyBlock = o.attentionKeyBlock;
-  pipeline.fuseAttention = o.fuseAttention;
-  pipeline.maxTokens = o.maxTokens;
-  pipeline.expertShards = o.expertShards;
-  pipeline.expertRanks = o.expertRanks;
-  pipeline.int8Activations = o.int8Activations;
-  pipeline.interleaveWeights = o.interleaveWeights;
-  pipeline.bf16Activations = o.bf16Activations;
-  pipeline.weightType = o.dtype == "f32" ? "" : o.dtype;
-  // Tiles for the caches of the target (the host's unless --cpu names one).
-  if (Expected<TargetDescription> target = describeTarget(o.cpu)) {
-    pipeline.l2Bytes = o.cacheTiling ? target->l2 : 0;
-    pipeline.vnni = target->hasVNNI();
-    pipeline.avx512bf16 = target->avx512bf16;
-  } else
-    consumeError(target.takeError());
-  return pipeline;
-}
-
 Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options) {
   return runPipeline(module, "linalg", [&](mlir::OpPassManager &pm) {
-    mlir::loom::buildLoomToLinalgPipeline(pm, pipelineOptions(options));
+    mlir::loom::buildLoomToLinalgPipeline(pm, options);
   });
 }
 
 Error lowerFunctionsToLLVM(mlir::ModuleOp module,
                            const CompileOptions &options) {
   return runPipeline(module, "the LLVM dialect", [&](mlir::OpPassManager &pm) {
-    mlir::loom::buildLoomToLLVMPipeline(pm, pipelineOptions(options));
+    mlir::loom::buildLoomToLLVMPipeline(pm, options);
   });
+}
+
+Error lowerFunctionsToLLVM(mlir::ModuleOp module) {
+  return lowerFunctionsToLLVM(module, CompileOptions());
+}
+
+Expected<TargetDescription> moduleTarget(mlir::ModuleOp module) {
+  if (std::optional<TargetDescription> target =
+          mlir::loom::getTargetSpec(module))
+    return *target;
+  return createStringError("the module names no target CPU (no "
+                           "dlti.target_system_spec with a \"CPU\" device; "
+                           "loom-set-target writes one)");
 }
 
 std::string weightsFingerprint(const ModelFile &model) {
@@ -257,7 +249,7 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
                                       const ModelFile &model,
                                       const CompileOptions &options) {
   if (Error e = runPipeline(module, "memrefs", [&](mlir::OpPassManager &pm) {
-        mlir::loom::buildBufferizationPipeline(pm, pipelineOptions(options));
+        mlir::loom::buildBufferizationPipeline(pm, options);
       }))
     return std::move(e);
   Expected<Manifest> manifest = readManifest(module, model);
@@ -265,7 +257,7 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return manifest.takeError();
   manifest->mpiRanks = std::max<int64_t>(options.expertRanks, 1);
   manifest->modelConfig = describeConfig(model.config);
-  Expected<TargetDescription> target = describeTarget(options.cpu);
+  Expected<TargetDescription> target = moduleTarget(module);
   if (!target)
     return target.takeError();
   manifest->cpu = target->cpu;
@@ -273,7 +265,7 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
   if (Error e = runPipeline(module, "the LLVM dialect",
                             [&](mlir::OpPassManager &pm) {
                               mlir::loom::buildMemRefToLLVMPipeline(
-                                  pm, pipelineOptions(options));
+                                  pm, options);
                             }))
     return std::move(e);
   return manifest;
@@ -379,42 +371,33 @@ static void optimizeModule(Module &module, unsigned optLevel,
 }
 
 static Expected<std::unique_ptr<TargetMachine>>
-createTargetMachine(const CompileOptions &options) {
+createTargetMachine(const TargetDescription &t, unsigned optLevel) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
-  Triple triple(sys::getDefaultTargetTriple());
+  Triple triple(t.triple.empty() ? sys::getDefaultTargetTriple() : t.triple);
   std::string error;
   const Target *target = TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return createStringError("no target for " + triple.str() + ": " + error);
-  std::string cpu = options.cpu.empty() ? sys::getHostCPUName().str()
-                                        : options.cpu;
-  std::string features;
-  if (options.cpu.empty()) {
-    SubtargetFeatures f;
-    for (const auto &[name, on] : sys::getHostCPUFeatures())
-      f.AddFeature(name, on);
-    features = f.getString();
-  }
   TargetOptions targetOptions;
   std::unique_ptr<TargetMachine> tm(target->createTargetMachine(
-      triple, cpu, features, targetOptions, Reloc::PIC_, std::nullopt,
-      options.optLevel >= 2 ? CodeGenOptLevel::Aggressive
-                            : CodeGenOptLevel::Default));
+      triple, t.cpu, t.llvmFeatures, targetOptions, Reloc::PIC_, std::nullopt,
+      optLevel >= 2 ? CodeGenOptLevel::Aggressive : CodeGenOptLevel::Default));
   if (!tm)
-    return createStringError("cannot create a target machine for CPU '" + cpu +
-                             "'");
+    return createStringError("cannot create a target machine for CPU '" +
+                             t.cpu + "'");
   return tm;
 }
 
-Error emitMachineCode(Module &module, const CompileOptions &options,
-                      bool assembly, raw_pwrite_stream &os) {
-  Expected<std::unique_ptr<TargetMachine>> tm = createTargetMachine(options);
+Error emitMachineCode(Module &module, const TargetDescription &target,
+                      unsigned optLevel, bool assembly, raw_pwrite_stream &os) {
+  Expected<std::unique_ptr<TargetMachine>> tm =
+      createTargetMachine(target, optLevel);
   if (!tm)
     return tm.takeError();
   module.setDataLayout((*tm)->createDataLayout());
   module.setTargetTriple((*tm)->getTargetTriple());
-  optimizeModule(module, options.optLevel, tm->get());
+  optimizeModule(module, optLevel, tm->get());
   legacy::PassManager pm;
   if ((*tm)->addPassesToEmitFile(pm, os, nullptr,
                                  assembly ? CodeGenFileType::AssemblyFile
@@ -474,12 +457,13 @@ Error checkOptionsForModel(const ModelFile &model,
         formatv("--expert-ranks={0}: {1} is a dense model (no "
                 "Mixture-of-Experts layers), so there are no experts to place "
                 "on {0} ranks",
-                options.expertRanks, file)
+                int64_t(options.expertRanks), file)
             .str());
   if (options.expertRanks > 1 && options.expertRanks > c.numExperts)
     return createStringError(formatv("--expert-ranks={0}: {1} has only {2} "
                                      "experts per layer",
-                                     options.expertRanks, file, c.numExperts)
+                                     int64_t(options.expertRanks), file,
+                                     c.numExperts)
                                  .str());
   return Error::success();
 }
@@ -492,7 +476,7 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
     if (Expected<TargetDescription> known = describeTarget(options.cpu); !known)
       return known.takeError();
   mlir::MLIRContext context;
-  auto module = buildModel(context, model, options.build);
+  auto module = buildModel(context, model, buildOptions(options));
   if (!module)
     return module.takeError();
   if (Error e = lowerToLinalg(**module, options))
@@ -500,6 +484,9 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
   Expected<Manifest> manifest = lowerToLLVMDialect(**module, model, options);
   if (!manifest)
     return manifest.takeError();
+  Expected<TargetDescription> target = moduleTarget(**module);
+  if (!target)
+    return target.takeError();
   LLVMContext llvmContext;
   auto llvmModule = translateToLLVMIR(**module, *manifest, llvmContext);
   if (!llvmModule)
@@ -514,7 +501,8 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
     raw_fd_ostream os(objectPath, ec);
     if (ec)
       return createStringError(ec, "cannot write " + objectPath);
-    if (Error e = emitMachineCode(**llvmModule, options, false, os))
+    if (Error e = emitMachineCode(**llvmModule, *target, options.optLevel,
+                                  /*assembly=*/false, os))
       return e;
   }
   if (Error e = linkArtifact(objectPath, outputPath, manifest->mpiRanks > 1))

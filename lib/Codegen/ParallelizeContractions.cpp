@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/Passes.h"
+#include "loom/Target/TargetSpec.h"
 
 #include "DotContractions.h"
 
@@ -48,6 +49,17 @@ struct LoomParallelizeContractionsPass
   using Base::Base;
 
   void runOnOperation() override {
+    // The target's vector registers, L2 and dot-product instructions.
+    std::optional<loom::TargetDescription> target =
+        loom::getTargetSpec(getOperation());
+    int64_t lanes = vectorWidth > 0 ? int64_t(vectorWidth)
+                    : target        ? target->vectorFloats()
+                                    : 16;
+    int64_t cache = cacheBytes >= 0 ? int64_t(cacheBytes)
+                    : target        ? target->l2
+                                    : 0;
+    bool vnni = target && target->hasVNNI();
+    bool avx512bf16 = target && target->avx512bf16;
     SmallVector<linalg::LinalgOp> ops;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (!op.hasPureBufferSemantics() || op.getNumReductionLoops() == 0)
@@ -61,14 +73,14 @@ struct LoomParallelizeContractionsPass
     for (linalg::LinalgOp op : ops) {
       rewriter.setInsertionPoint(op);
       if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-          generic && vectorWidth > 0 &&
-          (succeeded(loom::lowerDotContraction(rewriter, generic, vectorWidth,
-                                               blockRows, blockCols, cacheBytes,
+          generic && lanes > 0 &&
+          (succeeded(loom::lowerDotContraction(rewriter, generic, lanes,
+                                               blockRows, blockCols, cache,
                                                avx512bf16)) ||
            succeeded(loom::lowerBlockQuantizedContraction(
-               rewriter, generic, blockRows, blockCols, cacheBytes, vnni)) ||
+               rewriter, generic, blockRows, blockCols, cache, vnni)) ||
            succeeded(loom::lowerRowUpdateContraction(rewriter, generic,
-                                                     vectorWidth))))
+                                                     lanes))))
         continue;
       if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
         op.emitOpError("cannot be turned into parallel loops");

@@ -24,11 +24,16 @@
 using namespace mlir;
 
 void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
-                                     const PipelineOptions &options) {
+                                     const CompileOptions &options) {
+  // The target, described in the module once (unless it is already), for
+  // every later pass to read.
+  LoomSetTargetPassOptions target;
+  target.cpu = options.cpu;
+  pm.addPass(createLoomSetTargetPass(target));
   // The bf16 compute mode: f32 matrices read as bf16 copies made at load.
-  if (!options.weightType.empty()) {
+  if (options.dtype == "bf16") {
     LoomNarrowWeightsPassOptions narrow;
-    narrow.elementType = options.weightType;
+    narrow.elementType = options.dtype;
     pm.addPass(createLoomNarrowWeightsPass(narrow));
   }
   // q4_0 and q8_0 matrices read 8 rows at a time, in integer dot products
@@ -70,7 +75,7 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
 }
 
 void loom::buildBufferizationPipeline(OpPassManager &pm,
-                                      const PipelineOptions &options) {
+                                      const CompileOptions &options) {
   // Elementwise producers fuse into their consumers while still on tensors.
   // Never into a contraction: that would recompute the producer for every
   // output the contraction makes.
@@ -106,7 +111,7 @@ void loom::buildBufferizationPipeline(OpPassManager &pm,
 }
 
 void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
-                                     const PipelineOptions &options) {
+                                     const CompileOptions &options) {
   // Contractions become parallel loops, outlined into bodies the runtime
   // runs across its threads (loom_parallel_for, on oneTBB). Each output
   // element is still reduced by one thread in order, so results do not
@@ -116,9 +121,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   // outlining adds private functions.)
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   LoomParallelizeContractionsPassOptions contractions;
-  contractions.cacheBytes = options.l2Bytes;
-  contractions.vnni = options.vnni;
-  contractions.avx512bf16 = options.avx512bf16;
+  // The target's L2 (its description in the module), or one chunk.
+  contractions.cacheBytes = options.cacheTiling ? -1 : 0;
   pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass(contractions));
   pm.addPass(createLoomOutlineParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
@@ -147,29 +151,43 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
 }
 
 void loom::buildLinalgToLLVMPipeline(OpPassManager &pm,
-                                     const PipelineOptions &options) {
+                                     const CompileOptions &options) {
   buildBufferizationPipeline(pm, options);
   buildMemRefToLLVMPipeline(pm, options);
 }
 
 void loom::buildLoomToLLVMPipeline(OpPassManager &pm,
-                                   const PipelineOptions &options) {
+                                   const CompileOptions &options) {
   buildLoomToLinalgPipeline(pm, options);
   buildLinalgToLLVMPipeline(pm, options);
 }
 
 void loom::registerLoomPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<CompileOptions>(
+      "loom-codegen-pipeline",
+      "Lower loom IR to the LLVM dialect as loom-compile does, with its "
+      "options (cpu, max-tokens, int8-activations, ...: loom-compile --help)",
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildLoomToLLVMPipeline(pm, options);
+      });
+  PassPipelineRegistration<CompileOptions>(
       "loom-lower-to-linalg",
-      "Lower loom IR to linalg on tensors with weights as arguments",
-      [](OpPassManager &pm) { buildLoomToLinalgPipeline(pm); });
-  PassPipelineRegistration<>(
+      "Lower loom IR to linalg on tensors with weights as arguments (the "
+      "first stage of loom-codegen-pipeline)",
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildLoomToLinalgPipeline(pm, options);
+      });
+  PassPipelineRegistration<CompileOptions>(
       "loom-bufferize",
       "Bufferize linalg-on-tensors entry points into the runtime's calling "
       "convention (caches in place, logits as an out-parameter)",
-      [](OpPassManager &pm) { buildBufferizationPipeline(pm); });
-  PassPipelineRegistration<>(
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildBufferizationPipeline(pm, options);
+      });
+  PassPipelineRegistration<CompileOptions>(
       "loom-lower-to-llvm",
-      "Lower loom IR all the way to the LLVM dialect for the host CPU",
-      [](OpPassManager &pm) { buildLoomToLLVMPipeline(pm); });
+      "The same as loom-codegen-pipeline (its former name)",
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildLoomToLLVMPipeline(pm, options);
+      });
 }

@@ -7,6 +7,7 @@
 #include "loom/Codegen/Target.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -65,48 +66,43 @@ Expected<TargetDescription> computeTarget(StringRef cpu) {
   t.isHost = cpu.empty();
   t.cpu = cpu.empty() ? sys::getHostCPUName().str() : cpu.str();
 
-  std::function<bool(StringRef)> has;
-  StringMap<bool> hostFeatures;
+  std::string error;
+  const Target *target = TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return createStringError("no target for " + triple.str() + ": " + error);
+  // Ask a generic subtarget first: LLVM warns on stderr when made for an
+  // unknown CPU.
+  std::unique_ptr<MCSubtargetInfo> generic(
+      target->createMCSubtargetInfo(triple, "", ""));
   std::unique_ptr<MCSubtargetInfo> sti;
-  if (t.isHost) {
-    hostFeatures = sys::getHostCPUFeatures();
-    has = [&](StringRef f) { return hostFeatures.lookup(f); };
-  } else {
-    std::string error;
-    const Target *target = TargetRegistry::lookupTarget(triple, error);
-    if (!target)
-      return createStringError("no target for " + triple.str() + ": " + error);
-    // Ask a generic subtarget first: LLVM warns on stderr when made for an
-    // unknown CPU.
-    std::unique_ptr<MCSubtargetInfo> generic(
-        target->createMCSubtargetInfo(triple, "", ""));
-    if (generic && generic->isCPUStringValid(t.cpu))
-      sti.reset(target->createMCSubtargetInfo(triple, t.cpu, ""));
-    if (!sti)
-      return createStringError("unknown CPU '" + t.cpu +
-                               "' (LLVM's names: x86-64-v3, skylake-avx512, "
-                               "sapphirerapids, znver4, ...)");
-    has = [&](StringRef f) { return sti->checkFeatures(("+" + f).str()); };
-  }
-  t.fma = has("fma");
-  t.avx2 = has("avx2");
-  t.avx512f = has("avx512f");
-  t.avx512bf16 = has("avx512bf16");
-  t.avx512fp16 = has("avx512fp16");
-  t.avx512vnni = has("avx512vnni");
-  t.avx512vl = has("avx512vl");
-  t.avxvnni = has("avxvnni");
-  t.f16c = has("f16c");
-  t.amxTile = has("amx-tile");
-  t.amxBf16 = has("amx-bf16");
-  t.amxInt8 = has("amx-int8");
+  if (generic && generic->isCPUStringValid(t.cpu))
+    sti.reset(target->createMCSubtargetInfo(triple, t.cpu, ""));
+  if (!sti)
+    return createStringError("unknown CPU '" + t.cpu +
+                             "' (LLVM's names: x86-64-v3, skylake-avx512, "
+                             "sapphirerapids, znver4, ...)");
+  auto implied = [&](StringRef f) {
+    return sti->checkFeatures(("+" + f).str());
+  };
+  StringSet<> known;
+  for (const SubtargetFeatureKV &f : sti->getAllProcessorFeatures())
+    known.insert(f.Key);
   // The features the host detection can see are the ones a machine can be
   // checked for at load time.
-  StringMap<bool> detectable = t.isHost ? hostFeatures : sys::getHostCPUFeatures();
-  StringSet<> known;
-  if (sti)
-    for (const SubtargetFeatureKV &f : sti->getAllProcessorFeatures())
-      known.insert(f.Key);
+  StringMap<bool> detectable = sys::getHostCPUFeatures();
+  std::function<bool(StringRef)> has = implied;
+  if (t.isHost) {
+    has = [&](StringRef f) { return detectable.lookup(f); };
+    // Where this machine differs from its model (a virtual machine hiding
+    // AVX-512, say): what the LLVM target machine is told beyond the name.
+    SmallVector<std::string> diff;
+    for (const auto &entry : detectable)
+      if (known.contains(entry.getKey()) &&
+          entry.getValue() != implied(entry.getKey()))
+        diff.push_back((entry.getValue() ? "+" : "-") + entry.getKey().str());
+    llvm::sort(diff);
+    t.llvmFeatures = join(diff, ",");
+  }
   // Only instruction sets ordinary code generation may use (not OS features
   // such as pku, or instructions reached only through intrinsics).
   auto generated = [](StringRef f) {
@@ -118,9 +114,10 @@ Expected<TargetDescription> computeTarget(StringRef cpu) {
   };
   for (const auto &entry : detectable)
     if (generated(entry.getKey()) &&
-        (!sti || known.contains(entry.getKey())) && has(entry.getKey()))
+        (t.isHost || known.contains(entry.getKey())) && has(entry.getKey()))
       t.isaFeatures.push_back(entry.getKey().str());
   llvm::sort(t.isaFeatures);
+  t.deriveFeatureFlags();
   t.vectorBits = t.avx512f ? 512 : has("avx") ? 256 : 128;
   t.vectorRegisters = t.avx512f ? 32 : 16;
 

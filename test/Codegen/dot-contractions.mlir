@@ -1,6 +1,6 @@
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=4096" --canonicalize | FileCheck %s --check-prefix=CHUNK
-// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2 avx512bf16=true" --canonicalize | FileCheck %s --check-prefix=PAIRS
+// RUN: loom-opt %s --split-input-file --loom-set-target=cpu=cooperlake --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=PAIRS
 
 // A linear layer (k innermost in both operands) becomes a parallel loop
 // over 2x2 blocks of outputs, weight-row blocks outermost (a block of

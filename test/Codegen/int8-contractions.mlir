@@ -1,9 +1,14 @@
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
-// RUN:   --loom-parallelize-contractions="block-rows=2 block-cols=2 vnni=true" --canonicalize | FileCheck %s --check-prefix=VNNI
+// RUN:   --loom-set-target=cpu=cooperlake --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=VNNI
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
 // RUN:   --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s --check-prefix=WIDE
+// The dot product follows the target: an AVX2 CPU without VNNI gets the
+// widened vectors too.
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
+// RUN:   --loom-set-target=cpu=x86-64-v3 --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=WIDE
 
 // A q8_0 linear layer whose input was quantized to 8-bit blocks, on
 // buffers: blocks of 2 tokens x 2 output features, 4 accumulators of 8 f32.

@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Codegen/CompileFlags.h"
+#include "loom/Codegen/CompileOptions.h"
 #include "loom/Codegen/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Frontend/ModelBuilder.h"
@@ -83,36 +83,22 @@ cl::opt<bool> printTargetFlag(
              "derived from them; no model file needed"),
     cl::cat(category));
 
-cl::opt<std::string> cpu(
-    "cpu",
-    cl::desc("The CPU to generate code for, as LLVM names it (e.g. "
-             "sapphirerapids, x86-64-v3); default: this machine's"),
-    cl::value_desc("name"), cl::cat(category));
+/// The compile options (--cpu, --max-tokens, ...): those of
+/// loom-codegen-pipeline, bound to flags in main.
+mlir::loom::CompileOptions options;
 
-cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"),
-                           cl::init(2), cl::Prefix, cl::cat(category));
-
-cl::opt<int64_t> attentionKeyBlock(
-    "attention-key-block",
-    cl::desc("Keys per block of the tiled (FlashAttention-style) attention; "
-             "0 derives it from the L1 cache, -1 lowers attention with the "
-             "whole score matrix (default 0)"),
-    cl::value_desc("N"), cl::init(0), cl::cat(category));
-
-
-
-
-
-
-
-
+/// -O2 for --opt-level=2.
+cl::opt<unsigned> optLevelAlias("O", cl::desc("The same as --opt-level"),
+                                cl::value_desc("N"), cl::Prefix,
+                                cl::cat(category),
+                                cl::callback([](const unsigned &level) {
+                                  options.optLevel = level;
+                                }));
 
 int fail(const Twine &message) {
   fmt::print(stderr, "loom-compile: error: {}\n", message.str());
   return 1;
 }
-
-loom::CompileFlags compileFlags(category);
 
 void printConfigTable(const loom::ModelFile &m) {
   const loom::ModelConfig &c = m.config;
@@ -131,10 +117,10 @@ void printConfigTable(const loom::ModelFile &m) {
   row("context_length", std::to_string(c.contextLength));
   // The KV cache the artifact gets with the --context-length given.
   Expected<int64_t> positions =
-      loom::chooseContextLength(c, compileFlags.contextLength, m.path);
+      loom::chooseContextLength(c, options.contextLength, m.path);
   if (!positions)
     row("kv_cache", toString(positions.takeError()));
-  else if (compileFlags.contextLength > 0)
+  else if (options.contextLength > 0)
     row("kv_cache", fmt::format("{} positions (--context-length)", *positions));
   else if (*positions < c.contextLength)
     row("kv_cache", fmt::format("{} positions (the model's {}, capped; "
@@ -210,6 +196,7 @@ int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  mlir::loom::bindCompileFlags(options, category);
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -218,7 +205,8 @@ int main(int argc, char **argv) {
       "and writes the requested stage of its compilation.\n");
 
   if (printTargetFlag) {
-    Expected<loom::TargetDescription> target = loom::describeTarget(cpu);
+    Expected<loom::TargetDescription> target =
+        loom::describeTarget(options.cpu);
     if (!target)
       return fail(toString(target.takeError()));
     loom::printTarget(*target, outs());
@@ -243,22 +231,16 @@ int main(int argc, char **argv) {
   if (printSchedule)
     stage = Stage::LLVM; // the schedule is made with the memrefs
 
-  if (Error e = compileFlags.validate())
+  if (Error e = options.validate())
     return fail(toString(std::move(e)));
-  loom::CompileOptions options;
-  compileFlags.apply(options);
-  options.cpu = cpu;
-  options.optLevel = std::min(optLevel.getValue(), 3u);
-  options.attentionKeyBlock = attentionKeyBlock;
   if (Error e = loom::checkOptionsForModel(**model, options))
     return fail(toString(std::move(e)));
   // An unknown CPU would make LLVM warn and generate generic code, or abort.
-  if (!cpu.empty())
-    if (Expected<loom::TargetDescription> known = loom::describeTarget(cpu);
+  if (!options.cpu.empty())
+    if (Expected<loom::TargetDescription> known =
+            loom::describeTarget(options.cpu);
         !known)
       return fail(toString(known.takeError()));
-  if (attentionKeyBlock < -1)
-    return fail("--attention-key-block takes -1, 0 or a block size");
 
   if (stage == Stage::Artifact) {
     if (outputPath == "-")
@@ -269,7 +251,7 @@ int main(int argc, char **argv) {
   }
 
   mlir::MLIRContext context;
-  auto module = loom::buildModel(context, **model, options.build);
+  auto module = loom::buildModel(context, **model, loom::buildOptions(options));
   if (!module)
     return fail(toString(module.takeError()));
   std::string errorMessage;
@@ -302,10 +284,14 @@ int main(int argc, char **argv) {
     return fail(toString(llvmModule.takeError()));
   if (stage == Stage::LLVM) {
     (*llvmModule)->print(output->os(), nullptr);
-  } else if (Error err = loom::emitMachineCode(**llvmModule, options,
-                                                stage == Stage::Asm,
-                                                output->os())) {
-    return fail(toString(std::move(err)));
+  } else {
+    Expected<loom::TargetDescription> target = loom::moduleTarget(**module);
+    if (!target)
+      return fail(toString(target.takeError()));
+    if (Error err =
+            loom::emitMachineCode(**llvmModule, *target, options.optLevel,
+                                  stage == Stage::Asm, output->os()))
+      return fail(toString(std::move(err)));
   }
   output->keep();
   return 0;

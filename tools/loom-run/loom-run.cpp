@@ -14,7 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Codegen/CompileFlags.h"
+#include "loom/Codegen/CompileOptions.h"
 #include "loom/Codegen/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Frontend/ModelBuilder.h"
@@ -90,7 +90,9 @@ cl::opt<std::string> weightsPath(
 
 
 
-loom::CompileFlags compileFlags(category, "With a model file: ");
+/// The compile options (those of loom-codegen-pipeline), bound to flags in
+/// main; they apply when the input is a model file.
+mlir::loom::CompileOptions compileOptions;
 
 cl::opt<std::string> cacheDir(
     "cache-dir",
@@ -154,10 +156,12 @@ int addLoomLibrary(struct dl_phdr_info *info, size_t, void *data) {
 /// configuration (every field describeConfig prints) and its tensor table
 /// (names, storage types, shapes), not its file name: two files called
 /// model.gguf with other eps or theta get two entries. Then the compile
-/// options, the target (this machine's CPU and instruction sets), the build
+/// options in their printed form, the target (the CPU and instruction sets
+/// code is generated for: this machine's unless --cpu names one), the build
 /// of the compiler (every loaded Loom library) and the manifest version.
 Expected<std::string> cacheKey(const loom::ModelFile &model) {
-  Expected<loom::TargetDescription> target = loom::describeTarget("");
+  Expected<loom::TargetDescription> target =
+      loom::describeTarget(compileOptions.cpu);
   if (!target)
     return target.takeError();
   std::string compilerStamp;
@@ -167,7 +171,7 @@ Expected<std::string> cacheKey(const loom::ModelFile &model) {
     config += field + "=" + value + ";";
   std::string text = fmt::format(
       "config:{}|weights:{}|options:{}|target:{}:{}|compiler:{}|manifest:v{}",
-      config, loom::weightsFingerprint(model), compileFlags.key(), target->cpu,
+      config, loom::weightsFingerprint(model), compileOptions.str(), target->cpu,
       join(target->isaFeatures, ","), compilerStamp, loom::Manifest::kVersion);
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
 }
@@ -175,8 +179,7 @@ Expected<std::string> cacheKey(const loom::ModelFile &model) {
 /// Compiles `model` into the cache (or a temporary file) unless it is there.
 Expected<std::string> compileCached(const loom::ModelFile &model,
                                     bool &fromCache) {
-  loom::CompileOptions options;
-  compileFlags.apply(options);
+  const loom::CompileOptions &options = compileOptions;
   SmallString<256> path;
   if (noCache) {
     if (std::error_code ec =
@@ -281,6 +284,7 @@ static int runMain(int argc, char **argv) {
     return fail(fmt::format("--threads takes a number from 0 (one per hardware "
                             "thread) to {} (8 per hardware thread)",
                             loom::maxThreadCount()));
+  mlir::loom::bindCompileFlags(compileOptions, category, "With a model file: ");
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       int(args.size()), args.data(),
@@ -292,7 +296,7 @@ static int runMain(int argc, char **argv) {
       "thread)\n");
 
   loom::setThreadCount(threads);
-  if (Error e = compileFlags.validate())
+  if (Error e = compileOptions.validate())
     return fail(toString(std::move(e)));
 
   // The artifact and the model file its weights come from.
@@ -315,7 +319,7 @@ static int runMain(int argc, char **argv) {
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
-    if (compileFlags.contextLength == 0 &&
+    if (compileOptions.contextLength == 0 &&
         model->config.contextLength > loom::kDefaultContextCap)
       fmt::print(stderr,
                  "loom-run: note: a KV cache for {} positions (the model "

@@ -12,7 +12,9 @@
 #ifndef LOOM_CODEGEN_COMPILER_H
 #define LOOM_CODEGEN_COMPILER_H
 
+#include "loom/Codegen/CompileOptions.h"
 #include "loom/Frontend/ModelBuilder.h"
+#include "loom/Target/TargetSpec.h"
 #include "loom/Runtime/Manifest.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -28,58 +30,37 @@ namespace loom {
 /// The stages of compilation, as `--emit=` names them.
 enum class Stage { Loom, Linalg, LLVM, Asm, Obj, Artifact };
 
-/// Options of the whole compilation.
-struct CompileOptions {
+/// Every option of a compilation (CompileOptions.h).
+using mlir::loom::CompileOptions;
+
+/// What the frontend takes of the options.
+inline BuildOptions buildOptions(const CompileOptions &options) {
   BuildOptions build;
-  /// The CPU to generate code for (`-mcpu` spelling); empty: the host's.
-  std::string cpu;
-  /// LLVM optimization level, 0 to 3.
-  unsigned optLevel = 2;
-  /// Keys per block of tiled attention (0: from the L1 cache; -1: direct).
-  int64_t attentionKeyBlock = 0;
-  /// Recognise attention written out (loom-fuse-attention).
-  bool fuseAttention = true;
-  /// Tokens per prefill call the activation arena is planned for (0: the
-  /// context length); the runtime splits longer prompts.
-  int64_t maxTokens = 0;
-  /// Expert shards of every MoE layer, run side by side (1: unsharded).
-  int64_t expertShards = 1;
-  /// MPI ranks the experts of every MoE layer are split over; the artifact
-  /// runs under `mpirun -np N` (1: a single process).
-  int64_t expertRanks = 1;
-  /// Chunk the tokens of register-blocked contractions for the target's L2
-  /// (off: one chunk; for measuring what the chunks gain).
-  bool cacheTiling = true;
-  /// Linear layers with q8_0/q4_0 weights quantize their input to 8-bit
-  /// blocks and multiply in integers (off: f32 input, weights decoded).
-  bool int8Activations = true;
-  /// With int8Activations, q4_0 and q8_0 matrices of linear layers are read
-  /// with the blocks of 8 rows interleaved (loom-interleave-weights; the
-  /// runtime repacks them at load).
-  bool interleaveWeights = true;
-  /// Linear layers with bf16 weights round their input to bf16 and
-  /// multiply bf16 by bf16 (off: f32 input, weights widened).
-  bool bf16Activations = true;
-  /// "bf16": the compute mode for f32 checkpoints (loom-narrow-weights);
-  /// empty or "f32": weights as stored.
-  std::string dtype;
-};
+  build.contextLength = options.contextLength;
+  return build;
+}
 
 /// Lowers a module of loom IR in place to linalg on tensors.
 llvm::Error lowerToLinalg(mlir::ModuleOp module,
-                          const CompileOptions &options = {});
+                          const CompileOptions &options);
 
 /// Lowers a module of linalg IR in place to the LLVM dialect and returns the
 /// manifest of its entry points, read off the bufferized signatures.
 llvm::Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
                                             const ModelFile &model,
-                                            const CompileOptions &options = {});
+                                            const CompileOptions &options);
 
 /// Lowers any module of loom IR (no model needed) all the way to the LLVM
 /// dialect; public functions get C-interface wrappers. For tests and tools
 /// that JIT single functions.
 llvm::Error lowerFunctionsToLLVM(mlir::ModuleOp module,
-                                 const CompileOptions &options = {});
+                                 const CompileOptions &options);
+llvm::Error lowerFunctionsToLLVM(mlir::ModuleOp module);
+
+/// The target CPU `module` was lowered for (its DLTI target spec, which
+/// loom-set-target writes as the lowering starts): an error when it has none.
+llvm::Expected<mlir::loom::TargetDescription>
+moduleTarget(mlir::ModuleOp module);
 
 /// Translates an LLVM-dialect module to LLVM IR and adds what the runtime
 /// calls: a `loom_entry_<name>(void **args)` wrapper per entry point and the
@@ -88,9 +69,12 @@ llvm::Expected<std::unique_ptr<llvm::Module>>
 translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
                   llvm::LLVMContext &context);
 
-/// Optimizes `module` for the target and writes assembly or an object file.
-llvm::Error emitMachineCode(llvm::Module &module, const CompileOptions &options,
-                            bool assembly, llvm::raw_pwrite_stream &os);
+/// Optimizes `module` for `target` at LLVM's `optLevel` and writes assembly
+/// or an object file.
+llvm::Error emitMachineCode(llvm::Module &module,
+                            const mlir::loom::TargetDescription &target,
+                            unsigned optLevel, bool assembly,
+                            llvm::raw_pwrite_stream &os);
 
 /// Links an object file into a shared object loom-run can load; `mpi`
 /// links the MPI library too (artifacts for expert ranks).

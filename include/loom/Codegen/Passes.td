@@ -165,6 +165,38 @@ def LoomScheduleKernelsPass
 // Parallelism
 //===----------------------------------------------------------------------===//
 
+def LoomSetTargetPass : Pass<"loom-set-target", "::mlir::ModuleOp"> {
+  let summary = "Describe the target CPU in the module (a DLTI target system spec)";
+  let description = [{
+    Stamps the module with what the code generator knows of the CPU it
+    generates code for: the CPU `cpu` names as LLVM does (`sapphirerapids`,
+    `x86-64-v3`, ...), or this machine when `cpu` is empty. The description
+    is a `#dlti.target_system_spec` whose `"CPU"` device lists the CPU's
+    name, its instruction-set features, its vector registers and its cache
+    sizes; every later pass that makes a target-dependent decision (the
+    tiled attention's key blocks, the register blocks and cache chunks of
+    the contractions, VNNI and BF16 dot products) reads it from there, as
+    does the driver (the LLVM target machine and the artifact's manifest).
+
+    A module that already has a CPU description keeps it unless `cpu` is
+    given. An unknown CPU name is an error.
+
+    ```mlir
+    module attributes {dlti.target_system_spec = #dlti.target_system_spec<
+      "CPU" = #dlti.target_device_spec<"cpu" = "skylake-avx512",
+        "triple" = "x86_64-pc-linux-gnu", "isa_features" = ["avx", ...],
+        "vector_bits" = 512 : i64, "vector_registers" = 32 : i64,
+        "l1d_cache_bytes" = 32768 : i64, "l2_cache_bytes" = 1048576 : i64,
+        "l3_cache_bytes" = 1441792 : i64, "cache_source" = "table">>} {...}
+    ```
+  }];
+  let options = [
+    Option<"cpu", "cpu", "std::string", /*default=*/"",
+           "The CPU, as LLVM names it (empty: this machine's)">,
+  ];
+  let dependentDialects = ["::mlir::DLTIDialect"];
+}
+
 def LoomParallelizeContractionsPass
     : Pass<"loom-parallelize-contractions", "::mlir::func::FuncOp"> {
   let summary = "Turn the contractions of a function into parallel loops";
@@ -181,15 +213,18 @@ def LoomParallelizeContractionsPass
     Linear layers with q8_0 or q4_0 weights are register-blocked the same
     way. Where their activations were quantized to 8-bit blocks
     (convert-loom-to-linalg's int8-activations), each (token block, weight
-    block) pair of 32 values is one integer dot product (`vpdpbusd` with
-    `vnni`, emitted as `llvm.call_intrinsic`), converted to f32 and scaled
+    block) pair of 32 values is one integer dot product (`vpdpbusd` where
+    the target has AVX512-VNNI with AVX512VL or AVX-VNNI, emitted as
+    `llvm.call_intrinsic`; widened integer vectors elsewhere), converted to
+    f32 and scaled
     by the product of the two blocks' scales into a vector<8xf32>
     accumulator.
 
     Multi-token f32 dot contractions (linear layers: k innermost in both
     operands) are register-blocked instead: `block-rows` tokens x
     `block-cols` weight rows per block, weight-row blocks outermost. With
-    `cache-bytes` (the pipeline passes the target's L2), the tokens are
+    a cache size (by default the L2 of the module's target, see
+    `loom-set-target`), the tokens are
     taken in chunks of `max(block-rows, cache-bytes / 2 / row bytes)` rows
     (a token's row of activations: 4 k bytes in f32, 2 k in bf16, 36 per
     block of 32 as 8-bit blocks; rounded down to whole blocks): a chunk of
@@ -201,6 +236,11 @@ def LoomParallelizeContractionsPass
     p[.., i, j] · v[.., j, e]`) becomes row updates: per output row, its
     `e` values in a few vector registers while `j` runs, one broadcast of
     `p` against vectors of `v` per step, in the op's own summation order.
+
+    What depends on the CPU is read from the module's target description
+    (`loom-set-target`): the vector width, the L2 size, and whether bf16
+    operand pairs go to `vdpbf16ps` (AVX512-BF16) and 8-bit blocks to
+    `vpdpbusd`. Without a description: 16 lanes, one chunk, neither.
 
     Before:
 
@@ -221,26 +261,18 @@ def LoomParallelizeContractionsPass
            /*default=*/"16",
            "Leave ops whose parallel iteration space is statically smaller "
            "than this as sequential loops">,
-    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"16",
-           "f32 lanes of the dot-product accumulators (0: no register "
-           "blocking)">,
+    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"0",
+           "f32 lanes of the dot-product accumulators (0: the target's "
+           "vector registers, 16 where the IR names no target)">,
     Option<"blockRows", "block-rows", "int64_t", /*default=*/"4",
            "Rows of a (tokens) per register block">,
     Option<"blockCols", "block-cols", "int64_t", /*default=*/"4",
            "Rows of b (output features) per register block">,
-    Option<"cacheBytes", "cache-bytes", "int64_t", /*default=*/"0",
+    Option<"cacheBytes", "cache-bytes", "int64_t", /*default=*/"-1",
            "Bytes of the cache (L2) a block of tokens should fit in: the "
            "register-blocked loops then run over chunks of tokens whose rows "
-           "of a take at most half of it (0: one chunk)">,
-    Option<"vnni", "vnni", "bool", /*default=*/"false",
-           "The target has AVX512-VNNI (with AVX512VL) or AVX-VNNI: linear "
-           "layers with 8-bit activations and q8_0/q4_0 weights multiply "
-           "their blocks with vpdpbusd (otherwise with widened integer "
-           "vectors)">,
-    Option<"avx512bf16", "avx512bf16", "bool", /*default=*/"false",
-           "The target has AVX512-BF16: linear layers whose two operands "
-           "are bf16 take pairs of them into vdpbf16ps "
-           "(x86vector.avx512.dot) instead of widening them to f32">,
+           "of a take at most half of it (-1: the target's L2, one chunk "
+           "where the IR names no target; 0: one chunk)">,
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::x86vector::X86VectorDialect",

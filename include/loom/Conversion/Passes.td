@@ -72,8 +72,8 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            /*default=*/"0",
            "Keys per block of the tiled attention lowering. 0 derives it "
            "from the L1 data cache: the largest power of two up to 256 for "
-           "which a block of K and V fits (the host's L1 at compile time, "
-           "32 KiB when unknown). -1 lowers attention directly, with the "
+           "which a block of K and V fits (the L1 of the module's target, "
+           "see loom-set-target; 32 KiB where the IR names no target). -1 lowers attention directly, with the "
            "whole score matrix (the reference the tiled form is tested "
            "against)">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",

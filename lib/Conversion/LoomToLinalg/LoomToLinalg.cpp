@@ -8,6 +8,7 @@
 
 #include "Utils.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Target/TargetSpec.h"
 
 #include <cmath>
 
@@ -306,8 +307,12 @@ struct ConvertLoomToLinalgPass
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateLoomToLinalgPatterns(patterns, int8Activations, bf16Activations);
-    if (attentionKeyBlock >= 0)
-      populateTiledAttentionToLinalgPatterns(patterns, attentionKeyBlock);
+    if (attentionKeyBlock >= 0) {
+      // Key blocks sized for the L1 of the module's target.
+      std::optional<TargetDescription> cpu = getTargetSpec(getOperation());
+      populateTiledAttentionToLinalgPatterns(
+          patterns, attentionKeyBlock, cpu ? cpu->l1d : kAssumedL1Bytes);
+    }
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

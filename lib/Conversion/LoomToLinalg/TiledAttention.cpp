@@ -34,7 +34,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::loom;
@@ -51,20 +50,14 @@ Value safeMax(OpBuilder &b, Location l, Value m) {
   return arith::SelectOp::create(b, l, isNinf, zero, m);
 }
 
-/// The host's L1 data cache in bytes (32 KiB when the system does not say).
-int64_t l1DataCacheBytes() {
-  long size = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-  return size > 0 ? size : 32 * 1024;
-}
-
 /// Keys per block: the largest power of two up to 256 for which a block of
-/// K and V (2 · block · head_dim floats) fits in L1; at least 16.
-int64_t keyBlockFor(int64_t headDim, int64_t elementBytes) {
+/// K and V (2 · block · head_dim floats) fits in `l1Bytes`; at least 16.
+int64_t keyBlockFor(int64_t headDim, int64_t elementBytes, int64_t l1Bytes) {
   if (ShapedType::isDynamic(headDim) || headDim <= 0)
     return 64;
   // Divided step by step: 2 * headDim * elementBytes overflows for head
   // sizes near 2^61, which verify.
-  int64_t fit = l1DataCacheBytes() / 2 / std::max<int64_t>(elementBytes, 1) /
+  int64_t fit = std::max<int64_t>(l1Bytes, 0) / 2 / std::max<int64_t>(elementBytes, 1) /
                 headDim;
   int64_t block = 16;
   while (block * 2 <= std::min<int64_t>(fit, 256))
@@ -107,8 +100,9 @@ Value multiplyBy(OpBuilder &b, Location l, Value x, Value f, AffineMap xMap,
 }
 
 struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
-  TiledAttentionLowering(MLIRContext *ctx, int64_t keyBlock)
-      : OpConversionPattern(ctx, /*benefit=*/2), keyBlock(keyBlock) {}
+  TiledAttentionLowering(MLIRContext *ctx, int64_t keyBlock, int64_t l1Bytes)
+      : OpConversionPattern(ctx, /*benefit=*/2), keyBlock(keyBlock),
+        l1Bytes(l1Bytes) {}
 
   LogicalResult
   matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
@@ -125,7 +119,8 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
     int64_t keyBlock =
         this->keyBlock > 0
             ? this->keyBlock
-            : keyBlockFor(kType.getDimSize(3), elt.getIntOrFloatBitWidth() / 8);
+            : keyBlockFor(kType.getDimSize(3), elt.getIntOrFloatBitWidth() / 8,
+                          l1Bytes);
     MLIRContext *ctx = rewriter.getContext();
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
     auto map = [&](unsigned n, ArrayRef<AffineExpr> e) {
@@ -347,6 +342,7 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
   }
 
   int64_t keyBlock;
+  int64_t l1Bytes;
 };
 
 /// Decode (one query) as its own case: the keys are cut into `kChunks`
@@ -557,7 +553,8 @@ struct SplitKeysDecodeLowering : OpConversionPattern<AttentionOp> {
 } // namespace
 
 void mlir::loom::populateTiledAttentionToLinalgPatterns(
-    RewritePatternSet &patterns, int64_t keyBlock) {
-  patterns.add<TiledAttentionLowering>(patterns.getContext(), keyBlock);
+    RewritePatternSet &patterns, int64_t keyBlock, int64_t l1Bytes) {
+  patterns.add<TiledAttentionLowering>(patterns.getContext(), keyBlock,
+                                       l1Bytes);
   patterns.add<SplitKeysDecodeLowering>(patterns.getContext());
 }

@@ -28,8 +28,10 @@ void populatePositionToLinalgPatterns(RewritePatternSet &patterns);
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns);
 /// attention as a loop over blocks of `keyBlock` keys with an online
 /// softmax (preferred over the direct lowering when both are added).
+/// `keyBlock` 0 takes the largest power of two up to 256 for which a block
+/// of K and V fits in half of `l1Bytes`.
 void populateTiledAttentionToLinalgPatterns(RewritePatternSet &patterns,
-                                            int64_t keyBlock);
+                                            int64_t keyBlock, int64_t l1Bytes);
 /// kv_cache_write / kv_cache_read, transpose, repeat_interleave.
 void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
 

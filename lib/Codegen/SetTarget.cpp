@@ -1,0 +1,40 @@
+//===- SetTarget.cpp - the target CPU's description into the module -------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Passes.h"
+#include "loom/Codegen/Target.h"
+#include "loom/Target/TargetSpec.h"
+
+#include "mlir/Dialect/DLTI/DLTI.h"
+#include "llvm/Support/Error.h"
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_LOOMSETTARGETPASS
+#include "loom/Codegen/Passes.h.inc"
+} // namespace mlir::loom
+
+namespace mlir::loom {
+namespace {
+struct LoomSetTargetPass : impl::LoomSetTargetPassBase<LoomSetTargetPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    // A description made earlier (by the driver, or written in the IR)
+    // stands unless a CPU is named.
+    if (cpu.empty() && getTargetSpec(module))
+      return;
+    llvm::Expected<TargetDescription> target = ::loom::describeTarget(cpu);
+    if (!target) {
+      module.emitError() << "loom-set-target: "
+                         << llvm::toString(target.takeError());
+      return signalPassFailure();
+    }
+    setTargetSpec(module, *target);
+  }
+};
+} // namespace
+} // namespace mlir::loom

@@ -1,0 +1,118 @@
+//===- TargetSpec.cpp - the target CPU as the IR carries it ---------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Target/TargetSpec.h"
+
+#include "mlir/Dialect/DLTI/DLTI.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+
+void mlir::loom::TargetDescription::deriveFeatureFlags() {
+  auto has = [&](llvm::StringRef f) { return llvm::is_contained(isaFeatures, f); };
+  fma = has("fma");
+  avx2 = has("avx2");
+  avx512f = has("avx512f");
+  avx512bf16 = has("avx512bf16");
+  avx512fp16 = has("avx512fp16");
+  avx512vnni = has("avx512vnni");
+  avx512vl = has("avx512vl");
+  avxvnni = has("avxvnni");
+  f16c = has("f16c");
+  amxTile = has("amx-tile");
+  amxBf16 = has("amx-bf16");
+  amxInt8 = has("amx-int8");
+}
+
+namespace {
+// The entries of the CPU's device spec.
+constexpr llvm::StringLiteral kCpu = "cpu", kTriple = "triple",
+                              kHost = "host", kLLVMFeatures = "llvm_features",
+                              kIsaFeatures = "isa_features",
+                              kVectorBits = "vector_bits",
+                              kVectorRegisters = "vector_registers",
+                              kL1 = "l1d_cache_bytes", kL2 = "l2_cache_bytes",
+                              kL3 = "l3_cache_bytes",
+                              kCacheSource = "cache_source";
+} // namespace
+
+void mlir::loom::setTargetSpec(ModuleOp module,
+                               const TargetDescription &t) {
+  MLIRContext *ctx = module.getContext();
+  ctx->getOrLoadDialect<DLTIDialect>();
+  Builder b(ctx);
+  SmallVector<DataLayoutEntryInterface> entries;
+  auto add = [&](llvm::StringRef key, Attribute value) {
+    entries.push_back(DataLayoutEntryAttr::get(b.getStringAttr(key), value));
+  };
+  add(kCpu, b.getStringAttr(t.cpu));
+  add(kTriple, b.getStringAttr(t.triple));
+  if (t.isHost)
+    add(kHost, b.getBoolAttr(true));
+  if (!t.llvmFeatures.empty())
+    add(kLLVMFeatures, b.getStringAttr(t.llvmFeatures));
+  SmallVector<Attribute> features;
+  for (const std::string &f : t.isaFeatures)
+    features.push_back(b.getStringAttr(f));
+  add(kIsaFeatures, b.getArrayAttr(features));
+  add(kVectorBits, b.getI64IntegerAttr(t.vectorBits));
+  add(kVectorRegisters, b.getI64IntegerAttr(t.vectorRegisters));
+  add(kL1, b.getI64IntegerAttr(t.l1d));
+  add(kL2, b.getI64IntegerAttr(t.l2));
+  add(kL3, b.getI64IntegerAttr(t.l3));
+  add(kCacheSource, b.getStringAttr(t.cacheSource));
+  auto device = TargetDeviceSpecAttr::get(ctx, entries);
+  auto system = TargetSystemSpecAttr::get(
+      ctx, {DataLayoutEntryAttr::get(b.getStringAttr(kCpuDeviceId), device)});
+  module->setAttr(DLTIDialect::kTargetSystemDescAttrName, system);
+}
+
+std::optional<mlir::loom::TargetDescription> mlir::loom::getTargetSpec(Operation *op) {
+  TargetSystemSpecInterface system;
+  for (Operation *p = op; p && !system; p = p->getParentOp())
+    system = p->getAttrOfType<TargetSystemSpecInterface>(
+        DLTIDialect::kTargetSystemDescAttrName);
+  if (!system)
+    return std::nullopt;
+  std::optional<TargetDeviceSpecInterface> device =
+      system.getDeviceSpecForDeviceID(
+          StringAttr::get(op->getContext(), kCpuDeviceId));
+  if (!device)
+    return std::nullopt;
+  TargetDescription t;
+  t.l1d = kAssumedL1Bytes;
+  auto entry = [&](llvm::StringRef key) -> Attribute {
+    DataLayoutEntryInterface e =
+        device->getSpecForIdentifier(StringAttr::get(op->getContext(), key));
+    return e ? e.getValue() : Attribute();
+  };
+  auto str = [&](llvm::StringRef key, std::string &out) {
+    if (auto s = llvm::dyn_cast_or_null<StringAttr>(entry(key)))
+      out = s.str();
+  };
+  auto integer = [&](llvm::StringRef key, auto &out) {
+    if (auto i = llvm::dyn_cast_or_null<IntegerAttr>(entry(key)))
+      out = i.getInt();
+  };
+  str(kCpu, t.cpu);
+  str(kTriple, t.triple);
+  if (auto host = llvm::dyn_cast_or_null<BoolAttr>(entry(kHost)))
+    t.isHost = host.getValue();
+  str(kLLVMFeatures, t.llvmFeatures);
+  if (auto list = llvm::dyn_cast_or_null<ArrayAttr>(entry(kIsaFeatures)))
+    for (auto s : list.getAsRange<StringAttr>())
+      if (s)
+        t.isaFeatures.push_back(s.str());
+  t.deriveFeatureFlags();
+  integer(kVectorBits, t.vectorBits);
+  integer(kVectorRegisters, t.vectorRegisters);
+  integer(kL1, t.l1d);
+  integer(kL2, t.l2);
+  integer(kL3, t.l3);
+  str(kCacheSource, t.cacheSource);
+  return t;
+}
