@@ -190,23 +190,29 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       if (weight) {
         p.kind = ParamInfo::Kind::Weight;
         p.name = weight.str();
-        // The storage follows from the type the frontend read it as: i8
-        // blocks of 34 bytes are q8_0, of 18 bytes q4_0.
-        p.storage = p.elementType;
-        // Converted at load from what the file stores (loom-narrow-weights).
+        // The storage follows from the type the frontend read it as (i8
+        // blocks: the format whose blocks have that many bytes), or from
+        // what a repacking pass recorded it was made from at load
+        // (loom-narrow-weights, loom-interleave-weights).
+        std::optional<StorageType> storage = storageTypeNamed(p.elementType);
+        if (p.elementType == "i8" && !p.shape.empty())
+          if (std::optional<blocks::Format> f =
+                  blocks::plainWithBytes(p.shape.back()))
+            storage = blocks::info(*f).storage;
         if (auto from = func.getArgAttrOfType<mlir::StringAttr>(
                 i, mlir::loom::kPackedFromAttr))
-          p.storage = from.str();
+          storage = storageTypeNamed(from.getValue());
+        if (!storage)
+          return createStringError(
+              formatv("entry '{0}': weight '{1}' of type {2} [{3}] has no "
+                      "storage type the runtime knows",
+                      entry.name, p.name, p.elementType,
+                      make_range(p.shape.begin(), p.shape.end()))
+                  .str());
+        p.storage = *storage;
         if (auto shards = func.getArgAttrOfType<mlir::IntegerAttr>(
                 i, mlir::loom::kShardArgAttr))
           p.shards = shards.getInt();
-        // q4_0 / q8_0 read as q4_0x8 / q8_0x8 (loom-interleave-weights):
-        // 144 / 272 bytes per block of 8 rows, interleaved at load.
-        if (p.elementType == "i8" && !p.shape.empty())
-          p.storage = p.shape.back() == 34   ? "q8_0"
-                      : p.shape.back() == 18 ? "q4_0"
-                      : p.interleaved()      ? p.storage
-                                             : "?";
       } else if (name && name.getValue() == "tokens") {
         p.kind = ParamInfo::Kind::Tokens;
         p.name = "tokens";

@@ -275,11 +275,12 @@ static std::optional<uint64_t> ggmlTensorSize(uint32_t type,
   case 1:  // F16
   case 30: // BF16
     return detail::mulU64(n, 2);
-  case 8: // Q8_0
-    return ne0 % 32 ? std::nullopt : std::optional<uint64_t>(n / 32 * 34);
-  case 2: // Q4_0
-    return ne0 % 32 ? std::nullopt : std::optional<uint64_t>(n / 32 * 18);
   default:
+    // Block formats: whole blocks along the innermost dimension.
+    if (std::optional<blocks::Format> f = blocks::ofGGMLType(type))
+      return ne0 % uint64_t(blocks::info(*f).values)
+                 ? std::nullopt
+                 : blocks::storageBytes(*f, n);
     return std::nullopt;
   }
 }

@@ -299,11 +299,9 @@ static std::optional<StorageType> storageOf(uint32_t type) {
     return StorageType::F16;
   case 30:
     return StorageType::BF16;
-  case 8:
-    return StorageType::Q8_0;
-  case 2:
-    return StorageType::Q4_0;
   default:
+    if (std::optional<blocks::Format> f = blocks::ofGGMLType(type))
+      return blocks::info(*f).storage;
     return std::nullopt;
   }
 }

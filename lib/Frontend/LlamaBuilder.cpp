@@ -159,9 +159,9 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
   }
   case StorageType::Q8_0:
   case StorageType::Q4_0: {
-    ir::BlockFormat format = info.storage == StorageType::Q8_0
-                                 ? ir::BlockFormat::q8_0
-                                 : ir::BlockFormat::q4_0;
+    // The dialect's block format of the same name (BlockFormats.h).
+    ir::BlockFormat format = *ir::symbolizeBlockFormat(
+        blocks::info(*blocks::ofStorage(info.storage)).name);
     int64_t block = ir::DequantizeOp::kBlockValues;
     if (shape.empty() || shape.back() % block != 0) {
       fail(formatv("tensor '{0}' is stored as {1}, but its rows of {2} values "

@@ -20,24 +20,6 @@ using namespace llvm;
 
 namespace loom {
 
-StringRef storageTypeName(StorageType type) {
-  switch (type) {
-  case StorageType::F32:
-    return "f32";
-  case StorageType::F16:
-    return "f16";
-  case StorageType::BF16:
-    return "bf16";
-  case StorageType::Q8_0:
-    return "q8_0";
-  case StorageType::Q4_0:
-    return "q4_0";
-  case StorageType::Q8Groups:
-    return "q8_groups";
-  }
-  return "unknown";
-}
-
 int64_t WeightInfo::numElements() const {
   int64_t n = 1;
   for (int64_t d : shape)
@@ -117,10 +99,11 @@ std::optional<uint64_t> storageByteSize(StorageType type,
     return n;
   case StorageType::Q8_0:
   case StorageType::Q4_0: {
-    if (!shape.empty() && shape.back() % 32 != 0)
+    // Blocks run along the innermost dimension.
+    blocks::Format format = *blocks::ofStorage(type);
+    if (!shape.empty() && shape.back() % blocks::info(format).values != 0)
       return std::nullopt;
-    uint64_t blockBytes = type == StorageType::Q8_0 ? 34 : 18;
-    return detail::mulU64(n / 32, blockBytes);
+    return blocks::storageBytes(format, n);
   }
   }
   return std::nullopt;

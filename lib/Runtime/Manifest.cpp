@@ -52,7 +52,9 @@ std::string Manifest::toJSON() const {
           {"name", p.name},
           {"shape", json::Array(p.shape)},
           {"type", p.elementType},
-          {"storage", p.storage},
+          {"storage", p.kind == ParamInfo::Kind::Weight
+                          ? storageTypeName(p.storage).str()
+                          : std::string()},
           {"shards", p.shards}});
     json::Array kernels;
     for (const KernelInfo &k : e.kernels)
@@ -179,7 +181,14 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
       p.kind = *kind;
       p.name = po->getString("name").value_or("").str();
       p.elementType = po->getString("type").value_or("").str();
-      p.storage = po->getString("storage").value_or("").str();
+      if (p.kind == ParamInfo::Kind::Weight) {
+        StringRef name = po->getString("storage").value_or("");
+        std::optional<StorageType> storage = storageTypeNamed(name);
+        if (!storage)
+          return bad("weight '" + p.name + "' has the unknown storage type '" +
+                     name + "'");
+        p.storage = *storage;
+      }
       p.shards = po->getInteger("shards").value_or(1);
       if (p.shards < 1)
         return bad("a weight split into " + Twine(p.shards) + " shards");

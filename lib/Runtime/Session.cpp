@@ -114,38 +114,16 @@ static void packToBF16(const float *in, uint16_t *out, size_t n) {
   }
 }
 
-/// q4_0 or q8_0 blocks ([groups * 8, blocks] of 2 + `valueBytes` bytes: an
-/// f16 scale, then 16 bytes of nibbles or 32 of values) as q4_0x8 / q8_0x8
-/// ([groups, blocks] of 8 times as many): per group and block, the 8 rows'
-/// scales, then chunks of 32 bytes, chunk c holding bytes 4c..4c+3 of each
-/// row's values in turn. q8_0's values are stored as q + 128 (unsigned).
-static void interleaveRows(const uint8_t *in, uint8_t *out, int64_t groups,
-                           int64_t blocks, int64_t valueBytes) {
-  constexpr int64_t kRows = 8;
-  const int64_t inBytes = 2 + valueBytes, outBytes = kRows * inBytes;
-  const uint32_t bias = valueBytes == 32 ? 0x80808080u : 0;
-  // Groups are independent: split across the cores (a 1B-parameter model
-  // moves about 1 GB here).
-  tbb::parallel_for(
-      tbb::blocked_range<int64_t>(0, groups),
-      [&](const tbb::blocked_range<int64_t> &range) {
-        for (int64_t g = range.begin(); g < range.end(); ++g) {
-          for (int64_t b = 0; b < blocks; ++b) {
-            uint8_t *o = out + (g * blocks + b) * outBytes;
-            for (int64_t r = 0; r < kRows; ++r) {
-              const uint8_t *block =
-                  in + ((g * kRows + r) * blocks + b) * inBytes;
-              std::memcpy(o + 2 * r, block, 2);
-              for (int64_t c = 0; c < valueBytes / 4; ++c) {
-                uint32_t word;
-                std::memcpy(&word, block + 2 + 4 * c, 4);
-                word ^= bias;
-                std::memcpy(o + 16 + 32 * c + 4 * r, &word, 4);
-              }
-            }
-          }
-        }
-      });
+/// A q4_0 / q8_0 matrix ([groups * 8, blocks] blocks) as q4_0x8 / q8_0x8
+/// (BlockFormats.h): groups are independent, split across the cores (a
+/// 1B-parameter model moves about 1 GB here).
+static void interleaveRows(blocks::Format plain, const uint8_t *in,
+                           uint8_t *out, int64_t groups, int64_t blockCount) {
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, groups),
+                    [&](const tbb::blocked_range<int64_t> &range) {
+                      blocks::interleaveRows(plain, in, out, blockCount,
+                                             range.begin(), range.end());
+                    });
 }
 
 /// Whether any of `n` IEEE values of `bits` bits (exponent mask `exponent`)
@@ -177,9 +155,8 @@ static bool hasNonFinite(const ModelFile &model, const WeightInfo &w) {
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7f80);
   case StorageType::Q8_0:
   case StorageType::Q4_0: {
-    // Each block of 32 values starts with its f16 scale; the block's size
-    // comes from the one table of storage sizes.
-    size_t block = *storageByteSize(w.storage, {32});
+    // Each block starts with its f16 scale.
+    size_t block = size_t(blocks::info(*blocks::ofStorage(w.storage)).bytes);
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / block, block,
                                   0x7c00);
   }
@@ -346,12 +323,13 @@ Session::create(std::shared_ptr<Artifact> artifact,
         SmallVector<int64_t, 4> expected(p.shape);
         if (!expected.empty())
           expected.front() *= p.shards; // the file holds every rank's slice
-        bool blocks = p.storage == "q8_0" || p.storage == "q4_0";
-        if (blocks && expected.size() >= 2) {
+        std::optional<blocks::Format> format = p.blockFormat();
+        if (format && expected.size() >= 2) {
+          const blocks::FormatInfo &f = blocks::info(*format);
           expected.pop_back();
-          expected.back() *= 32;
-          if (p.interleaved() && expected.size() >= 2)
-            expected[expected.size() - 2] *= 8;
+          expected.back() *= f.values;
+          if (f.rows > 1 && expected.size() >= 2)
+            expected[expected.size() - 2] *= f.rows;
         }
         if (ArrayRef<int64_t>(w->shape) != ArrayRef<int64_t>(expected))
           return createStringError(
@@ -368,21 +346,23 @@ Session::create(std::shared_ptr<Artifact> artifact,
                       "q4_0 they do)",
                       file, p.name)
                   .str());
-        if (storageTypeName(w->storage) != p.storage)
+        if (w->storage != p.storage)
           return createStringError(
               formatv("{0}: weight '{1}' is stored as {2}, but the artifact {3} "
                       "was compiled for {4} (from {5})",
                       file, p.name, storageTypeName(w->storage),
-                      artifact->path(), p.storage, m.modelPath)
+                      artifact->path(), storageTypeName(p.storage),
+                      m.modelPath)
                   .str());
         // An f32 matrix the artifact reads as bf16 (--dtype=bf16): one bf16
         // copy, rounded to nearest (ties to even), made here once.
         auto isFloat = [](StringRef t) {
           return t == "f32" || t == "f16" || t == "bf16";
         };
-        if (isFloat(p.elementType) && p.elementType != p.storage &&
+        if (isFloat(p.elementType) &&
+            p.elementType != storageTypeName(p.storage) &&
             !s->packed_.contains(p.name)) {
-          if (p.storage != "f32" || p.elementType != "bf16")
+          if (p.storage != StorageType::F32 || p.elementType != "bf16")
             return createStringError(
                 formatv("{0}: the artifact {1} reads weight '{2}' as {3}, "
                         "but Loom converts only f32 weights to bf16 at load",
@@ -409,9 +389,9 @@ Session::create(std::shared_ptr<Artifact> artifact,
           int64_t groups = 1;
           for (int64_t d : ArrayRef<int64_t>(p.shape).drop_back(2))
             groups *= d;
-          interleaveRows(bytes.data(), static_cast<uint8_t *>(*memory), groups,
-                         p.shape[p.shape.size() - 2],
-                         p.storage == "q8_0" ? 32 : 16);
+          interleaveRows(*blocks::ofStorage(p.storage), bytes.data(),
+                         static_cast<uint8_t *>(*memory), groups,
+                         p.shape[p.shape.size() - 2]);
           s->packed_[p.name] = *memory;
         }
       } else if (p.kind == ParamInfo::Kind::Cache &&

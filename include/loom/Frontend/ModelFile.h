@@ -14,6 +14,8 @@
 #ifndef LOOM_FRONTEND_MODELFILE_H
 #define LOOM_FRONTEND_MODELFILE_H
 
+#include "loom/Support/BlockFormats.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
@@ -31,21 +33,7 @@
 namespace loom {
 
 /// How a weight's elements are stored in the file.
-enum class StorageType {
-  F32,
-  F16,
-  BF16,
-  /// GGUF Q8_0: blocks of 32 int8 values with one f16 scale (34 bytes).
-  Q8_0,
-  /// GGUF Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes).
-  Q4_0,
-  /// llama2.c int8 export (version 2): int8 values for the whole tensor,
-  /// then one f32 scale per group of `groupSize` values.
-  Q8Groups,
-};
-
-/// The name of a storage type as users see it (`f32`, `q8_0`, ...).
-llvm::StringRef storageTypeName(StorageType type);
+// StorageType and storageTypeName: loom/Support/BlockFormats.h.
 
 /// How rotary embeddings pair up a head's features.
 enum class RopeStyle {

@@ -14,6 +14,8 @@
 #ifndef LOOM_RUNTIME_MANIFEST_H
 #define LOOM_RUNTIME_MANIFEST_H
 
+#include "loom/Support/BlockFormats.h"
+
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -41,17 +43,26 @@ struct ParamInfo {
   llvm::SmallVector<int64_t, 4> shape;
   /// `f32`, `f16`, `bf16`, `i32`, `i8` or `index`.
   std::string elementType;
-  /// Weights: how the model file stores it (`f32`, `f16`, `bf16`, `q8_0`,
-  /// `q4_0`); `shape` is then the shape of the stored data (for q8_0/q4_0:
-  /// [rows..., blocks, bytes per block]). q4_0 with 144 bytes per block
-  /// and q8_0 with 272 are read with the blocks of 8 rows interleaved
-  /// (q4_0x8 / q8_0x8, [rows / 8, blocks, 144 | 272]), which the runtime
-  /// makes from the file's blocks at load.
-  std::string storage;
-  /// Whether the weight is q4_0 or q8_0 read as q4_0x8 or q8_0x8.
+  /// Weights: how the model file stores it (f32, f16, bf16, q8_0, q4_0);
+  /// `shape` is then the shape of the data the artifact reads (for block
+  /// formats: [rows..., blocks, bytes per block]).
+  StorageType storage = StorageType::F32;
+  /// Weights stored in blocks: the block format the artifact reads them in,
+  /// the file's or its interleaved form (q4_0 with 144 bytes per block is
+  /// q4_0x8: [rows / 8, blocks, 144]), which the runtime makes from the
+  /// file's blocks at load. std::nullopt for other weights.
+  std::optional<blocks::Format> blockFormat() const {
+    std::optional<blocks::Format> plain = blocks::ofStorage(storage);
+    if (kind != Kind::Weight || !plain || shape.empty())
+      return std::nullopt;
+    if (shape.back() == blocks::info(*plain).bytes)
+      return plain;
+    return blocks::interleavedWithBytes(storage, shape.back());
+  }
+  /// Whether the weight is read with its blocks of rows interleaved.
   bool interleaved() const {
-    return !shape.empty() && ((storage == "q4_0" && shape.back() == 144) ||
-                              (storage == "q8_0" && shape.back() == 272));
+    std::optional<blocks::Format> f = blockFormat();
+    return f && blocks::isInterleaved(*f);
   }
   /// Weights split over MPI ranks (the experts of MoE layers): the file's
   /// first axis is `shards` times `shape[0]`, and rank r is bound slice r.

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Support/BlockFormats.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
@@ -177,23 +178,30 @@ LogicalResult WeightOp::verify() {
 // DequantizeOp
 //===----------------------------------------------------------------------===//
 
+/// The BlockFormats.h format of a dialect block format: the same name.
+static ::loom::blocks::Format supportFormat(BlockFormat format) {
+  std::optional<::loom::blocks::Format> f =
+      ::loom::blocks::named(stringifyBlockFormat(format));
+  assert(f && "a #loom<block_format> case BlockFormats.h does not know");
+  return *f;
+}
+
+static_assert(DequantizeOp::kBlockValues == ::loom::blocks::kValuesPerBlock);
+
 int64_t DequantizeOp::blockBytes(BlockFormat format) {
-  switch (format) {
-  case BlockFormat::q8_0:
-    return 2 + kBlockValues;
-  case BlockFormat::q4_0:
-    return 2 + kBlockValues / 2;
-  case BlockFormat::q4_0x8:
-    return 8 * (2 + kBlockValues / 2);
-  case BlockFormat::q8_0x8:
-    return 8 * (2 + kBlockValues);
-  }
-  llvm_unreachable("unknown block format");
+  return ::loom::blocks::info(supportFormat(format)).bytes;
 }
 
 int64_t DequantizeOp::blockRows(BlockFormat format) {
-  return format == BlockFormat::q4_0x8 || format == BlockFormat::q8_0x8 ? 8
-                                                                        : 1;
+  return ::loom::blocks::info(supportFormat(format)).rows;
+}
+
+std::optional<BlockFormat> DequantizeOp::interleavedForm(BlockFormat format) {
+  std::optional<::loom::blocks::Format> f =
+      ::loom::blocks::interleavedForm(supportFormat(format));
+  if (!f)
+    return std::nullopt;
+  return symbolizeBlockFormat(::loom::blocks::info(*f).name);
 }
 
 Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo,

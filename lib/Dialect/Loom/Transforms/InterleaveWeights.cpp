@@ -24,16 +24,13 @@ using namespace mlir::loom;
 
 namespace {
 
-constexpr int64_t kGroup = 8;
-
 /// The interleaved form of `format` (q4_0x8, q8_0x8), if it has one.
 std::optional<BlockFormat> interleavedFormat(BlockFormat format) {
-  if (format == BlockFormat::q4_0)
-    return BlockFormat::q4_0x8;
-  if (format == BlockFormat::q8_0)
-    return BlockFormat::q8_0x8;
-  return std::nullopt;
+  return DequantizeOp::interleavedForm(format);
 }
+
+/// Rows per block of the interleaved forms (DequantizeOp::blockRows).
+constexpr int64_t kGroup = 8;
 
 /// The format of `weight` if it holds q4_0 or q8_0 blocks ([n, blocks,
 /// bytes], n a multiple of 8) that only linear layers read (as their
