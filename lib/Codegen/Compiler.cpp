@@ -110,7 +110,7 @@ std::string weightsFingerprint(const ModelFile &model) {
 static Expected<Manifest> readManifest(mlir::ModuleOp module,
                                        const ModelFile &model) {
   Manifest m;
-  auto config = module->getAttrOfType<mlir::DictionaryAttr>("loom.model");
+  auto config = module->getAttrOfType<mlir::DictionaryAttr>(mlir::loom::kModelAttr);
   if (!config)
     return createStringError("the module has no loom.model attribute: it was "
                              "not built from a model file");
@@ -140,26 +140,19 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       continue;
     EntryInfo entry;
     entry.name = func.getName().str();
-    if (auto schedule =
-            func->getAttrOfType<mlir::DictionaryAttr>(mlir::loom::kScheduleAttr)) {
-      if (auto a = schedule.getAs<mlir::IntegerAttr>("arena_bytes"))
-        entry.arenaBytes = a.getInt();
-      if (auto a = schedule.getAs<mlir::IntegerAttr>("max_tokens"))
-        entry.maxTokens = a.getInt();
-      auto kernels = schedule.getAs<mlir::ArrayAttr>("kernels");
-      for (auto k : kernels.getAsRange<mlir::DictionaryAttr>()) {
+    if (auto schedule = func->getAttrOfType<mlir::loom::ScheduleAttr>(
+            mlir::loom::kScheduleAttr)) {
+      entry.arenaBytes = schedule.getArenaBytes();
+      entry.maxTokens = schedule.getMaxTokens();
+      for (mlir::loom::KernelAttr k : schedule.getKernelList()) {
         KernelInfo info;
-        info.name = k.getAs<mlir::StringAttr>("name").str();
-        if (auto deps = k.getAs<mlir::DenseI64ArrayAttr>("deps"))
-          info.deps.assign(deps.asArrayRef().begin(), deps.asArrayRef().end());
-        if (auto params = k.getAs<mlir::DenseI64ArrayAttr>("params"))
-          info.params.assign(params.asArrayRef().begin(),
-                             params.asArrayRef().end());
-        for (auto [key, list] : {std::pair{"reads", &info.reads},
-                                 std::pair{"writes", &info.writes}})
-          if (auto names = k.getAs<mlir::ArrayAttr>(key))
-            for (auto n : names.getAsRange<mlir::StringAttr>())
-              list->push_back(n.str());
+        info.name = k.getName().str();
+        llvm::append_range(info.deps, k.getDeps().asArrayRef());
+        llvm::append_range(info.params, k.getParams().asArrayRef());
+        for (auto n : k.getReads().getAsRange<mlir::StringAttr>())
+          info.reads.push_back(n.str());
+        for (auto n : k.getWrites().getAsRange<mlir::StringAttr>())
+          info.writes.push_back(n.str());
         entry.kernels.push_back(std::move(info));
       }
     }
@@ -186,7 +179,10 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       }
       auto weight = func.getArgAttrOfType<mlir::StringAttr>(
           i, mlir::loom::kWeightArgAttr);
-      auto name = func.getArgAttrOfType<mlir::StringAttr>(i, "loom.name");
+      auto name =
+          func.getArgAttrOfType<mlir::StringAttr>(i, mlir::loom::kNameAttr);
+      std::optional<mlir::loom::ParamRole> role =
+          mlir::loom::getArgRole(func, i);
       if (weight) {
         p.kind = ParamInfo::Kind::Weight;
         p.name = weight.str();
@@ -213,30 +209,51 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         if (auto shards = func.getArgAttrOfType<mlir::IntegerAttr>(
                 i, mlir::loom::kShardArgAttr))
           p.shards = shards.getInt();
-      } else if (name && name.getValue() == "tokens") {
-        p.kind = ParamInfo::Kind::Tokens;
-        p.name = "tokens";
-      } else if (name && name.getValue() == "arena") {
-        p.kind = ParamInfo::Kind::Arena;
-        p.name = "arena";
-      } else if (name && name.getValue() == "position") {
-        p.kind = ParamInfo::Kind::Position;
-        p.name = "position";
-      } else if (name && name.getValue() == "logits_from") {
-        p.kind = ParamInfo::Kind::LogitsFrom;
-        p.name = "logits_from";
-      } else if (!name || name.getValue() == "logits") {
-        // The logits result, now an out-parameter.
+      } else if (role) {
+        // The roles map one to one onto the manifest's kinds.
+        using mlir::loom::ParamRole;
+        switch (*role) {
+        case ParamRole::tokens:
+          p.kind = ParamInfo::Kind::Tokens;
+          break;
+        case ParamRole::position:
+          p.kind = ParamInfo::Kind::Position;
+          break;
+        case ParamRole::logits_from:
+          p.kind = ParamInfo::Kind::LogitsFrom;
+          break;
+        case ParamRole::logits:
+          p.kind = ParamInfo::Kind::Logits;
+          break;
+        case ParamRole::arena:
+          p.kind = ParamInfo::Kind::Arena;
+          break;
+        case ParamRole::cache:
+          if (!func.getArgAttr(i, mlir::loom::kInPlaceResultAttr))
+            return createStringError(
+                formatv("entry '{0}': cache '{1}' was not updated in place; "
+                        "the runtime cannot bind it",
+                        entry.name, name ? name.getValue() : "?")
+                    .str());
+          p.kind = ParamInfo::Kind::Cache;
+          break;
+        }
+        p.name = p.kind == ParamInfo::Kind::Cache && name
+                     ? name.str()
+                     : mlir::loom::stringifyParamRole(*role).str();
+      } else if (none_of(entry.params, [](const ParamInfo &q) {
+                   return q.kind == ParamInfo::Kind::Logits;
+                 })) {
+        // The logits result (`loom.role = #loom.role<logits>`), now an
+        // out-parameter: bufferization does not carry result attributes
+        // over to the argument it makes.
         p.kind = ParamInfo::Kind::Logits;
         p.name = "logits";
-      } else if (func.getArgAttr(i, mlir::loom::kInPlaceResultAttr)) {
-        p.kind = ParamInfo::Kind::Cache;
-        p.name = name.str();
       } else {
         return createStringError(
-            formatv("entry '{0}': cache '{1}' was not updated in place; the "
-                    "runtime cannot bind it",
-                    entry.name, name.getValue())
+            formatv("entry '{0}': parameter {1} has no loom.role or "
+                    "loom.weight; the runtime cannot bind it",
+                    entry.name, i)
                 .str());
       }
       entry.params.push_back(std::move(p));

@@ -268,10 +268,12 @@ private:
 
 /// A name for a function argument, for the schedule's reads and writes.
 static std::string argumentName(func::FuncOp func, unsigned i) {
-  if (auto w = func.getArgAttrOfType<StringAttr>(i, "loom.weight"))
+  if (auto w = func.getArgAttrOfType<StringAttr>(i, kWeightArgAttr))
     return w.str();
-  if (auto n = func.getArgAttrOfType<StringAttr>(i, "loom.name"))
+  if (auto n = func.getArgAttrOfType<StringAttr>(i, kNameAttr))
     return n.str();
+  if (std::optional<ParamRole> role = getArgRole(func, i))
+    return stringifyParamRole(*role).str();
   return llvm::formatv("arg{0}", i).str();
 }
 
@@ -279,15 +281,14 @@ LogicalResult EntryScheduler::collect() {
   Block &body = func.front();
   Value tokens, position, logitsFrom;
   for (BlockArgument arg : body.getArguments()) {
-    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                  "loom.name");
-    if (name && name.getValue() == "position")
+    std::optional<ParamRole> role = getArgRole(func, arg.getArgNumber());
+    if (role == ParamRole::position)
       position = arg;
-    if (name && name.getValue() == "logits_from")
+    if (role == ParamRole::logits_from)
       logitsFrom = arg;
     if (!isa<MemRefType>(arg.getType()))
       continue;
-    if (name && name.getValue() == "tokens")
+    if (role == ParamRole::tokens)
       tokens = arg;
     bufferOf[arg] = buffers.size();
     buffers.push_back(
@@ -662,10 +663,10 @@ void EntryScheduler::materialize() {
   auto arenaType =
       MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 8));
   unsigned arenaIndex = func.getNumArguments();
-  NamedAttribute arenaName(StringAttr::get(ctx, "loom.name"),
-                           StringAttr::get(ctx, "arena"));
+  NamedAttribute arenaRole(StringAttr::get(ctx, kRoleAttr),
+                           ParamRoleAttr::get(ctx, ParamRole::arena));
   (void)func.insertArgument(arenaIndex, arenaType,
-                            DictionaryAttr::get(ctx, {arenaName}), loc);
+                            DictionaryAttr::get(ctx, {arenaRole}), loc);
   Value arena = func.getArgument(arenaIndex);
   OpBuilder b(ctx);
   for (Buffer &buffer : buffers) {
@@ -770,17 +771,10 @@ void EntryScheduler::materialize() {
       (write ? writes : reads).push_back(StringAttr::get(ctx, label));
     }
     SmallVector<int64_t> deps(groupDeps[k].begin(), groupDeps[k].end());
-    kernelInfo.push_back(DictionaryAttr::get(
-        ctx, {NamedAttribute(StringAttr::get(ctx, "name"),
-                             StringAttr::get(ctx, name)),
-              NamedAttribute(StringAttr::get(ctx, "deps"),
-                             DenseI64ArrayAttr::get(ctx, deps)),
-              NamedAttribute(StringAttr::get(ctx, "params"),
-                             DenseI64ArrayAttr::get(ctx, params)),
-              NamedAttribute(StringAttr::get(ctx, "reads"),
-                             ArrayAttr::get(ctx, reads)),
-              NamedAttribute(StringAttr::get(ctx, "writes"),
-                             ArrayAttr::get(ctx, writes))}));
+    kernelInfo.push_back(KernelAttr::get(
+        ctx, StringAttr::get(ctx, name), DenseI64ArrayAttr::get(ctx, deps),
+        DenseI64ArrayAttr::get(ctx, params), ArrayAttr::get(ctx, reads),
+        ArrayAttr::get(ctx, writes)));
   }
 
   // The entry point itself becomes the sequential schedule: the kernels
@@ -798,15 +792,9 @@ void EntryScheduler::materialize() {
   for (auto [kernel, args] : llvm::zip(kernels, kernelArgs))
     func::CallOp::create(b, loc, kernel, args);
 
-  Builder attrs(ctx);
   func->setAttr(kScheduleAttr,
-                attrs.getDictionaryAttr(
-                    {attrs.getNamedAttr("arena_bytes",
-                                        attrs.getI64IntegerAttr(arenaBytes)),
-                     attrs.getNamedAttr("max_tokens",
-                                        attrs.getI64IntegerAttr(maxTokens)),
-                     attrs.getNamedAttr("kernels",
-                                        attrs.getArrayAttr(kernelInfo))}));
+                ScheduleAttr::get(ctx, arenaBytes, maxTokens,
+                                  ArrayAttr::get(ctx, kernelInfo)));
 }
 
 LogicalResult EntryScheduler::run() {
@@ -828,7 +816,7 @@ struct LoomScheduleKernelsPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     int64_t context = 0;
-    if (auto config = module->getAttrOfType<DictionaryAttr>("loom.model"))
+    if (auto config = module->getAttrOfType<DictionaryAttr>(kModelAttr))
       if (auto c = config.getAs<IntegerAttr>("context_length"))
         context = c.getInt();
     // A call never holds more tokens than the context.

@@ -422,20 +422,27 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
   }
   auto func = func::FuncOp::create(builder, loc(name), name,
                                    builder.getFunctionType(args, results));
-  // Argument and result names say what each one is.
-  auto named = [&](StringRef n) {
-    return builder.getDictionaryAttr(
-        builder.getNamedAttr("loom.name", builder.getStringAttr(n)));
+  // Each argument and result says what it is to the runtime; caches are
+  // also named.
+  MLIRContext *ctx = builder.getContext();
+  auto role = [&](ir::ParamRole r, StringRef name = "") {
+    SmallVector<NamedAttribute> attrs = {builder.getNamedAttr(
+        ir::kRoleAttr, ir::ParamRoleAttr::get(ctx, r))};
+    if (!name.empty())
+      attrs.push_back(
+          builder.getNamedAttr(ir::kNameAttr, builder.getStringAttr(name)));
+    return builder.getDictionaryAttr(attrs);
   };
-  SmallVector<Attribute> argAttrs = {named("tokens"), named("position")};
+  SmallVector<Attribute> argAttrs = {role(ir::ParamRole::tokens),
+                                     role(ir::ParamRole::position)};
   if (anyLength)
-    argAttrs.push_back(named("logits_from"));
-  SmallVector<Attribute> resAttrs = {named("logits")};
+    argAttrs.push_back(role(ir::ParamRole::logits_from));
+  SmallVector<Attribute> resAttrs = {role(ir::ParamRole::logits)};
   for (unsigned i = 0; i < layers; ++i)
     for (StringRef kv : {"k", "v"}) {
       std::string n = formatv("{0}_cache.{1}", kv, i).str();
-      argAttrs.push_back(named(n));
-      resAttrs.push_back(named(n));
+      argAttrs.push_back(role(ir::ParamRole::cache, n));
+      resAttrs.push_back(role(ir::ParamRole::cache, n));
     }
   func.setAllArgAttrs(argAttrs);
   func.setAllResultAttrs(resAttrs);
@@ -592,7 +599,7 @@ buildModel(MLIRContext &context, const ModelFile &model,
   OpBuilder b(&context);
   OwningOpRef<ModuleOp> module =
       ModuleOp::create(NameLoc::get(b.getStringAttr(file)));
-  (*module)->setAttr("loom.model", configAttr(b, cfg, ctxLen));
+  (*module)->setAttr(ir::kModelAttr, configAttr(b, cfg, ctxLen));
   LlamaBuilder builder(context, model, ctxLen);
   builder.buildEntryPoint(*module, "prefill", kDyn);
   builder.buildEntryPoint(*module, "decode", 1);

@@ -7,12 +7,12 @@
 // into the same kernel. %d reuses the memory of %a, dead by then.
 
 // CHECK-LABEL: func.func @step(
-//  CHECK-SAME:   %[[ARENA:arg[0-9]+]]: memref<?xi8> {loom.name = "arena"})
-//  CHECK-SAME:   loom.schedule = {arena_bytes = 192 : i64, kernels = [
-//  CHECK-SAME:     {deps = array<i64>, name = "step__k0", params = array<i64: 0, 1, 4>, reads = ["x", "w1"], writes = ["arena[0, 64)"]},
-//  CHECK-SAME:     {deps = array<i64>, name = "step__k1", params = array<i64: 0, 2, 4>, reads = ["x", "w2"], writes = ["arena[64, 128)"]},
-//  CHECK-SAME:     {deps = array<i64: 0, 1>, name = "step__k2", params = array<i64: 0, 3, 4>, reads = ["arena[0, 64)", "arena[64, 128)", "x"], writes = ["arena[128, 192)", "arena[0, 64)", "logits"]}
-//  CHECK-SAME:   ], max_tokens = 8 : i64}
+//  CHECK-SAME:   %[[ARENA:arg[0-9]+]]: memref<?xi8> {loom.role = #loom.role<arena>})
+//  CHECK-SAME:   loom.schedule = #loom.schedule<arena_bytes = 192, max_tokens = 8, kernels = [
+//  CHECK-SAME:     #loom.kernel<name = "step__k0", deps = [], params = [0, 1, 4], reads = ["x", "w1"], writes = ["arena[0, 64)"]>,
+//  CHECK-SAME:     #loom.kernel<name = "step__k1", deps = [], params = [0, 2, 4], reads = ["x", "w2"], writes = ["arena[64, 128)"]>,
+//  CHECK-SAME:     #loom.kernel<name = "step__k2", deps = [0, 1], params = [0, 3, 4], reads = ["arena[0, 64)", "arena[64, 128)", "x"], writes = ["arena[128, 192)", "arena[0, 64)", "logits"]>
+//  CHECK-SAME:   ]>
 //       CHECK:   call @step__k0(%arg0, %arg1, %[[ARENA]])
 //       CHECK:   call @step__k1(%arg0, %arg2, %[[ARENA]])
 //       CHECK:   call @step__k2(%arg0, %arg3, %[[ARENA]])
@@ -66,21 +66,21 @@ module attributes {loom.model = {context_length = 8 : i64}} {
 // next orders the kernels; merged, the chain is one kernel.
 
 // CHECK-LABEL: func.func @prefill(
-//  CHECK-SAME:   arena_bytes = 1024 : i64, kernels = [{deps = array<i64>, name = "prefill__k0", params = array<i64: 0, 1, 3, 4>, reads = ["tokens"], writes = ["k_cache", "arena[0, 1024)", "logits"]}]
+//  CHECK-SAME:   arena_bytes = 1024, max_tokens = {{[0-9]+}}, kernels = [#loom.kernel<name = "prefill__k0", deps = [], params = [0, 1, 3, 4], reads = ["tokens"], writes = ["k_cache", "arena[0, 1024)", "logits"]>]
 // CHECK-LABEL: func.func @prefill__k0(
 //       CHECK:   %[[N:.*]] = memref.dim %arg0, %c1 : memref<1x?xi32>
 //       CHECK:   memref.view %arg3[%c0][%[[N]]] : memref<?xi8> to memref<?x32xf32>
 
 // PLAIN-LABEL: func.func @prefill(
-//  PLAIN-SAME:   arena_bytes = 1024 : i64, kernels = [
-//  PLAIN-SAME:     {deps = array<i64>, name = "prefill__k0", params = array<i64: 0, 1>, reads = ["tokens"], writes = ["k_cache"]},
-//  PLAIN-SAME:     {deps = array<i64: 0>, name = "prefill__k1", params = array<i64: 0, 1, 4>, reads = ["k_cache"], writes = ["arena[0, 1024)"]},
-//  PLAIN-SAME:     {deps = array<i64: 1>, name = "prefill__k2", params = array<i64: 0, 3, 4>, reads = ["arena[0, 1024)"], writes = ["logits"]}]
+//  PLAIN-SAME:   arena_bytes = 1024, max_tokens = {{[0-9]+}}, kernels = [
+//  PLAIN-SAME:     #loom.kernel<name = "prefill__k0", deps = [], params = [0, 1], reads = ["tokens"], writes = ["k_cache"]>,
+//  PLAIN-SAME:     #loom.kernel<name = "prefill__k1", deps = [0], params = [0, 1, 4], reads = ["k_cache"], writes = ["arena[0, 1024)"]>,
+//  PLAIN-SAME:     #loom.kernel<name = "prefill__k2", deps = [1], params = [0, 3, 4], reads = ["arena[0, 1024)"], writes = ["logits"]>]
 
 module attributes {loom.model = {context_length = 8 : i64}} {
-  func.func @prefill(%tokens: memref<1x?xi32> {loom.name = "tokens"},
+  func.func @prefill(%tokens: memref<1x?xi32> {loom.role = #loom.role<tokens>},
                      %cache: memref<8x32xf32> {loom.name = "k_cache"},
-                     %pos: index {loom.name = "position"},
+                     %pos: index {loom.role = #loom.role<position>},
                      %out: memref<?x32xf32> {loom.name = "logits"}) {
     %c1 = arith.constant 1 : index
     %n = memref.dim %tokens, %c1 : memref<1x?xi32>
@@ -104,7 +104,7 @@ module attributes {loom.model = {context_length = 8 : i64}} {
 // A loop that yields a value a later op uses: both stay in one kernel.
 
 // CHECK-LABEL: func.func @carried(
-//  CHECK-SAME:   kernels = [{deps = array<i64>, name = "carried__k0"
+//  CHECK-SAME:   kernels = [#loom.kernel<name = "carried__k0", deps = []
 //   CHECK-NOT:   name = "carried__k1"
 // CHECK-LABEL: func.func @carried__k0(
 //       CHECK:   %[[SUM:.*]] = scf.for
@@ -135,9 +135,9 @@ module {
 // two kernels that may run at the same time.
 
 // CHECK-LABEL: func.func @independent(
-//  CHECK-SAME:   loom.schedule = {arena_bytes = 128 : i64, kernels = [
-//  CHECK-SAME:     {deps = array<i64>, name = "independent__k0", {{.*}}, reads = ["x", "w1"], writes = ["arena[0, 64)", "o1"]},
-//  CHECK-SAME:     {deps = array<i64>, name = "independent__k1", {{.*}}, reads = ["x", "w2"], writes = ["arena[64, 128)", "o2"]}
+//  CHECK-SAME:   loom.schedule = #loom.schedule<arena_bytes = 128, max_tokens = {{[0-9]+}}, kernels = [
+//  CHECK-SAME:     #loom.kernel<name = "independent__k0", deps = [], {{.*}}, reads = ["x", "w1"], writes = ["arena[0, 64)", "o1"]>,
+//  CHECK-SAME:     #loom.kernel<name = "independent__k1", deps = [], {{.*}}, reads = ["x", "w2"], writes = ["arena[64, 128)", "o2"]>
 
 module attributes {loom.model = {context_length = 8 : i64}} {
   func.func @independent(%x: memref<16xf32> {loom.weight = "x"},
@@ -162,7 +162,7 @@ module attributes {loom.model = {context_length = 8 : i64}} {
 // index math comes from joins the kernel that uses it, the first load too.
 
 // CHECK-LABEL: func.func @rows(
-//  CHECK-SAME:   kernels = [{deps = array<i64>, name = "rows__k0", params = array<i64: 0, 1, 2>, reads = ["offsets", "x"], writes = ["logits"]}]
+//  CHECK-SAME:   kernels = [#loom.kernel<name = "rows__k0", deps = [], params = [0, 1, 2], reads = ["offsets", "x"], writes = ["logits"]>]
 //       CHECK:   call @rows__k0(%arg0, %arg1, %arg2)
 //  CHECK-NEXT:   return
 // CHECK-LABEL: func.func @rows__k0(

@@ -17,7 +17,7 @@
 
 // Two distinct weights of 64*64 and 64 elements; the repeated name counts once.
 // CHECK-LABEL: func.func @block
-//  CHECK-SAME:   attributes {loom.num_parameters = 4160 : i64}
+//  CHECK-SAME:   attributes {count.num_parameters = 4160 : i64}
 func.func @block(%x: tensor<1x64xf32>) -> tensor<1x64xf32> {
   %w = loom.weight "blk.0.attn_q.weight" : tensor<64x64xf32>
   %g = loom.weight "blk.0.attn_norm.weight" : tensor<64xf32>
@@ -30,7 +30,7 @@ func.func @block(%x: tensor<1x64xf32>) -> tensor<1x64xf32> {
 
 // A function without weights reads none.
 // CHECK-LABEL: func.func @empty
-//  CHECK-SAME:   attributes {loom.num_parameters = 0 : i64}
+//  CHECK-SAME:   attributes {count.num_parameters = 0 : i64}
 func.func @empty() {
   return
 }

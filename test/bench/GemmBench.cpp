@@ -19,7 +19,7 @@
 
 #include "loom/Codegen/Compiler.h"
 #include "loom/Codegen/Target.h"
-#include "loom/Dialect/Loom/IR/LoomDialect.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
 #include "loom/Runtime/Threads.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -82,9 +82,9 @@ compile(MLIRContext &ctx, const std::string &ir, llvm::StringRef function,
   module->walk([&](LLVM::LLVMFuncOp f) {
     if (f.getName() != function)
       return;
-    if (auto schedule = f->getAttrOfType<DictionaryAttr>("loom.schedule"))
-      if (auto bytes = schedule.getAs<IntegerAttr>("arena_bytes"))
-        arenaBytes = bytes.getInt();
+    if (auto schedule = f->getAttrOfType<mlir::loom::ScheduleAttr>(
+            mlir::loom::kScheduleAttr))
+      arenaBytes = schedule.getArenaBytes();
   });
   registerBuiltinDialectTranslation(ctx);
   registerLLVMDialectTranslation(ctx);

@@ -8,7 +8,7 @@
 #include "MemRefDescriptor.h"
 
 #include "loom/Codegen/Compiler.h"
-#include "loom/Dialect/Loom/IR/LoomDialect.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -205,8 +205,9 @@ AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
                                    "pos):\n" + ir);
   int64_t keys = cast<ShapedType>(func.getArgument(1).getType()).getDimSize(2);
   Builder b(&ctx);
-  func.setArgAttr(4, "loom.name", b.getStringAttr("position"));
-  (*module)->setAttr("loom.model",
+  func.setArgAttr(4, mlir::loom::kRoleAttr,
+                  mlir::loom::ParamRoleAttr::get(&ctx, mlir::loom::ParamRole::position));
+  (*module)->setAttr(mlir::loom::kModelAttr,
                      b.getDictionaryAttr(b.getNamedAttr(
                          "context_length", b.getI64IntegerAttr(keys))));
   ::loom::CompileOptions options;
@@ -219,9 +220,9 @@ AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
   module->walk([&](LLVM::LLVMFuncOp f) {
     if (f.getName() != "attention")
       return;
-    if (auto schedule = f->getAttrOfType<DictionaryAttr>("loom.schedule"))
-      if (auto bytes = schedule.getAs<IntegerAttr>("arena_bytes"))
-        kernel->arenaBytes = bytes.getInt();
+    if (auto schedule = f->getAttrOfType<mlir::loom::ScheduleAttr>(
+            mlir::loom::kScheduleAttr))
+      kernel->arenaBytes = schedule.getArenaBytes();
   });
   auto engine = createEngine(*module);
   if (!engine)

@@ -4,9 +4,11 @@
 //
 // A pass plugin for loom-opt: `loom-example-count-parameters` counts the
 // parameters each function reads through `loom.weight` (each distinct name
-// once) and records the total as a `loom.num_parameters` attribute on the
+// once) and records the total as a `count.num_parameters` attribute on the
 // function. It shows what a plugin needs: a pass declared in Passes.td that
 // uses loom ops, and the `mlirGetPassPluginInfo` entry point registering it.
+// (Its attribute has a prefix of its own: the `loom.` ones are the
+// dialect's, and the verifier rejects names it does not know.)
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,7 +45,7 @@ struct CountParametersPass
       if (seen.insert(weight.getName()).second)
         total += weight.getNumParameters();
     });
-    func->setAttr("loom.num_parameters",
+    func->setAttr("count.num_parameters",
                   OpBuilder(func).getI64IntegerAttr(total));
   }
 };

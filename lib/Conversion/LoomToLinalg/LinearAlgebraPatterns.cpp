@@ -65,10 +65,6 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
   }
 };
 
-/// Marks the op that rounds a linear layer's input to bf16, so that other
-/// layers reading the same input (Q, K and V; gate and up) reuse it.
-static constexpr llvm::StringLiteral kBF16ActivationsAttr =
-    "loom.bf16_activations";
 
 /// x rounded to bf16 (to nearest, ties to even), elementwise; once per x.
 static Value roundToBF16(OpBuilder &b, Location loc, Value x) {

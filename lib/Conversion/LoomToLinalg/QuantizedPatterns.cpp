@@ -24,10 +24,6 @@ using namespace mlir::loom::lowering;
 
 static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
 
-/// Marks the op that quantizes a linear layer's input to 8-bit blocks, so
-/// that other layers reading the same input find and reuse it.
-static constexpr llvm::StringLiteral kActivationBlocksAttr =
-    "loom.activation_blocks";
 
 /// The value of a q4_0 nibble (`high` selects it) as a signed integer of
 /// `type`: nibble - 8.

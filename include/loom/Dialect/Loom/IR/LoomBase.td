@@ -31,6 +31,17 @@ def Loom_Dialect : Dialect {
     `docs/Dialects/LoomRationale.md`).
   }];
   let hasConstantMaterializer = 1;
+  let useDefaultAttributePrinterParser = 1;
+  // The `loom.*` attributes of ops, arguments and results are checked
+  // (LoomDialect.cpp: a misspelt or mistyped one is an error).
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let extraClassDeclaration = [{
+  private:
+    void registerAttributes();
+  public:
+  }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::tensor::TensorDialect"];
 }

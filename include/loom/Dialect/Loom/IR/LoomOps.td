@@ -10,6 +10,7 @@
 #define LOOM_DIALECT_LOOM_IR_LOOMOPS_TD
 
 include "loom/Dialect/Loom/IR/LoomBase.td"
+include "loom/Dialect/Loom/IR/LoomAttrs.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"

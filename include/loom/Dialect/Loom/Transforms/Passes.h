@@ -18,29 +18,18 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
 namespace mlir::loom {
 
 #define GEN_PASS_DECL
 #define GEN_PASS_REGISTRATION
 #include "loom/Dialect/Loom/Transforms/Passes.h.inc"
 
-/// The argument attribute naming the weight an argument is bound to.
-inline constexpr llvm::StringLiteral kWeightArgAttr = "loom.weight";
-
-/// On a loom.weight (and then its argument): the model file stores the
-/// weight in this element type, and the runtime converts it once, at load,
-/// to the type the op reads (loom-narrow-weights).
-inline constexpr llvm::StringLiteral kPackedFromAttr = "loom.packed_from";
+// The loom.* attribute names: loom/Dialect/Loom/IR/LoomOps.h.
 
 /// The grid loom-shard-experts places experts on.
 inline constexpr llvm::StringLiteral kExpertGridName = "experts";
-/// Marks a function the runtime calls itself (not an entry point).
-inline constexpr llvm::StringLiteral kRuntimeHelperAttr = "loom.runtime_helper";
-/// On an entry point's argument: the weight is split along its first axis
-/// over a grid of this many ranks; each rank is bound its own slice.
-inline constexpr llvm::StringLiteral kShardArgAttr = "loom.shard";
-/// Marks the expert FFN of one shard in the in-process form.
-inline constexpr llvm::StringLiteral kExpertShardAttr = "loom.expert_shard";
 
 /// The upstream ShardingInterface for the ops expert sharding partitions:
 /// `loom.moe_expert_ffn` (each device its experts, then an all-reduce), and
