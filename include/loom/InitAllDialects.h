@@ -8,14 +8,33 @@
 #define LOOM_INITALLDIALECTS_H
 
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
+#include "loom/Dialect/Loom/Transforms/ShardingInterfaceImpl.h"
 
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
 
 namespace mlir::loom {
 
 /// Adds every dialect Loom defines to `registry`.
 inline void registerAllLoomDialects(DialectRegistry &registry) {
   registry.insert<LoomDialect>();
+}
+
+/// Adds every extension Loom defines: external models of upstream
+/// interfaces (ShardingInterfaceImpl.h).
+inline void registerAllLoomExtensions(DialectRegistry &registry) {
+  registerShardingInterfaceModels(registry);
+}
+
+/// What loom-opt and the compiler driver register, in one place: every
+/// upstream dialect and extension (bufferization and the LLVM conversions
+/// find their interface implementations there), and Loom's.
+inline void registerLoomToolDialects(DialectRegistry &registry) {
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllLoomDialects(registry);
+  registerAllLoomExtensions(registry);
 }
 
 } // namespace mlir::loom

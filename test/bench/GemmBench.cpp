@@ -17,7 +17,7 @@
 
 #include "MemRefDescriptor.h"
 
-#include "loom/Codegen/Compiler.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 #include "loom/Runtime/Threads.h"

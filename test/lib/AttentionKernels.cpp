@@ -7,7 +7,7 @@
 #include "AttentionKernels.h"
 #include "MemRefDescriptor.h"
 
-#include "loom/Codegen/Compiler.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

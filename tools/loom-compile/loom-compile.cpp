@@ -13,7 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/CompileOptions.h"
-#include "loom/Codegen/Compiler.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"

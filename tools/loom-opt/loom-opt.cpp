@@ -13,8 +13,6 @@
 #include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
@@ -22,13 +20,10 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::loom::registerAllLoomPasses();
 
+  // The same dialects and extensions as the compiler driver: loom ops
+  // partition under upstream shard-partition also when run on its own.
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::loom::registerAllLoomDialects(registry);
-  // loom.moe_expert_ffn and the weight-decoding ops partition under
-  // upstream shard-partition, also when run on its own.
-  mlir::loom::registerShardingInterfaceModels(registry);
+  mlir::loom::registerLoomToolDialects(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "Loom optimizer driver: the loom dialect and passes, plus "

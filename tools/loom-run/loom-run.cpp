@@ -15,7 +15,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/CompileOptions.h"
-#include "loom/Codegen/Compiler.h"
+#include "loom/Driver/CompileCache.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"
@@ -32,7 +33,6 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
-#include "llvm/Support/xxhash.h"
 
 #include <fmt/format.h>
 
@@ -42,7 +42,6 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
-#include <link.h>
 
 using namespace llvm;
 
@@ -138,108 +137,6 @@ bool isArtifact(StringRef path) {
                                               "ELF";
 }
 
-/// Adds the path, size and modification time of every Loom library this
-/// process has loaded: a rebuilt or upgraded compiler misses the cache.
-int addLoomLibrary(struct dl_phdr_info *info, size_t, void *data) {
-  StringRef path = info->dlpi_name ? info->dlpi_name : "";
-  if (!sys::path::filename(path).starts_with("libLoom"))
-    return 0;
-  sys::fs::file_status st;
-  if (!sys::fs::status(path, st))
-    *static_cast<std::string *>(data) += fmt::format(
-        "{}:{}:{};", path.str(), st.getSize(),
-        st.getLastModificationTime().time_since_epoch().count());
-  return 0;
-}
-
-/// The cache key: everything the artifact depends on. The model's
-/// configuration (every field describeConfig prints) and its tensor table
-/// (names, storage types, shapes), not its file name: two files called
-/// model.gguf with other eps or theta get two entries. Then the compile
-/// options in their printed form, the target (the CPU and instruction sets
-/// code is generated for: this machine's unless --cpu names one), the build
-/// of the compiler (every loaded Loom library) and the manifest version.
-Expected<std::string> cacheKey(const loom::ModelFile &model) {
-  Expected<loom::TargetDescription> target =
-      loom::describeTarget(compileOptions.cpu);
-  if (!target)
-    return target.takeError();
-  std::string compilerStamp;
-  dl_iterate_phdr(addLoomLibrary, &compilerStamp);
-  std::string config;
-  for (const auto &[field, value] : loom::describeConfig(model.config))
-    config += field + "=" + value + ";";
-  std::string text = fmt::format(
-      "config:{}|weights:{}|options:{}|target:{}:{}|compiler:{}|manifest:v{}",
-      config, loom::weightsFingerprint(model), compileOptions.str(), target->cpu,
-      join(target->isaFeatures, ","), compilerStamp, loom::Manifest::kVersion);
-  return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
-}
-
-/// Compiles `model` into the cache (or a temporary file) unless it is there.
-Expected<std::string> compileCached(const loom::ModelFile &model,
-                                    bool &fromCache) {
-  const loom::CompileOptions &options = compileOptions;
-  SmallString<256> path;
-  if (noCache) {
-    if (std::error_code ec =
-            sys::fs::createTemporaryFile("loom-model", "so", path))
-      return createStringError(ec, "cannot create a temporary file");
-  } else {
-    if (!cacheDir.empty()) {
-      path = cacheDir;
-    } else if (std::optional<std::string> xdg =
-                   sys::Process::GetEnv("XDG_CACHE_HOME");
-               xdg && sys::path::is_absolute(*xdg)) {
-      // The XDG spec: an empty or relative value is to be ignored.
-      path = *xdg;
-      sys::path::append(path, "loom");
-    } else if (std::optional<std::string> home = sys::Process::GetEnv("HOME");
-               home && !home->empty()) {
-      path = *home;
-      sys::path::append(path, ".cache", "loom");
-    } else {
-      path = "/tmp/loom-cache";
-    }
-    if (std::error_code ec = sys::fs::create_directories(path))
-      return createStringError(ec, "cannot create the cache folder " + path);
-    // create_directories accepts an existing file of that name.
-    if (!sys::fs::is_directory(path))
-      return createStringError(
-          std::make_error_code(std::errc::not_a_directory),
-          "the cache folder " + path + " is a file, not a folder");
-    Expected<std::string> key = cacheKey(model);
-    if (!key)
-      return key.takeError();
-    sys::path::append(path, *key + ".so");
-    if (sys::fs::exists(path)) {
-      // A truncated or damaged entry (a full disk, a killed copy) is
-      // compiled again, not loaded.
-      Error damaged = loom::checkArtifactFile(path);
-      if (!damaged) {
-        fromCache = true;
-        return std::string(path);
-      }
-      fmt::print(stderr, "loom-run: warning: {}; compiling it again\n",
-                 toString(std::move(damaged)));
-    }
-  }
-  // Write next to the final name, then rename: concurrent runs never see a
-  // half-written artifact.
-  SmallString<256> partial(path);
-  partial += ".partial." + std::to_string(sys::Process::getProcessId());
-  if (Error e = loom::compileArtifact(model, options, partial)) {
-    sys::fs::remove(partial);
-    return std::move(e);
-  }
-  if (std::error_code ec = sys::fs::rename(partial, path)) {
-    sys::fs::remove(partial);
-    return createStringError(ec, "cannot move the artifact to " + path);
-  }
-  fromCache = false;
-  return std::string(path);
-}
-
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -325,7 +222,13 @@ static int runMain(int argc, char **argv) {
                  "loom-run: note: a KV cache for {} positions (the model "
                  "allows {}; --context-length to change)\n",
                  loom::kDefaultContextCap, model->config.contextLength);
-    auto path = compileCached(*model, fromCache);
+    loom::CacheOptions cache;
+    cache.dir = cacheDir;
+    cache.disabled = noCache;
+    auto path = loom::compileCached(
+        *model, compileOptions, cache, fromCache, [](StringRef message) {
+          fmt::print(stderr, "loom-run: warning: {}\n", message.str());
+        });
     if (!path)
       return fail(toString(path.takeError()));
     auto loaded = loom::Artifact::load(*path);

@@ -19,7 +19,7 @@
 #include "AttentionKernels.h"
 #include "MemRefDescriptor.h"
 
-#include "loom/Codegen/Compiler.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
 #include "loom/Runtime/Threads.h"
 

@@ -19,6 +19,7 @@
 #include "mlir/Pass/Pass.h"
 
 #include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Dialect/Loom/Transforms/ShardingInterfaceImpl.h"
 
 namespace mlir::loom {
 
@@ -31,12 +32,7 @@ namespace mlir::loom {
 /// The grid loom-shard-experts places experts on.
 inline constexpr llvm::StringLiteral kExpertGridName = "experts";
 
-/// The upstream ShardingInterface for the ops expert sharding partitions:
-/// `loom.moe_expert_ffn` (each device its experts, then an all-reduce), and
-/// `loom.dequantize` / `arith.extf` (sharded as their operand); and the
-/// memory effects of `mpi.allreduce` (reads its send buffer, writes its
-/// receive buffer), which upstream does not declare.
-void registerShardingInterfaceModels(DialectRegistry &registry);
+// registerShardingInterfaceModels: ShardingInterfaceImpl.h.
 
 } // namespace mlir::loom
 

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Codegen/Compiler.h"
+#include "loom/Driver/Compiler.h"
 
 #include "loom/Codegen/Passes.h"
 #include "loom/Codegen/Pipelines.h"
@@ -14,8 +14,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
+#include "loom/InitAllDialects.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -49,9 +48,7 @@ namespace loom {
 static Error runPipeline(mlir::ModuleOp module, StringRef what,
                          function_ref<void(mlir::OpPassManager &)> build) {
   mlir::DialectRegistry registry;
-  mlir::registerAllDialects(registry);
-  mlir::registerAllExtensions(registry);
-  mlir::loom::registerShardingInterfaceModels(registry);
+  mlir::loom::registerLoomToolDialects(registry);
   module.getContext()->appendDialectRegistry(registry);
   mlir::PassManager pm(module.getContext());
   build(pm);

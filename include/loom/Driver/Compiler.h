@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LOOM_CODEGEN_COMPILER_H
-#define LOOM_CODEGEN_COMPILER_H
+#ifndef LOOM_DRIVER_COMPILER_H
+#define LOOM_DRIVER_COMPILER_H
 
 #include "loom/Codegen/CompileOptions.h"
 #include "loom/Frontend/ModelBuilder.h"
@@ -97,4 +97,4 @@ std::string weightsFingerprint(const ModelFile &model);
 
 } // namespace loom
 
-#endif // LOOM_CODEGEN_COMPILER_H
+#endif // LOOM_DRIVER_COMPILER_H
