@@ -74,6 +74,17 @@ else:
                     "tests are reported UNSUPPORTED; `tools/loom-dev setup` "
                     "installs openmpi-bin and libopenmpi-dev")
 
+# clang-format of the LLVM Loom builds with (Debian's clang-format-22,
+# installed by `tools/loom-dev setup`): Format/clang-format.test REQUIRES it.
+clang_format = os.path.join(config.llvm_tools_dir, "clang-format")
+if os.access(clang_format, os.X_OK):
+    config.available_features.add("clang-format")
+    config.substitutions.append(("%clang_format", clang_format))
+else:
+    lit_config.note("no clang-format in " + config.llvm_tools_dir + ": the "
+                    "formatting check is reported UNSUPPORTED; `tools/loom-dev "
+                    "setup` installs clang-format-22")
+
 # The host CPU's instruction sets (from /proc/cpuinfo's flags): a test that
 # runs code compiled for a named CPU REQUIRES that CPU's features here, and is
 # reported UNSUPPORTED on machines without them. Tests that only read the IR
