@@ -1,6 +1,13 @@
-//===- DotContractions.h - register-blocked dot products --------*- C++ -*-===//
+//===- DotContractions.h - the contraction lowerings ------------*- C++ -*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The lowerings of contractions on buffers into register-blocked parallel
+// loops that loom-parallelize-contractions applies, as functions and as
+// rewrite patterns. They live in DotContraction.cpp,
+// QuantizedContraction.cpp (with InterleavedContraction.cpp) and
+// RowUpdateContraction.cpp, the patterns in ContractionPatterns.cpp, what
+// they share in ContractionLoops.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,6 +56,31 @@ LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
 /// `contract`). Fails, changing nothing, for any other op.
 LogicalResult lowerRowUpdateContraction(RewriterBase &rewriter,
                                         linalg::GenericOp op, int64_t width);
+
+/// What the contraction patterns pass to the lowerings above: the values
+/// loom-parallelize-contractions reads from its options and the target.
+struct ContractionLoweringOptions {
+  /// f32 lanes of the vector accumulators (`width`); none of the patterns
+  /// is added where this is not positive.
+  int64_t vectorWidth = 16;
+  /// Rows of a (tokens) and of b (output features) per register block.
+  int64_t blockRows = 4;
+  int64_t blockCols = 4;
+  /// The cache (L2) a chunk of tokens should fit in; 0: one chunk.
+  int64_t cacheBytes = 0;
+  /// 8-bit blocks to vpdpbusd (AVX512-VNNI with AVX512VL, or AVX-VNNI).
+  bool vnni = false;
+  /// bf16 operand pairs to vdpbf16ps (AVX512-BF16).
+  bool bf16Dot = false;
+};
+
+/// Adds the lowerings above as patterns on linalg.generic, each succeeding
+/// exactly where its function does, in the order
+/// loom-parallelize-contractions tries them (by benefit): the
+/// register-blocked dot product, then the block-quantized contraction, then
+/// row updates.
+void populateContractionLoweringPatterns(
+    RewritePatternSet &patterns, const ContractionLoweringOptions &options);
 
 } // namespace mlir::loom
 

@@ -1,0 +1,285 @@
+//===- ContractionLoops.cpp - loops and helpers the contractions share ----===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// What more than one of the contraction lowerings uses (declared in
+// ContractionLoops.h): the emitter of the scf.parallel over blocks of
+// `rows x cols` outputs, with its whole and edge blocks and its chunks of
+// rows sized to the L2; the test for a multiply-add body; and the pieces of
+// the 8-bit block dot products that the block-quantized and the interleaved
+// lowerings both build (vpdpbusd or its widened form, a token block's scale
+// and bytes, the stack buffers of a decode call).
+//
+//===----------------------------------------------------------------------===//
+
+#include "ContractionLoops.h"
+
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace mlir::loom::detail {
+
+//===----------------------------------------------------------------------===//
+// Matching
+//===----------------------------------------------------------------------===//
+
+std::optional<unsigned> dimOf(AffineExpr e) {
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return d.getPosition();
+  return std::nullopt;
+}
+
+/// The value `arg` reaches the multiplication as: itself, or widened from
+/// f16/bf16 by an arith.extf (a 16-bit weight read in place).
+static bool isOperand(Value v, Value arg) {
+  if (v == arg)
+    return true;
+  auto ext = v.getDefiningOp<arith::ExtFOp>();
+  return ext && ext.getIn() == arg && ext.getType().isF32() &&
+         (arg.getType().isF16() || arg.getType().isBF16());
+}
+
+bool isMultiplyAdd(linalg::GenericOp op) {
+  Block &body = op.getRegion().front();
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!yield || yield.getNumOperands() != 1)
+    return false;
+  auto add = yield.getOperand(0).getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return false;
+  Value a = body.getArgument(0), b = body.getArgument(1),
+        out = body.getArgument(2);
+  auto mul = add.getRhs().getDefiningOp<arith::MulFOp>();
+  Value other = add.getLhs();
+  if (!mul) {
+    mul = add.getLhs().getDefiningOp<arith::MulFOp>();
+    other = add.getRhs();
+  }
+  if (!mul || other != out || !out.getType().isF32())
+    return false;
+  bool mulOk = (isOperand(mul.getLhs(), a) && isOperand(mul.getRhs(), b)) ||
+               (isOperand(mul.getLhs(), b) && isOperand(mul.getRhs(), a));
+  // Nothing else in the body: the extf ops, the multiply, the add.
+  size_t widened = 0;
+  for (Operation &o : body.without_terminator())
+    widened += isa<arith::ExtFOp>(o);
+  return mulOk && body.getOperations().size() == 3 + widened;
+}
+
+MemRefType memrefOperand(linalg::GenericOp op, unsigned i) {
+  return dyn_cast<MemRefType>(op->getOperand(i).getType());
+}
+
+//===----------------------------------------------------------------------===//
+// Loops
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> sizesOfLoops(RewriterBase &rewriter, linalg::GenericOp op) {
+  Location loc = op.getLoc();
+  SmallVector<Value> sizes;
+  for (Range r :
+       cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc))
+    sizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, r.size));
+  return sizes;
+}
+
+Value memrefDim(OpBuilder &b, Location loc, Value v, unsigned d) {
+  auto type = cast<MemRefType>(v.getType());
+  if (!type.isDynamicDim(d))
+    return arith::ConstantIndexOp::create(b, loc, type.getDimSize(d));
+  return memref::DimOp::create(b, loc, v, d);
+}
+
+void emitBlockedLoops(RewriterBase &rewriter, Location loc,
+                      ArrayRef<Value> leadSizes, Value sSize, Value nSize,
+                      int64_t rows, int64_t cols, int64_t work, Value chunk,
+                      BlockFn emitBlock) {
+  Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
+  Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
+  // Rows [sLo, sHi) as blocks.
+  auto emitParallel = [&](OpBuilder &builder, Location pl, Value sLo, Value sHi) {
+    SmallVector<Value> lbs(leadSizes.size() + 2, c0);
+    SmallVector<Value> steps(leadSizes.size() + 2, c1);
+    SmallVector<Value> ubs(leadSizes);
+    // Column blocks outside row blocks: a block of weight rows stays in L1
+    // while every token's block passes by, and the runtime splits the
+    // weight rows across threads. (Rows outside streamed the whole weight
+    // matrix once per 4 tokens.)
+    ubs.push_back(arith::CeilDivUIOp::create(builder, pl, nSize, cc));
+    ubs.push_back(arith::CeilDivUIOp::create(
+        builder, pl, arith::SubIOp::create(builder, pl, sHi, sLo), cr));
+    unsigned numLead = leadSizes.size();
+    auto parallel = scf::ParallelOp::create(
+        builder, pl, lbs, ubs, steps,
+        [&](OpBuilder &b, Location l, ValueRange ivs) {
+          ValueRange lead = ivs.take_front(numLead);
+          Value n0 = arith::MulIOp::create(b, l, ivs[numLead], cc);
+          Value s0 = arith::AddIOp::create(
+              b, l, sLo, arith::MulIOp::create(b, l, ivs[numLead + 1], cr));
+          Value sEnd = arith::MinUIOp::create(
+              b, l, sHi, arith::AddIOp::create(b, l, s0, cr));
+          Value nEnd = arith::MinUIOp::create(
+              b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
+          auto whole = [&](Value begin, Value end, Value size) {
+            return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                         arith::SubIOp::create(b, l, end, begin),
+                                         size);
+          };
+          Value full = arith::AndIOp::create(b, l, whole(s0, sEnd, cr),
+                                             whole(n0, nEnd, cc));
+          scf::IfOp::create(
+              b, l, full,
+              [&](OpBuilder &tb, Location tl) {
+                auto offsets = [&](Value base, int64_t count) {
+                  SmallVector<Value> idx;
+                  for (int64_t i = 0; i < count; ++i)
+                    idx.push_back(arith::AddIOp::create(
+                        tb, tl, base, arith::ConstantIndexOp::create(tb, tl, i)));
+                  return idx;
+                };
+                emitBlock(tb, tl, lead, offsets(s0, rows), offsets(n0, cols));
+                scf::YieldOp::create(tb, tl);
+              },
+              [&](OpBuilder &eb, Location el) {
+                // An edge block: one output at a time.
+                scf::ForOp::create(
+                    eb, el, s0, sEnd, c1, ValueRange{},
+                    [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                      scf::ForOp::create(
+                          rb, rl, n0, nEnd, c1, ValueRange{},
+                          [&](OpBuilder &cb, Location cl, Value c, ValueRange) {
+                            emitBlock(cb, cl, lead, {r}, {c});
+                            scf::YieldOp::create(cb, cl);
+                          });
+                      scf::YieldOp::create(rb, rl);
+                    });
+                scf::YieldOp::create(eb, el);
+              });
+          scf::ReduceOp::create(b, l);
+        });
+    // For the runtime's task sizes: loom-outline-parallel-loops multiplies
+    // in the trip counts of the loops inside.
+    parallel->setAttr(loom::kTileWorkAttr, builder.getI64IntegerAttr(work));
+  };
+  if (!chunk) {
+    emitParallel(rewriter, loc, c0, sSize);
+    return;
+  }
+  // Chunks of rows that stay in L2 while the weights stream past.
+  scf::ForOp::create(rewriter, loc, c0, sSize, chunk, ValueRange{},
+                     [&](OpBuilder &b, Location l, Value s, ValueRange) {
+                       Value end = arith::MinUIOp::create(
+                           b, l, sSize, arith::AddIOp::create(b, l, s, chunk));
+                       emitParallel(b, l, s, end);
+                       scf::YieldOp::create(b, l);
+                     });
+}
+
+Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
+                int64_t bytesPerK, int64_t rows) {
+  if (cacheBytes <= 0)
+    return {};
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value rowBytes = arith::MulIOp::create(b, loc, kSize, c(bytesPerK));
+  Value fit = arith::DivUIOp::create(b, loc, c(cacheBytes / 2), rowBytes);
+  Value whole = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, fit, c(rows)), c(rows));
+  return arith::MaxUIOp::create(b, loc, whole, c(rows));
+}
+
+//===----------------------------------------------------------------------===//
+// 8-bit blocks
+//===----------------------------------------------------------------------===//
+
+Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+              Value bv) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  if (vnni)
+    return LLVM::CallIntrinsicOp::create(
+               b, l, v8i32, b.getStringAttr("llvm.x86.avx512.vpdpbusd.256"),
+               ValueRange{acc, a, bv})
+        .getResult(0);
+  auto v32i32 = VectorType::get({32}, b.getI32Type());
+  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
+                                  arith::ExtSIOp::create(b, l, v32i32, bv));
+  Value groups = vector::ShapeCastOp::create(
+      b, l, VectorType::get({4, 8}, b.getI32Type()), p);
+  Value sum = acc;
+  for (int64_t g = 0; g < 4; ++g)
+    sum = arith::AddIOp::create(
+        b, l, sum, vector::ExtractOp::create(b, l, groups, ArrayRef<int64_t>{g}));
+  return sum;
+}
+
+Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v) {
+  return arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(type, b.getIntegerAttr(b.getI8Type(), v)));
+}
+
+SmallVector<int64_t> concat16() {
+  SmallVector<int64_t> mask;
+  for (int64_t i = 0; i < 32; ++i)
+    mask.push_back(i);
+  return mask;
+}
+
+Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at) {
+  return arith::DivFOp::create(
+      b, l, memref::LoadOp::create(b, l, xd, at),
+      arith::ConstantOp::create(b, l, b.getF32FloatAttr(127.0f)));
+}
+
+Value tokenBytes(OpBuilder &b, Location l, Value xq, SmallVector<Value> at,
+                 bool q4) {
+  Type i8 = b.getI8Type();
+  if (!q4)
+    return vector::LoadOp::create(b, l, VectorType::get({32}, i8), xq, at);
+  auto v16i8 = VectorType::get({16}, i8);
+  Value low = vector::LoadOp::create(b, l, v16i8, xq, at);
+  at[at.size() - 2] = arith::ConstantIndexOp::create(b, l, 1);
+  Value high = vector::LoadOp::create(b, l, v16i8, xq, at);
+  return vector::ShuffleOp::create(b, l, low, high, concat16());
+}
+
+Value entryAlloca(OpBuilder &b, Location l, Operation *op, MemRefType type,
+                  int64_t align) {
+  OpBuilder::InsertionGuard guard(b);
+  // After the allocas already there: buffers in the order they are made.
+  Block &entry = op->getParentRegion()->front();
+  auto first = llvm::find_if(
+      entry, [](Operation &o) { return !isa<memref::AllocaOp>(o); });
+  b.setInsertionPoint(&entry, first);
+  if (!align)
+    return memref::AllocaOp::create(b, l, type);
+  return memref::AllocaOp::create(b, l, type, b.getI64IntegerAttr(align));
+}
+
+void forEachTokenBlock(
+    OpBuilder &b, Location l, Value xd, Value xq, bool q4, int64_t blocks,
+    Value scale, function_ref<void(OpBuilder &, Location, Value, Value)> body) {
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+  unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
+  scf::ForOp::create(
+      b, l, c0, arith::ConstantIndexOp::create(b, l, blocks),
+      arith::ConstantIndexOp::create(b, l, 1), ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
+        SmallVector<Value> at(dRank, c0);
+        at.back() = blk;
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), scale,
+                                ValueRange{blk});
+        at.append(q4 ? 2 : 1, c0);
+        body(nb, nl, blk, tokenBytes(nb, nl, xq, at, q4));
+        scf::YieldOp::create(nb, nl);
+      });
+}
+
+} // namespace mlir::loom::detail

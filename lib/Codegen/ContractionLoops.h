@@ -1,0 +1,138 @@
+//===- ContractionLoops.h - shared parts of the contractions ----*- C++ -*-===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// Internal to lib/Codegen: what the contraction lowerings of
+// DotContractions.h share (ContractionLoops.cpp). The lowerings are
+// DotContraction.cpp (register-blocked f32/f16/bf16 dot products),
+// RowUpdateContraction.cpp (row updates), QuantizedContraction.cpp (q8_0 and
+// q4_0 weights) and InterleavedContraction.cpp (q4_0x8 and q8_0x8 weights).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LOOM_LIB_CODEGEN_CONTRACTIONLOOPS_H
+#define LOOM_LIB_CODEGEN_CONTRACTIONLOOPS_H
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <optional>
+
+namespace mlir::loom::detail {
+
+//===----------------------------------------------------------------------===//
+// Matching
+//===----------------------------------------------------------------------===//
+
+/// The position of `e` if it is a loop dimension, else nothing.
+std::optional<unsigned> dimOf(AffineExpr e);
+
+/// Whether `body` is `yield out + a * b` (either order, f32; a and b may
+/// each be widened from f16/bf16 first).
+bool isMultiplyAdd(linalg::GenericOp op);
+
+/// Operand `i` of `op` as a memref type, or null.
+MemRefType memrefOperand(linalg::GenericOp op, unsigned i);
+
+/// Whether `op`'s body has an op of type `OpTy` (the form's signature:
+/// arith.bitcast decodes an f16 scale, arith.muli multiplies 8-bit values).
+template <typename OpTy> bool bodyHas(linalg::GenericOp op) {
+  bool found = false;
+  op.getRegion().walk([&](OpTy) { found = true; });
+  return found;
+}
+
+//===----------------------------------------------------------------------===//
+// Loops
+//===----------------------------------------------------------------------===//
+
+/// The sizes of `op`'s loops as index values (constants where static).
+SmallVector<Value> sizesOfLoops(RewriterBase &rewriter, linalg::GenericOp op);
+
+/// Dimension `d` of memref `v`: a constant where it is static.
+Value memrefDim(OpBuilder &b, Location loc, Value v, unsigned d);
+
+/// Emits `emitBlock(builder, loc, lead, rows, cols)` for every block of
+/// `rows x cols` outputs of an [.., s, n] result: an scf.parallel over the
+/// `leadSizes` loops and the row and column blocks; whole blocks get the
+/// block's row and column indices, edge blocks one output at a time.
+/// `work` is recorded as the work of one step of the block's inner loop.
+/// With `chunk` (a number of rows, a multiple of `rows`), the parallel loop
+/// covers `chunk` rows at a time, inside a sequential loop over the chunks.
+using BlockFn = function_ref<void(OpBuilder &, Location, ValueRange lead,
+                                  ArrayRef<Value> rows, ArrayRef<Value> cols)>;
+void emitBlockedLoops(RewriterBase &rewriter, Location loc,
+                      ArrayRef<Value> leadSizes, Value sSize, Value nSize,
+                      int64_t rows, int64_t cols, int64_t work, Value chunk,
+                      BlockFn emitBlock);
+
+/// Rows of a [.., s, k] operand whose rows take `bytesPerK` bytes per value
+/// of k, per chunk, so that a chunk takes at most half of `cacheBytes`:
+/// max(rows, cacheBytes / 2 / (bytesPerK k)), rounded down to whole blocks
+/// of `rows`. Null without a cache size.
+Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
+                int64_t bytesPerK, int64_t rows);
+
+//===----------------------------------------------------------------------===//
+// 8-bit blocks (QuantizedContraction.cpp, InterleavedContraction.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Bytes a token's row takes per block of 32 values once quantized to 8
+/// bits: the 32 values and the block's f32 max |x| (for chunkRows).
+constexpr int64_t kInt8BlockBytes = 32 + 4;
+
+/// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
+/// signed), four adjacent byte pairs per i32 lane. With `vnni`, AVX512-VNNI /
+/// AVX-VNNI's vpdpbusd (the upstream x86vector dialect has only
+/// AVX-VNNI-INT8's signed x signed form, which most x86 CPUs lack);
+/// otherwise widened to i32 and summed in groups, which also leaves each
+/// lane's sum exact: only the sum of all lanes is used.
+Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+              Value bv);
+
+/// A vector of `type` (i8 elements) with every element `v`.
+Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v);
+
+/// The shuffle mask that puts two vectors of 16 side by side.
+SmallVector<int64_t> concat16();
+
+/// A token block's scale x.d from its max |x| at `at` in `xd`, as the op's
+/// body computes it: max / 127.
+Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at);
+
+/// The 32 bytes of a token's block of `xq` whose first byte is at `at`:
+/// q4_0's two halves ([.., 2, 16], the half at `at`'s second-to-last
+/// index) side by side, low-nibble values first.
+Value tokenBytes(OpBuilder &b, Location l, Value xq, SmallVector<Value> at,
+                 bool q4);
+
+/// A stack buffer of `type` at the entry of the function holding `op` (not
+/// in a loop: an alloca scope would not survive the lowering of the loops it
+/// holds to branches), aligned to `align` bytes where given.
+Value entryAlloca(OpBuilder &b, Location l, Operation *op, MemRefType type,
+                  int64_t align = 0);
+
+/// A loop over the blocks of one token's 8-bit input (decode: every leading
+/// index 0): stores each block's scale x.d in `scale`[blk], then calls
+/// `body` with the block and its 32 bytes (tokenBytes of `xq`, [.., blocks,
+/// 2, 16] for q4 or [.., blocks, 32]).
+void forEachTokenBlock(
+    OpBuilder &b, Location l, Value xd, Value xq, bool q4, int64_t blocks,
+    Value scale, function_ref<void(OpBuilder &, Location, Value, Value)> body);
+
+//===----------------------------------------------------------------------===//
+// The interleaved lowering, for the block-quantized one to dispatch to
+//===----------------------------------------------------------------------===//
+
+/// Rewrites `op`, if it is the contraction QuantizedPatterns.cpp makes for
+/// q4_0x8 / q8_0x8 weights with 8-bit activations, into an scf.parallel over
+/// groups of 8 interleaved weight rows (InterleavedContraction.cpp). Fails,
+/// changing nothing, for any other op.
+LogicalResult lowerInterleavedContraction(RewriterBase &rewriter,
+                                          linalg::GenericOp op, int64_t rows,
+                                          int64_t cacheBytes, bool vnni);
+
+} // namespace mlir::loom::detail
+
+#endif // LOOM_LIB_CODEGEN_CONTRACTIONLOOPS_H

@@ -1,0 +1,482 @@
+//===- InterleavedContraction.cpp - q4_0x8 and q8_0x8 linear layers -------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The contraction for a linear layer whose q4_0 or q8_0 weights come with
+// the blocks of 8 rows interleaved (q4_0x8, q8_0x8: the runtime makes them
+// from the file's blocks once, at load) and whose activations are 8-bit
+// blocks: one integer dot product per step serves the 8 rows of a group,
+// one i32 lane each, into one vector<8xf32> of the group's outputs. Decode
+// (one token) computes the token's side once, then reads each group's blocks
+// in order; prefill reads each block of a group once for a block of tokens.
+// QuantizedContraction.cpp dispatches here first.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ContractionLoops.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+using namespace mlir;
+using namespace mlir::loom::detail;
+
+namespace {
+
+/// The contraction QuantizedPatterns.cpp makes for q4_0x8 / q8_0x8 weights
+/// with 8-bit activations: inputs xq [.., s, blocks, 2, 4, 4] / [.., s,
+/// blocks, 8, 4] i8, amax [.., s, blocks] f32, the group's values [groups,
+/// blocks, chunks (4 | 8), 8, 4] (bytes 16.. of each 144 / 272-byte block),
+/// the scales' low and high bytes [groups, blocks, 8]; output y [.., s,
+/// groups, 8]. All views of one [groups, blocks, bytes] buffer at static
+/// offsets.
+struct InterleavedShape {
+  bool q4;
+  unsigned rank; ///< y's rank
+  int64_t groups, blocks;
+  int64_t offset; ///< of the raw blocks in their buffer
+  /// Chunks of 32 value bytes per block.
+  int64_t chunks() const { return q4 ? 4 : 8; }
+  /// Bytes per group and block.
+  int64_t bytes() const { return 16 + 32 * chunks(); }
+  /// What a token block's dot products start from, per unit of sum(x.q):
+  /// q4_0's nibbles and q8_0x8's bytes are their values + 8 and + 128.
+  int64_t bias() const { return q4 ? 8 : 128; }
+};
+
+std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 5 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  auto type = [&](unsigned i) { return memrefOperand(op, i); };
+  MemRefType xq = type(0), xd = type(1), q = type(2), lo = type(3),
+             hi = type(4), y = type(5);
+  if (!xq || !xd || !q || !lo || !hi || !y || y.getRank() < 3 ||
+      !y.getElementType().isF32() || y.getShape().back() != 8 ||
+      !xq.getElementType().isInteger(8) || !xd.getElementType().isF32() ||
+      xd.getRank() != y.getRank() - 1 || !q.getElementType().isInteger(8) ||
+      q.getRank() != 5 || !q.hasStaticShape() || lo.getRank() != 3 ||
+      hi.getRank() != 3)
+    return std::nullopt;
+  InterleavedShape shape;
+  shape.q4 = q.getDimSize(2) == 4;
+  shape.rank = y.getRank();
+  shape.groups = q.getDimSize(0);
+  shape.blocks = q.getDimSize(1);
+  // q4_0x8: x [.., blocks, 2, 4, 4], loops (.., blk, half, c, t); q8_0x8:
+  // x [.., blocks, 8, 4], loops (.., blk, c, t).
+  SmallVector<int64_t> xTail = {shape.blocks, 8, 4}, xStrides = {32, 4, 1};
+  if (shape.q4) {
+    xTail = {shape.blocks, 2, 4, 4};
+    xStrides = {32, 16, 4, 1};
+  }
+  if (q.getShape().drop_front(2) !=
+          ArrayRef<int64_t>{shape.chunks(), 8, 4} ||
+      xq.getRank() != y.getRank() + int64_t(xTail.size()) - 2 ||
+      xq.getShape().take_back(xTail.size()) != ArrayRef<int64_t>(xTail) ||
+      int64_t(op.getNumLoops()) != y.getRank() + int64_t(xTail.size()) ||
+      y.getDimSize(y.getRank() - 2) != shape.groups)
+    return std::nullopt;
+  // Strides: the weight's bytes as QuantizedPatterns.cpp views them, each
+  // token's blocks contiguous, y's 8 outputs contiguous.
+  auto layout = [](MemRefType t, SmallVector<int64_t> &strides,
+                   int64_t &offset) {
+    return succeeded(t.getStridesAndOffset(strides, offset));
+  };
+  SmallVector<int64_t> qs, ls, hs, xs, ys;
+  int64_t qo, lo_, ho, xo, yo;
+  int64_t bytes = shape.bytes(), row = shape.blocks * bytes;
+  if (!layout(q, qs, qo) || !layout(lo, ls, lo_) || !layout(hi, hs, ho) ||
+      !layout(xq, xs, xo) || !layout(y, ys, yo) ||
+      qs != SmallVector<int64_t>{row, bytes, 32, 4, 1} ||
+      ls != SmallVector<int64_t>{row, bytes, 2} || ls != hs ||
+      ShapedType::isDynamic(qo) || lo_ != qo - 16 || ho != qo - 15 ||
+      ArrayRef<int64_t>(xs).take_back(xStrides.size()) !=
+          ArrayRef<int64_t>(xStrides) ||
+      ys.back() != 1)
+    return std::nullopt;
+  shape.offset = lo_;
+  if (!bodyHas<arith::MulIOp>(op))
+    return std::nullopt;
+  return shape;
+}
+
+/// acc + per i32 lane, the dot product of that lane's 4 bytes of `a`
+/// (unsigned) and `bv` (signed): vpdpbusd with `vnni`, otherwise widened
+/// and summed per lane.
+Value dotLanesU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+                   Value bv) {
+  if (vnni)
+    return dotU8S8(b, l, vnni, acc, a, bv);
+  Type i32 = b.getI32Type();
+  auto v32i32 = VectorType::get({32}, i32);
+  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
+                                  arith::ExtSIOp::create(b, l, v32i32, bv));
+  // Byte k of every lane, for k = 0..3, added to the lanes.
+  for (int64_t k = 0; k < 4; ++k) {
+    SmallVector<int64_t> mask;
+    for (int64_t lane = 0; lane < 8; ++lane)
+      mask.push_back(4 * lane + k);
+    acc = arith::AddIOp::create(b, l, acc,
+                                vector::ShuffleOp::create(b, l, p, p, mask));
+  }
+  return acc;
+}
+
+/// The weight as its raw blocks [groups, blocks, bytes].
+Value interleavedBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
+                        const InterleavedShape &shape) {
+  int64_t bytes = shape.bytes(), row = shape.blocks * bytes;
+  auto type = MemRefType::get(
+      {shape.groups, shape.blocks, bytes}, b.getI8Type(),
+      StridedLayoutAttr::get(b.getContext(), shape.offset, {row, bytes, 1}));
+  return memref::ReinterpretCastOp::create(
+      b, l, type, op->getOperand(2), shape.offset,
+      ArrayRef<int64_t>{shape.groups, shape.blocks, bytes},
+      ArrayRef<int64_t>{row, bytes, 1});
+}
+
+/// A token's 8-bit values with the last two dimensions of xq merged: [..,
+/// s, blocks, 2, 16] for q4_0x8, [.., s, blocks, 32] for q8_0x8.
+Value tokenValues(OpBuilder &b, Location l, Value xq) {
+  unsigned rank = cast<MemRefType>(xq.getType()).getRank();
+  SmallVector<ReassociationIndices> merge;
+  for (unsigned d = 0; d + 2 < rank; ++d)
+    merge.push_back({int64_t(d)});
+  merge.push_back({int64_t(rank - 2), int64_t(rank - 1)});
+  return memref::CollapseShapeOp::create(b, l, xq, merge);
+}
+
+/// One group's block of the weight: the 8 rows' scales as f32, and its
+/// values (+ 8 or + 128, unsigned) as 8 vectors of 32 bytes, each 4 values
+/// of each row, lane by lane: q4_0x8's chunk c's low nibbles (values
+/// 4c..4c+3) at 2c, its high nibbles (16 + 4c..) at 2c + 1; q8_0x8's chunk
+/// c (values 4c..4c+3) at c.
+struct GroupBlock {
+  Value scales;
+  SmallVector<Value, 8> values;
+};
+
+GroupBlock readGroupBlock(OpBuilder &b, Location l,
+                          const InterleavedShape &shape, Value raw, Value g,
+                          Value blk) {
+  auto v16i8 = VectorType::get({16}, b.getI8Type());
+  auto v32i8 = VectorType::get({32}, b.getI8Type());
+  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
+  GroupBlock block;
+  Value bytes = vector::LoadOp::create(b, l, v16i8, raw,
+                                       ValueRange{g, blk, cidx(0)});
+  Value halfs =
+      vector::BitCastOp::create(b, l, VectorType::get({8}, b.getF16Type()),
+                                bytes);
+  block.scales = arith::ExtFOp::create(
+      b, l, VectorType::get({8}, b.getF32Type()), halfs);
+  for (int64_t c = 0; c < shape.chunks(); ++c) {
+    Value w = vector::LoadOp::create(b, l, v32i8, raw,
+                                     ValueRange{g, blk, cidx(16 + 32 * c)});
+    if (!shape.q4) {
+      block.values.push_back(w);
+      continue;
+    }
+    block.values.push_back(
+        arith::AndIOp::create(b, l, w, splatI8(b, l, v32i8, 15)));
+    block.values.push_back(
+        arith::ShRUIOp::create(b, l, w, splatI8(b, l, v32i8, 4)));
+  }
+  return block;
+}
+
+/// Where the token's 4 bytes for value vector k of a group's block start in
+/// its 32 bytes of a block (low-nibble values first for q4_0x8).
+int64_t tokenWordOffset(const InterleavedShape &shape, int64_t k) {
+  return shape.q4 ? 16 * (k % 2) + 4 * (k / 2) : 4 * k;
+}
+
+/// The i32 dot products of a group's block with a token's (one lane per
+/// row), from `start` (-bias * sum(x.q): the weight's bytes are its values
+/// + bias): `word(k)` gives the token's 4 bytes for value vector k as an
+/// i32. Two chains (alternate vectors), added at the end.
+Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
+               Value start, function_ref<Value(int64_t)> word) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  auto v32i8 = VectorType::get({32}, b.getI8Type());
+  Value chains[2] = {
+      vector::BroadcastOp::create(b, l, v8i32, start),
+      arith::ConstantOp::create(
+          b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)))};
+  for (int64_t k = 0; k < 8; ++k) {
+    Value x = vector::BitCastOp::create(
+        b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
+    chains[k % 2] = dotLanesU8S8(b, l, vnni, chains[k % 2], block.values[k], x);
+  }
+  return arith::AddIOp::create(b, l, chains[0], chains[1]);
+}
+
+/// The i32 at `at` of a token's bytes (tokenValues): 4 of them.
+Value tokenWord(OpBuilder &b, Location l, Value values, ValueRange at) {
+  Value bytes = vector::LoadOp::create(
+      b, l, VectorType::get({4}, b.getI8Type()), values, at);
+  return vector::ExtractOp::create(
+      b, l,
+      vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()),
+                                bytes),
+      ArrayRef<int64_t>{0});
+}
+
+/// -bias * the sum of a token block's 32 bytes `v`.
+Value blockStart(OpBuilder &b, Location l, Value v, int64_t bias) {
+  Type i32 = b.getI32Type();
+  Value sum = vector::ReductionOp::create(
+      b, l, vector::CombiningKind::ADD,
+      arith::ExtSIOp::create(b, l, VectorType::get({32}, i32), v));
+  return arith::MulIOp::create(
+      b, l, sum, arith::ConstantOp::create(b, l, b.getI32IntegerAttr(-bias)));
+}
+
+/// y[lead.., s, g, 0..8] += acc.
+void addGroupOutputs(OpBuilder &b, Location l, Value y, ValueRange lead,
+                     Value s, Value g, Value acc) {
+  auto v8 = VectorType::get({8}, b.getF32Type());
+  SmallVector<Value> at(lead.begin(), lead.end());
+  at.append({s, g, arith::ConstantIndexOp::create(b, l, 0)});
+  Value old = vector::LoadOp::create(b, l, v8, y, at);
+  vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, old, acc), y, at);
+}
+
+/// Decode: one token against groups `groups`, each group's blocks in order
+/// (one contiguous stream), its 8 outputs in one vector<8xf32>. The token's
+/// scale, bytes (as 8 i32 words) and start per block are computed once per
+/// call, before the parallel loop, into allocas at the function's entry.
+struct InterleavedToken {
+  Value scale; ///< memref<blocks x f32>
+  Value words; ///< memref<blocks x 8 x i32> (q4_0x8: low-nibble values first)
+  Value start; ///< memref<blocks x i32>
+};
+
+InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
+                                         linalg::GenericOp op,
+                                         const InterleavedShape &shape) {
+  Value values = tokenValues(b, l, op->getOperand(0)), xd = op->getOperand(1);
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
+  Value c0 = cidx(0);
+  InterleavedToken t;
+  t.scale = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, f32));
+  t.words = entryAlloca(b, l, op, MemRefType::get({shape.blocks, 8}, i32), 32);
+  t.start = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, i32));
+  forEachTokenBlock(
+      b, l, xd, values, shape.q4, shape.blocks, t.scale,
+      [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
+        memref::StoreOp::create(nb, nl,
+                                blockStart(nb, nl, bytes, shape.bias()),
+                                t.start, ValueRange{blk});
+        vector::StoreOp::create(
+            nb, nl,
+            vector::BitCastOp::create(nb, nl,
+                                      VectorType::get({8}, nb.getI32Type()),
+                                      bytes),
+            t.words, ValueRange{blk, c0});
+      });
+  return t;
+}
+
+void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                         const InterleavedShape &shape, Value raw,
+                         const InterleavedToken &token, bool vnni,
+                         ValueRange lead, ArrayRef<Value> groups) {
+  Value y = op->getOperand(5);
+  auto v8 = VectorType::get({8}, builder.getF32Type());
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v8, 0.0f));
+  for (Value g : groups) {
+    auto loop = scf::ForOp::create(
+        builder, loc, c0, cidx(builder, loc, shape.blocks),
+        cidx(builder, loc, 1), ValueRange{zero},
+        [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+          GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
+          Value start = memref::LoadOp::create(b, l, token.start, ValueRange{blk});
+          Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
+            Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
+            return memref::LoadOp::create(b, l, token.words,
+                                          ValueRange{blk, w})
+                .getResult();
+          });
+          // (w.d * x.d) * dot, as the one-row lowering computes it.
+          Value d = arith::MulFOp::create(
+              b, l, block.scales,
+              vector::BroadcastOp::create(
+                  b, l, v8,
+                  memref::LoadOp::create(b, l, token.scale, ValueRange{blk})));
+          scf::YieldOp::create(
+              b, l,
+              ValueRange{vector::FMAOp::create(
+                  b, l, arith::SIToFPOp::create(b, l, v8, dot), d,
+                  accs[0])});
+        });
+    addGroupOutputs(builder, loc, y, lead, c0, g, loop.getResult(0));
+  }
+}
+
+/// Every token block's scale x.d and start -8 * sum(x.q), computed once
+/// per call (not once per group of rows) into buffers shaped like the
+/// amax operand, [.., s, blocks]; freed by `release`.
+struct TokenBlockTerms {
+  Value scale; ///< f32
+  Value start; ///< i32
+  void release(OpBuilder &b, Location l) const {
+    memref::DeallocOp::create(b, l, scale);
+    memref::DeallocOp::create(b, l, start);
+  }
+};
+
+TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
+                                       const InterleavedShape &shape,
+                                       Value values, Value xd) {
+  auto type = cast<MemRefType>(xd.getType());
+  unsigned rank = type.getRank();
+  SmallVector<Value> dynamic, sizes;
+  for (unsigned d = 0; d < rank; ++d) {
+    sizes.push_back(memrefDim(b, l, xd, d));
+    if (type.isDynamicDim(d))
+      dynamic.push_back(sizes.back());
+  }
+  TokenBlockTerms t;
+  t.scale = memref::AllocOp::create(
+      b, l, MemRefType::get(type.getShape(), b.getF32Type()), dynamic);
+  t.start = memref::AllocOp::create(
+      b, l, MemRefType::get(type.getShape(), b.getI32Type()), dynamic);
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, l, 1);
+  scf::buildLoopNest(
+      b, l, SmallVector<Value>(rank, c0), sizes, SmallVector<Value>(rank, c1),
+      [&](OpBuilder &nb, Location nl, ValueRange at) {
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
+                                at);
+        SmallVector<Value> bytesAt(at.begin(), at.end());
+        bytesAt.append(shape.q4 ? 2 : 1, c0);
+        memref::StoreOp::create(
+            nb, nl,
+            blockStart(nb, nl, tokenBytes(nb, nl, values, bytesAt, shape.q4),
+                       shape.bias()),
+            t.start, at);
+      });
+  return t;
+}
+
+/// Prefill: tokens `rows` against group `groups` (one at a time): each
+/// block of the group is read (and split into nibbles) once for all the
+/// tokens.
+void emitInterleavedBlock(OpBuilder &builder, Location loc,
+                          linalg::GenericOp op, const InterleavedShape &shape,
+                          Value raw, Value values, const TokenBlockTerms &terms,
+                          bool vnni, ValueRange lead, ArrayRef<Value> rows,
+                          ArrayRef<Value> groups) {
+  Value y = op->getOperand(5);
+  auto v8 = VectorType::get({8}, builder.getF32Type());
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v8, 0.0f));
+  for (Value g : groups) {
+    SmallVector<Value> inits(rows.size(), zero);
+    auto loop = scf::ForOp::create(
+        builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
+        [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+          GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
+          SmallVector<Value> next;
+          for (auto [i, s] : llvm::enumerate(rows)) {
+            SmallVector<Value> at(lead.begin(), lead.end());
+            at.append({s, blk});
+            Value xScale = memref::LoadOp::create(b, l, terms.scale, at);
+            Value start = memref::LoadOp::create(b, l, terms.start, at);
+            Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
+              SmallVector<Value> w = at;
+              int64_t offset = tokenWordOffset(shape, k);
+              if (shape.q4)
+                w.append({cidx(b, l, offset / 16), cidx(b, l, offset % 16)});
+              else
+                w.push_back(cidx(b, l, offset));
+              return tokenWord(b, l, values, w);
+            });
+            // (dot * w.d) * x.d, as the register-blocked lowering computes
+            // it.
+            Value scaled = arith::MulFOp::create(
+                b, l, arith::SIToFPOp::create(b, l, v8, dot), block.scales);
+            next.push_back(vector::FMAOp::create(
+                b, l, scaled, vector::BroadcastOp::create(b, l, v8, xScale),
+                accs[i]));
+          }
+          scf::YieldOp::create(b, l, next);
+        });
+    for (auto [i, s] : llvm::enumerate(rows))
+      addGroupOutputs(builder, loc, y, lead, s, g, loop.getResult(i));
+  }
+}
+
+LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
+                               const InterleavedShape &shape, int64_t rows,
+                               int64_t cacheBytes, bool vnni) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value y = op.getDpsInitOperand(0)->get();
+  auto yType = cast<MemRefType>(y.getType());
+  unsigned rank = shape.rank;
+  auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
+  SmallVector<Value> leadSizes;
+  for (unsigned d = 0; d + 3 < rank; ++d)
+    leadSizes.push_back(dim(d));
+  Value raw = interleavedBlocks(rewriter, loc, op, shape);
+  bool oneToken = isa<FunctionOpInterface>(op->getParentOp()) &&
+                  llvm::all_of(yType.getShape().drop_back(2),
+                               [](int64_t d) { return d == 1; });
+  if (oneToken) {
+    InterleavedToken token = prepareInterleavedToken(rewriter, loc, op, shape);
+    // 8 groups (64 rows) per task, as the one-row lowering.
+    emitBlockedLoops(
+        rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), 1, 8, 64,
+        Value(),
+        [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value>,
+            ArrayRef<Value> groups) {
+          emitInterleavedRows(b, l, op, shape, raw, token, vnni, lead, groups);
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+  Value values = tokenValues(rewriter, loc, op->getOperand(0));
+  TokenBlockTerms terms =
+      prepareTokenBlockTerms(rewriter, loc, shape, values, op->getOperand(1));
+  emitBlockedLoops(
+      rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), rows, 1,
+      rows * 8 * 32,
+      chunkRows(rewriter, loc, cacheBytes,
+                arith::ConstantIndexOp::create(rewriter, loc, shape.blocks),
+                kInt8BlockBytes, rows),
+      [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
+          ArrayRef<Value> groups) {
+        emitInterleavedBlock(b, l, op, shape, raw, values, terms, vnni, lead,
+                             rowIdx, groups);
+      });
+  terms.release(rewriter, loc);
+  rewriter.eraseOp(op);
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::loom::detail::lowerInterleavedContraction(
+    RewriterBase &rewriter, linalg::GenericOp op, int64_t rows,
+    int64_t cacheBytes, bool vnni) {
+  std::optional<InterleavedShape> shape = matchInterleaved(op);
+  if (!shape)
+    return failure();
+  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes, vnni);
+}
