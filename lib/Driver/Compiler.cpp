@@ -429,7 +429,11 @@ Error emitMachineCode(Module &module, const TargetDescription &target,
 
 Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
   // The Debian clang of the LLVM Loom was built with links the object with
-  // MLIR's small C runner library (memrefCopy) and libm.
+  // libm, and with compiler-rt's builtins, statically (conversions LLVM
+  // emits as calls where the CPU lacks the instruction: __truncsfbf2 for
+  // bf16 before AVX512-BF16). What else compiled code calls
+  // (loom_parallel_for, memrefCopy) the runtime defines: an artifact needs
+  // no MLIR library.
   std::string clang = LOOM_LLVM_TOOLS_DIR "/clang";
   if (!sys::fs::can_execute(clang)) {
     ErrorOr<std::string> found = sys::findProgramByName("clang-22");
@@ -438,19 +442,9 @@ Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
                                clang + " or on PATH");
     clang = *found;
   }
-  std::string libDir = LOOM_LLVM_LIBRARY_DIR;
-  SmallVector<StringRef> args = {clang,
-                                 "-shared",
-                                 "-fuse-ld=lld",
-                                 "-o",
-                                 outputPath,
-                                 objectPath,
-                                 "-L",
-                                 libDir,
-                                 "-lmlir_c_runner_utils",
-                                 "-lm"};
-  std::string rpath = "-Wl,-rpath," + libDir;
-  args.push_back(rpath);
+  SmallVector<StringRef> args = {
+      clang,      "-shared",   "-fuse-ld=lld", "--rtlib=compiler-rt",
+      "-o",       outputPath, objectPath,     "-lm"};
   // Expert ranks call the MPI library (OpenMPI's, from Debian's
   // libopenmpi-dev).
   if (mpi)

@@ -14,11 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Codegen/CompileOptions.h"
-#include "loom/Driver/CompileCache.h"
-#include "loom/Driver/Compiler.h"
-#include "loom/Codegen/Target.h"
-#include "loom/Frontend/ModelBuilder.h"
+#include "loom/Driver/DriverPlugin.h"
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/ArtifactFile.h"
 #include "loom/Runtime/Sampler.h"
@@ -89,9 +85,6 @@ cl::opt<std::string> weightsPath(
 
 
 
-/// The compile options (those of loom-codegen-pipeline), bound to flags in
-/// main; they apply when the input is a model file.
-mlir::loom::CompileOptions compileOptions;
 
 cl::opt<std::string> cacheDir(
     "cache-dir",
@@ -142,6 +135,58 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+/// Loom's compiler, loaded when needed (DriverPlugin.h): loom-run itself
+/// links the runtime only.
+struct Driver {
+  LoomDriverBindFlags bindFlags = nullptr;
+  LoomDriverCompileCached compileCached = nullptr;
+  std::string error; ///< why it could not be loaded
+};
+
+/// Opens libLoomDriver.so: where the dynamic linker finds it (this tool's
+/// run path: the build's lib/), else in ../lib beside the executable.
+Driver loadDriver(const char *argv0) {
+  Driver driver;
+  void *handle = dlopen("libLoomDriver.so", RTLD_NOW);
+  if (!handle) {
+    driver.error = dlerror();
+    std::string exe =
+        sys::fs::getMainExecutable(argv0, reinterpret_cast<void *>(&fail));
+    SmallString<256> path(sys::path::parent_path(sys::path::parent_path(exe)));
+    sys::path::append(path, "lib", "libLoomDriver.so");
+    handle = dlopen(path.c_str(), RTLD_NOW);
+    if (!handle)
+      return driver;
+  }
+  driver.bindFlags = reinterpret_cast<LoomDriverBindFlags>(
+      dlsym(handle, "loom_driver_bind_flags"));
+  driver.compileCached = reinterpret_cast<LoomDriverCompileCached>(
+      dlsym(handle, "loom_driver_compile_cached"));
+  if (!driver.bindFlags || !driver.compileCached)
+    driver.error = "libLoomDriver.so lacks the loom_driver_* functions";
+  else
+    driver.error.clear();
+  return driver;
+}
+
+/// Whether this command line needs the compiler: an input that is not an
+/// artifact (a model file to compile), or options loom-run does not know
+/// (the compile options, which the driver declares). Given an artifact and
+/// loom-run's own options, MLIR and the compiler are never loaded.
+bool needsCompiler(ArrayRef<char *> args) {
+  bool artifact = false, unknown = false;
+  auto &known = cl::getRegisteredOptions();
+  for (StringRef arg : args.drop_front()) {
+    if (arg.starts_with("-") && arg.size() > 1) {
+      StringRef name = arg.ltrim('-').split('=').first;
+      unknown |= !name.empty() && !known.count(name);
+    } else if (isArtifact(arg)) {
+      artifact = true;
+    }
+  }
+  return !artifact || unknown;
+}
+
 } // namespace
 
 /// Takes `--threads N` / `--threads=N` out of the arguments. (libLLVM
@@ -181,7 +226,12 @@ static int runMain(int argc, char **argv) {
     return fail(fmt::format("--threads takes a number from 0 (one per hardware "
                             "thread) to {} (8 per hardware thread)",
                             loom::maxThreadCount()));
-  mlir::loom::bindCompileFlags(compileOptions, category, "With a model file: ");
+  Driver driver;
+  if (needsCompiler(args)) {
+    driver = loadDriver(args.front());
+    if (driver.bindFlags)
+      driver.bindFlags(&category, "With a model file: ");
+  }
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       int(args.size()), args.data(),
@@ -193,8 +243,6 @@ static int runMain(int argc, char **argv) {
       "thread)\n");
 
   loom::setThreadCount(threads);
-  if (Error e = compileOptions.validate())
-    return fail(toString(std::move(e)));
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;
@@ -216,24 +264,28 @@ static int runMain(int argc, char **argv) {
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
-    if (compileOptions.contextLength == 0 &&
-        model->config.contextLength > loom::kDefaultContextCap)
-      fmt::print(stderr,
-                 "loom-run: note: a KV cache for {} positions (the model "
-                 "allows {}; --context-length to change)\n",
-                 loom::kDefaultContextCap, model->config.contextLength);
-    loom::CacheOptions cache;
-    cache.dir = cacheDir;
-    cache.disabled = noCache;
-    auto path = loom::compileCached(
-        *model, compileOptions, cache, fromCache, [](StringRef message) {
-          fmt::print(stderr, "loom-run: warning: {}\n", message.str());
-        });
-    if (!path)
-      return fail(toString(path.takeError()));
-    auto loaded = loom::Artifact::load(*path);
+    if (!driver.compileCached)
+      return fail(fmt::format(
+          "{}: compiling a model file needs Loom's compiler "
+          "(libLoomDriver.so), which could not be loaded: {}",
+          inputPath.getValue(), driver.error));
+    char *compiledPath = nullptr, *error = nullptr;
+    int cached = 0;
+    auto message = [](const char *kind, const char *text) {
+      fmt::print(stderr, "loom-run: {}: {}\n", kind, text);
+    };
+    if (driver.compileCached(model.get(), cacheDir.c_str(), noCache, message,
+                             &compiledPath, &cached, &error) != 0) {
+      std::string text = error;
+      std::free(error);
+      return fail(text);
+    }
+    std::string path = compiledPath;
+    std::free(compiledPath);
+    fromCache = cached != 0;
+    auto loaded = loom::Artifact::load(path);
     if (noCache)
-      sys::fs::remove(*path);
+      sys::fs::remove(path);
     if (!loaded)
       return fail(toString(loaded.takeError()));
     artifact = *loaded;
