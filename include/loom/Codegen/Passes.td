@@ -327,23 +327,6 @@ def LoomOutlineParallelLoopsPass
                            "::mlir::arith::ArithDialect"];
 }
 
-def LoomConvertMPIToLLVMPass
-    : Pass<"loom-convert-mpi-to-llvm", "::mlir::ModuleOp"> {
-  let summary = "Lower the mpi dialect to calls of the MPI library";
-  let description = [{
-    Applies upstream's MPI-to-LLVM patterns (calls of `MPI_Comm_rank`,
-    `MPI_Allreduce`, ..., with the handles and constants of the ABI the
-    module's `dlti.map<"MPI:Implementation" = ...>` names, MPICH by
-    default), then drops that attribute, which LLVM IR has no place for,
-    and names OpenMPI's reduction operations as the library exports them
-    (`ompi_mpi_op_sum`; upstream writes `ompi_mpi_sum`).
-    Runs with the rest of the conversion to LLVM, after memrefs are
-    lowered; a module without MPI ops is left alone. The artifact is then
-    linked against the MPI library (see `loom-lower-shard-to-mpi`).
-  }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
-}
-
 def LoomLowerParallelDispatchPass
     : Pass<"loom-lower-parallel-dispatch", "::mlir::ModuleOp"> {
   let summary = "Turn parallel dispatch calls into calls of loom_parallel_for";

@@ -9,6 +9,9 @@
 
 #include "loom/Conversion/LoomToLinalg/LoomToLinalg.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MPI/IR/MPI.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::loom {

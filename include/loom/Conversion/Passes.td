@@ -98,4 +98,56 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// ShardToMPI
+//===----------------------------------------------------------------------===//
+
+def LoomLowerShardToMPIPass : Pass<"loom-lower-shard-to-mpi", "::mlir::ModuleOp"> {
+  let summary = "Run the expert grid's SPMD program on MPI ranks";
+  let description = [{
+    Maps the one-dimensional grid of `loom-shard-experts`' SPMD form onto the
+    ranks of `MPI_COMM_WORLD`, on tensors: `shard.process_multi_index`
+    becomes the rank (`mpi.comm_rank`), and a sum `shard.all_reduce` an
+    `mpi.allreduce` (`MPI_SUM`) from the tensor's buffer into a new one.
+    The module gets `dlti.map<"MPI:Implementation" = ...>` (the ABI the MPI
+    lowering to LLVM targets) and a function for the runtime,
+    `loom_mpi_rank()` (marked `loom.runtime_helper`).
+    Upstream `convert-shard-to-mpi` splits a communicator for every
+    collective and does not handle the dynamic row count of the expert rows
+    yet; one axis over the whole world needs neither. Grids of more axes,
+    other reductions, and shard annotations left over are errors.
+  }];
+  let options = [
+    Option<"implementation", "implementation", "std::string", "\"OpenMPI\"",
+           "The MPI implementation whose ABI the code targets (OpenMPI or MPICH)">,
+  ];
+  let dependentDialects = ["::mlir::mpi::MPIDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::DLTIDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// MPIToLLVM
+//===----------------------------------------------------------------------===//
+
+def LoomConvertMPIToLLVMPass
+    : Pass<"loom-convert-mpi-to-llvm", "::mlir::ModuleOp"> {
+  let summary = "Lower the mpi dialect to calls of the MPI library";
+  let description = [{
+    Applies upstream's MPI-to-LLVM patterns (calls of `MPI_Comm_rank`,
+    `MPI_Allreduce`, ..., with the handles and constants of the ABI the
+    module's `dlti.map<"MPI:Implementation" = ...>` names, MPICH by
+    default), then drops that attribute, which LLVM IR has no place for,
+    and names OpenMPI's reduction operations as the library exports them
+    (`ompi_mpi_op_sum`; upstream writes `ompi_mpi_sum`).
+    Runs with the rest of the conversion to LLVM, after memrefs are
+    lowered; a module without MPI ops is left alone. The artifact is then
+    linked against the MPI library (see `loom-lower-shard-to-mpi`).
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // LOOM_CONVERSION_PASSES_TD

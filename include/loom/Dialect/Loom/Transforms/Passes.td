@@ -252,31 +252,4 @@ def LoomShardExpertsPass : Pass<"loom-shard-experts", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
-def LoomLowerShardToMPIPass : Pass<"loom-lower-shard-to-mpi", "::mlir::ModuleOp"> {
-  let summary = "Run the expert grid's SPMD program on MPI ranks";
-  let description = [{
-    Maps the one-dimensional grid of `loom-shard-experts`' SPMD form onto the
-    ranks of `MPI_COMM_WORLD`, on tensors: `shard.process_multi_index`
-    becomes the rank (`mpi.comm_rank`), and a sum `shard.all_reduce` an
-    `mpi.allreduce` (`MPI_SUM`) from the tensor's buffer into a new one.
-    The module gets `dlti.map<"MPI:Implementation" = ...>` (the ABI the MPI
-    lowering to LLVM targets) and a function for the runtime,
-    `loom_mpi_rank()` (marked `loom.runtime_helper`).
-    Upstream `convert-shard-to-mpi` splits a communicator for every
-    collective and does not handle the dynamic row count of the expert rows
-    yet; one axis over the whole world needs neither. Grids of more axes,
-    other reductions, and shard annotations left over are errors.
-  }];
-  let options = [
-    Option<"implementation", "implementation", "std::string", "\"OpenMPI\"",
-           "The MPI implementation whose ABI the code targets (OpenMPI or MPICH)">,
-  ];
-  let dependentDialects = ["::mlir::mpi::MPIDialect",
-                           "::mlir::memref::MemRefDialect",
-                           "::mlir::bufferization::BufferizationDialect",
-                           "::mlir::DLTIDialect",
-                           "::mlir::arith::ArithDialect",
-                           "::mlir::func::FuncDialect"];
-}
-
 #endif // LOOM_DIALECT_LOOM_TRANSFORMS_PASSES_TD

@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Conversion/Passes.h"
 #include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -28,7 +29,7 @@
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMLOWERSHARDTOMPIPASS
-#include "loom/Dialect/Loom/Transforms/Passes.h.inc"
+#include "loom/Conversion/Passes.h.inc"
 } // namespace mlir::loom
 
 using namespace mlir;

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Codegen/Passes.h"
+#include "loom/Conversion/Passes.h"
 
 #include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Conversion/MPIToLLVM/MPIToLLVM.h"
@@ -14,7 +14,7 @@
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMCONVERTMPITOLLVMPASS
-#include "loom/Codegen/Passes.h.inc"
+#include "loom/Conversion/Passes.h.inc"
 } // namespace mlir::loom
 
 using namespace mlir;
