@@ -7,7 +7,7 @@
 #include "loom/Driver/CompileCache.h"
 
 #include "loom/Codegen/Target.h"
-#include "loom/Runtime/ArtifactFile.h"
+#include "loom/Artifact/ArtifactFile.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"

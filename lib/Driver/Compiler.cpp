@@ -10,7 +10,7 @@
 #include "loom/Codegen/Pipelines.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/Transforms/Passes.h"
-#include "loom/Runtime/ArtifactFile.h"
+#include "loom/Artifact/ArtifactFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

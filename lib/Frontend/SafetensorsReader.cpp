@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Frontend/BoundedJSON.h"
+#include "loom/Support/BoundedJSON.h"
 #include "HuggingFace.h"
 #include "ReaderSupport.h"
 

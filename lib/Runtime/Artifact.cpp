@@ -10,7 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Runtime/ArtifactFile.h"
+#include "loom/Artifact/ArtifactFile.h"
 #include "loom/Runtime/Session.h"
 
 #include "llvm/ADT/SmallVector.h"

@@ -14,7 +14,7 @@
 
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Device.h"
-#include "loom/Runtime/Manifest.h"
+#include "loom/Artifact/Manifest.h"
 #include "loom/Runtime/Session.h"
 
 #include "llvm/ADT/ArrayRef.h"

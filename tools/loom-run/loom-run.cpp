@@ -16,7 +16,7 @@
 
 #include "loom/Driver/DriverPlugin.h"
 #include "loom/Frontend/ModelFile.h"
-#include "loom/Runtime/ArtifactFile.h"
+#include "loom/Artifact/ArtifactFile.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Runtime/Threads.h"

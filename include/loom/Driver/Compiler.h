@@ -15,7 +15,7 @@
 #include "loom/Codegen/CompileOptions.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Target/TargetSpec.h"
-#include "loom/Runtime/Manifest.h"
+#include "loom/Artifact/Manifest.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/IR/LLVMContext.h"

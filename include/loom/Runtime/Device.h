@@ -19,7 +19,7 @@
 #ifndef LOOM_RUNTIME_DEVICE_H
 #define LOOM_RUNTIME_DEVICE_H
 
-#include "loom/Runtime/Manifest.h"
+#include "loom/Artifact/Manifest.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"

@@ -20,7 +20,7 @@
 
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Device.h"
-#include "loom/Runtime/Manifest.h"
+#include "loom/Artifact/Manifest.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"

@@ -10,7 +10,7 @@
 
 #include "TestUtil.h"
 
-#include "loom/Frontend/BoundedJSON.h"
+#include "loom/Support/BoundedJSON.h"
 
 #include "llvm/Support/JSON.h"
 

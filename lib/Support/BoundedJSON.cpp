@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Frontend/BoundedJSON.h"
+#include "loom/Support/BoundedJSON.h"
 
 #include "llvm/Support/FormatVariadic.h"
 

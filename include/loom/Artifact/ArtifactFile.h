@@ -18,8 +18,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LOOM_RUNTIME_ARTIFACTFILE_H
-#define LOOM_RUNTIME_ARTIFACTFILE_H
+#ifndef LOOM_ARTIFACT_ARTIFACTFILE_H
+#define LOOM_ARTIFACT_ARTIFACTFILE_H
 
 #include "llvm/Support/Error.h"
 
@@ -34,4 +34,4 @@ llvm::Error checkArtifactFile(llvm::StringRef path);
 
 } // namespace loom
 
-#endif // LOOM_RUNTIME_ARTIFACTFILE_H
+#endif // LOOM_ARTIFACT_ARTIFACTFILE_H

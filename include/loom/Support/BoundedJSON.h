@@ -10,8 +10,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LOOM_FRONTEND_BOUNDEDJSON_H
-#define LOOM_FRONTEND_BOUNDEDJSON_H
+#ifndef LOOM_SUPPORT_BOUNDEDJSON_H
+#define LOOM_SUPPORT_BOUNDEDJSON_H
 
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
@@ -26,4 +26,4 @@ llvm::Expected<llvm::json::Value> parseBoundedJSON(llvm::StringRef text);
 
 } // namespace loom
 
-#endif // LOOM_FRONTEND_BOUNDEDJSON_H
+#endif // LOOM_SUPPORT_BOUNDEDJSON_H

@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Runtime/ArtifactFile.h"
+#include "loom/Artifact/ArtifactFile.h"
 
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"

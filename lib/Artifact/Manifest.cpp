@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Runtime/Manifest.h"
-#include "loom/Frontend/BoundedJSON.h"
+#include "loom/Artifact/Manifest.h"
+#include "loom/Support/BoundedJSON.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSwitch.h"

@@ -11,8 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LOOM_RUNTIME_MANIFEST_H
-#define LOOM_RUNTIME_MANIFEST_H
+#ifndef LOOM_ARTIFACT_MANIFEST_H
+#define LOOM_ARTIFACT_MANIFEST_H
 
 #include "loom/Support/BlockFormats.h"
 
@@ -128,4 +128,4 @@ struct Manifest {
 
 } // namespace loom
 
-#endif // LOOM_RUNTIME_MANIFEST_H
+#endif // LOOM_ARTIFACT_MANIFEST_H
