@@ -18,6 +18,9 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/DebugLog.h"
+
+#define DEBUG_TYPE "loom-parallelize-contractions"
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMPARALLELIZECONTRACTIONSPASS
@@ -60,6 +63,8 @@ struct LoomParallelizeContractionsPass
                                     : 0;
     bool vnni = target && target->hasVNNI();
     bool avx512bf16 = target && target->avx512bf16;
+    LDBG() << "target: " << lanes << " lanes, cache chunks for " << cache
+           << " bytes, vnni " << vnni << ", avx512bf16 " << avx512bf16;
     SmallVector<linalg::LinalgOp> ops;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (!op.hasPureBufferSemantics() || op.getNumReductionLoops() == 0)
@@ -72,16 +77,27 @@ struct LoomParallelizeContractionsPass
     IRRewriter rewriter(&getContext());
     for (linalg::LinalgOp op : ops) {
       rewriter.setInsertionPoint(op);
-      if (auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-          generic && lanes > 0 &&
-          (succeeded(loom::lowerDotContraction(rewriter, generic, lanes,
-                                               blockRows, blockCols, cache,
-                                               avx512bf16)) ||
-           succeeded(loom::lowerBlockQuantizedContraction(
-               rewriter, generic, blockRows, blockCols, cache, vnni)) ||
-           succeeded(loom::lowerRowUpdateContraction(rewriter, generic,
-                                                     lanes))))
-        continue;
+      Location loc = op.getLoc();
+      auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+      if (generic && lanes > 0) {
+        if (succeeded(loom::lowerDotContraction(rewriter, generic, lanes,
+                                                blockRows, blockCols, cache,
+                                                avx512bf16))) {
+          LDBG() << loc << ": register-blocked dot contraction";
+          continue;
+        }
+        if (succeeded(loom::lowerBlockQuantizedContraction(
+                rewriter, generic, blockRows, blockCols, cache, vnni))) {
+          LDBG() << loc << ": block-quantized contraction";
+          continue;
+        }
+        if (succeeded(
+                loom::lowerRowUpdateContraction(rewriter, generic, lanes))) {
+          LDBG() << loc << ": row-update contraction";
+          continue;
+        }
+      }
+      LDBG() << loc << ": plain parallel loops";
       if (failed(linalg::linalgOpToParallelLoops(rewriter, op))) {
         op.emitOpError("cannot be turned into parallel loops");
         return signalPassFailure();

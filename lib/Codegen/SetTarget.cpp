@@ -9,7 +9,10 @@
 #include "loom/Target/TargetSpec.h"
 
 #include "mlir/Dialect/DLTI/DLTI.h"
+#include "llvm/Support/DebugLog.h"
 #include "llvm/Support/Error.h"
+
+#define DEBUG_TYPE "loom-set-target"
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMSETTARGETPASS
@@ -33,6 +36,9 @@ struct LoomSetTargetPass : impl::LoomSetTargetPassBase<LoomSetTargetPass> {
                          << llvm::toString(target.takeError());
       return signalPassFailure();
     }
+    LDBG() << "target " << target->cpu << ": " << target->vectorBits
+           << "-bit vectors, L1d " << target->l1d << ", L2 " << target->l2
+           << " (" << target->cacheSource << ")";
     setTargetSpec(module, *target);
   }
 };

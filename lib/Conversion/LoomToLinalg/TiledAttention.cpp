@@ -31,9 +31,12 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Transforms/DialectConversion.h"
+#include "llvm/Support/DebugLog.h"
 
 #include <algorithm>
 #include <limits>
+
+#define DEBUG_TYPE "loom-tiled-attention"
 
 using namespace mlir;
 using namespace mlir::loom;
@@ -121,6 +124,11 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
             ? this->keyBlock
             : keyBlockFor(kType.getDimSize(3), elt.getIntOrFloatBitWidth() / 8,
                           l1Bytes);
+    LDBG() << "attention at " << op.getLoc() << ": " << keyBlock
+           << " keys per block ("
+           << (this->keyBlock > 0 ? "attention-key-block"
+                                  : "head_dim and the target's L1")
+           << ", L1 " << l1Bytes << " bytes)";
     MLIRContext *ctx = rewriter.getContext();
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
     auto map = [&](unsigned n, ArrayRef<AffineExpr> e) {

@@ -19,9 +19,12 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/Support/DebugLog.h"
 
 #include <cmath>
 #include <limits>
+
+#define DEBUG_TYPE "loom-fuse-attention"
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMFUSEATTENTIONPASS
@@ -364,6 +367,9 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
     Value result = attention.getResult();
     if (result.getType() != pv.getType())
       result = tensor::CastOp::create(rewriter, pv.getLoc(), pv.getType(), result);
+    LDBG() << "fused attention at " << pv.getLoc() << ": scale "
+           << scores->scale << (causal ? ", causal" : "")
+           << (mask ? ", explicit mask" : "") << (window ? ", windowed" : "");
     rewriter.replaceOp(pv, result);
     return success();
   }
