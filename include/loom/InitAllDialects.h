@@ -1,4 +1,5 @@
-//===- InitAllDialects.h - register Loom's and upstream dialects -*- C++ -*-===//
+//===- InitAllDialects.h - register Loom's and upstream dialects -*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //

@@ -55,17 +55,17 @@ Error sealArtifact(StringRef path) {
 Error checkArtifactFile(StringRef path) {
   sys::fs::file_status status;
   if (std::error_code ec = sys::fs::status(path, status))
-    return createStringError(ec, path + ": cannot load the artifact: " +
-                                     ec.message());
+    return createStringError(
+        ec, path + ": cannot load the artifact: " + ec.message());
   if (status.type() != sys::fs::file_type::regular_file)
     return fail(path, "not a regular file");
   ErrorOr<std::unique_ptr<MemoryBuffer>> file =
       MemoryBuffer::getFile(path, /*IsText=*/false,
                             /*RequiresNullTerminator=*/false);
   if (!file)
-    return createStringError(file.getError(),
-                             path + ": cannot load the artifact: " +
-                                 file.getError().message());
+    return createStringError(
+        file.getError(),
+        path + ": cannot load the artifact: " + file.getError().message());
   StringRef bytes = (*file)->getBuffer();
   // The ELF header: 64-bit, little-endian, a shared object for x86-64.
   if (bytes.size() < 64 || !bytes.starts_with("\x7f"

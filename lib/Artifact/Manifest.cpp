@@ -47,15 +47,15 @@ std::string Manifest::toJSON() const {
   for (const EntryInfo &e : entries) {
     json::Array params;
     for (const ParamInfo &p : e.params)
-      params.push_back(json::Object{
-          {"kind", kindName(p.kind)},
-          {"name", p.name},
-          {"shape", json::Array(p.shape)},
-          {"type", p.elementType},
-          {"storage", p.kind == ParamInfo::Kind::Weight
-                          ? storageTypeName(p.storage).str()
-                          : std::string()},
-          {"shards", p.shards}});
+      params.push_back(
+          json::Object{{"kind", kindName(p.kind)},
+                       {"name", p.name},
+                       {"shape", json::Array(p.shape)},
+                       {"type", p.elementType},
+                       {"storage", p.kind == ParamInfo::Kind::Weight
+                                       ? storageTypeName(p.storage).str()
+                                       : std::string()},
+                       {"shards", p.shards}});
     json::Array kernels;
     for (const KernelInfo &k : e.kernels)
       kernels.push_back(json::Object{{"name", k.name},
@@ -118,19 +118,19 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
     return createStringError("the artifact was made for runtime interface " +
                              Twine(m.version) + ", this runtime speaks " +
                              Twine(kVersion) + ": recompile it");
-  for (auto [key, field] :
-       {std::pair<StringRef, int64_t *>{"dim", &m.dim},
-        {"layers", &m.layers},
-        {"heads", &m.heads},
-        {"kv_heads", &m.kvHeads},
-        {"head_dim", &m.headDim},
-        {"vocab", &m.vocab},
-        {"context_length", &m.contextLength}})
+  for (auto [key, field] : {std::pair<StringRef, int64_t *>{"dim", &m.dim},
+                            {"layers", &m.layers},
+                            {"heads", &m.heads},
+                            {"kv_heads", &m.kvHeads},
+                            {"head_dim", &m.headDim},
+                            {"vocab", &m.vocab},
+                            {"context_length", &m.contextLength}})
     if (Error e = integer(key, *field))
       return std::move(e);
   m.architecture = root->getString("architecture").value_or("").str();
   m.modelPath = root->getString("model").value_or("").str();
-  m.weightsFingerprint = root->getString("weights_fingerprint").value_or("").str();
+  m.weightsFingerprint =
+      root->getString("weights_fingerprint").value_or("").str();
   if (const json::Object *config = root->getObject("config")) {
     for (const auto &[key, value] : *config) {
       std::optional<StringRef> text = value.getAsString();
@@ -214,8 +214,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
         k.name = ko->getString("name")->str();
         // Indices in [0, limit), or the error `what`.
         auto indices = [&](const json::Array *list, size_t limit,
-                           std::vector<int64_t> &out,
-                           StringRef what) -> Error {
+                           std::vector<int64_t> &out, StringRef what) -> Error {
           if (!list)
             return Error::success();
           for (const json::Value &x : *list) {
@@ -231,13 +230,13 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
                                 "depends on a kernel that does not come "
                                 "before it"))
           return std::move(err);
-        if (Error err = indices(ko->getArray("params"), e.params.size(),
-                                k.params,
-                                "takes a parameter the entry point does not "
-                                "have"))
+        if (Error err =
+                indices(ko->getArray("params"), e.params.size(), k.params,
+                        "takes a parameter the entry point does not "
+                        "have"))
           return std::move(err);
-        for (auto [key, list] : {std::pair{"reads", &k.reads},
-                                 std::pair{"writes", &k.writes}})
+        for (auto [key, list] :
+             {std::pair{"reads", &k.reads}, std::pair{"writes", &k.writes}})
           if (const json::Array *names = ko->getArray(key))
             for (const json::Value &n : *names)
               if (std::optional<StringRef> str = n.getAsString())

@@ -20,9 +20,8 @@ SmallVector<cl::Option *> CompileOptions::commandLineOptions() {
   // subcommand.
   for (auto &entry : OptionsMap)
     list.push_back(entry.second);
-  llvm::sort(list, [](cl::Option *a, cl::Option *b) {
-    return a->ArgStr < b->ArgStr;
-  });
+  llvm::sort(
+      list, [](cl::Option *a, cl::Option *b) { return a->ArgStr < b->ArgStr; });
   return list;
 }
 
@@ -102,12 +101,11 @@ void bindCompileFlags(CompileOptions &options, cl::OptionCategory &category,
       // "With a model file: the compute mode ...", unless the description
       // starts with an acronym ("KV").
       StringRef body = option->HelpStr;
-      std::string text =
-          body.size() < 2 || isUpper(body[1])
-              ? (prefix + body).str()
-              : (prefix + Twine(char(toLower(body.front()))) +
-                 body.drop_front())
-                    .str();
+      std::string text = body.size() < 2 || isUpper(body[1])
+                             ? (prefix + body).str()
+                             : (prefix + Twine(char(toLower(body.front()))) +
+                                body.drop_front())
+                                   .str();
       descriptions.push_back(std::move(text));
       option->setDescription(descriptions.back());
     }

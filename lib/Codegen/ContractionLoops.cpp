@@ -84,8 +84,8 @@ MemRefType memrefOperand(linalg::GenericOp op, unsigned i) {
 SmallVector<Value> sizesOfLoops(RewriterBase &rewriter, linalg::GenericOp op) {
   Location loc = op.getLoc();
   SmallVector<Value> sizes;
-  for (Range r :
-       cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(rewriter, loc))
+  for (Range r : cast<linalg::LinalgOp>(op.getOperation())
+                     .createLoopRanges(rewriter, loc))
     sizes.push_back(getValueOrCreateConstantIndexOp(rewriter, loc, r.size));
   return sizes;
 }
@@ -106,7 +106,8 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
   Value cr = arith::ConstantIndexOp::create(rewriter, loc, rows);
   Value cc = arith::ConstantIndexOp::create(rewriter, loc, cols);
   // Rows [sLo, sHi) as blocks.
-  auto emitParallel = [&](OpBuilder &builder, Location pl, Value sLo, Value sHi) {
+  auto emitParallel = [&](OpBuilder &builder, Location pl, Value sLo,
+                          Value sHi) {
     SmallVector<Value> lbs(leadSizes.size() + 2, c0);
     SmallVector<Value> steps(leadSizes.size() + 2, c1);
     SmallVector<Value> ubs(leadSizes);
@@ -130,9 +131,9 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
           Value nEnd = arith::MinUIOp::create(
               b, l, nSize, arith::AddIOp::create(b, l, n0, cc));
           auto whole = [&](Value begin, Value end, Value size) {
-            return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
-                                         arith::SubIOp::create(b, l, end, begin),
-                                         size);
+            return arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::eq,
+                arith::SubIOp::create(b, l, end, begin), size);
           };
           Value full = arith::AndIOp::create(b, l, whole(s0, sEnd, cr),
                                              whole(n0, nEnd, cc));
@@ -143,7 +144,8 @@ void emitBlockedLoops(RewriterBase &rewriter, Location loc,
                   SmallVector<Value> idx;
                   for (int64_t i = 0; i < count; ++i)
                     idx.push_back(arith::AddIOp::create(
-                        tb, tl, base, arith::ConstantIndexOp::create(tb, tl, i)));
+                        tb, tl, base,
+                        arith::ConstantIndexOp::create(tb, tl, i)));
                   return idx;
                 };
                 emitBlock(tb, tl, lead, offsets(s0, rows), offsets(n0, cols));
@@ -216,7 +218,8 @@ Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
   Value sum = acc;
   for (int64_t g = 0; g < 4; ++g)
     sum = arith::AddIOp::create(
-        b, l, sum, vector::ExtractOp::create(b, l, groups, ArrayRef<int64_t>{g}));
+        b, l, sum,
+        vector::ExtractOp::create(b, l, groups, ArrayRef<int64_t>{g}));
   return sum;
 }
 
@@ -268,18 +271,18 @@ void forEachTokenBlock(
     Value scale, function_ref<void(OpBuilder &, Location, Value, Value)> body) {
   Value c0 = arith::ConstantIndexOp::create(b, l, 0);
   unsigned dRank = cast<MemRefType>(xd.getType()).getRank();
-  scf::ForOp::create(
-      b, l, c0, arith::ConstantIndexOp::create(b, l, blocks),
-      arith::ConstantIndexOp::create(b, l, 1), ValueRange{},
-      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
-        SmallVector<Value> at(dRank, c0);
-        at.back() = blk;
-        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), scale,
-                                ValueRange{blk});
-        at.append(q4 ? 2 : 1, c0);
-        body(nb, nl, blk, tokenBytes(nb, nl, xq, at, q4));
-        scf::YieldOp::create(nb, nl);
-      });
+  scf::ForOp::create(b, l, c0, arith::ConstantIndexOp::create(b, l, blocks),
+                     arith::ConstantIndexOp::create(b, l, 1), ValueRange{},
+                     [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
+                       SmallVector<Value> at(dRank, c0);
+                       at.back() = blk;
+                       memref::StoreOp::create(nb, nl,
+                                               tokenScale(nb, nl, xd, at),
+                                               scale, ValueRange{blk});
+                       at.append(q4 ? 2 : 1, c0);
+                       body(nb, nl, blk, tokenBytes(nb, nl, xq, at, q4));
+                       scf::YieldOp::create(nb, nl);
+                     });
 }
 
 } // namespace mlir::loom::detail

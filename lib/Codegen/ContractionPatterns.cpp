@@ -23,9 +23,9 @@ struct DotContractionPattern : OpRewritePattern<linalg::GenericOp> {
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
-    return loom::lowerDotContraction(
-        rewriter, op, options.vectorWidth, options.blockRows,
-        options.blockCols, options.cacheBytes, options.bf16Dot);
+    return loom::lowerDotContraction(rewriter, op, options.vectorWidth,
+                                     options.blockRows, options.blockCols,
+                                     options.cacheBytes, options.bf16Dot);
   }
 
   loom::ContractionLoweringOptions options;

@@ -35,8 +35,8 @@ namespace {
 /// The shape of a matched contraction, in loop dimensions.
 struct DotShape {
   unsigned numLoops;
-  unsigned k;           ///< the reduction loop
-  unsigned s, n;        ///< a's and b's own row loops
+  unsigned k;                  ///< the reduction loop
+  unsigned s, n;               ///< a's and b's own row loops
   SmallVector<unsigned> batch; ///< the other parallel loops
 };
 
@@ -136,9 +136,8 @@ public:
                  ValueRange idx) {
     Type elt = cast<MemRefType>(memref.getType()).getElementType();
     return widen(builder, loc,
-                 vector::LoadOp::create(builder, loc,
-                                        VectorType::get({width}, elt), memref,
-                                        idx));
+                 vector::LoadOp::create(
+                     builder, loc, VectorType::get({width}, elt), memref, idx));
   }
 
   /// The indices of operand `map` at the loop values `loops`.
@@ -154,7 +153,8 @@ public:
   void emit(OpBuilder &builder, Location loc, SmallVector<Value> loops,
             ArrayRef<Value> rowIdx, ArrayRef<Value> colIdx, Value kSize) {
     auto vecType = VectorType::get({width}, builder.getF32Type());
-    auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+    auto fastmath =
+        arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
     Value c0 = arith::ConstantIndexOp::create(builder, loc, 0);
     // Both operands bf16 on a target with AVX512-BF16: each step takes 2 x
     // width values of k as bf16 pairs into one vdpbf16ps per output.
@@ -184,23 +184,22 @@ public:
           auto pairType = VectorType::get({step}, b2.getBF16Type());
           for (Value r : rowIdx) {
             loops[shape.s] = r;
-            av.push_back(pairs ? vector::LoadOp::create(
-                                     b2, l, pairType, a, indices(maps[0], loops))
+            av.push_back(pairs ? vector::LoadOp::create(b2, l, pairType, a,
+                                                        indices(maps[0], loops))
                                : loadWide(b2, l, a, indices(maps[0], loops)));
           }
           for (Value c : colIdx) {
             loops[shape.n] = c;
-            bv.push_back(pairs ? vector::LoadOp::create(
-                                     b2, l, pairType, b, indices(maps[1], loops))
+            bv.push_back(pairs ? vector::LoadOp::create(b2, l, pairType, b,
+                                                        indices(maps[1], loops))
                                : loadWide(b2, l, b, indices(maps[1], loops)));
           }
           SmallVector<Value> next;
           for (size_t i = 0; i < rows; ++i)
             for (size_t j = 0; j < cols; ++j)
               next.push_back(
-                  pairs ? x86vector::DotBF16Op::create(b2, l, vecType,
-                                                       accs[i * cols + j],
-                                                       av[i], bv[j])
+                  pairs ? x86vector::DotBF16Op::create(
+                              b2, l, vecType, accs[i * cols + j], av[i], bv[j])
                               .getResult()
                         : vector::FMAOp::create(b2, l, av[i], bv[j],
                                                 accs[i * cols + j])
@@ -221,14 +220,16 @@ public:
             [&](OpBuilder &b2, Location l, Value k, ValueRange acc) {
               SmallVector<Value> at = loops;
               at[shape.k] = k;
-              Value x = widen(
-                  b2, l, memref::LoadOp::create(b2, l, a, indices(maps[0], at)));
-              Value w = widen(
-                  b2, l, memref::LoadOp::create(b2, l, b, indices(maps[1], at)));
+              Value x =
+                  widen(b2, l,
+                        memref::LoadOp::create(b2, l, a, indices(maps[0], at)));
+              Value w =
+                  widen(b2, l,
+                        memref::LoadOp::create(b2, l, b, indices(maps[1], at)));
               Value p = arith::MulFOp::create(b2, l, x, w, fastmath);
-              scf::YieldOp::create(
-                  b2, l, ValueRange{arith::AddFOp::create(b2, l, acc[0], p,
-                                                          fastmath)});
+              scf::YieldOp::create(b2, l,
+                                   ValueRange{arith::AddFOp::create(
+                                       b2, l, acc[0], p, fastmath)});
             });
         SmallVector<Value> outIdx = indices(maps[2], loops);
         Value old = memref::LoadOp::create(builder, loc, y, outIdx);

@@ -44,7 +44,8 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
 /// op.
 LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                              linalg::GenericOp op, int64_t rows,
-                                             int64_t cols, int64_t cacheBytes = 0,
+                                             int64_t cols,
+                                             int64_t cacheBytes = 0,
                                              bool vnni = false);
 
 /// Rewrites `op`, if it is y[.., e] += sum_r a[..] * b[.., e] on buffers

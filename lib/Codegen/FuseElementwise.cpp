@@ -24,12 +24,11 @@ namespace {
 /// Whether every op of the producer's body only changes the representation
 /// of its input (a widening of f16/bf16 weights, a bitcast).
 bool onlyConverts(linalg::GenericOp producer) {
-  return llvm::all_of(producer.getRegion().front().without_terminator(),
-                      [](Operation &op) {
-                        return isa<arith::ExtFOp, arith::TruncFOp,
-                                   arith::BitcastOp, arith::SIToFPOp,
-                                   arith::UIToFPOp>(op);
-                      });
+  return llvm::all_of(
+      producer.getRegion().front().without_terminator(), [](Operation &op) {
+        return isa<arith::ExtFOp, arith::TruncFOp, arith::BitcastOp,
+                   arith::SIToFPOp, arith::UIToFPOp>(op);
+      });
 }
 
 /// Fuses an elementwise producer into its consumer unless that repeats its

@@ -73,8 +73,7 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
     xTail = {shape.blocks, 2, 4, 4};
     xStrides = {32, 16, 4, 1};
   }
-  if (q.getShape().drop_front(2) !=
-          ArrayRef<int64_t>{shape.chunks(), 8, 4} ||
+  if (q.getShape().drop_front(2) != ArrayRef<int64_t>{shape.chunks(), 8, 4} ||
       xq.getRank() != y.getRank() + int64_t(xTail.size()) - 2 ||
       xq.getShape().take_back(xTail.size()) != ArrayRef<int64_t>(xTail) ||
       int64_t(op.getNumLoops()) != y.getRank() + int64_t(xTail.size()) ||
@@ -165,15 +164,16 @@ GroupBlock readGroupBlock(OpBuilder &b, Location l,
                           Value blk) {
   auto v16i8 = VectorType::get({16}, b.getI8Type());
   auto v32i8 = VectorType::get({32}, b.getI8Type());
-  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
+  auto cidx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
   GroupBlock block;
-  Value bytes = vector::LoadOp::create(b, l, v16i8, raw,
-                                       ValueRange{g, blk, cidx(0)});
-  Value halfs =
-      vector::BitCastOp::create(b, l, VectorType::get({8}, b.getF16Type()),
-                                bytes);
-  block.scales = arith::ExtFOp::create(
-      b, l, VectorType::get({8}, b.getF32Type()), halfs);
+  Value bytes =
+      vector::LoadOp::create(b, l, v16i8, raw, ValueRange{g, blk, cidx(0)});
+  Value halfs = vector::BitCastOp::create(
+      b, l, VectorType::get({8}, b.getF16Type()), bytes);
+  block.scales =
+      arith::ExtFOp::create(b, l, VectorType::get({8}, b.getF32Type()), halfs);
   for (int64_t c = 0; c < shape.chunks(); ++c) {
     Value w = vector::LoadOp::create(b, l, v32i8, raw,
                                      ValueRange{g, blk, cidx(16 + 32 * c)});
@@ -261,7 +261,9 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
                                          const InterleavedShape &shape) {
   Value values = tokenValues(b, l, op->getOperand(0)), xd = op->getOperand(1);
   Type i32 = b.getI32Type(), f32 = b.getF32Type();
-  auto cidx = [&](int64_t v) { return arith::ConstantIndexOp::create(b, l, v); };
+  auto cidx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
   Value c0 = cidx(0);
   InterleavedToken t;
   t.scale = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, f32));
@@ -270,14 +272,12 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
   forEachTokenBlock(
       b, l, xd, values, shape.q4, shape.blocks, t.scale,
       [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
-        memref::StoreOp::create(nb, nl,
-                                blockStart(nb, nl, bytes, shape.bias()),
+        memref::StoreOp::create(nb, nl, blockStart(nb, nl, bytes, shape.bias()),
                                 t.start, ValueRange{blk});
         vector::StoreOp::create(
             nb, nl,
-            vector::BitCastOp::create(nb, nl,
-                                      VectorType::get({8}, nb.getI32Type()),
-                                      bytes),
+            vector::BitCastOp::create(
+                nb, nl, VectorType::get({8}, nb.getI32Type()), bytes),
             t.words, ValueRange{blk, c0});
       });
   return t;
@@ -293,19 +293,19 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
     return arith::ConstantIndexOp::create(b, l, v);
   };
   Value c0 = cidx(builder, loc, 0);
-  Value zero = arith::ConstantOp::create(builder, loc,
-                                         DenseElementsAttr::get(v8, 0.0f));
+  Value zero =
+      arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
   for (Value g : groups) {
     auto loop = scf::ForOp::create(
         builder, loc, c0, cidx(builder, loc, shape.blocks),
         cidx(builder, loc, 1), ValueRange{zero},
         [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
           GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
-          Value start = memref::LoadOp::create(b, l, token.start, ValueRange{blk});
+          Value start =
+              memref::LoadOp::create(b, l, token.start, ValueRange{blk});
           Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
             Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
-            return memref::LoadOp::create(b, l, token.words,
-                                          ValueRange{blk, w})
+            return memref::LoadOp::create(b, l, token.words, ValueRange{blk, w})
                 .getResult();
           });
           // (w.d * x.d) * dot, as the one-row lowering computes it.
@@ -317,8 +317,7 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
           scf::YieldOp::create(
               b, l,
               ValueRange{vector::FMAOp::create(
-                  b, l, arith::SIToFPOp::create(b, l, v8, dot), d,
-                  accs[0])});
+                  b, l, arith::SIToFPOp::create(b, l, v8, dot), d, accs[0])});
         });
     addGroupOutputs(builder, loc, y, lead, c0, g, loop.getResult(0));
   }
@@ -384,8 +383,8 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
     return arith::ConstantIndexOp::create(b, l, v);
   };
   Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
-  Value zero = arith::ConstantOp::create(builder, loc,
-                                         DenseElementsAttr::get(v8, 0.0f));
+  Value zero =
+      arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
   for (Value g : groups) {
     SmallVector<Value> inits(rows.size(), zero);
     auto loop = scf::ForOp::create(
@@ -441,13 +440,13 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
   if (oneToken) {
     InterleavedToken token = prepareInterleavedToken(rewriter, loc, op, shape);
     // 8 groups (64 rows) per task, as the one-row lowering.
-    emitBlockedLoops(
-        rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), 1, 8, 64,
-        Value(),
-        [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value>,
-            ArrayRef<Value> groups) {
-          emitInterleavedRows(b, l, op, shape, raw, token, vnni, lead, groups);
-        });
+    emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), 1,
+                     8, 64, Value(),
+                     [&](OpBuilder &b, Location l, ValueRange lead,
+                         ArrayRef<Value>, ArrayRef<Value> groups) {
+                       emitInterleavedRows(b, l, op, shape, raw, token, vnni,
+                                           lead, groups);
+                     });
     rewriter.eraseOp(op);
     return success();
   }

@@ -127,13 +127,10 @@ private:
         })
         .Case([&](arith::DivUIOp) { return divide(Rounding::Truncate, true); })
         .Case([&](arith::DivSIOp) { return divide(Rounding::Truncate, false); })
-        .Case([&](arith::FloorDivSIOp) {
-          return divide(Rounding::Floor, false);
-        })
+        .Case(
+            [&](arith::FloorDivSIOp) { return divide(Rounding::Floor, false); })
         .Case([&](arith::CeilDivUIOp) { return divide(Rounding::Ceil, true); })
-        .Case([&](arith::CeilDivSIOp) {
-          return divide(Rounding::Ceil, false);
-        })
+        .Case([&](arith::CeilDivSIOp) { return divide(Rounding::Ceil, false); })
         .Case<arith::MinSIOp, arith::MinUIOp>([&](Operation *) {
           return Range{std::min(alo, blo), std::min(ahi, bhi)};
         })
@@ -214,7 +211,8 @@ private:
   LogicalResult collect();
   void analyzeUse(OpOperand &use, unsigned buffer, Anchor &anchor);
   void planArena();
-  bool conflict(const Anchor &a, const Anchor &b, bool sameBufferOnly = false) const;
+  bool conflict(const Anchor &a, const Anchor &b,
+                bool sameBufferOnly = false) const;
   void buildGroups();
 
   func::FuncOp func;
@@ -264,8 +262,7 @@ LogicalResult EntryScheduler::collect() {
     if (role == ParamRole::tokens)
       tokens = arg;
     bufferOf[arg] = buffers.size();
-    buffers.push_back(
-        {arg, nullptr, argumentName(func, arg.getArgNumber())});
+    buffers.push_back({arg, nullptr, argumentName(func, arg.getArgNumber())});
   }
   SizeBounds bounds(tokens, position, logitsFrom, maxTokens, contextLength);
 
@@ -274,9 +271,9 @@ LogicalResult EntryScheduler::collect() {
       MemRefType type = alloc.getType();
       // Index is 64-bit on every target Loom generates code for.
       Type element = type.getElementType();
-      unsigned bits = element.isIndex()             ? 64
-                      : element.isIntOrFloat()      ? element.getIntOrFloatBitWidth()
-                                                    : 0;
+      unsigned bits = element.isIndex()        ? 64
+                      : element.isIntOrFloat() ? element.getIntOrFloatBitWidth()
+                                               : 0;
       if (!type.getLayout().isIdentity() || bits == 0 || bits % 8 != 0)
         return alloc.emitOpError(
             "cannot be placed in the activation arena: it needs an identity "
@@ -497,8 +494,8 @@ bool EntryScheduler::conflict(const Anchor &a, const Anchor &b,
       const Buffer &bx = buffers[x], &by = buffers[y];
       if (x == y)
         return true;
-      if (!sameBufferOnly && bx.isArena() && by.isArena() && bx.offset < by.offset + by.bytes &&
-          by.offset < bx.offset + bx.bytes)
+      if (!sameBufferOnly && bx.isArena() && by.isArena() &&
+          bx.offset < by.offset + by.bytes && by.offset < bx.offset + bx.bytes)
         return true;
     }
   return false;
@@ -639,9 +636,10 @@ FailureOr<KernelSchedule> EntryScheduler::run() {
 
 } // namespace
 
-FailureOr<KernelSchedule> mlir::loom::detail::analyzeKernelSchedule(
-    func::FuncOp func, int64_t maxTokens, int64_t contextLength,
-    bool reuseMemory, bool merge) {
+FailureOr<KernelSchedule>
+mlir::loom::detail::analyzeKernelSchedule(func::FuncOp func, int64_t maxTokens,
+                                          int64_t contextLength,
+                                          bool reuseMemory, bool merge) {
   return EntryScheduler(func, maxTokens, contextLength, reuseMemory, merge)
       .run();
 }

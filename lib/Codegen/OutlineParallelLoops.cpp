@@ -34,7 +34,8 @@ namespace mlir::loom {
 using namespace mlir;
 
 static constexpr llvm::StringLiteral kBodyPrefix = "__loom_parallel_body_";
-static constexpr llvm::StringLiteral kDispatchPrefix = "__loom_parallel_dispatch_";
+static constexpr llvm::StringLiteral kDispatchPrefix =
+    "__loom_parallel_dispatch_";
 static constexpr llvm::StringLiteral kPackedPrefix = "__loom_parallel_packed_";
 
 namespace {
@@ -111,8 +112,8 @@ struct LoomOutlineParallelLoopsPass
       getUsedValuesDefinedAbove(op.getRegion(), used);
       for (unsigned d = 0; d < op.getNumLoops(); ++d)
         if (d != split)
-          for (Value v : {op.getLowerBound()[d], op.getUpperBound()[d],
-                          op.getStep()[d]})
+          for (Value v :
+               {op.getLowerBound()[d], op.getUpperBound()[d], op.getStep()[d]})
             used.insert(v);
       // Constants are cloned into the body: loop bounds stay static there.
       for (Value v : used) {
@@ -135,7 +136,8 @@ struct LoomOutlineParallelLoopsPass
       Block *entry = body.addEntryBlock();
       b.setInsertionPointToStart(entry);
       IRMapping map;
-      for (auto [v, arg] : llvm::zip(captured, entry->getArguments().drop_front(2)))
+      for (auto [v, arg] :
+           llvm::zip(captured, entry->getArguments().drop_front(2)))
         map.map(v, arg);
       for (Value v : constants)
         map.map(v, b.clone(*v.getDefiningOp())->getResult(0));
@@ -161,9 +163,8 @@ struct LoomOutlineParallelLoopsPass
       for (Value v : captured)
         dispatchArgs.push_back(v.getType());
       b.setInsertionPointToEnd(module.getBody());
-      auto dispatch = func::FuncOp::create(
-          b, loc, (kDispatchPrefix + n).str(),
-          b.getFunctionType(dispatchArgs, {}));
+      auto dispatch = func::FuncOp::create(b, loc, (kDispatchPrefix + n).str(),
+                                           b.getFunctionType(dispatchArgs, {}));
       dispatch.setPrivate();
 
       b.setInsertionPoint(op);
@@ -233,8 +234,9 @@ struct LoomLowerParallelDispatchPass
       b.setInsertionPointToStart(entry);
       SmallVector<Value> args = {entry->getArgument(1), entry->getArgument(2)};
       for (auto [i, type] : llvm::enumerate(captures)) {
-        Value slot = LLVM::GEPOp::create(b, loc, ptr, ptr, entry->getArgument(0),
-                                         ArrayRef<LLVM::GEPArg>{int32_t(i)});
+        Value slot =
+            LLVM::GEPOp::create(b, loc, ptr, ptr, entry->getArgument(0),
+                                ArrayRef<LLVM::GEPArg>{int32_t(i)});
         Value address = LLVM::LoadOp::create(b, loc, ptr, slot);
         args.push_back(LLVM::LoadOp::create(b, loc, type, address));
       }
@@ -249,25 +251,27 @@ struct LoomLowerParallelDispatchPass
                                func.getBody().front().begin());
         Value one = LLVM::ConstantOp::create(entryBuilder, cl, i64,
                                              entryBuilder.getI64IntegerAttr(1));
-        Value count = LLVM::ConstantOp::create(
-            entryBuilder, cl, i64,
-            entryBuilder.getI64IntegerAttr(std::max<size_t>(1, captures.size())));
+        Value count =
+            LLVM::ConstantOp::create(entryBuilder, cl, i64,
+                                     entryBuilder.getI64IntegerAttr(
+                                         std::max<size_t>(1, captures.size())));
         Value array = LLVM::AllocaOp::create(entryBuilder, cl, ptr, ptr, count);
         SmallVector<Value> slots;
         for (Type type : captures)
-          slots.push_back(LLVM::AllocaOp::create(entryBuilder, cl, ptr, type, one));
+          slots.push_back(
+              LLVM::AllocaOp::create(entryBuilder, cl, ptr, type, one));
         b.setInsertionPoint(call);
         ValueRange operands = call.getArgOperands();
         for (auto [i, slot] : llvm::enumerate(slots)) {
           LLVM::StoreOp::create(b, cl, operands[3 + i], slot);
-          Value entrySlot = LLVM::GEPOp::create(b, cl, ptr, ptr, array,
-                                                ArrayRef<LLVM::GEPArg>{int32_t(i)});
+          Value entrySlot = LLVM::GEPOp::create(
+              b, cl, ptr, ptr, array, ArrayRef<LLVM::GEPArg>{int32_t(i)});
           LLVM::StoreOp::create(b, cl, slot, entrySlot);
         }
         Value fn = LLVM::AddressOfOp::create(b, cl, packed);
-        LLVM::CallOp::create(b, cl, runtimeFn,
-                             ValueRange{fn, array, operands[0], operands[1],
-                                        operands[2]});
+        LLVM::CallOp::create(
+            b, cl, runtimeFn,
+            ValueRange{fn, array, operands[0], operands[1], operands[2]});
         call.erase();
       }
       dispatch.erase();

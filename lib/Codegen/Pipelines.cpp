@@ -123,7 +123,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   LoomParallelizeContractionsPassOptions contractions;
   // The target's L2 (its description in the module), or one chunk.
   contractions.cacheBytes = options.cacheTiling ? -1 : 0;
-  pm.addNestedPass<func::FuncOp>(createLoomParallelizeContractionsPass(contractions));
+  pm.addNestedPass<func::FuncOp>(
+      createLoomParallelizeContractionsPass(contractions));
   pm.addPass(createLoomOutlineParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());

@@ -35,7 +35,7 @@ namespace {
 /// (matchBlocks, matchInt8Blocks); output y [.., s, n].
 struct BlockShape {
   bool q4;
-  unsigned rank;   ///< y's rank
+  unsigned rank; ///< y's rank
   int64_t blocks;
 };
 
@@ -44,11 +44,10 @@ struct BlockShape {
 /// i8 (static, unit stride), scale bytes [n, blocks] i8 indexed (n, block),
 /// an f32 output, an x operand whose layout and the loop count say q8_0 or
 /// q4_0, and a body that decodes the f16 scale from the two bytes.
-std::optional<BlockShape> matchWeightBlocks(linalg::GenericOp op,
-                                            MemRefType x, unsigned w) {
+std::optional<BlockShape> matchWeightBlocks(linalg::GenericOp op, MemRefType x,
+                                            unsigned w) {
   auto type = [&](unsigned i) { return memrefOperand(op, i); };
-  MemRefType q = type(w), lo = type(w + 1), hi = type(w + 2),
-             y = type(w + 3);
+  MemRefType q = type(w), lo = type(w + 1), hi = type(w + 2), y = type(w + 3);
   if (!x || !q || !lo || !hi || !y || !y.getElementType().isF32() ||
       !q.getElementType().isInteger(8) || !lo.getElementType().isInteger(8) ||
       !hi.getElementType().isInteger(8) || q.getRank() != 3 ||
@@ -89,7 +88,8 @@ public:
     if (!sl || !sh || sl.getSource() != sh.getSource())
       return;
     auto source = cast<MemRefType>(sl.getSource().getType());
-    ArrayRef<int64_t> offLo = sl.getStaticOffsets(), offHi = sh.getStaticOffsets();
+    ArrayRef<int64_t> offLo = sl.getStaticOffsets(),
+                      offHi = sh.getStaticOffsets();
     ArrayRef<int64_t> sizes = sl.getStaticSizes();
     auto unit = [](ArrayRef<int64_t> v) {
       return llvm::all_of(v, [](int64_t x) { return x == 1; });
@@ -104,9 +104,9 @@ public:
       return;
     // At the builder's point: before the contraction, which the source
     // dominates.
-    pair = memref::SubViewOp::create(
-        b, loc, sl.getSource(), offLo,
-        ArrayRef<int64_t>{sizes[0], sizes[1], 2}, ArrayRef<int64_t>{1, 1, 1});
+    pair = memref::SubViewOp::create(b, loc, sl.getSource(), offLo,
+                                     ArrayRef<int64_t>{sizes[0], sizes[1], 2},
+                                     ArrayRef<int64_t>{1, 1, 1});
   }
 
   Value read(OpBuilder &b, Location l, Value n, Value blk) const {
@@ -115,9 +115,9 @@ public:
           b, l, memref::LoadOp::create(b, l, lo, ValueRange{n, blk}),
           memref::LoadOp::create(b, l, hi, ValueRange{n, blk}));
     Value c0 = arith::ConstantIndexOp::create(b, l, 0);
-    Value bytes = vector::LoadOp::create(
-        b, l, VectorType::get({2}, b.getI8Type()), pair,
-        ValueRange{n, blk, c0});
+    Value bytes =
+        vector::LoadOp::create(b, l, VectorType::get({2}, b.getI8Type()), pair,
+                               ValueRange{n, blk, c0});
     Value half = vector::ExtractOp::create(
         b, l,
         vector::BitCastOp::create(b, l, VectorType::get({1}, b.getF16Type()),
@@ -146,18 +146,18 @@ std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
 /// summed.
 void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
                   ArrayRef<Value> rows, ArrayRef<Value> cols, ValueRange accs) {
-  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  auto fastmath =
+      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
   for (auto [i, r] : llvm::enumerate(rows)) {
     for (auto [j, n] : llvm::enumerate(cols)) {
-      Value sum = vector::ReductionOp::create(
-          builder, loc, vector::CombiningKind::ADD, accs[i * cols.size() + j],
-          fastmath);
+      Value sum =
+          vector::ReductionOp::create(builder, loc, vector::CombiningKind::ADD,
+                                      accs[i * cols.size() + j], fastmath);
       SmallVector<Value> idx(lead.begin(), lead.end());
       idx.append({r, n});
       Value old = memref::LoadOp::create(builder, loc, y, idx);
-      memref::StoreOp::create(builder, loc,
-                              arith::AddFOp::create(builder, loc, old, sum), y,
-                              idx);
+      memref::StoreOp::create(
+          builder, loc, arith::AddFOp::create(builder, loc, old, sum), y, idx);
     }
   }
 }
@@ -183,24 +183,24 @@ void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         // Each column's weights: two vectors of 16 decoded values.
         SmallVector<std::pair<Value, Value>> w;
         for (Value n : cols) {
-          Value s = vector::BroadcastOp::create(b, l, v16,
-                                                scales.read(b, l, n, blk));
+          Value s =
+              vector::BroadcastOp::create(b, l, v16, scales.read(b, l, n, blk));
           Value first, second;
           if (!shape.q4) {
             auto v32i8 = VectorType::get({32}, b.getI8Type());
-            Value bytes = vector::LoadOp::create(b, l, v32i8, q,
-                                                 ValueRange{n, blk, c0});
-            Value f = arith::SIToFPOp::create(
-                b, l, VectorType::get({32}, f32), bytes);
-            first = vector::ExtractStridedSliceOp::create(b, l, f, {0}, {16},
-                                                          {1});
-            second = vector::ExtractStridedSliceOp::create(b, l, f, {16}, {16},
-                                                           {1});
+            Value bytes =
+                vector::LoadOp::create(b, l, v32i8, q, ValueRange{n, blk, c0});
+            Value f = arith::SIToFPOp::create(b, l, VectorType::get({32}, f32),
+                                              bytes);
+            first =
+                vector::ExtractStridedSliceOp::create(b, l, f, {0}, {16}, {1});
+            second =
+                vector::ExtractStridedSliceOp::create(b, l, f, {16}, {16}, {1});
           } else {
             auto v16i8 = VectorType::get({16}, b.getI8Type());
             auto v16i32 = VectorType::get({16}, b.getI32Type());
-            Value bytes = vector::LoadOp::create(b, l, v16i8, q,
-                                                 ValueRange{n, blk, c0});
+            Value bytes =
+                vector::LoadOp::create(b, l, v16i8, q, ValueRange{n, blk, c0});
             Value wide = arith::ExtUIOp::create(b, l, v16i32, bytes);
             auto splat = [&](int32_t v) {
               return arith::ConstantOp::create(
@@ -323,8 +323,8 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   };
   int64_t lastRow = cast<MemRefType>(q.getType()).getDimSize(0) - 1;
   Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
-  Value zero = arith::ConstantOp::create(builder, loc,
-                                         DenseElementsAttr::get(v8, 0.0f));
+  Value zero =
+      arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
   SmallVector<Value> inits(rows.size() * cols.size(), zero);
   auto loop = scf::ForOp::create(
       builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
@@ -361,8 +361,8 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
           if (shape.q4) {
             wBytes.push_back(q4Nibbles(b, l, q, n, blk));
           } else {
-            Value bytes = vector::LoadOp::create(b, l, v32i8, q,
-                                                 ValueRange{n, blk, c0});
+            Value bytes =
+                vector::LoadOp::create(b, l, v32i8, q, ValueRange{n, blk, c0});
             wStart.push_back(offsetStart(b, l, vnni, bytes, 128));
             wBytes.push_back(bytes);
           }
@@ -379,9 +379,8 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         for (size_t i = 0; i < rows.size(); ++i) {
           for (size_t j = 0; j < cols.size(); ++j) {
             Value dot =
-                shape.q4
-                    ? dotU8S8(b, l, vnni, xStart[i], wBytes[j], xBytes[i])
-                    : dotU8S8(b, l, vnni, wStart[j], xBytes[i], wBytes[j]);
+                shape.q4 ? dotU8S8(b, l, vnni, xStart[i], wBytes[j], xBytes[i])
+                         : dotU8S8(b, l, vnni, wStart[j], xBytes[i], wBytes[j]);
             // (dot * w.d) * x.d: each scale broadcast once per block.
             Value scaled = arith::MulFOp::create(
                 b, l, arith::SIToFPOp::create(b, l, v8, dot), wScaleVec[j]);
@@ -450,19 +449,19 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
     return arith::ConstantIndexOp::create(b, l, v);
   };
   Value c0 = cidx(builder, loc, 0), c2 = cidx(builder, loc, 2);
-  Value zero = arith::ConstantOp::create(builder, loc,
-                                         DenseElementsAttr::get(v8, 0.0f));
+  Value zero =
+      arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
   // acc + (x.d * w.d) * (the integer dot product of block blk of row n).
   auto step = [&](OpBuilder &b, Location l, Value n, Value blk, Value acc) {
     Value d = arith::MulFOp::create(
         b, l, scales.read(b, l, n, blk),
         memref::LoadOp::create(b, l, token.scale, ValueRange{blk}));
-    Value xBytes = vector::LoadOp::create(b, l, v32i8, token.bytes,
-                                          ValueRange{blk, c0});
+    Value xBytes =
+        vector::LoadOp::create(b, l, v32i8, token.bytes, ValueRange{blk, c0});
     Value dot;
     if (shape.q4) {
-      Value start = vector::LoadOp::create(b, l, v8i32, token.start,
-                                           ValueRange{blk, c0});
+      Value start =
+          vector::LoadOp::create(b, l, v8i32, token.start, ValueRange{blk, c0});
       dot = dotU8S8(b, l, vnni, start, q4Nibbles(b, l, q, n, blk), xBytes);
     } else {
       Value w = vector::LoadOp::create(b, l, v32i8, q, ValueRange{n, blk, c0});
@@ -493,12 +492,9 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 
 } // namespace
 
-LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
-                                                         linalg::GenericOp op,
-                                                         int64_t rows,
-                                                         int64_t cols,
-                                                         int64_t cacheBytes,
-                                                         bool vnni) {
+LogicalResult mlir::loom::lowerBlockQuantizedContraction(
+    RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
+    int64_t cacheBytes, bool vnni) {
   if (succeeded(
           lowerInterleavedContraction(rewriter, op, rows, cacheBytes, vnni)))
     return success();
@@ -533,13 +529,13 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
                                [](int64_t d) { return d == 1; });
   if (oneToken) {
     TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, vnni);
-    emitBlockedLoops(
-        rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1, cols,
-        64, Value(),
-        [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value>,
-            ArrayRef<Value> colIdx) {
-          emitInt8Rows(b, l, op, *shape, scales, token, vnni, lead, colIdx);
-        });
+    emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,
+                     cols, 64, Value(),
+                     [&](OpBuilder &b, Location l, ValueRange lead,
+                         ArrayRef<Value>, ArrayRef<Value> colIdx) {
+                       emitInt8Rows(b, l, op, *shape, scales, token, vnni, lead,
+                                    colIdx);
+                     });
     rewriter.eraseOp(op);
     return success();
   }
@@ -556,8 +552,7 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(RewriterBase &rewriter,
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
         if (int8)
-          emitInt8Blocks(b, l, op, *shape, scales, vnni, lead, rowIdx,
-                         colIdx);
+          emitInt8Blocks(b, l, op, *shape, scales, vnni, lead, rowIdx, colIdx);
         else
           emitBlocks(b, l, op, *shape, scales, lead, rowIdx, colIdx);
       });

@@ -31,10 +31,10 @@ namespace {
 /// p[b, h, i, j] * v[b, h / g, j, e]).
 struct RowUpdateShape {
   unsigned numLoops;
-  unsigned r;            ///< the reduction loop
-  unsigned e;            ///< the output's innermost loop, contiguous in b
-  int64_t eSize;         ///< its (static) size
-  unsigned scalar;       ///< the operand read once per (.., r): a
+  unsigned r;                  ///< the reduction loop
+  unsigned e;                  ///< the output's innermost loop, contiguous in b
+  int64_t eSize;               ///< its (static) size
+  unsigned scalar;             ///< the operand read once per (.., r): a
   SmallVector<unsigned> outer; ///< the other parallel loops
 };
 
@@ -55,7 +55,8 @@ std::optional<RowUpdateShape> matchRowUpdate(linalg::GenericOp op,
     if (kinds[d] == utils::IteratorType::reduction)
       shape.r = d;
   AffineMap out = maps[2];
-  if (out.getNumResults() != shape.numLoops - 1 || !out.isProjectedPermutation())
+  if (out.getNumResults() != shape.numLoops - 1 ||
+      !out.isProjectedPermutation())
     return std::nullopt;
   std::optional<unsigned> e = dimOf(out.getResults().back());
   if (!e)
@@ -63,17 +64,17 @@ std::optional<RowUpdateShape> matchRowUpdate(linalg::GenericOp op,
   shape.e = *e;
   // One input indexed by e last (the vector operand), one without e.
   auto usesDim = [](AffineMap m, unsigned d) {
-    return llvm::any_of(m.getResults(), [&](AffineExpr x) {
-      return x.isFunctionOfDim(d);
-    });
+    return llvm::any_of(m.getResults(),
+                        [&](AffineExpr x) { return x.isFunctionOfDim(d); });
   };
   std::optional<unsigned> vectorOperand;
   for (unsigned i = 0; i < 2; ++i) {
     if (!usesDim(maps[i], shape.r))
       return std::nullopt;
     bool lastIsE = dimOf(maps[i].getResults().back()) == shape.e;
-    bool elsewhere = llvm::any_of(maps[i].getResults().drop_back(),
-                                  [&](AffineExpr x) { return x.isFunctionOfDim(shape.e); });
+    bool elsewhere =
+        llvm::any_of(maps[i].getResults().drop_back(),
+                     [&](AffineExpr x) { return x.isFunctionOfDim(shape.e); });
     if (lastIsE && !elsewhere)
       vectorOperand = i;
     else if (usesDim(maps[i], shape.e))
@@ -132,7 +133,8 @@ LogicalResult mlir::loom::lowerRowUpdateContraction(RewriterBase &rewriter,
 
   Value c0 = arith::ConstantIndexOp::create(rewriter, loc, 0);
   Value c1 = arith::ConstantIndexOp::create(rewriter, loc, 1);
-  SmallVector<Value> lbs(shape->outer.size(), c0), steps(shape->outer.size(), c1);
+  SmallVector<Value> lbs(shape->outer.size(), c0),
+      steps(shape->outer.size(), c1);
   SmallVector<Value> ubs;
   for (unsigned d : shape->outer)
     ubs.push_back(sizeOf(d));
@@ -165,7 +167,8 @@ LogicalResult mlir::loom::lowerRowUpdateContraction(RewriterBase &rewriter,
         };
         SmallVector<Value> accs;
         for (int64_t t = 0; t < vectors; ++t)
-          accs.push_back(vector::LoadOp::create(pb, l, vecType, y, at(pb, yMap, t)));
+          accs.push_back(
+              vector::LoadOp::create(pb, l, vecType, y, at(pb, yMap, t)));
         auto loop = scf::ForOp::create(
             pb, l, c0, rSize, c1, accs,
             [&](OpBuilder &fb, Location fl, Value r, ValueRange acc) {
@@ -174,12 +177,14 @@ LogicalResult mlir::loom::lowerRowUpdateContraction(RewriterBase &rewriter,
               Value sv = vector::BroadcastOp::create(fb, fl, vecType, s);
               SmallVector<Value> next;
               for (int64_t t = 0; t < vectors; ++t) {
-                Value bv = vector::LoadOp::create(fb, fl, vecType, b, at(fb, bMap, t));
+                Value bv =
+                    vector::LoadOp::create(fb, fl, vecType, b, at(fb, bMap, t));
                 if (fuse) {
                   next.push_back(vector::FMAOp::create(fb, fl, sv, bv, acc[t]));
                 } else {
                   Value prod = arith::MulFOp::create(fb, fl, sv, bv, flags);
-                  next.push_back(arith::AddFOp::create(fb, fl, acc[t], prod, flags));
+                  next.push_back(
+                      arith::AddFOp::create(fb, fl, acc[t], prod, flags));
                 }
               }
               scf::YieldOp::create(fb, fl, next);
@@ -188,7 +193,8 @@ LogicalResult mlir::loom::lowerRowUpdateContraction(RewriterBase &rewriter,
           vector::StoreOp::create(pb, l, loop.getResult(t), y, at(pb, yMap, t));
         scf::ReduceOp::create(pb, l);
       });
-  parallel->setAttr(loom::kTileWorkAttr, rewriter.getI64IntegerAttr(shape->eSize));
+  parallel->setAttr(loom::kTileWorkAttr,
+                    rewriter.getI64IntegerAttr(shape->eSize));
   rewriter.eraseOp(op);
   return success();
 }

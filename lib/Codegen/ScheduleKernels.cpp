@@ -105,8 +105,9 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
     for (Value v : used)
       need(v);
     SmallVector<Operation *> ordered(prelude.begin(), prelude.end());
-    llvm::sort(ordered,
-               [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
+    llvm::sort(ordered, [](Operation *x, Operation *y) {
+      return x->isBeforeInBlock(y);
+    });
     // The kernel takes the entry point's parameters it uses, in order.
     llvm::SetVector<Value> argSet;
     for (Operation *op : ordered)
@@ -114,8 +115,7 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
         if (isa<BlockArgument>(operand))
           argSet.insert(operand);
     for (Value v : used)
-      if (auto arg = dyn_cast<BlockArgument>(v);
-          arg && arg.getOwner() == &body)
+      if (auto arg = dyn_cast<BlockArgument>(v); arg && arg.getOwner() == &body)
         argSet.insert(v);
     SmallVector<Value> args(argSet.begin(), argSet.end());
     llvm::sort(args, [](Value x, Value y) {
@@ -128,8 +128,8 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
       argTypes.push_back(v.getType());
       params.push_back(cast<BlockArgument>(v).getArgNumber());
     }
-    auto kernel = func::FuncOp::create(mb, loc, name,
-                                       mb.getFunctionType(argTypes, {}));
+    auto kernel =
+        func::FuncOp::create(mb, loc, name, mb.getFunctionType(argTypes, {}));
     kernel->setAttr(kKernelOfAttr, func.getSymNameAttr());
     kernel->setAttr(kKernelParamsAttr, mb.getDenseI64ArrayAttr(params));
     Block *entry = kernel.addEntryBlock();
@@ -137,8 +137,9 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
     map.map(args, entry->getArguments());
     for (unsigned a : group)
       ordered.push_back(schedule.anchors[a].op);
-    llvm::sort(ordered,
-               [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
+    llvm::sort(ordered, [](Operation *x, Operation *y) {
+      return x->isBeforeInBlock(y);
+    });
     OpBuilder eb = OpBuilder::atBlockEnd(entry);
     for (Operation *op : ordered)
       eb.clone(*op, map);
@@ -150,11 +151,11 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
     SmallVector<Attribute> reads, writes;
     for (auto [buffer, write] : accesses) {
       const Buffer &buf = schedule.buffers[buffer];
-      std::string label =
-          buf.isArena() ? llvm::formatv("arena[{0}, {1})", buf.offset,
-                                        buf.offset + buf.bytes)
-                              .str()
-                        : buf.name;
+      std::string label = buf.isArena()
+                              ? llvm::formatv("arena[{0}, {1})", buf.offset,
+                                              buf.offset + buf.bytes)
+                                    .str()
+                              : buf.name;
       (write ? writes : reads).push_back(StringAttr::get(ctx, label));
     }
     SmallVector<int64_t> deps(schedule.groupDeps[k].begin(),
@@ -196,9 +197,10 @@ struct LoomScheduleKernelsPass
       if (auto c = config.getAs<IntegerAttr>("context_length"))
         context = c.getInt();
     // A call never holds more tokens than the context.
-    int64_t tokens = maxTokens > 0 && context > 0 ? std::min<int64_t>(maxTokens, context)
-                     : maxTokens > 0              ? maxTokens
-                                                  : context;
+    int64_t tokens = maxTokens > 0 && context > 0
+                         ? std::min<int64_t>(maxTokens, context)
+                     : maxTokens > 0 ? maxTokens
+                                     : context;
     SmallVector<func::FuncOp> entries;
     for (auto f : module.getOps<func::FuncOp>())
       if (f.isPublic() && !f.isExternal() && !f->hasAttr(kKernelOfAttr) &&

@@ -1,4 +1,5 @@
-//===- Target.cpp - CPU description and GEMM tiles -------------------------===//
+//===- Target.cpp - CPU description and GEMM tiles
+//-------------------------===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
@@ -200,7 +201,7 @@ void printTarget(const TargetDescription &t, raw_ostream &os) {
                       t.hasVNNI() ? "with vpdpbusd" : "with widened vectors"));
   row("amx", formatv("tile {0}, bf16 {1}, int8 {2}", yes(t.amxTile),
                      yes(t.amxBf16), yes(t.amxInt8)));
-  std::string source = t.cacheSource == "host"  ? "from the operating system"
+  std::string source = t.cacheSource == "host"    ? "from the operating system"
                        : t.cacheSource == "table" ? "from Loom's table of CPUs"
                                                   : "assumed: unknown CPU";
   row("caches", formatv("L1d {0}, L2 {1}, L3 {2} ({3})", size(t.l1d),

@@ -6,8 +6,8 @@
 
 #include "loom/Driver/CompileCache.h"
 
-#include "loom/Codegen/Target.h"
 #include "loom/Artifact/ArtifactFile.h"
+#include "loom/Codegen/Target.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -91,9 +91,9 @@ Expected<std::string> compileCached(const ModelFile &model,
       return createStringError(ec, "cannot create the cache folder " + path);
     // create_directories accepts an existing file of that name.
     if (!sys::fs::is_directory(path))
-      return createStringError(
-          std::make_error_code(std::errc::not_a_directory),
-          "the cache folder " + path + " is a file, not a folder");
+      return createStringError(std::make_error_code(std::errc::not_a_directory),
+                               "the cache folder " + path +
+                                   " is a file, not a folder");
     Expected<std::string> key = cacheKey(model, options);
     if (!key)
       return key.takeError();

@@ -6,15 +6,15 @@
 
 #include "loom/Driver/Compiler.h"
 
+#include "loom/Artifact/ArtifactFile.h"
 #include "loom/Codegen/Passes.h"
 #include "loom/Codegen/Pipelines.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/Transforms/Passes.h"
-#include "loom/Artifact/ArtifactFile.h"
 
+#include "loom/InitAllDialects.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "loom/InitAllDialects.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -24,9 +24,10 @@
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
-#include "llvm/Passes/PassBuilder.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -36,7 +37,6 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
-#include "llvm/Support/FileUtilities.h"
 
 using namespace llvm;
 
@@ -107,7 +107,8 @@ std::string weightsFingerprint(const ModelFile &model) {
 static Expected<Manifest> readManifest(mlir::ModuleOp module,
                                        const ModelFile &model) {
   Manifest m;
-  auto config = module->getAttrOfType<mlir::DictionaryAttr>(mlir::loom::kModelAttr);
+  auto config =
+      module->getAttrOfType<mlir::DictionaryAttr>(mlir::loom::kModelAttr);
   if (!config)
     return createStringError("the module has no loom.model attribute: it was "
                              "not built from a model file");
@@ -160,12 +161,12 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         for (int64_t d : memref.getShape())
           p.shape.push_back(mlir::ShapedType::isDynamic(d) ? -1 : d);
         mlir::Type elt = memref.getElementType();
-        p.elementType = elt.isF32()           ? "f32"
-                        : elt.isF16()         ? "f16"
-                        : elt.isBF16()        ? "bf16"
-                        : elt.isInteger(32)   ? "i32"
-                        : elt.isInteger(8)    ? "i8"
-                                              : "?";
+        p.elementType = elt.isF32()         ? "f32"
+                        : elt.isF16()       ? "f16"
+                        : elt.isBF16()      ? "bf16"
+                        : elt.isInteger(32) ? "i32"
+                        : elt.isInteger(8)  ? "i8"
+                                            : "?";
       } else if (type.isIndex()) {
         p.elementType = "index";
       } else {
@@ -282,11 +283,10 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return target.takeError();
   manifest->cpu = target->cpu;
   manifest->cpuFeatures = target->isaFeatures;
-  if (Error e = runPipeline(module, "the LLVM dialect",
-                            [&](mlir::OpPassManager &pm) {
-                              mlir::loom::buildMemRefToLLVMPipeline(
-                                  pm, options);
-                            }))
+  if (Error e =
+          runPipeline(module, "the LLVM dialect", [&](mlir::OpPassManager &pm) {
+            mlir::loom::buildMemRefToLLVMPipeline(pm, options);
+          }))
     return std::move(e);
   return manifest;
 }
@@ -309,10 +309,9 @@ static Error addEntryWrapper(Module &module, StringRef entry,
   Value *args = wrapper->getArg(0);
   SmallVector<Value *> callArgs;
   if (!params.empty() && params.size() != callee->arg_size())
-    return createStringError("kernel '" + entry + "' takes " +
-                             Twine(callee->arg_size()) +
-                             " arguments, its manifest lists " +
-                             Twine(params.size()));
+    return createStringError(
+        "kernel '" + entry + "' takes " + Twine(callee->arg_size()) +
+        " arguments, its manifest lists " + Twine(params.size()));
   for (auto [i, param] : enumerate(callee->args())) {
     Value *slot =
         b.CreateConstGEP1_64(ptrTy, args, params.empty() ? i : params[i]);
@@ -324,9 +323,9 @@ static Error addEntryWrapper(Module &module, StringRef entry,
   return Error::success();
 }
 
-Expected<std::unique_ptr<Module>>
-translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
-                  LLVMContext &context) {
+Expected<std::unique_ptr<Module>> translateToLLVMIR(mlir::ModuleOp module,
+                                                    const Manifest &manifest,
+                                                    LLVMContext &context) {
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
   // The manifest has what the loom.* argument attributes said; LLVM IR has
@@ -381,12 +380,12 @@ static void optimizeModule(Module &module, unsigned optLevel,
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  ModulePassManager mpm =
-      optLevel == 0
-          ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
-          : pb.buildPerModuleDefaultPipeline(optLevel == 1   ? OptimizationLevel::O1
-                                             : optLevel == 2 ? OptimizationLevel::O2
-                                                             : OptimizationLevel::O3);
+  ModulePassManager mpm = optLevel == 0
+                              ? pb.buildO0DefaultPipeline(OptimizationLevel::O0)
+                              : pb.buildPerModuleDefaultPipeline(
+                                    optLevel == 1   ? OptimizationLevel::O1
+                                    : optLevel == 2 ? OptimizationLevel::O2
+                                                    : OptimizationLevel::O3);
   mpm.run(module, mam);
 }
 
@@ -443,8 +442,8 @@ Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
     clang = *found;
   }
   SmallVector<StringRef> args = {
-      clang,      "-shared",   "-fuse-ld=lld", "--rtlib=compiler-rt",
-      "-o",       outputPath, objectPath,     "-lm"};
+      clang, "-shared",  "-fuse-ld=lld", "--rtlib=compiler-rt",
+      "-o",  outputPath, objectPath,     "-lm"};
   // Expert ranks call the MPI library (OpenMPI's, from Debian's
   // libopenmpi-dev).
   if (mpi)

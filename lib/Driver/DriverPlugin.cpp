@@ -54,19 +54,20 @@ int loom_driver_compile_cached(const loom::ModelFile *model,
     return fail(std::move(e));
   if (options.contextLength == 0 &&
       model->config.contextLength > loom::kDefaultContextCap)
-    message("note", formatv("a KV cache for {0} positions (the model allows "
-                            "{1}; --context-length to change)",
-                            loom::kDefaultContextCap,
-                            model->config.contextLength)
-                        .str()
-                        .c_str());
+    message("note",
+            formatv("a KV cache for {0} positions (the model allows "
+                    "{1}; --context-length to change)",
+                    loom::kDefaultContextCap, model->config.contextLength)
+                .str()
+                .c_str());
   loom::CacheOptions cache;
   cache.dir = cacheDir ? cacheDir : "";
   cache.disabled = noCache != 0;
   bool cached = false;
-  Expected<std::string> path = loom::compileCached(
-      *model, options, cache, cached,
-      [&](StringRef text) { message("warning", text.str().c_str()); });
+  Expected<std::string> path =
+      loom::compileCached(*model, options, cache, cached, [&](StringRef text) {
+        message("warning", text.str().c_str());
+      });
   if (!path)
     return fail(path.takeError());
   *fromCache = cached;

@@ -40,13 +40,12 @@ StringRef ggufTypeName(uint32_t type) {
 StringRef ggmlTypeName(uint32_t type) {
   // Ids 4, 5 and 31..33, 36..38 were removed from ggml and stay unnamed.
   static constexpr StringLiteral names[] = {
-      "F32",     "F16",    "Q4_0",    "Q4_1",   "",        "",
-      "Q5_0",    "Q5_1",   "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",
-      "Q4_K",    "Q5_K",   "Q6_K",    "Q8_K",   "IQ2_XXS", "IQ2_XS",
-      "IQ3_XXS", "IQ1_S",  "IQ4_NL",  "IQ3_S",  "IQ2_S",   "IQ4_XS",
-      "I8",      "I16",    "I32",     "I64",    "F64",     "IQ1_M",
-      "BF16",    "",       "",        "",       "TQ1_0",   "TQ2_0",
-      "",        "",       "",        "MXFP4"};
+      "F32",   "F16",   "Q4_0",    "Q4_1",   "",        "",      "Q5_0",
+      "Q5_1",  "Q8_0",  "Q8_1",    "Q2_K",   "Q3_K",    "Q4_K",  "Q5_K",
+      "Q6_K",  "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL",
+      "IQ3_S", "IQ2_S", "IQ4_XS",  "I8",     "I16",     "I32",   "I64",
+      "F64",   "IQ1_M", "BF16",    "",       "",        "",      "TQ1_0",
+      "TQ2_0", "",      "",        "",       "MXFP4"};
   return type < std::size(names) ? StringRef(names[type]) : StringRef();
 }
 
@@ -241,12 +240,11 @@ Error Parser::readValue(GGUFType type, GGUFValue &out, const Twine &what,
     minSize = out.elementType == GGUFType::String ? 8 : 12;
   std::optional<uint64_t> need = detail::mulU64(out.count, minSize);
   if (!need || *need > r.remaining())
-    return fileError(r.file(), what + " at offset " + Twine(start) +
-                                   " claims " + Twine(out.count) + " " +
-                                   ggufTypeName(elementType) +
-                                   " elements, more than the " +
-                                   Twine(r.remaining()) +
-                                   " bytes left in the file");
+    return fileError(r.file(),
+                     what + " at offset " + Twine(start) + " claims " +
+                         Twine(out.count) + " " + ggufTypeName(elementType) +
+                         " elements, more than the " + Twine(r.remaining()) +
+                         " bytes left in the file");
   if (scalarSize(out.elementType))
     return r.readBytes(*need, out.raw, what);
   out.elements.resize(out.count);
@@ -312,8 +310,8 @@ Error Parser::readTensorInfo(GGUFTensorInfo &info, uint64_t index) {
   if (Error e = r.read(info.relativeOffset, where + " offset"))
     return e;
   if (ggmlTypeName(info.ggmlType).empty())
-    return fileError(r.file(), where + " has unknown ggml type " +
-                                   Twine(info.ggmlType));
+    return fileError(r.file(),
+                     where + " has unknown ggml type " + Twine(info.ggmlType));
   return Error::success();
 }
 
@@ -329,7 +327,8 @@ Expected<GGUFFile> Parser::parse() {
     if (byteswap(file.version) == 2 || byteswap(file.version) == 3)
       return fileError(r.file(), "big-endian GGUF files are not supported");
     return fileError(r.file(), "unsupported GGUF version " +
-                                   Twine(file.version) + " (Loom reads 2 and 3)");
+                                   Twine(file.version) +
+                                   " (Loom reads 2 and 3)");
   }
   uint64_t tensorCount, kvCount;
   if (Error e = r.read(tensorCount, "the tensor count"))
@@ -357,8 +356,8 @@ Expected<GGUFFile> Parser::parse() {
                                      Twine(start) + " has unknown type " +
                                      Twine(type));
     GGUFValue value;
-    if (Error e = readValue(GGUFType(type), value,
-                            "metadata key '" + key + "'", 0))
+    if (Error e =
+            readValue(GGUFType(type), value, "metadata key '" + key + "'", 0))
       return std::move(e);
     if (!file.metadata.insert({key, std::move(value)}).second)
       return fileError(r.file(), "metadata key '" + key + "' at offset " +
@@ -371,8 +370,8 @@ Expected<GGUFFile> Parser::parse() {
       std::string found =
           value ? std::to_string(*value)
                 : ("a " + ggufTypeName(uint32_t(alignment->type))).str();
-      return fileError(r.file(),
-                       "general.alignment must be a power of two, not " + found);
+      return fileError(
+          r.file(), "general.alignment must be a power of two, not " + found);
     }
     file.alignment = uint64_t(*value);
   }
@@ -399,8 +398,7 @@ Expected<GGUFFile> Parser::parse() {
         detail::addU64(file.dataOffset, info.relativeOffset);
     if (!offset)
       return fileError(r.file(), "tensor '" + info.name + "' offset " +
-                                     Twine(info.relativeOffset) +
-                                     " overflows");
+                                     Twine(info.relativeOffset) + " overflows");
     info.offset = *offset;
     info.size = ggmlTensorSize(info.ggmlType, info.dims);
     bool known = info.ggmlType == 0 || info.ggmlType == 1 ||
@@ -413,7 +411,8 @@ Expected<GGUFFile> Parser::parse() {
                            " has dimensions whose size overflows or whose "
                            "innermost dimension is not a multiple of its "
                            "block size (32)");
-    if (info.size && (info.offset > fileSize || *info.size > fileSize - info.offset))
+    if (info.size &&
+        (info.offset > fileSize || *info.size > fileSize - info.offset))
       return detail::dataPastEnd(r.file(), info.name, info.offset, *info.size,
                                  fileSize);
   }

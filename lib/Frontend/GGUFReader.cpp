@@ -42,8 +42,8 @@ public:
       return wrongType(key, *value, "an integer");
     if (*v < min || *v > max)
       return fileError(name, "metadata key '" + key + "' is " + Twine(*v) +
-                                 ", outside [" + Twine(min) + ", " + Twine(max) +
-                                 "]");
+                                 ", outside [" + Twine(min) + ", " +
+                                 Twine(max) + "]");
     return *v;
   }
 
@@ -131,8 +131,8 @@ static Error readConfig(const GGUFFile &file, ModelFile &model) {
     return e;
   if (Error e = setInt(config.numHeads, "attention.head_count", std::nullopt))
     return e;
-  if (Error e = setInt(config.numKVHeads, "attention.head_count_kv",
-                       config.numHeads))
+  if (Error e =
+          setInt(config.numKVHeads, "attention.head_count_kv", config.numHeads))
     return e;
   if (Error e = setInt(config.contextLength, "context_length", std::nullopt))
     return e;
@@ -148,9 +148,9 @@ static Error readConfig(const GGUFFile &file, ModelFile &model) {
     return e;
   if (Error e = setInt(keyLength, "attention.key_length", 0, 0))
     return e;
-  config.headDim = keyLength    ? keyLength
-                   : ropeDim    ? ropeDim
-                                : config.dim / config.numHeads;
+  config.headDim = keyLength ? keyLength
+                   : ropeDim ? ropeDim
+                             : config.dim / config.numHeads;
 
   if (file.lookup(p + "attention.sliding_window")) {
     int64_t window = 0;
@@ -178,8 +178,8 @@ static Error readConfig(const GGUFFile &file, ModelFile &model) {
   config.ropeTheta = float(*theta);
   // llama.cpp's converter permutes Hugging Face q/k for `llama` (and its
   // relatives) so that GGUF rotates interleaved pairs; qwen2 rotates halves.
-  config.ropeStyle = config.architecture == "qwen2" ? RopeStyle::Half
-                                                    : RopeStyle::Interleaved;
+  config.ropeStyle =
+      config.architecture == "qwen2" ? RopeStyle::Half : RopeStyle::Interleaved;
   config.attentionBias = model.lookup("blk.0.attn_q.bias") != nullptr;
 
   // The vocabulary size: the tokenizer's, else `<arch>.vocab_size`, else the
@@ -238,7 +238,8 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
     if (value.count == (*tokens)->count)
       return Error::success();
     return fileError(model.path, "metadata key '" + key + "' has " +
-                                     Twine(value.count) + " entries but "
+                                     Twine(value.count) +
+                                     " entries but "
                                      "tokenizer.ggml.tokens has " +
                                      Twine((*tokens)->count));
   };
@@ -253,8 +254,8 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
     for (uint64_t i = 0; i < (*scores)->count; ++i)
       tok.scores.push_back(float((*scores)->element(i).f));
   }
-  Expected<const GGUFValue *> types =
-      md.array("tokenizer.ggml.token_type", {GGUFType::Int32, GGUFType::UInt32});
+  Expected<const GGUFValue *> types = md.array(
+      "tokenizer.ggml.token_type", {GGUFType::Int32, GGUFType::UInt32});
   if (!types)
     return types.takeError();
   if (*types) {
@@ -273,11 +274,10 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
       tok.merges.push_back(merge.str.str());
 
   int64_t vocab = int64_t(tok.pieces.size());
-  for (auto [key, field] :
-       {std::pair<StringRef, int64_t *>("tokenizer.ggml.bos_token_id",
-                                        &tok.bosId),
-        {"tokenizer.ggml.eos_token_id", &tok.eosId},
-        {"tokenizer.ggml.unknown_token_id", &tok.unkId}}) {
+  for (auto [key, field] : {std::pair<StringRef, int64_t *>(
+                                "tokenizer.ggml.bos_token_id", &tok.bosId),
+                            {"tokenizer.ggml.eos_token_id", &tok.eosId},
+                            {"tokenizer.ggml.unknown_token_id", &tok.unkId}}) {
     if (!file.lookup(key))
       continue;
     Expected<int64_t> id = md.integer(key, std::nullopt, 0, vocab - 1);

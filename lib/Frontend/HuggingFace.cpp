@@ -8,9 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Support/BoundedJSON.h"
 #include "HuggingFace.h"
 #include "ReaderSupport.h"
+#include "loom/Support/BoundedJSON.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -65,8 +65,7 @@ std::string detail::ggufNameForHF(StringRef name) {
   unsigned expert;
   if ((expertPath.consume_front("block_sparse_moe.experts.") ||
        expertPath.consume_front("mlp.experts.")) &&
-      !expertPath.consumeInteger(10, expert) &&
-      expertPath.consume_front(".")) {
+      !expertPath.consumeInteger(10, expert) && expertPath.consume_front(".")) {
     StringRef role = StringSwitch<StringRef>(expertPath)
                          .Cases({"w1", "gate_proj"}, "ffn_gate")
                          .Cases({"w3", "up_proj"}, "ffn_up")
@@ -232,7 +231,8 @@ Expected<ModelConfig> parseHFConfig(StringRef text, StringRef name) {
   config.attentionBias = bias->value_or(config.architecture == "qwen2");
 
   // Qwen2 lists a window it does not use unless use_sliding_window is set.
-  Expected<std::optional<bool>> useWindow = reader.boolean("use_sliding_window");
+  Expected<std::optional<bool>> useWindow =
+      reader.boolean("use_sliding_window");
   if (!useWindow)
     return useWindow.takeError();
   if (useWindow->value_or(true)) {
@@ -341,8 +341,8 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
       }
       if (!sentencePiece)
         tok.merges.push_back(left + " " + right);
-      std::string joined = sentencePiece ? fromSentencePiece(left + right)
-                                         : left + right;
+      std::string joined =
+          sentencePiece ? fromSentencePiece(left + right) : left + right;
       auto it = idOf.find(joined);
       if (it != idOf.end() && tok.scores[it->second] == 0.0f)
         tok.scores[it->second] = -float(rank);

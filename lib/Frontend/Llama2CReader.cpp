@@ -166,9 +166,9 @@ forEachMatrix(const ModelConfig &c, unsigned first, unsigned last,
               function_ref<Error(StringRef, ArrayRef<int64_t>)> place) {
   int64_t kvDim = c.numKVHeads * c.headDim;
   const std::tuple<StringRef, int64_t, int64_t> groups[] = {
-      {"attn_q", c.dim, c.dim},           {"attn_k", kvDim, c.dim},
-      {"attn_v", kvDim, c.dim},           {"attn_output", c.dim, c.dim},
-      {"ffn_gate", c.hiddenDim, c.dim},   {"ffn_down", c.dim, c.hiddenDim},
+      {"attn_q", c.dim, c.dim},         {"attn_k", kvDim, c.dim},
+      {"attn_v", kvDim, c.dim},         {"attn_output", c.dim, c.dim},
+      {"ffn_gate", c.hiddenDim, c.dim}, {"ffn_down", c.dim, c.hiddenDim},
       {"ffn_up", c.hiddenDim, c.dim}};
   for (unsigned g = first; g < last; ++g) {
     auto [what, out, in] = groups[g];
@@ -291,8 +291,8 @@ readLlama2CFromBuffer(std::unique_ptr<MemoryBuffer> buffer) {
     return std::move(e);
   if (magic != kMagic)
     cantFail(r.seek(0, "the header"));
-  if (Error e = magic == kMagic ? readVersioned(r, *model)
-                                : readLegacy(r, *model))
+  if (Error e =
+          magic == kMagic ? readVersioned(r, *model) : readLegacy(r, *model))
     return std::move(e);
   return std::move(model);
 }
@@ -312,8 +312,8 @@ Expected<TokenizerData> readLlama2CTokenizer(MemoryBufferRef buffer,
                                              int64_t vocabSize) {
   ByteReader r(buffer.getBuffer(), buffer.getBufferIdentifier());
   if (vocabSize < 0)
-    return fileError(r.file(), "vocabulary size " + Twine(vocabSize) +
-                                   " is negative");
+    return fileError(r.file(),
+                     "vocabulary size " + Twine(vocabSize) + " is negative");
   TokenizerData tok;
   tok.model = "llama";
   tok.source = buffer.getBufferIdentifier().str();

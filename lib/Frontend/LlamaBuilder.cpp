@@ -40,8 +40,8 @@ namespace ir = mlir::loom;
 
 namespace loom {
 
-static constexpr llvm::StringLiteral kArchitectures[] = {
-    "llama", "mistral", "mixtral", "qwen2"};
+static constexpr llvm::StringLiteral kArchitectures[] = {"llama", "mistral",
+                                                         "mixtral", "qwen2"};
 
 llvm::ArrayRef<llvm::StringRef> supportedArchitectures() {
   static const llvm::SmallVector<llvm::StringRef> names(
@@ -150,11 +150,10 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
   case StorageType::BF16: {
     // Read as stored; widened where used (the conversion fuses into the
     // consumer's loops).
-    Type elt = info.storage == StorageType::F16
-                   ? Type(builder.getF16Type())
-                   : Type(builder.getBF16Type());
-    Value raw = ir::WeightOp::create(
-        builder, l, RankedTensorType::get(shape, elt), name);
+    Type elt = info.storage == StorageType::F16 ? Type(builder.getF16Type())
+                                                : Type(builder.getBF16Type());
+    Value raw = ir::WeightOp::create(builder, l,
+                                     RankedTensorType::get(shape, elt), name);
     return arith::ExtFOp::create(builder, l, tensor(shape), raw);
   }
   case StorageType::Q8_0:
@@ -171,7 +170,8 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
       return ir::WeightOp::create(builder, l, tensor(shape), name);
     }
     SmallVector<int64_t> rawShape(shape.drop_back());
-    rawShape.append({shape.back() / block, ir::DequantizeOp::blockBytes(format)});
+    rawShape.append(
+        {shape.back() / block, ir::DequantizeOp::blockBytes(format)});
     Value raw = ir::WeightOp::create(
         builder, l, RankedTensorType::get(rawShape, builder.getI8Type()), name);
     return ir::DequantizeOp::create(builder, l, tensor(shape), raw, format);
@@ -204,14 +204,13 @@ Value LlamaBuilder::linear(Value x, StringRef prefix, ArrayRef<int64_t> wShape,
 
 /// [1, seq, heads * headDim] -> [1, seq, heads, headDim].
 Value LlamaBuilder::expandHeads(Value x, int64_t heads) {
-  SmallVector<OpFoldResult> shape = {builder.getIndexAttr(1),
-                                     seq == kDyn ? OpFoldResult(seqLen)
-                                                 : builder.getIndexAttr(seq),
-                                     builder.getIndexAttr(heads),
-                                     builder.getIndexAttr(cfg.headDim)};
-  return tensor::ExpandShapeOp::create(
-      builder, x.getLoc(), tensor({1, seq, heads, cfg.headDim}), x,
-      {{0}, {1}, {2, 3}}, shape);
+  SmallVector<OpFoldResult> shape = {
+      builder.getIndexAttr(1),
+      seq == kDyn ? OpFoldResult(seqLen) : builder.getIndexAttr(seq),
+      builder.getIndexAttr(heads), builder.getIndexAttr(cfg.headDim)};
+  return tensor::ExpandShapeOp::create(builder, x.getLoc(),
+                                       tensor({1, seq, heads, cfg.headDim}), x,
+                                       {{0}, {1}, {2, 3}}, shape);
 }
 
 /// 0 where query i (at position pos + i) may see key j, -inf elsewhere:
@@ -235,8 +234,8 @@ Value LlamaBuilder::causalMask(RankedTensorType type, Value seqLenV,
           // qpos - j >= W  <=>  j + W <= qpos
           Value w = arith::ConstantIndexOp::create(b, l, *window);
           Value jw = arith::AddIOp::create(b, l, idx[3], w);
-          Value old = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule,
-                                            jw, qpos);
+          Value old =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule, jw, qpos);
           hidden = arith::OrIOp::create(b, l, hidden, old);
         }
         Value ninf = arith::ConstantOp::create(
@@ -253,8 +252,8 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
   int64_t dim = cfg.dim, hq = cfg.numHeads, hkv = cfg.numKVHeads,
           hd = cfg.headDim;
   Value h = ir::RmsNormOp::create(builder, loc(blk + ".attn_norm"), x,
-                                    weight(blk + ".attn_norm.weight", {dim}),
-                                    builder.getF32FloatAttr(cfg.normEps));
+                                  weight(blk + ".attn_norm.weight", {dim}),
+                                  builder.getF32FloatAttr(cfg.normEps));
   Value q = linear(h, blk + ".attn_q", {hq * hd, dim}, cfg.attentionBias);
   Value k = linear(h, blk + ".attn_k", {hkv * hd, dim}, cfg.attentionBias);
   Value v = linear(h, blk + ".attn_v", {hkv * hd, dim}, cfg.attentionBias);
@@ -262,14 +261,14 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
   auto style = cfg.ropeStyle == RopeStyle::Half ? ir::RopeStyle::half
                                                 : ir::RopeStyle::interleaved;
   auto rope = [&](Value t) {
-    return ir::RopeOp::create(
-        builder, loc(blk + ".rope"), t.getType(), t, pos,
-        builder.getF32FloatAttr(cfg.ropeTheta),
-        ir::RopeStyleAttr::get(&ctx, style), std::nullopt);
+    return ir::RopeOp::create(builder, loc(blk + ".rope"), t.getType(), t, pos,
+                              builder.getF32FloatAttr(cfg.ropeTheta),
+                              ir::RopeStyleAttr::get(&ctx, style),
+                              std::nullopt);
   };
   auto toHeadsMajor = [&](Value t) -> Value {
     return ir::TransposeOp::create(builder, t.getLoc(), t,
-                                     ArrayRef<int64_t>{0, 2, 1, 3});
+                                   ArrayRef<int64_t>{0, 2, 1, 3});
   };
   Value qh = toHeadsMajor(rope(expandHeads(q, hq)));
   Value kh = toHeadsMajor(rope(expandHeads(k, hkv)));
@@ -277,26 +276,26 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
 
   // The cache: write this call's keys and values, read the valid prefix.
   kCache = ir::KVCacheWriteOp::create(builder, loc(blk + ".k_cache"), kh,
-                                        kCache, pos);
+                                      kCache, pos);
   vCache = ir::KVCacheWriteOp::create(builder, loc(blk + ".v_cache"), vh,
-                                        vCache, pos);
+                                      vCache, pos);
   Value kvLen = arith::AddIOp::create(builder, loc("kv_len"), pos, seqLen);
   auto prefixType = tensor({1, hkv, kDyn, hd});
   Value keys = ir::KVCacheReadOp::create(builder, loc(blk + ".k_cache"),
-                                           prefixType, kCache, kvLen);
+                                         prefixType, kCache, kvLen);
   Value values = ir::KVCacheReadOp::create(builder, loc(blk + ".v_cache"),
-                                             prefixType, vCache, kvLen);
+                                           prefixType, vCache, kvLen);
   if (hq != hkv) {
     keys = ir::RepeatInterleaveOp::create(builder, keys.getLoc(), keys, 1,
+                                          hq / hkv);
+    values = ir::RepeatInterleaveOp::create(builder, values.getLoc(), values, 1,
                                             hq / hkv);
-    values = ir::RepeatInterleaveOp::create(builder, values.getLoc(), values,
-                                              1, hq / hkv);
   }
 
   // softmax(Q·Kᵀ / sqrt(head_dim) + mask) · V
   Location attnLoc = loc(blk + ".attention");
   Value kt = ir::TransposeOp::create(builder, attnLoc, keys,
-                                       ArrayRef<int64_t>{0, 1, 3, 2});
+                                     ArrayRef<int64_t>{0, 1, 3, 2});
   Value scores = ir::MatmulOp::create(builder, attnLoc, qh, kt, false, false);
   auto scoresType = cast<RankedTensorType>(scores.getType());
   SmallVector<Value> dynamic;
@@ -312,8 +311,8 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
   Value mask = causalMask(scoresType, seqLen, kvLen);
   Value masked = arith::AddFOp::create(builder, attnLoc, scaled, mask);
   Value probs = ir::SoftmaxOp::create(builder, attnLoc, masked, int64_t(3));
-  Value out = ir::MatmulOp::create(builder, attnLoc, probs, values, false,
-                                     false);
+  Value out =
+      ir::MatmulOp::create(builder, attnLoc, probs, values, false, false);
   Value tokensMajor = toHeadsMajor(out);
   Value flat = tensor::CollapseShapeOp::create(
       builder, attnLoc, tensor({1, seq, hq * hd}), tokensMajor,
@@ -326,8 +325,8 @@ Value LlamaBuilder::feedForward(Value x, unsigned layer) {
   std::string blk = formatv("blk.{0}", layer).str();
   int64_t dim = cfg.dim, hidden = cfg.hiddenDim;
   Value h = ir::RmsNormOp::create(builder, loc(blk + ".ffn_norm"), x,
-                                    weight(blk + ".ffn_norm.weight", {dim}),
-                                    builder.getF32FloatAttr(cfg.normEps));
+                                  weight(blk + ".ffn_norm.weight", {dim}),
+                                  builder.getF32FloatAttr(cfg.normEps));
   Value y;
   if (cfg.numExperts > 0) {
     y = mixtureOfExperts(h, layer);
@@ -354,7 +353,8 @@ Value LlamaBuilder::stackedExperts(unsigned layer, StringRef stackedName,
   std::string stacked = formatv("blk.{0}.{1}.weight", layer, stackedName).str();
   if (Value w = optionalWeight(stacked, stackedShape))
     return w;
-  if (!model.lookup(formatv("blk.{0}.{1}.0.weight", layer, perExpertName).str()))
+  if (!model.lookup(
+          formatv("blk.{0}.{1}.0.weight", layer, perExpertName).str()))
     return weight(stacked, stackedShape); // reports the missing tensor
   SmallVector<Value> parts;
   SmallVector<int64_t> oneShape = {1};
@@ -378,14 +378,16 @@ Value LlamaBuilder::mixtureOfExperts(Value x, unsigned layer) {
       builder, l, tensor({seq, dim}), x,
       SmallVector<ReassociationIndices>{{0, 1}, {2}});
   Value logits = linear(rows, blk + ".ffn_gate_inp", {e, dim});
-  auto router = ir::MoeRouterOp::create(builder, l, logits,
-                                          cfg.numExpertsPerToken,
-                                          /*renormalize=*/true);
-  auto dispatch = ir::MoeDispatchOp::create(builder, l, rows,
-                                              router.getExperts(), e);
-  Value gate = stackedExperts(layer, "ffn_gate_exps", "ffn_gate", {hidden, dim});
+  auto router =
+      ir::MoeRouterOp::create(builder, l, logits, cfg.numExpertsPerToken,
+                              /*renormalize=*/true);
+  auto dispatch =
+      ir::MoeDispatchOp::create(builder, l, rows, router.getExperts(), e);
+  Value gate =
+      stackedExperts(layer, "ffn_gate_exps", "ffn_gate", {hidden, dim});
   Value up = stackedExperts(layer, "ffn_up_exps", "ffn_up", {hidden, dim});
-  Value down = stackedExperts(layer, "ffn_down_exps", "ffn_down", {dim, hidden});
+  Value down =
+      stackedExperts(layer, "ffn_down_exps", "ffn_down", {dim, hidden});
   Value y = ir::MoeExpertFfnOp::create(
       builder, l, dispatch.getSorted(), dispatch.getOffsets(), gate, up, down,
       ir::ActivationAttr::get(&ctx, ir::Activation::silu));
@@ -426,8 +428,8 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
   // also named.
   MLIRContext *ctx = builder.getContext();
   auto role = [&](ir::ParamRole r, StringRef name = "") {
-    SmallVector<NamedAttribute> attrs = {builder.getNamedAttr(
-        ir::kRoleAttr, ir::ParamRoleAttr::get(ctx, r))};
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr(ir::kRoleAttr, ir::ParamRoleAttr::get(ctx, r))};
     if (!name.empty())
       attrs.push_back(
           builder.getNamedAttr(ir::kNameAttr, builder.getStringAttr(name)));
@@ -477,10 +479,9 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
                                builder.getIndexAttr(cfg.dim)},
         SmallVector<OpFoldResult>(3, builder.getIndexAttr(1)));
   }
-  Value normed = ir::RmsNormOp::create(
-      builder, loc("output_norm"), x,
-      weight("output_norm.weight", {cfg.dim}),
-      builder.getF32FloatAttr(cfg.normEps));
+  Value normed = ir::RmsNormOp::create(builder, loc("output_norm"), x,
+                                       weight("output_norm.weight", {cfg.dim}),
+                                       builder.getF32FloatAttr(cfg.normEps));
   Value logits = ir::LinearOp::create(
       builder, loc("output"), normed,
       weight(cfg.tiedEmbeddings ? "token_embd.weight" : "output.weight",
@@ -508,13 +509,14 @@ DictionaryAttr configAttr(OpBuilder &b, const ModelConfig &c,
       b.getNamedAttr("tied_embeddings", b.getBoolAttr(c.tiedEmbeddings)),
   };
   if (c.numExperts > 0) {
-    attrs.push_back(b.getNamedAttr("experts", b.getI64IntegerAttr(c.numExperts)));
+    attrs.push_back(
+        b.getNamedAttr("experts", b.getI64IntegerAttr(c.numExperts)));
     attrs.push_back(b.getNamedAttr("experts_per_token",
                                    b.getI64IntegerAttr(c.numExpertsPerToken)));
   }
   if (c.slidingWindow)
-    attrs.push_back(
-        b.getNamedAttr("sliding_window", b.getI64IntegerAttr(*c.slidingWindow)));
+    attrs.push_back(b.getNamedAttr("sliding_window",
+                                   b.getI64IntegerAttr(*c.slidingWindow)));
   return b.getDictionaryAttr(attrs);
 }
 
@@ -551,18 +553,17 @@ llvm::Expected<int64_t> chooseContextLength(const ModelConfig &cfg,
   return positions;
 }
 
-llvm::Expected<OwningOpRef<ModuleOp>>
-buildModel(MLIRContext &context, const ModelFile &model,
-           const BuildOptions &options) {
-  context.loadDialect<ir::LoomDialect, func::FuncDialect,
-                      arith::ArithDialect, tensor::TensorDialect>();
+llvm::Expected<OwningOpRef<ModuleOp>> buildModel(MLIRContext &context,
+                                                 const ModelFile &model,
+                                                 const BuildOptions &options) {
+  context.loadDialect<ir::LoomDialect, func::FuncDialect, arith::ArithDialect,
+                      tensor::TensorDialect>();
   const ModelConfig &cfg = model.config;
   StringRef file = llvm::sys::path::filename(model.path);
   if (!llvm::is_contained(kArchitectures, cfg.architecture))
     return llvm::createStringError(
         formatv("{0}: unsupported architecture '{1}' (supported: {2})", file,
-                cfg.architecture,
-                llvm::join(supportedArchitectures(), ", "))
+                cfg.architecture, llvm::join(supportedArchitectures(), ", "))
             .str());
   if (cfg.numHeads <= 0 || cfg.numKVHeads <= 0 || cfg.headDim <= 0 ||
       cfg.numHeads % cfg.numKVHeads != 0 || cfg.dim <= 0 ||
@@ -573,8 +574,8 @@ buildModel(MLIRContext &context, const ModelFile &model,
                 file, cfg.dim, cfg.numHeads, cfg.numKVHeads, cfg.headDim,
                 cfg.numLayers, cfg.vocabSize)
             .str());
-  if (cfg.numExperts > 0 && (cfg.numExpertsPerToken <= 0 ||
-                             cfg.numExpertsPerToken > cfg.numExperts))
+  if (cfg.numExperts > 0 &&
+      (cfg.numExpertsPerToken <= 0 || cfg.numExpertsPerToken > cfg.numExperts))
     return llvm::createStringError(
         formatv("{0}: {1} experts per token is not in [1, {2}]", file,
                 cfg.numExpertsPerToken, cfg.numExperts)
@@ -607,7 +608,8 @@ buildModel(MLIRContext &context, const ModelFile &model,
     return std::move(err);
   if (failed(verify(*module)))
     return llvm::createStringError(
-        formatv("{0}: the emitted IR does not verify (a Loom bug)", file).str());
+        formatv("{0}: the emitted IR does not verify (a Loom bug)", file)
+            .str());
   return module;
 }
 

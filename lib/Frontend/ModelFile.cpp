@@ -155,10 +155,10 @@ void detectTiedEmbeddings(ModelFile &model) {
     model.config.tiedEmbeddings = true;
     return;
   }
-  model.config.tiedEmbeddings =
-      embed && embed->storage == output->storage &&
-      embed->shape == output->shape && embed->size == output->size &&
-      model.bytes(*embed) == model.bytes(*output);
+  model.config.tiedEmbeddings = embed && embed->storage == output->storage &&
+                                embed->shape == output->shape &&
+                                embed->size == output->size &&
+                                model.bytes(*embed) == model.bytes(*output);
 }
 
 static constexpr StringLiteral kKnownArchitectures[] = {"llama", "mistral",
@@ -207,7 +207,8 @@ static bool looksLikeSafetensors(StringRef data) {
 Expected<std::unique_ptr<ModelFile>> readModelFile(StringRef path) {
   // A folder holding a Hugging Face checkpoint.
   if (sys::fs::is_directory(path)) {
-    for (StringRef name : {"model.safetensors.index.json", "model.safetensors"}) {
+    for (StringRef name :
+         {"model.safetensors.index.json", "model.safetensors"}) {
       SmallString<256> candidate(path);
       sys::path::append(candidate, name);
       if (sys::fs::exists(candidate))

@@ -46,8 +46,8 @@ public:
       return truncated(sizeof(T), what);
     std::memcpy(&value, data.data() + pos, sizeof(T));
     if constexpr (sizeof(T) > 1 && std::is_integral_v<T>)
-      value = llvm::support::endian::byte_swap<T>(value,
-                                                   llvm::endianness::little);
+      value =
+          llvm::support::endian::byte_swap<T>(value, llvm::endianness::little);
     pos += sizeof(T);
     return llvm::Error::success();
   }
@@ -77,7 +77,8 @@ public:
   llvm::Error truncated(uint64_t need, const llvm::Twine &what) const {
     return fileError(fileName, "unexpected end of file reading " + what +
                                    " [offset " + llvm::Twine(pos) + ", " +
-                                   llvm::Twine(need) + " bytes]: the file has " +
+                                   llvm::Twine(need) +
+                                   " bytes]: the file has " +
                                    llvm::Twine(data.size()) + " bytes");
   }
 

@@ -12,9 +12,9 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Support/BoundedJSON.h"
 #include "HuggingFace.h"
 #include "ReaderSupport.h"
+#include "loom/Support/BoundedJSON.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -63,9 +63,9 @@ static Error readShard(ModelFile &model, unsigned index, StringSet<> &hfNames) {
   uint64_t dataSize = data.size() - dataStart;
   Expected<json::Value> header = parseBoundedJSON(data.substr(8, headerSize));
   if (!header)
-    return fileError(file, "the header [offset 8, " + Twine(headerSize) +
-                               " bytes] is not valid JSON: " +
-                               toString(header.takeError()));
+    return fileError(
+        file, "the header [offset 8, " + Twine(headerSize) +
+                  " bytes] is not valid JSON: " + toString(header.takeError()));
   const json::Object *root = header->getAsObject();
   if (!root)
     return fileError(file, "the header is not a JSON object");
@@ -112,9 +112,8 @@ static Error readShard(ModelFile &model, unsigned index, StringSet<> &hfNames) {
       return bad("data_offsets is not [begin, end] with begin <= end");
     if (uint64_t(*end - *begin) != *size)
       return bad("data_offsets [" + Twine(*begin) + ", " + Twine(*end) +
-                 "] span " + Twine(*end - *begin) + " bytes, but " +
-                 *dtype + " " + detail::shapeString(w.shape) + " takes " +
-                 Twine(*size));
+                 "] span " + Twine(*end - *begin) + " bytes, but " + *dtype +
+                 " " + detail::shapeString(w.shape) + " takes " + Twine(*size));
     w.offset = dataStart + uint64_t(*begin);
     w.size = *size;
     if (uint64_t(*end) > dataSize)
@@ -187,7 +186,8 @@ static Error readIndex(ModelFile &model, StringRef indexPath,
     return fileError(indexPath,
                      "not valid JSON: " + toString(parsed.takeError()));
   const json::Object *root = parsed->getAsObject();
-  const json::Object *weightMap = root ? root->getObject("weight_map") : nullptr;
+  const json::Object *weightMap =
+      root ? root->getObject("weight_map") : nullptr;
   if (!weightMap)
     return fileError(indexPath, "has no \"weight_map\" object");
 
@@ -223,12 +223,12 @@ static Error readIndex(ModelFile &model, StringRef indexPath,
       return e;
   }
   for (const auto &[tensor, shard] : *weightMap) {
-    unsigned i = llvm::lower_bound(shards, *shard.getAsString()) -
-                 shards.begin();
+    unsigned i =
+        llvm::lower_bound(shards, *shard.getAsString()) - shards.begin();
     if (!shardNames[i].contains(tensor))
       return fileError(indexPath, "weight_map puts tensor '" +
-                                      StringRef(tensor) + "' in '" +
-                                      shards[i] + "', which does not hold it");
+                                      StringRef(tensor) + "' in '" + shards[i] +
+                                      "', which does not hold it");
   }
   return Error::success();
 }
@@ -259,8 +259,7 @@ Expected<std::unique_ptr<ModelFile>> readSafetensors(StringRef path) {
   if (!sys::fs::exists(configPath))
     return fileError(path, "no config.json beside it (looked for " +
                                configPath + ")");
-  Expected<std::unique_ptr<MemoryBuffer>> config =
-      detail::openFile(configPath);
+  Expected<std::unique_ptr<MemoryBuffer>> config = detail::openFile(configPath);
   if (!config)
     return config.takeError();
   if (Error e = finish(*model, (*config)->getBuffer(), configPath))

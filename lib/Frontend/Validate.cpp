@@ -57,9 +57,9 @@ public:
     }
     std::optional<uint64_t> size = storageByteSize(w->storage, w->shape);
     if (!size || *size != w->size)
-      problem("tensor '" + name + "' holds " + Twine(w->size) +
-              " bytes, but " + storageTypeName(w->storage) + " " +
-              shapeString(w->shape) + " takes " +
+      problem("tensor '" + name + "' holds " + Twine(w->size) + " bytes, but " +
+              storageTypeName(w->storage) + " " + shapeString(w->shape) +
+              " takes " +
               (size ? Twine(*size) : Twine("an impossible number of")));
   }
 
@@ -92,15 +92,14 @@ static void checkConfig(const ModelConfig &c, Checker &check) {
   if (!detail::isKnownArchitecture(c.architecture))
     check.problem("unknown architecture '" + c.architecture + "' (Loom knows " +
                   detail::knownArchitecturesList() + ")");
-  for (auto [value, what] :
-       {std::pair<int64_t, StringRef>{c.dim, "dim"},
-        {c.hiddenDim, "hidden dim"},
-        {c.numLayers, "layer count"},
-        {c.numHeads, "head count"},
-        {c.numKVHeads, "KV head count"},
-        {c.headDim, "head size"},
-        {c.vocabSize, "vocabulary size"},
-        {c.contextLength, "context length"}})
+  for (auto [value, what] : {std::pair<int64_t, StringRef>{c.dim, "dim"},
+                             {c.hiddenDim, "hidden dim"},
+                             {c.numLayers, "layer count"},
+                             {c.numHeads, "head count"},
+                             {c.numKVHeads, "KV head count"},
+                             {c.headDim, "head size"},
+                             {c.vocabSize, "vocabulary size"},
+                             {c.contextLength, "context length"}})
     if (value <= 0)
       check.problem("the config's " + what + " is " + Twine(value) +
                     ", not positive");
@@ -135,16 +134,18 @@ static void checkConfig(const ModelConfig &c, Checker &check) {
                   " is odd, but RoPE rotates pairs");
   // Values read as doubles overflow to infinity as floats.
   if (!(c.normEps > 0) || !std::isfinite(c.normEps))
-    check.problem("the config's RMSNorm epsilon is " + formatv("{0}", c.normEps).str() +
+    check.problem("the config's RMSNorm epsilon is " +
+                  formatv("{0}", c.normEps).str() +
                   ", not a finite positive float");
   if (!(c.ropeTheta > 0) || !std::isfinite(c.ropeTheta))
-    check.problem("the config's RoPE theta is " + formatv("{0}", c.ropeTheta).str() +
+    check.problem("the config's RoPE theta is " +
+                  formatv("{0}", c.ropeTheta).str() +
                   ", not a finite positive float");
   if (c.numExperts < 0 || c.numExpertsPerToken < 0 ||
       c.numExpertsPerToken > c.numExperts ||
       (c.numExperts > 0 && c.numExpertsPerToken == 0))
-    check.problem("the config picks " + Twine(c.numExpertsPerToken) +
-                  " of " + Twine(c.numExperts) + " experts per token");
+    check.problem("the config picks " + Twine(c.numExpertsPerToken) + " of " +
+                  Twine(c.numExperts) + " experts per token");
 }
 
 /// Checks the feed-forward tensors of layer `l` of a mixture of experts:
@@ -209,9 +210,8 @@ Error validateModel(const ModelFile &model) {
     int64_t layer;
     if (rest.consume_front("blk.") && !rest.consumeInteger(10, layer) &&
         layer >= c.numLayers)
-      check.problem("tensor '" + w.name + "' belongs to layer " +
-                    Twine(layer) + ", but the config has " +
-                    Twine(c.numLayers) + " layers");
+      check.problem("tensor '" + w.name + "' belongs to layer " + Twine(layer) +
+                    ", but the config has " + Twine(c.numLayers) + " layers");
   }
   return check.takeError();
 }

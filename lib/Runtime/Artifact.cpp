@@ -35,9 +35,8 @@ Expected<std::shared_ptr<Artifact>> Artifact::load(StringRef path) {
     p = "./" + p;
   void *handle = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)
-    return createStringError(formatv("{0}: cannot load the artifact: {1}",
-                                     path, dlerror())
-                                 .str());
+    return createStringError(
+        formatv("{0}: cannot load the artifact: {1}", path, dlerror()).str());
   std::shared_ptr<Artifact> a(new Artifact());
   a->path_ = path.str();
   a->handle_ = handle;

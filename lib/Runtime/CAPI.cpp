@@ -101,8 +101,8 @@ loom_status_t makeStatus(const std::string &message) {
 template <typename H>
 loom_status_t checkHandle(const H *handle, const char *function) {
   if (!handle)
-    return makeStatus(llvm::formatv("{0}: the {1} is null", function,
-                                    kindName(H::kind)));
+    return makeStatus(
+        llvm::formatv("{0}: the {1} is null", function, kindName(H::kind)));
   if (!Registry::get().isLive(handle, H::kind))
     return makeStatus(llvm::formatv("{0}: {1} is not a live {2} handle (it "
                                     "was released, or never was one)",
@@ -232,8 +232,7 @@ int64_t loom_session_context_length(const loom_session_t *session) {
 
 loom_status_t loom_session_prefill(loom_session_t *session,
                                    const int32_t *tokens, int64_t count,
-                                   int64_t position,
-                                   const float **out_logits) {
+                                   int64_t position, const float **out_logits) {
   if (loom_status_t bad = checkHandle(session, "loom_session_prefill"))
     return bad;
   if (!out_logits)

@@ -74,8 +74,9 @@ private:
     nodes.clear();
     start.reset();
     graph = std::make_unique<tbb::flow::graph>();
-    start = std::make_unique<tbb::flow::broadcast_node<tbb::flow::continue_msg>>(
-        *graph);
+    start =
+        std::make_unique<tbb::flow::broadcast_node<tbb::flow::continue_msg>>(
+            *graph);
     for (size_t i = 0; i < kernels.size(); ++i) {
       EntryFunction fn = kernels[i];
       nodes.push_back(std::make_unique<Node>(
@@ -139,7 +140,8 @@ public:
     auto begin = reinterpret_cast<uintptr_t>(memory);
     uintptr_t end = begin + bytes;
     uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-    uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+    uintptr_t first = (begin + page - 1) / page * page,
+              last = end / page * page;
     if (last <= first || madvise(reinterpret_cast<void *>(first), last - first,
                                  MADV_DONTNEED) != 0) {
       std::memset(memory, 0, bytes);
@@ -154,10 +156,10 @@ private:
   std::unordered_map<void *, size_t> sizes;
 
 public:
-
-  Expected<std::unique_ptr<Executable>>
-  prepare(const EntryInfo &entry, ArrayRef<EntryFunction> kernels,
-          EntryFunction whole, ScheduleMode mode) override {
+  Expected<std::unique_ptr<Executable>> prepare(const EntryInfo &entry,
+                                                ArrayRef<EntryFunction> kernels,
+                                                EntryFunction whole,
+                                                ScheduleMode mode) override {
     if (mode == ScheduleMode::Sequential || entry.kernels.empty()) {
       if (!whole)
         return createStringError("entry point '" + entry.name +

@@ -70,7 +70,6 @@ extern "C" void memrefCopy(int64_t elementSize, UnrankedDescriptor *src,
   for (int64_t i = 0; i < src->rank; ++i)
     if (s.sizes[i] == 0)
       return;
-  copyDims(src->rank, 0, elementSize, s, d,
-           s.aligned + s.offset * elementSize,
+  copyDims(src->rank, 0, elementSize, s, d, s.aligned + s.offset * elementSize,
            d.aligned + d.offset * elementSize);
 }

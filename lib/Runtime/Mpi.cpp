@@ -15,8 +15,8 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <dlfcn.h>
+#include <string>
 
 using namespace llvm;
 
@@ -40,10 +40,14 @@ void finalizeMpi() {
 
 Expected<int> joinMpiWorld(const Artifact &artifact) {
   const Manifest &m = artifact.manifest();
-  auto initialized = reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Initialized"));
-  auto initThread = reinterpret_cast<MpiInitThread>(artifact.symbol("MPI_Init_thread"));
-  auto finalized = reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Finalized"));
-  auto finalize = reinterpret_cast<MpiFinalize>(artifact.symbol("MPI_Finalize"));
+  auto initialized =
+      reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Initialized"));
+  auto initThread =
+      reinterpret_cast<MpiInitThread>(artifact.symbol("MPI_Init_thread"));
+  auto finalized =
+      reinterpret_cast<MpiInitialized>(artifact.symbol("MPI_Finalized"));
+  auto finalize =
+      reinterpret_cast<MpiFinalize>(artifact.symbol("MPI_Finalize"));
   auto commSize = reinterpret_cast<int (*)(void *, int *)>(
       artifact.symbol("MPI_Comm_size"));
   auto rank = reinterpret_cast<int (*)()>(artifact.symbol("loom_mpi_rank"));

@@ -40,8 +40,8 @@ Session::create(std::shared_ptr<Artifact> artifact,
   // run and compute something else: refuse them, naming the field.
   for (const auto &[field, value] : describeConfig(model->config)) {
     StringRef key = field;
-    auto compiled = find_if(m.modelConfig,
-                            [&](const auto &kv) { return kv.first == key; });
+    auto compiled =
+        find_if(m.modelConfig, [&](const auto &kv) { return kv.first == key; });
     if (compiled == m.modelConfig.end() || compiled->second == value)
       continue;
     return createStringError(
@@ -97,7 +97,8 @@ Session::create(std::shared_ptr<Artifact> artifact,
         Expected<void *> memory = s->device_->allocate(n * sizeof(float));
         if (!memory)
           return memory.takeError();
-        s->caches_.push_back({p.name, static_cast<float *>(*memory), size_t(n)});
+        s->caches_.push_back(
+            {p.name, static_cast<float *>(*memory), size_t(n)});
       }
     }
     Step &step = s->steps_.emplace_back();
@@ -252,7 +253,8 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
       packer.addIndex(n - rows);
       break;
     case ParamInfo::Kind::Cache: {
-      auto it = find_if(caches_, [&](const Cache &c) { return c.name == p.name; });
+      auto it =
+          find_if(caches_, [&](const Cache &c) { return c.name == p.name; });
       packer.addMemRef(it->data, shape);
       break;
     }
@@ -288,7 +290,8 @@ Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
   for (size_t begin = 0; begin < tokens.size(); begin += chunk) {
     ArrayRef<int32_t> part =
         tokens.slice(begin, std::min<size_t>(chunk, tokens.size() - begin));
-    Expected<ArrayRef<float>> logits = run(*s, part, position + begin, allLogits);
+    Expected<ArrayRef<float>> logits =
+        run(*s, part, position + begin, allLogits);
     if (!logits)
       return logits.takeError();
     if (!allLogits)

@@ -125,7 +125,7 @@ struct Symbol {
 
 /// Two adjacent symbols whose concatenation is piece `merged`.
 struct Candidate {
-  double priority; ///< the merge with the highest priority goes first
+  double priority;     ///< the merge with the highest priority goes first
   int left, right;     ///< symbol indices
   int leftId, rightId; ///< their ids when the candidate was made
   int merged;
@@ -619,7 +619,8 @@ Expected<StringRef> Detokenizer::push(int token) {
   if (!piece)
     return piece.takeError();
   prev = token;
-  return rawBytes || tokenizer.isByteLevel() ? *piece : Tokenizer::printable(*piece);
+  return rawBytes || tokenizer.isByteLevel() ? *piece
+                                             : Tokenizer::printable(*piece);
 }
 
 } // namespace loom

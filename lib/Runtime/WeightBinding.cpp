@@ -144,8 +144,8 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
         formatv("{0}: weight '{1}' is [{2}], but the artifact {3} "
                 "expects [{4}] (it was compiled for another model: {5})",
                 file, p.name, make_range(w->shape.begin(), w->shape.end()),
-                artifact.path(),
-                make_range(expected.begin(), expected.end()), m.modelPath)
+                artifact.path(), make_range(expected.begin(), expected.end()),
+                m.modelPath)
             .str());
   if (w->storage == StorageType::Q8Groups)
     return createStringError(
@@ -158,17 +158,15 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
     return createStringError(
         formatv("{0}: weight '{1}' is stored as {2}, but the artifact {3} "
                 "was compiled for {4} (from {5})",
-                file, p.name, storageTypeName(w->storage),
-                artifact.path(), storageTypeName(p.storage),
-                m.modelPath)
+                file, p.name, storageTypeName(w->storage), artifact.path(),
+                storageTypeName(p.storage), m.modelPath)
             .str());
   // An f32 matrix the artifact reads as bf16 (--dtype=bf16): one bf16
   // copy, rounded to nearest (ties to even), made here once.
   auto isFloat = [](StringRef t) {
     return t == "f32" || t == "f16" || t == "bf16";
   };
-  if (isFloat(p.elementType) &&
-      p.elementType != storageTypeName(p.storage) &&
+  if (isFloat(p.elementType) && p.elementType != storageTypeName(p.storage) &&
       !packed.contains(p.name)) {
     if (p.storage != StorageType::F32 || p.elementType != "bf16")
       return createStringError(

@@ -12,9 +12,9 @@
 #ifndef LOOM_LIB_RUNTIME_WEIGHTBINDING_H
 #define LOOM_LIB_RUNTIME_WEIGHTBINDING_H
 
+#include "loom/Artifact/Manifest.h"
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Device.h"
-#include "loom/Artifact/Manifest.h"
 #include "loom/Runtime/Session.h"
 
 #include "llvm/ADT/ArrayRef.h"

@@ -34,9 +34,9 @@ StringRef storageTypeName(StorageType type) {
 }
 
 std::optional<StorageType> storageTypeNamed(StringRef name) {
-  for (StorageType t : {StorageType::F32, StorageType::F16, StorageType::BF16,
-                        StorageType::Q8_0, StorageType::Q4_0,
-                        StorageType::Q8Groups})
+  for (StorageType t :
+       {StorageType::F32, StorageType::F16, StorageType::BF16,
+        StorageType::Q8_0, StorageType::Q4_0, StorageType::Q8Groups})
     if (storageTypeName(t) == name)
       return t;
   return std::nullopt;
@@ -111,8 +111,7 @@ std::optional<Format> interleavedForm(Format format) {
   return std::nullopt;
 }
 
-std::optional<Format> interleavedWithBytes(StorageType storage,
-                                           int64_t bytes) {
+std::optional<Format> interleavedWithBytes(StorageType storage, int64_t bytes) {
   for (const FormatInfo &f : kFormats)
     if (f.rows > 1 && f.storage == storage && f.bytes == bytes)
       return f.format;

@@ -13,7 +13,9 @@
 using namespace mlir;
 
 void mlir::loom::TargetDescription::deriveFeatureFlags() {
-  auto has = [&](llvm::StringRef f) { return llvm::is_contained(isaFeatures, f); };
+  auto has = [&](llvm::StringRef f) {
+    return llvm::is_contained(isaFeatures, f);
+  };
   fma = has("fma");
   avx2 = has("avx2");
   avx512f = has("avx512f");
@@ -30,8 +32,8 @@ void mlir::loom::TargetDescription::deriveFeatureFlags() {
 
 namespace {
 // The entries of the CPU's device spec.
-constexpr llvm::StringLiteral kCpu = "cpu", kTriple = "triple",
-                              kHost = "host", kLLVMFeatures = "llvm_features",
+constexpr llvm::StringLiteral kCpu = "cpu", kTriple = "triple", kHost = "host",
+                              kLLVMFeatures = "llvm_features",
                               kIsaFeatures = "isa_features",
                               kVectorBits = "vector_bits",
                               kVectorRegisters = "vector_registers",
@@ -40,8 +42,7 @@ constexpr llvm::StringLiteral kCpu = "cpu", kTriple = "triple",
                               kCacheSource = "cache_source";
 } // namespace
 
-void mlir::loom::setTargetSpec(ModuleOp module,
-                               const TargetDescription &t) {
+void mlir::loom::setTargetSpec(ModuleOp module, const TargetDescription &t) {
   MLIRContext *ctx = module.getContext();
   ctx->getOrLoadDialect<DLTIDialect>();
   Builder b(ctx);
@@ -71,7 +72,8 @@ void mlir::loom::setTargetSpec(ModuleOp module,
   module->setAttr(DLTIDialect::kTargetSystemDescAttrName, system);
 }
 
-std::optional<mlir::loom::TargetDescription> mlir::loom::getTargetSpec(Operation *op) {
+std::optional<mlir::loom::TargetDescription>
+mlir::loom::getTargetSpec(Operation *op) {
   TargetSystemSpecInterface system;
   for (Operation *p = op; p && !system; p = p->getParentOp())
     system = p->getAttrOfType<TargetSystemSpecInterface>(

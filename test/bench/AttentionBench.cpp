@@ -3,7 +3,8 @@
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
 //   build/bin/loom-bench-attention          a quick set (seq 512 and 2048)
-//   build/bin/loom-bench-attention --full   seq 512/2048/8192, d 64/128, 8/32 heads
+//   build/bin/loom-bench-attention --full   seq 512/2048/8192, d 64/128, 8/32
+//   heads
 //
 // For each shape, causal attention with 4 query heads per key/value head is
 // compiled twice with Loom's pipeline: written out (scores, mask, softmax,
@@ -30,12 +31,12 @@
 
 using namespace loom::testing;
 
-static llvm::cl::opt<bool> full("full",
-                                llvm::cl::desc("Run every shape of the issue "
-                                               "(seq up to 8192, d 128, 32 heads)"));
-static llvm::cl::opt<int> repeats("repeats",
-                                  llvm::cl::desc("Timed runs per kernel (median)"),
-                                  llvm::cl::init(3));
+static llvm::cl::opt<bool>
+    full("full", llvm::cl::desc("Run every shape of the issue "
+                                "(seq up to 8192, d 128, 32 heads)"));
+static llvm::cl::opt<int>
+    repeats("repeats", llvm::cl::desc("Timed runs per kernel (median)"),
+            llvm::cl::init(3));
 static llvm::cl::opt<int> jobs("j", llvm::cl::desc("Threads (0: all)"),
                                llvm::cl::init(0));
 static llvm::cl::opt<double> maxGiB(
@@ -52,10 +53,10 @@ int main(int argc, char **argv) {
   std::vector<AttentionConfig> configs;
   std::vector<int64_t> seqs = full ? std::vector<int64_t>{512, 2048, 8192}
                                    : std::vector<int64_t>{512, 2048};
-  std::vector<int64_t> dims = full ? std::vector<int64_t>{64, 128}
-                                   : std::vector<int64_t>{64};
-  std::vector<int64_t> heads = full ? std::vector<int64_t>{8, 32}
-                                    : std::vector<int64_t>{8};
+  std::vector<int64_t> dims =
+      full ? std::vector<int64_t>{64, 128} : std::vector<int64_t>{64};
+  std::vector<int64_t> heads =
+      full ? std::vector<int64_t>{8, 32} : std::vector<int64_t>{8};
   for (int64_t s : seqs)
     for (int64_t d : dims)
       for (int64_t h : heads)
@@ -63,9 +64,9 @@ int main(int argc, char **argv) {
 
   std::printf("threads: %d, runs per kernel: %d (median), causal, GQA 4\n",
               loom::threadCount(), int(repeats));
-  std::printf("%6s %5s %4s | %12s %12s | %12s %12s | %7s %10s\n", "seq", "heads",
-              "d", "unfused ms", "unfused MiB", "fused ms", "fused MiB",
-              "speedup", "max |diff|");
+  std::printf("%6s %5s %4s | %12s %12s | %12s %12s | %7s %10s\n", "seq",
+              "heads", "d", "unfused ms", "unfused MiB", "fused ms",
+              "fused MiB", "speedup", "max |diff|");
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (const AttentionConfig &c : configs) {
@@ -98,7 +99,8 @@ int main(int argc, char **argv) {
         int64_t before = currentKernelBytes();
         auto start = std::chrono::steady_clock::now();
         if (llvm::Error e = (*kernel)->run(c, q, k, v, mask, r.out)) {
-          std::fprintf(stderr, "error: %s\n", llvm::toString(std::move(e)).c_str());
+          std::fprintf(stderr, "error: %s\n",
+                       llvm::toString(std::move(e)).c_str());
           return r;
         }
         double ms = std::chrono::duration<double, std::milli>(
@@ -113,7 +115,8 @@ int main(int argc, char **argv) {
       return r;
     };
     // The written-out form holds a few [heads, seq, seq] f32 matrices.
-    double scoresGiB = 3.0 * c.qHeads * c.queries * c.keys * 4 / double(1 << 30);
+    double scoresGiB =
+        3.0 * c.qHeads * c.queries * c.keys * 4 / double(1 << 30);
     Result unfused;
     if (scoresGiB <= maxGiB) {
       // The unfused kernel needs the mask operand shaped like the scores.
@@ -129,11 +132,11 @@ int main(int argc, char **argv) {
       for (size_t i = 0; i < fused.out.size(); ++i)
         diff = std::max(diff, double(std::abs(fused.out[i] - unfused.out[i])));
     }
-    std::printf("%6lld %5lld %4lld | %12.1f %12.1f | %12.1f %12.1f | %7.2f %10.2g%s\n",
-                (long long)c.queries, (long long)c.qHeads, (long long)c.headDim,
-                unfused.ms, unfused.mib, fused.ms, fused.mib,
-                unfused.ms / fused.ms, diff,
-                scoresGiB > maxGiB ? "  (unfused skipped: too much memory)" : "");
+    std::printf(
+        "%6lld %5lld %4lld | %12.1f %12.1f | %12.1f %12.1f | %7.2f %10.2g%s\n",
+        (long long)c.queries, (long long)c.qHeads, (long long)c.headDim,
+        unfused.ms, unfused.mib, fused.ms, fused.mib, unfused.ms / fused.ms,
+        diff, scoresGiB > maxGiB ? "  (unfused skipped: too much memory)" : "");
     std::fflush(stdout);
   }
   return 0;

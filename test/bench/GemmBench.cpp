@@ -17,9 +17,9 @@
 
 #include "MemRefDescriptor.h"
 
-#include "loom/Driver/Compiler.h"
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Runtime/Threads.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -99,8 +99,9 @@ double medianSeconds(int runs, llvm::function_ref<void()> body) {
   for (int i = 0; i <= runs; ++i) { // the first run warms up
     auto start = std::chrono::steady_clock::now();
     body();
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                   .count();
+    double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     if (i > 0)
       times.push_back(s);
   }
@@ -128,12 +129,14 @@ int main(int argc, char **argv) {
   // vector FMAs on the target's widest vectors.
   llvm::Expected<::loom::TargetDescription> target = ::loom::describeTarget("");
   if (!target) {
-    std::fprintf(stderr, "error: %s\n", llvm::toString(target.takeError()).c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 llvm::toString(target.takeError()).c_str());
     return 1;
   }
   int64_t lanes = std::max<int64_t>(target->vectorBits / 32, 4);
   constexpr int kAccumulators = 12;
-  std::string peakIR = formatv(R"(
+  std::string peakIR = formatv(
+      R"(
 func.func @peak(%n: index, %out: memref<{0}xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -147,49 +150,53 @@ func.func @peak(%n: index, %out: memref<{0}xf32>) {
   return
 }
 )",
-                               lanes, kAccumulators, [&] {
-                                 std::string s;
-                                 for (int i = 0; i < kAccumulators; ++i)
-                                   s += formatv("{0}%acc{1} = %z", i ? ", " : "", i);
-                                 return s;
-                               }(),
-                               [&] {
-                                 std::string s;
-                                 for (int i = 0; i < kAccumulators; ++i)
-                                   s += formatv("{0}vector<{1}xf32>", i ? ", " : "", lanes);
-                                 return s;
-                               }(),
-                               [&] {
-                                 std::string s;
-                                 for (int i = 0; i < kAccumulators; ++i)
-                                   s += formatv("    %f{0} = vector.fma %a, %acc{0}, %b : vector<{1}xf32>\n",
-                                                i, lanes);
-                                 return s;
-                               }(),
-                               [&] {
-                                 std::string s;
-                                 for (int i = 0; i < kAccumulators; ++i)
-                                   s += formatv("{0}%f{1}", i ? ", " : "", i);
-                                 return s;
-                               }(),
-                               [&] {
-                                 std::string s = "  %s0 = arith.addf %r#0, %r#1 : vector<" +
-                                                 std::to_string(lanes) + "xf32>\n";
-                                 for (int i = 2; i < kAccumulators; ++i)
-                                   s += formatv("  %s{0} = arith.addf %s{1}, %r#{2} : vector<{3}xf32>\n",
-                                                i - 1, i - 2, i, lanes);
-                                 return s;
-                               }(),
-                               kAccumulators - 2);
+      lanes, kAccumulators,
+      [&] {
+        std::string s;
+        for (int i = 0; i < kAccumulators; ++i)
+          s += formatv("{0}%acc{1} = %z", i ? ", " : "", i);
+        return s;
+      }(),
+      [&] {
+        std::string s;
+        for (int i = 0; i < kAccumulators; ++i)
+          s += formatv("{0}vector<{1}xf32>", i ? ", " : "", lanes);
+        return s;
+      }(),
+      [&] {
+        std::string s;
+        for (int i = 0; i < kAccumulators; ++i)
+          s += formatv(
+              "    %f{0} = vector.fma %a, %acc{0}, %b : vector<{1}xf32>\n", i,
+              lanes);
+        return s;
+      }(),
+      [&] {
+        std::string s;
+        for (int i = 0; i < kAccumulators; ++i)
+          s += formatv("{0}%f{1}", i ? ", " : "", i);
+        return s;
+      }(),
+      [&] {
+        std::string s = "  %s0 = arith.addf %r#0, %r#1 : vector<" +
+                        std::to_string(lanes) + "xf32>\n";
+        for (int i = 2; i < kAccumulators; ++i)
+          s += formatv("  %s{0} = arith.addf %s{1}, %r#{2} : vector<{3}xf32>\n",
+                       i - 1, i - 2, i, lanes);
+        return s;
+      }(),
+      kAccumulators - 2);
   int64_t peakArena = 0;
   auto peakEngine = compile(ctx, peakIR, "peak", peakArena);
   if (!peakEngine) {
-    std::fprintf(stderr, "error: %s\n", llvm::toString(peakEngine.takeError()).c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 llvm::toString(peakEngine.takeError()).c_str());
     return 1;
   }
   auto peakFn = (*peakEngine)->lookupPacked("_mlir_ciface_peak");
   if (!peakFn) {
-    std::fprintf(stderr, "error: %s\n", llvm::toString(peakFn.takeError()).c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 llvm::toString(peakFn.takeError()).c_str());
     return 1;
   }
   const int64_t iterations = 20'000'000;
@@ -209,9 +216,10 @@ func.func @peak(%n: index, %out: memref<{0}xf32>) {
   double peakSeconds = medianSeconds(3, runPeak);
   double peakGflops =
       2.0 * kAccumulators * lanes * iterations * threads / peakSeconds / 1e9;
-  std::printf("target: %s, %lld-bit vectors; threads: %d\n", target->cpu.c_str(),
-              (long long)target->vectorBits, threads);
-  std::printf("measured FMA peak: %.1f GFLOP/s (%d x %lld-lane FMAs in flight per thread)\n\n",
+  std::printf("target: %s, %lld-bit vectors; threads: %d\n",
+              target->cpu.c_str(), (long long)target->vectorBits, threads);
+  std::printf("measured FMA peak: %.1f GFLOP/s (%d x %lld-lane FMAs in flight "
+              "per thread)\n\n",
               peakGflops, kAccumulators, (long long)lanes);
 
   std::vector<int64_t> mList(ms.begin(), ms.end()), kList(ks.begin(), ks.end()),
@@ -265,7 +273,8 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
           int64_t bytes = std::max<int64_t>(arenaBytes, 64);
           r->arena.resize(bytes + 64);
           void *arenaPtr = reinterpret_cast<void *>(
-              (reinterpret_cast<uintptr_t>(r->arena.data()) + 63) & ~uintptr_t(63));
+              (reinterpret_cast<uintptr_t>(r->arena.data()) + 63) &
+              ~uintptr_t(63));
           r->ds.emplace_back(x.data(), std::vector<int64_t>{m, k});
           r->ds.emplace_back(w.data(), std::vector<int64_t>{n, k});
           r->ds.emplace_back(y.data(), std::vector<int64_t>{m, n});
@@ -285,8 +294,10 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
         for (int i = 0; i <= repeats; ++i)
           for (auto &r : runners) {
             auto start = std::chrono::steady_clock::now();
-            if (llvm::Error e = r->engine->invokePacked("_mlir_ciface_gemm", r->args)) {
-              std::fprintf(stderr, "error: %s\n", llvm::toString(std::move(e)).c_str());
+            if (llvm::Error e =
+                    r->engine->invokePacked("_mlir_ciface_gemm", r->args)) {
+              std::fprintf(stderr, "error: %s\n",
+                           llvm::toString(std::move(e)).c_str());
               return 1;
             }
             if (i > 0) // the first run warms up
@@ -310,12 +321,12 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
           }
         double gflops = 2.0 * m * n * k / seconds / 1e9;
         std::printf("%6lld %6lld %6lld | %10.2f %10.1f %7.0f%% | %10.2g",
-                    (long long)m, (long long)k, (long long)n, seconds * 1e3, gflops,
-                    100.0 * gflops / peakGflops, err);
+                    (long long)m, (long long)k, (long long)n, seconds * 1e3,
+                    gflops, 100.0 * gflops / peakGflops, err);
         if (compare) {
           double base = 2.0 * m * n * k / median(runners[1]->times) / 1e9;
-          std::printf(" | %10.1f %7.0f%% %6.2fx", base, 100.0 * base / peakGflops,
-                      gflops / base);
+          std::printf(" | %10.1f %7.0f%% %6.2fx", base,
+                      100.0 * base / peakGflops, gflops / base);
         }
         std::printf("\n");
         std::fflush(stdout);

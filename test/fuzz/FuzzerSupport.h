@@ -21,9 +21,8 @@ namespace loom::fuzz {
 
 /// A view of the fuzzer's input that MemoryBuffer does not copy, so that
 /// AddressSanitizer sees any read past its end.
-inline std::unique_ptr<llvm::MemoryBuffer> inputBuffer(const uint8_t *data,
-                                                       size_t size,
-                                                       llvm::StringRef name) {
+inline std::unique_ptr<llvm::MemoryBuffer>
+inputBuffer(const uint8_t *data, size_t size, llvm::StringRef name) {
   return llvm::MemoryBuffer::getMemBuffer(
       llvm::StringRef(reinterpret_cast<const char *>(data), size), name,
       /*RequiresNullTerminator=*/false);

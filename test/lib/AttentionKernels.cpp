@@ -7,8 +7,8 @@
 #include "AttentionKernels.h"
 #include "MemRefDescriptor.h"
 
-#include "loom/Driver/Compiler.h"
 #include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Driver/Compiler.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -52,8 +52,10 @@ std::string unfusedAttentionIR(const AttentionConfig &c) {
                            q, kv, s);
   std::string k = "%k", v = "%v";
   if (g > 1) {
-    ir += formatv("  %kr = loom.repeat_interleave %k axis = 1 repeats = {0} : {1} -> {2}\n"
-                  "  %vr = loom.repeat_interleave %v axis = 1 repeats = {0} : {1} -> {2}\n",
+    ir += formatv("  %kr = loom.repeat_interleave %k axis = 1 repeats = {0} : "
+                  "{1} -> {2}\n"
+                  "  %vr = loom.repeat_interleave %v axis = 1 repeats = {0} : "
+                  "{1} -> {2}\n",
                   g, kv, kvr);
     k = "%kr";
     v = "%vr";
@@ -130,9 +132,9 @@ static void *track(void *block, size_t size) {
   return static_cast<char *>(block) + kHeader;
 }
 static void *countingMalloc(size_t size) {
-  return track(std::aligned_alloc(kHeader, (size + 2 * kHeader - 1) / kHeader *
-                                               kHeader),
-               size);
+  return track(
+      std::aligned_alloc(kHeader, (size + 2 * kHeader - 1) / kHeader * kHeader),
+      size);
 }
 static void *countingAlignedAlloc(size_t alignment, size_t size) {
   (void)alignment; // every block is 64-byte aligned
@@ -156,8 +158,7 @@ void resetPeakKernelBytes() { peakBytes.store(currentBytes.load()); }
 
 using Descriptor = MemRefDescriptor;
 
-llvm::Expected<std::unique_ptr<ExecutionEngine>>
-createEngine(ModuleOp module) {
+llvm::Expected<std::unique_ptr<ExecutionEngine>> createEngine(ModuleOp module) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   MLIRContext &ctx = *module.getContext();
@@ -166,8 +167,8 @@ createEngine(ModuleOp module) {
   ExecutionEngineOptions engineOptions;
   auto transformer = makeOptimizingTransformer(2, 0, nullptr);
   engineOptions.transformer = transformer;
-  llvm::SmallVector<llvm::StringRef> libraries = {
-      LOOM_LLVM_LIBRARY_DIR "/libmlir_c_runner_utils.so"};
+  llvm::SmallVector<llvm::StringRef> libraries = {LOOM_LLVM_LIBRARY_DIR
+                                                  "/libmlir_c_runner_utils.so"};
   engineOptions.sharedLibPaths = libraries;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine)
@@ -202,11 +203,13 @@ AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
   auto func = (*module).lookupSymbol<func::FuncOp>("attention");
   if (!func || func.getNumArguments() != 5)
     return llvm::createStringError("the kernel is not @attention(q, k, v, m, "
-                                   "pos):\n" + ir);
+                                   "pos):\n" +
+                                   ir);
   int64_t keys = cast<ShapedType>(func.getArgument(1).getType()).getDimSize(2);
   Builder b(&ctx);
-  func.setArgAttr(4, mlir::loom::kRoleAttr,
-                  mlir::loom::ParamRoleAttr::get(&ctx, mlir::loom::ParamRole::position));
+  func.setArgAttr(
+      4, mlir::loom::kRoleAttr,
+      mlir::loom::ParamRoleAttr::get(&ctx, mlir::loom::ParamRole::position));
   (*module)->setAttr(mlir::loom::kModelAttr,
                      b.getDictionaryAttr(b.getNamedAttr(
                          "context_length", b.getI64IntegerAttr(keys))));
@@ -231,26 +234,31 @@ AttentionKernel::compile(const std::string &ir, bool fuse, int64_t keyBlock) {
   return kernel;
 }
 
-llvm::Error AttentionKernel::run(const AttentionConfig &c, std::vector<float> &q,
-                                 std::vector<float> &k, std::vector<float> &v,
+llvm::Error AttentionKernel::run(const AttentionConfig &c,
+                                 std::vector<float> &q, std::vector<float> &k,
+                                 std::vector<float> &v,
                                  std::vector<float> &mask,
                                  std::vector<float> &out) {
   out.assign(c.qHeads * c.queries * c.headDim, 0.0f);
   std::deque<Descriptor> ds;
-  ds.emplace_back(q.data(), std::vector<int64_t>{1, c.qHeads, c.queries, c.headDim});
-  ds.emplace_back(k.data(), std::vector<int64_t>{1, c.kvHeads, c.keys, c.headDim});
-  ds.emplace_back(v.data(), std::vector<int64_t>{1, c.kvHeads, c.keys, c.headDim});
-  ds.emplace_back(mask.data(), std::vector<int64_t>{1, c.qHeads, c.queries, c.keys});
-  ds.emplace_back(out.data(), std::vector<int64_t>{1, c.qHeads, c.queries, c.headDim});
+  ds.emplace_back(q.data(),
+                  std::vector<int64_t>{1, c.qHeads, c.queries, c.headDim});
+  ds.emplace_back(k.data(),
+                  std::vector<int64_t>{1, c.kvHeads, c.keys, c.headDim});
+  ds.emplace_back(v.data(),
+                  std::vector<int64_t>{1, c.kvHeads, c.keys, c.headDim});
+  ds.emplace_back(mask.data(),
+                  std::vector<int64_t>{1, c.qHeads, c.queries, c.keys});
+  ds.emplace_back(out.data(),
+                  std::vector<int64_t>{1, c.qHeads, c.queries, c.headDim});
   // The arena counts as memory the kernel holds, like its heap buffers.
   int64_t arenaSize = std::max<int64_t>(arenaBytes, 64);
   void *arena = countingAlignedAlloc(64, arenaSize);
   ds.emplace_back(arena, std::vector<int64_t>{arenaSize});
   int64_t pos = c.offset;
-  llvm::SmallVector<void *> args = {&ds[0].pointer, &ds[1].pointer,
-                                    &ds[2].pointer, &ds[3].pointer,
-                                    &pos,           &ds[4].pointer,
-                                    &ds[5].pointer};
+  llvm::SmallVector<void *> args = {
+      &ds[0].pointer, &ds[1].pointer, &ds[2].pointer, &ds[3].pointer,
+      &pos,           &ds[4].pointer, &ds[5].pointer};
   llvm::Error result = engine->invokePacked("_mlir_ciface_attention", args);
   countingFree(arena);
   return result;

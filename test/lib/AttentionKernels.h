@@ -1,4 +1,5 @@
-//===- AttentionKernels.h - attention test kernels, compiled and run -*- C++ -*-===//
+//===- AttentionKernels.h - attention test kernels, compiled and run -*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //

@@ -1,4 +1,5 @@
-//===- MemRefDescriptor.h - memref arguments for JIT-compiled code -*- C++ -*-===//
+//===- MemRefDescriptor.h - memref arguments for JIT-compiled code -*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //

@@ -13,8 +13,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/CompileOptions.h"
-#include "loom/Driver/Compiler.h"
 #include "loom/Codegen/Target.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"
 
@@ -47,7 +47,8 @@ cl::opt<Stage> emit(
     "emit", cl::desc("The stage to print or write (default: loom)"),
     cl::init(Stage::Loom),
     cl::values(
-        clEnumValN(Stage::Loom, "loom", "loom dialect IR, as the frontend builds it"),
+        clEnumValN(Stage::Loom, "loom",
+                   "loom dialect IR, as the frontend builds it"),
         clEnumValN(Stage::Linalg, "linalg",
                    "linalg/tensor IR with the weights as function arguments"),
         clEnumValN(Stage::LLVM, "llvm",
@@ -130,8 +131,8 @@ void printConfigTable(const loom::ModelFile &m) {
     row("kv_cache", fmt::format("{} positions (the model's)", *positions));
   row("norm_eps", fmt::format("{:g}", c.normEps));
   row("rope_theta", fmt::format("{:g}", c.ropeTheta));
-  row("rope_style", c.ropeStyle == loom::RopeStyle::Half ? "half (NeoX)"
-                                                         : "interleaved");
+  row("rope_style",
+      c.ropeStyle == loom::RopeStyle::Half ? "half (NeoX)" : "interleaved");
   row("tied_embeddings", c.tiedEmbeddings ? "yes" : "no");
   row("attention_bias", c.attentionBias ? "yes" : "no");
   row("sliding_window",

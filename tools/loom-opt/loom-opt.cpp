@@ -8,9 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Dialect/Loom/Transforms/Passes.h"
 #include "loom/InitAllDialects.h"
 #include "loom/InitAllPasses.h"
-#include "loom/Dialect/Loom/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllPasses.h"
@@ -26,7 +26,8 @@ int main(int argc, char **argv) {
   mlir::loom::registerLoomToolDialects(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "Loom optimizer driver: the loom dialect and passes, plus "
-                  "all of upstream MLIR\n",
+      argc, argv,
+      "Loom optimizer driver: the loom dialect and passes, plus "
+      "all of upstream MLIR\n",
       registry));
 }

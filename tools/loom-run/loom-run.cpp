@@ -14,9 +14,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Artifact/ArtifactFile.h"
 #include "loom/Driver/DriverPlugin.h"
 #include "loom/Frontend/ModelFile.h"
-#include "loom/Artifact/ArtifactFile.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Runtime/Threads.h"
@@ -32,12 +32,12 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
-#include <optional>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <optional>
 
 using namespace llvm;
 
@@ -83,14 +83,11 @@ cl::opt<std::string> weightsPath(
              "the file it was compiled from)"),
     cl::value_desc("file"), cl::cat(category));
 
-
-
-
-cl::opt<std::string> cacheDir(
-    "cache-dir",
-    cl::desc("Where compiled model files are kept (default: "
-             "$XDG_CACHE_HOME/loom or ~/.cache/loom)"),
-    cl::value_desc("dir"), cl::cat(category));
+cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("Where compiled model files are kept (default: "
+                      "$XDG_CACHE_HOME/loom or ~/.cache/loom)"),
+             cl::value_desc("dir"), cl::cat(category));
 cl::opt<bool> noCache("no-cache",
                       cl::desc("Compile into a temporary file, not the cache"),
                       cl::cat(category));
@@ -127,7 +124,7 @@ int fail(const Twine &message) {
 bool isArtifact(StringRef path) {
   auto buffer = MemoryBuffer::getFileSlice(path, 4, 0);
   return buffer && (*buffer)->getBuffer() == "\x7f"
-                                              "ELF";
+                                             "ELF";
 }
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
@@ -265,10 +262,10 @@ static int runMain(int argc, char **argv) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
     if (!driver.compileCached)
-      return fail(fmt::format(
-          "{}: compiling a model file needs Loom's compiler "
-          "(libLoomDriver.so), which could not be loaded: {}",
-          inputPath.getValue(), driver.error));
+      return fail(
+          fmt::format("{}: compiling a model file needs Loom's compiler "
+                      "(libLoomDriver.so), which could not be loaded: {}",
+                      inputPath.getValue(), driver.error));
     char *compiledPath = nullptr, *error = nullptr;
     int cached = 0;
     auto message = [](const char *kind, const char *text) {
@@ -312,8 +309,9 @@ static int runMain(int argc, char **argv) {
     if (!created)
       return fail(toString(created.takeError()));
     if (created->vocabSize() != artifact->manifest().vocab)
-      return fail(fmt::format("the tokenizer has {} pieces, the model {} tokens",
-                              created->vocabSize(), artifact->manifest().vocab));
+      return fail(
+          fmt::format("the tokenizer has {} pieces, the model {} tokens",
+                      created->vocabSize(), artifact->manifest().vocab));
     tokenizer.emplace(std::move(*created));
   }
   int bosId = tokenizer ? tokenizer->bosId() : 1;
@@ -371,7 +369,8 @@ static int runMain(int argc, char **argv) {
                             promptTokens.size(), context));
 
   std::FILE *logitsFile = nullptr;
-  if (!dumpLogits.empty() && !(logitsFile = std::fopen(dumpLogits.c_str(), "wb")))
+  if (!dumpLogits.empty() &&
+      !(logitsFile = std::fopen(dumpLogits.c_str(), "wb")))
     return fail("cannot write " + dumpLogits);
   int64_t vocabSize = (*session)->vocab();
   // Every write is checked: a full disk is an error, not a short file.
@@ -431,9 +430,8 @@ static int runMain(int argc, char **argv) {
   // after the last position too; only tokens before position n are run.
   int64_t pos = prefillCount - 1; // the position `last` belongs to
   while (true) {
-    int next = pos + 1 < int64_t(promptTokens.size())
-                   ? promptTokens[pos + 1]
-                   : sampler->sample(last);
+    int next = pos + 1 < int64_t(promptTokens.size()) ? promptTokens[pos + 1]
+                                                      : sampler->sample(last);
     if (next == bosId)
       break;
     if (Error e = emit(next))
@@ -457,8 +455,8 @@ static int runMain(int argc, char **argv) {
   if (!bench) {
     std::fputs(printIds ? "\n" : loom::Detokenizer::finish().data(), stdout);
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
-      return fail(fmt::format("cannot write the output: {}",
-                              std::strerror(errno)));
+      return fail(
+          fmt::format("cannot write the output: {}", std::strerror(errno)));
   }
 
   auto kernelCount = [&](StringRef entry) -> size_t {
@@ -488,7 +486,8 @@ static int runMain(int argc, char **argv) {
                prefillCount, prefillRate, generated, decodeRate);
   }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
-    return fail(fmt::format("cannot write the output: {}", std::strerror(errno)));
+    return fail(
+        fmt::format("cannot write the output: {}", std::strerror(errno)));
   return 0;
 }
 

@@ -1,4 +1,5 @@
-//===- Manifest.h - what a compiled model expects from its caller -*- C++ -*-===//
+//===- Manifest.h - what a compiled model expects from its caller -*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
@@ -6,8 +7,8 @@
 // the parameters its compiled code takes in order (weights by name, the
 // tokens, the position, the KV caches, the logits it writes, the activation
 // arena), with shapes, its schedule (kernels and their dependencies) and
-// the arena size, plus the model's configuration. The compiler writes it; the runtime reads
-// it to bind weights and buffers. An artifact embeds it as JSON.
+// the arena size, plus the model's configuration. The compiler writes it; the
+// runtime reads it to bind weights and buffers. An artifact embeds it as JSON.
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,13 +30,13 @@ namespace loom {
 /// One parameter of a compiled entry point.
 struct ParamInfo {
   enum class Kind {
-    Weight,   ///< a model parameter, bound by `name`
-    Tokens,   ///< i32 token ids [1, n]
-    Position, ///< index: positions already in the cache
+    Weight,     ///< a model parameter, bound by `name`
+    Tokens,     ///< i32 token ids [1, n]
+    Position,   ///< index: positions already in the cache
     LogitsFrom, ///< index: the first token whose logits are computed
-    Cache,    ///< a KV cache buffer, updated in place (`name`: k_cache.3)
-    Logits,   ///< the f32 output [1, n - logits_from, vocab] (decode: n = 1)
-    Arena,    ///< i8 [bytes]: the activations, laid out by the compiler
+    Cache,      ///< a KV cache buffer, updated in place (`name`: k_cache.3)
+    Logits,     ///< the f32 output [1, n - logits_from, vocab] (decode: n = 1)
+    Arena,      ///< i8 [bytes]: the activations, laid out by the compiler
   };
   Kind kind = Kind::Weight;
   std::string name;

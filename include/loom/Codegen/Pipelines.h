@@ -44,8 +44,7 @@ void buildLinalgToLLVMPipeline(OpPassManager &pm,
 /// Both of the above: what loom-compile does between its frontend and LLVM
 /// IR, registered as `loom-codegen-pipeline` (its options are the
 /// CompileOptions: `--loom-codegen-pipeline="cpu=x86-64-v3"`).
-void buildLoomToLLVMPipeline(OpPassManager &pm,
-                             const CompileOptions &options);
+void buildLoomToLLVMPipeline(OpPassManager &pm, const CompileOptions &options);
 
 /// Registers the pipelines with the global registry (for loom-opt).
 void registerLoomPipelines();

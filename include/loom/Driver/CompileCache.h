@@ -1,4 +1,5 @@
-//===- CompileCache.h - compiled models on disk, keyed by content -*- C++ -*-===//
+//===- CompileCache.h - compiled models on disk, keyed by content -*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //

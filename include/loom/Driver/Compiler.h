@@ -12,10 +12,10 @@
 #ifndef LOOM_DRIVER_COMPILER_H
 #define LOOM_DRIVER_COMPILER_H
 
+#include "loom/Artifact/Manifest.h"
 #include "loom/Codegen/CompileOptions.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Target/TargetSpec.h"
-#include "loom/Artifact/Manifest.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/IR/LLVMContext.h"
@@ -41,8 +41,7 @@ inline BuildOptions buildOptions(const CompileOptions &options) {
 }
 
 /// Lowers a module of loom IR in place to linalg on tensors.
-llvm::Error lowerToLinalg(mlir::ModuleOp module,
-                          const CompileOptions &options);
+llvm::Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options);
 
 /// Lowers a module of linalg IR in place to the LLVM dialect and returns the
 /// manifest of its entry points, read off the bufferized signatures.

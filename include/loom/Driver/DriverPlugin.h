@@ -1,4 +1,5 @@
-//===- DriverPlugin.h - the compiler, loaded when it is needed ---*- C++ -*-===//
+//===- DriverPlugin.h - the compiler, loaded when it is needed ---*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //

@@ -1,4 +1,5 @@
-//===- ModelFile.h - what a model file says: config, weights, vocab -*- C++ -*-===//
+//===- ModelFile.h - what a model file says: config, weights, vocab -*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
@@ -49,25 +50,25 @@ struct ModelConfig {
   /// `qwen2`, ... (GGUF's `general.architecture`, or derived from HF's
   /// `architectures` / `model_type`).
   std::string architecture;
-  int64_t dim = 0;            ///< embedding width (`n_embd`, `hidden_size`)
-  int64_t hiddenDim = 0;      ///< FFN width (`intermediate_size`)
+  int64_t dim = 0;       ///< embedding width (`n_embd`, `hidden_size`)
+  int64_t hiddenDim = 0; ///< FFN width (`intermediate_size`)
   int64_t numLayers = 0;
-  int64_t numHeads = 0;       ///< query heads
-  int64_t numKVHeads = 0;     ///< key/value heads (GQA when < numHeads)
-  int64_t headDim = 0;        ///< usually dim / numHeads
+  int64_t numHeads = 0;   ///< query heads
+  int64_t numKVHeads = 0; ///< key/value heads (GQA when < numHeads)
+  int64_t headDim = 0;    ///< usually dim / numHeads
   int64_t vocabSize = 0;
-  int64_t contextLength = 0;  ///< the longest sequence the model supports
-  float normEps = 1e-5f;      ///< RMSNorm epsilon
+  int64_t contextLength = 0; ///< the longest sequence the model supports
+  float normEps = 1e-5f;     ///< RMSNorm epsilon
   float ropeTheta = 10000.0f;
   RopeStyle ropeStyle = RopeStyle::Interleaved;
   /// The classifier shares token_embd.weight: there is no `output.weight`,
   /// or it is a bit-identical copy of `token_embd.weight` (converters such
   /// as llama.cpp's write that copy; stories260K.gguf has one).
   bool tiedEmbeddings = false;
-  bool attentionBias = false;  ///< QKV projections have biases (Qwen2)
+  bool attentionBias = false;           ///< QKV projections have biases (Qwen2)
   std::optional<int64_t> slidingWindow; ///< Mistral
-  int64_t numExperts = 0;       ///< MoE: experts per layer (0: dense)
-  int64_t numExpertsPerToken = 0; ///< MoE: top-k
+  int64_t numExperts = 0;               ///< MoE: experts per layer (0: dense)
+  int64_t numExpertsPerToken = 0;       ///< MoE: top-k
 };
 
 /// One named weight: where its bytes are and how to read them.
@@ -79,17 +80,17 @@ std::vector<std::pair<std::string, std::string>>
 describeConfig(const ModelConfig &config);
 
 struct WeightInfo {
-  std::string name;              ///< GGUF-style name, e.g. `blk.0.attn_q.weight`
+  std::string name; ///< GGUF-style name, e.g. `blk.0.attn_q.weight`
   /// Logical shape, outermost first (row-major): `[out, in]` for a linear
   /// layer's weight. (GGUF lists dims innermost first; readers reverse them.)
   llvm::SmallVector<int64_t, 4> shape;
   StorageType storage = StorageType::F32;
-  uint64_t offset = 0;           ///< byte offset in `file`
+  uint64_t offset = 0; ///< byte offset in `file`
   /// Byte size of the data (for Q8Groups: of the int8 values only).
   uint64_t size = 0;
-  int64_t groupSize = 0;         ///< for Q8Groups: values per scale
-  uint64_t scaleOffset = 0;      ///< for Q8Groups: byte offset of the scales
-  unsigned fileIndex = 0;        ///< which of ModelFile::buffers holds it
+  int64_t groupSize = 0;    ///< for Q8Groups: values per scale
+  uint64_t scaleOffset = 0; ///< for Q8Groups: byte offset of the scales
+  unsigned fileIndex = 0;   ///< which of ModelFile::buffers holds it
 
   int64_t numElements() const;
 };
@@ -98,8 +99,8 @@ struct WeightInfo {
 struct TokenizerData {
   /// `llama` (SentencePiece-style BPE with byte fallback) or `gpt2`.
   std::string model;
-  std::vector<std::string> pieces;  ///< piece text per id (spaces as ' ')
-  std::vector<float> scores;        ///< merge priority per id
+  std::vector<std::string> pieces; ///< piece text per id (spaces as ' ')
+  std::vector<float> scores;       ///< merge priority per id
   /// SentencePiece token types per id where known (1 normal, 2 unknown,
   /// 3 control, 6 byte), else empty.
   std::vector<int32_t> tokenTypes;
@@ -108,14 +109,14 @@ struct TokenizerData {
   /// models), else empty. SentencePiece-style models rank merges by score.
   std::vector<std::string> merges;
   int64_t bosId = 1, eosId = 2, unkId = 0;
-  std::string source;               ///< the file it was read from
+  std::string source; ///< the file it was read from
   bool empty() const { return pieces.empty(); }
 };
 
 /// Everything a reader learned from a model file.
 struct ModelFile {
-  std::string path;      ///< the file given by the user
-  std::string format;    ///< `gguf`, `llama2c`, `safetensors`
+  std::string path;   ///< the file given by the user
+  std::string format; ///< `gguf`, `llama2c`, `safetensors`
   ModelConfig config;
   std::vector<WeightInfo> weights;
   llvm::StringMap<size_t> weightIndex; ///< name -> index in `weights`
@@ -152,9 +153,11 @@ llvm::Expected<std::unique_ptr<ModelFile>> readLlama2C(llvm::StringRef path);
 /// is read from the same folder (and `tokenizer.json`, when present).
 /// Hugging Face names become GGUF names; Mixtral's experts keep one tensor
 /// each: `block_sparse_moe.experts.E.w1/w3/w2.weight` become
-/// `blk.N.ffn_gate.E.weight`, `blk.N.ffn_up.E.weight`, `blk.N.ffn_down.E.weight`
-/// (GGUF files stack them instead, as `blk.N.ffn_gate_exps.weight`, ...).
-llvm::Expected<std::unique_ptr<ModelFile>> readSafetensors(llvm::StringRef path);
+/// `blk.N.ffn_gate.E.weight`, `blk.N.ffn_up.E.weight`,
+/// `blk.N.ffn_down.E.weight` (GGUF files stack them instead, as
+/// `blk.N.ffn_gate_exps.weight`, ...).
+llvm::Expected<std::unique_ptr<ModelFile>>
+readSafetensors(llvm::StringRef path);
 
 /// The readers over a file already in memory (fuzzers and tests use these).
 /// Errors name the buffer's identifier. The ModelFile keeps the buffer.
@@ -165,10 +168,9 @@ readLlama2CFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer);
 /// One safetensors file; with `configJSON` (the text of a config.json) the
 /// config is filled in as readSafetensors does, without it only the weight
 /// table is (and `tiedEmbeddings`, from the absence of `lm_head.weight`).
-llvm::Expected<std::unique_ptr<ModelFile>>
-readSafetensorsFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
-                          std::optional<llvm::StringRef> configJSON =
-                              std::nullopt);
+llvm::Expected<std::unique_ptr<ModelFile>> readSafetensorsFromBuffer(
+    std::unique_ptr<llvm::MemoryBuffer> buffer,
+    std::optional<llvm::StringRef> configJSON = std::nullopt);
 
 /// Parses the text of a Hugging Face `config.json`; `name` names it in
 /// errors. Fields the checkpoint decides (tied embeddings, attention bias)

@@ -18,9 +18,9 @@
 #ifndef LOOM_RUNTIME_SESSION_H
 #define LOOM_RUNTIME_SESSION_H
 
+#include "loom/Artifact/Manifest.h"
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Device.h"
-#include "loom/Artifact/Manifest.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"
@@ -122,9 +122,10 @@ private:
   };
 
   Session() = default;
-  llvm::Expected<llvm::ArrayRef<float>>
-  run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position,
-      bool allLogits = true);
+  llvm::Expected<llvm::ArrayRef<float>> run(const Step &step,
+                                            llvm::ArrayRef<int32_t> tokens,
+                                            int64_t position,
+                                            bool allLogits = true);
   const Step *step(llvm::StringRef name) const;
   /// Positions `position .. position + n - 1` fit the context, or an error.
   llvm::Error checkPositions(int64_t position, int64_t n) const;

@@ -65,7 +65,6 @@ struct TargetDescription {
   void deriveFeatureFlags();
 };
 
-
 /// The device id of the CPU in the target system spec.
 constexpr llvm::StringLiteral kCpuDeviceId = "CPU";
 

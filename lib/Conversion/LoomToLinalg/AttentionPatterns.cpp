@@ -2,10 +2,11 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// The direct lowering (attention-key-block=-1): the [q_len, kv_len] scores per head, scale, mask,
-// softmax, weighted sum of values. Grouped-query attention reads key/value
-// head h / group through the indexing maps, without copying K or V. This is
-// the reference the tiled (FlashAttention-style) lowering is checked against.
+// The direct lowering (attention-key-block=-1): the [q_len, kv_len] scores per
+// head, scale, mask, softmax, weighted sum of values. Grouped-query attention
+// reads key/value head h / group through the indexing maps, without copying K
+// or V. This is the reference the tiled (FlashAttention-style) lowering is
+// checked against.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,9 +47,9 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
     SmallVector<OpFoldResult> scoreSizes = {
         dimOf(rewriter, loc, q, 0), dimOf(rewriter, loc, q, 1),
         dimOf(rewriter, loc, q, 2), dimOf(rewriter, loc, k, 2)};
-    Value scores = contraction(rewriter, loc, q, k,
-                               attentionScoreMaps(ctx, group), scoreSizes, elt,
-                               4);
+    Value scores =
+        contraction(rewriter, loc, q, k, attentionScoreMaps(ctx, group),
+                    scoreSizes, elt, 4);
 
     // biased = scores * scale + mask, -inf where causality or the window hide
     // the key.
@@ -63,7 +64,8 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
       for (unsigned i = 0; i < mType.getRank(); ++i) {
         bool broadcast =
             mType.getDimSize(i) == 1 && sType.getDimSize(first + i) != 1;
-        exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx) : d(first + i));
+        exprs.push_back(broadcast ? getAffineConstantExpr(0, ctx)
+                                  : d(first + i));
       }
       inputs.push_back(mask);
       maps.push_back(map(4, exprs));
@@ -84,14 +86,14 @@ struct AttentionLowering : OpConversionPattern<AttentionOp> {
               auto positions = [&](OpBuilder &pb, Location pl) {
                 Value i = linalg::IndexOp::create(pb, pl, 2);
                 Value j = linalg::IndexOp::create(pb, pl, 3);
-                Value qpos = offset ? arith::AddIOp::create(pb, pl, offset, i)
-                                          .getResult()
-                                    : i;
+                Value qpos =
+                    offset
+                        ? arith::AddIOp::create(pb, pl, offset, i).getResult()
+                        : i;
                 return std::pair<Value, Value>(qpos, j);
               };
-              Value s =
-                  biasedScore(b, l, a[0], scale, hasMask ? a[1] : Value(),
-                              ninf, causal, window, positions);
+              Value s = biasedScore(b, l, a[0], scale, hasMask ? a[1] : Value(),
+                                    ninf, causal, window, positions);
               linalg::YieldOp::create(b, l, s);
             })
             .getResult(0);

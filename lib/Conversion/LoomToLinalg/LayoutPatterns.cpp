@@ -24,12 +24,14 @@ struct KVCacheWriteLowering : OpConversionPattern<KVCacheWriteOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value update = adaptor.getUpdate();
-    OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
-    SmallVector<OpFoldResult> offsets = {zero, zero, adaptor.getPosition(), zero};
+    OpFoldResult zero = rewriter.getIndexAttr(0),
+                 one = rewriter.getIndexAttr(1);
+    SmallVector<OpFoldResult> offsets = {zero, zero, adaptor.getPosition(),
+                                         zero};
     SmallVector<OpFoldResult> strides(4, one);
     rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(
-        op, update, adaptor.getCache(), offsets,
-        sizesOf(rewriter, loc, update), strides);
+        op, update, adaptor.getCache(), offsets, sizesOf(rewriter, loc, update),
+        strides);
     return success();
   }
 };
@@ -42,7 +44,8 @@ struct KVCacheReadLowering : OpConversionPattern<KVCacheReadOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value cache = adaptor.getCache();
-    OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+    OpFoldResult zero = rewriter.getIndexAttr(0),
+                 one = rewriter.getIndexAttr(1);
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, cache);
     sizes[2] = adaptor.getLength();
     Value slice = tensor::ExtractSliceOp::create(
@@ -65,8 +68,8 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
     SmallVector<OpFoldResult> in = sizesOf(rewriter, loc, input), sizes;
     for (int64_t p : op.getPermutation())
       sizes.push_back(in[p]);
-    Value init = emptyTensor(rewriter, loc, sizes,
-                             op.getType().getElementType());
+    Value init =
+        emptyTensor(rewriter, loc, sizes, op.getType().getElementType());
     auto t = linalg::TransposeOp::create(rewriter, loc, input, init,
                                          op.getPermutation());
     Value result = t.getResult()[0];

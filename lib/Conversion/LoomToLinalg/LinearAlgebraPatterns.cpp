@@ -48,14 +48,14 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
         ArrayRef<AffineMap>{mapOf(ctx, rank, idDims),
                             AffineMap::getMultiDimIdentityMap(rank, ctx)},
         iterators(rank), [&](OpBuilder &b, Location l, ValueRange args) {
-          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+          Value row =
+              arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
           Value col = linalg::IndexOp::create(b, l, rank - 1);
-          Value v =
-              quantized
-                  ? decodeBlockValue(b, l, quantized.getFormat(),
-                                     quantized.getInput(), row, col)
-                  : tensor::ExtractOp::create(b, l, table, ValueRange{row, col})
-                        .getResult();
+          Value v = quantized ? decodeBlockValue(b, l, quantized.getFormat(),
+                                                 quantized.getInput(), row, col)
+                              : tensor::ExtractOp::create(b, l, table,
+                                                          ValueRange{row, col})
+                                    .getResult();
           if (v.getType() != type.getElementType())
             v = arith::ExtFOp::create(b, l, type.getElementType(), v);
           linalg::YieldOp::create(b, l, v);
@@ -64,7 +64,6 @@ struct EmbeddingLowering : OpConversionPattern<EmbeddingOp> {
     return success();
   }
 };
-
 
 /// x rounded to bf16 (to nearest, ties to even), elementwise; once per x.
 static Value roundToBF16(OpBuilder &b, Location loc, Value x) {
@@ -76,14 +75,14 @@ static Value roundToBF16(OpBuilder &b, Location loc, Value x) {
   AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
   Value init = emptyTensor(b, loc, sizesOf(b, loc, x), b.getBF16Type());
   auto rounded = linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
-             ArrayRef<AffineMap>{id, id}, iterators(rank),
-             [](OpBuilder &nb, Location l, ValueRange args) {
-               linalg::YieldOp::create(
-                   nb, l,
-                   arith::TruncFOp::create(nb, l, nb.getBF16Type(), args[0])
-                       .getResult());
-             });
+      b, loc, TypeRange{init.getType()}, ValueRange{x}, ValueRange{init},
+      ArrayRef<AffineMap>{id, id}, iterators(rank),
+      [](OpBuilder &nb, Location l, ValueRange args) {
+        linalg::YieldOp::create(
+            nb, l,
+            arith::TruncFOp::create(nb, l, nb.getBF16Type(), args[0])
+                .getResult());
+      });
   rounded->setAttr(kBF16ActivationsAttr, b.getUnitAttr());
   return rounded.getResult(0);
 }
@@ -144,7 +143,8 @@ struct LinearLowering : OpConversionPattern<LinearOp> {
               iterators(rank),
               [](OpBuilder &b, Location l, ValueRange args) {
                 linalg::YieldOp::create(
-                    b, l, arith::AddFOp::create(b, l, args[0], args[1]).getResult());
+                    b, l,
+                    arith::AddFOp::create(b, l, args[0], args[1]).getResult());
               })
               .getResult(0);
     }
@@ -175,8 +175,10 @@ struct MatmulLowering : OpConversionPattern<MatmulOp> {
     }
     outDims = lhsDims;
     bool tl = op.getTransposeLhs(), tr = op.getTransposeRhs();
-    lhsDims.append(tl ? SmallVector<unsigned>{k, m} : SmallVector<unsigned>{m, k});
-    rhsDims.append(tr ? SmallVector<unsigned>{n, k} : SmallVector<unsigned>{k, n});
+    lhsDims.append(tl ? SmallVector<unsigned>{k, m}
+                      : SmallVector<unsigned>{m, k});
+    rhsDims.append(tr ? SmallVector<unsigned>{n, k}
+                      : SmallVector<unsigned>{k, n});
     outDims.append({m, n});
     SmallVector<OpFoldResult> sizes;
     for (unsigned d = 0; d < rank - 2; ++d)

@@ -28,7 +28,7 @@ using namespace mlir::loom;
 //===----------------------------------------------------------------------===//
 
 OpFoldResult lowering::dimOf(OpBuilder &b, Location loc, Value tensor,
-                           int64_t dim) {
+                             int64_t dim) {
   auto type = cast<RankedTensorType>(tensor.getType());
   if (!type.isDynamicDim(dim))
     return b.getIndexAttr(type.getDimSize(dim));
@@ -36,7 +36,7 @@ OpFoldResult lowering::dimOf(OpBuilder &b, Location loc, Value tensor,
 }
 
 SmallVector<OpFoldResult> lowering::sizesOf(OpBuilder &b, Location loc,
-                                          Value tensor) {
+                                            Value tensor) {
   SmallVector<OpFoldResult> sizes;
   int64_t rank = cast<RankedTensorType>(tensor.getType()).getRank();
   for (int64_t d = 0; d < rank; ++d)
@@ -45,17 +45,18 @@ SmallVector<OpFoldResult> lowering::sizesOf(OpBuilder &b, Location loc,
 }
 
 Value lowering::emptyTensor(OpBuilder &b, Location loc,
-                          ArrayRef<OpFoldResult> sizes, Type elementType) {
+                            ArrayRef<OpFoldResult> sizes, Type elementType) {
   return tensor::EmptyOp::create(b, loc, sizes, elementType);
 }
 
-Value lowering::floatConst(OpBuilder &b, Location loc, Type type, double value) {
+Value lowering::floatConst(OpBuilder &b, Location loc, Type type,
+                           double value) {
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
 }
 
 Value lowering::filledTensor(OpBuilder &b, Location loc,
-                           ArrayRef<OpFoldResult> sizes, Type elementType,
-                           double value) {
+                             ArrayRef<OpFoldResult> sizes, Type elementType,
+                             double value) {
   Value empty = emptyTensor(b, loc, sizes, elementType);
   Value v = floatConst(b, loc, elementType, value);
   return linalg::FillOp::create(b, loc, v, empty).getResult(0);
@@ -68,7 +69,7 @@ SmallVector<utils::IteratorType> lowering::iterators(unsigned n, unsigned r) {
 }
 
 AffineMap lowering::mapOf(MLIRContext *ctx, unsigned numLoops,
-                        ArrayRef<unsigned> dims) {
+                          ArrayRef<unsigned> dims) {
   SmallVector<AffineExpr> exprs;
   for (unsigned d : dims)
     exprs.push_back(getAffineDimExpr(d, ctx));
@@ -101,9 +102,11 @@ Value lowering::contractInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
                             ? v
                             : arith::ExtFOp::create(nb, l, acc, v).getResult();
                };
-               Value p = arith::MulFOp::create(nb, l, widen(a[0]), widen(a[1]), fm);
+               Value p =
+                   arith::MulFOp::create(nb, l, widen(a[0]), widen(a[1]), fm);
                linalg::YieldOp::create(
-                   nb, l, arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
+                   nb, l,
+                   arith::AddFOp::create(nb, l, a[2], p, fm).getResult());
              })
       .getResult(0);
 }
@@ -111,7 +114,8 @@ Value lowering::contractInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
 Value lowering::siluScalar(OpBuilder &b, Location loc, Value x) {
   Value one = floatConst(b, loc, x.getType(), 1.0);
   Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
-  Value sig = arith::DivFOp::create(b, loc, one, arith::AddFOp::create(b, loc, one, e));
+  Value sig =
+      arith::DivFOp::create(b, loc, one, arith::AddFOp::create(b, loc, one, e));
   return arith::MulFOp::create(b, loc, x, sig);
 }
 
@@ -119,21 +123,25 @@ Value lowering::geluScalar(OpBuilder &b, Location loc, Value x, bool tanh) {
   Type elt = x.getType();
   Value t;
   if (tanh) {
-    Value x3 = arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
+    Value x3 =
+        arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
     Value inner = arith::AddFOp::create(
-        b, loc, x, arith::MulFOp::create(b, loc, floatConst(b, loc, elt, 0.044715), x3));
+        b, loc, x,
+        arith::MulFOp::create(b, loc, floatConst(b, loc, elt, 0.044715), x3));
     t = math::TanhOp::create(
         b, loc,
-        arith::MulFOp::create(b, loc, floatConst(b, loc, elt, std::sqrt(2.0 / M_PI)),
-                              inner));
+        arith::MulFOp::create(
+            b, loc, floatConst(b, loc, elt, std::sqrt(2.0 / M_PI)), inner));
   } else {
     t = math::ErfOp::create(
         b, loc,
-        arith::MulFOp::create(b, loc, x, floatConst(b, loc, elt, 1.0 / std::sqrt(2.0))));
+        arith::MulFOp::create(b, loc, x,
+                              floatConst(b, loc, elt, 1.0 / std::sqrt(2.0))));
   }
   Value hx = arith::MulFOp::create(b, loc, floatConst(b, loc, elt, 0.5), x);
   return arith::MulFOp::create(
-      b, loc, hx, arith::AddFOp::create(b, loc, floatConst(b, loc, elt, 1.0), t));
+      b, loc, hx,
+      arith::AddFOp::create(b, loc, floatConst(b, loc, elt, 1.0), t));
 }
 
 SmallVector<AffineMap> lowering::attentionScoreMaps(MLIRContext *ctx,
@@ -158,9 +166,9 @@ Value lowering::isKeyHidden(OpBuilder &b, Location loc, Value key,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, key, queryPos);
   if (window) {
     Value w = arith::ConstantIndexOp::create(b, loc, *window);
-    Value old = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
-                                      arith::AddIOp::create(b, loc, key, w),
-                                      queryPos);
+    Value old =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                              arith::AddIOp::create(b, loc, key, w), queryPos);
     hidden = arith::OrIOp::create(b, loc, hidden, old);
   }
   return hidden;
@@ -189,17 +197,17 @@ Value lowering::reduceInto(OpBuilder &b, Location loc, Value input, Value init,
              ValueRange{init}, ArrayRef<AffineMap>{inputMap, outputMap},
              iterators(parallel, 1),
              [max](OpBuilder &nb, Location l, ValueRange a) {
-               Value r = max ? arith::MaximumFOp::create(nb, l, a[1], a[0])
-                                   .getResult()
-                             : arith::AddFOp::create(nb, l, a[1], a[0])
-                                   .getResult();
+               Value r =
+                   max ? arith::MaximumFOp::create(nb, l, a[1], a[0])
+                             .getResult()
+                       : arith::AddFOp::create(nb, l, a[1], a[0]).getResult();
                linalg::YieldOp::create(nb, l, r);
              })
       .getResult(0);
 }
 
 Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
-                           int64_t axis) {
+                             int64_t axis) {
   auto type = cast<RankedTensorType>(input.getType());
   Type elt = type.getElementType();
   unsigned rank = type.getRank();
@@ -230,7 +238,8 @@ Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
                   ValueRange{maxInit}, ArrayRef<AffineMap>{inMap, redMap},
                   iterators(rank - 1, 1),
                   [](OpBuilder &nb, Location l, ValueRange args) {
-                    Value m = arith::MaximumFOp::create(nb, l, args[1], args[0]);
+                    Value m =
+                        arith::MaximumFOp::create(nb, l, args[1], args[0]);
                     linalg::YieldOp::create(nb, l, m);
                   })
                   .getResult(0);
@@ -239,35 +248,36 @@ Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
   SmallVector<unsigned> keptLoops = kept;
   AffineMap maxInInputLoops = mapOf(ctx, rank, keptLoops);
   Value eInit = emptyTensor(b, loc, sizes, elt);
-  Value e = linalg::GenericOp::create(
-                b, loc, TypeRange{type}, ValueRange{input, max},
-                ValueRange{eInit},
-                ArrayRef<AffineMap>{id, maxInInputLoops, id}, iterators(rank),
-                [](OpBuilder &nb, Location l, ValueRange args) {
-                  Value d = arith::SubFOp::create(nb, l, args[0], args[1]);
-                  linalg::YieldOp::create(nb, l,
-                                          math::ExpOp::create(nb, l, d).getResult());
-                })
-                .getResult(0);
+  Value e =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{type}, ValueRange{input, max}, ValueRange{eInit},
+          ArrayRef<AffineMap>{id, maxInInputLoops, id}, iterators(rank),
+          [](OpBuilder &nb, Location l, ValueRange args) {
+            Value d = arith::SubFOp::create(nb, l, args[0], args[1]);
+            linalg::YieldOp::create(nb, l,
+                                    math::ExpOp::create(nb, l, d).getResult());
+          })
+          .getResult(0);
   Value sumInit = filledTensor(b, loc, keptSizes, elt, 0.0);
-  Value sum = linalg::GenericOp::create(
-                  b, loc, TypeRange{sumInit.getType()}, ValueRange{e},
-                  ValueRange{sumInit}, ArrayRef<AffineMap>{inMap, redMap},
-                  iterators(rank - 1, 1),
-                  [](OpBuilder &nb, Location l, ValueRange args) {
-                    linalg::YieldOp::create(
-                        nb, l, arith::AddFOp::create(nb, l, args[1], args[0])
-                                   .getResult());
-                  })
-                  .getResult(0);
+  Value sum =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{sumInit.getType()}, ValueRange{e},
+          ValueRange{sumInit}, ArrayRef<AffineMap>{inMap, redMap},
+          iterators(rank - 1, 1),
+          [](OpBuilder &nb, Location l, ValueRange args) {
+            linalg::YieldOp::create(
+                nb, l,
+                arith::AddFOp::create(nb, l, args[1], args[0]).getResult());
+          })
+          .getResult(0);
   Value outInit = emptyTensor(b, loc, sizes, elt);
   return linalg::GenericOp::create(
              b, loc, TypeRange{type}, ValueRange{e, sum}, ValueRange{outInit},
              ArrayRef<AffineMap>{id, maxInInputLoops, id}, iterators(rank),
              [](OpBuilder &nb, Location l, ValueRange args) {
                linalg::YieldOp::create(
-                   nb, l, arith::DivFOp::create(nb, l, args[0], args[1])
-                              .getResult());
+                   nb, l,
+                   arith::DivFOp::create(nb, l, args[0], args[1]).getResult());
              })
       .getResult(0);
 }
@@ -310,8 +320,8 @@ struct ConvertLoomToLinalgPass
     if (attentionKeyBlock >= 0) {
       // Key blocks sized for the L1 of the module's target.
       std::optional<TargetDescription> cpu = getTargetSpec(getOperation());
-      populateTiledAttentionToLinalgPatterns(
-          patterns, attentionKeyBlock, cpu ? cpu->l1d : kAssumedL1Bytes);
+      populateTiledAttentionToLinalgPatterns(patterns, attentionKeyBlock,
+                                             cpu ? cpu->l1d : kAssumedL1Bytes);
     }
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

@@ -89,48 +89,57 @@ struct MoeRouterLowering : OpConversionPattern<MoeRouterOp> {
     // `rank` experts ranked before it.
     auto expertOfRank = [&](OpBuilder &b, Location l, Value t, Value rank) {
       Value none = cIndex(b, l, 0);
-      return sumLoop(b, l, nE, none, [&](OpBuilder &fb, Location fl, Value e,
-                                         Value found) -> Value {
-        Value le = tensor::ExtractOp::create(fb, fl, logits, ValueRange{t, e});
-        Value before = sumLoop(
-            fb, fl, nE, cIndex(fb, fl, 0),
-            [&](OpBuilder &gb, Location gl, Value o, Value n) -> Value {
-              Value lo = tensor::ExtractOp::create(gb, gl, logits, ValueRange{t, o});
-              Value greater = arith::CmpFOp::create(
-                  gb, gl, arith::CmpFPredicate::OGT, lo, le);
-              Value tie = arith::AndIOp::create(
-                  gb, gl,
-                  arith::CmpFOp::create(gb, gl, arith::CmpFPredicate::OEQ, lo, le),
-                  arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::ult, o, e));
-              Value ahead = arith::OrIOp::create(gb, gl, greater, tie);
-              return arith::SelectOp::create(
-                  gb, gl, ahead, arith::AddIOp::create(gb, gl, n, cIndex(gb, gl, 1)),
-                  n);
-            });
-        Value hit = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
-                                          before, rank);
-        return arith::SelectOp::create(fb, fl, hit, e, found);
-      });
+      return sumLoop(
+          b, l, nE, none,
+          [&](OpBuilder &fb, Location fl, Value e, Value found) -> Value {
+            Value le =
+                tensor::ExtractOp::create(fb, fl, logits, ValueRange{t, e});
+            Value before = sumLoop(
+                fb, fl, nE, cIndex(fb, fl, 0),
+                [&](OpBuilder &gb, Location gl, Value o, Value n) -> Value {
+                  Value lo = tensor::ExtractOp::create(gb, gl, logits,
+                                                       ValueRange{t, o});
+                  Value greater = arith::CmpFOp::create(
+                      gb, gl, arith::CmpFPredicate::OGT, lo, le);
+                  Value tie = arith::AndIOp::create(
+                      gb, gl,
+                      arith::CmpFOp::create(gb, gl, arith::CmpFPredicate::OEQ,
+                                            lo, le),
+                      arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::ult,
+                                            o, e));
+                  Value ahead = arith::OrIOp::create(gb, gl, greater, tie);
+                  return arith::SelectOp::create(
+                      gb, gl, ahead,
+                      arith::AddIOp::create(gb, gl, n, cIndex(gb, gl, 1)), n);
+                });
+            Value hit = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
+                                              before, rank);
+            return arith::SelectOp::create(fb, fl, hit, e, found);
+          });
     };
     // softmax over all experts of token t, at expert e.
     auto probability = [&](OpBuilder &b, Location l, Value t, Value e) {
-      Value ninf = floatConst(b, l, elt, -std::numeric_limits<double>::infinity());
-      Value max = sumLoop(b, l, nE, ninf,
-                          [&](OpBuilder &fb, Location fl, Value o, Value m) -> Value {
-                            Value lo = tensor::ExtractOp::create(fb, fl, logits,
-                                                                 ValueRange{t, o});
-                            return arith::MaximumFOp::create(fb, fl, m, lo);
-                          });
-      Value sum = sumLoop(b, l, nE, floatConst(b, l, elt, 0.0),
-                          [&](OpBuilder &fb, Location fl, Value o, Value s) -> Value {
-                            Value lo = tensor::ExtractOp::create(fb, fl, logits,
-                                                                 ValueRange{t, o});
-                            Value ex = math::ExpOp::create(
-                                fb, fl, arith::SubFOp::create(fb, fl, lo, max));
-                            return arith::AddFOp::create(fb, fl, s, ex);
-                          });
+      Value ninf =
+          floatConst(b, l, elt, -std::numeric_limits<double>::infinity());
+      Value max =
+          sumLoop(b, l, nE, ninf,
+                  [&](OpBuilder &fb, Location fl, Value o, Value m) -> Value {
+                    Value lo = tensor::ExtractOp::create(fb, fl, logits,
+                                                         ValueRange{t, o});
+                    return arith::MaximumFOp::create(fb, fl, m, lo);
+                  });
+      Value sum =
+          sumLoop(b, l, nE, floatConst(b, l, elt, 0.0),
+                  [&](OpBuilder &fb, Location fl, Value o, Value s) -> Value {
+                    Value lo = tensor::ExtractOp::create(fb, fl, logits,
+                                                         ValueRange{t, o});
+                    Value ex = math::ExpOp::create(
+                        fb, fl, arith::SubFOp::create(fb, fl, lo, max));
+                    return arith::AddFOp::create(fb, fl, s, ex);
+                  });
       Value le = tensor::ExtractOp::create(b, l, logits, ValueRange{t, e});
-      Value ex = math::ExpOp::create(b, l, arith::SubFOp::create(b, l, le, max));
+      Value ex =
+          math::ExpOp::create(b, l, arith::SubFOp::create(b, l, le, max));
       return arith::DivFOp::create(b, l, ex, sum).getResult();
     };
 
@@ -149,17 +158,19 @@ struct MoeRouterLowering : OpConversionPattern<MoeRouterOp> {
         rewriter, loc, wType, sizes, [&](OpBuilder &b, Location l) -> Value {
           Value t = linalg::IndexOp::create(b, l, 0);
           Value j = linalg::IndexOp::create(b, l, 1);
-          Value e = toIndex(b, l, tensor::ExtractOp::create(b, l, chosen,
-                                                            ValueRange{t, j}));
+          Value e = toIndex(
+              b, l, tensor::ExtractOp::create(b, l, chosen, ValueRange{t, j}));
           Value p = probability(b, l, t, e);
           if (!renormalize)
             return p;
           Value total = sumLoop(
               b, l, kV, floatConst(b, l, elt, 0.0),
               [&](OpBuilder &fb, Location fl, Value c, Value s) -> Value {
-                Value ec = toIndex(fb, fl, tensor::ExtractOp::create(
-                                               fb, fl, chosen, ValueRange{t, c}));
-                return arith::AddFOp::create(fb, fl, s, probability(fb, fl, t, ec));
+                Value ec = toIndex(fb, fl,
+                                   tensor::ExtractOp::create(fb, fl, chosen,
+                                                             ValueRange{t, c}));
+                return arith::AddFOp::create(fb, fl, s,
+                                             probability(fb, fl, t, ec));
               });
           return arith::DivFOp::create(b, l, p, total);
         });
@@ -191,7 +202,8 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
     auto expertOf = [&](OpBuilder &b, Location l, Value a) {
       Value t = arith::DivUIOp::create(b, l, a, kV);
       Value j = arith::RemUIOp::create(b, l, a, kV);
-      return tensor::ExtractOp::create(b, l, experts, ValueRange{t, j}).getResult();
+      return tensor::ExtractOp::create(b, l, experts, ValueRange{t, j})
+          .getResult();
     };
     Type i32 = rewriter.getI32Type();
     // offsets[e] = number of pairs with an expert below e.
@@ -200,15 +212,15 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
         rewriter, loc, offType, {rewriter.getIndexAttr(numExperts + 1)},
         [&](OpBuilder &b, Location l) -> Value {
           Value e = toI32(b, l, linalg::IndexOp::create(b, l, 0));
-          Value n = sumLoop(b, l, pairs, cIndex(b, l, 0),
-                            [&](OpBuilder &fb, Location fl, Value a, Value c) -> Value {
-                              Value below = arith::CmpIOp::create(
-                                  fb, fl, arith::CmpIPredicate::slt,
-                                  expertOf(fb, fl, a), e);
-                              return arith::SelectOp::create(
-                                  fb, fl, below,
-                                  arith::AddIOp::create(fb, fl, c, cIndex(fb, fl, 1)), c);
-                            });
+          Value n = sumLoop(
+              b, l, pairs, cIndex(b, l, 0),
+              [&](OpBuilder &fb, Location fl, Value a, Value c) -> Value {
+                Value below = arith::CmpIOp::create(
+                    fb, fl, arith::CmpIPredicate::slt, expertOf(fb, fl, a), e);
+                return arith::SelectOp::create(
+                    fb, fl, below,
+                    arith::AddIOp::create(fb, fl, c, cIndex(fb, fl, 1)), c);
+              });
           return toI32(b, l, n);
         });
     // permutation[offsets[e] + (pairs of e so far)] = a, in one pass over
@@ -216,15 +228,15 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
     Value permInit = emptyTensor(rewriter, loc, {pairs}, i32);
     Value fillInit = linalg::FillOp::create(
                          rewriter, loc,
-                         arith::ConstantOp::create(rewriter, loc,
-                                                   rewriter.getI32IntegerAttr(0))
+                         arith::ConstantOp::create(
+                             rewriter, loc, rewriter.getI32IntegerAttr(0))
                              .getResult(),
                          emptyTensor(rewriter, loc,
                                      {rewriter.getIndexAttr(numExperts)}, i32))
                          .getResult(0);
     auto sortLoop = scf::ForOp::create(
-        rewriter, loc, cIndex(rewriter, loc, 0), pairs, cIndex(rewriter, loc, 1),
-        ValueRange{permInit, fillInit},
+        rewriter, loc, cIndex(rewriter, loc, 0), pairs,
+        cIndex(rewriter, loc, 1), ValueRange{permInit, fillInit},
         [&](OpBuilder &b, Location l, Value a, ValueRange iter) {
           Value e = toIndex(b, l, expertOf(b, l, a));
           Value seen = tensor::ExtractOp::create(b, l, iter[1], ValueRange{e});
@@ -241,18 +253,19 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
     Value permutation = sortLoop.getResult(0);
     // sorted[r, d] = x[permutation[r] / k, d]
     auto xType = cast<RankedTensorType>(x.getType());
-    auto sortedType = RankedTensorType::get({ShapedType::kDynamic, xType.getDimSize(1)},
-                                            xType.getElementType());
-    Value sorted = generate(
-        rewriter, loc, sortedType, {pairs, dimOf(rewriter, loc, x, 1)},
-        [&](OpBuilder &b, Location l) -> Value {
-          Value r = linalg::IndexOp::create(b, l, 0);
-          Value d = linalg::IndexOp::create(b, l, 1);
-          Value a = toIndex(b, l, tensor::ExtractOp::create(b, l, permutation,
-                                                            ValueRange{r}));
-          Value t = arith::DivUIOp::create(b, l, a, kV);
-          return tensor::ExtractOp::create(b, l, x, ValueRange{t, d});
-        });
+    auto sortedType = RankedTensorType::get(
+        {ShapedType::kDynamic, xType.getDimSize(1)}, xType.getElementType());
+    Value sorted =
+        generate(rewriter, loc, sortedType, {pairs, dimOf(rewriter, loc, x, 1)},
+                 [&](OpBuilder &b, Location l) -> Value {
+                   Value r = linalg::IndexOp::create(b, l, 0);
+                   Value d = linalg::IndexOp::create(b, l, 1);
+                   Value a = toIndex(b, l,
+                                     tensor::ExtractOp::create(
+                                         b, l, permutation, ValueRange{r}));
+                   Value t = arith::DivUIOp::create(b, l, a, kV);
+                   return tensor::ExtractOp::create(b, l, x, ValueRange{t, d});
+                 });
     auto cast = [&](Value v, Type t) -> Value {
       return v.getType() == t ? v : tensor::CastOp::create(rewriter, loc, t, v);
     };
@@ -275,8 +288,8 @@ Value expertSlice(OpBuilder &b, Location l, Value stacked, Value e) {
   }
   auto sliceType = RankedTensorType::get(type.getShape().drop_front(),
                                          type.getElementType());
-  return tensor::ExtractSliceOp::create(b, l, sliceType, stacked, offsets, sizes,
-                                        strides);
+  return tensor::ExtractSliceOp::create(b, l, sliceType, stacked, offsets,
+                                        sizes, strides);
 }
 
 /// Expert FFN: a loop over the experts; expert e's rows (offsets[e] ..
@@ -304,15 +317,20 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
     MLIRContext *ctx = rewriter.getContext();
     Value n = getValueOrCreateConstantIndexOp(rewriter, loc,
                                               dimOf(rewriter, loc, rows, 0));
-    Value out = filledTensor(rewriter, loc, {n, rewriter.getIndexAttr(dim)}, elt, 0.0);
-    Value gBuf = emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
-    Value uBuf = emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
+    Value out =
+        filledTensor(rewriter, loc, {n, rewriter.getIndexAttr(dim)}, elt, 0.0);
+    Value gBuf =
+        emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
+    Value uBuf =
+        emptyTensor(rewriter, loc, {n, rewriter.getIndexAttr(hidden)}, elt);
     bool gelu = op.getActivation() == Activation::gelu;
 
     auto body = [&](OpBuilder &b, Location l, Value e, ValueRange iter) {
-      Value lo = toIndex(b, l, tensor::ExtractOp::create(b, l, offsets, ValueRange{e}));
+      Value lo = toIndex(
+          b, l, tensor::ExtractOp::create(b, l, offsets, ValueRange{e}));
       Value next = arith::AddIOp::create(b, l, e, cIndex(b, l, 1));
-      Value hi = toIndex(b, l, tensor::ExtractOp::create(b, l, offsets, ValueRange{next}));
+      Value hi = toIndex(
+          b, l, tensor::ExtractOp::create(b, l, offsets, ValueRange{next}));
       Value count = arith::SubIOp::create(b, l, hi, lo);
       SmallVector<OpFoldResult> unit(2, b.getIndexAttr(1));
       auto rowSlice = [&](Value t, int64_t cols) -> Value {
@@ -323,9 +341,10 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
       auto insertRows = [&](Value part, Value into) -> Value {
         return tensor::InsertSliceOp::create(
             b, l, part, into, ArrayRef<OpFoldResult>{lo, b.getIndexAttr(0)},
-            ArrayRef<OpFoldResult>{count, b.getIndexAttr(
-                                              cast<RankedTensorType>(into.getType())
-                                                  .getDimSize(1))},
+            ArrayRef<OpFoldResult>{
+                count,
+                b.getIndexAttr(
+                    cast<RankedTensorType>(into.getType()).getDimSize(1))},
             unit);
       };
       Value zero = floatConst(b, l, elt, 0.0);
@@ -333,13 +352,13 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
         return linalg::FillOp::create(b, l, zero, t).getResult(0);
       };
       // y[r, o] += Σ_i in[r, i] · w_e[o, i], loops (r, o, i).
-      auto project = [&](Value in, Value original, Value converted, int64_t outCols,
-                         Value init) -> Value {
+      auto project = [&](Value in, Value original, Value converted,
+                         int64_t outCols, Value init) -> Value {
         if (auto quantized = original.getDefiningOp<DequantizeOp>();
             quantized && elt.isF32())
-          return quantizedLinear(b, l, in, expertSlice(b, l, quantized.getInput(), e),
-                                 quantized.getFormat(),
-                                 {count, b.getIndexAttr(outCols)}, init);
+          return quantizedLinear(
+              b, l, in, expertSlice(b, l, quantized.getInput(), e),
+              quantized.getFormat(), {count, b.getIndexAttr(outCols)}, init);
         Value w;
         if (auto ext = original.getDefiningOp<arith::ExtFOp>()) {
           Value narrow = expertSlice(b, l, ext.getIn(), e);
@@ -359,15 +378,16 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
       Value u = project(x, op.getUp(), adaptor.getUp(), hidden,
                         zeroed(rowSlice(iter[2], hidden)));
       Value h = gatedActivation(b, l, g, u, gelu);
-      Value y = project(h, op.getDown(), adaptor.getDown(), dim, rowSlice(iter[0], dim));
-      scf::YieldOp::create(b, l, ValueRange{insertRows(y, iter[0]),
-                                            insertRows(h, iter[1]),
-                                            insertRows(u, iter[2])});
+      Value y = project(h, op.getDown(), adaptor.getDown(), dim,
+                        rowSlice(iter[0], dim));
+      scf::YieldOp::create(b, l,
+                           ValueRange{insertRows(y, iter[0]),
+                                      insertRows(h, iter[1]),
+                                      insertRows(u, iter[2])});
     };
-    auto loop = scf::ForOp::create(rewriter, loc, cIndex(rewriter, loc, 0),
-                                   cIndex(rewriter, loc, experts),
-                                   cIndex(rewriter, loc, 1),
-                                   ValueRange{out, gBuf, uBuf}, body);
+    auto loop = scf::ForOp::create(
+        rewriter, loc, cIndex(rewriter, loc, 0), cIndex(rewriter, loc, experts),
+        cIndex(rewriter, loc, 1), ValueRange{out, gBuf, uBuf}, body);
     Value result = loop.getResult(0);
     if (result.getType() != op.getType())
       result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
@@ -386,7 +406,8 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
                  Value act = gelu ? geluScalar(nb, nl, a[1], /*tanh=*/false)
                                   : siluScalar(nb, nl, a[1]);
                  linalg::YieldOp::create(
-                     nb, nl, arith::MulFOp::create(nb, nl, act, a[0]).getResult());
+                     nb, nl,
+                     arith::MulFOp::create(nb, nl, act, a[0]).getResult());
                })
         .getResult(0);
   }
@@ -406,45 +427,52 @@ struct MoeCombineLowering : OpConversionPattern<MoeCombineOp> {
       return rewriter.notifyMatchFailure(op, "dynamic top-k");
     int64_t k = wType.getDimSize(1);
     MLIRContext *ctx = rewriter.getContext();
-    Value pairs = getValueOrCreateConstantIndexOp(rewriter, loc,
-                                                  dimOf(rewriter, loc, rows, 0));
+    Value pairs = getValueOrCreateConstantIndexOp(
+        rewriter, loc, dimOf(rewriter, loc, rows, 0));
     // position[a] = the r with permutation[r] = a: one pass scattering.
-    Value posInit = emptyTensor(rewriter, loc, {pairs}, rewriter.getIndexType());
+    Value posInit =
+        emptyTensor(rewriter, loc, {pairs}, rewriter.getIndexType());
     auto scatter = scf::ForOp::create(
-        rewriter, loc, cIndex(rewriter, loc, 0), pairs, cIndex(rewriter, loc, 1),
-        ValueRange{posInit}, [&](OpBuilder &b, Location l, Value r, ValueRange iter) {
-          Value a = toIndex(b, l, tensor::ExtractOp::create(b, l, perm, ValueRange{r}));
+        rewriter, loc, cIndex(rewriter, loc, 0), pairs,
+        cIndex(rewriter, loc, 1), ValueRange{posInit},
+        [&](OpBuilder &b, Location l, Value r, ValueRange iter) {
+          Value a = toIndex(
+              b, l, tensor::ExtractOp::create(b, l, perm, ValueRange{r}));
           scf::YieldOp::create(
-              b, l, tensor::InsertOp::create(b, l, r, iter[0], ValueRange{a})
-                        .getResult());
+              b, l,
+              tensor::InsertOp::create(b, l, r, iter[0], ValueRange{a})
+                  .getResult());
         });
     Value position = scatter.getResult(0);
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
     SmallVector<OpFoldResult> sizes = {dimOf(rewriter, loc, weights, 0),
                                        dimOf(rewriter, loc, rows, 1)};
-    Value init = filledTensor(rewriter, loc, sizes, wType.getElementType(), 0.0);
+    Value init =
+        filledTensor(rewriter, loc, sizes, wType.getElementType(), 0.0);
     Value kV = cIndex(rewriter, loc, k);
     // loops (t, d, j)
-    Value out = linalg::GenericOp::create(
-                    rewriter, loc, TypeRange{init.getType()}, ValueRange{weights},
-                    ValueRange{init},
-                    ArrayRef<AffineMap>{AffineMap::get(3, 0, {d(0), d(2)}, ctx),
-                                        AffineMap::get(3, 0, {d(0), d(1)}, ctx)},
-                    iterators(2, 1), [&](OpBuilder &b, Location l, ValueRange a) {
-                      Value t = linalg::IndexOp::create(b, l, 0);
-                      Value dd = linalg::IndexOp::create(b, l, 1);
-                      Value j = linalg::IndexOp::create(b, l, 2);
-                      Value pair = arith::AddIOp::create(
-                          b, l, arith::MulIOp::create(b, l, t, kV), j);
-                      Value r = tensor::ExtractOp::create(b, l, position,
-                                                          ValueRange{pair});
-                      Value y = tensor::ExtractOp::create(b, l, rows,
-                                                          ValueRange{r, dd});
-                      Value p = arith::MulFOp::create(b, l, a[0], y);
-                      linalg::YieldOp::create(
-                          b, l, arith::AddFOp::create(b, l, a[1], p).getResult());
-                    })
-                    .getResult(0);
+    Value out =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{init.getType()}, ValueRange{weights},
+            ValueRange{init},
+            ArrayRef<AffineMap>{AffineMap::get(3, 0, {d(0), d(2)}, ctx),
+                                AffineMap::get(3, 0, {d(0), d(1)}, ctx)},
+            iterators(2, 1),
+            [&](OpBuilder &b, Location l, ValueRange a) {
+              Value t = linalg::IndexOp::create(b, l, 0);
+              Value dd = linalg::IndexOp::create(b, l, 1);
+              Value j = linalg::IndexOp::create(b, l, 2);
+              Value pair = arith::AddIOp::create(
+                  b, l, arith::MulIOp::create(b, l, t, kV), j);
+              Value r =
+                  tensor::ExtractOp::create(b, l, position, ValueRange{pair});
+              Value y =
+                  tensor::ExtractOp::create(b, l, rows, ValueRange{r, dd});
+              Value p = arith::MulFOp::create(b, l, a[0], y);
+              linalg::YieldOp::create(
+                  b, l, arith::AddFOp::create(b, l, a[1], p).getResult());
+            })
+            .getResult(0);
     if (out.getType() != op.getType())
       out = tensor::CastOp::create(rewriter, loc, op.getType(), out);
     rewriter.replaceOp(op, out);

@@ -43,7 +43,8 @@ Value reduceLast(OpBuilder &b, Location loc, Value x,
                                  mapOf(ctx, rank, lead)},
              iterators(rank - 1, 1),
              [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value s = arith::AddFOp::create(nb, l, args[1], f(nb, l, args[0]));
+               Value s =
+                   arith::AddFOp::create(nb, l, args[1], f(nb, l, args[0]));
                linalg::YieldOp::create(nb, l, s);
              })
       .getResult(0);
@@ -102,20 +103,20 @@ struct RmsNormLowering : OpConversionPattern<RmsNormOp> {
                             return arith::MulFOp::create(b, l, v, v);
                           });
     Value size = floatConst(rewriter, loc, elt, double(type.getShape().back()));
-    Value eps = floatConst(rewriter, loc, elt,
-                           op.getEpsilon().convertToDouble());
+    Value eps =
+        floatConst(rewriter, loc, elt, op.getEpsilon().convertToDouble());
     Value one = floatConst(rewriter, loc, elt, 1.0);
-    Value y = elementwise(
-        rewriter, loc, x, ValueRange{ss, adaptor.getWeight()},
-        {rowMap(ctx, rank), featureMap(ctx, rank)},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value mean = arith::DivFOp::create(b, l, a[1], size);
-          Value s = arith::AddFOp::create(b, l, mean, eps);
-          Value inv = arith::DivFOp::create(b, l, one,
-                                            math::SqrtOp::create(b, l, s));
-          Value scaled = arith::MulFOp::create(b, l, inv, a[0]);
-          return arith::MulFOp::create(b, l, a[2], scaled);
-        });
+    Value y =
+        elementwise(rewriter, loc, x, ValueRange{ss, adaptor.getWeight()},
+                    {rowMap(ctx, rank), featureMap(ctx, rank)},
+                    [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                      Value mean = arith::DivFOp::create(b, l, a[1], size);
+                      Value s = arith::AddFOp::create(b, l, mean, eps);
+                      Value inv = arith::DivFOp::create(
+                          b, l, one, math::SqrtOp::create(b, l, s));
+                      Value scaled = arith::MulFOp::create(b, l, inv, a[0]);
+                      return arith::MulFOp::create(b, l, a[2], scaled);
+                    });
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -135,16 +136,17 @@ struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
     unsigned rank = type.getRank();
     MLIRContext *ctx = rewriter.getContext();
     Value size = floatConst(rewriter, loc, elt, double(type.getShape().back()));
-    Value eps = floatConst(rewriter, loc, elt, op.getEpsilon().convertToDouble());
+    Value eps =
+        floatConst(rewriter, loc, elt, op.getEpsilon().convertToDouble());
     Value sum = reduceLast(rewriter, loc, x,
                            [](OpBuilder &, Location, Value v) { return v; });
     // centered = x - sum / size
-    Value centered = elementwise(
-        rewriter, loc, x, ValueRange{sum}, {rowMap(ctx, rank)},
-        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value mean = arith::DivFOp::create(b, l, a[1], size);
-          return arith::SubFOp::create(b, l, a[0], mean);
-        });
+    Value centered =
+        elementwise(rewriter, loc, x, ValueRange{sum}, {rowMap(ctx, rank)},
+                    [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                      Value mean = arith::DivFOp::create(b, l, a[1], size);
+                      return arith::SubFOp::create(b, l, a[0], mean);
+                    });
     Value sq = reduceLast(rewriter, loc, centered,
                           [](OpBuilder &b, Location l, Value v) -> Value {
                             return arith::MulFOp::create(b, l, v, v);
@@ -160,8 +162,8 @@ struct LayerNormLowering : OpConversionPattern<LayerNormOp> {
         rewriter, loc, centered, extra, maps,
         [&](OpBuilder &b, Location l, ValueRange a) -> Value {
           Value var = arith::DivFOp::create(b, l, a[1], size);
-          Value s = math::SqrtOp::create(
-              b, l, arith::AddFOp::create(b, l, var, eps));
+          Value s =
+              math::SqrtOp::create(b, l, arith::AddFOp::create(b, l, var, eps));
           Value n = arith::DivFOp::create(b, l, a[0], s);
           Value r = arith::MulFOp::create(b, l, n, a[2]);
           return hasBias ? arith::AddFOp::create(b, l, r, a[3]).getResult() : r;
@@ -176,9 +178,9 @@ struct SoftmaxLowering : OpConversionPattern<SoftmaxOp> {
   LogicalResult
   matchAndRewrite(SoftmaxOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, buildSoftmax(rewriter, op.getLoc(),
-                                        adaptor.getInput(),
-                                        op.getNormalizedAxis()));
+    rewriter.replaceOp(op,
+                       buildSoftmax(rewriter, op.getLoc(), adaptor.getInput(),
+                                    op.getNormalizedAxis()));
     return success();
   }
 };

@@ -40,7 +40,8 @@ struct RopeLowering : OpConversionPattern<RopeOp> {
     int64_t rd = op.getRotaryDimOrDefault();
     bool interleaved = op.getStyle() == RopeStyle::interleaved;
     Value init = emptyTensor(rewriter, loc, sizesOf(rewriter, loc, x), elt);
-    Value theta = floatConst(rewriter, loc, elt, op.getTheta().convertToDouble());
+    Value theta =
+        floatConst(rewriter, loc, elt, op.getTheta().convertToDouble());
     Value one = floatConst(rewriter, loc, elt, 1.0);
     Value rdF = floatConst(rewriter, loc, elt, double(rd));
     MLIRContext *ctx = rewriter.getContext();
@@ -111,17 +112,24 @@ struct RopeLowering : OpConversionPattern<RopeOp> {
           i0 = arith::SelectOp::create(b, l, rotated, i0, di);
           i1 = arith::SelectOp::create(b, l, rotated, i1, di);
           pair = arith::SelectOp::create(b, l, rotated, pair, idx(0));
-          Value v0 = tensor::ExtractOp::create(b, l, x, ValueRange{bi, si, hi, i0});
-          Value v1 = tensor::ExtractOp::create(b, l, x, ValueRange{bi, si, hi, i1});
-          Value c = tensor::ExtractOp::create(b, l, cosTable, ValueRange{si, pair});
-          Value s = tensor::ExtractOp::create(b, l, sinTable, ValueRange{si, pair});
-          Value r0 = arith::SubFOp::create(b, l, arith::MulFOp::create(b, l, v0, c),
-                                           arith::MulFOp::create(b, l, v1, s));
-          Value r1 = arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, v0, s),
-                                           arith::MulFOp::create(b, l, v1, c));
+          Value v0 =
+              tensor::ExtractOp::create(b, l, x, ValueRange{bi, si, hi, i0});
+          Value v1 =
+              tensor::ExtractOp::create(b, l, x, ValueRange{bi, si, hi, i1});
+          Value c =
+              tensor::ExtractOp::create(b, l, cosTable, ValueRange{si, pair});
+          Value s =
+              tensor::ExtractOp::create(b, l, sinTable, ValueRange{si, pair});
+          Value r0 =
+              arith::SubFOp::create(b, l, arith::MulFOp::create(b, l, v0, c),
+                                    arith::MulFOp::create(b, l, v1, s));
+          Value r1 =
+              arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, v0, s),
+                                    arith::MulFOp::create(b, l, v1, c));
           Value r = arith::SelectOp::create(b, l, first, r0, r1);
           linalg::YieldOp::create(
-              b, l, arith::SelectOp::create(b, l, rotated, r, args[0]).getResult());
+              b, l,
+              arith::SelectOp::create(b, l, rotated, r, args[0]).getResult());
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -129,8 +137,7 @@ struct RopeLowering : OpConversionPattern<RopeOp> {
 };
 
 /// pe[p, 2i] = sin(p / base^(2i/d)), pe[p, 2i+1] = cos(p / base^(2i/d)).
-struct PositionalEncodingLowering
-    : OpConversionPattern<PositionalEncodingOp> {
+struct PositionalEncodingLowering : OpConversionPattern<PositionalEncodingOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(PositionalEncodingOp op, OpAdaptor adaptor,
@@ -138,11 +145,13 @@ struct PositionalEncodingLowering
     Location loc = op.getLoc();
     auto type = op.getType();
     if (!type.hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "needs a static [seq, dim] result");
+      return rewriter.notifyMatchFailure(op,
+                                         "needs a static [seq, dim] result");
     Type elt = type.getElementType();
     Value offset = adaptor.getOffset();
-    SmallVector<OpFoldResult> sizes = {rewriter.getIndexAttr(type.getDimSize(0)),
-                                       rewriter.getIndexAttr(type.getDimSize(1))};
+    SmallVector<OpFoldResult> sizes = {
+        rewriter.getIndexAttr(type.getDimSize(0)),
+        rewriter.getIndexAttr(type.getDimSize(1))};
     Value init = emptyTensor(rewriter, loc, sizes, elt);
     Value base = floatConst(rewriter, loc, elt, op.getBase().convertToDouble());
     Value dimF = floatConst(rewriter, loc, elt, double(type.getDimSize(1)));
@@ -156,15 +165,15 @@ struct PositionalEncodingLowering
           Value two = arith::ConstantIndexOp::create(b, l, 2);
           Value rem = arith::RemUIOp::create(b, l, d, two);
           Value even = arith::SubIOp::create(b, l, d, rem);
-          Value expo = arith::DivFOp::create(
-              b, l, indexToFloat(b, l, even, elt), dimF);
+          Value expo =
+              arith::DivFOp::create(b, l, indexToFloat(b, l, even, elt), dimF);
           Value posF =
               indexToFloat(b, l, arith::AddIOp::create(b, l, offset, p), elt);
           Value angle = arith::DivFOp::create(
               b, l, posF, math::PowFOp::create(b, l, base, expo));
-          Value isSin = arith::CmpIOp::create(
-              b, l, arith::CmpIPredicate::eq, rem,
-              arith::ConstantIndexOp::create(b, l, 0));
+          Value isSin =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, rem,
+                                    arith::ConstantIndexOp::create(b, l, 0));
           Value v = arith::SelectOp::create(b, l, isSin,
                                             math::SinOp::create(b, l, angle),
                                             math::CosOp::create(b, l, angle));

@@ -24,7 +24,6 @@ using namespace mlir::loom::lowering;
 
 static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
 
-
 /// The value of a q4_0 nibble (`high` selects it) as a signed integer of
 /// `type`: nibble - 8.
 static Value nibbleValue(OpBuilder &b, Location loc, Value byte, Value high,
@@ -85,8 +84,8 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
         arith::AddIOp::create(b, loc, arith::RemUIOp::create(b, loc, i, c(4)),
                               c(16))));
   };
-  Value scaleAt = inGroup ? arith::MulIOp::create(b, loc, inGroup, c(2))
-                          : c(0).getResult();
+  Value scaleAt =
+      inGroup ? arith::MulIOp::create(b, loc, inGroup, c(2)) : c(0).getResult();
   Value scale = DequantizeOp::buildScale(
       b, loc, byteAt(scaleAt),
       byteAt(arith::AddIOp::create(b, loc, scaleAt, c(1))));
@@ -94,12 +93,13 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
   if (format == BlockFormat::q8_0) {
     value = arith::SIToFPOp::create(b, loc, b.getF32Type(), valueByte(j));
   } else if (format == BlockFormat::q8_0x8) {
-    value = arith::SIToFPOp::create(b, loc, b.getF32Type(),
-                                    biasedValue(b, loc, valueByte(j),
-                                                b.getI32Type()));
+    value = arith::SIToFPOp::create(
+        b, loc, b.getF32Type(),
+        biasedValue(b, loc, valueByte(j), b.getI32Type()));
   } else {
     Value half = c(kBlock / 2);
-    Value high = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
+    Value high =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
     Value inHalf = arith::RemUIOp::create(b, loc, j, half);
     value = decodeNibble(b, loc, valueByte(inHalf), high);
   }
@@ -168,7 +168,8 @@ static Value interleavedContraction(
       byteSlice(b, loc, raw, 16, 32 * chunks),
       SmallVector<ReassociationIndices>{{0}, {1}, {2, 3, 4}});
   Value pairs = splitLast(b, loc, byteSlice(b, loc, raw, 0, 16), 2);
-  Value lo = byteSlice(b, loc, pairs, 0, 1), hi = byteSlice(b, loc, pairs, 1, 1);
+  Value lo = byteSlice(b, loc, pairs, 0, 1),
+        hi = byteSlice(b, loc, pairs, 1, 1);
   Value x = splitLast(b, loc, xBlocks, 4);
   Value y = splitLast(b, loc, out, 8);
   SmallVector<unsigned> xDims, yDims, scaleDims;
@@ -192,21 +193,20 @@ static Value interleavedContraction(
                mapOf(ctx, numLoops, {g, blk, r}),
                mapOf(ctx, numLoops, {g, blk, r}), mapOf(ctx, numLoops, yDims)});
   inputs.append({values, lo, hi});
-  Value result =
-      linalg::GenericOp::create(
-          b, loc, TypeRange{y.getType()}, inputs, ValueRange{y}, maps,
-          iterators(rank + 1, numLoops - rank - 1),
-          [&](OpBuilder &nb, Location l, ValueRange args) {
-            Value high;
-            if (q4) {
-              Value index = linalg::IndexOp::create(nb, l, half);
-              Value zero = arith::ConstantIndexOp::create(nb, l, 0);
-              high = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne,
-                                           index, zero);
-            }
-            body(nb, l, args, high);
-          })
-          .getResult(0);
+  Value result = linalg::GenericOp::create(
+                     b, loc, TypeRange{y.getType()}, inputs, ValueRange{y},
+                     maps, iterators(rank + 1, numLoops - rank - 1),
+                     [&](OpBuilder &nb, Location l, ValueRange args) {
+                       Value high;
+                       if (q4) {
+                         Value index = linalg::IndexOp::create(nb, l, half);
+                         Value zero = arith::ConstantIndexOp::create(nb, l, 0);
+                         high = arith::CmpIOp::create(
+                             nb, l, arith::CmpIPredicate::ne, index, zero);
+                       }
+                       body(nb, l, args, high);
+                     })
+                     .getResult(0);
   SmallVector<ReassociationIndices> merge;
   for (unsigned d = 0; d + 1 < rank; ++d)
     merge.push_back({int64_t(d)});
@@ -260,7 +260,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   Value values = byteSlice(b, loc, raw, 2, q4 ? kBlock / 2 : kBlock);
   Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
   Value out = init ? init : filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
-  auto fastmath = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  auto fastmath =
+      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
   unsigned reductions = numLoops - rank;
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   // q4_0: whether the loop over a block's halves is at the high nibbles.
@@ -294,7 +295,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                ValueRange{xBlocks, values, lo, hi}, ValueRange{out}, maps,
                iterators(rank, reductions),
                [&](OpBuilder &nb, Location l, ValueRange args) {
-                 Value scale = DequantizeOp::buildScale(nb, l, args[2], args[3]);
+                 Value scale =
+                     DequantizeOp::buildScale(nb, l, args[2], args[3]);
                  Value q;
                  if (q4) {
                    q = decodeNibble(nb, l, args[1], inHighHalf(nb, l));
@@ -315,10 +317,12 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   // x and w then meet in integer dot products: y += (x.d * w.d) *
   // sum(x.q * w.q) per block.
   unsigned xRank = xShape.size(), scaleRank = rank;
-  SmallVector<AffineMap> maps = {
-      mapOf(ctx, numLoops, xDims), mapOf(ctx, numLoops, scaleDims),
-      mapOf(ctx, numLoops, {n, blk, valueLoop}), mapOf(ctx, numLoops, {n, blk}),
-      mapOf(ctx, numLoops, {n, blk}), mapOf(ctx, numLoops, outDims)};
+  SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims),
+                                 mapOf(ctx, numLoops, scaleDims),
+                                 mapOf(ctx, numLoops, {n, blk, valueLoop}),
+                                 mapOf(ctx, numLoops, {n, blk}),
+                                 mapOf(ctx, numLoops, {n, blk}),
+                                 mapOf(ctx, numLoops, outDims)};
   // A block's scale from its max |x|: d = amax / 127.
   auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
     return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
@@ -334,8 +338,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
             Value xi = arith::ExtSIOp::create(nb, l, i32, args[0]);
             Value prod = arith::SIToFPOp::create(
                 nb, l, f32, arith::MulIOp::create(nb, l, xi, wq));
-            Value ds = arith::MulFOp::create(nb, l, blockScale(nb, l, args[1]),
-                                             scale);
+            Value ds =
+                arith::MulFOp::create(nb, l, blockScale(nb, l, args[1]), scale);
             Value p = arith::MulFOp::create(nb, l, prod, ds, fastmath);
             Value s = arith::AddFOp::create(nb, l, args[5], p, fastmath);
             linalg::YieldOp::create(nb, l, s);
@@ -389,46 +393,46 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
     sIds.push_back(d);
   auto scaleType = RankedTensorType::get(
       ArrayRef<int64_t>(xShape).take_front(scaleRank), f32);
-  Value amax = linalg::GenericOp::create(
-                   b, loc, TypeRange{scaleType},
-                   ValueRange{xBlocks},
-                   ValueRange{filledTensor(b, loc, scaleSizes, f32, 0.0)},
-                   {mapOf(ctx, xRank, xIds), mapOf(ctx, xRank, sIds)},
-                   iterators(scaleRank, xRank - scaleRank),
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     Value a = math::AbsFOp::create(nb, l, args[0]);
-                     linalg::YieldOp::create(
-                         nb, l, arith::MaximumFOp::create(nb, l, args[1], a)
-                                    .getResult());
-                   })
-                   .getResult(0);
+  Value amax =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{scaleType}, ValueRange{xBlocks},
+          ValueRange{filledTensor(b, loc, scaleSizes, f32, 0.0)},
+          {mapOf(ctx, xRank, xIds), mapOf(ctx, xRank, sIds)},
+          iterators(scaleRank, xRank - scaleRank),
+          [&](OpBuilder &nb, Location l, ValueRange args) {
+            Value a = math::AbsFOp::create(nb, l, args[0]);
+            linalg::YieldOp::create(
+                nb, l,
+                arith::MaximumFOp::create(nb, l, args[1], a).getResult());
+          })
+          .getResult(0);
   AffineMap xId = AffineMap::getMultiDimIdentityMap(xRank, ctx);
-  Value xq = linalg::GenericOp::create(
-                 b, loc, TypeRange{RankedTensorType::get(xShape, b.getI8Type())},
-                 ValueRange{xBlocks, amax},
-                 ValueRange{emptyTensor(b, loc, xSizes, b.getI8Type())},
-                 {xId, mapOf(ctx, xRank, sIds), xId}, iterators(xRank),
-                 [&](OpBuilder &nb, Location l, ValueRange args) {
-                   // 1 / d, or 0 where d is 0 (a block of zeros).
-                   Value zero = floatConst(nb, l, f32, 0.0);
-                   Value d = blockScale(nb, l, args[1]);
-                   Value inv = arith::DivFOp::create(
-                       nb, l, floatConst(nb, l, f32, 1.0), d);
-                   Value isZero = arith::CmpFOp::create(
-                       nb, l, arith::CmpFPredicate::OEQ, d, zero);
-                   inv = arith::SelectOp::create(nb, l, isZero, zero, inv);
-                   Value v = arith::MulFOp::create(nb, l, args[0], inv);
-                   v = math::RoundEvenOp::create(nb, l, v);
-                   v = arith::MaximumFOp::create(
-                       nb, l, v, floatConst(nb, l, f32, -127.0));
-                   v = arith::MinimumFOp::create(
-                       nb, l, v, floatConst(nb, l, f32, 127.0));
-                   linalg::YieldOp::create(
-                       nb, l,
-                       arith::FPToSIOp::create(nb, l, nb.getI8Type(), v)
-                           .getResult());
-                 })
-                 .getResult(0);
+  Value xq =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{RankedTensorType::get(xShape, b.getI8Type())},
+          ValueRange{xBlocks, amax},
+          ValueRange{emptyTensor(b, loc, xSizes, b.getI8Type())},
+          {xId, mapOf(ctx, xRank, sIds), xId}, iterators(xRank),
+          [&](OpBuilder &nb, Location l, ValueRange args) {
+            // 1 / d, or 0 where d is 0 (a block of zeros).
+            Value zero = floatConst(nb, l, f32, 0.0);
+            Value d = blockScale(nb, l, args[1]);
+            Value inv =
+                arith::DivFOp::create(nb, l, floatConst(nb, l, f32, 1.0), d);
+            Value isZero = arith::CmpFOp::create(
+                nb, l, arith::CmpFPredicate::OEQ, d, zero);
+            inv = arith::SelectOp::create(nb, l, isZero, zero, inv);
+            Value v = arith::MulFOp::create(nb, l, args[0], inv);
+            v = math::RoundEvenOp::create(nb, l, v);
+            v = arith::MaximumFOp::create(nb, l, v,
+                                          floatConst(nb, l, f32, -127.0));
+            v = arith::MinimumFOp::create(nb, l, v,
+                                          floatConst(nb, l, f32, 127.0));
+            linalg::YieldOp::create(
+                nb, l,
+                arith::FPToSIOp::create(nb, l, nb.getI8Type(), v).getResult());
+          })
+          .getResult(0);
   xq.getDefiningOp()->setAttr(kActivationBlocksAttr, b.getUnitAttr());
   return contract(xq, amax);
 }
@@ -460,8 +464,8 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
           for (unsigned d = 0; d + 1 < rank; ++d)
             rows.push_back(linalg::IndexOp::create(b, l, d));
           Value k = linalg::IndexOp::create(b, l, rank - 1);
-          linalg::YieldOp::create(
-              b, l, decodeBlockValue(b, l, format, raw, rows, k));
+          linalg::YieldOp::create(b, l,
+                                  decodeBlockValue(b, l, format, raw, rows, k));
         });
     rewriter.replaceOp(op, generic.getResult(0));
     return success();
@@ -470,6 +474,7 @@ struct DequantizeLowering : OpConversionPattern<DequantizeOp> {
 
 } // namespace
 
-void mlir::loom::populateQuantizedToLinalgPatterns(RewritePatternSet &patterns) {
+void mlir::loom::populateQuantizedToLinalgPatterns(
+    RewritePatternSet &patterns) {
   patterns.add<DequantizeLowering>(patterns.getContext());
 }

@@ -52,7 +52,8 @@ Value contraction(OpBuilder &b, Location loc, Value lhs, Value rhs,
                   Type elementType, unsigned parallelLoops);
 /// The same contraction accumulated into `init` (its values are added to).
 Value contractInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
-                   ArrayRef<AffineMap> maps, Value init, unsigned parallelLoops);
+                   ArrayRef<AffineMap> maps, Value init,
+                   unsigned parallelLoops);
 
 /// The maps of Q·Kᵀ over loops (b, h, i, j, d) for grouped-query attention
 /// with `group` query heads per key/value head: q(b, h, i, d),

@@ -49,7 +49,7 @@ struct LoomConvertMPIToLLVMPass
          llvm::make_early_inc_range(module.getOps<LLVM::GlobalOp>())) {
       StringRef name = global.getSymName();
       static constexpr StringLiteral kOps[] = {
-          "max", "min", "sum", "prod", "land", "band", "lor",
+          "max", "min",  "sum",  "prod",   "land",   "band",   "lor",
           "bor", "lxor", "bxor", "minloc", "maxloc", "replace"};
       if (!name.consume_front("ompi_mpi_") || !llvm::is_contained(kOps, name))
         continue;

@@ -38,8 +38,10 @@ using namespace mlir::loom;
 namespace {
 
 Value worldRank(OpBuilder &b, Location loc) {
-  Value world = mpi::CommWorldOp::create(b, loc, mpi::CommType::get(b.getContext()));
-  return mpi::CommRankOp::create(b, loc, Type(), b.getI32Type(), world).getRank();
+  Value world =
+      mpi::CommWorldOp::create(b, loc, mpi::CommType::get(b.getContext()));
+  return mpi::CommRankOp::create(b, loc, Type(), b.getI32Type(), world)
+      .getRank();
 }
 
 struct LoomLowerShardToMPIPass
@@ -59,11 +61,12 @@ struct LoomLowerShardToMPIPass
       if (auto index = dyn_cast<shard::ProcessMultiIndexOp>(op)) {
         shard::GridOp grid = shard::getGrid(index, symbols);
         if (!grid || grid.getRank() != 1)
-          return index.emitOpError("loom-lower-shard-to-mpi maps one-dimensional "
-                                   "grids only");
+          return index.emitOpError(
+              "loom-lower-shard-to-mpi maps one-dimensional "
+              "grids only");
         OpBuilder b(index);
-        Value rank = arith::IndexCastOp::create(b, index.getLoc(), b.getIndexType(),
-                                                worldRank(b, index.getLoc()));
+        Value rank = arith::IndexCastOp::create(
+            b, index.getLoc(), b.getIndexType(), worldRank(b, index.getLoc()));
         index.getResult()[0].replaceAllUsesWith(rank);
         index.erase();
         any = true;
@@ -79,7 +82,8 @@ struct LoomLowerShardToMPIPass
                                     "tensors over one-dimensional grids only");
         OpBuilder b(reduce);
         Location loc = reduce.getLoc();
-        auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+        auto memrefType =
+            MemRefType::get(type.getShape(), type.getElementType());
         Value in = bufferization::ToBufferOp::create(b, loc, memrefType,
                                                      reduce.getInput(),
                                                      /*read_only=*/true);
@@ -89,7 +93,8 @@ struct LoomLowerShardToMPIPass
             sizes.push_back(memref::DimOp::create(b, loc, in, d));
         Value out = memref::AllocOp::create(b, loc, memrefType, sizes,
                                             b.getI64IntegerAttr(64));
-        Value world = mpi::CommWorldOp::create(b, loc, mpi::CommType::get(b.getContext()));
+        Value world = mpi::CommWorldOp::create(
+            b, loc, mpi::CommType::get(b.getContext()));
         // As one run of elements: the MPI lowering counts the elements of
         // the leading dimension only.
         auto flat = [&](Value m) -> Value {
@@ -98,8 +103,8 @@ struct LoomLowerShardToMPIPass
           ReassociationIndices all;
           for (int64_t d = 0; d < type.getRank(); ++d)
             all.push_back(d);
-          return memref::CollapseShapeOp::create(b, loc, m,
-                                                 ArrayRef<ReassociationIndices>{all});
+          return memref::CollapseShapeOp::create(
+              b, loc, m, ArrayRef<ReassociationIndices>{all});
         };
         mpi::AllReduceOp::create(b, loc, Type(), flat(in), flat(out),
                                  mpi::MPI_ReductionOpEnum::MPI_SUM, world);
@@ -124,10 +129,11 @@ struct LoomLowerShardToMPIPass
       grid.erase();
     MLIRContext *ctx = module.getContext();
     // MPIToLLVM reads the implementation whose ABI it targets from here.
-    module->setAttr("dlti.map",
-                    MapAttr::get(ctx, {DataLayoutEntryAttr::get(
-                                          StringAttr::get(ctx, "MPI:Implementation"),
-                                          StringAttr::get(ctx, implementation))}));
+    module->setAttr(
+        "dlti.map",
+        MapAttr::get(ctx, {DataLayoutEntryAttr::get(
+                              StringAttr::get(ctx, "MPI:Implementation"),
+                              StringAttr::get(ctx, implementation))}));
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     Location loc = module.getLoc();
     auto fn = func::FuncOp::create(b, loc, "loom_mpi_rank",

@@ -73,8 +73,10 @@ int main(int argc, char **argv) {
   expectError("create-null-artifact", loom_session_create(NULL, model, &none));
   expectError("prefill-null-tokens",
               loom_session_prefill(session, NULL, 3, 0, &logits));
-  expectError("prefill-null-out", loom_session_prefill(session, tokens, 3, 0, NULL));
-  printf("vocab-null-session: %lld\n", (long long)loom_session_vocab_size(NULL));
+  expectError("prefill-null-out",
+              loom_session_prefill(session, tokens, 3, 0, NULL));
+  printf("vocab-null-session: %lld\n",
+         (long long)loom_session_vocab_size(NULL));
   printf("context-null-session: %lld\n",
          (long long)loom_session_context_length(NULL));
   printf("model-path-null-artifact: %s\n",
@@ -96,15 +98,14 @@ int main(int argc, char **argv) {
   expectError("decode-negative-position",
               loom_session_decode(session, 1, -1, &logits));
   expectError("decode-past-context",
-              loom_session_decode(session, 1,
-                                  loom_session_context_length(session),
-                                  &logits));
+              loom_session_decode(
+                  session, 1, loom_session_context_length(session), &logits));
   expectError("decode-bad-token", loom_session_decode(session, -5, 0, &logits));
 
   /* A handle of another kind. */
-  expectError("prefill-artifact-as-session",
-              loom_session_prefill((loom_session_t *)artifact, tokens, 3, 0,
-                                   &logits));
+  expectError(
+      "prefill-artifact-as-session",
+      loom_session_prefill((loom_session_t *)artifact, tokens, 3, 0, &logits));
 
   /* Released handles: the session keeps the artifact and model alive, so
    * releasing them here leaves it usable; a second release is reported. */
@@ -150,10 +151,13 @@ int main(int argc, char **argv) {
     loom_status_t status = NULL;
     logits = NULL;
     switch (r % 8) {
-    case 0: case 1: case 2:
+    case 0:
+    case 1:
+    case 2:
       status = loom_session_decode(session, batch[0], position, &logits);
       break;
-    case 3: case 4:
+    case 3:
+    case 4:
       status = loom_session_prefill(session, batch, count, position, &logits);
       break;
     case 5:
@@ -184,7 +188,7 @@ int main(int argc, char **argv) {
   while (refs-- > 0)
     loom_session_release(session);
   printf("random: %s\n", ok > 0 && errors > 0 ? "calls ran and failed cleanly"
-                                               : "too few of either kind");
+                                              : "too few of either kind");
   if (ok == 0 || errors == 0)
     ++failures;
   printf("done, %d unexpected\n", failures);

@@ -81,8 +81,8 @@ TEST_P(AttentionNumerics, FusedMatchesUnfused) {
     maxDiff = std::max(maxDiff, std::abs(reference[i] - fused[i]));
   }
   EXPECT_GT(maxRef, 0.0f);
-  EXPECT_LE(maxDiff / maxRef, 1e-5f)
-      << "max |difference| " << maxDiff << " against max |reference| " << maxRef;
+  EXPECT_LE(maxDiff / maxRef, 1e-5f) << "max |difference| " << maxDiff
+                                     << " against max |reference| " << maxRef;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -93,11 +93,13 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionConfig{"causal_gqa2_seq50", 50, 50, 8, 4, 16, true},
         AttentionConfig{"masked_gqa4_seq33", 33, 33, 8, 2, 32, false, 0, true},
         AttentionConfig{"window9_gqa8_seq40", 40, 40, 8, 1, 16, true, 9},
-        AttentionConfig{"decode_gqa4_cache45", 1, 45, 8, 2, 32, true, 0, false, 44},
+        AttentionConfig{"decode_gqa4_cache45", 1, 45, 8, 2, 32, true, 0, false,
+                        44},
         AttentionConfig{"decode_window7_gqa8_cache61", 1, 61, 8, 1, 16, true, 7,
                         false, 60},
         AttentionConfig{"decode_three_keys", 1, 3, 4, 4, 16, true, 0, false, 2},
-        AttentionConfig{"decode_first_position", 1, 9, 4, 2, 16, true, 0, false, 0},
+        AttentionConfig{"decode_first_position", 1, 9, 4, 2, 16, true, 0, false,
+                        0},
         AttentionConfig{"decode_not_causal_gqa2", 1, 23, 4, 2, 16},
         AttentionConfig{"prefill_after_cache_gqa2", 7, 39, 4, 2, 16, true, 0,
                         false, 32}),

@@ -4,8 +4,8 @@
 //
 // Compiles a linear layer with q4_0 (q8_0) weights, and the same layer with
 // the weights interleaved 8 rows at a time (q4_0x8, q8_0x8: interleaved
-// here by the test from the formats' definitions), with the real pipeline, runs both
-// in-process on random blocks and inputs, and compares each with a float64
+// here by the test from the formats' definitions), with the real pipeline, runs
+// both in-process on random blocks and inputs, and compares each with a float64
 // reference computed here from the decoded blocks: for one token (the
 // decode lowering) and for 7 (register blocks of tokens and a remainder),
 // with 8-bit activations (the reference quantizes x as Loom and llama.cpp
@@ -19,8 +19,8 @@
 #include "AttentionKernels.h"
 #include "MemRefDescriptor.h"
 
-#include "loom/Driver/Compiler.h"
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
+#include "loom/Driver/Compiler.h"
 #include "loom/Runtime/Threads.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -94,8 +94,7 @@ std::vector<uint8_t> interleave(const std::vector<uint8_t> &raw, bool q8) {
 
 /// Value k of row n: q4_0: d * (nibble - 8), values 0-15 in the low
 /// nibbles; q8_0: d * q.
-double weight(const std::vector<uint8_t> &raw, bool q8, int64_t n,
-              int64_t k) {
+double weight(const std::vector<uint8_t> &raw, bool q8, int64_t n, int64_t k) {
   const uint8_t *block =
       raw.data() + (n * kBlocks + k / 32) * (2 + valueBytes(q8));
   uint16_t bits;
@@ -126,8 +125,8 @@ std::vector<double> int8Blocks(const std::vector<float> &x) {
 
 class Kernel {
 public:
-  static llvm::Expected<std::unique_ptr<Kernel>>
-  compile(const std::string &ir, bool int8) {
+  static llvm::Expected<std::unique_ptr<Kernel>> compile(const std::string &ir,
+                                                         bool int8) {
     auto kernel = std::make_unique<Kernel>();
     kernel->context.loadDialect<mlir::loom::LoomDialect, func::FuncDialect>();
     OwningOpRef<ModuleOp> module =

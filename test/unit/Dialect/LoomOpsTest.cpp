@@ -124,9 +124,9 @@ TEST_F(LoomOpsTest, AttentionInfersFromQueryHeadsAndValueDim) {
 
 TEST_F(LoomOpsTest, AttentionExplicitScaleWins) {
   Value q = weight("q", tensor({1, 2, 4, 16}));
-  auto op = AttentionOp::create(builder, loc(), q, q, q, Value(), Value(),
-                                builder.getF32FloatAttr(0.5f), false,
-                                std::nullopt);
+  auto op =
+      AttentionOp::create(builder, loc(), q, q, q, Value(), Value(),
+                          builder.getF32FloatAttr(0.5f), false, std::nullopt);
   EXPECT_DOUBLE_EQ(op.getScaleOrDefault(), 0.5);
 }
 
@@ -143,7 +143,8 @@ TEST_F(LoomOpsTest, AttentionMaskBroadcastRules) {
   EXPECT_TRUE(succeeded(verify(build({1, 1, 5, 9}))));
   EXPECT_TRUE(succeeded(verify(build({5, 9}))));
   // Rejected: a mask over the wrong key length, or of rank 3.
-  ScopedDiagnosticHandler quiet(&context, [](Diagnostic &) { return success(); });
+  ScopedDiagnosticHandler quiet(&context,
+                                [](Diagnostic &) { return success(); });
   EXPECT_TRUE(failed(verify(build({1, 1, 5, 8}))));
   EXPECT_TRUE(failed(verify(build({4, 5, 9}))));
 }
@@ -151,13 +152,13 @@ TEST_F(LoomOpsTest, AttentionMaskBroadcastRules) {
 TEST_F(LoomOpsTest, RopeRotaryDimDefaultsToHeadDim) {
   Value x = weight("x", tensor({1, 3, 2, 16}));
   Value pos = arith::ConstantIndexOp::create(builder, loc(), 0);
-  auto full = RopeOp::create(builder, loc(), x.getType(), x, pos,
-                             builder.getF32FloatAttr(10000.0f),
-                             RopeStyleAttr::get(&context, RopeStyle::interleaved), std::nullopt);
+  auto full = RopeOp::create(
+      builder, loc(), x.getType(), x, pos, builder.getF32FloatAttr(10000.0f),
+      RopeStyleAttr::get(&context, RopeStyle::interleaved), std::nullopt);
   EXPECT_EQ(full.getRotaryDimOrDefault(), 16);
-  auto partial = RopeOp::create(builder, loc(), x.getType(), x, pos,
-                                builder.getF32FloatAttr(10000.0f),
-                                RopeStyleAttr::get(&context, RopeStyle::half), int64_t(8));
+  auto partial = RopeOp::create(
+      builder, loc(), x.getType(), x, pos, builder.getF32FloatAttr(10000.0f),
+      RopeStyleAttr::get(&context, RopeStyle::half), int64_t(8));
   EXPECT_EQ(partial.getRotaryDimOrDefault(), 8);
   EXPECT_TRUE(succeeded(verify(*module)));
 }
@@ -187,12 +188,11 @@ TEST_F(LoomOpsTest, MoeOpsChainWithInferredTypes) {
   Value gate = weight("gate", tensor({experts, hidden, dim}));
   Value up = weight("up", tensor({experts, hidden, dim}));
   Value down = weight("down", tensor({experts, dim, hidden}));
-  auto ffn = MoeExpertFfnOp::create(builder, loc(), dispatch.getSorted(),
-                                    dispatch.getOffsets(), gate, up, down,
-                                    ActivationAttr::get(&context, Activation::silu));
-  auto combine = MoeCombineOp::create(builder, loc(), ffn,
-                                      dispatch.getPermutation(),
-                                      route.getWeights());
+  auto ffn = MoeExpertFfnOp::create(
+      builder, loc(), dispatch.getSorted(), dispatch.getOffsets(), gate, up,
+      down, ActivationAttr::get(&context, Activation::silu));
+  auto combine = MoeCombineOp::create(
+      builder, loc(), ffn, dispatch.getPermutation(), route.getWeights());
   EXPECT_EQ(combine.getType(), tensor({tokens, dim}));
   EXPECT_TRUE(succeeded(verify(*module)));
 }
@@ -213,8 +213,8 @@ TEST_F(LoomOpsTest, RepeatInterleaveOfDynamicAxisStaysDynamic) {
 
 TEST_F(LoomOpsTest, CompatibleReturnTypesAcceptRefinement) {
   // A written result may be more or less static than the inferred one.
-  EXPECT_TRUE(areCompatibleTensorTypes(TypeRange{tensor({2, 3})},
-                                       TypeRange{tensor({ShapedType::kDynamic, 3})}));
+  EXPECT_TRUE(areCompatibleTensorTypes(
+      TypeRange{tensor({2, 3})}, TypeRange{tensor({ShapedType::kDynamic, 3})}));
   EXPECT_FALSE(areCompatibleTensorTypes(TypeRange{tensor({2, 3})},
                                         TypeRange{tensor({2, 4})}));
   EXPECT_FALSE(areCompatibleTensorTypes(
@@ -240,14 +240,17 @@ TEST_F(LoomOpsTest, WeightResultIsNamedAfterTheParameter) {
   OwningOpRef<ModuleOp> parsed = parseSourceString<ModuleOp>(R"mlir(
     %w = loom.weight "blk.0.attn_q.weight" : tensor<4x4xf32>
     %b = loom.weight "odd name/with:chars" : tensor<4xf32>
-  )mlir", &context);
+  )mlir",
+                                                             &context);
   ASSERT_TRUE(parsed);
   std::string printed;
   llvm::raw_string_ostream os(printed);
   parsed->print(os);
-  EXPECT_NE(printed.find("%blk.0.attn_q.weight = loom.weight"), std::string::npos)
+  EXPECT_NE(printed.find("%blk.0.attn_q.weight = loom.weight"),
+            std::string::npos)
       << printed;
-  EXPECT_NE(printed.find("%odd_name_with_chars = loom.weight"), std::string::npos)
+  EXPECT_NE(printed.find("%odd_name_with_chars = loom.weight"),
+            std::string::npos)
       << printed;
 }
 

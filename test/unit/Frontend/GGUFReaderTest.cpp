@@ -106,8 +106,8 @@ TEST(GGUFReaderTest, Stories260K) {
 
 TEST(GGUFReaderTest, Stories260KContainer) {
   LOOM_REQUIRE_MODELS(models);
-  Expected<std::unique_ptr<MemoryBuffer>> buffer = errorOrToExpected(
-      MemoryBuffer::getFile(models + "/stories260K.gguf"));
+  Expected<std::unique_ptr<MemoryBuffer>> buffer =
+      errorOrToExpected(MemoryBuffer::getFile(models + "/stories260K.gguf"));
   ASSERT_TRUE(bool(buffer));
   Expected<GGUFFile> file = parseGGUF((*buffer)->getMemBufferRef());
   ASSERT_TRUE(bool(file)) << toString(file.takeError());
@@ -521,7 +521,8 @@ TEST(GGUFReaderTest, TokenizerKeys) {
             "tiny.gguf: metadata key 'tokenizer.ggml.tokens' has type an array "
             "of uint8, expected an array of string");
   GGUFWriter bos = TinyLlama::gguf();
-  bos.erase("tokenizer.ggml.bos_token_id").u32("tokenizer.ggml.bos_token_id", 6);
+  bos.erase("tokenizer.ggml.bos_token_id")
+      .u32("tokenizer.ggml.bos_token_id", 6);
   EXPECT_EQ(errorText(readBytes(bos.build())),
             "tiny.gguf: metadata key 'tokenizer.ggml.bos_token_id' is 6, "
             "outside [0, 5]");

@@ -285,9 +285,8 @@ TEST(Llama2CReaderTest, Version1And2) {
 
 TEST(Llama2CReaderTest, TokenizerSynthetic) {
   std::string bytes = le<uint32_t>(3);
-  for (auto [score, piece] : {std::pair<float, StringRef>{0, "<unk>"},
-                              {-1, "ab"},
-                              {-2, ""}})
+  for (auto [score, piece] :
+       {std::pair<float, StringRef>{0, "<unk>"}, {-1, "ab"}, {-2, ""}})
     bytes += le<float>(score) + le<uint32_t>(piece.size()) + piece.str();
   MemoryBufferRef ref(bytes, "tok.bin");
   Expected<TokenizerData> tok = readLlama2CTokenizer(ref, 3);
@@ -296,18 +295,19 @@ TEST(Llama2CReaderTest, TokenizerSynthetic) {
   EXPECT_EQ(tok->scores, (std::vector<float>{0, -1, -2}));
   EXPECT_EQ(tok->source, "tok.bin");
 
-  std::string huge = le<uint32_t>(3) + le<float>(0) +
-                     le<uint32_t>(0xFFFFFFFF) + "abc";
-  EXPECT_EQ(errorText(readLlama2CTokenizer(MemoryBufferRef(huge, "tok.bin"), 1)),
-            "tok.bin: token 0 at offset 4 has length 4294967295, past the end "
-            "of the file (15 bytes)");
+  std::string huge =
+      le<uint32_t>(3) + le<float>(0) + le<uint32_t>(0xFFFFFFFF) + "abc";
+  EXPECT_EQ(
+      errorText(readLlama2CTokenizer(MemoryBufferRef(huge, "tok.bin"), 1)),
+      "tok.bin: token 0 at offset 4 has length 4294967295, past the end "
+      "of the file (15 bytes)");
   EXPECT_EQ(errorText(readLlama2CTokenizer(ref, -1)),
             "tok.bin: vocabulary size -1 is negative");
   for (size_t n = 0; n < bytes.size(); ++n)
-    EXPECT_THAT(errorText(readLlama2CTokenizer(
-                    MemoryBufferRef(StringRef(bytes).take_front(n), "tok.bin"),
-                    3)),
-                StartsWith("tok.bin: "))
+    EXPECT_THAT(
+        errorText(readLlama2CTokenizer(
+            MemoryBufferRef(StringRef(bytes).take_front(n), "tok.bin"), 3)),
+        StartsWith("tok.bin: "))
         << n;
 }
 

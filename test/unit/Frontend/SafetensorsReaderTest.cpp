@@ -24,8 +24,8 @@ using ::testing::StartsWith;
 
 namespace {
 
-Expected<std::unique_ptr<ModelFile>> readBytes(StringRef bytes,
-                                               StringRef name = "m.safetensors") {
+Expected<std::unique_ptr<ModelFile>>
+readBytes(StringRef bytes, StringRef name = "m.safetensors") {
   return readSafetensorsFromBuffer(bufferOf(bytes, name));
 }
 
@@ -142,12 +142,13 @@ TEST(SafetensorsReaderTest, Sharded) {
     for (const json::Value &d : *entry->getArray("shape"))
       shape.push_back(*d.getAsInteger());
     const json::Array &offsets = *entry->getArray("data_offsets");
-    std::string bytes = data.substr(*offsets[0].getAsInteger(),
-                                    *offsets[1].getAsInteger() -
-                                        *offsets[0].getAsInteger());
+    std::string bytes =
+        data.substr(*offsets[0].getAsInteger(),
+                    *offsets[1].getAsInteger() - *offsets[0].getAsInteger());
     bool inFirst = name.contains("embed") || name.contains("layers.0.");
     (inFirst ? first : second).add(name, "F32", shape, bytes);
-    weightMap += (weightMap.empty() ? "" : ", ") + ("\"" + name + "\": \"").str() +
+    weightMap += (weightMap.empty() ? "" : ", ") +
+                 ("\"" + name + "\": \"").str() +
                  (inFirst ? "model-00001-of-00002.safetensors"
                           : "model-00002-of-00002.safetensors") +
                  "\"";
@@ -311,8 +312,8 @@ TEST(SafetensorsReaderTest, HFConfig) {
                 tinyConfigJSON(R"(, "num_key_value_heads": "one")"), "c.json")),
             "c.json: key 'num_key_value_heads' should be an integer >= 1, "
             "found \"one\"");
-  EXPECT_EQ(errorText(parseHFConfig(
-                tinyConfigJSON(R"(, "rms_norm_eps": -1)"), "c.json")),
+  EXPECT_EQ(errorText(parseHFConfig(tinyConfigJSON(R"(, "rms_norm_eps": -1)"),
+                                    "c.json")),
             "c.json: key 'rms_norm_eps' should be a positive number, found -1");
   EXPECT_EQ(errorText(parseHFConfig(
                 tinyConfigJSON(R"(, "tie_word_embeddings": 1)"), "c.json")),
@@ -335,8 +336,7 @@ TEST(SafetensorsReaderTest, HFConfig) {
 
 TEST(SafetensorsReaderTest, ConfigBesideTheWeights) {
   TempDir dir;
-  std::string path =
-      dir.write("model.safetensors", tinySafetensors().build());
+  std::string path = dir.write("model.safetensors", tinySafetensors().build());
   EXPECT_EQ(errorText(readSafetensors(path)),
             path + ": no config.json beside it (looked for " +
                 dir.path("config.json") + ")");
@@ -465,22 +465,26 @@ TEST(SafetensorsReaderTest, BadHeaders) {
   EXPECT_EQ(withHeader(R"({"w": {"dtype": "F32", "shape": [2]}})"),
             "m.safetensors: tensor 'w': the header entry lacks \"dtype\", "
             "\"shape\" or \"data_offsets\"");
-  EXPECT_EQ(withHeader(
-                R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})"),
-            "m.safetensors: tensor 'w': the shape holds something other than "
-            "sizes");
-  EXPECT_EQ(withHeader(
-                R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})"),
-            "m.safetensors: tensor 'w': the shape [4611686018427387904, 4] "
-            "overflows");
-  EXPECT_EQ(withHeader(
-                R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}})"),
-            "m.safetensors: tensor 'w': data_offsets is not [begin, end] with "
-            "begin <= end");
-  EXPECT_EQ(withHeader(
-                R"({"w": {"dtype": "F16", "shape": [2, 3], "data_offsets": [0, 8]}})"),
-            "m.safetensors: tensor 'w': data_offsets [0, 8] span 8 bytes, but "
-            "F16 [2, 3] takes 12");
+  EXPECT_EQ(
+      withHeader(
+          R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})"),
+      "m.safetensors: tensor 'w': the shape holds something other than "
+      "sizes");
+  EXPECT_EQ(
+      withHeader(
+          R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})"),
+      "m.safetensors: tensor 'w': the shape [4611686018427387904, 4] "
+      "overflows");
+  EXPECT_EQ(
+      withHeader(
+          R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}})"),
+      "m.safetensors: tensor 'w': data_offsets is not [begin, end] with "
+      "begin <= end");
+  EXPECT_EQ(
+      withHeader(
+          R"({"w": {"dtype": "F16", "shape": [2, 3], "data_offsets": [0, 8]}})"),
+      "m.safetensors: tensor 'w': data_offsets [0, 8] span 8 bytes, but "
+      "F16 [2, 3] takes 12");
 }
 
 TEST(SafetensorsReaderTest, DataPastEnd) {

@@ -65,9 +65,7 @@ std::unique_ptr<MemoryBuffer> bufferOf(StringRef bytes, StringRef name) {
   return MemoryBuffer::getMemBufferCopy(bytes, name);
 }
 
-std::string ggufString(StringRef s) {
-  return le<uint64_t>(s.size()) + s.str();
-}
+std::string ggufString(StringRef s) { return le<uint64_t>(s.size()) + s.str(); }
 
 std::string f32Ramp(size_t count, float start, float step) {
   std::string s;
@@ -81,8 +79,8 @@ std::string f32Ramp(size_t count, float start, float step) {
 //===----------------------------------------------------------------------===//
 
 GGUFWriter &GGUFWriter::raw(StringRef key, GGUFType type, StringRef value) {
-  kvs.push_back(
-      {key.str(), ggufString(key) + le<uint32_t>(uint32_t(type)) + value.str()});
+  kvs.push_back({key.str(),
+                 ggufString(key) + le<uint32_t>(uint32_t(type)) + value.str()});
   return *this;
 }
 
@@ -111,8 +109,8 @@ GGUFWriter &GGUFWriter::array(StringRef key, GGUFType type, uint64_t count,
 GGUFWriter &GGUFWriter::tensor(StringRef name, std::vector<uint64_t> dims,
                                uint32_t ggmlType, StringRef data,
                                std::optional<uint64_t> offset) {
-  tensors.push_back({name.str(), std::move(dims), ggmlType, data.str(),
-                     offset});
+  tensors.push_back(
+      {name.str(), std::move(dims), ggmlType, data.str(), offset});
   return *this;
 }
 
@@ -136,8 +134,7 @@ std::string GGUFWriter::build(uint64_t alignment) const {
   return out + data;
 }
 
-std::vector<std::pair<std::string, std::vector<int64_t>>>
-TinyLlama::tensors() {
+std::vector<std::pair<std::string, std::vector<int64_t>>> TinyLlama::tensors() {
   std::vector<std::pair<std::string, std::vector<int64_t>>> list = {
       {"token_embd.weight", {vocab, dim}}, {"output_norm.weight", {dim}}};
   for (int l = 0; l < layers; ++l) {
@@ -239,8 +236,8 @@ std::string tinyConfigJSON(StringRef extra, bool withArchitecture) {
          R"("hidden_size": 8, "intermediate_size": 16,
   "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
   "max_position_embeddings": 32, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
-  "vocab_size": 6)" + extra.str() +
-         "}";
+  "vocab_size": 6)" +
+         extra.str() + "}";
 }
 
 SafetensorsWriter tinySafetensors(bool withLmHead) {

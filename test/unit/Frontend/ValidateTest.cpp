@@ -49,7 +49,9 @@ protected:
     model.weights.push_back(std::move(w));
   }
 
-  WeightInfo &get(StringRef name) { return model.weights[model.weightIndex[name]]; }
+  WeightInfo &get(StringRef name) {
+    return model.weights[model.weightIndex[name]];
+  }
 
   void remove(StringRef name) {
     get(name).name = "removed";
@@ -176,8 +178,8 @@ TEST_F(ValidateTest, StackedExperts) {
   model.config.numExpertsPerToken = 2;
   for (int l = 0; l < 2; ++l) {
     std::string p = "blk." + std::to_string(l) + ".";
-    for (StringRef dense : {"ffn_gate.weight", "ffn_up.weight",
-                            "ffn_down.weight"})
+    for (StringRef dense :
+         {"ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"})
       remove(p + dense.str());
     add(p + "ffn_gate_inp.weight", {4, 8});
     add(p + "ffn_gate_exps.weight", {4, 16, 8});

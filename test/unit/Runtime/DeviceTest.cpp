@@ -99,8 +99,8 @@ TEST(CpuDevice, GraphRunsEachKernelOnceAfterItsDependencies) {
     setThreadCount(threads);
     std::unique_ptr<Device> device = createCpuDevice();
     EntryInfo entry = diamond();
-    auto executable = device->prepare(entry, diamondKernels(), nullptr,
-                                      ScheduleMode::Graph);
+    auto executable =
+        device->prepare(entry, diamondKernels(), nullptr, ScheduleMode::Graph);
     ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
     Trace trace(entry);
     void *args[] = {&trace};
@@ -119,8 +119,8 @@ TEST(CpuDevice, IndependentKernelsRunAtTheSameTime) {
   EntryInfo entry;
   entry.name = "pair";
   entry.kernels = {{"pair__k0", {}, {}, {}, {}}, {"pair__k1", {}, {}, {}, {}}};
-  auto executable = device->prepare(entry, {kernelA, kernelB}, nullptr,
-                                    ScheduleMode::Graph);
+  auto executable =
+      device->prepare(entry, {kernelA, kernelB}, nullptr, ScheduleMode::Graph);
   ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
   Trace trace;
   void *args[] = {&trace};
@@ -134,8 +134,8 @@ TEST(CpuDevice, SequentialModeCallsTheEntryPoint) {
   auto whole = [](void **) { ++calls; };
   std::unique_ptr<Device> device = createCpuDevice();
   EntryInfo entry = diamond();
-  auto executable = device->prepare(entry, diamondKernels(), whole,
-                                    ScheduleMode::Sequential);
+  auto executable =
+      device->prepare(entry, diamondKernels(), whole, ScheduleMode::Sequential);
   ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
   void *args[] = {nullptr};
   (*executable)->run(args);
@@ -147,8 +147,8 @@ TEST(CpuDevice, GraphIsRebuiltForANewArena) {
   setThreadCount(2);
   std::unique_ptr<Device> device = createCpuDevice();
   EntryInfo entry = diamond();
-  auto executable = device->prepare(entry, diamondKernels(), nullptr,
-                                    ScheduleMode::Graph);
+  auto executable =
+      device->prepare(entry, diamondKernels(), nullptr, ScheduleMode::Graph);
   ASSERT_TRUE(bool(executable));
   Trace trace(entry);
   void *args[] = {&trace};

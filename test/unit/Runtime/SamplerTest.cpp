@@ -142,8 +142,8 @@ TEST(SamplerTest, GreedyPicksArgmax) {
 // drawing from the NaNs an overflowed softmax gives.
 TEST(SamplerTest, TinyTemperatureIsGreedy) {
   for (float temperature : {1e-38f, 1e-45f, 1e-30f})
-    for (auto [topP, topK] : {std::pair<float, int>{0.9f, 0}, {1.0f, 0},
-                              {0.9f, 3}}) {
+    for (auto [topP, topK] :
+         {std::pair<float, int>{0.9f, 0}, {1.0f, 0}, {0.9f, 3}}) {
       Sampler sampler = makeSampler(temperature, topP, topK, /*seed=*/7);
       for (int draw = 0; draw < 16; ++draw) {
         std::vector<float> logits = {0.5f, -10, 9.75f, 9.5f, 2};

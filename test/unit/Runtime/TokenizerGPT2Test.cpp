@@ -93,8 +93,8 @@ TokenizerData gpt2Vocabulary() {
                      {G + "t", "he", G + "the", "the", "ca", "cat", G + "cat",
                       "'s", "12", "123", "45", "<|begin_of_text|>",
                       "<|end_of_text|>", "<tool>"});
-  data.merges = {G + " t", "h e",  G + "t he", "t he", "c a", "ca t",
-                 G + " cat", "' s", "1 2",     "12 3", "4 5"};
+  data.merges = {G + " t",   "h e", G + "t he", "t he", "c a", "ca t",
+                 G + " cat", "' s", "1 2",      "12 3", "4 5"};
   data.tokenTypes.assign(data.pieces.size(), 1);
   for (unsigned b = 0; b < 256; ++b)
     data.tokenTypes[b] = 6;
@@ -169,8 +169,7 @@ TEST(TokenizerGPT2Test, DigitsSplitInGroupsOfThree) {
   EXPECT_EQ(chunks("1234567"), (Strings{"123", "456", "7"}));
   EXPECT_EQ(chunks(" 12345"), (Strings{" ", "123", "45"}));
   EXPECT_EQ(chunks("ab12"), (Strings{"ab", "12"}));
-  EXPECT_EQ(chunks("1234", /*digitGroup=*/1),
-            (Strings{"1", "2", "3", "4"}));
+  EXPECT_EQ(chunks("1234", /*digitGroup=*/1), (Strings{"1", "2", "3", "4"}));
 }
 
 TEST(TokenizerGPT2Test, PreTokenizeCoversArbitraryBytes) {
@@ -252,8 +251,7 @@ TEST(TokenizerGPT2Test, DecodeRoundTrips) {
         << text.str();
   }
   // Text no merge touches spells its bytes with byte pieces.
-  EXPECT_EQ(check(tok.encode("zzz", false)),
-            (std::vector<int>{'z', 'z', 'z'}));
+  EXPECT_EQ(check(tok.encode("zzz", false)), (std::vector<int>{'z', 'z', 'z'}));
   std::vector<int> snowman = check(tok.encode("☃", false));
   EXPECT_EQ(snowman, (std::vector<int>{0xE2, 0x98, 0x83}));
   EXPECT_EQ(decodeAll(tok, snowman), "☃");
@@ -345,7 +343,7 @@ TEST(TokenizerGPT2Test, MissingBytePieceIsAnError) {
   Tokenizer tok = created(data);
   std::string error = errorOf(tok.encode("az", false));
   EXPECT_NE(error.find("gpt2-test: the vocabulary has no byte-level piece for "
-                      "byte 0x7A at offset 1"),
+                       "byte 0x7A at offset 1"),
             std::string::npos)
       << error;
 }

@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Dialect/Loom/IR/LoomOps.h"
 #include "loom/Support/BlockFormats.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
 
 #include <gtest/gtest.h>
 
@@ -96,7 +96,8 @@ void checkInterleave(blocks::Format plain) {
     for (int64_t b = 0; b < blockCount; ++b) {
       const uint8_t *o = out.data() + (g * blockCount + b) * 8 * bytes;
       for (int64_t r = 0; r < 8; ++r) {
-        const uint8_t *block = in.data() + ((g * 8 + r) * blockCount + b) * bytes;
+        const uint8_t *block =
+            in.data() + ((g * 8 + r) * blockCount + b) * bytes;
         EXPECT_EQ(o[2 * r], block[0]);
         EXPECT_EQ(o[2 * r + 1], block[1]);
         for (int64_t v = 0; v < valueBytes; ++v)

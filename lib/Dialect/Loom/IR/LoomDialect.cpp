@@ -36,9 +36,8 @@ void LoomDialect::registerAttributes() {
       >();
 }
 
-Operation *LoomDialect::materializeConstant(OpBuilder &builder,
-                                            Attribute value, Type type,
-                                            Location loc) {
+Operation *LoomDialect::materializeConstant(OpBuilder &builder, Attribute value,
+                                            Type type, Location loc) {
   return arith::ConstantOp::materialize(builder, value, type, loc);
 }
 
@@ -65,9 +64,9 @@ LogicalResult KernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-LogicalResult
-ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                     int64_t arenaBytes, int64_t maxTokens, ArrayAttr kernels) {
+LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   int64_t arenaBytes, int64_t maxTokens,
+                                   ArrayAttr kernels) {
   if (arenaBytes < 0 || maxTokens < 0)
     return emitError() << "a schedule's arena_bytes and max_tokens are >= 0";
   assert(kernels && "a schedule without kernels");
@@ -95,7 +94,7 @@ ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 std::optional<ParamRole> mlir::loom::getArgRole(FunctionOpInterface func,
-                                               unsigned i) {
+                                                unsigned i) {
   if (auto role = func.getArgAttrOfType<ParamRoleAttr>(i, kRoleAttr))
     return role.getValue();
   return std::nullopt;
@@ -112,7 +111,7 @@ LogicalResult expect(function_ref<InFlightDiagnostic()> emitError, bool ok,
   if (ok)
     return success();
   return emitError() << "'" << attr.getName().getValue() << "' must be " << what
-                 << ", not " << attr.getValue();
+                     << ", not " << attr.getValue();
 }
 
 LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
@@ -174,15 +173,16 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
       for (KernelAttr k : cast<ScheduleAttr>(value).getKernelList())
         for (int64_t p : k.getParams().asArrayRef())
           if (p >= int64_t(func.getNumArguments()))
-            return emitError() << "kernel '" << k.getName().getValue()
-                           << "' takes parameter " << p << ", but the entry "
-                           << "point has " << func.getNumArguments();
+            return emitError()
+                   << "kernel '" << k.getName().getValue()
+                   << "' takes parameter " << p << ", but the entry "
+                   << "point has " << func.getNumArguments();
     return success();
   }
   if (name == kKernelOfAttr)
-    return failure(failed(where(onOp, "kernel functions")) ||
-                   failed(expect(emitError, isString(), attr,
-                                 "the entry point's name")));
+    return failure(
+        failed(where(onOp, "kernel functions")) ||
+        failed(expect(emitError, isString(), attr, "the entry point's name")));
   if (name == kKernelParamsAttr)
     return failure(failed(where(onOp, "kernel functions")) ||
                    failed(expect(emitError, isa<DenseI64ArrayAttr>(value), attr,
@@ -192,18 +192,18 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
                    failed(expect(emitError, isInt(), attr, "an integer")));
   if (name == kRuntimeHelperAttr || name == kActivationBlocksAttr ||
       name == kBF16ActivationsAttr)
-    return failure(failed(where(onOp, "ops")) ||
-                   failed(expect(emitError, isUnit(), attr, "a unit attribute")));
+    return failure(
+        failed(where(onOp, "ops")) ||
+        failed(expect(emitError, isUnit(), attr, "a unit attribute")));
   return emitError() << "unknown attribute '" << name
-                 << "' (the loom.* attributes are listed in LoomOps.h)";
+                     << "' (the loom.* attributes are listed in LoomOps.h)";
 }
 
 } // namespace
 
 LogicalResult LoomDialect::verifyOperationAttribute(Operation *op,
                                                     NamedAttribute attr) {
-  return verifyLoomAttr([&] { return op->emitOpError(); }, op, attr,
-                        Place::Op);
+  return verifyLoomAttr([&] { return op->emitOpError(); }, op, attr, Place::Op);
 }
 
 LogicalResult LoomDialect::verifyRegionArgAttribute(Operation *op,
@@ -211,8 +211,8 @@ LogicalResult LoomDialect::verifyRegionArgAttribute(Operation *op,
                                                     unsigned arg,
                                                     NamedAttribute attr) {
   return verifyLoomAttr(
-      [&] { return op->emitOpError() << "argument " << arg << ": "; }, op,
-      attr, Place::Argument);
+      [&] { return op->emitOpError() << "argument " << arg << ": "; }, op, attr,
+      Place::Argument);
 }
 
 LogicalResult LoomDialect::verifyRegionResultAttribute(Operation *op,

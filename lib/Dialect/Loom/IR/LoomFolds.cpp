@@ -27,8 +27,8 @@ OpFoldResult SoftmaxOp::fold(FoldAdaptor) {
   auto type = getInput().getType();
   if (type.getDimSize(getNormalizedAxis()) != 1 || !type.hasStaticShape())
     return {};
-  return DenseElementsAttr::get(
-      type, FloatAttr::get(type.getElementType(), 1.0));
+  return DenseElementsAttr::get(type,
+                                FloatAttr::get(type.getElementType(), 1.0));
 }
 
 //===----------------------------------------------------------------------===//

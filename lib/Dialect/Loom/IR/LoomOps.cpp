@@ -63,9 +63,8 @@ LogicalResult mlir::loom::verifyShapesFitInInt64(Operation *op) {
       if (ShapedType::isDynamic(d))
         continue;
       if (llvm::MulOverflow(bytes, d, bytes))
-        return op->emitOpError()
-               << what << " #" << index << " of type " << type
-               << " holds more bytes than int64 counts";
+        return op->emitOpError() << what << " #" << index << " of type " << type
+                                 << " holds more bytes than int64 counts";
     }
     return success();
   };
@@ -115,8 +114,8 @@ static LogicalResult checkSameElementType(std::optional<Location> loc,
   for (auto [name, type] : llvm::zip(names, types)) {
     if (getElementTypeOrSelf(type) != first)
       return inferError(loc, opName, "expected ", names.front(), " and ", name,
-                        " to have one element type, but found ", first,
-                        " and ", getElementTypeOrSelf(type));
+                        " to have one element type, but found ", first, " and ",
+                        getElementTypeOrSelf(type));
   }
   return success();
 }
@@ -204,8 +203,7 @@ std::optional<BlockFormat> DequantizeOp::interleavedForm(BlockFormat format) {
   return symbolizeBlockFormat(::loom::blocks::info(*f).name);
 }
 
-Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo,
-                               Value hi) {
+Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo, Value hi) {
   Type i16 = b.getI16Type();
   Value l = arith::ExtUIOp::create(b, loc, i16, lo);
   Value h = arith::ExtUIOp::create(b, loc, i16, hi);
@@ -282,7 +280,8 @@ void WeightOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
 // EmbeddingOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   auto table = rankedOf(adaptor.getTable().getType());
@@ -301,14 +300,16 @@ LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
 // LinearOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   StringRef name = getOperationName();
   auto input = rankedOf(adaptor.getInput().getType());
   auto weight = rankedOf(adaptor.getWeight().getType());
   if (input.getRank() < 1)
-    return inferError(loc, name, "expected an input of rank >= 1, but found a 0-d tensor");
+    return inferError(loc, name,
+                      "expected an input of rank >= 1, but found a 0-d tensor");
   if (weight.getRank() != 2)
     return inferError(loc, name,
                       "expected the weight to be [out_features, in_features], "
@@ -344,14 +345,16 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 // MatmulOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   StringRef name = getOperationName();
   auto lhs = rankedOf(adaptor.getLhs().getType());
   auto rhs = rankedOf(adaptor.getRhs().getType());
   if (lhs.getRank() < 2 || lhs.getRank() != rhs.getRank())
-    return inferError(loc, name, "expected operands of one rank >= 2, but found ranks ",
+    return inferError(loc, name,
+                      "expected operands of one rank >= 2, but found ranks ",
                       lhs.getRank(), " and ", rhs.getRank());
   if (failed(checkSameElementType(loc, name, {"lhs", "rhs"}, {lhs, rhs})))
     return failure();
@@ -390,7 +393,8 @@ static LogicalResult inferNormType(std::optional<Location> loc, StringRef name,
                                    SmallVectorImpl<Type> &results) {
   auto inputType = rankedOf(input.getType());
   if (inputType.getRank() < 1)
-    return inferError(loc, name, "expected an input of rank >= 1, but found a 0-d tensor");
+    return inferError(loc, name,
+                      "expected an input of rank >= 1, but found a 0-d tensor");
   int64_t d = inputType.getShape().back();
   SmallVector<StringRef> names = {"input"};
   SmallVector<Type> types = {inputType};
@@ -419,7 +423,8 @@ static LogicalResult verifyEpsilon(Operation *op, APFloat eps) {
   return success();
 }
 
-LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> loc,
                                           Adaptor adaptor,
                                           SmallVectorImpl<Type> &results) {
   return inferNormType(loc, getOperationName(), adaptor.getInput(),
@@ -428,14 +433,17 @@ LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *, std::optional<Location>
 
 LogicalResult RmsNormOp::verify() { return verifyEpsilon(*this, getEpsilon()); }
 
-LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   return inferNormType(loc, getOperationName(), adaptor.getInput(),
                        adaptor.getWeight(), adaptor.getBias(), results);
 }
 
-LogicalResult LayerNormOp::verify() { return verifyEpsilon(*this, getEpsilon()); }
+LogicalResult LayerNormOp::verify() {
+  return verifyEpsilon(*this, getEpsilon());
+}
 
 //===----------------------------------------------------------------------===//
 // SoftmaxOp
@@ -468,8 +476,9 @@ int64_t RopeOp::getRotaryDimOrDefault() {
 LogicalResult RopeOp::verify() {
   auto type = getInput().getType();
   if (type.getRank() != 4)
-    return emitOpError("expected the input to be [batch, seq, heads, head_dim], "
-                       "but found shape ")
+    return emitOpError(
+               "expected the input to be [batch, seq, heads, head_dim], "
+               "but found shape ")
            << shapeStr(type.getShape());
   int64_t headDim = type.getDimSize(3);
   if (ShapedType::isDynamic(headDim))
@@ -520,7 +529,8 @@ int64_t AttentionOp::getGroupSize() {
   return getQuery().getType().getDimSize(1) / getKey().getType().getDimSize(1);
 }
 
-LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   StringRef name = getOperationName();
@@ -531,9 +541,10 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
                          {"key", k},
                          {"value", v}}) {
     if (t.getRank() != 4)
-      return inferError(loc, name, "expected the ", what,
-                        " to be [batch, heads, seq, head_dim], but found shape ",
-                        shapeStr(t.getShape()));
+      return inferError(
+          loc, name, "expected the ", what,
+          " to be [batch, heads, seq, head_dim], but found shape ",
+          shapeStr(t.getShape()));
   }
   if (failed(checkSameElementType(loc, name, {"query", "key", "value"},
                                   {q, k, v})))
@@ -550,7 +561,8 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
                       "but found ",
                       shapeStr(k.getShape()), " and ", shapeStr(v.getShape()));
   if (!dimsAgree(q.getDimSize(3), k.getDimSize(3)))
-    return inferError(loc, name, "expected query and key to have one head_dim, but found ",
+    return inferError(loc, name,
+                      "expected query and key to have one head_dim, but found ",
                       q.getDimSize(3), " and ", k.getDimSize(3));
   int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
   if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
@@ -559,10 +571,10 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
                       "expected the query heads to be a multiple of the "
                       "key/value heads, but found ",
                       hq, " and ", hkv);
-  results.push_back(RankedTensorType::get(
-      {joinDims(q.getDimSize(0), k.getDimSize(0)), hq, q.getDimSize(2),
-       v.getDimSize(3)},
-      q.getElementType()));
+  results.push_back(
+      RankedTensorType::get({joinDims(q.getDimSize(0), k.getDimSize(0)), hq,
+                             q.getDimSize(2), v.getDimSize(3)},
+                            q.getElementType()));
   return success();
 }
 
@@ -584,7 +596,8 @@ LogicalResult AttentionOp::verify() {
       ok = ok && (md == 1 || dimsAgree(md, td));
     if (!ok)
       return emitOpError("expected a mask that broadcasts to ")
-             << shapeStr(full) << " ([batch, q_heads, q_len, kv_len]), but found shape "
+             << shapeStr(full)
+             << " ([batch, q_heads, q_len, kv_len]), but found shape "
              << shapeStr(m.getShape());
   }
   if (std::optional<int64_t> w = getWindow()) {
@@ -614,12 +627,15 @@ static LogicalResult verifyCacheSlice(Operation *op, StringRef what,
   if (slice.getElementType() != cache.getElementType())
     return op->emitOpError("expected the ")
            << what << " to have the cache's element type "
-           << cache.getElementType() << ", but found " << slice.getElementType();
+           << cache.getElementType() << ", but found "
+           << slice.getElementType();
   for (int64_t i : {0, 1, 3})
     if (!dimsAgree(slice.getDimSize(i), cache.getDimSize(i)))
       return op->emitOpError("expected the ")
-             << what << " to match the cache in batch, heads and head_dim, but found "
-             << shapeStr(slice.getShape()) << " and " << shapeStr(cache.getShape());
+             << what
+             << " to match the cache in batch, heads and head_dim, but found "
+             << shapeStr(slice.getShape()) << " and "
+             << shapeStr(cache.getShape());
   int64_t len = slice.getDimSize(2), cap = cache.getDimSize(2);
   if (!ShapedType::isDynamic(len) && !ShapedType::isDynamic(cap) && len > cap)
     return op->emitOpError("expected the ")
@@ -642,7 +658,8 @@ LogicalResult KVCacheReadOp::verify() {
 // TransposeOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   auto input = rankedOf(adaptor.getInput().getType());
@@ -656,9 +673,8 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
       seen.set(p);
   }
   if (!ok)
-    return inferError(loc, getOperationName(),
-                      "expected a permutation of [0, ", rank,
-                      ") for an input of rank ", rank, ", but found ",
+    return inferError(loc, getOperationName(), "expected a permutation of [0, ",
+                      rank, ") for an input of rank ", rank, ", but found ",
                       shapeStr(perm));
   SmallVector<int64_t> shape;
   for (int64_t p : perm)
@@ -671,9 +687,10 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
 // RepeatInterleaveOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult RepeatInterleaveOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
-    SmallVectorImpl<Type> &results) {
+LogicalResult
+RepeatInterleaveOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                     Adaptor adaptor,
+                                     SmallVectorImpl<Type> &results) {
   StringRef name = getOperationName();
   auto input = rankedOf(adaptor.getInput().getType());
   int64_t axis = adaptor.getAxis(), repeats = adaptor.getRepeats();
@@ -699,15 +716,17 @@ LogicalResult MoeRouterOp::inferReturnTypes(MLIRContext *ctx,
   StringRef name = getOperationName();
   auto logits = rankedOf(adaptor.getLogits().getType());
   if (logits.getRank() != 2)
-    return inferError(loc, name,
-                      "expected the logits to be [tokens, experts], but found shape ",
-                      shapeStr(logits.getShape()));
+    return inferError(
+        loc, name,
+        "expected the logits to be [tokens, experts], but found shape ",
+        shapeStr(logits.getShape()));
   int64_t k = adaptor.getTopK(), experts = logits.getDimSize(1);
   if (k < 1 || (!ShapedType::isDynamic(experts) && k > experts))
     return inferError(loc, name, "expected top_k in [1, ", experts,
                       "] (the number of experts), but found ", k);
   int64_t tokens = logits.getDimSize(0);
-  results.push_back(RankedTensorType::get({tokens, k}, logits.getElementType()));
+  results.push_back(
+      RankedTensorType::get({tokens, k}, logits.getElementType()));
   results.push_back(
       RankedTensorType::get({tokens, k}, IntegerType::get(ctx, 32)));
   return success();
@@ -722,11 +741,11 @@ LogicalResult MoeDispatchOp::inferReturnTypes(MLIRContext *ctx,
   auto experts = rankedOf(adaptor.getExperts().getType());
   if (input.getRank() != 2 || experts.getRank() != 2 ||
       !dimsAgree(input.getDimSize(0), experts.getDimSize(0)))
-    return inferError(loc, name,
-                      "expected input [tokens, dim] and experts [tokens, top_k], "
-                      "but found shapes ",
-                      shapeStr(input.getShape()), " and ",
-                      shapeStr(experts.getShape()));
+    return inferError(
+        loc, name,
+        "expected input [tokens, dim] and experts [tokens, top_k], "
+        "but found shapes ",
+        shapeStr(input.getShape()), " and ", shapeStr(experts.getShape()));
   int64_t numExperts = adaptor.getNumExperts();
   if (numExperts < 1)
     return inferError(loc, name, "expected num_experts >= 1, but found ",
@@ -734,8 +753,8 @@ LogicalResult MoeDispatchOp::inferReturnTypes(MLIRContext *ctx,
   int64_t rows = mulDims(joinDims(input.getDimSize(0), experts.getDimSize(0)),
                          experts.getDimSize(1));
   Type i32 = IntegerType::get(ctx, 32);
-  results.push_back(
-      RankedTensorType::get({rows, input.getDimSize(1)}, input.getElementType()));
+  results.push_back(RankedTensorType::get({rows, input.getDimSize(1)},
+                                          input.getElementType()));
   results.push_back(RankedTensorType::get({rows}, i32));
   results.push_back(RankedTensorType::get({numExperts + 1}, i32));
   return success();
@@ -752,7 +771,8 @@ LogicalResult MoeExpertFfnOp::inferReturnTypes(MLIRContext *,
   auto up = rankedOf(adaptor.getUp().getType());
   auto down = rankedOf(adaptor.getDown().getType());
   if (input.getRank() != 2)
-    return inferError(loc, name, "expected the input to be [rows, dim], but found shape ",
+    return inferError(loc, name,
+                      "expected the input to be [rows, dim], but found shape ",
                       shapeStr(input.getShape()));
   if (gate.getRank() != 3 || up.getRank() != 3 || down.getRank() != 3)
     return inferError(loc, name,
@@ -763,12 +783,14 @@ LogicalResult MoeExpertFfnOp::inferReturnTypes(MLIRContext *,
   if (failed(checkSameElementType(loc, name, {"input", "gate", "up", "down"},
                                   {input, gate, up, down})))
     return failure();
-  int64_t e = gate.getDimSize(0), h = gate.getDimSize(1), d = input.getDimSize(1);
+  int64_t e = gate.getDimSize(0), h = gate.getDimSize(1),
+          d = input.getDimSize(1);
   bool ok = true;
   for (auto [a, b] : llvm::zip(up.getShape(), gate.getShape()))
     ok = ok && dimsAgree(a, b);
-  ok = ok && dimsAgree(gate.getDimSize(2), d) && dimsAgree(down.getDimSize(0), e) &&
-       dimsAgree(down.getDimSize(1), d) && dimsAgree(down.getDimSize(2), h);
+  ok = ok && dimsAgree(gate.getDimSize(2), d) &&
+       dimsAgree(down.getDimSize(0), e) && dimsAgree(down.getDimSize(1), d) &&
+       dimsAgree(down.getDimSize(2), h);
   if (!ok)
     return inferError(loc, name, "expected gate/up [", e, ", ", h, ", ", d,
                       "] and down [", e, ", ", d, ", ", h,
@@ -777,9 +799,9 @@ LogicalResult MoeExpertFfnOp::inferReturnTypes(MLIRContext *,
                       " and ", shapeStr(down.getShape()));
   if (offsets.getRank() != 1 ||
       !dimsAgree(offsets.getDimSize(0), ShapedType::isDynamic(e) ? e : e + 1))
-    return inferError(loc, name, "expected offsets [", ShapedType::isDynamic(e) ? e : e + 1,
-                      "] (experts + 1), but found shape ",
-                      shapeStr(offsets.getShape()));
+    return inferError(
+        loc, name, "expected offsets [", ShapedType::isDynamic(e) ? e : e + 1,
+        "] (experts + 1), but found shape ", shapeStr(offsets.getShape()));
   results.push_back(input);
   return success();
 }
@@ -793,17 +815,19 @@ LogicalResult MoeCombineOp::inferReturnTypes(MLIRContext *,
   auto perm = rankedOf(adaptor.getPermutation().getType());
   auto weights = rankedOf(adaptor.getWeights().getType());
   if (rows.getRank() != 2 || perm.getRank() != 1 || weights.getRank() != 2)
-    return inferError(loc, name,
-                      "expected rows [tokens * top_k, dim], permutation "
-                      "[tokens * top_k] and weights [tokens, top_k], but found ",
-                      shapeStr(rows.getShape()), ", ", shapeStr(perm.getShape()),
-                      " and ", shapeStr(weights.getShape()));
+    return inferError(
+        loc, name,
+        "expected rows [tokens * top_k, dim], permutation "
+        "[tokens * top_k] and weights [tokens, top_k], but found ",
+        shapeStr(rows.getShape()), ", ", shapeStr(perm.getShape()), " and ",
+        shapeStr(weights.getShape()));
   int64_t n = mulDims(weights.getDimSize(0), weights.getDimSize(1));
   if (!dimsAgree(rows.getDimSize(0), n) || !dimsAgree(perm.getDimSize(0), n))
     return inferError(loc, name, "expected ", n,
                       " rows (tokens * top_k), but found ", rows.getDimSize(0),
                       " rows and ", perm.getDimSize(0), " permutation entries");
-  if (failed(checkSameElementType(loc, name, {"rows", "weights"}, {rows, weights})))
+  if (failed(checkSameElementType(loc, name, {"rows", "weights"},
+                                  {rows, weights})))
     return failure();
   results.push_back(RankedTensorType::get(
       {weights.getDimSize(0), rows.getDimSize(1)}, rows.getElementType()));

@@ -56,7 +56,7 @@ std::optional<double> splatConstant(Value v) {
 
 /// What the walk up from the softmax found.
 struct Scores {
-  Value query, key;  // key in [batch, heads, seq, head_dim] layout ...
+  Value query, key;       // key in [batch, heads, seq, head_dim] layout ...
   bool keyIsBSHD = false; // ... or, when set, in [batch, seq, heads, head_dim]
   double scale = 1.0;
 };
@@ -174,8 +174,8 @@ FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
       return failure();
     auto jw = old.getLhs().getDefiningOp<arith::AddIOp>();
     IntegerAttr w;
-    if (!jw || jw.getLhs() != j ||
-        !matchPattern(jw.getRhs(), m_Constant(&w)) || w.getInt() <= 0)
+    if (!jw || jw.getLhs() != j || !matchPattern(jw.getRhs(), m_Constant(&w)) ||
+        w.getInt() <= 0)
       return failure();
     result.window = w.getInt();
   }
@@ -281,7 +281,7 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
     // select of -inf by a boolean tensor (`where(hidden, -inf, s)` or
     // `where(visible, s, -inf)`).
     Value scored = softmax.getInput(), mask;
-    Value condition; // a boolean mask, true where the key is ...
+    Value condition;            // a boolean mask, true where the key is ...
     bool conditionHides = true; // ... hidden (false: visible)
     FailureOr<Scores> scores = matchScores(scored);
     if (failed(scores)) {
@@ -335,7 +335,8 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
       }
     }
     if (condition) {
-      if (FailureOr<CausalMask> c = matchCausalCondition(condition, conditionHides);
+      if (FailureOr<CausalMask> c =
+              matchCausalCondition(condition, conditionHides);
           succeeded(c)) {
         causal = true;
         offset = c->offset;
@@ -349,15 +350,17 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
         Value ninf = arith::ConstantOp::create(
             rewriter, loc,
             DenseElementsAttr::get(
-                type, rewriter.getFloatAttr(type.getElementType(),
-                                            -std::numeric_limits<double>::infinity())));
+                type, rewriter.getFloatAttr(
+                          type.getElementType(),
+                          -std::numeric_limits<double>::infinity())));
         Value zero = arith::ConstantOp::create(
             rewriter, loc,
-            DenseElementsAttr::get(type,
-                                   rewriter.getFloatAttr(type.getElementType(), 0.0)));
-        mask = conditionHides
-                   ? arith::SelectOp::create(rewriter, loc, condition, ninf, zero)
-                   : arith::SelectOp::create(rewriter, loc, condition, zero, ninf);
+            DenseElementsAttr::get(
+                type, rewriter.getFloatAttr(type.getElementType(), 0.0)));
+        mask =
+            conditionHides
+                ? arith::SelectOp::create(rewriter, loc, condition, ninf, zero)
+                : arith::SelectOp::create(rewriter, loc, condition, zero, ninf);
       }
     }
     auto attention = AttentionOp::create(
@@ -366,7 +369,8 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
         window);
     Value result = attention.getResult();
     if (result.getType() != pv.getType())
-      result = tensor::CastOp::create(rewriter, pv.getLoc(), pv.getType(), result);
+      result =
+          tensor::CastOp::create(rewriter, pv.getLoc(), pv.getType(), result);
     LDBG() << "fused attention at " << pv.getLoc() << ": scale "
            << scores->scale << (causal ? ", causal" : "")
            << (mask ? ", explicit mask" : "") << (window ? ", windowed" : "");

@@ -46,7 +46,8 @@ std::optional<BlockFormat> feedsOnlyLinearLayers(WeightOp weight) {
     auto dequantize = dyn_cast<DequantizeOp>(user);
     if (!dequantize || !interleavedFormat(dequantize.getFormat()) ||
         (format && dequantize.getFormat() != *format) ||
-        type.getDimSize(2) != DequantizeOp::blockBytes(dequantize.getFormat()) ||
+        type.getDimSize(2) !=
+            DequantizeOp::blockBytes(dequantize.getFormat()) ||
         dequantize->use_empty())
       return std::nullopt;
     format = dequantize.getFormat();
@@ -85,19 +86,19 @@ struct LoomInterleaveWeightsPass
         auto type = cast<RankedTensorType>(op.getType());
         auto packed = WeightOp::create(
             b, op.getLoc(),
-            RankedTensorType::get(
-                {type.getDimSize(0) / kGroup, type.getDimSize(1),
-                 DequantizeOp::blockBytes(interleaved)},
-                type.getElementType()),
+            RankedTensorType::get({type.getDimSize(0) / kGroup,
+                                   type.getDimSize(1),
+                                   DequantizeOp::blockBytes(interleaved)},
+                                  type.getElementType()),
             name);
         packed->setAttr(kPackedFromAttr,
                         b.getStringAttr(stringifyBlockFormat(*format)));
         for (Operation *user : llvm::make_early_inc_range(op->getUsers())) {
           auto dequantize = cast<DequantizeOp>(user);
           OpBuilder ub(dequantize);
-          auto read = DequantizeOp::create(ub, dequantize.getLoc(),
-                                           dequantize.getType(), packed,
-                                           interleaved);
+          auto read =
+              DequantizeOp::create(ub, dequantize.getLoc(),
+                                   dequantize.getType(), packed, interleaved);
           dequantize.getResult().replaceAllUsesWith(read.getResult());
           dequantize.erase();
         }

@@ -63,10 +63,11 @@ struct LoomNarrowWeightsPass
     for (WeightOp op : weights) {
       OpBuilder b(op);
       auto type = cast<RankedTensorType>(op.getType());
-      auto narrow = WeightOp::create(b, op.getLoc(),
-                                     type.clone(b.getBF16Type()), op.getNameAttr());
+      auto narrow = WeightOp::create(
+          b, op.getLoc(), type.clone(b.getBF16Type()), op.getNameAttr());
       narrow->setAttr(kPackedFromAttr, b.getStringAttr("f32"));
-      auto wide = arith::ExtFOp::create(b, op.getLoc(), type, narrow.getResult());
+      auto wide =
+          arith::ExtFOp::create(b, op.getLoc(), type, narrow.getResult());
       op.getResult().replaceAllUsesWith(wide.getResult());
       op.erase();
     }

@@ -59,7 +59,8 @@ Value sliceExperts(OpBuilder &b, Location loc, Value w, Value first,
                    int64_t count) {
   auto slice = [&](Value v) -> Value {
     auto type = cast<RankedTensorType>(v.getType());
-    SmallVector<OpFoldResult> offsets = {first}, sizes = {b.getIndexAttr(count)},
+    SmallVector<OpFoldResult> offsets = {first},
+                              sizes = {b.getIndexAttr(count)},
                               strides(type.getRank(), b.getIndexAttr(1));
     for (int64_t d = 1; d < type.getRank(); ++d) {
       offsets.push_back(b.getIndexAttr(0));
@@ -108,18 +109,19 @@ struct LoomShardExpertsPass
     ModuleOp module = getOperation();
     int64_t devices = grid;
     if (devices < 1) {
-      mlir::emitError(module.getLoc(), "loom-shard-experts: grid must be at least 1, got ")
+      mlir::emitError(module.getLoc(),
+                      "loom-shard-experts: grid must be at least 1, got ")
           << devices;
       return signalPassFailure();
     }
     SmallVector<MoeExpertFfnOp> ffns;
     module.walk([&](MoeExpertFfnOp op) { ffns.push_back(op); });
     for (MoeExpertFfnOp op : ffns) {
-      int64_t experts = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
+      int64_t experts =
+          cast<RankedTensorType>(op.getGate().getType()).getDimSize(0);
       if (ShapedType::isDynamic(experts) || experts % devices != 0) {
-        op.emitOpError() << "has " << experts
-                         << " experts, which a grid of " << devices
-                         << " devices does not divide evenly";
+        op.emitOpError() << "has " << experts << " experts, which a grid of "
+                         << devices << " devices does not divide evenly";
         return signalPassFailure();
       }
     }
@@ -138,8 +140,8 @@ struct LoomShardExpertsPass
   void splitInProcess(MoeExpertFfnOp op) {
     OpBuilder b(op);
     Location loc = op.getLoc();
-    int64_t count = cast<RankedTensorType>(op.getGate().getType()).getDimSize(0) /
-                    grid;
+    int64_t count =
+        cast<RankedTensorType>(op.getGate().getType()).getDimSize(0) / grid;
     SmallVector<Value> parts;
     for (int64_t s = 0; s < grid; ++s) {
       Value first = arith::ConstantIndexOp::create(b, loc, s * count);
@@ -178,7 +180,8 @@ struct LoomShardExpertsPass
                             ArrayRef<int64_t>{grid});
     for (auto &[func, funcFfns] : funcs) {
       if (!func.getBody().hasOneBlock())
-        return func.emitError("loom-shard-experts: expected a function of one block");
+        return func.emitError(
+            "loom-shard-experts: expected a function of one block");
       DenseSet<Value> split;
       for (MoeExpertFfnOp op : funcFfns) {
         for (Value v : expertWeightChain(op)) {
@@ -224,8 +227,8 @@ struct LoomShardExpertsPass
       OpBuilder b(op);
       Value empty = tensor::EmptyOp::create(b, op.getLoc(), op.getType(),
                                             op.getDynamicSizes());
-      Value fill =
-          linalg::FillOp::create(b, op.getLoc(), op.getInput(), empty).getResult(0);
+      Value fill = linalg::FillOp::create(b, op.getLoc(), op.getInput(), empty)
+                       .getResult(0);
       op.replaceAllUsesWith(fill);
       op.erase();
     }
@@ -246,7 +249,8 @@ struct LoomShardExpertsPass
         attrs.push_back(shard::GridAxesAttr::get(b.getContext(), a));
       return attrs;
     };
-    FlatSymbolRefAttr gridRef = FlatSymbolRefAttr::get(b.getContext(), kExpertGridName);
+    FlatSymbolRefAttr gridRef =
+        FlatSymbolRefAttr::get(b.getContext(), kExpertGridName);
     Value replicated = shard::ShardingOp::create(b, loc, gridRef, axes({{}}));
     Value byExpert = shard::ShardingOp::create(b, loc, gridRef, axes({{0}}));
     auto annotateValue = [&](Value v) {
@@ -255,7 +259,8 @@ struct LoomShardExpertsPass
         return;
       Value sharding = split.contains(v) ? byExpert : replicated;
       auto result = shard::ShardOp::create(b, v.getLoc(), v, sharding, false);
-      auto forUsers = shard::ShardOp::create(b, v.getLoc(), result, sharding, true);
+      auto forUsers =
+          shard::ShardOp::create(b, v.getLoc(), result, sharding, true);
       v.replaceAllUsesExcept(forUsers, result.getOperation());
     };
     for (BlockArgument arg : body.getArguments())

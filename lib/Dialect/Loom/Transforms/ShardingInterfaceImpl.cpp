@@ -29,9 +29,10 @@ using namespace mlir::loom;
 
 /// The expert FFN over experts [first, first + count) only: `op` with the
 /// given (already local) weights and the matching `count + 1` offsets.
-Value mlir::loom::detail::localExpertFfn(OpBuilder &b, MoeExpertFfnOp op, Value rows, Value offsets,
-                     Value gate, Value up, Value down, Value first,
-                     int64_t count) {
+Value mlir::loom::detail::localExpertFfn(OpBuilder &b, MoeExpertFfnOp op,
+                                         Value rows, Value offsets, Value gate,
+                                         Value up, Value down, Value first,
+                                         int64_t count) {
   Location loc = op.getLoc();
   Value localOffsets = tensor::ExtractSliceOp::create(
       b, loc, offsets, ArrayRef<OpFoldResult>{first},
@@ -51,12 +52,14 @@ namespace {
 /// replicated), each device runs the FFN of its own experts and the partial
 /// results are all-reduced.
 struct ExpertFfnSharding
-    : shard::ShardingInterface::ExternalModel<ExpertFfnSharding, MoeExpertFfnOp> {
+    : shard::ShardingInterface::ExternalModel<ExpertFfnSharding,
+                                              MoeExpertFfnOp> {
   SmallVector<utils::IteratorType> getLoopIteratorTypes(Operation *) const {
     return {utils::IteratorType::parallel, utils::IteratorType::parallel,
             utils::IteratorType::reduction};
   }
-  SmallVector<shard::ReductionKind> getReductionLoopIteratorKinds(Operation *) const {
+  SmallVector<shard::ReductionKind>
+  getReductionLoopIteratorKinds(Operation *) const {
     return {shard::ReductionKind::Sum};
   }
 
@@ -71,8 +74,8 @@ struct ExpertFfnSharding
     };
     ArrayRef<shard::Sharding> weights = operandShardings.drop_front(2);
     if (llvm::all_of(weights, replicated)) {
-      shard::partitionFullyReplicatedOperation(*op, operands, operandShardings,
-                                               resultShardings, map, symbols, b);
+      shard::partitionFullyReplicatedOperation(
+          *op, operands, operandShardings, resultShardings, map, symbols, b);
       return success();
     }
     const shard::Sharding &gate = weights[0];
@@ -91,17 +94,18 @@ struct ExpertFfnSharding
     shard::GridAxis axis = gate.getSplitAxes()[0].asArrayRef()[0];
     int64_t count = cast<RankedTensorType>(operands[2].getType()).getDimSize(0);
     Location loc = op->getLoc();
-    Value device = shard::ProcessMultiIndexOp::create(
-                       b, loc, grid.getSymName(), ArrayRef<shard::GridAxis>{axis})
-                       .getResult()[0];
+    Value device =
+        shard::ProcessMultiIndexOp::create(b, loc, grid.getSymName(),
+                                           ArrayRef<shard::GridAxis>{axis})
+            .getResult()[0];
     Value first = arith::MulIOp::create(
         b, loc, device, arith::ConstantIndexOp::create(b, loc, count));
-    Value local = loom::detail::localExpertFfn(b, ffn, operands[0], operands[1], operands[2],
-                                 operands[3], operands[4], first, count);
-    Value all = shard::AllReduceOp::create(b, loc, local.getType(),
-                                           grid.getSymName(),
-                                           ArrayRef<shard::GridAxis>{axis}, local,
-                                           shard::ReductionKind::Sum);
+    Value local = loom::detail::localExpertFfn(b, ffn, operands[0], operands[1],
+                                               operands[2], operands[3],
+                                               operands[4], first, count);
+    Value all = shard::AllReduceOp::create(
+        b, loc, local.getType(), grid.getSymName(),
+        ArrayRef<shard::GridAxis>{axis}, local, shard::ReductionKind::Sum);
     map.map(op->getResult(0), all);
     return success();
   }
@@ -111,7 +115,8 @@ struct ExpertFfnSharding
 /// operand is, so each device decodes its own slice.
 template <typename OpTy>
 struct FollowOperandSharding
-    : shard::ShardingInterface::ExternalModel<FollowOperandSharding<OpTy>, OpTy> {
+    : shard::ShardingInterface::ExternalModel<FollowOperandSharding<OpTy>,
+                                              OpTy> {
   LogicalResult partition(Operation *op, ArrayRef<Value> operands,
                           ArrayRef<shard::Sharding> operandShardings,
                           ArrayRef<shard::Sharding> resultShardings,
@@ -119,8 +124,8 @@ struct FollowOperandSharding
                           OpBuilder &b) const {
     const shard::Sharding &s = resultShardings[0];
     if (!s || shard::isFullReplication(s)) {
-      shard::partitionFullyReplicatedOperation(*op, operands, operandShardings,
-                                               resultShardings, map, symbols, b);
+      shard::partitionFullyReplicatedOperation(
+          *op, operands, operandShardings, resultShardings, map, symbols, b);
       return success();
     }
     if (operandShardings[0] != s)
@@ -136,10 +141,12 @@ struct FollowOperandSharding
 /// mpi.allreduce reads its send buffer and writes its receive buffer; said
 /// so, bufferization and the kernel scheduler can place it like any op.
 struct AllReduceEffects
-    : MemoryEffectOpInterface::ExternalModel<AllReduceEffects, mpi::AllReduceOp> {
-  void getEffects(Operation *op,
-                  SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
-                      &effects) const {
+    : MemoryEffectOpInterface::ExternalModel<AllReduceEffects,
+                                             mpi::AllReduceOp> {
+  void
+  getEffects(Operation *op,
+             SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                 &effects) const {
     auto reduce = cast<mpi::AllReduceOp>(op);
     effects.emplace_back(MemoryEffects::Read::get(), &reduce->getOpOperand(0),
                          SideEffects::DefaultResource::get());

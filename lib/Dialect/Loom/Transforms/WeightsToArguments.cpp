@@ -41,8 +41,8 @@ struct LoomWeightsToArgumentsPass
       for (WeightOp op : ops) {
         if (op.getType() != type) {
           op.emitOpError("reads weight '")
-              << name << "' as " << op.getType() << ", but another read of it is "
-              << type;
+              << name << "' as " << op.getType()
+              << ", but another read of it is " << type;
           return signalPassFailure();
         }
       }

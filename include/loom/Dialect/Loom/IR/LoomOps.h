@@ -71,7 +71,8 @@ inline constexpr llvm::StringLiteral kShardArgAttr = "loom.shard";
 /// Marks the expert FFN of one shard in the in-process form (i64: shard).
 inline constexpr llvm::StringLiteral kExpertShardAttr = "loom.expert_shard";
 /// On an argument: the result it stands for, updated in place (i64).
-inline constexpr llvm::StringLiteral kInPlaceResultAttr = "loom.in_place_result";
+inline constexpr llvm::StringLiteral kInPlaceResultAttr =
+    "loom.in_place_result";
 /// On an entry point: its kernels, their dependencies and the size of its
 /// activation arena (ScheduleAttr; loom-schedule-kernels).
 inline constexpr llvm::StringLiteral kScheduleAttr = "loom.schedule";
