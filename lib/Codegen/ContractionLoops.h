@@ -3,7 +3,7 @@
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
 // Internal to lib/Codegen: what the contraction lowerings of
-// DotContractions.h share (ContractionLoops.cpp). The lowerings are
+// Contractions.h share (ContractionLoops.cpp). The lowerings are
 // DotContraction.cpp (register-blocked f32/f16/bf16 dot products),
 // RowUpdateContraction.cpp (row updates), QuantizedContraction.cpp (q8_0 and
 // q4_0 weights) and InterleavedContraction.cpp (q4_0x8 and q8_0x8 weights).

@@ -2,14 +2,14 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// The lowerings of DotContractions.h as rewrite patterns on linalg.generic:
+// The lowerings of Contractions.h as rewrite patterns on linalg.generic:
 // each calls its lowering with the options' sizes and succeeds where the
 // lowering does (which changes nothing where it fails). Their benefits give
 // the order in which loom-parallelize-contractions tries the lowerings.
 //
 //===----------------------------------------------------------------------===//
 
-#include "DotContractions.h"
+#include "loom/Codegen/Contractions.h"
 
 using namespace mlir;
 

@@ -7,7 +7,7 @@
 #include "loom/Codegen/Passes.h"
 #include "loom/Target/TargetSpec.h"
 
-#include "DotContractions.h"
+#include "loom/Codegen/Contractions.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"

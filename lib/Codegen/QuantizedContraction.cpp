@@ -15,7 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ContractionLoops.h"
-#include "DotContractions.h"
+#include "loom/Codegen/Contractions.h"
 
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 

@@ -1,4 +1,4 @@
-//===- DotContractions.h - the contraction lowerings ------------*- C++ -*-===//
+//===- Contractions.h - the contraction lowerings ---------------*- C++ -*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
@@ -11,8 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H
-#define LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H
+#ifndef LOOM_CODEGEN_CONTRACTIONS_H
+#define LOOM_CODEGEN_CONTRACTIONS_H
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
@@ -22,7 +22,7 @@ namespace mlir::loom {
 /// Rewrites `op`, if it is y[.., s, n] += a[.., s, k] * b[.., n, k] on
 /// buffers (f32, k innermost and contiguous in both operands), into an
 /// scf.parallel over blocks of `rows x cols` outputs that accumulate in
-/// `width`-wide vector registers (see DotContractions.cpp). Fails, changing
+/// `width`-wide vector registers (see DotContraction.cpp). Fails, changing
 /// nothing, for any other op.
 /// With `cacheBytes` > 0 the rows are taken in chunks whose rows of a fill
 /// at most half of that many bytes (an L2 cache).
@@ -85,4 +85,4 @@ void populateContractionLoweringPatterns(
 
 } // namespace mlir::loom
 
-#endif // LOOM_LIB_CODEGEN_DOTCONTRACTIONS_H
+#endif // LOOM_CODEGEN_CONTRACTIONS_H
