@@ -24,30 +24,25 @@ using namespace mlir::loom;
 
 namespace {
 
-/// The interleaved form of `format` (q4_0x8, q8_0x8), if it has one.
-std::optional<BlockFormat> interleavedFormat(BlockFormat format) {
-  return DequantizeOp::interleavedForm(format);
-}
-
-/// Rows per block of the interleaved forms (DequantizeOp::blockRows).
-constexpr int64_t kGroup = 8;
-
 /// The format of `weight` if it holds q4_0 or q8_0 blocks ([n, blocks,
-/// bytes], n a multiple of 8) that only linear layers read (as their
-/// weight, through loom.dequantize).
+/// bytes], n a multiple of the interleaved form's rows per block) that only
+/// linear layers read (as their weight, through loom.dequantize).
 std::optional<BlockFormat> feedsOnlyLinearLayers(WeightOp weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   if (weight->hasAttr(kPackedFromAttr) || type.getRank() != 3 ||
       !type.hasStaticShape() || !type.getElementType().isInteger(8) ||
-      type.getDimSize(0) % kGroup != 0 || weight->use_empty())
+      weight->use_empty())
     return std::nullopt;
   std::optional<BlockFormat> format;
   for (Operation *user : weight->getUsers()) {
     auto dequantize = dyn_cast<DequantizeOp>(user);
-    if (!dequantize || !interleavedFormat(dequantize.getFormat()) ||
-        (format && dequantize.getFormat() != *format) ||
+    std::optional<BlockFormat> interleaved =
+        dequantize ? DequantizeOp::interleavedForm(dequantize.getFormat())
+                   : std::nullopt;
+    if (!interleaved || (format && dequantize.getFormat() != *format) ||
         type.getDimSize(2) !=
             DequantizeOp::blockBytes(dequantize.getFormat()) ||
+        type.getDimSize(0) % DequantizeOp::blockRows(*interleaved) != 0 ||
         dequantize->use_empty())
       return std::nullopt;
     format = dequantize.getFormat();
@@ -80,16 +75,16 @@ struct LoomInterleaveWeightsPass
                    feedsOnlyLinearLayers(op) != format;
           }))
         continue;
-      BlockFormat interleaved = *interleavedFormat(*format);
+      BlockFormat interleaved = *DequantizeOp::interleavedForm(*format);
       for (WeightOp op : ops) {
         OpBuilder b(op);
         auto type = cast<RankedTensorType>(op.getType());
         auto packed = WeightOp::create(
             b, op.getLoc(),
-            RankedTensorType::get({type.getDimSize(0) / kGroup,
-                                   type.getDimSize(1),
-                                   DequantizeOp::blockBytes(interleaved)},
-                                  type.getElementType()),
+            RankedTensorType::get(
+                {type.getDimSize(0) / DequantizeOp::blockRows(interleaved),
+                 type.getDimSize(1), DequantizeOp::blockBytes(interleaved)},
+                type.getElementType()),
             name);
         packed->setAttr(kPackedFromAttr,
                         b.getStringAttr(stringifyBlockFormat(*format)));
