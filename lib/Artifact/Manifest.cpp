@@ -57,12 +57,16 @@ std::string Manifest::toJSON() const {
                                        : std::string()},
                        {"shards", p.shards}});
     json::Array kernels;
-    for (const KernelInfo &k : e.kernels)
-      kernels.push_back(json::Object{{"name", k.name},
-                                     {"deps", json::Array(k.deps)},
-                                     {"params", json::Array(k.params)},
-                                     {"reads", json::Array(k.reads)},
-                                     {"writes", json::Array(k.writes)}});
+    for (const KernelInfo &k : e.kernels) {
+      json::Object kernel{{"name", k.name},
+                          {"deps", json::Array(k.deps)},
+                          {"params", json::Array(k.params)},
+                          {"reads", json::Array(k.reads)},
+                          {"writes", json::Array(k.writes)}};
+      if (!k.code.empty())
+        kernel["code"] = k.code;
+      kernels.push_back(std::move(kernel));
+    }
     entryArray.push_back(json::Object{{"name", e.name},
                                       {"params", std::move(params)},
                                       {"arena_bytes", e.arenaBytes},
@@ -212,6 +216,8 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
           return bad("a kernel of '" + e.name + "' without name or deps");
         KernelInfo k;
         k.name = ko->getString("name")->str();
+        if (std::optional<StringRef> code = ko->getString("code"))
+          k.code = code->str();
         // Indices in [0, limit), or the error `what`.
         auto indices = [&](const json::Array *list, size_t limit,
                            std::vector<int64_t> &out, StringRef what) -> Error {

@@ -106,6 +106,14 @@ void loom::buildBufferizationPipeline(OpPassManager &pm,
   schedule.maxTokens = options.maxTokens;
   pm.addPass(createLoomScheduleKernelsPass(schedule));
   pm.addPass(createCanonicalizerPass());
+  // Every public function (entry points, kernels) gets a `_mlir_ciface_`
+  // wrapper taking memref descriptors by pointer: the ABI the runtime
+  // calls. Marked here, before private functions join: the code kernels
+  // share, the deallocation helpers, the outlined parallel bodies.
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  // The kernels of different layers, one function each.
+  if (options.shareKernelCode)
+    pm.addPass(createLoomShareKernelCodePass());
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 }
@@ -116,10 +124,6 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   // runs across its threads (loom_parallel_for, on oneTBB). Each output
   // element is still reduced by one thread in order, so results do not
   // depend on the thread count. Everything else runs as sequential loops.
-  // Every entry point gets a `_mlir_ciface_` wrapper taking memref
-  // descriptors by pointer: the ABI the runtime calls. (Marked before the
-  // outlining adds private functions.)
-  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   LoomParallelizeContractionsPassOptions contractions;
   // The target's L2 (its description in the module), or one chunk.
   contractions.cacheBytes = options.cacheTiling ? -1 : 0;

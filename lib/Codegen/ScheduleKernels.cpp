@@ -163,7 +163,7 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
     kernelInfo.push_back(KernelAttr::get(
         ctx, StringAttr::get(ctx, name), DenseI64ArrayAttr::get(ctx, deps),
         DenseI64ArrayAttr::get(ctx, params), ArrayAttr::get(ctx, reads),
-        ArrayAttr::get(ctx, writes)));
+        ArrayAttr::get(ctx, writes), /*code=*/StringAttr()));
   }
 
   // The entry point itself becomes the sequential schedule: the kernels

@@ -46,12 +46,15 @@ namespace loom {
 /// every upstream dialect and extension first: bufferization and the LLVM
 /// conversions find their interface implementations there.
 static Error runPipeline(mlir::ModuleOp module, StringRef what,
-                         function_ref<void(mlir::OpPassManager &)> build) {
+                         function_ref<void(mlir::OpPassManager &)> build,
+                         mlir::TimingScope &timing) {
   mlir::DialectRegistry registry;
   mlir::loom::registerLoomToolDialects(registry);
   module.getContext()->appendDialectRegistry(registry);
   mlir::PassManager pm(module.getContext());
   build(pm);
+  if (timing)
+    pm.enableTiming(timing);
   std::string diagnostics;
   raw_string_ostream os(diagnostics);
   mlir::ScopedDiagnosticHandler handler(
@@ -65,17 +68,26 @@ static Error runPipeline(mlir::ModuleOp module, StringRef what,
   return Error::success();
 }
 
-Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options) {
-  return runPipeline(module, "linalg", [&](mlir::OpPassManager &pm) {
-    mlir::loom::buildLoomToLinalgPipeline(pm, options);
-  });
+Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options,
+                    mlir::TimingScope timing) {
+  mlir::TimingScope scope = timing.nest("loom to linalg");
+  return runPipeline(
+      module, "linalg",
+      [&](mlir::OpPassManager &pm) {
+        mlir::loom::buildLoomToLinalgPipeline(pm, options);
+      },
+      scope);
 }
 
 Error lowerFunctionsToLLVM(mlir::ModuleOp module,
                            const CompileOptions &options) {
-  return runPipeline(module, "the LLVM dialect", [&](mlir::OpPassManager &pm) {
-    mlir::loom::buildLoomToLLVMPipeline(pm, options);
-  });
+  mlir::TimingScope none;
+  return runPipeline(
+      module, "the LLVM dialect",
+      [&](mlir::OpPassManager &pm) {
+        mlir::loom::buildLoomToLLVMPipeline(pm, options);
+      },
+      none);
 }
 
 Error lowerFunctionsToLLVM(mlir::ModuleOp module) {
@@ -145,6 +157,8 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
       for (mlir::loom::KernelAttr k : schedule.getKernelList()) {
         KernelInfo info;
         info.name = k.getName().str();
+        if (k.getCode())
+          info.code = k.getCode().str();
         llvm::append_range(info.deps, k.getDeps().asArrayRef());
         llvm::append_range(info.params, k.getParams().asArrayRef());
         for (auto n : k.getReads().getAsRange<mlir::StringAttr>())
@@ -268,11 +282,18 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
 
 Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
                                       const ModelFile &model,
-                                      const CompileOptions &options) {
-  if (Error e = runPipeline(module, "memrefs", [&](mlir::OpPassManager &pm) {
-        mlir::loom::buildBufferizationPipeline(pm, options);
-      }))
-    return std::move(e);
+                                      const CompileOptions &options,
+                                      mlir::TimingScope timing) {
+  {
+    mlir::TimingScope scope = timing.nest("bufferization and schedule");
+    if (Error e = runPipeline(
+            module, "memrefs",
+            [&](mlir::OpPassManager &pm) {
+              mlir::loom::buildBufferizationPipeline(pm, options);
+            },
+            scope))
+      return std::move(e);
+  }
   Expected<Manifest> manifest = readManifest(module, model);
   if (!manifest)
     return manifest.takeError();
@@ -283,10 +304,13 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return target.takeError();
   manifest->cpu = target->cpu;
   manifest->cpuFeatures = target->isaFeatures;
-  if (Error e =
-          runPipeline(module, "the LLVM dialect", [&](mlir::OpPassManager &pm) {
+  mlir::TimingScope scope = timing.nest("memrefs to the LLVM dialect");
+  if (Error e = runPipeline(
+          module, "the LLVM dialect",
+          [&](mlir::OpPassManager &pm) {
             mlir::loom::buildMemRefToLLVMPipeline(pm, options);
-          }))
+          },
+          scope))
     return std::move(e);
   return manifest;
 }
@@ -325,7 +349,9 @@ static Error addEntryWrapper(Module &module, StringRef entry,
 
 Expected<std::unique_ptr<Module>> translateToLLVMIR(mlir::ModuleOp module,
                                                     const Manifest &manifest,
-                                                    LLVMContext &context) {
+                                                    LLVMContext &context,
+                                                    mlir::TimingScope timing) {
+  mlir::TimingScope scope = timing.nest("translation to LLVM IR");
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
   // The manifest has what the loom.* argument attributes said; LLVM IR has
@@ -409,14 +435,19 @@ createTargetMachine(const TargetDescription &t, unsigned optLevel) {
 }
 
 Error emitMachineCode(Module &module, const TargetDescription &target,
-                      unsigned optLevel, bool assembly, raw_pwrite_stream &os) {
+                      unsigned optLevel, bool assembly, raw_pwrite_stream &os,
+                      mlir::TimingScope timing) {
   Expected<std::unique_ptr<TargetMachine>> tm =
       createTargetMachine(target, optLevel);
   if (!tm)
     return tm.takeError();
   module.setDataLayout((*tm)->createDataLayout());
   module.setTargetTriple((*tm)->getTargetTriple());
-  optimizeModule(module, optLevel, tm->get());
+  {
+    mlir::TimingScope scope = timing.nest("LLVM optimization");
+    optimizeModule(module, optLevel, tm->get());
+  }
+  mlir::TimingScope scope = timing.nest("LLVM code generation");
   legacy::PassManager pm;
   if ((*tm)->addPassesToEmitFile(pm, os, nullptr,
                                  assembly ? CodeGenFileType::AssemblyFile
@@ -482,26 +513,30 @@ Error checkOptionsForModel(const ModelFile &model,
 }
 
 Error compileArtifact(const ModelFile &model, const CompileOptions &options,
-                      StringRef outputPath) {
+                      StringRef outputPath, mlir::TimingScope timing) {
   if (Error e = checkOptionsForModel(model, options))
     return e;
   if (!options.cpu.empty())
     if (Expected<TargetDescription> known = describeTarget(options.cpu); !known)
       return known.takeError();
   mlir::MLIRContext context;
+  mlir::TimingScope frontend = timing.nest("frontend (loom IR)");
   auto module = buildModel(context, model, buildOptions(options));
   if (!module)
     return module.takeError();
-  if (Error e = lowerToLinalg(**module, options))
+  frontend.stop();
+  if (Error e = lowerToLinalg(**module, options, timing.nest("lowering")))
     return e;
-  Expected<Manifest> manifest = lowerToLLVMDialect(**module, model, options);
+  Expected<Manifest> manifest =
+      lowerToLLVMDialect(**module, model, options, timing.nest("lowering"));
   if (!manifest)
     return manifest.takeError();
   Expected<TargetDescription> target = moduleTarget(**module);
   if (!target)
     return target.takeError();
   LLVMContext llvmContext;
-  auto llvmModule = translateToLLVMIR(**module, *manifest, llvmContext);
+  auto llvmModule =
+      translateToLLVMIR(**module, *manifest, llvmContext, timing.nest("LLVM"));
   if (!llvmModule)
     return llvmModule.takeError();
   SmallString<128> objectPath;
@@ -515,9 +550,10 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
     if (ec)
       return createStringError(ec, "cannot write " + objectPath);
     if (Error e = emitMachineCode(**llvmModule, *target, options.optLevel,
-                                  /*assembly=*/false, os))
+                                  /*assembly=*/false, os, timing.nest("LLVM")))
       return e;
   }
+  mlir::TimingScope link = timing.nest("link and seal");
   if (Error e = linkArtifact(objectPath, outputPath, manifest->mpiRanks > 1))
     return e;
   return sealArtifact(outputPath);

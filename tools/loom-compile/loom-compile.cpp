@@ -21,6 +21,7 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -82,6 +83,14 @@ cl::opt<bool> printTargetFlag(
     cl::desc("Print what the code generator knows of the CPU (this machine's, "
              "or --cpu's): vector units, caches, and the matrix tile sizes "
              "derived from them; no model file needed"),
+    cl::cat(category));
+
+cl::opt<bool> timing(
+    "timing",
+    cl::desc("Print where the compile time went (to stderr, when done): "
+             "each stage, and inside the MLIR pipelines each pass, as a "
+             "tree of wall and user times; -mlir-timing-display=list sums "
+             "the passes instead"),
     cl::cat(category));
 
 /// The compile options (--cpu, --max-tokens, ...): those of
@@ -171,10 +180,21 @@ void printScheduleTable(const loom::Manifest &m) {
     int widest = 0;
     for (auto &[l, w] : width)
       widest = std::max(widest, w);
+    // Kernels that run shared code, by the code's name.
+    std::map<std::string, int> sharing;
+    for (const loom::KernelInfo &k : e.kernels)
+      if (!k.code.empty())
+        ++sharing[k.code];
     fmt::print("entry {}: {} kernels, {} levels, up to {} at once; arena {} "
                "bytes (planned for {} tokens)\n",
                e.name, e.kernels.size(), width.size(), widest, e.arenaBytes,
                e.maxTokens);
+    size_t own = llvm::count_if(
+        e.kernels, [](const loom::KernelInfo &k) { return k.code.empty(); });
+    fmt::print("  code: {} functions ({} kernels with code of their own, {} "
+               "shared by {} kernels)\n",
+               own + sharing.size(), own, sharing.size(),
+               e.kernels.size() - own);
     auto join = [](const auto &items) {
       std::string out;
       for (const auto &item : items)
@@ -187,6 +207,9 @@ void printScheduleTable(const loom::Manifest &m) {
                  level[k], join(info.deps));
       fmt::print("       reads  {}\n       writes {}\n", join(info.reads),
                  join(info.writes));
+      if (!info.code.empty())
+        fmt::print("       code   {} (shared by {} kernels)\n", info.code,
+                   sharing[info.code]);
     }
   }
 }
@@ -197,6 +220,7 @@ int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
   mlir::loom::bindCompileFlags(options, category);
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
@@ -243,18 +267,28 @@ int main(int argc, char **argv) {
         !known)
       return fail(toString(known.takeError()));
 
+  // The report prints when the manager goes, after the last stage's scope.
+  mlir::DefaultTimingManager timingManager;
+  mlir::applyDefaultTimingManagerCLOptions(timingManager);
+  if (timing)
+    timingManager.setEnabled(true);
+  mlir::TimingScope root = timingManager.getRootScope();
+
   if (stage == Stage::Artifact) {
     if (outputPath == "-")
       return fail("--emit=artifact writes a shared object: name it with -o");
-    if (Error err = loom::compileArtifact(**model, options, outputPath))
+    if (Error err = loom::compileArtifact(**model, options, outputPath,
+                                          std::move(root)))
       return fail(toString(std::move(err)));
     return 0;
   }
 
   mlir::MLIRContext context;
+  mlir::TimingScope frontend = root.nest("frontend (loom IR)");
   auto module = loom::buildModel(context, **model, loom::buildOptions(options));
   if (!module)
     return fail(toString(module.takeError()));
+  frontend.stop();
   std::string errorMessage;
   std::unique_ptr<ToolOutputFile> output =
       mlir::openOutputFile(outputPath, &errorMessage);
@@ -262,7 +296,8 @@ int main(int argc, char **argv) {
     return fail(errorMessage);
 
   if (stage != Stage::Loom)
-    if (Error err = loom::lowerToLinalg(**module, options))
+    if (Error err =
+            loom::lowerToLinalg(**module, options, root.nest("lowering")))
       return fail(toString(std::move(err)));
   if (stage == Stage::Loom || stage == Stage::Linalg) {
     (*module)->print(output->os());
@@ -270,8 +305,8 @@ int main(int argc, char **argv) {
     output->keep();
     return 0;
   }
-  Expected<loom::Manifest> manifest =
-      loom::lowerToLLVMDialect(**module, **model, options);
+  Expected<loom::Manifest> manifest = loom::lowerToLLVMDialect(
+      **module, **model, options, root.nest("lowering"));
   if (!manifest)
     return fail(toString(manifest.takeError()));
   if (printSchedule) {
@@ -280,7 +315,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   LLVMContext llvmContext;
-  auto llvmModule = loom::translateToLLVMIR(**module, *manifest, llvmContext);
+  auto llvmModule = loom::translateToLLVMIR(**module, *manifest, llvmContext,
+                                            root.nest("LLVM"));
   if (!llvmModule)
     return fail(toString(llvmModule.takeError()));
   if (stage == Stage::LLVM) {
@@ -289,9 +325,9 @@ int main(int argc, char **argv) {
     Expected<loom::TargetDescription> target = loom::moduleTarget(**module);
     if (!target)
       return fail(toString(target.takeError()));
-    if (Error err =
-            loom::emitMachineCode(**llvmModule, *target, options.optLevel,
-                                  stage == Stage::Asm, output->os()))
+    if (Error err = loom::emitMachineCode(**llvmModule, *target,
+                                          options.optLevel, stage == Stage::Asm,
+                                          output->os(), root.nest("LLVM")))
       return fail(toString(std::move(err)));
   }
   output->keep();

@@ -80,6 +80,10 @@ struct KernelInfo {
   std::vector<int64_t> deps;
   std::vector<int64_t> params;
   std::vector<std::string> reads, writes;
+  /// The function whose code the kernel runs where other kernels share it
+  /// (loom-share-kernel-code); empty when the kernel has code of its own.
+  /// For people and tools: the runtime calls `loom_entry_<name>` either way.
+  std::string code;
 };
 
 /// One entry point: `prefill` (any number of tokens) or `decode` (one).

@@ -109,6 +109,13 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
                      "the target's L2 (default true; false: one chunk, to "
                      "measure what the chunks gain)"),
       llvm::cl::init(true)};
+  Option<bool> shareKernelCode{
+      *this, "share-kernel-code",
+      llvm::cl::desc("Kernels that differ only in their weights, caches and "
+                     "arena offsets (every layer's) run one function, "
+                     "compiled once (loom-share-kernel-code; default true; "
+                     "false: one function per kernel, to compare)"),
+      llvm::cl::init(true)};
 
   //===--- The target ---------------------------------------------------===//
   Option<std::string> cpu{

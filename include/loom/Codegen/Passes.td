@@ -161,6 +161,64 @@ def LoomScheduleKernelsPass
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoomShareKernelCodePass
+    : Pass<"loom-share-kernel-code", "::mlir::ModuleOp"> {
+  let summary = "Compile kernels that differ only in what they read once";
+  let description = [{
+    Runs after `loom-schedule-kernels`. The layers of a transformer are one
+    computation with different weights: their kernels take different
+    arguments (each layer's weights and KV cache slices) but have the same
+    body, or bodies that differ only in where their buffers sit in the
+    activation arena. Compiling each of them again is most of the compile
+    time of a deep model.
+
+    Kernels of one entry point whose bodies are structurally equivalent
+    (same ops, attributes, types and use-def structure, compared op by op)
+    become one private function, `@<first kernel>__code`, marked
+    `noinline`. Index constants that differ between the kernels and are
+    used only as the byte offsets of `memref.view`s of the arena become
+    trailing `index` parameters of the shared function; any other
+    difference keeps the kernels apart. Each kernel keeps its name, its
+    signature and its place in the schedule, and its body becomes a call of
+    the shared code with its arguments and its arena offsets, so the
+    runtime's calling convention does not change. The schedule's
+    `#loom.kernel` entries name the code they run (`code = "..."`), which
+    `loom-compile --print-schedule` shows.
+
+    Before (two layers' projections, at different arena offsets):
+
+    ```mlir
+    func.func @step__k1(%w: memref<64x64xf32>, %arena: memref<?xi8>) ... {
+      %c0 = arith.constant 0 : index
+      %c4096 = arith.constant 4096 : index
+      %in = memref.view %arena[%c0][] : memref<?xi8> to memref<4x64xf32>
+      %out = memref.view %arena[%c4096][] : memref<?xi8> to memref<4x64xf32>
+      linalg.matmul_transpose_b ins(%in, %w : ...) outs(%out : ...)
+      return
+    }
+    func.func @step__k5(...)  // the same, with %c8192 for %c4096
+    ```
+
+    After:
+
+    ```mlir
+    func.func @step__k1(%w: memref<64x64xf32>, %arena: memref<?xi8>) ... {
+      %c4096 = arith.constant 4096 : index
+      call @step__k1__code(%w, %arena, %c4096) : (...) -> ()
+      return
+    }
+    func.func private @step__k1__code(%w: memref<64x64xf32>,
+        %arena: memref<?xi8>, %offset: index)
+        attributes {passthrough = ["noinline"]} {
+      ...  // the body, with %offset for %c4096
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Parallelism
 //===----------------------------------------------------------------------===//

@@ -18,6 +18,7 @@
 #include "loom/Target/TargetSpec.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/Error.h"
@@ -40,14 +41,21 @@ inline BuildOptions buildOptions(const CompileOptions &options) {
   return build;
 }
 
+/// Every stage below takes a timing scope it nests its own under (each MLIR
+/// pipeline's passes, LLVM's optimization and code generation): an inactive
+/// scope (the default) times nothing. `loom-compile --timing` passes the
+/// root of a DefaultTimingManager and prints the tree.
+
 /// Lowers a module of loom IR in place to linalg on tensors.
-llvm::Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options);
+llvm::Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options,
+                          mlir::TimingScope timing = {});
 
 /// Lowers a module of linalg IR in place to the LLVM dialect and returns the
 /// manifest of its entry points, read off the bufferized signatures.
 llvm::Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
                                             const ModelFile &model,
-                                            const CompileOptions &options);
+                                            const CompileOptions &options,
+                                            mlir::TimingScope timing = {});
 
 /// Lowers any module of loom IR (no model needed) all the way to the LLVM
 /// dialect; public functions get C-interface wrappers. For tests and tools
@@ -66,14 +74,15 @@ moduleTarget(mlir::ModuleOp module);
 /// manifest as the global string `loom_manifest`.
 llvm::Expected<std::unique_ptr<llvm::Module>>
 translateToLLVMIR(mlir::ModuleOp module, const Manifest &manifest,
-                  llvm::LLVMContext &context);
+                  llvm::LLVMContext &context, mlir::TimingScope timing = {});
 
 /// Optimizes `module` for `target` at LLVM's `optLevel` and writes assembly
 /// or an object file.
 llvm::Error emitMachineCode(llvm::Module &module,
                             const mlir::loom::TargetDescription &target,
                             unsigned optLevel, bool assembly,
-                            llvm::raw_pwrite_stream &os);
+                            llvm::raw_pwrite_stream &os,
+                            mlir::TimingScope timing = {});
 
 /// Links an object file into a shared object loom-run can load; `mpi`
 /// links the MPI library too (artifacts for expert ranks).
@@ -88,7 +97,8 @@ llvm::Error checkOptionsForModel(const ModelFile &model,
 /// The whole way from a model file to a shared object at `outputPath`.
 llvm::Error compileArtifact(const ModelFile &model,
                             const CompileOptions &options,
-                            llvm::StringRef outputPath);
+                            llvm::StringRef outputPath,
+                            mlir::TimingScope timing = {});
 
 /// A fingerprint of the weights a model file holds (names, shapes, storage
 /// types), to tell an artifact built for another model.

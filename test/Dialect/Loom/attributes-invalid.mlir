@@ -118,3 +118,4 @@ func.func @negative_param() attributes {loom.schedule = #loom.schedule<arena_byt
 func.func @label() attributes {loom.schedule = #loom.schedule<arena_bytes = 0, max_tokens = 1, kernels = [#loom.kernel<name = "k", deps = [], params = [], reads = [3], writes = []>]>} {
   return
 }
+

@@ -86,7 +86,8 @@ EntryInfo diamond() {
   e.name = "step";
   std::vector<std::vector<int64_t>> deps = {{}, {0}, {0}, {0}, {1, 2, 3}, {4}};
   for (size_t k = 0; k < deps.size(); ++k)
-    e.kernels.push_back({"step__k" + std::to_string(k), deps[k], {}, {}, {}});
+    e.kernels.push_back(
+        {"step__k" + std::to_string(k), deps[k], {}, {}, {}, {}});
   return e;
 }
 
@@ -118,7 +119,8 @@ TEST(CpuDevice, IndependentKernelsRunAtTheSameTime) {
   std::unique_ptr<Device> device = createCpuDevice();
   EntryInfo entry;
   entry.name = "pair";
-  entry.kernels = {{"pair__k0", {}, {}, {}, {}}, {"pair__k1", {}, {}, {}, {}}};
+  entry.kernels = {{"pair__k0", {}, {}, {}, {}, {}},
+                   {"pair__k1", {}, {}, {}, {}, {}}};
   auto executable =
       device->prepare(entry, {kernelA, kernelB}, nullptr, ScheduleMode::Graph);
   ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());

@@ -52,7 +52,9 @@ def Loom_KernelAttr : AttrDef<Loom_Dialect, "Kernel"> {
     kernels of the schedule), the entry point's parameters it takes
     (`params`: indices, in the kernel's order), and the buffers it reads and
     writes (labels for people and `--print-schedule`: a parameter's name or
-    `arena[lo, hi)`).
+    `arena[lo, hi)`). `code`, where present, names the private function
+    whose code the kernel runs, shared with other kernels of the schedule
+    (loom-share-kernel-code).
 
     ```mlir
     #loom.kernel<name = "prefill_k0", deps = array<i64>,
@@ -64,7 +66,8 @@ def Loom_KernelAttr : AttrDef<Loom_Dialect, "Kernel"> {
                         "::mlir::DenseI64ArrayAttr":$deps,
                         "::mlir::DenseI64ArrayAttr":$params,
                         "::mlir::ArrayAttr":$reads,
-                        "::mlir::ArrayAttr":$writes);
+                        "::mlir::ArrayAttr":$writes,
+                        OptionalParameter<"::mlir::StringAttr">:$code);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }
