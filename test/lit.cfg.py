@@ -36,6 +36,11 @@ config.substitutions.append(("%c_compiler", config.c_compiler))
 config.substitutions.append(("%python", sys.executable))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+# loom-compile keeps the object files of what it compiles in the cache
+# folder (and loom-run its artifacts) unless told another: the tests' go to
+# the build tree, never to the user's home.
+config.environment["XDG_CACHE_HOME"] = os.path.join(
+    config.loom_obj_root, "test", "xdg-cache")
 llvm_config.use_default_substitutions()
 
 # The real models of ../shared/models, when present beside the checkout.

@@ -502,8 +502,11 @@ bool EntryScheduler::conflict(const Anchor &a, const Anchor &b,
 }
 
 /// Removes the edges that other paths imply. `succ` is indexed by node;
-/// nodes are numbered in a topological order.
-static void transitiveReduction(SmallVectorImpl<llvm::BitVector> &succ) {
+/// nodes are numbered in a topological order. `reachOut`, if given,
+/// receives the nodes each node reaches.
+static void
+transitiveReduction(SmallVectorImpl<llvm::BitVector> &succ,
+                    SmallVectorImpl<llvm::BitVector> *reachOut = nullptr) {
   unsigned n = succ.size();
   SmallVector<llvm::BitVector> reach(n, llvm::BitVector(n));
   for (unsigned i = n; i-- > 0;) {
@@ -514,6 +517,8 @@ static void transitiveReduction(SmallVectorImpl<llvm::BitVector> &succ) {
     reach[i] = succ[i];
     reach[i] |= implied;
   }
+  if (reachOut)
+    *reachOut = std::move(reach);
 }
 
 void EntryScheduler::buildGroups() {
@@ -564,13 +569,19 @@ void EntryScheduler::buildGroups() {
   // node into its (only) successor's slot keeps every edge pointing to a
   // higher slot: the node's predecessors come before it, and whatever else
   // it reached is reachable from the successor, so comes after that.
+  //
+  // The reduced graph (the edges no other path implies), what each group
+  // reaches and how many reduced edges enter each group are kept up to date
+  // through the merges: recomputing the reduction for every merge made this
+  // loop cubic in the number of anchors (2.7 s of a 22-layer model's
+  // compile).
+  SmallVector<llvm::BitVector> reduced = succ, reach;
+  transitiveReduction(reduced, &reach);
+  SmallVector<unsigned> predCount(n, 0);
+  for (unsigned g : alive.set_bits())
+    for (unsigned s : reduced[g].set_bits())
+      ++predCount[s];
   while (merge) {
-    SmallVector<llvm::BitVector> reduced = succ;
-    transitiveReduction(reduced);
-    SmallVector<unsigned> predCount(n, 0);
-    for (unsigned g : alive.set_bits())
-      for (unsigned s : reduced[g].set_bits())
-        ++predCount[s];
     std::optional<std::pair<unsigned, unsigned>> pick;
     for (unsigned g : alive.set_bits()) {
       if (reduced[g].count() != 1)
@@ -599,6 +610,33 @@ void EntryScheduler::buildGroups() {
         succ[p].reset(g);
         succ[p].set(s);
       }
+    // s now stands for g too. Whatever reached g reached s through it, so
+    // reachability is unchanged but for g; an edge that entered g enters s,
+    // and only edges entering s can have become implied (by a predecessor
+    // of g that also reached s another way). g's only reduced edge went to
+    // s, so s's own reduced edges stay as they were.
+    reduced[g].reset();
+    reach[g].reset();
+    for (unsigned p : alive.set_bits()) {
+      reach[p].reset(g);
+      if (reduced[p].test(g)) {
+        reduced[p].reset(g);
+        reduced[p].set(s);
+      }
+    }
+    predCount[g] = 0;
+    predCount[s] = 0;
+    for (unsigned p : alive.set_bits()) {
+      if (!reduced[p].test(s))
+        continue;
+      bool implied = llvm::any_of(succ[p].set_bits(), [&](unsigned r) {
+        return r != s && reach[r].test(s);
+      });
+      if (implied)
+        reduced[p].reset(s);
+      else
+        ++predCount[s];
+    }
   }
 
   // Number the surviving groups in slot order, a topological order.

@@ -37,6 +37,12 @@ static int addLoomLibrary(struct dl_phdr_info *info, size_t, void *data) {
   return 0;
 }
 
+std::string compilerStamp() {
+  std::string stamp;
+  dl_iterate_phdr(addLoomLibrary, &stamp);
+  return stamp;
+}
+
 std::string cacheFolder(const CacheOptions &options) {
   SmallString<256> path;
   if (!options.dir.empty()) {
@@ -62,8 +68,6 @@ Expected<std::string> cacheKey(const ModelFile &model,
   Expected<TargetDescription> target = describeTarget(options.cpu);
   if (!target)
     return target.takeError();
-  std::string compilerStamp;
-  dl_iterate_phdr(addLoomLibrary, &compilerStamp);
   std::string config;
   for (const auto &[field, value] : describeConfig(model.config))
     config += field + "=" + value + ";";
@@ -71,7 +75,8 @@ Expected<std::string> cacheKey(const ModelFile &model,
       formatv("config:{0}|weights:{1}|options:{2}|target:{3}:{4}|compiler:{5}|"
               "manifest:v{6}",
               config, weightsFingerprint(model), options.str(), target->cpu,
-              join(target->isaFeatures, ","), compilerStamp, Manifest::kVersion)
+              join(target->isaFeatures, ","), compilerStamp(),
+              Manifest::kVersion)
           .str();
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
 }
@@ -113,7 +118,14 @@ Expected<std::string> compileCached(const ModelFile &model,
   // half-written artifact.
   SmallString<256> partial(path);
   partial += ".partial." + std::to_string(sys::Process::getProcessId());
-  if (Error e = compileArtifact(model, options, partial)) {
+  // Kernels' objects are kept beside the artifacts: another option or
+  // another model with the same kernels compiles only what changed.
+  SmallString<256> objects;
+  if (!cache.disabled) {
+    objects = cacheFolder(cache);
+    sys::path::append(objects, "objects");
+  }
+  if (Error e = compileArtifact(model, options, partial, objects)) {
     sys::fs::remove(partial);
     return std::move(e);
   }

@@ -20,6 +20,7 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/IRBuilder.h"
@@ -457,7 +458,8 @@ Error emitMachineCode(Module &module, const TargetDescription &target,
   return Error::success();
 }
 
-Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
+Error linkArtifact(ArrayRef<std::string> objectPaths, StringRef outputPath,
+                   bool mpi) {
   // The Debian clang of the LLVM Loom was built with links the object with
   // libm, and with compiler-rt's builtins, statically (conversions LLVM
   // emits as calls where the CPU lacks the instruction: __truncsfbf2 for
@@ -472,9 +474,12 @@ Error linkArtifact(StringRef objectPath, StringRef outputPath, bool mpi) {
                                clang + " or on PATH");
     clang = *found;
   }
-  SmallVector<StringRef> args = {
-      clang, "-shared",  "-fuse-ld=lld", "--rtlib=compiler-rt",
-      "-o",  outputPath, objectPath,     "-lm"};
+  SmallVector<StringRef> args = {clang,          "-shared",
+                                 "-fuse-ld=lld", "--rtlib=compiler-rt",
+                                 "-o",           outputPath};
+  for (const std::string &object : objectPaths)
+    args.push_back(object);
+  args.push_back("-lm");
   // Expert ranks call the MPI library (OpenMPI's, from Debian's
   // libopenmpi-dev).
   if (mpi)
@@ -513,7 +518,8 @@ Error checkOptionsForModel(const ModelFile &model,
 }
 
 Error compileArtifact(const ModelFile &model, const CompileOptions &options,
-                      StringRef outputPath, mlir::TimingScope timing) {
+                      StringRef outputPath, StringRef objectCache,
+                      mlir::TimingScope timing) {
   if (Error e = checkOptionsForModel(model, options))
     return e;
   if (!options.cpu.empty())
@@ -539,22 +545,30 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
       translateToLLVMIR(**module, *manifest, llvmContext, timing.nest("LLVM"));
   if (!llvmModule)
     return llvmModule.takeError();
-  SmallString<128> objectPath;
+  // The objects go to a temporary folder, or to the object cache.
+  SmallString<128> folder;
   if (std::error_code ec =
-          sys::fs::createTemporaryFile("loom-artifact", "o", objectPath))
-    return createStringError(ec, "cannot create a temporary object file");
-  FileRemover removeObject(objectPath);
-  {
+          sys::fs::createUniqueDirectory("loom-artifact", folder))
+    return createStringError(ec, "cannot create a temporary folder");
+  auto removeFolder = make_scope_exit([&] {
     std::error_code ec;
-    raw_fd_ostream os(objectPath, ec);
-    if (ec)
-      return createStringError(ec, "cannot write " + objectPath);
-    if (Error e = emitMachineCode(**llvmModule, *target, options.optLevel,
-                                  /*assembly=*/false, os, timing.nest("LLVM")))
-      return e;
-  }
+    for (sys::fs::directory_iterator it(folder, ec), end; it != end && !ec;
+         it.increment(ec))
+      sys::fs::remove(it->path());
+    sys::fs::remove(folder);
+  });
+  if (!objectCache.empty())
+    if (std::error_code ec = sys::fs::create_directories(objectCache))
+      return createStringError(ec,
+                               "cannot create the object cache " + objectCache);
+  CodegenStats stats;
+  Expected<std::vector<std::string>> objects =
+      emitObjectFiles(**llvmModule, *manifest, *target, options.optLevel,
+                      folder, objectCache, stats, timing.nest("LLVM"));
+  if (!objects)
+    return objects.takeError();
   mlir::TimingScope link = timing.nest("link and seal");
-  if (Error e = linkArtifact(objectPath, outputPath, manifest->mpiRanks > 1))
+  if (Error e = linkArtifact(*objects, outputPath, manifest->mpiRanks > 1))
     return e;
   return sealArtifact(outputPath);
 }

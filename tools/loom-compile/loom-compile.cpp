@@ -14,6 +14,7 @@
 
 #include "loom/Codegen/CompileOptions.h"
 #include "loom/Codegen/Target.h"
+#include "loom/Driver/CompileCache.h"
 #include "loom/Driver/Compiler.h"
 #include "loom/Frontend/ModelBuilder.h"
 #include "loom/Frontend/ModelFile.h"
@@ -22,6 +23,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -84,6 +86,20 @@ cl::opt<bool> printTargetFlag(
              "or --cpu's): vector units, caches, and the matrix tile sizes "
              "derived from them; no model file needed"),
     cl::cat(category));
+
+cl::opt<std::string> cacheDir(
+    "cache-dir",
+    cl::desc("Where the object files of compiled units of code (each "
+             "kernel's code, each entry point) are kept, by a hash of their "
+             "code and the target: a unit whose code did not change is not "
+             "compiled again, whatever other option or model changed "
+             "(default: the objects folder of loom-run's cache, "
+             "$XDG_CACHE_HOME/loom or ~/.cache/loom)"),
+    cl::value_desc("dir"), cl::cat(category));
+cl::opt<bool> noCache("no-cache",
+                      cl::desc("Compile every unit of code; keep no object "
+                               "files"),
+                      cl::cat(category));
 
 cl::opt<bool> timing(
     "timing",
@@ -277,7 +293,14 @@ int main(int argc, char **argv) {
   if (stage == Stage::Artifact) {
     if (outputPath == "-")
       return fail("--emit=artifact writes a shared object: name it with -o");
-    if (Error err = loom::compileArtifact(**model, options, outputPath,
+    SmallString<256> objects;
+    if (!noCache) {
+      loom::CacheOptions cache;
+      cache.dir = cacheDir;
+      objects = loom::cacheFolder(cache);
+      sys::path::append(objects, "objects");
+    }
+    if (Error err = loom::compileArtifact(**model, options, outputPath, objects,
                                           std::move(root)))
       return fail(toString(std::move(err)));
     return 0;

@@ -31,7 +31,13 @@ struct CacheOptions {
   bool disabled = false;
 };
 
-/// The cache folder `options` name (see CacheOptions::dir).
+/// The build of the compiler: every loaded Loom library's path, size and
+/// modification time (a rebuilt compiler misses every cache).
+std::string compilerStamp();
+
+/// The cache folder `options` name (see CacheOptions::dir). Artifacts are
+/// kept in it by cacheKey, and the object files of their units of code in
+/// its `objects` folder (emitObjectFiles).
 std::string cacheFolder(const CacheOptions &options);
 
 /// The cache key of `model` compiled with `options`: a hash of the model's

@@ -84,20 +84,41 @@ llvm::Error emitMachineCode(llvm::Module &module,
                             llvm::raw_pwrite_stream &os,
                             mlir::TimingScope timing = {});
 
-/// Links an object file into a shared object loom-run can load; `mpi`
+/// What emitObjectFiles did.
+struct CodegenStats {
+  size_t units = 0;    // modules the LLVM module was split into
+  size_t compiled = 0; // of them compiled (the rest came from the cache)
+};
+
+/// Splits `module` (translated with `manifest`) into units that compile
+/// apart (each kernel's code with its wrappers and the kernels sharing it,
+/// each entry point's sequential schedule), optimizes and compiles them on
+/// the TBB threads, and returns their object files in link order. With an
+/// `objectCache` folder the objects are kept there under a hash of their
+/// unit's bitcode and the target, and a unit found there is not compiled
+/// again; without one they go to `folder` (the caller removes them).
+llvm::Expected<std::vector<std::string>>
+emitObjectFiles(llvm::Module &module, const Manifest &manifest,
+                const mlir::loom::TargetDescription &target, unsigned optLevel,
+                llvm::StringRef folder, llvm::StringRef objectCache,
+                CodegenStats &stats, mlir::TimingScope timing = {});
+
+/// Links object files into a shared object loom-run can load; `mpi`
 /// links the MPI library too (artifacts for expert ranks).
-llvm::Error linkArtifact(llvm::StringRef objectPath, llvm::StringRef outputPath,
-                         bool mpi = false);
+llvm::Error linkArtifact(llvm::ArrayRef<std::string> objectPaths,
+                         llvm::StringRef outputPath, bool mpi = false);
 
 /// Checks that `options` make sense for `model` (expert ranks ask for
 /// experts), naming the flag; compileArtifact calls it first.
 llvm::Error checkOptionsForModel(const ModelFile &model,
                                  const CompileOptions &options);
 
-/// The whole way from a model file to a shared object at `outputPath`.
+/// The whole way from a model file to a shared object at `outputPath`;
+/// `objectCache` as for emitObjectFiles (empty: compile every unit).
 llvm::Error compileArtifact(const ModelFile &model,
                             const CompileOptions &options,
                             llvm::StringRef outputPath,
+                            llvm::StringRef objectCache = {},
                             mlir::TimingScope timing = {});
 
 /// A fingerprint of the weights a model file holds (names, shapes, storage
