@@ -550,7 +550,7 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
   if (std::error_code ec =
           sys::fs::createUniqueDirectory("loom-artifact", folder))
     return createStringError(ec, "cannot create a temporary folder");
-  auto removeFolder = make_scope_exit([&] {
+  scope_exit removeFolder([&] {
     std::error_code ec;
     for (sys::fs::directory_iterator it(folder, ec), end; it != end && !ec;
          it.increment(ec))

@@ -31,6 +31,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
+#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/xxhash.h"
 #include "llvm/Transforms/Utils/Cloning.h"
 
@@ -188,6 +189,11 @@ emitObjectFiles(Module &module, const Manifest &manifest,
                 const mlir::loom::TargetDescription &target, unsigned optLevel,
                 StringRef folder, StringRef objectCache, CodegenStats &stats,
                 mlir::TimingScope timing) {
+  // Registering the targets is not thread-safe the first time: done here,
+  // before the workers create their target machines.
+  InitializeNativeTarget();
+  InitializeNativeTargetAsmPrinter();
+
   std::vector<Unit> units;
   {
     mlir::TimingScope split = timing.nest("split into units");
@@ -229,8 +235,10 @@ emitObjectFiles(Module &module, const Manifest &manifest,
   for (Unit &unit : units)
     if (!unit.cached)
       work.push_back(&unit);
-  llvm::stable_sort(work, [](const Unit *a, const Unit *b) {
-    return a->bitcode.size() > b->bitcode.size();
+  llvm::sort(work, [](const Unit *a, const Unit *b) {
+    return a->bitcode.size() != b->bitcode.size()
+               ? a->bitcode.size() > b->bitcode.size()
+               : a->name < b->name;
   });
   stats.units = units.size();
   stats.compiled = work.size();

@@ -50,7 +50,8 @@ SHAPES = {
 }
 MODELS = ["stories260K"] + list(SHAPES)
 DEFAULT_MODELS = ["stories260K", "stories110M", "tinyllama-1.1B"]
-FORMATS = ["f32", "q8_0", "q4_0"]
+FORMATS = ["f32", "f16", "bf16", "q8_0", "q4_0"]
+DEFAULT_FORMATS = ["f32", "q8_0", "q4_0"]
 
 
 def run(cmd):
@@ -137,7 +138,7 @@ def main():
                     help="where model files go (default /tmp/loom-bench)")
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS),
                     help="comma-separated, of: " + ", ".join(MODELS))
-    ap.add_argument("--formats", default=",".join(FORMATS),
+    ap.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                     help="comma-separated, of: " + ", ".join(FORMATS))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", metavar="LOOM_COMPILE",
