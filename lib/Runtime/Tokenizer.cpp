@@ -84,6 +84,7 @@ Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
 
   Tokenizer tok;
   tok.source = source.str();
+  tok.addBos = data.addBos.value_or(true);
   tok.bos = int(data.bosId);
   tok.eos = int(data.eosId);
   tok.scores = std::move(data.scores);
@@ -188,10 +189,10 @@ void mergeSymbols(std::vector<Symbol> &symbols, FindMerge findMerge,
 }
 } // namespace
 
-Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos,
-                                             bool eos) const {
+Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos, bool eos,
+                                             bool parseSpecial) const {
   if (byteLevel)
-    return encodeByteLevel(text, bos, eos);
+    return encodeByteLevel(text, bos, eos, parseSpecial);
   std::vector<int> tokens;
   tokens.reserve(text.size() + 3);
   if (bos)
@@ -356,136 +357,23 @@ static std::pair<uint32_t, size_t> nextCodePoint(StringRef text, size_t pos) {
   return {cp, length};
 }
 
-namespace {
-/// The classes the pre-tokenizer tells apart.
-enum class CharClass { Letter, Digit, Newline, Space, Symbol };
-} // namespace
-
-/// A simplified Unicode class of `cp` (~0U, an invalid byte, is a symbol).
-static CharClass classify(uint32_t cp) {
-  if (cp == '\n' || cp == '\r')
-    return CharClass::Newline;
-  if (cp == ' ' || cp == '\t' || cp == '\v' || cp == '\f' || cp == 0x85 ||
-      cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
-      cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-      cp == 0x3000)
-    return CharClass::Space;
-  if (cp >= '0' && cp <= '9')
-    return CharClass::Digit;
-  if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
-    return CharClass::Letter;
-  if (cp < 0x80 || cp == ~0U)
-    return CharClass::Symbol;
-  // Latin-1: letters but for the punctuation and symbols, × and ÷.
-  if (cp < 0x100)
-    return (cp >= 0xC0 && cp != 0xD7 && cp != 0xF7) || cp == 0xAA ||
-                   cp == 0xB5 || cp == 0xBA
-               ? CharClass::Letter
-               : CharClass::Symbol;
-  // Combining marks, punctuation, symbols, arrows, box drawing, dingbats,
-  // CJK punctuation, private use, half/full-width punctuation, emoji.
-  if ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x2000 && cp <= 0x2BFF) ||
-      (cp >= 0x2E00 && cp <= 0x2E7F) || (cp >= 0x3000 && cp <= 0x303F) ||
-      (cp >= 0xE000 && cp <= 0xF8FF) || (cp >= 0xFE00 && cp <= 0xFE4F) ||
-      (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
-      (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65) ||
-      (cp >= 0x1F000 && cp <= 0x1FAFF))
-    return CharClass::Symbol;
-  return CharClass::Letter;
-}
-
-std::vector<StringRef> Tokenizer::preTokenize(StringRef text,
-                                              unsigned digitGroup) {
-  if (digitGroup == 0)
-    digitGroup = 1;
-  // The text as code points: byte offset and class of each.
-  std::vector<size_t> offsets;
-  std::vector<CharClass> classes;
-  std::vector<uint32_t> points;
-  for (size_t pos = 0; pos < text.size();) {
-    auto [cp, length] = nextCodePoint(text, pos);
-    offsets.push_back(pos);
-    classes.push_back(classify(cp));
-    points.push_back(cp);
-    pos += length;
+/// Appends the UTF-8 spelling of code point `cp`.
+static void appendCodePoint(std::string &out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6));
+    out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18));
+    out += char(0x80 | ((cp >> 12) & 0x3F));
+    out += char(0x80 | ((cp >> 6) & 0x3F));
+    out += char(0x80 | (cp & 0x3F));
   }
-  size_t n = classes.size();
-  offsets.push_back(text.size());
-  auto is = [&](size_t i, CharClass c) { return i < n && classes[i] == c; };
-  auto isWhite = [&](size_t i) {
-    return is(i, CharClass::Space) || is(i, CharClass::Newline);
-  };
-  auto lower = [&](size_t i) -> uint32_t {
-    if (i >= n)
-      return 0;
-    uint32_t cp = points[i];
-    return cp >= 'A' && cp <= 'Z' ? cp - 'A' + 'a' : cp;
-  };
-
-  std::vector<StringRef> chunks;
-  for (size_t i = 0; i < n;) {
-    size_t end = i;
-    // Contractions.
-    if (points[i] == '\'') {
-      uint32_t a = lower(i + 1), b = lower(i + 2);
-      if (a == 's' || a == 't' || a == 'm' || a == 'd')
-        end = i + 2;
-      else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') ||
-               (a == 'l' && b == 'l'))
-        end = i + 3;
-    }
-    // Letters, with at most one leading non-letter, non-digit, non-newline.
-    if (end == i) {
-      size_t start = i;
-      if (!is(i, CharClass::Letter) && !is(i, CharClass::Digit) &&
-          !is(i, CharClass::Newline) && is(i + 1, CharClass::Letter))
-        start = i + 1;
-      if (is(start, CharClass::Letter)) {
-        end = start;
-        while (is(end, CharClass::Letter))
-          ++end;
-      }
-    }
-    // Digits, in groups.
-    if (end == i && is(i, CharClass::Digit)) {
-      end = i;
-      while (end - i < digitGroup && is(end, CharClass::Digit))
-        ++end;
-    }
-    // An optional space, symbols, then newlines.
-    if (end == i) {
-      size_t start = points[i] == ' ' ? i + 1 : i;
-      if (is(start, CharClass::Symbol)) {
-        end = start;
-        while (is(end, CharClass::Symbol))
-          ++end;
-        while (is(end, CharClass::Newline))
-          ++end;
-      }
-    }
-    // White space: up to its last newline; else all of it but a last
-    // character before a non-space; else all of it.
-    if (end == i) {
-      size_t runEnd = i;
-      while (isWhite(runEnd))
-        ++runEnd;
-      size_t lastNewline = runEnd;
-      for (size_t k = i; k < runEnd; ++k)
-        if (is(k, CharClass::Newline))
-          lastNewline = k;
-      if (lastNewline < runEnd)
-        end = lastNewline + 1;
-      else if (runEnd < n && runEnd - i >= 2)
-        end = runEnd - 1;
-      else
-        end = runEnd;
-    }
-    if (end == i) // unreachable: every class is matched above
-      end = i + 1;
-    chunks.push_back(text.slice(offsets[i], offsets[end]));
-    i = end;
-  }
-  return chunks;
 }
 
 Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
@@ -514,9 +402,20 @@ Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
   for (unsigned b = 0; b < 256; ++b)
     byteOf[byteAlphabet()[b]] = uint8_t(b);
 
+  Expected<PreTokenizer> pre = data.preExpressions.empty()
+                                   ? PreTokenizer::forName(data.pre)
+                                   : PreTokenizer::fromExpressions(
+                                         "tokenizer.json", data.preExpressions);
+  if (!pre)
+    return fail(toString(pre.takeError()));
+
   Tokenizer tok;
   tok.source = source.str();
   tok.byteLevel = true;
+  tok.pre = std::move(*pre);
+  // Byte-level vocabularies (GPT-2's) start no prompt with BOS unless the
+  // file says so (Llama 3's does).
+  tok.addBos = data.addBos.value_or(false);
   tok.bos = int(data.bosId);
   tok.eos = int(data.eosId);
   tok.scores = std::move(data.scores);
@@ -529,6 +428,9 @@ Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
     StringRef piece = tok.pieces[id];
     tok.ids.try_emplace(piece, id);
     int32_t type = data.tokenTypes.empty() ? 1 : data.tokenTypes[id];
+    if (type == 3 || type == 4)
+      if (!piece.empty())
+        tok.specials.push_back({piece.str(), id, type == 3});
     if (type == 3) // control: prints nothing
       continue;
     if (type == 4) { // user-defined: its text as it is
@@ -554,6 +456,11 @@ Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
         tok.byteTokens[it->second] = id;
   }
 
+  llvm::sort(tok.specials, [](const Special &a, const Special &b) {
+    return a.text.size() != b.text.size() ? a.text.size() > b.text.size()
+                                          : a.id < b.id;
+  });
+
   for (auto [rank, merge] : llvm::enumerate(data.merges)) {
     auto [left, right] = StringRef(merge).split(' ');
     if (left.empty() || right.empty() || rank > size_t(INT32_MAX))
@@ -568,7 +475,8 @@ Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
 }
 
 Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
-                                                      bool eos) const {
+                                                      bool eos,
+                                                      bool parseSpecial) const {
   std::vector<int> result;
   result.reserve(text.size() + 2);
   if (bos)
@@ -582,24 +490,64 @@ Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
     return Merge{-double(it->second.first), it->second.second};
   };
 
+  // The text between special tokens, in order, with the special token
+  // after it (-1 after the last).
+  std::vector<std::pair<StringRef, int>> segments;
+  size_t begin = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const Special *found = nullptr;
+    for (const Special &special : specials)
+      if ((parseSpecial || !special.control) &&
+          text.substr(pos).starts_with(special.text)) {
+        found = &special;
+        break;
+      }
+    if (!found) {
+      ++pos;
+      continue;
+    }
+    segments.push_back({text.slice(begin, pos), found->id});
+    pos += found->text.size();
+    begin = pos;
+  }
+  segments.push_back({text.drop_front(begin), -1});
+
   std::vector<Symbol> symbols;
   size_t chunkOffset = 0;
-  for (StringRef chunk : preTokenize(text)) {
-    symbols.clear();
-    for (auto [i, c] : llvm::enumerate(chunk)) {
-      uint8_t byte = uint8_t(c);
-      if (byteTokens[byte] < 0)
-        return createStringError(
-            inconvertibleErrorCode(),
-            source + ": the vocabulary has no byte-level piece for byte 0x" +
-                formatByte(byte) + " at offset " + Twine(chunkOffset + i) +
-                " of the text");
-      symbols.push_back({byteTokens[byte], int(i) - 1,
-                         i + 1 < chunk.size() ? int(i) + 1 : -1});
-    }
-    chunkOffset += chunk.size();
+  std::string spelled;
+  for (auto [segment, special] : segments) {
+    for (StringRef chunk : pre->split(segment)) {
+      // Llama 3 takes a chunk that is a piece whole.
+      if (pre->takesWholePieces()) {
+        spelled.clear();
+        for (char c : chunk)
+          appendCodePoint(spelled, byteAlphabet()[uint8_t(c)]);
+        if (std::optional<int> id = lookup(spelled)) {
+          result.push_back(*id);
+          chunkOffset += chunk.size();
+          continue;
+        }
+      }
+      symbols.clear();
+      for (auto [i, c] : llvm::enumerate(chunk)) {
+        uint8_t byte = uint8_t(c);
+        if (byteTokens[byte] < 0)
+          return createStringError(
+              inconvertibleErrorCode(),
+              source + ": the vocabulary has no byte-level piece for byte 0x" +
+                  formatByte(byte) + " at offset " + Twine(chunkOffset + i) +
+                  " of the text");
+        symbols.push_back({byteTokens[byte], int(i) - 1,
+                           i + 1 < chunk.size() ? int(i) + 1 : -1});
+      }
+      chunkOffset += chunk.size();
 
-    mergeSymbols(symbols, findMerge, result);
+      mergeSymbols(symbols, findMerge, result);
+    }
+    if (special >= 0) {
+      result.push_back(special);
+      chunkOffset += pieces[special].size();
+    }
   }
   if (eos)
     result.push_back(this->eos);

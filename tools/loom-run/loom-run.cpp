@@ -110,6 +110,29 @@ cl::opt<bool> printIds(
     cl::desc("Work in token ids: -p is a list of ids (BOS included), the "
              "output is the ids of the sequence; no tokenizer needed"),
     cl::cat(category));
+cl::opt<bool> tokenizeOnly(
+    "tokenize",
+    cl::desc("Print the token ids of the -p text (space-separated, one "
+             "line) and stop: nothing is compiled, and MODEL may be a "
+             "vocabulary-only GGUF"),
+    cl::cat(category));
+cl::opt<bool> detokenizeOnly(
+    "detokenize",
+    cl::desc("With --ids: print the text of the ids in -p and stop (a "
+             "leading BOS prints nothing where prompts start with one; "
+             "special tokens print as they are spelled, e.g. <|im_end|>)"),
+    cl::cat(category));
+cl::opt<bool> noBos("no-bos",
+                    cl::desc("Do not start the prompt with BOS (default: as "
+                             "the vocabulary says, "
+                             "tokenizer.ggml.add_bos_token; else BOS)"),
+                    cl::cat(category));
+cl::opt<bool> noParseSpecial(
+    "no-parse-special",
+    cl::desc("Text such as <|im_start|> in the prompt is ordinary text, not "
+             "the special token it spells (as tokenizer test vectors are "
+             "made)"),
+    cl::cat(category));
 cl::opt<std::string> dumpLogits(
     "dump-logits",
     cl::desc("Write the logits of every forwarded position, as little-endian "
@@ -215,6 +238,61 @@ int takeThreadsOption(std::vector<char *> &args) {
   return threads;
 }
 
+/// --tokenize and --detokenize: the vocabulary of `path` (a model file, a
+/// vocabulary-only GGUF, or an artifact's model file), or --tokenizer's.
+static int runTokenizer(StringRef path) {
+  std::string vocabPath = path.str();
+  if (isArtifact(path)) {
+    auto loaded = loom::Artifact::load(path);
+    if (!loaded)
+      return fail(toString(loaded.takeError()));
+    vocabPath = (*loaded)->manifest().modelPath;
+  }
+  Expected<loom::TokenizerData> vocab =
+      tokenizerPath.empty() ? loom::readVocabulary(vocabPath)
+                            : loom::readLlama2CTokenizer(tokenizerPath, 0);
+  if (!vocab)
+    return fail(toString(vocab.takeError()));
+  auto tokenizer = loom::Tokenizer::create(std::move(*vocab));
+  if (!tokenizer)
+    return fail(toString(tokenizer.takeError()));
+  if (tokenizeOnly) {
+    if (printIds)
+      return fail("--tokenize takes text in -p, not ids (--ids)");
+    auto ids = tokenizer->encode(prompt, !noBos && tokenizer->addsBos(),
+                                 /*eos=*/false, !noParseSpecial);
+    if (!ids)
+      return fail(toString(ids.takeError()));
+    std::string line;
+    for (int id : *ids)
+      line += fmt::format("{}{}", line.empty() ? "" : " ", id);
+    fmt::print("{}\n", line);
+    return 0;
+  }
+  if (!printIds)
+    return fail("--detokenize takes token ids: give them with --ids -p");
+  SmallVector<StringRef> words;
+  StringRef(prompt).split(words, ' ', -1, /*KeepEmpty=*/false);
+  std::string text;
+  int prev = tokenizer->bosId();
+  for (auto [i, w] : llvm::enumerate(words)) {
+    int id;
+    if (w.getAsInteger(10, id))
+      return fail("--ids takes the prompt as token ids, not '" + w + "'");
+    if (i == 0 && id == tokenizer->bosId() && tokenizer->addsBos())
+      continue;
+    auto piece = tokenizer->decode(prev, id);
+    if (!piece)
+      return fail(toString(piece.takeError()));
+    // Special tokens show as what they spell (generation prints none).
+    std::optional<StringRef> special = tokenizer->specialText(id);
+    text += special ? *special : *piece;
+    prev = id;
+  }
+  fmt::print("{}\n", text);
+  return 0;
+}
+
 static int runMain(int argc, char **argv) {
   InitLLVM init(argc, argv);
   std::vector<char *> args(argv, argv + argc);
@@ -240,6 +318,11 @@ static int runMain(int argc, char **argv) {
       "thread)\n");
 
   loom::setThreadCount(threads);
+  if (tokenizeOnly || detokenizeOnly) {
+    if (inputPath.empty())
+      return fail("no model file or vocabulary given (see --help)");
+    return runTokenizer(inputPath);
+  }
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;
@@ -354,7 +437,8 @@ static int runMain(int argc, char **argv) {
     if (promptTokens.empty())
       promptTokens.push_back(bosId);
   } else {
-    auto encoded = tokenizer->encode(prompt, /*bos=*/true);
+    auto encoded = tokenizer->encode(prompt, !noBos && tokenizer->addsBos(),
+                                     /*eos=*/false, !noParseSpecial);
     if (!encoded)
       return fail(toString(encoded.takeError()));
     promptTokens.assign(encoded->begin(), encoded->end());

@@ -109,6 +109,16 @@ struct TokenizerData {
   /// models), else empty. SentencePiece-style models rank merges by score.
   std::vector<std::string> merges;
   int64_t bosId = 1, eosId = 2, unkId = 0;
+  /// Byte-level BPE: the pre-tokenizer GGUF's `tokenizer.ggml.pre` names
+  /// (`gpt-2`, `llama-bpe`, `smollm`, ...; empty: llama.cpp's `default`),
+  /// or, from a tokenizer.json, the expressions its `pre_tokenizer` splits
+  /// with (then `pre` is empty; the entry `<gpt-2>` stands for GPT-2's own
+  /// expression, which `ByteLevel` applies).
+  std::string pre;
+  std::vector<std::string> preExpressions;
+  /// Whether a prompt starts with BOS (`tokenizer.ggml.add_bos_token`),
+  /// where the file says.
+  std::optional<bool> addBos;
   std::string source; ///< the file it was read from
   bool empty() const { return pieces.empty(); }
 };
@@ -177,6 +187,12 @@ llvm::Expected<std::unique_ptr<ModelFile>> readSafetensorsFromBuffer(
 /// are set from the config alone.
 llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef json,
                                           llvm::StringRef name);
+
+/// The vocabulary of any file that has one: a GGUF's `tokenizer.ggml.*`
+/// keys (a vocabulary-only GGUF, as llama.cpp's `--vocab-only` writes,
+/// included: its tensors and model keys are not read), else the tokenizer
+/// of the model file readModelFile reads. Fails when the file has none.
+llvm::Expected<TokenizerData> readVocabulary(llvm::StringRef path);
 
 /// Reads a llama2.c `tokenizer.bin` (e.g. `tok512.bin`) for `vocabSize` ids;
 /// a `vocabSize` of 0 reads every piece in the file.

@@ -19,8 +19,9 @@
 //     bsearch finds any of them).
 //
 // It also implements GPT-2-style byte-level BPE (GGUF `tokenizer.ggml.model`
-// `gpt2`: Llama 3, Qwen2): pre-tokenization with a simplified form of Llama
-// 3's split pattern, bytes spelled in GPT-2's byte-to-unicode alphabet, and
+// `gpt2`: GPT-2, Llama 3, Qwen2, SmolLM, Falcon): special tokens matched
+// whole, pre-tokenization by the vocabulary's own expressions
+// (PreTokenizer.h), bytes spelled in GPT-2's byte-to-unicode alphabet, and
 // merges applied by rank (their index in `TokenizerData::merges`).
 //
 //===----------------------------------------------------------------------===//
@@ -29,6 +30,7 @@
 #define LOOM_RUNTIME_TOKENIZER_H
 
 #include "loom/Frontend/ModelFile.h"
+#include "loom/Runtime/PreTokenizer.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/DenseMap.h"
@@ -72,12 +74,31 @@ public:
   /// continuation bytes) and falls back to bytes. Fails, naming the byte,
   /// when a needed byte piece is missing from the vocabulary.
   ///
-  /// For a byte-level (`gpt2`) tokenizer: BOS if `bos`; the text split into
-  /// chunks (see `preTokenize`), each chunk's bytes as byte-level pieces,
-  /// merged by lowest merge rank (the leftmost pair on ties); EOS if `eos`.
-  /// No dummy prefix. Special tokens in the text are not recognised.
+  /// For a byte-level (`gpt2`) tokenizer: BOS if `bos`; the text cut at
+  /// special tokens spelled in it (user-defined ones always, control ones
+  /// such as `<|im_start|>` with `parseSpecial`: the longest at the
+  /// leftmost place), each becoming its id; the text between them split
+  /// into chunks by the vocabulary's pre-tokenizer, each chunk's bytes as
+  /// byte-level pieces, merged by lowest merge rank (the leftmost pair on
+  /// ties); EOS if `eos`. No dummy prefix.
   llvm::Expected<std::vector<int>> encode(llvm::StringRef text, bool bos,
-                                          bool eos = false) const;
+                                          bool eos = false,
+                                          bool parseSpecial = true) const;
+
+  /// The text of a special token (control or user-defined, byte-level
+  /// vocabularies only), which `decode` prints as nothing or as itself:
+  /// for showing ids as text, e.g. `<|im_end|>`.
+  std::optional<llvm::StringRef> specialText(int id) const {
+    for (const Special &s : specials)
+      if (s.id == id)
+        return llvm::StringRef(s.text);
+    return std::nullopt;
+  }
+
+  /// Whether a prompt starts with BOS: what the file says
+  /// (`tokenizer.ggml.add_bos_token`), else yes for SentencePiece and no for
+  /// byte-level BPE (as GPT-2's own tokenizer).
+  bool addsBos() const { return addBos; }
 
   /// The bytes of `token` when it follows `prevToken`, as run.c's `decode`:
   /// the piece, without its leading space after BOS, and a byte piece
@@ -88,18 +109,8 @@ public:
   /// verbatim; no space is stripped after BOS.
   llvm::Expected<llvm::StringRef> decode(int prevToken, int token) const;
 
-  /// The pre-tokenizer chunks of `text` for byte-level BPE, a simplified
-  /// form of Llama 3's split pattern: contractions ('s 't 're 've 'm 'll 'd,
-  /// any case); letters with at most one leading character that is neither
-  /// a letter, a digit nor a newline (usually a space); digits in groups of
-  /// up to `digitGroup`; an optional space and a run of other symbols, with
-  /// the newlines after them; white space ending at its last newline; other
-  /// white space, leaving its last character to a following word. Letters
-  /// are ASCII letters and most non-ASCII characters outside the
-  /// punctuation, symbol and emoji blocks; digits are ASCII digits. The
-  /// chunks concatenate to `text`.
-  static std::vector<llvm::StringRef> preTokenize(llvm::StringRef text,
-                                                  unsigned digitGroup = 3);
+  /// A byte-level tokenizer's pre-tokenizer (null for SentencePiece).
+  const PreTokenizer *preTokenizer() const { return pre ? &*pre : nullptr; }
 
   /// Whether this is a byte-level BPE (`gpt2`) tokenizer.
   bool isByteLevel() const { return byteLevel; }
@@ -136,7 +147,8 @@ private:
   static llvm::Expected<Tokenizer> createByteLevel(TokenizerData data,
                                                    llvm::StringRef source);
   llvm::Expected<std::vector<int>> encodeByteLevel(llvm::StringRef text,
-                                                   bool bos, bool eos) const;
+                                                   bool bos, bool eos,
+                                                   bool parseSpecial) const;
 
   std::vector<std::string> pieces;
   std::vector<float> scores;
@@ -144,11 +156,20 @@ private:
   /// The id of `<0xNN>` per byte, or -1.
   std::array<int, 256> byteTokens;
   int bos = 1, eos = 2;
+  bool addBos = true;
   std::string source;
   /// Byte-level (`gpt2`) state: whether this is one, each piece's decoded
   /// bytes, and the merges keyed by (left id << 32 | right id) with their
   /// rank and merged id.
   bool byteLevel = false;
+  std::optional<PreTokenizer> pre;
+  /// Special tokens (text, id, whether control), longest first.
+  struct Special {
+    std::string text;
+    int id;
+    bool control;
+  };
+  std::vector<Special> specials;
   std::vector<std::string> decoded;
   llvm::DenseMap<uint64_t, std::pair<int, int>> merges;
 };

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Runtime/PreTokenizer.h"
 #include "loom/Runtime/Tokenizer.h"
 
 #include "loom/Frontend/ModelFile.h"
@@ -103,6 +104,7 @@ TokenizerData gpt2Vocabulary() {
   data.tokenTypes[User] = 4;
   data.bosId = Bot;
   data.eosId = Eot;
+  data.pre = "llama-bpe";
   return data;
 }
 
@@ -129,11 +131,18 @@ std::string decodeAll(const Tokenizer &tok, llvm::ArrayRef<int> ids) {
   return text;
 }
 
-std::vector<std::string> chunks(StringRef text, unsigned digitGroup = 3) {
+/// The chunks pre-tokenizer `name` cuts `text` into.
+std::vector<std::string> split(StringRef name, StringRef text) {
   std::vector<std::string> out;
-  for (StringRef c : Tokenizer::preTokenize(text, digitGroup))
+  PreTokenizer pre = check(PreTokenizer::forName(name));
+  for (StringRef c : pre.split(text))
     out.push_back(c.str());
   return out;
+}
+
+/// Llama 3's chunks (digits in threes), or Qwen2's (single digits).
+std::vector<std::string> chunks(StringRef text, unsigned digitGroup = 3) {
+  return split(digitGroup == 1 ? "qwen2" : "llama-bpe", text);
 }
 
 using Strings = std::vector<std::string>;
@@ -173,19 +182,75 @@ TEST(TokenizerGPT2Test, DigitsSplitInGroupsOfThree) {
 }
 
 TEST(TokenizerGPT2Test, PreTokenizeCoversArbitraryBytes) {
+  // Every pre-tokenizer, on valid and invalid UTF-8: non-empty chunks that
+  // concatenate to the text.
   std::mt19937 rng(7);
-  for (int round = 0; round < 200; ++round) {
-    std::string text;
-    int length = int(rng() % 40);
-    for (int i = 0; i < length; ++i)
-      text += char(rng() % 256);
-    std::string joined;
-    for (StringRef c : Tokenizer::preTokenize(text)) {
-      EXPECT_FALSE(c.empty());
-      joined += c.str();
+  for (StringRef name : PreTokenizer::knownNames()) {
+    PreTokenizer pre = check(PreTokenizer::forName(name));
+    for (int round = 0; round < 100; ++round) {
+      std::string text;
+      int length = int(rng() % 40);
+      for (int i = 0; i < length; ++i)
+        text += round % 2 ? char(rng() % 256) : "a1 ½'s\n\t!Ä"[rng() % 12];
+      std::string joined;
+      for (StringRef c : pre.split(text)) {
+        EXPECT_FALSE(c.empty()) << name.str();
+        joined += c.str();
+      }
+      EXPECT_EQ(joined, text) << name.str();
     }
-    EXPECT_EQ(joined, text);
   }
+}
+
+TEST(TokenizerGPT2Test, PreTokenizersOfTheFamilies) {
+  // GPT-2: a space joins the word or number after it; digits stay whole.
+  EXPECT_EQ(split("gpt-2", "Hello  world 12345!!"),
+            (Strings{"Hello", " ", " world", " 12345", "!!"}));
+  // SmolLM: every digit alone first (so a space before one stays alone).
+  EXPECT_EQ(split("smollm", "ied 4 ½ months"),
+            (Strings{"ied", " ", "4", " ", "½", " months"}));
+  // Falcon: punctuation runs first, then GPT-2's split, then digits in
+  // threes.
+  EXPECT_EQ(split("falcon", "a,b 1234567"),
+            (Strings{"a", ",", "b", " ", "123", "456", "7"}));
+  EXPECT_EQ(split("falcon", "1234567"), (Strings{"123", "456", "7"}));
+  // An empty name is llama.cpp's default.
+  EXPECT_EQ(check(PreTokenizer::forName("")).name(), "default");
+  EXPECT_TRUE(check(PreTokenizer::forName("llama-bpe")).takesWholePieces());
+  EXPECT_FALSE(check(PreTokenizer::forName("gpt-2")).takesWholePieces());
+}
+
+TEST(TokenizerGPT2Test, PreTokenizerErrors) {
+  std::string unknown = errorOf(PreTokenizer::forName("klingon"));
+  EXPECT_NE(unknown.find("pre-tokenizer 'klingon' is not supported (known: "),
+            std::string::npos)
+      << unknown;
+  EXPECT_NE(unknown.find("smollm"), std::string::npos);
+  std::string bad = errorOf(
+      PreTokenizer::fromExpressions("test", {std::string("\\p{L}+"), "(a"}));
+  EXPECT_NE(bad.find("pre-tokenizer 'test': expression 1 does not compile"),
+            std::string::npos)
+      << bad;
+  // A tokenizer whose file names an unknown pre-tokenizer is refused.
+  TokenizerData data = gpt2Vocabulary();
+  data.pre = "klingon";
+  EXPECT_NE(errorOf(Tokenizer::create(data))
+                .find("gpt2-test: pre-tokenizer "
+                      "'klingon'"),
+            std::string::npos);
+}
+
+TEST(TokenizerGPT2Test, SpecialTokensInTheText) {
+  Tokenizer tok = gpt2Tokenizer();
+  // Control tokens are matched whole when asked to, user-defined always.
+  EXPECT_EQ(check(tok.encode("<|end_of_text|>the", false)),
+            (std::vector<int>{Eot, The}));
+  std::vector<int> literal = check(
+      tok.encode("<|end_of_text|>", false, false, /*parseSpecial=*/false));
+  EXPECT_GT(literal.size(), 1u);
+  EXPECT_EQ(decodeAll(tok, literal), "<|end_of_text|>");
+  EXPECT_EQ(check(tok.encode("the<tool> the", false, false, false)),
+            (std::vector<int>{The, User, GThe}));
 }
 
 //===----------------------------------------------------------------------===//
