@@ -157,7 +157,8 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
     return arith::ExtFOp::create(builder, l, tensor(shape), raw);
   }
   case StorageType::Q8_0:
-  case StorageType::Q4_0: {
+  case StorageType::Q4_0:
+  case StorageType::Q4_1: {
     // The dialect's block format of the same name (BlockFormats.h).
     ir::BlockFormat format = *ir::symbolizeBlockFormat(
         blocks::info(*blocks::ofStorage(info.storage)).name);

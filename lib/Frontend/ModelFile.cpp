@@ -98,7 +98,8 @@ std::optional<uint64_t> storageByteSize(StorageType type,
   case StorageType::Q8Groups:
     return n;
   case StorageType::Q8_0:
-  case StorageType::Q4_0: {
+  case StorageType::Q4_0:
+  case StorageType::Q4_1: {
     // Blocks run along the innermost dimension.
     blocks::Format format = *blocks::ofStorage(type);
     if (!shape.empty() && shape.back() % blocks::info(format).values != 0)

@@ -559,7 +559,9 @@ Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
 //===----------------------------------------------------------------------===//
 
 Expected<StringRef> Detokenizer::push(int token) {
-  if (isStopped || token == tokenizer.bosId()) {
+  // run.c stops at BOS; a byte-level vocabulary's BOS is one control
+  // token among others (SmolLM's <|im_start|> starts every chat turn).
+  if (isStopped || (token == tokenizer.bosId() && !tokenizer.isByteLevel())) {
     isStopped = true;
     return StringRef();
   }

@@ -85,8 +85,9 @@ static bool hasNonFinite(const ModelFile &model, const WeightInfo &w) {
   case StorageType::BF16:
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7f80);
   case StorageType::Q8_0:
-  case StorageType::Q4_0: {
-    // Each block starts with its f16 scale.
+  case StorageType::Q4_0:
+  case StorageType::Q4_1: {
+    // Each block starts with its f16 scale (q4_1's minimum is not checked).
     size_t block = size_t(blocks::info(*blocks::ofStorage(w.storage)).bytes);
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / block, block,
                                   0x7c00);

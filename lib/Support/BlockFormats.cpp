@@ -27,6 +27,8 @@ StringRef storageTypeName(StorageType type) {
     return "q8_0";
   case StorageType::Q4_0:
     return "q4_0";
+  case StorageType::Q4_1:
+    return "q4_1";
   case StorageType::Q8Groups:
     return "q8_groups";
   }
@@ -34,9 +36,9 @@ StringRef storageTypeName(StorageType type) {
 }
 
 std::optional<StorageType> storageTypeNamed(StringRef name) {
-  for (StorageType t :
-       {StorageType::F32, StorageType::F16, StorageType::BF16,
-        StorageType::Q8_0, StorageType::Q4_0, StorageType::Q8Groups})
+  for (StorageType t : {StorageType::F32, StorageType::F16, StorageType::BF16,
+                        StorageType::Q8_0, StorageType::Q4_0, StorageType::Q4_1,
+                        StorageType::Q8Groups})
     if (storageTypeName(t) == name)
       return t;
   return std::nullopt;
@@ -49,6 +51,8 @@ namespace {
 constexpr int64_t kScaleBytes = 2;
 constexpr int64_t kQ8Bytes = kScaleBytes + kValuesPerBlock;
 constexpr int64_t kQ4Bytes = kScaleBytes + kValuesPerBlock / 2;
+// q4_1: the scale, an f16 minimum, the nibbles.
+constexpr int64_t kQ4_1Bytes = 2 * kScaleBytes + kValuesPerBlock / 2;
 
 constexpr FormatInfo kFormats[] = {
     {Format::Q8_0, "q8_0", kValuesPerBlock, kQ8Bytes, 1, StorageType::Q8_0},
@@ -57,6 +61,7 @@ constexpr FormatInfo kFormats[] = {
      kInterleavedRows, StorageType::Q4_0},
     {Format::Q8_0x8, "q8_0x8", kValuesPerBlock, kInterleavedRows * kQ8Bytes,
      kInterleavedRows, StorageType::Q8_0},
+    {Format::Q4_1, "q4_1", kValuesPerBlock, kQ4_1Bytes, 1, StorageType::Q4_1},
 };
 
 } // namespace
@@ -89,6 +94,8 @@ std::optional<Format> ofGGMLType(uint32_t type) {
     return Format::Q8_0;
   case 2:
     return Format::Q4_0;
+  case 3:
+    return Format::Q4_1;
   default:
     return std::nullopt;
   }

@@ -157,7 +157,8 @@ def main():
     # int8-activations and bf16-activations, llama.cpp's CPU path), the
     # router included; the stacked experts of a MoE layer take f32 ones.
     inputs = {}
-    rounding = {"q8_0": int8_blocks, "q4_0": int8_blocks, "bf16": bf16_round}
+    rounding = {"q8_0": int8_blocks, "q4_0": int8_blocks, "q4_1": int8_blocks,
+                "bf16": bf16_round}
     if args.quant in rounding and not args.f32_activations:
         inputs = {name: rounding[args.quant] for name, (_, value) in weights
                if models.quantizable(name, value, args.quant)

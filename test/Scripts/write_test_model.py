@@ -71,7 +71,7 @@ def weights(cfg, seed, scale=0.1):
 
 
 # Storage formats for --quant, as the gguf package names them.
-QUANT_TYPES = ["q8_0", "q4_0", "f16", "bf16"]
+QUANT_TYPES = ["q8_0", "q4_0", "q4_1", "f16", "bf16"]
 
 
 def quantizable(name, value, quant):

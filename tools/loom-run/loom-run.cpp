@@ -122,6 +122,12 @@ cl::opt<bool> detokenizeOnly(
              "leading BOS prints nothing where prompts start with one; "
              "special tokens print as they are spelled, e.g. <|im_end|>)"),
     cl::cat(category));
+cl::opt<bool> ignoreEos(
+    "ignore-eos",
+    cl::desc("Generate all -n steps: do not stop at BOS (where llama2.c's "
+             "run.c stops) or, for byte-level vocabularies, at the "
+             "end-of-sequence token (e.g. <|im_end|>)"),
+    cl::cat(category));
 cl::opt<bool> noBos("no-bos",
                     cl::desc("Do not start the prompt with BOS (default: as "
                              "the vocabulary says, "
@@ -398,6 +404,13 @@ static int runMain(int argc, char **argv) {
     tokenizer.emplace(std::move(*created));
   }
   int bosId = tokenizer ? tokenizer->bosId() : 1;
+  // Byte-level vocabularies' models end their text (or turn) with EOS;
+  // llama2.c's run.c stops at BOS only, which the goldens follow.
+  std::optional<int> stopAtEos, stopAtBos = bosId;
+  if (tokenizer && tokenizer->isByteLevel()) {
+    stopAtEos = tokenizer->eosId();
+    stopAtBos.reset();
+  }
 
   loom::SamplerOptions samplerOptions;
   samplerOptions.temperature = temperature;
@@ -481,6 +494,7 @@ static int runMain(int argc, char **argv) {
         fmt::print(" {}", token);
       return Error::success();
     }
+    // Past BOS (--ignore-eos) the text goes on: run.c's stream would stop.
     Expected<StringRef> piece = detok->push(token);
     if (!piece)
       return piece.takeError();
@@ -516,11 +530,12 @@ static int runMain(int argc, char **argv) {
   while (true) {
     int next = pos + 1 < int64_t(promptTokens.size()) ? promptTokens[pos + 1]
                                                       : sampler->sample(last);
-    if (next == bosId)
+    if (stopAtBos && next == *stopAtBos && !ignoreEos)
       break;
     if (Error e = emit(next))
       return fail(toString(std::move(e)));
-    if (pos + 1 >= n)
+    if (pos + 1 >= n || (stopAtEos && next == *stopAtEos && !ignoreEos &&
+                         pos + 1 >= int64_t(promptTokens.size())))
       break;
     ++pos;
     auto logits = (*session)->decode(next, pos);

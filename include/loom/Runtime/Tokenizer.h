@@ -198,8 +198,10 @@ public:
   Detokenizer(const Tokenizer &tokenizer, int firstToken, bool rawBytes = false)
       : tokenizer(tokenizer), prev(firstToken), rawBytes(rawBytes) {}
 
-  /// The text to print for the next token. BOS stops the stream: it and
-  /// every later token print nothing. Fails on an id outside the vocabulary.
+  /// The text to print for the next token. BOS stops the stream (as in
+  /// run.c; not for a byte-level tokenizer, whose BOS is a control token
+  /// printing nothing): it and every later token print nothing. Fails on
+  /// an id outside the vocabulary.
   llvm::Expected<llvm::StringRef> push(int token);
 
   /// Whether BOS has been pushed (run.c's generation loop ends there).

@@ -34,6 +34,9 @@ enum class StorageType {
   Q8_0,
   /// GGUF Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes).
   Q4_0,
+  /// GGUF Q4_1: blocks of 32 4-bit values with an f16 scale and an f16
+  /// minimum (20 bytes): value = scale * q + min.
+  Q4_1,
   /// llama2.c int8 export (version 2): int8 values for the whole tensor,
   /// then one f32 scale per group of `groupSize` values.
   Q8Groups,
@@ -51,7 +54,7 @@ namespace blocks {
 /// matrices in with the blocks of 8 rows interleaved (q4_0x8, q8_0x8; see
 /// loom-interleave-weights). The names are those of the dialect's
 /// `#loom<block_format ...>` cases.
-enum class Format { Q8_0, Q4_0, Q4_0x8, Q8_0x8 };
+enum class Format { Q8_0, Q4_0, Q4_0x8, Q8_0x8, Q4_1 };
 
 struct FormatInfo {
   Format format;

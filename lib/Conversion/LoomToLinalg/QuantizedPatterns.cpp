@@ -2,7 +2,7 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// GGUF's q8_0 and q4_0 blocks decoded where the values are used. A linear
+// GGUF's q8_0, q4_0 and q4_1 blocks decoded where the values are used. A linear
 // layer whose weight is `loom.dequantize` of raw blocks becomes one
 // contraction over (rows, blocks, values in a block) that reads the bytes:
 // the scale of a block is the same for its 32 values, so once loops are
@@ -36,6 +36,20 @@ static Value nibbleValue(OpBuilder &b, Location loc, Value byte, Value high,
   Value hi = arith::ShRUIOp::create(b, loc, v, c(4));
   Value nibble = arith::SelectOp::create(b, loc, high, hi, lo);
   return arith::SubIOp::create(b, loc, nibble, c(8));
+}
+
+/// The value of a q4_1 nibble (`high` selects it) as f32: 0 to 15.
+static Value unsignedNibble(OpBuilder &b, Location loc, Value byte,
+                            Value high) {
+  Type i32 = b.getI32Type();
+  Value v = arith::ExtUIOp::create(b, loc, i32, byte);
+  auto c = [&](int64_t x) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i32, x));
+  };
+  Value nibble = arith::SelectOp::create(
+      b, loc, high, arith::ShRUIOp::create(b, loc, v, c(4)),
+      arith::AndIOp::create(b, loc, v, c(15)));
+  return arith::UIToFPOp::create(b, loc, b.getF32Type(), nibble);
 }
 
 /// The value of a q8_0x8 byte (q + 128, unsigned) as a signed integer of
@@ -89,6 +103,20 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
   Value scale = DequantizeOp::buildScale(
       b, loc, byteAt(scaleAt),
       byteAt(arith::AddIOp::create(b, loc, scaleAt, c(1))));
+  if (format == BlockFormat::q4_1) {
+    // d * q + m, the nibbles after the two f16s.
+    Value half = c(kBlock / 2);
+    Value high =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
+    Value byte = byteAt(arith::AddIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, j, half), c(4)));
+    Value min = DequantizeOp::buildScale(b, loc, byteAt(c(2)), byteAt(c(3)));
+    return arith::AddFOp::create(
+        b, loc,
+        arith::MulFOp::create(b, loc, unsignedNibble(b, loc, byte, high),
+                              scale),
+        min);
+  }
   Value value;
   if (format == BlockFormat::q8_0) {
     value = arith::SIToFPOp::create(b, loc, b.getF32Type(), valueByte(j));
@@ -226,7 +254,9 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   // q4_0x8 and q8_0x8 take x as q4_0 and q8_0 do; only the weight's layout
   // differs.
   bool interleaved = DequantizeOp::blockRows(format) > 1;
-  bool q4 = format == BlockFormat::q4_0 || format == BlockFormat::q4_0x8;
+  // q4_1 is laid out as q4_0, with an f16 minimum after the scale.
+  bool q41 = format == BlockFormat::q4_1;
+  bool q4 = q41 || format == BlockFormat::q4_0 || format == BlockFormat::q4_0x8;
   // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
   // the value within the block (or half).
   unsigned n = rank - 1, blk = rank;
@@ -257,21 +287,53 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   for (unsigned i = 0; i < inner.size(); ++i)
     xDims.push_back(blk + i);
   unsigned valueLoop = numLoops - 1;
-  Value values = byteSlice(b, loc, raw, 2, q4 ? kBlock / 2 : kBlock);
-  Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
-  Value out = init ? init : filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
-  auto fastmath =
-      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
-  unsigned reductions = numLoops - rank;
-  Type f32 = b.getF32Type(), i32 = b.getI32Type();
-  // q4_0: whether the loop over a block's halves is at the high nibbles.
+  // q4_0/q4_1: whether the loop over a block's halves is at the high
+  // nibbles.
   auto inHighHalf = [&](OpBuilder &nb, Location l) -> Value {
     Value half = linalg::IndexOp::create(nb, l, blk + 1);
     Value zero = arith::ConstantIndexOp::create(nb, l, 0);
     return arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, half, zero);
   };
+  Value values = byteSlice(b, loc, raw, q41 ? 4 : 2, q4 ? kBlock / 2 : kBlock);
+  Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
+  Value minLo = q41 ? byteSlice(b, loc, raw, 2, 1) : Value();
+  Value minHi = q41 ? byteSlice(b, loc, raw, 3, 1) : Value();
+  // q4_1: a weight d * q + m from the bytes of its value, scale and minimum.
+  auto q41Weight = [&](OpBuilder &nb, Location l, Value byte, Value dLo,
+                       Value dHi, Value mLo, Value mHi) -> Value {
+    Value d = DequantizeOp::buildScale(nb, l, dLo, dHi);
+    Value m = DequantizeOp::buildScale(nb, l, mLo, mHi);
+    Value q = unsignedNibble(nb, l, byte, inHighHalf(nb, l));
+    return arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, q, d), m);
+  };
+  Value out = init ? init : filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
+  auto fastmath =
+      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  unsigned reductions = numLoops - rank;
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
 
   if (!int8Activations) {
+    if (q41) {
+      SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims),
+                                     mapOf(ctx, numLoops, {n, blk, valueLoop}),
+                                     mapOf(ctx, numLoops, {n, blk}),
+                                     mapOf(ctx, numLoops, {n, blk}),
+                                     mapOf(ctx, numLoops, {n, blk}),
+                                     mapOf(ctx, numLoops, {n, blk}),
+                                     mapOf(ctx, numLoops, outDims)};
+      return linalg::GenericOp::create(
+                 b, loc, TypeRange{out.getType()},
+                 ValueRange{xBlocks, values, lo, hi, minLo, minHi},
+                 ValueRange{out}, maps, iterators(rank, reductions),
+                 [&](OpBuilder &nb, Location l, ValueRange args) {
+                   Value w = q41Weight(nb, l, args[1], args[2], args[3],
+                                       args[4], args[5]);
+                   Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
+                   Value s = arith::AddFOp::create(nb, l, args[6], p, fastmath);
+                   linalg::YieldOp::create(nb, l, s);
+                 })
+          .getResult(0);
+    }
     if (interleaved)
       return interleavedContraction(
           b, loc, q4, xBlocks, Value(), raw, out,
@@ -328,6 +390,34 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
     return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
   };
   auto contract = [&](Value xq, Value amax) -> Value {
+    if (q41) {
+      // The 8-bit blocks of x against d * q + m, as llama.cpp's q8_1
+      // activations meet q4_1 weights: y += (x.d * x.q) * (w.d * w.q + w.m).
+      SmallVector<AffineMap> q41Maps = {
+          mapOf(ctx, numLoops, xDims),
+          mapOf(ctx, numLoops, scaleDims),
+          mapOf(ctx, numLoops, {n, blk, valueLoop}),
+          mapOf(ctx, numLoops, {n, blk}),
+          mapOf(ctx, numLoops, {n, blk}),
+          mapOf(ctx, numLoops, {n, blk}),
+          mapOf(ctx, numLoops, {n, blk}),
+          mapOf(ctx, numLoops, outDims)};
+      return linalg::GenericOp::create(
+                 b, loc, TypeRange{out.getType()},
+                 ValueRange{xq, amax, values, lo, hi, minLo, minHi},
+                 ValueRange{out}, q41Maps, iterators(rank, reductions),
+                 [&](OpBuilder &nb, Location l, ValueRange args) {
+                   Value w = q41Weight(nb, l, args[2], args[3], args[4],
+                                       args[5], args[6]);
+                   Value xf = arith::MulFOp::create(
+                       nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]),
+                       blockScale(nb, l, args[1]));
+                   Value p = arith::MulFOp::create(nb, l, xf, w, fastmath);
+                   Value s = arith::AddFOp::create(nb, l, args[7], p, fastmath);
+                   linalg::YieldOp::create(nb, l, s);
+                 })
+          .getResult(0);
+    }
     if (interleaved)
       return interleavedContraction(
           b, loc, q4, xq, amax, raw, out,

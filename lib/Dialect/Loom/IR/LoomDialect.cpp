@@ -152,8 +152,9 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
                                  "the weight's name (a non-empty string)")));
   if (name == kPackedFromAttr) {
     auto s = dyn_cast<StringAttr>(value);
-    return expect(emitError, s && ::loom::storageTypeNamed(s.getValue()), attr,
-                  "the name of a storage type (f32, f16, bf16, q8_0, q4_0)");
+    return expect(
+        emitError, s && ::loom::storageTypeNamed(s.getValue()), attr,
+        "the name of a storage type (f32, f16, bf16, q8_0, q4_0, q4_1)");
   }
   if (name == kShardArgAttr)
     return failure(failed(where(onArg, "function arguments")) ||

@@ -121,7 +121,11 @@ def Loom_BlockFormat : I32EnumAttr<"BlockFormat",
       // holding values 4c..4c+3 of each of the 8 rows in turn, each stored
       // as q + 128 (unsigned). 272 bytes per group and block; the input is
       // [rows / 8, blocks, 272].
-      I32EnumAttrCase<"q8_0x8", 3>
+      I32EnumAttrCase<"q8_0x8", 3>,
+      // Blocks of 32 values: an f16 scale d, an f16 minimum m, then 16
+      // bytes of nibbles as q4_0's (low nibbles values 0-15, high 16-31);
+      // value = d * q + m. 20 bytes per block.
+      I32EnumAttrCase<"q4_1", 4>
     ]> {
   let cppNamespace = "::mlir::loom";
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Compares a greedy continuation and logits with reference files.
+
+  check_greedy.py ids GOT_IDS REF_IDS [--agree-until N]
+      GOT_IDS: loom-run --ids output (the prompt, then the continuation);
+      REF_IDS: an ids file of the continuation only ('#' comment lines,
+      then one line). Prints the first step where they differ (or that all
+      agree) and fails if that is before N (default: all of REF_IDS).
+
+  check_greedy.py logits GOT.f32 REF.f32 --vocab V --skip K --tolerance T
+      GOT: loom-run --dump-logits rows; its rows from K on are compared
+      with every row of REF (raw f32, V per row): prints the largest
+      |difference| and the argmax of each row; fails above T or on an
+      argmax mismatch.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def read_ids(path):
+    lines = [l for l in open(path).read().splitlines()
+             if l.strip() and not l.startswith("#")]
+    return [int(x) for x in lines[0].split()]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["ids", "logits"])
+    ap.add_argument("got")
+    ap.add_argument("ref")
+    ap.add_argument("--agree-until", type=int)
+    ap.add_argument("--vocab", type=int)
+    ap.add_argument("--skip", type=int, default=0)
+    ap.add_argument("--tolerance", type=float)
+    args = ap.parse_args()
+    if args.mode == "ids":
+        ref = read_ids(args.ref)
+        got = [int(x) for x in open(args.got).read().split()]
+        got = got[len(got) - len(ref):] if len(got) >= len(ref) else got
+        first = next((i for i, (a, b) in enumerate(zip(got, ref)) if a != b),
+                     min(len(got), len(ref)))
+        want = len(ref) if args.agree_until is None else args.agree_until
+        if first >= len(ref):
+            print(f"all {len(ref)} steps agree")
+        else:
+            print(f"first differs at step {first}")
+        sys.exit(0 if first >= want else 1)
+    got = np.fromfile(args.got, dtype=np.float32).reshape(-1, args.vocab)
+    ref = np.fromfile(args.ref, dtype=np.float32).reshape(-1, args.vocab)
+    got = got[args.skip:args.skip + len(ref)]
+    diff = float(np.abs(got - ref).max())
+    same = bool((got.argmax(1) == ref.argmax(1)).all())
+    print(f"rows {len(ref)}: max |difference| {diff:.3g} (tolerance "
+          f"{args.tolerance:g}), argmax {'equal' if same else 'differs'}")
+    sys.exit(0 if diff <= args.tolerance and same else 1)
+
+
+if __name__ == "__main__":
+    main()
