@@ -244,6 +244,22 @@ int takeThreadsOption(std::vector<char *> &args) {
   return threads;
 }
 
+/// The token ids of -p with --ids, or an error naming the word that is
+/// not one.
+static Expected<std::vector<int32_t>> promptIds() {
+  SmallVector<StringRef> words;
+  StringRef(prompt).split(words, ' ', -1, /*KeepEmpty=*/false);
+  std::vector<int32_t> ids;
+  for (StringRef w : words) {
+    int32_t id;
+    if (w.getAsInteger(10, id))
+      return createStringError("--ids takes the prompt as token ids, not '" +
+                               w + "'");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
 /// --tokenize and --detokenize: the vocabulary of `path` (a model file, a
 /// vocabulary-only GGUF, or an artifact's model file), or --tokenizer's.
 static int runTokenizer(StringRef path) {
@@ -277,14 +293,12 @@ static int runTokenizer(StringRef path) {
   }
   if (!printIds)
     return fail("--detokenize takes token ids: give them with --ids -p");
-  SmallVector<StringRef> words;
-  StringRef(prompt).split(words, ' ', -1, /*KeepEmpty=*/false);
+  Expected<std::vector<int32_t>> ids = promptIds();
+  if (!ids)
+    return fail(toString(ids.takeError()));
   std::string text;
   int prev = tokenizer->bosId();
-  for (auto [i, w] : llvm::enumerate(words)) {
-    int id;
-    if (w.getAsInteger(10, id))
-      return fail("--ids takes the prompt as token ids, not '" + w + "'");
+  for (auto [i, id] : llvm::enumerate(*ids)) {
     if (i == 0 && id == tokenizer->bosId() && tokenizer->addsBos())
       continue;
     auto piece = tokenizer->decode(prev, id);
@@ -439,14 +453,10 @@ static int runMain(int argc, char **argv) {
   std::vector<int32_t> promptTokens;
   if (printIds) {
     // -p holds ids; without one the run starts from BOS.
-    SmallVector<StringRef> words;
-    StringRef(prompt).split(words, ' ', -1, /*KeepEmpty=*/false);
-    for (StringRef w : words) {
-      int32_t id;
-      if (w.getAsInteger(10, id))
-        return fail("--ids takes the prompt as token ids, not '" + w + "'");
-      promptTokens.push_back(id);
-    }
+    Expected<std::vector<int32_t>> ids = promptIds();
+    if (!ids)
+      return fail(toString(ids.takeError()));
+    promptTokens = std::move(*ids);
     if (promptTokens.empty())
       promptTokens.push_back(bosId);
   } else {

@@ -312,28 +312,47 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   unsigned reductions = numLoops - rank;
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
 
-  if (!int8Activations) {
-    if (q41) {
-      SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims),
-                                     mapOf(ctx, numLoops, {n, blk, valueLoop}),
-                                     mapOf(ctx, numLoops, {n, blk}),
-                                     mapOf(ctx, numLoops, {n, blk}),
-                                     mapOf(ctx, numLoops, {n, blk}),
-                                     mapOf(ctx, numLoops, {n, blk}),
-                                     mapOf(ctx, numLoops, outDims)};
-      return linalg::GenericOp::create(
-                 b, loc, TypeRange{out.getType()},
-                 ValueRange{xBlocks, values, lo, hi, minLo, minHi},
-                 ValueRange{out}, maps, iterators(rank, reductions),
-                 [&](OpBuilder &nb, Location l, ValueRange args) {
-                   Value w = q41Weight(nb, l, args[1], args[2], args[3],
-                                       args[4], args[5]);
-                   Value p = arith::MulFOp::create(nb, l, args[0], w, fastmath);
-                   Value s = arith::AddFOp::create(nb, l, args[6], p, fastmath);
-                   linalg::YieldOp::create(nb, l, s);
-                 })
-          .getResult(0);
+  // A block's scale from its max |x|: d = amax / 127.
+  auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
+    return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
+  };
+  // q4_1: y += x * (w.d * w.q + w.m), x either f32 (`amax` null) or the
+  // 8-bit blocks of x, as llama.cpp's q8_1 activations meet q4_1 weights
+  // (x = x.d * x.q).
+  auto q41Contraction = [&](Value xIn, Value amax) -> Value {
+    SmallVector<Value> inputs = {xIn};
+    SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims)};
+    if (amax) {
+      inputs.push_back(amax);
+      maps.push_back(mapOf(ctx, numLoops, scaleDims));
     }
+    inputs.append({values, lo, hi, minLo, minHi});
+    maps.push_back(mapOf(ctx, numLoops, {n, blk, valueLoop}));
+    maps.append(4, mapOf(ctx, numLoops, {n, blk}));
+    maps.push_back(mapOf(ctx, numLoops, outDims));
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{out.getType()}, inputs, ValueRange{out}, maps,
+               iterators(rank, reductions),
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 ValueRange weight = args.slice(amax ? 2 : 1, 5);
+                 Value w = q41Weight(nb, l, weight[0], weight[1], weight[2],
+                                     weight[3], weight[4]);
+                 Value xf = args[0];
+                 if (amax)
+                   xf = arith::MulFOp::create(
+                       nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]),
+                       blockScale(nb, l, args[1]));
+                 Value p = arith::MulFOp::create(nb, l, xf, w, fastmath);
+                 Value s =
+                     arith::AddFOp::create(nb, l, args.back(), p, fastmath);
+                 linalg::YieldOp::create(nb, l, s);
+               })
+        .getResult(0);
+  };
+
+  if (!int8Activations) {
+    if (q41)
+      return q41Contraction(xBlocks, Value());
     if (interleaved)
       return interleavedContraction(
           b, loc, q4, xBlocks, Value(), raw, out,
@@ -385,39 +404,9 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                                  mapOf(ctx, numLoops, {n, blk}),
                                  mapOf(ctx, numLoops, {n, blk}),
                                  mapOf(ctx, numLoops, outDims)};
-  // A block's scale from its max |x|: d = amax / 127.
-  auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
-    return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
-  };
   auto contract = [&](Value xq, Value amax) -> Value {
-    if (q41) {
-      // The 8-bit blocks of x against d * q + m, as llama.cpp's q8_1
-      // activations meet q4_1 weights: y += (x.d * x.q) * (w.d * w.q + w.m).
-      SmallVector<AffineMap> q41Maps = {
-          mapOf(ctx, numLoops, xDims),
-          mapOf(ctx, numLoops, scaleDims),
-          mapOf(ctx, numLoops, {n, blk, valueLoop}),
-          mapOf(ctx, numLoops, {n, blk}),
-          mapOf(ctx, numLoops, {n, blk}),
-          mapOf(ctx, numLoops, {n, blk}),
-          mapOf(ctx, numLoops, {n, blk}),
-          mapOf(ctx, numLoops, outDims)};
-      return linalg::GenericOp::create(
-                 b, loc, TypeRange{out.getType()},
-                 ValueRange{xq, amax, values, lo, hi, minLo, minHi},
-                 ValueRange{out}, q41Maps, iterators(rank, reductions),
-                 [&](OpBuilder &nb, Location l, ValueRange args) {
-                   Value w = q41Weight(nb, l, args[2], args[3], args[4],
-                                       args[5], args[6]);
-                   Value xf = arith::MulFOp::create(
-                       nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]),
-                       blockScale(nb, l, args[1]));
-                   Value p = arith::MulFOp::create(nb, l, xf, w, fastmath);
-                   Value s = arith::AddFOp::create(nb, l, args[7], p, fastmath);
-                   linalg::YieldOp::create(nb, l, s);
-                 })
-          .getResult(0);
-    }
+    if (q41)
+      return q41Contraction(xq, amax);
     if (interleaved)
       return interleavedContraction(
           b, loc, q4, xq, amax, raw, out,
