@@ -200,13 +200,19 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         p.kind = ParamInfo::Kind::Weight;
         p.name = weight.str();
         // The storage follows from the type the frontend read it as (i8
-        // blocks: the format whose blocks have that many bytes), or from
+        // blocks: their loom.block_format, or the format whose blocks have
+        // that many bytes where only one does), or from
         // what a repacking pass recorded it was made from at load
         // (loom-narrow-weights, loom-interleave-weights).
         std::optional<StorageType> storage = storageTypeNamed(p.elementType);
         if (p.elementType == "i8" && !p.shape.empty())
           if (std::optional<blocks::Format> f =
                   blocks::plainWithBytes(p.shape.back()))
+            storage = blocks::info(*f).storage;
+        if (auto format = func.getArgAttrOfType<mlir::StringAttr>(
+                i, mlir::loom::kBlockFormatAttr))
+          if (std::optional<blocks::Format> f =
+                  blocks::named(format.getValue()))
             storage = blocks::info(*f).storage;
         if (auto from = func.getArgAttrOfType<mlir::StringAttr>(
                 i, mlir::loom::kPackedFromAttr))

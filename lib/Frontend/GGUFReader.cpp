@@ -334,7 +334,8 @@ readGGUFFromBuffer(std::unique_ptr<MemoryBuffer> buffer) {
                        "tensor '" + info.name + "' has type " +
                            ggmlTypeName(info.ggmlType) +
                            ", which Loom does not read (it reads F32, F16, "
-                           "BF16, Q8_0, Q4_0 and Q4_1)");
+                           "BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K-Q6_K "
+                           "and IQ4_NL)");
     WeightInfo w;
     w.name = info.name.str();
     w.shape.assign(info.dims.rbegin(), info.dims.rend());

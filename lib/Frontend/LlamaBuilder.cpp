@@ -156,13 +156,18 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
                                      RankedTensorType::get(shape, elt), name);
     return arith::ExtFOp::create(builder, l, tensor(shape), raw);
   }
-  case StorageType::Q8_0:
-  case StorageType::Q4_0:
-  case StorageType::Q4_1: {
-    // The dialect's block format of the same name (BlockFormats.h).
-    ir::BlockFormat format = *ir::symbolizeBlockFormat(
-        blocks::info(*blocks::ofStorage(info.storage)).name);
-    int64_t block = ir::DequantizeOp::kBlockValues;
+  case StorageType::F32:
+  case StorageType::Q8Groups:
+    // llama2.c's int8 groups are not compiled yet: the runtime names the
+    // weight when it binds it.
+    break;
+  default: {
+    // The block formats: the dialect's block format of the same name
+    // (BlockFormats.h).
+    const blocks::FormatInfo &f =
+        blocks::info(*blocks::ofStorage(info.storage));
+    ir::BlockFormat format = *ir::symbolizeBlockFormat(f.name);
+    int64_t block = f.values;
     if (shape.empty() || shape.back() % block != 0) {
       fail(formatv("tensor '{0}' is stored as {1}, but its rows of {2} values "
                    "are not whole blocks of {3}",
@@ -173,15 +178,11 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
     SmallVector<int64_t> rawShape(shape.drop_back());
     rawShape.append(
         {shape.back() / block, ir::DequantizeOp::blockBytes(format)});
-    Value raw = ir::WeightOp::create(
+    auto raw = ir::WeightOp::create(
         builder, l, RankedTensorType::get(rawShape, builder.getI8Type()), name);
+    raw->setAttr(ir::kBlockFormatAttr, builder.getStringAttr(f.name));
     return ir::DequantizeOp::create(builder, l, tensor(shape), raw, format);
   }
-  case StorageType::F32:
-  case StorageType::Q8Groups:
-    // llama2.c's int8 groups are not compiled yet: the runtime names the
-    // weight when it binds it.
-    break;
   }
   return ir::WeightOp::create(builder, l, tensor(shape), name);
 }

@@ -97,9 +97,7 @@ std::optional<uint64_t> storageByteSize(StorageType type,
     return detail::mulU64(n, 2);
   case StorageType::Q8Groups:
     return n;
-  case StorageType::Q8_0:
-  case StorageType::Q4_0:
-  case StorageType::Q4_1: {
+  default: {
     // Blocks run along the innermost dimension.
     blocks::Format format = *blocks::ofStorage(type);
     if (!shape.empty() && shape.back() % blocks::info(format).values != 0)

@@ -84,13 +84,13 @@ static bool hasNonFinite(const ModelFile &model, const WeightInfo &w) {
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7c00);
   case StorageType::BF16:
     return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / 2, 2, 0x7f80);
-  case StorageType::Q8_0:
-  case StorageType::Q4_0:
-  case StorageType::Q4_1: {
-    // Each block starts with its f16 scale (q4_1's minimum is not checked).
-    size_t block = size_t(blocks::info(*blocks::ofStorage(w.storage)).bytes);
-    return anyNonFinite<uint16_t>(bytes.data(), bytes.size() / block, block,
-                                  0x7c00);
+  default: {
+    // Each block's f16 scale (minimums and sub-block scales are not
+    // checked).
+    const blocks::FormatInfo &f = blocks::info(*blocks::ofStorage(w.storage));
+    size_t block = size_t(f.bytes);
+    return anyNonFinite<uint16_t>(bytes.data() + f.scaleOffset,
+                                  bytes.size() / block, block, 0x7c00);
   }
   case StorageType::Q8Groups: {
     ArrayRef<uint8_t> scales = model.scales(w);

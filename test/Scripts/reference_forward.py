@@ -145,10 +145,11 @@ def main():
                     help="with --quant q8_0/q4_0/bf16: multiply the weights "
                     "with f32 activations (Loom's int8-activations=false, "
                     "bf16-activations=false)")
+    ap.add_argument("--shape", help="as write_test_model.py's --shape")
     ap.add_argument("--prompt", default="1",
                     help="token ids to force first, BOS included")
     args = ap.parse_args()
-    cfg = models.MODELS[args.arch]
+    cfg = models.config(args.arch, args.shape)
     weights = models.weights(cfg, args.seed, args.scale).items()
     w = {name: models.as_stored(name, value, args.quant).astype(np.float64)
          for name, (_, value) in weights}
@@ -157,12 +158,15 @@ def main():
     # int8-activations and bf16-activations, llama.cpp's CPU path), the
     # router included; the stacked experts of a MoE layer take f32 ones.
     inputs = {}
-    rounding = {"q8_0": int8_blocks, "q4_0": int8_blocks, "q4_1": int8_blocks,
-                "bf16": bf16_round}
-    if args.quant in rounding and not args.f32_activations:
-        inputs = {name: rounding[args.quant] for name, (_, value) in weights
-               if models.quantizable(name, value, args.quant)
-               and value.ndim == 2 and name != "token_embd.weight"}
+    def rounding(name):
+        qtype = models.tensor_type(name, args.quant)
+        return bf16_round if qtype == "bf16" else (
+            int8_blocks if qtype in models.BLOCK_TYPES else None)
+    if args.quant and not args.f32_activations:
+        inputs = {name: rounding(name) for name, (_, value) in weights
+                  if models.quantizable(name, value, args.quant)
+                  and rounding(name) and value.ndim == 2
+                  and name != "token_embd.weight"}
     prompt = [int(t) for t in args.prompt.split()]
     tokens = prompt[:1]
     rows = []

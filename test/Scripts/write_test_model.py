@@ -70,29 +70,64 @@ def weights(cfg, seed, scale=0.1):
     return out
 
 
-# Storage formats for --quant, as the gguf package names them.
-QUANT_TYPES = ["q8_0", "q4_0", "q4_1", "f16", "bf16"]
+# Storage formats for --quant, as the gguf package names them (lower
+# case), and mixes of them as llama.cpp's quantizer makes (q4_k_m: the
+# value and down projections and the output in q6_k, the rest q4_k; q5_k_m
+# likewise with q5_k; q3_k_m: values q5_k, output and down projections
+# q4_k and q6_k, the rest q3_k).
+BLOCK_TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
+               "q5_k", "q6_k", "iq4_nl"]
+MIXES = {
+    "q4_k_m": {"attn_v": "q6_k", "ffn_down": "q6_k", "output": "q6_k",
+               "": "q4_k"},
+    "q5_k_m": {"attn_v": "q6_k", "ffn_down": "q6_k", "output": "q6_k",
+               "": "q5_k"},
+    "q3_k_m": {"attn_v": "q5_k", "ffn_down": "q4_k", "output": "q6_k",
+               "attn_output": "q4_k", "": "q3_k"},
+}
+QUANT_TYPES = BLOCK_TYPES + ["f16", "bf16"] + list(MIXES)
+
+
+def tensor_type(name, quant):
+    """The storage type `quant` gives tensor `name` (a mix picks by the
+    name's role: blk.N.attn_v.weight -> attn_v)."""
+    if quant not in MIXES:
+        return quant
+    role = name.split(".")[-2] if name.startswith("blk.") else name.split(".")[0]
+    return MIXES[quant].get(role, MIXES[quant][""])
+
+
+def block_values(qtype):
+    return 256 if qtype.endswith("_k") else 32
 
 
 def quantizable(name, value, quant):
     """Which tensors a quantized file stores in `quant`, as llama.cpp's
     quantizer does: the matrices (not norms or biases) whose rows fill
-    whole blocks of 32 (any row length for f16/bf16)."""
+    whole blocks (any row length for f16/bf16)."""
     if quant is None or value.ndim not in (2, 3) or "norm" in name:
         return False
-    return quant in ("f16", "bf16") or value.shape[-1] % 32 == 0
+    qtype = tensor_type(name, quant)
+    return qtype in ("f16", "bf16") or value.shape[-1] % block_values(qtype) == 0
 
 
 def stored(name, value, quant):
-    """The bytes a quantized GGUF stores for `value`, and the gguf type."""
+    """The bytes a quantized GGUF stores for `value`, and the gguf type:
+    the gguf package's encoder where it has one, ggml_blocks.py's (checked
+    against the package's decoder) otherwise."""
     import gguf
-    qtype = getattr(gguf.GGMLQuantizationType, quant.upper())
+    qname = tensor_type(name, quant)
+    qtype = getattr(gguf.GGMLQuantizationType, qname.upper())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import ggml_blocks
+    if qname in ggml_blocks.ENCODERS:
+        return ggml_blocks.ENCODERS[qname](value), qtype
     return gguf.quants.quantize(value, qtype), qtype
 
 
 def as_stored(name, value, quant):
-    """`value` as a reader of the quantized file sees it (the gguf
-    package's own encoder and decoder, not Loom's)."""
+    """`value` as a reader of the quantized file sees it (decoded by the
+    gguf package, not by Loom)."""
     if not quantizable(name, value, quant):
         return value
     import gguf
@@ -185,6 +220,16 @@ MODELS = {
 }
 
 
+def config(arch, shape=None):
+    """MODELS[arch], with --shape's dimensions where given."""
+    cfg = dict(MODELS[arch])
+    if shape:
+        (cfg["dim"], cfg["hidden"], cfg["layers"], cfg["heads"],
+         cfg["kv_heads"], cfg["vocab"]) = map(int, shape.split(","))
+        cfg["context"] = max(cfg["context"], 1024)
+    return cfg
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", choices=sorted(MODELS), required=True)
@@ -209,16 +254,12 @@ def main():
                     help="put a NaN and an Inf into this tensor (GGUF name)")
     ap.add_argument("--quant", choices=QUANT_TYPES,
                     help="GGUF only: store the weight matrices in this format "
-                    "(those whose rows are not whole blocks of 32 stay f32)")
+                    "or mix (those whose rows are not whole blocks stay f32)")
     ap.add_argument("--shape", help="other dimensions for a benchmark model: "
                     "dim,hidden,layers,heads,kv_heads,vocab (e.g. the shape of "
                     "stories15M: 288,768,6,6,6,32000)")
     args = ap.parse_args()
-    cfg = dict(MODELS[args.arch])
-    if args.shape:
-        (cfg["dim"], cfg["hidden"], cfg["layers"], cfg["heads"],
-         cfg["kv_heads"], cfg["vocab"]) = map(int, args.shape.split(","))
-        cfg["context"] = max(cfg["context"], 1024)
+    cfg = config(args.arch, args.shape)
     os.makedirs(args.out, exist_ok=True)
     tensors = weights(cfg, args.seed, args.scale)
     for name in args.drop:

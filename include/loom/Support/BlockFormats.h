@@ -37,6 +37,20 @@ enum class StorageType {
   /// GGUF Q4_1: blocks of 32 4-bit values with an f16 scale and an f16
   /// minimum (20 bytes): value = scale * q + min.
   Q4_1,
+  /// GGUF Q5_0 / Q5_1: q4_0 / q4_1 with a fifth bit per value (22 / 24
+  /// bytes per 32 values).
+  Q5_0,
+  Q5_1,
+  /// GGUF's K-quants: super-blocks of 256 values in sub-blocks of 16 or 32
+  /// with their own 4-, 6- or 8-bit scales (84, 110, 144, 176, 210 bytes).
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  /// GGUF IQ4_NL: q4_0's layout, the nibbles indexing a fixed non-linear
+  /// table of 16 values (18 bytes per 32 values).
+  IQ4_NL,
   /// llama2.c int8 export (version 2): int8 values for the whole tensor,
   /// then one f32 scale per group of `groupSize` values.
   Q8Groups,
@@ -50,16 +64,30 @@ std::optional<StorageType> storageTypeNamed(llvm::StringRef name);
 
 namespace blocks {
 
-/// The block formats: a file's (q8_0, q4_0), and the forms Loom reads their
-/// matrices in with the blocks of 8 rows interleaved (q4_0x8, q8_0x8; see
-/// loom-interleave-weights). The names are those of the dialect's
-/// `#loom<block_format ...>` cases.
-enum class Format { Q8_0, Q4_0, Q4_0x8, Q8_0x8, Q4_1 };
+/// The block formats: a file's (q8_0, q4_0, ..., the K-quants), and the
+/// forms Loom reads their matrices in with the blocks of 8 rows interleaved
+/// (q4_0x8, q8_0x8; see loom-interleave-weights). The names are those of the
+/// dialect's `#loom<block_format ...>` cases.
+enum class Format {
+  Q8_0,
+  Q4_0,
+  Q4_0x8,
+  Q8_0x8,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  IQ4_NL
+};
 
 struct FormatInfo {
   Format format;
   llvm::StringLiteral name;
-  /// Values per block (per row).
+  /// Values per block (per row): 32, or 256 for the K-quants.
   int64_t values;
   /// Bytes per block; for an interleaved form, per group of `rows` blocks.
   int64_t bytes;
@@ -68,10 +96,18 @@ struct FormatInfo {
   int64_t rows;
   /// The file's storage type of these blocks (q4_0x8: q4_0).
   StorageType storage;
+  /// GGML's type id of the file's blocks (ggml.h's ggml_type).
+  uint32_t ggmlType;
+  /// Where a plain block keeps its f16 scale (the super-block scale d of a
+  /// K-quant): the runtime checks these for NaN and infinity at load.
+  int64_t scaleOffset;
 };
 
-/// Values per block of every format Loom reads (GGUF's blocks of 32).
+/// Values per block of the formats that are not K-quants (GGUF's blocks of
+/// 32); a K-quant's super-block of 256 holds 8 of them.
 constexpr int64_t kValuesPerBlock = 32;
+/// Values per super-block of the K-quants.
+constexpr int64_t kValuesPerSuperBlock = 256;
 /// Rows whose blocks the interleaved forms hold together.
 constexpr int64_t kInterleavedRows = 8;
 
@@ -82,8 +118,13 @@ std::optional<Format> named(llvm::StringRef name);
 std::optional<Format> ofStorage(StorageType type);
 /// The format a GGML tensor type id stores (8: q8_0, 2: q4_0).
 std::optional<Format> ofGGMLType(uint32_t type);
-/// The plain (one row per block) format whose blocks take `bytes` bytes.
+/// The plain (one row per block) format whose blocks take `bytes` bytes,
+/// where only one does (18 bytes are q4_0 or iq4_nl: ambiguous).
 std::optional<Format> plainWithBytes(int64_t bytes);
+/// Values per block of the formats whose blocks take `bytes` bytes (per
+/// group of rows for the interleaved forms: 256 for q4_0x8), where all such
+/// formats agree; the parameter count of a weight read as raw blocks.
+std::optional<int64_t> valuesWithBytes(int64_t bytes);
 /// The interleaved form of a plain format (q4_0 -> q4_0x8), if it has one.
 std::optional<Format> interleavedForm(Format format);
 /// Whether `format` interleaves rows.

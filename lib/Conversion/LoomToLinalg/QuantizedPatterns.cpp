@@ -2,7 +2,7 @@
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// GGUF's q8_0, q4_0 and q4_1 blocks decoded where the values are used. A linear
+// GGUF's block formats decoded where the values are used. A linear
 // layer whose weight is `loom.dequantize` of raw blocks becomes one
 // contraction over (rows, blocks, values in a block) that reads the bytes:
 // the scale of a block is the same for its 32 values, so once loops are
@@ -22,7 +22,25 @@ using namespace mlir;
 using namespace mlir::loom;
 using namespace mlir::loom::lowering;
 
-static constexpr int64_t kBlock = DequantizeOp::kBlockValues;
+/// Values per block of q8_0, q4_0 and q4_1 (and the blocks of 32 the
+/// activations are quantized in).
+static constexpr int64_t kBlock = 32;
+
+/// Whether `format` is decoded by the contractions below operand by operand
+/// (q8_0, q4_0, q4_1 and the interleaved forms); the others are read byte
+/// by byte with decodeBlockValue.
+static bool hasOperandLayout(BlockFormat format) {
+  switch (format) {
+  case BlockFormat::q8_0:
+  case BlockFormat::q4_0:
+  case BlockFormat::q4_0x8:
+  case BlockFormat::q8_0x8:
+  case BlockFormat::q4_1:
+    return true;
+  default:
+    return false;
+  }
+}
 
 /// The value of a q4_0 nibble (`high` selects it) as a signed integer of
 /// `type`: nibble - 8.
@@ -67,11 +85,215 @@ static Value decodeNibble(OpBuilder &b, Location loc, Value byte, Value high) {
       b, loc, b.getF32Type(), nibbleValue(b, loc, byte, high, b.getI32Type()));
 }
 
+namespace {
+
+/// Scalar arithmetic on a block's bytes, for the decoders below.
+struct BlockBits {
+  OpBuilder &b;
+  Location loc;
+  function_ref<Value(Value)> byteAt; ///< the i8 at an index offset
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value add(Value x, int64_t y) { return add(x, idx(y)); }
+  Value mul(Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, idx(y));
+  }
+  Value div(Value x, int64_t y) {
+    return arith::DivUIOp::create(b, loc, x, idx(y));
+  }
+  Value rem(Value x, int64_t y) {
+    return arith::RemUIOp::create(b, loc, x, idx(y));
+  }
+  /// The byte at `offset` as an unsigned i32.
+  Value byte(Value offset) {
+    return arith::ExtUIOp::create(b, loc, b.getI32Type(), byteAt(offset));
+  }
+  Value byte(int64_t offset) { return byte(idx(offset)); }
+  /// (v >> shift) & mask, `shift` an index.
+  Value bits(Value v, Value shift, int64_t mask) {
+    Value s = arith::IndexCastUIOp::create(b, loc, b.getI32Type(), shift);
+    return arith::AndIOp::create(b, loc, arith::ShRUIOp::create(b, loc, v, s),
+                                 i32(mask));
+  }
+  Value bits(Value v, int64_t shift, int64_t mask) {
+    return arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, v, i32(shift)), i32(mask));
+  }
+  Value shl(Value v, int64_t shift) {
+    return arith::ShLIOp::create(b, loc, v, i32(shift));
+  }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+  Value subI(Value x, int64_t y) {
+    return arith::SubIOp::create(b, loc, x, i32(y));
+  }
+  Value lt(Value x, int64_t y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, idx(y));
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  /// The little-endian f16 at `offset`, as f32.
+  Value half(int64_t offset) {
+    return DequantizeOp::buildScale(b, loc, byteAt(idx(offset)),
+                                    byteAt(idx(offset + 1)));
+  }
+  Value toF32(Value signedInt) {
+    return arith::SIToFPOp::create(b, loc, b.getF32Type(), signedInt);
+  }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+
+  /// Nibble j (0-31) of the 16 bytes at `at`: low nibbles are values
+  /// 0-15, high ones 16-31 (q4_0's order).
+  Value nibble(int64_t at, Value j) {
+    Value v = byte(add(rem(j, 16), at));
+    return bits(v, mul(div(j, 16), 4), 15);
+  }
+  /// Bit j of the 32-bit little-endian mask at `at`, as 0 or 1.
+  Value maskBit(int64_t at, Value j) {
+    return bits(byte(add(div(j, 8), at)), rem(j, 8), 1);
+  }
+
+  /// q4_k / q5_k: the 6-bit scale and minimum of sub-block `sub` (0-7)
+  /// from the 12 bytes at `at` (ggml's get_scale_min_k4): sub-blocks 0-3
+  /// keep them in the low 6 bits of bytes sub and sub + 4; 4-7 in the
+  /// nibbles of byte sub + 4 with the top 2 bits of bytes sub - 4 and sub.
+  std::pair<Value, Value> scaleMin(int64_t at, Value sub) {
+    Value a = rem(sub, 4);
+    Value s0 = byte(add(a, at)), s4 = byte(add(a, at + 4)),
+          s8 = byte(add(a, at + 8));
+    Value low = lt(sub, 4);
+    Value sc = select(low, bits(s0, 0, 63),
+                      orI(bits(s8, 0, 15), shl(bits(s0, 6, 3), 4)));
+    Value m = select(low, bits(s4, 0, 63),
+                     orI(bits(s8, 4, 15), shl(bits(s4, 6, 3), 4)));
+    return {sc, m};
+  }
+};
+
+} // namespace
+
+/// Value j of a block of a format other than q8_0, q4_0 and q4_1 and
+/// their interleaved forms, as f32, from its bytes (`byteAt`): the layouts
+/// of ggml-common.h.
+static Value decodeInBlock(OpBuilder &b, Location loc, BlockFormat format,
+                           function_ref<Value(Value)> byteAt, Value j) {
+  BlockBits k{b, loc, byteAt};
+  switch (format) {
+  case BlockFormat::q5_0:
+  case BlockFormat::q5_1: {
+    // d[, m], 32 fifth bits, nibbles.
+    bool minimum = format == BlockFormat::q5_1;
+    int64_t bitsAt = minimum ? 4 : 2;
+    Value q = k.orI(k.nibble(bitsAt + 4, j), k.shl(k.maskBit(bitsAt, j), 4));
+    if (!minimum)
+      return k.fmul(k.toF32(k.subI(q, 16)), k.half(0));
+    return k.fadd(k.fmul(k.toF32(q), k.half(0)), k.half(2));
+  }
+  case BlockFormat::iq4_nl: {
+    // d, nibbles indexing ggml's kvalues_iq4nl (-127 ... 113), read here
+    // from two 64-bit constants holding the table's bytes (no table in
+    // memory).
+    static constexpr int8_t kTable[16] = {-127, -104, -83, -65, -49, -35,
+                                          -22,  -10,  1,   13,  25,  38,
+                                          53,   69,   89,  113};
+    uint64_t words[2] = {0, 0};
+    for (int i = 0; i < 16; ++i)
+      words[i / 8] |= uint64_t(uint8_t(kTable[i])) << (8 * (i % 8));
+    Type i64 = b.getI64Type();
+    auto word = [&](uint64_t w) {
+      return arith::ConstantOp::create(b, loc,
+                                       b.getIntegerAttr(i64, int64_t(w)));
+    };
+    Value q = arith::ExtUIOp::create(b, loc, i64, k.nibble(2, j));
+    Value eight = arith::ConstantOp::create(b, loc, b.getIntegerAttr(i64, 8));
+    Value high =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, q, eight);
+    Value shift = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, q, eight), eight);
+    Value table = k.select(high, word(words[1]), word(words[0]));
+    Value v = arith::TruncIOp::create(
+        b, loc, b.getI8Type(), arith::ShRUIOp::create(b, loc, table, shift));
+    return k.fmul(k.toF32(arith::ExtSIOp::create(b, loc, b.getI32Type(), v)),
+                  k.half(0));
+  }
+  case BlockFormat::q4_k:
+  case BlockFormat::q5_k: {
+    // d, dmin, 12 bytes of scales and minimums, [32 bytes of fifth bits,]
+    // 128 bytes of nibbles: sub-block `sub` of 32 values reads bytes 32 *
+    // (sub / 2) ... of the nibbles, the low ones for even sub-blocks.
+    bool fifth = format == BlockFormat::q5_k;
+    Value sub = k.div(j, 32), l = k.rem(j, 32);
+    int64_t qsAt = fifth ? 48 : 16;
+    Value byte = k.byte(k.add(k.add(k.mul(k.div(sub, 2), 32), l), qsAt));
+    Value q = k.bits(byte, k.mul(k.rem(sub, 2), 4), 15);
+    if (fifth)
+      q = k.orI(q, k.shl(k.bits(k.byte(k.add(l, 16)), sub, 1), 4));
+    auto [sc, m] = k.scaleMin(4, sub);
+    Value scale = k.fmul(k.half(0), k.toF32(sc));
+    Value min = k.fmul(k.half(2), k.toF32(m));
+    return k.fsub(k.fmul(scale, k.toF32(q)), min);
+  }
+  case BlockFormat::q2_k:
+  case BlockFormat::q3_k:
+  case BlockFormat::q6_k: {
+    // Two halves of 128 values, each of 4 quarters of 32 (`quarter`), each
+    // of 2 sub-blocks of 16 with a scale of their own (index 8 * half + 2
+    // * quarter + l / 16).
+    Value half = k.div(j, 128), r = k.rem(j, 128);
+    Value quarter = k.div(r, 32), l = k.rem(r, 32);
+    Value sub = k.add(k.add(k.mul(half, 8), k.mul(quarter, 2)), k.div(l, 16));
+    if (format == BlockFormat::q6_k) {
+      // 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales, d.
+      Value lowAt =
+          k.add(k.add(k.mul(half, 64), k.mul(k.rem(quarter, 2), 32)), l);
+      Value low = k.bits(k.byte(lowAt), k.mul(k.div(quarter, 2), 4), 15);
+      Value high = k.bits(k.byte(k.add(k.add(k.mul(half, 32), l), 128)),
+                          k.mul(quarter, 2), 3);
+      Value q = k.subI(k.orI(low, k.shl(high, 4)), 32);
+      Value sc = arith::ExtSIOp::create(b, loc, b.getI32Type(),
+                                        byteAt(k.add(sub, 192)));
+      return k.fmul(k.fmul(k.half(208), k.toF32(sc)), k.toF32(q));
+    }
+    Value shift = k.mul(quarter, 2);
+    if (format == BlockFormat::q2_k) {
+      // 16 scale/min bytes, 64 bytes of 2-bit values, d, dmin.
+      Value q = k.bits(k.byte(k.add(k.add(k.mul(half, 32), l), 16)), shift, 3);
+      Value s = k.byte(sub);
+      Value scale = k.fmul(k.half(80), k.toF32(k.bits(s, 0, 15)));
+      Value min = k.fmul(k.half(82), k.toF32(k.bits(s, 4, 15)));
+      return k.fsub(k.fmul(scale, k.toF32(q)), min);
+    }
+    // q3_k: 32 bytes of high bits (bit 4 * half + quarter of byte l), 64
+    // bytes of 2-bit values, 12 bytes of 6-bit scales (low nibbles in bytes
+    // 0-7, the top 2 bits in 8-11), d. value = d * (scale - 32) * (q - 4
+    // where the high bit is clear).
+    Value low = k.bits(k.byte(k.add(k.add(k.mul(half, 32), l), 32)), shift, 3);
+    Value high = k.bits(k.byte(l), k.add(k.mul(half, 4), quarter), 1);
+    Value q = k.subI(k.orI(low, k.shl(high, 2)), 4);
+    Value sLow =
+        k.bits(k.byte(k.add(k.rem(sub, 8), 96)), k.mul(k.div(sub, 8), 4), 15);
+    Value sHigh =
+        k.bits(k.byte(k.add(k.rem(sub, 4), 104)), k.mul(k.div(sub, 4), 2), 3);
+    Value sc = k.subI(k.orI(sLow, k.shl(sHigh, 4)), 32);
+    return k.fmul(k.fmul(k.half(108), k.toF32(sc)), k.toF32(q));
+  }
+  default:
+    llvm_unreachable("decoded by decodeBlockValue itself");
+  }
+}
+
 Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
                                  Value raw, ValueRange rows, Value k) {
   auto c = [&](int64_t x) { return arith::ConstantIndexOp::create(b, loc, x); };
-  Value block = arith::DivUIOp::create(b, loc, k, c(kBlock));
-  Value j = arith::RemUIOp::create(b, loc, k, c(kBlock));
+  int64_t perBlock = DequantizeOp::blockValues(format);
+  Value block = arith::DivUIOp::create(b, loc, k, c(perBlock));
+  Value j = arith::RemUIOp::create(b, loc, k, c(perBlock));
   SmallVector<Value> at(rows.begin(), rows.end());
   // q4_0x8 / q8_0x8: row r is row r % 8 of group r / 8; its scale is the
   // group's (r % 8)-th f16, its byte i at 16 + 32 * (i / 4) + 4 * (r % 8) +
@@ -98,6 +320,8 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
         arith::AddIOp::create(b, loc, arith::RemUIOp::create(b, loc, i, c(4)),
                               c(16))));
   };
+  if (!hasOperandLayout(format))
+    return decodeInBlock(b, loc, format, byteAt, j);
   Value scaleAt =
       inGroup ? arith::MulIOp::create(b, loc, inGroup, c(2)) : c(0).getResult();
   Value scale = DequantizeOp::buildScale(
@@ -250,13 +474,18 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto xType = cast<RankedTensorType>(x.getType());
   auto rawType = cast<RankedTensorType>(raw.getType());
   unsigned rank = xType.getRank(); // the output's rank too
-  int64_t blocks = rawType.getDimSize(1);
+  // Blocks of 32 values of x (a K-quant's super-block holds 8).
+  int64_t blocks =
+      rawType.getDimSize(1) * (DequantizeOp::blockValues(format) / kBlock);
   // q4_0x8 and q8_0x8 take x as q4_0 and q8_0 do; only the weight's layout
   // differs.
   bool interleaved = DequantizeOp::blockRows(format) > 1;
   // q4_1 is laid out as q4_0, with an f16 minimum after the scale.
   bool q41 = format == BlockFormat::q4_1;
   bool q4 = q41 || format == BlockFormat::q4_0 || format == BlockFormat::q4_0x8;
+  // The other formats take x as q8_0 does, and decode each weight from the
+  // bytes of its block.
+  bool decoded = !hasOperandLayout(format);
   // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
   // the value within the block (or half).
   unsigned n = rank - 1, blk = rank;
@@ -294,10 +523,16 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
     Value zero = arith::ConstantIndexOp::create(nb, l, 0);
     return arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, half, zero);
   };
-  Value values = byteSlice(b, loc, raw, q41 ? 4 : 2, q4 ? kBlock / 2 : kBlock);
-  Value lo = byteSlice(b, loc, raw, 0, 1), hi = byteSlice(b, loc, raw, 1, 1);
-  Value minLo = q41 ? byteSlice(b, loc, raw, 2, 1) : Value();
-  Value minHi = q41 ? byteSlice(b, loc, raw, 3, 1) : Value();
+  Value values, lo, hi, minLo, minHi;
+  if (!decoded) {
+    values = byteSlice(b, loc, raw, q41 ? 4 : 2, q4 ? kBlock / 2 : kBlock);
+    lo = byteSlice(b, loc, raw, 0, 1);
+    hi = byteSlice(b, loc, raw, 1, 1);
+  }
+  if (q41) {
+    minLo = byteSlice(b, loc, raw, 2, 1);
+    minHi = byteSlice(b, loc, raw, 3, 1);
+  }
   // q4_1: a weight d * q + m from the bytes of its value, scale and minimum.
   auto q41Weight = [&](OpBuilder &nb, Location l, Value byte, Value dLo,
                        Value dHi, Value mLo, Value mHi) -> Value {
@@ -350,7 +585,46 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
         .getResult(0);
   };
 
+  // q5_0, q5_1, iq4_nl, the K-quants: y += x * w, w decoded from the bytes
+  // of its block (decodeBlockValue) at value 32 * blk + v of its row; x
+  // f32 or (with `amax`) 8-bit blocks of 32.
+  auto decodedContraction = [&](Value xIn, Value amax) -> Value {
+    SmallVector<Value> inputs = {xIn};
+    SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims)};
+    if (amax) {
+      inputs.push_back(amax);
+      maps.push_back(mapOf(ctx, numLoops, scaleDims));
+    }
+    maps.push_back(mapOf(ctx, numLoops, outDims));
+    auto op = linalg::GenericOp::create(
+        b, loc, TypeRange{out.getType()}, inputs, ValueRange{out}, maps,
+        iterators(rank, reductions),
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          Value row = linalg::IndexOp::create(nb, l, n);
+          Value k = arith::AddIOp::create(
+              nb, l,
+              arith::MulIOp::create(
+                  nb, l, linalg::IndexOp::create(nb, l, blk),
+                  arith::ConstantIndexOp::create(nb, l, kBlock)),
+              linalg::IndexOp::create(nb, l, valueLoop));
+          Value w = decodeBlockValue(nb, l, format, raw, row, k);
+          Value xf = args[0];
+          if (amax)
+            xf = arith::MulFOp::create(
+                nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]),
+                blockScale(nb, l, args[1]));
+          Value p = arith::MulFOp::create(nb, l, xf, w, fastmath);
+          Value s = arith::AddFOp::create(nb, l, args.back(), p, fastmath);
+          linalg::YieldOp::create(nb, l, s);
+        });
+    op->setAttr(kBlockFormatAttr,
+                b.getStringAttr(stringifyBlockFormat(format)));
+    return op.getResult(0);
+  };
+
   if (!int8Activations) {
+    if (decoded)
+      return decodedContraction(xBlocks, Value());
     if (q41)
       return q41Contraction(xBlocks, Value());
     if (interleaved)
@@ -405,6 +679,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                                  mapOf(ctx, numLoops, {n, blk}),
                                  mapOf(ctx, numLoops, outDims)};
   auto contract = [&](Value xq, Value amax) -> Value {
+    if (decoded)
+      return decodedContraction(xq, amax);
     if (q41)
       return q41Contraction(xq, amax);
     if (interleaved)

@@ -34,7 +34,7 @@ func.func @role_on_op() attributes {loom.role = #loom.role<tokens>} {
 
 // -----
 
-// expected-error @+1 {{'loom.packed_from' must be the name of a storage type (f32, f16, bf16, q8_0, q4_0, q4_1), not "q9_9"}}
+// expected-error @+1 {{'loom.packed_from' must be the name of a storage type (f32, f16, bf16, q8_0, q4_k, ...), not "q9_9"}}
 func.func @packed_from(%w: memref<8xf32> {loom.weight = "w", loom.packed_from = "q9_9"}) {
   return
 }

@@ -299,10 +299,11 @@ TEST(GGUFReaderTest, TensorTypesAndSizes) {
 
 TEST(GGUFReaderTest, UnsupportedTensorTypeNamed) {
   GGUFWriter w = TinyLlama::gguf();
-  w.tensor("blk.0.ffn_extra.weight", {256, 2}, 14, std::string(2 * 210, '\0'));
+  // IQ2_XXS (16): 66 bytes per 256 values.
+  w.tensor("blk.0.ffn_extra.weight", {256, 2}, 16, std::string(2 * 66, '\0'));
   EXPECT_THAT(errorText(readBytes(w.build())),
               HasSubstr("tiny.gguf: tensor 'blk.0.ffn_extra.weight' has type "
-                        "Q6_K, which Loom does not read"));
+                        "IQ2_XXS, which Loom does not read"));
 }
 
 TEST(GGUFReaderTest, UnknownTensorType) {

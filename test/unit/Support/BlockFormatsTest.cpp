@@ -28,8 +28,34 @@ TEST(BlockFormats, SizesAreGGMLs) {
   EXPECT_EQ(blocks::info(blocks::Format::Q4_0x8).bytes, 8 * 18);
   EXPECT_EQ(blocks::ofGGMLType(8), blocks::Format::Q8_0);
   EXPECT_EQ(blocks::ofGGMLType(2), blocks::Format::Q4_0);
-  EXPECT_EQ(blocks::ofGGMLType(0), std::nullopt);  // f32
-  EXPECT_EQ(blocks::ofGGMLType(12), std::nullopt); // q4_K: not yet
+  EXPECT_EQ(blocks::ofGGMLType(0), std::nullopt); // f32
+  EXPECT_EQ(blocks::ofGGMLType(9), std::nullopt); // q8_1: not a file's
+  // ggml-common.h: block_q5_0 = d + 4 bytes qh + 16 bytes qs; block_q5_1
+  // adds m; block_q2_K = 16 + 64 + 2 f16; block_q3_K = 32 + 64 + 12 + f16;
+  // block_q4_K = 2 f16 + 12 + 128; block_q5_K adds 32 bytes qh; block_q6_K
+  // = 128 + 64 + 16 + f16; block_iq4_nl = d + 16 bytes.
+  struct {
+    uint32_t ggml;
+    blocks::Format format;
+    int64_t values, bytes, scaleOffset;
+  } expected[] = {
+      {6, blocks::Format::Q5_0, 32, 22, 0},
+      {7, blocks::Format::Q5_1, 32, 24, 0},
+      {10, blocks::Format::Q2_K, 256, 84, 80},
+      {11, blocks::Format::Q3_K, 256, 110, 108},
+      {12, blocks::Format::Q4_K, 256, 144, 0},
+      {13, blocks::Format::Q5_K, 256, 176, 0},
+      {14, blocks::Format::Q6_K, 256, 210, 208},
+      {20, blocks::Format::IQ4_NL, 32, 18, 0},
+  };
+  for (const auto &e : expected) {
+    EXPECT_EQ(blocks::ofGGMLType(e.ggml), e.format) << e.ggml;
+    const blocks::FormatInfo &f = blocks::info(e.format);
+    EXPECT_EQ(f.values, e.values) << f.name.str();
+    EXPECT_EQ(f.bytes, e.bytes) << f.name.str();
+    EXPECT_EQ(f.scaleOffset, e.scaleOffset) << f.name.str();
+    EXPECT_EQ(blocks::ofStorage(f.storage), e.format) << f.name.str();
+  }
 }
 
 TEST(BlockFormats, StorageBytes) {
@@ -49,7 +75,15 @@ TEST(BlockFormats, Lookups) {
             blocks::Format::Q8_0x8);
   EXPECT_EQ(blocks::interleavedForm(blocks::Format::Q8_0x8), std::nullopt);
   EXPECT_EQ(blocks::plainWithBytes(34), blocks::Format::Q8_0);
-  EXPECT_EQ(blocks::plainWithBytes(144), std::nullopt);
+  // q4_k: 144 bytes per super-block, as q4_0x8 per group of 8 blocks
+  // (both 256 values); q4_0 and iq4_nl: 18 bytes, so the size alone is
+  // ambiguous.
+  EXPECT_EQ(blocks::plainWithBytes(144), blocks::Format::Q4_K);
+  EXPECT_EQ(blocks::plainWithBytes(18), std::nullopt);
+  EXPECT_EQ(blocks::valuesWithBytes(144), 256);
+  EXPECT_EQ(blocks::valuesWithBytes(18), 32);
+  EXPECT_EQ(blocks::valuesWithBytes(210), 256);
+  EXPECT_EQ(blocks::valuesWithBytes(7), std::nullopt);
   EXPECT_EQ(blocks::interleavedWithBytes(loom::StorageType::Q4_0, 144),
             blocks::Format::Q4_0x8);
   EXPECT_EQ(blocks::interleavedWithBytes(loom::StorageType::Q8_0, 144),
@@ -57,8 +91,11 @@ TEST(BlockFormats, Lookups) {
   for (loom::StorageType t :
        {loom::StorageType::F32, loom::StorageType::F16, loom::StorageType::BF16,
         loom::StorageType::Q8_0, loom::StorageType::Q4_0,
+        loom::StorageType::Q4_K, loom::StorageType::IQ4_NL,
         loom::StorageType::Q8Groups})
     EXPECT_EQ(loom::storageTypeNamed(loom::storageTypeName(t)), t);
+  EXPECT_EQ(loom::storageTypeNamed("q4_k"), loom::StorageType::Q4_K);
+  EXPECT_EQ(loom::storageTypeNamed("q4_0x8"), std::nullopt);
   EXPECT_EQ(loom::storageTypeNamed("q4_K"), std::nullopt);
 }
 

@@ -154,7 +154,7 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
     auto s = dyn_cast<StringAttr>(value);
     return expect(
         emitError, s && ::loom::storageTypeNamed(s.getValue()), attr,
-        "the name of a storage type (f32, f16, bf16, q8_0, q4_0, q4_1)");
+        "the name of a storage type (f32, f16, bf16, q8_0, q4_k, ...)");
   }
   if (name == kShardArgAttr)
     return failure(failed(where(onArg, "function arguments")) ||
@@ -191,6 +191,13 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
   if (name == kTileWorkAttr || name == kExpertShardAttr)
     return failure(failed(where(onOp, "ops")) ||
                    failed(expect(emitError, isInt(), attr, "an integer")));
+  if (name == kBlockFormatAttr)
+    return failure(
+        failed(where(onOp || onArg, "ops and function arguments")) ||
+        failed(expect(emitError,
+                      isa<StringAttr>(value) &&
+                          symbolizeBlockFormat(cast<StringAttr>(value)),
+                      attr, "the name of a block format (q8_0, q4_k, ...)")));
   if (name == kRuntimeHelperAttr || name == kActivationBlocksAttr ||
       name == kBF16ActivationsAttr)
     return failure(

@@ -185,10 +185,12 @@ static ::loom::blocks::Format supportFormat(BlockFormat format) {
   return *f;
 }
 
-static_assert(DequantizeOp::kBlockValues == ::loom::blocks::kValuesPerBlock);
-
 int64_t DequantizeOp::blockBytes(BlockFormat format) {
   return ::loom::blocks::info(supportFormat(format)).bytes;
+}
+
+int64_t DequantizeOp::blockValues(BlockFormat format) {
+  return ::loom::blocks::info(supportFormat(format)).values;
 }
 
 int64_t DequantizeOp::blockRows(BlockFormat format) {
@@ -242,12 +244,13 @@ LogicalResult DequantizeOp::verify() {
              << result.getDimSize(d);
   }
   int64_t blocks = input.getDimSize(input.getRank() - 2);
-  int64_t values = ShapedType::isDynamic(blocks) ? ShapedType::kDynamic
-                                                 : blocks * kBlockValues;
+  int64_t perBlock = blockValues(getFormat());
+  int64_t values =
+      ShapedType::isDynamic(blocks) ? ShapedType::kDynamic : blocks * perBlock;
   if (!dimsAgree(result.getShape().back(), values))
     return emitOpError("expected ")
            << values << " values in the last dimension (" << blocks
-           << " blocks of " << kBlockValues << "), but found "
+           << " blocks of " << perBlock << "), but found "
            << result.getShape().back();
   return success();
 }
@@ -259,12 +262,11 @@ int64_t WeightOp::getNumParameters() {
   int64_t rows = 1;
   for (int64_t d : type.getShape().drop_back())
     rows *= d;
-  // Blocks of 8 interleaved rows (q4_0x8: 144 bytes, q8_0x8: 272) hold 8
-  // blocks each.
-  for (BlockFormat f : {BlockFormat::q4_0x8, BlockFormat::q8_0x8})
-    if (type.getShape().back() == DequantizeOp::blockBytes(f))
-      rows *= DequantizeOp::blockRows(f);
-  return rows * DequantizeOp::kBlockValues;
+  // The values of a block of that many bytes (the formats with equal block
+  // sizes hold equally many: q4_0x8's 8 rows of 32 and q4_k's 256 in 144).
+  std::optional<int64_t> values =
+      ::loom::blocks::valuesWithBytes(type.getShape().back());
+  return rows * values.value_or(::loom::blocks::kValuesPerBlock);
 }
 
 void WeightOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {

@@ -50,6 +50,8 @@ struct LoomWeightsToArgumentsPass
           b.getNamedAttr(kWeightArgAttr, b.getStringAttr(name))};
       if (Attribute from = ops.front()->getAttr(kPackedFromAttr))
         attrs.push_back(b.getNamedAttr(kPackedFromAttr, from));
+      if (Attribute format = ops.front()->getAttr(kBlockFormatAttr))
+        attrs.push_back(b.getNamedAttr(kBlockFormatAttr, format));
       if (failed(func.insertArgument(index, type, b.getDictionaryAttr(attrs),
                                      ops.front().getLoc())))
         return signalPassFailure();

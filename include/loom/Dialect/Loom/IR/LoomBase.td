@@ -125,7 +125,34 @@ def Loom_BlockFormat : I32EnumAttr<"BlockFormat",
       // Blocks of 32 values: an f16 scale d, an f16 minimum m, then 16
       // bytes of nibbles as q4_0's (low nibbles values 0-15, high 16-31);
       // value = d * q + m. 20 bytes per block.
-      I32EnumAttrCase<"q4_1", 4>
+      I32EnumAttrCase<"q4_1", 4>,
+      // Blocks of 32 values: an f16 scale d, 4 bytes holding the values'
+      // fifth bits (bit i for value i), then q4_0's 16 bytes of nibbles;
+      // value = d * (q - 16). 22 bytes per block.
+      I32EnumAttrCase<"q5_0", 5>,
+      // q5_0 with an f16 minimum m after d and unsigned values: value =
+      // d * q + m. 24 bytes per block.
+      I32EnumAttrCase<"q5_1", 6>,
+      // The K-quants: super-blocks of 256 values (the input is [rows...,
+      // super-blocks, bytes]) in sub-blocks with scales of their own, as
+      // ggml-common.h defines block_q2_K ... block_q6_K. q2_k: 2-bit values
+      // in sub-blocks of 16, each with a 4-bit scale and minimum, f16 d and
+      // dmin (84 bytes).
+      I32EnumAttrCase<"q2_k", 7>,
+      // 3-bit values (2 low bits + a high-bit mask) in sub-blocks of 16 with
+      // 6-bit signed scales, f16 d (110 bytes).
+      I32EnumAttrCase<"q3_k", 8>,
+      // 4-bit values in sub-blocks of 32 with 6-bit scales and minimums,
+      // f16 d and dmin: value = d * sc * q - dmin * m (144 bytes).
+      I32EnumAttrCase<"q4_k", 9>,
+      // q4_k with a fifth bit per value (176 bytes).
+      I32EnumAttrCase<"q5_k", 10>,
+      // 6-bit values (q - 32) in sub-blocks of 16 with int8 scales, f16 d
+      // (210 bytes).
+      I32EnumAttrCase<"q6_k", 11>,
+      // q4_0's layout, each nibble an index into a fixed table of 16 values
+      // from -127 to 113: value = d * table[q]. 18 bytes per block.
+      I32EnumAttrCase<"iq4_nl", 12>
     ]> {
   let cppNamespace = "::mlir::loom";
 }

@@ -92,6 +92,15 @@ inline constexpr llvm::StringLiteral kActivationBlocksAttr =
 /// layers reading the same input reuse it (unit).
 inline constexpr llvm::StringLiteral kBF16ActivationsAttr =
     "loom.bf16_activations";
+/// The block format of raw blocks (a string naming a #loom<block_format>
+/// case: "q4_k"). On a loom.weight
+/// of i8 blocks (and then its argument): how its bytes are laid out, which
+/// their count alone does not always tell (q4_0 and iq4_nl take 18 bytes);
+/// the manifest's storage type follows from it. On the contraction of a
+/// linear layer that decodes its weight from the raw bytes itself (q5_0,
+/// the K-quants, ...): the weight's format, for the lowering that decodes
+/// whole blocks into registers (loom-parallelize-contractions).
+inline constexpr llvm::StringLiteral kBlockFormatAttr = "loom.block_format";
 
 /// The role of argument `i` of `func`, if it has one.
 std::optional<ParamRole> getArgRole(FunctionOpInterface func, unsigned i);

@@ -91,15 +91,16 @@ def Loom_DequantizeOp : Loom_Op<"dequantize", [Pure]> {
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     // The sizes come from loom/Support/BlockFormats.h.
-    /// Bytes per block of 32 values in `format` (q4_0x8: per block of 8
-    /// rows).
+    /// Bytes per block in `format` (q4_0x8: per block of 8 rows).
     static int64_t blockBytes(BlockFormat format);
+    /// Values per block (of one row) in `format`: 32, or 256 for the
+    /// K-quants' super-blocks.
+    static int64_t blockValues(BlockFormat format);
     /// Rows per block in `format`: 8 for q4_0x8 and q8_0x8, otherwise 1.
     static int64_t blockRows(BlockFormat format);
     /// The form of `format` with the blocks of 8 rows interleaved (q4_0 ->
     /// q4_0x8), if it has one.
     static std::optional<BlockFormat> interleavedForm(BlockFormat format);
-    static constexpr int64_t kBlockValues = 32;
     /// The f32 value of a block's scale: the little-endian f16 whose bytes
     /// are the i8 values `lo` and `hi`. Shared by every lowering that
     /// decodes blocks.
