@@ -223,6 +223,45 @@ Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
   return sum;
 }
 
+/// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j,
+/// summed.
+void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
+                  ArrayRef<Value> rows, ArrayRef<Value> cols, ValueRange accs) {
+  auto fastmath =
+      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  for (auto [i, r] : llvm::enumerate(rows)) {
+    for (auto [j, n] : llvm::enumerate(cols)) {
+      Value sum =
+          vector::ReductionOp::create(builder, loc, vector::CombiningKind::ADD,
+                                      accs[i * cols.size() + j], fastmath);
+      SmallVector<Value> idx(lead.begin(), lead.end());
+      idx.append({r, n});
+      Value old = memref::LoadOp::create(builder, loc, y, idx);
+      memref::StoreOp::create(
+          builder, loc, arith::AddFOp::create(builder, loc, old, sum), y, idx);
+    }
+  }
+}
+
+Value dotU8S8Lanes(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+                   Value bv) {
+  if (vnni)
+    return dotU8S8(b, l, vnni, acc, a, bv);
+  auto v32i32 = VectorType::get({32}, b.getI32Type());
+  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
+                                  arith::ExtSIOp::create(b, l, v32i32, bv));
+  // Lane i: products 4i..4i+3, gathered by four shuffles.
+  Value sum = acc;
+  for (int64_t c = 0; c < 4; ++c) {
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < 8; ++i)
+      mask.push_back(4 * i + c);
+    sum = arith::AddIOp::create(b, l, sum,
+                                vector::ShuffleOp::create(b, l, p, p, mask));
+  }
+  return sum;
+}
+
 Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v) {
   return arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(type, b.getIntegerAttr(b.getI8Type(), v)));

@@ -6,7 +6,9 @@
 // Contractions.h share (ContractionLoops.cpp). The lowerings are
 // DotContraction.cpp (register-blocked f32/f16/bf16 dot products),
 // RowUpdateContraction.cpp (row updates), QuantizedContraction.cpp (q8_0 and
-// q4_0 weights) and InterleavedContraction.cpp (q4_0x8 and q8_0x8 weights).
+// q4_0 weights), InterleavedContraction.cpp (q4_0x8 and q8_0x8 weights) and
+// DecodedContraction.cpp (the K-quants and the other formats decoded from
+// their bytes).
 //
 //===----------------------------------------------------------------------===//
 
@@ -91,6 +93,18 @@ constexpr int64_t kInt8BlockBytes = 32 + 4;
 Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
               Value bv);
 
+/// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j
+/// (vectors of f32), summed.
+void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
+                  ArrayRef<Value> rows, ArrayRef<Value> cols, ValueRange accs);
+
+/// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
+/// signed) with lane i of the result summing bytes 4i..4i+3 (dotU8S8's
+/// lanes are not grouped so without VNNI): lanes 0-3 hold the first 16
+/// bytes' products, lanes 4-7 the last 16's.
+Value dotU8S8Lanes(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
+                   Value bv);
+
 /// A vector of `type` (i8 elements) with every element `v`.
 Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v);
 
@@ -122,8 +136,18 @@ void forEachTokenBlock(
     Value scale, function_ref<void(OpBuilder &, Location, Value, Value)> body);
 
 //===----------------------------------------------------------------------===//
-// The interleaved lowering, for the block-quantized one to dispatch to
+// The lowerings the block-quantized one dispatches to
 //===----------------------------------------------------------------------===//
+
+/// Rewrites `op`, if it is the contraction QuantizedPatterns.cpp makes for
+/// a weight it decodes from raw blocks (marked loom.block_format: q5_0,
+/// q5_1, the K-quants), into register-blocked loops that decode one block
+/// of 32 weights at a time (DecodedContraction.cpp). Fails, changing
+/// nothing, for any other op.
+LogicalResult lowerDecodedContraction(RewriterBase &rewriter,
+                                      linalg::GenericOp op, int64_t rows,
+                                      int64_t cols, int64_t cacheBytes,
+                                      bool vnni);
 
 /// Rewrites `op`, if it is the contraction QuantizedPatterns.cpp makes for
 /// q4_0x8 / q8_0x8 weights with 8-bit activations, into an scf.parallel over

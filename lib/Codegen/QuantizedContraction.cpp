@@ -142,26 +142,6 @@ std::optional<BlockShape> matchBlocks(linalg::GenericOp op) {
   return matchWeightBlocks(op, x, 1);
 }
 
-/// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j,
-/// summed.
-void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
-                  ArrayRef<Value> rows, ArrayRef<Value> cols, ValueRange accs) {
-  auto fastmath =
-      arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
-  for (auto [i, r] : llvm::enumerate(rows)) {
-    for (auto [j, n] : llvm::enumerate(cols)) {
-      Value sum =
-          vector::ReductionOp::create(builder, loc, vector::CombiningKind::ADD,
-                                      accs[i * cols.size() + j], fastmath);
-      SmallVector<Value> idx(lead.begin(), lead.end());
-      idx.append({r, n});
-      Value old = memref::LoadOp::create(builder, loc, y, idx);
-      memref::StoreOp::create(
-          builder, loc, arith::AddFOp::create(builder, loc, old, sum), y, idx);
-    }
-  }
-}
-
 /// y[rows x cols block] += the dot products of x rows and decoded weight
 /// rows, one vector<16xf32> accumulator per output.
 void emitBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
@@ -496,7 +476,9 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
     int64_t cacheBytes, bool vnni) {
   if (succeeded(
-          lowerInterleavedContraction(rewriter, op, rows, cacheBytes, vnni)))
+          lowerInterleavedContraction(rewriter, op, rows, cacheBytes, vnni)) ||
+      succeeded(
+          lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes, vnni)))
     return success();
   std::optional<BlockShape> shape = matchBlocks(op);
   bool int8 = false;

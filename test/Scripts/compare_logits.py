@@ -5,8 +5,15 @@ Prints the largest absolute difference and the number of rows whose argmax
 differs, and exits 1 when the difference exceeds `--tolerance` or any argmax
 differs. Plain Python (no numpy), so it runs under lit's own interpreter.
 
+With --outlier-rows K, up to K rows may exceed the tolerance if they stay
+within --outlier-tolerance (same units; their argmax is not compared).
+For 8-bit activations: a float64 reference and Loom's f32 can round an
+activation that sits near a rounding tie to different 8-bit values, and
+that row's logits then move by far more than summation error (the same rows
+move when the reference's own activations are perturbed by 3e-7).
+
 usage: compare_logits.py ACTUAL EXPECTED --vocab 512 [--tolerance 1e-4 [--relative]]
-                         [--rows N]
+                         [--rows N] [--outlier-rows K --outlier-tolerance T]
 """
 
 import argparse
@@ -33,6 +40,10 @@ def main():
                     help="the tolerance is relative to max |expected|")
     ap.add_argument("--rows", type=int,
                     help="compare the first N rows only (both files need them)")
+    ap.add_argument("--outlier-rows", type=int, default=0,
+                    help="rows allowed beyond --tolerance")
+    ap.add_argument("--outlier-tolerance", type=float,
+                    help="the bound for those rows")
     args = ap.parse_args()
     actual, expected = load(args.actual), load(args.expected)
     if args.rows is not None:
@@ -46,22 +57,31 @@ def main():
         print(f"size mismatch: {len(actual)} vs {len(expected)} floats")
         return 1
     rows = len(actual) // args.vocab
+    scale = max(abs(x) for x in expected) if args.relative else 1.0
+    bound = args.tolerance * scale
+    outlier_bound = (args.outlier_tolerance or 0.0) * scale
     worst = 0.0
     argmax_mismatch = 0
+    outliers = []
     for r in range(rows):
         a = actual[r * args.vocab:(r + 1) * args.vocab]
         e = expected[r * args.vocab:(r + 1) * args.vocab]
-        worst = max(worst, max(abs(x - y) for x, y in zip(a, e)))
+        diff = max(abs(x - y) for x, y in zip(a, e))
+        if diff > bound:
+            outliers.append(diff)  # its argmax may differ (a near-tie)
+            continue
+        worst = max(worst, diff)
         if max(range(args.vocab), key=a.__getitem__) != \
                 max(range(args.vocab), key=e.__getitem__):
             argmax_mismatch += 1
-    bound = args.tolerance
-    if args.relative:
-        bound *= max(abs(x) for x in expected)
-    ok = worst <= bound and argmax_mismatch == 0
-    print(f"rows: {rows}, max |difference|: {worst:.3g} "
-          f"(tolerance {bound:.3g}), argmax mismatches: {argmax_mismatch}, "
-          f"{'OK' if ok else 'FAIL'}")
+    ok = argmax_mismatch == 0 and len(outliers) <= args.outlier_rows and \
+        all(d <= outlier_bound for d in outliers)
+    line = (f"rows: {rows}, max |difference|: {max([worst] + outliers):.3g} "
+            f"(tolerance {bound:.3g}), argmax mismatches: {argmax_mismatch}")
+    if args.outlier_rows:
+        line += (f", rows beyond the tolerance: {len(outliers)} (at most "
+                 f"{args.outlier_rows}, each within {outlier_bound:.3g})")
+    print(f"{line}, {'OK' if ok else 'FAIL'}")
     return 0 if ok else 1
 
 

@@ -16,15 +16,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "AttentionKernels.h"
-#include "MemRefDescriptor.h"
+#include "CompiledFunction.h"
 
-#include "loom/Dialect/Loom/IR/LoomDialect.h"
-#include "loom/Driver/Compiler.h"
 #include "loom/Runtime/Threads.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <gtest/gtest.h>
@@ -36,19 +31,12 @@
 
 using namespace mlir;
 using llvm::formatv;
+using ::loom::testing::halfToFloat;
+using ::loom::testing::int8Blocks;
 
 namespace {
 
 constexpr int64_t kRows = 24, kBlocks = 3, kK = kBlocks * 32;
-
-/// The f32 value of the f16 with `bits` (normal numbers only: the test
-/// makes no others).
-float halfToFloat(uint16_t bits) {
-  int exponent = (bits >> 10) & 0x1f;
-  float mantissa = 1.0f + float(bits & 0x3ff) / 1024.0f;
-  float v = std::ldexp(mantissa, exponent - 15);
-  return (bits & 0x8000) ? -v : v;
-}
 
 /// Bytes of a block's values: 16 of nibbles (q4_0), 32 (q8_0).
 int64_t valueBytes(bool q8) { return q8 ? 32 : 16; }
@@ -105,63 +93,13 @@ double weight(const std::vector<uint8_t> &raw, bool q8, int64_t n, int64_t k) {
   return double(halfToFloat(bits)) * q;
 }
 
-/// x as 8-bit blocks, back in f32 units (as reference_forward.py does).
-std::vector<double> int8Blocks(const std::vector<float> &x) {
-  std::vector<double> out(x.size());
-  for (size_t b = 0; b < x.size(); b += 32) {
-    float amax = 0;
-    for (size_t i = 0; i < 32; ++i)
-      amax = std::max(amax, std::abs(x[b + i]));
-    float d = amax / 127.0f;
-    float inv = d == 0 ? 0.0f : 1.0f / d;
-    for (size_t i = 0; i < 32; ++i) {
-      float q = std::nearbyint(x[b + i] * inv);
-      q = std::min(127.0f, std::max(-127.0f, q));
-      out[b + i] = double(q) * double(d);
-    }
-  }
-  return out;
+/// `ir` compiled with 8-bit or f32 activations.
+llvm::Expected<std::unique_ptr<::loom::testing::CompiledFunction>>
+compile(const std::string &ir, bool int8) {
+  ::loom::CompileOptions options;
+  options.int8Activations = int8;
+  return ::loom::testing::CompiledFunction::compile(ir, options);
 }
-
-class Kernel {
-public:
-  static llvm::Expected<std::unique_ptr<Kernel>> compile(const std::string &ir,
-                                                         bool int8) {
-    auto kernel = std::make_unique<Kernel>();
-    kernel->context.loadDialect<mlir::loom::LoomDialect, func::FuncDialect>();
-    OwningOpRef<ModuleOp> module =
-        parseSourceString<ModuleOp>(ir, &kernel->context);
-    if (!module)
-      return llvm::createStringError("cannot parse:\n" + ir);
-    ::loom::CompileOptions options;
-    options.int8Activations = int8;
-    if (llvm::Error e = ::loom::lowerFunctionsToLLVM(*module, options))
-      return std::move(e);
-    auto engine = ::loom::testing::createEngine(*module);
-    if (!engine)
-      return engine.takeError();
-    kernel->engine = std::move(*engine);
-    kernel->module = std::move(module);
-    return kernel;
-  }
-
-  /// Calls @f(args..., out): memref descriptors, the result last, then an
-  /// arena the compiler may plan intermediate buffers into.
-  llvm::Error call(std::deque<::loom::testing::MemRefDescriptor> &ds) {
-    std::vector<uint8_t> arena(1 << 20);
-    ds.emplace_back(arena.data(), std::vector<int64_t>{int64_t(arena.size())});
-    llvm::SmallVector<void *> args;
-    for (auto &d : ds)
-      args.push_back(&d.pointer);
-    return engine->invokePacked("_mlir_ciface_f", args);
-  }
-
-  MLIRContext context;
-
-private:
-  std::unique_ptr<ExecutionEngine> engine;
-  OwningOpRef<ModuleOp> module;
-};
 
 /// The weight's type and format in IR.
 std::pair<std::string, std::string> weightType(bool q8, bool interleaved) {
@@ -232,8 +170,7 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
 
   for (bool interleaved : {false, true}) {
     SCOPED_TRACE(weightType(c.q8, interleaved).second);
-    auto kernel =
-        Kernel::compile(linearIR(c.tokens, c.q8, interleaved), c.int8);
+    auto kernel = compile(linearIR(c.tokens, c.q8, interleaved), c.int8);
     ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
     std::vector<float> y(c.tokens * kRows, 0.0f);
     std::vector<uint8_t> &bytes = interleaved ? packed : raw;
@@ -281,7 +218,7 @@ TEST(QuantizedNumericsDecode, InterleavedValuesAreExact) {
                              "-> tensor<{2}x{3}xf32>\n"
                              "  return %w : tensor<{2}x{3}xf32>\n}\n",
                              type, format, kRows, kK);
-    auto kernel = Kernel::compile(ir, true);
+    auto kernel = compile(ir, true);
     ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
     std::vector<float> w(kRows * kK, 0.0f);
     std::deque<::loom::testing::MemRefDescriptor> ds;

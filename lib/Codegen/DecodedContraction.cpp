@@ -1,0 +1,673 @@
+//===- DecodedContraction.cpp - weights decoded block by block ------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The contraction QuantizedPatterns.cpp makes for a linear layer whose
+// weight it decodes from the raw bytes of its blocks (q5_0, q5_1 and the
+// K-quants; marked loom.block_format) becomes loops over blocks of `rows x
+// cols` outputs that decode one block of 32 weights at a time into
+// registers, as vectors:
+//
+//   w = s * u + m   for each half of 16 values,
+//
+// u the 32 unsigned integer values (a K-quant's 2 to 6 bits, with any
+// offset moved into m), s and m f32 (a K-quant's super-block scale times
+// its sub-block's scale and minimum; q6_k's -32 * s). With f32 activations
+// the decoded weights meet x in FMAs. With 8-bit activations (x = x.d *
+// x.q per block of 32) a block is one integer dot product, exact, as
+// llama.cpp computes its K-quants:
+//
+//   y += x.d * (s * sum(u * x.q) + m * sum(x.q))   per half,
+//
+// vpdpbusd (unsigned u by signed x.q) where the target has it, its lanes
+// 0-3 summing the first half and 4-7 the second, so one f32 vector holds
+// both halves' scales. One token (decode) computes its side once and reads
+// the weight rows one after another.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ContractionLoops.h"
+#include "loom/Codegen/Contractions.h"
+
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+using namespace mlir;
+using namespace mlir::loom::detail;
+using mlir::loom::BlockFormat;
+
+namespace {
+
+/// Values per block of x (and per decoded block of weights).
+constexpr int64_t kBlock = 32;
+
+/// The contraction's shape: y [.., s, n] f32; x [.., s, blocks, 32] f32 or
+/// (int8) 8-bit values with their blocks' max |x| [.., s, blocks]; the raw
+/// weight [n, format blocks, bytes] i8 the body reads.
+struct DecodedShape {
+  BlockFormat format;
+  unsigned rank;    ///< y's rank
+  int64_t blocks;   ///< blocks of 32 in a row of x
+  int64_t perBlock; ///< blocks of 32 in a block of the format
+  Value raw;
+  bool int8;
+};
+
+/// The formats decoded here (iq4_nl's table lookup is left to the
+/// contraction's own loops).
+bool decodedHere(BlockFormat format) {
+  switch (format) {
+  case BlockFormat::q5_0:
+  case BlockFormat::q5_1:
+  case BlockFormat::q2_k:
+  case BlockFormat::q3_k:
+  case BlockFormat::q4_k:
+  case BlockFormat::q5_k:
+  case BlockFormat::q6_k:
+    return true;
+  default:
+    return false;
+  }
+}
+
+std::optional<DecodedShape> matchDecoded(linalg::GenericOp op) {
+  auto name = op->getAttrOfType<StringAttr>(loom::kBlockFormatAttr);
+  if (!name || !op.hasPureBufferSemantics() || op.getNumDpsInits() != 1)
+    return std::nullopt;
+  std::optional<BlockFormat> format =
+      loom::symbolizeBlockFormat(name.getValue());
+  unsigned inputs = op.getNumDpsInputs();
+  if (!format || !decodedHere(*format) || (inputs != 1 && inputs != 2))
+    return std::nullopt;
+  DecodedShape shape;
+  shape.format = *format;
+  shape.int8 = inputs == 2;
+  MemRefType x = memrefOperand(op, 0), y = memrefOperand(op, inputs);
+  if (!x || !y || !y.getElementType().isF32())
+    return std::nullopt;
+  shape.rank = y.getRank();
+  unsigned rank = shape.rank;
+  if (x.getRank() != rank + 1 || op.getNumLoops() != rank + 2 ||
+      x.getShape().back() != kBlock || x.isDynamicDim(rank - 1) ||
+      !x.isLastDimUnitStride() ||
+      !(shape.int8 ? x.getElementType().isInteger(8)
+                   : x.getElementType().isF32()))
+    return std::nullopt;
+  if (shape.int8) {
+    MemRefType d = memrefOperand(op, 1);
+    if (!d || !d.getElementType().isF32() || d.getRank() != rank)
+      return std::nullopt;
+  }
+  // The maps QuantizedPatterns.cpp writes: loops (.., s, n, blk, v).
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  auto dims = [](AffineMap map) {
+    SmallVector<unsigned> d;
+    for (AffineExpr e : map.getResults()) {
+      std::optional<unsigned> dim = dimOf(e);
+      if (!dim)
+        return SmallVector<unsigned>();
+      d.push_back(*dim);
+    }
+    return d;
+  };
+  SmallVector<unsigned> xDims, yDims;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    xDims.push_back(d);
+  yDims = xDims;
+  yDims.push_back(rank - 1);
+  xDims.append({rank, rank + 1});
+  if (dims(maps[0]) != xDims || dims(maps.back()) != yDims)
+    return std::nullopt;
+  // The raw weight: the one buffer from outside the op its body loads
+  // from.
+  bool single = true;
+  op.getRegion().walk([&](memref::LoadOp load) {
+    Value m = load.getMemref();
+    if (op.getRegion().isAncestor(m.getParentRegion()))
+      return;
+    single &= !shape.raw || shape.raw == m;
+    shape.raw = m;
+  });
+  if (!single || !shape.raw)
+    return std::nullopt;
+  auto raw = dyn_cast<MemRefType>(shape.raw.getType());
+  shape.perBlock = loom::DequantizeOp::blockValues(*format) / kBlock;
+  shape.blocks = x.getDimSize(rank - 1);
+  if (!raw || raw.getRank() != 3 || !raw.getElementType().isInteger(8) ||
+      !raw.isLastDimUnitStride() || raw.isDynamicDim(1) ||
+      raw.getDimSize(2) != loom::DequantizeOp::blockBytes(*format) ||
+      raw.getDimSize(1) * shape.perBlock != shape.blocks)
+    return std::nullopt;
+  return shape;
+}
+
+/// A block of 32 weights: w = s[h] * u + m[h] for the values of half h.
+struct WeightBlock {
+  Value u; ///< vector<32xi8>, unsigned
+  Value s[2], m[2];
+};
+
+/// Decodes block `blk` (of 32 values) of weight row `n` from the raw
+/// bytes, as ggml-common.h lays the formats out (the same layouts
+/// QuantizedPatterns.cpp's decodeBlockValue reads value by value).
+class BlockDecoder {
+public:
+  BlockDecoder(OpBuilder &b, Location l, const DecodedShape &shape, Value n,
+               Value blk)
+      : b(b), l(l), raw(shape.raw), n(n) {
+    if (shape.perBlock == 1) {
+      block = blk;
+      j = idx(0);
+    } else {
+      block = arith::DivUIOp::create(b, l, blk, idx(shape.perBlock));
+      j = arith::RemUIOp::create(b, l, blk, idx(shape.perBlock));
+    }
+  }
+
+  WeightBlock decode(BlockFormat format) {
+    switch (format) {
+    case BlockFormat::q5_0:
+    case BlockFormat::q5_1:
+      return q5(format == BlockFormat::q5_1);
+    case BlockFormat::q4_k:
+    case BlockFormat::q5_k:
+      return q45k(format == BlockFormat::q5_k);
+    case BlockFormat::q6_k:
+      return q6k();
+    case BlockFormat::q3_k:
+      return q3k();
+    case BlockFormat::q2_k:
+      return q2k();
+    default:
+      llvm_unreachable("not a format decoded here");
+    }
+  }
+
+private:
+  OpBuilder &b;
+  Location l;
+  Value raw, n, block, j;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, l, v); }
+  Value add(Value x, int64_t y) {
+    return arith::AddIOp::create(b, l, x, idx(y));
+  }
+  Value mul(Value x, int64_t y) {
+    return arith::MulIOp::create(b, l, x, idx(y));
+  }
+  Value div(Value x, int64_t y) {
+    return arith::DivUIOp::create(b, l, x, idx(y));
+  }
+  Value rem(Value x, int64_t y) {
+    return arith::RemUIOp::create(b, l, x, idx(y));
+  }
+  Value addIdx(Value x, Value y) { return arith::AddIOp::create(b, l, x, y); }
+
+  VectorType bytes(int64_t count) {
+    return VectorType::get({count}, b.getI8Type());
+  }
+  Value load(int64_t count, Value offset) {
+    return vector::LoadOp::create(b, l, bytes(count), raw,
+                                  ValueRange{n, block, offset});
+  }
+  /// The byte at `offset` as i32, zero- or sign-extended.
+  Value byte(Value offset, bool isSigned = false) {
+    Value v = memref::LoadOp::create(b, l, raw, ValueRange{n, block, offset});
+    if (isSigned)
+      return arith::ExtSIOp::create(b, l, b.getI32Type(), v);
+    return arith::ExtUIOp::create(b, l, b.getI32Type(), v);
+  }
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v));
+  }
+  Value bits(Value v, Value shift, int64_t mask) {
+    Value s = arith::IndexCastUIOp::create(b, l, b.getI32Type(), shift);
+    return arith::AndIOp::create(b, l, arith::ShRUIOp::create(b, l, v, s),
+                                 i32(mask));
+  }
+  Value bits(Value v, int64_t shift, int64_t mask) {
+    return bits(v, idx(shift), mask);
+  }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, l, x, y); }
+  Value shl(Value v, int64_t s) {
+    return arith::ShLIOp::create(b, l, v, i32(s));
+  }
+  Value f32(Value i) {
+    return arith::SIToFPOp::create(b, l, b.getF32Type(), i);
+  }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, l, x, y); }
+  Value fneg(Value x) { return arith::NegFOp::create(b, l, x); }
+  Value fconst(float v) {
+    return arith::ConstantOp::create(b, l, b.getF32FloatAttr(v));
+  }
+  Value half(int64_t offset) {
+    Value lo =
+        memref::LoadOp::create(b, l, raw, ValueRange{n, block, idx(offset)});
+    Value hi = memref::LoadOp::create(b, l, raw,
+                                      ValueRange{n, block, idx(offset + 1)});
+    return loom::DequantizeOp::buildScale(b, l, lo, hi);
+  }
+
+  // Vector byte arithmetic (vector<32xi8>).
+  Value splat(int64_t v) { return splatI8(b, l, bytes(kBlock), v); }
+  Value vshr(Value v, Value amount) {
+    Value a = arith::IndexCastUIOp::create(b, l, b.getI8Type(), amount);
+    return arith::ShRUIOp::create(
+        b, l, v, vector::BroadcastOp::create(b, l, bytes(kBlock), a));
+  }
+  Value vand(Value v, int64_t mask) {
+    return arith::AndIOp::create(b, l, v, splat(mask));
+  }
+  Value vor(Value x, Value y) { return arith::OrIOp::create(b, l, x, y); }
+  Value vshl(Value v, int64_t s) {
+    return arith::ShLIOp::create(b, l, v, splat(s));
+  }
+  /// (v >> amount) & mask on 32 bytes.
+  Value field(Value v, Value amount, int64_t mask) {
+    return vand(vshr(v, amount), mask);
+  }
+
+  WeightBlock uniform(Value u, Value s, Value m) {
+    return WeightBlock{u, {s, s}, {m, m}};
+  }
+
+  /// q5_0 (d, 32 fifth bits, nibbles) / q5_1 (d, m, bits, nibbles): the
+  /// nibbles are q4_0's (low ones values 0-15); bit i of the 32-bit mask
+  /// is value i's fifth bit.
+  WeightBlock q5(bool minimum) {
+    int64_t bitsAt = minimum ? 4 : 2, nibblesAt = bitsAt + 4;
+    Value packed = load(16, idx(nibblesAt));
+    Value low =
+        arith::AndIOp::create(b, l, packed, splatI8(b, l, bytes(16), 15));
+    Value high =
+        arith::ShRUIOp::create(b, l, packed, splatI8(b, l, bytes(16), 4));
+    Value nibbles = vector::ShuffleOp::create(b, l, low, high, concat16());
+    // Byte i / 8 of the mask to lane i, then its bit i % 8.
+    Value mask = load(4, idx(bitsAt));
+    SmallVector<int64_t> spread;
+    SmallVector<int8_t> bit;
+    for (int64_t i = 0; i < kBlock; ++i) {
+      spread.push_back(i / 8);
+      bit.push_back(int8_t(uint8_t(1u << (i % 8))));
+    }
+    Value lanes = vector::ShuffleOp::create(b, l, mask, mask, spread);
+    Value bitMask = arith::ConstantOp::create(
+        b, l, DenseElementsAttr::get(bytes(kBlock), ArrayRef<int8_t>(bit)));
+    Value set = arith::CmpIOp::create(
+        b, l, arith::CmpIPredicate::ne,
+        arith::AndIOp::create(b, l, lanes, bitMask), splat(0));
+    Value fifth = arith::SelectOp::create(b, l, set, splat(16), splat(0));
+    Value u = vor(nibbles, fifth);
+    Value d = half(0);
+    return uniform(u, d, minimum ? half(2) : fmul(d, fconst(-16.0f)));
+  }
+
+  /// q4_k / q5_k: d, dmin, 12 bytes of 6-bit scales and minimums, (q5_k:
+  /// 32 bytes of fifth bits, bit j of byte i for value 32j + i), 128 bytes
+  /// of nibbles: sub-block j reads bytes 32 * (j / 2) of them, the low
+  /// nibbles for even j. w = d * sc * q - dmin * m.
+  WeightBlock q45k(bool fifth) {
+    int64_t qsAt = fifth ? 48 : 16;
+    Value u = field(load(kBlock, add(mul(div(j, 2), 32), qsAt)),
+                    mul(rem(j, 2), 4), 15);
+    if (fifth)
+      u = vor(u, vshl(field(load(kBlock, idx(16)), j, 1), 4));
+    // get_scale_min_k4: sub-blocks 0-3 in the low 6 bits of bytes j and j
+    // + 4; 4-7 in the nibbles of byte j + 4 and the top 2 bits of bytes j
+    // - 4 and j.
+    Value a = rem(j, 4);
+    Value s0 = byte(add(a, 4)), s4 = byte(add(a, 8)), s8 = byte(add(a, 12));
+    Value low =
+        arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, j, idx(4));
+    Value sc =
+        arith::SelectOp::create(b, l, low, bits(s0, 0, 63),
+                                orI(bits(s8, 0, 15), shl(bits(s0, 6, 3), 4)));
+    Value m =
+        arith::SelectOp::create(b, l, low, bits(s4, 0, 63),
+                                orI(bits(s8, 4, 15), shl(bits(s4, 6, 3), 4)));
+    return uniform(u, fmul(half(0), f32(sc)), fneg(fmul(half(2), f32(m))));
+  }
+
+  /// The K-quants in sub-blocks of 16: block j of the super-block is
+  /// quarter j % 4 of half j / 4 (128 values each); its two sub-blocks are
+  /// scales 8 * (j / 4) + 2 * (j % 4) and the next.
+  Value scaleIndex() { return addIdx(mul(div(j, 4), 8), mul(rem(j, 4), 2)); }
+
+  /// q6_k: 128 bytes of low nibbles, 64 of 2-bit highs, 16 int8 scales, d;
+  /// q - 32 in 6 bits.
+  WeightBlock q6k() {
+    Value h = div(j, 4), k = rem(j, 4);
+    Value low = field(load(kBlock, addIdx(mul(h, 64), mul(rem(k, 2), 32))),
+                      mul(div(k, 2), 4), 15);
+    Value high = field(load(kBlock, add(mul(h, 32), 128)), mul(k, 2), 3);
+    Value u = vor(low, vshl(high, 4));
+    Value s = add(scaleIndex(), 192);
+    Value d = half(208);
+    WeightBlock w;
+    w.u = u;
+    for (int i = 0; i < 2; ++i) {
+      w.s[i] = fmul(d, f32(byte(add(s, i), /*isSigned=*/true)));
+      w.m[i] = fmul(w.s[i], fconst(-32.0f));
+    }
+    return w;
+  }
+
+  /// q3_k: 32 bytes of high bits (bit 4 * (j / 4) + j % 4 of byte i), 64
+  /// bytes of 2-bit values, 12 bytes of 6-bit scales (low nibbles in bytes
+  /// 0-7, the top 2 bits in 8-11), d; w = d * (sc - 32) * (q - 4).
+  WeightBlock q3k() {
+    Value h = div(j, 4), k = rem(j, 4);
+    Value low = field(load(kBlock, add(mul(h, 32), 32)), mul(k, 2), 3);
+    Value high = field(load(kBlock, idx(0)), addIdx(mul(h, 4), k), 1);
+    Value u = vor(low, vshl(high, 2));
+    Value s = scaleIndex();
+    Value d = half(108);
+    WeightBlock w;
+    w.u = u;
+    for (int i = 0; i < 2; ++i) {
+      Value si = add(s, i);
+      Value lo = bits(byte(add(rem(si, 8), 96)), mul(div(si, 8), 4), 15);
+      Value hi = bits(byte(add(rem(si, 4), 104)), mul(div(si, 4), 2), 3);
+      Value sc = arith::SubIOp::create(b, l, orI(lo, shl(hi, 4)), i32(32));
+      w.s[i] = fmul(d, f32(sc));
+      w.m[i] = fmul(w.s[i], fconst(-4.0f));
+    }
+    return w;
+  }
+
+  /// q2_k: 16 bytes of 4-bit scale (low) and minimum (high) pairs, 64
+  /// bytes of 2-bit values, d, dmin; w = d * sc * q - dmin * m.
+  WeightBlock q2k() {
+    Value h = div(j, 4), k = rem(j, 4);
+    Value u = field(load(kBlock, add(mul(h, 32), 16)), mul(k, 2), 3);
+    Value s = scaleIndex();
+    Value d = half(80), dmin = half(82);
+    WeightBlock w;
+    w.u = u;
+    for (int i = 0; i < 2; ++i) {
+      Value pair = byte(add(s, i));
+      w.s[i] = fmul(d, f32(bits(pair, 0, 15)));
+      w.m[i] = fneg(fmul(dmin, f32(bits(pair, 4, 15))));
+    }
+    return w;
+  }
+};
+
+/// A vector<8xf32> holding `first` in lanes 0-3 and `second` in 4-7 (one
+/// broadcast where they are the same value).
+Value halves(OpBuilder &b, Location l, Value first, Value second) {
+  auto v8 = VectorType::get({8}, b.getF32Type());
+  Value lo = vector::BroadcastOp::create(b, l, v8, first);
+  if (first == second)
+    return lo;
+  Value hi = vector::BroadcastOp::create(b, l, v8, second);
+  SmallVector<bool> upper = {false, false, false, false,
+                             true,  true,  true,  true};
+  Value mask = arith::ConstantOp::create(
+      b, l,
+      DenseElementsAttr::get(VectorType::get({8}, b.getI1Type()),
+                             ArrayRef<bool>(upper)));
+  return arith::SelectOp::create(b, l, mask, hi, lo);
+}
+
+/// The per-lane sums of a block's 32 signed bytes, four per lane (lanes
+/// 0-3: the first half), as f32.
+Value laneSums(OpBuilder &b, Location l, bool vnni, Value bytes) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  Value zero = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
+  Value ones = splatI8(b, l, VectorType::get({32}, b.getI8Type()), 1);
+  return arith::SIToFPOp::create(b, l, VectorType::get({8}, b.getF32Type()),
+                                 dotU8S8Lanes(b, l, vnni, zero, ones, bytes));
+}
+
+/// acc + x.d * (S * dot(u, x.q) + M * sums(x.q)), lane by lane: one block
+/// of 32 of a weight row against one of a token.
+Value accumulateInt8(OpBuilder &b, Location l, bool vnni, Value acc, Value u,
+                     Value scales, Value mins, Value xBytes, Value xSums,
+                     Value xScale) {
+  auto v8i32 = VectorType::get({8}, b.getI32Type());
+  auto v8 = VectorType::get({8}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
+  Value dot = arith::SIToFPOp::create(
+      b, l, v8, dotU8S8Lanes(b, l, vnni, zero, u, xBytes));
+  Value t = vector::FMAOp::create(b, l, xSums, mins,
+                                  arith::MulFOp::create(b, l, dot, scales));
+  return vector::FMAOp::create(b, l, t, xScale, acc);
+}
+
+/// y[rows x cols block] += x rows . decoded weight rows, f32 activations:
+/// per block, each column's 32 weights decoded once into two vectors of 16
+/// f32, used for every row.
+void emitF32Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                   const DecodedShape &shape, ValueRange lead,
+                   ArrayRef<Value> rows, ArrayRef<Value> cols) {
+  Value x = op->getOperand(0), y = op->getOperand(1);
+  Type f32 = builder.getF32Type();
+  auto v16 = VectorType::get({16}, f32);
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(v16, 0.0f));
+  SmallVector<Value> inits(rows.size() * cols.size(), zero);
+  auto loop = scf::ForOp::create(
+      builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
+      [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+        SmallVector<std::pair<Value, Value>> w;
+        for (Value n : cols) {
+          WeightBlock wb =
+              BlockDecoder(b, l, shape, n, blk).decode(shape.format);
+          Value u =
+              arith::UIToFPOp::create(b, l, VectorType::get({32}, f32), wb.u);
+          Value part[2];
+          for (int h = 0; h < 2; ++h) {
+            Value values = vector::ExtractStridedSliceOp::create(
+                b, l, u, {16 * h}, {16}, {1});
+            part[h] = vector::FMAOp::create(
+                b, l, values, vector::BroadcastOp::create(b, l, v16, wb.s[h]),
+                vector::BroadcastOp::create(b, l, v16, wb.m[h]));
+          }
+          w.push_back({part[0], part[1]});
+        }
+        SmallVector<Value> next;
+        for (Value r : rows) {
+          SmallVector<Value> at(lead.begin(), lead.end());
+          at.append({r, blk, c0});
+          SmallVector<Value> at2 = at;
+          at2.back() = cidx(b, l, 16);
+          Value x0 = vector::LoadOp::create(b, l, v16, x, at);
+          Value x1 = vector::LoadOp::create(b, l, v16, x, at2);
+          for (auto [j, wj] : llvm::enumerate(w)) {
+            Value acc = accs[next.size()];
+            acc = vector::FMAOp::create(b, l, x0, wj.first, acc);
+            next.push_back(vector::FMAOp::create(b, l, x1, wj.second, acc));
+          }
+        }
+        scf::YieldOp::create(b, l, next);
+      });
+  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
+}
+
+/// y[rows x cols block] += x rows . decoded weight rows, 8-bit activations:
+/// one vector<8xf32> accumulator per output, one integer dot product per
+/// pair of blocks.
+void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                    const DecodedShape &shape, bool vnni, ValueRange lead,
+                    ArrayRef<Value> rows, ArrayRef<Value> cols) {
+  Value xq = op->getOperand(0), xd = op->getOperand(1), y = op->getOperand(2);
+  auto v8 = VectorType::get({8}, builder.getF32Type());
+  auto v32i8 = VectorType::get({32}, builder.getI8Type());
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value zero =
+      arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
+  SmallVector<Value> inits(rows.size() * cols.size(), zero);
+  auto loop = scf::ForOp::create(
+      builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
+      [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+        SmallVector<Value> xBytes, xSums, xScales;
+        for (Value r : rows) {
+          SmallVector<Value> at(lead.begin(), lead.end());
+          at.append({r, blk});
+          xScales.push_back(
+              vector::BroadcastOp::create(b, l, v8, tokenScale(b, l, xd, at)));
+          at.push_back(c0);
+          Value bytes = vector::LoadOp::create(b, l, v32i8, xq, at);
+          xBytes.push_back(bytes);
+          xSums.push_back(laneSums(b, l, vnni, bytes));
+        }
+        SmallVector<WeightBlock> w;
+        SmallVector<Value> scales, mins;
+        for (Value n : cols) {
+          w.push_back(BlockDecoder(b, l, shape, n, blk).decode(shape.format));
+          scales.push_back(halves(b, l, w.back().s[0], w.back().s[1]));
+          mins.push_back(halves(b, l, w.back().m[0], w.back().m[1]));
+        }
+        SmallVector<Value> next;
+        for (size_t i = 0; i < rows.size(); ++i)
+          for (size_t j = 0; j < cols.size(); ++j)
+            next.push_back(accumulateInt8(b, l, vnni, accs[i * cols.size() + j],
+                                          w[j].u, scales[j], mins[j], xBytes[i],
+                                          xSums[i], xScales[i]));
+        scf::YieldOp::create(b, l, next);
+      });
+  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
+}
+
+/// One token's side of the 8-bit dot products (decode), computed once per
+/// call before the parallel loop: per block, x.d, the 32 bytes and their
+/// lane sums.
+struct TokenBlocks {
+  Value scale; ///< memref<blocks x f32>
+  Value bytes; ///< memref<blocks x 32 x i8>
+  Value sums;  ///< memref<blocks x 8 x f32>
+};
+
+TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
+                               const DecodedShape &shape, bool vnni) {
+  Value xq = op->getOperand(0), xd = op->getOperand(1);
+  Type i8 = b.getI8Type(), f32 = b.getF32Type();
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0);
+  TokenBlocks t;
+  t.scale = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, f32));
+  t.bytes = entryAlloca(b, l, op, MemRefType::get({shape.blocks, 32}, i8), 32);
+  t.sums = entryAlloca(b, l, op, MemRefType::get({shape.blocks, 8}, f32), 32);
+  forEachTokenBlock(
+      b, l, xd, xq, /*q4=*/false, shape.blocks, t.scale,
+      [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
+        vector::StoreOp::create(nb, nl, bytes, t.bytes, ValueRange{blk, c0});
+        vector::StoreOp::create(nb, nl, laneSums(nb, nl, vnni, bytes), t.sums,
+                                ValueRange{blk, c0});
+      });
+  return t;
+}
+
+/// y[lead.., 0, cols[j]] += the token . weight row cols[j], the rows one
+/// after another, each read in order into two accumulators taking
+/// alternate blocks.
+void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                  const DecodedShape &shape, const TokenBlocks &token,
+                  bool vnni, ValueRange lead, ArrayRef<Value> cols) {
+  Value y = op->getOperand(2);
+  auto v8 = VectorType::get({8}, builder.getF32Type());
+  auto v32i8 = VectorType::get({32}, builder.getI8Type());
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value c0 = cidx(builder, loc, 0), c2 = cidx(builder, loc, 2);
+  Value zero =
+      arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
+  auto step = [&](OpBuilder &b, Location l, Value n, Value blk, Value acc) {
+    WeightBlock w = BlockDecoder(b, l, shape, n, blk).decode(shape.format);
+    Value xScale = vector::BroadcastOp::create(
+        b, l, v8, memref::LoadOp::create(b, l, token.scale, ValueRange{blk}));
+    Value xBytes =
+        vector::LoadOp::create(b, l, v32i8, token.bytes, ValueRange{blk, c0});
+    Value xSums =
+        vector::LoadOp::create(b, l, v8, token.sums, ValueRange{blk, c0});
+    return accumulateInt8(b, l, vnni, acc, w.u, halves(b, l, w.s[0], w.s[1]),
+                          halves(b, l, w.m[0], w.m[1]), xBytes, xSums, xScale);
+  };
+  for (Value n : cols) {
+    int64_t pairs = shape.blocks / 2;
+    auto loop = scf::ForOp::create(
+        builder, loc, c0, cidx(builder, loc, pairs), cidx(builder, loc, 1),
+        ValueRange{zero, zero},
+        [&](OpBuilder &b, Location l, Value p, ValueRange accs) {
+          Value blk = arith::MulIOp::create(b, l, p, c2);
+          Value next = arith::AddIOp::create(b, l, blk, cidx(b, l, 1));
+          scf::YieldOp::create(b, l,
+                               ValueRange{step(b, l, n, blk, accs[0]),
+                                          step(b, l, n, next, accs[1])});
+        });
+    Value acc = arith::AddFOp::create(builder, loc, loop.getResult(0),
+                                      loop.getResult(1));
+    if (shape.blocks % 2)
+      acc = step(builder, loc, n, cidx(builder, loc, shape.blocks - 1), acc);
+    addBlockSums(builder, loc, y, lead, {c0}, {n}, acc);
+  }
+}
+
+} // namespace
+
+LogicalResult mlir::loom::detail::lowerDecodedContraction(
+    RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
+    int64_t cacheBytes, bool vnni) {
+  std::optional<DecodedShape> shape = matchDecoded(op);
+  if (!shape)
+    return failure();
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value y = op.getDpsInitOperand(0)->get();
+  auto yType = cast<MemRefType>(y.getType());
+  unsigned rank = shape->rank;
+  if (yType.getDimSize(rank - 2) == 1)
+    rows = 1; // one token: blocks of one row
+  auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
+  SmallVector<Value> leadSizes;
+  for (unsigned d = 0; d + 2 < rank; ++d)
+    leadSizes.push_back(dim(d));
+  bool oneToken = rows == 1 && shape->int8 &&
+                  isa<FunctionOpInterface>(op->getParentOp()) &&
+                  llvm::all_of(yType.getShape().drop_back(),
+                               [](int64_t d) { return d == 1; });
+  if (oneToken) {
+    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, vnni);
+    emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,
+                     cols, 64, Value(),
+                     [&](OpBuilder &b, Location l, ValueRange lead,
+                         ArrayRef<Value>, ArrayRef<Value> colIdx) {
+                       emitInt8Rows(b, l, op, *shape, token, vnni, lead,
+                                    colIdx);
+                     });
+    rewriter.eraseOp(op);
+    return success();
+  }
+  emitBlockedLoops(
+      rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), rows, cols,
+      rows * cols * 32,
+      rows > 1 ? chunkRows(rewriter, loc, cacheBytes,
+                           arith::ConstantIndexOp::create(rewriter, loc,
+                                                          shape->blocks),
+                           shape->int8 ? kInt8BlockBytes : 32 * 4, rows)
+               : Value(),
+      [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
+          ArrayRef<Value> colIdx) {
+        if (shape->int8)
+          emitInt8Blocks(b, l, op, *shape, vnni, lead, rowIdx, colIdx);
+        else
+          emitF32Blocks(b, l, op, *shape, lead, rowIdx, colIdx);
+      });
+  rewriter.eraseOp(op);
+  return success();
+}

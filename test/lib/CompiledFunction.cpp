@@ -1,0 +1,77 @@
+//===- CompiledFunction.cpp - one IR function, compiled and called --------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CompiledFunction.h"
+
+#include "AttentionKernels.h"
+
+#include "loom/Dialect/Loom/IR/LoomDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+using namespace mlir;
+
+namespace loom::testing {
+
+llvm::Expected<std::unique_ptr<CompiledFunction>>
+CompiledFunction::compile(const std::string &ir,
+                          const CompileOptions &options) {
+  auto function = std::make_unique<CompiledFunction>();
+  function->context.loadDialect<mlir::loom::LoomDialect, func::FuncDialect>();
+  function->module = parseSourceString<ModuleOp>(ir, &function->context);
+  if (!function->module)
+    return llvm::createStringError("cannot parse:\n" + ir);
+  if (llvm::Error e = lowerFunctionsToLLVM(*function->module, options))
+    return std::move(e);
+  auto engine = createEngine(*function->module);
+  if (!engine)
+    return engine.takeError();
+  function->engine = std::move(*engine);
+  return function;
+}
+
+llvm::Error CompiledFunction::call(std::deque<MemRefDescriptor> &args) {
+  std::vector<uint8_t> arena(1 << 20);
+  args.emplace_back(arena.data(), std::vector<int64_t>{int64_t(arena.size())});
+  llvm::SmallVector<void *> pointers;
+  for (MemRefDescriptor &d : args)
+    pointers.push_back(&d.pointer);
+  return engine->invokePacked("_mlir_ciface_f", pointers);
+}
+
+float halfToFloat(uint16_t bits) {
+  int exponent = (bits >> 10) & 0x1f;
+  if (exponent == 0 && (bits & 0x3ff) == 0)
+    return (bits & 0x8000) ? -0.0f : 0.0f;
+  float mantissa = 1.0f + float(bits & 0x3ff) / 1024.0f;
+  float v = std::ldexp(mantissa, exponent - 15);
+  return (bits & 0x8000) ? -v : v;
+}
+
+std::vector<double> int8Blocks(const std::vector<float> &x) {
+  std::vector<double> out(x.size());
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0;
+    for (size_t i = 0; i < 32; ++i)
+      amax = std::max(amax, std::abs(x[b + i]));
+    float d = amax / 127.0f;
+    float inv = d == 0 ? 0.0f : 1.0f / d;
+    for (size_t i = 0; i < 32; ++i) {
+      float q = std::nearbyint(x[b + i] * inv);
+      q = std::min(127.0f, std::max(-127.0f, q));
+      out[b + i] = double(q) * double(d);
+    }
+  }
+  return out;
+}
+
+} // namespace loom::testing
