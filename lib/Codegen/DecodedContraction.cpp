@@ -157,17 +157,11 @@ struct WeightBlock {
 /// QuantizedPatterns.cpp's decodeBlockValue reads value by value).
 class BlockDecoder {
 public:
+  /// Block `j` (a constant, so that its offsets, shifts and scale choices
+  /// fold) of the format's block `block` in row `n`.
   BlockDecoder(OpBuilder &b, Location l, const DecodedShape &shape, Value n,
-               Value blk)
-      : b(b), l(l), raw(shape.raw), n(n) {
-    if (shape.perBlock == 1) {
-      block = blk;
-      j = idx(0);
-    } else {
-      block = arith::DivUIOp::create(b, l, blk, idx(shape.perBlock));
-      j = arith::RemUIOp::create(b, l, blk, idx(shape.perBlock));
-    }
-  }
+               Value block, int64_t j)
+      : b(b), l(l), raw(shape.raw), n(n), block(block), j(idx(j)) {}
 
   WeightBlock decode(BlockFormat format) {
     switch (format) {
@@ -442,6 +436,83 @@ Value accumulateInt8(OpBuilder &b, Location l, bool vnni, Value acc, Value u,
   return vector::FMAOp::create(b, l, t, xScale, acc);
 }
 
+/// The loop over a row's blocks of 32, unrolled by a whole block of the
+/// format (8 for the K-quants: each super-block's scales are read with
+/// constant offsets and its f16 factors once) or by `minUnroll`: `body`
+/// gets block `u` of iteration `it` as the x block index and the decoder's
+/// (format block, block within it). Blocks left over (q5_x with an odd
+/// count) run after the loop with `u` = 0.
+struct BlockLoop {
+  const DecodedShape &shape;
+  int64_t unroll;
+
+  BlockLoop(const DecodedShape &shape, int64_t minUnroll = 1)
+      : shape(shape), unroll(std::max(shape.perBlock, minUnroll)) {}
+
+  int64_t iterations() const { return shape.blocks / unroll; }
+  int64_t leftOver() const { return shape.blocks % unroll; }
+
+  /// x's block index of block `u` of iteration `it`.
+  Value xBlock(OpBuilder &b, Location l, Value it, int64_t u) const {
+    Value base = arith::MulIOp::create(
+        b, l, it, arith::ConstantIndexOp::create(b, l, unroll));
+    return arith::AddIOp::create(b, l, base,
+                                 arith::ConstantIndexOp::create(b, l, u));
+  }
+
+  /// Block `u` of iteration `it`, decoded from row `n`.
+  WeightBlock decode(OpBuilder &b, Location l, Value n, Value it,
+                     int64_t u) const {
+    if (shape.perBlock > 1) {
+      // One iteration, one format block (unroll == perBlock).
+      return BlockDecoder(b, l, shape, n, it, u).decode(shape.format);
+    }
+    return BlockDecoder(b, l, shape, n, xBlock(b, l, it, u), 0)
+        .decode(shape.format);
+  }
+};
+
+/// One block of the loop: `u` its place in the unrolled iteration, `xBlk`
+/// x's block index, `decode(n)` row n's weights; returns the new
+/// accumulators.
+using BlockStep = llvm::function_ref<SmallVector<Value>(
+    OpBuilder &, Location, int64_t u, Value xBlk,
+    llvm::function_ref<WeightBlock(Value n)> decode, ValueRange accs)>;
+
+/// The accumulators after all of a row's blocks (`minUnroll` as in
+/// BlockLoop).
+SmallVector<Value> emitBlockLoop(OpBuilder &builder, Location loc,
+                                 const DecodedShape &shape, int64_t minUnroll,
+                                 ValueRange inits, BlockStep step) {
+  BlockLoop blocks(shape, minUnroll);
+  auto cidx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(builder, loc, v);
+  };
+  auto loop = scf::ForOp::create(
+      builder, loc, cidx(0), cidx(blocks.iterations()), cidx(1), inits,
+      [&](OpBuilder &b, Location l, Value it, ValueRange accs) {
+        SmallVector<Value> current(accs.begin(), accs.end());
+        for (int64_t u = 0; u < blocks.unroll; ++u)
+          current = step(
+              b, l, u, blocks.xBlock(b, l, it, u),
+              [&](Value n) { return blocks.decode(b, l, n, it, u); }, current);
+        scf::YieldOp::create(b, l, current);
+      });
+  SmallVector<Value> results(loop.getResults());
+  for (int64_t u = 0; u < blocks.leftOver(); ++u) {
+    // Only where a format block is one block of 32.
+    Value blk = cidx(blocks.iterations() * blocks.unroll + u);
+    results = step(
+        builder, loc, u, blk,
+        [&](Value n) {
+          return BlockDecoder(builder, loc, shape, n, blk, 0)
+              .decode(shape.format);
+        },
+        results);
+  }
+  return results;
+}
+
 /// y[rows x cols block] += x rows . decoded weight rows, f32 activations:
 /// per block, each column's 32 weights decoded once into two vectors of 16
 /// f32, used for every row.
@@ -454,17 +525,17 @@ void emitF32Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
-  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value c0 = cidx(builder, loc, 0);
   Value zero = arith::ConstantOp::create(builder, loc,
                                          DenseElementsAttr::get(v16, 0.0f));
   SmallVector<Value> inits(rows.size() * cols.size(), zero);
-  auto loop = scf::ForOp::create(
-      builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
-      [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+  SmallVector<Value> sums = emitBlockLoop(
+      builder, loc, shape, 1, inits,
+      [&](OpBuilder &b, Location l, int64_t, Value blk,
+          llvm::function_ref<WeightBlock(Value)> decode, ValueRange accs) {
         SmallVector<std::pair<Value, Value>> w;
         for (Value n : cols) {
-          WeightBlock wb =
-              BlockDecoder(b, l, shape, n, blk).decode(shape.format);
+          WeightBlock wb = decode(n);
           Value u =
               arith::UIToFPOp::create(b, l, VectorType::get({32}, f32), wb.u);
           Value part[2];
@@ -491,9 +562,9 @@ void emitF32Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
             next.push_back(vector::FMAOp::create(b, l, x1, wj.second, acc));
           }
         }
-        scf::YieldOp::create(b, l, next);
+        return next;
       });
-  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
+  addBlockSums(builder, loc, y, lead, rows, cols, sums);
 }
 
 /// y[rows x cols block] += x rows . decoded weight rows, 8-bit activations:
@@ -508,13 +579,14 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
   };
-  Value c0 = cidx(builder, loc, 0), c1 = cidx(builder, loc, 1);
+  Value c0 = cidx(builder, loc, 0);
   Value zero =
       arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
   SmallVector<Value> inits(rows.size() * cols.size(), zero);
-  auto loop = scf::ForOp::create(
-      builder, loc, c0, cidx(builder, loc, shape.blocks), c1, inits,
-      [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
+  SmallVector<Value> sums = emitBlockLoop(
+      builder, loc, shape, 1, inits,
+      [&](OpBuilder &b, Location l, int64_t, Value blk,
+          llvm::function_ref<WeightBlock(Value)> decode, ValueRange accs) {
         SmallVector<Value> xBytes, xSums, xScales;
         for (Value r : rows) {
           SmallVector<Value> at(lead.begin(), lead.end());
@@ -529,7 +601,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         SmallVector<WeightBlock> w;
         SmallVector<Value> scales, mins;
         for (Value n : cols) {
-          w.push_back(BlockDecoder(b, l, shape, n, blk).decode(shape.format));
+          w.push_back(decode(n));
           scales.push_back(halves(b, l, w.back().s[0], w.back().s[1]));
           mins.push_back(halves(b, l, w.back().m[0], w.back().m[1]));
         }
@@ -539,9 +611,9 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
             next.push_back(accumulateInt8(b, l, vnni, accs[i * cols.size() + j],
                                           w[j].u, scales[j], mins[j], xBytes[i],
                                           xSums[i], xScales[i]));
-        scf::YieldOp::create(b, l, next);
+        return next;
       });
-  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
+  addBlockSums(builder, loc, y, lead, rows, cols, sums);
 }
 
 /// One token's side of the 8-bit dot products (decode), computed once per
@@ -581,39 +653,29 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
   Value y = op->getOperand(2);
   auto v8 = VectorType::get({8}, builder.getF32Type());
   auto v32i8 = VectorType::get({32}, builder.getI8Type());
-  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
-    return arith::ConstantIndexOp::create(b, l, v);
-  };
-  Value c0 = cidx(builder, loc, 0), c2 = cidx(builder, loc, 2);
+  Value c0 = arith::ConstantIndexOp::create(builder, loc, 0);
   Value zero =
       arith::ConstantOp::create(builder, loc, DenseElementsAttr::get(v8, 0.0f));
-  auto step = [&](OpBuilder &b, Location l, Value n, Value blk, Value acc) {
-    WeightBlock w = BlockDecoder(b, l, shape, n, blk).decode(shape.format);
-    Value xScale = vector::BroadcastOp::create(
-        b, l, v8, memref::LoadOp::create(b, l, token.scale, ValueRange{blk}));
-    Value xBytes =
-        vector::LoadOp::create(b, l, v32i8, token.bytes, ValueRange{blk, c0});
-    Value xSums =
-        vector::LoadOp::create(b, l, v8, token.sums, ValueRange{blk, c0});
-    return accumulateInt8(b, l, vnni, acc, w.u, halves(b, l, w.s[0], w.s[1]),
-                          halves(b, l, w.m[0], w.m[1]), xBytes, xSums, xScale);
-  };
   for (Value n : cols) {
-    int64_t pairs = shape.blocks / 2;
-    auto loop = scf::ForOp::create(
-        builder, loc, c0, cidx(builder, loc, pairs), cidx(builder, loc, 1),
-        ValueRange{zero, zero},
-        [&](OpBuilder &b, Location l, Value p, ValueRange accs) {
-          Value blk = arith::MulIOp::create(b, l, p, c2);
-          Value next = arith::AddIOp::create(b, l, blk, cidx(b, l, 1));
-          scf::YieldOp::create(b, l,
-                               ValueRange{step(b, l, n, blk, accs[0]),
-                                          step(b, l, n, next, accs[1])});
+    SmallVector<Value> accs = emitBlockLoop(
+        builder, loc, shape, /*minUnroll=*/2, ValueRange{zero, zero},
+        [&](OpBuilder &b, Location l, int64_t u, Value blk,
+            llvm::function_ref<WeightBlock(Value)> decode, ValueRange accs) {
+          WeightBlock w = decode(n);
+          Value xScale = vector::BroadcastOp::create(
+              b, l, v8,
+              memref::LoadOp::create(b, l, token.scale, ValueRange{blk}));
+          Value xBytes = vector::LoadOp::create(b, l, v32i8, token.bytes,
+                                                ValueRange{blk, c0});
+          Value xSums =
+              vector::LoadOp::create(b, l, v8, token.sums, ValueRange{blk, c0});
+          SmallVector<Value> next(accs.begin(), accs.end());
+          next[u % 2] = accumulateInt8(
+              b, l, vnni, accs[u % 2], w.u, halves(b, l, w.s[0], w.s[1]),
+              halves(b, l, w.m[0], w.m[1]), xBytes, xSums, xScale);
+          return next;
         });
-    Value acc = arith::AddFOp::create(builder, loc, loop.getResult(0),
-                                      loop.getResult(1));
-    if (shape.blocks % 2)
-      acc = step(builder, loc, n, cidx(builder, loc, shape.blocks - 1), acc);
+    Value acc = arith::AddFOp::create(builder, loc, accs[0], accs[1]);
     addBlockSums(builder, loc, y, lead, {c0}, {n}, acc);
   }
 }
