@@ -50,7 +50,11 @@ SHAPES = {
 }
 MODELS = ["stories260K"] + list(SHAPES)
 DEFAULT_MODELS = ["stories260K", "stories110M", "tinyllama-1.1B"]
-FORMATS = ["f32", "f16", "bf16", "q8_0", "q4_0"]
+# Every stored format the test model writers make (quantize_gguf.py):
+# llama.cpp's block types and its K-quant mixes.
+FORMATS = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+           "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "q4_k_m", "q5_k_m",
+           "q3_k_m"]
 DEFAULT_FORMATS = ["f32", "q8_0", "q4_0"]
 
 

@@ -26,9 +26,12 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "..", "Scripts")
+sys.path.insert(0, HERE)
+import bench_compile  # noqa: E402  (its formats and CPU line)
 
 # (architecture, "dim,hidden,layers,heads,kv_heads,vocab"): issue 6's dense
 # shapes, and for issue 7 a Mixtral-style stories15M (8 experts, top 2)
@@ -42,9 +45,7 @@ SHAPES = {
     "dense-1536": ("llama", "288,1536,6,6,6,32000"),
     "dense-6144": ("llama", "288,6144,6,6,6,32000"),
 }
-FORMATS = ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
-           "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "q4_k_m", "q5_k_m",
-           "q3_k_m"]
+FORMATS = bench_compile.FORMATS
 
 
 def run(cmd, **kw):
@@ -108,6 +109,10 @@ def main():
     ap.add_argument("--tests", default="pp128,pp512,tg128")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--model", action="append", default=[],
+                    metavar="NAME=PATH",
+                    help="also a real GGUF file as it is (its own format), "
+                         "e.g. smollm2=/path/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--llama-bench", help="path of llama.cpp's llama-bench")
     ap.add_argument("--gemm", metavar="MxKxN[,...]",
                     help="also run loom-bench-gemm on these shapes at the "
@@ -136,35 +141,47 @@ def main():
     os.makedirs(args.work, exist_ok=True)
 
     header = ["model", "format"] + (["shards"] if show_shards else []) + \
-        ["threads", "test", "loom tok/s"]
+        ["compile s", "threads", "test", "loom tok/s"]
     if args.llama_bench:
         header += ["llama.cpp tok/s", "loom/llama.cpp"]
     rows = []
-    for shape in shapes:
-        for fmt in formats:
-            path = model_file(args, shape, fmt)
-            for shards in shard_counts if shape.startswith("moe") else [1]:
-                artifact = os.path.join(args.work, f"{shape}-{fmt}-x{shards}.so")
-                run([os.path.join(args.bin, "loom-compile"), path, "-o", artifact,
-                     f"--expert-shards={shards}"])
-                for t in threads:
-                    for test in tests:
-                        loom, llama = [], []
-                        # One run unmeasured, as llama-bench warms up too:
-                        # the first maps the weights and the code in.
-                        loom_run(args, artifact, test, t)
-                        for _ in range(args.repeat):
-                            loom.append(loom_run(args, artifact, test, t))
-                            if args.llama_bench:
-                                llama.append(llama_bench(args, path, test, t))
-                        row = [shape, fmt] + ([str(shards)] if show_shards else []) + \
-                            [str(t), test, f"{statistics.median(loom):.1f}"]
+    runs = [(shape, fmt, None) for shape in shapes for fmt in formats]
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if not path or not os.path.exists(path):
+            ap.error(f"--model {spec}: expected NAME=PATH of an existing file")
+        runs.append((name, "file", os.path.abspath(path)))
+    cpu = bench_compile.cpu_line()
+    print(f"CPU: {cpu}", file=sys.stderr, flush=True)
+    for shape, fmt, given in runs:
+        path = given or model_file(args, shape, fmt)
+        for shards in shard_counts if shape.startswith("moe") else [1]:
+            artifact = os.path.join(args.work, f"{shape}-{fmt}-x{shards}.so")
+            start = time.perf_counter()
+            run([os.path.join(args.bin, "loom-compile"), path, "-o", artifact,
+                 f"--expert-shards={shards}"])
+            compile_s = time.perf_counter() - start
+            for t in threads:
+                for test in tests:
+                    loom, llama = [], []
+                    # One run unmeasured, as llama-bench warms up too:
+                    # the first maps the weights and the code in.
+                    loom_run(args, artifact, test, t)
+                    for _ in range(args.repeat):
+                        loom.append(loom_run(args, artifact, test, t))
                         if args.llama_bench:
-                            ref = statistics.median(llama)
-                            row += [f"{ref:.1f}",
-                                    f"{statistics.median(loom) / ref:.2f}x"]
-                        rows.append(row)
-                        print("  ".join(row), file=sys.stderr, flush=True)
+                            llama.append(llama_bench(args, path, test, t))
+                    row = [shape, fmt] + ([str(shards)] if show_shards else []) + \
+                        [f"{compile_s:.1f}", str(t), test,
+                         f"{statistics.median(loom):.1f}"]
+                    if args.llama_bench:
+                        ref = statistics.median(llama)
+                        row += [f"{ref:.1f}",
+                                f"{statistics.median(loom) / ref:.2f}x"]
+                    rows.append(row)
+                    print("  ".join(row), file=sys.stderr, flush=True)
+    print(f"CPU: {cpu}")
+    print()
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
     print(line(header))
