@@ -285,11 +285,22 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
       return id.takeError();
     *field = *id;
   }
-  if (file.lookup("tokenizer.ggml.pre")) {
-    Expected<StringRef> pre = md.string("tokenizer.ggml.pre");
-    if (!pre)
-      return pre.takeError();
-    tok.pre = pre->str();
+  if (file.lookup("tokenizer.ggml.eot_token_id")) {
+    Expected<int64_t> id = md.integer("tokenizer.ggml.eot_token_id",
+                                      std::nullopt, 0, vocab - 1);
+    if (!id)
+      return id.takeError();
+    tok.eotId = *id;
+  }
+  for (auto [key, field] :
+       {std::pair<StringRef, std::string *>("tokenizer.ggml.pre", &tok.pre),
+        {"tokenizer.chat_template", &tok.chatTemplate}}) {
+    if (!file.lookup(key))
+      continue;
+    Expected<StringRef> text = md.string(key);
+    if (!text)
+      return text.takeError();
+    *field = text->str();
   }
   if (const GGUFValue *addBos = file.lookup("tokenizer.ggml.add_bos_token")) {
     if (addBos->type != GGUFType::Bool || addBos->isArray())

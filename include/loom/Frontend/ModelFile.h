@@ -119,6 +119,12 @@ struct TokenizerData {
   /// Whether a prompt starts with BOS (`tokenizer.ggml.add_bos_token`),
   /// where the file says.
   std::optional<bool> addBos;
+  /// The chat format as a Jinja2 template (GGUF's
+  /// `tokenizer.chat_template`), empty where the file has none.
+  std::string chatTemplate;
+  /// The end-of-turn token (`tokenizer.ggml.eot_token_id`) where the file
+  /// names one.
+  std::optional<int64_t> eotId;
   std::string source; ///< the file it was read from
   bool empty() const { return pieces.empty(); }
 };
