@@ -3,7 +3,7 @@
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
 // The contraction QuantizedPatterns.cpp makes for a linear layer whose
-// weight it decodes from the raw bytes of its blocks (q5_0, q5_1 and the
+// weight it decodes from the raw bytes of its blocks (q4_1, q5_0, q5_1 and the
 // K-quants; marked loom.block_format) becomes loops over blocks of `rows x
 // cols` outputs that decode one block of 32 weights at a time into
 // registers, as vectors:
@@ -62,6 +62,7 @@ struct DecodedShape {
 /// contraction's own loops).
 bool decodedHere(BlockFormat format) {
   switch (format) {
+  case BlockFormat::q4_1:
   case BlockFormat::q5_0:
   case BlockFormat::q5_1:
   case BlockFormat::q2_k:
@@ -177,6 +178,8 @@ public:
   /// superScales for this super-block).
   WeightBlock decode(BlockFormat format, const SuperScales *super) {
     switch (format) {
+    case BlockFormat::q4_1:
+      return uniform(nibbles(4), half(0), half(2));
     case BlockFormat::q5_0:
     case BlockFormat::q5_1:
       return q5(format == BlockFormat::q5_1);
@@ -442,14 +445,20 @@ private:
   /// q5_0 (d, 32 fifth bits, nibbles) / q5_1 (d, m, bits, nibbles): the
   /// nibbles are q4_0's (low ones values 0-15); bit i of the 32-bit mask
   /// is value i's fifth bit.
-  WeightBlock q5(bool minimum) {
-    int64_t bitsAt = minimum ? 4 : 2, nibblesAt = bitsAt + 4;
-    Value packed = load(16, idx(nibblesAt));
+  /// The 16 bytes at `at` as 32 nibbles, the low ones values 0-15 (q4_0's
+  /// layout).
+  Value nibbles(int64_t at) {
+    Value packed = load(16, idx(at));
     Value low =
         arith::AndIOp::create(b, l, packed, splatI8(b, l, bytes(16), 15));
     Value high =
         arith::ShRUIOp::create(b, l, packed, splatI8(b, l, bytes(16), 4));
-    Value nibbles = vector::ShuffleOp::create(b, l, low, high, concat16());
+    return vector::ShuffleOp::create(b, l, low, high, concat16());
+  }
+
+  WeightBlock q5(bool minimum) {
+    int64_t bitsAt = minimum ? 4 : 2, nibblesAt = bitsAt + 4;
+    Value low4 = nibbles(nibblesAt);
     // Byte i / 8 of the mask to lane i, then its bit i % 8.
     Value mask = load(4, idx(bitsAt));
     SmallVector<int64_t> spread;
@@ -465,7 +474,7 @@ private:
         b, l, arith::CmpIPredicate::ne,
         arith::AndIOp::create(b, l, lanes, bitMask), splat(0));
     Value fifth = arith::SelectOp::create(b, l, set, splat(16), splat(0));
-    Value u = vor(nibbles, fifth);
+    Value u = vor(low4, fifth);
     Value d = half(0);
     return uniform(u, d, minimum ? half(2) : fmul(d, fconst(-16.0f)));
   }

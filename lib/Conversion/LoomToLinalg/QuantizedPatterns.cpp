@@ -22,20 +22,19 @@ using namespace mlir;
 using namespace mlir::loom;
 using namespace mlir::loom::lowering;
 
-/// Values per block of q8_0, q4_0 and q4_1 (and the blocks of 32 the
-/// activations are quantized in).
+/// Values per block of q8_0 and q4_0 (and the blocks of 32 the activations
+/// are quantized in).
 static constexpr int64_t kBlock = 32;
 
 /// Whether `format` is decoded by the contractions below operand by operand
-/// (q8_0, q4_0, q4_1 and the interleaved forms); the others are read byte
-/// by byte with decodeBlockValue.
+/// (q8_0, q4_0 and the interleaved forms); the others are read byte by
+/// byte with decodeBlockValue.
 static bool hasOperandLayout(BlockFormat format) {
   switch (format) {
   case BlockFormat::q8_0:
   case BlockFormat::q4_0:
   case BlockFormat::q4_0x8:
   case BlockFormat::q8_0x8:
-  case BlockFormat::q4_1:
     return true;
   default:
     return false;
@@ -54,20 +53,6 @@ static Value nibbleValue(OpBuilder &b, Location loc, Value byte, Value high,
   Value hi = arith::ShRUIOp::create(b, loc, v, c(4));
   Value nibble = arith::SelectOp::create(b, loc, high, hi, lo);
   return arith::SubIOp::create(b, loc, nibble, c(8));
-}
-
-/// The value of a q4_1 nibble (`high` selects it) as f32: 0 to 15.
-static Value unsignedNibble(OpBuilder &b, Location loc, Value byte,
-                            Value high) {
-  Type i32 = b.getI32Type();
-  Value v = arith::ExtUIOp::create(b, loc, i32, byte);
-  auto c = [&](int64_t x) {
-    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(i32, x));
-  };
-  Value nibble = arith::SelectOp::create(
-      b, loc, high, arith::ShRUIOp::create(b, loc, v, c(4)),
-      arith::AndIOp::create(b, loc, v, c(15)));
-  return arith::UIToFPOp::create(b, loc, b.getF32Type(), nibble);
 }
 
 /// The value of a q8_0x8 byte (q + 128, unsigned) as a signed integer of
@@ -178,13 +163,16 @@ struct BlockBits {
 
 } // namespace
 
-/// Value j of a block of a format other than q8_0, q4_0 and q4_1 and
-/// their interleaved forms, as f32, from its bytes (`byteAt`): the layouts
+/// Value j of a block of a format other than q8_0 and q4_0 and their
+/// interleaved forms, as f32, from its bytes (`byteAt`): the layouts
 /// of ggml-common.h.
 static Value decodeInBlock(OpBuilder &b, Location loc, BlockFormat format,
                            function_ref<Value(Value)> byteAt, Value j) {
   BlockBits k{b, loc, byteAt};
   switch (format) {
+  case BlockFormat::q4_1:
+    // d, m, nibbles (the low ones values 0-15): d * q + m.
+    return k.fadd(k.fmul(k.toF32(k.nibble(4, j)), k.half(0)), k.half(2));
   case BlockFormat::q5_0:
   case BlockFormat::q5_1: {
     // d[, m], 32 fifth bits, nibbles.
@@ -327,20 +315,6 @@ Value lowering::decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
   Value scale = DequantizeOp::buildScale(
       b, loc, byteAt(scaleAt),
       byteAt(arith::AddIOp::create(b, loc, scaleAt, c(1))));
-  if (format == BlockFormat::q4_1) {
-    // d * q + m, the nibbles after the two f16s.
-    Value half = c(kBlock / 2);
-    Value high =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, j, half);
-    Value byte = byteAt(arith::AddIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, j, half), c(4)));
-    Value min = DequantizeOp::buildScale(b, loc, byteAt(c(2)), byteAt(c(3)));
-    return arith::AddFOp::create(
-        b, loc,
-        arith::MulFOp::create(b, loc, unsignedNibble(b, loc, byte, high),
-                              scale),
-        min);
-  }
   Value value;
   if (format == BlockFormat::q8_0) {
     value = arith::SIToFPOp::create(b, loc, b.getF32Type(), valueByte(j));
@@ -480,11 +454,9 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   // q4_0x8 and q8_0x8 take x as q4_0 and q8_0 do; only the weight's layout
   // differs.
   bool interleaved = DequantizeOp::blockRows(format) > 1;
-  // q4_1 is laid out as q4_0, with an f16 minimum after the scale.
-  bool q41 = format == BlockFormat::q4_1;
-  bool q4 = q41 || format == BlockFormat::q4_0 || format == BlockFormat::q4_0x8;
-  // The other formats take x as q8_0 does, and decode each weight from the
-  // bytes of its block.
+  bool q4 = format == BlockFormat::q4_0 || format == BlockFormat::q4_0x8;
+  // The other formats (q4_1, q5_x, iq4_nl, the K-quants) take x as q8_0
+  // does, and decode each weight from the bytes of its block.
   bool decoded = !hasOperandLayout(format);
   // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
   // the value within the block (or half).
@@ -523,24 +495,12 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
     Value zero = arith::ConstantIndexOp::create(nb, l, 0);
     return arith::CmpIOp::create(nb, l, arith::CmpIPredicate::ne, half, zero);
   };
-  Value values, lo, hi, minLo, minHi;
+  Value values, lo, hi;
   if (!decoded) {
-    values = byteSlice(b, loc, raw, q41 ? 4 : 2, q4 ? kBlock / 2 : kBlock);
+    values = byteSlice(b, loc, raw, 2, q4 ? kBlock / 2 : kBlock);
     lo = byteSlice(b, loc, raw, 0, 1);
     hi = byteSlice(b, loc, raw, 1, 1);
   }
-  if (q41) {
-    minLo = byteSlice(b, loc, raw, 2, 1);
-    minHi = byteSlice(b, loc, raw, 3, 1);
-  }
-  // q4_1: a weight d * q + m from the bytes of its value, scale and minimum.
-  auto q41Weight = [&](OpBuilder &nb, Location l, Value byte, Value dLo,
-                       Value dHi, Value mLo, Value mHi) -> Value {
-    Value d = DequantizeOp::buildScale(nb, l, dLo, dHi);
-    Value m = DequantizeOp::buildScale(nb, l, mLo, mHi);
-    Value q = unsignedNibble(nb, l, byte, inHighHalf(nb, l));
-    return arith::AddFOp::create(nb, l, arith::MulFOp::create(nb, l, q, d), m);
-  };
   Value out = init ? init : filledTensor(b, loc, outSizes, b.getF32Type(), 0.0);
   auto fastmath =
       arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
@@ -551,43 +511,10 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
     return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
   };
-  // q4_1: y += x * (w.d * w.q + w.m), x either f32 (`amax` null) or the
-  // 8-bit blocks of x, as llama.cpp's q8_1 activations meet q4_1 weights
-  // (x = x.d * x.q).
-  auto q41Contraction = [&](Value xIn, Value amax) -> Value {
-    SmallVector<Value> inputs = {xIn};
-    SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims)};
-    if (amax) {
-      inputs.push_back(amax);
-      maps.push_back(mapOf(ctx, numLoops, scaleDims));
-    }
-    inputs.append({values, lo, hi, minLo, minHi});
-    maps.push_back(mapOf(ctx, numLoops, {n, blk, valueLoop}));
-    maps.append(4, mapOf(ctx, numLoops, {n, blk}));
-    maps.push_back(mapOf(ctx, numLoops, outDims));
-    return linalg::GenericOp::create(
-               b, loc, TypeRange{out.getType()}, inputs, ValueRange{out}, maps,
-               iterators(rank, reductions),
-               [&](OpBuilder &nb, Location l, ValueRange args) {
-                 ValueRange weight = args.slice(amax ? 2 : 1, 5);
-                 Value w = q41Weight(nb, l, weight[0], weight[1], weight[2],
-                                     weight[3], weight[4]);
-                 Value xf = args[0];
-                 if (amax)
-                   xf = arith::MulFOp::create(
-                       nb, l, arith::SIToFPOp::create(nb, l, f32, args[0]),
-                       blockScale(nb, l, args[1]));
-                 Value p = arith::MulFOp::create(nb, l, xf, w, fastmath);
-                 Value s =
-                     arith::AddFOp::create(nb, l, args.back(), p, fastmath);
-                 linalg::YieldOp::create(nb, l, s);
-               })
-        .getResult(0);
-  };
-
-  // q5_0, q5_1, iq4_nl, the K-quants: y += x * w, w decoded from the bytes
-  // of its block (decodeBlockValue) at value 32 * blk + v of its row; x
-  // f32 or (with `amax`) 8-bit blocks of 32.
+  // q4_1, q5_0, q5_1, iq4_nl, the K-quants: y += x * w, w decoded from the
+  // bytes of its block (decodeBlockValue) at value 32 * blk + v of its row;
+  // x f32 or (with `amax`) 8-bit blocks of 32 (for q4_1 as llama.cpp's
+  // q8_1 activations meet it).
   auto decodedContraction = [&](Value xIn, Value amax) -> Value {
     SmallVector<Value> inputs = {xIn};
     SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims)};
@@ -625,8 +552,6 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   if (!int8Activations) {
     if (decoded)
       return decodedContraction(xBlocks, Value());
-    if (q41)
-      return q41Contraction(xBlocks, Value());
     if (interleaved)
       return interleavedContraction(
           b, loc, q4, xBlocks, Value(), raw, out,
@@ -681,8 +606,6 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   auto contract = [&](Value xq, Value amax) -> Value {
     if (decoded)
       return decodedContraction(xq, amax);
-    if (q41)
-      return q41Contraction(xq, amax);
     if (interleaved)
       return interleavedContraction(
           b, loc, q4, xq, amax, raw, out,
