@@ -286,8 +286,8 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
     *field = *id;
   }
   if (file.lookup("tokenizer.ggml.eot_token_id")) {
-    Expected<int64_t> id = md.integer("tokenizer.ggml.eot_token_id",
-                                      std::nullopt, 0, vocab - 1);
+    Expected<int64_t> id =
+        md.integer("tokenizer.ggml.eot_token_id", std::nullopt, 0, vocab - 1);
     if (!id)
       return id.takeError();
     tok.eotId = *id;

@@ -22,6 +22,8 @@
 #include "loom/Runtime/Threads.h"
 #include "loom/Runtime/Tokenizer.h"
 
+#include "Chat.h"
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -139,6 +141,24 @@ cl::opt<bool> noParseSpecial(
              "the special token it spells (as tokenizer test vectors are "
              "made)"),
     cl::cat(category));
+cl::opt<bool> chat(
+    "chat",
+    cl::desc("Chat: -p is one user turn (else turns are read from stdin, one "
+             "per line), rendered with the model's chat template "
+             "(tokenizer.chat_template, a Jinja2 template) with the "
+             "assistant's turn opened; each reply ends at the template's "
+             "end-of-turn token. -n, where given, bounds each reply's tokens. "
+             "With --tokenize: the ids of the rendered prompt"),
+    cl::cat(category));
+cl::opt<std::string> chatTemplatePath(
+    "chat-template",
+    cl::desc("With --chat: the Jinja2 chat template in this file instead of "
+             "the model's"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> systemPrompt(
+    "system",
+    cl::desc("With --chat: a system message before the first user turn"),
+    cl::value_desc("text"), cl::cat(category));
 cl::opt<std::string> dumpLogits(
     "dump-logits",
     cl::desc("Write the logits of every forwarded position, as little-endian "
@@ -275,14 +295,31 @@ static int runTokenizer(StringRef path) {
                             : loom::readLlama2CTokenizer(tokenizerPath, 0);
   if (!vocab)
     return fail(toString(vocab.takeError()));
+  loom::TokenizerData data = *vocab;
   auto tokenizer = loom::Tokenizer::create(std::move(*vocab));
   if (!tokenizer)
     return fail(toString(tokenizer.takeError()));
   if (tokenizeOnly) {
     if (printIds)
       return fail("--tokenize takes text in -p, not ids (--ids)");
-    auto ids = tokenizer->encode(prompt, !noBos && tokenizer->addsBos(),
-                                 /*eos=*/false, !noParseSpecial);
+    Expected<std::vector<int>> ids = std::vector<int>();
+    if (chat) {
+      auto format =
+          loomrun::chatFormat(*tokenizer, data, vocabPath, chatTemplatePath);
+      if (!format)
+        return fail(toString(format.takeError()));
+      std::vector<loom::ChatMessage> messages;
+      if (!systemPrompt.empty())
+        messages.push_back({"system", systemPrompt});
+      messages.push_back({"user", prompt});
+      auto chatIds = loomrun::encodeChat(*tokenizer, *format, messages);
+      if (!chatIds)
+        return fail(toString(chatIds.takeError()));
+      ids->assign(chatIds->begin(), chatIds->end());
+    } else {
+      ids = tokenizer->encode(prompt, !noBos && tokenizer->addsBos(),
+                              /*eos=*/false, !noParseSpecial);
+    }
     if (!ids)
       return fail(toString(ids.takeError()));
     std::string line;
@@ -361,6 +398,10 @@ static int runMain(int argc, char **argv) {
   if (!readModel)
     return fail(toString(readModel.takeError()));
   std::shared_ptr<const loom::ModelFile> model = std::move(*readModel);
+  if (chat && chatTemplatePath.empty() && model->tokenizer.chatTemplate.empty())
+    return fail(modelPath + " has no chat template (GGUF "
+                            "tokenizer.chat_template); give one with "
+                            "--chat-template FILE");
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
@@ -448,6 +489,25 @@ static int runMain(int argc, char **argv) {
       return fail("cannot silence the output of MPI rank " +
                   Twine((*session)->rank()));
     dumpLogits.setValue("");
+  }
+
+  if (chat) {
+    if (printIds || !tokenizer)
+      return fail("--chat works in text: it takes no --ids");
+    auto format = loomrun::chatFormat(*tokenizer, model->tokenizer, model->path,
+                                      chatTemplatePath);
+    if (!format)
+      return fail(toString(format.takeError()));
+    loomrun::ChatOptions options;
+    options.system = systemPrompt;
+    options.maxReply = steps.getNumOccurrences() ? int64_t(steps) : 0;
+    std::optional<std::string> oneTurn;
+    if (prompt.getNumOccurrences())
+      oneTurn = prompt.getValue();
+    if (Error e = loomrun::runChat(**session, *tokenizer, *sampler, *format,
+                                   options, oneTurn))
+      return fail(toString(std::move(e)));
+    return 0;
   }
 
   std::vector<int32_t> promptTokens;
