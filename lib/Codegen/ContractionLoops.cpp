@@ -97,6 +97,15 @@ Value memrefDim(OpBuilder &b, Location loc, Value v, unsigned d) {
   return memref::DimOp::create(b, loc, v, d);
 }
 
+SmallVector<Value> leadingDims(OpBuilder &b, Location loc, Value v,
+                               unsigned inner) {
+  SmallVector<Value> sizes;
+  unsigned rank = cast<MemRefType>(v.getType()).getRank();
+  for (unsigned d = 0; d + inner < rank; ++d)
+    sizes.push_back(memrefDim(b, loc, v, d));
+  return sizes;
+}
+
 void emitBlockedLoops(RewriterBase &rewriter, Location loc,
                       ArrayRef<Value> leadSizes, Value sSize, Value nSize,
                       int64_t rows, int64_t cols, int64_t work, Value chunk,

@@ -55,6 +55,11 @@ SmallVector<Value> sizesOfLoops(RewriterBase &rewriter, linalg::GenericOp op);
 /// Dimension `d` of memref `v`: a constant where it is static.
 Value memrefDim(OpBuilder &b, Location loc, Value v, unsigned d);
 
+/// The sizes of memref `v`'s dimensions but its last `inner` (a blocked
+/// contraction's leading loops over an [.., s, n] output).
+SmallVector<Value> leadingDims(OpBuilder &b, Location loc, Value v,
+                               unsigned inner);
+
 /// Emits `emitBlock(builder, loc, lead, rows, cols)` for every block of
 /// `rows x cols` outputs of an [.., s, n] result: an scf.parallel over the
 /// `leadSizes` loops and the row and column blocks; whole blocks get the

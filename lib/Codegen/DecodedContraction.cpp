@@ -863,9 +863,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
   if (yType.getDimSize(rank - 2) == 1)
     rows = 1; // one token: blocks of one row
   auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
-  SmallVector<Value> leadSizes;
-  for (unsigned d = 0; d + 2 < rank; ++d)
-    leadSizes.push_back(dim(d));
+  SmallVector<Value> leadSizes = leadingDims(rewriter, loc, y, 2);
   bool oneToken = rows == 1 && shape->int8 &&
                   isa<FunctionOpInterface>(op->getParentOp()) &&
                   llvm::all_of(yType.getShape().drop_back(),

@@ -430,9 +430,7 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
   auto yType = cast<MemRefType>(y.getType());
   unsigned rank = shape.rank;
   auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
-  SmallVector<Value> leadSizes;
-  for (unsigned d = 0; d + 3 < rank; ++d)
-    leadSizes.push_back(dim(d));
+  SmallVector<Value> leadSizes = leadingDims(rewriter, loc, y, 3);
   Value raw = interleavedBlocks(rewriter, loc, op, shape);
   bool oneToken = isa<FunctionOpInterface>(op->getParentOp()) &&
                   llvm::all_of(yType.getShape().drop_back(2),

@@ -496,9 +496,7 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(
   if (yType.getDimSize(rank - 2) == 1)
     rows = 1; // one token: blocks of one row
   auto dim = [&](unsigned d) { return memrefDim(rewriter, loc, y, d); };
-  SmallVector<Value> leadSizes;
-  for (unsigned d = 0; d + 2 < rank; ++d)
-    leadSizes.push_back(dim(d));
+  SmallVector<Value> leadSizes = leadingDims(rewriter, loc, y, 2);
   ScaleReader scales(rewriter, loc, op->getOperand(int8 ? 3 : 2),
                      op->getOperand(int8 ? 4 : 3));
   // One token with 8-bit activations (decode): the token's side once,
