@@ -58,10 +58,10 @@ struct DecodedShape {
   bool int8;
 };
 
-/// The formats decoded here (iq4_nl's table lookup is left to the
-/// contraction's own loops).
+/// The formats decoded here.
 bool decodedHere(BlockFormat format) {
   switch (format) {
+  case BlockFormat::iq4_nl:
   case BlockFormat::q4_1:
   case BlockFormat::q5_0:
   case BlockFormat::q5_1:
@@ -180,6 +180,12 @@ public:
     switch (format) {
     case BlockFormat::q4_1:
       return uniform(nibbles(4), half(0), half(2));
+    case BlockFormat::iq4_nl: {
+      // w = d * table[nibble]: u = table[nibble] + 128 (unsigned), m =
+      // -128 d.
+      Value d = half(0);
+      return uniform(lookup(nibbles(2)), d, fmul(d, fconst(-128.0f)));
+    }
     case BlockFormat::q5_0:
     case BlockFormat::q5_1:
       return q5(format == BlockFormat::q5_1);
@@ -454,6 +460,28 @@ private:
     Value high =
         arith::ShRUIOp::create(b, l, packed, splatI8(b, l, bytes(16), 4));
     return vector::ShuffleOp::create(b, l, low, high, concat16());
+  }
+
+  /// ggml's kvalues_iq4nl[i] + 128 for the 32 nibbles i: a tree of
+  /// selects on the nibble's bits, 8 + 4 + 2 + 1 of them (no byte shuffle
+  /// with a variable index is needed, so every x86-64 class takes it).
+  Value lookup(Value index) {
+    static constexpr int kTable[16] = {-127, -104, -83, -65, -49, -35,
+                                       -22,  -10,  1,   13,  25,  38,
+                                       53,   69,   89,  113};
+    SmallVector<Value> level;
+    for (int v : kTable)
+      level.push_back(splat(v + 128));
+    for (int bit = 0; bit < 4; ++bit) {
+      Value set = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
+                                        vand(index, 1 << bit), splat(0));
+      SmallVector<Value> next;
+      for (size_t i = 0; i < level.size(); i += 2)
+        next.push_back(
+            arith::SelectOp::create(b, l, set, level[i + 1], level[i]));
+      level = std::move(next);
+    }
+    return level.front();
   }
 
   WeightBlock q5(bool minimum) {
