@@ -170,7 +170,8 @@ llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)
 # The libFuzzer targets of test/fuzz (built only by clang): where they exist,
 # tests that run them REQUIRE loom-fuzzers.
 fuzz_dir = os.path.join(config.loom_obj_root, "test", "fuzz")
-fuzzers = ["GGUFReaderFuzzer", "Llama2CReaderFuzzer", "SafetensorsReaderFuzzer"]
+fuzzers = ["GGUFReaderFuzzer", "Llama2CReaderFuzzer", "SafetensorsReaderFuzzer",
+           "ChatTemplateFuzzer"]
 if all(os.path.isfile(os.path.join(fuzz_dir, f)) for f in fuzzers):
     config.available_features.add("loom-fuzzers")
     llvm_config.add_tool_substitutions(fuzzers, [fuzz_dir])

@@ -6,8 +6,8 @@
 # Writes small valid model files into <out>/gguf, <out>/llama2c and
 # <out>/safetensors, one folder per fuzzer, so that libFuzzer starts from
 # inputs that reach deep into each reader: a tiny llama in GGUF v2 and v3
-# (every metadata type, F32/F16/Q8_0/Q4_0 tensors), llama2.c versions 0 and
-# 2 and a tokenizer.bin, a safetensors file, a config.json and a
+# (every metadata type, F32/F16/Q8_0/Q4_0, Q4_1, Q5_1, IQ4_NL and K-quant
+# tensors, a chat template), llama2.c versions 0 and 2 and a tokenizer.bin, a safetensors file, a config.json and a
 # tokenizer.json.
 #
 # ===----------------------------------------------------------------------===#
@@ -20,7 +20,7 @@ import sys
 DIM, HIDDEN, LAYERS, HEADS, KV, VOCAB, CTX = 8, 16, 1, 2, 1, 4, 8
 
 
-def tensors():
+def tensors(DIM=DIM, HIDDEN=HIDDEN):
     """The tiny llama's tensors: GGUF name, outermost-first shape."""
     out = [("token_embd.weight", [VOCAB, DIM]), ("output_norm.weight", [DIM])]
     hd = DIM // HEADS
@@ -65,11 +65,26 @@ def kv(key, type_id, payload):
     return gstr(key) + struct.pack("<I", type_id) + payload
 
 
-def gguf(version, ggml_type=0, alignment=32):
+# GGML block types beyond q8_0/q4_0: (bytes, values) per block and the
+# offsets of their f16 fields (set to 1.0 so that the blocks are valid).
+BLOCKS = {3: (20, 32, [0, 2]), 7: (24, 32, [0, 2]), 20: (18, 32, [0]),
+          10: (84, 256, [80, 82]), 11: (110, 256, [108]),
+          12: (144, 256, [0, 2]), 14: (210, 256, [208])}
+
+
+def block_blob(ggml_type, n):
+    size, values, halves = BLOCKS[ggml_type]
+    block = bytearray((7 * i + 3) & 0x3F for i in range(size))
+    for at in halves:
+        block[at:at + 2] = b"\x00\x3c"
+    return bytes(block) * (n // values)
+
+
+def gguf(version, ggml_type=0, alignment=32, dim=DIM, hidden=HIDDEN):
     kvs = [
         kv("general.architecture", 8, gstr("llama")),
-        kv("llama.embedding_length", 4, struct.pack("<I", DIM)),
-        kv("llama.feed_forward_length", 4, struct.pack("<I", HIDDEN)),
+        kv("llama.embedding_length", 4, struct.pack("<I", dim)),
+        kv("llama.feed_forward_length", 4, struct.pack("<I", hidden)),
         kv("llama.block_count", 10, struct.pack("<Q", LAYERS)),
         kv("llama.attention.head_count", 5, struct.pack("<i", HEADS)),
         kv("llama.attention.head_count_kv", 2, struct.pack("<H", KV)),
@@ -90,14 +105,22 @@ def gguf(version, ggml_type=0, alignment=32):
         kv("tokenizer.ggml.token_type", 9,
            struct.pack("<IQ", 5, VOCAB) + struct.pack("<4i", 2, 3, 3, 1)),
         kv("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 1)),
+        kv("tokenizer.ggml.eot_token_id", 4, struct.pack("<I", 2)),
+        kv("tokenizer.chat_template", 8,
+           gstr("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
+                "\n{% endfor %}{% if add_generation_prompt %}assistant: "
+                "{% endif %}")),
         kv("nested", 9, struct.pack("<IQ", 9, 1) + struct.pack("<IQ", 4, 1)
            + struct.pack("<I", 5)),
     ]
     infos, data = b"", b""
-    for name, shape in tensors():
+    values = BLOCKS[ggml_type][1] if ggml_type in BLOCKS else 32
+    for name, shape in tensors(dim, hidden):
         n = count(shape)
-        kind = ggml_type if len(shape) == 2 and shape[-1] % 32 == 0 else 0
-        if kind == 0:
+        kind = ggml_type if len(shape) == 2 and shape[-1] % values == 0 else 0
+        if kind in BLOCKS:
+            blob = block_blob(kind, n)
+        elif kind == 0:
             blob = f32(n)
         elif kind == 1:
             blob = b"\x00\x3c" * n
@@ -111,7 +134,8 @@ def gguf(version, ggml_type=0, alignment=32):
         infos += struct.pack("<%dQ" % len(dims), *dims)
         infos += struct.pack("<IQ", kind, len(data))
         data += blob
-    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors()), len(kvs))
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors(dim, hidden)),
+                                 len(kvs))
     head += b"".join(kvs) + infos
     head += b"\0" * (-len(head) % alignment)
     return head + data
@@ -204,17 +228,50 @@ TOKENIZER = {"added_tokens": [{"id": 1, "content": "<s>", "special": True}],
                        "merges": ["a b", ["ab", "b"]]}}
 
 
+# Chat templates (for ChatTemplateFuzzer): ChatML with a default system
+# turn, and a Llama 2 style one with namespace, slicing, filters, tests and
+# raise_exception.
+CHATML = ("{% for message in messages %}{% if loop.first and "
+          "messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou "
+          "are helpful.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
+          "message['role'] + '\\n' + message['content'] + '<|im_end|>' + "
+          "'\\n'}}{% endfor %}{% if add_generation_prompt %}{{ "
+          "'<|im_start|>assistant\\n' }}{% endif %}")
+LLAMA2 = """{%- set ns = namespace(sys='') -%}
+{%- if messages[0].role == 'system' -%}{%- set ns.sys = messages[0].content | trim -%}
+{%- set rest = messages[1:] -%}{%- else -%}{%- set rest = messages -%}{%- endif -%}
+{%- for m in rest -%}
+  {%- if (m['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+    {{ raise_exception('roles must alternate user/assistant') }}
+  {%- endif -%}
+  {%- if m.role == 'user' -%}{{ bos_token ~ '[INST] ' ~ (('<<SYS>>\n' ~ ns.sys ~ '\n<</SYS>>\n\n') if loop.first and ns.sys else '') ~ m.content | trim ~ ' [/INST]' }}
+  {%- elif m.role is defined and m.content is string -%}{{ ' ' ~ m.content.strip() ~ ' ' ~ eos_token }}
+  {%- endif -%}
+{%- endfor -%}
+{{ rest | length }} {{ rest | map(attribute='role') | join(',') | upper }}"""
+
+
 def main():
     out = sys.argv[1]
     files = {
         "gguf/v3_f32.gguf": gguf(3),
-        "gguf/v2_f16.gguf": gguf(2, ggml_type=1, alignment=64),
-        "gguf/v3_q8_0.gguf": gguf(3, ggml_type=8),
-        "gguf/v3_q4_0.gguf": gguf(3, ggml_type=2, alignment=16),
+        # Rows of 32 and 256 values, so that the matrices hold blocks.
+        "gguf/v2_f16.gguf": gguf(2, ggml_type=1, alignment=64, dim=32,
+                                 hidden=32),
+        "gguf/v3_q8_0.gguf": gguf(3, ggml_type=8, dim=32, hidden=32),
+        "gguf/v3_q4_0.gguf": gguf(3, ggml_type=2, alignment=16, dim=32,
+                                  hidden=32),
+        "gguf/v3_q4_1.gguf": gguf(3, ggml_type=3, dim=32, hidden=32),
+        "gguf/v3_q5_1.gguf": gguf(3, ggml_type=7, dim=32, hidden=32),
+        "gguf/v3_iq4_nl.gguf": gguf(3, ggml_type=20, dim=32, hidden=32),
+        "gguf/v3_q4_k.gguf": gguf(3, ggml_type=12, dim=256, hidden=256),
+        "gguf/v3_q6_k.gguf": gguf(3, ggml_type=14, dim=256, hidden=256),
         "llama2c/v0_tied.bin": llama2c_v0(True),
         "llama2c/v0_untied.bin": llama2c_v0(False),
         "llama2c/v2_q8.bin": llama2c_v2(),
         "llama2c/tokenizer.bin": tokenizer_bin(),
+        "chat/chatml.jinja": CHATML.encode(),
+        "chat/llama2.jinja": LLAMA2.encode(),
         "safetensors/model.safetensors": safetensors(),
         "safetensors/config.json": json.dumps(CONFIG).encode(),
         "safetensors/tokenizer.json": json.dumps(TOKENIZER).encode(),
