@@ -401,16 +401,19 @@ Expected<GGUFFile> Parser::parse() {
                                      Twine(info.relativeOffset) + " overflows");
     info.offset = *offset;
     info.size = ggmlTensorSize(info.ggmlType, info.dims);
+    // Every type whose layout is known (the float types and the block
+    // formats of BlockFormats.h) has a size, or the tensor is malformed.
+    std::optional<blocks::Format> block = blocks::ofGGMLType(info.ggmlType);
     bool known = info.ggmlType == 0 || info.ggmlType == 1 ||
-                 info.ggmlType == 2 || info.ggmlType == 8 ||
-                 info.ggmlType == 30;
+                 info.ggmlType == 30 || block;
     if (known && !info.size)
-      return fileError(r.file(),
-                       "tensor '" + info.name + "' of type " +
-                           ggmlTypeName(info.ggmlType) +
-                           " has dimensions whose size overflows or whose "
-                           "innermost dimension is not a multiple of its "
-                           "block size (32)");
+      return fileError(
+          r.file(), "tensor '" + info.name + "' of type " +
+                        ggmlTypeName(info.ggmlType) +
+                        " has dimensions whose size overflows or whose "
+                        "innermost dimension is not a multiple of its "
+                        "block size (" +
+                        Twine(block ? blocks::info(*block).values : 1) + ")");
     if (info.size &&
         (info.offset > fileSize || *info.size > fileSize - info.offset))
       return detail::dataPastEnd(r.file(), info.name, info.offset, *info.size,

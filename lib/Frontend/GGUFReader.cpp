@@ -292,6 +292,14 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
       return id.takeError();
     tok.eotId = *id;
   }
+  if (file.lookup("general.name")) {
+    Expected<StringRef> name = md.string("general.name");
+    if (!name)
+      return name.takeError();
+    std::string lower = name->lower();
+    tok.stripAfterSpecials =
+        StringRef(lower).contains("phi-3") || StringRef(lower).contains("phi3");
+  }
   for (auto [key, field] :
        {std::pair<StringRef, std::string *>("tokenizer.ggml.pre", &tok.pre),
         {"tokenizer.chat_template", &tok.chatTemplate}}) {
@@ -352,6 +360,9 @@ readGGUFFromBuffer(std::unique_ptr<MemoryBuffer> buffer) {
     w.shape.assign(info.dims.rbegin(), info.dims.rend());
     w.storage = *storage;
     w.offset = info.offset;
+    if (!info.size) // the parser sizes every type the reader reads
+      return fileError(model->path, "tensor '" + info.name +
+                                        "' has no size Loom can compute");
     w.size = *info.size;
     if (Error e = detail::addWeight(*model, std::move(w)))
       return std::move(e);

@@ -62,8 +62,14 @@ inline void check(llvm::Expected<std::unique_ptr<ModelFile>> result) {
     if (model.lookup(w.name) != &w)
       fail("weight index out of step", w.name);
     std::optional<uint64_t> expected = storageByteSize(w.storage, w.shape);
-    if (!expected || *expected != w.size)
-      fail("weight size does not match its shape", w.name);
+    if (!expected || *expected != w.size) {
+      std::string shape;
+      for (int64_t d : w.shape)
+        shape += " " + std::to_string(d);
+      fail("weight size does not match its shape",
+           w.name + " (shape" + shape + ", " + std::to_string(w.size) +
+               " bytes)");
+    }
     llvm::ArrayRef<uint8_t> bytes = model.bytes(w);
     if (!bytes.empty())
       sink = sink ^ bytes.front() ^ bytes.back();

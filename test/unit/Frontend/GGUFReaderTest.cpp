@@ -322,6 +322,23 @@ TEST(GGUFReaderTest, BlockTypeNeedsWholeBlocks) {
                         "multiple of its block size (32)"));
 }
 
+// Found by GGUFReaderFuzzer: a K-quant tensor whose element count
+// overflows (or whose rows are not whole super-blocks) had no size, and
+// the reader read one anyway.
+TEST(GGUFReaderTest, KQuantNeedsWholeSuperBlocksAndASize) {
+  GGUFWriter w;
+  w.tensor("q", {128, 2}, 14, std::string(210, '\0'));
+  EXPECT_THAT(errorText(parseBytes(w.build())),
+              HasSubstr("tensor 'q' of type Q6_K has dimensions whose size "
+                        "overflows or whose innermost dimension is not a "
+                        "multiple of its block size (256)"));
+  GGUFWriter huge;
+  huge.tensor("q", {256, uint64_t(1) << 60}, 12, std::string(144, '\0'));
+  EXPECT_THAT(errorText(parseBytes(huge.build())),
+              HasSubstr("tensor 'q' of type Q4_K has dimensions whose size "
+                        "overflows"));
+}
+
 TEST(GGUFReaderTest, EveryTruncationIsAnError) {
   std::string bytes = TinyLlama::gguf().build();
   for (size_t n = 0; n < bytes.size(); n += (n < 600 ? 1 : 97)) {
