@@ -99,7 +99,17 @@ Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
     if (std::optional<uint8_t> byte = parseBytePiece(piece);
         byte && tok.byteTokens[*byte] < 0)
       tok.byteTokens[*byte] = id;
+    int32_t type = data.tokenTypes.empty() ? 1 : data.tokenTypes[id];
+    if ((type == 3 || type == 4) && !piece.empty()) {
+      bool rstrip = data.stripAfterSpecials &&
+                    !is_contained({"<unk>", "<s>", "<|endoftext|>"}, piece);
+      tok.specials.push_back({piece, id, type == 3, rstrip});
+    }
   }
+  llvm::sort(tok.specials, [](const Special &a, const Special &b) {
+    return a.text.size() != b.text.size() ? a.text.size() > b.text.size()
+                                          : a.id < b.id;
+  });
   return std::move(tok);
 }
 
@@ -193,10 +203,62 @@ Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos, bool eos,
                                              bool parseSpecial) const {
   if (byteLevel)
     return encodeByteLevel(text, bos, eos, parseSpecial);
-  std::vector<int> tokens;
-  tokens.reserve(text.size() + 3);
+  std::vector<int> result;
+  result.reserve(text.size() + 3);
   if (bos)
-    tokens.push_back(this->bos);
+    result.push_back(this->bos);
+  if (!parseSpecial || specials.empty()) {
+    if (Error e = encodeSentencePiece(text, /*prefix=*/true, result))
+      return std::move(e);
+  } else {
+    // Every part of the text after a special token (or at the start) gets
+    // the dummy prefix, as llama.cpp's add_space_prefix does.
+    bool strip = false; // the special token before drops whitespace
+    for (auto [part, special] : splitAtSpecials(text, parseSpecial)) {
+      StringRef rest = strip ? part.ltrim(" \t\n\v\f\r") : part;
+      if (Error e = encodeSentencePiece(rest, /*prefix=*/true, result))
+        return std::move(e);
+      if (special < 0)
+        break;
+      result.push_back(special);
+      int id = special;
+      strip = llvm::any_of(
+          specials, [&](const Special &s) { return s.id == id && s.rstrip; });
+    }
+  }
+  if (eos)
+    result.push_back(this->eos);
+  return std::move(result);
+}
+
+std::vector<std::pair<StringRef, int>>
+Tokenizer::splitAtSpecials(StringRef text, bool parseSpecial) const {
+  std::vector<std::pair<StringRef, int>> parts;
+  size_t begin = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const Special *found = nullptr;
+    for (const Special &special : specials)
+      if ((parseSpecial || !special.control) &&
+          text.substr(pos).starts_with(special.text)) {
+        found = &special;
+        break;
+      }
+    if (!found) {
+      ++pos;
+      continue;
+    }
+    parts.push_back({text.slice(begin, pos), found->id});
+    pos += found->text.size();
+    begin = pos;
+  }
+  parts.push_back({text.drop_front(begin), -1});
+  return parts;
+}
+
+Error Tokenizer::encodeSentencePiece(StringRef text, bool prefix,
+                                     std::vector<int> &out) const {
+  std::vector<int> tokens;
+  tokens.reserve(text.size() + 1);
 
   // Appends the piece of `chunk`, or its bytes' pieces.
   auto appendChunk = [&](StringRef chunk, size_t offset) -> Error {
@@ -218,9 +280,9 @@ Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos, bool eos,
   };
 
   // The dummy prefix: run.c adds the piece " " before a non-empty text.
-  if (!text.empty())
+  if (prefix && !text.empty())
     if (Error e = appendChunk(" ", 0))
-      return std::move(e);
+      return e;
 
   // One chunk per UTF-8 character: a byte and up to three continuation
   // bytes after it, whatever the byte (so invalid UTF-8 cuts as in run.c).
@@ -231,7 +293,7 @@ Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos, bool eos,
            isContinuation(text[start + length]))
       ++length;
     if (Error e = appendChunk(text.substr(start, length), start))
-      return std::move(e);
+      return e;
     start += length;
   }
 
@@ -252,12 +314,8 @@ Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos, bool eos,
       return std::nullopt;
     return Merge{scores[*merged], *merged};
   };
-  std::vector<int> result;
-  result.reserve(symbols.size() + 1);
-  mergeSymbols(symbols, findMerge, result);
-  if (eos)
-    result.push_back(this->eos);
-  return std::move(result);
+  mergeSymbols(symbols, findMerge, out);
+  return Error::success();
 }
 
 Expected<StringRef> Tokenizer::decode(int prevToken, int token) const {
@@ -492,25 +550,8 @@ Expected<std::vector<int>> Tokenizer::encodeByteLevel(StringRef text, bool bos,
 
   // The text between special tokens, in order, with the special token
   // after it (-1 after the last).
-  std::vector<std::pair<StringRef, int>> segments;
-  size_t begin = 0;
-  for (size_t pos = 0; pos < text.size();) {
-    const Special *found = nullptr;
-    for (const Special &special : specials)
-      if ((parseSpecial || !special.control) &&
-          text.substr(pos).starts_with(special.text)) {
-        found = &special;
-        break;
-      }
-    if (!found) {
-      ++pos;
-      continue;
-    }
-    segments.push_back({text.slice(begin, pos), found->id});
-    pos += found->text.size();
-    begin = pos;
-  }
-  segments.push_back({text.drop_front(begin), -1});
+  std::vector<std::pair<StringRef, int>> segments =
+      splitAtSpecials(text, parseSpecial);
 
   std::vector<Symbol> symbols;
   size_t chunkOffset = 0;

@@ -125,6 +125,10 @@ struct TokenizerData {
   /// The end-of-turn token (`tokenizer.ggml.eot_token_id`) where the file
   /// names one.
   std::optional<int64_t> eotId;
+  /// Special tokens drop the whitespace after them: llama.cpp's rule for
+  /// models whose `general.name` says Phi-3 (its RSTRIP attribute on every
+  /// special token but <unk>, <s> and <|endoftext|>).
+  bool stripAfterSpecials = false;
   std::string source; ///< the file it was read from
   bool empty() const { return pieces.empty(); }
 };

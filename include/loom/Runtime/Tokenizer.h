@@ -74,6 +74,13 @@ public:
   /// continuation bytes) and falls back to bytes. Fails, naming the byte,
   /// when a needed byte piece is missing from the vocabulary.
   ///
+  /// With `parseSpecial`, a SentencePiece vocabulary's control and
+  /// user-defined tokens (token types 3 and 4) spelled in the text become
+  /// their ids, as llama.cpp tokenizes them: the text between them is
+  /// encoded as above, each part with the dummy prefix (llama.cpp's
+  /// add_space_prefix after a special token), and Phi-3's special tokens
+  /// drop the whitespace after them.
+  ///
   /// For a byte-level (`gpt2`) tokenizer: BOS if `bos`; the text cut at
   /// special tokens spelled in it (user-defined ones always, control ones
   /// such as `<|im_start|>` with `parseSpecial`: the longest at the
@@ -85,8 +92,8 @@ public:
                                           bool eos = false,
                                           bool parseSpecial = true) const;
 
-  /// The text of a special token (control or user-defined, byte-level
-  /// vocabularies only), which `decode` prints as nothing or as itself:
+  /// The text of a special token (control or user-defined), which
+  /// `decode` prints as nothing or as itself:
   /// for showing ids as text, e.g. `<|im_end|>`.
   std::optional<llvm::StringRef> specialText(int id) const {
     for (const Special &s : specials)
@@ -168,7 +175,20 @@ private:
     std::string text;
     int id;
     bool control;
+    /// Whitespace after it is dropped (llama.cpp's RSTRIP attribute, which
+    /// it gives Phi-3's special tokens).
+    bool rstrip = false;
   };
+  /// The text cut at the special tokens spelled in it (user-defined ones
+  /// always, control ones with `parseSpecial`: the longest at the leftmost
+  /// place): the text before each special token and its id, then the rest
+  /// and -1.
+  std::vector<std::pair<llvm::StringRef, int>>
+  splitAtSpecials(llvm::StringRef text, bool parseSpecial) const;
+  /// run.c's encoding of `text` (no BOS or EOS), the dummy prefix first
+  /// when `prefix`, appended to `out`.
+  llvm::Error encodeSentencePiece(llvm::StringRef text, bool prefix,
+                                  std::vector<int> &out) const;
   std::vector<Special> specials;
   std::vector<std::string> decoded;
   llvm::DenseMap<uint64_t, std::pair<int, int>> merges;

@@ -286,11 +286,24 @@ TEST_F(Stories260KTokenizer, BothSourcesAgree) {
       "tab\there, cr\r\n, nul-free control \x01\x7f",
       "\xff\xfe invalid \x80\x80\x80\x80\x80 utf-8 \xe2\x82",
       "The end."};
+  // As text (run.c's tokenizer.bin knows no special tokens).
   for (const char *prompt : prompts)
     for (bool bos : {true, false})
-      EXPECT_EQ(check(binTok->encode(prompt, bos)),
-                check(ggufTok->encode(prompt, bos)))
+      EXPECT_EQ(check(binTok->encode(prompt, bos, false, false)),
+                check(ggufTok->encode(prompt, bos, false, false)))
           << "prompt '" << prompt << "'";
+  // The GGUF's token types make <s> and </s> control tokens, which text
+  // spells when special tokens are parsed (llama.cpp's default); <unk> is
+  // of type "unknown", text. Each part of the text gets the dummy prefix.
+  std::vector<int> special =
+      check(ggufTok->encode("<s>a</s> <unk>", false, false, true));
+  std::vector<int> a = check(ggufTok->encode("a", false, false, false));
+  std::vector<int> unk = check(ggufTok->encode(" <unk>", false, false, false));
+  std::vector<int> expected = {ggufTok->bosId()};
+  expected.insert(expected.end(), a.begin(), a.end());
+  expected.push_back(ggufTok->eosId());
+  expected.insert(expected.end(), unk.begin(), unk.end());
+  EXPECT_EQ(special, expected);
 }
 
 TEST_F(Stories260KTokenizer, MatchesPlainRunCLoopOnRandomText) {
