@@ -103,28 +103,6 @@ std::optional<InterleavedShape> matchInterleaved(linalg::GenericOp op) {
   return shape;
 }
 
-/// acc + per i32 lane, the dot product of that lane's 4 bytes of `a`
-/// (unsigned) and `bv` (signed): vpdpbusd with `vnni`, otherwise widened
-/// and summed per lane.
-Value dotLanesU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
-                   Value bv) {
-  if (vnni)
-    return dotU8S8(b, l, vnni, acc, a, bv);
-  Type i32 = b.getI32Type();
-  auto v32i32 = VectorType::get({32}, i32);
-  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
-                                  arith::ExtSIOp::create(b, l, v32i32, bv));
-  // Byte k of every lane, for k = 0..3, added to the lanes.
-  for (int64_t k = 0; k < 4; ++k) {
-    SmallVector<int64_t> mask;
-    for (int64_t lane = 0; lane < 8; ++lane)
-      mask.push_back(4 * lane + k);
-    acc = arith::AddIOp::create(b, l, acc,
-                                vector::ShuffleOp::create(b, l, p, p, mask));
-  }
-  return acc;
-}
-
 /// The weight as its raw blocks [groups, blocks, bytes].
 Value interleavedBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
                         const InterleavedShape &shape) {
@@ -210,7 +188,7 @@ Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
   for (int64_t k = 0; k < 8; ++k) {
     Value x = vector::BitCastOp::create(
         b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
-    chains[k % 2] = dotLanesU8S8(b, l, vnni, chains[k % 2], block.values[k], x);
+    chains[k % 2] = dotU8S8Lanes(b, l, vnni, chains[k % 2], block.values[k], x);
   }
   return arith::AddIOp::create(b, l, chains[0], chains[1]);
 }
