@@ -135,6 +135,7 @@ host_cpu_features = {
     "avx512_bf16": "host-avx512bf16",
     "avx512_fp16": "host-avx512fp16",
     "avx_vnni": "host-avxvnni",
+    "gfni": "host-gfni",
     "amx_tile": "host-amx-tile",
     "amx_bf16": "host-amx-bf16",
     "amx_int8": "host-amx-int8",
