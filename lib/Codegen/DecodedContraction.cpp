@@ -265,33 +265,7 @@ private:
     return vector::LoadOp::create(b, l, bytes(count), raw,
                                   ValueRange{n, block, offset});
   }
-  /// The byte at `offset` as i32, zero- or sign-extended.
-  Value byte(Value offset, bool isSigned = false) {
-    Value v = memref::LoadOp::create(b, l, raw, ValueRange{n, block, offset});
-    if (isSigned)
-      return arith::ExtSIOp::create(b, l, b.getI32Type(), v);
-    return arith::ExtUIOp::create(b, l, b.getI32Type(), v);
-  }
-  Value i32(int64_t v) {
-    return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v));
-  }
-  Value bits(Value v, Value shift, int64_t mask) {
-    Value s = arith::IndexCastUIOp::create(b, l, b.getI32Type(), shift);
-    return arith::AndIOp::create(b, l, arith::ShRUIOp::create(b, l, v, s),
-                                 i32(mask));
-  }
-  Value bits(Value v, int64_t shift, int64_t mask) {
-    return bits(v, idx(shift), mask);
-  }
-  Value orI(Value x, Value y) { return arith::OrIOp::create(b, l, x, y); }
-  Value shl(Value v, int64_t s) {
-    return arith::ShLIOp::create(b, l, v, i32(s));
-  }
-  Value f32(Value i) {
-    return arith::SIToFPOp::create(b, l, b.getF32Type(), i);
-  }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, l, x, y); }
-  Value fneg(Value x) { return arith::NegFOp::create(b, l, x); }
   Value fconst(float v) {
     return arith::ConstantOp::create(b, l, b.getF32FloatAttr(v));
   }
