@@ -50,10 +50,7 @@ Expected<ChatFormat> chatFormat(const loom::Tokenizer &tokenizer,
     format.source = vocab.chatTemplate;
   }
   if (format.source.empty())
-    return createStringError(
-        "%s has no chat template (GGUF tokenizer.chat_template); give one "
-        "with --chat-template FILE",
-        model.str().c_str());
+    return missingChatTemplate(model);
   // Fail on a template that does not parse before anything runs.
   if (Expected<loom::jinja::Template> parsed =
           loom::jinja::Template::parse(format.source);
@@ -75,6 +72,13 @@ Expected<ChatFormat> chatFormat(const loom::Tokenizer &tokenizer,
   format.addBos =
       tokenizer.addsBos() && !StringRef(format.source).contains("bos_token");
   return format;
+}
+
+Error missingChatTemplate(StringRef model) {
+  return createStringError("%s has no chat template (GGUF "
+                           "tokenizer.chat_template); give one with "
+                           "--chat-template FILE",
+                           model.str().c_str());
 }
 
 Expected<std::vector<int32_t>>

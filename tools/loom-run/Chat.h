@@ -48,13 +48,16 @@ struct ChatFormat {
   bool addBos = false;
 };
 
-/// The chat format of a model: its vocabulary's template, or the one in
-/// `templateFile` when that is not empty. Fails, naming `model`, where
-/// there is none.
+/// The chat format of a model: its vocabulary's template
+/// (`vocab.chatTemplate`, with `vocab.eotId`), or the one in `templateFile`
+/// when that is not empty. Fails, naming `model`, where there is none.
 llvm::Expected<ChatFormat> chatFormat(const loom::Tokenizer &tokenizer,
                                       const loom::TokenizerData &vocab,
                                       llvm::StringRef model,
                                       llvm::StringRef templateFile);
+
+/// The error for a model whose file has no chat template.
+llvm::Error missingChatTemplate(llvm::StringRef model);
 
 /// The token ids of `messages` rendered with the assistant's turn opened.
 llvm::Expected<std::vector<int32_t>>

@@ -295,7 +295,11 @@ static int runTokenizer(StringRef path) {
                             : loom::readLlama2CTokenizer(tokenizerPath, 0);
   if (!vocab)
     return fail(toString(vocab.takeError()));
-  loom::TokenizerData data = *vocab;
+  // What --chat needs of the vocabulary, kept before it moves into the
+  // tokenizer (not a copy of all of it).
+  loom::TokenizerData chatData;
+  chatData.chatTemplate = std::move(vocab->chatTemplate);
+  chatData.eotId = vocab->eotId;
   auto tokenizer = loom::Tokenizer::create(std::move(*vocab));
   if (!tokenizer)
     return fail(toString(tokenizer.takeError()));
@@ -304,8 +308,8 @@ static int runTokenizer(StringRef path) {
       return fail("--tokenize takes text in -p, not ids (--ids)");
     Expected<std::vector<int>> ids = std::vector<int>();
     if (chat) {
-      auto format =
-          loomrun::chatFormat(*tokenizer, data, vocabPath, chatTemplatePath);
+      auto format = loomrun::chatFormat(*tokenizer, chatData, vocabPath,
+                                        chatTemplatePath);
       if (!format)
         return fail(toString(format.takeError()));
       std::vector<loom::ChatMessage> messages;
@@ -398,10 +402,9 @@ static int runMain(int argc, char **argv) {
   if (!readModel)
     return fail(toString(readModel.takeError()));
   std::shared_ptr<const loom::ModelFile> model = std::move(*readModel);
+  // Before anything is compiled.
   if (chat && chatTemplatePath.empty() && model->tokenizer.chatTemplate.empty())
-    return fail(modelPath + " has no chat template (GGUF "
-                            "tokenizer.chat_template); give one with "
-                            "--chat-template FILE");
+    return fail(toString(loomrun::missingChatTemplate(modelPath)));
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
