@@ -271,6 +271,26 @@ Value dotU8S8Lanes(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
   return sum;
 }
 
+Value maddUbSw(OpBuilder &b, Location l, Value a, Value bv) {
+  int64_t n = cast<VectorType>(a.getType()).getNumElements();
+  return LLVM::CallIntrinsicOp::create(
+             b, l, VectorType::get({n / 2}, b.getI16Type()),
+             b.getStringAttr(n == 64 ? "llvm.x86.avx512.pmaddubs.w.512"
+                                     : "llvm.x86.avx2.pmadd.ub.sw"),
+             ValueRange{a, bv})
+      .getResult(0);
+}
+
+Value maddWd(OpBuilder &b, Location l, Value a, Value bv) {
+  int64_t n = cast<VectorType>(a.getType()).getNumElements();
+  return LLVM::CallIntrinsicOp::create(
+             b, l, VectorType::get({n / 2}, b.getI32Type()),
+             b.getStringAttr(n == 32 ? "llvm.x86.avx512.pmaddw.d.512"
+                                     : "llvm.x86.avx2.pmadd.wd"),
+             ValueRange{a, bv})
+      .getResult(0);
+}
+
 Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v) {
   return arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(type, b.getIntegerAttr(b.getI8Type(), v)));

@@ -89,6 +89,23 @@ Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
 /// bits: the 32 values and the block's f32 max |x| (for chunkRows).
 constexpr int64_t kInt8BlockBytes = 32 + 4;
 
+/// The x86 integer instructions the 8-bit lowerings call directly.
+struct Int8Isa {
+  bool vnni = false;     ///< vpdpbusd on 256-bit vectors (hasVNNI)
+  bool avx2 = false;     ///< vpmaddubsw and vpmaddwd on 256-bit vectors
+  bool avx512bw = false; ///< and on 512-bit ones
+};
+
+/// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
+/// unsigned and `b` signed bytes (32 of each: AVX2; 64: AVX512BW),
+/// saturated (the callers' sums stay within i16).
+Value maddUbSw(OpBuilder &b, Location l, Value a, Value bv);
+
+/// vpmaddwd: i32 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1] of signed
+/// i16 lanes (16 of each: AVX2; 32: AVX512BW). Added to an accumulator, it
+/// becomes one vpdpwssd where the target has AVX-VNNI or AVX512-VNNI.
+Value maddWd(OpBuilder &b, Location l, Value a, Value bv);
+
 /// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
 /// signed), four adjacent byte pairs per i32 lane. With `vnni`, AVX512-VNNI /
 /// AVX-VNNI's vpdpbusd (the upstream x86vector dialect has only
@@ -152,7 +169,7 @@ void forEachTokenBlock(
 LogicalResult lowerDecodedContraction(RewriterBase &rewriter,
                                       linalg::GenericOp op, int64_t rows,
                                       int64_t cols, int64_t cacheBytes,
-                                      bool vnni);
+                                      const Int8Isa &isa);
 
 /// Rewrites `op`, if it is the contraction QuantizedPatterns.cpp makes for
 /// q4_0x8 / q8_0x8 weights with 8-bit activations, into an scf.parallel over

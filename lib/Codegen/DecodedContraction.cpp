@@ -24,6 +24,11 @@
 // both halves' scales. One token (decode) computes its side once and reads
 // the weight rows one after another.
 //
+// The K-quants with 8-bit activations (x's super-blocks sharing one scale:
+// llama.cpp's q8_K) go further where the target has AVX2: a whole
+// super-block accumulates in integers, the sub-block scales applied by
+// vpmaddwd, and meets its f32 factors once (emitInt8SuperBlocks).
+//
 //===----------------------------------------------------------------------===//
 
 #include "ContractionLoops.h"
@@ -56,6 +61,9 @@ struct DecodedShape {
   int64_t perBlock; ///< blocks of 32 in a block of the format
   Value raw;
   bool int8;
+  /// K-quants with 8-bit activations: the 8 blocks of x in a super-block
+  /// share one scale (loom.activation_blocks = 8 on the op).
+  bool sharedScale = false;
 };
 
 /// The formats decoded here.
@@ -144,6 +152,9 @@ std::optional<DecodedShape> matchDecoded(linalg::GenericOp op) {
       raw.getDimSize(2) != loom::DequantizeOp::blockBytes(*format) ||
       raw.getDimSize(1) * shape.perBlock != shape.blocks)
     return std::nullopt;
+  auto shared = op->getAttrOfType<IntegerAttr>(loom::kActivationBlocksAttr);
+  shape.sharedScale = shape.int8 && shape.perBlock == 8 && shared &&
+                      shared.getInt() == shape.perBlock;
   return shape;
 }
 
@@ -159,6 +170,13 @@ struct WeightBlock {
 /// vector<16xf32> s (the super-block scale times the group's) and m.
 struct SuperScales {
   Value s, m;
+};
+
+/// The same factors as integers: w = d * sc * u - dmin * mn in group g,
+/// sc and mn vector<16xi32> (a group's 4- to 8-bit scale and its minimum,
+/// or the offset of its values times the scale), d and dmin f32.
+struct SuperInts {
+  Value sc, mn, d, dmin;
 };
 
 Value halves(OpBuilder &b, Location l, Value first, Value second);
@@ -193,23 +211,7 @@ public:
       break;
     }
     WeightBlock w;
-    switch (format) {
-    case BlockFormat::q4_k:
-    case BlockFormat::q5_k:
-      w.u = q45k(format == BlockFormat::q5_k);
-      break;
-    case BlockFormat::q6_k:
-      w.u = q6k();
-      break;
-    case BlockFormat::q3_k:
-      w.u = q3k();
-      break;
-    case BlockFormat::q2_k:
-      w.u = q2k();
-      break;
-    default:
-      llvm_unreachable("not a format decoded here");
-    }
+    w.u = superValues(format);
     // Lanes 0-3 group 2j, 4-7 group 2j + 1 (j a constant).
     int64_t jv = getConstantIntValue(j).value_or(0);
     SmallVector<int64_t> lanes;
@@ -220,9 +222,26 @@ public:
     return w;
   }
 
-  /// The factors of the super-block `block` of row `n`, vectorised: one
-  /// load of its packed scales, decoded lane by lane.
-  SuperScales superScales(BlockFormat format) {
+  /// A K-quant's block: its 32 unsigned values.
+  Value superValues(BlockFormat format) {
+    switch (format) {
+    case BlockFormat::q4_k:
+    case BlockFormat::q5_k:
+      return q45k(format == BlockFormat::q5_k);
+    case BlockFormat::q6_k:
+      return q6k();
+    case BlockFormat::q3_k:
+      return q3k();
+    case BlockFormat::q2_k:
+      return q2k();
+    default:
+      llvm_unreachable("not a K-quant");
+    }
+  }
+
+  /// The factors of the super-block `block` of row `n` as integers,
+  /// vectorised: one load of its packed scales, decoded lane by lane.
+  SuperInts superInts(BlockFormat format) {
     switch (format) {
     case BlockFormat::q4_k:
     case BlockFormat::q5_k:
@@ -236,6 +255,12 @@ public:
     default:
       llvm_unreachable("not a K-quant");
     }
+  }
+
+  /// The same as f32 factors: s = d * sc, m = -dmin * mn.
+  SuperScales superScales(BlockFormat format) {
+    SuperInts i = superInts(format);
+    return {scaled(i.d, i.sc), negated(scaled(i.dmin, i.mn))};
   }
 
 private:
@@ -358,18 +383,12 @@ private:
     return pick(v8, lanes);
   }
   Value negated(Value v) { return arith::NegFOp::create(b, l, v); }
-  Value times(Value v, float c) {
-    auto type = cast<VectorType>(v.getType());
-    return arith::MulFOp::create(
-        b, l, v,
-        arith::ConstantOp::create(b, l, DenseElementsAttr::get(type, c)));
-  }
 
   /// q4_k / q5_k (get_scale_min_k4 for all 8 blocks at once): bytes 4-15;
   /// block j < 4: scale q[j] & 63, minimum q[j + 4] & 63; j >= 4: scale
   /// q[j + 4] & 15 | (q[j - 4] >> 6) << 4, minimum q[j + 4] >> 4 | (q[j]
   /// >> 6) << 4.
-  SuperScales q45kScales() {
+  SuperInts q45kScales() {
     Value q = wideBytes(12, 4);
     Value a = pick(q, {0, 1, 2, 3, 8, 9, 10, 11});
     Value bq = pick(q, {4, 5, 6, 7, 8, 9, 10, 11});
@@ -384,19 +403,20 @@ private:
     Value m = arith::SelectOp::create(
         b, l, low, iand(bq, 63),
         arith::OrIOp::create(b, l, ishr(bq, 4), ishl(ishr(d, 6), 4)));
-    return {twice(scaled(half(0), sc)), twice(negated(scaled(half(2), m)))};
+    return {twice(sc), twice(m), half(0), half(2)};
   }
 
-  /// q6_k: 16 int8 scales at 192, d at 208; m = -32 s.
-  SuperScales q6kScales() {
-    Value s = scaled(half(208), wideBytes(16, 192, /*isSigned=*/true));
-    return {s, times(s, -32.0f)};
+  /// q6_k: 16 int8 scales at 192, d at 208; values minus 32: mn = 32 sc.
+  SuperInts q6kScales() {
+    Value sc = wideBytes(16, 192, /*isSigned=*/true);
+    Value d = half(208);
+    return {sc, ishl(sc, 5), d, d};
   }
 
   /// q3_k: scale g's low nibble in byte g % 8 (the high nibble for g >=
   /// 8), its top 2 bits in byte 8 + g % 4 at bit 2 * (g / 4); minus 32;
-  /// d at 108; m = -4 s.
-  SuperScales q3kScales() {
+  /// d at 108; values minus 4: mn = 4 sc.
+  SuperInts q3kScales() {
     Value p = wideBytes(12, 96);
     SmallVector<int64_t> lowAt, highAt;
     SmallVector<int32_t> lowShift, highShift;
@@ -410,16 +430,15 @@ private:
     Value hi = iand(ishr(pick(p, highAt), lanes32(highShift)), 3);
     Value sc = arith::SubIOp::create(
         b, l, arith::OrIOp::create(b, l, lo, ishl(hi, 4)), splat32(16, 32));
-    Value s = scaled(half(108), sc);
-    return {s, times(s, -4.0f)};
+    Value d = half(108);
+    return {sc, ishl(sc, 2), d, d};
   }
 
   /// q2_k: 16 bytes, scale in the low nibble, minimum in the high one; d
   /// at 80, dmin at 82.
-  SuperScales q2kScales() {
+  SuperInts q2kScales() {
     Value p = wideBytes(16, 0);
-    return {scaled(half(80), iand(p, 15)),
-            negated(scaled(half(82), ishr(p, 4)))};
+    return {iand(p, 15), ishr(p, 4), half(80), half(82)};
   }
 
   /// q5_0 (d, 32 fifth bits, nibbles) / q5_1 (d, m, bits, nibbles): the
@@ -714,7 +733,8 @@ void emitF32Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     const DecodedShape &shape, bool vnni, ValueRange lead,
                     ArrayRef<Value> rows, ArrayRef<Value> cols) {
-  Value xq = op->getOperand(0), xd = op->getOperand(1), y = op->getOperand(2);
+  Value xq = op->getOperand(0), xd = op->getOperand(1),
+        y = op.getDpsInitOperand(0)->get();
   auto v8 = VectorType::get({8}, builder.getF32Type());
   auto v32i8 = VectorType::get({32}, builder.getI8Type());
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
@@ -791,7 +811,7 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
 void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                   const DecodedShape &shape, const TokenBlocks &token,
                   bool vnni, ValueRange lead, ArrayRef<Value> cols) {
-  Value y = op->getOperand(2);
+  Value y = op.getDpsInitOperand(0)->get();
   auto v8 = VectorType::get({8}, builder.getF32Type());
   auto v32i8 = VectorType::get({32}, builder.getI8Type());
   Value c0 = arith::ConstantIndexOp::create(builder, loc, 0);
@@ -849,14 +869,238 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
   }
 }
 
+/// x's sums of every 16 8-bit values, [.., s, super-blocks, 16] i16 (a
+/// new buffer, the caller's to free): llama.cpp's q8_K bsums, for the
+/// K-quants' minimums.
+Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq) {
+  auto xType = cast<MemRefType>(xq.getType());
+  unsigned rank = shape.rank;
+  SmallVector<int64_t> sizes(xType.getShape().take_front(rank - 1));
+  sizes.append({shape.blocks / shape.perBlock, 16});
+  SmallVector<Value> dynamic, upper;
+  for (unsigned d = 0; d + 1 < rank; ++d) {
+    Value size = memrefDim(b, l, xq, d);
+    upper.push_back(size);
+    if (xType.isDynamicDim(d))
+      dynamic.push_back(size);
+  }
+  Value sums =
+      memref::AllocOp::create(b, l, MemRefType::get(sizes, b.getI16Type()),
+                              dynamic, b.getI64IntegerAttr(64));
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0),
+        c1 = arith::ConstantIndexOp::create(b, l, 1);
+  upper.push_back(arith::ConstantIndexOp::create(b, l, sizes[rank - 1]));
+  SmallVector<Value> lower(upper.size(), c0), steps(upper.size(), c1);
+  auto v16i8 = VectorType::get({16}, b.getI8Type());
+  auto v16i16 = VectorType::get({16}, b.getI16Type());
+  scf::ParallelOp::create(
+      b, l, lower, upper, steps,
+      [&](OpBuilder &nb, Location nl, ValueRange at) {
+        SmallVector<Value> into(at.begin(), at.end());
+        into.push_back(c0);
+        SmallVector<Value> from(at.begin(), at.end());
+        from.push_back(c0);
+        Value first = arith::MulIOp::create(
+            nb, nl, at.back(),
+            arith::ConstantIndexOp::create(nb, nl, shape.perBlock));
+        for (int64_t g = 0; g < 16; ++g) {
+          from[rank - 1] = arith::AddIOp::create(
+              nb, nl, first, arith::ConstantIndexOp::create(nb, nl, g / 2));
+          from[rank] = arith::ConstantIndexOp::create(nb, nl, 16 * (g % 2));
+          Value values = arith::ExtSIOp::create(
+              nb, nl, v16i16, vector::LoadOp::create(nb, nl, v16i8, xq, from));
+          into[rank] = arith::ConstantIndexOp::create(nb, nl, g);
+          memref::StoreOp::create(
+              nb, nl,
+              vector::ReductionOp::create(nb, nl, vector::CombiningKind::ADD,
+                                          values),
+              sums, into);
+        }
+      });
+  return sums;
+}
+
+/// y[rows x cols block] += x rows . K-quant weight rows, 8-bit
+/// activations whose super-blocks share one scale (QuantizedPatterns.cpp:
+/// llama.cpp's q8_K), in integers as llama.cpp computes it:
+///
+///   y += x.d * (d * sum_g sc_g * sum(u . x.q) - dmin * sum_g mn_g * bsum_g)
+///
+/// per super-block, g its 16 groups of 16 values. `k` blocks of 32 (1, or
+/// 2 on 512-bit vectors) go into each vpmaddubsw (u . x.q in i16 pairs) and
+/// vpmaddwd (times the groups' scales, into i32 lanes: one vpdpwssd with
+/// VNNI); a super-block's i32 sums and its minimums' (x's group sums
+/// against mn) meet the f32 factors once. With `prefetch` (one token), the
+/// weight rows `ahead` rows on are prefetched at each super-block.
+void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                         const DecodedShape &shape, Value sums, int64_t k,
+                         ValueRange lead, ArrayRef<Value> rows,
+                         ArrayRef<Value> cols, bool prefetch) {
+  Value xq = op->getOperand(0), xd = op->getOperand(1),
+        y = op.getDpsInitOperand(0)->get();
+  Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
+       i16 = builder.getI16Type(), i32 = builder.getI32Type();
+  auto lanes = VectorType::get({8}, f32);
+  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  Value zero = arith::ConstantOp::create(builder, loc,
+                                         DenseElementsAttr::get(lanes, 0.0f));
+  SmallVector<Value> inits(rows.size() * cols.size(), zero);
+  auto rawType = cast<MemRefType>(shape.raw.getType());
+  int64_t blockBytes = rawType.getDimSize(2);
+  int64_t aheadRows = std::max<int64_t>(
+      1, llvm::divideCeil(4096, rawType.getDimSize(1) * blockBytes));
+  Value lastRow;
+  if (prefetch)
+    lastRow = arith::SubIOp::create(builder, loc,
+                                    memrefDim(builder, loc, shape.raw, 0),
+                                    cidx(builder, loc, 1));
+  auto loop = scf::ForOp::create(
+      builder, loc, cidx(builder, loc, 0),
+      cidx(builder, loc, shape.blocks / shape.perBlock), cidx(builder, loc, 1),
+      inits, [&](OpBuilder &b, Location l, Value g, ValueRange accs) {
+        auto i32s = [&](int64_t n) { return VectorType::get({n}, i32); };
+        auto i16s = [&](int64_t n) { return VectorType::get({n}, i16); };
+        // The columns' factors: i16 scales and minimums per group.
+        SmallVector<SuperInts> factors;
+        SmallVector<Value> sc, mn;
+        for (Value n : cols) {
+          if (prefetch) {
+            Value ahead = arith::MinUIOp::create(
+                b, l, arith::AddIOp::create(b, l, n, cidx(b, l, aheadRows)),
+                lastRow);
+            for (int64_t at = 0; at < blockBytes; at += 64)
+              memref::PrefetchOp::create(b, l, shape.raw,
+                                         ValueRange{ahead, g, cidx(b, l, at)},
+                                         /*isWrite=*/false,
+                                         /*localityHint=*/3,
+                                         /*isDataCache=*/true);
+          }
+          factors.push_back(
+              BlockDecoder(b, l, shape, n, g, 0).superInts(shape.format));
+          sc.push_back(
+              arith::TruncIOp::create(b, l, i16s(16), factors.back().sc));
+          mn.push_back(
+              arith::TruncIOp::create(b, l, i16s(16), factors.back().mn));
+        }
+        Value first = arith::MulIOp::create(b, l, g, cidx(b, l, 8));
+        // The rows' scales (x.d) and group sums.
+        SmallVector<Value> xScale, xSums;
+        for (Value r : rows) {
+          SmallVector<Value> at(lead.begin(), lead.end());
+          at.append({r, first});
+          xScale.push_back(tokenScale(b, l, xd, at));
+          at.back() = g;
+          at.push_back(cidx(b, l, 0));
+          xSums.push_back(vector::LoadOp::create(b, l, i16s(16), sums, at));
+        }
+        auto ints = arith::ConstantOp::create(
+            b, l, DenseElementsAttr::get(i32s(8 * k), b.getI32IntegerAttr(0)));
+        SmallVector<Value> dots(rows.size() * cols.size(), ints);
+        for (int64_t step = 0; step < 8; step += k) {
+          // Each column's k blocks of values and their groups' scales
+          // (group 2j + h on the i16 lanes of block j's half h).
+          SmallVector<Value> u, pair;
+          SmallVector<int64_t> spread;
+          for (int64_t j = step; j < step + k; ++j)
+            for (int64_t i = 0; i < 16; ++i)
+              spread.push_back(2 * j + i / 8);
+          for (auto [c, n] : llvm::enumerate(cols)) {
+            Value v =
+                BlockDecoder(b, l, shape, n, g, step).superValues(shape.format);
+            if (k == 2)
+              v = vector::ShuffleOp::create(
+                  b, l, v,
+                  BlockDecoder(b, l, shape, n, g, step + 1)
+                      .superValues(shape.format),
+                  llvm::to_vector(llvm::seq<int64_t>(0, 64)));
+            u.push_back(v);
+            pair.push_back(
+                vector::ShuffleOp::create(b, l, sc[c], sc[c], spread));
+          }
+          for (auto [i, r] : llvm::enumerate(rows)) {
+            SmallVector<Value> at(lead.begin(), lead.end());
+            at.append({r, arith::AddIOp::create(b, l, first, cidx(b, l, step)),
+                       cidx(b, l, 0)});
+            Value xBytes =
+                vector::LoadOp::create(b, l, VectorType::get({32}, i8), xq, at);
+            if (k == 2) {
+              at[at.size() - 2] =
+                  arith::AddIOp::create(b, l, first, cidx(b, l, step + 1));
+              xBytes = vector::ShuffleOp::create(
+                  b, l, xBytes,
+                  vector::LoadOp::create(b, l, VectorType::get({32}, i8), xq,
+                                         at),
+                  llvm::to_vector(llvm::seq<int64_t>(0, 64)));
+            }
+            for (size_t c = 0; c < cols.size(); ++c) {
+              Value &dot = dots[i * cols.size() + c];
+              dot = arith::AddIOp::create(
+                  b, l, dot,
+                  maddWd(b, l, maddUbSw(b, l, u[c], xBytes), pair[c]));
+            }
+          }
+        }
+        // acc += x.d * (d * dots - dmin * minimums) on 8 lanes (the
+        // 512-bit sums folded in halves, exactly, so that every class of
+        // CPU runs the same f32 operations); where d is dmin (q3_k, q6_k)
+        // the minimums are subtracted in integers.
+        SmallVector<Value> next;
+        if (k == 2) {
+          SmallVector<int64_t> low = llvm::to_vector(llvm::seq<int64_t>(0, 8)),
+                               high =
+                                   llvm::to_vector(llvm::seq<int64_t>(8, 16));
+          for (Value &dot : dots)
+            dot = arith::AddIOp::create(
+                b, l, vector::ShuffleOp::create(b, l, dot, dot, low),
+                vector::ShuffleOp::create(b, l, dot, dot, high));
+        }
+        SmallVector<Value> d, dmin;
+        for (auto [c, n] : llvm::enumerate(cols)) {
+          const SuperInts &f = factors[c];
+          d.push_back(vector::BroadcastOp::create(b, l, lanes, f.d));
+          if (f.dmin != f.d)
+            dmin.push_back(vector::BroadcastOp::create(
+                b, l, lanes, arith::NegFOp::create(b, l, f.dmin)));
+        }
+        for (auto [i, r] : llvm::enumerate(rows)) {
+          Value dx = vector::BroadcastOp::create(b, l, lanes, xScale[i]);
+          for (auto [c, n] : llvm::enumerate(cols)) {
+            Value dot = dots[i * cols.size() + c];
+            Value minimums = maddWd(b, l, xSums[i], mn[c]);
+            Value t;
+            if (dmin.empty()) {
+              t = arith::MulFOp::create(
+                  b, l,
+                  arith::SIToFPOp::create(
+                      b, l, lanes, arith::SubIOp::create(b, l, dot, minimums)),
+                  d[c]);
+            } else {
+              t = arith::MulFOp::create(
+                  b, l, arith::SIToFPOp::create(b, l, lanes, dot), d[c]);
+              t = vector::FMAOp::create(
+                  b, l, arith::SIToFPOp::create(b, l, lanes, minimums), dmin[c],
+                  t);
+            }
+            next.push_back(
+                vector::FMAOp::create(b, l, t, dx, accs[i * cols.size() + c]));
+          }
+        }
+        scf::YieldOp::create(b, l, next);
+      });
+  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
+}
+
 } // namespace
 
 LogicalResult mlir::loom::detail::lowerDecodedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
-    int64_t cacheBytes, bool vnni) {
+    int64_t cacheBytes, const Int8Isa &target) {
   std::optional<DecodedShape> shape = matchDecoded(op);
   if (!shape)
     return failure();
+  bool vnni = target.vnni;
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -870,6 +1114,32 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
                   isa<FunctionOpInterface>(op->getParentOp()) &&
                   llvm::all_of(yType.getShape().drop_back(),
                                [](int64_t d) { return d == 1; });
+  if (shape->sharedScale && target.avx2) {
+    // K-quants in integers. Each output holds an i32 and an f32 vector
+    // accumulator: blocks of 8 tokens x 1 row on 512-bit vectors (32
+    // registers), 2 x 2 on 256-bit ones (16 registers; measured on
+    // stories110M's shapes, 8 x 1 and 2 x 2 were the fastest of 2 x 1 to
+    // 8 x 1 and 2 x 2 to 4 x 2). One token: two weight rows at a time.
+    int64_t k = target.avx512bw ? 2 : 1;
+    int64_t tileRows = oneToken ? 1 : k == 2 ? 8 : 2;
+    int64_t tileCols = oneToken || k == 1 ? 2 : 1;
+    Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0));
+    emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1),
+                     tileRows, tileCols, tileRows * tileCols * 32,
+                     tileRows > 1 ? chunkRows(rewriter, loc, cacheBytes,
+                                              arith::ConstantIndexOp::create(
+                                                  rewriter, loc, shape->blocks),
+                                              kInt8BlockBytes, tileRows)
+                                  : Value(),
+                     [&](OpBuilder &b, Location l, ValueRange lead,
+                         ArrayRef<Value> rowIdx, ArrayRef<Value> colIdx) {
+                       emitInt8SuperBlocks(b, l, op, *shape, sums, k, lead,
+                                           rowIdx, colIdx, oneToken);
+                     });
+    memref::DeallocOp::create(rewriter, loc, sums);
+    rewriter.eraseOp(op);
+    return success();
+  }
   if (oneToken) {
     TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, vnni);
     emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,

@@ -62,6 +62,8 @@ struct LoomParallelizeContractionsPass
                     : target        ? target->l2
                                     : 0;
     bool vnni = target && target->hasVNNI();
+    bool avx2 = target && target->avx2;
+    bool avx512bw = target && target->avx512bw;
     bool avx512bf16 = target && target->avx512bf16;
     LDBG() << "target: " << lanes << " lanes, cache chunks for " << cache
            << " bytes, vnni " << vnni << ", avx512bf16 " << avx512bf16;
@@ -87,7 +89,8 @@ struct LoomParallelizeContractionsPass
           continue;
         }
         if (succeeded(loom::lowerBlockQuantizedContraction(
-                rewriter, generic, blockRows, blockCols, cache, vnni))) {
+                rewriter, generic, blockRows, blockCols, cache, vnni, avx2,
+                avx512bw))) {
           LDBG() << loc << ": block-quantized contraction";
           continue;
         }

@@ -23,6 +23,7 @@ void mlir::loom::TargetDescription::deriveFeatureFlags() {
   avx512fp16 = has("avx512fp16");
   avx512vnni = has("avx512vnni");
   avx512vl = has("avx512vl");
+  avx512bw = has("avx512bw");
   avxvnni = has("avxvnni");
   f16c = has("f16c");
   amxTile = has("amx-tile");

@@ -44,16 +44,22 @@ def rms_norm(x, w, eps):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
-def int8_blocks(x):
+def int8_blocks(x, size=32):
     """x as Loom and llama.cpp feed it to a q8_0 / q4_0 weight: f32 blocks
     of 32 along the last axis, each d * q with d = max|x| / 127 and q =
-    round-half-even(x * (1 / d)) in f32 arithmetic (0 where d is 0)."""
-    x32 = x.astype(np.float32).reshape(*x.shape[:-1], -1, 32)
+    round-half-even(x * (1 / d)) in f32 arithmetic (0 where d is 0). A
+    K-quant weight takes blocks of 256 (llama.cpp's q8_K)."""
+    x32 = x.astype(np.float32).reshape(*x.shape[:-1], -1, size)
     d = np.abs(x32).max(-1, keepdims=True) / np.float32(127)
     with np.errstate(divide="ignore"):
         inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
     q = np.clip(np.rint(x32 * inv), -127, 127)
     return (q.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
+
+
+# Formats whose super-blocks of 256 take one x scale (Loom's
+# convert-loom-to-linalg and llama.cpp's q8_K).
+K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
 
 
 def bf16_round(x):
@@ -160,6 +166,8 @@ def main():
     inputs = {}
     def rounding(name):
         qtype = models.tensor_type(name, args.quant)
+        if qtype in K_QUANTS:
+            return lambda x: int8_blocks(x, 256)
         return bf16_round if qtype == "bf16" else (
             int8_blocks if qtype in models.BLOCK_TYPES else None)
     if args.quant and not args.f32_activations:

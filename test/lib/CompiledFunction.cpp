@@ -57,15 +57,15 @@ float halfToFloat(uint16_t bits) {
   return (bits & 0x8000) ? -v : v;
 }
 
-std::vector<double> int8Blocks(const std::vector<float> &x) {
+std::vector<double> int8Blocks(const std::vector<float> &x, size_t perScale) {
   std::vector<double> out(x.size());
-  for (size_t b = 0; b < x.size(); b += 32) {
+  for (size_t b = 0; b < x.size(); b += perScale) {
     float amax = 0;
-    for (size_t i = 0; i < 32; ++i)
+    for (size_t i = 0; i < perScale; ++i)
       amax = std::max(amax, std::abs(x[b + i]));
     float d = amax / 127.0f;
     float inv = d == 0 ? 0.0f : 1.0f / d;
-    for (size_t i = 0; i < 32; ++i) {
+    for (size_t i = 0; i < perScale; ++i) {
       float q = std::nearbyint(x[b + i] * inv);
       q = std::min(127.0f, std::max(-127.0f, q));
       out[b + i] = double(q) * double(d);

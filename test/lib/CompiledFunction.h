@@ -51,8 +51,10 @@ float halfToFloat(uint16_t bits);
 
 /// x as the 8-bit blocks Loom and llama.cpp feed integer dot products, back
 /// in f32 units: per 32 values d = max|x| / 127 and q = round-half-even(x *
-/// (1 / d)) in f32 (as reference_forward.py's int8_blocks does).
-std::vector<double> int8Blocks(const std::vector<float> &x);
+/// (1 / d)) in f32 (as reference_forward.py's int8_blocks does); with
+/// `perScale` 256, one d per 256 values (a K-quant's super-block: q8_K).
+std::vector<double> int8Blocks(const std::vector<float> &x,
+                               size_t perScale = 32);
 
 } // namespace loom::testing
 

@@ -44,7 +44,8 @@ struct TargetDescription {
   int vectorRegisters = 16;
   bool fma = false, avx2 = false, avx512f = false, avx512bf16 = false,
        avx512fp16 = false, avx512vnni = false, avxvnni = false, f16c = false,
-       amxTile = false, amxBf16 = false, amxInt8 = false, avx512vl = false;
+       amxTile = false, amxBf16 = false, amxInt8 = false, avx512vl = false,
+       avx512bw = false;
   /// Every instruction-set feature code for this CPU may use (LLVM's names,
   /// those the host detection knows: `avx2`, `avx512f`, `amx-int8`, ...),
   /// sorted. The manifest carries them; the runtime refuses an artifact

@@ -458,6 +458,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   // The other formats (q4_1, q5_x, iq4_nl, the K-quants) take x as q8_0
   // does, and decode each weight from the bytes of its block.
   bool decoded = !hasOperandLayout(format);
+  // Blocks of 32 of x sharing one scale with 8-bit activations (below).
+  int64_t perScale = decoded ? DequantizeOp::blockValues(format) / kBlock : 1;
   // Loops: the input's leading dims, n, the block, (q4_0: which half,) and
   // the value within the block (or half).
   unsigned n = rank - 1, blk = rank;
@@ -546,6 +548,9 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
         });
     op->setAttr(kBlockFormatAttr,
                 b.getStringAttr(stringifyBlockFormat(format)));
+    // The lowering may read a super-block's scale once.
+    if (amax && perScale > 1)
+      op->setAttr(kActivationBlocksAttr, b.getI64IntegerAttr(perScale));
     return op.getResult(0);
   };
 
@@ -596,6 +601,11 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   // q = roundeven(x * (1 / d)) (0 where d is 0), so x ~ d * q. The blocks of
   // x and w then meet in integer dot products: y += (x.d * w.d) *
   // sum(x.q * w.q) per block.
+  //
+  // A K-quant takes x as llama.cpp's q8_K: the 8 blocks of a super-block
+  // share one scale (their largest max |x|), so that a super-block
+  // accumulates in integers (DecodedContraction.cpp); the contraction says
+  // so with the same loom.activation_blocks as the quantizing op.
   unsigned xRank = xShape.size(), scaleRank = rank;
   SmallVector<AffineMap> maps = {mapOf(ctx, numLoops, xDims),
                                  mapOf(ctx, numLoops, scaleDims),
@@ -656,7 +666,10 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
       continue;
     for (Operation *blocksUser : expand->getUsers()) {
       auto made = dyn_cast<linalg::GenericOp>(blocksUser);
-      if (!made || !made->hasAttr(kActivationBlocksAttr))
+      auto shared =
+          made ? made->getAttrOfType<IntegerAttr>(kActivationBlocksAttr)
+               : IntegerAttr();
+      if (!shared || shared.getInt() != perScale)
         continue;
       return contract(made.getResult(0), made.getDpsInputOperand(1)->get());
     }
@@ -684,6 +697,41 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                 arith::MaximumFOp::create(nb, l, args[1], a).getResult());
           })
           .getResult(0);
+  if (perScale > 1) {
+    // Each block's scale becomes its super-block's: the max over the 8.
+    SmallVector<int64_t> grouped(xShape.begin(), xShape.end() - 2);
+    grouped.append({blocks / perScale, perScale});
+    SmallVector<ReassociationIndices> into;
+    for (unsigned d = 0; d + 1 < scaleRank; ++d)
+      into.push_back({int64_t(d)});
+    into.push_back({int64_t(scaleRank - 1), int64_t(scaleRank)});
+    Value perBlock = tensor::ExpandShapeOp::create(
+        b, loc, RankedTensorType::get(grouped, f32), amax, into);
+    // Loops (.., s, g, j, i): out[.., s, g, j] = max_i in[.., s, g, i].
+    unsigned loops = grouped.size() + 1;
+    SmallVector<unsigned> in, outIds;
+    for (unsigned d = 0; d + 2 < loops; ++d) {
+      in.push_back(d);
+      outIds.push_back(d);
+    }
+    in.push_back(loops - 1);
+    outIds.push_back(loops - 2);
+    Value shared =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{perBlock.getType()}, ValueRange{perBlock},
+            ValueRange{
+                filledTensor(b, loc, sizesOf(b, loc, perBlock), f32, 0.0)},
+            {mapOf(ctx, loops, in), mapOf(ctx, loops, outIds)},
+            iterators(loops - 1, 1),
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              linalg::YieldOp::create(
+                  nb, l,
+                  arith::MaximumFOp::create(nb, l, args[1], args[0])
+                      .getResult());
+            })
+            .getResult(0);
+    amax = tensor::CollapseShapeOp::create(b, loc, scaleType, shared, into);
+  }
   AffineMap xId = AffineMap::getMultiDimIdentityMap(xRank, ctx);
   Value xq =
       linalg::GenericOp::create(
@@ -711,7 +759,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
                 arith::FPToSIOp::create(nb, l, nb.getI8Type(), v).getResult());
           })
           .getResult(0);
-  xq.getDefiningOp()->setAttr(kActivationBlocksAttr, b.getUnitAttr());
+  xq.getDefiningOp()->setAttr(kActivationBlocksAttr,
+                              b.getI64IntegerAttr(perScale));
   return contract(xq, amax);
 }
 

@@ -17,7 +17,7 @@
 //       CHECK:   %[[AMAX:.+]] = linalg.generic {indexing_maps = [#[[ID4]], #[[BLK4]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[XB]] : tensor<1x4x2x32xf32>)
 //       CHECK:     math.absf
 //       CHECK:     arith.maximumf
-//       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%[[XB]], %[[AMAX]] : tensor<1x4x2x32xf32>, tensor<1x4x2xf32>) outs(%{{.+}} : tensor<1x4x2x32xi8>) attrs = {loom.activation_blocks}
+//       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%[[XB]], %[[AMAX]] : tensor<1x4x2x32xf32>, tensor<1x4x2xf32>) outs(%{{.+}} : tensor<1x4x2x32xi8>) attrs = {loom.activation_blocks = 1 : i64}
 //       CHECK:     %[[D:.+]] = arith.divf %{{.+}}, %{{.+}} : f32
 //       CHECK:     %[[INV:.+]] = arith.divf %{{.+}}, %[[D]] : f32
 //       CHECK:     %[[ZERO:.+]] = arith.cmpf oeq, %[[D]], %{{.+}} : f32
@@ -133,4 +133,28 @@ func.func @linear_q8x8(%x: tensor<1x?x64xf32>) -> tensor<1x?x16xf32> {
   %w = loom.dequantize %raw format = q8_0x8 : tensor<2x2x272xi8> -> tensor<16x64xf32>
   %y = loom.linear %x, %w : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
   return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
+// A K-quant takes x as llama.cpp's q8_K: the 8 blocks of 32 of a
+// super-block share one scale, the largest of their max |x| (a reduction
+// over the 8, written back to each block), and the quantizing op and the
+// contraction both say so (loom.activation_blocks = 8), which lets the
+// lowering accumulate a super-block in integers.
+//   CHECK-DAG: #[[SB:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+//   CHECK-DAG: #[[SBOUT:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @linear_q4_k
+//       CHECK:   %[[AMAX:.+]] = linalg.generic {{.+}} ins(%{{.+}} : tensor<1x?x16x32xf32>) outs(%{{.+}} : tensor<1x?x16xf32>)
+//       CHECK:   %[[GROUPS:.+]] = tensor.expand_shape %[[AMAX]] {{\[}}[0], [1], [2, 3]] {{.+}} : tensor<1x?x16xf32> into tensor<1x?x2x8xf32>
+//       CHECK:   %[[SHARED:.+]] = linalg.generic {indexing_maps = [#[[SB]], #[[SBOUT]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[GROUPS]] : tensor<1x?x2x8xf32>)
+//       CHECK:     arith.maximumf
+//       CHECK:   %[[D:.+]] = tensor.collapse_shape %[[SHARED]] {{\[}}[0], [1], [2, 3]] : tensor<1x?x2x8xf32> into tensor<1x?x16xf32>
+//       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%{{.+}}, %[[D]] : tensor<1x?x16x32xf32>, tensor<1x?x16xf32>) {{.+}} attrs = {loom.activation_blocks = 8 : i64}
+//       CHECK:   linalg.generic {{.+}} ins(%[[XQ]], %[[D]] : tensor<1x?x16x32xi8>, tensor<1x?x16xf32>) {{.+}} attrs = {loom.activation_blocks = 8 : i64, loom.block_format = "q4_k"}
+func.func @linear_q4_k(%x: tensor<1x?x512xf32>) -> tensor<1x?x8xf32> {
+  %raw = loom.weight "w" : tensor<8x2x144xi8>
+  %w = loom.dequantize %raw format = q4_k : tensor<8x2x144xi8> -> tensor<8x512xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x512xf32>, tensor<8x512xf32>) -> tensor<1x?x8xf32>
+  return %y : tensor<1x?x8xf32>
 }

@@ -119,3 +119,12 @@ func.func @label() attributes {loom.schedule = #loom.schedule<arena_bytes = 0, m
   return
 }
 
+
+// -----
+
+// loom.activation_blocks counts the blocks of 32 that share one scale.
+func.func @activation_blocks_unit(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'loom.activation_blocks' must be an integer, not unit}}
+  %y = arith.addf %x, %x {loom.activation_blocks} : tensor<4xf32>
+  return %y : tensor<4xf32>
+}

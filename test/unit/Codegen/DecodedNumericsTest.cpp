@@ -9,9 +9,10 @@
 // the formats' definitions (ggml's ggml-common.h layouts, written out below
 // independently of Loom's decoder): for one token (the decode lowering),
 // for 7 (register blocks of tokens and a remainder), with 8-bit activations
-// (the reference quantizes x exactly as Loom does, so the only difference
-// is f32 summation) and with f32 activations. Tolerance: 2e-5 x max
-// |reference| (f32 sums of 512 terms).
+// (the reference quantizes x exactly as Loom does: blocks of 32, for the
+// K-quants super-blocks of 256 sharing one scale as llama.cpp's q8_K, so
+// the only difference is f32 summation) and with f32 activations. Tolerance:
+// 2e-5 x max |reference| (f32 sums of 512 terms).
 //
 //===----------------------------------------------------------------------===//
 
@@ -232,7 +233,7 @@ TEST_P(DecodedNumerics, MatchesReference) {
     v = dist(rng);
   std::vector<double> xs(x.begin(), x.end());
   if (c.int8)
-    xs = int8Blocks(x);
+    xs = int8Blocks(x, f.values == 256 ? 256 : 32); // K-quants: q8_K
   std::vector<double> reference(c.tokens * kRows);
   double maxRef = 0;
   for (int64_t s = 0; s < c.tokens; ++s) {

@@ -188,7 +188,8 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
     return failure(failed(where(onOp, "kernel functions")) ||
                    failed(expect(emitError, isa<DenseI64ArrayAttr>(value), attr,
                                  "an array<i64>")));
-  if (name == kTileWorkAttr || name == kExpertShardAttr)
+  if (name == kTileWorkAttr || name == kExpertShardAttr ||
+      name == kActivationBlocksAttr)
     return failure(failed(where(onOp, "ops")) ||
                    failed(expect(emitError, isInt(), attr, "an integer")));
   if (name == kBlockFormatAttr)
@@ -198,8 +199,7 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
                       isa<StringAttr>(value) &&
                           symbolizeBlockFormat(cast<StringAttr>(value)),
                       attr, "the name of a block format (q8_0, q4_k, ...)")));
-  if (name == kRuntimeHelperAttr || name == kActivationBlocksAttr ||
-      name == kBF16ActivationsAttr)
+  if (name == kRuntimeHelperAttr || name == kBF16ActivationsAttr)
     return failure(
         failed(where(onOp, "ops")) ||
         failed(expect(emitError, isUnit(), attr, "a unit attribute")));

@@ -84,8 +84,11 @@ inline constexpr llvm::StringLiteral kKernelParamsAttr = "loom.kernel_params";
 /// On an scf.parallel: the work one iteration does beyond the loops nested
 /// in it (register-blocked FMAs), for the runtime's task sizes (i64).
 inline constexpr llvm::StringLiteral kTileWorkAttr = "loom.tile_work";
-/// Marks the op that quantizes a linear layer's input to 8-bit blocks, so
-/// that other layers reading the same input reuse it (unit).
+/// Marks the op that quantizes a linear layer's input to 8-bit blocks of
+/// 32, so that other layers reading the same input the same way reuse it:
+/// the number of consecutive blocks that share one scale (i64; 1, or 8 for
+/// the K-quants' super-blocks of 256). On a contraction reading such
+/// blocks, it promises their grouping to the lowering.
 inline constexpr llvm::StringLiteral kActivationBlocksAttr =
     "loom.activation_blocks";
 /// Marks the op that rounds a linear layer's input to bf16, so that other
