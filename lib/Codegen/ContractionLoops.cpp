@@ -291,6 +291,16 @@ Value maddWd(OpBuilder &b, Location l, Value a, Value bv) {
       .getResult(0);
 }
 
+Value dotWd(OpBuilder &b, Location l, Value acc, Value a, Value bv) {
+  int64_t n = cast<VectorType>(acc.getType()).getNumElements();
+  return LLVM::CallIntrinsicOp::create(
+             b, l, acc.getType(),
+             b.getStringAttr(n == 16 ? "llvm.x86.avx512.vpdpwssd.512"
+                                     : "llvm.x86.avx512.vpdpwssd.256"),
+             ValueRange{acc, a, bv})
+      .getResult(0);
+}
+
 Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v) {
   return arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(type, b.getIntegerAttr(b.getI8Type(), v)));

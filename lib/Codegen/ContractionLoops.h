@@ -91,9 +91,10 @@ constexpr int64_t kInt8BlockBytes = 32 + 4;
 
 /// The x86 integer instructions the 8-bit lowerings call directly.
 struct Int8Isa {
-  bool vnni = false;     ///< vpdpbusd on 256-bit vectors (hasVNNI)
-  bool avx2 = false;     ///< vpmaddubsw and vpmaddwd on 256-bit vectors
-  bool avx512bw = false; ///< and on 512-bit ones
+  bool vnni = false;       ///< vpdpbusd on 256-bit vectors (hasVNNI)
+  bool avx2 = false;       ///< vpmaddubsw and vpmaddwd on 256-bit vectors
+  bool avx512bw = false;   ///< and on 512-bit ones
+  bool avx512vnni = false; ///< vpdpbusd / vpdpwssd on 512-bit vectors
 };
 
 /// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
@@ -105,6 +106,11 @@ Value maddUbSw(OpBuilder &b, Location l, Value a, Value bv);
 /// i16 lanes (16 of each: AVX2; 32: AVX512BW). Added to an accumulator, it
 /// becomes one vpdpwssd where the target has AVX-VNNI or AVX512-VNNI.
 Value maddWd(OpBuilder &b, Location l, Value a, Value bv);
+
+/// acc + maddWd(a, b) in one vpdpwssd (AVX-VNNI or AVX512-VNNI with
+/// AVX512VL on 256-bit vectors, AVX512-VNNI on 512-bit ones): called
+/// directly, as LLVM fuses the pair itself only for some CPUs.
+Value dotWd(OpBuilder &b, Location l, Value acc, Value a, Value bv);
 
 /// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
 /// signed), four adjacent byte pairs per i32 lane. With `vnni`, AVX512-VNNI /

@@ -934,7 +934,7 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq) {
 /// weight rows `ahead` rows on are prefetched at each super-block.
 void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                          const DecodedShape &shape, Value sums, int64_t k,
-                         ValueRange lead, ArrayRef<Value> rows,
+                         bool vnni, ValueRange lead, ArrayRef<Value> rows,
                          ArrayRef<Value> cols, bool prefetch) {
   Value xq = op->getOperand(0), xd = op->getOperand(1),
         y = op.getDpsInitOperand(0)->get();
@@ -1036,9 +1036,10 @@ void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
             }
             for (size_t c = 0; c < cols.size(); ++c) {
               Value &dot = dots[i * cols.size() + c];
-              dot = arith::AddIOp::create(
-                  b, l, dot,
-                  maddWd(b, l, maddUbSw(b, l, u[c], xBytes), pair[c]));
+              Value pairs = maddUbSw(b, l, u[c], xBytes);
+              dot = vnni ? dotWd(b, l, dot, pairs, pair[c])
+                         : arith::AddIOp::create(b, l, dot,
+                                                 maddWd(b, l, pairs, pair[c]));
             }
           }
         }
@@ -1124,18 +1125,20 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     int64_t tileRows = oneToken ? 1 : k == 2 ? 8 : 2;
     int64_t tileCols = oneToken || k == 1 ? 2 : 1;
     Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0));
-    emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1),
-                     tileRows, tileCols, tileRows * tileCols * 32,
-                     tileRows > 1 ? chunkRows(rewriter, loc, cacheBytes,
-                                              arith::ConstantIndexOp::create(
-                                                  rewriter, loc, shape->blocks),
-                                              kInt8BlockBytes, tileRows)
-                                  : Value(),
-                     [&](OpBuilder &b, Location l, ValueRange lead,
-                         ArrayRef<Value> rowIdx, ArrayRef<Value> colIdx) {
-                       emitInt8SuperBlocks(b, l, op, *shape, sums, k, lead,
-                                           rowIdx, colIdx, oneToken);
-                     });
+    emitBlockedLoops(
+        rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), tileRows,
+        tileCols, tileRows * tileCols * 32,
+        tileRows > 1 ? chunkRows(rewriter, loc, cacheBytes,
+                                 arith::ConstantIndexOp::create(rewriter, loc,
+                                                                shape->blocks),
+                                 kInt8BlockBytes, tileRows)
+                     : Value(),
+        [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
+            ArrayRef<Value> colIdx) {
+          emitInt8SuperBlocks(b, l, op, *shape, sums, k,
+                              k == 2 ? target.avx512vnni : target.vnni, lead,
+                              rowIdx, colIdx, oneToken);
+        });
     memref::DeallocOp::create(rewriter, loc, sums);
     rewriter.eraseOp(op);
     return success();

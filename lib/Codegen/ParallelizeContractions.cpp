@@ -64,6 +64,7 @@ struct LoomParallelizeContractionsPass
     bool vnni = target && target->hasVNNI();
     bool avx2 = target && target->avx2;
     bool avx512bw = target && target->avx512bw;
+    bool avx512vnni = target && target->avx512vnni;
     bool avx512bf16 = target && target->avx512bf16;
     LDBG() << "target: " << lanes << " lanes, cache chunks for " << cache
            << " bytes, vnni " << vnni << ", avx512bf16 " << avx512bf16;
@@ -90,7 +91,7 @@ struct LoomParallelizeContractionsPass
         }
         if (succeeded(loom::lowerBlockQuantizedContraction(
                 rewriter, generic, blockRows, blockCols, cache, vnni, avx2,
-                avx512bw))) {
+                avx512bw, avx512vnni))) {
           LDBG() << loc << ": block-quantized contraction";
           continue;
         }

@@ -474,11 +474,12 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
-    int64_t cacheBytes, bool vnni, bool avx2, bool avx512bw) {
+    int64_t cacheBytes, bool vnni, bool avx2, bool avx512bw, bool avx512vnni) {
   if (succeeded(
           lowerInterleavedContraction(rewriter, op, rows, cacheBytes, vnni)) ||
-      succeeded(lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
-                                        Int8Isa{vnni, avx2, avx512bw})))
+      succeeded(
+          lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
+                                  Int8Isa{vnni, avx2, avx512bw, avx512vnni})))
     return success();
   std::optional<BlockShape> shape = matchBlocks(op);
   bool int8 = false;

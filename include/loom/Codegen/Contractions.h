@@ -43,12 +43,11 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
 /// scaled into an f32 accumulator. Fails, changing nothing, for any other
 /// op.
 /// `avx2` and `avx512bw` allow vpmaddubsw/vpmaddwd, on 256- and 512-bit
-/// vectors, for the K-quants.
-LogicalResult
-lowerBlockQuantizedContraction(RewriterBase &rewriter, linalg::GenericOp op,
-                               int64_t rows, int64_t cols,
-                               int64_t cacheBytes = 0, bool vnni = false,
-                               bool avx2 = false, bool avx512bw = false);
+/// vectors, for the K-quants; `avx512vnni` vpdpwssd on 512-bit ones.
+LogicalResult lowerBlockQuantizedContraction(
+    RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
+    int64_t cacheBytes = 0, bool vnni = false, bool avx2 = false,
+    bool avx512bw = false, bool avx512vnni = false);
 
 /// Rewrites `op`, if it is y[.., e] += sum_r a[..] * b[.., e] on buffers
 /// (f32; e the output's innermost dimension, contiguous in b, absent from
@@ -74,7 +73,8 @@ struct ContractionLoweringOptions {
   /// 8-bit blocks to vpdpbusd (AVX512-VNNI with AVX512VL, or AVX-VNNI).
   bool vnni = false;
   /// vpmaddubsw/vpmaddwd on 256-bit (AVX2) and 512-bit (AVX512BW) vectors.
-  bool avx2 = false, avx512bw = false;
+  /// vpdpwssd on 512-bit vectors (AVX512-VNNI).
+  bool avx2 = false, avx512bw = false, avx512vnni = false;
   /// bf16 operand pairs to vdpbf16ps (AVX512-BF16).
   bool bf16Dot = false;
 };
