@@ -15,7 +15,25 @@ using namespace mlir;
 
 namespace {
 
-/// lowerDotContraction, tried first.
+/// lowerAmxContraction, tried first where the target has AMX-BF16.
+struct AmxContractionPattern : OpRewritePattern<linalg::GenericOp> {
+  AmxContractionPattern(MLIRContext *ctx,
+                        const loom::ContractionLoweringOptions &options)
+      : OpRewritePattern(ctx, /*benefit=*/4), options(options) {}
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!options.amxBf16)
+      return failure();
+    return loom::lowerAmxContraction(rewriter, op, options.vectorWidth,
+                                     options.blockRows, options.blockCols,
+                                     options.cacheBytes, options.bf16Dot);
+  }
+
+  loom::ContractionLoweringOptions options;
+};
+
+/// lowerDotContraction, tried next.
 struct DotContractionPattern : OpRewritePattern<linalg::GenericOp> {
   DotContractionPattern(MLIRContext *ctx,
                         const loom::ContractionLoweringOptions &options)
@@ -68,6 +86,7 @@ void mlir::loom::populateContractionLoweringPatterns(
   // As loom-parallelize-contractions: no vector registers, no lowering.
   if (options.vectorWidth <= 0)
     return;
-  patterns.add<DotContractionPattern, BlockQuantizedContractionPattern,
-               RowUpdateContractionPattern>(patterns.getContext(), options);
+  patterns.add<AmxContractionPattern, DotContractionPattern,
+               BlockQuantizedContractionPattern, RowUpdateContractionPattern>(
+      patterns.getContext(), options);
 }

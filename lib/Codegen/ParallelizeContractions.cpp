@@ -9,6 +9,7 @@
 
 #include "loom/Codegen/Contractions.h"
 
+#include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -66,6 +67,7 @@ struct LoomParallelizeContractionsPass
     bool avx512bw = target && target->avx512bw;
     bool avx512vnni = target && target->avx512vnni;
     bool avx512bf16 = target && target->avx512bf16;
+    bool amxBf16 = target && target->amxTile && target->amxBf16;
     LDBG() << "target: " << lanes << " lanes, cache chunks for " << cache
            << " bytes, vnni " << vnni << ", avx512bf16 " << avx512bf16;
     SmallVector<linalg::LinalgOp> ops;
@@ -83,6 +85,12 @@ struct LoomParallelizeContractionsPass
       Location loc = op.getLoc();
       auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
       if (generic && lanes > 0) {
+        if (amxBf16 && succeeded(loom::lowerAmxContraction(
+                           rewriter, generic, lanes, blockRows, blockCols,
+                           cache, avx512bf16))) {
+          LDBG() << loc << ": AMX tiles";
+          continue;
+        }
         if (succeeded(loom::lowerDotContraction(rewriter, generic, lanes,
                                                 blockRows, blockCols, cache,
                                                 avx512bf16))) {

@@ -143,6 +143,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   // x86vector ops (vdpbf16ps) become LLVM intrinsics here too.
   ConvertVectorToLLVMPassOptions vectorToLLVM;
   vectorToLLVM.x86Vector = true;
+  // And amx ops (lowerAmxContraction) tile intrinsics.
+  vectorToLLVM.amx = true;
   loops.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   // Expert ranks (loom-lower-shard-to-mpi): calls of the MPI library.

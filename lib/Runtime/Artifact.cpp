@@ -12,6 +12,7 @@
 
 #include "loom/Artifact/ArtifactFile.h"
 #include "loom/Runtime/Session.h"
+#include "loom/Support/CpuState.h"
 
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
@@ -64,6 +65,14 @@ Expected<std::shared_ptr<Artifact>> Artifact::load(StringRef path) {
                 path, a->manifest_.cpu, join(missing, ", "),
                 sys::getHostCPUName())
             .str());
+  // AMX code needs the tile state from the kernel first.
+  if (llvm::is_contained(a->manifest_.cpuFeatures, "amx-tile"))
+    if (Error e = loom::enableAMXTiles())
+      return createStringError(
+          formatv("{0}: compiled for AMX tiles, but {1}; compile it for a "
+                  "CPU without AMX (--cpu=icelake-server, for one)",
+                  path, toString(std::move(e)))
+              .str());
   for (const EntryInfo &e : a->manifest_.entries) {
     if (!a->entry(e.name))
       return createStringError(

@@ -6,6 +6,8 @@
 
 #include "AttentionKernels.h"
 #include "MemRefDescriptor.h"
+#include "loom/Support/CpuState.h"
+#include "llvm/TargetParser/Host.h"
 
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 #include "loom/Driver/Compiler.h"
@@ -159,6 +161,10 @@ void resetPeakKernelBytes() { peakBytes.store(currentBytes.load()); }
 using Descriptor = MemRefDescriptor;
 
 llvm::Expected<std::unique_ptr<ExecutionEngine>> createEngine(ModuleOp module) {
+  // Code compiled for this host may use AMX tiles (bf16 linear layers).
+  if (llvm::sys::getHostCPUFeatures().lookup("amx-tile"))
+    if (llvm::Error e = ::loom::enableAMXTiles())
+      return std::move(e);
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   MLIRContext &ctx = *module.getContext();

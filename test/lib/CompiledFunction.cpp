@@ -48,6 +48,13 @@ llvm::Error CompiledFunction::call(std::deque<MemRefDescriptor> &args) {
   return engine->invokePacked("_mlir_ciface_f", pointers);
 }
 
+std::string CompiledFunction::lowered() {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  return text;
+}
+
 float halfToFloat(uint16_t bits) {
   int exponent = (bits >> 10) & 0x1f;
   if (exponent == 0 && (bits & 0x3ff) == 0)

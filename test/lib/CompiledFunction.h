@@ -40,6 +40,10 @@ public:
   /// the compiler may plan intermediate buffers into is appended here.
   llvm::Error call(std::deque<MemRefDescriptor> &args);
 
+  /// The lowered module (LLVM dialect) as text, for checks on the code
+  /// chosen (e.g. which intrinsics it calls).
+  std::string lowered();
+
 private:
   mlir::MLIRContext context;
   std::unique_ptr<mlir::ExecutionEngine> engine;

@@ -34,6 +34,17 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
                                   int64_t width, int64_t rows, int64_t cols,
                                   int64_t cacheBytes = 0, bool bf16Dot = false);
 
+/// Rewrites `op`, if it is a linear layer y[1.., s, n] += x[1.., s, k] .
+/// w[n, k] with bf16 x and w (k and n static multiples of 32, more than one
+/// token), into AMX tile multiplies (tdpbf16ps) over blocks of 32 tokens x
+/// 32 features, x repacked per call into the tiles' pair order; the tokens
+/// past the last whole block go to lowerDotContraction with the other
+/// arguments (AmxContraction.cpp). The target must have AMX-BF16. Fails,
+/// changing nothing, for any other op.
+LogicalResult lowerAmxContraction(RewriterBase &rewriter, linalg::GenericOp op,
+                                  int64_t width, int64_t rows, int64_t cols,
+                                  int64_t cacheBytes = 0, bool bf16Dot = false);
+
 /// Rewrites the contraction convert-loom-to-linalg makes for a linear layer
 /// with q8_0 or q4_0 weights into an scf.parallel over blocks of `rows x
 /// cols` outputs. With f32 activations, per block of 32 weights each
@@ -77,6 +88,8 @@ struct ContractionLoweringOptions {
   bool avx2 = false, avx512bw = false, avx512vnni = false;
   /// bf16 operand pairs to vdpbf16ps (AVX512-BF16).
   bool bf16Dot = false;
+  /// bf16 linear layers on AMX tiles (AMX-BF16).
+  bool amxBf16 = false;
 };
 
 /// Adds the lowerings above as patterns on linalg.generic, each succeeding

@@ -332,7 +332,8 @@ def LoomParallelizeContractionsPass
            "of a take at most half of it (-1: the target's L2, one chunk "
            "where the IR names no target; 0: one chunk)">,
   ];
-  let dependentDialects = ["::mlir::scf::SCFDialect",
+  let dependentDialects = ["::mlir::amx::AMXDialect",
+                           "::mlir::scf::SCFDialect",
                            "::mlir::x86vector::X86VectorDialect",
                            "::mlir::LLVM::LLVMDialect",
                            "::mlir::vector::VectorDialect",
