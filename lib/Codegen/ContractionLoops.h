@@ -15,6 +15,8 @@
 #ifndef LOOM_LIB_CODEGEN_CONTRACTIONLOOPS_H
 #define LOOM_LIB_CODEGEN_CONTRACTIONLOOPS_H
 
+#include "loom/Codegen/Contractions.h"
+
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
@@ -89,13 +91,7 @@ Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
 /// bits: the 32 values and the block's f32 max |x| (for chunkRows).
 constexpr int64_t kInt8BlockBytes = 32 + 4;
 
-/// The x86 integer instructions the 8-bit lowerings call directly.
-struct Int8Isa {
-  bool vnni = false;       ///< vpdpbusd on 256-bit vectors (hasVNNI)
-  bool avx2 = false;       ///< vpmaddubsw and vpmaddwd on 256-bit vectors
-  bool avx512bw = false;   ///< and on 512-bit ones
-  bool avx512vnni = false; ///< vpdpbusd / vpdpwssd on 512-bit vectors
-};
+using loom::Int8Isa;
 
 /// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
 /// unsigned and `b` signed bytes (32 of each: AVX2; 64: AVX512BW),
@@ -183,7 +179,8 @@ LogicalResult lowerDecodedContraction(RewriterBase &rewriter,
 /// changing nothing, for any other op.
 LogicalResult lowerInterleavedContraction(RewriterBase &rewriter,
                                           linalg::GenericOp op, int64_t rows,
-                                          int64_t cacheBytes, bool vnni);
+                                          int64_t cacheBytes,
+                                          const Int8Isa &isa);
 
 } // namespace mlir::loom::detail
 

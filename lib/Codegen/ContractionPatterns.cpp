@@ -59,7 +59,7 @@ struct BlockQuantizedContractionPattern : OpRewritePattern<linalg::GenericOp> {
                                 PatternRewriter &rewriter) const override {
     return loom::lowerBlockQuantizedContraction(
         rewriter, op, options.blockRows, options.blockCols, options.cacheBytes,
-        options.vnni, options.avx2, options.avx512bw, options.avx512vnni);
+        options.int8);
   }
 
   loom::ContractionLoweringOptions options;

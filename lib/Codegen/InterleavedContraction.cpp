@@ -15,10 +15,12 @@
 
 #include "ContractionLoops.h"
 
+#include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
@@ -399,6 +401,180 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
   }
 }
 
+/// Tokens per AMX tile (rows of the left operand).
+constexpr int64_t kAmxTokens = 16;
+
+/// Prefill of q8_0x8 on AMX-INT8 tiles, rows [0, `tokens`) (a multiple of
+/// 16), for pairs of groups: per block, one 16-token x 32-byte tile of the
+/// tokens' 8-bit values (read in place: xq's rows) against each group's
+/// block (read in place too: its 8 chunks of 8 rows x 4 bytes are exactly a
+/// right operand's 8 rows of 32 bytes), one tdpbsud each (signed x by the
+/// unsigned stored bytes, values + 128) into a 16 x 8 i32 tile. The tiles
+/// go to `scratch` ([pairs][16][16] i32, one slot per pair of groups) and
+/// are scaled there into f32 accumulators with the same operations as the
+/// vector prefill: (start + dot) * w.d, times x.d, added per block in
+/// order. So the logits are those of the vector path bit for bit.
+void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
+                  const InterleavedShape &shape, Value raw, Value values,
+                  const TokenBlockTerms &terms, Value scratch, Value tokens,
+                  ValueRange lead, Value pair) {
+  Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
+  Value y = op->getOperand(5);
+  auto cidx = [&](OpBuilder &nb, int64_t v) {
+    return arith::ConstantIndexOp::create(nb, l, v);
+  };
+  auto lhsType = amx::TileType::get({kAmxTokens, 32}, i8);
+  auto rhsType = amx::TileType::get({8, 32}, i8);
+  auto accType = amx::TileType::get({kAmxTokens, 8}, i32);
+  auto v16 = VectorType::get({16}, f32);
+  auto v16i32 = VectorType::get({16}, i32);
+  Value g0 = arith::MulIOp::create(b, l, pair, cidx(b, 2));
+  Value g1 = arith::AddIOp::create(b, l, g0, cidx(b, 1));
+  Value zero =
+      arith::ConstantOp::create(b, l, DenseElementsAttr::get(v16, 0.0f));
+  scf::ForOp::create(
+      b, l, cidx(b, 0), tokens, cidx(b, kAmxTokens), ValueRange{},
+      [&](OpBuilder &tb, Location, Value t0, ValueRange) {
+        SmallVector<Value> inits(kAmxTokens, zero);
+        auto blocks = scf::ForOp::create(
+            tb, l, cidx(tb, 0), cidx(tb, shape.blocks), cidx(tb, 1), inits,
+            [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
+              SmallVector<Value> at(lead.begin(), lead.end());
+              at.append({t0, arith::MulIOp::create(nb, l, blk, cidx(nb, 32))});
+              Value lhs = amx::TileLoadOp::create(nb, l, lhsType, values, at);
+              Value scales[2];
+              for (int64_t j = 0; j < 2; ++j) {
+                Value g = j ? g1 : g0;
+                Value rhs = amx::TileLoadOp::create(
+                    nb, l, rhsType, raw, ValueRange{g, blk, cidx(nb, 16)},
+                    cidx(nb, 32));
+                Value dot = amx::TileMulIOp::create(
+                    nb, l, accType, lhs, rhs,
+                    amx::TileZeroOp::create(nb, l, accType),
+                    /*isZextLhs=*/false, /*isZextRhs=*/true);
+                amx::TileStoreOp::create(
+                    nb, l, scratch,
+                    ValueRange{pair, cidx(nb, 0), cidx(nb, 8 * j)}, dot);
+                scales[j] = readGroupBlock(nb, l, shape, raw, g, blk).scales;
+              }
+              SmallVector<int64_t> both =
+                  llvm::to_vector(llvm::seq<int64_t>(0, 16));
+              Value w =
+                  vector::ShuffleOp::create(nb, l, scales[0], scales[1], both);
+              SmallVector<Value> next;
+              for (int64_t t = 0; t < kAmxTokens; ++t) {
+                SmallVector<Value> tok(lead.begin(), lead.end());
+                tok.append(
+                    {arith::AddIOp::create(nb, l, t0, cidx(nb, t)), blk});
+                Value xScale = memref::LoadOp::create(nb, l, terms.scale, tok);
+                Value start = memref::LoadOp::create(nb, l, terms.start, tok);
+                Value dot = arith::AddIOp::create(
+                    nb, l, vector::BroadcastOp::create(nb, l, v16i32, start),
+                    vector::LoadOp::create(
+                        nb, l, v16i32, scratch,
+                        ValueRange{pair, cidx(nb, t), cidx(nb, 0)}));
+                Value scaled = arith::MulFOp::create(
+                    nb, l, arith::SIToFPOp::create(nb, l, v16, dot), w);
+                next.push_back(vector::FMAOp::create(
+                    nb, l, scaled,
+                    vector::BroadcastOp::create(nb, l, v16, xScale), accs[t]));
+              }
+              scf::YieldOp::create(nb, l, next);
+            });
+        for (int64_t t = 0; t < kAmxTokens; ++t) {
+          Value s = arith::AddIOp::create(tb, l, t0, cidx(tb, t));
+          for (int64_t j = 0; j < 2; ++j)
+            addGroupOutputs(tb, l, y, lead, s, j ? g1 : g0,
+                            vector::ExtractStridedSliceOp::create(
+                                tb, l, blocks.getResult(t), {8 * j}, {8}, {1}));
+        }
+        scf::YieldOp::create(tb, l);
+      });
+}
+
+/// A view of rows [from, size) of dimension `d` of `v`.
+Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from) {
+  auto type = cast<MemRefType>(v.getType());
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  for (unsigned i = 0; i < type.getRank(); ++i) {
+    Value size = memrefDim(b, l, v, i);
+    offsets.push_back(i == d ? OpFoldResult(from) : b.getIndexAttr(0));
+    if (i == d)
+      sizes.push_back(arith::SubIOp::create(b, l, size, from).getResult());
+    else if (type.isDynamicDim(i))
+      sizes.push_back(size);
+    else
+      sizes.push_back(b.getIndexAttr(type.getDimSize(i)));
+    strides.push_back(b.getIndexAttr(1));
+  }
+  return memref::SubViewOp::create(b, l, v, offsets, sizes, strides);
+}
+
+LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
+                               const InterleavedShape &shape, int64_t rows,
+                               int64_t cacheBytes, bool vnni);
+
+/// The AMX prefill for the whole tiles of 16 tokens, the rest (and every
+/// other case) by lowerInterleaved on views of the remaining rows.
+LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
+                                  const InterleavedShape &shape, int64_t rows,
+                                  int64_t cacheBytes, bool vnni) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  Value y = op.getDpsInitOperand(0)->get();
+  unsigned rank = shape.rank;
+  auto cidx = [&](int64_t v) {
+    return arith::ConstantIndexOp::create(rewriter, loc, v);
+  };
+  SmallVector<Value> leadSizes = leadingDims(rewriter, loc, y, 3);
+  Value raw = interleavedBlocks(rewriter, loc, op, shape);
+  // xq's values as [.., s, blocks * 32]: a tile's rows, stride one token.
+  Value bytes = tokenValues(rewriter, loc, op->getOperand(0));
+  {
+    unsigned r = cast<MemRefType>(bytes.getType()).getRank();
+    SmallVector<ReassociationIndices> merge;
+    for (unsigned d = 0; d + 2 < r; ++d)
+      merge.push_back({int64_t(d)});
+    merge.push_back({int64_t(r - 2), int64_t(r - 1)});
+    bytes = memref::CollapseShapeOp::create(rewriter, loc, bytes, merge);
+  }
+  Value values = tokenValues(rewriter, loc, op->getOperand(0));
+  TokenBlockTerms terms =
+      prepareTokenBlockTerms(rewriter, loc, shape, values, op->getOperand(1));
+  Value s = memrefDim(rewriter, loc, y, rank - 3);
+  Value whole = arith::SubIOp::create(
+      rewriter, loc, s,
+      arith::RemUIOp::create(rewriter, loc, s, cidx(kAmxTokens)));
+  Value scratch = memref::AllocOp::create(
+      rewriter, loc,
+      MemRefType::get({shape.groups / 2, kAmxTokens, 16},
+                      rewriter.getI32Type()),
+      ValueRange{}, rewriter.getI64IntegerAttr(64));
+  // Parallel over pairs of groups (each its weights in cache while it goes
+  // through the token tiles) and the leading dimensions.
+  SmallVector<Value> lower(leadSizes.size() + 1, cidx(0)),
+      steps(leadSizes.size() + 1, cidx(1)), upper = leadSizes;
+  upper.push_back(cidx(shape.groups / 2));
+  scf::ParallelOp::create(rewriter, loc, lower, upper, steps,
+                          [&](OpBuilder &b, Location l, ValueRange at) {
+                            emitAmxPairs(b, l, op, shape, raw, bytes, terms,
+                                         scratch, whole, at.drop_back(),
+                                         at.back());
+                          });
+  memref::DeallocOp::create(rewriter, loc, scratch);
+  terms.release(rewriter, loc);
+  // The rows past the last whole tile: the vector prefill on views.
+  IRMapping map;
+  for (unsigned i : {0u, 1u, 5u}) {
+    Value v = op->getOperand(i);
+    unsigned d = i == 5 ? rank - 3 : rank - 3;
+    map.map(v, rowsFrom(rewriter, loc, v, d, whole));
+  }
+  auto rest = cast<linalg::GenericOp>(rewriter.clone(*op, map));
+  rewriter.eraseOp(op);
+  return lowerInterleaved(rewriter, rest, shape, rows, cacheBytes, vnni);
+}
+
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                                const InterleavedShape &shape, int64_t rows,
                                int64_t cacheBytes, bool vnni) {
@@ -449,9 +625,19 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
 
 LogicalResult mlir::loom::detail::lowerInterleavedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows,
-    int64_t cacheBytes, bool vnni) {
+    int64_t cacheBytes, const Int8Isa &target) {
   std::optional<InterleavedShape> shape = matchInterleaved(op);
   if (!shape)
     return failure();
-  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes, vnni);
+  // AMX for q8_0x8 prefill: pairs of groups, 16 tokens or more (or a
+  // dynamic count).
+  auto yType = cast<MemRefType>(op.getDpsInitOperand(0)->get().getType());
+  int64_t tokens = yType.getDimSize(shape->rank - 3);
+  if (target.amxInt8 && !shape->q4 && shape->groups % 2 == 0 &&
+      (ShapedType::isDynamic(tokens) || tokens >= kAmxTokens) &&
+      llvm::all_of(yType.getShape().drop_back(3),
+                   [](int64_t d) { return d == 1; }))
+    return lowerInterleavedAmx(rewriter, op, *shape, rows, cacheBytes,
+                               target.vnni);
+  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes, target.vnni);
 }

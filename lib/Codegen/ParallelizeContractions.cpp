@@ -63,9 +63,12 @@ struct LoomParallelizeContractionsPass
                     : target        ? target->l2
                                     : 0;
     bool vnni = target && target->hasVNNI();
-    bool avx2 = target && target->avx2;
-    bool avx512bw = target && target->avx512bw;
-    bool avx512vnni = target && target->avx512vnni;
+    loom::Int8Isa int8;
+    int8.vnni = vnni;
+    int8.avx2 = target && target->avx2;
+    int8.avx512bw = target && target->avx512bw;
+    int8.avx512vnni = target && target->avx512vnni;
+    int8.amxInt8 = target && target->amxTile && target->amxInt8;
     bool avx512bf16 = target && target->avx512bf16;
     bool amxBf16 = target && target->amxTile && target->amxBf16;
     LDBG() << "target: " << lanes << " lanes, cache chunks for " << cache
@@ -98,8 +101,7 @@ struct LoomParallelizeContractionsPass
           continue;
         }
         if (succeeded(loom::lowerBlockQuantizedContraction(
-                rewriter, generic, blockRows, blockCols, cache, vnni, avx2,
-                avx512bw, avx512vnni))) {
+                rewriter, generic, blockRows, blockCols, cache, int8))) {
           LDBG() << loc << ": block-quantized contraction";
           continue;
         }

@@ -474,12 +474,12 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
-    int64_t cacheBytes, bool vnni, bool avx2, bool avx512bw, bool avx512vnni) {
-  if (succeeded(
-          lowerInterleavedContraction(rewriter, op, rows, cacheBytes, vnni)) ||
-      succeeded(
-          lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
-                                  Int8Isa{vnni, avx2, avx512bw, avx512vnni})))
+    int64_t cacheBytes, const Int8Isa &target) {
+  bool vnni = target.vnni;
+  if (succeeded(lowerInterleavedContraction(rewriter, op, rows, cacheBytes,
+                                            target)) ||
+      succeeded(lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
+                                        target)))
     return success();
   std::optional<BlockShape> shape = matchBlocks(op);
   bool int8 = false;

@@ -45,6 +45,15 @@ LogicalResult lowerAmxContraction(RewriterBase &rewriter, linalg::GenericOp op,
                                   int64_t width, int64_t rows, int64_t cols,
                                   int64_t cacheBytes = 0, bool bf16Dot = false);
 
+/// The x86 integer instructions the 8-bit lowerings may call directly.
+struct Int8Isa {
+  bool vnni = false;       ///< vpdpbusd on 256-bit vectors (hasVNNI)
+  bool avx2 = false;       ///< vpmaddubsw and vpmaddwd on 256-bit vectors
+  bool avx512bw = false;   ///< and on 512-bit ones
+  bool avx512vnni = false; ///< vpdpbusd / vpdpwssd on 512-bit vectors
+  bool amxInt8 = false;    ///< AMX-INT8 tiles (tdpbsud)
+};
+
 /// Rewrites the contraction convert-loom-to-linalg makes for a linear layer
 /// with q8_0 or q4_0 weights into an scf.parallel over blocks of `rows x
 /// cols` outputs. With f32 activations, per block of 32 weights each
@@ -53,12 +62,12 @@ LogicalResult lowerAmxContraction(RewriterBase &rewriter, linalg::GenericOp op,
 /// blocks meets in one 32-byte integer dot product (vpdpbusd with `vnni`)
 /// scaled into an f32 accumulator. Fails, changing nothing, for any other
 /// op.
-/// `avx2` and `avx512bw` allow vpmaddubsw/vpmaddwd, on 256- and 512-bit
-/// vectors, for the K-quants; `avx512vnni` vpdpwssd on 512-bit ones.
-LogicalResult lowerBlockQuantizedContraction(
-    RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
-    int64_t cacheBytes = 0, bool vnni = false, bool avx2 = false,
-    bool avx512bw = false, bool avx512vnni = false);
+/// `isa`: the integer instructions the target offers.
+LogicalResult lowerBlockQuantizedContraction(RewriterBase &rewriter,
+                                             linalg::GenericOp op, int64_t rows,
+                                             int64_t cols,
+                                             int64_t cacheBytes = 0,
+                                             const Int8Isa &isa = {});
 
 /// Rewrites `op`, if it is y[.., e] += sum_r a[..] * b[.., e] on buffers
 /// (f32; e the output's innermost dimension, contiguous in b, absent from
@@ -81,11 +90,8 @@ struct ContractionLoweringOptions {
   int64_t blockCols = 4;
   /// The cache (L2) a chunk of tokens should fit in; 0: one chunk.
   int64_t cacheBytes = 0;
-  /// 8-bit blocks to vpdpbusd (AVX512-VNNI with AVX512VL, or AVX-VNNI).
-  bool vnni = false;
-  /// vpmaddubsw/vpmaddwd on 256-bit (AVX2) and 512-bit (AVX512BW) vectors.
-  /// vpdpwssd on 512-bit vectors (AVX512-VNNI).
-  bool avx2 = false, avx512bw = false, avx512vnni = false;
+  /// The integer instructions of the 8-bit lowerings.
+  Int8Isa int8;
   /// bf16 operand pairs to vdpbf16ps (AVX512-BF16).
   bool bf16Dot = false;
   /// bf16 linear layers on AMX tiles (AMX-BF16).
