@@ -102,27 +102,6 @@ std::optional<AmxShape> matchAmx(linalg::GenericOp op) {
   return shape;
 }
 
-/// The transpose of 16 rows of 16 32-bit lanes: four rounds of exchanging
-/// blocks across the diagonal (8 x 8, 4 x 4, 2 x 2, 1 x 1), 64 shuffles.
-SmallVector<Value> transpose16(OpBuilder &b, Location l,
-                               SmallVector<Value> rows) {
-  for (int64_t h : {8, 4, 2, 1}) {
-    SmallVector<int64_t> low, high;
-    for (int64_t p = 0; p < 16; ++p) {
-      low.push_back(p & h ? 16 + p - h : p);
-      high.push_back(p & h ? 16 + p : p + h);
-    }
-    for (int64_t i = 0; i < 16; ++i) {
-      if (i & h)
-        continue;
-      Value a = rows[i], c = rows[i + h];
-      rows[i] = vector::ShuffleOp::create(b, l, a, c, low);
-      rows[i + h] = vector::ShuffleOp::create(b, l, a, c, high);
-    }
-  }
-  return rows;
-}
-
 /// x rows [0, 16 blocks) repacked for the right operand of the tile
 /// multiply: packed[blk][kk][2 t + j] = x[16 blk + t][2 kk + j], in a new
 /// buffer (the caller's to free); one scf.parallel over (block, 32 values).
@@ -153,7 +132,7 @@ Value packTokens(OpBuilder &b, Location l, Value x, const AmxShape &shape,
           rows.push_back(vector::BitCastOp::create(
               nb, nl, lanes, vector::LoadOp::create(nb, nl, row, x, idx)));
         }
-        rows = transpose16(nb, nl, rows);
+        rows = transposeRows(nb, nl, rows);
         Value kk = arith::MulIOp::create(nb, nl, at[1], cidx(nb, kStep / 2));
         for (int64_t i = 0; i < kTile; ++i)
           vector::StoreOp::create(
@@ -249,7 +228,7 @@ void emitTileBlock(OpBuilder &b, Location l, Value w, Value packed, Value y,
       for (int64_t n = 0; n < kTile; ++n)
         rows.push_back(vector::LoadOp::create(
             b, l, v16, scratch, ValueRange{cidx(2 * i + j), cidx(n), cidx(0)}));
-      rows = transpose16(b, l, rows);
+      rows = transposeRows(b, l, rows);
       Value n = arith::AddIOp::create(b, l, n0, cidx(kTile * i));
       for (int64_t t = 0; t < kTile; ++t) {
         SmallVector<Value> at(shape.rank - 2, cidx(0));
@@ -261,24 +240,6 @@ void emitTileBlock(OpBuilder &b, Location l, Value w, Value packed, Value y,
       }
     }
   }
-}
-
-/// A view of rows [from, size) of dimension `d` of `v`.
-Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from) {
-  auto type = cast<MemRefType>(v.getType());
-  SmallVector<OpFoldResult> offsets, sizes, strides;
-  for (unsigned i = 0; i < type.getRank(); ++i) {
-    Value size = memrefDim(b, l, v, i);
-    offsets.push_back(i == d ? OpFoldResult(from) : b.getIndexAttr(0));
-    sizes.push_back(
-        i == d
-            ? OpFoldResult(arith::SubIOp::create(b, l, size, from).getResult())
-            : (type.isDynamicDim(i)
-                   ? OpFoldResult(size)
-                   : OpFoldResult(b.getIndexAttr(type.getDimSize(i)))));
-    strides.push_back(b.getIndexAttr(1));
-  }
-  return memref::SubViewOp::create(b, l, v, offsets, sizes, strides);
 }
 
 } // namespace

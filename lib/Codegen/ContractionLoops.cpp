@@ -271,6 +271,43 @@ Value dotU8S8Lanes(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
   return sum;
 }
 
+SmallVector<Value> transposeRows(OpBuilder &b, Location l,
+                                 SmallVector<Value> rows) {
+  int64_t n = rows.size();
+  for (int64_t h = n / 2; h >= 1; h /= 2) {
+    SmallVector<int64_t> low, high;
+    for (int64_t p = 0; p < n; ++p) {
+      low.push_back(p & h ? n + p - h : p);
+      high.push_back(p & h ? n + p : p + h);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & h)
+        continue;
+      Value a = rows[i], c = rows[i + h];
+      rows[i] = vector::ShuffleOp::create(b, l, a, c, low);
+      rows[i + h] = vector::ShuffleOp::create(b, l, a, c, high);
+    }
+  }
+  return rows;
+}
+
+Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from) {
+  auto type = cast<MemRefType>(v.getType());
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  for (unsigned i = 0; i < type.getRank(); ++i) {
+    Value size = memrefDim(b, l, v, i);
+    offsets.push_back(i == d ? OpFoldResult(from) : b.getIndexAttr(0));
+    if (i == d)
+      sizes.push_back(arith::SubIOp::create(b, l, size, from).getResult());
+    else if (type.isDynamicDim(i))
+      sizes.push_back(size);
+    else
+      sizes.push_back(b.getIndexAttr(type.getDimSize(i)));
+    strides.push_back(b.getIndexAttr(1));
+  }
+  return memref::SubViewOp::create(b, l, v, offsets, sizes, strides);
+}
+
 Value maddUbSw(OpBuilder &b, Location l, Value a, Value bv) {
   int64_t n = cast<VectorType>(a.getType()).getNumElements();
   return LLVM::CallIntrinsicOp::create(

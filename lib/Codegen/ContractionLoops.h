@@ -93,6 +93,15 @@ constexpr int64_t kInt8BlockBytes = 32 + 4;
 
 using loom::Int8Isa;
 
+/// The transpose of n rows of n 32-bit lanes (n = 8 or 16, a power of
+/// two): rounds of exchanging blocks across the diagonal (n/2 x n/2 down to
+/// 1 x 1), n log2(n) shuffles.
+SmallVector<Value> transposeRows(OpBuilder &b, Location l,
+                                 SmallVector<Value> rows);
+
+/// A view of rows [from, size) of dimension `d` of memref `v`.
+Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from);
+
 /// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
 /// unsigned and `b` signed bytes (32 of each: AVX2; 64: AVX512BW),
 /// saturated (the callers' sums stay within i16).

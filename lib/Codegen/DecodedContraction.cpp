@@ -36,10 +36,12 @@
 
 #include "loom/Dialect/Loom/IR/LoomOps.h"
 
+#include "mlir/Dialect/AMX/AMXDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
@@ -1093,6 +1095,253 @@ void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
   addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
 }
 
+/// Tokens per AMX tile (rows of the left operand).
+constexpr int64_t kAmxTokens = 16;
+
+/// Per token and block of 32: x.d, x.d * the first half's sum of 8-bit
+/// values and x.d * the second's, [.., s, blocks, 3] f32 (a new buffer,
+/// the caller's to free), from x's scales and group sums (groupSums).
+Value tokenTerms(OpBuilder &b, Location l, const DecodedShape &shape, Value xd,
+                 Value sums) {
+  auto type = cast<MemRefType>(xd.getType());
+  unsigned rank = type.getRank();
+  SmallVector<int64_t> shapeOut(type.getShape());
+  shapeOut.push_back(3);
+  SmallVector<Value> dynamic, upper;
+  for (unsigned d = 0; d < rank; ++d) {
+    upper.push_back(memrefDim(b, l, xd, d));
+    if (type.isDynamicDim(d))
+      dynamic.push_back(upper.back());
+  }
+  Value terms =
+      memref::AllocOp::create(b, l, MemRefType::get(shapeOut, b.getF32Type()),
+                              dynamic, b.getI64IntegerAttr(64));
+  Value c0 = arith::ConstantIndexOp::create(b, l, 0),
+        c1 = arith::ConstantIndexOp::create(b, l, 1);
+  scf::ParallelOp::create(
+      b, l, SmallVector<Value>(rank, c0), upper, SmallVector<Value>(rank, c1),
+      [&](OpBuilder &nb, Location nl, ValueRange at) {
+        auto cidx = [&](int64_t v) {
+          return arith::ConstantIndexOp::create(nb, nl, v);
+        };
+        Value d = tokenScale(nb, nl, xd, at);
+        Value blk = at.back();
+        SmallVector<Value> s(at.begin(), at.end());
+        s.back() = arith::DivUIOp::create(nb, nl, blk, cidx(shape.perBlock));
+        Value half0 = arith::MulIOp::create(
+            nb, nl, arith::RemUIOp::create(nb, nl, blk, cidx(shape.perBlock)),
+            cidx(2));
+        SmallVector<Value> out(at.begin(), at.end());
+        out.push_back(cidx(0));
+        memref::StoreOp::create(nb, nl, d, terms, out);
+        for (int64_t h = 0; h < 2; ++h) {
+          SmallVector<Value> si = s;
+          si.push_back(arith::AddIOp::create(nb, nl, half0, cidx(h)));
+          Value sum =
+              arith::SIToFPOp::create(nb, nl, nb.getF32Type(),
+                                      memref::LoadOp::create(nb, nl, sums, si));
+          out.back() = cidx(1 + h);
+          memref::StoreOp::create(nb, nl, arith::MulFOp::create(nb, nl, d, sum),
+                                  terms, out);
+        }
+      });
+  return terms;
+}
+
+/// K-quant prefill on AMX-INT8 tiles for the weight rows [16 p, 16 p + 16)
+/// and tokens [0, `tokens`) (a multiple of 16). The rows are first decoded
+/// once (per call) into a buffer of their own in the tiles' layout: per
+/// block of 32 values, 8 chunks of 16 rows x 4 unsigned values (the right
+/// operand of a tile multiply) and the rows' f32 factors s and m of each
+/// half-block (w = s u + m). Then per block, one tdpbsud of 16 tokens'
+/// 8-bit values against the 16 rows (two, of 16 values each, where the
+/// scales change every 16: q2_k, q3_k, q6_k), and per token
+///
+///   acc += x.d * (s_lo dot_lo + s_hi dot_hi) + m_lo (x.d bsum_lo) + m_hi
+///          (x.d bsum_hi)
+///
+/// on the 16 rows' lanes, the token's three terms read from `terms`
+/// ([.., s, blocks, 3] f32, tokenTerms). (Each block is scaled in f32, where
+/// the vector path sums a super-block in integers first: the two agree to f32
+/// rounding, not bit for bit.)
+void emitAmxKQuantRows(OpBuilder &b, Location l, linalg::GenericOp op,
+                       const DecodedShape &shape, Value xBytes, Value terms,
+                       Value tokens, ValueRange lead, Value p) {
+  Value y = op.getDpsInitOperand(0)->get();
+  Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
+  auto cidx = [&](OpBuilder &nb, int64_t v) {
+    return arith::ConstantIndexOp::create(nb, l, v);
+  };
+  bool halves =
+      shape.format != BlockFormat::q4_k && shape.format != BlockFormat::q5_k;
+  int64_t depth = halves ? 16 : 32; // values of k per tile multiply
+  int64_t blocks = shape.blocks, superBlocks = blocks / shape.perBlock;
+  // This task's buffers: values [blocks][8 chunks][16 rows][4] u8 (the two
+  // groups side by side in each 64-byte chunk), factors [2][blocks]
+  // [s_lo, s_hi, m_lo, m_hi][8] f32, the dot tiles [2 blocks in flight][2
+  // halves][16][16] i32.
+  Value values =
+      memref::AllocOp::create(b, l, MemRefType::get({blocks, 512}, i8),
+                              ValueRange{}, b.getI64IntegerAttr(64));
+  Value factors =
+      memref::AllocOp::create(b, l, MemRefType::get({2, blocks, 4, 8}, f32),
+                              ValueRange{}, b.getI64IntegerAttr(64));
+  Value dots = memref::AllocOp::create(
+      b, l, MemRefType::get({2, 2, kAmxTokens, 16}, i32), ValueRange{},
+      b.getI64IntegerAttr(64));
+  auto v8i32 = VectorType::get({8}, i32);
+  auto v16 = VectorType::get({16}, f32);
+  auto v16i32 = VectorType::get({16}, i32);
+  // Decoding: per group and super-block, the 8 rows' blocks transposed
+  // into chunks, their factors into vectors over the rows.
+  scf::ForOp::create(
+      b, l, cidx(b, 0), cidx(b, superBlocks), cidx(b, 1), ValueRange{},
+      [&](OpBuilder &nb, Location, Value sb, ValueRange) {
+        for (int64_t g = 0; g < 2; ++g) {
+          Value row0 = arith::AddIOp::create(
+              nb, l, arith::MulIOp::create(nb, l, p, cidx(nb, 16)),
+              cidx(nb, 8 * g));
+          SmallVector<Value> s16, m16;
+          SmallVector<SmallVector<Value>> u(8);
+          for (int64_t r = 0; r < 8; ++r) {
+            Value n = arith::AddIOp::create(nb, l, row0, cidx(nb, r));
+            SuperScales f =
+                BlockDecoder(nb, l, shape, n, sb, 0).superScales(shape.format);
+            s16.push_back(f.s);
+            m16.push_back(f.m);
+            for (int64_t j = 0; j < 8; ++j)
+              u[j].push_back(
+                  vector::BitCastOp::create(nb, l, v8i32,
+                                            BlockDecoder(nb, l, shape, n, sb, j)
+                                                .superValues(shape.format)));
+          }
+          // Lane r of vector 2j + h: row r's factor of block j, half h.
+          Value zero = arith::ConstantOp::create(
+              nb, l, DenseElementsAttr::get(v16, 0.0f));
+          auto overRows = [&](SmallVector<Value> rows) {
+            rows.resize(16, zero);
+            return transposeRows(nb, l, rows);
+          };
+          SmallVector<Value> s = overRows(s16), m = overRows(m16);
+          Value gIdx = cidx(nb, g);
+          for (int64_t j = 0; j < 8; ++j) {
+            Value blk = arith::AddIOp::create(
+                nb, l, arith::MulIOp::create(nb, l, sb, cidx(nb, 8)),
+                cidx(nb, j));
+            SmallVector<Value> chunks = transposeRows(nb, l, u[j]);
+            for (int64_t c = 0; c < 8; ++c)
+              vector::StoreOp::create(
+                  nb, l,
+                  vector::BitCastOp::create(nb, l, VectorType::get({32}, i8),
+                                            chunks[c]),
+                  values, ValueRange{blk, cidx(nb, 64 * c + 32 * g)});
+            Value kinds[4] = {s[2 * j], s[2 * j + 1], m[2 * j], m[2 * j + 1]};
+            for (int64_t k = 0; k < 4; ++k)
+              vector::StoreOp::create(
+                  nb, l,
+                  vector::ExtractStridedSliceOp::create(nb, l, kinds[k], {0},
+                                                        {8}, {1}),
+                  factors, ValueRange{gIdx, blk, cidx(nb, k), cidx(nb, 0)});
+          }
+        }
+        scf::YieldOp::create(nb, l);
+      });
+  auto lhsType = amx::TileType::get({kAmxTokens, depth}, i8);
+  auto rhsType = amx::TileType::get({depth / 4, 64}, i8);
+  auto accType = amx::TileType::get({kAmxTokens, 16}, i32);
+  Value zero =
+      arith::ConstantOp::create(b, l, DenseElementsAttr::get(v16, 0.0f));
+  // Block blk's dot products of the tokens from t0, into dots[blk % 2].
+  auto multiply = [&](OpBuilder &nb, Value t0, Value blk) {
+    Value slot = arith::RemUIOp::create(nb, l, blk, cidx(nb, 2));
+    Value k0 = arith::MulIOp::create(nb, l, blk, cidx(nb, 32));
+    for (int64_t h = 0; h < 32 / depth; ++h) {
+      SmallVector<Value> at(lead.begin(), lead.end());
+      at.append({t0, arith::AddIOp::create(nb, l, k0, cidx(nb, depth * h))});
+      Value lhs = amx::TileLoadOp::create(nb, l, lhsType, xBytes, at);
+      Value rhs = amx::TileLoadOp::create(nb, l, rhsType, values,
+                                          ValueRange{blk, cidx(nb, 256 * h)},
+                                          cidx(nb, 64));
+      Value dot = amx::TileMulIOp::create(
+          nb, l, accType, lhs, rhs, amx::TileZeroOp::create(nb, l, accType),
+          /*isZextLhs=*/false, /*isZextRhs=*/true);
+      amx::TileStoreOp::create(
+          nb, l, dots, ValueRange{slot, cidx(nb, h), cidx(nb, 0), cidx(nb, 0)},
+          dot);
+    }
+  };
+  // accs + block blk's products, scaled, from dots[blk % 2].
+  auto scale = [&](OpBuilder &nb, Value t0, Value blk,
+                   ValueRange accs) -> SmallVector<Value> {
+    Value slot = arith::RemUIOp::create(nb, l, blk, cidx(nb, 2));
+    SmallVector<int64_t> both = llvm::to_vector(llvm::seq<int64_t>(0, 16));
+    auto factor = [&](int64_t k) {
+      Value g0 = vector::LoadOp::create(
+          nb, l, VectorType::get({8}, f32), factors,
+          ValueRange{cidx(nb, 0), blk, cidx(nb, k), cidx(nb, 0)});
+      Value g1 = vector::LoadOp::create(
+          nb, l, VectorType::get({8}, f32), factors,
+          ValueRange{cidx(nb, 1), blk, cidx(nb, k), cidx(nb, 0)});
+      return vector::ShuffleOp::create(nb, l, g0, g1, both).getResult();
+    };
+    Value sLo = factor(0), sHi = factor(1), mLo = factor(2), mHi = factor(3);
+    SmallVector<Value> next;
+    for (int64_t t = 0; t < kAmxTokens; ++t) {
+      Value tok = arith::AddIOp::create(nb, l, t0, cidx(nb, t));
+      // x.d, x.d * bsum_lo, x.d * bsum_hi, broadcast.
+      auto term = [&](int64_t k) {
+        SmallVector<Value> at(lead.begin(), lead.end());
+        at.append({tok, blk, cidx(nb, k)});
+        return vector::BroadcastOp::create(
+            nb, l, v16, memref::LoadOp::create(nb, l, terms, at));
+      };
+      auto dot = [&](int64_t h) {
+        return arith::SIToFPOp::create(
+            nb, l, v16,
+            vector::LoadOp::create(
+                nb, l, v16i32, dots,
+                ValueRange{slot, cidx(nb, h), cidx(nb, t), cidx(nb, 0)}));
+      };
+      Value v = arith::MulFOp::create(nb, l, dot(0), sLo);
+      if (halves)
+        v = vector::FMAOp::create(nb, l, dot(1), sHi, v);
+      Value acc = vector::FMAOp::create(nb, l, v, term(0), accs[t]);
+      acc = vector::FMAOp::create(nb, l, term(1), mLo, acc);
+      next.push_back(vector::FMAOp::create(nb, l, term(2), mHi, acc));
+    }
+    return next;
+  };
+  scf::ForOp::create(
+      b, l, cidx(b, 0), tokens, cidx(b, kAmxTokens), ValueRange{},
+      [&](OpBuilder &tb, Location, Value t0, ValueRange) {
+        // Software-pipelined: block blk + 1's tiles are multiplied before
+        // block blk's are scaled, so that the AVX-512 work hides the
+        // tiles' latency (and the store of their results).
+        multiply(tb, t0, cidx(tb, 0));
+        SmallVector<Value> inits(kAmxTokens, zero);
+        auto loop = scf::ForOp::create(
+            tb, l, cidx(tb, 0), cidx(tb, blocks - 1), cidx(tb, 1), inits,
+            [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
+              multiply(nb, t0, arith::AddIOp::create(nb, l, blk, cidx(nb, 1)));
+              scf::YieldOp::create(nb, l, scale(nb, t0, blk, accs));
+            });
+        SmallVector<Value> sumsOut =
+            scale(tb, t0, cidx(tb, blocks - 1), loop.getResults());
+        // y[t0 + t, 16 p ..] += acc[t].
+        for (int64_t t = 0; t < kAmxTokens; ++t) {
+          SmallVector<Value> at(lead.begin(), lead.end());
+          at.append({arith::AddIOp::create(tb, l, t0, cidx(tb, t)),
+                     arith::MulIOp::create(tb, l, p, cidx(tb, 16))});
+          Value old = vector::LoadOp::create(tb, l, v16, y, at);
+          vector::StoreOp::create(
+              tb, l, arith::AddFOp::create(tb, l, old, sumsOut[t]), y, at);
+        }
+        scf::YieldOp::create(tb, l);
+      });
+  for (Value v : {values, factors, dots})
+    memref::DeallocOp::create(b, l, v);
+}
+
 } // namespace
 
 LogicalResult mlir::loom::detail::lowerDecodedContraction(
@@ -1115,6 +1364,58 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
                   isa<FunctionOpInterface>(op->getParentOp()) &&
                   llvm::all_of(yType.getShape().drop_back(),
                                [](int64_t d) { return d == 1; });
+  // K-quant prefill on AMX tiles: 16 tokens or more, rows in 16s, one
+  // sequence (every leading dimension 1); the rest of the tokens below.
+  int64_t tokenCount = yType.getDimSize(rank - 2);
+  if (shape->sharedScale && target.amxInt8 && !oneToken &&
+      (ShapedType::isDynamic(tokenCount) || tokenCount >= kAmxTokens) &&
+      !yType.isDynamicDim(rank - 1) && yType.getDimSize(rank - 1) % 16 == 0 &&
+      llvm::all_of(yType.getShape().drop_back(2),
+                   [](int64_t d) { return d == 1; })) {
+    Value xq = op->getOperand(0);
+    Value sums = groupSums(rewriter, loc, *shape, xq);
+    // xq as [.., s, blocks * 32]: a tile's rows, one token apart.
+    unsigned xRank = cast<MemRefType>(xq.getType()).getRank();
+    SmallVector<ReassociationIndices> merge;
+    for (unsigned d = 0; d + 2 < xRank; ++d)
+      merge.push_back({int64_t(d)});
+    merge.push_back({int64_t(xRank - 2), int64_t(xRank - 1)});
+    Value xBytes = memref::CollapseShapeOp::create(rewriter, loc, xq, merge);
+    Value s = dim(rank - 2);
+    Value whole = arith::SubIOp::create(
+        rewriter, loc, s,
+        arith::RemUIOp::create(
+            rewriter, loc, s,
+            arith::ConstantIndexOp::create(rewriter, loc, kAmxTokens)));
+    SmallVector<Value> lower(leadSizes.size() + 1,
+                             arith::ConstantIndexOp::create(rewriter, loc, 0));
+    SmallVector<Value> steps(leadSizes.size() + 1,
+                             arith::ConstantIndexOp::create(rewriter, loc, 1));
+    SmallVector<Value> upper = leadSizes;
+    upper.push_back(arith::ConstantIndexOp::create(
+        rewriter, loc, yType.getDimSize(rank - 1) / 16));
+    Value terms = tokenTerms(rewriter, loc, *shape, op->getOperand(1), sums);
+    scf::ParallelOp::create(rewriter, loc, lower, upper, steps,
+                            [&](OpBuilder &b, Location l, ValueRange at) {
+                              emitAmxKQuantRows(b, l, op, *shape, xBytes, terms,
+                                                whole, at.drop_back(),
+                                                at.back());
+                            });
+    memref::DeallocOp::create(rewriter, loc, terms);
+    memref::DeallocOp::create(rewriter, loc, sums);
+    // The tokens past the last whole tile: the vector path on views.
+    IRMapping map;
+    for (unsigned i : {0u, 1u, 2u}) {
+      Value v = op->getOperand(i);
+      map.map(v, rowsFrom(rewriter, loc, v, rank - 2, whole));
+    }
+    auto rest = cast<linalg::GenericOp>(rewriter.clone(*op, map));
+    rewriter.eraseOp(op);
+    Int8Isa vector = target;
+    vector.amxInt8 = false;
+    return lowerDecodedContraction(rewriter, rest, rows, cols, cacheBytes,
+                                   vector);
+  }
   if (shape->sharedScale && target.avx2) {
     // K-quants in integers. Each output holds an i32 and an f32 vector
     // accumulator: blocks of 8 tokens x 1 row on 512-bit vectors (32

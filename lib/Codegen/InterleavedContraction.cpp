@@ -492,24 +492,6 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
       });
 }
 
-/// A view of rows [from, size) of dimension `d` of `v`.
-Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from) {
-  auto type = cast<MemRefType>(v.getType());
-  SmallVector<OpFoldResult> offsets, sizes, strides;
-  for (unsigned i = 0; i < type.getRank(); ++i) {
-    Value size = memrefDim(b, l, v, i);
-    offsets.push_back(i == d ? OpFoldResult(from) : b.getIndexAttr(0));
-    if (i == d)
-      sizes.push_back(arith::SubIOp::create(b, l, size, from).getResult());
-    else if (type.isDynamicDim(i))
-      sizes.push_back(size);
-    else
-      sizes.push_back(b.getIndexAttr(type.getDimSize(i)));
-    strides.push_back(b.getIndexAttr(1));
-  }
-  return memref::SubViewOp::create(b, l, v, offsets, sizes, strides);
-}
-
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                                const InterleavedShape &shape, int64_t rows,
                                int64_t cacheBytes, bool vnni);
@@ -565,10 +547,10 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
   terms.release(rewriter, loc);
   // The rows past the last whole tile: the vector prefill on views.
   IRMapping map;
+  // xq, xd and y all have the tokens at dimension rank - 3.
   for (unsigned i : {0u, 1u, 5u}) {
     Value v = op->getOperand(i);
-    unsigned d = i == 5 ? rank - 3 : rank - 3;
-    map.map(v, rowsFrom(rewriter, loc, v, d, whole));
+    map.map(v, rowsFrom(rewriter, loc, v, rank - 3, whole));
   }
   auto rest = cast<linalg::GenericOp>(rewriter.clone(*op, map));
   rewriter.eraseOp(op);

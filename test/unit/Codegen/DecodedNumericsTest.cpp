@@ -8,7 +8,9 @@
 // and compares it with a float64 reference computed here from the blocks by
 // the formats' definitions (ggml's ggml-common.h layouts, written out below
 // independently of Loom's decoder): for one token (the decode lowering),
-// for 7 (register blocks of tokens and a remainder), with 8-bit activations
+// for 7 (register blocks of tokens and a remainder) and 37 (on a host with
+// AMX-INT8, two tiles of 16 tokens for the K-quants and 5 more on the
+// vector path), with 8-bit activations
 // (the reference quantizes x exactly as Loom does: blocks of 32, for the
 // K-quants super-blocks of 256 sharing one scale as llama.cpp's q8_K, so
 // the only difference is f32 summation) and with f32 activations. Tolerance:
@@ -21,6 +23,7 @@
 #include "loom/Runtime/Threads.h"
 
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <gtest/gtest.h>
 
@@ -34,7 +37,8 @@ using ::loom::testing::int8Blocks;
 
 namespace {
 
-constexpr int64_t kRows = 20, kK = 512;
+// Rows a multiple of 16 (AMX takes the K-quants' rows 16 at a time).
+constexpr int64_t kRows = 32, kK = 512;
 
 /// One format: its IR name, bytes and values per block, the offsets of its
 /// f16 fields (scales and minimums), and its decoder.
@@ -261,6 +265,13 @@ TEST_P(DecodedNumerics, MatchesReference) {
   options.int8Activations = c.int8;
   auto kernel = ::loom::testing::CompiledFunction::compile(ir, options);
   ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
+  // On a host with AMX-INT8, K-quant prefill of 16 tokens or more takes
+  // tiles (the numbers below then check them); elsewhere the vector path.
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  if (c.int8 && c.tokens >= 16 && f.values == 256 && host.lookup("amx-int8"))
+    EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbsud.internal"),
+              std::string::npos)
+        << "no AMX tile multiply for " << c.tokens << " tokens";
   std::vector<float> y(c.tokens * kRows, 0.0f);
   std::deque<::loom::testing::MemRefDescriptor> ds;
   ds.emplace_back(x.data(), std::vector<int64_t>{1, c.tokens, kK});
@@ -286,19 +297,21 @@ TEST_P(DecodedNumerics, MatchesReference) {
 std::vector<Case> cases() {
   std::vector<Case> all;
   for (const Format &f : formats())
-    for (int64_t tokens : {1, 7})
+    for (int64_t tokens : {1, 7, 37})
       for (bool int8 : {true, false})
         all.push_back({f.name, tokens, int8});
   return all;
 }
 
-INSTANTIATE_TEST_SUITE_P(Linear, DecodedNumerics, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<Case> &info) {
-                           return formatv("{0}_{1}_{2}", info.param.format,
-                                          info.param.tokens == 1 ? "decode"
-                                                                 : "prefill",
-                                          info.param.int8 ? "int8" : "f32")
-                               .str();
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Linear, DecodedNumerics, ::testing::ValuesIn(cases()),
+    [](const ::testing::TestParamInfo<Case> &info) {
+      return formatv("{0}_{1}{2}_{3}", info.param.format,
+                     info.param.tokens == 1 ? "decode" : "prefill",
+                     info.param.tokens == 1 ? ""
+                                            : std::to_string(info.param.tokens),
+                     info.param.int8 ? "int8" : "f32")
+          .str();
+    });
 
 } // namespace
