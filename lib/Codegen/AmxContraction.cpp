@@ -79,25 +79,15 @@ std::optional<AmxShape> matchAmx(linalg::GenericOp op) {
   if (op.getNumLoops() != rank + 1)
     return std::nullopt;
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  auto dims = [](AffineMap map) {
-    SmallVector<unsigned> d;
-    for (AffineExpr e : map.getResults()) {
-      std::optional<unsigned> dim = dimOf(e);
-      if (!dim)
-        return SmallVector<unsigned>();
-      d.push_back(*dim);
-    }
-    return d;
-  };
   SmallVector<unsigned> xDims, yDims;
   for (unsigned d = 0; d + 1 < rank; ++d)
     xDims.push_back(d);
   yDims = xDims;
   yDims.push_back(rank - 1);
   xDims.push_back(rank);
-  if (dims(maps[0]) != xDims ||
-      dims(maps[1]) != SmallVector<unsigned>{rank - 1, rank} ||
-      dims(maps[2]) != yDims)
+  if (dimsOf(maps[0]) != xDims ||
+      dimsOf(maps[1]) != SmallVector<unsigned>{rank - 1, rank} ||
+      dimsOf(maps[2]) != yDims)
     return std::nullopt;
   return shape;
 }
@@ -300,10 +290,8 @@ LogicalResult mlir::loom::lowerAmxContraction(RewriterBase &rewriter,
   memref::DeallocOp::create(rewriter, loc, scratch);
   memref::DeallocOp::create(rewriter, loc, packed);
   // The rows past the last whole block: the same op on views of them.
-  IRMapping map;
-  map.map(x, rowsFrom(rewriter, loc, x, rank - 2, whole));
-  map.map(y, rowsFrom(rewriter, loc, y, rank - 2, whole));
-  auto rest = cast<linalg::GenericOp>(rewriter.clone(*op, map));
+  linalg::GenericOp rest =
+      cloneOnRowsFrom(rewriter, op, {0, 2}, rank - 2, whole);
   rewriter.eraseOp(op);
   if (failed(lowerDotContraction(rewriter, rest, width, rows, cols, cacheBytes,
                                  bf16Dot)))

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
 
@@ -306,6 +307,28 @@ Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from) {
     strides.push_back(b.getIndexAttr(1));
   }
   return memref::SubViewOp::create(b, l, v, offsets, sizes, strides);
+}
+
+linalg::GenericOp cloneOnRowsFrom(RewriterBase &rewriter, linalg::GenericOp op,
+                                  ArrayRef<unsigned> operands, unsigned d,
+                                  Value from) {
+  IRMapping map;
+  for (unsigned i : operands) {
+    Value v = op->getOperand(i);
+    map.map(v, rowsFrom(rewriter, op.getLoc(), v, d, from));
+  }
+  return cast<linalg::GenericOp>(rewriter.clone(*op, map));
+}
+
+SmallVector<unsigned> dimsOf(AffineMap map) {
+  SmallVector<unsigned> d;
+  for (AffineExpr e : map.getResults()) {
+    std::optional<unsigned> dim = dimOf(e);
+    if (!dim)
+      return {};
+    d.push_back(*dim);
+  }
+  return d;
 }
 
 Value maddUbSw(OpBuilder &b, Location l, Value a, Value bv) {

@@ -102,6 +102,17 @@ SmallVector<Value> transposeRows(OpBuilder &b, Location l,
 /// A view of rows [from, size) of dimension `d` of memref `v`.
 Value rowsFrom(OpBuilder &b, Location l, Value v, unsigned d, Value from);
 
+/// A copy of `op` (at the rewriter's insertion point) whose operands
+/// `operands` are views of their rows [from, size) of dimension `d`: the
+/// rows a tiled lowering leaves to another.
+linalg::GenericOp cloneOnRowsFrom(RewriterBase &rewriter, linalg::GenericOp op,
+                                  ArrayRef<unsigned> operands, unsigned d,
+                                  Value from);
+
+/// The loop dimensions of `map`'s results, or none where a result is not a
+/// plain dimension.
+SmallVector<unsigned> dimsOf(AffineMap map);
+
 /// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
 /// unsigned and `b` signed bytes (32 of each: AVX2; 64: AVX512BW),
 /// saturated (the callers' sums stay within i16).

@@ -116,23 +116,13 @@ std::optional<DecodedShape> matchDecoded(linalg::GenericOp op) {
   }
   // The maps QuantizedPatterns.cpp writes: loops (.., s, n, blk, v).
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  auto dims = [](AffineMap map) {
-    SmallVector<unsigned> d;
-    for (AffineExpr e : map.getResults()) {
-      std::optional<unsigned> dim = dimOf(e);
-      if (!dim)
-        return SmallVector<unsigned>();
-      d.push_back(*dim);
-    }
-    return d;
-  };
   SmallVector<unsigned> xDims, yDims;
   for (unsigned d = 0; d + 1 < rank; ++d)
     xDims.push_back(d);
   yDims = xDims;
   yDims.push_back(rank - 1);
   xDims.append({rank, rank + 1});
-  if (dims(maps[0]) != xDims || dims(maps.back()) != yDims)
+  if (dimsOf(maps[0]) != xDims || dimsOf(maps.back()) != yDims)
     return std::nullopt;
   // The raw weight: the one buffer from outside the op its body loads
   // from.
@@ -1404,12 +1394,8 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     memref::DeallocOp::create(rewriter, loc, terms);
     memref::DeallocOp::create(rewriter, loc, sums);
     // The tokens past the last whole tile: the vector path on views.
-    IRMapping map;
-    for (unsigned i : {0u, 1u, 2u}) {
-      Value v = op->getOperand(i);
-      map.map(v, rowsFrom(rewriter, loc, v, rank - 2, whole));
-    }
-    auto rest = cast<linalg::GenericOp>(rewriter.clone(*op, map));
+    linalg::GenericOp rest =
+        cloneOnRowsFrom(rewriter, op, {0, 1, 2}, rank - 2, whole);
     rewriter.eraseOp(op);
     Int8Isa vector = target;
     vector.amxInt8 = false;

@@ -546,13 +546,9 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
   memref::DeallocOp::create(rewriter, loc, scratch);
   terms.release(rewriter, loc);
   // The rows past the last whole tile: the vector prefill on views.
-  IRMapping map;
   // xq, xd and y all have the tokens at dimension rank - 3.
-  for (unsigned i : {0u, 1u, 5u}) {
-    Value v = op->getOperand(i);
-    map.map(v, rowsFrom(rewriter, loc, v, rank - 3, whole));
-  }
-  auto rest = cast<linalg::GenericOp>(rewriter.clone(*op, map));
+  linalg::GenericOp rest =
+      cloneOnRowsFrom(rewriter, op, {0, 1, 5}, rank - 3, whole);
   rewriter.eraseOp(op);
   return lowerInterleaved(rewriter, rest, shape, rows, cacheBytes, vnni);
 }
