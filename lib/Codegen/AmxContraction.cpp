@@ -42,52 +42,14 @@ namespace {
 /// k per tile step.
 constexpr int64_t kBlock = 32, kTile = 16, kStep = 32;
 
-/// The shape the lowering handles: y [1.., s, n] f32 += x [1.., s, k] bf16
-/// . w [n, k] bf16, the maps (.., s, n, k) -> (.., s, k), (n, k),
-/// (.., s, n); k and n static multiples of 32, every leading dimension 1.
-struct AmxShape {
-  unsigned rank; ///< y's rank
-  int64_t k, n;
-};
-
-std::optional<AmxShape> matchAmx(linalg::GenericOp op) {
-  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
-      op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
-      !isMultiplyAdd(op))
-    return std::nullopt;
-  MemRefType x = memrefOperand(op, 0), w = memrefOperand(op, 1),
-             y = memrefOperand(op, 2);
-  if (!x || !w || !y || !x.getElementType().isBF16() ||
-      !w.getElementType().isBF16() || !y.getElementType().isF32() ||
-      w.getRank() != 2 || x.getRank() != y.getRank() || y.getRank() < 2 ||
-      !x.isLastDimUnitStride() || !w.isLastDimUnitStride() ||
-      !y.isLastDimUnitStride())
-    return std::nullopt;
-  AmxShape shape;
-  shape.rank = y.getRank();
-  unsigned rank = shape.rank;
-  for (unsigned d = 0; d + 2 < rank; ++d)
-    if (x.getDimSize(d) != 1 || y.getDimSize(d) != 1)
-      return std::nullopt;
-  shape.k = w.getDimSize(1);
-  shape.n = w.getDimSize(0);
-  if (ShapedType::isDynamic(shape.k) || ShapedType::isDynamic(shape.n) ||
-      shape.k % kStep || shape.n % kBlock ||
-      x.getDimSize(rank - 1) != shape.k || y.getDimSize(rank - 1) != shape.n)
-    return std::nullopt;
-  // Loops (.., s, n, k), as ContractionPatterns' linear layers have them.
-  if (op.getNumLoops() != rank + 1)
-    return std::nullopt;
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  SmallVector<unsigned> xDims, yDims;
-  for (unsigned d = 0; d + 1 < rank; ++d)
-    xDims.push_back(d);
-  yDims = xDims;
-  yDims.push_back(rank - 1);
-  xDims.push_back(rank);
-  if (dimsOf(maps[0]) != xDims ||
-      dimsOf(maps[1]) != SmallVector<unsigned>{rank - 1, rank} ||
-      dimsOf(maps[2]) != yDims)
+/// A linear layer with bf16 x and w and f32 y (matchLinear), k and n
+/// multiples of 32.
+std::optional<LinearShape> matchAmx(linalg::GenericOp op) {
+  std::optional<LinearShape> shape = matchLinear(op);
+  if (!shape || !memrefOperand(op, 0).getElementType().isBF16() ||
+      !memrefOperand(op, 1).getElementType().isBF16() ||
+      !memrefOperand(op, 2).getElementType().isF32() || shape->k % kStep ||
+      shape->n % kBlock)
     return std::nullopt;
   return shape;
 }
@@ -95,7 +57,7 @@ std::optional<AmxShape> matchAmx(linalg::GenericOp op) {
 /// x rows [0, 16 blocks) repacked for the right operand of the tile
 /// multiply: packed[blk][kk][2 t + j] = x[16 blk + t][2 kk + j], in a new
 /// buffer (the caller's to free); one scf.parallel over (block, 32 values).
-Value packTokens(OpBuilder &b, Location l, Value x, const AmxShape &shape,
+Value packTokens(OpBuilder &b, Location l, Value x, const LinearShape &shape,
                  Value blocks) {
   Type bf16 = b.getBF16Type();
   Value packed = memref::AllocOp::create(
@@ -140,8 +102,8 @@ Value packTokens(OpBuilder &b, Location l, Value x, const AmxShape &shape,
 /// loop to LLVM, and an alloca inside the parallel loop would grow the
 /// stack with every iteration).
 void emitTileBlock(OpBuilder &b, Location l, Value w, Value packed, Value y,
-                   Value scratchAll, Value at, const AmxShape &shape, Value t0,
-                   Value n0) {
+                   Value scratchAll, Value at, const LinearShape &shape,
+                   Value t0, Value n0) {
   Type f32 = b.getF32Type(), bf16 = b.getBF16Type();
   auto cidx = [&](int64_t v) {
     return arith::ConstantIndexOp::create(b, l, v);
@@ -239,7 +201,7 @@ LogicalResult mlir::loom::lowerAmxContraction(RewriterBase &rewriter,
                                               int64_t width, int64_t rows,
                                               int64_t cols, int64_t cacheBytes,
                                               bool bf16Dot) {
-  std::optional<AmxShape> shape = matchAmx(op);
+  std::optional<LinearShape> shape = matchAmx(op);
   if (!shape)
     return failure();
   Value x = op.getDpsInputOperand(0)->get(),

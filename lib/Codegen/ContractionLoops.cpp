@@ -331,6 +331,45 @@ SmallVector<unsigned> dimsOf(AffineMap map) {
   return d;
 }
 
+std::optional<LinearShape> matchLinear(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
+      !isMultiplyAdd(op))
+    return std::nullopt;
+  MemRefType x = memrefOperand(op, 0), w = memrefOperand(op, 1),
+             y = memrefOperand(op, 2);
+  if (!x || !w || !y || w.getRank() != 2 || x.getRank() != y.getRank() ||
+      y.getRank() < 2 || !x.isLastDimUnitStride() || !w.isLastDimUnitStride() ||
+      !y.isLastDimUnitStride())
+    return std::nullopt;
+  LinearShape shape;
+  shape.rank = y.getRank();
+  unsigned rank = shape.rank;
+  for (unsigned d = 0; d + 2 < rank; ++d)
+    if (x.getDimSize(d) != 1 || y.getDimSize(d) != 1)
+      return std::nullopt;
+  shape.k = w.getDimSize(1);
+  shape.n = w.getDimSize(0);
+  if (ShapedType::isDynamic(shape.k) || ShapedType::isDynamic(shape.n) ||
+      x.getDimSize(rank - 1) != shape.k || y.getDimSize(rank - 1) != shape.n)
+    return std::nullopt;
+  // Loops (.., s, n, k), as ContractionPatterns' linear layers have them.
+  if (op.getNumLoops() != rank + 1)
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  SmallVector<unsigned> xDims, yDims;
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    xDims.push_back(d);
+  yDims = xDims;
+  yDims.push_back(rank - 1);
+  xDims.push_back(rank);
+  if (dimsOf(maps[0]) != xDims ||
+      dimsOf(maps[1]) != SmallVector<unsigned>{rank - 1, rank} ||
+      dimsOf(maps[2]) != yDims)
+    return std::nullopt;
+  return shape;
+}
+
 Value maddUbSw(OpBuilder &b, Location l, Value a, Value bv) {
   int64_t n = cast<VectorType>(a.getType()).getNumElements();
   return LLVM::CallIntrinsicOp::create(

@@ -39,6 +39,16 @@ bool isMultiplyAdd(linalg::GenericOp op);
 /// Operand `i` of `op` as a memref type, or null.
 MemRefType memrefOperand(linalg::GenericOp op, unsigned i);
 
+/// A linear layer y[1.., s, n] += x[1.., s, k] . w[n, k]: loops (.., s, n,
+/// k), maps (.., s, k), (n, k), (.., s, n), every leading dimension 1, k
+/// and n static, the last dimensions unit-stride, a multiply-add body (the
+/// element types are the callers' to check).
+struct LinearShape {
+  unsigned rank; ///< y's rank
+  int64_t k, n;
+};
+std::optional<LinearShape> matchLinear(linalg::GenericOp op);
+
 /// Whether `op`'s body has an op of type `OpTy` (the form's signature:
 /// arith.bitcast decodes an f16 scale, arith.muli multiplies 8-bit values).
 template <typename OpTy> bool bodyHas(linalg::GenericOp op) {

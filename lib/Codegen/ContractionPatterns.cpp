@@ -33,6 +33,22 @@ struct AmxContractionPattern : OpRewritePattern<linalg::GenericOp> {
   loom::ContractionLoweringOptions options;
 };
 
+/// lowerPackedContraction, for f32 (AMX's pattern takes bf16 only).
+struct PackedContractionPattern : OpRewritePattern<linalg::GenericOp> {
+  PackedContractionPattern(MLIRContext *ctx,
+                           const loom::ContractionLoweringOptions &options)
+      : OpRewritePattern(ctx, /*benefit=*/4), options(options) {}
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!options.packWeights)
+      return failure();
+    return loom::lowerPackedContraction(rewriter, op, options.vectorWidth);
+  }
+
+  loom::ContractionLoweringOptions options;
+};
+
 /// lowerDotContraction, tried next.
 struct DotContractionPattern : OpRewritePattern<linalg::GenericOp> {
   DotContractionPattern(MLIRContext *ctx,
@@ -86,7 +102,7 @@ void mlir::loom::populateContractionLoweringPatterns(
   // As loom-parallelize-contractions: no vector registers, no lowering.
   if (options.vectorWidth <= 0)
     return;
-  patterns.add<AmxContractionPattern, DotContractionPattern,
-               BlockQuantizedContractionPattern, RowUpdateContractionPattern>(
-      patterns.getContext(), options);
+  patterns.add<AmxContractionPattern, PackedContractionPattern,
+               DotContractionPattern, BlockQuantizedContractionPattern,
+               RowUpdateContractionPattern>(patterns.getContext(), options);
 }

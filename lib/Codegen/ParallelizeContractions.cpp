@@ -94,6 +94,11 @@ struct LoomParallelizeContractionsPass
           LDBG() << loc << ": AMX tiles";
           continue;
         }
+        if (packWeights &&
+            succeeded(loom::lowerPackedContraction(rewriter, generic, lanes))) {
+          LDBG() << loc << ": packed outer products";
+          continue;
+        }
         if (succeeded(loom::lowerDotContraction(rewriter, generic, lanes,
                                                 blockRows, blockCols, cache,
                                                 avx512bf16))) {

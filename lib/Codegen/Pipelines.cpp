@@ -127,6 +127,7 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   LoomParallelizeContractionsPassOptions contractions;
   // The target's L2 (its description in the module), or one chunk.
   contractions.cacheBytes = options.cacheTiling ? -1 : 0;
+  contractions.packWeights = options.packWeights;
   pm.addNestedPass<func::FuncOp>(
       createLoomParallelizeContractionsPass(contractions));
   pm.addPass(createLoomOutlineParallelLoopsPass());

@@ -60,6 +60,11 @@ static llvm::cl::opt<bool> compare(
     "compare-chunks",
     llvm::cl::desc("Also time each product compiled without the L2 chunks of "
                    "tokens (the baseline), alternating"));
+static llvm::cl::opt<bool> comparePacking(
+    "compare-packing",
+    llvm::cl::desc("Also time each product compiled as register-blocked dot "
+                   "products instead of packed outer products (the "
+                   "baseline), alternating"));
 
 namespace {
 
@@ -70,12 +75,15 @@ using Descriptor = ::loom::testing::MemRefDescriptor;
 /// planned for `function`.
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 compile(MLIRContext &ctx, const std::string &ir, llvm::StringRef function,
-        int64_t &arenaBytes, bool cacheTiling = true) {
+        int64_t &arenaBytes, bool baseline = false) {
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(ir, &ctx);
   if (!module)
     return llvm::createStringError("cannot parse the benchmark's IR");
   ::loom::CompileOptions options;
-  options.cacheTiling = cacheTiling;
+  if (baseline && compare)
+    options.cacheTiling = false;
+  if (baseline && comparePacking)
+    options.packWeights = false;
   if (llvm::Error e = ::loom::lowerFunctionsToLLVM(*module, options))
     return std::move(e);
   arenaBytes = 0;
@@ -232,8 +240,9 @@ func.func @peak(%n: index, %out: memref<{0}xf32>) {
     nList = {768, 2048};
   std::printf("%6s %6s %6s | %10s %10s %8s | %10s", "M", "K", "N", "ms",
               "GFLOP/s", "of peak", "max |err|");
-  if (compare)
-    std::printf(" | %10s %8s %7s", "no chunks", "of peak", "gain");
+  if (compare || comparePacking)
+    std::printf(" | %10s %8s %7s", comparePacking ? "dot form" : "no chunks",
+                "of peak", "gain");
   std::printf("\n");
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -260,9 +269,9 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
           llvm::SmallVector<void *> args;
           std::vector<double> times;
         };
-        auto prepare = [&](bool cacheTiling) -> std::unique_ptr<Runner> {
+        auto prepare = [&](bool baseline) -> std::unique_ptr<Runner> {
           int64_t arenaBytes = 0;
-          auto engine = compile(ctx, ir, "gemm", arenaBytes, cacheTiling);
+          auto engine = compile(ctx, ir, "gemm", arenaBytes, baseline);
           if (!engine) {
             std::fprintf(stderr, "error: %s\n",
                          llvm::toString(engine.takeError()).c_str());
@@ -284,9 +293,9 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
           return r;
         };
         std::vector<std::unique_ptr<Runner>> runners;
-        runners.push_back(prepare(true));
-        if (compare)
-          runners.push_back(prepare(false));
+        runners.push_back(prepare(false));
+        if (compare || comparePacking)
+          runners.push_back(prepare(true));
         for (auto &r : runners)
           if (!r)
             return 1;
@@ -323,7 +332,7 @@ func.func @gemm(%x: tensor<{0}x{1}xf32>, %w: tensor<{2}x{1}xf32>) -> tensor<{0}x
         std::printf("%6lld %6lld %6lld | %10.2f %10.1f %7.0f%% | %10.2g",
                     (long long)m, (long long)k, (long long)n, seconds * 1e3,
                     gflops, 100.0 * gflops / peakGflops, err);
-        if (compare) {
+        if (compare || comparePacking) {
           double base = 2.0 * m * n * k / median(runners[1]->times) / 1e9;
           std::printf(" | %10.1f %7.0f%% %6.2fx", base,
                       100.0 * base / peakGflops, gflops / base);

@@ -109,6 +109,13 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
                      "the target's L2 (default true; false: one chunk, to "
                      "measure what the chunks gain)"),
       llvm::cl::init(true)};
+  Option<bool> packWeights{
+      *this, "pack-weights",
+      llvm::cl::desc("f32 linear layers over several tokens run as "
+                     "outer products on weight panels each task packs "
+                     "(default true; false: register-blocked dot products, "
+                     "to compare)"),
+      llvm::cl::init(true)};
   Option<bool> shareKernelCode{
       *this, "share-kernel-code",
       llvm::cl::desc("Kernels that differ only in their weights, caches and "

@@ -35,6 +35,15 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
                                   int64_t cacheBytes = 0, bool bf16Dot = false);
 
 /// Rewrites `op`, if it is a linear layer y[1.., s, n] += x[1.., s, k] .
+/// w[n, k] with f32 x, w and y (k a multiple of `width`, n of 4 vectors, 2
+/// for 256-bit ones; `width` 16 or 8; not one token), into an outer-product
+/// micro-kernel in parallel over panels of features, each task packing its
+/// weights transposed (PackedContraction.cpp). Fails, changing nothing, for
+/// any other op.
+LogicalResult lowerPackedContraction(RewriterBase &rewriter,
+                                     linalg::GenericOp op, int64_t width);
+
+/// Rewrites `op`, if it is a linear layer y[1.., s, n] += x[1.., s, k] .
 /// w[n, k] with bf16 x and w (k and n static multiples of 32, more than one
 /// token), into AMX tile multiplies (tdpbf16ps) over blocks of 32 tokens x
 /// 32 features, x repacked per call into the tiles' pair order; the tokens
@@ -96,6 +105,8 @@ struct ContractionLoweringOptions {
   bool bf16Dot = false;
   /// bf16 linear layers on AMX tiles (AMX-BF16).
   bool amxBf16 = false;
+  /// f32 linear layers on packed weight panels (lowerPackedContraction).
+  bool packWeights = true;
 };
 
 /// Adds the lowerings above as patterns on linalg.generic, each succeeding

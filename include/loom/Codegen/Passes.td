@@ -278,8 +278,18 @@ def LoomParallelizeContractionsPass
     by the product of the two blocks' scales into a vector<8xf32>
     accumulator.
 
-    Multi-token f32 dot contractions (linear layers: k innermost in both
-    operands) are register-blocked instead: `block-rows` tokens x
+    f32 linear layers over more than one token (`y[s, n] += x[s, k] ·
+    w[n, k]`, n a multiple of 4 vectors) are outer products on packed
+    weights (with `pack-weights`, the default): each task packs a panel of
+    4 vectors of features (2 on 256-bit targets) for up to 256 values of k
+    at a time, transposed so that a vector holds consecutive features at
+    one k, and runs the tokens through it 6 at a time: per k, 6 broadcasts
+    of x and 4 weight vectors feed 24 FMAs into accumulators that are y
+    itself.
+
+    Other multi-token dot contractions (k innermost in both operands: bf16
+    and f16 operands, shapes the packing does not take) are
+    register-blocked instead: `block-rows` tokens x
     `block-cols` weight rows per block, weight-row blocks outermost. With
     a cache size (by default the L2 of the module's target, see
     `loom-set-target`), the tokens are
@@ -331,6 +341,9 @@ def LoomParallelizeContractionsPass
            "register-blocked loops then run over chunks of tokens whose rows "
            "of a take at most half of it (-1: the target's L2, one chunk "
            "where the IR names no target; 0: one chunk)">,
+    Option<"packWeights", "pack-weights", "bool", /*default=*/"true",
+           "f32 linear layers over more than one token as outer products "
+           "on weight panels packed per task (false: dot products)">,
   ];
   let dependentDialects = ["::mlir::amx::AMXDialect",
                            "::mlir::scf::SCFDialect",
