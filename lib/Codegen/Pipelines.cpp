@@ -137,6 +137,8 @@ void loom::buildMemRefToLLVMPipeline(OpPassManager &pm,
   // the module.
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createConvertLinalgToLoopsPass());
+  if (options.approximateMath)
+    loops.addPass(createLoomApproximateMathPass());
   loops.addPass(createLowerAffinePass());
   loops.addPass(createSCFToControlFlowPass());
   loops.addPass(memref::createExpandStridedMetadataPass());

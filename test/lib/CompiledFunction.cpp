@@ -11,6 +11,9 @@
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/SmallVector.h"
 
@@ -26,7 +29,10 @@ llvm::Expected<std::unique_ptr<CompiledFunction>>
 CompiledFunction::compile(const std::string &ir,
                           const CompileOptions &options) {
   auto function = std::make_unique<CompiledFunction>();
-  function->context.loadDialect<mlir::loom::LoomDialect, func::FuncDialect>();
+  // linalg, tensor and math too, for tests that write the IR below loom.
+  function->context.loadDialect<mlir::loom::LoomDialect, func::FuncDialect,
+                                linalg::LinalgDialect, tensor::TensorDialect,
+                                math::MathDialect>();
   function->module = parseSourceString<ModuleOp>(ir, &function->context);
   if (!function->module)
     return llvm::createStringError("cannot parse:\n" + ir);

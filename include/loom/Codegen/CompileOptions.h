@@ -116,6 +116,13 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
                      "(default true; false: register-blocked dot products, "
                      "to compare)"),
       llvm::cl::init(true)};
+  Option<bool> approximateMath{
+      *this, "approximate-math",
+      llvm::cl::desc("f32 exp, tanh and erf (softmax, SiLU, GELU) as inline "
+                     "polynomials that vectorize, within about one unit "
+                     "in the last place (loom-approximate-math; default true; "
+                     "false: libm calls, one value each)"),
+      llvm::cl::init(true)};
   Option<bool> shareKernelCode{
       *this, "share-kernel-code",
       llvm::cl::desc("Kernels that differ only in their weights, caches and "

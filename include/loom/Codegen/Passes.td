@@ -355,6 +355,41 @@ def LoomParallelizeContractionsPass
                            "::mlir::affine::AffineDialect"];
 }
 
+def LoomApproximateMathPass
+    : Pass<"loom-approximate-math", "::mlir::func::FuncOp"> {
+  let summary = "Expand f32 exp, tanh and erf into inline polynomials";
+  let description = [{
+    Rewrites `math.exp`, `math.tanh` and `math.erf` on f32 (scalars and
+    vectors) into MLIR's polynomial approximations (range reduction, a
+    polynomial, exponent bits set directly): arithmetic only, which LLVM's
+    loop vectorizer turns into vector code. Left as they are, these ops
+    become calls of libm's `expf`/`tanhf`/`erff`, one value per call: a
+    softmax over attention scores, SiLU and GELU are then bound by the
+    calls. The approximations are within about one unit in the last place
+    (measured in MathApproximationTest against double precision, which
+    asserts 2 units); llama.cpp's vector exp is an approximation of the
+    same kind.
+    `loom-compile --approximate-math=false` keeps libm, to compare.
+
+    Before:
+
+    ```mlir
+    %e = math.exp %x : f32
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %k = math.floor ... : f32
+    %p = math.fma ... : f32
+    %e = arith.mulf %p, %two_to_k : f32
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def LoomOutlineParallelLoopsPass
     : Pass<"loom-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outline parallel loops into bodies the runtime runs on threads";
