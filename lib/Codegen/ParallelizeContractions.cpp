@@ -75,11 +75,18 @@ struct LoomParallelizeContractionsPass
            << " bytes, vnni " << vnni << ", avx512bf16 " << avx512bf16;
     SmallVector<linalg::LinalgOp> ops;
     getOperation().walk([&](linalg::LinalgOp op) {
-      if (!op.hasPureBufferSemantics() || op.getNumReductionLoops() == 0)
+      if (!op.hasPureBufferSemantics())
         return;
       int64_t n = staticParallelIterations(op);
-      if (n >= 0 && n < minParallelIterations)
+      // Elementwise ops only where their size is not known (a prompt's
+      // tokens) or large: one token's are too small to be worth tasks.
+      if (op.getNumReductionLoops() == 0) {
+        if (minElementwiseIterations <= 0 ||
+            (n >= 0 && n < minElementwiseIterations))
+          return;
+      } else if (n >= 0 && n < minParallelIterations) {
         return;
+      }
       ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());

@@ -44,7 +44,8 @@ func.func @row_sums(%x: memref<256x64xf32>, %y: memref<256xf32>) {
 
 // -----
 
-// Elementwise ops and tiny contractions stay sequential: no task is worth it.
+// Small elementwise ops and tiny contractions stay sequential: no task is
+// worth it.
 // PAR-LABEL: func.func @small_and_elementwise
 //   PAR-NOT:   scf.parallel
 //       PAR:   linalg.generic
@@ -60,6 +61,31 @@ func.func @small_and_elementwise(%x: memref<4x8xf32>, %y: memref<4xf32>, %z: mem
     linalg.yield %s : f32
   }
   linalg.generic {indexing_maps = [#e], iterator_types = ["parallel"]} outs(%z : memref<256xf32>) {
+  ^bb0(%out: f32):
+    %s = arith.addf %out, %out : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// Elementwise ops over a prompt's tokens (a dynamic size) or over at least
+// min-elementwise-iterations (65536) elements become parallel loops: a
+// prefill's norms, residual adds and activations run on every thread.
+// PAR-LABEL: func.func @large_elementwise
+//       PAR:   scf.parallel (%{{.+}}, %{{.+}}) = (%{{.+}}, %{{.+}}) to (%dim, %c768)
+//       PAR:   scf.parallel (%{{.+}}) = (%{{.+}}) to (%c65536)
+//   PAR-NOT:   linalg.generic
+#e2 = affine_map<(s, n) -> (s, n)>
+#e1 = affine_map<(n) -> (n)>
+func.func @large_elementwise(%x: memref<?x768xf32>, %z: memref<65536xf32>) {
+  linalg.generic {indexing_maps = [#e2], iterator_types = ["parallel", "parallel"]} outs(%x : memref<?x768xf32>) {
+  ^bb0(%out: f32):
+    %s = arith.mulf %out, %out : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#e1], iterator_types = ["parallel"]} outs(%z : memref<65536xf32>) {
   ^bb0(%out: f32):
     %s = arith.addf %out, %out : f32
     linalg.yield %s : f32

@@ -263,8 +263,11 @@ def LoomParallelizeContractionsPass
     matmuls, linear layers and norms of a model: the work that grows with
     the weights) into an `scf.parallel` nest over its parallel dimensions,
     with the reduction as an inner sequential loop; the runtime later splits
-    such loops across threads. Cheap elementwise ops are left for
-    sequential loops, so the code that spawns tasks stays small. Each output
+    such loops across threads. Elementwise ops become parallel loops where
+    their size is dynamic (a prompt's tokens: a prefill's norms, residual
+    adds and activations) or at least `min-elementwise-iterations`; the
+    small ones (one token's) stay sequential loops, so the code that spawns
+    tasks stays small. Each output
     element is still reduced by one thread in order: results do not depend on
     the number of threads.
 
@@ -341,6 +344,11 @@ def LoomParallelizeContractionsPass
            "register-blocked loops then run over chunks of tokens whose rows "
            "of a take at most half of it (-1: the target's L2, one chunk "
            "where the IR names no target; 0: one chunk)">,
+    Option<"minElementwiseIterations", "min-elementwise-iterations",
+           "int64_t", /*default=*/"65536",
+           "Elementwise ops (no reduction) become parallel loops too where "
+           "their iteration count is dynamic (a prompt's tokens) or at "
+           "least this (0: never)">,
     Option<"packWeights", "pack-weights", "bool", /*default=*/"true",
            "f32 linear layers over more than one token as outer products "
            "on weight panels packed per task (false: dot products)">,
