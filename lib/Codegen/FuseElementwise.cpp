@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -61,6 +62,21 @@ struct LoomFuseElementwisePass
   using Base::Base;
 
   void runOnOperation() override {
+    // linalg.softmax (an aggregate op, which nothing downstream lowers)
+    // into the generics it stands for, which then fuse like any others.
+    SmallVector<linalg::SoftmaxOp> softmaxes;
+    getOperation()->walk(
+        [&](linalg::SoftmaxOp op) { softmaxes.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (linalg::SoftmaxOp op : softmaxes) {
+      rewriter.setInsertionPoint(op);
+      FailureOr<SmallVector<Value>> parts = op.decomposeOperation(rewriter);
+      if (failed(parts)) {
+        op.emitOpError("cannot be decomposed into linalg.generic ops");
+        return signalPassFailure();
+      }
+      rewriter.replaceOp(op, *parts);
+    }
     RewritePatternSet patterns(&getContext());
     linalg::populateElementwiseOpsFusionPatterns(patterns, shouldFuse);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

@@ -274,6 +274,10 @@ LogicalResult EntryScheduler::collect() {
       unsigned bits = element.isIndex()        ? 64
                       : element.isIntOrFloat() ? element.getIntOrFloatBitWidth()
                                                : 0;
+      // i1 (a boolean mask between ops) takes a byte per element, as LLVM
+      // stores it and as the memref lowering addresses it.
+      if (bits == 1)
+        bits = 8;
       if (!type.getLayout().isIdentity() || bits == 0 || bits % 8 != 0)
         return alloc.emitOpError(
             "cannot be placed in the activation arena: it needs an identity "

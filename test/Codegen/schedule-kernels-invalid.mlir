@@ -29,13 +29,14 @@ module {
 
 // -----
 
-// Elements that are not whole bytes cannot be laid out in the arena.
+// Elements that are not whole bytes cannot be laid out in the arena (i1, a
+// boolean, takes a byte; i4 has no byte of its own).
 module {
-  func.func @bits(%x: memref<8xi1>, %out: memref<8xi1> {loom.name = "logits"}) {
+  func.func @bits(%x: memref<8xi4>, %out: memref<8xi4> {loom.name = "logits"}) {
     // expected-error @below {{'memref.alloc' op cannot be placed in the activation arena}}
-    %t = memref.alloc() : memref<8xi1>
-    linalg.copy ins(%x : memref<8xi1>) outs(%t : memref<8xi1>)
-    linalg.copy ins(%t : memref<8xi1>) outs(%out : memref<8xi1>)
+    %t = memref.alloc() : memref<8xi4>
+    linalg.copy ins(%x : memref<8xi4>) outs(%t : memref<8xi4>)
+    linalg.copy ins(%t : memref<8xi4>) outs(%out : memref<8xi4>)
     return
   }
 }

@@ -25,9 +25,12 @@ def LoomFuseElementwisePass : Pass<"loom-fuse-elementwise"> {
     before the LM head would be recomputed for each of 32000 vocabulary
     entries, and the SiLU before the down projection for each output
     feature. Elementwise chains still fuse with each other, and into
-    reductions' consumers.
+    reductions' consumers. A `linalg.softmax` left in the IR (not fused
+    into attention) is first decomposed into the reductions and
+    elementwise generics it stands for.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 

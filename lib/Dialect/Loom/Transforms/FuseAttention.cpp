@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
@@ -54,70 +55,414 @@ std::optional<double> splatConstant(Value v) {
   return std::nullopt;
 }
 
+//===----------------------------------------------------------------------===//
+// Elementwise values, however spelled
+//===----------------------------------------------------------------------===//
+
+/// A value as an elementwise computation sees it: a scalar inside a linalg
+/// op's body (`map` null), or a tensor read at the consumer's own indices
+/// (`map` null) or through `map` (from the consumer's iteration space to
+/// the tensor's indices: a broadcast, a transpose). Arith and math ops on
+/// tensors and the bodies of elementwise linalg ops (generic and named:
+/// linalg.mul, linalg.exp, linalg.broadcast, linalg.transpose, ...) are
+/// then walked alike, fused or not.
+struct Ref {
+  Value value;
+  AffineMap map;
+  bool operator==(const Ref &o) const {
+    return value == o.value && map == o.map;
+  }
+  bool operator!=(const Ref &o) const { return !(*this == o); }
+};
+
+/// Whether `op` is an elementwise linalg op on tensors: every loop
+/// parallel, one result written in loop order.
+bool isElementwise(linalg::LinalgOp op) {
+  return op.hasPureTensorSemantics() && op->getNumResults() == 1 &&
+         op.getNumDpsInits() == 1 &&
+         op.getNumLoops() == op.getNumParallelLoops() &&
+         op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity();
+}
+
+/// `r` with the layers that only forward a value peeled: a body's block
+/// argument becomes the input it reads (with its map), and a tensor read
+/// directly that an elementwise linalg op produced becomes the value that
+/// op's body yields. Stops at anything else.
+Ref resolve(Ref r) {
+  for (int guard = 0; guard < 64; ++guard) {
+    if (auto arg = dyn_cast<BlockArgument>(r.value)) {
+      auto op =
+          dyn_cast_or_null<linalg::LinalgOp>(arg.getOwner()->getParentOp());
+      if (!op || r.map || arg.getArgNumber() >= op.getNumDpsInputs())
+        return r;
+      OpOperand *input = op.getDpsInputOperand(arg.getArgNumber());
+      AffineMap map = op.getMatchingIndexingMap(input);
+      r = {input->get(), map.isIdentity() ? AffineMap() : map};
+      continue;
+    }
+    if (r.map || !isa<RankedTensorType>(r.value.getType()))
+      return r;
+    auto op = r.value.getDefiningOp<linalg::LinalgOp>();
+    if (!op || !isElementwise(op) || op.getBlock() == nullptr)
+      return r;
+    Value yielded = op.getBlock()->getTerminator()->getOperand(0);
+    // A transpose stays a tensor (matmulOf's operands are looked through
+    // transposes by transposeOf, in a layout it checks).
+    if (auto arg = dyn_cast<BlockArgument>(yielded))
+      if (arg.getArgNumber() < op.getNumDpsInputs()) {
+        AffineMap map = op.getMatchingIndexingMap(
+            op.getDpsInputOperand(arg.getArgNumber()));
+        if (map.isPermutation() && !map.isIdentity())
+          return r;
+      }
+    r = {yielded, AffineMap()};
+  }
+  return r;
+}
+
+/// The op that computes `r` elementwise (an arith/math op on tensors or in
+/// a body), once resolved; null for a leaf.
+Operation *elementwiseOp(Ref r) {
+  if (r.map)
+    return nullptr;
+  Operation *op = r.value.getDefiningOp();
+  if (!op || op->getNumResults() != 1 ||
+      !isa<arith::ArithDialect, math::MathDialect>(op->getDialect()))
+    return nullptr;
+  return op;
+}
+
+/// Operand `i` of an elementwise op, resolved.
+Ref operandRef(Operation *op, unsigned i) {
+  return resolve({op->getOperand(i), AffineMap()});
+}
+
+/// The constant `r` holds everywhere: a scalar arith.constant, or a splat
+/// tensor (through any map).
+std::optional<double> constantOf(Ref r) {
+  FloatAttr f;
+  if (matchPattern(r.value, m_Constant(&f)))
+    return f.getValueAsDouble();
+  if (isa<RankedTensorType>(r.value.getType()))
+    return splatConstant(r.value);
+  return std::nullopt;
+}
+
+/// Peels constant factors off `r` (multiplications by and divisions by a
+/// constant, either operand order for a product), returning their product.
+double peelScales(Ref &r) {
+  double scale = 1.0;
+  r = resolve(r);
+  while (Operation *op = elementwiseOp(r)) {
+    if (isa<arith::MulFOp>(op)) {
+      if (auto c = constantOf(operandRef(op, 1))) {
+        scale *= *c;
+        r = operandRef(op, 0);
+        continue;
+      }
+      if (auto c = constantOf(operandRef(op, 0))) {
+        scale *= *c;
+        r = operandRef(op, 1);
+        continue;
+      }
+      break;
+    }
+    if (isa<arith::DivFOp>(op)) {
+      auto c = constantOf(operandRef(op, 1));
+      if (!c || *c == 0.0)
+        break;
+      scale /= *c;
+      r = operandRef(op, 0);
+      continue;
+    }
+    break;
+  }
+  return scale;
+}
+
+/// The tensor `r` is, read at the consumer's indices; null when `r` is a
+/// scalar computed in a body or a tensor read through a map.
+Value tensorOf(Ref r) {
+  if (r.map || !isa<RankedTensorType>(r.value.getType()))
+    return Value();
+  return r.value;
+}
+
+/// Whether `map` (rank `rank`) reads a tensor broadcast along `axis`: all
+/// dimensions but `axis` in order (the axis reduced away), or all with 0
+/// at `axis` (kept as a dimension of 1).
+bool broadcastsAlong(AffineMap map, int64_t axis, int64_t rank) {
+  if (!map || map.getNumDims() != rank || map.getNumSymbols())
+    return false;
+  SmallVector<AffineExpr> results(map.getResults());
+  if (int64_t(results.size()) == rank - 1) {
+    for (int64_t i = 0, d = 0; i < rank - 1; ++i, ++d) {
+      if (d == axis)
+        ++d;
+      auto dim = dyn_cast<AffineDimExpr>(results[i]);
+      if (!dim || dim.getPosition() != d)
+        return false;
+    }
+    return true;
+  }
+  if (int64_t(results.size()) != rank)
+    return false;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (i == axis) {
+      auto c = dyn_cast<AffineConstantExpr>(results[i]);
+      if (!c || c.getValue() != 0)
+        return false;
+      continue;
+    }
+    auto dim = dyn_cast<AffineDimExpr>(results[i]);
+    if (!dim || dim.getPosition() != i)
+      return false;
+  }
+  return true;
+}
+
+/// Whether `init` is filled with `v` everywhere (linalg.fill of a constant
+/// or a splat constant), or for -inf with anything at most the lowest f32.
+bool filledWith(Value init, double v) {
+  std::optional<double> c;
+  if (auto fill = init.getDefiningOp<linalg::FillOp>()) {
+    FloatAttr f;
+    if (matchPattern(fill.getInputs()[0], m_Constant(&f)))
+      c = f.getValueAsDouble();
+  } else {
+    c = splatConstant(init);
+  }
+  if (!c)
+    return false;
+  if (std::isinf(v) && v < 0)
+    return *c <= -double(std::numeric_limits<float>::max());
+  return *c == v;
+}
+
+enum class Combine { Sum, Max };
+
+/// If `r` is a reduction of one tensor over `axis` (of `rank` dimensions)
+/// by `combine` (linalg.reduce or a linalg.generic with one reduction
+/// loop, the axis reduced away or kept as 1), read through a map that
+/// broadcasts it back along the axis, the reduced tensor read at the
+/// consumer's indices.
+std::optional<Ref> reductionInput(Ref r, Combine combine, int64_t axis,
+                                  int64_t rank) {
+  if (!broadcastsAlong(r.map, axis, rank))
+    return std::nullopt;
+  auto op = r.value.getDefiningOp<linalg::LinalgOp>();
+  if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInputs() != 1 ||
+      op.getNumDpsInits() != 1 || op.getNumLoops() != rank ||
+      op.getNumReductionLoops() != 1 || !op.getBlock())
+    return std::nullopt;
+  SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+  if (iterators[axis] != utils::IteratorType::reduction ||
+      !op.getMatchingIndexingMap(op.getDpsInputOperand(0)).isIdentity() ||
+      !broadcastsAlong(op.getMatchingIndexingMap(op.getDpsInitOperand(0)), axis,
+                       rank))
+    return std::nullopt;
+  if (!filledWith(op.getDpsInits()[0],
+                  combine == Combine::Sum
+                      ? 0.0
+                      : -std::numeric_limits<double>::infinity()))
+    return std::nullopt;
+  Block *body = op.getBlock();
+  Operation *c = body->getTerminator()->getOperand(0).getDefiningOp();
+  bool kind = combine == Combine::Sum
+                  ? isa_and_nonnull<arith::AddFOp>(c)
+                  : isa_and_nonnull<arith::MaximumFOp, arith::MaxNumFOp>(c);
+  if (!kind)
+    return std::nullopt;
+  Value in = body->getArgument(0), acc = body->getArgument(1);
+  if (!((c->getOperand(0) == in && c->getOperand(1) == acc) ||
+        (c->getOperand(0) == acc && c->getOperand(1) == in)))
+    return std::nullopt;
+  return Ref{op.getDpsInputs()[0], AffineMap()};
+}
+
+/// A softmax over `axis` of a `rank`-dimensional tensor, as loom.softmax,
+/// linalg.softmax, or written out: exp(x - max(x)) / sum(exp(x - max(x)))
+/// (or without the max), the reductions broadcast back by linalg.broadcast
+/// or a generic's map. Returns what the softmax normalises (x).
+std::optional<Ref> softmaxInput(Value p, int64_t rank) {
+  int64_t axis = rank - 1;
+  if (auto sm = p.getDefiningOp<SoftmaxOp>()) {
+    if (int64_t(sm.getNormalizedAxis()) != axis)
+      return std::nullopt;
+    return Ref{sm.getInput(), AffineMap()};
+  }
+  if (auto sm = p.getDefiningOp<linalg::SoftmaxOp>()) {
+    if (int64_t(sm.getDimension()) != axis)
+      return std::nullopt;
+    return Ref{sm.getInput(), AffineMap()};
+  }
+  Ref r = resolve({p, AffineMap()});
+  Operation *div = elementwiseOp(r);
+  if (!isa_and_nonnull<arith::DivFOp>(div))
+    return std::nullopt;
+  Ref num = operandRef(div, 0), den = operandRef(div, 1);
+  std::optional<Ref> summed = reductionInput(den, Combine::Sum, axis, rank);
+  if (!summed || resolve(*summed) != num)
+    return std::nullopt;
+  Operation *exp = elementwiseOp(num);
+  if (!isa_and_nonnull<math::ExpOp>(exp))
+    return std::nullopt;
+  Ref arg = operandRef(exp, 0);
+  // exp(x - max(x)): x is what the max reduces.
+  if (Operation *sub = elementwiseOp(arg);
+      isa_and_nonnull<arith::SubFOp>(sub)) {
+    if (std::optional<Ref> x =
+            reductionInput(operandRef(sub, 1), Combine::Max, axis, rank))
+      if (resolve(*x) == operandRef(sub, 0))
+        return *x;
+  }
+  return arg;
+}
+
+//===----------------------------------------------------------------------===//
+// Matrix products and transposes, however spelled
+//===----------------------------------------------------------------------===//
+
+/// C[.., m, n] = sum_k lhs[.., m, k] rhs[.., k, n] over leading batch
+/// dimensions, with `rhsT` when rhs is stored [.., n, k].
+struct Matmul {
+  Value lhs, rhs;
+  bool rhsT = false;
+  unsigned rank;
+};
+
+/// The matrix product `c` is, if it is one: loom.matmul (lhs not
+/// transposed), or a linalg contraction on tensors (linalg.batch_matmul,
+/// linalg.matmul with any maps, an einsum-style linalg.generic) with every
+/// batch dimension in the same order everywhere, a multiply-add body and a
+/// zero init.
+std::optional<Matmul> matmulOf(Value c) {
+  if (!c)
+    return std::nullopt;
+  if (auto mm = c.getDefiningOp<MatmulOp>()) {
+    if (mm.getTransposeLhs())
+      return std::nullopt;
+    return Matmul{mm.getLhs(), mm.getRhs(), mm.getTransposeRhs(),
+                  unsigned(mm.getType().getRank())};
+  }
+  auto op = c.getDefiningOp<linalg::LinalgOp>();
+  if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
+      !linalg::isaContractionOpInterface(op) ||
+      !filledWith(op.getDpsInits()[0], 0.0))
+    return std::nullopt;
+  unsigned rank = cast<RankedTensorType>(c.getType()).getRank();
+  if (op.getNumLoops() != rank + 1)
+    return std::nullopt;
+  auto dims = [](AffineMap map) {
+    SmallVector<int64_t> d;
+    for (AffineExpr e : map.getResults()) {
+      auto dim = dyn_cast<AffineDimExpr>(e);
+      if (!dim)
+        return SmallVector<int64_t>{};
+      d.push_back(dim.getPosition());
+    }
+    return d;
+  };
+  SmallVector<int64_t> out =
+      dims(op.getMatchingIndexingMap(op.getDpsInitOperand(0)));
+  SmallVector<int64_t> a =
+      dims(op.getMatchingIndexingMap(op.getDpsInputOperand(0)));
+  SmallVector<int64_t> b =
+      dims(op.getMatchingIndexingMap(op.getDpsInputOperand(1)));
+  if (out.size() != rank || a.size() != rank || b.size() != rank)
+    return std::nullopt;
+  SmallVector<utils::IteratorType> it = op.getIteratorTypesArray();
+  int64_t k = -1;
+  for (unsigned d = 0; d < it.size(); ++d)
+    if (it[d] == utils::IteratorType::reduction)
+      k = d;
+  int64_t m = out[rank - 2], n = out[rank - 1];
+  ArrayRef<int64_t> batch = ArrayRef<int64_t>(out).drop_back(2);
+  if (ArrayRef<int64_t>(a).drop_back(2) != batch ||
+      ArrayRef<int64_t>(b).drop_back(2) != batch)
+    return std::nullopt;
+  if (a[rank - 2] != m || a[rank - 1] != k)
+    return std::nullopt; // lhs transposed (Pᵀ·V is not attention)
+  Matmul mm{op.getDpsInputs()[0], op.getDpsInputs()[1], false, rank};
+  if (b[rank - 2] == k && b[rank - 1] == n)
+    return mm;
+  if (b[rank - 2] == n && b[rank - 1] == k) {
+    mm.rhsT = true;
+    return mm;
+  }
+  return std::nullopt;
+}
+
+/// If `v` is a transpose (loom.transpose, linalg.transpose, or a
+/// linalg.generic copying its input through a permutation), its input and
+/// the permutation as loom.transpose states it (result dimension i is
+/// input dimension perm[i]).
+std::optional<std::pair<Value, SmallVector<int64_t>>> transposeOf(Value v) {
+  if (auto t = v.getDefiningOp<TransposeOp>())
+    return std::pair{t.getInput(), llvm::to_vector(t.getPermutation())};
+  auto op = v.getDefiningOp<linalg::LinalgOp>();
+  if (!op || !isElementwise(op) || op.getNumDpsInputs() != 1 || !op.getBlock())
+    return std::nullopt;
+  Value yielded = op.getBlock()->getTerminator()->getOperand(0);
+  auto arg = dyn_cast<BlockArgument>(yielded);
+  AffineMap map = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
+  if (!arg || arg.getArgNumber() != 0 || !map.isPermutation())
+    return std::nullopt;
+  // The input's index i is the loop (result) dimension map[i]: result
+  // dimension j reads input dimension perm[j] with map[perm[j]] = j.
+  unsigned rank = map.getNumResults();
+  SmallVector<int64_t> perm(rank);
+  for (unsigned i = 0; i < rank; ++i)
+    perm[cast<AffineDimExpr>(map.getResult(i)).getPosition()] = i;
+  return std::pair{op.getDpsInputs()[0], perm};
+}
+
 /// What the walk up from the softmax found.
 struct Scores {
   Value query, key;       // key in [batch, heads, seq, head_dim] layout ...
   bool keyIsBSHD = false; // ... or, when set, in [batch, seq, heads, head_dim]
   double scale = 1.0;
+  unsigned rank = 4; ///< 3: [batch * heads, seq, head_dim]
 };
 
-/// Matches `[scale] (Q·Kᵀ) [scale]` with the scale on the scores or on Q.
-FailureOr<Scores> matchScores(Value v) {
+/// Matches `[scale] (Q·Kᵀ) [scale]` with constant factors on the scores,
+/// on Q, on K or Kᵀ (split between them too).
+FailureOr<Scores> matchScores(Ref r) {
   Scores s;
-  // Scale applied to the scores (any number of times).
-  while (true) {
-    if (auto mul = v.getDefiningOp<arith::MulFOp>()) {
-      if (auto c = splatConstant(mul.getRhs())) {
-        s.scale *= *c;
-        v = mul.getLhs();
-        continue;
-      }
-      if (auto c = splatConstant(mul.getLhs())) {
-        s.scale *= *c;
-        v = mul.getRhs();
-        continue;
-      }
-      return failure(); // a scale that varies per element
-    }
-    if (auto div = v.getDefiningOp<arith::DivFOp>()) {
-      auto c = splatConstant(div.getRhs());
-      if (!c || *c == 0.0)
-        return failure();
-      s.scale /= *c;
-      v = div.getLhs();
-      continue;
-    }
-    break;
-  }
-  auto qk = v.getDefiningOp<MatmulOp>();
-  if (!qk || qk.getTransposeLhs())
+  s.scale = peelScales(r);
+  std::optional<Matmul> qk = matmulOf(tensorOf(r));
+  if (!qk)
     return failure();
-  Value k = qk.getRhs();
-  if (!qk.getTransposeRhs()) {
-    // Kᵀ from [b, h, s, d] ([0, 1, 3, 2]) or straight from [b, s, h, d]
-    // ([0, 2, 3, 1]).
-    auto t = k.getDefiningOp<TransposeOp>();
+  s.rank = qk->rank;
+  Ref q{qk->lhs, AffineMap()}, k{qk->rhs, AffineMap()};
+  s.scale *= peelScales(q);
+  s.scale *= peelScales(k);
+  Value key = tensorOf(k);
+  if (!key)
+    return failure();
+  if (!qk->rhsT) {
+    // Kᵀ from [.., s, d] (the last two dimensions swapped) or, rank 4,
+    // straight from [b, s, h, d] ([0, 2, 3, 1]).
+    auto t = transposeOf(key);
     if (!t)
       return failure();
-    if (t.getPermutation() == ArrayRef<int64_t>{0, 2, 3, 1})
+    SmallVector<int64_t> swap = llvm::to_vector(llvm::seq<int64_t>(0, s.rank));
+    std::swap(swap[s.rank - 1], swap[s.rank - 2]);
+    if (s.rank == 4 && t->second == ArrayRef<int64_t>{0, 2, 3, 1})
       s.keyIsBSHD = true;
-    else if (t.getPermutation() != ArrayRef<int64_t>{0, 1, 3, 2})
+    else if (t->second != ArrayRef<int64_t>(swap))
       return failure();
-    k = t.getInput();
+    k = {t->first, AffineMap()};
+    s.scale *= peelScales(k);
+    key = tensorOf(k);
+    if (!key)
+      return failure();
   }
-  Value q = qk.getLhs();
-  // Scale applied to Q.
-  if (auto mul = q.getDefiningOp<arith::MulFOp>()) {
-    if (auto c = splatConstant(mul.getRhs())) {
-      s.scale *= *c;
-      q = mul.getLhs();
-    } else if (auto c = splatConstant(mul.getLhs())) {
-      s.scale *= *c;
-      q = mul.getRhs();
-    }
-  }
-  s.query = q;
-  s.key = k;
+  s.query = tensorOf(q);
+  s.key = key;
+  if (!s.query)
+    return failure();
   return s;
 }
 
@@ -265,63 +610,104 @@ int64_t stripHeadRepeat(Value &v) {
   return repeats;
 }
 
-struct FuseAttention : OpRewritePattern<MatmulOp> {
-  using OpRewritePattern::OpRewritePattern;
+/// The additive mask `r` is, as a tensor loom.attention takes: read at the
+/// scores' indices (rank `rank`), or a [q_len, kv_len] tensor broadcast
+/// over batch and heads. Null otherwise.
+Value maskTensor(Ref r, unsigned rank) {
+  if (Value t = tensorOf(r))
+    return t;
+  if (!r.map || !isa<RankedTensorType>(r.value.getType()) ||
+      r.map.getNumResults() != 2)
+    return Value();
+  auto a = dyn_cast<AffineDimExpr>(r.map.getResult(0));
+  auto b = dyn_cast<AffineDimExpr>(r.map.getResult(1));
+  if (!a || !b || a.getPosition() != rank - 2 || b.getPosition() != rank - 1)
+    return Value();
+  return r.value;
+}
 
-  LogicalResult matchAndRewrite(MatmulOp pv,
+/// Fuses attention ending at `pv`'s result, a P·V product however
+/// spelled (matmulOf).
+struct FuseAttention : RewritePattern {
+  FuseAttention(MLIRContext *ctx)
+      : RewritePattern(MatchAnyOpTypeTag(), /*benefit=*/1, ctx) {}
+
+  LogicalResult matchAndRewrite(Operation *pv,
                                 PatternRewriter &rewriter) const override {
-    if (pv.getTransposeLhs() || pv.getTransposeRhs() ||
-        pv.getType().getRank() != 4)
+    if (pv->getNumResults() != 1 || !isa<MatmulOp, linalg::LinalgOp>(pv))
+      return failure();
+    Value out = pv->getResult(0);
+    std::optional<Matmul> pvMatmul = matmulOf(out);
+    if (!pvMatmul || pvMatmul->rhsT ||
+        (pvMatmul->rank != 4 && pvMatmul->rank != 3))
       return rewriter.notifyMatchFailure(pv, "not a [b, h, s, d] P·V matmul");
-    auto softmax = pv.getLhs().getDefiningOp<SoftmaxOp>();
-    if (!softmax || softmax.getNormalizedAxis() != 3)
+    unsigned rank = pvMatmul->rank;
+    std::optional<Ref> softmaxed = softmaxInput(pvMatmul->lhs, rank);
+    if (!softmaxed)
       return rewriter.notifyMatchFailure(pv, "no softmax over the keys");
 
     // The scores, and a mask: additive (on either side of an addf), or a
     // select of -inf by a boolean tensor (`where(hidden, -inf, s)` or
     // `where(visible, s, -inf)`).
-    Value scored = softmax.getInput(), mask;
+    Ref scored = resolve(*softmaxed);
+    Value mask;
     Value condition;            // a boolean mask, true where the key is ...
     bool conditionHides = true; // ... hidden (false: visible)
     FailureOr<Scores> scores = matchScores(scored);
     if (failed(scores)) {
-      if (auto add = scored.getDefiningOp<arith::AddFOp>()) {
-        if (succeeded(scores = matchScores(add.getLhs())))
-          mask = add.getRhs();
-        else if (succeeded(scores = matchScores(add.getRhs())))
-          mask = add.getLhs();
-      } else if (auto sel = scored.getDefiningOp<arith::SelectOp>()) {
-        if (isNegInfSplat(sel.getTrueValue()) &&
-            succeeded(scores = matchScores(sel.getFalseValue()))) {
-          condition = sel.getCondition();
-        } else if (isNegInfSplat(sel.getFalseValue()) &&
-                   succeeded(scores = matchScores(sel.getTrueValue()))) {
-          condition = sel.getCondition();
+      Operation *op = elementwiseOp(scored);
+      if (isa_and_nonnull<arith::AddFOp>(op)) {
+        for (unsigned i : {0u, 1u}) {
+          Ref other = operandRef(op, 1 - i);
+          if (succeeded(scores = matchScores(operandRef(op, i)))) {
+            mask = maskTensor(other, rank);
+            break;
+          }
+        }
+        if (succeeded(scores) && !mask)
+          return rewriter.notifyMatchFailure(pv, "a mask that is no tensor");
+      } else if (isa_and_nonnull<arith::SelectOp>(op)) {
+        Ref t = operandRef(op, 1), f = operandRef(op, 2);
+        auto isNegInf = [](Ref r) {
+          std::optional<double> c = constantOf(r);
+          return c && std::isinf(*c) && *c < 0;
+        };
+        if (isNegInf(t) && succeeded(scores = matchScores(f))) {
+          condition = tensorOf(operandRef(op, 0));
+        } else if (isNegInf(f) && succeeded(scores = matchScores(t))) {
+          condition = tensorOf(operandRef(op, 0));
           conditionHides = false;
         }
-        if (condition && !isa<RankedTensorType>(condition.getType()))
-          return rewriter.notifyMatchFailure(pv, "a scalar select is no mask");
+        if (succeeded(scores) && !condition)
+          return rewriter.notifyMatchFailure(pv, "a select by no mask tensor");
       }
       if (failed(scores))
         return rewriter.notifyMatchFailure(pv, "no Q·Kᵀ under the mask");
     }
+    if (scores->rank != rank)
+      return rewriter.notifyMatchFailure(pv, "Q·Kᵀ and P·V of other ranks");
 
-    Value key = scores->key, value = pv.getRhs();
+    Location loc = pv->getLoc();
+    Value key = scores->key, value = pvMatmul->rhs, query = scores->query;
     if (scores->keyIsBSHD) {
       if (cast<RankedTensorType>(key.getType()).getRank() != 4)
         return rewriter.notifyMatchFailure(pv, "K is not rank 4");
-      key = TransposeOp::create(rewriter, pv.getLoc(), key,
+      key = TransposeOp::create(rewriter, loc, key,
                                 ArrayRef<int64_t>{0, 2, 1, 3});
     }
     int64_t keyRepeat = stripHeadRepeat(key);
     int64_t valueRepeat = stripHeadRepeat(value);
     if (keyRepeat != valueRepeat)
       return rewriter.notifyMatchFailure(pv, "K and V repeated differently");
-    auto qType = cast<RankedTensorType>(scores->query.getType());
+    auto qType = cast<RankedTensorType>(query.getType());
     auto kType = cast<RankedTensorType>(key.getType());
     auto vType = cast<RankedTensorType>(value.getType());
-    if (qType.getRank() != 4 || kType.getRank() != 4 || vType.getRank() != 4)
-      return rewriter.notifyMatchFailure(pv, "operands are not rank 4");
+    if (qType.getRank() != rank || kType.getRank() != rank ||
+        vType.getRank() != rank)
+      return rewriter.notifyMatchFailure(pv, "operands of another rank");
+    Type elt = qType.getElementType();
+    if (kType.getElementType() != elt || vType.getElementType() != elt)
+      return rewriter.notifyMatchFailure(pv, "operands of other types");
 
     bool causal = false;
     Value offset;
@@ -343,37 +729,56 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
         window = c->window;
       } else {
         // Any other boolean mask becomes the additive mask it stands for.
-        auto type = cast<RankedTensorType>(scored.getType());
-        if (!type.hasStaticShape())
+        auto cType = cast<RankedTensorType>(condition.getType());
+        if (!cType.hasStaticShape())
           return rewriter.notifyMatchFailure(pv, "dynamic boolean mask");
-        Location loc = pv.getLoc();
+        auto type = RankedTensorType::get(cType.getShape(), elt);
         Value ninf = arith::ConstantOp::create(
             rewriter, loc,
             DenseElementsAttr::get(
                 type, rewriter.getFloatAttr(
-                          type.getElementType(),
-                          -std::numeric_limits<double>::infinity())));
+                          elt, -std::numeric_limits<double>::infinity())));
         Value zero = arith::ConstantOp::create(
             rewriter, loc,
-            DenseElementsAttr::get(
-                type, rewriter.getFloatAttr(type.getElementType(), 0.0)));
+            DenseElementsAttr::get(type, rewriter.getFloatAttr(elt, 0.0)));
         mask =
             conditionHides
                 ? arith::SelectOp::create(rewriter, loc, condition, ninf, zero)
                 : arith::SelectOp::create(rewriter, loc, condition, zero, ninf);
       }
     }
+    if (mask && cast<RankedTensorType>(mask.getType()).getElementType() != elt)
+      return rewriter.notifyMatchFailure(pv, "a mask of another type");
+    // [batch * heads, seq, dim] (batch_matmul): one batch of heads.
+    auto addBatch = [&](Value v) -> Value {
+      auto type = cast<RankedTensorType>(v.getType());
+      SmallVector<int64_t> shape = {1};
+      llvm::append_range(shape, type.getShape());
+      return tensor::ExpandShapeOp::create(
+          rewriter, loc, RankedTensorType::get(shape, type.getElementType()), v,
+          SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+    };
+    if (rank == 3) {
+      query = addBatch(query);
+      key = addBatch(key);
+      value = addBatch(value);
+      if (mask && cast<RankedTensorType>(mask.getType()).getRank() == 3)
+        mask = addBatch(mask);
+    }
     auto attention = AttentionOp::create(
-        rewriter, pv.getLoc(), scores->query, key, value, mask, offset,
+        rewriter, loc, query, key, value, mask, offset,
         rewriter.getFloatAttr(rewriter.getF32Type(), scores->scale), causal,
         window);
     Value result = attention.getResult();
-    if (result.getType() != pv.getType())
-      result =
-          tensor::CastOp::create(rewriter, pv.getLoc(), pv.getType(), result);
-    LDBG() << "fused attention at " << pv.getLoc() << ": scale "
-           << scores->scale << (causal ? ", causal" : "")
-           << (mask ? ", explicit mask" : "") << (window ? ", windowed" : "");
+    if (rank == 3)
+      result = tensor::CollapseShapeOp::create(
+          rewriter, loc, result,
+          SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+    if (result.getType() != out.getType())
+      result = tensor::CastOp::create(rewriter, loc, out.getType(), result);
+    LDBG() << "fused attention at " << loc << ": scale " << scores->scale
+           << (causal ? ", causal" : "") << (mask ? ", explicit mask" : "")
+           << (window ? ", windowed" : "");
     rewriter.replaceOp(pv, result);
     return success();
   }

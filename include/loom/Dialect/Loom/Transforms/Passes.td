@@ -128,18 +128,39 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
     Finds `softmax(scale · Q·Kᵀ + mask) · V` spelled with loom and upstream
     ops and replaces it with one `loom.attention`, so that attention can be
     lowered as a whole (tiled, with an online softmax) instead of through a
-    `[q_len, kv_len]` score matrix per head. Recognised:
+    `[q_len, kv_len]` score matrix per head. Loom's own ops and upstream
+    linalg/arith/math on tensors are read alike: an elementwise value is
+    followed through arith and math ops on tensors and through the bodies
+    of elementwise linalg ops (generic or named), fused or not, and a
+    reduction or `linalg.broadcast` read back along the keys is seen through
+    the consumer's indexing map. Recognised:
 
-    - Kᵀ as a `loom.transpose` of the last two dimensions, as the matmul's
-      `transpose_rhs` flag, or straight from `[batch, seq, heads, dim]`
-      (permutation `[0, 2, 3, 1]`; Q and V moved to `[batch, heads, seq,
+    - the matrix products as `loom.matmul`, `linalg.batch_matmul` over
+      `[batch * heads, seq, dim]` (the fused op gets a batch of one, its
+      result collapsed back), `linalg.matmul`/`batch_matmul` with indexing
+      maps, or an einsum-style `linalg.generic` contraction (`bhid,bhjd->bhij`
+      and `bhij,bhjd->bhid`; K may be read as `[.., keys, dim]` by the map),
+      with a zero init;
+    - Kᵀ as a `loom.transpose` or `linalg.transpose` of the last two
+      dimensions, a `linalg.generic` copying through a transposing map, the
+      matmul's `transpose_rhs` flag, or straight from `[batch, seq, heads,
+      dim]` (permutation `[0, 2, 3, 1]`; Q and V moved to `[batch, heads, seq,
       dim]` by the author, the output moved back);
-    - the scale as `arith.mulf` by a splat constant, `arith.divf` by one
-      (`/ sqrt(d)`), applied to the scores or to Q, or absent (scale 1);
-    - the mask as an additive tensor (`arith.addf`); a `tensor.generate`
-      that yields `-inf` where the key comes after the query's position
-      (offset + i) becomes `causal` with that offset, and one that also
-      hides keys `W` or more positions back becomes `window = W`;
+    - the softmax as `loom.softmax`, `linalg.softmax`, or written out:
+      `exp(x - max(x)) / sum(...)` (or without the max) over the keys, the
+      max and sum as `linalg.reduce` or a `linalg.generic` reduction (the
+      axis dropped or kept as 1), broadcast back by `linalg.broadcast` or a
+      map, the rest in arith/math on tensors or generic bodies;
+    - the scale as multiplications by a constant (splat or dense splat,
+      either operand, in a generic body too) and divisions by one (`/
+      sqrt(d)`), on the scores, on Q, on K or Kᵀ, or split between Q and K
+      (d^-1/4 on each), all multiplied into `scale`;
+    - the mask as an additive tensor (`arith.addf`, a `[q_len, kv_len]`
+      tensor broadcast over batch and heads by a map too); a
+      `tensor.generate` that yields `-inf` where the key comes after the
+      query's position (offset + i) becomes `causal` with that offset, and
+      one that also hides keys `W` or more positions back becomes `window =
+      W`;
     - the mask as a select of `-inf`: `select(hidden, -inf, s)` or
       `select(visible, s, -inf)`; a generated iota comparison (key after
       query, or key at or before query) becomes `causal`, any other boolean
@@ -149,9 +170,16 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       `[b, kv, rep, s, d]` collapsed to `[b, kv * rep, s, d]`); the repeat
       is dropped: `loom.attention` reads the shared heads.
 
-    Softmax over another axis than the keys, a scale that is not one
-    constant, a mask combined other than by addition or a select of `-inf`,
-    or K and V repeated differently are left alone.
+    Left alone, as not softmax(scale · Q·Kᵀ + mask) · V: a softmax over
+    another axis than the keys (or a sum over the queries), exp without the
+    normalisation, soft-capping (`tanh`) before the softmax, a scale that is
+    not one constant, a mask combined other than by addition or a select
+    of `-inf`, anything between the softmax and P·V (dropout), Pᵀ·V, P·V
+    accumulated onto a tensor other than zero, or K and V repeated
+    differently. (A multiplication of Q or K by a tensor is another Q or K,
+    not a scale: it stays as the fused op's operand.) Every lit case of this
+    pass is also compiled with and without it and compared on random
+    inputs (FusionNumericsTest).
 
     Before:
 
@@ -170,7 +198,9 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
     %o = loom.attention %q, %k, %v scale = 0.353553385 : ... -> tensor<1x8x16x8xf32>
     ```
   }];
-  let dependentDialects = ["::mlir::loom::LoomDialect"];
+  let dependentDialects = ["::mlir::loom::LoomDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 //===----------------------------------------------------------------------===//
