@@ -490,52 +490,101 @@ bool matchQueryPosition(Value v, Value i, Region &region, Value &offset) {
   return false;
 }
 
-/// Matches the condition "key j is hidden from query i": `j > offset + i`,
-/// optionally or-ed with `j + W <= offset + i` (a sliding window).
+/// `p` with its operands swapped (a < b is b > a).
+arith::CmpIPredicate swapped(arith::CmpIPredicate p) {
+  using P = arith::CmpIPredicate;
+  switch (p) {
+  case P::slt:
+    return P::sgt;
+  case P::sgt:
+    return P::slt;
+  case P::sle:
+    return P::sge;
+  case P::sge:
+    return P::sle;
+  case P::ult:
+    return P::ugt;
+  case P::ugt:
+    return P::ult;
+  case P::ule:
+    return P::uge;
+  case P::uge:
+    return P::ule;
+  default:
+    return p;
+  }
+}
+
+/// `cond` as a comparison `key PRED other`, where `isKey` picks the side
+/// that holds the key (either operand order).
+std::optional<std::pair<arith::CmpIPredicate, Value>>
+keyComparison(Value cond, function_ref<bool(Value)> isKey) {
+  auto cmp = cond.getDefiningOp<arith::CmpIOp>();
+  if (!cmp)
+    return std::nullopt;
+  if (isKey(cmp.getLhs()))
+    return std::pair{cmp.getPredicate(), cmp.getRhs()};
+  if (isKey(cmp.getRhs()))
+    return std::pair{swapped(cmp.getPredicate()), cmp.getLhs()};
+  return std::nullopt;
+}
+
+/// Matches the condition "key j is hidden from query i": `j > offset + i`
+/// in either operand order (`offset + i < j`), signed or unsigned,
+/// optionally or-ed with `j + W <= offset + i` (a sliding window, also in
+/// either order).
 FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
                                            Region &region) {
+  using P = arith::CmpIPredicate;
   CausalMask result;
   Value windowCond;
   if (auto orOp = cond.getDefiningOp<arith::OrIOp>()) {
+    // Either side may be the window's.
     cond = orOp.getLhs();
     windowCond = orOp.getRhs();
+    auto isJ = [&](Value v) { return v == j; };
+    auto after = keyComparison(cond, isJ);
+    if (!after || (after->first != P::ugt && after->first != P::sgt))
+      std::swap(cond, windowCond);
   }
   // key after query: j > qpos
-  auto after = cond.getDefiningOp<arith::CmpIOp>();
-  if (!after || after.getLhs() != j ||
-      (after.getPredicate() != arith::CmpIPredicate::ugt &&
-       after.getPredicate() != arith::CmpIPredicate::sgt) ||
-      !matchQueryPosition(after.getRhs(), i, region, result.offset))
+  auto after = keyComparison(cond, [&](Value v) { return v == j; });
+  if (!after || (after->first != P::ugt && after->first != P::sgt) ||
+      !matchQueryPosition(after->second, i, region, result.offset))
     return failure();
   if (windowCond) {
     // key too old: j + W <= qpos
-    auto old = windowCond.getDefiningOp<arith::CmpIOp>();
-    Value unusedOffset;
-    if (!old ||
-        (old.getPredicate() != arith::CmpIPredicate::ule &&
-         old.getPredicate() != arith::CmpIPredicate::sle) ||
-        !matchQueryPosition(old.getRhs(), i, region, unusedOffset) ||
-        unusedOffset != result.offset)
-      return failure();
-    auto jw = old.getLhs().getDefiningOp<arith::AddIOp>();
     IntegerAttr w;
-    if (!jw || jw.getLhs() != j || !matchPattern(jw.getRhs(), m_Constant(&w)) ||
-        w.getInt() <= 0)
+    auto isJPlusW = [&](Value v) {
+      auto add = v.getDefiningOp<arith::AddIOp>();
+      if (!add)
+        return false;
+      for (auto [a, b] : {std::pair{add.getLhs(), add.getRhs()},
+                          std::pair{add.getRhs(), add.getLhs()}})
+        if (a == j && matchPattern(b, m_Constant(&w)))
+          return true;
+      return false;
+    };
+    auto old = keyComparison(windowCond, isJPlusW);
+    Value unusedOffset;
+    if (!old || (old->first != P::ule && old->first != P::sle) ||
+        !matchQueryPosition(old->second, i, region, unusedOffset) ||
+        unusedOffset != result.offset || w.getInt() <= 0)
       return failure();
     result.window = w.getInt();
   }
   return result;
 }
 
-/// Matches "key j is visible to query i": `j <= offset + i` (no window).
+/// Matches "key j is visible to query i": `j <= offset + i` in either
+/// operand order (no window).
 FailureOr<CausalMask> matchVisibleCondition(Value cond, Value i, Value j,
                                             Region &region) {
+  using P = arith::CmpIPredicate;
   CausalMask result;
-  auto cmp = cond.getDefiningOp<arith::CmpIOp>();
-  if (!cmp || cmp.getLhs() != j ||
-      (cmp.getPredicate() != arith::CmpIPredicate::ule &&
-       cmp.getPredicate() != arith::CmpIPredicate::sle) ||
-      !matchQueryPosition(cmp.getRhs(), i, region, result.offset))
+  auto visible = keyComparison(cond, [&](Value v) { return v == j; });
+  if (!visible || (visible->first != P::ule && visible->first != P::sle) ||
+      !matchQueryPosition(visible->second, i, region, result.offset))
     return failure();
   return result;
 }
@@ -547,7 +596,7 @@ bool isNegInfSplat(Value v) {
 }
 
 /// A causal additive mask: a tensor.generate yielding
-/// select(hidden, -inf, 0).
+/// select(hidden, -inf, 0) or select(visible, 0, -inf).
 FailureOr<CausalMask> matchCausalMask(Value mask) {
   auto gen = mask.getDefiningOp<tensor::GenerateOp>();
   if (!gen || gen.getType().getRank() != 4)
@@ -558,14 +607,20 @@ FailureOr<CausalMask> matchCausalMask(Value mask) {
   auto select = yield.getValue().getDefiningOp<arith::SelectOp>();
   if (!select)
     return failure();
-  FloatAttr hiddenValue, shownValue;
-  if (!matchPattern(select.getTrueValue(), m_Constant(&hiddenValue)) ||
-      !matchPattern(select.getFalseValue(), m_Constant(&shownValue)) ||
-      !hiddenValue.getValue().isInfinity() ||
-      !hiddenValue.getValue().isNegative() || !shownValue.getValue().isZero())
+  FloatAttr onTrue, onFalse;
+  if (!matchPattern(select.getTrueValue(), m_Constant(&onTrue)) ||
+      !matchPattern(select.getFalseValue(), m_Constant(&onFalse)))
     return failure();
-  return matchHiddenCondition(select.getCondition(), body.getArgument(2),
-                              body.getArgument(3), region);
+  auto isNegInf = [](FloatAttr f) {
+    return f.getValue().isInfinity() && f.getValue().isNegative();
+  };
+  Value i = body.getArgument(2), j = body.getArgument(3);
+  // select(hidden, -inf, 0) or select(visible, 0, -inf).
+  if (isNegInf(onTrue) && onFalse.getValue().isZero())
+    return matchHiddenCondition(select.getCondition(), i, j, region);
+  if (onTrue.getValue().isZero() && isNegInf(onFalse))
+    return matchVisibleCondition(select.getCondition(), i, j, region);
+  return failure();
 }
 
 /// A causal boolean mask: a tensor.generate of i1 yielding the hidden

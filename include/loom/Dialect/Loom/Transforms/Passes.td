@@ -160,7 +160,10 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       `tensor.generate` that yields `-inf` where the key comes after the
       query's position (offset + i) becomes `causal` with that offset, and
       one that also hides keys `W` or more positions back becomes `window =
-      W`;
+      W`: as `select(hidden, -inf, 0)` or `select(visible, 0, -inf)`, the
+      comparisons in either operand order (`j > i` or `i < j`, `j + W <= i`
+      or `i >= j + W`), signed or unsigned, the window's condition on either
+      side of the `or`;
     - the mask as a select of `-inf`: `select(hidden, -inf, s)` or
       `select(visible, s, -inf)`; a generated iota comparison (key after
       query, or key at or before query) becomes `causal`, any other boolean
