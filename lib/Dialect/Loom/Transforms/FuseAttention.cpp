@@ -106,15 +106,14 @@ Ref resolve(Ref r) {
     if (!op || !isElementwise(op) || op.getBlock() == nullptr)
       return r;
     Value yielded = op.getBlock()->getTerminator()->getOperand(0);
-    // A transpose stays a tensor (matmulOf's operands are looked through
-    // transposes by transposeOf, in a layout it checks).
+    // A transpose or broadcast stays a tensor: matmulOf's operands are
+    // looked through transposes by transposeOf, in a layout it checks, and
+    // reductions read back along an axis by reductionInput.
     if (auto arg = dyn_cast<BlockArgument>(yielded))
-      if (arg.getArgNumber() < op.getNumDpsInputs()) {
-        AffineMap map = op.getMatchingIndexingMap(
-            op.getDpsInputOperand(arg.getArgNumber()));
-        if (map.isPermutation() && !map.isIdentity())
-          return r;
-      }
+      if (arg.getArgNumber() < op.getNumDpsInputs() &&
+          !op.getMatchingIndexingMap(op.getDpsInputOperand(arg.getArgNumber()))
+               .isIdentity())
+        return r;
     r = {yielded, AffineMap()};
   }
   return r;
@@ -248,6 +247,17 @@ enum class Combine { Sum, Max };
 /// consumer's indices.
 std::optional<Ref> reductionInput(Ref r, Combine combine, int64_t axis,
                                   int64_t rank) {
+  // A linalg.broadcast (or a generic copying through a broadcasting map)
+  // is read as its input through that map.
+  if (auto op = r.value.getDefiningOp<linalg::LinalgOp>();
+      op && !r.map && isElementwise(op) && op.getNumDpsInputs() == 1 &&
+      op.getBlock()) {
+    auto arg =
+        dyn_cast<BlockArgument>(op.getBlock()->getTerminator()->getOperand(0));
+    if (arg && arg.getArgNumber() == 0)
+      r = {op.getDpsInputs()[0],
+           op.getMatchingIndexingMap(op.getDpsInputOperand(0))};
+  }
   if (!broadcastsAlong(r.map, axis, rank))
     return std::nullopt;
   auto op = r.value.getDefiningOp<linalg::LinalgOp>();
@@ -637,11 +647,44 @@ FailureOr<CausalMask> matchCausalCondition(Value cond, bool hidden) {
                 : matchVisibleCondition(yielded, i, j, region);
 }
 
-/// Strips a repeat of the heads (GQA written out); returns the repeat count.
-/// Two spellings: `loom.repeat_interleave` along the heads, and Hugging
-/// Face's `repeat_kv`: a `linalg.broadcast` of [b, kv, s, d] to
-/// [b, kv, rep, s, d] collapsed to [b, kv * rep, s, d].
-int64_t stripHeadRepeat(Value &v) {
+/// A broadcast of `v`'s heads written out as a `linalg.broadcast` adding
+/// the repeat dimension right after the heads (`heads` the heads' axis, in
+/// a rank-4 tensor) collapsed into them: Hugging Face's `repeat_kv` on
+/// [b, kv, s, d] (heads 1), Meta's `repeat_kv` on [b, s, kv, d] (heads 2).
+/// Strips it and returns the repeat count, or 1.
+int64_t stripCollapsedRepeat(Value &v, int64_t heads) {
+  auto collapse = v.getDefiningOp<tensor::CollapseShapeOp>();
+  if (!collapse || collapse.getSrcType().getRank() != 5)
+    return 1;
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t d = 0, src = 0; d < 4; ++d, ++src) {
+    if (d == heads) {
+      groups.push_back({src, src + 1});
+      ++src;
+    } else {
+      groups.push_back({src});
+    }
+  }
+  if (collapse.getReassociationIndices() != groups)
+    return 1;
+  auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>();
+  if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{heads + 1})
+    return 1;
+  int64_t repeats = collapse.getSrcType().getDimSize(heads + 1);
+  if (ShapedType::isDynamic(repeats))
+    return 1;
+  v = broadcast.getInput();
+  return repeats;
+}
+
+/// Strips a repeat of the heads of [b, h, s, d] (GQA or MQA written out);
+/// returns the repeat count. Spellings: `loom.repeat_interleave` along
+/// the heads; Hugging Face's `repeat_kv` (stripCollapsedRepeat); Meta's,
+/// the repeat on [b, s, kv, d] before the transpose to [b, h, s, d] (the
+/// transpose is made again on the shared heads); and one shared head
+/// broadcast to every head (`linalg.broadcast` of [b, s, d] along the
+/// heads: multi-query attention, the head restored as a dimension of 1).
+int64_t stripHeadRepeat(Value &v, PatternRewriter &rewriter, Location loc) {
   if (auto r = v.getDefiningOp<RepeatInterleaveOp>()) {
     if (r.getAxis() == 1) {
       v = r.getInput();
@@ -649,20 +692,32 @@ int64_t stripHeadRepeat(Value &v) {
     }
     return 1;
   }
-  auto collapse = v.getDefiningOp<tensor::CollapseShapeOp>();
-  if (!collapse || collapse.getSrcType().getRank() != 5)
-    return 1;
-  SmallVector<ReassociationIndices> groups = collapse.getReassociationIndices();
-  if (groups != SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}})
-    return 1;
-  auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>();
-  if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{2})
-    return 1;
-  int64_t repeats = collapse.getSrcType().getDimSize(2);
-  if (ShapedType::isDynamic(repeats))
-    return 1;
-  v = broadcast.getInput();
-  return repeats;
+  if (int64_t repeats = stripCollapsedRepeat(v, 1); repeats != 1)
+    return repeats;
+  if (auto t = transposeOf(v);
+      t && t->second == ArrayRef<int64_t>{0, 2, 1, 3}) {
+    Value bshd = t->first;
+    if (int64_t repeats = stripCollapsedRepeat(bshd, 2); repeats != 1) {
+      v = TransposeOp::create(rewriter, loc, bshd,
+                              ArrayRef<int64_t>{0, 2, 1, 3});
+      return repeats;
+    }
+  }
+  if (auto broadcast = v.getDefiningOp<linalg::BroadcastOp>()) {
+    auto in = cast<RankedTensorType>(broadcast.getInput().getType());
+    int64_t heads = cast<RankedTensorType>(v.getType()).getDimSize(1);
+    if (broadcast.getDimensions() != ArrayRef<int64_t>{1} ||
+        in.getRank() != 3 || ShapedType::isDynamic(heads))
+      return 1;
+    SmallVector<int64_t> shape = {in.getDimSize(0), 1, in.getDimSize(1),
+                                  in.getDimSize(2)};
+    v = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get(shape, in.getElementType()),
+        broadcast.getInput(),
+        SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}});
+    return heads;
+  }
+  return 1;
 }
 
 /// The additive mask `r` is, as a tensor loom.attention takes: read at the
@@ -744,16 +799,33 @@ struct FuseAttention : RewritePattern {
 
     Location loc = pv->getLoc();
     Value key = scores->key, value = pvMatmul->rhs, query = scores->query;
-    if (scores->keyIsBSHD) {
-      if (cast<RankedTensorType>(key.getType()).getRank() != 4)
-        return rewriter.notifyMatchFailure(pv, "K is not rank 4");
-      key = TransposeOp::create(rewriter, loc, key,
+    if (scores->keyIsBSHD &&
+        cast<RankedTensorType>(key.getType()).getRank() != 4)
+      return rewriter.notifyMatchFailure(pv, "K is not rank 4");
+    // K in [b, h, s, d], and its heads' repeat stripped (Meta's on [b, s,
+    // kv, d] before the layout change, or any of stripHeadRepeat's).
+    auto keyHeads = [&](bool strip, int64_t &repeats) {
+      Value k = scores->key;
+      repeats = 1;
+      if (scores->keyIsBSHD) {
+        if (strip)
+          repeats = stripCollapsedRepeat(k, 2);
+        k = TransposeOp::create(rewriter, loc, k,
                                 ArrayRef<int64_t>{0, 2, 1, 3});
+      }
+      if (strip && rank == 4 && repeats == 1)
+        repeats = stripHeadRepeat(k, rewriter, loc);
+      return k;
+    };
+    int64_t keyRepeat, valueRepeat = 1;
+    key = keyHeads(/*strip=*/true, keyRepeat);
+    if (rank == 4)
+      valueRepeat = stripHeadRepeat(value, rewriter, loc);
+    if (keyRepeat != valueRepeat) {
+      // Repeated differently (or only one of them): both as written.
+      key = keyHeads(/*strip=*/false, keyRepeat);
+      value = pvMatmul->rhs;
     }
-    int64_t keyRepeat = stripHeadRepeat(key);
-    int64_t valueRepeat = stripHeadRepeat(value);
-    if (keyRepeat != valueRepeat)
-      return rewriter.notifyMatchFailure(pv, "K and V repeated differently");
     auto qType = cast<RankedTensorType>(query.getType());
     auto kType = cast<RankedTensorType>(key.getType());
     auto vType = cast<RankedTensorType>(value.getType());

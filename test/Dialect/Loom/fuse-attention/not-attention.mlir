@@ -43,9 +43,11 @@ func.func @mask_multiplied(%q: tensor<1x2x4x16xf32>, %k: tensor<1x2x4x16xf32>, %
 
 // -----
 
-// K and V repeated differently: the heads would not line up.
+// K repeated and V not: no grouping to recover (the heads would not line
+// up), so K is read with its heads written out, as the author wrote it.
 // CHECK-LABEL: func.func @repeats_differ
-//   CHECK-NOT:   loom.attention
+//       CHECK:   %[[KR:.+]] = loom.repeat_interleave
+//       CHECK:   loom.attention %{{.+}}, %[[KR]], %{{.+}} scale = 1.000000e+00 : tensor<1x8x4x8xf32>, tensor<1x8x4x8xf32>, tensor<1x8x4x8xf32>
 func.func @repeats_differ(%q: tensor<1x8x4x8xf32>, %k: tensor<1x4x4x8xf32>, %v: tensor<1x8x4x8xf32>) -> tensor<1x8x4x8xf32> {
   %kr = loom.repeat_interleave %k axis = 1 repeats = 2 : tensor<1x4x4x8xf32> -> tensor<1x8x4x8xf32>
   %s = loom.matmul %q, %kr transpose_rhs : (tensor<1x8x4x8xf32>, tensor<1x8x4x8xf32>) -> tensor<1x8x4x4xf32>

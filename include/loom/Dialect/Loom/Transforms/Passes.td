@@ -169,20 +169,23 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       query, or key at or before query) becomes `causal`, any other boolean
       tensor the additive mask it stands for;
     - grouped-query attention as `loom.repeat_interleave` of K and V along
-      the heads, or as Hugging Face's `repeat_kv` (a `linalg.broadcast` to
-      `[b, kv, rep, s, d]` collapsed to `[b, kv * rep, s, d]`); the repeat
-      is dropped: `loom.attention` reads the shared heads.
+      the heads, as Hugging Face's `repeat_kv` (a `linalg.broadcast` to
+      `[b, kv, rep, s, d]` collapsed to `[b, kv * rep, s, d]`), or as
+      Meta's (the same on `[b, s, kv, d]`, before the transpose to `[b, h,
+      s, d]`), and multi-query attention as a `linalg.broadcast` of one
+      head `[b, s, d]` to every head; the repeat is dropped:
+      `loom.attention` reads the shared heads. K and V repeated
+      differently are read as written.
 
     Left alone, as not softmax(scale · Q·Kᵀ + mask) · V: a softmax over
     another axis than the keys (or a sum over the queries), exp without the
     normalisation, soft-capping (`tanh`) before the softmax, a scale that is
-    not one constant, a mask combined other than by addition or a select
-    of `-inf`, anything between the softmax and P·V (dropout), Pᵀ·V, P·V
-    accumulated onto a tensor other than zero, or K and V repeated
-    differently. (A multiplication of Q or K by a tensor is another Q or K,
-    not a scale: it stays as the fused op's operand.) Every lit case of this
-    pass is also compiled with and without it and compared on random
-    inputs (FusionNumericsTest).
+    not one constant, a mask combined other than by addition or a select of
+    `-inf`, anything between the softmax and P·V (dropout), Pᵀ·V, P·V
+    accumulated onto a tensor other than zero. (A multiplication of Q or K
+    by a tensor is another Q or K, not a scale: it stays as the fused op's
+    operand.) Every lit case of this pass is also compiled with and without
+    it and compared on random inputs (FusionNumericsTest).
 
     Before:
 
