@@ -217,8 +217,7 @@ LogicalResult mlir::loom::lowerAmxContraction(RewriterBase &rewriter,
     return arith::ConstantIndexOp::create(rewriter, loc, v);
   };
   Value s = memrefDim(rewriter, loc, y, rank - 2);
-  Value whole = arith::SubIOp::create(
-      rewriter, loc, s, arith::RemUIOp::create(rewriter, loc, s, cidx(kBlock)));
+  Value whole = wholeBlocks(rewriter, loc, s, kBlock);
   Value packed =
       packTokens(rewriter, loc, x, *shape,
                  arith::DivUIOp::create(rewriter, loc, whole, cidx(kTile)));

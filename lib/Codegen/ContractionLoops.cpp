@@ -331,6 +331,19 @@ SmallVector<unsigned> dimsOf(AffineMap map) {
   return d;
 }
 
+SmallVector<unsigned> leadingLoops(unsigned n, ArrayRef<unsigned> then) {
+  SmallVector<unsigned> d = llvm::to_vector(llvm::seq<unsigned>(0, n));
+  llvm::append_range(d, then);
+  return d;
+}
+
+Value wholeBlocks(OpBuilder &b, Location l, Value size, int64_t block) {
+  return arith::SubIOp::create(
+      b, l, size,
+      arith::RemUIOp::create(b, l, size,
+                             arith::ConstantIndexOp::create(b, l, block)));
+}
+
 std::optional<LinearShape> matchLinear(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||
@@ -357,15 +370,9 @@ std::optional<LinearShape> matchLinear(linalg::GenericOp op) {
   if (op.getNumLoops() != rank + 1)
     return std::nullopt;
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  SmallVector<unsigned> xDims, yDims;
-  for (unsigned d = 0; d + 1 < rank; ++d)
-    xDims.push_back(d);
-  yDims = xDims;
-  yDims.push_back(rank - 1);
-  xDims.push_back(rank);
-  if (dimsOf(maps[0]) != xDims ||
+  if (dimsOf(maps[0]) != leadingLoops(rank - 1, {rank}) ||
       dimsOf(maps[1]) != SmallVector<unsigned>{rank - 1, rank} ||
-      dimsOf(maps[2]) != yDims)
+      dimsOf(maps[2]) != leadingLoops(rank))
     return std::nullopt;
   return shape;
 }

@@ -123,6 +123,14 @@ linalg::GenericOp cloneOnRowsFrom(RewriterBase &rewriter, linalg::GenericOp op,
 /// plain dimension.
 SmallVector<unsigned> dimsOf(AffineMap map);
 
+/// Loop dimensions 0 .. n - 1 followed by `then`: the leading (batch and
+/// token) dimensions an operand's map starts with.
+SmallVector<unsigned> leadingLoops(unsigned n, ArrayRef<unsigned> then = {});
+
+/// `size` rounded down to a multiple of `block`: the rows a blocked
+/// lowering takes whole, the rest going to another.
+Value wholeBlocks(OpBuilder &b, Location l, Value size, int64_t block);
+
 /// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
 /// unsigned and `b` signed bytes (32 of each: AVX2; 64: AVX512BW),
 /// saturated (the callers' sums stay within i16).

@@ -116,13 +116,8 @@ std::optional<DecodedShape> matchDecoded(linalg::GenericOp op) {
   }
   // The maps QuantizedPatterns.cpp writes: loops (.., s, n, blk, v).
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  SmallVector<unsigned> xDims, yDims;
-  for (unsigned d = 0; d + 1 < rank; ++d)
-    xDims.push_back(d);
-  yDims = xDims;
-  yDims.push_back(rank - 1);
-  xDims.append({rank, rank + 1});
-  if (dimsOf(maps[0]) != xDims || dimsOf(maps.back()) != yDims)
+  if (dimsOf(maps[0]) != leadingLoops(rank - 1, {rank, rank + 1}) ||
+      dimsOf(maps.back()) != leadingLoops(rank))
     return std::nullopt;
   // The raw weight: the one buffer from outside the op its body loads
   // from.
@@ -1372,11 +1367,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     merge.push_back({int64_t(xRank - 2), int64_t(xRank - 1)});
     Value xBytes = memref::CollapseShapeOp::create(rewriter, loc, xq, merge);
     Value s = dim(rank - 2);
-    Value whole = arith::SubIOp::create(
-        rewriter, loc, s,
-        arith::RemUIOp::create(
-            rewriter, loc, s,
-            arith::ConstantIndexOp::create(rewriter, loc, kAmxTokens)));
+    Value whole = wholeBlocks(rewriter, loc, s, kAmxTokens);
     SmallVector<Value> lower(leadSizes.size() + 1,
                              arith::ConstantIndexOp::create(rewriter, loc, 0));
     SmallVector<Value> steps(leadSizes.size() + 1,

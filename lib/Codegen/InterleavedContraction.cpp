@@ -524,9 +524,7 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
   TokenBlockTerms terms =
       prepareTokenBlockTerms(rewriter, loc, shape, values, op->getOperand(1));
   Value s = memrefDim(rewriter, loc, y, rank - 3);
-  Value whole = arith::SubIOp::create(
-      rewriter, loc, s,
-      arith::RemUIOp::create(rewriter, loc, s, cidx(kAmxTokens)));
+  Value whole = wholeBlocks(rewriter, loc, s, kAmxTokens);
   Value scratch = memref::AllocOp::create(
       rewriter, loc,
       MemRefType::get({shape.groups / 2, kAmxTokens, 16},

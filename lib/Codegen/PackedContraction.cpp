@@ -57,6 +57,10 @@ std::optional<Kernel> kernelFor(int64_t width) {
   return std::nullopt;
 }
 
+Value cidx(OpBuilder &b, Location l, int64_t v) {
+  return arith::ConstantIndexOp::create(b, l, v);
+}
+
 /// Values of k per packed panel: the largest multiple of `width` up to 256
 /// that divides k (a panel of 256 x 64 f32 is 64 KiB: in L2, most of it in
 /// L1; 128 measured the same on stories110M, 64 slower).
@@ -148,10 +152,6 @@ public:
                                 yAt(b, l, i, g));
   }
 
-  static Value cidx(OpBuilder &b, Location l, int64_t v) {
-    return arith::ConstantIndexOp::create(b, l, v);
-  }
-
   Value x, w, y;
   const LinearShape &shape;
   Kernel kernel;
@@ -179,16 +179,10 @@ LogicalResult mlir::loom::lowerPackedContraction(RewriterBase &rewriter,
     return failure();
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
-  auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
-    return arith::ConstantIndexOp::create(b, l, v);
-  };
   int64_t kc = panelDepth(shape->k, kernel->width);
   PackedEmitter emitter(x, w, y, *shape, *kernel, kc);
   Value s = memrefDim(rewriter, loc, y, rank - 2);
-  Value whole = arith::SubIOp::create(
-      rewriter, loc, s,
-      arith::RemUIOp::create(rewriter, loc, s,
-                             cidx(rewriter, loc, kernel->mr)));
+  Value whole = wholeBlocks(rewriter, loc, s, kernel->mr);
   int64_t features = kernel->features();
   // In parallel over panels of features; each task packs its panel kc
   // values of k at a time into a buffer of its own (on the heap: an alloca
