@@ -84,6 +84,21 @@ bool isElementwise(linalg::LinalgOp op) {
          op.getMatchingIndexingMap(op.getDpsInitOperand(0)).isIdentity();
 }
 
+/// If `v` is produced by an elementwise linalg op with one input whose body
+/// yields that input unchanged (linalg.transpose, linalg.broadcast, a
+/// copying linalg.generic), the input and its indexing map.
+std::optional<std::pair<Value, AffineMap>> copiedInput(Value v) {
+  auto op = v.getDefiningOp<linalg::LinalgOp>();
+  if (!op || !isElementwise(op) || op.getNumDpsInputs() != 1 || !op.getBlock())
+    return std::nullopt;
+  auto arg =
+      dyn_cast<BlockArgument>(op.getBlock()->getTerminator()->getOperand(0));
+  if (!arg || arg.getArgNumber() != 0)
+    return std::nullopt;
+  return std::pair{op.getDpsInputs()[0],
+                   op.getMatchingIndexingMap(op.getDpsInputOperand(0))};
+}
+
 /// `r` with the layers that only forward a value peeled: a body's block
 /// argument becomes the input it reads (with its map), and a tensor read
 /// directly that an elementwise linalg op produced becomes the value that
@@ -145,6 +160,12 @@ std::optional<double> constantOf(Ref r) {
   if (isa<RankedTensorType>(r.value.getType()))
     return splatConstant(r.value);
   return std::nullopt;
+}
+
+/// Whether `r` is -inf everywhere (constantOf).
+bool isNegInf(Ref r) {
+  std::optional<double> c = constantOf(r);
+  return c && std::isinf(*c) && *c < 0;
 }
 
 /// Peels constant factors off `r` (multiplications by and divisions by a
@@ -249,15 +270,9 @@ std::optional<Ref> reductionInput(Ref r, Combine combine, int64_t axis,
                                   int64_t rank) {
   // A linalg.broadcast (or a generic copying through a broadcasting map)
   // is read as its input through that map.
-  if (auto op = r.value.getDefiningOp<linalg::LinalgOp>();
-      op && !r.map && isElementwise(op) && op.getNumDpsInputs() == 1 &&
-      op.getBlock()) {
-    auto arg =
-        dyn_cast<BlockArgument>(op.getBlock()->getTerminator()->getOperand(0));
-    if (arg && arg.getArgNumber() == 0)
-      r = {op.getDpsInputs()[0],
-           op.getMatchingIndexingMap(op.getDpsInputOperand(0))};
-  }
+  if (!r.map)
+    if (auto copied = copiedInput(r.value))
+      r = {copied->first, copied->second};
   if (!broadcastsAlong(r.map, axis, rank))
     return std::nullopt;
   auto op = r.value.getDefiningOp<linalg::LinalgOp>();
@@ -411,21 +426,17 @@ std::optional<Matmul> matmulOf(Value c) {
 std::optional<std::pair<Value, SmallVector<int64_t>>> transposeOf(Value v) {
   if (auto t = v.getDefiningOp<TransposeOp>())
     return std::pair{t.getInput(), llvm::to_vector(t.getPermutation())};
-  auto op = v.getDefiningOp<linalg::LinalgOp>();
-  if (!op || !isElementwise(op) || op.getNumDpsInputs() != 1 || !op.getBlock())
+  auto copied = copiedInput(v);
+  if (!copied || !copied->second.isPermutation())
     return std::nullopt;
-  Value yielded = op.getBlock()->getTerminator()->getOperand(0);
-  auto arg = dyn_cast<BlockArgument>(yielded);
-  AffineMap map = op.getMatchingIndexingMap(op.getDpsInputOperand(0));
-  if (!arg || arg.getArgNumber() != 0 || !map.isPermutation())
-    return std::nullopt;
+  AffineMap map = copied->second;
   // The input's index i is the loop (result) dimension map[i]: result
   // dimension j reads input dimension perm[j] with map[perm[j]] = j.
   unsigned rank = map.getNumResults();
   SmallVector<int64_t> perm(rank);
   for (unsigned i = 0; i < rank; ++i)
     perm[cast<AffineDimExpr>(map.getResult(i)).getPosition()] = i;
-  return std::pair{op.getDpsInputs()[0], perm};
+  return std::pair{copied->first, perm};
 }
 
 /// What the walk up from the softmax found.
@@ -548,17 +559,17 @@ FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
   using P = arith::CmpIPredicate;
   CausalMask result;
   Value windowCond;
+  auto isJ = [&](Value v) { return v == j; };
   if (auto orOp = cond.getDefiningOp<arith::OrIOp>()) {
     // Either side may be the window's.
     cond = orOp.getLhs();
     windowCond = orOp.getRhs();
-    auto isJ = [&](Value v) { return v == j; };
     auto after = keyComparison(cond, isJ);
     if (!after || (after->first != P::ugt && after->first != P::sgt))
       std::swap(cond, windowCond);
   }
   // key after query: j > qpos
-  auto after = keyComparison(cond, [&](Value v) { return v == j; });
+  auto after = keyComparison(cond, isJ);
   if (!after || (after->first != P::ugt && after->first != P::sgt) ||
       !matchQueryPosition(after->second, i, region, result.offset))
     return failure();
@@ -597,12 +608,6 @@ FailureOr<CausalMask> matchVisibleCondition(Value cond, Value i, Value j,
       !matchQueryPosition(visible->second, i, region, result.offset))
     return failure();
   return result;
-}
-
-/// Whether `v` is a splat of -inf.
-bool isNegInfSplat(Value v) {
-  std::optional<double> c = splatConstant(v);
-  return c && std::isinf(*c) && *c < 0;
 }
 
 /// A causal additive mask: a tensor.generate yielding
@@ -778,10 +783,6 @@ struct FuseAttention : RewritePattern {
           return rewriter.notifyMatchFailure(pv, "a mask that is no tensor");
       } else if (isa_and_nonnull<arith::SelectOp>(op)) {
         Ref t = operandRef(op, 1), f = operandRef(op, 2);
-        auto isNegInf = [](Ref r) {
-          std::optional<double> c = constantOf(r);
-          return c && std::isinf(*c) && *c < 0;
-        };
         if (isNegInf(t) && succeeded(scores = matchScores(f))) {
           condition = tensorOf(operandRef(op, 0));
         } else if (isNegInf(f) && succeeded(scores = matchScores(t))) {
