@@ -31,6 +31,8 @@ static StringRef kindName(ParamInfo::Kind k) {
     return "logits";
   case ParamInfo::Kind::Arena:
     return "arena";
+  case ParamInfo::Kind::TokenTypes:
+    return "token_types";
   }
   llvm_unreachable("unknown parameter kind");
 }
@@ -179,6 +181,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
               .Case("cache", ParamInfo::Kind::Cache)
               .Case("logits", ParamInfo::Kind::Logits)
               .Case("arena", ParamInfo::Kind::Arena)
+              .Case("token_types", ParamInfo::Kind::TokenTypes)
               .Default(std::nullopt);
       if (!kind)
         return bad("unknown parameter kind '" + *po->getString("kind") + "'");

@@ -247,6 +247,9 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         case ParamRole::arena:
           p.kind = ParamInfo::Kind::Arena;
           break;
+        case ParamRole::token_types:
+          p.kind = ParamInfo::Kind::TokenTypes;
+          break;
         case ParamRole::cache:
           if (!func.getArgAttr(i, mlir::loom::kInPlaceResultAttr))
             return createStringError(

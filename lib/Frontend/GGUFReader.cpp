@@ -60,6 +60,16 @@ public:
     return wrongType(key, *value, "a float");
   }
 
+  /// A bool key (present: the caller checks).
+  Expected<bool> boolean(StringRef key) const {
+    const GGUFValue *value = file.lookup(key);
+    if (!value)
+      return fileError(name, "missing metadata key '" + key + "'");
+    if (value->type != GGUFType::Bool)
+      return wrongType(key, *value, "a bool");
+    return *value->getInteger() != 0;
+  }
+
   Expected<StringRef> string(StringRef key) const {
     const GGUFValue *value = file.lookup(key);
     if (!value)
@@ -160,15 +170,20 @@ static Error readConfig(const GGUFFile &file, ModelFile &model) {
       config.slidingWindow = window;
   }
 
-  Expected<double> eps = md.real(p + "attention.layer_norm_rms_epsilon", 1e-5);
+  config.blocks = *familyBlocks(config.architecture);
+  ModelBlocks &blocks = config.blocks;
+  // LayerNorm families name their epsilon differently.
+  std::string epsKey = blocks.norm == NormKind::LayerNorm
+                           ? "attention.layer_norm_epsilon"
+                           : "attention.layer_norm_rms_epsilon";
+  Expected<double> eps = md.real(p + epsKey, 1e-5);
   if (!eps)
     return eps.takeError();
   Expected<double> theta = md.real(p + "rope.freq_base", 10000.0);
   if (!theta)
     return theta.takeError();
   if (!(*eps > 0 && *eps < 1))
-    return fileError(model.path, "metadata key '" + p +
-                                     "attention.layer_norm_rms_epsilon' is " +
+    return fileError(model.path, "metadata key '" + p + epsKey + "' is " +
                                      formatv("{0}", *eps) + ", outside (0, 1)");
   if (!(*theta > 0 && *theta < 1e12))
     return fileError(model.path, "metadata key '" + p + "rope.freq_base' is " +
@@ -176,11 +191,35 @@ static Error readConfig(const GGUFFile &file, ModelFile &model) {
                                      ", not a positive base");
   config.normEps = float(*eps);
   config.ropeTheta = float(*theta);
-  // llama.cpp's converter permutes Hugging Face q/k for `llama` (and its
-  // relatives) so that GGUF rotates interleaved pairs; qwen2 rotates halves.
-  config.ropeStyle =
-      config.architecture == "qwen2" ? RopeStyle::Half : RopeStyle::Interleaved;
-  config.attentionBias = model.lookup("blk.0.attn_q.bias") != nullptr;
+  config.ropeStyle = detail::ggufRopeStyle(config.architecture);
+
+  // What the family leaves to the file: fused projections, biases, the
+  // second norm of Falcon's new decoder, BERT's attention mask.
+  if (model.lookup("blk.0.attn_qkv.weight"))
+    blocks.qkv = QKVLayout::Fused;
+  detail::detectBiases(model);
+  if (config.architecture == "falcon" &&
+      model.lookup("blk.0.attn_norm_2.weight"))
+    blocks.wiring = BlockWiring::Parallel;
+  if (file.lookup(p + "attention.causal")) {
+    Expected<bool> causal = md.boolean(p + "attention.causal");
+    if (!causal)
+      return causal.takeError();
+    blocks.causal = *causal;
+  }
+  // llama.cpp's pooling types: 1 mean, 2 CLS (0 none; others not built).
+  if (file.lookup(p + "pooling_type")) {
+    Expected<int64_t> type = md.integer(p + "pooling_type", std::nullopt, 0, 2);
+    if (!type)
+      return type.takeError();
+    config.pooling = *type == 1   ? Pooling::Mean
+                     : *type == 2 ? Pooling::CLS
+                                  : Pooling::None;
+  }
+  if (blocks.tokenTypes) {
+    const WeightInfo *types = model.lookup("token_types.weight");
+    config.numTokenTypes = types && !types->shape.empty() ? types->shape[0] : 0;
+  }
 
   // The vocabulary size: the tokenizer's, else `<arch>.vocab_size`, else the
   // embedding's rows.

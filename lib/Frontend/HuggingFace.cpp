@@ -15,7 +15,9 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 
 using namespace llvm;
 using loom::detail::fileError;
@@ -26,38 +28,112 @@ namespace loom {
 // Tensor names
 //===----------------------------------------------------------------------===//
 
+/// Whole-model tensors of every family, by their Hugging Face names (with
+/// the model prefix, `model.`, `transformer.` or `bert.`, removed).
+static StringRef globalName(StringRef name) {
+  return StringSwitch<StringRef>(name)
+      .Cases({"embed_tokens.weight", "wte.weight", "word_embeddings.weight",
+              "embeddings.word_embeddings.weight"},
+             "token_embd.weight")
+      .Cases({"wpe.weight", "embeddings.position_embeddings.weight"},
+             "position_embd.weight")
+      .Case("embeddings.token_type_embeddings.weight", "token_types.weight")
+      .Case("embeddings.LayerNorm.weight", "token_embd_norm.weight")
+      .Case("embeddings.LayerNorm.bias", "token_embd_norm.bias")
+      .Cases({"norm.weight", "ln_f.weight"}, "output_norm.weight")
+      .Case("ln_f.bias", "output_norm.bias")
+      .Case("lm_head.weight", "output.weight")
+      // BERT's masked-LM head (llama.cpp's converter drops it).
+      .Case("cls.predictions.transform.dense.weight", "cls.dense.weight")
+      .Case("cls.predictions.transform.dense.bias", "cls.dense.bias")
+      .Case("cls.predictions.transform.LayerNorm.weight", "cls.norm.weight")
+      .Case("cls.predictions.transform.LayerNorm.bias", "cls.norm.bias")
+      .Case("cls.predictions.bias", "cls.output.bias")
+      .Case("cls.predictions.decoder.weight", "cls.output.weight")
+      .Case("cls.predictions.decoder.bias", "")
+      // Buffers, not parameters: recomputed, never read.
+      .Cases({"embeddings.position_ids", "pooler.dense.weight",
+              "pooler.dense.bias"},
+             "")
+      .Default("-");
+}
+
+/// A layer tensor's path (without `.weight`/`.bias`) in any family.
+static StringRef layerName(StringRef path) {
+  return StringSwitch<StringRef>(path)
+      // Llama and its relatives.
+      .Case("input_layernorm", "attn_norm")
+      .Case("post_attention_layernorm", "ffn_norm")
+      .Case("self_attn.q_proj", "attn_q")
+      .Case("self_attn.k_proj", "attn_k")
+      .Case("self_attn.v_proj", "attn_v")
+      .Case("self_attn.o_proj", "attn_output")
+      .Case("mlp.gate_proj", "ffn_gate")
+      .Case("mlp.up_proj", "ffn_up")
+      .Case("mlp.down_proj", "ffn_down")
+      .Case("block_sparse_moe.gate", "ffn_gate_inp")
+      .Case("mlp.gate", "ffn_gate_inp")
+      // GPT-2.
+      .Case("ln_1", "attn_norm")
+      .Case("attn.c_attn", "attn_qkv")
+      .Case("attn.c_proj", "attn_output")
+      .Case("ln_2", "ffn_norm")
+      .Case("mlp.c_fc", "ffn_up")
+      .Case("mlp.c_proj", "ffn_down")
+      // Falcon (`input_layernorm` above). The new decoder's two norms are
+      // named as llama.cpp's converter names them: the MLP's is
+      // `attn_norm`, attention's `attn_norm_2`.
+      .Case("ln_mlp", "attn_norm")
+      .Case("ln_attn", "attn_norm_2")
+      .Case("self_attention.query_key_value", "attn_qkv")
+      .Case("self_attention.dense", "attn_output")
+      .Case("mlp.dense_h_to_4h", "ffn_up")
+      .Case("mlp.dense_4h_to_h", "ffn_down")
+      // BERT.
+      .Case("attention.self.query", "attn_q")
+      .Case("attention.self.key", "attn_k")
+      .Case("attention.self.value", "attn_v")
+      .Case("attention.output.dense", "attn_output")
+      .Case("attention.output.LayerNorm", "attn_output_norm")
+      .Case("intermediate.dense", "ffn_up")
+      .Case("output.dense", "ffn_down")
+      .Case("output.LayerNorm", "layer_output_norm")
+      .Default("");
+}
+
+bool detail::isConv1DWeight(StringRef ggufName) {
+  // GPT-2's Conv1D layers store [in, out]; it has no other 2-D layer
+  // tensors, and `attn_qkv` of Falcon is an nn.Linear: the caller asks
+  // only for GPT-2.
+  return ggufName.starts_with("blk.") && ggufName.ends_with(".weight") &&
+         (ggufName.contains(".attn_qkv.") ||
+          ggufName.contains(".attn_output.") || ggufName.contains(".ffn_up.") ||
+          ggufName.contains(".ffn_down."));
+}
+
 std::string detail::ggufNameForHF(StringRef name) {
-  if (name == "model.embed_tokens.weight")
-    return "token_embd.weight";
-  if (name == "model.norm.weight")
-    return "output_norm.weight";
-  if (name == "lm_head.weight")
-    return "output.weight";
   StringRef rest = name;
+  // The base model's prefix; BERT's masked-LM head sits beside it.
+  for (StringRef prefix : {"model.", "transformer.", "bert."})
+    if (rest.consume_front(prefix))
+      break;
+  StringRef global = globalName(rest);
+  if (global != "-")
+    return global.str();
   unsigned layer;
-  if (!rest.consume_front("model.layers.") || rest.consumeInteger(10, layer) ||
-      !rest.consume_front("."))
+  if (!(rest.consume_front("layers.") || rest.consume_front("h.") ||
+        rest.consume_front("encoder.layer.")) ||
+      rest.consumeInteger(10, layer) || !rest.consume_front("."))
     return name.str();
   std::string prefix = "blk." + std::to_string(layer) + ".";
-  if (rest.ends_with("rotary_emb.inv_freq"))
+  if (rest.ends_with("rotary_emb.inv_freq") || rest == "attn.bias" ||
+      rest == "attn.masked_bias")
     return "";
 
   // `<path>.weight` / `<path>.bias` with a fixed mapping of the path.
   StringRef path = rest, kind;
   std::tie(path, kind) = rest.rsplit('.');
-  StringRef mapped = StringSwitch<StringRef>(path)
-                         .Case("input_layernorm", "attn_norm")
-                         .Case("post_attention_layernorm", "ffn_norm")
-                         .Case("self_attn.q_proj", "attn_q")
-                         .Case("self_attn.k_proj", "attn_k")
-                         .Case("self_attn.v_proj", "attn_v")
-                         .Case("self_attn.o_proj", "attn_output")
-                         .Case("mlp.gate_proj", "ffn_gate")
-                         .Case("mlp.up_proj", "ffn_up")
-                         .Case("mlp.down_proj", "ffn_down")
-                         .Case("block_sparse_moe.gate", "ffn_gate_inp")
-                         .Case("mlp.gate", "ffn_gate_inp")
-                         .Default("");
+  StringRef mapped = layerName(path);
   if (!mapped.empty())
     return prefix + mapped.str() + "." + kind.str();
 
@@ -88,21 +164,11 @@ Expected<std::string> detail::hfArchitecture(const json::Object &root,
   std::optional<StringRef> modelType = root.getString("model_type");
   if (modelType && isKnownArchitecture(*modelType))
     return modelType->str();
-  if (const json::Array *archs = root.getArray("architectures")) {
-    for (const json::Value &arch : *archs) {
-      std::optional<StringRef> s = arch.getAsString();
-      if (!s)
-        continue;
-      StringRef mapped = StringSwitch<StringRef>(*s)
-                             .Case("LlamaForCausalLM", "llama")
-                             .Case("MistralForCausalLM", "mistral")
-                             .Case("MixtralForCausalLM", "mixtral")
-                             .Case("Qwen2ForCausalLM", "qwen2")
-                             .Default("");
-      if (!mapped.empty())
-        return mapped.str();
-    }
-  }
+  if (const json::Array *archs = root.getArray("architectures"))
+    for (const json::Value &arch : *archs)
+      if (std::optional<StringRef> s = arch.getAsString())
+        if (StringRef mapped = architectureOfHFClass(*s); !mapped.empty())
+          return mapped.str();
   std::string found = "none";
   if (modelType)
     found = ("model_type '" + *modelType + "'").str();
@@ -115,51 +181,110 @@ Expected<std::string> detail::hfArchitecture(const json::Object &root,
 
 namespace {
 
-/// Reads typed keys of a config.json object, with errors naming the key.
+/// Reads typed keys of a config.json object. A key may have several names
+/// (`n_embd` or `hidden_size`: older hub files use GPT-2's names); the first
+/// present is read. The first error (a missing key, a wrong type), naming
+/// the key, sticks: later reads return their fallbacks and `takeError`
+/// reports it.
 class ConfigReader {
 public:
   ConfigReader(const json::Object &root, StringRef name)
       : root(root), name(name) {}
 
-  /// A positive integer key; `fallback` when absent or null.
-  Expected<int64_t> integer(StringRef key, std::optional<int64_t> fallback,
-                            int64_t min = 1) const {
-    const json::Value *value = root.get(key);
-    if (!value || value->kind() == json::Value::Null) {
-      if (fallback)
-        return *fallback;
-      return fileError(name, "missing key '" + key + "'");
+  /// An integer key of at least `min`; `fallback` when absent or null.
+  int64_t integer(ArrayRef<StringRef> keys, std::optional<int64_t> fallback,
+                  int64_t min = 1) {
+    auto [key, value] = find(keys);
+    if (!value) {
+      if (!fallback)
+        fail("missing key '" + keys.front() + "'");
+      return fallback.value_or(0);
     }
     std::optional<int64_t> v = value->getAsInteger();
-    if (!v || *v < min || *v > INT32_MAX)
-      return fileError(name, "key '" + key + "' should be an integer >= " +
-                                 Twine(min) + ", found " + show(*value));
+    if (!v || *v < min || *v > INT32_MAX) {
+      fail("key '" + key + "' should be an integer >= " + Twine(min) +
+           ", found " + show(*value));
+      return fallback.value_or(0);
+    }
     return *v;
   }
 
-  Expected<double> number(StringRef key, double fallback) const {
-    const json::Value *value = root.get(key);
-    if (!value || value->kind() == json::Value::Null)
+  int64_t integer(StringRef key, std::optional<int64_t> fallback,
+                  int64_t min = 1) {
+    return integer(ArrayRef<StringRef>(key), fallback, min);
+  }
+
+  /// A positive number key; `fallback` when absent or null.
+  double number(ArrayRef<StringRef> keys, double fallback) {
+    auto [key, value] = find(keys);
+    if (!value)
       return fallback;
     std::optional<double> v = value->getAsNumber();
-    if (!v || !(*v > 0))
-      return fileError(name, "key '" + key +
-                                 "' should be a positive number, found " +
-                                 show(*value));
+    if (!v || !(*v > 0)) {
+      fail("key '" + key + "' should be a positive number, found " +
+           show(*value));
+      return fallback;
+    }
     return *v;
   }
 
-  Expected<std::optional<bool>> boolean(StringRef key) const {
-    const json::Value *value = root.get(key);
-    if (!value || value->kind() == json::Value::Null)
+  double number(StringRef key, double fallback) {
+    return number(ArrayRef<StringRef>(key), fallback);
+  }
+
+  std::optional<bool> boolean(StringRef key) {
+    auto [k, value] = find(key);
+    if (!value)
       return std::nullopt;
     if (std::optional<bool> v = value->getAsBoolean())
       return v;
-    return fileError(name, "key '" + key + "' should be true or false, found " +
-                               show(*value));
+    fail("key '" + key + "' should be true or false, found " + show(*value));
+    return std::nullopt;
+  }
+
+  std::optional<StringRef> string(StringRef key) {
+    auto [k, value] = find(key);
+    if (!value)
+      return std::nullopt;
+    if (std::optional<StringRef> v = value->getAsString())
+      return v;
+    fail("key '" + key + "' should be a string, found " + show(*value));
+    return std::nullopt;
+  }
+
+  /// The RoPE base: `rope_parameters.rope_theta` (transformers 5) or
+  /// `rope_theta` at the top level (older files).
+  double ropeTheta() {
+    if (const json::Object *params = root.getObject("rope_parameters"))
+      if (const json::Value *theta = params->get("rope_theta"))
+        if (std::optional<double> v = theta->getAsNumber(); v && *v > 0)
+          return *v;
+    return number("rope_theta", 10000.0);
+  }
+
+  /// A configuration Loom does not build: an error naming the key.
+  void unsupported(StringRef key, const Twine &why) {
+    fail("key '" + key + "': " + why);
+  }
+
+  Error takeError() {
+    return error.empty() ? Error::success() : fileError(name, error);
   }
 
 private:
+  std::pair<StringRef, const json::Value *> find(ArrayRef<StringRef> keys) {
+    for (StringRef key : keys)
+      if (const json::Value *v = root.get(key);
+          v && v->kind() != json::Value::Null)
+        return {key, v};
+    return {keys.front(), nullptr};
+  }
+
+  void fail(const Twine &message) {
+    if (error.empty())
+      error = message.str();
+  }
+
   static std::string show(const json::Value &value) {
     std::string s = formatv("{0}", value).str();
     if (s.size() > 40)
@@ -169,7 +294,125 @@ private:
 
   const json::Object &root;
   StringRef name;
+  std::string error;
 };
+
+/// Llama, Mistral, Mixtral, Qwen2.
+void readLlamaConfig(ConfigReader &r, ModelConfig &c) {
+  c.dim = r.integer("hidden_size", std::nullopt);
+  c.hiddenDim = r.integer("intermediate_size", std::nullopt);
+  c.numLayers = r.integer("num_hidden_layers", std::nullopt);
+  c.numHeads = r.integer("num_attention_heads", std::nullopt);
+  c.vocabSize = r.integer("vocab_size", std::nullopt);
+  c.contextLength = r.integer("max_position_embeddings", std::nullopt);
+  c.numKVHeads = r.integer("num_key_value_heads", c.numHeads);
+  c.headDim = r.integer("head_dim", c.numHeads ? c.dim / c.numHeads : 0);
+  c.numExperts = r.integer("num_local_experts", 0, 0);
+  c.numExpertsPerToken = r.integer("num_experts_per_tok", 0, 0);
+  c.normEps = float(r.number("rms_norm_eps", 1e-6));
+  c.tiedEmbeddings = r.boolean("tie_word_embeddings").value_or(false);
+  c.attentionBias =
+      r.boolean("attention_bias").value_or(c.architecture == "qwen2");
+  // Qwen2 lists a window it does not use unless use_sliding_window is set.
+  if (r.boolean("use_sliding_window").value_or(true))
+    if (int64_t window = r.integer("sliding_window", 0, 0); window > 0)
+      c.slidingWindow = window;
+}
+
+/// GPT-2: Conv1D layers, learned positions, its own key names.
+void readGPT2Config(ConfigReader &r, ModelConfig &c) {
+  c.dim = r.integer({"n_embd", "hidden_size"}, std::nullopt);
+  c.numLayers = r.integer({"n_layer", "num_hidden_layers"}, std::nullopt);
+  c.numHeads = r.integer({"n_head", "num_attention_heads"}, std::nullopt);
+  c.vocabSize = r.integer("vocab_size", std::nullopt);
+  c.contextLength = r.integer({"n_positions", "n_ctx"}, std::nullopt);
+  c.hiddenDim = r.integer("n_inner", 4 * c.dim);
+  c.numKVHeads = c.numHeads;
+  c.headDim = c.numHeads ? c.dim / c.numHeads : 0;
+  c.normEps = float(r.number("layer_norm_epsilon", 1e-5));
+  c.tiedEmbeddings = r.boolean("tie_word_embeddings").value_or(true);
+  c.attentionBias = true;
+  StringRef act = r.string("activation_function").value_or("gelu_new");
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh")
+    c.blocks.feedForward = FeedForwardKind::GeluTanh;
+  else if (act == "gelu")
+    c.blocks.feedForward = FeedForwardKind::Gelu;
+  else
+    r.unsupported("activation_function",
+                  "'" + act + "' (Loom builds gelu_new and gelu)");
+  if (r.boolean("scale_attn_by_inverse_layer_idx").value_or(false))
+    r.unsupported("scale_attn_by_inverse_layer_idx",
+                  "per-layer attention scales are not built");
+  if (!r.boolean("scale_attn_weights").value_or(true))
+    r.unsupported("scale_attn_weights", "unscaled attention is not built");
+}
+
+/// Falcon: the original decoder (multi-query, one norm feeding attention and
+/// MLP in parallel) and the new one (grouped KV heads, two norms).
+void readFalconConfig(ConfigReader &r, ModelConfig &c) {
+  c.dim = r.integer("hidden_size", std::nullopt);
+  c.numLayers = r.integer({"num_hidden_layers", "n_layer"}, std::nullopt);
+  c.numHeads = r.integer({"num_attention_heads", "n_head"}, std::nullopt);
+  c.vocabSize = r.integer("vocab_size", std::nullopt);
+  c.contextLength = r.integer("max_position_embeddings", 2048);
+  c.hiddenDim = r.integer("ffn_hidden_size", 4 * c.dim);
+  c.headDim = c.numHeads ? c.dim / c.numHeads : 0;
+  c.normEps = float(r.number("layer_norm_epsilon", 1e-5));
+  c.tiedEmbeddings = r.boolean("tie_word_embeddings").value_or(true);
+  bool bias = r.boolean("bias").value_or(false);
+  c.attentionBias = bias;
+  c.blocks.projectionBias = bias;
+  // Hugging Face keeps the fused rows grouped per KV head.
+  c.blocks.qkv = QKVLayout::Grouped;
+  bool newDecoder = r.boolean("new_decoder_architecture").value_or(false);
+  if (newDecoder) {
+    c.numKVHeads = r.integer({"num_kv_heads", "n_head_kv"}, c.numHeads);
+    c.blocks.wiring = r.integer("num_ln_in_parallel_attn", 2) == 1
+                          ? BlockWiring::ParallelSharedNorm
+                          : BlockWiring::Parallel;
+  } else {
+    c.numKVHeads = r.boolean("multi_query").value_or(true) ? 1 : c.numHeads;
+    c.blocks.wiring = r.boolean("parallel_attn").value_or(true)
+                          ? BlockWiring::ParallelSharedNorm
+                          : BlockWiring::PreNorm;
+  }
+  if (r.boolean("alibi").value_or(false))
+    r.unsupported("alibi", "ALiBi positions are not built (Falcon-RW); Loom "
+                           "builds Falcon with rotary positions");
+  StringRef act = r.string("activation").value_or("gelu");
+  if (act != "gelu")
+    r.unsupported("activation", "'" + act + "' (Loom builds gelu)");
+}
+
+/// BERT encoders.
+void readBertConfig(ConfigReader &r, ModelConfig &c) {
+  c.dim = r.integer("hidden_size", std::nullopt);
+  c.hiddenDim = r.integer("intermediate_size", std::nullopt);
+  c.numLayers = r.integer("num_hidden_layers", std::nullopt);
+  c.numHeads = r.integer("num_attention_heads", std::nullopt);
+  c.vocabSize = r.integer("vocab_size", std::nullopt);
+  c.contextLength = r.integer("max_position_embeddings", std::nullopt);
+  c.numTokenTypes = r.integer("type_vocab_size", 2);
+  c.numKVHeads = c.numHeads;
+  c.headDim = c.numHeads ? c.dim / c.numHeads : 0;
+  c.normEps = float(r.number("layer_norm_eps", 1e-12));
+  c.tiedEmbeddings = true;
+  c.attentionBias = true;
+  StringRef act = r.string("hidden_act").value_or("gelu");
+  if (act == "gelu")
+    c.blocks.feedForward = FeedForwardKind::Gelu;
+  else if (act == "gelu_new" || act == "gelu_pytorch_tanh")
+    c.blocks.feedForward = FeedForwardKind::GeluTanh;
+  else
+    r.unsupported("hidden_act", "'" + act + "' (Loom builds gelu)");
+  StringRef positions =
+      r.string("position_embedding_type").value_or("absolute");
+  if (positions != "absolute")
+    r.unsupported("position_embedding_type",
+                  "'" + positions + "' (Loom builds absolute)");
+  if (r.boolean("is_decoder").value_or(false))
+    r.unsupported("is_decoder", "BERT as a decoder is not built");
+}
 
 } // namespace
 
@@ -180,70 +423,98 @@ Expected<ModelConfig> parseHFConfig(StringRef text, StringRef name) {
   const json::Object *root = parsed->getAsObject();
   if (!root)
     return fileError(name, "the top level is not a JSON object");
-  ConfigReader reader(*root, name);
   ModelConfig config;
   Expected<std::string> arch = detail::hfArchitecture(*root, name);
   if (!arch)
     return arch.takeError();
   config.architecture = *arch;
-
-  for (auto [field, key] :
-       {std::pair<int64_t *, StringRef>{&config.dim, "hidden_size"},
-        {&config.hiddenDim, "intermediate_size"},
-        {&config.numLayers, "num_hidden_layers"},
-        {&config.numHeads, "num_attention_heads"},
-        {&config.vocabSize, "vocab_size"},
-        {&config.contextLength, "max_position_embeddings"}}) {
-    Expected<int64_t> v = reader.integer(key, std::nullopt);
-    if (!v)
-      return v.takeError();
-    *field = *v;
-  }
-  for (auto [field, key, fallback] :
-       {std::tuple<int64_t *, StringRef, int64_t>{
-            &config.numKVHeads, "num_key_value_heads", config.numHeads},
-        {&config.headDim, "head_dim", config.dim / config.numHeads},
-        {&config.numExperts, "num_local_experts", 0},
-        {&config.numExpertsPerToken, "num_experts_per_tok", 0}}) {
-    Expected<int64_t> v = reader.integer(key, fallback, fallback ? 1 : 0);
-    if (!v)
-      return v.takeError();
-    *field = *v;
-  }
-
-  Expected<double> eps = reader.number("rms_norm_eps", 1e-6);
-  if (!eps)
-    return eps.takeError();
-  Expected<double> theta = reader.number("rope_theta", 10000.0);
-  if (!theta)
-    return theta.takeError();
-  config.normEps = float(*eps);
-  config.ropeTheta = float(*theta);
+  config.blocks = *familyBlocks(config.architecture);
   // Hugging Face checkpoints keep q/k in the layout of rotate-half RoPE.
   config.ropeStyle = RopeStyle::Half;
 
-  Expected<std::optional<bool>> tied = reader.boolean("tie_word_embeddings");
-  if (!tied)
-    return tied.takeError();
-  config.tiedEmbeddings = tied->value_or(false);
-  Expected<std::optional<bool>> bias = reader.boolean("attention_bias");
-  if (!bias)
-    return bias.takeError();
-  config.attentionBias = bias->value_or(config.architecture == "qwen2");
-
-  // Qwen2 lists a window it does not use unless use_sliding_window is set.
-  Expected<std::optional<bool>> useWindow =
-      reader.boolean("use_sliding_window");
-  if (!useWindow)
-    return useWindow.takeError();
-  if (useWindow->value_or(true)) {
-    Expected<int64_t> window = reader.integer("sliding_window", 0, 0);
-    if (!window)
-      return window.takeError();
-    if (*window > 0)
-      config.slidingWindow = *window;
-  }
+  ConfigReader reader(*root, name);
+  if (config.architecture == "gpt2")
+    readGPT2Config(reader, config);
+  else if (config.architecture == "falcon")
+    readFalconConfig(reader, config);
+  else if (config.architecture == "bert")
+    readBertConfig(reader, config);
+  else
+    readLlamaConfig(reader, config);
+  if (config.blocks.positions == PositionKind::Rotary)
+    config.ropeTheta = float(reader.ropeTheta());
+  if (Error e = reader.takeError())
+    return std::move(e);
   return config;
+}
+
+//===----------------------------------------------------------------------===//
+// sentence-transformers' modules.json
+//===----------------------------------------------------------------------===//
+
+Error detail::readSentenceTransformers(StringRef folder, ModelConfig &config) {
+  SmallString<256> modulesPath(folder);
+  sys::path::append(modulesPath, "modules.json");
+  if (!sys::fs::exists(modulesPath))
+    return Error::success();
+  Expected<std::unique_ptr<MemoryBuffer>> text = openFile(modulesPath);
+  if (!text)
+    return text.takeError();
+  Expected<json::Value> parsed = parseBoundedJSON((*text)->getBuffer());
+  if (!parsed)
+    return fileError(modulesPath,
+                     "not valid JSON: " + toString(parsed.takeError()));
+  const json::Array *modules = parsed->getAsArray();
+  if (!modules)
+    return fileError(modulesPath, "the top level is not a JSON array");
+  std::optional<std::string> poolingDir;
+  for (const json::Value &entry : *modules) {
+    const json::Object *module = entry.getAsObject();
+    std::optional<StringRef> type =
+        module ? module->getString("type") : std::nullopt;
+    if (!type)
+      return fileError(modulesPath, "a module without a \"type\"");
+    if (type->ends_with(".Pooling"))
+      poolingDir = module->getString("path").value_or("").str();
+    else if (type->ends_with(".Normalize"))
+      config.normalizeEmbedding = true;
+  }
+  if (!poolingDir)
+    return Error::success();
+  SmallString<256> poolingPath(folder);
+  sys::path::append(poolingPath, *poolingDir, "config.json");
+  // The module's folder must stay inside the model's.
+  if (StringRef(*poolingDir).contains("..") ||
+      sys::path::is_absolute(*poolingDir))
+    return fileError(modulesPath, "the Pooling module's path '" + *poolingDir +
+                                      "' leaves the model's folder");
+  Expected<std::unique_ptr<MemoryBuffer>> poolingText = openFile(poolingPath);
+  if (!poolingText)
+    return poolingText.takeError();
+  Expected<json::Value> pooling = parseBoundedJSON((*poolingText)->getBuffer());
+  const json::Object *root = pooling ? pooling->getAsObject() : nullptr;
+  if (!root) {
+    if (!pooling)
+      consumeError(pooling.takeError());
+    return fileError(poolingPath, "not a JSON object");
+  }
+  SmallVector<StringRef> modes;
+  for (const auto &[key, value] : *root)
+    if (StringRef(key).starts_with("pooling_mode_") &&
+        value.getAsBoolean().value_or(false))
+      modes.push_back(key);
+  if (modes.size() == 1 && modes[0] == "pooling_mode_mean_tokens")
+    config.pooling = Pooling::Mean;
+  else if (modes.size() == 1 && modes[0] == "pooling_mode_cls_token")
+    config.pooling = Pooling::CLS;
+  else
+    return fileError(
+        poolingPath,
+        "pooling " +
+            (modes.empty() ? std::string("(none)") : join(modes, " + ")) +
+            " is not one Loom builds (pooling_mode_mean_tokens "
+            "or pooling_mode_cls_token, alone)");
+  return Error::success();
 }
 
 //===----------------------------------------------------------------------===//

@@ -21,10 +21,22 @@ namespace loom::detail {
 /// names it does not know.
 std::string ggufNameForHF(llvm::StringRef name);
 
+/// Whether a GPT-2 tensor, by its GGUF name, is a Conv1D weight (stored
+/// `[in, out]`, transposed against nn.Linear).
+bool isConv1DWeight(llvm::StringRef ggufName);
+
 /// The architecture of a config.json (`model_type`, else `architectures`),
 /// or an error naming both.
 llvm::Expected<std::string> hfArchitecture(const llvm::json::Object &root,
                                            llvm::StringRef name);
+
+/// Reads sentence-transformers' `modules.json` in `folder`, where present:
+/// the Pooling module's `config.json` (mean or CLS pooling) and whether a
+/// Normalize module follows, into `config.pooling` and
+/// `config.normalizeEmbedding`. Other pooling modes are an error naming
+/// the file.
+llvm::Error readSentenceTransformers(llvm::StringRef folder,
+                                     ModelConfig &config);
 
 /// Reads a `tokenizer.json` (BPE models: SentencePiece-style with byte
 /// fallback, or byte-level GPT-2 style) into `tok`.

@@ -75,6 +75,18 @@ describeConfig(const ModelConfig &c) {
        c.slidingWindow ? std::to_string(*c.slidingWindow) : "none"},
       {"experts", std::to_string(c.numExperts)},
       {"experts_per_token", std::to_string(c.numExpertsPerToken)},
+      {"norm", blockName(c.blocks.norm).str()},
+      {"positions", blockName(c.blocks.positions).str()},
+      {"qkv", blockName(c.blocks.qkv).str()},
+      {"feed_forward", blockName(c.blocks.feedForward).str()},
+      {"wiring", blockName(c.blocks.wiring).str()},
+      {"projection_bias", flag(c.blocks.projectionBias)},
+      {"causal", flag(c.blocks.causal)},
+      {"token_types", std::to_string(c.numTokenTypes)},
+      {"embedding_norm", flag(c.blocks.embeddingNorm)},
+      {"output_norm", flag(c.blocks.outputNorm)},
+      {"pooling", blockName(c.pooling).str()},
+      {"normalize_embedding", flag(c.normalizeEmbedding)},
   };
 }
 
@@ -160,14 +172,12 @@ void detectTiedEmbeddings(ModelFile &model) {
                                 model.bytes(*embed) == model.bytes(*output);
 }
 
-static constexpr StringLiteral kKnownArchitectures[] = {"llama", "mistral",
-                                                        "mixtral", "qwen2"};
-
-bool isKnownArchitecture(StringRef arch) {
-  return is_contained(kKnownArchitectures, arch);
+void detectBiases(ModelFile &model) {
+  ModelConfig &c = model.config;
+  c.attentionBias |=
+      model.lookup("blk.0.attn_q.bias") || model.lookup("blk.0.attn_qkv.bias");
+  c.blocks.projectionBias |= model.lookup("blk.0.attn_output.bias") != nullptr;
 }
-
-StringRef knownArchitecturesList() { return "llama, mistral, mixtral, qwen2"; }
 
 Expected<std::unique_ptr<MemoryBuffer>> openFile(StringRef path) {
   // A device (/dev/zero), folder or pipe has no size to check claims

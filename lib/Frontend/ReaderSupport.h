@@ -106,9 +106,20 @@ llvm::Error addWeight(ModelFile &model, WeightInfo weight);
 /// bit-identical copy of `token_embd.weight`.
 void detectTiedEmbeddings(ModelFile &model);
 
-/// The architectures Loom builds, as a list for error messages.
+/// Sets `attentionBias` and `blocks.projectionBias` from the tensors of
+/// layer 0: a query (or fused QKV) bias, an attention output bias.
+void detectBiases(ModelFile &model);
+
+/// Whether Loom builds `arch`, and the architectures it builds as a list
+/// for error messages (Families.cpp).
 bool isKnownArchitecture(llvm::StringRef arch);
-llvm::StringRef knownArchitecturesList();
+std::string knownArchitecturesList();
+
+/// How the family's GGUF files pair RoPE features.
+RopeStyle ggufRopeStyle(llvm::StringRef arch);
+
+/// The family of a Hugging Face model class (`LlamaForCausalLM`), or "".
+llvm::StringRef architectureOfHFClass(llvm::StringRef hfClass);
 
 /// Opens `path` memory-mapped (read-only, never copied for large files).
 llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>>

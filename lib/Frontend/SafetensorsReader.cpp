@@ -81,6 +81,11 @@ static Error readShard(ModelFile &model, unsigned index, StringSet<> &hfNames) {
     const json::Object *entry = value.getAsObject();
     if (!entry)
       return bad("the header entry is not an object");
+    // Buffers a model recomputes (`embeddings.position_ids`, an I64
+    // tensor in BERT checkpoints) are dropped unread.
+    std::string ggufName = detail::ggufNameForHF(name);
+    if (ggufName.empty())
+      continue;
     std::optional<StringRef> dtype = entry->getString("dtype");
     const json::Array *shape = entry->getArray("shape");
     const json::Array *offsets = entry->getArray("data_offsets");
@@ -119,9 +124,8 @@ static Error readShard(ModelFile &model, unsigned index, StringSet<> &hfNames) {
     if (uint64_t(*end) > dataSize)
       return detail::dataPastEnd(file, name, w.offset, w.size, data.size());
     hfNames.insert(name);
-    w.name = detail::ggufNameForHF(name);
-    if (!w.name.empty())
-      found.push_back({name.str(), std::move(w)});
+    w.name = std::move(ggufName);
+    found.push_back({name.str(), std::move(w)});
   }
   // json::Object is unordered: keep the file's order.
   llvm::sort(found, [](const auto &a, const auto &b) {
@@ -141,11 +145,10 @@ static Error readShard(ModelFile &model, unsigned index, StringSet<> &hfNames) {
 static Error finish(ModelFile &model, std::optional<StringRef> configText,
                     StringRef configName) {
   bool hasOutput = model.lookup("output.weight");
-  bool hasBias = model.lookup("blk.0.attn_q.bias");
   if (!configText) {
     model.config.tiedEmbeddings = !hasOutput;
-    model.config.attentionBias = hasBias;
     model.config.ropeStyle = RopeStyle::Half;
+    detail::detectBiases(model);
     return Error::success();
   }
   Expected<ModelConfig> config = parseHFConfig(*configText, configName);
@@ -156,7 +159,15 @@ static Error finish(ModelFile &model, std::optional<StringRef> configText,
     return fileError(configName,
                      "tie_word_embeddings is false (or absent), but the "
                      "checkpoint has no lm_head.weight");
-  model.config.attentionBias |= hasBias;
+  detail::detectBiases(model);
+  // GPT-2's Conv1D layers store [in, out]: the table keeps the logical
+  // [out, in] shape and says the bytes are transposed.
+  if (model.config.architecture == "gpt2")
+    for (WeightInfo &w : model.weights)
+      if (w.shape.size() == 2 && detail::isConv1DWeight(w.name)) {
+        std::swap(w.shape[0], w.shape[1]);
+        w.transposed = true;
+      }
   return Error::success();
 }
 
@@ -264,6 +275,11 @@ Expected<std::unique_ptr<ModelFile>> readSafetensors(StringRef path) {
     return config.takeError();
   if (Error e = finish(*model, (*config)->getBuffer(), configPath))
     return std::move(e);
+
+  // An encoder's sentence embedding, as sentence-transformers makes it.
+  if (!model->config.blocks.causal)
+    if (Error e = detail::readSentenceTransformers(folder, model->config))
+      return std::move(e);
 
   SmallString<256> tokenizerPath(folder);
   sys::path::append(tokenizerPath, "tokenizer.json");

@@ -3,8 +3,8 @@
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
 // validateModel checks that a ModelFile describes a model Loom can build:
-// a config whose numbers fit together, and every tensor the llama family
-// (llama, mistral, mixtral, qwen2) needs, with the shape the config implies.
+// a config whose numbers fit together, and every tensor its family's blocks
+// (ModelConfig::blocks) need, with the shape the config implies.
 // It reports every problem it finds (up to a limit), one per line, each
 // naming the tensor, the shape expected and the shape found.
 //
@@ -129,18 +129,25 @@ static void checkConfig(const ModelConfig &c, Checker &check) {
     check.problem("the config's " + Twine(c.numHeads) +
                   " heads are not a multiple of its " + Twine(c.numKVHeads) +
                   " KV heads");
-  if (c.headDim % 2)
+  if (c.headDim % 2 && c.blocks.positions == PositionKind::Rotary)
     check.problem("the config's head size " + Twine(c.headDim) +
                   " is odd, but RoPE rotates pairs");
   // Values read as doubles overflow to infinity as floats.
   if (!(c.normEps > 0) || !std::isfinite(c.normEps))
-    check.problem("the config's RMSNorm epsilon is " +
+    check.problem("the config's norm epsilon is " +
                   formatv("{0}", c.normEps).str() +
                   ", not a finite positive float");
   if (!(c.ropeTheta > 0) || !std::isfinite(c.ropeTheta))
     check.problem("the config's RoPE theta is " +
                   formatv("{0}", c.ropeTheta).str() +
                   ", not a finite positive float");
+  if (c.blocks.tokenTypes &&
+      (c.numTokenTypes <= 0 || c.numTokenTypes > kMaxCount))
+    check.problem("the config's token type count is " + Twine(c.numTokenTypes) +
+                  ", not in [1, " + Twine(kMaxCount) + "]");
+  if (c.numExperts > 0 && c.blocks.feedForward != FeedForwardKind::SwiGLU)
+    check.problem("the config has experts, but a '" + c.architecture +
+                  "' model's feed-forward network is not SwiGLU");
   if (c.numExperts < 0 || c.numExpertsPerToken < 0 ||
       c.numExpertsPerToken > c.numExperts ||
       (c.numExperts > 0 && c.numExpertsPerToken == 0))
@@ -178,28 +185,66 @@ Error validateModel(const ModelFile &model) {
   if (!check.empty())
     return check.takeError();
 
+  const ModelBlocks &b = c.blocks;
+  bool layerNorm = b.norm == NormKind::LayerNorm;
+  // A norm's weight, and its bias for LayerNorm.
+  auto norm = [&](const std::string &name) {
+    check.expect(name + ".weight", {c.dim});
+    check.expect(name + ".bias", {c.dim}, layerNorm);
+  };
+  // A linear layer's weight, and its bias where the config has them.
+  auto linear = [&](const std::string &name, int64_t out, int64_t in,
+                    bool bias) {
+    check.expect(name + ".weight", {out, in});
+    check.expect(name + ".bias", {out}, bias);
+  };
+
   int64_t qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim;
   check.expect("token_embd.weight", {c.vocabSize, c.dim});
-  check.expect("output_norm.weight", {c.dim});
+  if (b.positions == PositionKind::Learned)
+    check.expect("position_embd.weight", {c.contextLength, c.dim});
+  if (b.tokenTypes)
+    check.expect("token_types.weight", {c.numTokenTypes, c.dim});
+  if (b.embeddingNorm)
+    norm("token_embd_norm");
+  if (b.outputNorm)
+    norm("output_norm");
   check.expect("output.weight", {c.vocabSize, c.dim}, !c.tiedEmbeddings);
   for (int64_t l = 0; l < c.numLayers && !check.full(); ++l) {
     std::string p = "blk." + std::to_string(l) + ".";
-    check.expect(p + "attn_norm.weight", {c.dim});
-    check.expect(p + "attn_q.weight", {qDim, c.dim});
-    check.expect(p + "attn_k.weight", {kvDim, c.dim});
-    check.expect(p + "attn_v.weight", {kvDim, c.dim});
-    check.expect(p + "attn_output.weight", {c.dim, qDim});
-    check.expect(p + "attn_q.bias", {qDim}, c.attentionBias);
-    check.expect(p + "attn_k.bias", {kvDim}, c.attentionBias);
-    check.expect(p + "attn_v.bias", {kvDim}, c.attentionBias);
-    check.expect(p + "ffn_norm.weight", {c.dim});
+    switch (b.wiring) {
+    case BlockWiring::PreNorm:
+      norm(p + "attn_norm");
+      norm(p + "ffn_norm");
+      break;
+    case BlockWiring::ParallelSharedNorm:
+      norm(p + "attn_norm");
+      break;
+    case BlockWiring::Parallel:
+      norm(p + "attn_norm");
+      norm(p + "attn_norm_2");
+      break;
+    case BlockWiring::PostNorm:
+      norm(p + "attn_output_norm");
+      norm(p + "layer_output_norm");
+      break;
+    }
+    if (b.qkv == QKVLayout::Split) {
+      linear(p + "attn_q", qDim, c.dim, c.attentionBias);
+      linear(p + "attn_k", kvDim, c.dim, c.attentionBias);
+      linear(p + "attn_v", kvDim, c.dim, c.attentionBias);
+    } else {
+      linear(p + "attn_qkv", qDim + 2 * kvDim, c.dim, c.attentionBias);
+    }
+    linear(p + "attn_output", c.dim, qDim, b.projectionBias);
     if (c.numExperts > 0) {
       checkExperts(model, p, check);
       continue;
     }
-    check.expect(p + "ffn_gate.weight", {c.hiddenDim, c.dim});
-    check.expect(p + "ffn_up.weight", {c.hiddenDim, c.dim});
-    check.expect(p + "ffn_down.weight", {c.dim, c.hiddenDim});
+    if (b.feedForward == FeedForwardKind::SwiGLU)
+      linear(p + "ffn_gate", c.hiddenDim, c.dim, b.projectionBias);
+    linear(p + "ffn_up", c.hiddenDim, c.dim, b.projectionBias);
+    linear(p + "ffn_down", c.dim, c.hiddenDim, b.projectionBias);
   }
 
   // Tensors of layers the config does not have.

@@ -194,7 +194,8 @@ private:
 
 Expected<ArrayRef<float>> Session::run(const Step &step,
                                        ArrayRef<int32_t> tokens,
-                                       int64_t position, bool allLogits) {
+                                       int64_t position, bool allLogits,
+                                       ArrayRef<int32_t> tokenTypes) {
   const EntryInfo &entry = *step.info;
   int64_t n = tokens.size();
   if (n == 0)
@@ -218,7 +219,15 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
     return p.kind == ParamInfo::Kind::LogitsFrom;
   });
   int64_t rows = rowsChosen && !allLogits ? 1 : n;
-  logits_.assign(rows * vocab(), 0.0f);
+  // The output: [1, rows, vocab] logits, or an encoder's [1, n, dim]
+  // hidden states or [1, dim] embedding.
+  int64_t outputSize = 1;
+  for (const ParamInfo &p : entry.params)
+    if (p.kind == ParamInfo::Kind::Logits)
+      for (int64_t d : p.shape)
+        outputSize *= d < 0 ? rows : d;
+  logits_.assign(outputSize, 0.0f);
+  std::vector<int32_t> types;
   ArgPacker packer;
   for (const ParamInfo &p : entry.params) {
     SmallVector<int64_t, 4> shape(p.shape);
@@ -246,6 +255,23 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
                 .str());
       packer.addMemRef(tokens.data(), shape);
       break;
+    case ParamInfo::Kind::TokenTypes: {
+      // Type 0 for every token unless the caller gives them.
+      types.assign(tokenTypes.begin(), tokenTypes.end());
+      if (types.empty())
+        types.assign(n, 0);
+      if (int64_t(types.size()) != n)
+        return createStringError(
+            formatv("{0} token types for {1} tokens", types.size(), n).str());
+      for (int32_t t : types)
+        if (t < 0 || t >= numTokenTypes())
+          return createStringError(
+              formatv("token type {0} is outside the model's {1} types", t,
+                      numTokenTypes())
+                  .str());
+      packer.addMemRef(types.data(), shape);
+      break;
+    }
     case ParamInfo::Kind::Position:
       packer.addIndex(position);
       break;
@@ -300,6 +326,44 @@ Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
   }
   logits_ = std::move(all);
   return ArrayRef<float>(logits_);
+}
+
+bool Session::isEncoder() const { return step("hidden") != nullptr; }
+
+int64_t Session::numTokenTypes() const { return model_->config.numTokenTypes; }
+
+Expected<ArrayRef<float>> Session::encode(StringRef entry,
+                                          ArrayRef<int32_t> tokens,
+                                          ArrayRef<int32_t> tokenTypes) {
+  const Step *s = step(entry);
+  if (!s) {
+    if (!isEncoder())
+      return createStringError(
+          "the model is a decoder: it has no encoder entry points");
+    if (entry == "mlm")
+      return createStringError(
+          formatv("{0}: the model has no masked-LM head (cls.predictions.*; "
+                  "llama.cpp's GGUF converter drops it)",
+                  sys::path::filename(model_->path))
+              .str());
+    if (entry == "embed")
+      return createStringError(
+          formatv("{0}: the model names no pooling for a sentence embedding "
+                  "(sentence-transformers' modules.json and "
+                  "1_Pooling/config.json beside the weights, or GGUF's "
+                  "pooling_type)",
+                  sys::path::filename(model_->path))
+              .str());
+    return createStringError(
+        formatv("the artifact has no entry point '{0}'", entry).str());
+  }
+  if (s->info->maxTokens > 0 && int64_t(tokens.size()) > s->info->maxTokens)
+    return createStringError(
+        formatv("{0} tokens are more than the {1} an encoder call takes "
+                "(--max-tokens, at most the context length)",
+                tokens.size(), s->info->maxTokens)
+            .str());
+  return run(*s, tokens, 0, /*allLogits=*/true, tokenTypes);
 }
 
 Expected<ArrayRef<float>> Session::decode(int32_t token, int64_t position) {

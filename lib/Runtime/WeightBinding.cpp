@@ -140,11 +140,15 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
     if (f.rows > 1 && expected.size() >= 2)
       expected[expected.size() - 2] *= f.rows;
   }
-  if (ArrayRef<int64_t>(w->shape) != ArrayRef<int64_t>(expected))
+  // A matrix stored transposed (GPT-2's Conv1D) is read as stored.
+  SmallVector<int64_t, 4> stored(w->shape);
+  if (w->transposed && stored.size() == 2)
+    std::swap(stored[0], stored[1]);
+  if (ArrayRef<int64_t>(stored) != ArrayRef<int64_t>(expected))
     return createStringError(
         formatv("{0}: weight '{1}' is [{2}], but the artifact {3} "
                 "expects [{4}] (it was compiled for another model: {5})",
-                file, p.name, make_range(w->shape.begin(), w->shape.end()),
+                file, p.name, make_range(stored.begin(), stored.end()),
                 artifact.path(), make_range(expected.begin(), expected.end()),
                 m.modelPath)
             .str());

@@ -154,12 +154,30 @@ void printConfigTable(const loom::ModelFile &m) {
                                 *positions, c.contextLength));
   else
     row("kv_cache", fmt::format("{} positions (the model's)", *positions));
-  row("norm_eps", fmt::format("{:g}", c.normEps));
-  row("rope_theta", fmt::format("{:g}", c.ropeTheta));
-  row("rope_style",
-      c.ropeStyle == loom::RopeStyle::Half ? "half (NeoX)" : "interleaved");
+  // The blocks the family is built from.
+  const loom::ModelBlocks &b = c.blocks;
+  row("norm",
+      fmt::format("{} (eps {:g})", loom::blockName(b.norm).str(), c.normEps));
+  row("positions", loom::blockName(b.positions).str());
+  if (b.positions == loom::PositionKind::Rotary) {
+    row("rope_theta", fmt::format("{:g}", c.ropeTheta));
+    row("rope_style",
+        c.ropeStyle == loom::RopeStyle::Half ? "half (NeoX)" : "interleaved");
+  }
+  row("attention", fmt::format("{}, {} QKV projections",
+                               b.causal ? "causal" : "bidirectional",
+                               loom::blockName(b.qkv).str()));
+  row("feed_forward", loom::blockName(b.feedForward).str());
+  row("wiring", loom::blockName(b.wiring).str());
+  if (b.tokenTypes)
+    row("token_types", std::to_string(c.numTokenTypes));
+  if (b.embeddingNorm || !b.outputNorm)
+    row("norms",
+        fmt::format("embedding {}, output {}", b.embeddingNorm ? "yes" : "no",
+                    b.outputNorm ? "yes" : "no"));
   row("tied_embeddings", c.tiedEmbeddings ? "yes" : "no");
   row("attention_bias", c.attentionBias ? "yes" : "no");
+  row("projection_bias", b.projectionBias ? "yes" : "no");
   row("sliding_window",
       c.slidingWindow ? std::to_string(*c.slidingWindow) : "none");
   row("experts", c.numExperts ? fmt::format("{} (top {})", c.numExperts,

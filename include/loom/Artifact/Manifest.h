@@ -37,6 +37,7 @@ struct ParamInfo {
     Cache,      ///< a KV cache buffer, updated in place (`name`: k_cache.3)
     Logits,     ///< the f32 output [1, n - logits_from, vocab] (decode: n = 1)
     Arena,      ///< i8 [bytes]: the activations, laid out by the compiler
+    TokenTypes, ///< i32 token types (segment ids) [1, n] of an encoder
   };
   Kind kind = Kind::Weight;
   std::string name;

@@ -60,9 +60,6 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 buildModel(mlir::MLIRContext &context, const ModelFile &model,
            const BuildOptions &options = {});
 
-/// The architectures `buildModel` accepts.
-llvm::ArrayRef<llvm::StringRef> supportedArchitectures();
-
 } // namespace loom
 
 #endif // LOOM_FRONTEND_MODELBUILDER_H

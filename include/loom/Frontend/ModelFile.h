@@ -44,6 +44,82 @@ enum class RopeStyle {
   Half,
 };
 
+/// The normalization of a family's blocks.
+enum class NormKind {
+  RMSNorm,   ///< x / rms(x) * w (Llama)
+  LayerNorm, ///< (x - mean) / std * w + b (GPT-2, Falcon, BERT)
+};
+
+/// Where a family's positions come from.
+enum class PositionKind {
+  Rotary,  ///< RoPE on queries and keys (Llama, Falcon)
+  Learned, ///< a learned table added to the token embeddings (GPT-2, BERT)
+};
+
+/// How the query, key and value projections are stored.
+enum class QKVLayout {
+  Split, ///< three tensors: attn_q, attn_k, attn_v
+  Fused, ///< one attn_qkv whose rows are all queries, then keys, then values
+  /// One attn_qkv whose rows go per key/value head: that group's query
+  /// heads, then its key, then its value (Hugging Face Falcon; llama.cpp's
+  /// converter reorders it to Fused).
+  Grouped,
+};
+
+/// The feed-forward network.
+enum class FeedForwardKind {
+  SwiGLU,   ///< down(silu(gate x) * up x) (Llama)
+  Gelu,     ///< down(gelu(up x)), the exact erf form (BERT, Falcon)
+  GeluTanh, ///< down(gelu(up x)), the tanh approximation (GPT-2)
+};
+
+/// How a block wires attention, the feed-forward network and the norms.
+enum class BlockWiring {
+  /// x += attn(norm1(x)); x += ffn(norm2(x)) (Llama, GPT-2)
+  PreNorm,
+  /// x += attn(norm1(x)) + ffn(norm1(x)): one norm (Falcon 7B, GPT-J)
+  ParallelSharedNorm,
+  /// x += attn(norm2(x)) + ffn(norm1(x)) (Falcon's new decoder; GGUF's
+  /// names: `attn_norm_2` feeds attention, `attn_norm` the MLP)
+  Parallel,
+  /// x = norm1(x + attn(x)); x = norm2(x + ffn(x)) (BERT, the original
+  /// Transformer)
+  PostNorm,
+};
+
+/// How an encoder's hidden states become one sentence embedding
+/// (sentence-transformers' Pooling module, GGUF's `<arch>.pooling_type`).
+enum class Pooling {
+  None, ///< the model file names none: no sentence embedding
+  Mean, ///< the mean over the tokens
+  CLS,  ///< the first token's ([CLS]) hidden state
+};
+
+/// Which blocks a family's model is made of and how they are wired: what a
+/// builder composes. Each family's defaults are in one table
+/// (`familyBlocks`); readers adjust them from the file's metadata.
+struct ModelBlocks {
+  NormKind norm = NormKind::RMSNorm;
+  PositionKind positions = PositionKind::Rotary;
+  QKVLayout qkv = QKVLayout::Split;
+  FeedForwardKind feedForward = FeedForwardKind::SwiGLU;
+  BlockWiring wiring = BlockWiring::PreNorm;
+  /// The attention output and feed-forward projections have biases (GPT-2,
+  /// BERT). The query/key/value biases are `ModelConfig::attentionBias`.
+  bool projectionBias = false;
+  /// Queries see only earlier positions (decoders); false: every position
+  /// (encoders, BERT).
+  bool causal = true;
+  /// Token-type (segment) embeddings are added to the token embeddings
+  /// (BERT's `token_types.weight`), and a norm follows the embeddings
+  /// (`token_embd_norm`).
+  bool tokenTypes = false;
+  bool embeddingNorm = false;
+  /// A final norm before the classifier (`output_norm`): pre-norm
+  /// decoders have one, post-norm encoders do not.
+  bool outputNorm = true;
+};
+
 /// The hyperparameters of a model, whatever file they came from.
 struct ModelConfig {
   /// The architecture family, lower case: `llama`, `mistral`, `mixtral`,
@@ -58,7 +134,7 @@ struct ModelConfig {
   int64_t headDim = 0;    ///< usually dim / numHeads
   int64_t vocabSize = 0;
   int64_t contextLength = 0; ///< the longest sequence the model supports
-  float normEps = 1e-5f;     ///< RMSNorm epsilon
+  float normEps = 1e-5f;     ///< the norms' epsilon (RMSNorm or LayerNorm)
   float ropeTheta = 10000.0f;
   RopeStyle ropeStyle = RopeStyle::Interleaved;
   /// The classifier shares token_embd.weight: there is no `output.weight`,
@@ -69,7 +145,31 @@ struct ModelConfig {
   std::optional<int64_t> slidingWindow; ///< Mistral
   int64_t numExperts = 0;               ///< MoE: experts per layer (0: dense)
   int64_t numExpertsPerToken = 0;       ///< MoE: top-k
+  /// BERT: the number of token types (segments) the model embeds.
+  int64_t numTokenTypes = 0;
+  /// Encoders: the sentence embedding, pooled and (when `normalize`)
+  /// divided by its L2 norm, as the model's sentence-transformers files
+  /// say (`modules.json`, `1_Pooling/config.json`).
+  Pooling pooling = Pooling::None;
+  bool normalizeEmbedding = false;
+  ModelBlocks blocks;
 };
+
+/// The blocks' names as --print-config, the manifest and the compile cache
+/// spell them: `rms_norm`, `rotary`, `fused`, `gelu_tanh`, `parallel`, ...
+llvm::StringRef blockName(NormKind kind);
+llvm::StringRef blockName(PositionKind kind);
+llvm::StringRef blockName(QKVLayout layout);
+llvm::StringRef blockName(FeedForwardKind kind);
+llvm::StringRef blockName(BlockWiring wiring);
+llvm::StringRef blockName(Pooling pooling);
+
+/// The architectures Loom builds, in the order error messages list them.
+llvm::ArrayRef<llvm::StringRef> supportedArchitectures();
+
+/// The blocks of `architecture` before a file's metadata adjusts them, or
+/// nullopt for an architecture Loom does not build.
+std::optional<ModelBlocks> familyBlocks(llvm::StringRef architecture);
 
 /// One named weight: where its bytes are and how to read them.
 /// The configuration as (field, value) pairs in a fixed order, every value
@@ -91,6 +191,10 @@ struct WeightInfo {
   int64_t groupSize = 0;    ///< for Q8Groups: values per scale
   uint64_t scaleOffset = 0; ///< for Q8Groups: byte offset of the scales
   unsigned fileIndex = 0;   ///< which of ModelFile::buffers holds it
+  /// The bytes hold the matrix transposed: `[in, out]` for a logical
+  /// `[out, in]` (GPT-2's Conv1D layers in Hugging Face checkpoints).
+  /// `shape` is the logical one.
+  bool transposed = false;
 
   int64_t numElements() const;
 };

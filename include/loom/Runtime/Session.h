@@ -95,6 +95,21 @@ public:
   /// Runs one token at `position` and returns its logits.
   llvm::Expected<llvm::ArrayRef<float>> decode(int32_t token, int64_t position);
 
+  /// Whether the artifact is an encoder's (BERT): entry points `hidden`,
+  /// and `mlm` and `embed` where the model has them, instead of `prefill`
+  /// and `decode`.
+  bool isEncoder() const;
+  /// Runs an encoder's entry point on one sequence of `tokens` (with
+  /// `tokenTypes`, or type 0 for every token when empty) and returns its
+  /// output: `hidden`, [n x dim] last hidden states; `mlm`, [n x vocab]
+  /// masked-LM logits; `embed`, the [dim] sentence embedding. Errors name
+  /// what the model lacks.
+  llvm::Expected<llvm::ArrayRef<float>>
+  encode(llvm::StringRef entry, llvm::ArrayRef<int32_t> tokens,
+         llvm::ArrayRef<int32_t> tokenTypes = {});
+  /// The token types (segments) an encoder embeds.
+  int64_t numTokenTypes() const;
+
   int64_t vocab() const { return artifact_->manifest().vocab; }
   int64_t contextLength() const { return artifact_->manifest().contextLength; }
   /// This process's MPI rank (0 without MPI): each rank computes the same
@@ -122,10 +137,9 @@ private:
   };
 
   Session() = default;
-  llvm::Expected<llvm::ArrayRef<float>> run(const Step &step,
-                                            llvm::ArrayRef<int32_t> tokens,
-                                            int64_t position,
-                                            bool allLogits = true);
+  llvm::Expected<llvm::ArrayRef<float>>
+  run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position,
+      bool allLogits = true, llvm::ArrayRef<int32_t> tokenTypes = {});
   const Step *step(llvm::StringRef name) const;
   /// Positions `position .. position + n - 1` fit the context, or an error.
   llvm::Error checkPositions(int64_t position, int64_t n) const;

@@ -519,10 +519,10 @@ TEST(GGUFReaderTest, ConfigKeys) {
             "tiny.gguf: metadata key 'llama.attention.layer_norm_rms_epsilon' "
             "has type string, expected a float");
   GGUFWriter arch = TinyLlama::gguf();
-  arch.erase("general.architecture").str("general.architecture", "gpt2");
+  arch.erase("general.architecture").str("general.architecture", "gptj");
   EXPECT_EQ(errorText(readBytes(arch.build())),
-            "tiny.gguf: unknown architecture 'gpt2' (general.architecture; "
-            "Loom knows llama, mistral, mixtral, qwen2)");
+            "tiny.gguf: unknown architecture 'gptj' (general.architecture; "
+            "Loom knows llama, mistral, mixtral, qwen2, gpt2, falcon, bert)");
 }
 
 TEST(GGUFReaderTest, TokenizerKeys) {

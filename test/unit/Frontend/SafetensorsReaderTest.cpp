@@ -319,15 +319,15 @@ TEST(SafetensorsReaderTest, HFConfig) {
                 tinyConfigJSON(R"(, "tie_word_embeddings": 1)"), "c.json")),
             "c.json: key 'tie_word_embeddings' should be true or false, found "
             "1");
-  EXPECT_EQ(errorText(parseHFConfig(R"({"model_type": "gpt2",
-              "architectures": ["GPT2LMHeadModel"]})",
+  EXPECT_EQ(errorText(parseHFConfig(R"({"model_type": "gptj",
+              "architectures": ["GPTJForCausalLM"]})",
                                     "c.json")),
-            "c.json: unknown architecture (model_type 'gpt2'; Loom knows "
-            "llama, mistral, mixtral, qwen2)");
+            "c.json: unknown architecture (model_type 'gptj'; Loom knows "
+            "llama, mistral, mixtral, qwen2, gpt2, falcon, bert)");
   EXPECT_EQ(errorText(parseHFConfig(R"({"architectures": ["Phi3ForCausalLM"]})",
                                     "c.json")),
             "c.json: unknown architecture (architectures 'Phi3ForCausalLM'; "
-            "Loom knows llama, mistral, mixtral, qwen2)");
+            "Loom knows llama, mistral, mixtral, qwen2, gpt2, falcon, bert)");
   EXPECT_THAT(errorText(parseHFConfig("{\"hidden_size\": ", "c.json")),
               StartsWith("c.json: not valid JSON: "));
   EXPECT_EQ(errorText(parseHFConfig("[1]", "c.json")),

@@ -138,9 +138,9 @@ TEST_F(ValidateTest, ConfigNumbers) {
   model.config.numLayers = 0;
   EXPECT_EQ(validate(), "tiny: the config's layer count is 0, not positive");
   model.config.numLayers = 2;
-  model.config.architecture = "gpt2";
-  EXPECT_EQ(validate(), "tiny: unknown architecture 'gpt2' (Loom knows llama, "
-                        "mistral, mixtral, qwen2)");
+  model.config.architecture = "gptj";
+  EXPECT_EQ(validate(), "tiny: unknown architecture 'gptj' (Loom knows llama, "
+                        "mistral, mixtral, qwen2, gpt2, falcon, bert)");
   model.config.architecture = "llama";
   model.config.numExpertsPerToken = 1;
   EXPECT_EQ(validate(), "tiny: the config picks 1 of 0 experts per token");

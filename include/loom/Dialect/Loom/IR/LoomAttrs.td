@@ -27,7 +27,9 @@ def Loom_ParamRole : I32EnumAttr<"ParamRole",
       // The f32 logits [1, n - logits_from, vocab].
       I32EnumAttrCase<"logits", 4>,
       // i8 [bytes]: the activations, laid out by loom-schedule-kernels.
-      I32EnumAttrCase<"arena", 5>
+      I32EnumAttrCase<"arena", 5>,
+      // i32 token types (segment ids) [1, n] of an encoder's tokens (BERT).
+      I32EnumAttrCase<"token_types", 6>
     ]> {
   let cppNamespace = "::mlir::loom";
   let genSpecializedAttr = 0;
@@ -38,7 +40,10 @@ def Loom_ParamRoleAttr : EnumAttr<Loom_Dialect, Loom_ParamRole, "role"> {
   let description = [{
     On the parameters and results of an entry point (`loom.role`):
     `#loom.role<tokens>`, `position`, `logits_from`, `cache`, `logits`,
-    `arena`. Weights are named by `loom.weight` instead.
+    `arena`, `token_types`. Weights are named by `loom.weight` instead.
+    `logits` is an entry point's one f32 output: the logits of a decoder,
+    and of an encoder's entry points the hidden states (`@hidden`), the
+    masked-LM logits (`@mlm`) or the sentence embedding (`@embed`).
   }];
   let assemblyFormat = "`<` $value `>`";
 }

@@ -1,13 +1,14 @@
-//===- LlamaBuilder.cpp - the Llama family in loom IR ---------------------===//
+//===- ModelBuilder.cpp - model files into loom IR, block by block --------===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
-// One builder covers the decoder-only models that share Llama's block:
-// RMSNorm, rotary embeddings, grouped-query attention, a SwiGLU feed-forward
-// network or a Mixtral-style mixture of SwiGLU experts. The differences are
-// in the config: QKV biases (Qwen2), a sliding window (Mistral), experts
-// (Mixtral), the RoPE pairing (interleaved for GGUF llama, rotate-half for
-// Hugging Face checkpoints and GGUF qwen2).
+// One builder composes every family from the blocks its config names
+// (ModelConfig::blocks): embeddings (tokens, learned positions), norms
+// (RMSNorm, LayerNorm), attention (split, fused or grouped QKV projections,
+// RoPE, MHA/GQA/MQA, causal with an optional sliding window), feed-forward
+// networks (SwiGLU, GELU, a mixture of SwiGLU experts), the wiring of a
+// block (pre-norm, parallel attention and MLP with one or two norms,
+// post-norm) and the head. A family is a row of Families.cpp, not code.
 //
 // Attention is written the way a model author writes it, so that the
 // attention-fusion pass has real work: Q·Kᵀ, a scale, an additive causal
@@ -40,29 +41,30 @@ namespace ir = mlir::loom;
 
 namespace loom {
 
-static constexpr llvm::StringLiteral kArchitectures[] = {"llama", "mistral",
-                                                         "mixtral", "qwen2"};
-
-llvm::ArrayRef<llvm::StringRef> supportedArchitectures() {
-  static const llvm::SmallVector<llvm::StringRef> names(
-      std::begin(kArchitectures), std::end(kArchitectures));
-  return names;
-}
-
 namespace {
 
 constexpr int64_t kDyn = ShapedType::kDynamic;
 
 /// Emits the functions of one model. Errors found while building (a missing
 /// weight) are collected in `error`; the caller checks it at the end.
-class LlamaBuilder {
+class Builder {
 public:
-  LlamaBuilder(MLIRContext &ctx, const ModelFile &model, int64_t contextLength)
+  Builder(MLIRContext &ctx, const ModelFile &model, int64_t contextLength)
       : ctx(ctx), model(model), cfg(model.config), builder(&ctx),
         contextLength(contextLength) {}
 
   /// Emits `@name` for `seq` tokens per call (kDyn for any number).
   void buildEntryPoint(ModuleOp module, StringRef name, int64_t seq);
+
+  /// What an encoder's entry point returns.
+  enum class EncoderOutput {
+    Hidden,    ///< `@hidden`: the last hidden states [1, n, dim]
+    MaskedLM,  ///< `@mlm`: the masked-LM logits [1, n, vocab]
+    Embedding, ///< `@embed`: the pooled sentence embedding [1, dim]
+  };
+  /// Emits an encoder's entry point: token ids and token types [1, n] of
+  /// one sequence from position 0, attending in both directions.
+  void buildEncoderEntryPoint(ModuleOp module, EncoderOutput output);
 
   llvm::Error takeError() { return std::move(error); }
 
@@ -90,10 +92,34 @@ private:
 
   Value linear(Value x, StringRef prefix, ArrayRef<int64_t> wShape,
                bool withBias = false);
+  /// The norm called `name` (RMSNorm, or LayerNorm with its bias).
+  Value norm(Value x, const Twine &name);
+  /// Token embeddings, plus learned positions, token types (`types`,
+  /// encoders) and the embedding norm where the family has them.
+  Value embed(Value tokens, Value types = {});
+  /// BertForMaskedLM's head on the last hidden states.
+  Value maskedLMHead(Value x);
+  /// The pooled (and normalized) sentence embedding [1, dim].
+  Value sentenceEmbedding(Value x);
+  /// A parameter's or result's `loom.role` (and `loom.name`).
+  DictionaryAttr role(ir::ParamRole r, StringRef name = "");
   Value expandHeads(Value x, int64_t heads);
-  Value attention(Value x, unsigned layer, Value &kCache, Value &vCache);
+  /// Columns [offset, offset + width) of the last dimension of `x`
+  /// ([1, seq, n]).
+  Value columns(Value x, int64_t offset, int64_t width, Location l);
+  /// Queries, keys and values of layer `blk` as [1, seq, heads, head_dim],
+  /// from split, fused or grouped projections.
+  std::array<Value, 3> projectQKV(Value h, const std::string &blk);
+  /// One transformer block: attention and feed-forward network, wired as
+  /// the family wires them.
+  Value block(Value x, unsigned layer, Value &kCache, Value &vCache);
+  /// Attention of layer `layer` on the normed input `h`, projected back
+  /// to the model's width (no residual).
+  Value attention(Value h, unsigned layer, Value &kCache, Value &vCache);
   Value causalMask(RankedTensorType type, Value seqLen, Value kvLen);
-  Value feedForward(Value x, unsigned layer);
+  /// The feed-forward network of `layer` on the normed input `h` (no
+  /// residual).
+  Value feedForward(Value h, unsigned layer);
   Value mixtureOfExperts(Value x, unsigned layer);
   Value stackedExperts(unsigned layer, StringRef stackedName,
                        StringRef perExpertName, ArrayRef<int64_t> shape);
@@ -121,8 +147,7 @@ private:
   llvm::StringMap<Value> weights;
 };
 
-Value LlamaBuilder::optionalWeight(const Twine &nameTwine,
-                                   ArrayRef<int64_t> shape) {
+Value Builder::optionalWeight(const Twine &nameTwine, ArrayRef<int64_t> shape) {
   std::string name = nameTwine.str();
   if (Value cached = weights.lookup(name))
     return cached;
@@ -137,13 +162,21 @@ Value LlamaBuilder::optionalWeight(const Twine &nameTwine,
     fail(formatv("tensor '{0}' has shape [{1}], but the config implies [{2}]",
                  name, found, expected));
   }
-  Value w = storedWeight(*info, name, shape);
+  Value w;
+  if (info->transposed && shape.size() == 2) {
+    // Stored [in, out] (GPT-2's Conv1D): read as stored and transposed
+    // (the permutation folds into the consumer's indexing).
+    w = storedWeight(*info, name, {shape[1], shape[0]});
+    w = ir::TransposeOp::create(builder, loc(name), w, ArrayRef<int64_t>{1, 0});
+  } else {
+    w = storedWeight(*info, name, shape);
+  }
   weights[name] = w;
   return w;
 }
 
-Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
-                                 ArrayRef<int64_t> shape) {
+Value Builder::storedWeight(const WeightInfo &info, StringRef name,
+                            ArrayRef<int64_t> shape) {
   Location l = loc(name);
   switch (info.storage) {
   case StorageType::F16:
@@ -187,7 +220,7 @@ Value LlamaBuilder::storedWeight(const WeightInfo &info, StringRef name,
   return ir::WeightOp::create(builder, l, tensor(shape), name);
 }
 
-Value LlamaBuilder::weight(const Twine &nameTwine, ArrayRef<int64_t> shape) {
+Value Builder::weight(const Twine &nameTwine, ArrayRef<int64_t> shape) {
   std::string name = nameTwine.str();
   if (Value w = optionalWeight(name, shape))
     return w;
@@ -197,15 +230,160 @@ Value LlamaBuilder::weight(const Twine &nameTwine, ArrayRef<int64_t> shape) {
   return ir::WeightOp::create(builder, loc(name), tensor(shape), name);
 }
 
-Value LlamaBuilder::linear(Value x, StringRef prefix, ArrayRef<int64_t> wShape,
-                           bool withBias) {
+Value Builder::linear(Value x, StringRef prefix, ArrayRef<int64_t> wShape,
+                      bool withBias) {
   Value w = weight(prefix + ".weight", wShape);
   Value b = withBias ? weight(prefix + ".bias", {wShape[0]}) : Value();
   return ir::LinearOp::create(builder, loc(prefix), x, w, b);
 }
 
+Value Builder::norm(Value x, const Twine &nameTwine) {
+  std::string name = nameTwine.str();
+  Location l = loc(name);
+  FloatAttr eps = builder.getF32FloatAttr(cfg.normEps);
+  Value w = weight(name + ".weight", {cfg.dim});
+  if (cfg.blocks.norm == NormKind::RMSNorm)
+    return ir::RmsNormOp::create(builder, l, x, w, eps);
+  Value b = weight(name + ".bias", {cfg.dim});
+  return ir::LayerNormOp::create(builder, l, x, w, b, eps);
+}
+
+Value Builder::embed(Value tokens, Value types) {
+  const ModelBlocks &b = cfg.blocks;
+  Value x = ir::EmbeddingOp::create(
+      builder, loc("token_embd"),
+      weight("token_embd.weight", {cfg.vocabSize, cfg.dim}), tokens);
+  if (b.positions == PositionKind::Learned) {
+    // The rows of positions pos .. pos + seq - 1.
+    Location l = loc("position_embd");
+    SmallVector<Value> dynamic;
+    if (seq == kDyn)
+      dynamic.push_back(seqLen);
+    Value posV = pos;
+    Value ids = tensor::GenerateOp::create(
+        builder, l, RankedTensorType::get({1, seq}, builder.getI32Type()),
+        dynamic, [&](OpBuilder &ob, Location gl, ValueRange idx) {
+          Value p = arith::AddIOp::create(ob, gl, posV, idx[1]);
+          Value i = arith::IndexCastOp::create(ob, gl, ob.getI32Type(), p);
+          tensor::YieldOp::create(ob, gl, i);
+        });
+    Value rows = ir::EmbeddingOp::create(
+        builder, l,
+        weight("position_embd.weight", {cfg.contextLength, cfg.dim}), ids);
+    x = arith::AddFOp::create(builder, l, x, rows);
+  }
+  if (b.tokenTypes && types) {
+    Location l = loc("token_types");
+    Value rows = ir::EmbeddingOp::create(
+        builder, l, weight("token_types.weight", {cfg.numTokenTypes, cfg.dim}),
+        types);
+    x = arith::AddFOp::create(builder, l, x, rows);
+  }
+  if (b.embeddingNorm)
+    x = norm(x, "token_embd_norm");
+  return x;
+}
+
+Value Builder::columns(Value x, int64_t offset, int64_t width, Location l) {
+  SmallVector<OpFoldResult> offsets = {builder.getIndexAttr(0),
+                                       builder.getIndexAttr(0),
+                                       builder.getIndexAttr(offset)};
+  SmallVector<OpFoldResult> sizes = {builder.getIndexAttr(1),
+                                     seq == kDyn ? OpFoldResult(seqLen)
+                                                 : builder.getIndexAttr(seq),
+                                     builder.getIndexAttr(width)};
+  SmallVector<OpFoldResult> strides(3, builder.getIndexAttr(1));
+  return tensor::ExtractSliceOp::create(builder, l, tensor({1, seq, width}), x,
+                                        offsets, sizes, strides);
+}
+
+std::array<Value, 3> Builder::projectQKV(Value h, const std::string &blk) {
+  int64_t dim = cfg.dim, hq = cfg.numHeads, hkv = cfg.numKVHeads,
+          hd = cfg.headDim;
+  bool bias = cfg.attentionBias;
+  switch (cfg.blocks.qkv) {
+  case QKVLayout::Split:
+    return {
+        expandHeads(linear(h, blk + ".attn_q", {hq * hd, dim}, bias), hq),
+        expandHeads(linear(h, blk + ".attn_k", {hkv * hd, dim}, bias), hkv),
+        expandHeads(linear(h, blk + ".attn_v", {hkv * hd, dim}, bias), hkv)};
+  case QKVLayout::Fused: {
+    // Rows: all queries, then the keys, then the values.
+    Value qkv = linear(h, blk + ".attn_qkv", {(hq + 2 * hkv) * hd, dim}, bias);
+    Location l = qkv.getLoc();
+    return {expandHeads(columns(qkv, 0, hq * hd, l), hq),
+            expandHeads(columns(qkv, hq * hd, hkv * hd, l), hkv),
+            expandHeads(columns(qkv, (hq + hkv) * hd, hkv * hd, l), hkv)};
+  }
+  case QKVLayout::Grouped: {
+    // Rows per key/value head: its `group` query heads, its key, its value.
+    int64_t group = hq / hkv;
+    Value qkv = linear(h, blk + ".attn_qkv", {(hq + 2 * hkv) * hd, dim}, bias);
+    Location l = qkv.getLoc();
+    OpFoldResult seqSize =
+        seq == kDyn ? OpFoldResult(seqLen) : builder.getIndexAttr(seq);
+    Value grouped = tensor::ExpandShapeOp::create(
+        builder, l, tensor({1, seq, hkv, group + 2, hd}), qkv,
+        {{0}, {1}, {2, 3, 4}},
+        SmallVector<OpFoldResult>{
+            builder.getIndexAttr(1), seqSize, builder.getIndexAttr(hkv),
+            builder.getIndexAttr(group + 2), builder.getIndexAttr(hd)});
+    // Members [first, first + count) of every group, as [1, seq, hkv *
+    // count, hd]: query head i is member i % group of group i / group,
+    // the order GQA's repeat of the key/value heads expects.
+    auto members = [&](int64_t first, int64_t count) -> Value {
+      SmallVector<OpFoldResult> one(5, builder.getIndexAttr(1));
+      SmallVector<OpFoldResult> offsets(5, builder.getIndexAttr(0));
+      offsets[3] = builder.getIndexAttr(first);
+      SmallVector<OpFoldResult> sizes = {
+          builder.getIndexAttr(1), seqSize, builder.getIndexAttr(hkv),
+          builder.getIndexAttr(count), builder.getIndexAttr(hd)};
+      Value part = tensor::ExtractSliceOp::create(
+          builder, l, tensor({1, seq, hkv, count, hd}), grouped, offsets, sizes,
+          one);
+      return tensor::CollapseShapeOp::create(
+          builder, l, tensor({1, seq, hkv * count, hd}), part,
+          SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4}});
+    };
+    return {members(0, group), members(group, 1), members(group + 1, 1)};
+  }
+  }
+  llvm_unreachable("unknown QKV layout");
+}
+
+Value Builder::block(Value x, unsigned layer, Value &kCache, Value &vCache) {
+  std::string blk = formatv("blk.{0}", layer).str();
+  Location res = loc(blk + ".residual");
+  auto add = [&](Value a, Value b) -> Value {
+    return arith::AddFOp::create(builder, res, a, b);
+  };
+  switch (cfg.blocks.wiring) {
+  case BlockWiring::PreNorm: {
+    x = add(x, attention(norm(x, blk + ".attn_norm"), layer, kCache, vCache));
+    return add(x, feedForward(norm(x, blk + ".ffn_norm"), layer));
+  }
+  case BlockWiring::ParallelSharedNorm: {
+    Value h = norm(x, blk + ".attn_norm");
+    Value a = attention(h, layer, kCache, vCache);
+    return add(add(x, a), feedForward(h, layer));
+  }
+  case BlockWiring::Parallel: {
+    // GGUF's names: attention reads `attn_norm_2`, the MLP `attn_norm`.
+    Value a = attention(norm(x, blk + ".attn_norm_2"), layer, kCache, vCache);
+    Value f = feedForward(norm(x, blk + ".attn_norm"), layer);
+    return add(add(x, a), f);
+  }
+  case BlockWiring::PostNorm: {
+    x = norm(add(x, attention(x, layer, kCache, vCache)),
+             blk + ".attn_output_norm");
+    return norm(add(x, feedForward(x, layer)), blk + ".layer_output_norm");
+  }
+  }
+  llvm_unreachable("unknown block wiring");
+}
+
 /// [1, seq, heads * headDim] -> [1, seq, heads, headDim].
-Value LlamaBuilder::expandHeads(Value x, int64_t heads) {
+Value Builder::expandHeads(Value x, int64_t heads) {
   SmallVector<OpFoldResult> shape = {
       builder.getIndexAttr(1),
       seq == kDyn ? OpFoldResult(seqLen) : builder.getIndexAttr(seq),
@@ -218,8 +396,7 @@ Value LlamaBuilder::expandHeads(Value x, int64_t heads) {
 /// 0 where query i (at position pos + i) may see key j, -inf elsewhere:
 /// keys after the query, and with a sliding window W, keys W or more
 /// positions before it.
-Value LlamaBuilder::causalMask(RankedTensorType type, Value seqLenV,
-                               Value kvLen) {
+Value Builder::causalMask(RankedTensorType type, Value seqLenV, Value kvLen) {
   SmallVector<Value> dynamic;
   if (type.isDynamicDim(2))
     dynamic.push_back(seqLenV);
@@ -248,17 +425,12 @@ Value LlamaBuilder::causalMask(RankedTensorType type, Value seqLenV,
       });
 }
 
-Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
-                              Value &vCache) {
+Value Builder::attention(Value h, unsigned layer, Value &kCache,
+                         Value &vCache) {
   std::string blk = formatv("blk.{0}", layer).str();
   int64_t dim = cfg.dim, hq = cfg.numHeads, hkv = cfg.numKVHeads,
           hd = cfg.headDim;
-  Value h = ir::RmsNormOp::create(builder, loc(blk + ".attn_norm"), x,
-                                  weight(blk + ".attn_norm.weight", {dim}),
-                                  builder.getF32FloatAttr(cfg.normEps));
-  Value q = linear(h, blk + ".attn_q", {hq * hd, dim}, cfg.attentionBias);
-  Value k = linear(h, blk + ".attn_k", {hkv * hd, dim}, cfg.attentionBias);
-  Value v = linear(h, blk + ".attn_v", {hkv * hd, dim}, cfg.attentionBias);
+  auto [q, k, v] = projectQKV(h, blk);
 
   auto style = cfg.ropeStyle == RopeStyle::Half ? ir::RopeStyle::half
                                                 : ir::RopeStyle::interleaved;
@@ -272,21 +444,25 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
     return ir::TransposeOp::create(builder, t.getLoc(), t,
                                    ArrayRef<int64_t>{0, 2, 1, 3});
   };
-  Value qh = toHeadsMajor(rope(expandHeads(q, hq)));
-  Value kh = toHeadsMajor(rope(expandHeads(k, hkv)));
-  Value vh = toHeadsMajor(expandHeads(v, hkv));
+  bool rotary = cfg.blocks.positions == PositionKind::Rotary;
+  Value qh = toHeadsMajor(rotary ? rope(q) : q);
+  Value kh = toHeadsMajor(rotary ? rope(k) : k);
+  Value vh = toHeadsMajor(v);
 
-  // The cache: write this call's keys and values, read the valid prefix.
-  kCache = ir::KVCacheWriteOp::create(builder, loc(blk + ".k_cache"), kh,
-                                      kCache, pos);
-  vCache = ir::KVCacheWriteOp::create(builder, loc(blk + ".v_cache"), vh,
-                                      vCache, pos);
-  Value kvLen = arith::AddIOp::create(builder, loc("kv_len"), pos, seqLen);
-  auto prefixType = tensor({1, hkv, kDyn, hd});
-  Value keys = ir::KVCacheReadOp::create(builder, loc(blk + ".k_cache"),
-                                         prefixType, kCache, kvLen);
-  Value values = ir::KVCacheReadOp::create(builder, loc(blk + ".v_cache"),
-                                           prefixType, vCache, kvLen);
+  Value keys = kh, values = vh, kvLen = seqLen;
+  if (kCache) {
+    // The cache: write this call's keys and values, read the valid prefix.
+    kCache = ir::KVCacheWriteOp::create(builder, loc(blk + ".k_cache"), kh,
+                                        kCache, pos);
+    vCache = ir::KVCacheWriteOp::create(builder, loc(blk + ".v_cache"), vh,
+                                        vCache, pos);
+    kvLen = arith::AddIOp::create(builder, loc("kv_len"), pos, seqLen);
+    auto prefixType = tensor({1, hkv, kDyn, hd});
+    keys = ir::KVCacheReadOp::create(builder, loc(blk + ".k_cache"), prefixType,
+                                     kCache, kvLen);
+    values = ir::KVCacheReadOp::create(builder, loc(blk + ".v_cache"),
+                                       prefixType, vCache, kvLen);
+  }
   if (hq != hkv) {
     keys = ir::RepeatInterleaveOp::create(builder, keys.getLoc(), keys, 1,
                                           hq / hkv);
@@ -301,17 +477,22 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
   Value scores = ir::MatmulOp::create(builder, attnLoc, qh, kt, false, false);
   auto scoresType = cast<RankedTensorType>(scores.getType());
   SmallVector<Value> dynamic;
-  if (seq == kDyn)
+  if (scoresType.isDynamicDim(2))
     dynamic.push_back(seqLen);
-  dynamic.push_back(kvLen);
+  if (scoresType.isDynamicDim(3))
+    dynamic.push_back(kvLen);
   Value scale = arith::ConstantOp::create(
       builder, attnLoc,
       builder.getF32FloatAttr(float(1.0 / std::sqrt(double(hd)))));
   Value scaleT =
       tensor::SplatOp::create(builder, attnLoc, scale, scoresType, dynamic);
   Value scaled = arith::MulFOp::create(builder, attnLoc, scores, scaleT);
-  Value mask = causalMask(scoresType, seqLen, kvLen);
-  Value masked = arith::AddFOp::create(builder, attnLoc, scaled, mask);
+  // Encoders attend in both directions: no mask (one sequence per call,
+  // so no padding either).
+  Value masked = scaled;
+  if (cfg.blocks.causal)
+    masked = arith::AddFOp::create(builder, attnLoc, scaled,
+                                   causalMask(scoresType, seqLen, kvLen));
   Value probs = ir::SoftmaxOp::create(builder, attnLoc, masked, int64_t(3));
   Value out =
       ir::MatmulOp::create(builder, attnLoc, probs, values, false, false);
@@ -319,36 +500,39 @@ Value LlamaBuilder::attention(Value x, unsigned layer, Value &kCache,
   Value flat = tensor::CollapseShapeOp::create(
       builder, attnLoc, tensor({1, seq, hq * hd}), tokensMajor,
       SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
-  Value proj = linear(flat, blk + ".attn_output", {dim, hq * hd});
-  return arith::AddFOp::create(builder, loc(blk + ".residual"), x, proj);
+  return linear(flat, blk + ".attn_output", {dim, hq * hd},
+                cfg.blocks.projectionBias);
 }
 
-Value LlamaBuilder::feedForward(Value x, unsigned layer) {
+Value Builder::feedForward(Value h, unsigned layer) {
   std::string blk = formatv("blk.{0}", layer).str();
   int64_t dim = cfg.dim, hidden = cfg.hiddenDim;
-  Value h = ir::RmsNormOp::create(builder, loc(blk + ".ffn_norm"), x,
-                                  weight(blk + ".ffn_norm.weight", {dim}),
-                                  builder.getF32FloatAttr(cfg.normEps));
-  Value y;
-  if (cfg.numExperts > 0) {
-    y = mixtureOfExperts(h, layer);
-  } else {
+  bool bias = cfg.blocks.projectionBias;
+  if (cfg.numExperts > 0)
+    return mixtureOfExperts(h, layer);
+  if (cfg.blocks.feedForward == FeedForwardKind::SwiGLU) {
     // w2(silu(w1 x) * w3 x)
-    Value gate = linear(h, blk + ".ffn_gate", {hidden, dim});
-    Value up = linear(h, blk + ".ffn_up", {hidden, dim});
+    Value gate = linear(h, blk + ".ffn_gate", {hidden, dim}, bias);
+    Value up = linear(h, blk + ".ffn_up", {hidden, dim}, bias);
     Value act = ir::SiluOp::create(builder, gate.getLoc(), gate);
     Value gated = arith::MulFOp::create(builder, loc(blk + ".ffn"), act, up);
-    y = linear(gated, blk + ".ffn_down", {dim, hidden});
+    return linear(gated, blk + ".ffn_down", {dim, hidden}, bias);
   }
-  return arith::AddFOp::create(builder, loc(blk + ".residual"), x, y);
+  // down(gelu(up x))
+  Value up = linear(h, blk + ".ffn_up", {hidden, dim}, bias);
+  auto approx = cfg.blocks.feedForward == FeedForwardKind::GeluTanh
+                    ? ir::GeluApproximation::tanh
+                    : ir::GeluApproximation::erf;
+  Value act = ir::GeluOp::create(builder, up.getLoc(), up, approx);
+  return linear(act, blk + ".ffn_down", {dim, hidden}, bias);
 }
 
 /// The experts' weights as one [experts, ...] tensor: GGUF stores them
 /// stacked (`ffn_gate_exps`); Hugging Face checkpoints one tensor per expert,
 /// which are concatenated.
-Value LlamaBuilder::stackedExperts(unsigned layer, StringRef stackedName,
-                                   StringRef perExpertName,
-                                   ArrayRef<int64_t> shape) {
+Value Builder::stackedExperts(unsigned layer, StringRef stackedName,
+                              StringRef perExpertName,
+                              ArrayRef<int64_t> shape) {
   int64_t e = cfg.numExperts;
   SmallVector<int64_t> stackedShape = {e};
   stackedShape.append(shape.begin(), shape.end());
@@ -371,7 +555,7 @@ Value LlamaBuilder::stackedExperts(unsigned layer, StringRef stackedName,
   return tensor::ConcatOp::create(builder, loc(stacked), 0, parts);
 }
 
-Value LlamaBuilder::mixtureOfExperts(Value x, unsigned layer) {
+Value Builder::mixtureOfExperts(Value x, unsigned layer) {
   std::string blk = formatv("blk.{0}", layer).str();
   int64_t dim = cfg.dim, hidden = cfg.hiddenDim, e = cfg.numExperts;
   Location l = loc(blk + ".moe");
@@ -403,8 +587,114 @@ Value LlamaBuilder::mixtureOfExperts(Value x, unsigned layer) {
                                        combined, {{0, 1}, {2}}, shape);
 }
 
-void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
-                                   int64_t seqArg) {
+DictionaryAttr Builder::role(ir::ParamRole r, StringRef name) {
+  SmallVector<NamedAttribute> attrs = {
+      builder.getNamedAttr(ir::kRoleAttr, ir::ParamRoleAttr::get(&ctx, r))};
+  if (!name.empty())
+    attrs.push_back(
+        builder.getNamedAttr(ir::kNameAttr, builder.getStringAttr(name)));
+  return builder.getDictionaryAttr(attrs);
+}
+
+void Builder::buildEncoderEntryPoint(ModuleOp module, EncoderOutput output) {
+  StringRef name = output == EncoderOutput::Hidden     ? "hidden"
+                   : output == EncoderOutput::MaskedLM ? "mlm"
+                                                       : "embed";
+  seq = kDyn;
+  weights.clear();
+  builder.setInsertionPointToEnd(module.getBody());
+  auto ids = RankedTensorType::get({1, kDyn}, builder.getI32Type());
+  RankedTensorType result =
+      output == EncoderOutput::Hidden     ? tensor({1, kDyn, cfg.dim})
+      : output == EncoderOutput::MaskedLM ? tensor({1, kDyn, cfg.vocabSize})
+                                          : tensor({1, cfg.dim});
+  auto func = func::FuncOp::create(builder, loc(name), name,
+                                   builder.getFunctionType({ids, ids}, result));
+  func.setAllArgAttrs(ArrayRef<Attribute>{role(ir::ParamRole::tokens),
+                                          role(ir::ParamRole::token_types)});
+  func.setAllResultAttrs(ArrayRef<Attribute>{role(ir::ParamRole::logits)});
+
+  Block *body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  Value tokens = body->getArgument(0);
+  // One sequence from position 0; no cache.
+  pos = arith::ConstantIndexOp::create(builder, loc("position"), 0);
+  seqLen = tensor::DimOp::create(builder, loc("seq_len"), tokens, 1);
+  Value x = embed(tokens, body->getArgument(1));
+  for (unsigned i = 0; i < cfg.numLayers; ++i) {
+    Value noCache;
+    x = block(x, i, noCache, noCache);
+  }
+  if (cfg.blocks.outputNorm)
+    x = norm(x, "output_norm");
+  if (output == EncoderOutput::MaskedLM)
+    x = maskedLMHead(x);
+  else if (output == EncoderOutput::Embedding)
+    x = sentenceEmbedding(x);
+  func::ReturnOp::create(builder, loc("return"), x);
+}
+
+Value Builder::maskedLMHead(Value x) {
+  // BertForMaskedLM: dense, the activation, LayerNorm, then the decoder
+  // (the word embeddings unless the file has its own) with its bias.
+  int64_t dim = cfg.dim;
+  Value h = linear(x, "cls.dense", {dim, dim}, /*withBias=*/true);
+  auto approx = cfg.blocks.feedForward == FeedForwardKind::GeluTanh
+                    ? ir::GeluApproximation::tanh
+                    : ir::GeluApproximation::erf;
+  h = ir::GeluOp::create(builder, h.getLoc(), h, approx);
+  h = ir::LayerNormOp::create(
+      builder, loc("cls.norm"), h, weight("cls.norm.weight", {dim}),
+      weight("cls.norm.bias", {dim}), builder.getF32FloatAttr(cfg.normEps));
+  Value decoder = optionalWeight("cls.output.weight", {cfg.vocabSize, dim});
+  if (!decoder)
+    decoder = weight("token_embd.weight", {cfg.vocabSize, dim});
+  return ir::LinearOp::create(builder, loc("cls.output"), h, decoder,
+                              weight("cls.output.bias", {cfg.vocabSize}));
+}
+
+Value Builder::sentenceEmbedding(Value x) {
+  int64_t dim = cfg.dim;
+  Location l = loc("pooling");
+  Value pooled; // [1, 1, dim]
+  if (cfg.pooling == Pooling::CLS) {
+    pooled = tensor::ExtractSliceOp::create(
+        builder, l, tensor({1, 1, dim}), x,
+        ArrayRef<OpFoldResult>{builder.getIndexAttr(0), builder.getIndexAttr(0),
+                               builder.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{builder.getIndexAttr(1), builder.getIndexAttr(1),
+                               builder.getIndexAttr(dim)},
+        SmallVector<OpFoldResult>(3, builder.getIndexAttr(1)));
+  } else {
+    // The mean over the tokens: a row of 1/n times the hidden states.
+    Value n =
+        arith::IndexCastOp::create(builder, l, builder.getI64Type(), seqLen);
+    Value nf = arith::SIToFPOp::create(builder, l, builder.getF32Type(), n);
+    Value one =
+        arith::ConstantOp::create(builder, l, builder.getF32FloatAttr(1.0f));
+    Value inv = arith::DivFOp::create(builder, l, one, nf);
+    Value weights = tensor::SplatOp::create(
+        builder, l, inv, tensor({1, 1, kDyn}), ValueRange{seqLen});
+    pooled = ir::MatmulOp::create(builder, l, weights, x, false, false);
+  }
+  Value row = tensor::CollapseShapeOp::create(
+      builder, l, tensor({1, dim}), pooled,
+      SmallVector<ReassociationIndices>{{0, 1}, {2}});
+  if (!cfg.normalizeEmbedding)
+    return row;
+  // v / |v|: an RMS norm (v / sqrt(mean(v²))) scaled by 1/sqrt(dim). Its
+  // epsilon, 1e-24 / dim on the mean, is sentence-transformers' 1e-12 on
+  // the norm.
+  Location nl = loc("normalize");
+  auto scaleType = tensor({dim});
+  Value scale = arith::ConstantOp::create(
+      builder, nl, scaleType,
+      DenseElementsAttr::get(scaleType, float(1.0 / std::sqrt(double(dim)))));
+  return ir::RmsNormOp::create(builder, nl, row, scale,
+                               builder.getF32FloatAttr(float(1e-24 / dim)));
+}
+
+void Builder::buildEntryPoint(ModuleOp module, StringRef name, int64_t seqArg) {
   seq = seqArg;
   weights.clear();
   builder.setInsertionPointToEnd(module.getBody());
@@ -428,15 +718,6 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
                                    builder.getFunctionType(args, results));
   // Each argument and result says what it is to the runtime; caches are
   // also named.
-  MLIRContext *ctx = builder.getContext();
-  auto role = [&](ir::ParamRole r, StringRef name = "") {
-    SmallVector<NamedAttribute> attrs = {
-        builder.getNamedAttr(ir::kRoleAttr, ir::ParamRoleAttr::get(ctx, r))};
-    if (!name.empty())
-      attrs.push_back(
-          builder.getNamedAttr(ir::kNameAttr, builder.getStringAttr(name)));
-    return builder.getDictionaryAttr(attrs);
-  };
   SmallVector<Attribute> argAttrs = {role(ir::ParamRole::tokens),
                                      role(ir::ParamRole::position)};
   if (anyLength)
@@ -461,14 +742,10 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
                : arith::ConstantIndexOp::create(builder, loc("seq_len"), seq)
                      .getResult();
 
-  Value x = ir::EmbeddingOp::create(
-      builder, loc("token_embd"),
-      weight("token_embd.weight", {cfg.vocabSize, cfg.dim}), tokens);
+  Value x = embed(tokens);
   SmallVector<Value> caches(body->getArguments().drop_front(anyLength ? 3 : 2));
-  for (unsigned i = 0; i < layers; ++i) {
-    x = attention(x, i, caches[2 * i], caches[2 * i + 1]);
-    x = feedForward(x, i);
-  }
+  for (unsigned i = 0; i < layers; ++i)
+    x = block(x, i, caches[2 * i], caches[2 * i + 1]);
   if (anyLength) {
     Value from = body->getArgument(2);
     Location l = loc("logits_rows");
@@ -481,9 +758,7 @@ void LlamaBuilder::buildEntryPoint(ModuleOp module, StringRef name,
                                builder.getIndexAttr(cfg.dim)},
         SmallVector<OpFoldResult>(3, builder.getIndexAttr(1)));
   }
-  Value normed = ir::RmsNormOp::create(builder, loc("output_norm"), x,
-                                       weight("output_norm.weight", {cfg.dim}),
-                                       builder.getF32FloatAttr(cfg.normEps));
+  Value normed = cfg.blocks.outputNorm ? norm(x, "output_norm") : x;
   Value logits = ir::LinearOp::create(
       builder, loc("output"), normed,
       weight(cfg.tiedEmbeddings ? "token_embd.weight" : "output.weight",
@@ -562,14 +837,15 @@ llvm::Expected<OwningOpRef<ModuleOp>> buildModel(MLIRContext &context,
                       tensor::TensorDialect>();
   const ModelConfig &cfg = model.config;
   StringRef file = llvm::sys::path::filename(model.path);
-  if (!llvm::is_contained(kArchitectures, cfg.architecture))
+  if (!llvm::is_contained(supportedArchitectures(), cfg.architecture))
     return llvm::createStringError(
         formatv("{0}: unsupported architecture '{1}' (supported: {2})", file,
                 cfg.architecture, llvm::join(supportedArchitectures(), ", "))
             .str());
   if (cfg.numHeads <= 0 || cfg.numKVHeads <= 0 || cfg.headDim <= 0 ||
       cfg.numHeads % cfg.numKVHeads != 0 || cfg.dim <= 0 ||
-      cfg.vocabSize <= 0 || cfg.numLayers <= 0 || cfg.headDim % 2 != 0)
+      cfg.vocabSize <= 0 || cfg.numLayers <= 0 ||
+      (cfg.headDim % 2 != 0 && cfg.blocks.positions == PositionKind::Rotary))
     return llvm::createStringError(
         formatv("{0}: inconsistent config: dim {1}, {2} heads over {3} KV "
                 "heads of size {4}, {5} layers, vocab {6}",
@@ -598,14 +874,34 @@ llvm::Expected<OwningOpRef<ModuleOp>> buildModel(MLIRContext &context,
   if (!chosen)
     return chosen.takeError();
   int64_t ctxLen = *chosen;
+  // A learned position table has rows for the model's positions only.
+  if (cfg.blocks.positions == PositionKind::Learned &&
+      ctxLen > cfg.contextLength)
+    return llvm::createStringError(
+        formatv("{0}: a context of {1} positions is more than the {2} "
+                "positions of the model's learned position table "
+                "(position_embd.weight); give --context-length {2} or less",
+                file, ctxLen, cfg.contextLength)
+            .str());
 
   OpBuilder b(&context);
   OwningOpRef<ModuleOp> module =
       ModuleOp::create(NameLoc::get(b.getStringAttr(file)));
   (*module)->setAttr(ir::kModelAttr, configAttr(b, cfg, ctxLen));
-  LlamaBuilder builder(context, model, ctxLen);
-  builder.buildEntryPoint(*module, "prefill", kDyn);
-  builder.buildEntryPoint(*module, "decode", 1);
+  Builder builder(context, model, ctxLen);
+  if (cfg.blocks.causal) {
+    builder.buildEntryPoint(*module, "prefill", kDyn);
+    builder.buildEntryPoint(*module, "decode", 1);
+  } else {
+    // An encoder: the hidden states, and the masked-LM logits and the
+    // sentence embedding where the file has that head and names a pooling.
+    builder.buildEncoderEntryPoint(*module, Builder::EncoderOutput::Hidden);
+    if (model.lookup("cls.dense.weight"))
+      builder.buildEncoderEntryPoint(*module, Builder::EncoderOutput::MaskedLM);
+    if (cfg.pooling != Pooling::None)
+      builder.buildEncoderEntryPoint(*module,
+                                     Builder::EncoderOutput::Embedding);
+  }
   if (llvm::Error err = builder.takeError())
     return std::move(err);
   if (failed(verify(*module)))
