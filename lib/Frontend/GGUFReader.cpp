@@ -12,6 +12,7 @@
 
 #include "ReaderSupport.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace llvm;
@@ -354,6 +355,15 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
       return md.wrongType("tokenizer.ggml.add_bos_token", *addBos, "a bool");
     tok.addBos = addBos->getInteger().value_or(0) != 0;
   }
+  // WordPiece: llama.cpp's converter writes whether the normalizer
+  // lowercases (which also strips accents, as BertNormalizer's default).
+  if (const GGUFValue *lower =
+          file.lookup("tokenizer.ggml.normalizer.lowercase")) {
+    if (lower->type != GGUFType::Bool || lower->isArray())
+      return md.wrongType("tokenizer.ggml.normalizer.lowercase", *lower,
+                          "a bool");
+    tok.wordPiece.lowercase = lower->getInteger().value_or(1) != 0;
+  }
   tok.source = model.path;
   return Error::success();
 }
@@ -416,10 +426,13 @@ readGGUFFromBuffer(std::unique_ptr<MemoryBuffer> buffer) {
 }
 
 Expected<TokenizerData> readVocabulary(StringRef path) {
-  Expected<std::unique_ptr<MemoryBuffer>> buffer = detail::openFile(path);
+  // A Hugging Face folder is read as a model (its tokenizer.json).
+  bool folder = sys::fs::is_directory(path);
+  Expected<std::unique_ptr<MemoryBuffer>> buffer =
+      folder ? std::unique_ptr<MemoryBuffer>() : detail::openFile(path);
   if (!buffer)
     return buffer.takeError();
-  if (!(*buffer)->getBuffer().starts_with("GGUF")) {
+  if (folder || !(*buffer)->getBuffer().starts_with("GGUF")) {
     Expected<std::unique_ptr<ModelFile>> model = readModelFile(path);
     if (!model)
       return model.takeError();

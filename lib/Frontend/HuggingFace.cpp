@@ -583,6 +583,104 @@ static Error readPreTokenizer(const json::Value *value, StringRef name,
   return Error::success();
 }
 
+/// A WordPiece tokenizer.json's settings: the model's continuation prefix
+/// and word length limit, the BertNormalizer's switches (no normalizer:
+/// none of them), and BertPreTokenizer (the only pre-tokenizer read).
+static Error readWordPieceOptions(const json::Object &root,
+                                  const json::Object &model, StringRef name,
+                                  TokenizerData &tok) {
+  TokenizerData::WordPieceOptions &options = tok.wordPiece;
+  if (std::optional<StringRef> prefix =
+          model.getString("continuing_subword_prefix"))
+    options.continuation = prefix->str();
+  if (std::optional<int64_t> limit =
+          model.getInteger("max_input_chars_per_word"))
+    options.maxCharsPerWord = *limit;
+  const json::Value *normalizer = root.get("normalizer");
+  if (!normalizer || normalizer->kind() == json::Value::Null) {
+    options.cleanText = options.chineseChars = options.lowercase = false;
+    options.stripAccents = false;
+  } else {
+    const json::Object *object = normalizer->getAsObject();
+    if (!object || object->getString("type") != StringRef("BertNormalizer"))
+      return fileError(name, "a WordPiece model's normalizer must be "
+                             "BertNormalizer (or none); Loom implements no "
+                             "other");
+    options.cleanText = object->getBoolean("clean_text").value_or(true);
+    options.chineseChars =
+        object->getBoolean("handle_chinese_chars").value_or(true);
+    options.lowercase = object->getBoolean("lowercase").value_or(true);
+    options.stripAccents = object->getBoolean("strip_accents");
+  }
+  const json::Object *pre = root.getObject("pre_tokenizer");
+  if (!pre || pre->getString("type") != StringRef("BertPreTokenizer"))
+    return fileError(name, "a WordPiece model's pre_tokenizer must be "
+                           "BertPreTokenizer; Loom implements no other");
+  return Error::success();
+}
+
+/// [CLS] and [SEP] as a WordPiece tokenizer.json's post-processor names
+/// them: TemplateProcessing's `single` template (its first and last
+/// special tokens, ids from `special_tokens`) or BertProcessing's `cls`
+/// and `sep` pairs.
+static Error readTemplateIds(const json::Object *post, StringRef name,
+                             const StringMap<int64_t> &idOf,
+                             TokenizerData &tok) {
+  if (!post)
+    return Error::success();
+  int64_t count = int64_t(tok.pieces.size());
+  auto set = [&](const json::Value *idValue, int64_t &field) -> Error {
+    std::optional<int64_t> id =
+        idValue ? idValue->getAsInteger() : std::nullopt;
+    if (!id || *id < 0 || *id >= count)
+      return fileError(name, "post_processor names a special token id "
+                             "outside the vocabulary");
+    field = *id;
+    return Error::success();
+  };
+  std::optional<StringRef> type = post->getString("type");
+  if (type == StringRef("BertProcessing")) {
+    for (auto [key, field] :
+         {std::pair<StringRef, int64_t *>{"cls", &tok.bosId},
+          {"sep", &tok.eosId}}) {
+      const json::Array *pair = post->getArray(key);
+      if (pair && pair->size() == 2)
+        if (Error e = set(&(*pair)[1], *field))
+          return e;
+    }
+    return Error::success();
+  }
+  if (type != StringRef("TemplateProcessing"))
+    return Error::success();
+  const json::Array *single = post->getArray("single");
+  const json::Object *specials = post->getObject("special_tokens");
+  if (!single)
+    return Error::success();
+  std::vector<StringRef> names;
+  for (const json::Value &item : *single)
+    if (const json::Object *obj = item.getAsObject())
+      if (const json::Object *special = obj->getObject("SpecialToken"))
+        if (std::optional<StringRef> id = special->getString("id"))
+          names.push_back(*id);
+  auto idOfSpecial = [&](StringRef special, int64_t &field) -> Error {
+    const json::Object *entry =
+        specials ? specials->getObject(special) : nullptr;
+    const json::Array *ids = entry ? entry->getArray("ids") : nullptr;
+    if (ids && ids->size() == 1)
+      return set(&(*ids)[0], field);
+    if (auto it = idOf.find(special); it != idOf.end())
+      field = it->second;
+    return Error::success();
+  };
+  if (names.size() >= 1)
+    if (Error e = idOfSpecial(names.front(), tok.bosId))
+      return e;
+  if (names.size() >= 2)
+    if (Error e = idOfSpecial(names.back(), tok.eosId))
+      return e;
+  return Error::success();
+}
+
 Error detail::readHFTokenizer(StringRef text, StringRef name,
                               TokenizerData &tok) {
   Expected<json::Value> parsed = parseBoundedJSON(text);
@@ -592,17 +690,24 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
   const json::Object *model = root ? root->getObject("model") : nullptr;
   if (!model)
     return fileError(name, "has no \"model\" object");
-  // Only BPE vocabularies map onto TokenizerData; others leave it empty.
-  if (model->getString("type") != StringRef("BPE"))
+  // BPE and WordPiece vocabularies map onto TokenizerData; others (Unigram)
+  // leave it empty.
+  std::optional<StringRef> type = model->getString("type");
+  if (type != StringRef("BPE") && type != StringRef("WordPiece"))
     return Error::success();
+  bool wordPiece = type == StringRef("WordPiece");
   const json::Object *vocab = model->getObject("vocab");
   if (!vocab)
     return fileError(name, "model has no \"vocab\" object");
   bool sentencePiece = model->getBoolean("byte_fallback").value_or(false);
-  tok.model = sentencePiece ? "llama" : "gpt2";
-  if (!sentencePiece)
+  tok.model = wordPiece ? "bert" : sentencePiece ? "llama" : "gpt2";
+  if (wordPiece) {
+    if (Error e = readWordPieceOptions(*root, *model, name, tok))
+      return e;
+  } else if (!sentencePiece) {
     if (Error e = readPreTokenizer(root->get("pre_tokenizer"), name, tok))
       return e;
+  }
 
   // Ids come from the vocab and the added tokens; both must stay in range.
   // Ids are dense: none is past the number of tokens listed, so a tiny file
@@ -646,7 +751,8 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
   StringMap<int64_t> idOf;
   for (size_t id = 0; id < tok.pieces.size(); ++id)
     idOf.try_emplace(tok.pieces[id], id);
-  if (const json::Array *merges = model->getArray("merges")) {
+  if (const json::Array *merges =
+          wordPiece ? nullptr : model->getArray("merges")) {
     int64_t rank = 0;
     for (const json::Value &merge : *merges) {
       std::string left, right;
@@ -689,11 +795,55 @@ Error detail::readHFTokenizer(StringRef text, StringRef name,
       tok.tokenTypes[it->second] = 2;
     }
   }
-  for (auto [piece, field] :
-       {std::pair<StringRef, int64_t *>{"<s>", &tok.bosId},
-        {"</s>", &tok.eosId}})
+  // WordPiece: BOS and EOS are the template's [CLS] and [SEP].
+  for (auto [piece, field] : {std::pair<StringRef, int64_t *>{
+                                  wordPiece ? "[CLS]" : "<s>", &tok.bosId},
+                              {wordPiece ? "[SEP]" : "</s>", &tok.eosId}})
     if (auto it = idOf.find(piece); it != idOf.end())
       *field = it->second;
+  if (wordPiece)
+    if (Error e =
+            readTemplateIds(root->getObject("post_processor"), name, idOf, tok))
+      return e;
+  tok.source = name.str();
+  return Error::success();
+}
+
+Error detail::readVocabTxt(StringRef text, StringRef name,
+                           std::optional<bool> lowercase, TokenizerData &tok) {
+  tok = TokenizerData();
+  tok.model = "bert";
+  SmallVector<StringRef> lines;
+  text.split(lines, '\n');
+  if (!lines.empty() && lines.back().empty())
+    lines.pop_back();
+  if (lines.empty())
+    return fileError(name, "lists no tokens");
+  for (StringRef line : lines)
+    tok.pieces.push_back(line.rtrim("\r").str());
+  tok.scores.assign(tok.pieces.size(), 0.0f);
+  tok.tokenTypes.assign(tok.pieces.size(), 1);
+  StringMap<int64_t> idOf;
+  for (size_t id = 0; id < tok.pieces.size(); ++id)
+    idOf.try_emplace(tok.pieces[id], id);
+  // BertTokenizer's special tokens, where the vocabulary has them.
+  for (auto [piece, field] :
+       {std::pair<StringRef, int64_t *>{"[CLS]", &tok.bosId},
+        {"[SEP]", &tok.eosId},
+        {"[UNK]", &tok.unkId},
+        {"[PAD]", nullptr},
+        {"[MASK]", nullptr}}) {
+    auto it = idOf.find(piece);
+    if (it == idOf.end()) {
+      if (field)
+        return fileError(name, "has no " + piece + " token");
+      continue;
+    }
+    tok.tokenTypes[it->second] = 3;
+    if (field)
+      *field = it->second;
+  }
+  tok.wordPiece.lowercase = lowercase.value_or(true);
   tok.source = name.str();
   return Error::success();
 }

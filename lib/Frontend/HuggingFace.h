@@ -39,9 +39,17 @@ llvm::Error readSentenceTransformers(llvm::StringRef folder,
                                      ModelConfig &config);
 
 /// Reads a `tokenizer.json` (BPE models: SentencePiece-style with byte
-/// fallback, or byte-level GPT-2 style) into `tok`.
+/// fallback, or byte-level GPT-2 style; WordPiece models with BERT's
+/// normalizer and pre-tokenizer) into `tok`.
 llvm::Error readHFTokenizer(llvm::StringRef text, llvm::StringRef name,
                             TokenizerData &tok);
+
+/// Reads a BERT `vocab.txt` (one WordPiece piece per line, the line number
+/// its id) with BertTokenizer's defaults: [CLS], [SEP] and [UNK] required,
+/// lowercasing (and accent stripping) unless `lowercase` says otherwise
+/// (tokenizer_config.json's `do_lower_case`).
+llvm::Error readVocabTxt(llvm::StringRef text, llvm::StringRef name,
+                         std::optional<bool> lowercase, TokenizerData &tok);
 
 } // namespace loom::detail
 

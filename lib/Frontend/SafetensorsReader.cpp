@@ -291,6 +291,30 @@ Expected<std::unique_ptr<ModelFile>> readSafetensors(StringRef path) {
     if (Error e = detail::readHFTokenizer((*text)->getBuffer(), tokenizerPath,
                                           model->tokenizer))
       return std::move(e);
+  } else if (!model->config.blocks.causal) {
+    // An encoder's older folders have BERT's vocab.txt only.
+    SmallString<256> vocabPath(folder);
+    sys::path::append(vocabPath, "vocab.txt");
+    if (sys::fs::exists(vocabPath)) {
+      Expected<std::unique_ptr<MemoryBuffer>> text =
+          detail::openFile(vocabPath);
+      if (!text)
+        return text.takeError();
+      std::optional<bool> lowercase;
+      SmallString<256> configPath(folder);
+      sys::path::append(configPath, "tokenizer_config.json");
+      if (auto config = MemoryBuffer::getFile(configPath)) {
+        Expected<json::Value> parsed = parseBoundedJSON((*config)->getBuffer());
+        if (!parsed)
+          return fileError(configPath,
+                           "not valid JSON: " + toString(parsed.takeError()));
+        if (const json::Object *object = parsed->getAsObject())
+          lowercase = object->getBoolean("do_lower_case");
+      }
+      if (Error e = detail::readVocabTxt((*text)->getBuffer(), vocabPath,
+                                         lowercase, model->tokenizer))
+        return std::move(e);
+    }
   }
   return std::move(model);
 }

@@ -328,7 +328,9 @@ Expected<ArrayRef<float>> Session::prefill(ArrayRef<int32_t> tokens,
   return ArrayRef<float>(logits_);
 }
 
-bool Session::isEncoder() const { return step("hidden") != nullptr; }
+bool Session::isEncoder() const { return hasEntry("hidden"); }
+
+bool Session::hasEntry(StringRef name) const { return step(name) != nullptr; }
 
 int64_t Session::numTokenTypes() const { return model_->config.numTokenTypes; }
 

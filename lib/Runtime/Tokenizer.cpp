@@ -59,16 +59,19 @@ Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
   auto fail = [&](const Twine &message) {
     return createStringError(inconvertibleErrorCode(), source + ": " + message);
   };
-  if (!data.model.empty() && data.model != "llama" && data.model != "gpt2")
+  if (!data.model.empty() && data.model != "llama" && data.model != "gpt2" &&
+      data.model != "bert")
     return fail("tokenizer model '" + data.model +
                 "' is not supported; Loom's tokenizer implements "
-                "SentencePiece BPE ('llama') and byte-level BPE ('gpt2')");
+                "SentencePiece BPE ('llama'), byte-level BPE ('gpt2') and "
+                "WordPiece ('bert')");
   if (data.pieces.empty())
     return fail("the vocabulary has no pieces");
-  if (data.model == "gpt2") {
+  if (data.model == "gpt2" || data.model == "bert") {
     // `source` may point into `data`, which moves.
     std::string sourceName = source.str();
-    return createByteLevel(std::move(data), sourceName);
+    return data.model == "gpt2" ? createByteLevel(std::move(data), sourceName)
+                                : createWordPiece(std::move(data), sourceName);
   }
   if (data.scores.size() != data.pieces.size())
     return fail("the vocabulary has " + Twine(data.pieces.size()) +
@@ -207,7 +210,13 @@ Expected<std::vector<int>> Tokenizer::encode(StringRef text, bool bos, bool eos,
   result.reserve(text.size() + 3);
   if (bos)
     result.push_back(this->bos);
-  if (!parseSpecial || specials.empty()) {
+  if (wordPiece) {
+    for (auto [part, special] : splitAtSpecials(text, parseSpecial)) {
+      encodeWordPiece(part, result);
+      if (special >= 0)
+        result.push_back(special);
+    }
+  } else if (!parseSpecial || specials.empty()) {
     if (Error e = encodeSentencePiece(text, /*prefix=*/true, result))
       return std::move(e);
   } else {
@@ -326,6 +335,13 @@ Expected<StringRef> Tokenizer::decode(int prevToken, int token) const {
                                  Twine(vocabSize()) + " pieces");
   if (byteLevel)
     return StringRef(decoded[token]);
+  if (wordPiece) {
+    // Words are spaced apart, but for the first.
+    StringRef text = decoded[token];
+    if (prevToken == bos)
+      text.consume_front(" ");
+    return text;
+  }
   StringRef text = pieces[token];
   // SentencePiece drops the space that starts the first word.
   if (prevToken == bos)

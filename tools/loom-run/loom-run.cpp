@@ -23,6 +23,7 @@
 #include "loom/Runtime/Tokenizer.h"
 
 #include "Chat.h"
+#include "Encoder.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -162,7 +163,34 @@ cl::opt<std::string> systemPrompt(
 cl::opt<std::string> dumpLogits(
     "dump-logits",
     cl::desc("Write the logits of every forwarded position, as little-endian "
-             "f32 rows of vocabulary size, to this file"),
+             "f32 rows of vocabulary size, to this file (an encoder's: the "
+             "masked-LM logits of every position)"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<bool> embed(
+    "embed",
+    cl::desc("Encoders: print the sentence embedding of the input, pooled "
+             "and normalized as the model's sentence-transformers files say "
+             "(one line of floats per input)"),
+    cl::cat(category));
+cl::opt<std::string> dumpEmbedding(
+    "dump-embedding",
+    cl::desc("Encoders: write the sentence embedding, as little-endian f32 "
+             "(one row per input), to this file"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> dumpHidden(
+    "dump-hidden",
+    cl::desc("Encoders: write the last hidden states, as little-endian f32 "
+             "rows of the model's width (one per token), to this file"),
+    cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> tokenTypes(
+    "token-types",
+    cl::desc("Encoders: the token type (segment) of each input token, "
+             "space-separated (default: 0 for every token)"),
+    cl::value_desc("ids"), cl::cat(category));
+cl::opt<std::string> promptFile(
+    "prompt-file",
+    cl::desc("Encoders: run every line of this file as an input of its own "
+             "(text, or ids with --ids)"),
     cl::value_desc("file"), cl::cat(category));
 
 int fail(const Twine &message) {
@@ -280,6 +308,62 @@ static Expected<std::vector<int32_t>> promptIds() {
   return ids;
 }
 
+/// The inputs of an encoder run (-p, or every line of --prompt-file: ids
+/// with --ids, else text for the tokenizer) and what to do with them.
+static Error runEncoderTool(loom::Session &session,
+                            const loom::Tokenizer *tokenizer,
+                            StringRef modelPath) {
+  loomrun::EncoderOptions options;
+  std::vector<std::string> texts;
+  if (!promptFile.empty()) {
+    if (prompt.getNumOccurrences())
+      return createStringError("give the input in -p or in --prompt-file, "
+                               "not both");
+    auto buffer = MemoryBuffer::getFile(promptFile, /*IsText=*/true);
+    if (!buffer)
+      return createStringError("cannot read " + promptFile + ": " +
+                               buffer.getError().message());
+    SmallVector<StringRef> lines;
+    (*buffer)->getBuffer().split(lines, '\n', -1, /*KeepEmpty=*/false);
+    for (StringRef line : lines)
+      texts.push_back(line.rtrim("\r").str());
+    if (texts.empty())
+      return createStringError(promptFile + " holds no lines to encode");
+  } else {
+    texts.push_back(prompt);
+  }
+  for (const std::string &text : texts) {
+    if (printIds) {
+      auto ids = loomrun::parseIds(text, "--ids");
+      if (!ids)
+        return ids.takeError();
+      options.inputs.push_back(std::move(*ids));
+      continue;
+    }
+    if (!tokenizer)
+      return createStringError(modelPath + " holds no vocabulary; give the "
+                                           "input as token ids with --ids");
+    auto encoded = tokenizer->encode(text, /*bos=*/!noBos, /*eos=*/!noBos,
+                                     !noParseSpecial);
+    if (!encoded)
+      return encoded.takeError();
+    options.inputs.emplace_back(encoded->begin(), encoded->end());
+  }
+  if (!tokenTypes.empty()) {
+    auto types = loomrun::parseIds(tokenTypes, "--token-types");
+    if (!types)
+      return types.takeError();
+    options.tokenTypes = std::move(*types);
+  }
+  options.dumpHidden = dumpHidden;
+  options.dumpLogits = dumpLogits;
+  options.dumpEmbedding = dumpEmbedding;
+  options.embed = embed;
+  options.bench = bench;
+  options.modelPath = modelPath.str();
+  return loomrun::runEncoder(session, tokenizer, options);
+}
+
 /// --tokenize and --detokenize: the vocabulary of `path` (a model file, a
 /// vocabulary-only GGUF, or an artifact's model file), or --tokenizer's.
 static int runTokenizer(StringRef path) {
@@ -321,8 +405,11 @@ static int runTokenizer(StringRef path) {
         return fail(toString(chatIds.takeError()));
       ids->assign(chatIds->begin(), chatIds->end());
     } else {
-      ids = tokenizer->encode(prompt, !noBos && tokenizer->addsBos(),
-                              /*eos=*/false, !noParseSpecial);
+      // A WordPiece template puts [SEP] after the text as it puts [CLS]
+      // before it; --no-bos leaves out both.
+      bool bos = !noBos && tokenizer->addsBos();
+      ids = tokenizer->encode(prompt, bos, bos && tokenizer->addsEos(),
+                              !noParseSpecial);
     }
     if (!ids)
       return fail(toString(ids.takeError()));
@@ -493,6 +580,22 @@ static int runMain(int argc, char **argv) {
                   Twine((*session)->rank()));
     dumpLogits.setValue("");
   }
+
+  bool encoderOptions = embed || !dumpEmbedding.empty() ||
+                        !dumpHidden.empty() || !tokenTypes.empty() ||
+                        !promptFile.empty();
+  if ((*session)->isEncoder()) {
+    if (chat)
+      return fail(model->path + " is an encoder: it does not chat");
+    if (Error e = runEncoderTool(**session, tokenizer ? &*tokenizer : nullptr,
+                                 model->path))
+      return fail(toString(std::move(e)));
+    return 0;
+  }
+  if (encoderOptions)
+    return fail(model->path + " is a decoder: --embed, --dump-embedding, "
+                              "--dump-hidden, --token-types and --prompt-file "
+                              "are for encoders");
 
   if (chat) {
     if (printIds || !tokenizer)

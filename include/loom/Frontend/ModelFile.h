@@ -201,7 +201,8 @@ struct WeightInfo {
 
 /// Tokenizer data found in or beside a model file.
 struct TokenizerData {
-  /// `llama` (SentencePiece-style BPE with byte fallback) or `gpt2`.
+  /// `llama` (SentencePiece-style BPE with byte fallback), `gpt2`
+  /// (byte-level BPE) or `bert` (WordPiece).
   std::string model;
   std::vector<std::string> pieces; ///< piece text per id (spaces as ' ')
   std::vector<float> scores;       ///< merge priority per id
@@ -233,6 +234,21 @@ struct TokenizerData {
   /// models whose `general.name` says Phi-3 (its RSTRIP attribute on every
   /// special token but <unk>, <s> and <|endoftext|>).
   bool stripAfterSpecials = false;
+  /// WordPiece (`bert`) only: the settings of Hugging Face's
+  /// BertNormalizer and WordPiece model. Pieces are stored as tokenizer.json
+  /// and vocab.txt store them: a word's first piece as itself, the pieces
+  /// after it with `continuation` in front (`##ing`); BOS is the template's
+  /// [CLS], EOS its [SEP].
+  struct WordPieceOptions {
+    bool cleanText = true;    ///< drop control characters, unify spaces
+    bool chineseChars = true; ///< CJK ideographs become words of their own
+    bool lowercase = true;
+    /// Accents stripped (NFD, then nonspacing marks dropped); unset: as
+    /// `lowercase`.
+    std::optional<bool> stripAccents;
+    std::string continuation = "##";
+    int64_t maxCharsPerWord = 100; ///< longer words become [UNK]
+  } wordPiece;
   std::string source; ///< the file it was read from
   bool empty() const { return pieces.empty(); }
 };

@@ -109,6 +109,8 @@ public:
          llvm::ArrayRef<int32_t> tokenTypes = {});
   /// The token types (segments) an encoder embeds.
   int64_t numTokenTypes() const;
+  /// Whether the artifact has the entry point `name` (`prefill`, `mlm`).
+  bool hasEntry(llvm::StringRef name) const;
 
   int64_t vocab() const { return artifact_->manifest().vocab; }
   int64_t contextLength() const { return artifact_->manifest().contextLength; }

@@ -52,8 +52,9 @@ public:
   /// Builds a tokenizer from a vocabulary: GGUF's (`ModelFile::tokenizer`)
   /// or a llama2.c `tokenizer.bin` (`readLlama2CTokenizer`). Pieces may
   /// spell spaces as ' ' or as SentencePiece's U+2581; both become ' '.
-  /// Fails when the vocabulary is empty, is neither a SentencePiece one
-  /// (`model` `llama` or empty) nor a byte-level one (`gpt2`), lacks a score
+  /// Fails when the vocabulary is empty, is not a SentencePiece one (`model`
+  /// `llama` or empty), a byte-level one (`gpt2`) or a WordPiece one
+  /// (`bert`; GGUF's phantom-space pieces are read back), lacks a score
   /// per piece (SentencePiece only; `gpt2` scores are optional), or names
   /// BOS/EOS ids outside it.
   ///
@@ -88,6 +89,15 @@ public:
   /// into chunks by the vocabulary's pre-tokenizer, each chunk's bytes as
   /// byte-level pieces, merged by lowest merge rank (the leftmost pair on
   /// ties); EOS if `eos`. No dummy prefix.
+  ///
+  /// For a WordPiece (`bert`) tokenizer, as Hugging Face's `tokenizers`
+  /// encodes with BertNormalizer, BertPreTokenizer and WordPiece: [CLS] if
+  /// `bos`; the special tokens spelled in the text (with `parseSpecial`) as
+  /// their ids; the text between them cleaned of control characters, CJK
+  /// ideographs spaced apart, accents stripped and lowercased as the
+  /// vocabulary says, split at white space and punctuation, each word the
+  /// longest vocabulary pieces from its start (`##` pieces after the first),
+  /// or [UNK] where a word cannot be spelled so; [SEP] if `eos`.
   llvm::Expected<std::vector<int>> encode(llvm::StringRef text, bool bos,
                                           bool eos = false,
                                           bool parseSpecial = true) const;
@@ -121,6 +131,10 @@ public:
 
   /// Whether this is a byte-level BPE (`gpt2`) tokenizer.
   bool isByteLevel() const { return byteLevel; }
+  /// Whether this is a WordPiece (`bert`) tokenizer.
+  bool isWordPiece() const { return wordPiece.has_value(); }
+  /// Whether a sequence ends with EOS (a WordPiece template's [SEP]).
+  bool addsEos() const { return isWordPiece(); }
 
   /// What run.c's `safe_printf` prints of a decoded piece: the piece up to
   /// its first NUL byte, or nothing when that is one byte that is neither
@@ -156,6 +170,11 @@ private:
   llvm::Expected<std::vector<int>> encodeByteLevel(llvm::StringRef text,
                                                    bool bos, bool eos,
                                                    bool parseSpecial) const;
+  static llvm::Expected<Tokenizer> createWordPiece(TokenizerData data,
+                                                   llvm::StringRef source);
+  /// Hugging Face's BertNormalizer, BertPreTokenizer and WordPiece on
+  /// `text` (no special tokens in it), appended to `out`.
+  void encodeWordPiece(llvm::StringRef text, std::vector<int> &out) const;
 
   std::vector<std::string> pieces;
   std::vector<float> scores;
@@ -190,6 +209,9 @@ private:
   llvm::Error encodeSentencePiece(llvm::StringRef text, bool prefix,
                                   std::vector<int> &out) const;
   std::vector<Special> specials;
+  /// WordPiece (`bert`) state: its settings, and the id of [UNK].
+  std::optional<TokenizerData::WordPieceOptions> wordPiece;
+  int unk = 0;
   std::vector<std::string> decoded;
   llvm::DenseMap<uint64_t, std::pair<int, int>> merges;
 };
