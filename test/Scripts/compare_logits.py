@@ -12,8 +12,12 @@ activation that sits near a rounding tie to different 8-bit values, and
 that row's logits then move by far more than summation error (the same rows
 move when the reference's own activations are perturbed by 3e-7).
 
+With --min-cosine C, every row's cosine similarity to the expected row must
+also be at least C (for embeddings).
+
 usage: compare_logits.py ACTUAL EXPECTED --vocab 512 [--tolerance 1e-4 [--relative]]
                          [--rows N] [--outlier-rows K --outlier-tolerance T]
+                         [--min-cosine C]
 """
 
 import argparse
@@ -44,6 +48,8 @@ def main():
                     help="rows allowed beyond --tolerance")
     ap.add_argument("--outlier-tolerance", type=float,
                     help="the bound for those rows")
+    ap.add_argument("--min-cosine", type=float,
+                    help="the least cosine similarity of any row pair")
     args = ap.parse_args()
     actual, expected = load(args.actual), load(args.expected)
     if args.rows is not None:
@@ -63,9 +69,13 @@ def main():
     worst = 0.0
     argmax_mismatch = 0
     outliers = []
+    cosine = 1.0
     for r in range(rows):
         a = actual[r * args.vocab:(r + 1) * args.vocab]
         e = expected[r * args.vocab:(r + 1) * args.vocab]
+        norms = (sum(x * x for x in a) * sum(y * y for y in e)) ** 0.5
+        if norms > 0:
+            cosine = min(cosine, sum(x * y for x, y in zip(a, e)) / norms)
         diff = max(abs(x - y) for x, y in zip(a, e))
         if diff > bound:
             outliers.append(diff)  # its argmax may differ (a near-tie)
@@ -78,6 +88,9 @@ def main():
         all(d <= outlier_bound for d in outliers)
     line = (f"rows: {rows}, max |difference|: {max([worst] + outliers):.3g} "
             f"(tolerance {bound:.3g}), argmax mismatches: {argmax_mismatch}")
+    if args.min_cosine is not None:
+        ok = ok and cosine >= args.min_cosine
+        line += f", min cosine: {cosine:.7f} (at least {args.min_cosine})"
     if args.outlier_rows:
         line += (f", rows beyond the tolerance: {len(outliers)} (at most "
                  f"{args.outlier_rows}, each within {outlier_bound:.3g})")

@@ -490,6 +490,8 @@ static int runMain(int argc, char **argv) {
     return fail(toString(readModel.takeError()));
   std::shared_ptr<const loom::ModelFile> model = std::move(*readModel);
   // Before anything is compiled.
+  if (chat && !model->config.blocks.causal)
+    return fail(modelPath + " is an encoder: it does not chat");
   if (chat && chatTemplatePath.empty() && model->tokenizer.chatTemplate.empty())
     return fail(toString(loomrun::missingChatTemplate(modelPath)));
   if (!artifact) {
@@ -585,8 +587,6 @@ static int runMain(int argc, char **argv) {
                         !dumpHidden.empty() || !tokenTypes.empty() ||
                         !promptFile.empty();
   if ((*session)->isEncoder()) {
-    if (chat)
-      return fail(model->path + " is an encoder: it does not chat");
     if (Error e = runEncoderTool(**session, tokenizer ? &*tokenizer : nullptr,
                                  model->path))
       return fail(toString(std::move(e)));
