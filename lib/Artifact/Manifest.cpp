@@ -33,6 +33,12 @@ static StringRef kindName(ParamInfo::Kind k) {
     return "arena";
   case ParamInfo::Kind::TokenTypes:
     return "token_types";
+  case ParamInfo::Kind::Positions:
+    return "positions";
+  case ParamInfo::Kind::Sequences:
+    return "sequences";
+  case ParamInfo::Kind::SequenceLengths:
+    return "sequence_lengths";
   }
   llvm_unreachable("unknown parameter kind");
 }
@@ -182,6 +188,9 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
               .Case("logits", ParamInfo::Kind::Logits)
               .Case("arena", ParamInfo::Kind::Arena)
               .Case("token_types", ParamInfo::Kind::TokenTypes)
+              .Case("positions", ParamInfo::Kind::Positions)
+              .Case("sequences", ParamInfo::Kind::Sequences)
+              .Case("sequence_lengths", ParamInfo::Kind::SequenceLengths)
               .Default(std::nullopt);
       if (!kind)
         return bad("unknown parameter kind '" + *po->getString("kind") + "'");

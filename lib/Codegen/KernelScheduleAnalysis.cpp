@@ -48,10 +48,11 @@ class SizeBounds {
 public:
   using Range = std::pair<int64_t, int64_t>;
 
-  SizeBounds(Value tokens, Value position, Value logitsFrom, int64_t maxTokens,
-             int64_t contextLength)
-      : tokens(tokens), position(position), logitsFrom(logitsFrom),
-        maxTokens(maxTokens), contextLength(contextLength) {}
+  SizeBounds(Value tokens, Value sequenceLengths, Value position,
+             Value logitsFrom, int64_t maxTokens, int64_t contextLength)
+      : tokens(tokens), sequenceLengths(sequenceLengths), position(position),
+        logitsFrom(logitsFrom), maxTokens(maxTokens),
+        contextLength(contextLength) {}
 
   /// The largest value `v` takes, if the compiler can tell.
   std::optional<int64_t> upper(Value v) {
@@ -145,7 +146,8 @@ private:
     auto type = cast<MemRefType>(memref.getType());
     if (!type.isDynamicDim(index))
       return Range{type.getDimSize(index), type.getDimSize(index)};
-    if (memref == tokens) {
+    // A call's tokens, and its packed sequences (at most one per token).
+    if (memref == tokens || memref == sequenceLengths) {
       if (maxTokens <= 0)
         return std::nullopt;
       return Range{1, maxTokens};
@@ -190,7 +192,7 @@ private:
     return std::nullopt;
   }
 
-  Value tokens, position, logitsFrom;
+  Value tokens, sequenceLengths, position, logitsFrom;
   int64_t maxTokens, contextLength;
   DenseMap<Value, std::optional<Range>> cache;
 };
@@ -250,7 +252,7 @@ static std::string argumentName(func::FuncOp func, unsigned i) {
 
 LogicalResult EntryScheduler::collect() {
   Block &body = func.front();
-  Value tokens, position, logitsFrom;
+  Value tokens, sequenceLengths, position, logitsFrom;
   for (BlockArgument arg : body.getArguments()) {
     std::optional<ParamRole> role = getArgRole(func, arg.getArgNumber());
     if (role == ParamRole::position)
@@ -261,10 +263,13 @@ LogicalResult EntryScheduler::collect() {
       continue;
     if (role == ParamRole::tokens)
       tokens = arg;
+    if (role == ParamRole::sequence_lengths)
+      sequenceLengths = arg;
     bufferOf[arg] = buffers.size();
     buffers.push_back({arg, nullptr, argumentName(func, arg.getArgNumber())});
   }
-  SizeBounds bounds(tokens, position, logitsFrom, maxTokens, contextLength);
+  SizeBounds bounds(tokens, sequenceLengths, position, logitsFrom, maxTokens,
+                    contextLength);
 
   for (Operation &op : body.without_terminator()) {
     if (auto alloc = dyn_cast<memref::AllocOp>(op)) {

@@ -250,6 +250,15 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         case ParamRole::token_types:
           p.kind = ParamInfo::Kind::TokenTypes;
           break;
+        case ParamRole::positions:
+          p.kind = ParamInfo::Kind::Positions;
+          break;
+        case ParamRole::sequences:
+          p.kind = ParamInfo::Kind::Sequences;
+          break;
+        case ParamRole::sequence_lengths:
+          p.kind = ParamInfo::Kind::SequenceLengths;
+          break;
         case ParamRole::cache:
           if (!func.getArgAttr(i, mlir::loom::kInPlaceResultAttr))
             return createStringError(

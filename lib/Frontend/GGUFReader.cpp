@@ -328,10 +328,10 @@ static Error readTokenizer(const GGUFFile &file, ModelFile &model) {
   // WordPiece: the template's [CLS] and [SEP] are BOS and EOS (newer
   // converters write both pairs of keys, older ones only these).
   if (tok.model == "bert")
-    for (auto [key, field] : {std::pair<StringRef, int64_t *>(
-                                  "tokenizer.ggml.cls_token_id", &tok.bosId),
-                              {"tokenizer.ggml.seperator_token_id",
-                               &tok.eosId}}) {
+    for (auto [key, field] :
+         {std::pair<StringRef, int64_t *>("tokenizer.ggml.cls_token_id",
+                                          &tok.bosId),
+          {"tokenizer.ggml.seperator_token_id", &tok.eosId}}) {
       if (!file.lookup(key))
         continue;
       Expected<int64_t> id = md.integer(key, std::nullopt, 0, vocab - 1);

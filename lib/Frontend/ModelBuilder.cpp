@@ -60,10 +60,13 @@ public:
   enum class EncoderOutput {
     Hidden,    ///< `@hidden`: the last hidden states [1, n, dim]
     MaskedLM,  ///< `@mlm`: the masked-LM logits [1, n, vocab]
-    Embedding, ///< `@embed`: the pooled sentence embedding [1, dim]
+    Embedding, ///< `@embed`: the pooled sentence embeddings [b, dim]
   };
-  /// Emits an encoder's entry point: token ids and token types [1, n] of
-  /// one sequence from position 0, attending in both directions.
+  /// Emits an encoder's entry point: `b` sequences packed one after the
+  /// other into `n` tokens (token ids, token types, each token's position
+  /// in its sequence and the sequence it belongs to, [1, n]; the sequences'
+  /// lengths [b]). Each token attends, in both directions, to the tokens of
+  /// its own sequence: a batch without padding.
   void buildEncoderEntryPoint(ModuleOp module, EncoderOutput output);
 
   llvm::Error takeError() { return std::move(error); }
@@ -117,6 +120,7 @@ private:
   /// to the model's width (no residual).
   Value attention(Value h, unsigned layer, Value &kCache, Value &vCache);
   Value causalMask(RankedTensorType type, Value seqLen, Value kvLen);
+  Value sequenceMask(RankedTensorType type);
   /// The feed-forward network of `layer` on the normed input `h` (no
   /// residual).
   Value feedForward(Value h, unsigned layer);
@@ -142,6 +146,10 @@ private:
   int64_t seq = kDyn;
   Value seqLen; ///< tokens in this call (index)
   Value pos;    ///< positions already cached (index)
+  /// An encoder's packed sequences: each token's position ([1, n] i32),
+  /// the sequence it belongs to ([1, n] i32), the sequences' lengths ([b]
+  /// i32) and their number (index).
+  Value positionIds, sequenceIds, sequenceLengths, numSequences;
   /// One `loom.weight` per name and function (a tied classifier reuses the
   /// embedding table's).
   llvm::StringMap<Value> weights;
@@ -254,19 +262,25 @@ Value Builder::embed(Value tokens, Value types) {
       builder, loc("token_embd"),
       weight("token_embd.weight", {cfg.vocabSize, cfg.dim}), tokens);
   if (b.positions == PositionKind::Learned) {
-    // The rows of positions pos .. pos + seq - 1.
+    // The rows of positions pos .. pos + seq - 1, or of an encoder's
+    // packed sequences' own positions.
     Location l = loc("position_embd");
     SmallVector<Value> dynamic;
     if (seq == kDyn)
       dynamic.push_back(seqLen);
     Value posV = pos;
-    Value ids = tensor::GenerateOp::create(
-        builder, l, RankedTensorType::get({1, seq}, builder.getI32Type()),
-        dynamic, [&](OpBuilder &ob, Location gl, ValueRange idx) {
-          Value p = arith::AddIOp::create(ob, gl, posV, idx[1]);
-          Value i = arith::IndexCastOp::create(ob, gl, ob.getI32Type(), p);
-          tensor::YieldOp::create(ob, gl, i);
-        });
+    Value ids =
+        positionIds
+            ? positionIds
+            : tensor::GenerateOp::create(
+                  builder, l,
+                  RankedTensorType::get({1, seq}, builder.getI32Type()),
+                  dynamic, [&](OpBuilder &ob, Location gl, ValueRange idx) {
+                    Value p = arith::AddIOp::create(ob, gl, posV, idx[1]);
+                    Value i =
+                        arith::IndexCastOp::create(ob, gl, ob.getI32Type(), p);
+                    tensor::YieldOp::create(ob, gl, i);
+                  });
     Value rows = ir::EmbeddingOp::create(
         builder, l,
         weight("position_embd.weight", {cfg.contextLength, cfg.dim}), ids);
@@ -425,6 +439,33 @@ Value Builder::causalMask(RankedTensorType type, Value seqLenV, Value kvLen) {
       });
 }
 
+/// 0 where query i and key j belong to the same packed sequence, -inf
+/// elsewhere (the keys of the other sequences: a padding mask without
+/// padding).
+Value Builder::sequenceMask(RankedTensorType type) {
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(seqLen);
+  Value ids = sequenceIds;
+  return tensor::GenerateOp::create(
+      builder, loc("sequence_mask"), type, dynamic,
+      [&](OpBuilder &b, Location l, ValueRange idx) {
+        Value zero = arith::ConstantIndexOp::create(b, l, 0);
+        Value qs =
+            tensor::ExtractOp::create(b, l, ids, ValueRange{zero, idx[2]});
+        Value ks =
+            tensor::ExtractOp::create(b, l, ids, ValueRange{zero, idx[3]});
+        Value other =
+            arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, qs, ks);
+        Value ninf = arith::ConstantOp::create(
+            b, l, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+        Value fzero = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0f));
+        tensor::YieldOp::create(
+            b, l, arith::SelectOp::create(b, l, other, ninf, fzero));
+      });
+}
+
 Value Builder::attention(Value h, unsigned layer, Value &kCache,
                          Value &vCache) {
   std::string blk = formatv("blk.{0}", layer).str();
@@ -487,12 +528,11 @@ Value Builder::attention(Value h, unsigned layer, Value &kCache,
   Value scaleT =
       tensor::SplatOp::create(builder, attnLoc, scale, scoresType, dynamic);
   Value scaled = arith::MulFOp::create(builder, attnLoc, scores, scaleT);
-  // Encoders attend in both directions: no mask (one sequence per call,
-  // so no padding either).
-  Value masked = scaled;
-  if (cfg.blocks.causal)
-    masked = arith::AddFOp::create(builder, attnLoc, scaled,
-                                   causalMask(scoresType, seqLen, kvLen));
+  // Encoders attend in both directions, within each packed sequence.
+  Value masked = arith::AddFOp::create(
+      builder, attnLoc, scaled,
+      cfg.blocks.causal ? causalMask(scoresType, seqLen, kvLen)
+                        : sequenceMask(scoresType));
   Value probs = ir::SoftmaxOp::create(builder, attnLoc, masked, int64_t(3));
   Value out =
       ir::MatmulOp::create(builder, attnLoc, probs, values, false, false);
@@ -604,22 +644,31 @@ void Builder::buildEncoderEntryPoint(ModuleOp module, EncoderOutput output) {
   weights.clear();
   builder.setInsertionPointToEnd(module.getBody());
   auto ids = RankedTensorType::get({1, kDyn}, builder.getI32Type());
+  auto lengths = RankedTensorType::get({kDyn}, builder.getI32Type());
   RankedTensorType result =
       output == EncoderOutput::Hidden     ? tensor({1, kDyn, cfg.dim})
       : output == EncoderOutput::MaskedLM ? tensor({1, kDyn, cfg.vocabSize})
-                                          : tensor({1, cfg.dim});
-  auto func = func::FuncOp::create(builder, loc(name), name,
-                                   builder.getFunctionType({ids, ids}, result));
-  func.setAllArgAttrs(ArrayRef<Attribute>{role(ir::ParamRole::tokens),
-                                          role(ir::ParamRole::token_types)});
+                                          : tensor({kDyn, cfg.dim});
+  auto func = func::FuncOp::create(
+      builder, loc(name), name,
+      builder.getFunctionType({ids, ids, ids, ids, lengths}, result));
+  func.setAllArgAttrs(ArrayRef<Attribute>{
+      role(ir::ParamRole::tokens), role(ir::ParamRole::token_types),
+      role(ir::ParamRole::positions), role(ir::ParamRole::sequences),
+      role(ir::ParamRole::sequence_lengths)});
   func.setAllResultAttrs(ArrayRef<Attribute>{role(ir::ParamRole::logits)});
 
   Block *body = func.addEntryBlock();
   builder.setInsertionPointToStart(body);
   Value tokens = body->getArgument(0);
-  // One sequence from position 0; no cache.
+  // Packed sequences, each from position 0; no cache.
   pos = arith::ConstantIndexOp::create(builder, loc("position"), 0);
   seqLen = tensor::DimOp::create(builder, loc("seq_len"), tokens, 1);
+  positionIds = body->getArgument(2);
+  sequenceIds = body->getArgument(3);
+  sequenceLengths = body->getArgument(4);
+  numSequences =
+      tensor::DimOp::create(builder, loc("sequences"), sequenceLengths, 0);
   Value x = embed(tokens, body->getArgument(1));
   for (unsigned i = 0; i < cfg.numLayers; ++i) {
     Value noCache;
@@ -656,29 +705,43 @@ Value Builder::maskedLMHead(Value x) {
 Value Builder::sentenceEmbedding(Value x) {
   int64_t dim = cfg.dim;
   Location l = loc("pooling");
-  Value pooled; // [1, 1, dim]
-  if (cfg.pooling == Pooling::CLS) {
-    pooled = tensor::ExtractSliceOp::create(
-        builder, l, tensor({1, 1, dim}), x,
-        ArrayRef<OpFoldResult>{builder.getIndexAttr(0), builder.getIndexAttr(0),
-                               builder.getIndexAttr(0)},
-        ArrayRef<OpFoldResult>{builder.getIndexAttr(1), builder.getIndexAttr(1),
-                               builder.getIndexAttr(dim)},
-        SmallVector<OpFoldResult>(3, builder.getIndexAttr(1)));
-  } else {
-    // The mean over the tokens: a row of 1/n times the hidden states.
-    Value n =
-        arith::IndexCastOp::create(builder, l, builder.getI64Type(), seqLen);
-    Value nf = arith::SIToFPOp::create(builder, l, builder.getF32Type(), n);
-    Value one =
-        arith::ConstantOp::create(builder, l, builder.getF32FloatAttr(1.0f));
-    Value inv = arith::DivFOp::create(builder, l, one, nf);
-    Value weights = tensor::SplatOp::create(
-        builder, l, inv, tensor({1, 1, kDyn}), ValueRange{seqLen});
-    pooled = ir::MatmulOp::create(builder, l, weights, x, false, false);
-  }
+  // Pooling as a [b, n] matrix times the hidden states: sequence s's row
+  // holds 1/len(s) at its tokens (the mean), or 1 at its first token
+  // ([CLS]), and 0 elsewhere.
+  bool mean = cfg.pooling != Pooling::CLS;
+  Value seqIds = sequenceIds, posIds = positionIds, lengths = sequenceLengths;
+  Value pooling = tensor::GenerateOp::create(
+      builder, l, tensor({1, kDyn, kDyn}), ValueRange{numSequences, seqLen},
+      [&](OpBuilder &b, Location gl, ValueRange idx) {
+        Value zero = arith::ConstantIndexOp::create(b, gl, 0);
+        Value s =
+            tensor::ExtractOp::create(b, gl, seqIds, ValueRange{zero, idx[2]});
+        Value row = arith::IndexCastOp::create(b, gl, b.getI32Type(), idx[1]);
+        Value in =
+            arith::CmpIOp::create(b, gl, arith::CmpIPredicate::eq, s, row);
+        Value value;
+        if (mean) {
+          Value n =
+              tensor::ExtractOp::create(b, gl, lengths, ValueRange{idx[1]});
+          Value nf = arith::SIToFPOp::create(b, gl, b.getF32Type(), n);
+          Value one = arith::ConstantOp::create(b, gl, b.getF32FloatAttr(1.0f));
+          value = arith::DivFOp::create(b, gl, one, nf);
+        } else {
+          Value p = tensor::ExtractOp::create(b, gl, posIds,
+                                              ValueRange{zero, idx[2]});
+          Value first =
+              arith::CmpIOp::create(b, gl, arith::CmpIPredicate::eq, p,
+                                    arith::ConstantIntOp::create(b, gl, 0, 32));
+          in = arith::AndIOp::create(b, gl, in, first);
+          value = arith::ConstantOp::create(b, gl, b.getF32FloatAttr(1.0f));
+        }
+        Value fzero = arith::ConstantOp::create(b, gl, b.getF32FloatAttr(0.0f));
+        tensor::YieldOp::create(
+            b, gl, arith::SelectOp::create(b, gl, in, value, fzero));
+      });
+  Value pooled = ir::MatmulOp::create(builder, l, pooling, x, false, false);
   Value row = tensor::CollapseShapeOp::create(
-      builder, l, tensor({1, dim}), pooled,
+      builder, l, tensor({kDyn, dim}), pooled,
       SmallVector<ReassociationIndices>{{0, 1}, {2}});
   if (!cfg.normalizeEmbedding)
     return row;
@@ -697,6 +760,7 @@ Value Builder::sentenceEmbedding(Value x) {
 void Builder::buildEntryPoint(ModuleOp module, StringRef name, int64_t seqArg) {
   seq = seqArg;
   weights.clear();
+  positionIds = sequenceIds = sequenceLengths = numSequences = Value();
   builder.setInsertionPointToEnd(module.getBody());
   unsigned layers = cfg.numLayers;
 

@@ -195,7 +195,7 @@ private:
 Expected<ArrayRef<float>> Session::run(const Step &step,
                                        ArrayRef<int32_t> tokens,
                                        int64_t position, bool allLogits,
-                                       ArrayRef<int32_t> tokenTypes) {
+                                       const Packing *packing) {
   const EntryInfo &entry = *step.info;
   int64_t n = tokens.size();
   if (n == 0)
@@ -220,14 +220,40 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
   });
   int64_t rows = rowsChosen && !allLogits ? 1 : n;
   // The output: [1, rows, vocab] logits, or an encoder's [1, n, dim]
-  // hidden states or [1, dim] embedding.
+  // hidden states or [b, dim] embeddings (one row per packed sequence).
+  int64_t sequences = packing ? int64_t(packing->lengths.size()) : 1;
+  auto outputRows = [&](const ParamInfo &p) {
+    return packing && p.shape.size() == 2 ? sequences : rows;
+  };
   int64_t outputSize = 1;
   for (const ParamInfo &p : entry.params)
     if (p.kind == ParamInfo::Kind::Logits)
       for (int64_t d : p.shape)
-        outputSize *= d < 0 ? rows : d;
+        outputSize *= d < 0 ? outputRows(p) : d;
   logits_.assign(outputSize, 0.0f);
-  std::vector<int32_t> types;
+  // A packed call's per-token inputs; one sequence of type 0 without.
+  Packing single;
+  bool packed = any_of(entry.params, [](const ParamInfo &p) {
+    return p.kind == ParamInfo::Kind::TokenTypes ||
+           p.kind == ParamInfo::Kind::Positions ||
+           p.kind == ParamInfo::Kind::Sequences ||
+           p.kind == ParamInfo::Kind::SequenceLengths;
+  });
+  if (!packing && packed) {
+    single.types.assign(n, 0);
+    single.sequences.assign(n, 0);
+    single.lengths.assign(1, int32_t(n));
+    for (int64_t i = 0; i < n; ++i)
+      single.positions.push_back(int32_t(i));
+    packing = &single;
+  }
+  auto perToken = [&](const std::vector<int32_t> &values,
+                      StringRef what) -> Error {
+    if (int64_t(values.size()) == n)
+      return Error::success();
+    return createStringError(
+        formatv("{0} {1} for {2} tokens", values.size(), what, n).str());
+  };
   ArgPacker packer;
   for (const ParamInfo &p : entry.params) {
     SmallVector<int64_t, 4> shape(p.shape);
@@ -255,23 +281,31 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
                 .str());
       packer.addMemRef(tokens.data(), shape);
       break;
-    case ParamInfo::Kind::TokenTypes: {
-      // Type 0 for every token unless the caller gives them.
-      types.assign(tokenTypes.begin(), tokenTypes.end());
-      if (types.empty())
-        types.assign(n, 0);
-      if (int64_t(types.size()) != n)
-        return createStringError(
-            formatv("{0} token types for {1} tokens", types.size(), n).str());
-      for (int32_t t : types)
+    case ParamInfo::Kind::TokenTypes:
+      if (Error e = perToken(packing->types, "token types"))
+        return std::move(e);
+      for (int32_t t : packing->types)
         if (t < 0 || t >= numTokenTypes())
           return createStringError(
               formatv("token type {0} is outside the model's {1} types", t,
                       numTokenTypes())
                   .str());
-      packer.addMemRef(types.data(), shape);
+      packer.addMemRef(const_cast<int32_t *>(packing->types.data()), shape);
       break;
-    }
+    case ParamInfo::Kind::Positions:
+      if (Error e = perToken(packing->positions, "positions"))
+        return std::move(e);
+      packer.addMemRef(const_cast<int32_t *>(packing->positions.data()), shape);
+      break;
+    case ParamInfo::Kind::Sequences:
+      if (Error e = perToken(packing->sequences, "sequence ids"))
+        return std::move(e);
+      packer.addMemRef(const_cast<int32_t *>(packing->sequences.data()), shape);
+      break;
+    case ParamInfo::Kind::SequenceLengths:
+      packer.addMemRef(const_cast<int32_t *>(packing->lengths.data()),
+                       {sequences});
+      break;
     case ParamInfo::Kind::Position:
       packer.addIndex(position);
       break;
@@ -287,7 +321,7 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
     case ParamInfo::Kind::Logits:
       for (auto [d, size] : llvm::enumerate(p.shape))
         if (size < 0)
-          shape[d] = rows;
+          shape[d] = outputRows(p);
       packer.addMemRef(logits_.data(), shape);
       break;
     case ParamInfo::Kind::Arena:
@@ -334,38 +368,99 @@ bool Session::hasEntry(StringRef name) const { return step(name) != nullptr; }
 
 int64_t Session::numTokenTypes() const { return model_->config.numTokenTypes; }
 
+Expected<const Session::Step *> Session::encoderStep(StringRef entry) const {
+  if (const Step *s = step(entry))
+    return s;
+  if (!isEncoder())
+    return createStringError(
+        "the model is a decoder: it has no encoder entry points");
+  if (entry == "mlm")
+    return createStringError(
+        formatv("{0}: the model has no masked-LM head (cls.predictions.*; "
+                "llama.cpp's GGUF converter drops it)",
+                sys::path::filename(model_->path))
+            .str());
+  if (entry == "embed")
+    return createStringError(
+        formatv("{0}: the model names no pooling for a sentence embedding "
+                "(sentence-transformers' modules.json and "
+                "1_Pooling/config.json beside the weights, or GGUF's "
+                "pooling_type)",
+                sys::path::filename(model_->path))
+            .str());
+  return createStringError(
+      formatv("the artifact has no entry point '{0}'", entry).str());
+}
+
 Expected<ArrayRef<float>> Session::encode(StringRef entry,
                                           ArrayRef<int32_t> tokens,
                                           ArrayRef<int32_t> tokenTypes) {
-  const Step *s = step(entry);
-  if (!s) {
-    if (!isEncoder())
+  std::vector<std::vector<int32_t>> sequences = {tokens.vec()};
+  std::vector<std::vector<int32_t>> types;
+  if (!tokenTypes.empty())
+    types.push_back(tokenTypes.vec());
+  return encodeBatch(entry, sequences, types);
+}
+
+Expected<ArrayRef<float>>
+Session::encodeBatch(StringRef entry, ArrayRef<std::vector<int32_t>> sequences,
+                     ArrayRef<std::vector<int32_t>> tokenTypes) {
+  Expected<const Step *> s = encoderStep(entry);
+  if (!s)
+    return s.takeError();
+  if (!tokenTypes.empty() && tokenTypes.size() != sequences.size())
+    return createStringError(formatv("{0} token type lists for {1} sequences",
+                                     tokenTypes.size(), sequences.size())
+                                 .str());
+  int64_t limit = (*s)->info->maxTokens;
+  batchOutput_.clear();
+  std::vector<int32_t> tokens;
+  Packing packing;
+  // Runs the sequences packed so far as one call.
+  auto flush = [&]() -> Error {
+    if (tokens.empty())
+      return Error::success();
+    Expected<ArrayRef<float>> out =
+        run(**s, tokens, 0, /*allLogits=*/true, &packing);
+    if (!out)
+      return out.takeError();
+    batchOutput_.insert(batchOutput_.end(), out->begin(), out->end());
+    tokens.clear();
+    packing = Packing();
+    return Error::success();
+  };
+  for (auto [i, sequence] : llvm::enumerate(sequences)) {
+    int64_t n = int64_t(sequence.size());
+    if (n == 0)
       return createStringError(
-          "the model is a decoder: it has no encoder entry points");
-    if (entry == "mlm")
+          formatv("sequence {0} of the batch has no tokens", i).str());
+    if (limit > 0 && n > limit)
       return createStringError(
-          formatv("{0}: the model has no masked-LM head (cls.predictions.*; "
-                  "llama.cpp's GGUF converter drops it)",
-                  sys::path::filename(model_->path))
+          formatv("{0} tokens are more than the {1} an encoder call takes "
+                  "(--max-tokens, at most the context length)",
+                  n, limit)
               .str());
-    if (entry == "embed")
+    if (!tokenTypes.empty() && !tokenTypes[i].empty() &&
+        int64_t(tokenTypes[i].size()) != n)
       return createStringError(
-          formatv("{0}: the model names no pooling for a sentence embedding "
-                  "(sentence-transformers' modules.json and "
-                  "1_Pooling/config.json beside the weights, or GGUF's "
-                  "pooling_type)",
-                  sys::path::filename(model_->path))
+          formatv("{0} token types for {1} tokens", tokenTypes[i].size(), n)
               .str());
-    return createStringError(
-        formatv("the artifact has no entry point '{0}'", entry).str());
+    if (limit > 0 && int64_t(tokens.size()) + n > limit)
+      if (Error e = flush())
+        return std::move(e);
+    int32_t id = int32_t(packing.lengths.size());
+    tokens.insert(tokens.end(), sequence.begin(), sequence.end());
+    for (int64_t p = 0; p < n; ++p) {
+      packing.types.push_back(
+          tokenTypes.empty() || tokenTypes[i].empty() ? 0 : tokenTypes[i][p]);
+      packing.positions.push_back(int32_t(p));
+      packing.sequences.push_back(id);
+    }
+    packing.lengths.push_back(int32_t(n));
   }
-  if (s->info->maxTokens > 0 && int64_t(tokens.size()) > s->info->maxTokens)
-    return createStringError(
-        formatv("{0} tokens are more than the {1} an encoder call takes "
-                "(--max-tokens, at most the context length)",
-                tokens.size(), s->info->maxTokens)
-            .str());
-  return run(*s, tokens, 0, /*allLogits=*/true, tokenTypes);
+  if (Error e = flush())
+    return std::move(e);
+  return ArrayRef<float>(batchOutput_);
 }
 
 Expected<ArrayRef<float>> Session::decode(int32_t token, int64_t position) {

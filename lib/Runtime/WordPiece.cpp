@@ -96,9 +96,9 @@ void appendWithoutAccents(UChar32 c, std::vector<UChar32> &out) {
   UErrorCode status = U_ZERO_ERROR;
   const UNormalizer2 *nfd = unorm2_getNFDInstance(&status);
   UChar buffer[32];
-  int32_t length =
-      U_SUCCESS(status) ? unorm2_getDecomposition(nfd, c, buffer, 32, &status)
-                        : -1;
+  int32_t length = U_SUCCESS(status)
+                       ? unorm2_getDecomposition(nfd, c, buffer, 32, &status)
+                       : -1;
   if (length < 0 || U_FAILURE(status)) {
     if (u_charType(c) != U_NON_SPACING_MARK)
       out.push_back(c);
@@ -144,10 +144,10 @@ Expected<Tokenizer> Tokenizer::createWordPiece(TokenizerData data,
   int64_t size = int64_t(data.pieces.size());
   if (size > int64_t(std::numeric_limits<int>::max()))
     return fail("the vocabulary has " + Twine(size) + " pieces, too many");
-  for (auto [name, id] : {std::pair<StringRef, int64_t>("[CLS] (BOS)",
-                                                        data.bosId),
-                          {"[SEP] (EOS)", data.eosId},
-                          {"[UNK]", data.unkId}})
+  for (auto [name, id] :
+       {std::pair<StringRef, int64_t>("[CLS] (BOS)", data.bosId),
+        {"[SEP] (EOS)", data.eosId},
+        {"[UNK]", data.unkId}})
     if (id < 0 || id >= size)
       return fail(name + " id " + Twine(id) + " is outside the vocabulary of " +
                   Twine(size) + " pieces");
@@ -256,8 +256,7 @@ void Tokenizer::encodeWordPiece(StringRef text, std::vector<int> &out) const {
         candidate.clear();
         if (start > 0)
           candidate = options.continuation;
-        candidate.append(word, offsets[start],
-                         offsets[end] - offsets[start]);
+        candidate.append(word, offsets[start], offsets[end] - offsets[start]);
         if (auto it = ids.find(candidate); it != ids.end()) {
           found = it->second;
           break;

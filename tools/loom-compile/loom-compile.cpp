@@ -172,11 +172,11 @@ void printConfigTable(const loom::ModelFile &m) {
   if (b.tokenTypes)
     row("token_types", std::to_string(c.numTokenTypes));
   if (!b.causal)
-    row("pooling", c.pooling == loom::Pooling::None
-                       ? std::string("none (no sentence embedding)")
-                       : fmt::format("{}{}", loom::blockName(c.pooling).str(),
-                                     c.normalizeEmbedding ? ", normalized"
-                                                          : ""));
+    row("pooling",
+        c.pooling == loom::Pooling::None
+            ? std::string("none (no sentence embedding)")
+            : fmt::format("{}{}", loom::blockName(c.pooling).str(),
+                          c.normalizeEmbedding ? ", normalized" : ""));
   if (b.embeddingNorm || !b.outputNorm)
     row("norms",
         fmt::format("embedding {}, output {}", b.embeddingNorm ? "yes" : "no",

@@ -34,9 +34,8 @@ Expected<std::vector<int32_t>> parseIds(StringRef text, StringRef what) {
   for (StringRef w : words) {
     int32_t id;
     if (w.trim().getAsInteger(10, id) || id < 0)
-      return createStringError(
-          fmt::format("{} takes non-negative integers, not '{}'", what.str(),
-                      w.str()));
+      return createStringError(fmt::format(
+          "{} takes non-negative integers, not '{}'", what.str(), w.str()));
     ids.push_back(id);
   }
   return ids;
@@ -75,8 +74,8 @@ public:
 private:
   OutputFile(StringRef path, StringRef what) : path(path), what(what) {}
   Error error() const {
-    return createStringError(fmt::format(
-        "cannot write {} to {}: {}", what, path, std::strerror(errno)));
+    return createStringError(fmt::format("cannot write {} to {}: {}", what,
+                                         path, std::strerror(errno)));
   }
   std::string path, what;
   std::FILE *handle = nullptr;
@@ -130,7 +129,8 @@ Error runEncoder(loom::Session &session, const loom::Tokenizer *tokenizer,
           "the model has neither a pooling nor a masked-LM head: ask for its "
           "last hidden states with --dump-hidden FILE");
   }
-  bool printEmbedding = embed && (options.embed || options.dumpEmbedding.empty());
+  bool printEmbedding =
+      embed && (options.embed || options.dumpEmbedding.empty());
 
   std::unique_ptr<OutputFile> hiddenFile, logitsFile, embeddingFile;
   for (auto [path, file, what] :
@@ -147,51 +147,63 @@ Error runEncoder(loom::Session &session, const loom::Tokenizer *tokenizer,
 
   int64_t tokens = 0;
   double seconds = 0;
-  for (const std::vector<int32_t> &input : options.inputs) {
-    if (input.empty())
-      return createStringError("an encoder input needs at least one token");
-    tokens += int64_t(input.size());
-    auto start = std::chrono::steady_clock::now();
-    if (hidden) {
-      auto rows = session.encode("hidden", input, options.tokenTypes);
-      if (!rows)
-        return rows.takeError();
-      seconds += secondsSince(start);
-      if (Error e = hiddenFile->write(*rows))
-        return e;
+  ArrayRef<std::vector<int32_t>> all = options.inputs;
+  std::vector<std::vector<int32_t>> types;
+  if (!options.tokenTypes.empty())
+    types.push_back(options.tokenTypes);
+  for (size_t begin = 0; begin < all.size(); begin += options.batch) {
+    ArrayRef<std::vector<int32_t>> batch =
+        all.slice(begin, std::min<size_t>(options.batch, all.size() - begin));
+    for (const std::vector<int32_t> &input : batch) {
+      if (input.empty())
+        return createStringError("an encoder input needs at least one token");
+      tokens += int64_t(input.size());
     }
-    start = std::chrono::steady_clock::now();
-    if (mlm) {
-      auto rows = session.encode("mlm", input, options.tokenTypes);
+    // Runs `entry` on the batch, timed; its rows go to `file`.
+    auto run = [&](StringRef entry,
+                   OutputFile *file) -> Expected<ArrayRef<float>> {
+      auto start = std::chrono::steady_clock::now();
+      auto rows = session.encodeBatch(entry, batch, types);
       if (!rows)
         return rows.takeError();
       seconds += secondsSince(start);
-      if (logitsFile)
-        if (Error e = logitsFile->write(*rows))
-          return e;
+      if (file)
+        if (Error e = file->write(*rows))
+          return std::move(e);
+      return rows;
+    };
+    if (hidden)
+      if (auto rows = run("hidden", hiddenFile.get()); !rows)
+        return rows.takeError();
+    if (mlm) {
+      auto rows = run("mlm", logitsFile.get());
+      if (!rows)
+        return rows.takeError();
       if (predict && !options.bench) {
         // Each position's most likely token: the masks filled in.
-        int64_t vocab = int64_t(rows->size() / input.size());
-        std::string line;
-        for (size_t i = 0; i < input.size(); ++i) {
-          ArrayRef<float> row = rows->slice(i * vocab, vocab);
-          int best = int(std::max_element(row.begin(), row.end()) - row.begin());
-          line += (i ? " " : "") + pieceText(tokenizer, best);
+        int64_t vocab = session.vocab();
+        size_t row = 0;
+        for (const std::vector<int32_t> &input : batch) {
+          std::string line;
+          for (size_t i = 0; i < input.size(); ++i, ++row) {
+            ArrayRef<float> logits = rows->slice(row * vocab, vocab);
+            int best = int(std::max_element(logits.begin(), logits.end()) -
+                           logits.begin());
+            line += (i ? " " : "") + pieceText(tokenizer, best);
+          }
+          fmt::print("{}\n", line);
         }
-        fmt::print("{}\n", line);
       }
     }
-    start = std::chrono::steady_clock::now();
     if (embed) {
-      auto row = session.encode("embed", input, options.tokenTypes);
-      if (!row)
-        return row.takeError();
-      seconds += secondsSince(start);
-      if (embeddingFile)
-        if (Error e = embeddingFile->write(*row))
-          return e;
-      if (printEmbedding && !options.bench)
-        fmt::print("{:.8g}\n", fmt::join(*row, " "));
+      auto rows = run("embed", embeddingFile.get());
+      if (!rows)
+        return rows.takeError();
+      if (printEmbedding && !options.bench) {
+        size_t width = rows->size() / batch.size();
+        for (size_t i = 0; i < batch.size(); ++i)
+          fmt::print("{:.8g}\n", fmt::join(rows->slice(i * width, width), " "));
+      }
     }
   }
   for (std::unique_ptr<OutputFile> *file :
@@ -203,13 +215,14 @@ Error runEncoder(loom::Session &session, const loom::Tokenizer *tokenizer,
   size_t inputs = options.inputs.size();
   if (options.bench)
     fmt::print("{{\"model\": \"{}\", \"inputs\": {}, \"tokens\": {}, "
-               "\"encode_s\": {:.6f}, \"inputs_s\": {:.2f}, \"tok_s\": {:.2f}, "
-               "\"threads\": {}}}\n",
-               options.modelPath, inputs, tokens, seconds,
+               "\"batch\": {}, \"encode_s\": {:.6f}, \"inputs_s\": {:.2f}, "
+               "\"tok_s\": {:.2f}, \"threads\": {}}}\n",
+               options.modelPath, inputs, tokens, options.batch, seconds,
                inputs / std::max(seconds, 1e-9),
                tokens / std::max(seconds, 1e-9), loom::threadCount());
   else
-    fmt::print(stderr, "loom-run: encoded {} input{} ({} tokens) at {:.1f} "
+    fmt::print(stderr,
+               "loom-run: encoded {} input{} ({} tokens) at {:.1f} "
                "inputs/s\n",
                inputs, inputs == 1 ? "" : "s", tokens,
                inputs / std::max(seconds, 1e-9));

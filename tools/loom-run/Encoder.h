@@ -36,8 +36,11 @@ struct EncoderOptions {
   std::string dumpLogits;    ///< `mlm` rows, float32, to this file
   std::string dumpEmbedding; ///< `embed` rows, float32, to this file
   bool embed = false;        ///< print the embeddings, one line per input
-  bool bench = false;        ///< print timings as one JSON line instead
-  std::string modelPath;     ///< for the benchmark line
+  /// Inputs per encoder call, packed one after the other (each attending
+  /// to itself only).
+  int64_t batch = 1;
+  bool bench = false;    ///< print timings as one JSON line instead
+  std::string modelPath; ///< for the benchmark line
 };
 
 /// Runs every input through the entry points the options ask for (the

@@ -187,6 +187,12 @@ cl::opt<std::string> tokenTypes(
     cl::desc("Encoders: the token type (segment) of each input token, "
              "space-separated (default: 0 for every token)"),
     cl::value_desc("ids"), cl::cat(category));
+cl::opt<int64_t> batchSize(
+    "batch",
+    cl::desc("Encoders: inputs per call, packed one after the other (each "
+             "attends to itself only; calls hold at most --max-tokens "
+             "tokens) (default 1)"),
+    cl::init(1), cl::cat(category));
 cl::opt<std::string> promptFile(
     "prompt-file",
     cl::desc("Encoders: run every line of this file as an input of its own "
@@ -360,6 +366,9 @@ static Error runEncoderTool(loom::Session &session,
   options.dumpEmbedding = dumpEmbedding;
   options.embed = embed;
   options.bench = bench;
+  if (batchSize < 1)
+    return createStringError("--batch takes a number of inputs, at least 1");
+  options.batch = batchSize;
   options.modelPath = modelPath.str();
   return loomrun::runEncoder(session, tokenizer, options);
 }
@@ -585,7 +594,7 @@ static int runMain(int argc, char **argv) {
 
   bool encoderOptions = embed || !dumpEmbedding.empty() ||
                         !dumpHidden.empty() || !tokenTypes.empty() ||
-                        !promptFile.empty();
+                        !promptFile.empty() || batchSize.getNumOccurrences();
   if ((*session)->isEncoder()) {
     if (Error e = runEncoderTool(**session, tokenizer ? &*tokenizer : nullptr,
                                  model->path))
@@ -594,8 +603,8 @@ static int runMain(int argc, char **argv) {
   }
   if (encoderOptions)
     return fail(model->path + " is a decoder: --embed, --dump-embedding, "
-                              "--dump-hidden, --token-types and --prompt-file "
-                              "are for encoders");
+                              "--dump-hidden, --token-types, --prompt-file "
+                              "and --batch are for encoders");
 
   if (chat) {
     if (printIds || !tokenizer)

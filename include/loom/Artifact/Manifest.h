@@ -38,6 +38,9 @@ struct ParamInfo {
     Logits,     ///< the f32 output [1, n - logits_from, vocab] (decode: n = 1)
     Arena,      ///< i8 [bytes]: the activations, laid out by the compiler
     TokenTypes, ///< i32 token types (segment ids) [1, n] of an encoder
+    Positions,  ///< i32 [1, n]: each token's position in its sequence
+    Sequences,  ///< i32 [1, n]: the packed sequence each token belongs to
+    SequenceLengths, ///< i32 [b]: the length of each packed sequence
   };
   Kind kind = Kind::Weight;
   std::string name;
@@ -103,7 +106,7 @@ struct EntryInfo {
 struct Manifest {
   /// Bumped when the layout of the manifest or the calling convention
   /// changes; the runtime refuses artifacts of another version.
-  static constexpr int64_t kVersion = 5;
+  static constexpr int64_t kVersion = 6;
   int64_t version = kVersion;
   std::string architecture;
   int64_t dim = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;

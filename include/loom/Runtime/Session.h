@@ -107,6 +107,16 @@ public:
   llvm::Expected<llvm::ArrayRef<float>>
   encode(llvm::StringRef entry, llvm::ArrayRef<int32_t> tokens,
          llvm::ArrayRef<int32_t> tokenTypes = {});
+  /// Runs an encoder's entry point on a batch of sequences (each with its
+  /// token types in `tokenTypes`, or none for all 0), packed one after the
+  /// other into as few calls as the artifact's `max_tokens` allows, each
+  /// sequence attending to itself only. Returns the outputs in the order
+  /// of the sequences: every token's row for `hidden` and `mlm`, one row
+  /// per sequence for `embed`.
+  llvm::Expected<llvm::ArrayRef<float>>
+  encodeBatch(llvm::StringRef entry,
+              llvm::ArrayRef<std::vector<int32_t>> sequences,
+              llvm::ArrayRef<std::vector<int32_t>> tokenTypes = {});
   /// The token types (segments) an encoder embeds.
   int64_t numTokenTypes() const;
   /// Whether the artifact has the entry point `name` (`prefill`, `mlm`).
@@ -138,10 +148,19 @@ private:
     size_t elements;
   };
 
+  /// An encoder call's packed sequences: each token's type, position and
+  /// sequence, and the sequences' lengths.
+  struct Packing {
+    std::vector<int32_t> types, positions, sequences, lengths;
+  };
+
   Session() = default;
   llvm::Expected<llvm::ArrayRef<float>>
   run(const Step &step, llvm::ArrayRef<int32_t> tokens, int64_t position,
-      bool allLogits = true, llvm::ArrayRef<int32_t> tokenTypes = {});
+      bool allLogits = true, const Packing *packing = nullptr);
+  /// The encoder entry point `entry`, or an error naming what the model
+  /// lacks.
+  llvm::Expected<const Step *> encoderStep(llvm::StringRef entry) const;
   const Step *step(llvm::StringRef name) const;
   /// Positions `position .. position + n - 1` fit the context, or an error.
   llvm::Error checkPositions(int64_t position, int64_t n) const;
@@ -157,6 +176,7 @@ private:
   llvm::StringMap<void *> packed_;
   std::vector<Step> steps_;
   std::vector<float> logits_;
+  std::vector<float> batchOutput_; ///< encodeBatch's rows
   int rank_ = 0;
 };
 

@@ -741,6 +741,36 @@ Value maskTensor(Ref r, unsigned rank) {
   return r.value;
 }
 
+/// A generated [batch, heads, q_len, kv_len] mask whose values do not
+/// depend on the batch and head indices (a padding or sequence mask,
+/// written at the scores' shape), made again as [q_len, kv_len]: the
+/// fused op broadcasts it, and heads times fewer elements are computed and
+/// read. `mask` itself otherwise.
+Value narrowMask(PatternRewriter &rewriter, Value mask) {
+  auto gen = mask.getDefiningOp<tensor::GenerateOp>();
+  auto type = cast<RankedTensorType>(mask.getType());
+  if (!gen || type.getRank() != 4)
+    return mask;
+  Block &body = gen.getBody().front();
+  if (!body.getArgument(0).use_empty() || !body.getArgument(1).use_empty())
+    return mask;
+  SmallVector<Value> dynamic;
+  for (int64_t d : {2, 3})
+    if (type.isDynamicDim(d))
+      dynamic.push_back(gen.getDynamicExtents()[type.getDynamicDimIndex(d)]);
+  auto narrow = RankedTensorType::get(type.getShape().drop_front(2),
+                                      type.getElementType());
+  return tensor::GenerateOp::create(
+      rewriter, gen.getLoc(), narrow, dynamic,
+      [&](OpBuilder &b, Location, ValueRange idx) {
+        IRMapping map;
+        map.map(body.getArgument(2), idx[0]);
+        map.map(body.getArgument(3), idx[1]);
+        for (Operation &op : body)
+          b.clone(op, map);
+      });
+}
+
 /// Fuses attention ending at `pv`'s result, a P·V product however
 /// spelled (matmulOf).
 struct FuseAttention : RewritePattern {
@@ -846,6 +876,8 @@ struct FuseAttention : RewritePattern {
         offset = c->offset;
         window = c->window;
         mask = Value();
+      } else {
+        mask = narrowMask(rewriter, mask);
       }
     }
     if (condition) {

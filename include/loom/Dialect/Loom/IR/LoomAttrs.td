@@ -29,7 +29,15 @@ def Loom_ParamRole : I32EnumAttr<"ParamRole",
       // i8 [bytes]: the activations, laid out by loom-schedule-kernels.
       I32EnumAttrCase<"arena", 5>,
       // i32 token types (segment ids) [1, n] of an encoder's tokens (BERT).
-      I32EnumAttrCase<"token_types", 6>
+      I32EnumAttrCase<"token_types", 6>,
+      // i32 [1, n]: each token's position in its sequence (an encoder's
+      // call packs several sequences one after the other).
+      I32EnumAttrCase<"positions", 7>,
+      // i32 [1, n]: the sequence (0, 1, ...) each token belongs to; tokens
+      // attend to their own sequence's only.
+      I32EnumAttrCase<"sequences", 8>,
+      // i32 [b]: the length of each packed sequence.
+      I32EnumAttrCase<"sequence_lengths", 9>
     ]> {
   let cppNamespace = "::mlir::loom";
   let genSpecializedAttr = 0;
@@ -40,10 +48,13 @@ def Loom_ParamRoleAttr : EnumAttr<Loom_Dialect, Loom_ParamRole, "role"> {
   let description = [{
     On the parameters and results of an entry point (`loom.role`):
     `#loom.role<tokens>`, `position`, `logits_from`, `cache`, `logits`,
-    `arena`, `token_types`. Weights are named by `loom.weight` instead.
+    `arena`, `token_types`, `positions`, `sequences`, `sequence_lengths`.
+    Weights are named by `loom.weight` instead.
     `logits` is an entry point's one f32 output: the logits of a decoder,
     and of an encoder's entry points the hidden states (`@hidden`), the
-    masked-LM logits (`@mlm`) or the sentence embedding (`@embed`).
+    masked-LM logits (`@mlm`) or the sentence embeddings (`@embed`). An
+    encoder's call packs `b` sequences into its `n` tokens (`positions`,
+    `sequences`, `sequence_lengths` say where each one lies).
   }];
   let assemblyFormat = "`<` $value `>`";
 }
