@@ -525,13 +525,15 @@ TEST(TokenizerTest, DuplicatePiecesFindTheLowestId) {
 }
 
 TEST(TokenizerTest, CreateRejectsBadVocabularies) {
-  TokenizerData wordPiece;
-  wordPiece.model = "bert";
-  wordPiece.pieces = {"a"};
-  wordPiece.scores = {0};
-  EXPECT_NE(
-      errorOf(Tokenizer::create(wordPiece)).find("'bert' is not supported"),
-      std::string::npos);
+  TokenizerData unigram;
+  unigram.model = "t5";
+  unigram.pieces = {"a"};
+  unigram.scores = {0};
+  EXPECT_NE(errorOf(Tokenizer::create(unigram))
+                .find("tokenizer model 't5' is not supported; Loom's "
+                      "tokenizer implements SentencePiece BPE ('llama'), "
+                      "byte-level BPE ('gpt2') and WordPiece ('bert')"),
+            std::string::npos);
 
   TokenizerData empty;
   empty.source = "empty.bin";
