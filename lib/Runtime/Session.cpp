@@ -52,6 +52,7 @@ Session::create(std::shared_ptr<Artifact> artifact,
             .str());
   }
   std::unique_ptr<Session> s(new Session());
+  s->encoderCallTokens_ = std::max<int64_t>(1, options.encoderCallTokens);
   if (m.mpiRanks > 1) {
     Expected<int> rank = joinMpiWorld(*artifact);
     if (!rank)
@@ -445,7 +446,9 @@ Session::encodeBatch(StringRef entry, ArrayRef<std::vector<int32_t>> sequences,
       return createStringError(
           formatv("{0} token types for {1} tokens", tokenTypes[i].size(), n)
               .str());
-    if (limit > 0 && int64_t(tokens.size()) + n > limit)
+    int64_t budget =
+        limit > 0 ? std::min(limit, encoderCallTokens_) : encoderCallTokens_;
+    if (!tokens.empty() && int64_t(tokens.size()) + n > budget)
       if (Error e = flush())
         return std::move(e);
     int32_t id = int32_t(packing.lengths.size());

@@ -193,6 +193,11 @@ cl::opt<int64_t> batchSize(
              "attends to itself only; calls hold at most --max-tokens "
              "tokens) (default 1)"),
     cl::init(1), cl::cat(category));
+cl::opt<int64_t> packTokens(
+    "pack-tokens",
+    cl::desc("Encoders: tokens a call packs the batch's sequences into "
+             "(default 128: a packed call's attention grows with its square)"),
+    cl::init(128), cl::cat(category));
 cl::opt<std::string> promptFile(
     "prompt-file",
     cl::desc("Encoders: run every line of this file as an input of its own "
@@ -579,6 +584,8 @@ static int runMain(int argc, char **argv) {
 
   loom::SessionOptions sessionOptions;
   sessionOptions.schedule = schedule;
+  if (packTokens.getNumOccurrences())
+    sessionOptions.encoderCallTokens = packTokens;
   auto session = loom::Session::create(artifact, model, sessionOptions);
   if (!session)
     return fail(toString(session.takeError()));
@@ -594,7 +601,8 @@ static int runMain(int argc, char **argv) {
 
   bool encoderOptions = embed || !dumpEmbedding.empty() ||
                         !dumpHidden.empty() || !tokenTypes.empty() ||
-                        !promptFile.empty() || batchSize.getNumOccurrences();
+                        !promptFile.empty() || batchSize.getNumOccurrences() ||
+                        packTokens.getNumOccurrences();
   if ((*session)->isEncoder()) {
     if (Error e = runEncoderTool(**session, tokenizer ? &*tokenizer : nullptr,
                                  model->path))
@@ -603,8 +611,8 @@ static int runMain(int argc, char **argv) {
   }
   if (encoderOptions)
     return fail(model->path + " is a decoder: --embed, --dump-embedding, "
-                              "--dump-hidden, --token-types, --prompt-file "
-                              "and --batch are for encoders");
+                              "--dump-hidden, --token-types, --prompt-file, "
+                              "--batch and --pack-tokens are for encoders");
 
   if (chat) {
     if (printIds || !tokenizer)

@@ -69,6 +69,13 @@ struct SessionOptions {
   ScheduleMode schedule = ScheduleMode::Graph;
   /// Where the kernels run; the host CPU when null.
   std::shared_ptr<Device> device;
+  /// An encoder batch is packed into calls of about this many tokens (at
+  /// most the artifact's `max_tokens`; a longer sequence gets a call of its
+  /// own). A packed call attends over all its tokens, masked to each
+  /// sequence, so its attention grows with the square of the call while
+  /// the sequences' own grows with theirs: past a few hundred tokens that
+  /// costs more than larger matrix products gain.
+  int64_t encoderCallTokens = 128;
 };
 
 /// A model ready to run: an artifact bound to weights, with KV caches.
@@ -177,6 +184,7 @@ private:
   std::vector<Step> steps_;
   std::vector<float> logits_;
   std::vector<float> batchOutput_; ///< encodeBatch's rows
+  int64_t encoderCallTokens_ = 128;
   int rank_ = 0;
 };
 

@@ -31,11 +31,28 @@ template <typename T> T check(llvm::Expected<T> value) {
 // Ids: 0 [PAD] 1 [UNK] 2 [CLS] 3 [SEP] 4 [MASK] 5 hello 6 world 7 , 8 !
 // 9 un 10 ##aff 11 ##able 12 cafe 13 東 14 京 15 $ 16 3 17 ##€ 18 € 19 Hello
 // 20 i̇ (i + combining dot: İ lowercased) 21 i
-const char *const kPieces[] = {
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]",  "[MASK]", "hello", "world",
-    ",",     "!",     "un",    "##aff",  "##able", "cafe",  "\xE6\x9D\xB1",
-    "\xE4\xBA\xAC",   "$",     "3",      "##\xE2\x82\xAC",  "\xE2\x82\xAC",
-    "Hello", "i\xCC\x87",      "i"};
+const char *const kPieces[] = {"[PAD]",
+                               "[UNK]",
+                               "[CLS]",
+                               "[SEP]",
+                               "[MASK]",
+                               "hello",
+                               "world",
+                               ",",
+                               "!",
+                               "un",
+                               "##aff",
+                               "##able",
+                               "cafe",
+                               "\xE6\x9D\xB1",
+                               "\xE4\xBA\xAC",
+                               "$",
+                               "3",
+                               "##\xE2\x82\xAC",
+                               "\xE2\x82\xAC",
+                               "Hello",
+                               "i\xCC\x87",
+                               "i"};
 
 TokenizerData vocabulary() {
   TokenizerData data;
@@ -104,7 +121,9 @@ TEST(WordPieceTest, PunctuationIsASCIIOrUnicodeP) {
   // a symbol, not punctuation: "€3" is one word, € then no "##3" -> [UNK].
   EXPECT_EQ(encode(tok, "$3"), (Ids{15, 16}));
   EXPECT_EQ(encode(tok, "3\xE2\x82\xAC"), (Ids{16, 17}));
-  EXPECT_EQ(encode(tok, "\xE2\x82\xAC" "3"), (Ids{1}));
+  EXPECT_EQ(encode(tok, "\xE2\x82\xAC"
+                        "3"),
+            (Ids{1}));
 }
 
 TEST(WordPieceTest, CleaningDropsControlsAndInvalidBytes) {
@@ -169,8 +188,8 @@ TEST(WordPieceTest, GGUFPhantomSpaceForm) {
 
 TEST(WordPieceTest, DecodeJoinsContinuations) {
   Tokenizer tok = make(vocabulary());
-  EXPECT_EQ(check(tok.decode(2, 9)), "un");     // first word after [CLS]
-  EXPECT_EQ(check(tok.decode(9, 10)), "aff");   // a continuation
+  EXPECT_EQ(check(tok.decode(2, 9)), "un");      // first word after [CLS]
+  EXPECT_EQ(check(tok.decode(9, 10)), "aff");    // a continuation
   EXPECT_EQ(check(tok.decode(11, 6)), " world"); // a new word
   EXPECT_EQ(check(tok.decode(6, 3)), "");        // [SEP] prints nothing
 }
