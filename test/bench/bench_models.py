@@ -44,12 +44,14 @@ SHAPES = {
     "moe-8x768-top2": ("mixtral", "288,768,6,6,6,32000"),
     "dense-1536": ("llama", "288,1536,6,6,6,32000"),
     "dense-6144": ("llama", "288,6144,6,6,6,32000"),
-    # GPT-2 124M (dim, hidden, layers, heads, context), with GPT-2's own
-    # vocabulary from ../shared/tokenizers (llama.cpp needs one).
-    "gpt2-124M": ("gpt2", "768,3072,12,12,1024"),
+    # GPT-2 124M and a Falcon (original architecture: multi-query, parallel
+    # attention and MLP) of the same size (dim, hidden, layers, heads,
+    # kv_heads, context), with their own vocabularies from
+    # ../shared/tokenizers (llama.cpp needs one).
+    "gpt2-124M": ("gpt2", "768,3072,12,12,12,1024"),
+    "falcon-mqa-124M": ("falcon", "768,3072,12,12,1,1024"),
 }
-GPT2_VOCAB = os.path.join(HERE, "..", "..", "..", "shared", "tokenizers",
-                          "ggml-vocab-gpt-2.gguf")
+VOCABS = os.path.join(HERE, "..", "..", "..", "shared", "tokenizers")
 FORMATS = bench_compile.FORMATS
 
 
@@ -62,10 +64,11 @@ def model_file(args, shape, fmt):
     folder = os.path.join(args.work, shape)
     f32 = os.path.join(folder, "model.gguf")
     arch, dims = SHAPES[shape]
-    if not os.path.exists(f32) and arch == "gpt2":
+    if not os.path.exists(f32) and arch in ("gpt2", "falcon"):
         os.makedirs(folder, exist_ok=True)
-        run([sys.executable, os.path.join(HERE, "write_gpt2_gguf.py"),
-             "--shape", dims, "--vocab", GPT2_VOCAB, "--out", f32])
+        vocab = os.path.join(VOCABS, f"ggml-vocab-{'gpt-2' if arch == 'gpt2' else arch}.gguf")
+        run([sys.executable, os.path.join(HERE, "write_family_gguf.py"),
+             "--arch", arch, "--shape", dims, "--vocab", vocab, "--out", f32])
     if not os.path.exists(f32):
         run([sys.executable, os.path.join(SCRIPTS, "write_test_model.py"),
              "--arch", arch, "--format", "gguf", "--scale", "0.05",
