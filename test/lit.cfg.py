@@ -193,7 +193,7 @@ llvm_config.with_environment("PATH", config.loom_tools_dir, append_path=True)
 # tests that run them REQUIRE loom-fuzzers.
 fuzz_dir = os.path.join(config.loom_obj_root, "test", "fuzz")
 fuzzers = ["GGUFReaderFuzzer", "Llama2CReaderFuzzer", "SafetensorsReaderFuzzer",
-           "ChatTemplateFuzzer"]
+           "ChatTemplateFuzzer", "TokenizerFuzzer"]
 if all(os.path.isfile(os.path.join(fuzz_dir, f)) for f in fuzzers):
     config.available_features.add("loom-fuzzers")
     llvm_config.add_tool_substitutions(fuzzers, [fuzz_dir])

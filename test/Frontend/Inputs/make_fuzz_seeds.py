@@ -227,6 +227,34 @@ TOKENIZER = {"added_tokens": [{"id": 1, "content": "<s>", "special": True}],
                                  "ab": 4, "<0x41>": 5},
                        "merges": ["a b", ["ab", "b"]]}}
 
+# A WordPiece (BERT) tokenizer.json with its normalizer, pre-tokenizer and
+# template.
+WORDPIECE = {
+    "added_tokens": [{"id": i, "content": t, "special": True}
+                     for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]",
+                                            "[SEP]", "[MASK]"])],
+    "normalizer": {"type": "BertNormalizer", "clean_text": True,
+                   "handle_chinese_chars": True, "strip_accents": None,
+                   "lowercase": True},
+    "pre_tokenizer": {"type": "BertPreTokenizer"},
+    "post_processor": {"type": "TemplateProcessing",
+                       "single": [{"SpecialToken": {"id": "[CLS]"}},
+                                  {"Sequence": {"id": "A"}},
+                                  {"SpecialToken": {"id": "[SEP]"}}],
+                       "special_tokens": {"[CLS]": {"ids": [2]},
+                                          "[SEP]": {"ids": [3]}}},
+    "model": {"type": "WordPiece", "unk_token": "[UNK]",
+              "continuing_subword_prefix": "##",
+              "max_input_chars_per_word": 100,
+              "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3,
+                        "[MASK]": 4, "hello": 5, "##s": 6, ",": 7}}}
+
+# Texts for TokenizerFuzzer: accents, CJK, controls, special tokens, bytes
+# that are no UTF-8.
+TEXTS = ["Hello, W\u00f6rld! [MASK] caf\u00e9 \u6771\u4eac\u306f \u20ac3.50",
+         "a\u0000b\u0001c\tq\r\n\u200d\ud83d\ude00 <s>ab</s> \u0130",
+         ]
+
 
 # Chat templates (for ChatTemplateFuzzer): ChatML with a default system
 # turn, and a Llama 2 style one with namespace, slicing, filters, tests and
@@ -275,6 +303,10 @@ def main():
         "safetensors/model.safetensors": safetensors(),
         "safetensors/config.json": json.dumps(CONFIG).encode(),
         "safetensors/tokenizer.json": json.dumps(TOKENIZER).encode(),
+        "safetensors/wordpiece.json": json.dumps(WORDPIECE).encode(),
+        "text/0.txt": TEXTS[0].encode("utf-8", "surrogatepass"),
+        "text/1.txt": TEXTS[1].encode("utf-8", "surrogatepass"),
+        "text/2.txt": b"hello\xff\xfe\xc3(\xe2\x82 \xf0\x9f\x98",
     }
     for path, blob in files.items():
         full = os.path.join(out, path)
