@@ -216,6 +216,9 @@ static Error readConfig(const GGUFFile &file, ModelFile &model) {
     config.pooling = *type == 1   ? Pooling::Mean
                      : *type == 2 ? Pooling::CLS
                                   : Pooling::None;
+    // L2-normalized, as llama.cpp's embedding tools give it by default
+    // (and sentence-transformers' models of these files say).
+    config.normalizeEmbedding = config.pooling != Pooling::None;
   }
   if (blocks.tokenTypes) {
     const WeightInfo *types = model.lookup("token_types.weight");
