@@ -156,7 +156,10 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       sqrt(d)`), on the scores, on Q, on K or Kᵀ, or split between Q and K
       (d^-1/4 on each), all multiplied into `scale`;
     - the mask as an additive tensor (`arith.addf`, a `[q_len, kv_len]`
-      tensor broadcast over batch and heads by a map too); a
+      tensor broadcast over batch and heads by a map too; a
+      `tensor.generate` at the scores' shape that reads neither the batch
+      nor the head index, as a padding or sequence mask, is generated
+      again as `[q_len, kv_len]`, which the fused op broadcasts); a
       `tensor.generate` that yields `-inf` where the key comes after the
       query's position (offset + i) becomes `causal` with that offset, and
       one that also hides keys `W` or more positions back becomes `window =
