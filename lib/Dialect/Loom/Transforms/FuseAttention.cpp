@@ -23,6 +23,7 @@
 #include "llvm/Support/DebugLog.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #define DEBUG_TYPE "loom-fuse-attention"
@@ -119,6 +120,10 @@ Ref resolve(Ref r) {
       return r;
     auto op = r.value.getDefiningOp<linalg::LinalgOp>();
     if (!op || !isElementwise(op) || op.getBlock() == nullptr)
+      return r;
+    // A body that reads its position (`linalg.index`: a generated mask) is
+    // no function of its inputs alone: the tensor it makes is the value.
+    if (!op.getBlock()->getOps<linalg::IndexOp>().empty())
       return r;
     Value yielded = op.getBlock()->getTerminator()->getOperand(0);
     // A transpose or broadcast stays a tensor: matmulOf's operands are
@@ -494,16 +499,59 @@ struct CausalMask {
   std::optional<int64_t> window;
 };
 
-/// Whether `v` is `offset + i` (or `i`) for the generate's index `i`.
-bool matchQueryPosition(Value v, Value i, Region &region, Value &offset) {
-  if (v == i)
+/// The body of a generated mask: its region, the value it yields, and
+/// which values are the query index i and the key index j (the block
+/// arguments of a `tensor.generate`, or `linalg.index 2` and `3` in a
+/// `linalg.generic` that reads nothing).
+struct MaskBody {
+  Region *region = nullptr;
+  Value yielded;
+  std::function<bool(Value)> isI, isJ;
+};
+
+/// `mask`'s body where it is a rank-4 tensor.generate, or a rank-4
+/// linalg.generic with no inputs, parallel loops, an identity map and its
+/// output unread.
+std::optional<MaskBody> maskBody(Value mask) {
+  if (auto gen = mask.getDefiningOp<tensor::GenerateOp>()) {
+    if (gen.getType().getRank() != 4)
+      return std::nullopt;
+    Block &body = gen.getBody().front();
+    Value i = body.getArgument(2), j = body.getArgument(3);
+    return MaskBody{
+        &gen.getBody(), cast<tensor::YieldOp>(body.getTerminator()).getValue(),
+        [i](Value v) { return v == i; }, [j](Value v) { return v == j; }};
+  }
+  auto generic = mask.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumDpsInputs() != 0 ||
+      generic.getNumResults() != 1 || generic.getNumLoops() != 4 ||
+      generic.getNumParallelLoops() != 4 ||
+      !generic.getIndexingMapsArray().front().isIdentity())
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  if (!body.getArgument(0).use_empty())
+    return std::nullopt;
+  auto index = [](int64_t dim) {
+    return [dim](Value v) {
+      auto op = v.getDefiningOp<linalg::IndexOp>();
+      return op && int64_t(op.getDim()) == dim;
+    };
+  };
+  return MaskBody{&generic.getRegion(),
+                  cast<linalg::YieldOp>(body.getTerminator()).getOperand(0),
+                  index(2), index(3)};
+}
+
+/// Whether `v` is `offset + i` (or `i`) for the mask's query index `i`.
+bool matchQueryPosition(Value v, const MaskBody &m, Value &offset) {
+  if (m.isI(v))
     return true;
   auto add = v.getDefiningOp<arith::AddIOp>();
   if (!add)
     return false;
   for (auto [a, b] : {std::pair{add.getLhs(), add.getRhs()},
                       std::pair{add.getRhs(), add.getLhs()}}) {
-    if (b == i && !region.isAncestor(a.getParentRegion())) {
+    if (m.isI(b) && !m.region->isAncestor(a.getParentRegion())) {
       offset = a;
       return true;
     }
@@ -554,12 +602,11 @@ keyComparison(Value cond, function_ref<bool(Value)> isKey) {
 /// in either operand order (`offset + i < j`), signed or unsigned,
 /// optionally or-ed with `j + W <= offset + i` (a sliding window, also in
 /// either order).
-FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
-                                           Region &region) {
+FailureOr<CausalMask> matchHiddenCondition(Value cond, const MaskBody &m) {
   using P = arith::CmpIPredicate;
   CausalMask result;
   Value windowCond;
-  auto isJ = [&](Value v) { return v == j; };
+  auto isJ = [&](Value v) { return m.isJ(v); };
   if (auto orOp = cond.getDefiningOp<arith::OrIOp>()) {
     // Either side may be the window's.
     cond = orOp.getLhs();
@@ -571,7 +618,7 @@ FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
   // key after query: j > qpos
   auto after = keyComparison(cond, isJ);
   if (!after || (after->first != P::ugt && after->first != P::sgt) ||
-      !matchQueryPosition(after->second, i, region, result.offset))
+      !matchQueryPosition(after->second, m, result.offset))
     return failure();
   if (windowCond) {
     // key too old: j + W <= qpos
@@ -582,14 +629,14 @@ FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
         return false;
       for (auto [a, b] : {std::pair{add.getLhs(), add.getRhs()},
                           std::pair{add.getRhs(), add.getLhs()}})
-        if (a == j && matchPattern(b, m_Constant(&w)))
+        if (m.isJ(a) && matchPattern(b, m_Constant(&w)))
           return true;
       return false;
     };
     auto old = keyComparison(windowCond, isJPlusW);
     Value unusedOffset;
     if (!old || (old->first != P::ule && old->first != P::sle) ||
-        !matchQueryPosition(old->second, i, region, unusedOffset) ||
+        !matchQueryPosition(old->second, m, unusedOffset) ||
         unusedOffset != result.offset || w.getInt() <= 0)
       return failure();
     result.window = w.getInt();
@@ -599,27 +646,23 @@ FailureOr<CausalMask> matchHiddenCondition(Value cond, Value i, Value j,
 
 /// Matches "key j is visible to query i": `j <= offset + i` in either
 /// operand order (no window).
-FailureOr<CausalMask> matchVisibleCondition(Value cond, Value i, Value j,
-                                            Region &region) {
+FailureOr<CausalMask> matchVisibleCondition(Value cond, const MaskBody &m) {
   using P = arith::CmpIPredicate;
   CausalMask result;
-  auto visible = keyComparison(cond, [&](Value v) { return v == j; });
+  auto visible = keyComparison(cond, [&](Value v) { return m.isJ(v); });
   if (!visible || (visible->first != P::ule && visible->first != P::sle) ||
-      !matchQueryPosition(visible->second, i, region, result.offset))
+      !matchQueryPosition(visible->second, m, result.offset))
     return failure();
   return result;
 }
 
-/// A causal additive mask: a tensor.generate yielding
+/// A causal additive mask: a generated mask (maskBody) yielding
 /// select(hidden, -inf, 0) or select(visible, 0, -inf).
 FailureOr<CausalMask> matchCausalMask(Value mask) {
-  auto gen = mask.getDefiningOp<tensor::GenerateOp>();
-  if (!gen || gen.getType().getRank() != 4)
+  std::optional<MaskBody> m = maskBody(mask);
+  if (!m)
     return failure();
-  Region &region = gen.getBody();
-  Block &body = region.front();
-  auto yield = cast<tensor::YieldOp>(body.getTerminator());
-  auto select = yield.getValue().getDefiningOp<arith::SelectOp>();
+  auto select = m->yielded.getDefiningOp<arith::SelectOp>();
   if (!select)
     return failure();
   FloatAttr onTrue, onFalse;
@@ -629,27 +672,22 @@ FailureOr<CausalMask> matchCausalMask(Value mask) {
   auto isNegInf = [](FloatAttr f) {
     return f.getValue().isInfinity() && f.getValue().isNegative();
   };
-  Value i = body.getArgument(2), j = body.getArgument(3);
   // select(hidden, -inf, 0) or select(visible, 0, -inf).
   if (isNegInf(onTrue) && onFalse.getValue().isZero())
-    return matchHiddenCondition(select.getCondition(), i, j, region);
+    return matchHiddenCondition(select.getCondition(), *m);
   if (onTrue.getValue().isZero() && isNegInf(onFalse))
-    return matchVisibleCondition(select.getCondition(), i, j, region);
+    return matchVisibleCondition(select.getCondition(), *m);
   return failure();
 }
 
-/// A causal boolean mask: a tensor.generate of i1 yielding the hidden
-/// condition (`hidden` true) or the visible one (`hidden` false).
+/// A causal boolean mask: a generated mask (maskBody) of i1 yielding the
+/// hidden condition (`hidden` true) or the visible one (`hidden` false).
 FailureOr<CausalMask> matchCausalCondition(Value cond, bool hidden) {
-  auto gen = cond.getDefiningOp<tensor::GenerateOp>();
-  if (!gen || gen.getType().getRank() != 4)
+  std::optional<MaskBody> m = maskBody(cond);
+  if (!m)
     return failure();
-  Region &region = gen.getBody();
-  Block &body = region.front();
-  Value yielded = cast<tensor::YieldOp>(body.getTerminator()).getValue();
-  Value i = body.getArgument(2), j = body.getArgument(3);
-  return hidden ? matchHiddenCondition(yielded, i, j, region)
-                : matchVisibleCondition(yielded, i, j, region);
+  return hidden ? matchHiddenCondition(m->yielded, *m)
+                : matchVisibleCondition(m->yielded, *m);
 }
 
 /// A broadcast of `v`'s heads written out as a `linalg.broadcast` adding

@@ -159,8 +159,11 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       tensor broadcast over batch and heads by a map too; a
       `tensor.generate` at the scores' shape that reads neither the batch
       nor the head index, as a padding or sequence mask, is generated
-      again as `[q_len, kv_len]`, which the fused op broadcasts); a
-      `tensor.generate` that yields `-inf` where the key comes after the
+      again as `[q_len, kv_len]`, which the fused op broadcasts; a bias
+      such as ALiBi's stays such an operand); a generated mask (a
+      `tensor.generate`, or a `linalg.generic` that reads no input and
+      computes from `linalg.index`) that yields `-inf` where the key comes
+      after the
       query's position (offset + i) becomes `causal` with that offset, and
       one that also hides keys `W` or more positions back becomes `window =
       W`: as `select(hidden, -inf, 0)` or `select(visible, 0, -inf)`, the
@@ -168,7 +171,8 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       or `i >= j + W`), signed or unsigned, the window's condition on either
       side of the `or`;
     - the mask as a select of `-inf`: `select(hidden, -inf, s)` or
-      `select(visible, s, -inf)`; a generated iota comparison (key after
+      `select(visible, s, -inf)` (in arith on tensors or a generic body);
+      a generated iota comparison (either generator; key after
       query, or key at or before query) becomes `causal`, any other boolean
       tensor the additive mask it stands for;
     - grouped-query attention as `loom.repeat_interleave` of K and V along
