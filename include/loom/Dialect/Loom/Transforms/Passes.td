@@ -163,8 +163,8 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       such as ALiBi's stays such an operand); a generated mask (a
       `tensor.generate`, or a `linalg.generic` that reads no input and
       computes from `linalg.index`) that yields `-inf` where the key comes
-      after the
-      query's position (offset + i) becomes `causal` with that offset, and
+      after the query's position (offset + i) becomes `causal` with that
+      offset, and
       one that also hides keys `W` or more positions back becomes `window =
       W`: as `select(hidden, -inf, 0)` or `select(visible, 0, -inf)`, the
       comparisons in either operand order (`j > i` or `i < j`, `j + W <= i`
