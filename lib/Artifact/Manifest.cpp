@@ -63,7 +63,8 @@ std::string Manifest::toJSON() const {
                        {"storage", p.kind == ParamInfo::Kind::Weight
                                        ? storageTypeName(p.storage).str()
                                        : std::string()},
-                       {"shards", p.shards}});
+                       {"shards", p.shards},
+                       {"transposed", p.transposed}});
     json::Array kernels;
     for (const KernelInfo &k : e.kernels) {
       json::Object kernel{{"name", k.name},
@@ -206,6 +207,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
         p.storage = *storage;
       }
       p.shards = po->getInteger("shards").value_or(1);
+      p.transposed = po->getBoolean("transposed").value_or(false);
       if (p.shards < 1)
         return bad("a weight split into " + Twine(p.shards) + " shards");
       for (const json::Value &d : *po->getArray("shape")) {

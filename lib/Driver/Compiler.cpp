@@ -111,6 +111,9 @@ std::string weightsFingerprint(const ModelFile &model) {
     os << w.name << ':' << storageTypeName(w.storage);
     for (int64_t d : w.shape)
       os << 'x' << d;
+    // Stored transposed (GPT-2's Conv1D): the artifact reads it otherwise.
+    if (w.transposed)
+      os << 'T';
     os << ';';
   }
   return utohexstr(xxh3_64bits(text), /*LowerCase=*/true);
@@ -217,6 +220,8 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         if (auto from = func.getArgAttrOfType<mlir::StringAttr>(
                 i, mlir::loom::kPackedFromAttr))
           storage = storageTypeNamed(from.getValue());
+        p.transposed =
+            func.getArgAttr(i, mlir::loom::kStoredTransposedAttr) != nullptr;
         if (!storage)
           return createStringError(
               formatv("entry '{0}': weight '{1}' of type {2} [{3}] has no "

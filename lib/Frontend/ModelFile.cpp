@@ -56,6 +56,9 @@ std::vector<std::pair<std::string, std::string>>
 describeConfig(const ModelConfig &c) {
   auto real = [](float v) { return formatv("{0}", format("%.9g", v)).str(); };
   auto flag = [](bool v) { return std::string(v ? "true" : "false"); };
+  // RoPE's settings mean nothing to a model without it (a GGUF and a
+  // Hugging Face folder of GPT-2 default them differently).
+  bool rotary = c.blocks.positions == PositionKind::Rotary;
   return {
       {"architecture", c.architecture},
       {"dim", std::to_string(c.dim)},
@@ -67,8 +70,10 @@ describeConfig(const ModelConfig &c) {
       {"vocab", std::to_string(c.vocabSize)},
       {"context_length", std::to_string(c.contextLength)},
       {"norm_eps", real(c.normEps)},
-      {"rope_theta", real(c.ropeTheta)},
-      {"rope_style", c.ropeStyle == RopeStyle::Half ? "half" : "interleaved"},
+      {"rope_theta", rotary ? real(c.ropeTheta) : "none"},
+      {"rope_style", !rotary                          ? "none"
+                     : c.ropeStyle == RopeStyle::Half ? "half"
+                                                      : "interleaved"},
       {"tied_embeddings", flag(c.tiedEmbeddings)},
       {"attention_bias", flag(c.attentionBias)},
       {"sliding_window",

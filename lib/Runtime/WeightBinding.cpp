@@ -140,10 +140,18 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
     if (f.rows > 1 && expected.size() >= 2)
       expected[expected.size() - 2] *= f.rows;
   }
-  // A matrix stored transposed (GPT-2's Conv1D) is read as stored.
+  // A matrix stored transposed (GPT-2's Conv1D): the file's shape says
+  // what it stands for ([out, in]); the artifact reads that (made at load
+  // below) or, compiled before it did so, the stored [in, out].
   SmallVector<int64_t, 4> stored(w->shape);
-  if (w->transposed && stored.size() == 2)
+  if (w->transposed && stored.size() == 2 && !p.transposed)
     std::swap(stored[0], stored[1]);
+  if (p.transposed && (!w->transposed || stored.size() != 2))
+    return createStringError(
+        formatv("{0}: weight '{1}' is not stored transposed, but the "
+                "artifact {2} expects it so (it was compiled for {3})",
+                file, p.name, artifact.path(), m.modelPath)
+            .str());
   if (ArrayRef<int64_t>(stored) != ArrayRef<int64_t>(expected))
     return createStringError(
         formatv("{0}: weight '{1}' is [{2}], but the artifact {3} "
@@ -171,6 +179,31 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
   auto isFloat = [](StringRef t) {
     return t == "f32" || t == "f16" || t == "bf16";
   };
+  // The bytes the conversions below start from: the file's, or for a
+  // transposed matrix its [out, in] copy, made here once.
+  ArrayRef<uint8_t> source = model.bytes(*w);
+  std::vector<uint8_t> transposedCopy;
+  if (p.transposed && !packed.contains(p.name)) {
+    size_t element =
+        p.storage == StorageType::F32                                     ? 4
+        : p.storage == StorageType::F16 || p.storage == StorageType::BF16 ? 2
+                                                                          : 0;
+    if (element == 0)
+      return createStringError(
+          formatv("{0}: weight '{1}' is stored transposed as {2}, which "
+                  "Loom cannot transpose at load",
+                  file, p.name, storageTypeName(p.storage))
+              .str());
+    int64_t rows = w->shape[0], cols = w->shape[1]; // [out, in]
+    transposedCopy.resize(source.size());
+    // Stored [in, out]: element (o, i) is at i * rows + o.
+    tbb::parallel_for(int64_t(0), rows, [&](int64_t o) {
+      for (int64_t i = 0; i < cols; ++i)
+        std::memcpy(&transposedCopy[(o * cols + i) * element],
+                    &source[(i * rows + o) * element], element);
+    });
+    source = transposedCopy;
+  }
   if (isFloat(p.elementType) && p.elementType != storageTypeName(p.storage) &&
       !packed.contains(p.name)) {
     if (p.storage != StorageType::F32 || p.elementType != "bf16")
@@ -179,13 +212,19 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
                   "but Loom converts only f32 weights to bf16 at load",
                   file, artifact.path(), p.name, p.elementType)
               .str());
-    ArrayRef<uint8_t> bytes = model.bytes(*w);
-    size_t n = bytes.size() / sizeof(float);
+    size_t n = source.size() / sizeof(float);
     Expected<void *> memory = device.allocate(n * sizeof(uint16_t));
     if (!memory)
       return memory.takeError();
-    packToBF16(reinterpret_cast<const float *>(bytes.data()),
+    packToBF16(reinterpret_cast<const float *>(source.data()),
                static_cast<uint16_t *>(*memory), n);
+    packed[p.name] = *memory;
+  }
+  if (!transposedCopy.empty() && !packed.contains(p.name)) {
+    Expected<void *> memory = device.allocate(transposedCopy.size());
+    if (!memory)
+      return memory.takeError();
+    std::memcpy(*memory, transposedCopy.data(), transposedCopy.size());
     packed[p.name] = *memory;
   }
   // A q4_0 / q8_0 matrix the artifact reads as q4_0x8 / q8_0x8: the

@@ -72,6 +72,9 @@ struct ParamInfo {
   /// Weights split over MPI ranks (the experts of MoE layers): the file's
   /// first axis is `shards` times `shape[0]`, and rank r is bound slice r.
   int64_t shards = 1;
+  /// A matrix the file stores transposed (GPT-2's Conv1D, [in, out]): the
+  /// artifact reads `shape` ([out, in]), which the runtime makes at load.
+  bool transposed = false;
 };
 
 /// One kernel of an entry point's schedule: `loom_entry_<name>(args)` takes

@@ -156,6 +156,8 @@ LogicalResult verifyLoomAttr(function_ref<InFlightDiagnostic()> emitError,
         emitError, s && ::loom::storageTypeNamed(s.getValue()), attr,
         "the name of a storage type (f32, f16, bf16, q8_0, q4_k, ...)");
   }
+  if (name == kStoredTransposedAttr)
+    return expect(emitError, isUnit(), attr, "a unit attribute");
   if (name == kShardArgAttr)
     return failure(failed(where(onArg, "function arguments")) ||
                    failed(expect(emitError, isInt(), attr, "an integer")));

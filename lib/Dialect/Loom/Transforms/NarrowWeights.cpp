@@ -66,6 +66,9 @@ struct LoomNarrowWeightsPass
       auto narrow = WeightOp::create(
           b, op.getLoc(), type.clone(b.getBF16Type()), op.getNameAttr());
       narrow->setAttr(kPackedFromAttr, b.getStringAttr("f32"));
+      // Stored transposed: the runtime transposes it, then narrows it.
+      if (Attribute t = op->getAttr(kStoredTransposedAttr))
+        narrow->setAttr(kStoredTransposedAttr, t);
       auto wide =
           arith::ExtFOp::create(b, op.getLoc(), type, narrow.getResult());
       op.getResult().replaceAllUsesWith(wide.getResult());

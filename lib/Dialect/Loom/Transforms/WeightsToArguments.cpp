@@ -52,6 +52,8 @@ struct LoomWeightsToArgumentsPass
         attrs.push_back(b.getNamedAttr(kPackedFromAttr, from));
       if (Attribute format = ops.front()->getAttr(kBlockFormatAttr))
         attrs.push_back(b.getNamedAttr(kBlockFormatAttr, format));
+      if (Attribute t = ops.front()->getAttr(kStoredTransposedAttr))
+        attrs.push_back(b.getNamedAttr(kStoredTransposedAttr, t));
       if (failed(func.insertArgument(index, type, b.getDictionaryAttr(attrs),
                                      ops.front().getLoc())))
         return signalPassFailure();

@@ -63,6 +63,12 @@ inline constexpr llvm::StringLiteral kWeightArgAttr = "loom.weight";
 /// converts it once, at load, to what the op reads (loom-narrow-weights,
 /// loom-interleave-weights).
 inline constexpr llvm::StringLiteral kPackedFromAttr = "loom.packed_from";
+/// On a loom.weight (and then its argument): the model file stores the
+/// matrix transposed ([in, out], GPT-2's Conv1D); the op reads it as its
+/// type says ([out, in]) and the runtime transposes it once, at load
+/// (unit).
+inline constexpr llvm::StringLiteral kStoredTransposedAttr =
+    "loom.stored_transposed";
 /// Marks a function the runtime calls itself (not an entry point; unit).
 inline constexpr llvm::StringLiteral kRuntimeHelperAttr = "loom.runtime_helper";
 /// On an entry point's argument: the weight is split along its first axis
