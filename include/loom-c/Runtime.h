@@ -112,6 +112,22 @@ loom_status_t loom_session_decode(loom_session_t *session, int32_t token,
 /* Forgets every cached position. */
 loom_status_t loom_session_reset(loom_session_t *session);
 
+/* Encoders (BERT): runs the entry point `entry` ("hidden": last hidden
+ * states, "mlm": masked-LM logits, "embed": the sentence embedding) on
+ * `batch` (>= 1) sequences of `lengths[0]`, `lengths[1]`, ... tokens (each
+ * >= 1), whose ids lie one after the other in `tokens` and whose token
+ * types in `token_types` (null: type 0 for every token). Each sequence
+ * attends to its own tokens only. `*out` points to the rows in the order
+ * of the sequences (one per token for "hidden" and "mlm", one per
+ * sequence for "embed"), `*out_count` floats in all, valid until the next
+ * call on the session. A decoder's session, or an entry the model lacks,
+ * is an error status. */
+loom_status_t loom_session_encode(loom_session_t *session, const char *entry,
+                                  const int32_t *tokens,
+                                  const int32_t *token_types,
+                                  const int64_t *lengths, int64_t batch,
+                                  const float **out, int64_t *out_count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 using namespace loom;
 
@@ -263,6 +264,47 @@ loom_status_t loom_session_decode(loom_session_t *session, int32_t token,
   if (!logits)
     return makeStatus(logits.takeError());
   *out_logits = logits->data();
+  return nullptr;
+}
+
+loom_status_t loom_session_encode(loom_session_t *session, const char *entry,
+                                  const int32_t *tokens,
+                                  const int32_t *token_types,
+                                  const int64_t *lengths, int64_t batch,
+                                  const float **out, int64_t *out_count) {
+  if (loom_status_t bad = checkHandle(session, "loom_session_encode"))
+    return bad;
+  if (!out || !out_count)
+    return makeStatus("loom_session_encode: out or out_count is null");
+  *out = nullptr;
+  *out_count = 0;
+  if (!entry)
+    return makeStatus("loom_session_encode: entry is null");
+  if (batch <= 0)
+    return makeStatus(llvm::formatv("loom_session_encode: a batch of {0} "
+                                    "sequences; it must be at least 1",
+                                    batch));
+  if (!tokens || !lengths)
+    return makeStatus("loom_session_encode: tokens or lengths is null");
+  std::vector<std::vector<int32_t>> sequences, types;
+  int64_t offset = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    int64_t n = lengths[i];
+    if (n <= 0 || n > INT32_MAX)
+      return makeStatus(llvm::formatv("loom_session_encode: sequence {0} "
+                                      "has {1} tokens; it must have at "
+                                      "least 1",
+                                      i, n));
+    sequences.emplace_back(tokens + offset, tokens + offset + n);
+    if (token_types)
+      types.emplace_back(token_types + offset, token_types + offset + n);
+    offset += n;
+  }
+  auto rows = session->session->encodeBatch(entry, sequences, types);
+  if (!rows)
+    return makeStatus(rows.takeError());
+  *out = rows->data();
+  *out_count = int64_t(rows->size());
   return nullptr;
 }
 

@@ -75,6 +75,23 @@ int main(int argc, char **argv) {
               loom_session_prefill(session, NULL, 3, 0, &logits));
   expectError("prefill-null-out",
               loom_session_prefill(session, tokens, 3, 0, NULL));
+  int64_t lengths[2] = {2, 0};
+  int64_t floats = 0;
+  expectError("encode-null-session",
+              loom_session_encode(NULL, "hidden", tokens, NULL, lengths, 1,
+                                  &logits, &floats));
+  expectError("encode-null-entry",
+              loom_session_encode(session, NULL, tokens, NULL, lengths, 1,
+                                  &logits, &floats));
+  expectError("encode-zero-batch",
+              loom_session_encode(session, "hidden", tokens, NULL, lengths, 0,
+                                  &logits, &floats));
+  expectError("encode-empty-sequence",
+              loom_session_encode(session, "hidden", tokens, NULL, lengths, 2,
+                                  &logits, &floats));
+  expectError("encode-null-out",
+              loom_session_encode(session, "hidden", tokens, NULL, lengths, 1,
+                                  NULL, &floats));
   printf("vocab-null-session: %lld\n",
          (long long)loom_session_vocab_size(NULL));
   printf("context-null-session: %lld\n",
