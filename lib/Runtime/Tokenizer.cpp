@@ -76,14 +76,10 @@ Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
   if (data.scores.size() != data.pieces.size())
     return fail("the vocabulary has " + Twine(data.pieces.size()) +
                 " pieces but " + Twine(data.scores.size()) + " scores");
+  if (Error e = checkVocabulary(data, source,
+                                {{"BOS", data.bosId}, {"EOS", data.eosId}}))
+    return std::move(e);
   int64_t size = int64_t(data.pieces.size());
-  if (size > int64_t(std::numeric_limits<int>::max()))
-    return fail("the vocabulary has " + Twine(size) + " pieces, too many");
-  for (auto [name, id] :
-       {std::pair<StringRef, int64_t>("BOS", data.bosId), {"EOS", data.eosId}})
-    if (id < 0 || id >= size)
-      return fail(name + " id " + Twine(id) + " is outside the vocabulary of " +
-                  Twine(size) + " pieces");
 
   Tokenizer tok;
   tok.source = source.str();
@@ -450,26 +446,37 @@ static void appendCodePoint(std::string &out, uint32_t cp) {
   }
 }
 
-Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
-                                               StringRef source) {
+Error Tokenizer::checkVocabulary(const TokenizerData &data, StringRef source,
+                                 ArrayRef<std::pair<StringRef, int64_t>> ids) {
   auto fail = [&](const Twine &message) {
     return createStringError(inconvertibleErrorCode(), source + ": " + message);
   };
   int64_t size = int64_t(data.pieces.size());
   if (size > int64_t(std::numeric_limits<int>::max()))
     return fail("the vocabulary has " + Twine(size) + " pieces, too many");
-  if (!data.scores.empty() && data.scores.size() != data.pieces.size())
-    return fail("the vocabulary has " + Twine(data.pieces.size()) +
-                " pieces but " + Twine(data.scores.size()) + " scores");
   if (!data.tokenTypes.empty() && data.tokenTypes.size() != data.pieces.size())
     return fail("the vocabulary has " + Twine(data.pieces.size()) +
                 " pieces but " + Twine(data.tokenTypes.size()) +
                 " token types");
-  for (auto [name, id] :
-       {std::pair<StringRef, int64_t>("BOS", data.bosId), {"EOS", data.eosId}})
+  for (auto [name, id] : ids)
     if (id < 0 || id >= size)
       return fail(name + " id " + Twine(id) + " is outside the vocabulary of " +
                   Twine(size) + " pieces");
+  return Error::success();
+}
+
+Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
+                                               StringRef source) {
+  auto fail = [&](const Twine &message) {
+    return createStringError(inconvertibleErrorCode(), source + ": " + message);
+  };
+  if (!data.scores.empty() && data.scores.size() != data.pieces.size())
+    return fail("the vocabulary has " + Twine(data.pieces.size()) +
+                " pieces but " + Twine(data.scores.size()) + " scores");
+  if (Error e = checkVocabulary(data, source,
+                                {{"BOS", data.bosId}, {"EOS", data.eosId}}))
+    return std::move(e);
+  int64_t size = int64_t(data.pieces.size());
 
   // The inverse alphabet: code point -> byte.
   DenseMap<uint32_t, uint8_t> byteOf;

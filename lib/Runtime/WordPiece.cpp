@@ -138,22 +138,17 @@ void appendLowercase(UChar32 c, std::vector<UChar32> &out) {
 
 Expected<Tokenizer> Tokenizer::createWordPiece(TokenizerData data,
                                                StringRef source) {
-  auto fail = [&](const Twine &message) {
-    return createStringError(inconvertibleErrorCode(), source + ": " + message);
-  };
-  int64_t size = int64_t(data.pieces.size());
-  if (size > int64_t(std::numeric_limits<int>::max()))
-    return fail("the vocabulary has " + Twine(size) + " pieces, too many");
-  for (auto [name, id] :
-       {std::pair<StringRef, int64_t>("[CLS] (BOS)", data.bosId),
-        {"[SEP] (EOS)", data.eosId},
-        {"[UNK]", data.unkId}})
-    if (id < 0 || id >= size)
-      return fail(name + " id " + Twine(id) + " is outside the vocabulary of " +
-                  Twine(size) + " pieces");
+  if (Error e = checkVocabulary(data, source,
+                                {{"[CLS] (BOS)", data.bosId},
+                                 {"[SEP] (EOS)", data.eosId},
+                                 {"[UNK]", data.unkId}}))
+    return std::move(e);
   if (data.wordPiece.continuation.empty())
-    return fail("the WordPiece continuation prefix is empty");
-  if (data.tokenTypes.size() != data.pieces.size())
+    return createStringError(
+        inconvertibleErrorCode(),
+        source + ": the WordPiece continuation prefix is empty");
+  int64_t size = int64_t(data.pieces.size());
+  if (data.tokenTypes.empty())
     data.tokenTypes.assign(data.pieces.size(), 1);
 
   // llama.cpp's GGUF stores a word's first piece as "\u2581x" and a
