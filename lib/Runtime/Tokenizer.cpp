@@ -73,11 +73,9 @@ Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
     return data.model == "gpt2" ? createByteLevel(std::move(data), sourceName)
                                 : createWordPiece(std::move(data), sourceName);
   }
-  if (data.scores.size() != data.pieces.size())
-    return fail("the vocabulary has " + Twine(data.pieces.size()) +
-                " pieces but " + Twine(data.scores.size()) + " scores");
   if (Error e = checkVocabulary(data, source,
-                                {{"BOS", data.bosId}, {"EOS", data.eosId}}))
+                                {{"BOS", data.bosId}, {"EOS", data.eosId}},
+                                /*needScores=*/true))
     return std::move(e);
   int64_t size = int64_t(data.pieces.size());
 
@@ -447,13 +445,18 @@ static void appendCodePoint(std::string &out, uint32_t cp) {
 }
 
 Error Tokenizer::checkVocabulary(const TokenizerData &data, StringRef source,
-                                 ArrayRef<std::pair<StringRef, int64_t>> ids) {
+                                 ArrayRef<std::pair<StringRef, int64_t>> ids,
+                                 bool needScores) {
   auto fail = [&](const Twine &message) {
     return createStringError(inconvertibleErrorCode(), source + ": " + message);
   };
   int64_t size = int64_t(data.pieces.size());
   if (size > int64_t(std::numeric_limits<int>::max()))
     return fail("the vocabulary has " + Twine(size) + " pieces, too many");
+  if ((needScores || !data.scores.empty()) &&
+      data.scores.size() != data.pieces.size())
+    return fail("the vocabulary has " + Twine(data.pieces.size()) +
+                " pieces but " + Twine(data.scores.size()) + " scores");
   if (!data.tokenTypes.empty() && data.tokenTypes.size() != data.pieces.size())
     return fail("the vocabulary has " + Twine(data.pieces.size()) +
                 " pieces but " + Twine(data.tokenTypes.size()) +
@@ -467,12 +470,6 @@ Error Tokenizer::checkVocabulary(const TokenizerData &data, StringRef source,
 
 Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
                                                StringRef source) {
-  auto fail = [&](const Twine &message) {
-    return createStringError(inconvertibleErrorCode(), source + ": " + message);
-  };
-  if (!data.scores.empty() && data.scores.size() != data.pieces.size())
-    return fail("the vocabulary has " + Twine(data.pieces.size()) +
-                " pieces but " + Twine(data.scores.size()) + " scores");
   if (Error e = checkVocabulary(data, source,
                                 {{"BOS", data.bosId}, {"EOS", data.eosId}}))
     return std::move(e);
@@ -488,7 +485,8 @@ Expected<Tokenizer> Tokenizer::createByteLevel(TokenizerData data,
                                    : PreTokenizer::fromExpressions(
                                          "tokenizer.json", data.preExpressions);
   if (!pre)
-    return fail(toString(pre.takeError()));
+    return createStringError(inconvertibleErrorCode(),
+                             source + ": " + toString(pre.takeError()));
 
   Tokenizer tok;
   tok.source = source.str();

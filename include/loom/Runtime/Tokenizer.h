@@ -172,12 +172,13 @@ private:
                                                    bool parseSpecial) const;
   static llvm::Expected<Tokenizer> createWordPiece(TokenizerData data,
                                                    llvm::StringRef source);
-  /// Whether the vocabulary's size fits an int, its token types (where
-  /// given) are one per piece, and each of `ids` (named) lies in it; else
-  /// an error naming `source`.
+  /// Whether the vocabulary's size fits an int, its scores (where given,
+  /// or `needScores`) and token types (where given) are one per piece, and
+  /// each of `ids` (named) lies in it; else an error naming `source`.
   static llvm::Error
   checkVocabulary(const TokenizerData &data, llvm::StringRef source,
-                  llvm::ArrayRef<std::pair<llvm::StringRef, int64_t>> ids);
+                  llvm::ArrayRef<std::pair<llvm::StringRef, int64_t>> ids,
+                  bool needScores = false);
   /// Hugging Face's BertNormalizer, BertPreTokenizer and WordPiece on
   /// `text` (no special tokens in it), appended to `out`.
   void encodeWordPiece(llvm::StringRef text, std::vector<int> &out) const;
