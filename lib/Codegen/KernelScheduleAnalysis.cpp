@@ -638,7 +638,7 @@ void EntryScheduler::buildGroups() {
     for (unsigned p : alive.set_bits()) {
       if (!reduced[p].test(s))
         continue;
-      bool implied = llvm::any_of(succ[p].set_bits(), [&](unsigned r) {
+      bool implied = llvm::any_of(succ[p].set_bits(), [&, s = s](unsigned r) {
         return r != s && reach[r].test(s);
       });
       if (implied)

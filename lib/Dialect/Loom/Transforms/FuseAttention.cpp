@@ -809,6 +809,38 @@ Value narrowMask(PatternRewriter &rewriter, Value mask) {
       });
 }
 
+/// Records the ops a pattern inserts into `block` (forwarding every
+/// notification to the driver's listener) and, when it goes out of scope,
+/// erases those left without uses: the helpers of a match that failed
+/// after making them (a pattern that fails leaves the IR as it was), and
+/// those a successful one made but did not use.
+class CreatedOps : public RewriterBase::ForwardingListener {
+public:
+  CreatedOps(PatternRewriter &rewriter, Block *block)
+      : ForwardingListener(rewriter.getListener()), rewriter(rewriter),
+        saved(rewriter.getListener()), block(block) {
+    rewriter.setListener(this);
+  }
+  ~CreatedOps() override {
+    rewriter.setListener(saved);
+    for (Operation *op : llvm::reverse(ops))
+      if (op->use_empty())
+        rewriter.eraseOp(op);
+  }
+  void notifyOperationInserted(Operation *op,
+                               OpBuilder::InsertPoint previous) override {
+    if (op->getBlock() == block)
+      ops.push_back(op);
+    ForwardingListener::notifyOperationInserted(op, previous);
+  }
+
+private:
+  PatternRewriter &rewriter;
+  OpBuilder::Listener *saved;
+  Block *block;
+  SmallVector<Operation *> ops;
+};
+
 /// Fuses attention ending at `pv`'s result, a P·V product however
 /// spelled (matmulOf).
 struct FuseAttention : RewritePattern {
@@ -867,6 +899,9 @@ struct FuseAttention : RewritePattern {
       return rewriter.notifyMatchFailure(pv, "Q·Kᵀ and P·V of other ranks");
 
     Location loc = pv->getLoc();
+    // From here on the match makes helper ops; those it leaves unused (on
+    // failure, all of them) go again.
+    CreatedOps created(rewriter, pv->getBlock());
     Value key = scores->key, value = pvMatmul->rhs, query = scores->query;
     if (scores->keyIsBSHD &&
         cast<RankedTensorType>(key.getType()).getRank() != 4)

@@ -1,4 +1,5 @@
 // RUN: loom-opt %s --split-input-file --loom-fuse-attention --canonicalize | FileCheck %s
+// RUN: loom-opt %s --split-input-file --loom-fuse-attention | FileCheck %s --check-prefix=RAW
 
 // K/V heads repeated for grouped-query or multi-query attention in the
 // other spellings exporters write: Meta's repeat_kv (on [b, s, kv, d],
@@ -81,4 +82,44 @@ func.func @mqa_key_only(%q: tensor<1x8x4x8xf32>, %k: tensor<1x4x8xf32>, %v: tens
   %p = loom.softmax %s axis = 3 : tensor<1x8x4x4xf32>
   %o = loom.matmul %p, %v : (tensor<1x8x4x4xf32>, tensor<1x8x4x8xf32>) -> tensor<1x8x4x8xf32>
   return %o : tensor<1x8x4x8xf32>
+}
+
+// -----
+
+// A match that fails late leaves the IR as it found it: multi-query K and V
+// (their shared head stripped, which makes expand_shapes of them) under a
+// boolean mask of dynamic shape, which the pass does not fuse. Without
+// --canonicalize (RAW), no helper op is left behind. (The pattern erases
+// them itself, as MLIR's expensive pattern checks require of a pattern
+// that fails; the greedy driver would also drop them as dead.)
+// CHECK-LABEL: func.func @late_failure_leaves_nothing
+//       CHECK:   loom.softmax
+//   CHECK-NOT:   loom.attention
+// RAW-LABEL: func.func @late_failure_leaves_nothing
+//   RAW-NOT:   tensor.expand_shape
+//       RAW:   loom.softmax
+//   RAW-NOT:   tensor.expand_shape
+func.func @late_failure_leaves_nothing(%q: tensor<1x8x?x8xf32>, %k: tensor<1x?x8xf32>, %v: tensor<1x?x8xf32>, %hidden: tensor<1x8x?x?xi1>) -> tensor<1x8x?x8xf32> {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %n = tensor.dim %k, %c1 : tensor<1x?x8xf32>
+  %m = tensor.dim %q, %c2 : tensor<1x8x?x8xf32>
+  %e = tensor.empty(%n) : tensor<1x8x?x8xf32>
+  %kb = linalg.broadcast ins(%k : tensor<1x?x8xf32>) outs(%e : tensor<1x8x?x8xf32>) dimensions = [1]
+  %vb = linalg.broadcast ins(%v : tensor<1x?x8xf32>) outs(%e : tensor<1x8x?x8xf32>) dimensions = [1]
+  %s = loom.matmul %q, %kb transpose_rhs : (tensor<1x8x?x8xf32>, tensor<1x8x?x8xf32>) -> tensor<1x8x?x?xf32>
+  %se = tensor.empty(%m, %n) : tensor<1x8x?x?xf32>
+  %masked = linalg.generic {indexing_maps = [affine_map<(b, h, i, j) -> (b, h, i, j)>,
+                                             affine_map<(b, h, i, j) -> (b, h, i, j)>,
+                                             affine_map<(b, h, i, j) -> (b, h, i, j)>],
+                            iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%hidden, %s : tensor<1x8x?x?xi1>, tensor<1x8x?x?xf32>) outs(%se : tensor<1x8x?x?xf32>) {
+  ^bb0(%h: i1, %x: f32, %out: f32):
+    %ninf = arith.constant 0xFF800000 : f32
+    %r = arith.select %h, %ninf, %x : f32
+    linalg.yield %r : f32
+  } -> tensor<1x8x?x?xf32>
+  %p = loom.softmax %masked axis = 3 : tensor<1x8x?x?xf32>
+  %o = loom.matmul %p, %vb : (tensor<1x8x?x?xf32>, tensor<1x8x?x8xf32>) -> tensor<1x8x?x8xf32>
+  return %o : tensor<1x8x?x8xf32>
 }
