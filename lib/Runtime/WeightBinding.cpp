@@ -179,33 +179,42 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
   auto isFloat = [](StringRef t) {
     return t == "f32" || t == "f16" || t == "bf16";
   };
-  // The bytes the conversions below start from: the file's, or for a
-  // transposed matrix its [out, in] copy, made here once.
+  bool narrowed =
+      isFloat(p.elementType) && p.elementType != storageTypeName(p.storage);
+  // The bytes the conversion below starts from: the file's, or for a
+  // transposed matrix its [out, in] copy, made once: in the weight's own
+  // memory, or where it is narrowed next, in a scratch copy.
   ArrayRef<uint8_t> source = model.bytes(*w);
-  std::vector<uint8_t> transposedCopy;
+  std::vector<uint8_t> scratch;
   if (p.transposed && !packed.contains(p.name)) {
-    size_t element =
-        p.storage == StorageType::F32                                     ? 4
-        : p.storage == StorageType::F16 || p.storage == StorageType::BF16 ? 2
-                                                                          : 0;
-    if (element == 0)
+    if (!isFloat(storageTypeName(p.storage)))
       return createStringError(
           formatv("{0}: weight '{1}' is stored transposed as {2}, which "
                   "Loom cannot transpose at load",
                   file, p.name, storageTypeName(p.storage))
               .str());
+    uint8_t *out;
+    if (narrowed) {
+      scratch.resize(source.size());
+      out = scratch.data();
+    } else {
+      Expected<void *> memory = device.allocate(source.size());
+      if (!memory)
+        return memory.takeError();
+      out = static_cast<uint8_t *>(*memory);
+      packed[p.name] = *memory;
+    }
+    uint64_t element = *storageByteSize(p.storage, {1});
     int64_t rows = w->shape[0], cols = w->shape[1]; // [out, in]
-    transposedCopy.resize(source.size());
     // Stored [in, out]: element (o, i) is at i * rows + o.
     tbb::parallel_for(int64_t(0), rows, [&](int64_t o) {
       for (int64_t i = 0; i < cols; ++i)
-        std::memcpy(&transposedCopy[(o * cols + i) * element],
+        std::memcpy(&out[(o * cols + i) * element],
                     &source[(i * rows + o) * element], element);
     });
-    source = transposedCopy;
+    source = ArrayRef<uint8_t>(out, source.size());
   }
-  if (isFloat(p.elementType) && p.elementType != storageTypeName(p.storage) &&
-      !packed.contains(p.name)) {
+  if (narrowed && !packed.contains(p.name)) {
     if (p.storage != StorageType::F32 || p.elementType != "bf16")
       return createStringError(
           formatv("{0}: the artifact {1} reads weight '{2}' as {3}, "
@@ -218,13 +227,6 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
       return memory.takeError();
     packToBF16(reinterpret_cast<const float *>(source.data()),
                static_cast<uint16_t *>(*memory), n);
-    packed[p.name] = *memory;
-  }
-  if (!transposedCopy.empty() && !packed.contains(p.name)) {
-    Expected<void *> memory = device.allocate(transposedCopy.size());
-    if (!memory)
-      return memory.takeError();
-    std::memcpy(*memory, transposedCopy.data(), transposedCopy.size());
     packed[p.name] = *memory;
   }
   // A q4_0 / q8_0 matrix the artifact reads as q4_0x8 / q8_0x8: the
