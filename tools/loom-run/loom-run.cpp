@@ -17,6 +17,7 @@
 #include "loom/Artifact/ArtifactFile.h"
 #include "loom/Driver/DriverPlugin.h"
 #include "loom/Frontend/ModelFile.h"
+#include "loom/Runtime/Generation.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Runtime/Threads.h"
@@ -564,15 +565,6 @@ static int runMain(int argc, char **argv) {
                       created->vocabSize(), artifact->manifest().vocab));
     tokenizer.emplace(std::move(*created));
   }
-  int bosId = tokenizer ? tokenizer->bosId() : 1;
-  // Byte-level vocabularies' models end their text (or turn) with EOS;
-  // llama2.c's run.c stops at BOS only, which the goldens follow.
-  std::optional<int> stopAtEos, stopAtBos = bosId;
-  if (tokenizer && tokenizer->isByteLevel()) {
-    stopAtEos = tokenizer->eosId();
-    stopAtBos.reset();
-  }
-
   loom::SamplerOptions samplerOptions;
   samplerOptions.temperature = temperature;
   samplerOptions.topP = topP;
@@ -641,7 +633,7 @@ static int runMain(int argc, char **argv) {
       return fail(toString(ids.takeError()));
     promptTokens = std::move(*ids);
     if (promptTokens.empty())
-      promptTokens.push_back(bosId);
+      promptTokens.push_back(tokenizer ? tokenizer->bosId() : 1);
   } else {
     auto encoded = tokenizer->encode(prompt, !noBos && tokenizer->addsBos(),
                                      /*eos=*/false, !noParseSpecial);
@@ -649,20 +641,11 @@ static int runMain(int argc, char **argv) {
       return fail(toString(encoded.takeError()));
     promptTokens.assign(encoded->begin(), encoded->end());
   }
-  int64_t context = (*session)->contextLength();
-  int64_t n = steps;
-  if (n <= 0 || n > context)
-    n = context;
-  if (int64_t(promptTokens.size()) > context)
-    return fail(fmt::format("the prompt is {} tokens long, but the model's "
-                            "context holds {} positions",
-                            promptTokens.size(), context));
 
   std::FILE *logitsFile = nullptr;
   if (!dumpLogits.empty() &&
       !(logitsFile = std::fopen(dumpLogits.c_str(), "wb")))
     return fail("cannot write " + dumpLogits);
-  int64_t vocabSize = (*session)->vocab();
   // Every write is checked: a full disk is an error, not a short file.
   auto dump = [&](ArrayRef<float> rows) -> bool {
     return !logitsFile || std::fwrite(rows.data(), sizeof(float), rows.size(),
@@ -673,7 +656,6 @@ static int runMain(int argc, char **argv) {
                             dumpLogits.getValue(), std::strerror(errno)));
   };
 
-  // Prefill: the prompt (as far as the step limit reaches) in one call.
   std::optional<loom::Detokenizer> detok;
   if (printIds) {
     if (!bench)
@@ -697,49 +679,39 @@ static int runMain(int argc, char **argv) {
     }
     return Error::success();
   };
-  int64_t prefillCount = std::min<int64_t>(promptTokens.size(), n);
+
+  // Prefill: the prompt (as far as the step limit reaches) in one call;
+  // every prompt position's logits only where they are written out.
+  loom::GenerationOptions generationOptions;
+  generationOptions.steps = steps;
+  generationOptions.allPromptLogits = logitsFile != nullptr;
+  loom::setStopTokens(generationOptions, tokenizer ? &*tokenizer : nullptr,
+                      ignoreEos);
   auto prefillStart = std::chrono::steady_clock::now();
-  // Every prompt position's logits only where they are written out.
-  auto prefillLogits = (*session)->prefill(
-      ArrayRef<int32_t>(promptTokens).take_front(prefillCount), 0,
-      /*allLogits=*/logitsFile != nullptr);
-  if (!prefillLogits)
-    return fail(toString(prefillLogits.takeError()));
+  auto generation = loom::Generation::start(**session, *sampler, promptTokens,
+                                            generationOptions);
+  if (!generation)
+    return fail(toString(generation.takeError()));
   double prefillSeconds = secondsSince(prefillStart);
-  if (!dump(*prefillLogits))
+  if (!dump(generation->promptLogits()))
     return dumpFailed();
-  for (int64_t i = 1; i < prefillCount; ++i)
-    if (Error e = emit(promptTokens[i]))
-      return fail(toString(std::move(e)));
-  std::vector<float> last(prefillLogits->end() - vocabSize,
-                          prefillLogits->end());
 
   // Decode: one token per step from the end of the prompt.
-  int64_t generated = 0;
   auto decodeStart = std::chrono::steady_clock::now();
-  // As run.c: the token after every forwarded position is printed, the one
-  // after the last position too; only tokens before position n are run.
-  int64_t pos = prefillCount - 1; // the position `last` belongs to
   while (true) {
-    int next = pos + 1 < int64_t(promptTokens.size()) ? promptTokens[pos + 1]
-                                                      : sampler->sample(last);
-    if (stopAtBos && next == *stopAtBos && !ignoreEos)
-      break;
-    if (Error e = emit(next))
-      return fail(toString(std::move(e)));
-    if (pos + 1 >= n || (stopAtEos && next == *stopAtEos && !ignoreEos &&
-                         pos + 1 >= int64_t(promptTokens.size())))
-      break;
-    ++pos;
-    auto logits = (*session)->decode(next, pos);
-    if (!logits)
-      return fail(toString(logits.takeError()));
-    if (!dump(*logits))
+    Expected<std::optional<int>> next = generation->next();
+    if (!next)
+      return fail(toString(next.takeError()));
+    if (generation->stepped() && !dump(generation->logits()))
       return dumpFailed();
-    last.assign(logits->begin(), logits->end());
-    ++generated;
+    if (!*next)
+      break;
+    if (Error e = emit(**next))
+      return fail(toString(std::move(e)));
   }
   double decodeSeconds = secondsSince(decodeStart);
+  int64_t prefillCount = generation->promptTokens();
+  int64_t generated = generation->decodeCalls();
   if (logitsFile && (std::fflush(logitsFile) != 0 || std::ferror(logitsFile)))
     return dumpFailed();
   if (logitsFile && std::fclose(logitsFile) != 0)
