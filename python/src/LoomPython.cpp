@@ -1,0 +1,600 @@
+//===- LoomPython.cpp - the loom._loom extension module -------------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// nanobind bindings of Loom's C++ libraries: the compile driver with its
+// cache, the runtime's sessions, generation and tokenizers, and MLIR text
+// with the loom dialect and passes registered. The Python package `loom`
+// (loom/__init__.py, loom/ir.py) is the public face; this module holds no
+// logic of its own beyond converting arguments and errors. Every call into
+// compiled code or the compiler releases the GIL.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Driver/CompileCache.h"
+#include "loom/Driver/Compiler.h"
+#include "loom/Frontend/ModelBuilder.h"
+#include "loom/Frontend/ModelFile.h"
+#include "loom/InitAllDialects.h"
+#include "loom/InitAllPasses.h"
+#include "loom/Runtime/Generation.h"
+#include "loom/Runtime/Sampler.h"
+#include "loom/Runtime/Session.h"
+#include "loom/Runtime/Threads.h"
+#include "loom/Runtime/Tokenizer.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <dlfcn.h>
+#include <mutex>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+using llvm::Error;
+using llvm::Expected;
+
+namespace {
+
+/// Every Loom error reaches Python as loom.LoomError carrying the C++
+/// diagnostic (which names the file, tensor or field at fault).
+struct LoomError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void raise(Error e) { throw LoomError(toString(std::move(e))); }
+
+template <typename T> T take(Expected<T> value) {
+  if (!value)
+    raise(value.takeError());
+  return std::move(*value);
+}
+
+void check(Error e) {
+  if (e)
+    raise(std::move(e));
+}
+
+/// A float32 numpy array of `shape` owning a copy of `values`.
+using FloatArray = nb::ndarray<nb::numpy, float>;
+FloatArray toArray(llvm::ArrayRef<float> values,
+                   std::initializer_list<size_t> shape) {
+  auto *copy = new std::vector<float>(values.begin(), values.end());
+  nb::capsule owner(copy, [](void *p) noexcept {
+    delete static_cast<std::vector<float> *>(p);
+  });
+  return FloatArray(copy->data(), shape, owner);
+}
+
+using TokenArray =
+    nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+llvm::ArrayRef<int32_t> tokens(const TokenArray &array) {
+  return {array.data(), array.shape(0)};
+}
+
+//===----------------------------------------------------------------------===//
+// Models: a model file and the artifact compiled from it
+//===----------------------------------------------------------------------===//
+
+bool isArtifactFile(const std::string &path) {
+  char magic[4] = {};
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return false;
+  size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && std::memcmp(magic, "\x7f"
+                                      "ELF",
+                               4) == 0;
+}
+
+struct Model {
+  std::shared_ptr<loom::Artifact> artifact;
+  std::shared_ptr<const loom::ModelFile> file;
+  std::optional<loom::Tokenizer> tokenizer;
+  bool compiled = false; ///< compiled now, not taken from the cache
+  std::vector<std::string> notes;
+
+  /// `path` is a model file (compiled with `options`, the compile options in
+  /// their pass-pipeline form, into the cache) or an artifact.
+  static std::shared_ptr<Model> open(const std::string &path,
+                                     const std::string &options,
+                                     const std::string &cacheDir, bool noCache,
+                                     const std::string &weights,
+                                     const std::string &tokenizerPath) {
+    auto model = std::make_shared<Model>();
+    std::string modelPath = path;
+    if (!llvm::sys::fs::exists(path))
+      throw LoomError(path + ": no such file");
+    if (isArtifactFile(path)) {
+      if (!options.empty())
+        throw LoomError(path + " is an artifact, compiled already: it takes "
+                               "no compile options");
+      model->artifact = take(loom::Artifact::load(path));
+      modelPath = weights.empty() ? model->artifact->manifest().modelPath
+                                  : weights;
+    } else if (!weights.empty()) {
+      throw LoomError("weights= goes with an artifact; " + path +
+                      " is a model file, its own weights");
+    }
+    model->file = take(loom::readModelFile(modelPath));
+    if (!model->artifact) {
+      check(loom::validateModel(*model->file));
+      mlir::loom::CompileOptions compileOptions;
+      std::string parseErrors;
+      llvm::raw_string_ostream os(parseErrors);
+      if (mlir::failed(compileOptions.parseFromString(options, os)))
+        throw LoomError("compile options: " + llvm::StringRef(parseErrors)
+                                                  .trim()
+                                                  .str());
+      check(compileOptions.validate());
+      if (compileOptions.contextLength == 0 &&
+          model->file->config.contextLength > loom::kDefaultContextCap)
+        model->notes.push_back(
+            "a KV cache for " + std::to_string(loom::kDefaultContextCap) +
+            " positions (the model allows " +
+            std::to_string(model->file->config.contextLength) +
+            "; context_length= to change)");
+      loom::CacheOptions cache;
+      cache.dir = cacheDir;
+      cache.disabled = noCache;
+      bool fromCache = false;
+      std::string artifactPath = take(loom::compileCached(
+          *model->file, compileOptions, cache, fromCache,
+          [&](llvm::StringRef text) { model->notes.push_back(text.str()); }));
+      auto loaded = loom::Artifact::load(artifactPath);
+      if (noCache)
+        llvm::sys::fs::remove(artifactPath);
+      model->artifact = take(std::move(loaded));
+      model->compiled = !fromCache;
+    }
+    loom::TokenizerData vocab = model->file->tokenizer;
+    if (!tokenizerPath.empty())
+      vocab = take(loom::readLlama2CTokenizer(
+          tokenizerPath, model->artifact->manifest().vocab));
+    if (!vocab.empty()) {
+      model->tokenizer.emplace(take(loom::Tokenizer::create(std::move(vocab))));
+      if (model->tokenizer->vocabSize() != model->artifact->manifest().vocab)
+        throw LoomError("the tokenizer has " +
+                        std::to_string(model->tokenizer->vocabSize()) +
+                        " pieces, the model " +
+                        std::to_string(model->artifact->manifest().vocab) +
+                        " tokens");
+    }
+    return model;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Sessions and generation
+//===----------------------------------------------------------------------===//
+
+struct PySession {
+  std::shared_ptr<Model> model;
+  std::unique_ptr<loom::Session> session;
+
+  explicit PySession(std::shared_ptr<Model> m) : model(std::move(m)) {
+    nb::gil_scoped_release unlocked;
+    session = take(loom::Session::create(model->artifact, model->file));
+  }
+
+  FloatArray prefill(const TokenArray &ids, int64_t position, bool all) {
+    llvm::ArrayRef<float> rows;
+    {
+      nb::gil_scoped_release unlocked;
+      rows = take(session->prefill(tokens(ids), position, all));
+    }
+    size_t vocab = session->vocab();
+    return toArray(rows, {rows.size() / vocab, vocab});
+  }
+
+  FloatArray decode(int32_t token, int64_t position) {
+    llvm::ArrayRef<float> row;
+    {
+      nb::gil_scoped_release unlocked;
+      row = take(session->decode(token, position));
+    }
+    return toArray(row, {row.size()});
+  }
+
+  FloatArray encode(const std::string &entry,
+                    const std::vector<std::vector<int32_t>> &sequences,
+                    const std::vector<std::vector<int32_t>> &types) {
+    llvm::ArrayRef<float> rows;
+    {
+      nb::gil_scoped_release unlocked;
+      rows = take(session->encodeBatch(entry, sequences, types));
+    }
+    size_t n = 0;
+    for (const auto &s : sequences)
+      n += s.size();
+    size_t count = entry == "embed" ? sequences.size() : n;
+    return toArray(rows, {count, rows.size() / std::max<size_t>(count, 1)});
+  }
+};
+
+/// A generation in progress: its own sampler, the session's KV cache.
+struct PyGeneration {
+  std::shared_ptr<PySession> session;
+  std::unique_ptr<loom::Sampler> sampler;
+  std::optional<loom::Generation> generation;
+
+  PyGeneration(std::shared_ptr<PySession> s, const TokenArray &prompt,
+               int64_t steps, float temperature, float topP, int topK,
+               uint64_t seed, bool ignoreEos)
+      : session(std::move(s)) {
+    loom::SamplerOptions options;
+    options.temperature = temperature;
+    options.topP = topP;
+    options.topK = topK;
+    options.seed = seed;
+    sampler = std::make_unique<loom::Sampler>(
+        take(loom::Sampler::create(options)));
+    loom::GenerationOptions generationOptions;
+    generationOptions.steps = steps;
+    const Model &model = *session->model;
+    loom::setStopTokens(generationOptions,
+                        model.tokenizer ? &*model.tokenizer : nullptr,
+                        ignoreEos);
+    nb::gil_scoped_release unlocked;
+    generation.emplace(take(loom::Generation::start(
+        *session->session, *sampler, tokens(prompt), generationOptions)));
+  }
+
+  int next() {
+    std::optional<int> token;
+    {
+      nb::gil_scoped_release unlocked;
+      token = take(generation->next());
+    }
+    if (!token)
+      throw nb::stop_iteration();
+    return *token;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Tokenizers
+//===----------------------------------------------------------------------===//
+
+nb::bytes toBytes(llvm::StringRef s) { return nb::bytes(s.data(), s.size()); }
+
+/// The text a sequence of ids decodes to, as `loom-run --detokenize` prints
+/// it: a leading BOS prints nothing where prompts start with one, special
+/// tokens print as they are spelled.
+nb::bytes detokenize(const loom::Tokenizer &tokenizer,
+                     const std::vector<int> &ids) {
+  std::string text;
+  int prev = tokenizer.bosId();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    int id = ids[i];
+    if (i == 0 && id == tokenizer.bosId() && tokenizer.addsBos())
+      continue;
+    llvm::StringRef piece = take(tokenizer.decode(prev, id));
+    std::optional<llvm::StringRef> special = tokenizer.specialText(id);
+    text += special ? *special : piece;
+    prev = id;
+  }
+  return toBytes(text);
+}
+
+/// Streams the text of generated tokens (run.c's filtering of byte pieces
+/// left out: the bytes go to Python's incremental UTF-8 decoder).
+struct PyDetokenizer {
+  std::shared_ptr<Model> model;
+  loom::Detokenizer detok;
+  PyDetokenizer(std::shared_ptr<Model> m, int first)
+      : model(std::move(m)), detok(*model->tokenizer, first,
+                                   /*rawBytes=*/true) {}
+  nb::bytes push(int token) { return toBytes(take(detok.push(token))); }
+};
+
+//===----------------------------------------------------------------------===//
+// IR
+//===----------------------------------------------------------------------===//
+
+/// One MLIR context with every dialect loom-opt knows, and the passes
+/// registered once per process.
+struct IRContext {
+  mlir::MLIRContext context;
+  IRContext() : context(registry()) {
+    context.loadAllAvailableDialects();
+    // Compiled code is never run from here: the threads are the compiler's.
+  }
+  static mlir::DialectRegistry registry() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      mlir::registerAllPasses();
+      mlir::loom::registerAllLoomPasses();
+    });
+    mlir::DialectRegistry registry;
+    mlir::loom::registerLoomToolDialects(registry);
+    return registry;
+  }
+};
+
+/// Collects the diagnostics emitted while it lives, as loom-opt prints them.
+struct Diagnostics {
+  std::string text;
+  mlir::ScopedDiagnosticHandler handler;
+  explicit Diagnostics(mlir::MLIRContext &context)
+      : handler(&context, [this](mlir::Diagnostic &d) {
+          llvm::raw_string_ostream os(text);
+          os << d.getLocation() << ": ";
+          switch (d.getSeverity()) {
+          case mlir::DiagnosticSeverity::Error:
+            os << "error: ";
+            break;
+          case mlir::DiagnosticSeverity::Warning:
+            os << "warning: ";
+            break;
+          default:
+            os << "note: ";
+          }
+          os << d << "\n";
+          for (mlir::Diagnostic &note : d.getNotes())
+            os << note.getLocation() << ": note: " << note << "\n";
+          return mlir::success();
+        }) {}
+  [[noreturn]] void fail(const std::string &what) {
+    throw LoomError(what + (text.empty() ? "" : ":\n" + text));
+  }
+};
+
+struct PyModule {
+  std::shared_ptr<IRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+
+  static PyModule parse(std::shared_ptr<IRContext> context,
+                        const std::string &text, const std::string &name) {
+    Diagnostics diagnostics(context->context);
+    mlir::ParserConfig config(&context->context);
+    PyModule result{context, mlir::parseSourceString<mlir::ModuleOp>(
+                                 text, config, name)};
+    if (!result.module)
+      diagnostics.fail("cannot parse " + name);
+    return result;
+  }
+
+  static PyModule fromModel(std::shared_ptr<IRContext> context,
+                            const std::string &path, int64_t contextLength) {
+    auto file = take(loom::readModelFile(path));
+    check(loom::validateModel(*file));
+    Diagnostics diagnostics(context->context);
+    loom::BuildOptions options;
+    options.contextLength = contextLength;
+    return {context, take(loom::buildModel(context->context, *file, options))};
+  }
+
+  std::string str(bool genericForm) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    mlir::OpPrintingFlags flags;
+    if (genericForm)
+      flags.printGenericOpForm();
+    module->print(os, flags);
+    return text;
+  }
+
+  void run(const std::string &pipeline) {
+    Diagnostics diagnostics(context->context);
+    mlir::PassManager pm(&context->context,
+                         mlir::ModuleOp::getOperationName());
+    std::string errors;
+    llvm::raw_string_ostream os(errors);
+    if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, os)))
+      throw LoomError("pass pipeline '" + pipeline +
+                      "': " + llvm::StringRef(errors).trim().str());
+    mlir::LogicalResult result = mlir::success();
+    {
+      nb::gil_scoped_release unlocked;
+      result = pm.run(*module);
+    }
+    if (mlir::failed(result))
+      diagnostics.fail("pass pipeline '" + pipeline + "' failed");
+  }
+
+  void verify() {
+    Diagnostics diagnostics(context->context);
+    if (mlir::failed(mlir::verify(*module)))
+      diagnostics.fail("the module does not verify");
+  }
+};
+
+} // namespace
+
+/// Artifacts call into the runtime (`loom_parallel_for`, the MPI and
+/// memref helpers) by symbol, resolved in the process's global scope where
+/// a tool links libLoomRuntime. Python loads this module, and the libraries
+/// it links, with RTLD_LOCAL: the runtime library is promoted to global
+/// scope once, before any artifact is loaded.
+static void exposeRuntimeSymbols() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&loom::setThreadCount), &info) &&
+      info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+}
+
+NB_MODULE(_loom, m) {
+  m.doc() = "Loom's C++ libraries (use the `loom` package, not this module)";
+  exposeRuntimeSymbols();
+  nb::exception<LoomError>(m, "LoomError", PyExc_RuntimeError);
+
+  m.def(
+      "compile_options",
+      [] {
+        mlir::loom::CompileOptions options;
+        std::vector<std::tuple<std::string, std::string, std::string>> list;
+        for (llvm::cl::Option *o : options.commandLineOptions())
+          list.emplace_back(o->ArgStr.str(), o->HelpStr.str(),
+                            o->ValueStr.str());
+        return list;
+      },
+      "Every compile option: (name, description, value name).");
+  m.def(
+      "default_compile_options",
+      [] { return mlir::loom::CompileOptions().str(); },
+      "The compile options' defaults in their printed form.");
+  m.def("set_threads", &loom::setThreadCount, "count"_a,
+        "Threads compiled code runs its parallel loops on (0: one per "
+        "hardware thread).");
+  m.def("thread_count", &loom::threadCount);
+  m.def("max_thread_count", &loom::maxThreadCount);
+  m.def(
+      "is_artifact", [](const std::string &p) { return isArtifactFile(p); },
+      "path"_a);
+
+  nb::class_<Model>(m, "Model")
+      .def_static(
+          "open",
+          [](const std::string &path, const std::string &options,
+             const std::string &cacheDir, bool noCache,
+             const std::string &weights, const std::string &tokenizer) {
+            nb::gil_scoped_release unlocked;
+            return Model::open(path, options, cacheDir, noCache, weights,
+                               tokenizer);
+          },
+          "path"_a, "options"_a = "", "cache_dir"_a = "", "no_cache"_a = false,
+          "weights"_a = "", "tokenizer"_a = "")
+      .def_prop_ro("path", [](const Model &m) { return m.file->path; })
+      .def_prop_ro("artifact_path",
+                   [](const Model &m) { return m.artifact->path().str(); })
+      .def_prop_ro("compiled", [](const Model &m) { return m.compiled; })
+      .def_prop_ro("notes", [](const Model &m) { return m.notes; })
+      .def_prop_ro("vocab_size",
+                   [](const Model &m) { return m.artifact->manifest().vocab; })
+      .def_prop_ro(
+          "context_length",
+          [](const Model &m) { return m.artifact->manifest().contextLength; })
+      .def_prop_ro("max_tokens",
+                   [](const Model &m) {
+                     const loom::EntryInfo *e =
+                         m.artifact->manifest().entry("prefill");
+                     return e ? e->maxTokens : int64_t(0);
+                   })
+      .def_prop_ro("config",
+                   [](const Model &m) {
+                     return loom::describeConfig(m.file->config);
+                   })
+      .def_prop_ro("is_encoder",
+                   [](const Model &m) { return !m.file->config.blocks.causal; })
+      .def_prop_ro("has_tokenizer",
+                   [](const Model &m) { return m.tokenizer.has_value(); })
+      .def_prop_ro("chat_template", [](const Model &m) {
+        return m.file->tokenizer.chatTemplate;
+      });
+
+  nb::class_<PySession>(m, "Session")
+      .def(nb::new_([](std::shared_ptr<Model> model) {
+             return std::make_shared<PySession>(std::move(model));
+           }),
+           "model"_a)
+      .def("prefill", &PySession::prefill, "tokens"_a, "position"_a,
+           "all_logits"_a)
+      .def("decode", &PySession::decode, "token"_a, "position"_a)
+      .def("encode", &PySession::encode, "entry"_a, "sequences"_a,
+           "token_types"_a)
+      .def("reset",
+           [](PySession &s) {
+             nb::gil_scoped_release unlocked;
+             s.session->reset();
+           })
+      .def_prop_ro("warnings",
+                   [](const PySession &s) {
+                     std::vector<std::string> list(
+                         s.session->warnings().begin(),
+                         s.session->warnings().end());
+                     return list;
+                   })
+      .def_prop_ro("num_token_types", [](const PySession &s) {
+        return s.session->isEncoder() ? s.session->numTokenTypes() : 0;
+      });
+
+  nb::class_<PyGeneration>(m, "Generation")
+      .def(nb::new_([](std::shared_ptr<PySession> session,
+                       const TokenArray &prompt, int64_t steps,
+                       float temperature, float topP, int topK, uint64_t seed,
+                       bool ignoreEos) {
+             return std::make_shared<PyGeneration>(std::move(session), prompt,
+                                                   steps, temperature, topP,
+                                                   topK, seed, ignoreEos);
+           }),
+           "session"_a, "prompt"_a, "steps"_a, "temperature"_a, "top_p"_a,
+           "top_k"_a, "seed"_a, "ignore_eos"_a)
+      .def("__iter__", [](nb::handle self) { return self; })
+      .def("__next__", &PyGeneration::next)
+      .def_prop_ro("seed",
+                   [](const PyGeneration &g) { return g.sampler->seed(); })
+      .def_prop_ro(
+          "prompt_tokens",
+          [](const PyGeneration &g) { return g.generation->promptTokens(); })
+      .def_prop_ro("decode_calls", [](const PyGeneration &g) {
+        return g.generation->decodeCalls();
+      });
+
+  // The tokenizer of a model: reached through it, it lives as long.
+  m.def(
+      "tokenize",
+      [](std::shared_ptr<Model> model, const std::string &text,
+         std::optional<bool> bos, bool eos, bool parseSpecial) {
+        const loom::Tokenizer &t = *model->tokenizer;
+        bool withBos = bos.value_or(t.addsBos());
+        return take(t.encode(text, withBos, eos, parseSpecial));
+      },
+      "model"_a, "text"_a, "bos"_a.none(), "eos"_a, "parse_special"_a);
+  m.def(
+      "detokenize",
+      [](std::shared_ptr<Model> model, const std::vector<int> &ids) {
+        return detokenize(*model->tokenizer, ids);
+      },
+      "model"_a, "ids"_a);
+  m.def(
+      "tokenizer_info",
+      [](std::shared_ptr<Model> model) {
+        const loom::Tokenizer &t = *model->tokenizer;
+        return std::make_tuple(t.vocabSize(), t.bosId(), t.eosId(),
+                               t.addsBos(), t.isByteLevel(), t.isWordPiece());
+      },
+      "model"_a);
+  m.def(
+      "piece",
+      [](std::shared_ptr<Model> model, int id) {
+        const loom::Tokenizer &t = *model->tokenizer;
+        if (id < 0 || id >= t.vocabSize())
+          throw LoomError("token id " + std::to_string(id) +
+                          " is outside the vocabulary of " +
+                          std::to_string(t.vocabSize()));
+        return toBytes(t.piece(id));
+      },
+      "model"_a, "id"_a);
+  nb::class_<PyDetokenizer>(m, "Detokenizer")
+      .def(nb::init<std::shared_ptr<Model>, int>(), "model"_a, "first"_a)
+      .def("push", &PyDetokenizer::push, "token"_a);
+
+  nb::class_<IRContext>(m, "Context").def(nb::new_([] {
+    return std::make_shared<IRContext>();
+  }));
+  nb::class_<PyModule>(m, "Module")
+      .def_static("parse", &PyModule::parse, "context"_a, "text"_a, "name"_a)
+      .def_static("from_model", &PyModule::fromModel, "context"_a, "path"_a,
+                  "context_length"_a)
+      .def("str", &PyModule::str, "generic"_a = false)
+      .def("run", &PyModule::run, "pipeline"_a)
+      .def("verify", &PyModule::verify);
+}
