@@ -65,6 +65,18 @@ else:
                     f"'{test_python}'): tests that write model files are "
                     "reported UNSUPPORTED; `tools/loom-dev setup` installs them")
 
+# The loom Python package, installed into the test venv by `tools/loom-dev
+# test` (not in --sanitize builds).
+if "python-model-writers" in config.available_features and subprocess.run(
+        [test_python, "-c", "import loom._loom"],
+        capture_output=True).returncode == 0:
+    config.available_features.add("loom-python")
+else:
+    lit_config.note("the loom Python package is not installed in the test "
+                    "venv: test/Python is reported UNSUPPORTED; `tools/"
+                    "loom-dev test` builds and installs it (not in "
+                    "--sanitize builds)")
+
 # Tokenizer test vectors (llama.cpp's vocabulary-only GGUFs, ../shared).
 tokenizers = os.path.normpath(
     os.path.join(config.loom_src_root, "..", "shared", "tokenizers"))

@@ -99,8 +99,9 @@ bool isArtifactFile(const std::string &path) {
     return false;
   size_t n = std::fread(magic, 1, 4, f);
   std::fclose(f);
-  return n == 4 && std::memcmp(magic, "\x7f"
-                                      "ELF",
+  return n == 4 && std::memcmp(magic,
+                               "\x7f"
+                               "ELF",
                                4) == 0;
 }
 
@@ -127,8 +128,8 @@ struct Model {
         throw LoomError(path + " is an artifact, compiled already: it takes "
                                "no compile options");
       model->artifact = take(loom::Artifact::load(path));
-      modelPath = weights.empty() ? model->artifact->manifest().modelPath
-                                  : weights;
+      modelPath =
+          weights.empty() ? model->artifact->manifest().modelPath : weights;
     } else if (!weights.empty()) {
       throw LoomError("weights= goes with an artifact; " + path +
                       " is a model file, its own weights");
@@ -140,9 +141,8 @@ struct Model {
       std::string parseErrors;
       llvm::raw_string_ostream os(parseErrors);
       if (mlir::failed(compileOptions.parseFromString(options, os)))
-        throw LoomError("compile options: " + llvm::StringRef(parseErrors)
-                                                  .trim()
-                                                  .str());
+        throw LoomError("compile options: " +
+                        llvm::StringRef(parseErrors).trim().str());
       check(compileOptions.validate());
       if (compileOptions.contextLength == 0 &&
           model->file->config.contextLength > loom::kDefaultContextCap)
@@ -244,8 +244,8 @@ struct PyGeneration {
     options.topP = topP;
     options.topK = topK;
     options.seed = seed;
-    sampler = std::make_unique<loom::Sampler>(
-        take(loom::Sampler::create(options)));
+    sampler =
+        std::make_unique<loom::Sampler>(take(loom::Sampler::create(options)));
     loom::GenerationOptions generationOptions;
     generationOptions.steps = steps;
     const Model &model = *session->model;
@@ -313,10 +313,7 @@ struct PyDetokenizer {
 /// registered once per process.
 struct IRContext {
   mlir::MLIRContext context;
-  IRContext() : context(registry()) {
-    context.loadAllAvailableDialects();
-    // Compiled code is never run from here: the threads are the compiler's.
-  }
+  IRContext() : context(registry()) {}
   static mlir::DialectRegistry registry() {
     static std::once_flag once;
     std::call_once(once, [] {
@@ -329,6 +326,15 @@ struct IRContext {
   }
 };
 
+/// `file:line:col` where the location has one, as MLIR's tools print it.
+void printLocation(llvm::raw_ostream &os, mlir::Location loc) {
+  if (auto file = mlir::dyn_cast<mlir::FileLineColLoc>(loc))
+    os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+       << file.getColumn();
+  else
+    os << loc;
+}
+
 /// Collects the diagnostics emitted while it lives, as loom-opt prints them.
 struct Diagnostics {
   std::string text;
@@ -336,7 +342,8 @@ struct Diagnostics {
   explicit Diagnostics(mlir::MLIRContext &context)
       : handler(&context, [this](mlir::Diagnostic &d) {
           llvm::raw_string_ostream os(text);
-          os << d.getLocation() << ": ";
+          printLocation(os, d.getLocation());
+          os << ": ";
           switch (d.getSeverity()) {
           case mlir::DiagnosticSeverity::Error:
             os << "error: ";
@@ -348,8 +355,10 @@ struct Diagnostics {
             os << "note: ";
           }
           os << d << "\n";
-          for (mlir::Diagnostic &note : d.getNotes())
-            os << note.getLocation() << ": note: " << note << "\n";
+          for (mlir::Diagnostic &note : d.getNotes()) {
+            printLocation(os, note.getLocation());
+            os << ": note: " << note << "\n";
+          }
           return mlir::success();
         }) {}
   [[noreturn]] void fail(const std::string &what) {
@@ -365,8 +374,8 @@ struct PyModule {
                         const std::string &text, const std::string &name) {
     Diagnostics diagnostics(context->context);
     mlir::ParserConfig config(&context->context);
-    PyModule result{context, mlir::parseSourceString<mlir::ModuleOp>(
-                                 text, config, name)};
+    PyModule result{
+        context, mlir::parseSourceString<mlir::ModuleOp>(text, config, name)};
     if (!result.module)
       diagnostics.fail("cannot parse " + name);
     return result;
@@ -394,13 +403,23 @@ struct PyModule {
 
   void run(const std::string &pipeline) {
     Diagnostics diagnostics(context->context);
-    mlir::PassManager pm(&context->context,
-                         mlir::ModuleOp::getOperationName());
     std::string errors;
     llvm::raw_string_ostream os(errors);
-    if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, os)))
+    // The pipeline names its anchor, `builtin.module(...)`, as loom-opt's
+    // --pass-pipeline does.
+    mlir::FailureOr<mlir::OpPassManager> parsed =
+        mlir::parsePassPipeline(pipeline, os);
+    if (mlir::failed(parsed))
       throw LoomError("pass pipeline '" + pipeline +
                       "': " + llvm::StringRef(errors).trim().str());
+    llvm::StringRef anchor = parsed->getOpAnchorName();
+    if (anchor != mlir::ModuleOp::getOperationName() &&
+        anchor != mlir::OpPassManager::getAnyOpAnchorName())
+      throw LoomError("pass pipeline '" + pipeline + "' is anchored on '" +
+                      anchor.str() +
+                      "'; a module runs pipelines on builtin.module(...)");
+    mlir::PassManager pm(&context->context, anchor);
+    static_cast<mlir::OpPassManager &>(pm) = std::move(*parsed);
     mlir::LogicalResult result = mlir::success();
     {
       nb::gil_scoped_release unlocked;
@@ -488,10 +507,9 @@ NB_MODULE(_loom, m) {
                          m.artifact->manifest().entry("prefill");
                      return e ? e->maxTokens : int64_t(0);
                    })
-      .def_prop_ro("config",
-                   [](const Model &m) {
-                     return loom::describeConfig(m.file->config);
-                   })
+      .def_prop_ro(
+          "config",
+          [](const Model &m) { return loom::describeConfig(m.file->config); })
       .def_prop_ro("is_encoder",
                    [](const Model &m) { return !m.file->config.blocks.causal; })
       .def_prop_ro("has_tokenizer",
@@ -568,8 +586,8 @@ NB_MODULE(_loom, m) {
       "tokenizer_info",
       [](std::shared_ptr<Model> model) {
         const loom::Tokenizer &t = *model->tokenizer;
-        return std::make_tuple(t.vocabSize(), t.bosId(), t.eosId(),
-                               t.addsBos(), t.isByteLevel(), t.isWordPiece());
+        return std::make_tuple(t.vocabSize(), t.bosId(), t.eosId(), t.addsBos(),
+                               t.isByteLevel(), t.isWordPiece());
       },
       "model"_a);
   m.def(

@@ -1,0 +1,166 @@
+"""Generation, sessions and tokenizers against loom-run and run.c's goldens."""
+
+import numpy as np
+import pytest
+
+import loom
+
+PROMPT = "Once upon a time"
+
+
+@pytest.mark.parametrize("prompt,steps,golden", [
+    (PROMPT, 64, "golden_once_upon_a_time_t0_n64.txt"),
+    (PROMPT, 256, "golden_once_upon_a_time_t0_n256.txt"),
+    ("", 256, "golden_noprompt_t0_n256.txt"),
+])
+def test_greedy_text_is_run_c_golden(stories, models, prompt, steps, golden):
+    # loom-run (and run.c) end the text with a newline.
+    text = stories.generate(prompt, steps=steps, temperature=0.0)
+    assert text + "\n" == (models / golden).read_text()
+
+
+def test_stream_pieces_make_the_text(stories):
+    pieces = list(stories.stream(PROMPT, steps=40, temperature=0.0))
+    assert len(pieces) > 10
+    assert "".join(pieces) == stories.generate(PROMPT, steps=40,
+                                               temperature=0.0)
+
+
+def test_tokens_are_run_c_tokens(stories, models):
+    lines = (models / "tokens_once_upon_a_time_t0_n64.txt").read_text()
+    # The first line that is not a comment: every id of the sequence.
+    sequence = next(line for line in lines.splitlines()
+                    if not line.startswith("#"))
+    expected = [int(t) for t in sequence.split()]
+    got = list(stories.generate_tokens(PROMPT, steps=64, temperature=0.0))
+    # After position 0 (BOS), up to the last sampled token.
+    assert got == expected[1:]
+
+
+def test_sampling_equals_loom_run(stories, tool, cache_dir):
+    options = dict(steps=48, temperature=0.8, top_p=0.9, seed=42)
+    text = stories.generate(PROMPT, **options)
+    out = tool("loom-run", stories.path, "-p", PROMPT, "-n", 48,
+               "--temperature", 0.8, "--top-p", 0.9, "--seed", 42,
+               "--cache-dir", cache_dir)
+    assert (text + "\n").encode() == out
+    assert stories.generate(PROMPT, **options) == text  # the seed decides
+
+
+def test_logits_equal_loom_run_bit_for_bit(stories, tool, cache_dir, tmp_path):
+    dump = tmp_path / "logits.f32"
+    tool("loom-run", stories.path, "-p", PROMPT, "-n", 64, "--temperature", 0,
+         "--dump-logits", dump, "--cache-dir", cache_dir)
+    expected = np.fromfile(dump, dtype=np.float32).reshape(-1, 512)
+    ids = [1] + list(stories.generate_tokens(PROMPT, steps=64,
+                                             temperature=0.0))
+    s = stories.session()
+    prompt = stories.tokenizer.encode(PROMPT)
+    rows = [s.prefill(prompt)]
+    for position in range(len(prompt), 64):
+        rows.append(s.decode(ids[position], position)[None, :])
+    got = np.concatenate(rows)
+    assert got.shape == expected.shape == (64, 512)
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_prefill_and_decode_shapes(stories):
+    s = stories.session()
+    logits = s.prefill(np.array([1, 403, 407]))
+    assert logits.shape == (3, stories.vocab_size)
+    assert logits.dtype == np.float32
+    last = s.prefill([261], position=3, all_logits=False)
+    assert last.shape == (1, stories.vocab_size)
+    row = s.decode(int(np.argmax(last[0])), 4)
+    assert row.shape == (stories.vocab_size,)
+
+
+def test_sessions_have_their_own_caches(stories):
+    a, b = stories.session(), stories.session()
+    prompt = stories.tokenizer.encode(PROMPT)
+    expected = a.prefill(prompt)
+    b.prefill([1, 5, 6, 7, 8, 9, 10])  # another text in the other cache
+    a.reset()
+    assert np.array_equal(a.prefill(prompt), expected)
+    assert np.array_equal(b.decode(11, 7), b.decode(11, 7))
+
+
+def test_tokenizer_matches_loom_run(stories, tool):
+    text = "Lily saw a big, red ball."
+    ids = tool("loom-run", stories.path, "--tokenize", "-p", text).split()
+    assert stories.tokenizer.encode(text) == [int(i) for i in ids]
+    back = tool("loom-run", stories.path, "--detokenize", "--ids", "-p",
+                " ".join(i.decode() for i in ids))
+    assert stories.tokenizer.decode([int(i) for i in ids]) + "\n" == \
+        back.decode()
+    assert stories.tokenizer.vocab_size == 512
+    assert stories.tokenizer.bos_id == 1
+    assert stories.tokenizer.piece(403) == b" Once"
+
+
+def test_config_and_options(stories, models, cache_dir):
+    config = stories.config
+    assert config["architecture"] == "llama"
+    assert config["dim"] == 64 and config["layers"] == 5
+    assert config["norm_eps"] == pytest.approx(1e-5)
+    options = loom.compile_options()
+    assert options["context_length"]["flag"] == "--context-length"
+    assert options["context_length"]["default"] == "0"
+    assert options["dtype"]["default"] == "f32"
+    small = loom.load(models / "stories260K.gguf", context_length=64,
+                      cache_dir=cache_dir)
+    assert small.context_length == 64
+    # The prompt must fit the context, as in loom-run.
+    with pytest.raises(loom.LoomError, match="context holds 64 positions"):
+        small.generate(list(range(1, 70)))
+
+
+def test_artifact_runs_as_its_model(models, tool, tmp_path, cache_dir):
+    artifact = tmp_path / "stories.so"
+    tool("loom-compile", models / "stories260K.gguf", "-o", artifact,
+         "--context-length", 128)
+    model = loom.load(artifact)
+    assert model.path.endswith("stories260K.gguf")
+    assert model.context_length == 128
+    assert model.generate(PROMPT, steps=64, temperature=0.0) + "\n" == \
+        (models / "golden_once_upon_a_time_t0_n64.txt").read_text()
+    with pytest.raises(loom.LoomError, match="takes no compile options"):
+        loom.load(artifact, dtype="bf16")
+
+
+def test_errors_are_exceptions(stories, tmp_path, models, cache_dir):
+    with pytest.raises(loom.LoomError, match="nowhere.gguf: no such file"):
+        loom.load(tmp_path / "nowhere.gguf")
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\xff" * 60)
+    with pytest.raises(loom.LoomError, match="bad.gguf"):
+        loom.load(bad, cache_dir=cache_dir)
+    with pytest.raises(TypeError, match="unknown compile option 'bogus'"):
+        loom.load(models / "stories260K.gguf", bogus=1)
+    with pytest.raises(loom.LoomError, match="--dtype takes f32 or bf16"):
+        loom.load(models / "stories260K.gguf", dtype="f64",
+                  cache_dir=cache_dir)
+    with pytest.raises(ValueError, match="threads takes a number"):
+        loom.set_threads(-1)
+    s = stories.session()
+    with pytest.raises(loom.LoomError,
+                       match="token id 512 is outside the vocabulary of 512"):
+        s.prefill([1, 512])
+    with pytest.raises(loom.LoomError, match="token id -3 is outside"):
+        s.decode(-3, 0)
+    with pytest.raises(loom.LoomError, match="do not fit the context"):
+        s.decode(5, stories.context_length)
+    with pytest.raises(loom.LoomError, match="outside the range of 32-bit"):
+        s.prefill([1, 2**40])
+    with pytest.raises(TypeError, match="integer token ids"):
+        s.prefill([1.5, 2.0])
+    with pytest.raises(ValueError, match="1-D sequence"):
+        s.prefill([[1, 2], [3, 4]])
+    with pytest.raises(loom.LoomError, match="no tokens"):
+        s.prefill([])
+    with pytest.raises(loom.LoomError, match="outside the vocabulary"):
+        stories.tokenizer.decode([1, 9999])
+    with pytest.raises(loom.LoomError, match="decoder"):
+        s.encode([1, 2, 3])
+    # The session still works after every error.
+    assert s.prefill([1, 403]).shape == (2, 512)

@@ -1,0 +1,47 @@
+"""loom.ir: the same text as loom-opt and loom-compile --emit=loom."""
+
+import pytest
+
+import loom
+from loom import ir
+
+from conftest import ROOT
+
+ATTENTION = ROOT / "test" / "Dialect" / "Loom" / "fuse-attention" / \
+    "mask-causal-window.mlir"
+PIPELINE = "builtin.module(func.func(loom-fuse-attention),canonicalize)"
+
+
+def test_pipeline_equals_loom_opt(tool):
+    expected = tool("loom-opt", ATTENTION, f"--pass-pipeline={PIPELINE}")
+    module = ir.parse_file(ATTENTION).run(PIPELINE)
+    assert str(module) + "\n" == expected.decode()
+    assert "loom.attention" in str(module)
+
+
+def test_generic_form_and_contexts():
+    text = ATTENTION.read_text()
+    a = ir.parse(text, context=ir.Context())
+    b = ir.parse(text, context=ir.Context())
+    assert str(a) == str(b)
+    assert '"func.func"' in a.print(generic=True)
+    a.verify()
+
+
+def test_model_ir_equals_loom_compile(models, tool):
+    expected = tool("loom-compile", models / "stories260K.gguf",
+                    "--emit=loom", "--context-length", 64, "-o", "-")
+    module = ir.from_model(models / "stories260K.gguf", context_length=64)
+    assert str(module) + "\n" == expected.decode()
+
+
+def test_errors_carry_diagnostics(tmp_path):
+    with pytest.raises(loom.LoomError, match=r"snippet.mlir:1:\d+: error: expected"):
+        ir.parse("func.func @f( {", name="snippet.mlir")
+    m = ir.parse("func.func @f() { return }")
+    with pytest.raises(loom.LoomError, match="'no-such-pass' does not refer"):
+        m.run("builtin.module(no-such-pass)")
+    bad = ir.parse("func.func @g(%a: i32) -> i32 { return %a : i32 }")
+    with pytest.raises(loom.LoomError, match="nowhere.gguf"):
+        ir.from_model(tmp_path / "nowhere.gguf")
+    bad.verify()
