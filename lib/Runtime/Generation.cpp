@@ -41,8 +41,8 @@ Expected<Generation> Generation::start(Session &session, Sampler &sampler,
   Generation gen(session, sampler);
   gen.prompt.assign(prompt.begin(), prompt.end());
   gen.options = options;
-  gen.limit = options.steps <= 0 || options.steps > context ? context
-                                                            : options.steps;
+  gen.limit =
+      options.steps <= 0 || options.steps > context ? context : options.steps;
   gen.prefillCount = std::min<int64_t>(prompt.size(), gen.limit);
   auto rows = session.prefill(prompt.take_front(gen.prefillCount), 0,
                               options.allPromptLogits);

@@ -1,4 +1,5 @@
-//===- Generation.h - a prompt forced, then tokens sampled -------*- C++ -*-===//
+//===- Generation.h - a prompt forced, then tokens sampled -------*- C++
+//-*-===//
 //
 // Part of Loom, an MLIR-based compiler for transformer models.
 //
@@ -87,8 +88,8 @@ public:
   int64_t decodeCalls() const { return decodes; }
 
 private:
-  Generation(Session &session, Sampler &sampler) : session(&session),
-                                                   sampler(&sampler) {}
+  Generation(Session &session, Sampler &sampler)
+      : session(&session), sampler(&sampler) {}
 
   Session *session;
   Sampler *sampler;
