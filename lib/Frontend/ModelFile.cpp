@@ -95,6 +95,222 @@ describeConfig(const ModelConfig &c) {
   };
 }
 
+namespace {
+/// The enumerator of `all` whose blockName is `name`.
+template <typename E>
+std::optional<E> blockNamed(StringRef name, std::initializer_list<E> all) {
+  for (E e : all)
+    if (blockName(e) == name)
+      return e;
+  return std::nullopt;
+}
+
+/// The names blockName gives the enumerators of `all`, for a message.
+template <typename E> std::string blockNames(std::initializer_list<E> all) {
+  std::string names;
+  for (E e : all)
+    names += (names.empty() ? "" : ", ") + blockName(e).str();
+  return names;
+}
+} // namespace
+
+Expected<ModelConfig>
+parseConfig(ArrayRef<std::pair<std::string, std::string>> fields,
+            StringRef source) {
+  auto fail = [&](const Twine &message) -> Error {
+    return createStringError(source + ": " + message);
+  };
+  StringMap<std::string> given;
+  for (const auto &[field, value] : fields)
+    if (!given.try_emplace(field, value).second)
+      return fail("the configuration names '" + field + "' twice");
+  auto arch = given.find("architecture");
+  if (arch == given.end())
+    return fail("the configuration names no architecture (one of " +
+                detail::knownArchitecturesList() + ")");
+  std::optional<ModelBlocks> blocks = familyBlocks(arch->second);
+  if (!blocks)
+    return fail("unknown architecture '" + arch->second + "' (Loom knows " +
+                detail::knownArchitecturesList() + ")");
+  ModelConfig c;
+  c.architecture = arch->second;
+  c.blocks = *blocks;
+  // The fields in describeConfig's order, each with how it is read.
+  ModelConfig described;
+  described.blocks = *blocks;
+  Error error = Error::success();
+  auto bad = [&](StringRef field, StringRef value, const Twine &want) {
+    if (!error)
+      error = fail("the configuration's " + field + " is '" + value +
+                   "', not " + want);
+  };
+  auto integer = [&](StringRef field, StringRef value, int64_t &out) {
+    if (value.getAsInteger(10, out))
+      bad(field, value, "an integer");
+  };
+  auto real = [&](StringRef field, StringRef value, float &out) {
+    double d;
+    if (value.getAsDouble(d))
+      return bad(field, value, "a number");
+    out = float(d);
+  };
+  auto flag = [&](StringRef field, StringRef value, bool &out) {
+    if (value != "true" && value != "false")
+      return bad(field, value, "true or false");
+    out = value == "true";
+  };
+  // A block of the enumerators `all...`, by its blockName.
+  auto block = [&](StringRef field, StringRef value, auto &out, auto... all) {
+    using E = std::decay_t<decltype(out)>;
+    if (auto e = blockNamed<E>(value, {all...}))
+      out = *e;
+    else
+      bad(field, value, "one of " + blockNames<E>({all...}));
+  };
+  for (const auto &[field, value] : fields) {
+    StringRef f = field, v = value;
+    if (f == "architecture")
+      continue;
+    if (f == "dim")
+      integer(f, v, c.dim);
+    else if (f == "hidden_dim")
+      integer(f, v, c.hiddenDim);
+    else if (f == "layers")
+      integer(f, v, c.numLayers);
+    else if (f == "heads")
+      integer(f, v, c.numHeads);
+    else if (f == "kv_heads")
+      integer(f, v, c.numKVHeads);
+    else if (f == "head_dim")
+      integer(f, v, c.headDim);
+    else if (f == "vocab")
+      integer(f, v, c.vocabSize);
+    else if (f == "context_length")
+      integer(f, v, c.contextLength);
+    else if (f == "norm_eps")
+      real(f, v, c.normEps);
+    else if (f == "rope_theta") {
+      if (v != "none")
+        real(f, v, c.ropeTheta);
+    } else if (f == "rope_style") {
+      if (v == "half")
+        c.ropeStyle = RopeStyle::Half;
+      else if (v == "interleaved")
+        c.ropeStyle = RopeStyle::Interleaved;
+      else if (v != "none")
+        bad(f, v, "interleaved, half or none");
+    } else if (f == "tied_embeddings")
+      flag(f, v, c.tiedEmbeddings);
+    else if (f == "attention_bias")
+      flag(f, v, c.attentionBias);
+    else if (f == "sliding_window") {
+      c.slidingWindow.reset();
+      if (v != "none") {
+        int64_t window = 0;
+        integer(f, v, window);
+        c.slidingWindow = window;
+      }
+    } else if (f == "experts")
+      integer(f, v, c.numExperts);
+    else if (f == "experts_per_token")
+      integer(f, v, c.numExpertsPerToken);
+    else if (f == "norm")
+      block(f, v, c.blocks.norm, NormKind::RMSNorm, NormKind::LayerNorm);
+    else if (f == "positions")
+      block(f, v, c.blocks.positions, PositionKind::Rotary,
+            PositionKind::Learned);
+    else if (f == "qkv")
+      block(f, v, c.blocks.qkv, QKVLayout::Split, QKVLayout::Fused,
+            QKVLayout::Grouped);
+    else if (f == "feed_forward")
+      block(f, v, c.blocks.feedForward, FeedForwardKind::SwiGLU,
+            FeedForwardKind::Gelu, FeedForwardKind::GeluTanh);
+    else if (f == "wiring")
+      block(f, v, c.blocks.wiring, BlockWiring::PreNorm,
+            BlockWiring::ParallelSharedNorm, BlockWiring::Parallel,
+            BlockWiring::PostNorm);
+    else if (f == "projection_bias")
+      flag(f, v, c.blocks.projectionBias);
+    else if (f == "causal")
+      flag(f, v, c.blocks.causal);
+    else if (f == "token_types") {
+      integer(f, v, c.numTokenTypes);
+      c.blocks.tokenTypes = c.numTokenTypes > 0;
+    } else if (f == "embedding_norm")
+      flag(f, v, c.blocks.embeddingNorm);
+    else if (f == "output_norm")
+      flag(f, v, c.blocks.outputNorm);
+    else if (f == "pooling")
+      block(f, v, c.pooling, Pooling::None, Pooling::Mean, Pooling::CLS);
+    else if (f == "normalize_embedding")
+      flag(f, v, c.normalizeEmbedding);
+    else {
+      std::string names;
+      for (const auto &[name, _] : describeConfig(described))
+        names += (names.empty() ? "" : ", ") + name;
+      return fail("the configuration has no field '" + f +
+                  "' (the fields: " + names + ")");
+    }
+    if (error)
+      return std::move(error);
+  }
+  return c;
+}
+
+Expected<std::unique_ptr<ModelFile>>
+modelFromTensors(StringRef name, const ModelConfig &config,
+                 ArrayRef<TensorData> tensors, TokenizerData tokenizer) {
+  auto model = std::make_unique<ModelFile>();
+  model->path = name.str();
+  model->format = "memory";
+  model->config = config;
+  constexpr uint64_t kAlign = 64;
+  uint64_t total = 0;
+  for (const TensorData &t : tensors) {
+    // Q8Groups (llama2.c's int8 export) keeps its scales apart.
+    if (t.storage == StorageType::Q8Groups)
+      return createStringError(name + ": tensor '" + t.name +
+                               "': " + storageTypeName(t.storage) +
+                               " tensors are read from llama2.c files only");
+    std::optional<uint64_t> size = storageByteSize(t.storage, t.shape);
+    if (!size || *size != t.bytes.size())
+      return createStringError(
+          name + ": tensor '" + t.name + "' holds " + Twine(t.bytes.size()) +
+          " bytes, but " + storageTypeName(t.storage) + " " +
+          detail::shapeString(t.shape) + " takes " +
+          (size ? Twine(*size) : Twine("an impossible number of")));
+    total = alignTo(total, kAlign) + *size;
+  }
+  auto buffer = WritableMemoryBuffer::getNewUninitMemBuffer(
+      std::max<uint64_t>(total, 1), name, Align(kAlign));
+  if (!buffer)
+    return createStringError(name + ": cannot allocate " + Twine(total) +
+                             " bytes for its tensors");
+  uint64_t offset = 0;
+  for (const TensorData &t : tensors) {
+    offset = alignTo(offset, kAlign);
+    if (!model->weightIndex.try_emplace(t.name, model->weights.size()).second)
+      return createStringError(name + ": tensor '" + t.name +
+                               "' is given twice");
+    WeightInfo w;
+    w.name = t.name;
+    w.shape = t.shape;
+    w.storage = t.storage;
+    w.offset = offset;
+    w.size = t.bytes.size();
+    if (!t.bytes.empty())
+      std::memcpy(buffer->getBufferStart() + offset, t.bytes.data(),
+                  t.bytes.size());
+    model->weights.push_back(std::move(w));
+    offset += t.bytes.size();
+  }
+  model->buffers.push_back(std::move(buffer));
+  if (tokenizer.source.empty())
+    tokenizer.source = name.str();
+  model->tokenizer = std::move(tokenizer);
+  return model;
+}
+
 std::optional<uint64_t> storageByteSize(StorageType type,
                                         ArrayRef<int64_t> shape) {
   uint64_t n = 1;

@@ -155,62 +155,41 @@ static void checkConfig(const ModelConfig &c, Checker &check) {
                   Twine(c.numExperts) + " experts per token");
 }
 
-/// Checks the feed-forward tensors of layer `l` of a mixture of experts:
-/// the router, then stacked (GGUF) or per-expert (Hugging Face) experts.
-static void checkExperts(const ModelFile &model, const std::string &prefix,
-                         Checker &check) {
-  const ModelConfig &c = model.config;
-  int64_t e = c.numExperts;
-  check.expect(prefix + "ffn_gate_inp.weight", {e, c.dim});
-  if (model.lookup(prefix + "ffn_gate_exps.weight") ||
-      model.lookup(prefix + "ffn_up_exps.weight") ||
-      model.lookup(prefix + "ffn_down_exps.weight")) {
-    check.expect(prefix + "ffn_gate_exps.weight", {e, c.hiddenDim, c.dim});
-    check.expect(prefix + "ffn_up_exps.weight", {e, c.hiddenDim, c.dim});
-    check.expect(prefix + "ffn_down_exps.weight", {e, c.dim, c.hiddenDim});
-    return;
-  }
-  for (int64_t x = 0; x < e && !check.full(); ++x) {
-    std::string n = "." + std::to_string(x) + ".weight";
-    check.expect(prefix + "ffn_gate" + n, {c.hiddenDim, c.dim});
-    check.expect(prefix + "ffn_up" + n, {c.hiddenDim, c.dim});
-    check.expect(prefix + "ffn_down" + n, {c.dim, c.hiddenDim});
-  }
-}
-
-Error validateModel(const ModelFile &model) {
-  const ModelConfig &c = model.config;
-  Checker check(model);
-  checkConfig(c, check);
-  if (!check.empty())
-    return check.takeError();
-
+void forEachExpectedWeight(
+    const ModelConfig &c, bool stackedExperts,
+    function_ref<bool(StringRef, ArrayRef<int64_t>, bool)> visit) {
   const ModelBlocks &b = c.blocks;
   bool layerNorm = b.norm == NormKind::LayerNorm;
+  bool more = true;
+  auto expect = [&](const std::string &name, ArrayRef<int64_t> shape,
+                    bool required = true) {
+    if (more)
+      more = visit(name, shape, required);
+  };
   // A norm's weight, and its bias for LayerNorm.
   auto norm = [&](const std::string &name) {
-    check.expect(name + ".weight", {c.dim});
-    check.expect(name + ".bias", {c.dim}, layerNorm);
+    expect(name + ".weight", {c.dim});
+    expect(name + ".bias", {c.dim}, layerNorm);
   };
   // A linear layer's weight, and its bias where the config has them.
   auto linear = [&](const std::string &name, int64_t out, int64_t in,
                     bool bias) {
-    check.expect(name + ".weight", {out, in});
-    check.expect(name + ".bias", {out}, bias);
+    expect(name + ".weight", {out, in});
+    expect(name + ".bias", {out}, bias);
   };
 
   int64_t qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim;
-  check.expect("token_embd.weight", {c.vocabSize, c.dim});
+  expect("token_embd.weight", {c.vocabSize, c.dim});
   if (b.positions == PositionKind::Learned)
-    check.expect("position_embd.weight", {c.contextLength, c.dim});
+    expect("position_embd.weight", {c.contextLength, c.dim});
   if (b.tokenTypes)
-    check.expect("token_types.weight", {c.numTokenTypes, c.dim});
+    expect("token_types.weight", {c.numTokenTypes, c.dim});
   if (b.embeddingNorm)
     norm("token_embd_norm");
   if (b.outputNorm)
     norm("output_norm");
-  check.expect("output.weight", {c.vocabSize, c.dim}, !c.tiedEmbeddings);
-  for (int64_t l = 0; l < c.numLayers && !check.full(); ++l) {
+  expect("output.weight", {c.vocabSize, c.dim}, !c.tiedEmbeddings);
+  for (int64_t l = 0; l < c.numLayers && more; ++l) {
     std::string p = "blk." + std::to_string(l) + ".";
     switch (b.wiring) {
     case BlockWiring::PreNorm:
@@ -238,7 +217,22 @@ Error validateModel(const ModelFile &model) {
     }
     linear(p + "attn_output", c.dim, qDim, b.projectionBias);
     if (c.numExperts > 0) {
-      checkExperts(model, p, check);
+      // The router, then stacked (GGUF) or per-expert (Hugging Face)
+      // experts.
+      int64_t e = c.numExperts;
+      expect(p + "ffn_gate_inp.weight", {e, c.dim});
+      if (stackedExperts) {
+        expect(p + "ffn_gate_exps.weight", {e, c.hiddenDim, c.dim});
+        expect(p + "ffn_up_exps.weight", {e, c.hiddenDim, c.dim});
+        expect(p + "ffn_down_exps.weight", {e, c.dim, c.hiddenDim});
+        continue;
+      }
+      for (int64_t x = 0; x < e && more; ++x) {
+        std::string n = "." + std::to_string(x) + ".weight";
+        expect(p + "ffn_gate" + n, {c.hiddenDim, c.dim});
+        expect(p + "ffn_up" + n, {c.hiddenDim, c.dim});
+        expect(p + "ffn_down" + n, {c.dim, c.hiddenDim});
+      }
       continue;
     }
     if (b.feedForward == FeedForwardKind::SwiGLU)
@@ -246,6 +240,33 @@ Error validateModel(const ModelFile &model) {
     linear(p + "ffn_up", c.hiddenDim, c.dim, b.projectionBias);
     linear(p + "ffn_down", c.dim, c.hiddenDim, b.projectionBias);
   }
+}
+
+Error validateConfig(const ModelConfig &config, StringRef source) {
+  ModelFile named; // the Checker names problems by the model's path
+  named.path = source.str();
+  Checker check(named);
+  checkConfig(config, check);
+  return check.takeError();
+}
+
+Error validateModel(const ModelFile &model) {
+  const ModelConfig &c = model.config;
+  Checker check(model);
+  checkConfig(c, check);
+  if (!check.empty())
+    return check.takeError();
+
+  bool stacked = false;
+  for (const char *name : {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"})
+    for (int64_t l = 0; l < c.numLayers && c.numExperts > 0 && !stacked; ++l)
+      stacked = model.lookup("blk." + std::to_string(l) + "." + name +
+                             ".weight") != nullptr;
+  forEachExpectedWeight(
+      c, stacked, [&](StringRef name, ArrayRef<int64_t> shape, bool required) {
+        check.expect(name, shape, required);
+        return !check.full();
+      });
 
   // Tensors of layers the config does not have.
   for (const WeightInfo &w : model.weights) {

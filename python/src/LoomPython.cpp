@@ -135,51 +135,108 @@ struct Model {
                       " is a model file, its own weights");
     }
     model->file = take(loom::readModelFile(modelPath));
-    if (!model->artifact) {
-      check(loom::validateModel(*model->file));
-      mlir::loom::CompileOptions compileOptions;
-      std::string parseErrors;
-      llvm::raw_string_ostream os(parseErrors);
-      if (mlir::failed(compileOptions.parseFromString(options, os)))
-        throw LoomError("compile options: " +
-                        llvm::StringRef(parseErrors).trim().str());
-      check(compileOptions.validate());
-      if (compileOptions.contextLength == 0 &&
-          model->file->config.contextLength > loom::kDefaultContextCap)
-        model->notes.push_back(
-            "a KV cache for " + std::to_string(loom::kDefaultContextCap) +
-            " positions (the model allows " +
-            std::to_string(model->file->config.contextLength) +
-            "; context_length= to change)");
-      loom::CacheOptions cache;
-      cache.dir = cacheDir;
-      cache.disabled = noCache;
-      bool fromCache = false;
-      std::string artifactPath = take(loom::compileCached(
-          *model->file, compileOptions, cache, fromCache,
-          [&](llvm::StringRef text) { model->notes.push_back(text.str()); }));
-      auto loaded = loom::Artifact::load(artifactPath);
-      if (noCache)
-        llvm::sys::fs::remove(artifactPath);
-      model->artifact = take(std::move(loaded));
-      model->compiled = !fromCache;
-    }
-    loom::TokenizerData vocab = model->file->tokenizer;
-    if (!tokenizerPath.empty())
-      vocab = take(loom::readLlama2CTokenizer(
-          tokenizerPath, model->artifact->manifest().vocab));
-    if (!vocab.empty()) {
-      model->tokenizer.emplace(take(loom::Tokenizer::create(std::move(vocab))));
-      if (model->tokenizer->vocabSize() != model->artifact->manifest().vocab)
-        throw LoomError("the tokenizer has " +
-                        std::to_string(model->tokenizer->vocabSize()) +
-                        " pieces, the model " +
-                        std::to_string(model->artifact->manifest().vocab) +
-                        " tokens");
-    }
+    if (!model->artifact)
+      model->compile(options, cacheDir, noCache);
+    model->bindTokenizer(tokenizerPath);
     return model;
   }
+
+  /// A model defined in Python: `file` made in memory, compiled as a file.
+  static std::shared_ptr<Model> define(std::shared_ptr<loom::ModelFile> file,
+                                       const std::string &options,
+                                       const std::string &cacheDir,
+                                       bool noCache,
+                                       const std::string &tokenizerPath) {
+    auto model = std::make_shared<Model>();
+    model->file = std::move(file);
+    model->compile(options, cacheDir, noCache);
+    model->bindTokenizer(tokenizerPath);
+    return model;
+  }
+
+  /// Compiles `file` with `options` (their pass-pipeline form) into the
+  /// cache, and loads the artifact.
+  void compile(const std::string &options, const std::string &cacheDir,
+               bool noCache) {
+    check(loom::validateModel(*file));
+    mlir::loom::CompileOptions compileOptions;
+    std::string parseErrors;
+    llvm::raw_string_ostream os(parseErrors);
+    if (mlir::failed(compileOptions.parseFromString(options, os)))
+      throw LoomError("compile options: " +
+                      llvm::StringRef(parseErrors).trim().str());
+    check(compileOptions.validate());
+    if (compileOptions.contextLength == 0 &&
+        file->config.contextLength > loom::kDefaultContextCap)
+      notes.push_back("a KV cache for " +
+                      std::to_string(loom::kDefaultContextCap) +
+                      " positions (the model allows " +
+                      std::to_string(file->config.contextLength) +
+                      "; context_length= to change)");
+    loom::CacheOptions cache;
+    cache.dir = cacheDir;
+    cache.disabled = noCache;
+    bool fromCache = false;
+    std::string artifactPath = take(loom::compileCached(
+        *file, compileOptions, cache, fromCache,
+        [&](llvm::StringRef text) { notes.push_back(text.str()); }));
+    auto loaded = loom::Artifact::load(artifactPath);
+    if (noCache)
+      llvm::sys::fs::remove(artifactPath);
+    artifact = take(std::move(loaded));
+    compiled = !fromCache;
+  }
+
+  /// The tokenizer: the file's, or the one in `path` (a llama2.c
+  /// tokenizer.bin, or any file with a vocabulary).
+  void bindTokenizer(const std::string &path) {
+    loom::TokenizerData vocab = file->tokenizer;
+    if (!path.empty())
+      vocab = llvm::StringRef(path).ends_with(".bin")
+                  ? take(loom::readLlama2CTokenizer(path,
+                                                    artifact->manifest().vocab))
+                  : take(loom::readVocabulary(path));
+    if (!vocab.empty()) {
+      tokenizer.emplace(take(loom::Tokenizer::create(std::move(vocab))));
+      if (tokenizer->vocabSize() != artifact->manifest().vocab)
+        throw LoomError("the tokenizer has " +
+                        std::to_string(tokenizer->vocabSize()) +
+                        " pieces, the model " +
+                        std::to_string(artifact->manifest().vocab) + " tokens");
+    }
+  }
 };
+
+//===----------------------------------------------------------------------===//
+// Models defined in Python
+//===----------------------------------------------------------------------===//
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+using WeightArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+/// (name, shape, storage type, bytes) of each weight.
+using Tensors = std::vector<
+    std::tuple<std::string, std::vector<int64_t>, std::string, WeightArray>>;
+
+/// A model file made in memory from a configuration and named arrays.
+std::shared_ptr<loom::ModelFile> defineModel(const std::string &name,
+                                             const Fields &fields,
+                                             const Tensors &tensors) {
+  loom::ModelConfig config = take(loom::parseConfig(fields, name));
+  std::vector<loom::TensorData> data;
+  for (const auto &[tensor, shape, storage, array] : tensors) {
+    std::optional<loom::StorageType> type = loom::storageTypeNamed(storage);
+    if (!type)
+      throw LoomError(name + ": tensor '" + tensor +
+                      "' has an unknown storage type '" + storage + "'");
+    loom::TensorData t;
+    t.name = tensor;
+    t.shape.assign(shape.begin(), shape.end());
+    t.storage = *type;
+    t.bytes = {static_cast<const uint8_t *>(array.data()), array.nbytes()};
+    data.push_back(std::move(t));
+  }
+  return take(loom::modelFromTensors(name, config, data, {}));
+}
 
 //===----------------------------------------------------------------------===//
 // Sessions and generation
@@ -383,12 +440,18 @@ struct PyModule {
 
   static PyModule fromModel(std::shared_ptr<IRContext> context,
                             const std::string &path, int64_t contextLength) {
-    auto file = take(loom::readModelFile(path));
-    check(loom::validateModel(*file));
+    return fromFile(std::move(context), *take(loom::readModelFile(path)),
+                    contextLength);
+  }
+
+  /// The loom IR the frontend builds for `file`.
+  static PyModule fromFile(std::shared_ptr<IRContext> context,
+                           const loom::ModelFile &file, int64_t contextLength) {
+    check(loom::validateModel(file));
     Diagnostics diagnostics(context->context);
     loom::BuildOptions options;
     options.contextLength = contextLength;
-    return {context, take(loom::buildModel(context->context, *file, options))};
+    return {context, take(loom::buildModel(context->context, file, options))};
   }
 
   std::string str(bool genericForm) {
@@ -470,6 +533,34 @@ NB_MODULE(_loom, m) {
       "default_compile_options",
       [] { return mlir::loom::CompileOptions().str(); },
       "The compile options' defaults in their printed form.");
+  m.def(
+      "parse_config",
+      [](const Fields &fields, const std::string &source) {
+        return loom::describeConfig(take(loom::parseConfig(fields, source)));
+      },
+      "fields"_a, "source"_a,
+      "The configuration `fields` describe, in full (describeConfig's "
+      "form).");
+  m.def(
+      "expected_weights",
+      [](const Fields &fields, const std::string &source, bool stacked) {
+        loom::ModelConfig config = take(loom::parseConfig(fields, source));
+        check(loom::validateConfig(config, source));
+        std::vector<std::tuple<std::string, std::vector<int64_t>, bool>> list;
+        loom::forEachExpectedWeight(
+            config, stacked,
+            [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                bool required) {
+              list.emplace_back(
+                  name.str(), std::vector<int64_t>(shape.begin(), shape.end()),
+                  required);
+              return true;
+            });
+        return list;
+      },
+      "fields"_a, "source"_a, "stacked_experts"_a,
+      "Every tensor a model of this configuration reads: (name, shape, "
+      "required).");
   m.def("set_threads", &loom::setThreadCount, "count"_a,
         "Threads compiled code runs its parallel loops on (0: one per "
         "hardware thread).");
@@ -491,6 +582,19 @@ NB_MODULE(_loom, m) {
           },
           "path"_a, "options"_a = "", "cache_dir"_a = "", "no_cache"_a = false,
           "weights"_a = "", "tokenizer"_a = "")
+      .def_static(
+          "define",
+          [](const std::string &name, const Fields &fields,
+             const Tensors &tensors, const std::string &options,
+             const std::string &cacheDir, bool noCache,
+             const std::string &tokenizer) {
+            auto file = defineModel(name, fields, tensors);
+            nb::gil_scoped_release unlocked;
+            return Model::define(std::move(file), options, cacheDir, noCache,
+                                 tokenizer);
+          },
+          "name"_a, "fields"_a, "tensors"_a, "options"_a, "cache_dir"_a,
+          "no_cache"_a, "tokenizer"_a)
       .def_prop_ro("path", [](const Model &m) { return m.file->path; })
       .def_prop_ro("artifact_path",
                    [](const Model &m) { return m.artifact->path().str(); })
@@ -612,6 +716,15 @@ NB_MODULE(_loom, m) {
       .def_static("parse", &PyModule::parse, "context"_a, "text"_a, "name"_a)
       .def_static("from_model", &PyModule::fromModel, "context"_a, "path"_a,
                   "context_length"_a)
+      .def_static(
+          "from_definition",
+          [](std::shared_ptr<IRContext> context, const std::string &name,
+             const Fields &fields, const Tensors &tensors,
+             int64_t contextLength) {
+            auto file = defineModel(name, fields, tensors);
+            return PyModule::fromFile(std::move(context), *file, contextLength);
+          },
+          "context"_a, "name"_a, "fields"_a, "tensors"_a, "context_length"_a)
       .def("str", &PyModule::str, "generic"_a = false)
       .def("run", &PyModule::run, "pipeline"_a)
       .def("verify", &PyModule::verify);

@@ -18,6 +18,7 @@
 #include "loom/Support/BlockFormats.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
@@ -171,13 +172,24 @@ llvm::ArrayRef<llvm::StringRef> supportedArchitectures();
 /// nullopt for an architecture Loom does not build.
 std::optional<ModelBlocks> familyBlocks(llvm::StringRef architecture);
 
-/// One named weight: where its bytes are and how to read them.
 /// The configuration as (field, value) pairs in a fixed order, every value
 /// printed exactly (floats to 9 significant digits): what an artifact
 /// depends on besides the tensor table. The compile cache keys on it, the
 /// manifest records it, and a session compares it with its weights' file.
 std::vector<std::pair<std::string, std::string>>
 describeConfig(const ModelConfig &config);
+
+/// The configuration `fields` describe, in describeConfig's names and
+/// spellings (its inverse): `architecture` is required and a family Loom
+/// builds, whose blocks (familyBlocks) are the defaults; any other field
+/// left out keeps ModelConfig's default. An unknown field, a repeated one,
+/// or a value that does not parse is an error naming `source` and the
+/// field. The result is not validated (validateModel).
+llvm::Expected<ModelConfig>
+parseConfig(llvm::ArrayRef<std::pair<std::string, std::string>> fields,
+            llvm::StringRef source);
+
+/// One named weight: where its bytes are and how to read them.
 
 struct WeightInfo {
   std::string name; ///< GGUF-style name, e.g. `blk.0.attn_q.weight`
@@ -286,6 +298,35 @@ std::optional<uint64_t> storageByteSize(StorageType type,
 /// result is not validated: call validateModel before building a model.
 llvm::Expected<std::unique_ptr<ModelFile>> readModelFile(llvm::StringRef path);
 
+/// A tensor handed to modelFromTensors: its GGUF-style name, logical shape
+/// (outermost first), storage type and bytes (row-major; for block types,
+/// the file format's blocks).
+struct TensorData {
+  std::string name;
+  llvm::SmallVector<int64_t, 4> shape;
+  StorageType storage = StorageType::F32;
+  llvm::ArrayRef<uint8_t> bytes;
+};
+
+/// A model made in memory (by the Python package's model definitions): the
+/// configuration, a copy of every tensor's bytes (each 64-byte aligned)
+/// and a vocabulary, named `name` in diagnostics and the manifest. Fails,
+/// naming the tensor, on a repeated name or bytes that do not match the
+/// shape and storage type. Not validated (validateModel).
+llvm::Expected<std::unique_ptr<ModelFile>>
+modelFromTensors(llvm::StringRef name, const ModelConfig &config,
+                 llvm::ArrayRef<TensorData> tensors, TokenizerData tokenizer);
+
+/// Calls `visit(name, shape, required)` for every tensor a model of
+/// `config` reads (in the order validateModel checks them), until it
+/// returns false. Mixture-of-experts layers read stacked experts (GGUF's
+/// `ffn_gate_exps`) with `stackedExperts`, else one set per expert (Hugging
+/// Face's). `config` must have passed validateModel's checks of its numbers.
+void forEachExpectedWeight(
+    const ModelConfig &config, bool stackedExperts,
+    llvm::function_ref<bool(llvm::StringRef, llvm::ArrayRef<int64_t>, bool)>
+        visit);
+
 /// The readers behind readModelFile.
 llvm::Expected<std::unique_ptr<ModelFile>> readGGUF(llvm::StringRef path);
 llvm::Expected<std::unique_ptr<ModelFile>> readLlama2C(llvm::StringRef path);
@@ -337,6 +378,11 @@ llvm::Expected<TokenizerData> readLlama2CTokenizer(llvm::MemoryBufferRef buffer,
 /// error lists up to ten problems, one per line, each naming the tensor,
 /// the shape expected and the shape found.
 llvm::Error validateModel(const ModelFile &model);
+
+/// validateModel's checks of the configuration's numbers alone (sizes
+/// positive and in bounds, heads divisible, a known architecture), each
+/// problem a line naming `source`.
+llvm::Error validateConfig(const ModelConfig &config, llvm::StringRef source);
 
 } // namespace loom
 

@@ -128,3 +128,142 @@ TEST(ModelFileTest, RealModelsThroughReadModelFile) {
 }
 
 } // namespace
+
+namespace {
+
+/// A configuration of `architecture` with every number set.
+ModelConfig sampleConfig(StringRef architecture) {
+  ModelConfig c;
+  c.architecture = architecture.str();
+  c.blocks = *familyBlocks(architecture);
+  c.dim = 64;
+  c.hiddenDim = 172;
+  c.numLayers = 2;
+  c.numHeads = 8;
+  c.numKVHeads = 4;
+  c.headDim = 8;
+  c.vocabSize = 100;
+  c.contextLength = 32;
+  c.normEps = 1e-6f;
+  c.ropeTheta = 500000.0f;
+  c.ropeStyle = RopeStyle::Half;
+  c.tiedEmbeddings = true;
+  c.slidingWindow = 16;
+  if (architecture == "bert")
+    c.numTokenTypes = 2, c.pooling = Pooling::Mean;
+  if (architecture == "mixtral")
+    c.numExperts = 4, c.numExpertsPerToken = 2;
+  return c;
+}
+
+TEST(ModelFileTest, ParseConfigInvertsDescribeConfig) {
+  for (StringRef arch : supportedArchitectures()) {
+    SCOPED_TRACE(arch.str());
+    ModelConfig c = sampleConfig(arch);
+    auto fields = describeConfig(c);
+    Expected<ModelConfig> parsed = parseConfig(fields, "test");
+    ASSERT_TRUE(bool(parsed)) << toString(parsed.takeError());
+    EXPECT_EQ(describeConfig(*parsed), fields);
+  }
+  // Left-out fields keep the family's blocks and ModelConfig's defaults.
+  Expected<ModelConfig> gpt2 =
+      parseConfig({{"architecture", "gpt2"}, {"dim", "768"}}, "test");
+  ASSERT_TRUE(bool(gpt2)) << toString(gpt2.takeError());
+  EXPECT_EQ(gpt2->dim, 768);
+  EXPECT_EQ(gpt2->blocks.norm, NormKind::LayerNorm);
+  EXPECT_EQ(gpt2->blocks.feedForward, FeedForwardKind::GeluTanh);
+  EXPECT_EQ(gpt2->numLayers, 0);
+}
+
+TEST(ModelFileTest, ParseConfigNamesTheField) {
+  auto fails = [](std::vector<std::pair<std::string, std::string>> fields,
+                  StringRef message) {
+    Expected<ModelConfig> c = parseConfig(fields, "def.py");
+    ASSERT_FALSE(bool(c));
+    EXPECT_THAT(toString(c.takeError()), HasSubstr(message.str()));
+  };
+  fails({{"dim", "64"}}, "def.py: the configuration names no architecture");
+  fails({{"architecture", "gpt5"}}, "unknown architecture 'gpt5'");
+  fails({{"architecture", "llama"}, {"dim", "sixty"}},
+        "the configuration's dim is 'sixty', not an integer");
+  fails({{"architecture", "llama"}, {"norm_eps", "tiny"}},
+        "norm_eps is 'tiny', not a number");
+  fails({{"architecture", "llama"}, {"causal", "yes"}},
+        "causal is 'yes', not true or false");
+  fails({{"architecture", "llama"}, {"norm", "batch_norm"}},
+        "norm is 'batch_norm', not one of rms_norm, layer_norm");
+  fails({{"architecture", "llama"}, {"rope_style", "spiral"}},
+        "rope_style is 'spiral', not interleaved, half or none");
+  fails({{"architecture", "llama"}, {"colour", "red"}},
+        "has no field 'colour' (the fields: architecture, dim,");
+  fails({{"architecture", "llama"}, {"dim", "1"}, {"dim", "2"}},
+        "names 'dim' twice");
+}
+
+TEST(ModelFileTest, ExpectedWeightsAreWhatValidationChecks) {
+  for (StringRef arch : supportedArchitectures()) {
+    SCOPED_TRACE(arch.str());
+    ModelConfig c = sampleConfig(arch);
+    // A model with exactly the required tensors, zero-filled, validates.
+    std::vector<std::vector<uint8_t>> storage;
+    std::vector<TensorData> tensors;
+    forEachExpectedWeight(
+        c, /*stackedExperts=*/true,
+        [&](StringRef name, ArrayRef<int64_t> shape, bool required) {
+          if (!required)
+            return true;
+          TensorData t;
+          t.name = name.str();
+          t.shape.assign(shape.begin(), shape.end());
+          storage.emplace_back(*storageByteSize(StorageType::F32, shape));
+          tensors.push_back(std::move(t));
+          return true;
+        });
+    for (size_t i = 0; i < tensors.size(); ++i)
+      tensors[i].bytes = storage[i];
+    auto model = modelFromTensors("mem", c, tensors, {});
+    ASSERT_TRUE(bool(model)) << toString(model.takeError());
+    Error valid = validateModel(**model);
+    EXPECT_FALSE(bool(valid)) << toString(std::move(valid));
+    // Without its last tensor it does not, naming the tensor.
+    tensors.pop_back();
+    auto fewer = modelFromTensors("mem", c, tensors, {});
+    ASSERT_TRUE(bool(fewer)) << toString(fewer.takeError());
+    Error e = validateModel(**fewer);
+    EXPECT_THAT(toString(std::move(e)), HasSubstr("mem: missing tensor"));
+  }
+  // The visitor stops the walk.
+  int visited = 0;
+  forEachExpectedWeight(
+      sampleConfig("llama"), true,
+      [&](StringRef, ArrayRef<int64_t>, bool) { return ++visited < 3; });
+  EXPECT_EQ(visited, 3);
+}
+
+TEST(ModelFileTest, ModelFromTensorsChecksTheBytes) {
+  ModelConfig c = sampleConfig("llama");
+  std::vector<uint8_t> bytes(24, 7);
+  TensorData t{"a.weight", {2, 3}, StorageType::F32, bytes};
+  auto model = modelFromTensors("mem", c, {t}, {});
+  ASSERT_TRUE(bool(model)) << toString(model.takeError());
+  EXPECT_EQ((*model)->format, "memory");
+  const WeightInfo *w = (*model)->lookup("a.weight");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ((*model)->bytes(*w), ArrayRef<uint8_t>(bytes));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>((*model)->bytes(*w).data()) % 64, 0u);
+
+  auto fails = [&](std::vector<TensorData> tensors, StringRef message) {
+    auto m = modelFromTensors("mem", c, tensors, {});
+    ASSERT_FALSE(bool(m));
+    EXPECT_THAT(toString(m.takeError()), HasSubstr(message.str()));
+  };
+  fails({TensorData{"b", {2, 4}, StorageType::F32, bytes}},
+        "mem: tensor 'b' holds 24 bytes, but f32 [2, 4] takes 32");
+  fails({t, t}, "mem: tensor 'a.weight' is given twice");
+  fails({TensorData{"q", {1, 33}, StorageType::Q8_0, bytes}},
+        "an impossible number of");
+  fails({TensorData{"g", {2, 3}, StorageType::Q8Groups, bytes}},
+        "q8_groups tensors are read from llama2.c files only");
+}
+
+} // namespace
