@@ -554,18 +554,25 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
   if (!module)
     return module.takeError();
   frontend.stop();
-  if (Error e = lowerToLinalg(**module, options, timing.nest("lowering")))
+  return compileModule(**module, model, options, outputPath, objectCache,
+                       std::move(timing));
+}
+
+Error compileModule(mlir::ModuleOp module, const ModelFile &model,
+                    const CompileOptions &options, StringRef outputPath,
+                    StringRef objectCache, mlir::TimingScope timing) {
+  if (Error e = lowerToLinalg(module, options, timing.nest("lowering")))
     return e;
   Expected<Manifest> manifest =
-      lowerToLLVMDialect(**module, model, options, timing.nest("lowering"));
+      lowerToLLVMDialect(module, model, options, timing.nest("lowering"));
   if (!manifest)
     return manifest.takeError();
-  Expected<TargetDescription> target = moduleTarget(**module);
+  Expected<TargetDescription> target = moduleTarget(module);
   if (!target)
     return target.takeError();
   LLVMContext llvmContext;
   auto llvmModule =
-      translateToLLVMIR(**module, *manifest, llvmContext, timing.nest("LLVM"));
+      translateToLLVMIR(module, *manifest, llvmContext, timing.nest("LLVM"));
   if (!llvmModule)
     return llvmModule.takeError();
   // The objects go to a temporary folder, or to the object cache.

@@ -64,6 +64,28 @@ class Module:
         self._native.verify()
         return self
 
+    def compile(self, weights: Optional[Union[str, os.PathLike]] = None,
+                output: Optional[Union[str, os.PathLike]] = None,
+                **compile_options):
+        """Compiles the module, as it is now, to an artifact and returns it
+        as a :class:`loom.Model` ready to run: the rest of Loom's pipeline
+        (loom IR to linalg, bufferization, LLVM) on a copy, so a pass
+        author's transformation is compiled and run exactly as loom-compile
+        compiles a model. The weights are the model's the module was built
+        from (``from_model``, a definition's ``ir``), or those of the model
+        file ``weights`` (a module parsed from ``loom-compile --emit=loom``
+        text). ``output`` keeps the artifact (default: a temporary file);
+        keyword arguments are the compile options, as :func:`loom.load`
+        takes them."""
+        from . import Model, _known_options, _option_text
+        known = _known_options()
+        options = " ".join(_option_text(k, v, known)
+                           for k, v in compile_options.items()
+                           if v is not None)
+        return Model(self._native.compile(
+            options, os.fspath(output) if output else "",
+            os.fspath(weights) if weights else ""))
+
     def print(self, generic: bool = False) -> str:
         """The module's text, in MLIR's generic op form with ``generic``."""
         return self._native.str(generic)

@@ -105,6 +105,17 @@ bool isArtifactFile(const std::string &path) {
                                4) == 0;
 }
 
+/// Compile options from their pass-pipeline form (`context-length=64
+/// dtype=bf16`), checked.
+void parseCompileOptions(const std::string &text,
+                         mlir::loom::CompileOptions &options) {
+  std::string errors;
+  llvm::raw_string_ostream os(errors);
+  if (mlir::failed(options.parseFromString(text, os)))
+    throw LoomError("compile options: " + llvm::StringRef(errors).trim().str());
+  check(options.validate());
+}
+
 struct Model {
   std::shared_ptr<loom::Artifact> artifact;
   std::shared_ptr<const loom::ModelFile> file;
@@ -160,12 +171,7 @@ struct Model {
                bool noCache) {
     check(loom::validateModel(*file));
     mlir::loom::CompileOptions compileOptions;
-    std::string parseErrors;
-    llvm::raw_string_ostream os(parseErrors);
-    if (mlir::failed(compileOptions.parseFromString(options, os)))
-      throw LoomError("compile options: " +
-                      llvm::StringRef(parseErrors).trim().str());
-    check(compileOptions.validate());
+    parseCompileOptions(options, compileOptions);
     if (compileOptions.contextLength == 0 &&
         file->config.contextLength > loom::kDefaultContextCap)
       notes.push_back("a KV cache for " +
@@ -426,6 +432,9 @@ struct Diagnostics {
 struct PyModule {
   std::shared_ptr<IRContext> context;
   mlir::OwningOpRef<mlir::ModuleOp> module;
+  /// The model whose loom IR the module is (from_model, from_definition);
+  /// null for a module parsed from text.
+  std::shared_ptr<const loom::ModelFile> file;
 
   static PyModule parse(std::shared_ptr<IRContext> context,
                         const std::string &text, const std::string &name) {
@@ -440,18 +449,63 @@ struct PyModule {
 
   static PyModule fromModel(std::shared_ptr<IRContext> context,
                             const std::string &path, int64_t contextLength) {
-    return fromFile(std::move(context), *take(loom::readModelFile(path)),
+    return fromFile(std::move(context), take(loom::readModelFile(path)),
                     contextLength);
   }
 
   /// The loom IR the frontend builds for `file`.
   static PyModule fromFile(std::shared_ptr<IRContext> context,
-                           const loom::ModelFile &file, int64_t contextLength) {
-    check(loom::validateModel(file));
+                           std::shared_ptr<const loom::ModelFile> file,
+                           int64_t contextLength) {
+    check(loom::validateModel(*file));
     Diagnostics diagnostics(context->context);
     loom::BuildOptions options;
     options.contextLength = contextLength;
-    return {context, take(loom::buildModel(context->context, file, options))};
+    auto module = take(loom::buildModel(context->context, *file, options));
+    return {context, std::move(module), std::move(file)};
+  }
+
+  /// Compiles a copy of the module (the module keeps its IR) to an
+  /// artifact at `output` (a temporary file when empty) and loads it,
+  /// bound to the weights of its model, or of the model file `weights`.
+  std::shared_ptr<Model> compile(const std::string &options,
+                                 const std::string &output,
+                                 const std::string &weights) {
+    std::shared_ptr<const loom::ModelFile> weightsFile = file;
+    if (!weights.empty())
+      weightsFile = take(loom::readModelFile(weights));
+    if (!weightsFile)
+      throw LoomError("this module was parsed from text and has no weights: "
+                      "name the model file it was built from (weights=)");
+    check(loom::validateModel(*weightsFile));
+    mlir::loom::CompileOptions compileOptions;
+    parseCompileOptions(options, compileOptions);
+    llvm::SmallString<128> path(output);
+    if (path.empty())
+      if (std::error_code ec =
+              llvm::sys::fs::createTemporaryFile("loom-module", "so", path))
+        throw LoomError("cannot create a temporary file: " + ec.message());
+    mlir::OwningOpRef<mlir::ModuleOp> copy = module->clone();
+    Diagnostics diagnostics(context->context);
+    llvm::Error error = llvm::Error::success();
+    {
+      nb::gil_scoped_release unlocked;
+      error = loom::compileModule(*copy, *weightsFile, compileOptions, path);
+    }
+    if (error) {
+      if (output.empty())
+        llvm::sys::fs::remove(path);
+      diagnostics.fail(toString(std::move(error)));
+    }
+    auto model = std::make_shared<Model>();
+    auto loaded = loom::Artifact::load(path);
+    if (output.empty())
+      llvm::sys::fs::remove(path);
+    model->artifact = take(std::move(loaded));
+    model->file = std::move(weightsFile);
+    model->compiled = true;
+    model->bindTokenizer("");
+    return model;
   }
 
   std::string str(bool genericForm) {
@@ -722,10 +776,12 @@ NB_MODULE(_loom, m) {
              const Fields &fields, const Tensors &tensors,
              int64_t contextLength) {
             auto file = defineModel(name, fields, tensors);
-            return PyModule::fromFile(std::move(context), *file, contextLength);
+            return PyModule::fromFile(std::move(context), std::move(file),
+                                      contextLength);
           },
           "context"_a, "name"_a, "fields"_a, "tensors"_a, "context_length"_a)
       .def("str", &PyModule::str, "generic"_a = false)
       .def("run", &PyModule::run, "pipeline"_a)
-      .def("verify", &PyModule::verify);
+      .def("verify", &PyModule::verify)
+      .def("compile", &PyModule::compile, "options"_a, "output"_a, "weights"_a);
 }

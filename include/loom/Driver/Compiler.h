@@ -121,6 +121,16 @@ llvm::Error compileArtifact(const ModelFile &model,
                             llvm::StringRef objectCache = {},
                             mlir::TimingScope timing = {});
 
+/// The way from a module of loom IR, as buildModel emits it for `model` and
+/// perhaps transformed since (a pass author's experiment), to a shared
+/// object at `outputPath`; the module is lowered in place. compileArtifact
+/// is buildModel and then this.
+llvm::Error compileModule(mlir::ModuleOp module, const ModelFile &model,
+                          const CompileOptions &options,
+                          llvm::StringRef outputPath,
+                          llvm::StringRef objectCache = {},
+                          mlir::TimingScope timing = {});
+
 /// A fingerprint of the weights a model file holds (names, shapes, storage
 /// types), to tell an artifact built for another model.
 std::string weightsFingerprint(const ModelFile &model);
