@@ -52,6 +52,12 @@ Error sealArtifact(StringRef path) {
   return Error::success();
 }
 
+bool isArtifactFile(StringRef path) {
+  auto buffer = MemoryBuffer::getFileSlice(path, 4, 0);
+  return buffer && (*buffer)->getBuffer() == "\x7f"
+                                             "ELF";
+}
+
 Error checkArtifactFile(StringRef path) {
   sys::fs::file_status status;
   if (std::error_code ec = sys::fs::status(path, status))

@@ -375,6 +375,23 @@ Expected<std::string> Tokenizer::detokenize(ArrayRef<int> sequence,
   return std::move(text);
 }
 
+Expected<std::string> Tokenizer::decodeText(ArrayRef<int> ids) const {
+  std::string text;
+  int prev = bosId();
+  for (auto [i, id] : llvm::enumerate(ids)) {
+    if (i == 0 && id == bosId() && addsBos())
+      continue;
+    Expected<StringRef> piece = decode(prev, id);
+    if (!piece)
+      return piece.takeError();
+    // Special tokens show as what they spell (generation prints none).
+    std::optional<StringRef> special = specialText(id);
+    text += special ? *special : *piece;
+    prev = id;
+  }
+  return std::move(text);
+}
+
 //===----------------------------------------------------------------------===//
 // Byte-level BPE (gpt2)
 //===----------------------------------------------------------------------===//

@@ -70,10 +70,18 @@ def set_threads(count: int) -> None:
     _loom.set_threads(count)
 
 
+def _options_text(options: Dict[str, Any]) -> str:
+    """Keyword compile options in the form Loom's C++ parses
+    (``context-length=64 dtype=bf16``); None leaves an option out."""
+    known = _known_options()
+    return " ".join(_option_text(k, v, known) for k, v in options.items()
+                    if v is not None)
+
+
 def _option_text(name: str, value: Any, known: Dict[str, Dict[str, str]]) -> str:
     if name not in known:
         raise TypeError(
-            f"load() got an unknown compile option '{name}'; the options are: "
+            f"unknown compile option '{name}'; the options are: "
             + ", ".join(sorted(known)))
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -310,9 +318,7 @@ def load(path: Union[str, os.PathLike], *, threads: Optional[int] = None,
     ``--no-cache``, ``weights`` (an artifact's model file, default the one
     it was compiled from) and ``tokenizer`` (a llama2.c ``tokenizer.bin``
     for checkpoints without a vocabulary)."""
-    known = _known_options()
-    text = " ".join(_option_text(k, v, known)
-                    for k, v in compile_options.items() if v is not None)
+    text = _options_text(compile_options)
     if threads is not None:
         set_threads(threads)
     native = _loom.Model.open(

@@ -33,7 +33,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from . import Model, _loom, _known_options, _option_text
+from . import Model, _loom, _options_text
 from . import ir as _ir
 
 __all__ = [
@@ -284,10 +284,7 @@ class Transformer:
         compile options and cache; ``name`` names it in diagnostics).
         ``tokenizer``: a file with the vocabulary (a GGUF, a vocabulary-only
         GGUF, or a llama2.c ``tokenizer.bin``) for text prompts."""
-        known = _known_options()
-        options = " ".join(_option_text(k, v, known)
-                           for k, v in compile_options.items()
-                           if v is not None)
+        options = _options_text(compile_options)
         native = _loom.Model.define(
             name, list(self.config().items()), self._tensors(weights),
             options, os.fspath(cache_dir) if cache_dir else "", not cache,

@@ -77,11 +77,8 @@ class Module:
         text). ``output`` keeps the artifact (default: a temporary file);
         keyword arguments are the compile options, as :func:`loom.load`
         takes them."""
-        from . import Model, _known_options, _option_text
-        known = _known_options()
-        options = " ".join(_option_text(k, v, known)
-                           for k, v in compile_options.items()
-                           if v is not None)
+        from . import Model, _options_text
+        options = _options_text(compile_options)
         return Model(self._native.compile(
             options, os.fspath(output) if output else "",
             os.fspath(weights) if weights else ""))

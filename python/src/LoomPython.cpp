@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "loom/Artifact/ArtifactFile.h"
 #include "loom/Driver/CompileCache.h"
 #include "loom/Driver/Compiler.h"
 #include "loom/Frontend/ModelBuilder.h"
@@ -92,19 +93,6 @@ llvm::ArrayRef<int32_t> tokens(const TokenArray &array) {
 // Models: a model file and the artifact compiled from it
 //===----------------------------------------------------------------------===//
 
-bool isArtifactFile(const std::string &path) {
-  char magic[4] = {};
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    return false;
-  size_t n = std::fread(magic, 1, 4, f);
-  std::fclose(f);
-  return n == 4 && std::memcmp(magic,
-                               "\x7f"
-                               "ELF",
-                               4) == 0;
-}
-
 /// Compile options from their pass-pipeline form (`context-length=64
 /// dtype=bf16`), checked.
 void parseCompileOptions(const std::string &text,
@@ -134,7 +122,7 @@ struct Model {
     std::string modelPath = path;
     if (!llvm::sys::fs::exists(path))
       throw LoomError(path + ": no such file");
-    if (isArtifactFile(path)) {
+    if (loom::isArtifactFile(path)) {
       if (!options.empty())
         throw LoomError(path + " is an artifact, compiled already: it takes "
                                "no compile options");
@@ -337,25 +325,6 @@ struct PyGeneration {
 //===----------------------------------------------------------------------===//
 
 nb::bytes toBytes(llvm::StringRef s) { return nb::bytes(s.data(), s.size()); }
-
-/// The text a sequence of ids decodes to, as `loom-run --detokenize` prints
-/// it: a leading BOS prints nothing where prompts start with one, special
-/// tokens print as they are spelled.
-nb::bytes detokenize(const loom::Tokenizer &tokenizer,
-                     const std::vector<int> &ids) {
-  std::string text;
-  int prev = tokenizer.bosId();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    int id = ids[i];
-    if (i == 0 && id == tokenizer.bosId() && tokenizer.addsBos())
-      continue;
-    llvm::StringRef piece = take(tokenizer.decode(prev, id));
-    std::optional<llvm::StringRef> special = tokenizer.specialText(id);
-    text += special ? *special : piece;
-    prev = id;
-  }
-  return toBytes(text);
-}
 
 /// Streams the text of generated tokens (run.c's filtering of byte pieces
 /// left out: the bytes go to Python's incremental UTF-8 decoder).
@@ -621,8 +590,8 @@ NB_MODULE(_loom, m) {
   m.def("thread_count", &loom::threadCount);
   m.def("max_thread_count", &loom::maxThreadCount);
   m.def(
-      "is_artifact", [](const std::string &p) { return isArtifactFile(p); },
-      "path"_a);
+      "is_artifact",
+      [](const std::string &p) { return loom::isArtifactFile(p); }, "path"_a);
 
   nb::class_<Model>(m, "Model")
       .def_static(
@@ -737,7 +706,7 @@ NB_MODULE(_loom, m) {
   m.def(
       "detokenize",
       [](std::shared_ptr<Model> model, const std::vector<int> &ids) {
-        return detokenize(*model->tokenizer, ids);
+        return toBytes(take(model->tokenizer->decodeText(ids)));
       },
       "model"_a, "ids"_a);
   m.def(

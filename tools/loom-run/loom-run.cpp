@@ -210,12 +210,6 @@ int fail(const Twine &message) {
   return 1;
 }
 
-bool isArtifact(StringRef path) {
-  auto buffer = MemoryBuffer::getFileSlice(path, 4, 0);
-  return buffer && (*buffer)->getBuffer() == "\x7f"
-                                             "ELF";
-}
-
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
@@ -266,7 +260,7 @@ bool needsCompiler(ArrayRef<char *> args) {
     if (arg.starts_with("-") && arg.size() > 1) {
       StringRef name = arg.ltrim('-').split('=').first;
       unknown |= !name.empty() && !known.count(name);
-    } else if (isArtifact(arg)) {
+    } else if (loom::isArtifactFile(arg)) {
       artifact = true;
     }
   }
@@ -383,7 +377,7 @@ static Error runEncoderTool(loom::Session &session,
 /// vocabulary-only GGUF, or an artifact's model file), or --tokenizer's.
 static int runTokenizer(StringRef path) {
   std::string vocabPath = path.str();
-  if (isArtifact(path)) {
+  if (loom::isArtifactFile(path)) {
     auto loaded = loom::Artifact::load(path);
     if (!loaded)
       return fail(toString(loaded.takeError()));
@@ -439,20 +433,11 @@ static int runTokenizer(StringRef path) {
   Expected<std::vector<int32_t>> ids = promptIds();
   if (!ids)
     return fail(toString(ids.takeError()));
-  std::string text;
-  int prev = tokenizer->bosId();
-  for (auto [i, id] : llvm::enumerate(*ids)) {
-    if (i == 0 && id == tokenizer->bosId() && tokenizer->addsBos())
-      continue;
-    auto piece = tokenizer->decode(prev, id);
-    if (!piece)
-      return fail(toString(piece.takeError()));
-    // Special tokens show as what they spell (generation prints none).
-    std::optional<StringRef> special = tokenizer->specialText(id);
-    text += special ? *special : *piece;
-    prev = id;
-  }
-  fmt::print("{}\n", text);
+  std::vector<int> sequence(ids->begin(), ids->end());
+  Expected<std::string> text = tokenizer->decodeText(sequence);
+  if (!text)
+    return fail(toString(text.takeError()));
+  fmt::print("{}\n", *text);
   return 0;
 }
 
@@ -492,7 +477,7 @@ static int runMain(int argc, char **argv) {
   std::string modelPath = inputPath;
   auto compileStart = std::chrono::steady_clock::now();
   bool fromCache = false, compiled = false;
-  if (isArtifact(inputPath)) {
+  if (loom::isArtifactFile(inputPath)) {
     auto loaded = loom::Artifact::load(inputPath);
     if (!loaded)
       return fail(toString(loaded.takeError()));

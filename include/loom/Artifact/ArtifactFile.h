@@ -25,6 +25,10 @@
 
 namespace loom {
 
+/// Whether `path` is an ELF file (an artifact, not a model file: the tools
+/// and the Python package take either). Says nothing of its seal.
+bool isArtifactFile(llvm::StringRef path);
+
 /// Appends the trailer to the shared object at `path`.
 llvm::Error sealArtifact(llvm::StringRef path);
 

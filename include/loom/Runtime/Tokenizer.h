@@ -148,6 +148,12 @@ public:
   llvm::Expected<std::string> detokenize(llvm::ArrayRef<int> sequence,
                                          bool rawBytes = false) const;
 
+  /// The text of `ids` as `loom-run --detokenize` prints it: a leading BOS
+  /// prints nothing where prompts start with one, special tokens print as
+  /// they are spelled (`<|im_end|>`), byte pieces as their bytes. Fails on
+  /// an id outside the vocabulary.
+  llvm::Expected<std::string> decodeText(llvm::ArrayRef<int> ids) const;
+
   /// The number of pieces.
   int vocabSize() const { return int(pieces.size()); }
   /// The text of piece `id` (spaces as ' '; byte-level pieces in GPT-2's
