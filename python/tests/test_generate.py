@@ -164,3 +164,50 @@ def test_errors_are_exceptions(stories, tmp_path, models, cache_dir):
         s.encode([1, 2, 3])
     # The session still works after every error.
     assert s.prefill([1, 403]).shape == (2, 512)
+
+
+def test_bf16_and_threads_as_loom_run(models, tool, cache_dir, tmp_path):
+    """Compile options and threads as keywords: the same artifact (through
+    the shared cache key) and the same logits as loom-run's flags."""
+    model = loom.load(models / "stories260K.gguf", dtype="bf16", threads=1,
+                      context_length=256, cache_dir=cache_dir)
+    assert loom._loom.thread_count() == 1
+    dump = tmp_path / "bf16.f32"
+    tool("loom-run", models / "stories260K.gguf", "--dtype=bf16",
+         "--threads=1", "--context-length=256", "-p", PROMPT, "-n", 8,
+         "--temperature", 0, "--dump-logits", dump, "--cache-dir", cache_dir)
+    expected = np.fromfile(dump, dtype=np.float32).reshape(-1, 512)
+    got = model.session().prefill(model.tokenizer.encode(PROMPT))
+    assert got.tobytes() == expected[:len(got)].tobytes()
+    f32 = loom.load(models / "stories260K.gguf", context_length=256,
+                    cache_dir=cache_dir).session().prefill(
+                        model.tokenizer.encode(PROMPT))
+    # bf16 matrices differ from f32 ones (measured: 0.8% of the largest
+    # logit), not in the tokens they pick.
+    assert 0 < np.abs(got - f32).max() < 0.02 * np.abs(f32).max()
+    assert (got.argmax(-1) == f32.argmax(-1)).all()
+    loom.set_threads(0)
+
+
+def test_sessions_run_in_threads(stories):
+    """Compiled code runs without the GIL: sessions in Python threads give
+    what they give one after the other."""
+    import threading
+    prompts = [[1, 403, 407, 261], [1, 5, 6, 7], [1, 300, 301, 302]]
+    expected = [stories.session().prefill(p) for p in prompts]
+    results = [None] * len(prompts)
+
+    def run(i):
+        s = stories.session()
+        for _ in range(20):
+            results[i] = s.prefill(prompts[i])
+            s.reset()
+
+    threads = [threading.Thread(target=run, args=(i,))
+               for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        assert got.tobytes() == want.tobytes()
