@@ -1398,10 +1398,15 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     // accumulator: blocks of 8 tokens x 1 row on 512-bit vectors (32
     // registers), 2 x 2 on 256-bit ones (16 registers; measured on
     // stories110M's shapes, 8 x 1 and 2 x 2 were the fastest of 2 x 1 to
-    // 8 x 1 and 2 x 2 to 4 x 2). One token: two weight rows at a time.
+    // 8 x 1 and 2 x 2 to 4 x 2). One token: one weight row at a time on
+    // 512-bit vectors, two on 256-bit ones (on a Zen 4, one row decoded
+    // stories110M's Q4_K_M at 0.94-1.12x llama.cpp and Q6_K at 1.20-1.24x,
+    // against 0.80x and 0.71x with two rows and 0.58x and 0.63x with four;
+    // the rows' prefetch ahead is worth as much again: two rows without it
+    // measured 0.55x and 0.44x).
     int64_t k = target.avx512bw ? 2 : 1;
     int64_t tileRows = oneToken ? 1 : k == 2 ? 8 : 2;
-    int64_t tileCols = oneToken || k == 1 ? 2 : 1;
+    int64_t tileCols = oneToken ? (k == 2 ? 1 : 2) : k == 1 ? 2 : 1;
     Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0));
     emitBlockedLoops(
         rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), tileRows,
