@@ -858,8 +858,11 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 
 /// x's sums of every 16 8-bit values, [.., s, super-blocks, 16] i16 (a
 /// new buffer, the caller's to free): llama.cpp's q8_K bsums, for the
-/// K-quants' minimums.
-Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq) {
+/// K-quants' minimums. With `scales`, also each super-block's scale x.d,
+/// [.., s, super-blocks] f32 (another new buffer), so that the contraction
+/// loads it instead of dividing its max |x| by 127 for every tile.
+Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq,
+                Value *scales = nullptr, Value xd = {}) {
   auto xType = cast<MemRefType>(xq.getType());
   unsigned rank = shape.rank;
   SmallVector<int64_t> sizes(xType.getShape().take_front(rank - 1));
@@ -874,6 +877,11 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq) {
   Value sums =
       memref::AllocOp::create(b, l, MemRefType::get(sizes, b.getI16Type()),
                               dynamic, b.getI64IntegerAttr(64));
+  if (scales)
+    *scales = memref::AllocOp::create(
+        b, l,
+        MemRefType::get(ArrayRef<int64_t>(sizes).drop_back(), b.getF32Type()),
+        dynamic, b.getI64IntegerAttr(64));
   Value c0 = arith::ConstantIndexOp::create(b, l, 0),
         c1 = arith::ConstantIndexOp::create(b, l, 1);
   upper.push_back(arith::ConstantIndexOp::create(b, l, sizes[rank - 1]));
@@ -890,6 +898,12 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq) {
         Value first = arith::MulIOp::create(
             nb, nl, at.back(),
             arith::ConstantIndexOp::create(nb, nl, shape.perBlock));
+        if (scales) {
+          SmallVector<Value> block(at.begin(), at.end());
+          block.back() = first;
+          memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, block),
+                                  *scales, at);
+        }
         for (int64_t g = 0; g < 16; ++g) {
           from[rank - 1] = arith::AddIOp::create(
               nb, nl, first, arith::ConstantIndexOp::create(nb, nl, g / 2));
@@ -920,10 +934,11 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq) {
 /// against mn) meet the f32 factors once. With `prefetch` (one token), the
 /// weight rows `ahead` rows on are prefetched at each super-block.
 void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
-                         const DecodedShape &shape, Value sums, int64_t k,
+                         const DecodedShape &shape, Value sums, Value scales,
+                         int64_t k,
                          bool vnni, ValueRange lead, ArrayRef<Value> rows,
                          ArrayRef<Value> cols, bool prefetch) {
-  Value xq = op->getOperand(0), xd = op->getOperand(1),
+  Value xq = op->getOperand(0),
         y = op.getDpsInitOperand(0)->get();
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
        i16 = builder.getI16Type(), i32 = builder.getI32Type();
@@ -976,9 +991,8 @@ void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         SmallVector<Value> xScale, xSums;
         for (Value r : rows) {
           SmallVector<Value> at(lead.begin(), lead.end());
-          at.append({r, first});
-          xScale.push_back(tokenScale(b, l, xd, at));
-          at.back() = g;
+          at.append({r, g});
+          xScale.push_back(memref::LoadOp::create(b, l, scales, at));
           at.push_back(cidx(b, l, 0));
           xSums.push_back(vector::LoadOp::create(b, l, i16s(16), sums, at));
         }
@@ -1407,7 +1421,9 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     int64_t k = target.avx512bw ? 2 : 1;
     int64_t tileRows = oneToken ? 1 : k == 2 ? 8 : 2;
     int64_t tileCols = oneToken ? (k == 2 ? 1 : 2) : k == 1 ? 2 : 1;
-    Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0));
+    Value scales;
+    Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0), &scales,
+                           op->getOperand(1));
     emitBlockedLoops(
         rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), tileRows,
         tileCols, tileRows * tileCols * 32,
@@ -1418,10 +1434,11 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
                      : Value(),
         [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
             ArrayRef<Value> colIdx) {
-          emitInt8SuperBlocks(b, l, op, *shape, sums, k,
+          emitInt8SuperBlocks(b, l, op, *shape, sums, scales, k,
                               k == 2 ? target.avx512vnni : target.vnni, lead,
                               rowIdx, colIdx, oneToken);
         });
+    memref::DeallocOp::create(rewriter, loc, scales);
     memref::DeallocOp::create(rewriter, loc, sums);
     rewriter.eraseOp(op);
     return success();
