@@ -935,11 +935,10 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq,
 /// weight rows `ahead` rows on are prefetched at each super-block.
 void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                          const DecodedShape &shape, Value sums, Value scales,
-                         int64_t k,
-                         bool vnni, ValueRange lead, ArrayRef<Value> rows,
-                         ArrayRef<Value> cols, bool prefetch) {
-  Value xq = op->getOperand(0),
-        y = op.getDpsInitOperand(0)->get();
+                         int64_t k, bool vnni, ValueRange lead,
+                         ArrayRef<Value> rows, ArrayRef<Value> cols,
+                         bool prefetch) {
+  Value xq = op->getOperand(0), y = op.getDpsInitOperand(0)->get();
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
        i16 = builder.getI16Type(), i32 = builder.getI32Type();
   auto lanes = VectorType::get({8}, f32);

@@ -81,11 +81,6 @@ private:
   std::FILE *handle = nullptr;
 };
 
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
 /// The text of token `id` for showing a prediction: its piece, or the id.
 std::string pieceText(const loom::Tokenizer *tokenizer, int id) {
   if (!tokenizer)

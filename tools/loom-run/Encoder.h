@@ -14,6 +14,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -49,6 +50,12 @@ struct EncoderOptions {
 /// that cannot be written or what the model lacks.
 llvm::Error runEncoder(loom::Session &session, const loom::Tokenizer *tokenizer,
                        const EncoderOptions &options);
+
+/// Seconds since `start` on the steady clock (the tool's timings).
+inline double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 /// Parses space-separated non-negative integers (`--token-types`,
 /// `--ids`), naming `what` and the word that is not one.

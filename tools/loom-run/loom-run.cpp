@@ -210,11 +210,6 @@ int fail(const Twine &message) {
   return 1;
 }
 
-double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
 /// Loom's compiler, loaded when needed (DriverPlugin.h): loom-run itself
 /// links the runtime only.
 struct Driver {
@@ -301,17 +296,7 @@ int takeThreadsOption(std::vector<char *> &args) {
 /// The token ids of -p with --ids, or an error naming the word that is
 /// not one.
 static Expected<std::vector<int32_t>> promptIds() {
-  SmallVector<StringRef> words;
-  StringRef(prompt).split(words, ' ', -1, /*KeepEmpty=*/false);
-  std::vector<int32_t> ids;
-  for (StringRef w : words) {
-    int32_t id;
-    if (w.getAsInteger(10, id))
-      return createStringError("--ids takes the prompt as token ids, not '" +
-                               w + "'");
-    ids.push_back(id);
-  }
-  return ids;
+  return loomrun::parseIds(prompt, "--ids");
 }
 
 /// The inputs of an encoder run (-p, or every line of --prompt-file: ids
@@ -524,7 +509,7 @@ static int runMain(int argc, char **argv) {
     artifact = *loaded;
     compiled = !fromCache;
   }
-  double compileSeconds = secondsSince(compileStart);
+  double compileSeconds = loomrun::secondsSince(compileStart);
 
   // The tokenizer: from the model file, or --tokenizer.
   // The tokenizer: from the model file, or --tokenizer; none with --ids.
@@ -677,7 +662,7 @@ static int runMain(int argc, char **argv) {
                                             generationOptions);
   if (!generation)
     return fail(toString(generation.takeError()));
-  double prefillSeconds = secondsSince(prefillStart);
+  double prefillSeconds = loomrun::secondsSince(prefillStart);
   if (!dump(generation->promptLogits()))
     return dumpFailed();
 
@@ -694,7 +679,7 @@ static int runMain(int argc, char **argv) {
     if (Error e = emit(**next))
       return fail(toString(std::move(e)));
   }
-  double decodeSeconds = secondsSince(decodeStart);
+  double decodeSeconds = loomrun::secondsSince(decodeStart);
   int64_t prefillCount = generation->promptTokens();
   int64_t generated = generation->decodeCalls();
   if (logitsFile && (std::fflush(logitsFile) != 0 || std::ferror(logitsFile)))
