@@ -278,12 +278,26 @@ std::optional<Ref> reductionInput(Ref r, Combine combine, int64_t axis,
   if (!r.map)
     if (auto copied = copiedInput(r.value))
       r = {copied->first, copied->second};
+  // The reduction's result given its axis back as a dimension of 1 by an
+  // expand_shape and read with 0 there (torch-mlir's keepdim) is the
+  // result read without the axis.
+  if (auto expand = r.value.getDefiningOp<tensor::ExpandShapeOp>();
+      expand && r.map && broadcastsAlong(r.map, axis, rank) &&
+      r.map.getNumResults() == unsigned(rank) && axis == rank - 1 &&
+      expand.getSrcType().getRank() == rank - 1 &&
+      expand.getResultType().getDimSize(axis) == 1 &&
+      expand.getReassociationIndices().back() ==
+          ReassociationIndices{rank - 2, rank - 1})
+    r = {expand.getSrc(), r.map.dropResult(axis)};
   if (!broadcastsAlong(r.map, axis, rank))
     return std::nullopt;
+  // The reduced value is the op's first result; further results (the
+  // argmax torch-mlir computes beside a max) are left as they are.
   auto op = r.value.getDefiningOp<linalg::LinalgOp>();
   if (!op || !op.hasPureTensorSemantics() || op.getNumDpsInputs() != 1 ||
-      op.getNumDpsInits() != 1 || op.getNumLoops() != rank ||
-      op.getNumReductionLoops() != 1 || !op.getBlock())
+      cast<OpResult>(r.value).getResultNumber() != 0 ||
+      op.getNumLoops() != rank || op.getNumReductionLoops() != 1 ||
+      !op.getBlock())
     return std::nullopt;
   SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
   if (iterators[axis] != utils::IteratorType::reduction ||
@@ -359,6 +373,10 @@ struct Matmul {
   Value lhs, rhs;
   bool rhsT = false;
   unsigned rank;
+  /// rhs is [b, kv, repeats, ..] whose dimensions 1 and 2 are the heads
+  /// (a repeat of the heads and the batch merged by one collapse_shape):
+  /// the product's rank-4 rhs is it with those two collapsed.
+  bool rhsSplitHeads = false;
 };
 
 /// The matrix product `c` is, if it is one: loom.matmul (lhs not
@@ -369,6 +387,44 @@ struct Matmul {
 std::optional<Matmul> matmulOf(Value c) {
   if (!c)
     return std::nullopt;
+  // A rank-4 product written as a batch matmul over [b * h, ..] between
+  // reshapes (torch-mlir's aten.matmul): expand_shape(batch_matmul(
+  // collapse_shape(a), collapse_shape(b))), each merging the two leading
+  // dimensions, is the product of a and b.
+  if (auto expand = c.getDefiningOp<tensor::ExpandShapeOp>()) {
+    auto merged = [](ArrayRef<ReassociationIndices> groups) {
+      return groups.size() == 3 && groups[0] == ReassociationIndices{0, 1} &&
+             groups[1] == ReassociationIndices{2} &&
+             groups[2] == ReassociationIndices{3};
+    };
+    if (!merged(expand.getReassociationIndices()))
+      return std::nullopt;
+    std::optional<Matmul> mm = matmulOf(expand.getSrc());
+    if (!mm || mm->rank != 3)
+      return std::nullopt;
+    auto lhs = mm->lhs.getDefiningOp<tensor::CollapseShapeOp>();
+    auto rhs = mm->rhs.getDefiningOp<tensor::CollapseShapeOp>();
+    if (!lhs || !rhs || !merged(lhs.getReassociationIndices()))
+      return std::nullopt;
+    ArrayRef<int64_t> out = expand.getResultType().getShape();
+    if (lhs.getSrcType().getShape().take_front(2) != out.take_front(2) ||
+        ShapedType::isDynamic(out[0]) || ShapedType::isDynamic(out[1]))
+      return std::nullopt;
+    // The rhs merges b and the heads, or b and the heads split in two (a
+    // repeat of shared K/V heads folded into the same collapse).
+    ArrayRef<int64_t> r = rhs.getSrcType().getShape();
+    bool split =
+        rhs.getReassociationIndices().size() == 3 &&
+        rhs.getReassociationIndices()[0] == ReassociationIndices{0, 1, 2} &&
+        r.size() == 5 && r[0] == out[0] && !ShapedType::isDynamic(r[1]) &&
+        !ShapedType::isDynamic(r[2]) && r[1] * r[2] == out[1];
+    if (!split && (!merged(rhs.getReassociationIndices()) ||
+                   r.take_front(2) != out.take_front(2)))
+      return std::nullopt;
+    Matmul result{lhs.getSrc(), rhs.getSrc(), mm->rhsT, 4};
+    result.rhsSplitHeads = split;
+    return result;
+  }
   if (auto mm = c.getDefiningOp<MatmulOp>()) {
     if (mm.getTransposeLhs())
       return std::nullopt;
@@ -690,6 +746,286 @@ FailureOr<CausalMask> matchCausalCondition(Value cond, bool hidden) {
                 : matchVisibleCondition(m->yielded, *m);
 }
 
+//===----------------------------------------------------------------------===//
+// Masks of static shape, evaluated
+//===----------------------------------------------------------------------===//
+
+/// The elements of a mask of static shape computed from indices and
+/// constants only (exporters' spellings: torch-mlir's Trilu of ones, then
+/// compared with 0 and selected to -inf), evaluated at every index by
+/// interpreting the elementwise linalg.generic ops and scalar arith ops
+/// that make it. Anything else (a tensor argument, an op it does not know)
+/// stops the evaluation.
+class MaskEvaluator {
+public:
+  /// The most elements evaluated: a 2048 x 2048 mask.
+  static constexpr int64_t kMaxElements = int64_t(1) << 22;
+
+  /// The mask's elements in row-major order, or nullopt.
+  std::optional<std::vector<double>> evaluate(Value mask) {
+    auto type = dyn_cast<RankedTensorType>(mask.getType());
+    if (!type || !type.hasStaticShape() || type.getNumElements() > kMaxElements)
+      return std::nullopt;
+    std::vector<double> out;
+    out.reserve(type.getNumElements());
+    SmallVector<int64_t> idx(type.getRank(), 0);
+    for (int64_t n = 0; n < type.getNumElements(); ++n) {
+      std::optional<double> v = at(mask, idx, 0);
+      if (!v)
+        return std::nullopt;
+      out.push_back(*v);
+      for (int64_t d = type.getRank() - 1; d >= 0; --d) {
+        if (++idx[d] < type.getDimSize(d))
+          break;
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+
+private:
+  /// Integers and floats alike as doubles: masks' values and indices are
+  /// far inside the 53 bits a double holds exactly.
+  using Env = llvm::DenseMap<Value, double>;
+
+  /// Tensor `t` at `idx`.
+  std::optional<double> at(Value t, ArrayRef<int64_t> idx, int depth) {
+    if (depth > 16)
+      return std::nullopt;
+    if (auto c = t.getDefiningOp<arith::ConstantOp>()) {
+      auto dense = dyn_cast<DenseElementsAttr>(c.getValue());
+      if (!dense)
+        return std::nullopt;
+      auto type = cast<RankedTensorType>(dense.getType());
+      int64_t linear = 0;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        linear = linear * type.getDimSize(d) + idx[d];
+      if (dense.isSplat())
+        linear = 0;
+      Type elt = type.getElementType();
+      if (isa<FloatType>(elt))
+        return (dense.isSplat() ? dense.getSplatValue<APFloat>()
+                                : dense.getValues<APFloat>()[linear])
+            .convertToDouble();
+      if (elt.isSignlessInteger(1))
+        return (dense.isSplat() ? dense.getSplatValue<bool>()
+                                : dense.getValues<bool>()[linear])
+                   ? 1.0
+                   : 0.0;
+      if (elt.isIntOrIndex())
+        return double((dense.isSplat() ? dense.getSplatValue<APInt>()
+                                       : dense.getValues<APInt>()[linear])
+                          .getSExtValue());
+      return std::nullopt;
+    }
+    if (auto fill = t.getDefiningOp<linalg::FillOp>()) {
+      Env env;
+      return scalar(fill.getInputs()[0], env, {}, nullptr, depth);
+    }
+    auto generic = t.getDefiningOp<linalg::GenericOp>();
+    if (!generic || generic.getNumParallelLoops() != generic.getNumLoops())
+      return std::nullopt;
+    unsigned result = cast<OpResult>(t).getResultNumber();
+    if (!generic.getIndexingMapsArray()[generic.getNumDpsInputs() + result]
+             .isIdentity())
+      return std::nullopt;
+    Env env;
+    Block &body = generic.getRegion().front();
+    return scalar(
+        cast<linalg::YieldOp>(body.getTerminator()).getOperand(result), env,
+        idx, generic, depth);
+  }
+
+  /// Scalar `v` of `generic`'s body at loop indices `idx`.
+  std::optional<double> scalar(Value v, Env &env, ArrayRef<int64_t> idx,
+                               linalg::GenericOp generic, int depth) {
+    if (auto it = env.find(v); it != env.end())
+      return it->second;
+    std::optional<double> r = compute(v, env, idx, generic, depth);
+    if (r)
+      env[v] = *r;
+    return r;
+  }
+
+  std::optional<double> compute(Value v, Env &env, ArrayRef<int64_t> idx,
+                                linalg::GenericOp generic, int depth) {
+    if (auto arg = dyn_cast<BlockArgument>(v)) {
+      if (!generic || arg.getOwner() != &generic.getRegion().front() ||
+          arg.getArgNumber() >= generic.getNumDpsInputs())
+        return std::nullopt; // an init's value, or another region's
+      OpOperand *in = generic.getDpsInputOperand(arg.getArgNumber());
+      if (!isa<RankedTensorType>(in->get().getType())) {
+        Env outer;
+        return scalar(in->get(), outer, {}, nullptr, depth + 1);
+      }
+      AffineMap map = generic.getMatchingIndexingMap(in);
+      SmallVector<int64_t> point;
+      for (AffineExpr e : map.getResults()) {
+        if (auto d = dyn_cast<AffineDimExpr>(e))
+          point.push_back(idx[d.getPosition()]);
+        else if (auto c = dyn_cast<AffineConstantExpr>(e))
+          point.push_back(c.getValue());
+        else
+          return std::nullopt;
+      }
+      return at(in->get(), point, depth + 1);
+    }
+    Operation *op = v.getDefiningOp();
+    if (!op || op->getNumResults() != 1)
+      return std::nullopt;
+    if (auto index = dyn_cast<linalg::IndexOp>(op))
+      return generic && index.getDim() < idx.size()
+                 ? std::optional<double>(double(idx[index.getDim()]))
+                 : std::nullopt;
+    if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+      if (auto f = dyn_cast<FloatAttr>(c.getValue()))
+        return f.getValueAsDouble();
+      if (auto i = dyn_cast<IntegerAttr>(c.getValue()))
+        return c.getType().isInteger(1) ? double(i.getValue().getBoolValue())
+                                        : double(i.getValue().getSExtValue());
+      return std::nullopt;
+    }
+    SmallVector<double, 3> in;
+    for (Value operand : op->getOperands()) {
+      std::optional<double> x = scalar(operand, env, idx, generic, depth);
+      if (!x)
+        return std::nullopt;
+      in.push_back(*x);
+    }
+    using IP = arith::CmpIPredicate;
+    using FP = arith::CmpFPredicate;
+    if (auto cmp = dyn_cast<arith::CmpIOp>(op)) {
+      double a = in[0], b = in[1];
+      switch (cmp.getPredicate()) {
+      case IP::eq:
+        return a == b;
+      case IP::ne:
+        return a != b;
+      case IP::slt:
+        return a < b;
+      case IP::sle:
+        return a <= b;
+      case IP::sgt:
+        return a > b;
+      case IP::sge:
+        return a >= b;
+      default:
+        break;
+      }
+      // Unsigned orders agree with the signed ones where neither side is
+      // negative; a negative side would wrap: not evaluated.
+      if (a < 0 || b < 0)
+        return std::nullopt;
+      switch (cmp.getPredicate()) {
+      case IP::ult:
+        return a < b;
+      case IP::ule:
+        return a <= b;
+      case IP::ugt:
+        return a > b;
+      case IP::uge:
+        return a >= b;
+      default:
+        return std::nullopt;
+      }
+    }
+    if (auto cmp = dyn_cast<arith::CmpFOp>(op)) {
+      double a = in[0], b = in[1];
+      switch (cmp.getPredicate()) {
+      case FP::OEQ:
+      case FP::UEQ:
+        return a == b;
+      case FP::ONE:
+      case FP::UNE:
+        return a != b;
+      case FP::OLT:
+      case FP::ULT:
+        return a < b;
+      case FP::OLE:
+      case FP::ULE:
+        return a <= b;
+      case FP::OGT:
+      case FP::UGT:
+        return a > b;
+      case FP::OGE:
+      case FP::UGE:
+        return a >= b;
+      default:
+        return std::nullopt;
+      }
+    }
+    if (isa<arith::SelectOp>(op))
+      return in[0] != 0 ? in[1] : in[2];
+    if (isa<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
+            arith::ExtUIOp, arith::SIToFPOp, arith::UIToFPOp, arith::ExtFOp,
+            arith::TruncFOp>(op))
+      return in[0];
+    if (isa<arith::AddIOp, arith::AddFOp>(op))
+      return in[0] + in[1];
+    if (isa<arith::SubIOp, arith::SubFOp>(op))
+      return in[0] - in[1];
+    if (isa<arith::MulIOp, arith::MulFOp>(op))
+      return in[0] * in[1];
+    if (isa<arith::NegFOp>(op))
+      return -in[0];
+    if (isa<arith::AndIOp>(op) && op->getResult(0).getType().isInteger(1))
+      return double(in[0] != 0 && in[1] != 0);
+    if (isa<arith::OrIOp>(op) && op->getResult(0).getType().isInteger(1))
+      return double(in[0] != 0 || in[1] != 0);
+    if (isa<arith::XOrIOp>(op) && op->getResult(0).getType().isInteger(1))
+      return double((in[0] != 0) != (in[1] != 0));
+    return std::nullopt;
+  }
+};
+
+/// A static additive mask (MaskEvaluator) that is 0 where key j is
+/// visible to query i and -inf elsewhere, with the visible keys those of
+/// a causal mask at a constant offset (j <= offset + i), perhaps in a
+/// sliding window (offset + i - j < W), the same for every batch and head.
+FailureOr<CausalMask> evaluateCausalMask(Value mask, PatternRewriter &rewriter,
+                                         Location loc) {
+  std::optional<std::vector<double>> values = MaskEvaluator().evaluate(mask);
+  if (!values)
+    return failure();
+  ArrayRef<int64_t> shape = cast<RankedTensorType>(mask.getType()).getShape();
+  if (shape.size() < 2)
+    return failure();
+  int64_t q = shape[shape.size() - 2], kv = shape.back();
+  // Hidden is -inf, or the lowest float (Hugging Face's finfo.min): either
+  // gives the key no weight unless its whole row is hidden.
+  auto visible = [&](int64_t n) { return (*values)[n] == 0.0; };
+  for (double v : *values)
+    if (v != 0.0 && !(v <= -double(std::numeric_limits<float>::max())))
+      return failure();
+  // Row 0's last visible key is the offset; a row whose first visible key
+  // is past 0 gives the window.
+  int64_t offset = -1;
+  for (int64_t j = 0; j < kv; ++j)
+    if (visible(j))
+      offset = j;
+  if (offset < 0)
+    return failure();
+  std::optional<int64_t> window;
+  for (int64_t i = 0; i < q && !window; ++i)
+    for (int64_t j = 0; j < kv; ++j)
+      if (visible(i * kv + j)) {
+        if (j > 0)
+          window = offset + i - j + 1;
+        break;
+      }
+  for (size_t n = 0; n < values->size(); ++n) {
+    int64_t i = int64_t(n / kv) % q, j = int64_t(n % kv);
+    bool want = j <= offset + i && (!window || offset + i - j < *window);
+    if (visible(n) != want)
+      return failure();
+  }
+  CausalMask causal;
+  causal.window = window;
+  if (offset != 0)
+    causal.offset = arith::ConstantIndexOp::create(rewriter, loc, offset);
+  return causal;
+}
+
 /// A broadcast of `v`'s heads written out as a `linalg.broadcast` adding
 /// the repeat dimension right after the heads (`heads` the heads' axis, in
 /// a rank-4 tensor) collapsed into them: Hugging Face's `repeat_kv` on
@@ -710,13 +1046,27 @@ int64_t stripCollapsedRepeat(Value &v, int64_t heads) {
   }
   if (collapse.getReassociationIndices() != groups)
     return 1;
-  auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>();
-  if (!broadcast || broadcast.getDimensions() != ArrayRef<int64_t>{heads + 1})
+  // The repeat: a linalg.broadcast adding that dimension, or a generic
+  // copying its input through a map without it (torch-mlir's aten.expand).
+  Value input;
+  if (auto broadcast = collapse.getSrc().getDefiningOp<linalg::BroadcastOp>()) {
+    if (broadcast.getDimensions() != ArrayRef<int64_t>{heads + 1})
+      return 1;
+    input = broadcast.getInput();
+  } else if (auto copied = copiedInput(collapse.getSrc())) {
+    AffineMap map = copied->second;
+    if (map.getNumDims() != 5 || map.getNumResults() != 4 ||
+        map != AffineMap::getMultiDimIdentityMap(5, map.getContext())
+                   .dropResult(heads + 1))
+      return 1;
+    input = copied->first;
+  } else {
     return 1;
+  }
   int64_t repeats = collapse.getSrcType().getDimSize(heads + 1);
   if (ShapedType::isDynamic(repeats))
     return 1;
-  v = broadcast.getInput();
+  v = input;
   return repeats;
 }
 
@@ -769,8 +1119,22 @@ int64_t stripHeadRepeat(Value &v, PatternRewriter &rewriter, Location loc) {
 Value maskTensor(Ref r, unsigned rank) {
   if (Value t = tensorOf(r))
     return t;
-  if (!r.map || !isa<RankedTensorType>(r.value.getType()) ||
-      r.map.getNumResults() != 2)
+  auto type = dyn_cast<RankedTensorType>(r.value.getType());
+  if (!r.map || !type)
+    return Value();
+  // A tensor of the scores' rank read with 0 along dimensions of 1 (a
+  // [b, 1, q, kv] padding mask shared by the heads, Hugging Face's): the
+  // fused op broadcasts it as it is.
+  if (r.map.getNumResults() == rank && type.getRank() == rank &&
+      llvm::all_of(llvm::seq<unsigned>(0, rank), [&](unsigned i) {
+        AffineExpr e = r.map.getResult(i);
+        if (auto d = dyn_cast<AffineDimExpr>(e))
+          return d.getPosition() == i;
+        auto c = dyn_cast<AffineConstantExpr>(e);
+        return c && c.getValue() == 0 && type.getDimSize(i) == 1;
+      }))
+    return r.value;
+  if (r.map.getNumResults() != 2)
     return Value();
   auto a = dyn_cast<AffineDimExpr>(r.map.getResult(0));
   auto b = dyn_cast<AffineDimExpr>(r.map.getResult(1));
@@ -849,7 +1213,8 @@ struct FuseAttention : RewritePattern {
 
   LogicalResult matchAndRewrite(Operation *pv,
                                 PatternRewriter &rewriter) const override {
-    if (pv->getNumResults() != 1 || !isa<MatmulOp, linalg::LinalgOp>(pv))
+    if (pv->getNumResults() != 1 ||
+        !isa<MatmulOp, linalg::LinalgOp, tensor::ExpandShapeOp>(pv))
       return failure();
     Value out = pv->getResult(0);
     std::optional<Matmul> pvMatmul = matmulOf(out);
@@ -902,7 +1267,12 @@ struct FuseAttention : RewritePattern {
     // From here on the match makes helper ops; those it leaves unused (on
     // failure, all of them) go again.
     CreatedOps created(rewriter, pv->getBlock());
-    Value key = scores->key, value = pvMatmul->rhs, query = scores->query;
+    Value writtenValue = pvMatmul->rhs;
+    if (pvMatmul->rhsSplitHeads)
+      writtenValue = tensor::CollapseShapeOp::create(
+          rewriter, loc, writtenValue,
+          SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+    Value key = scores->key, value = writtenValue, query = scores->query;
     if (scores->keyIsBSHD &&
         cast<RankedTensorType>(key.getType()).getRank() != 4)
       return rewriter.notifyMatchFailure(pv, "K is not rank 4");
@@ -928,7 +1298,7 @@ struct FuseAttention : RewritePattern {
     if (keyRepeat != valueRepeat) {
       // Repeated differently (or only one of them): both as written.
       key = keyHeads(/*strip=*/false, keyRepeat);
-      value = pvMatmul->rhs;
+      value = writtenValue;
     }
     auto qType = cast<RankedTensorType>(query.getType());
     auto kType = cast<RankedTensorType>(key.getType());
@@ -944,7 +1314,10 @@ struct FuseAttention : RewritePattern {
     Value offset;
     std::optional<int64_t> window;
     if (mask) {
-      if (FailureOr<CausalMask> c = matchCausalMask(mask); succeeded(c)) {
+      FailureOr<CausalMask> c = matchCausalMask(mask);
+      if (failed(c))
+        c = evaluateCausalMask(mask, rewriter, loc);
+      if (succeeded(c)) {
         causal = true;
         offset = c->offset;
         window = c->window;

@@ -140,7 +140,10 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       result collapsed back), `linalg.matmul`/`batch_matmul` with indexing
       maps, or an einsum-style `linalg.generic` contraction (`bhid,bhjd->bhij`
       and `bhij,bhjd->bhid`; K may be read as `[.., keys, dim]` by the map),
-      with a zero init;
+      with a zero init, or a rank-4 product written as `linalg.batch_matmul`
+      between a `collapse_shape` of each operand merging batch and heads
+      and an `expand_shape` of the result (torch-mlir's `aten.matmul`; V's
+      collapse may also merge a repeat of its heads);
     - Kᵀ as a `loom.transpose` or `linalg.transpose` of the last two
       dimensions, a `linalg.generic` copying through a transposing map, the
       matmul's `transpose_rhs` flag, or straight from `[batch, seq, heads,
@@ -169,7 +172,14 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       W`: as `select(hidden, -inf, 0)` or `select(visible, 0, -inf)`, the
       comparisons in either operand order (`j > i` or `i < j`, `j + W <= i`
       or `i >= j + W`), signed or unsigned, the window's condition on either
-      side of the `or`;
+      side of the `or`; a `[b, 1, q_len, kv_len]` mask read with 0 along
+      the heads (Hugging Face's padding mask) is broadcast as it is; a mask
+      of static shape (at most 2^22 elements) computed only from indices
+      and constants, however spelled (torch-mlir's Trilu of ones compared
+      with 0 and selected to `-inf`), is evaluated, and where it shows
+      exactly the keys of a causal mask at a constant offset (with or
+      without a window) it becomes `causal` (`offset`, `window`); `-inf`
+      and the lowest float both count as hidden;
     - the mask as a select of `-inf`: `select(hidden, -inf, s)` or
       `select(visible, s, -inf)` (in arith on tensors or a generic body);
       a generated iota comparison (either generator; key after
@@ -179,7 +189,8 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
       the heads, as Hugging Face's `repeat_kv` (a `linalg.broadcast` to
       `[b, kv, rep, s, d]` collapsed to `[b, kv * rep, s, d]`), or as
       Meta's (the same on `[b, s, kv, d]`, before the transpose to `[b, h,
-      s, d]`), and multi-query attention as a `linalg.broadcast` of one
+      s, d]`), the broadcast also as a `linalg.generic` copy (torch-mlir's
+      `aten.expand`), and multi-query attention as a `linalg.broadcast` of one
       head `[b, s, d]` to every head; the repeat is dropped:
       `loom.attention` reads the shared heads. K and V repeated
       differently are read as written.
@@ -192,7 +203,9 @@ def LoomFuseAttentionPass : Pass<"loom-fuse-attention"> {
     accumulated onto a tensor other than zero. (A multiplication of Q or K
     by a tensor is another Q or K, not a scale: it stays as the fused op's
     operand.) Every lit case of this pass is also compiled with and without
-    it and compared on random inputs (FusionNumericsTest).
+    it and compared on random inputs (FusionNumericsTest); among them,
+    attention as torch-mlir lowers ONNX exports of PyTorch's and Hugging
+    Face's attention (exporter-torch-mlir.mlir).
 
     Before:
 
