@@ -239,6 +239,19 @@ std::shared_ptr<loom::ModelFile> defineModel(const std::string &name,
 struct PySession {
   std::shared_ptr<Model> model;
   std::unique_ptr<loom::Session> session;
+  /// Held while a call runs: a second thread calling into the same session
+  /// (which runs one call at a time) gets an error, not a race.
+  std::mutex busy;
+
+  /// Locks the session for one call, or raises.
+  std::unique_lock<std::mutex> claim() {
+    std::unique_lock<std::mutex> lock(busy, std::try_to_lock);
+    if (!lock)
+      throw LoomError("this session is running a call in another thread; a "
+                      "session runs one call at a time (make one session per "
+                      "thread)");
+    return lock;
+  }
 
   explicit PySession(std::shared_ptr<Model> m) : model(std::move(m)) {
     nb::gil_scoped_release unlocked;
@@ -246,6 +259,7 @@ struct PySession {
   }
 
   FloatArray prefill(const TokenArray &ids, int64_t position, bool all) {
+    auto lock = claim();
     llvm::ArrayRef<float> rows;
     {
       nb::gil_scoped_release unlocked;
@@ -256,6 +270,7 @@ struct PySession {
   }
 
   FloatArray decode(int32_t token, int64_t position) {
+    auto lock = claim();
     llvm::ArrayRef<float> row;
     {
       nb::gil_scoped_release unlocked;
@@ -267,6 +282,7 @@ struct PySession {
   FloatArray encode(const std::string &entry,
                     const std::vector<std::vector<int32_t>> &sequences,
                     const std::vector<std::vector<int32_t>> &types) {
+    auto lock = claim();
     llvm::ArrayRef<float> rows;
     {
       nb::gil_scoped_release unlocked;
@@ -303,12 +319,14 @@ struct PyGeneration {
     loom::setStopTokens(generationOptions,
                         model.tokenizer ? &*model.tokenizer : nullptr,
                         ignoreEos);
+    auto lock = session->claim();
     nb::gil_scoped_release unlocked;
     generation.emplace(take(loom::Generation::start(
         *session->session, *sampler, tokens(prompt), generationOptions)));
   }
 
   int next() {
+    auto lock = session->claim();
     std::optional<int> token;
     {
       nb::gil_scoped_release unlocked;
@@ -657,6 +675,7 @@ NB_MODULE(_loom, m) {
            "token_types"_a)
       .def("reset",
            [](PySession &s) {
+             auto lock = s.claim();
              nb::gil_scoped_release unlocked;
              s.session->reset();
            })

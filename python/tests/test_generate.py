@@ -211,3 +211,31 @@ def test_sessions_run_in_threads(stories):
         t.join()
     for got, want in zip(results, expected):
         assert got.tobytes() == want.tobytes()
+
+
+def test_one_session_in_two_threads_is_an_error_not_a_race(stories):
+    """A session runs one call at a time: a call from a second thread while
+    one runs raises, and the session goes on working."""
+    import threading
+    s = stories.session()
+    # Long enough that the calls overlap (measured: every other one).
+    prompt = stories.tokenizer.encode(PROMPT * 20)
+    expected = stories.session().prefill(prompt)
+    errors, results = [], []
+
+    def run():
+        for _ in range(30):
+            try:
+                results.append(s.prefill(prompt))
+            except loom.LoomError as e:
+                errors.append(str(e))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all("running a call in another thread" in e for e in errors)
+    assert len(results) + len(errors) == 60
+    assert all(r.tobytes() == expected.tobytes() for r in results)
+    assert s.prefill(prompt).tobytes() == expected.tobytes()
