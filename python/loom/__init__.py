@@ -29,6 +29,8 @@ from ._loom import LoomError
 
 __all__ = [
     "LoomError",
+    "define",
+    "ir",
     "Model",
     "Session",
     "Tokenizer",
@@ -185,7 +187,10 @@ class Session:
         the last hidden states (one row per token); ``mlm``, the masked-LM
         logits (one row per token); ``embed``, the sentence embedding (one
         row per sequence)."""
-        if len(sequences) and np.ndim(sequences[0]) == 0:
+        if len(sequences) == 0:
+            raise LoomError("encode takes a sequence of token ids or a list "
+                            "of them, not an empty list")
+        if np.ndim(sequences[0]) == 0:
             sequences = [sequences]
         seqs = [_token_array(s, "encode").tolist() for s in sequences]
         types = ([_token_array(t, "token_types").tolist() for t in token_types]
@@ -331,3 +336,8 @@ def load(path: Union[str, os.PathLike], *, threads: Optional[int] = None,
 @functools.lru_cache(maxsize=None)
 def _known_options() -> Dict[str, Dict[str, str]]:
     return compile_options()
+
+
+# The IR and model-definition modules, as attributes of the package
+# (`loom.ir.parse(...)` after `import loom`).
+from . import define, ir  # noqa: E402

@@ -56,3 +56,7 @@ def test_encoder_errors(bert):
         s.encode([2, 3], entry="embed")
     with pytest.raises(loom.LoomError, match="token types for"):
         s.encode([2, 5, 3], token_types=[[0, 1]])
+    with pytest.raises(loom.LoomError, match="not an empty list"):
+        s.encode([])
+    with pytest.raises(loom.LoomError, match="sequence 0 of the batch has no"):
+        s.encode([[]])

@@ -20,6 +20,12 @@ def test_pipeline_equals_loom_opt(tool):
     assert "loom.attention" in str(module)
 
 
+def test_package_attributes():
+    # `import loom` is enough for loom.ir and loom.define.
+    assert loom.ir is ir
+    assert loom.define.Transformer is not None
+
+
 def test_generic_form_and_contexts():
     text = ATTENTION.read_text()
     a = ir.parse(text, context=ir.Context())
