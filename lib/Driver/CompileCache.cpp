@@ -137,4 +137,15 @@ Expected<std::string> compileCached(const ModelFile &model,
   return std::string(path);
 }
 
+std::string contextCapNote(const ModelFile &model,
+                           const CompileOptions &options, StringRef flag) {
+  if (options.contextLength != 0 ||
+      model.config.contextLength <= kDefaultContextCap)
+    return "";
+  return formatv("a KV cache for {0} positions (the model allows {1}; {2} to "
+                 "change)",
+                 kDefaultContextCap, model.config.contextLength, flag)
+      .str();
+}
+
 } // namespace loom

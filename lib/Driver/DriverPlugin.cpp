@@ -52,14 +52,9 @@ int loom_driver_compile_cached(const loom::ModelFile *model,
   };
   if (Error e = options.validate())
     return fail(std::move(e));
-  if (options.contextLength == 0 &&
-      model->config.contextLength > loom::kDefaultContextCap)
-    message("note",
-            formatv("a KV cache for {0} positions (the model allows "
-                    "{1}; --context-length to change)",
-                    loom::kDefaultContextCap, model->config.contextLength)
-                .str()
-                .c_str());
+  std::string note = loom::contextCapNote(*model, options, "--context-length");
+  if (!note.empty())
+    message("note", note.c_str());
   loom::CacheOptions cache;
   cache.dir = cacheDir ? cacheDir : "";
   cache.disabled = noCache != 0;

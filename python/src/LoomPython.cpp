@@ -160,13 +160,10 @@ struct Model {
     check(loom::validateModel(*file));
     mlir::loom::CompileOptions compileOptions;
     parseCompileOptions(options, compileOptions);
-    if (compileOptions.contextLength == 0 &&
-        file->config.contextLength > loom::kDefaultContextCap)
-      notes.push_back("a KV cache for " +
-                      std::to_string(loom::kDefaultContextCap) +
-                      " positions (the model allows " +
-                      std::to_string(file->config.contextLength) +
-                      "; context_length= to change)");
+    std::string note =
+        loom::contextCapNote(*file, compileOptions, "context_length=");
+    if (!note.empty())
+      notes.push_back(std::move(note));
     loom::CacheOptions cache;
     cache.dir = cacheDir;
     cache.disabled = noCache;

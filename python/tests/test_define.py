@@ -156,3 +156,20 @@ def test_definition_errors(cache_dir):
         odd.compile({})
     with pytest.raises(TypeError, match="unknown compile option 'speed'"):
         GPT.compile(w, speed=3)
+
+
+def test_long_context_is_capped_with_a_note(cache_dir):
+    long = d.Transformer(
+        vocab=16, dim=16, layers=1, context_length=8192,
+        attention=d.Attention(heads=2, positions=d.Rotary()),
+        mlp=d.SwiGLU(hidden=32))
+    rng = np.random.default_rng(2)
+    w = {name: rng.standard_normal(shape).astype(np.float32)
+         for name, (shape, required) in long.weights().items() if required}
+    capped = long.compile(w, cache_dir=cache_dir)
+    assert capped.context_length == 4096
+    assert capped.notes == ["a KV cache for 4096 positions (the model allows "
+                            "8192; context_length= to change)"]
+    asked = long.compile(w, cache_dir=cache_dir, context_length=100)
+    assert asked.context_length == 100
+    assert asked.notes == []

@@ -58,6 +58,15 @@ compileCached(const ModelFile &model, const CompileOptions &options,
               const CacheOptions &cache, bool &fromCache,
               llvm::function_ref<void(llvm::StringRef)> warn);
 
+/// What to tell the user when `options` leave the context length to the
+/// model and the model allows more positions than kDefaultContextCap: "a
+/// KV cache for N positions (the model allows M; FLAG to change)", with
+/// `flag` spelled as the caller's interface spells the option
+/// (`--context-length`, `context_length=`). Empty when the cap does not
+/// apply.
+std::string contextCapNote(const ModelFile &model,
+                           const CompileOptions &options, llvm::StringRef flag);
+
 } // namespace loom
 
 #endif // LOOM_DRIVER_COMPILECACHE_H
