@@ -472,4 +472,41 @@ Expected<std::unique_ptr<ModelFile>> readModelFile(StringRef path) {
             "checkpoint, .safetensors or model.safetensors.index.json)");
 }
 
+Expected<TokenizerData> readTokenizerFile(StringRef path, int64_t vocabSize) {
+  if (!sys::fs::is_directory(path)) {
+    Expected<std::unique_ptr<MemoryBuffer>> buffer = detail::openFile(path);
+    if (!buffer)
+      return buffer.takeError();
+    StringRef data = (*buffer)->getBuffer();
+    bool modelFile = data.starts_with("GGUF") || looksLikeSafetensors(data) ||
+                     (data.size() >= 4 &&
+                      support::endian::read32le(data.data()) == 0x616b3432) ||
+                     sys::path::extension(path) == ".json";
+    if (!modelFile) {
+      // A tokenizer.bin has no magic: its pieces must end with the file.
+      Expected<TokenizerData> all =
+          readLlama2CTokenizer((*buffer)->getMemBufferRef(), 0);
+      if (all && !all->pieces.empty()) {
+        if (vocabSize > 0 && int64_t(all->pieces.size()) > vocabSize) {
+          all->pieces.resize(vocabSize);
+          all->scores.resize(vocabSize);
+        }
+        return all;
+      }
+      std::string why = all ? "no pieces" : toString(all.takeError());
+      // A legacy llama2.c checkpoint has no magic either.
+      if (Expected<std::unique_ptr<ModelFile>> model = readModelFile(path))
+        return detail::fileError(path, "is a model file without a vocabulary "
+                                       "(a llama2.c checkpoint)");
+      else
+        consumeError(model.takeError());
+      return detail::fileError(path,
+                               "is neither a file with a vocabulary nor a "
+                               "llama2.c tokenizer.bin (read as one: " +
+                                   why + ")");
+    }
+  }
+  return readVocabulary(path);
+}
+
 } // namespace loom

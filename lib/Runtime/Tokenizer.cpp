@@ -52,6 +52,17 @@ static std::string formatByte(uint8_t byte) {
 // Tokenizer
 //===----------------------------------------------------------------------===//
 
+Expected<Tokenizer> Tokenizer::create(TokenizerData data, int64_t modelVocab) {
+  std::string source = data.source.empty() ? "<tokenizer>" : data.source;
+  Expected<Tokenizer> tokenizer = create(std::move(data));
+  if (tokenizer && tokenizer->vocabSize() != modelVocab)
+    return createStringError(
+        inconvertibleErrorCode(),
+        source + ": the vocabulary has " + Twine(tokenizer->vocabSize()) +
+            " pieces, the model " + Twine(modelVocab) + " tokens");
+  return tokenizer;
+}
+
 Expected<Tokenizer> Tokenizer::create(TokenizerData data) {
   StringRef source = data.source;
   if (source.empty())

@@ -321,8 +321,9 @@ def load(path: Union[str, os.PathLike], *, threads: Optional[int] = None,
     ``threads`` (:func:`set_threads`), ``cache_dir`` and ``cache=False``
     (compile into a temporary file) as ``loom-run``'s ``--cache-dir`` and
     ``--no-cache``, ``weights`` (an artifact's model file, default the one
-    it was compiled from) and ``tokenizer`` (a llama2.c ``tokenizer.bin``
-    for checkpoints without a vocabulary)."""
+    it was compiled from) and ``tokenizer`` (the vocabulary to use instead
+    of the model file's: a llama2.c ``tokenizer.bin``, for checkpoints
+    without one, or any file with a vocabulary, told apart by content)."""
     text = _options_text(compile_options)
     if threads is not None:
         set_threads(threads)

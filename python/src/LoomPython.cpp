@@ -178,23 +178,16 @@ struct Model {
     compiled = !fromCache;
   }
 
-  /// The tokenizer: the file's, or the one in `path` (a llama2.c
-  /// tokenizer.bin, or any file with a vocabulary).
+  /// The tokenizer: the file's, or the one in `path` (readTokenizerFile: a
+  /// llama2.c tokenizer.bin, or any file with a vocabulary).
   void bindTokenizer(const std::string &path) {
-    loom::TokenizerData vocab = file->tokenizer;
-    if (!path.empty())
-      vocab = llvm::StringRef(path).ends_with(".bin")
-                  ? take(loom::readLlama2CTokenizer(path,
-                                                    artifact->manifest().vocab))
-                  : take(loom::readVocabulary(path));
-    if (!vocab.empty()) {
-      tokenizer.emplace(take(loom::Tokenizer::create(std::move(vocab))));
-      if (tokenizer->vocabSize() != artifact->manifest().vocab)
-        throw LoomError("the tokenizer has " +
-                        std::to_string(tokenizer->vocabSize()) +
-                        " pieces, the model " +
-                        std::to_string(artifact->manifest().vocab) + " tokens");
-    }
+    int64_t modelVocab = artifact->manifest().vocab;
+    loom::TokenizerData vocab =
+        path.empty() ? file->tokenizer
+                     : take(loom::readTokenizerFile(path, modelVocab));
+    if (!vocab.empty())
+      tokenizer.emplace(
+          take(loom::Tokenizer::create(std::move(vocab), modelVocab)));
   }
 };
 

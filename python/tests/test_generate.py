@@ -239,3 +239,32 @@ def test_one_session_in_two_threads_is_an_error_not_a_race(stories):
     assert len(results) + len(errors) == 60
     assert all(r.tobytes() == expected.tobytes() for r in results)
     assert s.prefill(prompt).tobytes() == expected.tobytes()
+
+
+def test_tokenizer_file_told_apart_by_content(models, tmp_path, cache_dir):
+    checkpoint = models / "stories260K.bin"
+    golden = (models / "golden_once_upon_a_time_t0_n64.txt").read_text()
+    for vocab in ("tok512.bin", "stories260K.gguf"):
+        model = loom.load(checkpoint, tokenizer=models / vocab,
+                          cache_dir=cache_dir)
+        assert model.generate(PROMPT, steps=64, temperature=0.0) + "\n" == \
+            golden, vocab
+    # The first 300 pieces of tok512.bin: a sound tokenizer.bin, of
+    # another size than the model's.
+    data = (models / "tok512.bin").read_bytes()
+    at = 4
+    for _ in range(300):
+        at += 8 + int.from_bytes(data[at + 4:at + 8], "little")
+    short = tmp_path / "short.bin"
+    short.write_bytes(data[:at])
+    with pytest.raises(loom.LoomError, match="short.bin: the vocabulary has "
+                       "300 pieces, the model 512 tokens"):
+        loom.load(checkpoint, tokenizer=short, cache_dir=cache_dir)
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(data[:at + 3])
+    with pytest.raises(loom.LoomError, match="cut.bin: is neither a file "
+                       "with a vocabulary nor a llama2.c tokenizer.bin"):
+        loom.load(checkpoint, tokenizer=cut, cache_dir=cache_dir)
+    with pytest.raises(loom.LoomError, match="stories260K.bin: is a model "
+                       "file without a vocabulary"):
+        loom.load(checkpoint, tokenizer=checkpoint, cache_dir=cache_dir)

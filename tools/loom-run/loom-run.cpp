@@ -78,8 +78,10 @@ cl::opt<uint64_t> seed("seed",
                        cl::init(0), cl::cat(category));
 cl::opt<std::string> tokenizerPath(
     "tokenizer",
-    cl::desc("A llama2.c tokenizer.bin, for model files without a vocabulary "
-             "(llama2.c checkpoints)"),
+    cl::desc("The vocabulary to use instead of the model file's: a llama2.c "
+             "tokenizer.bin (for llama2.c checkpoints, which hold none) or "
+             "any file with one (a GGUF, a vocabulary-only GGUF, a Hugging "
+             "Face folder)"),
     cl::value_desc("file"), cl::cat(category));
 cl::opt<std::string> weightsPath(
     "weights",
@@ -118,7 +120,7 @@ cl::opt<bool> tokenizeOnly(
     "tokenize",
     cl::desc("Print the token ids of the -p text (space-separated, one "
              "line) and stop: nothing is compiled, and MODEL may be a "
-             "vocabulary-only GGUF"),
+             "vocabulary-only GGUF or a llama2.c tokenizer.bin"),
     cl::cat(category));
 cl::opt<bool> detokenizeOnly(
     "detokenize",
@@ -359,7 +361,8 @@ static Error runEncoderTool(loom::Session &session,
 }
 
 /// --tokenize and --detokenize: the vocabulary of `path` (a model file, a
-/// vocabulary-only GGUF, or an artifact's model file), or --tokenizer's.
+/// vocabulary-only GGUF, a llama2.c tokenizer.bin, or an artifact's model
+/// file), or --tokenizer's.
 static int runTokenizer(StringRef path) {
   std::string vocabPath = path.str();
   if (loom::isArtifactFile(path)) {
@@ -368,9 +371,9 @@ static int runTokenizer(StringRef path) {
       return fail(toString(loaded.takeError()));
     vocabPath = (*loaded)->manifest().modelPath;
   }
-  Expected<loom::TokenizerData> vocab =
-      tokenizerPath.empty() ? loom::readVocabulary(vocabPath)
-                            : loom::readLlama2CTokenizer(tokenizerPath, 0);
+  Expected<loom::TokenizerData> vocab = loom::readTokenizerFile(
+      tokenizerPath.empty() ? StringRef(vocabPath) : StringRef(tokenizerPath),
+      0);
   if (!vocab)
     return fail(toString(vocab.takeError()));
   // What --chat needs of the vocabulary, kept before it moves into the
@@ -511,14 +514,13 @@ static int runMain(int argc, char **argv) {
   }
   double compileSeconds = loomrun::secondsSince(compileStart);
 
-  // The tokenizer: from the model file, or --tokenizer.
   // The tokenizer: from the model file, or --tokenizer; none with --ids.
   std::optional<loom::Tokenizer> tokenizer;
   if (!printIds || !tokenizerPath.empty() || !model->tokenizer.empty()) {
+    int64_t modelVocab = artifact->manifest().vocab;
     loom::TokenizerData vocab = model->tokenizer;
     if (!tokenizerPath.empty()) {
-      auto t =
-          loom::readLlama2CTokenizer(tokenizerPath, artifact->manifest().vocab);
+      auto t = loom::readTokenizerFile(tokenizerPath, modelVocab);
       if (!t)
         return fail(toString(t.takeError()));
       vocab = std::move(*t);
@@ -526,13 +528,9 @@ static int runMain(int argc, char **argv) {
     if (vocab.empty())
       return fail(model->path + " holds no vocabulary; name a tokenizer with "
                                 "--tokenizer (or work in ids with --ids)");
-    auto created = loom::Tokenizer::create(std::move(vocab));
+    auto created = loom::Tokenizer::create(std::move(vocab), modelVocab);
     if (!created)
       return fail(toString(created.takeError()));
-    if (created->vocabSize() != artifact->manifest().vocab)
-      return fail(
-          fmt::format("the tokenizer has {} pieces, the model {} tokens",
-                      created->vocabSize(), artifact->manifest().vocab));
     tokenizer.emplace(std::move(*created));
   }
   loom::SamplerOptions samplerOptions;

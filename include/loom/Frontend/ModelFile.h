@@ -365,6 +365,13 @@ llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef json,
 /// of the model file readModelFile reads. Fails when the file has none.
 llvm::Expected<TokenizerData> readVocabulary(llvm::StringRef path);
 
+/// The vocabulary in `path`, told apart by its content: a llama2.c
+/// `tokenizer.bin` (pieces to its very end; the first `vocabSize` taken
+/// when there are more, as run.c reads them; 0 takes all), else any file
+/// readVocabulary reads. What `--tokenizer FILE` reads.
+llvm::Expected<TokenizerData> readTokenizerFile(llvm::StringRef path,
+                                                int64_t vocabSize);
+
 /// Reads a llama2.c `tokenizer.bin` (e.g. `tok512.bin`) for `vocabSize` ids;
 /// a `vocabSize` of 0 reads every piece in the file.
 llvm::Expected<TokenizerData> readLlama2CTokenizer(llvm::StringRef path,

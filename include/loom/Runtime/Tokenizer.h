@@ -65,6 +65,12 @@ public:
   /// outside the vocabulary are ignored.
   static llvm::Expected<Tokenizer> create(TokenizerData data);
 
+  /// As create, for a model of `modelVocab` tokens: fails, naming the
+  /// vocabulary's source and both sizes, unless its pieces are exactly the
+  /// model's tokens.
+  static llvm::Expected<Tokenizer> create(TokenizerData data,
+                                          int64_t modelVocab);
+
   /// The token ids of `text`, as run.c's `encode(text, bos, eos)`: BOS if
   /// `bos`; the id of " " (the dummy prefix) if `text` is non-empty; each
   /// UTF-8 character's piece, or its bytes' `<0xNN>` pieces when the
