@@ -45,8 +45,9 @@ Tokens = Union[Sequence[int], np.ndarray]
 def compile_options() -> Dict[str, Dict[str, str]]:
     """Every compile option ``load`` takes, by keyword name (``context_length``
     for ``--context-length``), each with its ``flag``, ``description`` and
-    ``default``: the options of ``loom-compile`` and ``loom-run``, declared
-    once in Loom's C++ (CompileOptions.h)."""
+    ``default``, and the ``value`` it takes as ``--help`` names it (empty
+    for a switch): the options of ``loom-compile`` and ``loom-run``,
+    declared once in Loom's C++ (CompileOptions.h)."""
     defaults = {}
     for item in _loom.default_compile_options().strip("{}").split():
         name, _, value = item.partition("=")
@@ -56,8 +57,9 @@ def compile_options() -> Dict[str, Dict[str, str]]:
             "flag": "--" + flag,
             "description": description,
             "default": defaults.get(flag, ""),
+            "value": value,
         }
-        for flag, description, _ in _loom.compile_options()
+        for flag, description, value in _loom.compile_options()
     }
 
 
@@ -163,6 +165,12 @@ class Session:
         """What binding the weights found suspicious (NaN/inf weights)."""
         return self._native.warnings
 
+    @property
+    def num_token_types(self) -> int:
+        """How many token types (segments) an encoder's ``token_types``
+        may name; 0 for a decoder."""
+        return self._native.num_token_types
+
     def prefill(self, tokens: Tokens, position: int = 0,
                 all_logits: bool = True) -> np.ndarray:
         """Runs ``tokens`` at positions ``position ..`` and returns their
@@ -222,6 +230,10 @@ class Model:
     max_tokens = property(lambda self: self._native.max_tokens,
                           doc="Most tokens one prefill call takes (longer "
                           "prompts run as several calls).")
+    chat_template = property(
+        lambda self: self._native.chat_template,
+        doc="The model file's chat template (tokenizer.chat_template, a "
+        "Jinja2 template; empty when it has none).")
     is_encoder = property(lambda self: self._native.is_encoder,
                           doc="Whether it is an encoder (BERT): encode(), "
                           "not generate().")
@@ -259,7 +271,8 @@ class Model:
                         temperature: float = 1.0, top_p: float = 0.9,
                         top_k: int = 0, seed: int = 0, ignore_eos: bool = False,
                         bos: Optional[bool] = None, parse_special: bool = True,
-                        session: Optional[Session] = None) -> Iterator[int]:
+                        session: Optional[Session] = None
+                        ) -> "_loom.Generation":
         """The token ids after position 0, as ``loom-run --ids`` prints
         them: the prompt's, then sampled ones until ``steps`` positions
         (prompt included; 0: the context) or the stop token (BOS, as
@@ -267,7 +280,12 @@ class Model:
         ``ignore_eos``. ``temperature`` 0 is greedy; ``top_p``, ``top_k``
         and ``seed`` (0: from the clock) as ``loom-run`` takes them. The
         prompt is text (tokenized, BOS as the vocabulary says) or ids. Runs
-        on ``session`` (default: the model's own, reset first)."""
+        on ``session`` (default: the model's own, reset first).
+
+        The iterator also tells ``seed`` (the sampler's, the clock's when
+        ``seed`` is 0: pass it back to repeat a run), ``prompt_tokens``
+        and ``decode_calls`` (so far), as ``loom-run --bench`` counts
+        them."""
         if self.is_encoder:
             raise LoomError(f"{self.path} is an encoder: it does not "
                             "generate; use session().encode()")

@@ -597,9 +597,6 @@ NB_MODULE(_loom, m) {
         "hardware thread).");
   m.def("thread_count", &loom::threadCount);
   m.def("max_thread_count", &loom::maxThreadCount);
-  m.def(
-      "is_artifact",
-      [](const std::string &p) { return loom::isArtifactFile(p); }, "path"_a);
 
   nb::class_<Model>(m, "Model")
       .def_static(

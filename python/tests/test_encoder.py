@@ -50,6 +50,9 @@ def test_batches_pack_like_single_sequences(bert):
 
 def test_encoder_errors(bert):
     s = bert.session()
+    assert s.num_token_types == 2
+    with pytest.raises(loom.LoomError, match="token type"):
+        s.encode([2, 5, 3], token_types=[[0, 1, 2]])
     with pytest.raises(loom.LoomError, match="is an encoder"):
         bert.generate([2, 3])
     with pytest.raises(loom.LoomError, match="masked-LM|pooling|no entry"):

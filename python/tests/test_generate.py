@@ -46,6 +46,20 @@ def test_sampling_equals_loom_run(stories, tool, cache_dir):
     assert (text + "\n").encode() == out
     assert stories.generate(PROMPT, **options) == text  # the seed decides
 
+    # A seed from the clock is told, and repeats the run; the counts are
+    # the prompt's tokens in one prefill and one decode per sampled token.
+    gen = stories.generate_tokens(PROMPT, steps=48, temperature=0.8, seed=0,
+                                  ignore_eos=True)
+    first = list(gen)
+    assert gen.seed != 0
+    prompt = stories.tokenizer.encode(PROMPT)
+    assert gen.prompt_tokens == len(prompt)
+    assert len(first) == 48 and first[:len(prompt) - 1] == prompt[1:]
+    assert gen.decode_calls == 48 - len(prompt)
+    again = stories.generate_tokens(PROMPT, steps=48, temperature=0.8,
+                                    seed=gen.seed, ignore_eos=True)
+    assert list(again) == first
+
 
 def test_logits_equal_loom_run_bit_for_bit(stories, tool, cache_dir, tmp_path):
     dump = tmp_path / "logits.f32"
@@ -107,6 +121,9 @@ def test_config_and_options(stories, models, cache_dir):
     assert options["context_length"]["flag"] == "--context-length"
     assert options["context_length"]["default"] == "0"
     assert options["dtype"]["default"] == "f32"
+    assert options["dtype"]["value"] == "f32|bf16"
+    assert stories.chat_template == ""
+    assert stories.session().num_token_types == 0
     small = loom.load(models / "stories260K.gguf", context_length=64,
                       cache_dir=cache_dir)
     assert small.context_length == 64
