@@ -253,6 +253,70 @@ void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
   }
 }
 
+/// a + b of the lanes `first` and `second` pick from the 16 of (x, y).
+static Value addPicked(OpBuilder &b, Location l, Value x, Value y,
+                       ArrayRef<int64_t> first, ArrayRef<int64_t> second) {
+  return arith::AddFOp::create(b, l,
+                               vector::ShuffleOp::create(b, l, x, y, first),
+                               vector::ShuffleOp::create(b, l, x, y, second));
+}
+
+Value sumLanesOf8(OpBuilder &b, Location l, ArrayRef<Value> accs) {
+  assert(accs.size() == 8 && "eight accumulators");
+  // Halves: [lo(a) + hi(a), lo(c) + hi(c)] for each pair (a, c).
+  SmallVector<Value> halves, quarters;
+  for (int64_t i = 0; i < 8; i += 2)
+    halves.push_back(addPicked(b, l, accs[i], accs[i + 1],
+                               {0, 1, 2, 3, 8, 9, 10, 11},
+                               {4, 5, 6, 7, 12, 13, 14, 15}));
+  // Quarters: lanes 0 + 2 and 1 + 3 of each half, two accumulators' halves
+  // from each operand.
+  for (int64_t i = 0; i < 4; i += 2)
+    quarters.push_back(addPicked(b, l, halves[i], halves[i + 1],
+                                 {0, 1, 4, 5, 8, 9, 12, 13},
+                                 {2, 3, 6, 7, 10, 11, 14, 15}));
+  // Pairs: lane 0 + lane 1 of each quarter.
+  return addPicked(b, l, quarters[0], quarters[1], {0, 2, 4, 6, 8, 10, 12, 14},
+                   {1, 3, 5, 7, 9, 11, 13, 15});
+}
+
+void addTransposedSums(OpBuilder &b, Location l, Value y, ValueRange lead,
+                       Value row0, Value col0, ArrayRef<Value> sums) {
+  assert(sums.size() == 8 && "eight columns");
+  auto pick = [&](Value x, Value z, ArrayRef<int64_t> mask) -> Value {
+    return vector::ShuffleOp::create(b, l, x, z, mask);
+  };
+  // The 8 x 8 transpose as unpcklps/unpckhps, shufps and vperm2f128 do it.
+  SmallVector<Value> t(8), u(8), rows(8);
+  for (int64_t i = 0; i < 8; i += 2) {
+    t[i] = pick(sums[i], sums[i + 1], {0, 8, 1, 9, 4, 12, 5, 13});
+    t[i + 1] = pick(sums[i], sums[i + 1], {2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int64_t i = 0; i < 8; i += 4)
+    for (int64_t j = 0; j < 2; ++j) {
+      u[i + j] = pick(t[i + j], t[i + j + 2], {0, 1, 8, 9, 4, 5, 12, 13});
+      u[i + j + 2] = pick(t[i + j], t[i + j + 2], {2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  // u[0]: rows 0 and 4 of columns 0-3; u[2]: rows 1 and 5; u[1]: rows 2 and
+  // 6; u[3]: rows 3 and 7 (columns 4-7 in u[4..7] alike).
+  int64_t order[4] = {0, 2, 1, 3};
+  for (int64_t i = 0; i < 4; ++i) {
+    Value lo = u[order[i]], hi = u[4 + order[i]];
+    rows[i] = pick(lo, hi, {0, 1, 2, 3, 8, 9, 10, 11});
+    rows[i + 4] = pick(lo, hi, {4, 5, 6, 7, 12, 13, 14, 15});
+  }
+  auto v8 = VectorType::get({8}, b.getF32Type());
+  for (int64_t i = 0; i < 8; ++i) {
+    SmallVector<Value> at(lead.begin(), lead.end());
+    at.append({arith::AddIOp::create(b, l, row0,
+                                     arith::ConstantIndexOp::create(b, l, i)),
+               col0});
+    Value old = vector::LoadOp::create(b, l, v8, y, at);
+    vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, old, rows[i]), y,
+                            at);
+  }
+}
+
 Value dotU8S8Lanes(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
                    Value bv) {
   if (vnni)

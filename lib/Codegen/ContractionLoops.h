@@ -160,6 +160,20 @@ Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
 void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
                   ArrayRef<Value> rows, ArrayRef<Value> cols, ValueRange accs);
 
+/// The lane sums of 8 vector<8xf32> accumulators as one vector, lane i
+/// accumulator i's: a tree of shuffles and adds (21 operations, against 8
+/// reductions of 5 and 8 extractions), summing each accumulator in the order
+/// LLVM expands a reassociable vector.reduction of 8 lanes (halves, then
+/// quarters, then pairs), so the sums equal addBlockSums' bit for bit.
+Value sumLanesOf8(OpBuilder &b, Location l, ArrayRef<Value> accs);
+
+/// y[lead.., row0 + i, col0 + j] += sums[j][i] for 8 rows and 8 columns,
+/// `sums[j]` a vector<8xf32> over the rows (sumLanesOf8): transposed in
+/// registers, so that y is read and written a row of 8 outputs at a time
+/// instead of 64 outputs one row apart.
+void addTransposedSums(OpBuilder &b, Location l, Value y, ValueRange lead,
+                       Value row0, Value col0, ArrayRef<Value> sums);
+
 /// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
 /// signed) with lane i of the result summing bytes 4i..4i+3 (dotU8S8's
 /// lanes are not grouped so without VNNI): lanes 0-3 hold the first 16

@@ -932,13 +932,16 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq,
 /// vpmaddwd (times the groups' scales, into i32 lanes: one vpdpwssd with
 /// VNNI); a super-block's i32 sums and its minimums' (x's group sums
 /// against mn) meet the f32 factors once. With `prefetch` (one token), the
-/// weight rows `ahead` rows on are prefetched at each super-block.
-void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
-                         const DecodedShape &shape, Value sums, Value scales,
-                         int64_t k, bool vnni, ValueRange lead,
-                         ArrayRef<Value> rows, ArrayRef<Value> cols,
-                         bool prefetch) {
-  Value xq = op->getOperand(0), y = op.getDpsInitOperand(0)->get();
+/// weight rows `ahead` rows on are prefetched at each super-block. Returns
+/// the f32 accumulators, vector<8xf32> for output (rows[i], cols[j]) at
+/// i * cols + j, for the caller to sum into y.
+SmallVector<Value> emitInt8SuperBlocks(OpBuilder &builder, Location loc,
+                                       linalg::GenericOp op,
+                                       const DecodedShape &shape, Value sums,
+                                       Value scales, int64_t k, bool vnni,
+                                       ValueRange lead, ArrayRef<Value> rows,
+                                       ArrayRef<Value> cols, bool prefetch) {
+  Value xq = op->getOperand(0);
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
        i16 = builder.getI16Type(), i32 = builder.getI32Type();
   auto lanes = VectorType::get({8}, f32);
@@ -1090,7 +1093,7 @@ void emitInt8SuperBlocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         }
         scf::YieldOp::create(b, l, next);
       });
-  addBlockSums(builder, loc, y, lead, rows, cols, loop.getResults());
+  return SmallVector<Value>(loop.getResults());
 }
 
 /// Tokens per AMX tile (rows of the left operand).
@@ -1417,9 +1420,19 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     // against 0.80x and 0.71x with two rows and 0.58x and 0.63x with four;
     // the rows' prefetch ahead is worth as much again: two rows without it
     // measured 0.55x and 0.44x).
+    //
+    // Several tokens on 512-bit vectors: blocks of 8 tokens x 8 rows, each
+    // row an 8 x 1 register block after the other, their sums transposed
+    // so that y is written 8 outputs of a token at a time, and the 8
+    // tokens' activations read from L1 for the 8 rows. (With one weight
+    // row per block, the lane sums and y's outputs one token apart took a
+    // fifth of stories110M's Q6_K prefill, and every block read its
+    // tokens' activations from L2 again.)
     int64_t k = target.avx512bw ? 2 : 1;
+    bool rowsInTurn = k == 2 && !oneToken;
     int64_t tileRows = oneToken ? 1 : k == 2 ? 8 : 2;
-    int64_t tileCols = oneToken ? (k == 2 ? 1 : 2) : k == 1 ? 2 : 1;
+    int64_t tileCols = oneToken ? (k == 2 ? 1 : 2) : k == 1 ? 2 : 8;
+    bool dotVnni = k == 2 ? target.avx512vnni : target.vnni;
     Value scales;
     Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0), &scales,
                            op->getOperand(1));
@@ -1433,9 +1446,35 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
                      : Value(),
         [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
             ArrayRef<Value> colIdx) {
-          emitInt8SuperBlocks(b, l, op, *shape, sums, scales, k,
-                              k == 2 ? target.avx512vnni : target.vnni, lead,
-                              rowIdx, colIdx, oneToken);
+          if (!rowsInTurn || colIdx.size() == 1) {
+            addBlockSums(b, l, y, lead, rowIdx, colIdx,
+                         emitInt8SuperBlocks(b, l, op, *shape, sums, scales, k,
+                                             dotVnni, lead, rowIdx, colIdx,
+                                             oneToken));
+            return;
+          }
+          // The columns in turn, their lane sums passed down 8 registers
+          // (after the loop, column j's in the j-th).
+          auto lanes = VectorType::get({8}, b.getF32Type());
+          Value zero = arith::ConstantOp::create(
+              b, l, DenseElementsAttr::get(lanes, 0.0f));
+          auto c = [&](int64_t v) {
+            return arith::ConstantIndexOp::create(b, l, v);
+          };
+          auto columns = scf::ForOp::create(
+              b, l, c(0), c(colIdx.size()), c(1),
+              SmallVector<Value>(colIdx.size(), zero),
+              [&](OpBuilder &cb, Location cl, Value j, ValueRange queue) {
+                Value n = arith::AddIOp::create(cb, cl, colIdx.front(), j);
+                SmallVector<Value> accs =
+                    emitInt8SuperBlocks(cb, cl, op, *shape, sums, scales, k,
+                                        dotVnni, lead, rowIdx, {n}, false);
+                SmallVector<Value> next(queue.drop_front());
+                next.push_back(sumLanesOf8(cb, cl, accs));
+                scf::YieldOp::create(cb, cl, next);
+              });
+          addTransposedSums(b, l, y, lead, rowIdx.front(), colIdx.front(),
+                            SmallVector<Value>(columns.getResults()));
         });
     memref::DeallocOp::create(rewriter, loc, scales);
     memref::DeallocOp::create(rewriter, loc, sums);

@@ -1,0 +1,44 @@
+// RUN: loom-opt %s --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
+// RUN:   --loom-set-target=cpu=znver4 --loom-parallelize-contractions="cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=ZMM
+// RUN: loom-opt %s --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
+// RUN:   --loom-set-target=cpu=x86-64-v3 --loom-parallelize-contractions="cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=YMM
+
+// A Q6_K linear layer over 16 tokens with 8-bit activations (llama.cpp's
+// q8_K: one scale per super-block of 256), summed per super-block in
+// integers.
+//
+// On 512-bit vectors: blocks of 8 tokens x 8 weight rows. The rows take
+// their turn in a loop, each an 8 x 1 register block (vpmaddubsw and
+// vpdpwssd on 64 bytes); each row's 8 accumulators are summed into one
+// vector (lane t: token t's sum), passed down a queue of 8 registers. After
+// the loop the 8 x 8 sums are transposed, and y is read and written a
+// token's 8 outputs at a time. Edge blocks (none here) sum one output at a
+// time.
+// ZMM-LABEL: func.func @linear_q6k
+//       ZMM:   scf.parallel (%{{.+}}, %{{.+}}) = (%c0, %c0) to (%c2, %c2)
+//       ZMM:     scf.if
+//       ZMM:       %{{.+}}:8 = scf.for %{{.+}} = %c0 to %c8 step %c1 iter_args(%[[Q0:[^ ]+]] = %{{.+}}, %[[Q1:[^ ]+]] = %{{.+}}, %[[Q2:[^ ]+]] = %{{.+}}, %[[Q3:[^ ]+]] = %{{.+}}, %[[Q4:[^ ]+]] = %{{.+}}, %[[Q5:[^ ]+]] = %{{.+}}, %[[Q6:[^ ]+]] = %{{.+}}, %[[Q7:[^ ]+]] = %{{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+//   ZMM-COUNT-8:     llvm.call_intrinsic "llvm.x86.avx512.vpdpwssd.512"
+//   ZMM-NOT:         vector.reduction
+//       ZMM:         scf.yield %[[Q1]], %[[Q2]], %[[Q3]], %[[Q4]], %[[Q5]], %[[Q6]], %[[Q7]], %{{.+}} : vector<8xf32>
+//   ZMM-NOT:       vector.reduction
+//   ZMM-COUNT-8:   vector.store %{{.+}} : memref<1x16x16xf32>, vector<8xf32>
+//       ZMM:     } else {
+//       ZMM:       vector.reduction <add>
+//
+// On 256-bit vectors (16 registers): blocks of 2 tokens x 2 rows, each
+// output's lanes reduced and added to y on its own.
+// YMM-LABEL: func.func @linear_q6k
+//       YMM:   scf.parallel (%{{.+}}, %{{.+}}) = (%c0, %c0) to (%c8, %c8)
+//       YMM:     scf.if
+//       YMM:       llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+//   YMM-COUNT-4:   vector.reduction <add>
+//   YMM-NOT:   scf.for {{.+}} iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
+  %raw = loom.weight "w" : tensor<16x1x210xi8>
+  %w = loom.dequantize %raw format = q6_k : tensor<16x1x210xi8> -> tensor<16x256xf32>
+  %y = loom.linear %x, %w : (tensor<1x16x256xf32>, tensor<16x256xf32>) -> tensor<1x16x16xf32>
+  return %y : tensor<1x16x16xf32>
+}
