@@ -214,12 +214,15 @@ Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
 
 Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
               Value bv) {
-  auto v8i32 = VectorType::get({8}, b.getI32Type());
-  if (vnni)
+  if (vnni) {
+    bool wide = cast<VectorType>(acc.getType()).getNumElements() == 16;
     return LLVM::CallIntrinsicOp::create(
-               b, l, v8i32, b.getStringAttr("llvm.x86.avx512.vpdpbusd.256"),
+               b, l, acc.getType(),
+               b.getStringAttr(wide ? "llvm.x86.avx512.vpdpbusd.512"
+                                    : "llvm.x86.avx512.vpdpbusd.256"),
                ValueRange{acc, a, bv})
         .getResult(0);
+  }
   auto v32i32 = VectorType::get({32}, b.getI32Type());
   Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
                                   arith::ExtSIOp::create(b, l, v32i32, bv));

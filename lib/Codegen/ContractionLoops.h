@@ -151,7 +151,9 @@ Value dotWd(OpBuilder &b, Location l, Value acc, Value a, Value bv);
 /// AVX-VNNI's vpdpbusd (the upstream x86vector dialect has only
 /// AVX-VNNI-INT8's signed x signed form, which most x86 CPUs lack);
 /// otherwise widened to i32 and summed in groups, which also leaves each
-/// lane's sum exact: only the sum of all lanes is used.
+/// lane's sum exact: only the sum of all lanes is used. With `vnni`, a
+/// vector<16xi32> `acc` (64 bytes each in `a` and `bv`) takes the 512-bit
+/// vpdpbusd.
 Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
               Value bv);
 

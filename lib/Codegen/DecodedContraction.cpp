@@ -1096,6 +1096,275 @@ SmallVector<Value> emitInt8SuperBlocks(OpBuilder &builder, Location loc,
   return SmallVector<Value>(loop.getResults());
 }
 
+/// Weight rows per block of the rows-in-lanes K-quant kernel: the i32 lanes
+/// of a 512-bit vector.
+constexpr int64_t kLaneRows = 16;
+/// Tokens per register block of it (3 x 8 accumulators).
+constexpr int64_t kLaneTokens = 8;
+/// Tokens from which a K-quant prefill takes the rows-in-lanes kernel: its
+/// decode of each block of rows into a scratch buffer pays off over about
+/// 20 tokens.
+constexpr int64_t kLaneMinTokens = 32;
+
+/// y[.., s, n] += x . K-quant weight rows on AVX512-VNNI, 8-bit activations
+/// whose super-blocks share one scale, with the weight rows in the lanes:
+/// 16 rows per task, decoded once into a scratch buffer of 4-byte groups
+/// interleaved row by row ([super-block][k / 4][16 rows] i32), their groups'
+/// scales, minimums and factors beside them; then for each block of
+/// kLaneTokens tokens and each group of 16 values, 4 vpdpbusd of the rows'
+/// bytes by a token's 4 bytes broadcast (64 products each, against
+/// vpmaddubsw + vpdpwssd for as many), the group's i32 sums times its
+/// scales (vpmulld), the minimums by vpdpwssd of the rows' minimum pairs by
+/// the token's group-sum pair broadcast, and per super-block
+///
+///   acc += x.d * (d * sums - dmin * minimums)
+///
+/// on 16 f32 lanes, one per row: no lane sums, and y is written 16 outputs
+/// of a token at a time. The integers are those of emitInt8SuperBlocks;
+/// the f32 work meets them per super-block whole (not per lane), so the
+/// outputs round differently (and no worse).
+void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
+                        const DecodedShape &shape, Value sums, Value scales,
+                        ArrayRef<Value> leadSizes, Value sSize, int64_t nSize) {
+  Value xq = op->getOperand(0), y = op.getDpsInitOperand(0)->get();
+  Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
+       i16 = builder.getI16Type(), i32 = builder.getI32Type();
+  int64_t sbs = shape.blocks / shape.perBlock;
+  bool dminIsD =
+      shape.format == BlockFormat::q6_k || shape.format == BlockFormat::q3_k;
+  auto v16i32 = VectorType::get({kLaneRows}, i32);
+  auto v64i8 = VectorType::get({4 * kLaneRows}, i8);
+  auto v32i16 = VectorType::get({2 * kLaneRows}, i16);
+  auto v16f32 = VectorType::get({kLaneRows}, f32);
+  auto cidx = [](OpBuilder &b, Location l, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, l, v);
+  };
+  // A 4-byte group of `from` at `at` (an i8 or i16 memref) in every lane.
+  auto broadcast4 = [&](OpBuilder &b, Location l, Value from, ValueRange at,
+                        VectorType as) {
+    Type element = cast<MemRefType>(from.getType()).getElementType();
+    int64_t n = 32 / element.getIntOrFloatBitWidth();
+    Value v =
+        vector::LoadOp::create(b, l, VectorType::get({n}, element), from, at);
+    Value word = vector::ExtractOp::create(
+        b, l, vector::BitCastOp::create(b, l, VectorType::get({1}, i32), v),
+        ArrayRef<int64_t>{0});
+    return vector::BitCastOp::create(
+        b, l, as, vector::BroadcastOp::create(b, l, v16i32, word));
+  };
+
+  SmallVector<Value> lower(leadSizes.size() + 1, cidx(builder, loc, 0));
+  SmallVector<Value> steps(leadSizes.size() + 1, cidx(builder, loc, 1));
+  SmallVector<Value> upper(leadSizes.begin(), leadSizes.end());
+  upper.push_back(cidx(builder, loc, nSize / kLaneRows));
+  auto parallel = scf::ParallelOp::create(
+      builder, loc, lower, upper, steps,
+      [&](OpBuilder &b, Location l, ValueRange ivs) {
+        ValueRange lead = ivs.drop_back();
+        Value n0 =
+            arith::MulIOp::create(b, l, ivs.back(), cidx(b, l, kLaneRows));
+        auto scratch = [&](ArrayRef<int64_t> shapeOf, Type element) {
+          return memref::AllocOp::create(b, l,
+                                         MemRefType::get(shapeOf, element),
+                                         ValueRange{}, b.getI64IntegerAttr(64));
+        };
+        Value w = scratch({sbs, 64, kLaneRows}, i32);
+        Value sc = scratch({sbs, 16, kLaneRows}, i32);
+        Value mn = scratch({sbs, 8, kLaneRows}, i32);
+        Value dAll = scratch({sbs, 2, kLaneRows}, f32);
+
+        // The 16 rows, decoded: row r's values, scales, minimum pairs and
+        // factors in lane r.
+        scf::ForOp::create(
+            b, l, cidx(b, l, 0), cidx(b, l, kLaneRows), cidx(b, l, 1),
+            ValueRange{}, [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+              Value n = arith::AddIOp::create(rb, rl, n0, r);
+              scf::ForOp::create(
+                  rb, rl, cidx(rb, rl, 0), cidx(rb, rl, sbs), cidx(rb, rl, 1),
+                  ValueRange{},
+                  [&](OpBuilder &gb, Location gl, Value g, ValueRange) {
+                    auto put = [&](Value v, Value into, int64_t at) {
+                      memref::StoreOp::create(
+                          gb, gl, v, into, ValueRange{g, cidx(gb, gl, at), r});
+                    };
+                    SuperInts f = BlockDecoder(gb, gl, shape, n, g, 0)
+                                      .superInts(shape.format);
+                    for (int64_t q = 0; q < 16; ++q)
+                      put(vector::ExtractOp::create(gb, gl, f.sc,
+                                                    ArrayRef<int64_t>{q}),
+                          sc, q);
+                    Value pairs = vector::BitCastOp::create(
+                        gb, gl, VectorType::get({8}, i32),
+                        arith::TruncIOp::create(
+                            gb, gl, VectorType::get({16}, i16), f.mn));
+                    for (int64_t p = 0; p < 8; ++p)
+                      put(vector::ExtractOp::create(gb, gl, pairs,
+                                                    ArrayRef<int64_t>{p}),
+                          mn, p);
+                    put(f.d, dAll, 0);
+                    put(f.dmin, dAll, 1);
+                    for (int64_t j = 0; j < 8; ++j) {
+                      Value words = vector::BitCastOp::create(
+                          gb, gl, VectorType::get({8}, i32),
+                          BlockDecoder(gb, gl, shape, n, g, j)
+                              .superValues(shape.format));
+                      for (int64_t q = 0; q < 8; ++q)
+                        put(vector::ExtractOp::create(gb, gl, words,
+                                                      ArrayRef<int64_t>{q}),
+                            w, 8 * j + q);
+                    }
+                    scf::YieldOp::create(gb, gl);
+                  });
+              scf::YieldOp::create(rb, rl);
+            });
+
+        // `count` tokens from t0 against the 16 rows.
+        auto tokens = [&](OpBuilder &tb, Location tl, Value t0, int64_t count) {
+          auto token = [&](OpBuilder &ob, Location ol, int64_t t) {
+            return arith::AddIOp::create(ob, ol, t0, cidx(ob, ol, t));
+          };
+          Value zeroF = arith::ConstantOp::create(
+              tb, tl, DenseElementsAttr::get(v16f32, 0.0f));
+          Value zeroI = arith::ConstantOp::create(
+              tb, tl, DenseElementsAttr::get(v16i32, tb.getI32IntegerAttr(0)));
+          auto superBlocks = scf::ForOp::create(
+              tb, tl, cidx(tb, tl, 0), cidx(tb, tl, sbs), cidx(tb, tl, 1),
+              SmallVector<Value>(count, zeroF),
+              [&](OpBuilder &gb, Location gl, Value g, ValueRange accs) {
+                Value first = arith::MulIOp::create(gb, gl, g, cidx(gb, gl, 8));
+                // Blocks j of 32 values, groups 2j and 2j + 1.
+                auto blocks = scf::ForOp::create(
+                    gb, gl, cidx(gb, gl, 0), cidx(gb, gl, 8), cidx(gb, gl, 1),
+                    SmallVector<Value>(count, zeroI),
+                    [&](OpBuilder &jb, Location jl, Value j, ValueRange ints) {
+                      SmallVector<Value> next(ints);
+                      Value blk = arith::AddIOp::create(jb, jl, first, j);
+                      for (int64_t h = 0; h < 2; ++h) {
+                        Value group = arith::AddIOp::create(
+                            jb, jl,
+                            arith::MulIOp::create(jb, jl, j, cidx(jb, jl, 2)),
+                            cidx(jb, jl, h));
+                        SmallVector<Value> dots(count, zeroI);
+                        for (int64_t q = 0; q < 4; ++q) {
+                          Value kq = arith::AddIOp::create(
+                              jb, jl,
+                              arith::MulIOp::create(jb, jl, group,
+                                                    cidx(jb, jl, 4)),
+                              cidx(jb, jl, q));
+                          Value rowsBytes = vector::BitCastOp::create(
+                              jb, jl, v64i8,
+                              vector::LoadOp::create(
+                                  jb, jl, v16i32, w,
+                                  ValueRange{g, kq, cidx(jb, jl, 0)}));
+                          for (int64_t t = 0; t < count; ++t) {
+                            SmallVector<Value> at(lead.begin(), lead.end());
+                            at.append({token(jb, jl, t), blk,
+                                       cidx(jb, jl, 16 * h + 4 * q)});
+                            dots[t] = dotU8S8(
+                                jb, jl, /*vnni=*/true, dots[t], rowsBytes,
+                                broadcast4(jb, jl, xq, at, v64i8));
+                          }
+                        }
+                        Value scale = vector::LoadOp::create(
+                            jb, jl, v16i32, sc,
+                            ValueRange{g, group, cidx(jb, jl, 0)});
+                        for (int64_t t = 0; t < count; ++t)
+                          next[t] = arith::AddIOp::create(
+                              jb, jl, next[t],
+                              arith::MulIOp::create(jb, jl, dots[t], scale));
+                      }
+                      scf::YieldOp::create(jb, jl, next);
+                    });
+                // The minimums: group pairs (2p, 2p + 1).
+                SmallVector<Value> mins(count, zeroI);
+                for (int64_t p = 0; p < 8; ++p) {
+                  Value pairs = vector::BitCastOp::create(
+                      gb, gl, v32i16,
+                      vector::LoadOp::create(
+                          gb, gl, v16i32, mn,
+                          ValueRange{g, cidx(gb, gl, p), cidx(gb, gl, 0)}));
+                  for (int64_t t = 0; t < count; ++t) {
+                    SmallVector<Value> at(lead.begin(), lead.end());
+                    at.append({token(gb, gl, t), g, cidx(gb, gl, 2 * p)});
+                    mins[t] =
+                        dotWd(gb, gl, mins[t],
+                              broadcast4(gb, gl, sums, at, v32i16), pairs);
+                  }
+                }
+                Value d = vector::LoadOp::create(
+                    gb, gl, v16f32, dAll,
+                    ValueRange{g, cidx(gb, gl, 0), cidx(gb, gl, 0)});
+                Value negDmin;
+                if (!dminIsD)
+                  negDmin = arith::NegFOp::create(
+                      gb, gl,
+                      vector::LoadOp::create(
+                          gb, gl, v16f32, dAll,
+                          ValueRange{g, cidx(gb, gl, 1), cidx(gb, gl, 0)}));
+                SmallVector<Value> next;
+                for (int64_t t = 0; t < count; ++t) {
+                  Value dot = blocks.getResult(t);
+                  Value part;
+                  if (dminIsD) {
+                    part = arith::MulFOp::create(
+                        gb, gl,
+                        arith::SIToFPOp::create(
+                            gb, gl, v16f32,
+                            arith::SubIOp::create(gb, gl, dot, mins[t])),
+                        d);
+                  } else {
+                    part = vector::FMAOp::create(
+                        gb, gl,
+                        arith::SIToFPOp::create(gb, gl, v16f32, mins[t]),
+                        negDmin,
+                        arith::MulFOp::create(
+                            gb, gl,
+                            arith::SIToFPOp::create(gb, gl, v16f32, dot), d));
+                  }
+                  SmallVector<Value> at(lead.begin(), lead.end());
+                  at.append({token(gb, gl, t), g});
+                  Value dx = vector::BroadcastOp::create(
+                      gb, gl, v16f32,
+                      memref::LoadOp::create(gb, gl, scales, at));
+                  next.push_back(
+                      vector::FMAOp::create(gb, gl, part, dx, accs[t]));
+                }
+                scf::YieldOp::create(gb, gl, next);
+              });
+          for (int64_t t = 0; t < count; ++t) {
+            SmallVector<Value> at(lead.begin(), lead.end());
+            at.append({token(tb, tl, t), n0});
+            Value old = vector::LoadOp::create(tb, tl, v16f32, y, at);
+            vector::StoreOp::create(
+                tb, tl,
+                arith::AddFOp::create(tb, tl, old, superBlocks.getResult(t)), y,
+                at);
+          }
+        };
+        Value whole = arith::MulIOp::create(
+            b, l, arith::DivUIOp::create(b, l, sSize, cidx(b, l, kLaneTokens)),
+            cidx(b, l, kLaneTokens));
+        scf::ForOp::create(
+            b, l, cidx(b, l, 0), whole, cidx(b, l, kLaneTokens), ValueRange{},
+            [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
+              tokens(tb, tl, t0, kLaneTokens);
+              scf::YieldOp::create(tb, tl);
+            });
+        scf::ForOp::create(
+            b, l, whole, sSize, cidx(b, l, 1), ValueRange{},
+            [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
+              tokens(tb, tl, t0, 1);
+              scf::YieldOp::create(tb, tl);
+            });
+        for (Value v : {w, sc, mn, dAll})
+          memref::DeallocOp::create(b, l, v);
+        scf::ReduceOp::create(b, l);
+      });
+  // For the runtime's task sizes: the work of one task's block of rows.
+  parallel->setAttr(loom::kTileWorkAttr,
+                    builder.getI64IntegerAttr(kLaneRows * shape.blocks * 32));
+}
+
 /// Tokens per AMX tile (rows of the left operand).
 constexpr int64_t kAmxTokens = 16;
 
@@ -1436,6 +1705,22 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     Value scales;
     Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0), &scales,
                            op->getOperand(1));
+    // Enough tokens on AVX512-VNNI: the rows-in-lanes kernel; the blocks
+    // below otherwise.
+    int64_t nSize = yType.getDimSize(rank - 1);
+    std::optional<OpBuilder::InsertionGuard> guard;
+    if (target.avx512vnni && !oneToken && !ShapedType::isDynamic(nSize) &&
+        nSize % kLaneRows == 0) {
+      Value many = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::uge, dim(rank - 2),
+          arith::ConstantIndexOp::create(rewriter, loc, kLaneMinTokens));
+      auto choice = scf::IfOp::create(rewriter, loc, many, /*else=*/true);
+      guard.emplace(rewriter);
+      rewriter.setInsertionPoint(choice.thenBlock()->getTerminator());
+      emitKQuantRowLanes(rewriter, loc, op, *shape, sums, scales, leadSizes,
+                         dim(rank - 2), nSize);
+      rewriter.setInsertionPoint(choice.elseBlock()->getTerminator());
+    }
     emitBlockedLoops(
         rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), tileRows,
         tileCols, tileRows * tileCols * 32,
@@ -1476,6 +1761,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
           addTransposedSums(b, l, y, lead, rowIdx.front(), colIdx.front(),
                             SmallVector<Value>(columns.getResults()));
         });
+    guard.reset();
     memref::DeallocOp::create(rewriter, loc, scales);
     memref::DeallocOp::create(rewriter, loc, sums);
     rewriter.eraseOp(op);

@@ -1,7 +1,7 @@
-// RUN: loom-opt %s --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
 // RUN:   --loom-set-target=cpu=znver4 --loom-parallelize-contractions="cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=ZMM
-// RUN: loom-opt %s --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
+// RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
 // RUN:   --loom-set-target=cpu=x86-64-v3 --loom-parallelize-contractions="cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=YMM
 
@@ -9,7 +9,8 @@
 // q8_K: one scale per super-block of 256), summed per super-block in
 // integers.
 //
-// On 512-bit vectors: blocks of 8 tokens x 8 weight rows. The rows take
+// On 512-bit vectors, fewer than 32 tokens: blocks of 8 tokens x 8 weight
+// rows. The rows take
 // their turn in a loop, each an 8 x 1 register block (vpmaddubsw and
 // vpdpwssd on 64 bytes); each row's 8 accumulators are summed into one
 // vector (lane t: token t's sum), passed down a queue of 8 registers. After
@@ -41,4 +42,56 @@ func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
   %w = loom.dequantize %raw format = q6_k : tensor<16x1x210xi8> -> tensor<16x256xf32>
   %y = loom.linear %x, %w : (tensor<1x16x256xf32>, tensor<16x256xf32>) -> tensor<1x16x16xf32>
   return %y : tensor<1x16x16xf32>
+}
+
+// -----
+
+// A Q4_K layer over any number of tokens on AVX512-VNNI: 32 tokens or more
+// take the rows-in-lanes kernel, fewer the blocks above. Each task (2 here,
+// 16 weight rows each) decodes its rows once into scratch buffers (values
+// as 4-byte groups with the 16 rows side by side, the groups' scales and
+// minimum pairs, d and dmin); then blocks of 8 tokens (the rest one at a
+// time) run the super-blocks (f32 accumulators, one lane per row) and their
+// blocks of 32 values (i32 sums): per group of 16 values 4 vpdpbusd of the
+// rows' bytes by a token's 4 bytes broadcast, times the groups' scales;
+// per super-block the minimums by vpdpwssd, then
+// acc += x.d * (d * sums - dmin * minimums); y is written 16 outputs of a
+// token at a time.
+// ZMM-LABEL: func.func @linear_q4k_many
+//       ZMM:   %[[MANY:.+]] = arith.cmpi uge, %{{.+}}, %c32 : index
+//       ZMM:   scf.if %[[MANY]] {
+//       ZMM:     scf.parallel (%{{.+}}) = (%c0) to (%c2) step (%c1) {
+//       ZMM:       %[[W:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x64x16xi32>
+//       ZMM:       %[[SC:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x16x16xi32>
+//       ZMM:       %[[MN:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x16xi32>
+//       ZMM:       %[[D:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
+//       ZMM:       scf.for %{{.+}} = %c0 to %c16 step %c1 {
+//       ZMM:         memref.store %{{.+}}, %[[W]]
+//       ZMM:       scf.for %[[T0:.+]] = %c0 to %{{.+}} step %c8 {
+//       ZMM:         %{{.+}}:8 = scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
+//       ZMM:           %{{.+}}:8 = scf.for %{{.+}} = %c0 to %c8 step %c1 iter_args({{.+}}) -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>) {
+//       ZMM:             vector.load %[[W]]
+//   ZMM-COUNT-8:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+//       ZMM:             vector.load %[[SC]]
+//   ZMM-COUNT-8:         arith.muli {{.+}} : vector<16xi32>
+//       ZMM:           vector.load %[[MN]]
+//   ZMM-COUNT-8:       llvm.call_intrinsic "llvm.x86.avx512.vpdpwssd.512"
+//       ZMM:           arith.negf
+//       ZMM:           vector.fma
+//   ZMM-COUNT-8:     vector.store %{{.+}} : memref<1x?x32xf32>, vector<16xf32>
+//       ZMM:       scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c1 {
+//       ZMM:       memref.dealloc %[[W]]
+//       ZMM:   } else {
+//       ZMM:     scf.parallel
+//
+// Without AVX512-VNNI: the blocks, whatever the tokens.
+// YMM-LABEL: func.func @linear_q4k_many
+//   YMM-NOT:   vpdpbusd.512
+//       YMM:   llvm.x86.avx2.pmadd.ub.sw
+//   YMM-NOT:   vpdpbusd.512
+func.func @linear_q4k_many(%x: tensor<1x?x512xf32>) -> tensor<1x?x32xf32> {
+  %raw = loom.weight "w" : tensor<32x2x144xi8>
+  %w = loom.dequantize %raw format = q4_k : tensor<32x2x144xi8> -> tensor<32x512xf32>
+  %y = loom.linear %x, %w : (tensor<1x?x512xf32>, tensor<32x512xf32>) -> tensor<1x?x32xf32>
+  return %y : tensor<1x?x32xf32>
 }

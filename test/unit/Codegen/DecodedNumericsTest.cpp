@@ -10,7 +10,8 @@
 // independently of Loom's decoder): for one token (the decode lowering),
 // for 7 (register blocks of tokens and a remainder) and 37 (on a host with
 // AMX-INT8, two tiles of 16 tokens for the K-quants and 5 more on the
-// vector path), with 8-bit activations
+// vector path; with AVX512-VNNI, the K-quants' rows-in-lanes kernel: 4
+// blocks of 8 tokens and 5 one at a time), with 8-bit activations
 // (the reference quantizes x exactly as Loom does: blocks of 32, for the
 // K-quants super-blocks of 256 sharing one scale as llama.cpp's q8_K, so
 // the only difference is f32 summation) and with f32 activations. Tolerance:
@@ -272,6 +273,13 @@ TEST_P(DecodedNumerics, MatchesReference) {
     EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbsud.internal"),
               std::string::npos)
         << "no AMX tile multiply for " << c.tokens << " tokens";
+  // Elsewhere with AVX512-VNNI, 32 tokens or more take the rows-in-lanes
+  // kernel (512-bit vpdpbusd of weight rows by a token's broadcast bytes).
+  else if (c.int8 && c.tokens >= 32 && f.values == 256 &&
+           host.lookup("avx512vnni"))
+    EXPECT_NE((*kernel)->lowered().find("llvm.x86.avx512.vpdpbusd.512"),
+              std::string::npos)
+        << "no rows-in-lanes kernel for " << c.tokens << " tokens";
   std::vector<float> y(c.tokens * kRows, 0.0f);
   std::deque<::loom::testing::MemRefDescriptor> ds;
   ds.emplace_back(x.data(), std::vector<int64_t>{1, c.tokens, kK});
