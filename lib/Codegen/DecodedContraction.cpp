@@ -1174,48 +1174,77 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
         Value dAll = scratch({sbs, 2, kLaneRows}, f32);
 
         // The 16 rows, decoded: row r's values, scales, minimum pairs and
-        // factors in lane r.
+        // factors in lane r. Each row's are staged whole, then the 16 rows
+        // transposed 8 lanes at a time.
+        Value valuesIn = scratch({8, kLaneRows, 8}, i32);
+        Value scalesIn = scratch({kLaneRows, 16}, i32);
+        Value pairsIn = scratch({kLaneRows, 8}, i32);
+        auto v8i32 = VectorType::get({8}, i32);
         scf::ForOp::create(
-            b, l, cidx(b, l, 0), cidx(b, l, kLaneRows), cidx(b, l, 1),
-            ValueRange{}, [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
-              Value n = arith::AddIOp::create(rb, rl, n0, r);
+            b, l, cidx(b, l, 0), cidx(b, l, sbs), cidx(b, l, 1), ValueRange{},
+            [&](OpBuilder &gb, Location gl, Value g, ValueRange) {
               scf::ForOp::create(
-                  rb, rl, cidx(rb, rl, 0), cidx(rb, rl, sbs), cidx(rb, rl, 1),
-                  ValueRange{},
-                  [&](OpBuilder &gb, Location gl, Value g, ValueRange) {
-                    auto put = [&](Value v, Value into, int64_t at) {
-                      memref::StoreOp::create(
-                          gb, gl, v, into, ValueRange{g, cidx(gb, gl, at), r});
-                    };
-                    SuperInts f = BlockDecoder(gb, gl, shape, n, g, 0)
+                  gb, gl, cidx(gb, gl, 0), cidx(gb, gl, kLaneRows),
+                  cidx(gb, gl, 1), ValueRange{},
+                  [&](OpBuilder &rb, Location rl, Value r, ValueRange) {
+                    Value n = arith::AddIOp::create(rb, rl, n0, r);
+                    SuperInts f = BlockDecoder(rb, rl, shape, n, g, 0)
                                       .superInts(shape.format);
-                    for (int64_t q = 0; q < 16; ++q)
-                      put(vector::ExtractOp::create(gb, gl, f.sc,
-                                                    ArrayRef<int64_t>{q}),
-                          sc, q);
+                    vector::StoreOp::create(rb, rl, f.sc, scalesIn,
+                                            ValueRange{r, cidx(rb, rl, 0)});
                     Value pairs = vector::BitCastOp::create(
-                        gb, gl, VectorType::get({8}, i32),
+                        rb, rl, v8i32,
                         arith::TruncIOp::create(
-                            gb, gl, VectorType::get({16}, i16), f.mn));
-                    for (int64_t p = 0; p < 8; ++p)
-                      put(vector::ExtractOp::create(gb, gl, pairs,
-                                                    ArrayRef<int64_t>{p}),
-                          mn, p);
-                    put(f.d, dAll, 0);
-                    put(f.dmin, dAll, 1);
-                    for (int64_t j = 0; j < 8; ++j) {
-                      Value words = vector::BitCastOp::create(
-                          gb, gl, VectorType::get({8}, i32),
-                          BlockDecoder(gb, gl, shape, n, g, j)
-                              .superValues(shape.format));
-                      for (int64_t q = 0; q < 8; ++q)
-                        put(vector::ExtractOp::create(gb, gl, words,
-                                                      ArrayRef<int64_t>{q}),
-                            w, 8 * j + q);
-                    }
-                    scf::YieldOp::create(gb, gl);
+                            rb, rl, VectorType::get({16}, i16), f.mn));
+                    vector::StoreOp::create(rb, rl, pairs, pairsIn,
+                                            ValueRange{r, cidx(rb, rl, 0)});
+                    memref::StoreOp::create(rb, rl, f.d, dAll,
+                                            ValueRange{g, cidx(rb, rl, 0), r});
+                    memref::StoreOp::create(rb, rl, f.dmin, dAll,
+                                            ValueRange{g, cidx(rb, rl, 1), r});
+                    for (int64_t j = 0; j < 8; ++j)
+                      vector::StoreOp::create(
+                          rb, rl,
+                          vector::BitCastOp::create(
+                              rb, rl, v8i32,
+                              BlockDecoder(rb, rl, shape, n, g, j)
+                                  .superValues(shape.format)),
+                          valuesIn,
+                          ValueRange{cidx(rb, rl, j), r, cidx(rb, rl, 0)});
+                    scf::YieldOp::create(rb, rl);
                   });
-              scf::YieldOp::create(rb, rl);
+              // 16 rows of 8 lanes (`from`'s [row, at..]) as 8 vectors of
+              // 16 lanes, into[g, first + q, ..].
+              auto transpose = [&](Value from, ArrayRef<int64_t> at, Value into,
+                                   int64_t first) {
+                SmallVector<Value> halves[2];
+                for (int64_t h = 0; h < 2; ++h) {
+                  SmallVector<Value> rows;
+                  for (int64_t r = 0; r < 8; ++r) {
+                    SmallVector<Value> index;
+                    for (int64_t v : at)
+                      index.push_back(cidx(gb, gl, v));
+                    index.insert(index.end() - 1, cidx(gb, gl, 8 * h + r));
+                    rows.push_back(
+                        vector::LoadOp::create(gb, gl, v8i32, from, index));
+                  }
+                  halves[h] = transpose8x8(gb, gl, rows);
+                }
+                for (int64_t q = 0; q < 8; ++q)
+                  vector::StoreOp::create(
+                      gb, gl,
+                      vector::ShuffleOp::create(
+                          gb, gl, halves[0][q], halves[1][q],
+                          llvm::to_vector(llvm::seq<int64_t>(0, 16))),
+                      into,
+                      ValueRange{g, cidx(gb, gl, first + q), cidx(gb, gl, 0)});
+              };
+              for (int64_t j = 0; j < 8; ++j)
+                transpose(valuesIn, {j, 0}, w, 8 * j);
+              transpose(scalesIn, {0}, sc, 0);
+              transpose(scalesIn, {8}, sc, 8);
+              transpose(pairsIn, {0}, mn, 0);
+              scf::YieldOp::create(gb, gl);
             });
 
         // `count` tokens from t0 against the 16 rows.
@@ -1356,7 +1385,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
               tokens(tb, tl, t0, 1);
               scf::YieldOp::create(tb, tl);
             });
-        for (Value v : {w, sc, mn, dAll})
+        for (Value v : {w, sc, mn, dAll, valuesIn, scalesIn, pairsIn})
           memref::DeallocOp::create(b, l, v);
         scf::ReduceOp::create(b, l);
       });
