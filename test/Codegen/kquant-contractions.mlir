@@ -50,7 +50,8 @@ func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
 // take the rows-in-lanes kernel, fewer the blocks above. Each task (2 here,
 // 16 weight rows each) decodes its rows once into scratch buffers (values
 // as 4-byte groups with the 16 rows side by side, the groups' scales and
-// minimum pairs, d and dmin); then blocks of 8 tokens (the rest one at a
+// minimum pairs, d and dmin; each row staged whole, then 16 rows
+// transposed); then blocks of 8 tokens (the rest one at a
 // time) run the super-blocks (f32 accumulators, one lane per row) and their
 // blocks of 32 values (i32 sums): per group of 16 values 4 vpdpbusd of the
 // rows' bytes by a token's 4 bytes broadcast, times the groups' scales;
@@ -65,8 +66,11 @@ func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
 //       ZMM:       %[[SC:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x16x16xi32>
 //       ZMM:       %[[MN:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x8x16xi32>
 //       ZMM:       %[[D:.+]] = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
-//       ZMM:       scf.for %{{.+}} = %c0 to %c16 step %c1 {
-//       ZMM:         memref.store %{{.+}}, %[[W]]
+//       ZMM:       scf.for %{{.+}} = %c0 to %c2 step %c1 {
+//       ZMM:         scf.for %{{.+}} = %c0 to %c16 step %c1 {
+//       ZMM:           vector.store %{{.+}} : memref<16x16xi32>, vector<16xi32>
+//       ZMM:         }
+//       ZMM:         vector.store %{{.+}}, %[[W]][%{{.+}}] : memref<2x64x16xi32>, vector<16xi32>
 //       ZMM:       scf.for %[[T0:.+]] = %c0 to %{{.+}} step %c8 {
 //       ZMM:         %{{.+}}:8 = scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>) {
 //       ZMM:           %{{.+}}:8 = scf.for %{{.+}} = %c0 to %c8 step %c1 iter_args({{.+}}) -> (vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>, vector<16xi32>) {
