@@ -197,10 +197,15 @@ Value lowering::reduceInto(OpBuilder &b, Location loc, Value input, Value init,
              ValueRange{init}, ArrayRef<AffineMap>{inputMap, outputMap},
              iterators(parallel, 1),
              [max](OpBuilder &nb, Location l, ValueRange a) {
-               Value r =
-                   max ? arith::MaximumFOp::create(nb, l, a[1], a[0])
-                             .getResult()
-                       : arith::AddFOp::create(nb, l, a[1], a[0]).getResult();
+               // The sum may be reassociated, so that LLVM vectorizes it:
+               // summed in order, each add waited for the one before.
+               Value r = max ? arith::MaximumFOp::create(nb, l, a[1], a[0])
+                                   .getResult()
+                             : arith::AddFOp::create(
+                                   nb, l, a[1], a[0],
+                                   arith::FastMathFlags::reassoc |
+                                       arith::FastMathFlags::contract)
+                                   .getResult();
                linalg::YieldOp::create(nb, l, r);
              })
       .getResult(0);

@@ -77,7 +77,8 @@ Value biasedScore(
     function_ref<std::pair<Value, Value>(OpBuilder &, Location)> positions);
 
 /// Reduces `input` into `init` along the loops `maps` leave out of the
-/// output, with `max` (maximumf) or a sum; `parallel` loops come first.
+/// output, with `max` (maximumf) or a sum (reassociable, so that it
+/// vectorizes); `parallel` loops come first.
 Value reduceInto(OpBuilder &b, Location loc, Value input, Value init,
                  AffineMap inputMap, AffineMap outputMap, unsigned parallel,
                  bool max);
