@@ -207,13 +207,41 @@ public:
           scf::YieldOp::create(b2, l, next);
         });
     Value c1 = arith::ConstantIndexOp::create(builder, loc, 1);
+    // The accumulators' lane sums, 8 at a time by one tree of shuffles
+    // (sumLanesOf8, 16 lanes folded to 8 first: the order LLVM reduces
+    // them in, so the sums are those of vector.reduction bit for bit, for
+    // about half the operations), the rest one by one.
+    SmallVector<Value> sums(rows * cols);
+    size_t grouped = width == 8 || width == 16 ? rows * cols / 8 * 8 : 0;
+    for (size_t g = 0; g < grouped; g += 8) {
+      SmallVector<Value> eight;
+      for (size_t m = 0; m < 8; ++m) {
+        Value acc = loop.getResult(g + m);
+        if (width == 16)
+          acc = arith::AddFOp::create(
+              builder, loc,
+              vector::ShuffleOp::create(
+                  builder, loc, acc, acc,
+                  llvm::to_vector(llvm::seq<int64_t>(0, 8))),
+              vector::ShuffleOp::create(
+                  builder, loc, acc, acc,
+                  llvm::to_vector(llvm::seq<int64_t>(8, 16))));
+        eight.push_back(acc);
+      }
+      Value tree = sumLanesOf8(builder, loc, eight);
+      for (size_t m = 0; m < 8; ++m)
+        sums[g + m] = vector::ExtractOp::create(builder, loc, tree,
+                                                ArrayRef<int64_t>{int64_t(m)});
+    }
+    for (size_t i = grouped; i < rows * cols; ++i)
+      sums[i] =
+          vector::ReductionOp::create(builder, loc, vector::CombiningKind::ADD,
+                                      loop.getResult(i), fastmath);
     for (size_t i = 0; i < rows; ++i) {
       for (size_t j = 0; j < cols; ++j) {
         loops[shape.s] = rowIdx[i];
         loops[shape.n] = colIdx[j];
-        Value sum = vector::ReductionOp::create(
-            builder, loc, vector::CombiningKind::ADD,
-            loop.getResult(i * cols + j), fastmath);
+        Value sum = sums[i * cols + j];
         // The k values past the last whole vector.
         auto tail = scf::ForOp::create(
             builder, loc, kVec, kSize, c1, ValueRange{sum},

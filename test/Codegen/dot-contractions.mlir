@@ -1,6 +1,7 @@
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s
 // RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=4096" --canonicalize | FileCheck %s --check-prefix=CHUNK
 // RUN: loom-opt %s --split-input-file --loom-set-target=cpu=cooperlake --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=PAIRS
+// RUN: loom-opt %s --split-input-file --loom-parallelize-contractions="block-rows=4 block-cols=2" --canonicalize | FileCheck %s --check-prefix=EIGHT
 
 // A linear layer (k innermost in both operands) becomes a parallel loop
 // over 2x2 blocks of outputs, weight-row blocks outermost (a block of
@@ -29,6 +30,24 @@
 //       CHECK:         scf.for
 //       CHECK:           scf.for %{{.+}} = %c0 to %c32 step %c16 iter_args(%{{.+}}) -> (vector<16xf32>) {
 //   CHECK-NOT:   linalg.generic
+// A block of 4 x 2 outputs: its 8 accumulators are summed by one tree of
+// shuffles (each folded from 16 lanes to 8, then halves, quarters and
+// pairs of 8 accumulators at a time: the order vector.reduction's LLVM
+// lowering sums them in), and each output takes its lane of the result.
+// EIGHT-LABEL: func.func @linear
+//       EIGHT:     scf.if %{{.+}} {
+//       EIGHT:       %[[ACC:.+]]:8 = scf.for
+//   EIGHT-NOT:       vector.reduction
+//       EIGHT:       vector.shuffle %[[ACC]]#0, %[[ACC]]#0 [0, 1, 2, 3, 4, 5, 6, 7] : vector<16xf32>, vector<16xf32>
+//       EIGHT:       vector.shuffle %[[ACC]]#0, %[[ACC]]#0 [8, 9, 10, 11, 12, 13, 14, 15] : vector<16xf32>, vector<16xf32>
+//       EIGHT:       vector.shuffle %{{.+}}, %{{.+}} [0, 2, 4, 6, 8, 10, 12, 14] : vector<8xf32>, vector<8xf32>
+//       EIGHT:       vector.shuffle %{{.+}}, %{{.+}} [1, 3, 5, 7, 9, 11, 13, 15] : vector<8xf32>, vector<8xf32>
+//       EIGHT:       %[[SUMS:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+//       EIGHT:       %[[S0:.+]] = vector.extract %[[SUMS]][0] : f32 from vector<8xf32>
+//       EIGHT:       scf.for %{{.+}} = %c32 to %c40 step %c1 iter_args(%{{.+}} = %[[S0]]) -> (f32) {
+//   EIGHT-NOT:       vector.reduction
+//       EIGHT:     } else {
+//       EIGHT:       vector.reduction <add>
 // With a 4 KiB cache, the tokens go in chunks whose rows of x (40 floats,
 // 160 bytes) fill at most half of it: 2048 / 160 = 12 rows, whole blocks of
 // 2. The parallel loop covers one chunk's row blocks.
