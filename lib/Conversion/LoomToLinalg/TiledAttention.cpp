@@ -281,10 +281,15 @@ struct TiledAttentionLowering : OpConversionPattern<AttentionOp> {
                     ValueRange{accScaled}, attentionValueMaps(ctx, group),
                     iterators(4, 1),
                     [](OpBuilder &nb, Location nl, ValueRange a) {
-                      Value x = arith::MulFOp::create(nb, nl, a[0], a[1]);
+                      // One FMA per value: contracted (each key still
+                      // added in order).
+                      auto contract = arith::FastMathFlags::contract;
+                      Value x =
+                          arith::MulFOp::create(nb, nl, a[0], a[1], contract);
                       linalg::YieldOp::create(
                           nb, nl,
-                          arith::AddFOp::create(nb, nl, a[2], x).getResult());
+                          arith::AddFOp::create(nb, nl, a[2], x, contract)
+                              .getResult());
                     })
                     .getResult(0);
             scf::YieldOp::create(b, l, ValueRange{mNew, sumNew, accNew});
