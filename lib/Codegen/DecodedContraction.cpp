@@ -1096,46 +1096,57 @@ SmallVector<Value> emitInt8SuperBlocks(OpBuilder &builder, Location loc,
   return SmallVector<Value>(loop.getResults());
 }
 
-/// Weight rows per block of the rows-in-lanes K-quant kernel: the i32 lanes
-/// of a 512-bit vector.
-constexpr int64_t kLaneRows = 16;
-/// Tokens per register block of it (3 x 8 accumulators).
-constexpr int64_t kLaneTokens = 8;
+/// The rows-in-lanes K-quant kernel's shape: weight rows per task (the i32
+/// lanes of a vector: 16 on 512-bit vectors, 8 on 256-bit ones), tokens per
+/// register block (3 accumulators each: 8 with 32 registers, 4 with 16),
+/// and whether vpdpbusd multiplies (else vpmaddubsw pairs, two 4-byte
+/// groups added in i16 and scaled by vpmaddwd).
+struct RowLanes {
+  int64_t rows;
+  int64_t tokens;
+  bool vnni;
+};
 /// Tokens from which a K-quant prefill takes the rows-in-lanes kernel: its
 /// decode of each block of rows into a scratch buffer pays off over about
 /// 20 tokens.
 constexpr int64_t kLaneMinTokens = 32;
 
-/// y[.., s, n] += x . K-quant weight rows on AVX512-VNNI, 8-bit activations
-/// whose super-blocks share one scale, with the weight rows in the lanes:
-/// 16 rows per task, decoded once into a scratch buffer of 4-byte groups
-/// interleaved row by row ([super-block][k / 4][16 rows] i32), their groups'
-/// scales, minimums and factors beside them; then for each block of
-/// kLaneTokens tokens and each group of 16 values, 4 vpdpbusd of the rows'
-/// bytes by a token's 4 bytes broadcast (64 products each, against
-/// vpmaddubsw + vpdpwssd for as many), the group's i32 sums times its
-/// scales (vpmulld), the minimums by vpdpwssd of the rows' minimum pairs by
-/// the token's group-sum pair broadcast, and per super-block
+/// y[.., s, n] += x . K-quant weight rows, 8-bit activations whose
+/// super-blocks share one scale, with the weight rows in the lanes: `lanes`
+/// rows per task, decoded once into a scratch buffer of 4-byte groups
+/// interleaved row by row ([super-block][k / 4][rows] i32), their groups'
+/// scales, minimums and factors beside them; then for each block of tokens
+/// and each group of 16 values, the rows' bytes by a token's 4 bytes
+/// broadcast: with VNNI 4 vpdpbusd (64 products each on 512-bit vectors,
+/// against vpmaddubsw + vpdpwssd for as many) and the group's i32 sums
+/// times its scales (vpmulld); without, 4 vpmaddubsw whose i16 pairs are
+/// added two groups of 4 bytes at a time (at most 2 x 2 x 63 x 127, no
+/// overflow) and scaled by vpmaddwd against the scale in both halves of
+/// each row's lane. The minimums by vpmaddwd (vpdpwssd) of the rows'
+/// minimum pairs by the token's group-sum pair broadcast, and per
+/// super-block
 ///
 ///   acc += x.d * (d * sums - dmin * minimums)
 ///
-/// on 16 f32 lanes, one per row: no lane sums, and y is written 16 outputs
-/// of a token at a time. The integers are those of emitInt8SuperBlocks;
-/// the f32 work meets them per super-block whole (not per lane), so the
-/// outputs round differently (and no worse).
+/// on f32 lanes, one per row: no lane sums, and y is written a token's
+/// `lanes` outputs at a time. The integers are those of
+/// emitInt8SuperBlocks; the f32 work meets them per super-block whole (not
+/// per lane), so the outputs round differently (and no worse).
 void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                         const DecodedShape &shape, Value sums, Value scales,
-                        ArrayRef<Value> leadSizes, Value sSize, int64_t nSize) {
+                        ArrayRef<Value> leadSizes, Value sSize, int64_t nSize,
+                        RowLanes lanes) {
+  const int64_t kLaneRows = lanes.rows, kLaneTokens = lanes.tokens;
   Value xq = op->getOperand(0), y = op.getDpsInitOperand(0)->get();
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
        i16 = builder.getI16Type(), i32 = builder.getI32Type();
   int64_t sbs = shape.blocks / shape.perBlock;
   bool dminIsD =
       shape.format == BlockFormat::q6_k || shape.format == BlockFormat::q3_k;
-  auto v16i32 = VectorType::get({kLaneRows}, i32);
-  auto v64i8 = VectorType::get({4 * kLaneRows}, i8);
-  auto v32i16 = VectorType::get({2 * kLaneRows}, i16);
-  auto v16f32 = VectorType::get({kLaneRows}, f32);
+  auto vI32 = VectorType::get({kLaneRows}, i32);
+  auto vBytes = VectorType::get({4 * kLaneRows}, i8);
+  auto vI16 = VectorType::get({2 * kLaneRows}, i16);
+  auto vF32 = VectorType::get({kLaneRows}, f32);
   auto cidx = [](OpBuilder &b, Location l, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, l, v);
   };
@@ -1150,7 +1161,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
         b, l, vector::BitCastOp::create(b, l, VectorType::get({1}, i32), v),
         ArrayRef<int64_t>{0});
     return vector::BitCastOp::create(
-        b, l, as, vector::BroadcastOp::create(b, l, v16i32, word));
+        b, l, as, vector::BroadcastOp::create(b, l, vI32, word));
   };
 
   SmallVector<Value> lower(leadSizes.size() + 1, cidx(builder, loc, 0));
@@ -1190,7 +1201,20 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     Value n = arith::AddIOp::create(rb, rl, n0, r);
                     SuperInts f = BlockDecoder(rb, rl, shape, n, g, 0)
                                       .superInts(shape.format);
-                    vector::StoreOp::create(rb, rl, f.sc, scalesIn,
+                    Value groupScales = f.sc;
+                    if (!lanes.vnni) {
+                      // Each scale in both i16 halves of its lane.
+                      Value narrow = arith::TruncIOp::create(
+                          rb, rl, VectorType::get({16}, i16), f.sc);
+                      SmallVector<int64_t> twice;
+                      for (int64_t q = 0; q < 16; ++q)
+                        twice.append({q, q});
+                      groupScales = vector::BitCastOp::create(
+                          rb, rl, VectorType::get({16}, i32),
+                          vector::ShuffleOp::create(rb, rl, narrow, narrow,
+                                                    twice));
+                    }
+                    vector::StoreOp::create(rb, rl, groupScales, scalesIn,
                                             ValueRange{r, cidx(rb, rl, 0)});
                     Value pairs = vector::BitCastOp::create(
                         rb, rl, v8i32,
@@ -1218,7 +1242,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
               auto transpose = [&](Value from, ArrayRef<int64_t> at, Value into,
                                    int64_t first) {
                 SmallVector<Value> halves[2];
-                for (int64_t h = 0; h < 2; ++h) {
+                for (int64_t h = 0; h < kLaneRows / 8; ++h) {
                   SmallVector<Value> rows;
                   for (int64_t r = 0; r < 8; ++r) {
                     SmallVector<Value> index;
@@ -1233,9 +1257,12 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                 for (int64_t q = 0; q < 8; ++q)
                   vector::StoreOp::create(
                       gb, gl,
-                      vector::ShuffleOp::create(
-                          gb, gl, halves[0][q], halves[1][q],
-                          llvm::to_vector(llvm::seq<int64_t>(0, 16))),
+                      kLaneRows == 8
+                          ? halves[0][q]
+                          : vector::ShuffleOp::create(
+                                gb, gl, halves[0][q], halves[1][q],
+                                llvm::to_vector(llvm::seq<int64_t>(0, 16)))
+                                .getResult(),
                       into,
                       ValueRange{g, cidx(gb, gl, first + q), cidx(gb, gl, 0)});
               };
@@ -1253,9 +1280,9 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
             return arith::AddIOp::create(ob, ol, t0, cidx(ob, ol, t));
           };
           Value zeroF = arith::ConstantOp::create(
-              tb, tl, DenseElementsAttr::get(v16f32, 0.0f));
+              tb, tl, DenseElementsAttr::get(vF32, 0.0f));
           Value zeroI = arith::ConstantOp::create(
-              tb, tl, DenseElementsAttr::get(v16i32, tb.getI32IntegerAttr(0)));
+              tb, tl, DenseElementsAttr::get(vI32, tb.getI32IntegerAttr(0)));
           auto superBlocks = scf::ForOp::create(
               tb, tl, cidx(tb, tl, 0), cidx(tb, tl, sbs), cidx(tb, tl, 1),
               SmallVector<Value>(count, zeroF),
@@ -1273,7 +1300,10 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                             jb, jl,
                             arith::MulIOp::create(jb, jl, j, cidx(jb, jl, 2)),
                             cidx(jb, jl, h));
-                        SmallVector<Value> dots(count, zeroI);
+                        SmallVector<Value> dots(count, zeroI), pairSums(count);
+                        Value scale = vector::LoadOp::create(
+                            jb, jl, vI32, sc,
+                            ValueRange{g, group, cidx(jb, jl, 0)});
                         for (int64_t q = 0; q < 4; ++q) {
                           Value kq = arith::AddIOp::create(
                               jb, jl,
@@ -1281,26 +1311,39 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                                                     cidx(jb, jl, 4)),
                               cidx(jb, jl, q));
                           Value rowsBytes = vector::BitCastOp::create(
-                              jb, jl, v64i8,
+                              jb, jl, vBytes,
                               vector::LoadOp::create(
-                                  jb, jl, v16i32, w,
+                                  jb, jl, vI32, w,
                                   ValueRange{g, kq, cidx(jb, jl, 0)}));
                           for (int64_t t = 0; t < count; ++t) {
                             SmallVector<Value> at(lead.begin(), lead.end());
                             at.append({token(jb, jl, t), blk,
                                        cidx(jb, jl, 16 * h + 4 * q)});
-                            dots[t] = dotU8S8(
-                                jb, jl, /*vnni=*/true, dots[t], rowsBytes,
-                                broadcast4(jb, jl, xq, at, v64i8));
+                            Value xb = broadcast4(jb, jl, xq, at, vBytes);
+                            if (lanes.vnni) {
+                              dots[t] = dotU8S8(jb, jl, /*vnni=*/true, dots[t],
+                                                rowsBytes, xb);
+                              continue;
+                            }
+                            Value p = maddUbSw(jb, jl, rowsBytes, xb);
+                            if (q % 2 == 0) {
+                              pairSums[t] = p;
+                              continue;
+                            }
+                            Value both =
+                                arith::AddIOp::create(jb, jl, pairSums[t], p);
+                            next[t] = arith::AddIOp::create(
+                                jb, jl, next[t],
+                                maddWd(jb, jl, both,
+                                       vector::BitCastOp::create(jb, jl, vI16,
+                                                                 scale)));
                           }
                         }
-                        Value scale = vector::LoadOp::create(
-                            jb, jl, v16i32, sc,
-                            ValueRange{g, group, cidx(jb, jl, 0)});
-                        for (int64_t t = 0; t < count; ++t)
-                          next[t] = arith::AddIOp::create(
-                              jb, jl, next[t],
-                              arith::MulIOp::create(jb, jl, dots[t], scale));
+                        if (lanes.vnni)
+                          for (int64_t t = 0; t < count; ++t)
+                            next[t] = arith::AddIOp::create(
+                                jb, jl, next[t],
+                                arith::MulIOp::create(jb, jl, dots[t], scale));
                       }
                       scf::YieldOp::create(jb, jl, next);
                     });
@@ -1308,27 +1351,31 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                 SmallVector<Value> mins(count, zeroI);
                 for (int64_t p = 0; p < 8; ++p) {
                   Value pairs = vector::BitCastOp::create(
-                      gb, gl, v32i16,
+                      gb, gl, vI16,
                       vector::LoadOp::create(
-                          gb, gl, v16i32, mn,
+                          gb, gl, vI32, mn,
                           ValueRange{g, cidx(gb, gl, p), cidx(gb, gl, 0)}));
                   for (int64_t t = 0; t < count; ++t) {
                     SmallVector<Value> at(lead.begin(), lead.end());
                     at.append({token(gb, gl, t), g, cidx(gb, gl, 2 * p)});
+                    Value bs = broadcast4(gb, gl, sums, at, vI16);
                     mins[t] =
-                        dotWd(gb, gl, mins[t],
-                              broadcast4(gb, gl, sums, at, v32i16), pairs);
+                        lanes.vnni
+                            ? dotWd(gb, gl, mins[t], bs, pairs)
+                            : arith::AddIOp::create(gb, gl, mins[t],
+                                                    maddWd(gb, gl, bs, pairs))
+                                  .getResult();
                   }
                 }
                 Value d = vector::LoadOp::create(
-                    gb, gl, v16f32, dAll,
+                    gb, gl, vF32, dAll,
                     ValueRange{g, cidx(gb, gl, 0), cidx(gb, gl, 0)});
                 Value negDmin;
                 if (!dminIsD)
                   negDmin = arith::NegFOp::create(
                       gb, gl,
                       vector::LoadOp::create(
-                          gb, gl, v16f32, dAll,
+                          gb, gl, vF32, dAll,
                           ValueRange{g, cidx(gb, gl, 1), cidx(gb, gl, 0)}));
                 SmallVector<Value> next;
                 for (int64_t t = 0; t < count; ++t) {
@@ -1338,23 +1385,21 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     part = arith::MulFOp::create(
                         gb, gl,
                         arith::SIToFPOp::create(
-                            gb, gl, v16f32,
+                            gb, gl, vF32,
                             arith::SubIOp::create(gb, gl, dot, mins[t])),
                         d);
                   } else {
                     part = vector::FMAOp::create(
-                        gb, gl,
-                        arith::SIToFPOp::create(gb, gl, v16f32, mins[t]),
+                        gb, gl, arith::SIToFPOp::create(gb, gl, vF32, mins[t]),
                         negDmin,
                         arith::MulFOp::create(
-                            gb, gl,
-                            arith::SIToFPOp::create(gb, gl, v16f32, dot), d));
+                            gb, gl, arith::SIToFPOp::create(gb, gl, vF32, dot),
+                            d));
                   }
                   SmallVector<Value> at(lead.begin(), lead.end());
                   at.append({token(gb, gl, t), g});
                   Value dx = vector::BroadcastOp::create(
-                      gb, gl, v16f32,
-                      memref::LoadOp::create(gb, gl, scales, at));
+                      gb, gl, vF32, memref::LoadOp::create(gb, gl, scales, at));
                   next.push_back(
                       vector::FMAOp::create(gb, gl, part, dx, accs[t]));
                 }
@@ -1363,7 +1408,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
           for (int64_t t = 0; t < count; ++t) {
             SmallVector<Value> at(lead.begin(), lead.end());
             at.append({token(tb, tl, t), n0});
-            Value old = vector::LoadOp::create(tb, tl, v16f32, y, at);
+            Value old = vector::LoadOp::create(tb, tl, vF32, y, at);
             vector::StoreOp::create(
                 tb, tl,
                 arith::AddFOp::create(tb, tl, old, superBlocks.getResult(t)), y,
@@ -1738,8 +1783,12 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     // below otherwise.
     int64_t nSize = yType.getDimSize(rank - 1);
     std::optional<OpBuilder::InsertionGuard> guard;
-    if (target.avx512vnni && !oneToken && !ShapedType::isDynamic(nSize) &&
-        nSize % kLaneRows == 0) {
+    // Rows in the lanes: 16 on 512-bit vectors with AVX512-VNNI, else 8
+    // on 256-bit ones (vpdpbusd with AVX-VNNI).
+    RowLanes lanes =
+        target.avx512vnni ? RowLanes{16, 8, true} : RowLanes{8, 4, target.vnni};
+    if ((target.avx512vnni || target.avx2) && !oneToken &&
+        !ShapedType::isDynamic(nSize) && nSize % lanes.rows == 0) {
       Value many = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::uge, dim(rank - 2),
           arith::ConstantIndexOp::create(rewriter, loc, kLaneMinTokens));
@@ -1747,7 +1796,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
       guard.emplace(rewriter);
       rewriter.setInsertionPoint(choice.thenBlock()->getTerminator());
       emitKQuantRowLanes(rewriter, loc, op, *shape, sums, scales, leadSizes,
-                         dim(rank - 2), nSize);
+                         dim(rank - 2), nSize, lanes);
       rewriter.setInsertionPoint(choice.elseBlock()->getTerminator());
     }
     emitBlockedLoops(

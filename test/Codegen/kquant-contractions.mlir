@@ -46,8 +46,8 @@ func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
 
 // -----
 
-// A Q4_K layer over any number of tokens on AVX512-VNNI: 32 tokens or more
-// take the rows-in-lanes kernel, fewer the blocks above. Each task (2 here,
+// A Q4_K layer over any number of tokens: 32 tokens or more take the
+// rows-in-lanes kernel, fewer the blocks above. On AVX512-VNNI: Each task (2 here,
 // 16 weight rows each) decodes its rows once into scratch buffers (values
 // as 4-byte groups with the 16 rows side by side, the groups' scales and
 // minimum pairs, d and dmin; each row staged whole, then 16 rows
@@ -88,11 +88,23 @@ func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
 //       ZMM:   } else {
 //       ZMM:     scf.parallel
 //
-// Without AVX512-VNNI: the blocks, whatever the tokens.
+// With AVX2 alone (no VNNI): 8 rows in the lanes of 256-bit vectors (4
+// tasks of 8), blocks of 4 tokens, and per two 4-byte groups of a group two
+// vpmaddubsw added in i16 and one vpmaddwd against the scale held in both
+// halves of each row's lane; the minimums by vpmaddwd.
 // YMM-LABEL: func.func @linear_q4k_many
-//   YMM-NOT:   vpdpbusd.512
-//       YMM:   llvm.x86.avx2.pmadd.ub.sw
-//   YMM-NOT:   vpdpbusd.512
+//       YMM:   %[[MANY:.+]] = arith.cmpi uge, %{{.+}}, %c32 : index
+//       YMM:   scf.if %[[MANY]] {
+//       YMM:     scf.parallel (%{{.+}}) = (%c0) to (%c4) step (%c1) {
+//       YMM:       memref.alloc() {alignment = 64 : i64} : memref<2x64x8xi32>
+//       YMM:       %{{.+}}:4 = scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args({{.+}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>) {
+//       YMM:         %{{.+}}:4 = scf.for %{{.+}} = %c0 to %c8 step %c1 iter_args({{.+}}) -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>) {
+//   YMM-COUNT-4:       llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+//       YMM:           %[[P1:.+]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+//       YMM:           %[[BOTH:.+]] = arith.addi %{{.+}}, %[[P1]] : vector<16xi16>
+//       YMM:           llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[BOTH]], %{{.+}}) : (vector<16xi16>, vector<16xi16>) -> vector<8xi32>
+//   YMM-NOT:   vpdpbusd
+//       YMM:   } else {
 func.func @linear_q4k_many(%x: tensor<1x?x512xf32>) -> tensor<1x?x32xf32> {
   %raw = loom.weight "w" : tensor<32x2x144xi8>
   %w = loom.dequantize %raw format = q4_k : tensor<32x2x144xi8> -> tensor<32x512xf32>

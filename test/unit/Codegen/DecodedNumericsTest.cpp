@@ -200,6 +200,9 @@ struct Case {
   std::string format;
   int64_t tokens;
   bool int8;
+  /// The CPU to compile for (empty: the host): x86-64-v3 (AVX2, no VNNI)
+  /// runs the 256-bit code on an AVX-512 host too.
+  std::string cpu = "";
 };
 
 class DecodedNumerics : public ::testing::TestWithParam<Case> {
@@ -264,11 +267,18 @@ TEST_P(DecodedNumerics, MatchesReference) {
               c.tokens, kK, rawType, kRows, f.name);
   ::loom::CompileOptions options;
   options.int8Activations = c.int8;
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  if (!c.cpu.empty()) {
+    if (!host.lookup("avx2") || !host.lookup("fma") || !host.lookup("f16c"))
+      GTEST_SKIP() << "the host cannot run code for " << c.cpu;
+    options.cpu = c.cpu;
+  }
   auto kernel = ::loom::testing::CompiledFunction::compile(ir, options);
   ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
   // On a host with AMX-INT8, K-quant prefill of 16 tokens or more takes
   // tiles (the numbers below then check them); elsewhere the vector path.
-  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  if (!c.cpu.empty())
+    host = {{"avx2", true}}; // what the code is compiled for
   if (c.int8 && c.tokens >= 16 && f.values == 256 && host.lookup("amx-int8"))
     EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbsud.internal"),
               std::string::npos)
@@ -280,6 +290,13 @@ TEST_P(DecodedNumerics, MatchesReference) {
     EXPECT_NE((*kernel)->lowered().find("llvm.x86.avx512.vpdpbusd.512"),
               std::string::npos)
         << "no rows-in-lanes kernel for " << c.tokens << " tokens";
+  // With AVX2 alone, 8 rows in the lanes of 256-bit vectors: vpmaddubsw
+  // pairs scaled by vpmaddwd, and no vpdpbusd.
+  else if (c.int8 && c.tokens >= 32 && f.values == 256 && !c.cpu.empty()) {
+    EXPECT_NE((*kernel)->lowered().find("llvm.x86.avx2.pmadd.ub.sw"),
+              std::string::npos);
+    EXPECT_EQ((*kernel)->lowered().find("vpdpbusd"), std::string::npos);
+  }
   std::vector<float> y(c.tokens * kRows, 0.0f);
   std::deque<::loom::testing::MemRefDescriptor> ds;
   ds.emplace_back(x.data(), std::vector<int64_t>{1, c.tokens, kK});
@@ -308,17 +325,24 @@ std::vector<Case> cases() {
     for (int64_t tokens : {1, 7, 37})
       for (bool int8 : {true, false})
         all.push_back({f.name, tokens, int8});
+  // The K-quants' 256-bit prefill kernels (rows in the lanes from 32
+  // tokens, register blocks below).
+  for (const Format &f : formats())
+    if (f.values == 256)
+      for (int64_t tokens : {7, 37})
+        all.push_back({f.name, tokens, true, "x86-64-v3"});
   return all;
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Linear, DecodedNumerics, ::testing::ValuesIn(cases()),
     [](const ::testing::TestParamInfo<Case> &info) {
-      return formatv("{0}_{1}{2}_{3}", info.param.format,
+      return formatv("{0}_{1}{2}_{3}{4}", info.param.format,
                      info.param.tokens == 1 ? "decode" : "prefill",
                      info.param.tokens == 1 ? ""
                                             : std::to_string(info.param.tokens),
-                     info.param.int8 ? "int8" : "f32")
+                     info.param.int8 ? "int8" : "f32",
+                     info.param.cpu.empty() ? "" : "_avx2")
           .str();
     });
 
