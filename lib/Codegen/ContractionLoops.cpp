@@ -212,28 +212,70 @@ Value chunkRows(OpBuilder &b, Location loc, int64_t cacheBytes, Value kSize,
 // 8-bit blocks
 //===----------------------------------------------------------------------===//
 
-Value dotU8S8(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
-              Value bv) {
-  if (vnni) {
-    bool wide = cast<VectorType>(acc.getType()).getNumElements() == 16;
-    return LLVM::CallIntrinsicOp::create(
-               b, l, acc.getType(),
-               b.getStringAttr(wide ? "llvm.x86.avx512.vpdpbusd.512"
-                                    : "llvm.x86.avx512.vpdpbusd.256"),
-               ValueRange{acc, a, bv})
-        .getResult(0);
-  }
+/// acc + vpmaddwd(vpmaddubsw(a, bv), 1): lane i sums bytes 4i..4i+3, as
+/// vpdpbusd does, exact where no i16 pair saturates (a's bytes below 128).
+static Value dotU8S8Pairs(OpBuilder &b, Location l, Value acc, Value a,
+                          Value bv) {
+  Value ones = arith::ConstantOp::create(
+      b, l,
+      DenseElementsAttr::get(VectorType::get({16}, b.getI16Type()),
+                             b.getI16IntegerAttr(1)));
+  return arith::AddIOp::create(b, l, acc,
+                               maddWd(b, l, maddUbSw(b, l, a, bv), ones));
+}
+
+/// acc + the dot products of any unsigned bytes `a` by signed `bv` without
+/// VNNI, exactly, in vpdpbusd's lanes: a = 16 hi + lo, each nibble's
+/// vpmaddubsw pairs unsaturated (at most 2 x 15 x 128), summed by vpmaddwd
+/// by 1 and by 16.
+static Value dotU8S8Nibbles(OpBuilder &b, Location l, Value acc, Value a,
+                            Value bv) {
+  auto bytes = cast<VectorType>(a.getType());
+  auto i16s = VectorType::get({bytes.getNumElements() / 2}, b.getI16Type());
+  Value lo = arith::AndIOp::create(b, l, a, splatI8(b, l, bytes, 15));
+  Value hi = arith::ShRUIOp::create(b, l, a, splatI8(b, l, bytes, 4));
+  auto splat16 = [&](int64_t v) {
+    return arith::ConstantOp::create(
+        b, l, DenseElementsAttr::get(i16s, b.getI16IntegerAttr(v)));
+  };
+  Value sum = arith::AddIOp::create(
+      b, l, acc, maddWd(b, l, maddUbSw(b, l, lo, bv), splat16(1)));
+  return arith::AddIOp::create(
+      b, l, sum, maddWd(b, l, maddUbSw(b, l, hi, bv), splat16(16)));
+}
+
+/// acc + the dot products without VNNI or AVX2: widened to i32, lane i
+/// summing bytes 4i..4i+3 (gathered by four shuffles).
+static Value dotU8S8Widened(OpBuilder &b, Location l, Value acc, Value a,
+                            Value bv) {
   auto v32i32 = VectorType::get({32}, b.getI32Type());
   Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
                                   arith::ExtSIOp::create(b, l, v32i32, bv));
-  Value groups = vector::ShapeCastOp::create(
-      b, l, VectorType::get({4, 8}, b.getI32Type()), p);
   Value sum = acc;
-  for (int64_t g = 0; g < 4; ++g)
-    sum = arith::AddIOp::create(
-        b, l, sum,
-        vector::ExtractOp::create(b, l, groups, ArrayRef<int64_t>{g}));
+  for (int64_t c = 0; c < 4; ++c) {
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < 8; ++i)
+      mask.push_back(4 * i + c);
+    sum = arith::AddIOp::create(b, l, sum,
+                                vector::ShuffleOp::create(b, l, p, p, mask));
+  }
   return sum;
+}
+
+Value dotU8S8(OpBuilder &b, Location l, Int8Dot form, Value acc, Value a,
+              Value bv, bool narrow) {
+  if (!form.vnni && !form.avx2)
+    return dotU8S8Widened(b, l, acc, a, bv);
+  if (!form.vnni)
+    return narrow ? dotU8S8Pairs(b, l, acc, a, bv)
+                  : dotU8S8Nibbles(b, l, acc, a, bv);
+  bool wide = cast<VectorType>(acc.getType()).getNumElements() == 16;
+  return LLVM::CallIntrinsicOp::create(
+             b, l, acc.getType(),
+             b.getStringAttr(wide ? "llvm.x86.avx512.vpdpbusd.512"
+                                  : "llvm.x86.avx512.vpdpbusd.256"),
+             ValueRange{acc, a, bv})
+      .getResult(0);
 }
 
 /// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j,
@@ -327,23 +369,10 @@ void addTransposedSums(OpBuilder &b, Location l, Value y, ValueRange lead,
   }
 }
 
-Value dotU8S8Lanes(OpBuilder &b, Location l, bool vnni, Value acc, Value a,
-                   Value bv) {
-  if (vnni)
-    return dotU8S8(b, l, vnni, acc, a, bv);
-  auto v32i32 = VectorType::get({32}, b.getI32Type());
-  Value p = arith::MulIOp::create(b, l, arith::ExtUIOp::create(b, l, v32i32, a),
-                                  arith::ExtSIOp::create(b, l, v32i32, bv));
-  // Lane i: products 4i..4i+3, gathered by four shuffles.
-  Value sum = acc;
-  for (int64_t c = 0; c < 4; ++c) {
-    SmallVector<int64_t> mask;
-    for (int64_t i = 0; i < 8; ++i)
-      mask.push_back(4 * i + c);
-    sum = arith::AddIOp::create(b, l, sum,
-                                vector::ShuffleOp::create(b, l, p, p, mask));
-  }
-  return sum;
+Value dotU8S8Lanes(OpBuilder &b, Location l, Int8Dot form, Value acc, Value a,
+                   Value bv, bool narrow) {
+  // Every form sums bytes 4i..4i+3 into lane i.
+  return dotU8S8(b, l, form, acc, a, bv, narrow);
 }
 
 SmallVector<Value> transposeRows(OpBuilder &b, Location l,

@@ -548,26 +548,28 @@ Value halves(OpBuilder &b, Location l, Value first, Value second) {
 
 /// The per-lane sums of a block's 32 signed bytes, four per lane (lanes
 /// 0-3: the first half), as f32.
-Value laneSums(OpBuilder &b, Location l, bool vnni, Value bytes) {
+Value laneSums(OpBuilder &b, Location l, Int8Dot dotIsa, Value bytes) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   Value zero = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
   Value ones = splatI8(b, l, VectorType::get({32}, b.getI8Type()), 1);
   return arith::SIToFPOp::create(b, l, VectorType::get({8}, b.getF32Type()),
-                                 dotU8S8Lanes(b, l, vnni, zero, ones, bytes));
+                                 dotU8S8Lanes(b, l, dotIsa, zero, ones, bytes,
+                                              /*narrow=*/true));
 }
 
 /// acc + x.d * (S * dot(u, x.q) + M * sums(x.q)), lane by lane: one block
-/// of 32 of a weight row against one of a token.
-Value accumulateInt8(OpBuilder &b, Location l, bool vnni, Value acc, Value u,
-                     Value scales, Value mins, Value xBytes, Value xSums,
-                     Value xScale) {
+/// of 32 of a weight row against one of a token. `narrow`: u below 128 (all
+/// but IQ4_NL's table + 128), see dotU8S8.
+Value accumulateInt8(OpBuilder &b, Location l, Int8Dot dotIsa, Value acc,
+                     Value u, Value scales, Value mins, Value xBytes,
+                     Value xSums, Value xScale, bool narrow) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   auto v8 = VectorType::get({8}, b.getF32Type());
   Value zero = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
   Value dot = arith::SIToFPOp::create(
-      b, l, v8, dotU8S8Lanes(b, l, vnni, zero, u, xBytes));
+      b, l, v8, dotU8S8Lanes(b, l, dotIsa, zero, u, xBytes, narrow));
   Value t = vector::FMAOp::create(b, l, xSums, mins,
                                   arith::MulFOp::create(b, l, dot, scales));
   return vector::FMAOp::create(b, l, t, xScale, acc);
@@ -718,7 +720,7 @@ void emitF32Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 /// one vector<8xf32> accumulator per output, one integer dot product per
 /// pair of blocks.
 void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
-                    const DecodedShape &shape, bool vnni, ValueRange lead,
+                    const DecodedShape &shape, Int8Dot dotIsa, ValueRange lead,
                     ArrayRef<Value> rows, ArrayRef<Value> cols) {
   Value xq = op->getOperand(0), xd = op->getOperand(1),
         y = op.getDpsInitOperand(0)->get();
@@ -744,7 +746,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
           at.push_back(c0);
           Value bytes = vector::LoadOp::create(b, l, v32i8, xq, at);
           xBytes.push_back(bytes);
-          xSums.push_back(laneSums(b, l, vnni, bytes));
+          xSums.push_back(laneSums(b, l, dotIsa, bytes));
         }
         SmallVector<WeightBlock> w;
         SmallVector<Value> scales, mins;
@@ -756,9 +758,10 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         SmallVector<Value> next;
         for (size_t i = 0; i < rows.size(); ++i)
           for (size_t j = 0; j < cols.size(); ++j)
-            next.push_back(accumulateInt8(b, l, vnni, accs[i * cols.size() + j],
-                                          w[j].u, scales[j], mins[j], xBytes[i],
-                                          xSums[i], xScales[i]));
+            next.push_back(accumulateInt8(
+                b, l, dotIsa, accs[i * cols.size() + j], w[j].u, scales[j],
+                mins[j], xBytes[i], xSums[i], xScales[i],
+                /*narrow=*/shape.format != BlockFormat::iq4_nl));
         return next;
       });
   addBlockSums(builder, loc, y, lead, rows, cols, sums);
@@ -774,7 +777,7 @@ struct TokenBlocks {
 };
 
 TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
-                               const DecodedShape &shape, bool vnni) {
+                               const DecodedShape &shape, Int8Dot dotIsa) {
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), f32 = b.getF32Type();
   Value c0 = arith::ConstantIndexOp::create(b, l, 0);
@@ -786,7 +789,7 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
       b, l, xd, xq, /*q4=*/false, shape.blocks, t.scale,
       [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
         vector::StoreOp::create(nb, nl, bytes, t.bytes, ValueRange{blk, c0});
-        vector::StoreOp::create(nb, nl, laneSums(nb, nl, vnni, bytes), t.sums,
+        vector::StoreOp::create(nb, nl, laneSums(nb, nl, dotIsa, bytes), t.sums,
                                 ValueRange{blk, c0});
       });
   return t;
@@ -797,7 +800,7 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
 /// alternate blocks.
 void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                   const DecodedShape &shape, const TokenBlocks &token,
-                  bool vnni, ValueRange lead, ArrayRef<Value> cols) {
+                  Int8Dot dotIsa, ValueRange lead, ArrayRef<Value> cols) {
   Value y = op.getDpsInitOperand(0)->get();
   auto v8 = VectorType::get({8}, builder.getF32Type());
   auto v32i8 = VectorType::get({32}, builder.getI8Type());
@@ -847,8 +850,9 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
           Value xSums =
               vector::LoadOp::create(b, l, v8, token.sums, ValueRange{blk, c0});
           SmallVector<Value> next(accs.begin(), accs.end());
-          next[u % 2] = accumulateInt8(b, l, vnni, accs[u % 2], w.u, w.scales,
-                                       w.mins, xBytes, xSums, xScale);
+          next[u % 2] = accumulateInt8(
+              b, l, dotIsa, accs[u % 2], w.u, w.scales, w.mins, xBytes, xSums,
+              xScale, /*narrow=*/shape.format != BlockFormat::iq4_nl);
           return next;
         });
     Value acc = arith::AddFOp::create(builder, loc, accs[0], accs[1]);
@@ -1321,8 +1325,8 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                                        cidx(jb, jl, 16 * h + 4 * q)});
                             Value xb = broadcast4(jb, jl, xq, at, vBytes);
                             if (lanes.vnni) {
-                              dots[t] = dotU8S8(jb, jl, /*vnni=*/true, dots[t],
-                                                rowsBytes, xb);
+                              dots[t] = dotU8S8(jb, jl, Int8Dot{true, true},
+                                                dots[t], rowsBytes, xb);
                               continue;
                             }
                             Value p = maddUbSw(jb, jl, rowsBytes, xb);
@@ -1694,7 +1698,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
   std::optional<DecodedShape> shape = matchDecoded(op);
   if (!shape)
     return failure();
-  bool vnni = target.vnni;
+  Int8Dot dotIsa{target.vnni, target.avx2};
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -1846,12 +1850,12 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     return success();
   }
   if (oneToken) {
-    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, vnni);
+    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, dotIsa);
     emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,
                      cols, 64, Value(),
                      [&](OpBuilder &b, Location l, ValueRange lead,
                          ArrayRef<Value>, ArrayRef<Value> colIdx) {
-                       emitInt8Rows(b, l, op, *shape, token, vnni, lead,
+                       emitInt8Rows(b, l, op, *shape, token, dotIsa, lead,
                                     colIdx);
                      });
     rewriter.eraseOp(op);
@@ -1868,7 +1872,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
         if (shape->int8)
-          emitInt8Blocks(b, l, op, *shape, vnni, lead, rowIdx, colIdx);
+          emitInt8Blocks(b, l, op, *shape, dotIsa, lead, rowIdx, colIdx);
         else
           emitF32Blocks(b, l, op, *shape, lead, rowIdx, colIdx);
       });

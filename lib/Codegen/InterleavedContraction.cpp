@@ -178,9 +178,11 @@ int64_t tokenWordOffset(const InterleavedShape &shape, int64_t k) {
 /// The i32 dot products of a group's block with a token's (one lane per
 /// row), from `start` (-bias * sum(x.q): the weight's bytes are its values
 /// + bias): `word(k)` gives the token's 4 bytes for value vector k as an
-/// i32. Two chains (alternate vectors), added at the end.
-Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
-               Value start, function_ref<Value(int64_t)> word) {
+/// i32. Two chains (alternate vectors), added at the end. `narrow`: the
+/// weight's bytes are below 128 (q4_0's nibbles), see dotU8S8.
+Value groupDot(OpBuilder &b, Location l, Int8Dot dotIsa,
+               const GroupBlock &block, Value start,
+               function_ref<Value(int64_t)> word, bool narrow) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   auto v32i8 = VectorType::get({32}, b.getI8Type());
   Value chains[2] = {
@@ -190,7 +192,8 @@ Value groupDot(OpBuilder &b, Location l, bool vnni, const GroupBlock &block,
   for (int64_t k = 0; k < 8; ++k) {
     Value x = vector::BitCastOp::create(
         b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
-    chains[k % 2] = dotU8S8Lanes(b, l, vnni, chains[k % 2], block.values[k], x);
+    chains[k % 2] =
+        dotU8S8Lanes(b, l, dotIsa, chains[k % 2], block.values[k], x, narrow);
   }
   return arith::AddIOp::create(b, l, chains[0], chains[1]);
 }
@@ -265,7 +268,7 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
 
 void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                          const InterleavedShape &shape, Value raw,
-                         const InterleavedToken &token, bool vnni,
+                         const InterleavedToken &token, Int8Dot dotIsa,
                          ValueRange lead, ArrayRef<Value> groups) {
   Value y = op->getOperand(5);
   auto v8 = VectorType::get({8}, builder.getF32Type());
@@ -283,11 +286,15 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
           GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
           Value start =
               memref::LoadOp::create(b, l, token.start, ValueRange{blk});
-          Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
-            Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
-            return memref::LoadOp::create(b, l, token.words, ValueRange{blk, w})
-                .getResult();
-          });
+          Value dot = groupDot(
+              b, l, dotIsa, block, start,
+              [&](int64_t k) {
+                Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
+                return memref::LoadOp::create(b, l, token.words,
+                                              ValueRange{blk, w})
+                    .getResult();
+              },
+              /*narrow=*/shape.q4);
           // (w.d * x.d) * dot, as the one-row lowering computes it.
           Value d = arith::MulFOp::create(
               b, l, block.scales,
@@ -355,7 +362,7 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
 void emitInterleavedBlock(OpBuilder &builder, Location loc,
                           linalg::GenericOp op, const InterleavedShape &shape,
                           Value raw, Value values, const TokenBlockTerms &terms,
-                          bool vnni, ValueRange lead, ArrayRef<Value> rows,
+                          Int8Dot dotIsa, ValueRange lead, ArrayRef<Value> rows,
                           ArrayRef<Value> groups) {
   Value y = op->getOperand(5);
   auto v8 = VectorType::get({8}, builder.getF32Type());
@@ -377,15 +384,19 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
             at.append({s, blk});
             Value xScale = memref::LoadOp::create(b, l, terms.scale, at);
             Value start = memref::LoadOp::create(b, l, terms.start, at);
-            Value dot = groupDot(b, l, vnni, block, start, [&](int64_t k) {
-              SmallVector<Value> w = at;
-              int64_t offset = tokenWordOffset(shape, k);
-              if (shape.q4)
-                w.append({cidx(b, l, offset / 16), cidx(b, l, offset % 16)});
-              else
-                w.push_back(cidx(b, l, offset));
-              return tokenWord(b, l, values, w);
-            });
+            Value dot = groupDot(
+                b, l, dotIsa, block, start,
+                [&](int64_t k) {
+                  SmallVector<Value> w = at;
+                  int64_t offset = tokenWordOffset(shape, k);
+                  if (shape.q4)
+                    w.append(
+                        {cidx(b, l, offset / 16), cidx(b, l, offset % 16)});
+                  else
+                    w.push_back(cidx(b, l, offset));
+                  return tokenWord(b, l, values, w);
+                },
+                /*narrow=*/shape.q4);
             // (dot * w.d) * x.d, as the register-blocked lowering computes
             // it.
             Value scaled = arith::MulFOp::create(
@@ -494,13 +505,13 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
 
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                                const InterleavedShape &shape, int64_t rows,
-                               int64_t cacheBytes, bool vnni);
+                               int64_t cacheBytes, Int8Dot dotIsa);
 
 /// The AMX prefill for the whole tiles of 16 tokens, the rest (and every
 /// other case) by lowerInterleaved on views of the remaining rows.
 LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
                                   const InterleavedShape &shape, int64_t rows,
-                                  int64_t cacheBytes, bool vnni) {
+                                  int64_t cacheBytes, Int8Dot dotIsa) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -548,12 +559,12 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
   linalg::GenericOp rest =
       cloneOnRowsFrom(rewriter, op, {0, 1, 5}, rank - 3, whole);
   rewriter.eraseOp(op);
-  return lowerInterleaved(rewriter, rest, shape, rows, cacheBytes, vnni);
+  return lowerInterleaved(rewriter, rest, shape, rows, cacheBytes, dotIsa);
 }
 
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                                const InterleavedShape &shape, int64_t rows,
-                               int64_t cacheBytes, bool vnni) {
+                               int64_t cacheBytes, Int8Dot dotIsa) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -572,7 +583,7 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                      8, 64, Value(),
                      [&](OpBuilder &b, Location l, ValueRange lead,
                          ArrayRef<Value>, ArrayRef<Value> groups) {
-                       emitInterleavedRows(b, l, op, shape, raw, token, vnni,
+                       emitInterleavedRows(b, l, op, shape, raw, token, dotIsa,
                                            lead, groups);
                      });
     rewriter.eraseOp(op);
@@ -589,7 +600,7 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                 kInt8BlockBytes, rows),
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> groups) {
-        emitInterleavedBlock(b, l, op, shape, raw, values, terms, vnni, lead,
+        emitInterleavedBlock(b, l, op, shape, raw, values, terms, dotIsa, lead,
                              rowIdx, groups);
       });
   terms.release(rewriter, loc);
@@ -614,6 +625,7 @@ LogicalResult mlir::loom::detail::lowerInterleavedContraction(
       llvm::all_of(yType.getShape().drop_back(3),
                    [](int64_t d) { return d == 1; }))
     return lowerInterleavedAmx(rewriter, op, *shape, rows, cacheBytes,
-                               target.vnni);
-  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes, target.vnni);
+                               Int8Dot{target.vnni, target.avx2});
+  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes,
+                          Int8Dot{target.vnni, target.avx2});
 }

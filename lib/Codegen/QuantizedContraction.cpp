@@ -271,13 +271,13 @@ Value q4Nibbles(OpBuilder &b, Location l, Value q, Value n, Value blk) {
 /// from so that its unsigned side can be offset by `offset`: -offset *
 /// sum(v), spread over the lanes (only the lanes' sum is used). q8_0
 /// weights: offset 128 (x.q + 128); q4_0 activations: offset 8 (nibble - 8).
-Value offsetStart(OpBuilder &b, Location l, bool vnni, Value v,
+Value offsetStart(OpBuilder &b, Location l, Int8Dot dotIsa, Value v,
                   int64_t offset) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   auto v32i8 = VectorType::get({32}, b.getI8Type());
   Value zero = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
-  Value sums = dotU8S8(b, l, vnni, zero,
+  Value sums = dotU8S8(b, l, dotIsa, zero,
                        splatI8(b, l, v32i8, static_cast<int8_t>(offset)), v);
   return arith::SubIOp::create(b, l, zero, sums);
 }
@@ -291,7 +291,7 @@ Value offsetStart(OpBuilder &b, Location l, bool vnni, Value v,
 /// column and block).
 void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     const BlockShape &shape, const ScaleReader &scales,
-                    bool vnni, ValueRange lead, ArrayRef<Value> rows,
+                    Int8Dot dotIsa, ValueRange lead, ArrayRef<Value> rows,
                     ArrayRef<Value> cols) {
   Value xq = op->getOperand(0), xd = op->getOperand(1), q = op->getOperand(2),
         y = op->getOperand(5);
@@ -320,7 +320,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
           Value bytes = tokenBytes(b, l, xq, at, shape.q4);
           // nibble - 8: start at -8 * sum(x.q).
           if (shape.q4)
-            xStart.push_back(offsetStart(b, l, vnni, bytes, 8));
+            xStart.push_back(offsetStart(b, l, dotIsa, bytes, 8));
           xBytes.push_back(bytes);
         }
         // Each column's block of w: its scale, its bytes (q4_0: the 32
@@ -343,7 +343,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
           } else {
             Value bytes =
                 vector::LoadOp::create(b, l, v32i8, q, ValueRange{n, blk, c0});
-            wStart.push_back(offsetStart(b, l, vnni, bytes, 128));
+            wStart.push_back(offsetStart(b, l, dotIsa, bytes, 128));
             wBytes.push_back(bytes);
           }
         }
@@ -359,8 +359,10 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         for (size_t i = 0; i < rows.size(); ++i) {
           for (size_t j = 0; j < cols.size(); ++j) {
             Value dot =
-                shape.q4 ? dotU8S8(b, l, vnni, xStart[i], wBytes[j], xBytes[i])
-                         : dotU8S8(b, l, vnni, wStart[j], xBytes[i], wBytes[j]);
+                shape.q4
+                    ? dotU8S8(b, l, dotIsa, xStart[i], wBytes[j], xBytes[i],
+                              /*narrow=*/true)
+                    : dotU8S8(b, l, dotIsa, wStart[j], xBytes[i], wBytes[j]);
             // (dot * w.d) * x.d: each scale broadcast once per block.
             Value scaled = arith::MulFOp::create(
                 b, l, arith::SIToFPOp::create(b, l, v8, dot), wScaleVec[j]);
@@ -386,7 +388,7 @@ struct TokenBlocks {
 };
 
 TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
-                               const BlockShape &shape, bool vnni) {
+                               const BlockShape &shape, Int8Dot dotIsa) {
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
   auto v32i8 = VectorType::get({32}, i8);
@@ -401,7 +403,7 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
       b, l, xd, xq, shape.q4, shape.blocks, t.scale,
       [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
         if (shape.q4)
-          vector::StoreOp::create(nb, nl, offsetStart(nb, nl, vnni, bytes, 8),
+          vector::StoreOp::create(nb, nl, offsetStart(nb, nl, dotIsa, bytes, 8),
                                   t.start, ValueRange{blk, c0});
         else
           bytes = arith::XOrIOp::create(nb, nl, bytes,
@@ -418,7 +420,7 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
 /// Zen 4), into two vector<8xf32> accumulators taking alternate blocks.
 void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                   const BlockShape &shape, const ScaleReader &scales,
-                  const TokenBlocks &token, bool vnni, ValueRange lead,
+                  const TokenBlocks &token, Int8Dot dotIsa, ValueRange lead,
                   ArrayRef<Value> cols) {
   Value q = op->getOperand(2), y = op->getOperand(5);
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
@@ -442,10 +444,11 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
     if (shape.q4) {
       Value start =
           vector::LoadOp::create(b, l, v8i32, token.start, ValueRange{blk, c0});
-      dot = dotU8S8(b, l, vnni, start, q4Nibbles(b, l, q, n, blk), xBytes);
+      dot = dotU8S8(b, l, dotIsa, start, q4Nibbles(b, l, q, n, blk), xBytes,
+                    /*narrow=*/true);
     } else {
       Value w = vector::LoadOp::create(b, l, v32i8, q, ValueRange{n, blk, c0});
-      dot = dotU8S8(b, l, vnni, offsetStart(b, l, vnni, w, 128), xBytes, w);
+      dot = dotU8S8(b, l, dotIsa, offsetStart(b, l, dotIsa, w, 128), xBytes, w);
     }
     return vector::FMAOp::create(b, l, arith::SIToFPOp::create(b, l, v8, dot),
                                  vector::BroadcastOp::create(b, l, v8, d), acc);
@@ -475,7 +478,7 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
     int64_t cacheBytes, const Int8Isa &target) {
-  bool vnni = target.vnni;
+  Int8Dot dotIsa{target.vnni, target.avx2};
   if (succeeded(lowerInterleavedContraction(rewriter, op, rows, cacheBytes,
                                             target)) ||
       succeeded(lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
@@ -509,34 +512,35 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(
                   llvm::all_of(yType.getShape().drop_back(),
                                [](int64_t d) { return d == 1; });
   if (oneToken) {
-    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, vnni);
+    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, dotIsa);
     emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,
                      cols, 64, Value(),
                      [&](OpBuilder &b, Location l, ValueRange lead,
                          ArrayRef<Value>, ArrayRef<Value> colIdx) {
-                       emitInt8Rows(b, l, op, *shape, scales, token, vnni, lead,
-                                    colIdx);
+                       emitInt8Rows(b, l, op, *shape, scales, token, dotIsa,
+                                    lead, colIdx);
                      });
     rewriter.eraseOp(op);
     return success();
   }
-  emitBlockedLoops(
-      rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), rows, cols,
-      rows * cols * 32,
-      // A token's row: 32 bytes per block of 8-bit values (and its f32
-      // max), or 32 f32 values.
-      rows > 1 ? chunkRows(rewriter, loc, cacheBytes,
-                           arith::ConstantIndexOp::create(rewriter, loc,
-                                                          shape->blocks),
-                           int8 ? kInt8BlockBytes : 32 * 4, rows)
-               : Value(),
-      [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
-          ArrayRef<Value> colIdx) {
-        if (int8)
-          emitInt8Blocks(b, l, op, *shape, scales, vnni, lead, rowIdx, colIdx);
-        else
-          emitBlocks(b, l, op, *shape, scales, lead, rowIdx, colIdx);
-      });
+  emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), rows,
+                   cols, rows * cols * 32,
+                   // A token's row: 32 bytes per block of 8-bit values (and its
+                   // f32 max), or 32 f32 values.
+                   rows > 1 ? chunkRows(rewriter, loc, cacheBytes,
+                                        arith::ConstantIndexOp::create(
+                                            rewriter, loc, shape->blocks),
+                                        int8 ? kInt8BlockBytes : 32 * 4, rows)
+                            : Value(),
+                   [&](OpBuilder &b, Location l, ValueRange lead,
+                       ArrayRef<Value> rowIdx, ArrayRef<Value> colIdx) {
+                     if (int8)
+                       emitInt8Blocks(b, l, op, *shape, scales, dotIsa, lead,
+                                      rowIdx, colIdx);
+                     else
+                       emitBlocks(b, l, op, *shape, scales, lead, rowIdx,
+                                  colIdx);
+                   });
   rewriter.eraseOp(op);
   return success();
 }

@@ -4,11 +4,11 @@
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
 // RUN:   --loom-parallelize-contractions="block-rows=2 block-cols=2" --canonicalize | FileCheck %s --check-prefix=WIDE
-// The dot product follows the target: an AVX2 CPU without VNNI gets the
-// widened vectors too.
+// The dot product follows the target: an AVX2 CPU without VNNI gets
+// vpmaddubsw and vpmaddwd (llama.cpp's AVX2 form).
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize --loom-weights-to-arguments \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
-// RUN:   --loom-set-target=cpu=x86-64-v3 --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=WIDE
+// RUN:   --loom-set-target=cpu=x86-64-v3 --loom-parallelize-contractions="block-rows=2 block-cols=2 cache-bytes=0" --canonicalize | FileCheck %s --check-prefix=AVX2
 
 // A q8_0 linear layer whose input was quantized to 8-bit blocks, on
 // buffers: blocks of 2 tokens x 2 output features, 4 accumulators of 8 f32.
@@ -49,15 +49,27 @@
 //       VNNI:     }
 //  VNNI-COUNT-4:   vector.reduction <add>
 //
-// Without VNNI the same dot products widen to i32: 32 products summed in
-// groups of 8 lanes.
+// Without AVX2 the same dot products widen to i32: 32 products, each
+// lane summing 4 of them, gathered by shuffles.
 // WIDE-LABEL: func.func @linear_q8
 //   WIDE-NOT:   llvm.call_intrinsic
 //       WIDE:   scf.for
 //       WIDE:     arith.extui %{{.+}} : vector<32xi8> to vector<32xi32>
 //       WIDE:     arith.extsi %{{.+}} : vector<32xi8> to vector<32xi32>
 //       WIDE:     arith.muli %{{.+}}, %{{.+}} : vector<32xi32>
-//       WIDE:     vector.shape_cast %{{.+}} : vector<32xi32> to vector<4x8xi32>
+//       WIDE:     vector.shuffle %{{.+}}, %{{.+}} [0, 4, 8, 12, 16, 20, 24, 28] : vector<32xi32>, vector<32xi32>
+// With AVX2, q8_0's unsigned side (x.q + 128) takes all 8 bits: each nibble
+// goes through vpmaddubsw (pairs at most 2 x 15 x 128) and vpmaddwd, the
+// high one's by 16.
+// AVX2-LABEL: func.func @linear_q8
+//       AVX2:   scf.for
+//       AVX2:     %[[LO:.+]] = arith.andi %{{.+}}, %{{.+}} : vector<32xi8>
+//       AVX2:     %[[HI:.+]] = arith.shrui %{{.+}}, %{{.+}} : vector<32xi8>
+//       AVX2:     %[[PL:.+]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"(%[[LO]], %{{.+}})
+//       AVX2:     llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[PL]], %{{.+}})
+//       AVX2:     %[[PH:.+]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"(%[[HI]], %{{.+}})
+//       AVX2:     llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[PH]], %{{.+}})
+//   AVX2-NOT:     arith.extui %{{.+}} : vector<32xi8> to vector<32xi32>
 func.func @linear_q8(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
   %raw = loom.weight "w" : tensor<8x2x34xi8>
   %w = loom.dequantize %raw format = q8_0 : tensor<8x2x34xi8> -> tensor<8x64xf32>
@@ -286,11 +298,17 @@ func.func @decode_q8x8(%x: tensor<1x1x96xf32>) -> tensor<1x1x16xf32> {
 //       VNNI:   memref.dealloc %[[SCALE]]
 //       VNNI:   memref.dealloc %[[STARTS]]
 //
-// Without VNNI, each lane's 4 products are summed from 4 shuffles.
+// Without AVX2, each lane's 4 products are summed from 4 shuffles.
 // WIDE-LABEL: func.func @prefill_q4x8
 //   WIDE-NOT:   llvm.call_intrinsic
 //       WIDE:   arith.muli %{{.+}}, %{{.+}} : vector<32xi32>
 //       WIDE:   vector.shuffle %{{.+}}, %{{.+}} [0, 4, 8, 12, 16, 20, 24, 28] : vector<32xi32>, vector<32xi32>
+// With AVX2, q4_0's nibbles (below 128) take one vpmaddubsw and one
+// vpmaddwd by ones per 32 bytes: the lanes vpdpbusd would give.
+// AVX2-LABEL: func.func @prefill_q4x8
+//       AVX2:   %[[P:.+]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+//       AVX2:   llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[P]], %{{.+}}) : (vector<16xi16>, vector<16xi16>) -> vector<8xi32>
+//   AVX2-NOT:   arith.muli %{{.+}}, %{{.+}} : vector<32xi32>
 func.func @prefill_q4x8(%x: tensor<1x?x96xf32>) -> tensor<1x?x16xf32> {
   %raw = loom.weight "w" : tensor<2x3x144xi8>
   %w = loom.dequantize %raw format = q4_0x8 : tensor<2x3x144xi8> -> tensor<16x96xf32>

@@ -126,6 +126,11 @@ def main():
                     help="also a real GGUF file as it is (its own format), "
                          "e.g. smollm2=/path/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--llama-bench", help="path of llama.cpp's llama-bench")
+    ap.add_argument("--cpu", default="",
+                    help="compile Loom's code for this CPU (loom-compile --cpu, "
+                         "e.g. x86-64-v3 to measure the AVX2 code on an "
+                         "AVX-512 host; build llama.cpp for the same class "
+                         "to compare); default: the host")
     ap.add_argument("--gemm", metavar="MxKxN[,...]",
                     help="also run loom-bench-gemm on these shapes at the "
                          "largest thread count: Loom's f32 matmul in GFLOP/s "
@@ -164,14 +169,19 @@ def main():
             ap.error(f"--model {spec}: expected NAME=PATH of an existing file")
         runs.append((name, "file", os.path.abspath(path)))
     cpu = bench_compile.cpu_line()
+    if args.cpu:
+        cpu += f" (Loom's code compiled for {args.cpu})"
     print(f"CPU: {cpu}", file=sys.stderr, flush=True)
     for shape, fmt, given in runs:
         path = given or model_file(args, shape, fmt)
         for shards in shard_counts if shape.startswith("moe") else [1]:
-            artifact = os.path.join(args.work, f"{shape}-{fmt}-x{shards}.so")
+            suffix = f"-{args.cpu}" if args.cpu else ""
+            artifact = os.path.join(args.work,
+                                    f"{shape}-{fmt}-x{shards}{suffix}.so")
             start = time.perf_counter()
             run([os.path.join(args.bin, "loom-compile"), path, "-o", artifact,
-                 f"--expert-shards={shards}"])
+                 f"--expert-shards={shards}"] +
+                ([f"--cpu={args.cpu}"] if args.cpu else []))
             compile_s = time.perf_counter() - start
             for t in threads:
                 for test in tests:

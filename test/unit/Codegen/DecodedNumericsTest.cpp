@@ -325,12 +325,12 @@ std::vector<Case> cases() {
     for (int64_t tokens : {1, 7, 37})
       for (bool int8 : {true, false})
         all.push_back({f.name, tokens, int8});
-  // The K-quants' 256-bit prefill kernels (rows in the lanes from 32
+  // AVX2 without VNNI (vpmaddubsw pairs where the unsigned side fits 7
+  // bits; the K-quants' 256-bit prefill kernels: rows in the lanes from 32
   // tokens, register blocks below).
   for (const Format &f : formats())
-    if (f.values == 256)
-      for (int64_t tokens : {7, 37})
-        all.push_back({f.name, tokens, true, "x86-64-v3"});
+    for (int64_t tokens : {1, 7, 37})
+      all.push_back({f.name, tokens, true, "x86-64-v3"});
   return all;
 }
 

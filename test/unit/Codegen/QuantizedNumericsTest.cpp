@@ -22,6 +22,8 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include "llvm/TargetParser/Host.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -93,11 +95,14 @@ double weight(const std::vector<uint8_t> &raw, bool q8, int64_t n, int64_t k) {
   return double(halfToFloat(bits)) * q;
 }
 
-/// `ir` compiled with 8-bit or f32 activations.
+/// `ir` compiled with 8-bit or f32 activations, for `cpu` (empty: the
+/// host).
 llvm::Expected<std::unique_ptr<::loom::testing::CompiledFunction>>
-compile(const std::string &ir, bool int8) {
+compile(const std::string &ir, bool int8, const std::string &cpu = "") {
   ::loom::CompileOptions options;
   options.int8Activations = int8;
+  if (!cpu.empty())
+    options.cpu = cpu;
   return ::loom::testing::CompiledFunction::compile(ir, options);
 }
 
@@ -135,6 +140,9 @@ struct Case {
   int64_t tokens;
   bool int8;
   bool q8 = false;
+  /// x86-64-v3 (AVX2, no VNNI: vpmaddubsw pairs for q4_0, widened bytes
+  /// for q8_0) runs on an AVX-512 host too; empty: the host.
+  const char *cpu = "";
 };
 
 class QuantizedNumerics : public ::testing::TestWithParam<Case> {
@@ -144,6 +152,10 @@ protected:
 
 TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
   const Case &c = GetParam();
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  if (*c.cpu &&
+      (!host.lookup("avx2") || !host.lookup("fma") || !host.lookup("f16c")))
+    GTEST_SKIP() << "the host cannot run code for " << c.cpu;
   std::mt19937 rng(7 + c.tokens);
   std::vector<uint8_t> raw = randomBlocks(rng, c.q8),
                        packed = interleave(raw, c.q8);
@@ -170,7 +182,7 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
 
   for (bool interleaved : {false, true}) {
     SCOPED_TRACE(weightType(c.q8, interleaved).second);
-    auto kernel = compile(linearIR(c.tokens, c.q8, interleaved), c.int8);
+    auto kernel = compile(linearIR(c.tokens, c.q8, interleaved), c.int8, c.cpu);
     ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
     std::vector<float> y(c.tokens * kRows, 0.0f);
     std::vector<uint8_t> &bytes = interleaved ? packed : raw;
@@ -197,7 +209,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"q8_decode_int8", 1, true, true},
                       Case{"q8_prefill_int8", 7, true, true},
                       Case{"q8_decode_f32", 1, false, true},
-                      Case{"q8_prefill_f32", 7, false, true}),
+                      Case{"q8_prefill_f32", 7, false, true},
+                      Case{"q4_decode_int8_avx2", 1, true, false, "x86-64-v3"},
+                      Case{"q4_prefill_int8_avx2", 7, true, false, "x86-64-v3"},
+                      Case{"q8_decode_int8_avx2", 1, true, true, "x86-64-v3"},
+                      Case{"q8_prefill_int8_avx2", 7, true, true, "x86-64-v3"}),
     [](const ::testing::TestParamInfo<Case> &info) {
       return std::string(info.param.name);
     });
