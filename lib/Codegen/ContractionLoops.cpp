@@ -325,38 +325,11 @@ Value sumLanesOf8(OpBuilder &b, Location l, ArrayRef<Value> accs) {
                    {1, 3, 5, 7, 9, 11, 13, 15});
 }
 
-SmallVector<Value> transpose8x8(OpBuilder &b, Location l,
-                                ArrayRef<Value> rows) {
-  assert(rows.size() == 8 && "eight rows");
-  auto pick = [&](Value x, Value z, ArrayRef<int64_t> mask) -> Value {
-    return vector::ShuffleOp::create(b, l, x, z, mask);
-  };
-  // As unpcklps/unpckhps, shufps and vperm2f128 do it.
-  SmallVector<Value> t(8), u(8), columns(8);
-  for (int64_t i = 0; i < 8; i += 2) {
-    t[i] = pick(rows[i], rows[i + 1], {0, 8, 1, 9, 4, 12, 5, 13});
-    t[i + 1] = pick(rows[i], rows[i + 1], {2, 10, 3, 11, 6, 14, 7, 15});
-  }
-  for (int64_t i = 0; i < 8; i += 4)
-    for (int64_t j = 0; j < 2; ++j) {
-      u[i + j] = pick(t[i + j], t[i + j + 2], {0, 1, 8, 9, 4, 5, 12, 13});
-      u[i + j + 2] = pick(t[i + j], t[i + j + 2], {2, 3, 10, 11, 6, 7, 14, 15});
-    }
-  // u[0]: lanes 0 and 4 of rows 0-3; u[2]: lanes 1 and 5; u[1]: lanes 2 and
-  // 6; u[3]: lanes 3 and 7 (rows 4-7 in u[4..7] alike).
-  int64_t order[4] = {0, 2, 1, 3};
-  for (int64_t i = 0; i < 4; ++i) {
-    Value lo = u[order[i]], hi = u[4 + order[i]];
-    columns[i] = pick(lo, hi, {0, 1, 2, 3, 8, 9, 10, 11});
-    columns[i + 4] = pick(lo, hi, {4, 5, 6, 7, 12, 13, 14, 15});
-  }
-  return columns;
-}
-
 void addTransposedSums(OpBuilder &b, Location l, Value y, ValueRange lead,
                        Value row0, Value col0, ArrayRef<Value> sums) {
   assert(sums.size() == 8 && "eight columns");
-  SmallVector<Value> rows = transpose8x8(b, l, sums);
+  SmallVector<Value> rows =
+      transposeRows(b, l, SmallVector<Value>(sums.begin(), sums.end()));
   auto v8 = VectorType::get({8}, b.getF32Type());
   for (int64_t i = 0; i < 8; ++i) {
     SmallVector<Value> at(lead.begin(), lead.end());

@@ -179,10 +179,6 @@ void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,
 /// quarters, then pairs), so the sums equal addBlockSums' bit for bit.
 Value sumLanesOf8(OpBuilder &b, Location l, ArrayRef<Value> accs);
 
-/// The 8 x 8 transpose of 8 vectors of 8 lanes (any element type): lane j
-/// of result i is lane i of rows[j]. 24 shuffles.
-SmallVector<Value> transpose8x8(OpBuilder &b, Location l, ArrayRef<Value> rows);
-
 /// y[lead.., row0 + i, col0 + j] += sums[j][i] for 8 rows and 8 columns,
 /// `sums[j]` a vector<8xf32> over the rows (sumLanesOf8): transposed in
 /// registers, so that y is read and written a row of 8 outputs at a time

@@ -1256,7 +1256,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     rows.push_back(
                         vector::LoadOp::create(gb, gl, v8i32, from, index));
                   }
-                  halves[h] = transpose8x8(gb, gl, rows);
+                  halves[h] = transposeRows(gb, gl, rows);
                 }
                 for (int64_t q = 0; q < 8; ++q)
                   vector::StoreOp::create(
