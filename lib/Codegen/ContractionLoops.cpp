@@ -262,7 +262,7 @@ static Value dotU8S8Widened(OpBuilder &b, Location l, Value acc, Value a,
   return sum;
 }
 
-Value dotU8S8(OpBuilder &b, Location l, Int8Dot form, Value acc, Value a,
+Value dotU8S8(OpBuilder &b, Location l, const Int8Isa &form, Value acc, Value a,
               Value bv, bool narrow) {
   if (!form.vnni && !form.avx2)
     return dotU8S8Widened(b, l, acc, a, bv);
@@ -340,12 +340,6 @@ void addTransposedSums(OpBuilder &b, Location l, Value y, ValueRange lead,
     vector::StoreOp::create(b, l, arith::AddFOp::create(b, l, old, rows[i]), y,
                             at);
   }
-}
-
-Value dotU8S8Lanes(OpBuilder &b, Location l, Int8Dot form, Value acc, Value a,
-                   Value bv, bool narrow) {
-  // Every form sums bytes 4i..4i+3 into lane i.
-  return dotU8S8(b, l, form, acc, a, bv, narrow);
 }
 
 SmallVector<Value> transposeRows(OpBuilder &b, Location l,

@@ -146,25 +146,18 @@ Value maddWd(OpBuilder &b, Location l, Value a, Value bv);
 /// directly, as LLVM fuses the pair itself only for some CPUs.
 Value dotWd(OpBuilder &b, Location l, Value acc, Value a, Value bv);
 
-/// How the target computes 8-bit dot products (dotU8S8): vpdpbusd, else
-/// vpmaddubsw and vpmaddwd on AVX2, else in i32 lanes.
-struct Int8Dot {
-  bool vnni = false;
-  bool avx2 = false;
-};
-
 /// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
-/// signed), four adjacent byte pairs per i32 lane. With `form.vnni`,
+/// signed): lane i sums bytes 4i..4i+3 (lanes 0-3 the first 16 bytes'
+/// products, lanes 4-7 the last 16's), whatever the form. With `form.vnni`,
 /// AVX512-VNNI / AVX-VNNI's vpdpbusd (the upstream x86vector dialect has only
 /// AVX-VNNI-INT8's signed x signed form, which most x86 CPUs lack);
 /// otherwise, with `form.avx2`, vpmaddubsw and vpmaddwd by ones (llama.cpp's
 /// AVX2 form) where `narrow` (a's bytes below 128, so that no i16 pair
 /// saturates: at most 2 x 127 x 128), else the same for each nibble of a
-/// (the high one's pairs by 16); without AVX2, widened to i32. Every form
-/// sums bytes 4i..4i+3 into lane i, as vpdpbusd does. With `form.vnni`, a
-/// vector<16xi32> `acc` (64 bytes each in `a` and `bv`) takes the 512-bit
-/// vpdpbusd.
-Value dotU8S8(OpBuilder &b, Location l, Int8Dot form, Value acc, Value a,
+/// (the high one's pairs by 16); without AVX2, widened to i32. With
+/// `form.vnni`, a vector<16xi32> `acc` (64 bytes each in `a` and `bv`)
+/// takes the 512-bit vpdpbusd.
+Value dotU8S8(OpBuilder &b, Location l, const Int8Isa &form, Value acc, Value a,
               Value bv, bool narrow = false);
 
 /// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j
@@ -185,14 +178,6 @@ Value sumLanesOf8(OpBuilder &b, Location l, ArrayRef<Value> accs);
 /// instead of 64 outputs one row apart.
 void addTransposedSums(OpBuilder &b, Location l, Value y, ValueRange lead,
                        Value row0, Value col0, ArrayRef<Value> sums);
-
-/// acc + the dot products of `a` (32 bytes, unsigned) and `b` (32 bytes,
-/// signed) with lane i of the result summing bytes 4i..4i+3: lanes 0-3
-/// hold the first 16 bytes' products, lanes 4-7 the last 16's. dotU8S8,
-/// whose every form now keeps those lanes; the name says what the caller
-/// relies on.
-Value dotU8S8Lanes(OpBuilder &b, Location l, Int8Dot form, Value acc, Value a,
-                   Value bv, bool narrow = false);
 
 /// A vector of `type` (i8 elements) with every element `v`.
 Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v);

@@ -548,20 +548,20 @@ Value halves(OpBuilder &b, Location l, Value first, Value second) {
 
 /// The per-lane sums of a block's 32 signed bytes, four per lane (lanes
 /// 0-3: the first half), as f32.
-Value laneSums(OpBuilder &b, Location l, Int8Dot dotIsa, Value bytes) {
+Value laneSums(OpBuilder &b, Location l, const Int8Isa &dotIsa, Value bytes) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   Value zero = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
   Value ones = splatI8(b, l, VectorType::get({32}, b.getI8Type()), 1);
   return arith::SIToFPOp::create(b, l, VectorType::get({8}, b.getF32Type()),
-                                 dotU8S8Lanes(b, l, dotIsa, zero, ones, bytes,
-                                              /*narrow=*/true));
+                                 dotU8S8(b, l, dotIsa, zero, ones, bytes,
+                                         /*narrow=*/true));
 }
 
 /// acc + x.d * (S * dot(u, x.q) + M * sums(x.q)), lane by lane: one block
 /// of 32 of a weight row against one of a token. `narrow`: u below 128 (all
 /// but IQ4_NL's table + 128), see dotU8S8.
-Value accumulateInt8(OpBuilder &b, Location l, Int8Dot dotIsa, Value acc,
+Value accumulateInt8(OpBuilder &b, Location l, const Int8Isa &dotIsa, Value acc,
                      Value u, Value scales, Value mins, Value xBytes,
                      Value xSums, Value xScale, bool narrow) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
@@ -569,7 +569,7 @@ Value accumulateInt8(OpBuilder &b, Location l, Int8Dot dotIsa, Value acc,
   Value zero = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
   Value dot = arith::SIToFPOp::create(
-      b, l, v8, dotU8S8Lanes(b, l, dotIsa, zero, u, xBytes, narrow));
+      b, l, v8, dotU8S8(b, l, dotIsa, zero, u, xBytes, narrow));
   Value t = vector::FMAOp::create(b, l, xSums, mins,
                                   arith::MulFOp::create(b, l, dot, scales));
   return vector::FMAOp::create(b, l, t, xScale, acc);
@@ -720,8 +720,9 @@ void emitF32Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 /// one vector<8xf32> accumulator per output, one integer dot product per
 /// pair of blocks.
 void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
-                    const DecodedShape &shape, Int8Dot dotIsa, ValueRange lead,
-                    ArrayRef<Value> rows, ArrayRef<Value> cols) {
+                    const DecodedShape &shape, const Int8Isa &dotIsa,
+                    ValueRange lead, ArrayRef<Value> rows,
+                    ArrayRef<Value> cols) {
   Value xq = op->getOperand(0), xd = op->getOperand(1),
         y = op.getDpsInitOperand(0)->get();
   auto v8 = VectorType::get({8}, builder.getF32Type());
@@ -777,7 +778,8 @@ struct TokenBlocks {
 };
 
 TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
-                               const DecodedShape &shape, Int8Dot dotIsa) {
+                               const DecodedShape &shape,
+                               const Int8Isa &dotIsa) {
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), f32 = b.getF32Type();
   Value c0 = arith::ConstantIndexOp::create(b, l, 0);
@@ -800,7 +802,8 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
 /// alternate blocks.
 void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                   const DecodedShape &shape, const TokenBlocks &token,
-                  Int8Dot dotIsa, ValueRange lead, ArrayRef<Value> cols) {
+                  const Int8Isa &dotIsa, ValueRange lead,
+                  ArrayRef<Value> cols) {
   Value y = op.getDpsInitOperand(0)->get();
   auto v8 = VectorType::get({8}, builder.getF32Type());
   auto v32i8 = VectorType::get({32}, builder.getI8Type());
@@ -1325,8 +1328,9 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                                        cidx(jb, jl, 16 * h + 4 * q)});
                             Value xb = broadcast4(jb, jl, xq, at, vBytes);
                             if (lanes.vnni) {
-                              dots[t] = dotU8S8(jb, jl, Int8Dot{true, true},
-                                                dots[t], rowsBytes, xb);
+                              dots[t] = dotU8S8(
+                                  jb, jl, Int8Isa{/*vnni=*/true, /*avx2=*/true},
+                                  dots[t], rowsBytes, xb);
                               continue;
                             }
                             Value p = maddUbSw(jb, jl, rowsBytes, xb);
@@ -1698,7 +1702,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
   std::optional<DecodedShape> shape = matchDecoded(op);
   if (!shape)
     return failure();
-  Int8Dot dotIsa{target.vnni, target.avx2};
+  const Int8Isa &dotIsa = target;
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();

@@ -180,7 +180,7 @@ int64_t tokenWordOffset(const InterleavedShape &shape, int64_t k) {
 /// + bias): `word(k)` gives the token's 4 bytes for value vector k as an
 /// i32. Two chains (alternate vectors), added at the end. `narrow`: the
 /// weight's bytes are below 128 (q4_0's nibbles), see dotU8S8.
-Value groupDot(OpBuilder &b, Location l, Int8Dot dotIsa,
+Value groupDot(OpBuilder &b, Location l, const Int8Isa &dotIsa,
                const GroupBlock &block, Value start,
                function_ref<Value(int64_t)> word, bool narrow) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
@@ -193,7 +193,7 @@ Value groupDot(OpBuilder &b, Location l, Int8Dot dotIsa,
     Value x = vector::BitCastOp::create(
         b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
     chains[k % 2] =
-        dotU8S8Lanes(b, l, dotIsa, chains[k % 2], block.values[k], x, narrow);
+        dotU8S8(b, l, dotIsa, chains[k % 2], block.values[k], x, narrow);
   }
   return arith::AddIOp::create(b, l, chains[0], chains[1]);
 }
@@ -268,7 +268,7 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
 
 void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                          const InterleavedShape &shape, Value raw,
-                         const InterleavedToken &token, Int8Dot dotIsa,
+                         const InterleavedToken &token, const Int8Isa &dotIsa,
                          ValueRange lead, ArrayRef<Value> groups) {
   Value y = op->getOperand(5);
   auto v8 = VectorType::get({8}, builder.getF32Type());
@@ -362,8 +362,8 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
 void emitInterleavedBlock(OpBuilder &builder, Location loc,
                           linalg::GenericOp op, const InterleavedShape &shape,
                           Value raw, Value values, const TokenBlockTerms &terms,
-                          Int8Dot dotIsa, ValueRange lead, ArrayRef<Value> rows,
-                          ArrayRef<Value> groups) {
+                          const Int8Isa &dotIsa, ValueRange lead,
+                          ArrayRef<Value> rows, ArrayRef<Value> groups) {
   Value y = op->getOperand(5);
   auto v8 = VectorType::get({8}, builder.getF32Type());
   auto cidx = [&](OpBuilder &b, Location l, int64_t v) {
@@ -505,13 +505,13 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
 
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                                const InterleavedShape &shape, int64_t rows,
-                               int64_t cacheBytes, Int8Dot dotIsa);
+                               int64_t cacheBytes, const Int8Isa &dotIsa);
 
 /// The AMX prefill for the whole tiles of 16 tokens, the rest (and every
 /// other case) by lowerInterleaved on views of the remaining rows.
 LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
                                   const InterleavedShape &shape, int64_t rows,
-                                  int64_t cacheBytes, Int8Dot dotIsa) {
+                                  int64_t cacheBytes, const Int8Isa &dotIsa) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -564,7 +564,7 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
 
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                                const InterleavedShape &shape, int64_t rows,
-                               int64_t cacheBytes, Int8Dot dotIsa) {
+                               int64_t cacheBytes, const Int8Isa &dotIsa) {
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -624,8 +624,6 @@ LogicalResult mlir::loom::detail::lowerInterleavedContraction(
       (ShapedType::isDynamic(tokens) || tokens >= kAmxTokens) &&
       llvm::all_of(yType.getShape().drop_back(3),
                    [](int64_t d) { return d == 1; }))
-    return lowerInterleavedAmx(rewriter, op, *shape, rows, cacheBytes,
-                               Int8Dot{target.vnni, target.avx2});
-  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes,
-                          Int8Dot{target.vnni, target.avx2});
+    return lowerInterleavedAmx(rewriter, op, *shape, rows, cacheBytes, target);
+  return lowerInterleaved(rewriter, op, *shape, rows, cacheBytes, target);
 }

@@ -271,7 +271,7 @@ Value q4Nibbles(OpBuilder &b, Location l, Value q, Value n, Value blk) {
 /// from so that its unsigned side can be offset by `offset`: -offset *
 /// sum(v), spread over the lanes (only the lanes' sum is used). q8_0
 /// weights: offset 128 (x.q + 128); q4_0 activations: offset 8 (nibble - 8).
-Value offsetStart(OpBuilder &b, Location l, Int8Dot dotIsa, Value v,
+Value offsetStart(OpBuilder &b, Location l, const Int8Isa &dotIsa, Value v,
                   int64_t offset) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   auto v32i8 = VectorType::get({32}, b.getI8Type());
@@ -291,8 +291,8 @@ Value offsetStart(OpBuilder &b, Location l, Int8Dot dotIsa, Value v,
 /// column and block).
 void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     const BlockShape &shape, const ScaleReader &scales,
-                    Int8Dot dotIsa, ValueRange lead, ArrayRef<Value> rows,
-                    ArrayRef<Value> cols) {
+                    const Int8Isa &dotIsa, ValueRange lead,
+                    ArrayRef<Value> rows, ArrayRef<Value> cols) {
   Value xq = op->getOperand(0), xd = op->getOperand(1), q = op->getOperand(2),
         y = op->getOperand(5);
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
@@ -388,7 +388,7 @@ struct TokenBlocks {
 };
 
 TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
-                               const BlockShape &shape, Int8Dot dotIsa) {
+                               const BlockShape &shape, const Int8Isa &dotIsa) {
   Value xq = op->getOperand(0), xd = op->getOperand(1);
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
   auto v32i8 = VectorType::get({32}, i8);
@@ -420,8 +420,8 @@ TokenBlocks prepareTokenBlocks(OpBuilder &b, Location l, linalg::GenericOp op,
 /// Zen 4), into two vector<8xf32> accumulators taking alternate blocks.
 void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
                   const BlockShape &shape, const ScaleReader &scales,
-                  const TokenBlocks &token, Int8Dot dotIsa, ValueRange lead,
-                  ArrayRef<Value> cols) {
+                  const TokenBlocks &token, const Int8Isa &dotIsa,
+                  ValueRange lead, ArrayRef<Value> cols) {
   Value q = op->getOperand(2), y = op->getOperand(5);
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type();
   auto v8 = VectorType::get({8}, f32);
@@ -478,7 +478,7 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
     int64_t cacheBytes, const Int8Isa &target) {
-  Int8Dot dotIsa{target.vnni, target.avx2};
+  const Int8Isa &dotIsa = target;
   if (succeeded(lowerInterleavedContraction(rewriter, op, rows, cacheBytes,
                                             target)) ||
       succeeded(lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
