@@ -1148,8 +1148,9 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
   Type f32 = builder.getF32Type(), i8 = builder.getI8Type(),
        i16 = builder.getI16Type(), i32 = builder.getI32Type();
   int64_t sbs = shape.blocks / shape.perBlock;
-  bool dminIsD =
-      shape.format == BlockFormat::q6_k || shape.format == BlockFormat::q3_k;
+  // Whether d is dmin (q3_k, q6_k: the minimums are subtracted in
+  // integers), as the decoder says (set while the decode below is built).
+  bool dminIsD = false;
   auto vI32 = VectorType::get({kLaneRows}, i32);
   auto vBytes = VectorType::get({4 * kLaneRows}, i8);
   auto vI16 = VectorType::get({2 * kLaneRows}, i16);
@@ -1191,8 +1192,8 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
         Value mn = scratch({sbs, 8, kLaneRows}, i32);
         Value dAll = scratch({sbs, 2, kLaneRows}, f32);
 
-        // The 16 rows, decoded: row r's values, scales, minimum pairs and
-        // factors in lane r. Each row's are staged whole, then the 16 rows
+        // The rows, decoded: row r's values, scales, minimum pairs and
+        // factors in lane r. Each row's are staged whole, then the rows
         // transposed 8 lanes at a time.
         Value valuesIn = scratch({8, kLaneRows, 8}, i32);
         Value scalesIn = scratch({kLaneRows, 16}, i32);
@@ -1208,6 +1209,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                     Value n = arith::AddIOp::create(rb, rl, n0, r);
                     SuperInts f = BlockDecoder(rb, rl, shape, n, g, 0)
                                       .superInts(shape.format);
+                    dminIsD = f.dmin == f.d;
                     Value groupScales = f.sc;
                     if (!lanes.vnni) {
                       // Each scale in both i16 halves of its lane.
@@ -1244,8 +1246,8 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
                           ValueRange{cidx(rb, rl, j), r, cidx(rb, rl, 0)});
                     scf::YieldOp::create(rb, rl);
                   });
-              // 16 rows of 8 lanes (`from`'s [row, at..]) as 8 vectors of
-              // 16 lanes, into[g, first + q, ..].
+              // The rows of 8 lanes (`from`'s [row, at..]) as 8 vectors of
+              // a lane per row, into[g, first + q, ..].
               auto transpose = [&](Value from, ArrayRef<int64_t> at, Value into,
                                    int64_t first) {
                 SmallVector<Value> halves[2];
@@ -1281,7 +1283,7 @@ void emitKQuantRowLanes(OpBuilder &builder, Location loc, linalg::GenericOp op,
               scf::YieldOp::create(gb, gl);
             });
 
-        // `count` tokens from t0 against the 16 rows.
+        // `count` tokens from t0 against the rows.
         auto tokens = [&](OpBuilder &tb, Location tl, Value t0, int64_t count) {
           auto token = [&](OpBuilder &ob, Location ol, int64_t t) {
             return arith::AddIOp::create(ob, ol, t0, cidx(ob, ol, t));
@@ -1787,16 +1789,14 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     Value scales;
     Value sums = groupSums(rewriter, loc, *shape, op->getOperand(0), &scales,
                            op->getOperand(1));
-    // Enough tokens on AVX512-VNNI: the rows-in-lanes kernel; the blocks
-    // below otherwise.
+    // kLaneMinTokens tokens or more: the rows-in-lanes kernel, 16 rows on
+    // 512-bit vectors with AVX512-VNNI, else 8 on 256-bit ones (vpdpbusd
+    // with AVX-VNNI); the blocks below otherwise.
     int64_t nSize = yType.getDimSize(rank - 1);
     std::optional<OpBuilder::InsertionGuard> guard;
-    // Rows in the lanes: 16 on 512-bit vectors with AVX512-VNNI, else 8
-    // on 256-bit ones (vpdpbusd with AVX-VNNI).
     RowLanes lanes =
         target.avx512vnni ? RowLanes{16, 8, true} : RowLanes{8, 4, target.vnni};
-    if ((target.avx512vnni || target.avx2) && !oneToken &&
-        !ShapedType::isDynamic(nSize) && nSize % lanes.rows == 0) {
+    if (!oneToken && !ShapedType::isDynamic(nSize) && nSize % lanes.rows == 0) {
       Value many = arith::CmpIOp::create(
           rewriter, loc, arith::CmpIPredicate::uge, dim(rank - 2),
           arith::ConstantIndexOp::create(rewriter, loc, kLaneMinTokens));
@@ -1826,9 +1826,10 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
           }
           // The columns in turn, their lane sums passed down 8 registers
           // (after the loop, column j's in the j-th).
-          auto lanes = VectorType::get({8}, b.getF32Type());
           Value zero = arith::ConstantOp::create(
-              b, l, DenseElementsAttr::get(lanes, 0.0f));
+              b, l,
+              DenseElementsAttr::get(VectorType::get({8}, b.getF32Type()),
+                                     0.0f));
           auto c = [&](int64_t v) {
             return arith::ConstantIndexOp::create(b, l, v);
           };
