@@ -424,14 +424,40 @@ Expected<std::unique_ptr<MemoryBuffer>> openFile(StringRef path) {
 // readModelFile
 //===----------------------------------------------------------------------===//
 
-/// Whether `data` starts like a safetensors file: a header length that fits
-/// the file, then a JSON object.
-static bool looksLikeSafetensors(StringRef data) {
-  if (data.size() < 10)
-    return false;
-  uint64_t headerSize =
-      support::endian::read64le(reinterpret_cast<const uint8_t *>(data.data()));
-  return headerSize <= data.size() - 8 && data[8] == '{';
+namespace {
+/// The model file formats that readModelFile reads.
+enum class ModelFormat { GGUF, Llama2C, Safetensors };
+} // namespace
+
+/// The format `data` announces by its first bytes: GGUF's magic, the
+/// llama2.c version-2 magic ("ak42"), or a safetensors header (a length
+/// that fits the file, then a JSON object). A legacy llama2.c checkpoint
+/// and a llama2.c tokenizer.bin carry no magic and give none.
+static std::optional<ModelFormat> formatByContent(StringRef data) {
+  if (data.starts_with("GGUF"))
+    return ModelFormat::GGUF;
+  if (data.size() >= 4 && support::endian::read32le(data.data()) == 0x616b3432)
+    return ModelFormat::Llama2C;
+  if (data.size() >= 10) {
+    uint64_t headerSize = support::endian::read64le(
+        reinterpret_cast<const uint8_t *>(data.data()));
+    if (headerSize <= data.size() - 8 && data[8] == '{')
+      return ModelFormat::Safetensors;
+  }
+  return std::nullopt;
+}
+
+/// The format a file's name claims. A .json file is a sharded checkpoint's
+/// index, read before its shards are opened.
+static std::optional<ModelFormat> formatByName(StringRef path) {
+  StringRef ext = sys::path::extension(path);
+  if (ext == ".json" || ext == ".safetensors")
+    return ModelFormat::Safetensors;
+  if (ext == ".gguf")
+    return ModelFormat::GGUF;
+  if (ext == ".bin")
+    return ModelFormat::Llama2C;
+  return std::nullopt;
 }
 
 Expected<std::unique_ptr<ModelFile>> readModelFile(StringRef path) {
@@ -449,27 +475,33 @@ Expected<std::unique_ptr<ModelFile>> readModelFile(StringRef path) {
                                    "model.safetensors");
   }
 
-  StringRef ext = sys::path::extension(path);
-  if (ext == ".json" || ext == ".safetensors")
+  // The safetensors reader maps its files itself.
+  std::optional<ModelFormat> named = formatByName(path);
+  if (named == ModelFormat::Safetensors)
     return readSafetensors(path);
 
   Expected<std::unique_ptr<MemoryBuffer>> buffer = detail::openFile(path);
   if (!buffer)
     return buffer.takeError();
-  StringRef data = (*buffer)->getBuffer();
-  if (data.starts_with("GGUF") || ext == ".gguf")
+  // The content decides; the name only for files without magic (a legacy
+  // llama2.c checkpoint; a .gguf without magic gets GGUF's diagnostic).
+  std::optional<ModelFormat> format = formatByContent((*buffer)->getBuffer());
+  if (!format)
+    format = named;
+  if (!format)
+    return detail::fileError(
+        path, "unknown model file format (expected GGUF, a llama2.c .bin "
+              "checkpoint, .safetensors or model.safetensors.index.json)");
+  switch (*format) {
+  case ModelFormat::GGUF:
     return readGGUFFromBuffer(std::move(*buffer));
-  if (data.size() >= 4 && support::endian::read32le(data.data()) == 0x616b3432)
+  case ModelFormat::Llama2C:
     return readLlama2CFromBuffer(std::move(*buffer));
-  if (looksLikeSafetensors(data)) {
+  case ModelFormat::Safetensors:
     buffer->reset();
     return readSafetensors(path);
   }
-  if (ext == ".bin")
-    return readLlama2CFromBuffer(std::move(*buffer));
-  return detail::fileError(
-      path, "unknown model file format (expected GGUF, a llama2.c .bin "
-            "checkpoint, .safetensors or model.safetensors.index.json)");
+  llvm_unreachable("every model format is read above");
 }
 
 Expected<TokenizerData> readTokenizerFile(StringRef path, int64_t vocabSize) {
@@ -478,10 +510,10 @@ Expected<TokenizerData> readTokenizerFile(StringRef path, int64_t vocabSize) {
     if (!buffer)
       return buffer.takeError();
     StringRef data = (*buffer)->getBuffer();
-    bool modelFile = data.starts_with("GGUF") || looksLikeSafetensors(data) ||
-                     (data.size() >= 4 &&
-                      support::endian::read32le(data.data()) == 0x616b3432) ||
-                     sys::path::extension(path) == ".json";
+    // A model file announces itself by its magic (or is an index .json);
+    // a tokenizer.bin has none.
+    bool modelFile =
+        formatByContent(data) || formatByName(path) == ModelFormat::Safetensors;
     if (!modelFile) {
       // A tokenizer.bin has no magic: its pieces must end with the file.
       Expected<TokenizerData> all =
