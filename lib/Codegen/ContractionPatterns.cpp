@@ -33,7 +33,7 @@ struct AmxContractionPattern : OpRewritePattern<linalg::GenericOp> {
   loom::ContractionLoweringOptions options;
 };
 
-/// lowerPackedContraction, for f32 (AMX's pattern takes bf16 only).
+/// lowerPackedContraction (AMX's pattern, tried first, takes bf16 only).
 struct PackedContractionPattern : OpRewritePattern<linalg::GenericOp> {
   PackedContractionPattern(MLIRContext *ctx,
                            const loom::ContractionLoweringOptions &options)
@@ -43,7 +43,8 @@ struct PackedContractionPattern : OpRewritePattern<linalg::GenericOp> {
                                 PatternRewriter &rewriter) const override {
     if (!options.packWeights)
       return failure();
-    return loom::lowerPackedContraction(rewriter, op, options.vectorWidth);
+    return loom::lowerPackedContraction(rewriter, op, options.vectorWidth,
+                                        options.bf16Dot);
   }
 
   loom::ContractionLoweringOptions options;

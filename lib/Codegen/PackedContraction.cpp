@@ -20,6 +20,12 @@
 // once per call, the same as the dot-product form; with the s x k x n
 // products of a prompt it is a small part of the work.
 //
+// 16-bit weights (bf16, f16) are widened to f32 as they are packed, so the
+// micro-kernel is the f32 one; 16-bit activations (x rounded to bf16, as
+// llama.cpp computes bf16 layers) are widened a block of tokens at a time
+// into a small buffer of the task's. Where the target has AVX512-BF16,
+// layers with bf16 x and w are left to the dot-product form (vdpbf16ps).
+//
 // Tokens past the last whole block of `mr` run the same kernel one token at
 // a time. Decode (one token) keeps the plain loops: a matrix-vector product
 // reads each weight once whatever the order.
@@ -77,10 +83,21 @@ public:
                 const Kernel &kernel, int64_t kc)
       : x(x), w(w), y(y), shape(shape), kernel(kernel), kc(kc) {}
 
+  /// A vector of `width` f32 from `memref` at `at`, widened where the
+  /// memref holds 16-bit floats.
+  Value loadF32(OpBuilder &b, Location l, Value memref, ValueRange at) {
+    Type elt = cast<MemRefType>(memref.getType()).getElementType();
+    Value v = vector::LoadOp::create(b, l, VectorType::get({kernel.width}, elt),
+                                     memref, at);
+    if (elt.isF32())
+      return v;
+    return arith::ExtFOp::create(
+        b, l, VectorType::get({kernel.width}, b.getF32Type()), v);
+  }
+
   /// panel[kk][width g + j] = w[n0 + width g + j][k0 + kk] for kk < kc.
   void pack(OpBuilder &b, Location l, Value panel, Value n0, Value k0) {
     int64_t width = kernel.width;
-    auto vec = VectorType::get({width}, b.getF32Type());
     scf::ForOp::create(
         b, l, cidx(b, l, 0), cidx(b, l, kc), cidx(b, l, width), ValueRange{},
         [&](OpBuilder &nb, Location nl, Value kk, ValueRange) {
@@ -90,8 +107,7 @@ public:
             for (int64_t j = 0; j < width; ++j) {
               Value n = arith::AddIOp::create(nb, nl, n0,
                                               cidx(nb, nl, width * g + j));
-              rows.push_back(
-                  vector::LoadOp::create(nb, nl, vec, w, ValueRange{n, k}));
+              rows.push_back(loadF32(nb, nl, w, ValueRange{n, k}));
             }
             rows = transposeRows(nb, nl, rows);
             for (int64_t i = 0; i < width; ++i)
@@ -104,12 +120,39 @@ public:
         });
   }
 
+  /// Whether x holds 16-bit floats, widened through a buffer [mr][kc].
+  bool narrowX() const {
+    return !cast<MemRefType>(x.getType()).getElementType().isF32();
+  }
+
+  /// xs[i][kk] = x[t0 + i][k0 + kk] in f32, for i < rows and kk < kc.
+  void widenX(OpBuilder &b, Location l, Value xs, Value t0, Value k0,
+              int64_t rows) {
+    int64_t width = kernel.width;
+    scf::ForOp::create(
+        b, l, cidx(b, l, 0), cidx(b, l, kc), cidx(b, l, width), ValueRange{},
+        [&](OpBuilder &nb, Location nl, Value kk, ValueRange) {
+          Value k = arith::AddIOp::create(nb, nl, k0, kk);
+          for (int64_t i = 0; i < rows; ++i) {
+            SmallVector<Value> at(shape.rank - 2, cidx(nb, nl, 0));
+            at.push_back(arith::AddIOp::create(nb, nl, t0, cidx(nb, nl, i)));
+            at.push_back(k);
+            vector::StoreOp::create(nb, nl, loadF32(nb, nl, x, at), xs,
+                                    ValueRange{cidx(nb, nl, i), kk});
+          }
+          scf::YieldOp::create(nb, nl);
+        });
+  }
+
   /// y[t0 .. t0 + rows, n0 .. n0 + features] += x[those tokens, k0 .. k0 +
   /// kc] . the panel: the accumulators start from y and are stored back.
-  void kernelBlock(OpBuilder &b, Location l, Value panel, Value t0, Value n0,
-                   Value k0, int64_t rows) {
+  /// With 16-bit x, `xs` is the task's f32 buffer [mr][kc] for them.
+  void kernelBlock(OpBuilder &b, Location l, Value panel, Value xs, Value t0,
+                   Value n0, Value k0, int64_t rows) {
     int64_t width = kernel.width, nv = kernel.nv;
     auto vec = VectorType::get({width}, b.getF32Type());
+    if (xs)
+      widenX(b, l, xs, t0, k0, rows);
     auto yAt = [&](OpBuilder &nb, Location nl, int64_t i, int64_t g) {
       SmallVector<Value> at(shape.rank - 2, cidx(nb, nl, 0));
       at.push_back(arith::AddIOp::create(nb, nl, t0, cidx(nb, nl, i)));
@@ -134,11 +177,18 @@ public:
                   nb, nl, vec, panel, ValueRange{kk, cidx(nb, nl, width * g)}));
             Value k = arith::AddIOp::create(nb, nl, k0, kk);
             for (int64_t i = 0; i < rows; ++i) {
-              SmallVector<Value> at(shape.rank - 2, cidx(nb, nl, 0));
-              at.push_back(arith::AddIOp::create(nb, nl, t0, cidx(nb, nl, i)));
-              at.push_back(k);
-              Value xs = memref::LoadOp::create(nb, nl, x, at);
-              Value xv = vector::BroadcastOp::create(nb, nl, vec, xs);
+              Value xi;
+              if (xs) {
+                xi = memref::LoadOp::create(nb, nl, xs,
+                                            ValueRange{cidx(nb, nl, i), kk});
+              } else {
+                SmallVector<Value> at(shape.rank - 2, cidx(nb, nl, 0));
+                at.push_back(
+                    arith::AddIOp::create(nb, nl, t0, cidx(nb, nl, i)));
+                at.push_back(k);
+                xi = memref::LoadOp::create(nb, nl, x, at);
+              }
+              Value xv = vector::BroadcastOp::create(nb, nl, vec, xi);
               for (int64_t g = 0; g < nv; ++g)
                 accs[i * nv + g] =
                     vector::FMAOp::create(nb, nl, xv, wv[g], accs[i * nv + g]);
@@ -162,13 +212,16 @@ public:
 
 LogicalResult mlir::loom::lowerPackedContraction(RewriterBase &rewriter,
                                                  linalg::GenericOp op,
-                                                 int64_t width) {
+                                                 int64_t width, bool bf16Dot) {
   std::optional<Kernel> kernel = kernelFor(width);
   std::optional<LinearShape> shape = matchLinear(op);
-  if (!kernel || !shape || !memrefOperand(op, 0).getElementType().isF32() ||
-      !memrefOperand(op, 1).getElementType().isF32() ||
-      !memrefOperand(op, 2).getElementType().isF32() ||
+  if (!kernel || !shape || !memrefOperand(op, 2).getElementType().isF32() ||
       shape->k % kernel->width || shape->n % kernel->features())
+    return failure();
+  // matchLinear lets x and w be f32 or 16-bit floats widened in the body.
+  Type xType = memrefOperand(op, 0).getElementType(),
+       wType = memrefOperand(op, 1).getElementType();
+  if (bf16Dot && xType.isBF16() && wType.isBF16())
     return failure();
   Value x = op.getDpsInputOperand(0)->get(),
         w = op.getDpsInputOperand(1)->get(), y = op.getDpsInitOperand(0)->get();
@@ -197,6 +250,11 @@ LogicalResult mlir::loom::lowerPackedContraction(RewriterBase &rewriter,
         Value panel = memref::AllocOp::create(
             b, l, MemRefType::get({kc, features}, b.getF32Type()), ValueRange{},
             b.getI64IntegerAttr(64));
+        Value xs;
+        if (emitter.narrowX())
+          xs = memref::AllocOp::create(
+              b, l, MemRefType::get({kernel->mr, kc}, b.getF32Type()),
+              ValueRange{}, b.getI64IntegerAttr(64));
         scf::ForOp::create(
             b, l, cidx(b, l, 0), cidx(b, l, shape->k), cidx(b, l, kc),
             ValueRange{},
@@ -206,18 +264,21 @@ LogicalResult mlir::loom::lowerPackedContraction(RewriterBase &rewriter,
                   kb, kl, cidx(kb, kl, 0), whole, cidx(kb, kl, kernel->mr),
                   ValueRange{},
                   [&](OpBuilder &tb, Location tl, Value t0, ValueRange) {
-                    emitter.kernelBlock(tb, tl, panel, t0, n0, k0, kernel->mr);
+                    emitter.kernelBlock(tb, tl, panel, xs, t0, n0, k0,
+                                        kernel->mr);
                     scf::YieldOp::create(tb, tl);
                   });
               scf::ForOp::create(
                   kb, kl, whole, s, cidx(kb, kl, 1), ValueRange{},
                   [&](OpBuilder &tb, Location tl, Value t, ValueRange) {
-                    emitter.kernelBlock(tb, tl, panel, t, n0, k0, 1);
+                    emitter.kernelBlock(tb, tl, panel, xs, t, n0, k0, 1);
                     scf::YieldOp::create(tb, tl);
                   });
               scf::YieldOp::create(kb, kl);
             });
         memref::DeallocOp::create(b, l, panel);
+        if (xs)
+          memref::DeallocOp::create(b, l, xs);
       });
   rewriter.eraseOp(op);
   return success();

@@ -101,8 +101,8 @@ struct LoomParallelizeContractionsPass
           LDBG() << loc << ": AMX tiles";
           continue;
         }
-        if (packWeights &&
-            succeeded(loom::lowerPackedContraction(rewriter, generic, lanes))) {
+        if (packWeights && succeeded(loom::lowerPackedContraction(
+                               rewriter, generic, lanes, avx512bf16))) {
           LDBG() << loc << ": packed outer products";
           continue;
         }

@@ -35,13 +35,15 @@ LogicalResult lowerDotContraction(RewriterBase &rewriter, linalg::GenericOp op,
                                   int64_t cacheBytes = 0, bool bf16Dot = false);
 
 /// Rewrites `op`, if it is a linear layer y[1.., s, n] += x[1.., s, k] .
-/// w[n, k] with f32 x, w and y (k a multiple of `width`, n of 4 vectors, 2
-/// for 256-bit ones; `width` 16 or 8; not one token), into an outer-product
-/// micro-kernel in parallel over panels of features, each task packing its
-/// weights transposed (PackedContraction.cpp). Fails, changing nothing, for
-/// any other op.
+/// w[n, k] with f32 y and f32 or 16-bit x and w (k a multiple of `width`, n
+/// of 4 vectors, 2 for 256-bit ones; `width` 16 or 8; not one token), into
+/// an f32 outer-product micro-kernel in parallel over panels of features,
+/// each task packing its weights transposed and widened
+/// (PackedContraction.cpp). With `bf16Dot`, bf16 x and w are left to
+/// lowerDotContraction. Fails, changing nothing, for any other op.
 LogicalResult lowerPackedContraction(RewriterBase &rewriter,
-                                     linalg::GenericOp op, int64_t width);
+                                     linalg::GenericOp op, int64_t width,
+                                     bool bf16Dot = false);
 
 /// Rewrites `op`, if it is a linear layer y[1.., s, n] += x[1.., s, k] .
 /// w[n, k] with bf16 x and w (k and n static multiples of 32, more than one
@@ -105,7 +107,7 @@ struct ContractionLoweringOptions {
   bool bf16Dot = false;
   /// bf16 linear layers on AMX tiles (AMX-BF16).
   bool amxBf16 = false;
-  /// f32 linear layers on packed weight panels (lowerPackedContraction).
+  /// Linear layers on packed f32 weight panels (lowerPackedContraction).
   bool packWeights = true;
 };
 

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CompiledFunction.h"
+#include "HalfFloats.h"
 
 #include "loom/Runtime/Threads.h"
 
@@ -30,23 +31,10 @@
 #include <random>
 
 using llvm::formatv;
+using loom::testing::bf16Round;
+using loom::testing::halfBits;
 
 namespace {
-
-/// x rounded to bf16: to nearest, ties to even.
-float bf16Round(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, 4);
-  bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000u;
-  std::memcpy(&x, &bits, 4);
-  return x;
-}
-
-uint16_t bf16Bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, 4);
-  return uint16_t(bits >> 16);
-}
 
 struct Case {
   int64_t tokens, k, n;
@@ -84,7 +72,7 @@ TEST_P(AmxNumerics, MatchesReference) {
   std::vector<uint16_t> wBits;
   for (float &v : w) {
     v = bf16Round(dist(rng));
-    wBits.push_back(bf16Bits(v));
+    wBits.push_back(halfBits(v, llvm::APFloat::BFloat()));
   }
   std::vector<double> reference(c.tokens * c.n);
   double maxRef = 0;

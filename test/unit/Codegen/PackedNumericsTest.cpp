@@ -13,14 +13,22 @@
 // suite has. The code must use the packed form for a block of 6 tokens
 // or more (checked on the lowered IR).
 //
+// The weights are f32, f16 or bf16 (16-bit ones widened as they are
+// packed). With bf16 weights x is rounded to bf16 (the bf16-activations
+// default) and widened a block of tokens at a time; those cases run on
+// x86-64-v3, where no AVX512-BF16 takes them to vdpbf16ps instead.
+//
 // Tolerance: the rounding bound of a sum of k products in f32 with fused
 // multiply-adds, |y - exact| <= k u / (1 - k u) . sum |x w| with u = 2^-24
-// (Higham, Accuracy and Stability of Numerical Algorithms, 3.1); a term
-// lost, repeated or misplaced exceeds it by orders of magnitude.
+// (Higham, Accuracy and Stability of Numerical Algorithms, 3.1), the exact
+// sum taken over the 16-bit values the kernel sees (their products are
+// exact in f32); a term lost, repeated or misplaced exceeds it by orders
+// of magnitude.
 //
 //===----------------------------------------------------------------------===//
 
 #include "CompiledFunction.h"
+#include "HalfFloats.h"
 
 #include "loom/Runtime/Threads.h"
 
@@ -37,8 +45,14 @@ namespace {
 
 struct Case {
   int64_t tokens, k, n;
-  const char *cpu; ///< "" for the host
+  const char *cpu;     ///< "" for the host
+  const char *weights; ///< f32, f16 or bf16
 };
+
+/// The APFloat semantics of a 16-bit weight type.
+const llvm::fltSemantics &semanticsOf(llvm::StringRef type) {
+  return type == "bf16" ? llvm::APFloat::BFloat() : llvm::APFloat::IEEEhalf();
+}
 
 class PackedNumerics : public ::testing::TestWithParam<Case> {
 protected:
@@ -46,12 +60,19 @@ protected:
 };
 
 std::string linearIR(const Case &c) {
-  return formatv("func.func @f(%x: tensor<1x{0}x{1}xf32>, %w: "
-                 "tensor<{2}x{1}xf32>) -> tensor<1x{0}x{2}xf32> {{\n"
-                 "  %y = loom.linear %x, %w : (tensor<1x{0}x{1}xf32>, "
-                 "tensor<{2}x{1}xf32>) -> tensor<1x{0}x{2}xf32>\n"
-                 "  return %y : tensor<1x{0}x{2}xf32>\n}\n",
-                 c.tokens, c.k, c.n)
+  // A 16-bit weight reaches the layer widened, as the frontend writes it.
+  bool f32 = llvm::StringRef(c.weights) == "f32";
+  std::string widen = f32 ? ""
+                          : "  %wf = arith.extf %w : tensor<{2}x{1}x{3}> to "
+                            "tensor<{2}x{1}xf32>\n";
+  return formatv(("func.func @f(%x: tensor<1x{0}x{1}xf32>, %w: "
+                  "tensor<{2}x{1}x{3}>) -> tensor<1x{0}x{2}xf32> {{\n" +
+                  widen +
+                  "  %y = loom.linear %x, {4} : (tensor<1x{0}x{1}xf32>, "
+                  "tensor<{2}x{1}xf32>) -> tensor<1x{0}x{2}xf32>\n"
+                  "  return %y : tensor<1x{0}x{2}xf32>\n}\n")
+                     .c_str(),
+                 c.tokens, c.k, c.n, c.weights, f32 ? "%w" : "%wf")
       .str();
 }
 
@@ -72,6 +93,20 @@ TEST_P(PackedNumerics, MatchesReference) {
     v = dist(rng);
   for (float &v : w)
     v = dist(rng);
+  // The values the kernel sees: 16-bit weights as stored, and x rounded to
+  // bf16 against bf16 weights.
+  bool f32 = llvm::StringRef(c.weights) == "f32",
+       bf16 = llvm::StringRef(c.weights) == "bf16";
+  std::vector<uint16_t> wBits;
+  if (!f32)
+    for (float &v : w) {
+      wBits.push_back(::loom::testing::halfBits(v, semanticsOf(c.weights)));
+      v = ::loom::testing::roundToHalf(v, semanticsOf(c.weights));
+    }
+  std::vector<float> xSeen = x;
+  if (bf16)
+    for (float &v : xSeen)
+      v = ::loom::testing::bf16Round(v);
   auto kernel = compileCase(c);
   ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
   // Not zero: a kernel that ignored y's initial value (the fill) would
@@ -79,7 +114,8 @@ TEST_P(PackedNumerics, MatchesReference) {
   std::vector<float> y(c.tokens * c.n, 1e4f);
   std::deque<::loom::testing::MemRefDescriptor> ds;
   ds.emplace_back(x.data(), std::vector<int64_t>{1, c.tokens, c.k});
-  ds.emplace_back(w.data(), std::vector<int64_t>{c.n, c.k});
+  ds.emplace_back(f32 ? static_cast<void *>(w.data()) : wBits.data(),
+                  std::vector<int64_t>{c.n, c.k});
   ds.emplace_back(y.data(), std::vector<int64_t>{1, c.tokens, c.n});
   llvm::Error e = (*kernel)->call(ds);
   ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
@@ -89,7 +125,7 @@ TEST_P(PackedNumerics, MatchesReference) {
     for (int64_t n = 0; n < c.n; ++n) {
       double sum = 0, magnitude = 0;
       for (int64_t k = 0; k < c.k; ++k) {
-        double p = double(x[s * c.k + k]) * double(w[n * c.k + k]);
+        double p = double(xSeen[s * c.k + k]) * double(w[n * c.k + k]);
         sum += p;
         magnitude += std::abs(p);
       }
@@ -104,26 +140,34 @@ TEST_P(PackedNumerics, PacksForABlockOfTokensOrMore) {
   auto kernel = compileCase(c);
   ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
   // The packed kernel's accumulators are y itself; the dot form's (fewer
-  // tokens than a block of 6) are summed across lanes; one token has plain
-  // loops, vectorized by LLVM later.
+  // tokens than a block of 6, and one token of 16-bit weights) are summed
+  // across lanes; one token of f32 weights has plain loops, vectorized by
+  // LLVM later.
   std::string ir = (*kernel)->lowered();
   bool vectorFma = ir.find("llvm.intr.fmuladd") != std::string::npos;
   bool laneSums = ir.find("llvm.intr.vector.reduce.fadd") != std::string::npos;
   EXPECT_EQ(vectorFma && !laneSums, c.tokens >= 6)
       << c.tokens << " tokens: packed outer products expected for a block "
       << "of 6 or more";
-  EXPECT_EQ(laneSums, c.tokens > 1 && c.tokens < 6)
-      << c.tokens << " tokens: dot products expected for 2 to 5";
+  bool f32 = llvm::StringRef(c.weights) == "f32";
+  EXPECT_EQ(laneSums, c.tokens < 6 && (c.tokens > 1 || !f32))
+      << c.tokens << " tokens of " << c.weights
+      << " weights: dot products expected for 2 to 5 (and 1 of 16-bit "
+         "weights)";
 }
 
 std::vector<Case> cases() {
   std::vector<Case> all;
   for (const char *cpu : {"", "x86-64-v3"}) {
     for (int64_t tokens : {1, 5, 6, 13, 37})
-      all.push_back({tokens, 512, 128, cpu});
-    all.push_back({9, 272, 64, cpu});
-    all.push_back({7, 48, 192, cpu});
+      all.push_back({tokens, 512, 128, cpu, "f32"});
+    all.push_back({9, 272, 64, cpu, "f32"});
+    all.push_back({7, 48, 192, cpu, "f32"});
+    for (int64_t tokens : {5, 13})
+      all.push_back({tokens, 272, 64, cpu, "f16"});
   }
+  for (int64_t tokens : {1, 5, 6, 13, 37})
+    all.push_back({tokens, 272, 64, "x86-64-v3", "bf16"});
   return all;
 }
 
@@ -134,9 +178,9 @@ INSTANTIATE_TEST_SUITE_P(Linear, PackedNumerics, ::testing::ValuesIn(cases()),
                            for (char &ch : cpu)
                              if (ch == '-')
                                ch = '_';
-                           return formatv("s{0}_k{1}_n{2}_{3}",
+                           return formatv("s{0}_k{1}_n{2}_{3}_{4}",
                                           info.param.tokens, info.param.k,
-                                          info.param.n, cpu)
+                                          info.param.n, cpu, info.param.weights)
                                .str();
                          });
 
