@@ -278,6 +278,16 @@ Value dotU8S8(OpBuilder &b, Location l, const Int8Isa &form, Value acc, Value a,
       .getResult(0);
 }
 
+Value dotS8S8Signs(OpBuilder &b, Location l, Value acc, Value x, Value w) {
+  auto psign = [&](Value v, Value signs) {
+    return LLVM::CallIntrinsicOp::create(
+               b, l, v.getType(), b.getStringAttr("llvm.x86.avx2.psign.b"),
+               ValueRange{v, signs})
+        .getResult(0);
+  };
+  return dotU8S8Pairs(b, l, acc, psign(w, w), psign(x, w));
+}
+
 /// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j,
 /// summed.
 void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,

@@ -160,6 +160,15 @@ Value dotWd(OpBuilder &b, Location l, Value acc, Value a, Value bv);
 Value dotU8S8(OpBuilder &b, Location l, const Int8Isa &form, Value acc, Value a,
               Value bv, bool narrow = false);
 
+/// acc + the dot products of signed bytes `x` (in [-127, 127], as 8-bit
+/// activations are) and signed bytes `w`, in vpdpbusd's lanes, with AVX2
+/// alone: vpmaddubsw of |w| (vpsignb(w, w), read unsigned: at most 128) by
+/// x with w's signs (vpsignb(x, w)), pairs at most 2 x 128 x 127, so none
+/// saturates; then vpmaddwd by ones. llama.cpp's AVX2 form: one product
+/// per byte where dotU8S8 needs two for unsigned bytes of 8 bits. 32 bytes
+/// each.
+Value dotS8S8Signs(OpBuilder &b, Location l, Value acc, Value x, Value w);
+
 /// y[lead.., rows[i], cols[j]] += the lanes of accumulator i * cols + j
 /// (vectors of f32), summed.
 void addBlockSums(OpBuilder &builder, Location loc, Value y, ValueRange lead,

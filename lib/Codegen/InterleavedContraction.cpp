@@ -175,25 +175,41 @@ int64_t tokenWordOffset(const InterleavedShape &shape, int64_t k) {
   return shape.q4 ? 16 * (k % 2) + 4 * (k / 2) : 4 * k;
 }
 
+/// Whether q8_0x8's dot products take the signs form (dotS8S8Signs): AVX2
+/// without VNNI, where the stored bytes (values + 128) would need the
+/// nibble split of dotU8S8.
+bool signsForm(const InterleavedShape &shape, const Int8Isa &dotIsa) {
+  return !shape.q4 && !dotIsa.vnni && dotIsa.avx2;
+}
+
 /// The i32 dot products of a group's block with a token's (one lane per
 /// row), from `start` (-bias * sum(x.q): the weight's bytes are its values
 /// + bias): `word(k)` gives the token's 4 bytes for value vector k as an
-/// i32. Two chains (alternate vectors), added at the end. `narrow`: the
-/// weight's bytes are below 128 (q4_0's nibbles), see dotU8S8.
-Value groupDot(OpBuilder &b, Location l, const Int8Isa &dotIsa,
-               const GroupBlock &block, Value start,
-               function_ref<Value(int64_t)> word, bool narrow) {
+/// i32. Two chains (alternate vectors), added at the end. q4_0's nibbles
+/// are below 128 (dotU8S8's `narrow`). In the signs form, q8_0x8's bytes
+/// are made signed again (xor 128) and multiplied by dotS8S8Signs from 0,
+/// `start` unused.
+Value groupDot(OpBuilder &b, Location l, const InterleavedShape &shape,
+               const Int8Isa &dotIsa, const GroupBlock &block, Value start,
+               function_ref<Value(int64_t)> word) {
   auto v8i32 = VectorType::get({8}, b.getI32Type());
   auto v32i8 = VectorType::get({32}, b.getI8Type());
+  bool signs = signsForm(shape, dotIsa);
+  Value zero = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
   Value chains[2] = {
-      vector::BroadcastOp::create(b, l, v8i32, start),
-      arith::ConstantOp::create(
-          b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)))};
+      signs ? zero : vector::BroadcastOp::create(b, l, v8i32, start), zero};
   for (int64_t k = 0; k < 8; ++k) {
     Value x = vector::BitCastOp::create(
         b, l, v32i8, vector::BroadcastOp::create(b, l, v8i32, word(k)));
-    chains[k % 2] =
-        dotU8S8(b, l, dotIsa, chains[k % 2], block.values[k], x, narrow);
+    Value &chain = chains[k % 2];
+    if (signs)
+      chain = dotS8S8Signs(b, l, chain, x,
+                           arith::XOrIOp::create(b, l, block.values[k],
+                                                 splatI8(b, l, v32i8, -128)));
+    else
+      chain = dotU8S8(b, l, dotIsa, chain, block.values[k], x,
+                      /*narrow=*/shape.q4);
   }
   return arith::AddIOp::create(b, l, chains[0], chains[1]);
 }
@@ -286,15 +302,13 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
           GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
           Value start =
               memref::LoadOp::create(b, l, token.start, ValueRange{blk});
-          Value dot = groupDot(
-              b, l, dotIsa, block, start,
-              [&](int64_t k) {
+          Value dot =
+              groupDot(b, l, shape, dotIsa, block, start, [&](int64_t k) {
                 Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
                 return memref::LoadOp::create(b, l, token.words,
                                               ValueRange{blk, w})
                     .getResult();
-              },
-              /*narrow=*/shape.q4);
+              });
           // (w.d * x.d) * dot, as the one-row lowering computes it.
           Value d = arith::MulFOp::create(
               b, l, block.scales,
@@ -384,9 +398,8 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
             at.append({s, blk});
             Value xScale = memref::LoadOp::create(b, l, terms.scale, at);
             Value start = memref::LoadOp::create(b, l, terms.start, at);
-            Value dot = groupDot(
-                b, l, dotIsa, block, start,
-                [&](int64_t k) {
+            Value dot =
+                groupDot(b, l, shape, dotIsa, block, start, [&](int64_t k) {
                   SmallVector<Value> w = at;
                   int64_t offset = tokenWordOffset(shape, k);
                   if (shape.q4)
@@ -395,8 +408,7 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
                   else
                     w.push_back(cidx(b, l, offset));
                   return tokenWord(b, l, values, w);
-                },
-                /*narrow=*/shape.q4);
+                });
             // (dot * w.d) * x.d, as the register-blocked lowering computes
             // it.
             Value scaled = arith::MulFOp::create(

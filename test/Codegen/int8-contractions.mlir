@@ -258,6 +258,20 @@ func.func @decode_q4x8(%x: tensor<1x1x96xf32>) -> tensor<1x1x16xf32> {
 //       VNNI:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}, %[[C1]], %{{.+}})
 //  VNNI-COUNT-6:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
 //       VNNI:       vector.fma
+// With AVX2 alone, the stored bytes are made signed again (xor 128) and
+// multiplied in the signs form: vpsignb(w, w) = |w| by vpsignb(x, w), one
+// vpmaddubsw and one vpmaddwd per chunk, from 0 (the start is not used).
+// AVX2-LABEL: func.func @decode_q8x8
+//       AVX2:     scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args
+//       AVX2:       %[[C0:.+]] = vector.load %{{.+}} : {{.+}}, vector<32xi8>
+//       AVX2:       %[[W:.+]] = arith.xori %[[C0]], %{{.+}} : vector<32xi8>
+//       AVX2:       %[[ABS:.+]] = llvm.call_intrinsic "llvm.x86.avx2.psign.b"(%[[W]], %[[W]])
+//       AVX2:       %[[SX:.+]] = llvm.call_intrinsic "llvm.x86.avx2.psign.b"(%{{.+}}, %[[W]])
+//       AVX2:       %[[P:.+]] = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"(%[[ABS]], %[[SX]])
+//       AVX2:       llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%[[P]], %{{.+}})
+// AVX2-COUNT-7:       llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+//   AVX2-NOT:       arith.shrui
+//       AVX2:       vector.fma
 func.func @decode_q8x8(%x: tensor<1x1x96xf32>) -> tensor<1x1x16xf32> {
   %raw = loom.weight "w" : tensor<2x3x272xi8>
   %w = loom.dequantize %raw format = q8_0x8 : tensor<2x3x272xi8> -> tensor<16x96xf32>
