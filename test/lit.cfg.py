@@ -142,6 +142,22 @@ else:
                     "tests are reported UNSUPPORTED; `tools/loom-dev setup` "
                     "installs openmpi-bin and libopenmpi-dev")
 
+# The CUDA toolkit's ptxas (on PATH, in $CUDA_HOME/bin or /usr/local/cuda/bin):
+# tests that assemble the PTX of --target=cuda REQUIRE ptxas; `%ptxas` names
+# it. No GPU is needed for them.
+ptxas = shutil.which("ptxas") or next(
+    (os.path.join(root, "bin", "ptxas")
+     for root in (os.environ.get("CUDA_HOME", ""), "/usr/local/cuda")
+     if root and os.access(os.path.join(root, "bin", "ptxas"), os.X_OK)),
+    None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+else:
+    lit_config.note("no ptxas (the CUDA toolkit): the tests that assemble "
+                    "--target=cuda's PTX are reported UNSUPPORTED; install "
+                    "the CUDA toolkit at /usr/local/cuda or set CUDA_HOME")
+
 # clang-format of the LLVM Loom builds with (Debian's clang-format-22,
 # installed by `tools/loom-dev setup`): Format/clang-format.test REQUIRES it.
 clang_format = os.path.join(config.llvm_tools_dir, "clang-format")

@@ -14,6 +14,8 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 namespace mlir::loom {
 
@@ -36,6 +38,10 @@ inline void registerLoomToolDialects(DialectRegistry &registry) {
   registerAllExtensions(registry);
   registerAllLoomDialects(registry);
   registerAllLoomExtensions(registry);
+  // --target=cuda: the #nvvm.target that serializes GPU kernels to PTX, and
+  // the translations it runs on them.
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerAllGPUToLLVMIRTranslations(registry);
 }
 
 } // namespace mlir::loom

@@ -42,6 +42,18 @@ Error CompileOptions::validate() const {
                              "size");
   if (optLevel > 3)
     return createStringError("--opt-level takes 0 to 3");
+  if (target != "cpu" && target != "cuda")
+    return createStringError("--target takes cpu or cuda, not '" + target +
+                             "'");
+  // sm_ and a compute capability of two or three digits, as ptxas names it.
+  StringRef digits = gpu;
+  bool named = digits.consume_front("sm_");
+  digits.consume_back("a");
+  if (!named || digits.size() < 2 || digits.size() > 3 ||
+      !llvm::all_of(digits, llvm::isDigit))
+    return createStringError("--gpu takes a compute capability such as "
+                             "sm_80 or sm_90a, not '" +
+                             gpu + "'");
   return Error::success();
 }
 

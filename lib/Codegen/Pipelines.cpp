@@ -15,11 +15,15 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Process.h"
 
 using namespace mlir;
 
@@ -38,7 +42,8 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   }
   // q4_0 and q8_0 matrices read 8 rows at a time, in integer dot products
   // of 8 lanes (the runtime interleaves the blocks at load).
-  if (options.int8Activations && options.interleaveWeights)
+  // (The CPU runtime does the interleaving: not for --target=cuda.)
+  if (options.int8Activations && options.interleaveWeights && !options.cuda())
     pm.addPass(createLoomInterleaveWeightsPass());
   // Each MoE layer's experts on the ranks of an MPI world: the program of
   // one rank, with its slice of the expert weights.
@@ -74,14 +79,16 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
-void loom::buildBufferizationPipeline(OpPassManager &pm,
-                                      const CompileOptions &options) {
+/// Elementwise fusion on tensors, then one-shot bufferization with
+/// function boundaries, as every target's entry points take their buffers:
+/// caches updated in place, results as out-parameters.
+static void addFusionAndBufferization(OpPassManager &pm) {
+  using namespace mlir::loom;
   // Elementwise producers fuse into their consumers while still on tensors.
   // Never into a contraction: that would recompute the producer for every
   // output the contraction makes.
   pm.addPass(createLoomFuseElementwisePass());
   pm.addPass(createCanonicalizerPass());
-
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -98,6 +105,11 @@ void loom::buildBufferizationPipeline(OpPassManager &pm,
   outParams.hoistStaticAllocs = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
   pm.addPass(createCanonicalizerPass());
+}
+
+void loom::buildBufferizationPipeline(OpPassManager &pm,
+                                      const CompileOptions &options) {
+  addFusionAndBufferization(pm);
   // Sizes in terms of the token count, then the entry points as kernels
   // over one activation arena, with their dependency graph as data.
   pm.addPass(memref::createResolveRankedShapeTypeResultDimsPass());
@@ -179,6 +191,61 @@ void loom::buildLoomToLLVMPipeline(OpPassManager &pm,
   buildLinalgToLLVMPipeline(pm, options);
 }
 
+namespace {
+
+/// The CUDA toolkit the NVVM target links libdevice from: $CUDA_HOME,
+/// $CUDA_PATH, or /usr/local/cuda, the first that exists ("" for none:
+/// then only kernels without libdevice's math functions compile).
+std::string cudaToolkitPath() {
+  for (const char *var : {"CUDA_HOME", "CUDA_PATH"})
+    if (std::optional<std::string> path = llvm::sys::Process::GetEnv(var))
+      if (llvm::sys::fs::is_directory(*path))
+        return *path;
+  if (llvm::sys::fs::is_directory("/usr/local/cuda"))
+    return "/usr/local/cuda";
+  return "";
+}
+
+} // namespace
+
+void loom::buildGpuKernelsPipeline(OpPassManager &pm,
+                                   const CompileOptions &options) {
+  // The NVIDIA half (`--target=cuda`): each linalg op as parallel loops
+  // mapped onto blocks and threads, one thread per output element with its
+  // reductions in order: a correct baseline for the tiled lowerings.
+  addFusionAndBufferization(pm);
+
+  OpPassManager &loops = pm.nest<func::FuncOp>();
+  loops.addPass(createConvertLinalgToParallelLoopsPass());
+  // exp, tanh and erf as arithmetic: no libdevice call for them.
+  if (options.approximateMath)
+    loops.addPass(createLoomApproximateMathPass());
+  // Mapped right after tiling: canonicalization would merge the loops of
+  // blocks and of threads back into one.
+  loops.addPass(createLoomTileParallelLoopsForGpuPass());
+  loops.addPass(createGpuMapParallelLoopsPass());
+  loops.addPass(createConvertParallelLoopToGpuPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void loom::buildGpuToBinaryPipeline(OpPassManager &pm,
+                                    const CompileOptions &options) {
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.gpu;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(createSCFToControlFlowPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa"; // PTX
+  binary.toolkitPath = cudaToolkitPath();
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 void loom::registerLoomPipelines() {
   PassPipelineRegistration<CompileOptions>(
       "loom-codegen-pipeline",
@@ -200,6 +267,21 @@ void loom::registerLoomPipelines() {
       "convention (caches in place, logits as an out-parameter)",
       [](OpPassManager &pm, const CompileOptions &options) {
         buildBufferizationPipeline(pm, options);
+      });
+  PassPipelineRegistration<CompileOptions>(
+      "loom-gpu-kernels",
+      "Lower linalg on tensors to NVIDIA GPU kernels: gpu.launch_func of "
+      "outlined gpu.modules, one thread per output element "
+      "(loom-compile --target=cuda --emit=gpu)",
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildGpuKernelsPipeline(pm, options);
+      });
+  PassPipelineRegistration<CompileOptions>(
+      "loom-gpu-to-binary",
+      "Lower the GPU kernels to NVVM and PTX for the option gpu (sm_90a by "
+      "default) in gpu.binary ops (loom-compile --target=cuda --emit=ptx)",
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildGpuToBinaryPipeline(pm, options);
       });
   PassPipelineRegistration<CompileOptions>(
       "loom-lower-to-llvm",

@@ -14,6 +14,7 @@
 
 #include "loom/InitAllDialects.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
@@ -78,6 +79,45 @@ Error lowerToLinalg(mlir::ModuleOp module, const CompileOptions &options,
         mlir::loom::buildLoomToLinalgPipeline(pm, options);
       },
       scope);
+}
+
+Error lowerToGpuKernels(mlir::ModuleOp module, const CompileOptions &options,
+                        mlir::TimingScope timing) {
+  mlir::TimingScope scope = timing.nest("linalg to GPU kernels");
+  return runPipeline(
+      module, "GPU kernels",
+      [&](mlir::OpPassManager &pm) {
+        mlir::loom::buildGpuKernelsPipeline(pm, options);
+      },
+      scope);
+}
+
+Expected<std::vector<GpuKernelCode>> lowerToPTX(mlir::ModuleOp module,
+                                                const CompileOptions &options,
+                                                mlir::TimingScope timing) {
+  mlir::TimingScope scope = timing.nest("GPU kernels to PTX");
+  if (Error e = runPipeline(
+          module, "PTX",
+          [&](mlir::OpPassManager &pm) {
+            mlir::loom::buildGpuToBinaryPipeline(pm, options);
+          },
+          scope))
+    return std::move(e);
+  std::vector<GpuKernelCode> kernels;
+  for (auto binary : module.getOps<mlir::gpu::BinaryOp>())
+    for (mlir::Attribute a : binary.getObjects())
+      if (auto object = dyn_cast<mlir::gpu::ObjectAttr>(a))
+        kernels.push_back(
+            {binary.getSymName().str(), object.getObject().getValue().str()});
+  return kernels;
+}
+
+Error checkArtifactTarget(const CompileOptions &options) {
+  if (options.cuda())
+    return createStringError(
+        "--target=cuda compiles as far as --emit=gpu or --emit=ptx for now: "
+        "the runtime has no CUDA device to load an artifact (issue 20)");
+  return Error::success();
 }
 
 Error lowerFunctionsToLLVM(mlir::ModuleOp module,
@@ -543,6 +583,8 @@ Error checkOptionsForModel(const ModelFile &model,
 Error compileArtifact(const ModelFile &model, const CompileOptions &options,
                       StringRef outputPath, StringRef objectCache,
                       mlir::TimingScope timing) {
+  if (Error e = checkArtifactTarget(options))
+    return e;
   if (Error e = checkOptionsForModel(model, options))
     return e;
   if (!options.cpu.empty())
@@ -561,6 +603,8 @@ Error compileArtifact(const ModelFile &model, const CompileOptions &options,
 Error compileModule(mlir::ModuleOp module, const ModelFile &model,
                     const CompileOptions &options, StringRef outputPath,
                     StringRef objectCache, mlir::TimingScope timing) {
+  if (Error e = checkArtifactTarget(options))
+    return e;
   if (Error e = lowerToLinalg(module, options, timing.nest("lowering")))
     return e;
   Expected<Manifest> manifest =

@@ -60,7 +60,13 @@ cl::opt<Stage> emit(
         clEnumValN(Stage::Obj, "obj", "an object file for the target CPU"),
         clEnumValN(Stage::Artifact, "artifact",
                    "a shared object loom-run loads (the default when -o "
-                   "names a .so file)")),
+                   "names a .so file)"),
+        clEnumValN(Stage::Gpu, "gpu",
+                   "with --target=cuda: the GPU kernels (gpu dialect), "
+                   "launched by the entry points"),
+        clEnumValN(Stage::Ptx, "ptx",
+                   "with --target=cuda: the kernels' PTX for --gpu, one "
+                   "module after another")),
     cl::cat(category));
 
 cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout)"),
@@ -307,6 +313,14 @@ int main(int argc, char **argv) {
         !known)
       return fail(toString(known.takeError()));
 
+  // The NVIDIA target stops at its kernels' PTX: nothing runs them yet.
+  bool gpuStage = stage == Stage::Gpu || stage == Stage::Ptx;
+  if (gpuStage && !options.cuda())
+    return fail("--emit=gpu and --emit=ptx need --target=cuda");
+  if (!gpuStage && stage != Stage::Loom && stage != Stage::Linalg)
+    if (Error e = loom::checkArtifactTarget(options))
+      return fail(toString(std::move(e)));
+
   // The report prints when the manager goes, after the last stage's scope.
   mlir::DefaultTimingManager timingManager;
   mlir::applyDefaultTimingManagerCLOptions(timingManager);
@@ -349,6 +363,27 @@ int main(int argc, char **argv) {
   if (stage == Stage::Loom || stage == Stage::Linalg) {
     (*module)->print(output->os());
     output->os() << "\n";
+    output->keep();
+    return 0;
+  }
+  if (gpuStage) {
+    if (Error err =
+            loom::lowerToGpuKernels(**module, options, root.nest("lowering")))
+      return fail(toString(std::move(err)));
+    if (stage == Stage::Gpu) {
+      (*module)->print(output->os());
+      output->os() << "\n";
+      output->keep();
+      return 0;
+    }
+    Expected<std::vector<loom::GpuKernelCode>> kernels =
+        loom::lowerToPTX(**module, options, root.nest("lowering"));
+    if (!kernels)
+      return fail(toString(kernels.takeError()));
+    for (const loom::GpuKernelCode &kernel : *kernels)
+      output->os() << "// ---- kernel module " << kernel.name << " ("
+                   << options.gpu << ")\n"
+                   << kernel.ptx << "\n";
     output->keep();
     return 0;
   }

@@ -132,6 +132,19 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
       llvm::cl::init(true)};
 
   //===--- The target ---------------------------------------------------===//
+  Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("What to generate code for: cpu (the default: an "
+                     "artifact loom-run loads) or cuda (NVIDIA GPU kernels; "
+                     "for now as far as --emit=gpu and --emit=ptx: the "
+                     "runtime has no CUDA device yet)"),
+      llvm::cl::value_desc("cpu|cuda"), llvm::cl::init("cpu")};
+  Option<std::string> gpu{
+      *this, "gpu",
+      llvm::cl::desc("The NVIDIA GPU of --target=cuda, as its compute "
+                     "capability (sm_80: A100, sm_90a: H100/H200 with its "
+                     "architecture-specific instructions; default sm_90a)"),
+      llvm::cl::value_desc("sm_NN[a]"), llvm::cl::init("sm_90a")};
   Option<std::string> cpu{
       *this, "cpu",
       llvm::cl::desc("The CPU to generate code for, as LLVM names it (e.g. "
@@ -147,6 +160,9 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
 
   /// An error naming the option (as a flag) whose value is out of range.
   llvm::Error validate() const;
+
+  /// Whether the code is for an NVIDIA GPU (--target=cuda).
+  bool cuda() const { return target == "cuda"; }
 
   /// The options in their printed form, `{attention-key-block=0 ...}`: what
   /// `--loom-codegen-pipeline=` takes, and the options part of a cache key.

@@ -401,6 +401,50 @@ def LoomApproximateMathPass
                            "::mlir::vector::VectorDialect"];
 }
 
+def LoomTileParallelLoopsForGpuPass
+    : Pass<"loom-tile-parallel-loops-for-gpu", "::mlir::func::FuncOp"> {
+  let summary = "Split each outermost parallel loop into GPU blocks of threads";
+  let description = [{
+    Tiles every outermost `scf.parallel` (the loops
+    `convert-linalg-to-parallel-loops` makes of linalg ops; reductions stay
+    sequential `scf.for` loops inside) so that upstream's
+    `gpu-map-parallel-loops` maps the outer loop of tiles to the grid and
+    the inner one to the threads of a block: the innermost dimension with
+    more than one iteration by `threads` (or its static trip count where
+    that is smaller), every other dimension by 1. The inner loop has
+    constant bounds, the iterations past the end guarded by an `scf.if`,
+    so the block size is a constant. A loop of more than 3 dimensions
+    first has its leading ones collapsed into one (a grid and a block have
+    3 each). Loops inside another parallel loop are left alone (they run
+    in sequence in the thread that reaches them).
+
+    Before:
+
+    ```mlir
+    scf.parallel (%s, %n) = (%c0, %c0) to (%tokens, %c768) step (%c1, %c1) {
+      ...
+    }
+    ```
+
+    After (abridged):
+
+    ```mlir
+    scf.parallel (%s0, %n0) = (%c0, %c0) to (%tokens, %c768) step (%c1, %c128) {
+      scf.parallel (%s1, %n1) = (%c0, %c0) to (%c1, %c128) step (%c1, %c1) {
+        scf.if %in_bounds { ... }
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"threads", "threads", "int64_t", /*default=*/"128",
+           "Threads per block along the innermost dimension">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect"];
+}
+
 def LoomOutlineParallelLoopsPass
     : Pass<"loom-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outline parallel loops into bodies the runtime runs on threads";

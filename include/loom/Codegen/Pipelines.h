@@ -46,6 +46,17 @@ void buildLinalgToLLVMPipeline(OpPassManager &pm,
 /// CompileOptions: `--loom-codegen-pipeline="cpu=x86-64-v3"`).
 void buildLoomToLLVMPipeline(OpPassManager &pm, const CompileOptions &options);
 
+/// linalg on tensors -> NVIDIA GPU kernels (`--target=cuda --emit=gpu`):
+/// bufferized as for the CPU, every linalg op as parallel loops mapped to
+/// blocks and threads and outlined into a gpu.module of its own, launched
+/// by gpu.launch_func (GpuPipeline.cpp).
+void buildGpuKernelsPipeline(OpPassManager &pm, const CompileOptions &options);
+
+/// Those kernels -> NVVM, then PTX for `options.gpu` in a gpu.binary each
+/// (`--target=cuda --emit=ptx`), libdevice linked from the CUDA toolkit
+/// where one is found.
+void buildGpuToBinaryPipeline(OpPassManager &pm, const CompileOptions &options);
+
 /// Registers the pipelines with the global registry (for loom-opt).
 void registerLoomPipelines();
 

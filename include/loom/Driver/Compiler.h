@@ -25,11 +25,13 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace loom {
 
 /// The stages of compilation, as `--emit=` names them.
-enum class Stage { Loom, Linalg, LLVM, Asm, Obj, Artifact };
+enum class Stage { Loom, Linalg, LLVM, Asm, Obj, Artifact, Gpu, Ptx };
 
 /// Every option of a compilation (CompileOptions.h).
 using mlir::loom::CompileOptions;
@@ -56,6 +58,28 @@ llvm::Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
                                             const ModelFile &model,
                                             const CompileOptions &options,
                                             mlir::TimingScope timing = {});
+
+/// Lowers a module of linalg IR in place to NVIDIA GPU kernels
+/// (--target=cuda): gpu.launch_func of outlined gpu.modules.
+llvm::Error lowerToGpuKernels(mlir::ModuleOp module,
+                              const CompileOptions &options,
+                              mlir::TimingScope timing = {});
+
+/// One GPU kernel module compiled for `options.gpu`.
+struct GpuKernelCode {
+  std::string name; ///< the gpu.module's (and its kernel's) name
+  std::string ptx;
+};
+
+/// Lowers the kernels of lowerToGpuKernels in place to gpu.binary ops and
+/// returns each one's PTX, in module order.
+llvm::Expected<std::vector<GpuKernelCode>>
+lowerToPTX(mlir::ModuleOp module, const CompileOptions &options,
+           mlir::TimingScope timing = {});
+
+/// An error for options whose code no artifact can hold yet
+/// (--target=cuda: the runtime has no CUDA device); success otherwise.
+llvm::Error checkArtifactTarget(const CompileOptions &options);
 
 /// Lowers any module of loom IR (no model needed) all the way to the LLVM
 /// dialect; public functions get C-interface wrappers. For tests and tools
