@@ -86,8 +86,10 @@ struct TileParallelLoopsForGpu
                             : std::nullopt);
       }
       // A grid and a block have 3 dimensions each: the leading dimensions
-      // of a deeper loop become one (its trip count the product).
-      if (rank > 3) {
+      // of a deeper loop become one (its trip count the product). (A loop
+      // with reductions is left as it is; upstream runs its dimensions past
+      // the third in sequence.)
+      if (rank > 3 && loop.getNumResults() == 0) {
         std::vector<unsigned> leading;
         std::optional<int64_t> product = 1;
         for (unsigned d = 0; d + 2 < rank; ++d) {
