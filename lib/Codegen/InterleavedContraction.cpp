@@ -187,8 +187,8 @@ bool signsForm(const InterleavedShape &shape, const Int8Isa &dotIsa) {
 /// + bias): `word(k)` gives the token's 4 bytes for value vector k as an
 /// i32. Two chains (alternate vectors), added at the end. q4_0's nibbles
 /// are below 128 (dotU8S8's `narrow`). In the signs form, q8_0x8's bytes
-/// are made signed again (xor 128) and multiplied by dotS8S8Signs from 0,
-/// `start` unused.
+/// are made signed again (xor 128) and multiplied by dotS8S8Signs from 0:
+/// there is no `start` (null).
 Value groupDot(OpBuilder &b, Location l, const InterleavedShape &shape,
                const Int8Isa &dotIsa, const GroupBlock &block, Value start,
                function_ref<Value(int64_t)> word) {
@@ -197,6 +197,7 @@ Value groupDot(OpBuilder &b, Location l, const InterleavedShape &shape,
   bool signs = signsForm(shape, dotIsa);
   Value zero = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(v8i32, b.getI32IntegerAttr(0)));
+  assert(bool(start) != signs && "a start exactly where the bytes are biased");
   Value chains[2] = {
       signs ? zero : vector::BroadcastOp::create(b, l, v8i32, start), zero};
   for (int64_t k = 0; k < 8; ++k) {
@@ -252,12 +253,13 @@ void addGroupOutputs(OpBuilder &b, Location l, Value y, ValueRange lead,
 struct InterleavedToken {
   Value scale; ///< memref<blocks x f32>
   Value words; ///< memref<blocks x 8 x i32> (q4_0x8: low-nibble values first)
-  Value start; ///< memref<blocks x i32>
+  Value start; ///< memref<blocks x i32>; null in the signs form
 };
 
 InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
                                          linalg::GenericOp op,
-                                         const InterleavedShape &shape) {
+                                         const InterleavedShape &shape,
+                                         const Int8Isa &dotIsa) {
   Value values = tokenValues(b, l, op->getOperand(0)), xd = op->getOperand(1);
   Type i32 = b.getI32Type(), f32 = b.getF32Type();
   auto cidx = [&](int64_t v) {
@@ -267,12 +269,15 @@ InterleavedToken prepareInterleavedToken(OpBuilder &b, Location l,
   InterleavedToken t;
   t.scale = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, f32));
   t.words = entryAlloca(b, l, op, MemRefType::get({shape.blocks, 8}, i32), 32);
-  t.start = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, i32));
+  if (!signsForm(shape, dotIsa))
+    t.start = entryAlloca(b, l, op, MemRefType::get({shape.blocks}, i32));
   forEachTokenBlock(
       b, l, xd, values, shape.q4, shape.blocks, t.scale,
       [&](OpBuilder &nb, Location nl, Value blk, Value bytes) {
-        memref::StoreOp::create(nb, nl, blockStart(nb, nl, bytes, shape.bias()),
-                                t.start, ValueRange{blk});
+        if (t.start)
+          memref::StoreOp::create(nb, nl,
+                                  blockStart(nb, nl, bytes, shape.bias()),
+                                  t.start, ValueRange{blk});
         vector::StoreOp::create(
             nb, nl,
             vector::BitCastOp::create(
@@ -300,8 +305,9 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
         cidx(builder, loc, 1), ValueRange{zero},
         [&](OpBuilder &b, Location l, Value blk, ValueRange accs) {
           GroupBlock block = readGroupBlock(b, l, shape, raw, g, blk);
-          Value start =
-              memref::LoadOp::create(b, l, token.start, ValueRange{blk});
+          Value start;
+          if (token.start)
+            start = memref::LoadOp::create(b, l, token.start, ValueRange{blk});
           Value dot =
               groupDot(b, l, shape, dotIsa, block, start, [&](int64_t k) {
                 Value w = cidx(b, l, tokenWordOffset(shape, k) / 4);
@@ -324,21 +330,23 @@ void emitInterleavedRows(OpBuilder &builder, Location loc, linalg::GenericOp op,
   }
 }
 
-/// Every token block's scale x.d and start -8 * sum(x.q), computed once
+/// Every token block's scale x.d and start -bias * sum(x.q), computed once
 /// per call (not once per group of rows) into buffers shaped like the
 /// amax operand, [.., s, blocks]; freed by `release`.
 struct TokenBlockTerms {
   Value scale; ///< f32
-  Value start; ///< i32
+  Value start; ///< i32; null in the signs form
   void release(OpBuilder &b, Location l) const {
     memref::DeallocOp::create(b, l, scale);
-    memref::DeallocOp::create(b, l, start);
+    if (start)
+      memref::DeallocOp::create(b, l, start);
   }
 };
 
 TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
                                        const InterleavedShape &shape,
-                                       Value values, Value xd) {
+                                       const Int8Isa &dotIsa, Value values,
+                                       Value xd) {
   auto type = cast<MemRefType>(xd.getType());
   unsigned rank = type.getRank();
   SmallVector<Value> dynamic, sizes;
@@ -350,8 +358,9 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
   TokenBlockTerms t;
   t.scale = memref::AllocOp::create(
       b, l, MemRefType::get(type.getShape(), b.getF32Type()), dynamic);
-  t.start = memref::AllocOp::create(
-      b, l, MemRefType::get(type.getShape(), b.getI32Type()), dynamic);
+  if (!signsForm(shape, dotIsa))
+    t.start = memref::AllocOp::create(
+        b, l, MemRefType::get(type.getShape(), b.getI32Type()), dynamic);
   Value c0 = arith::ConstantIndexOp::create(b, l, 0);
   Value c1 = arith::ConstantIndexOp::create(b, l, 1);
   scf::buildLoopNest(
@@ -359,6 +368,8 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
       [&](OpBuilder &nb, Location nl, ValueRange at) {
         memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
                                 at);
+        if (!t.start)
+          return;
         SmallVector<Value> bytesAt(at.begin(), at.end());
         bytesAt.append(shape.q4 ? 2 : 1, c0);
         memref::StoreOp::create(
@@ -397,7 +408,9 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
             SmallVector<Value> at(lead.begin(), lead.end());
             at.append({s, blk});
             Value xScale = memref::LoadOp::create(b, l, terms.scale, at);
-            Value start = memref::LoadOp::create(b, l, terms.start, at);
+            Value start;
+            if (terms.start)
+              start = memref::LoadOp::create(b, l, terms.start, at);
             Value dot =
                 groupDot(b, l, shape, dotIsa, block, start, [&](int64_t k) {
                   SmallVector<Value> w = at;
@@ -544,8 +557,10 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
     bytes = memref::CollapseShapeOp::create(rewriter, loc, bytes, merge);
   }
   Value values = tokenValues(rewriter, loc, op->getOperand(0));
-  TokenBlockTerms terms =
-      prepareTokenBlockTerms(rewriter, loc, shape, values, op->getOperand(1));
+  TokenBlockTerms terms = prepareTokenBlockTerms(rewriter, loc, shape, dotIsa,
+                                                 values, op->getOperand(1));
+  // Every CPU with AMX-INT8 has VNNI: the biased form, with its starts.
+  assert(terms.start && "AMX without VNNI");
   Value s = memrefDim(rewriter, loc, y, rank - 3);
   Value whole = wholeBlocks(rewriter, loc, s, kAmxTokens);
   Value scratch = memref::AllocOp::create(
@@ -589,7 +604,8 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
                   llvm::all_of(yType.getShape().drop_back(2),
                                [](int64_t d) { return d == 1; });
   if (oneToken) {
-    InterleavedToken token = prepareInterleavedToken(rewriter, loc, op, shape);
+    InterleavedToken token =
+        prepareInterleavedToken(rewriter, loc, op, shape, dotIsa);
     // 8 groups (64 rows) per task, as the one-row lowering.
     emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), 1,
                      8, 64, Value(),
@@ -602,8 +618,8 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
     return success();
   }
   Value values = tokenValues(rewriter, loc, op->getOperand(0));
-  TokenBlockTerms terms =
-      prepareTokenBlockTerms(rewriter, loc, shape, values, op->getOperand(1));
+  TokenBlockTerms terms = prepareTokenBlockTerms(rewriter, loc, shape, dotIsa,
+                                                 values, op->getOperand(1));
   emitBlockedLoops(
       rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), rows, 1,
       rows * 8 * 32,
