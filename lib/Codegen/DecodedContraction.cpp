@@ -1704,7 +1704,6 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
   std::optional<DecodedShape> shape = matchDecoded(op);
   if (!shape)
     return failure();
-  const Int8Isa &dotIsa = target;
   Location loc = op.getLoc();
   rewriter.setInsertionPoint(op);
   Value y = op.getDpsInitOperand(0)->get();
@@ -1856,12 +1855,12 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
     return success();
   }
   if (oneToken) {
-    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, dotIsa);
+    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, target);
     emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,
                      cols, 64, Value(),
                      [&](OpBuilder &b, Location l, ValueRange lead,
                          ArrayRef<Value>, ArrayRef<Value> colIdx) {
-                       emitInt8Rows(b, l, op, *shape, token, dotIsa, lead,
+                       emitInt8Rows(b, l, op, *shape, token, target, lead,
                                     colIdx);
                      });
     rewriter.eraseOp(op);
@@ -1878,7 +1877,7 @@ LogicalResult mlir::loom::detail::lowerDecodedContraction(
       [&](OpBuilder &b, Location l, ValueRange lead, ArrayRef<Value> rowIdx,
           ArrayRef<Value> colIdx) {
         if (shape->int8)
-          emitInt8Blocks(b, l, op, *shape, dotIsa, lead, rowIdx, colIdx);
+          emitInt8Blocks(b, l, op, *shape, target, lead, rowIdx, colIdx);
         else
           emitF32Blocks(b, l, op, *shape, lead, rowIdx, colIdx);
       });

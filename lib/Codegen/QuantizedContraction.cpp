@@ -478,7 +478,6 @@ void emitInt8Rows(OpBuilder &builder, Location loc, linalg::GenericOp op,
 LogicalResult mlir::loom::lowerBlockQuantizedContraction(
     RewriterBase &rewriter, linalg::GenericOp op, int64_t rows, int64_t cols,
     int64_t cacheBytes, const Int8Isa &target) {
-  const Int8Isa &dotIsa = target;
   if (succeeded(lowerInterleavedContraction(rewriter, op, rows, cacheBytes,
                                             target)) ||
       succeeded(lowerDecodedContraction(rewriter, op, rows, cols, cacheBytes,
@@ -512,12 +511,12 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(
                   llvm::all_of(yType.getShape().drop_back(),
                                [](int64_t d) { return d == 1; });
   if (oneToken) {
-    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, dotIsa);
+    TokenBlocks token = prepareTokenBlocks(rewriter, loc, op, *shape, target);
     emitBlockedLoops(rewriter, loc, leadSizes, dim(rank - 2), dim(rank - 1), 1,
                      cols, 64, Value(),
                      [&](OpBuilder &b, Location l, ValueRange lead,
                          ArrayRef<Value>, ArrayRef<Value> colIdx) {
-                       emitInt8Rows(b, l, op, *shape, scales, token, dotIsa,
+                       emitInt8Rows(b, l, op, *shape, scales, token, target,
                                     lead, colIdx);
                      });
     rewriter.eraseOp(op);
@@ -535,7 +534,7 @@ LogicalResult mlir::loom::lowerBlockQuantizedContraction(
                    [&](OpBuilder &b, Location l, ValueRange lead,
                        ArrayRef<Value> rowIdx, ArrayRef<Value> colIdx) {
                      if (int8)
-                       emitInt8Blocks(b, l, op, *shape, scales, dotIsa, lead,
+                       emitInt8Blocks(b, l, op, *shape, scales, target, lead,
                                       rowIdx, colIdx);
                      else
                        emitBlocks(b, l, op, *shape, scales, lead, rowIdx,
