@@ -20,6 +20,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 
@@ -415,6 +416,15 @@ SmallVector<unsigned> leadingLoops(unsigned n, ArrayRef<unsigned> then) {
   SmallVector<unsigned> d = llvm::to_vector(llvm::seq<unsigned>(0, n));
   llvm::append_range(d, then);
   return d;
+}
+
+std::optional<int64_t> staticTripCount(Value lb, Value ub, Value step) {
+  std::optional<int64_t> l = getConstantIntValue(lb),
+                         u = getConstantIntValue(ub),
+                         s = getConstantIntValue(step);
+  if (!l || !u || !s || *s <= 0)
+    return std::nullopt;
+  return std::max<int64_t>(0, (*u - *l + *s - 1) / *s);
 }
 
 Value wholeBlocks(OpBuilder &b, Location l, Value size, int64_t block) {

@@ -131,6 +131,10 @@ SmallVector<unsigned> leadingLoops(unsigned n, ArrayRef<unsigned> then = {});
 /// lowering takes whole, the rest going to another.
 Value wholeBlocks(OpBuilder &b, Location l, Value size, int64_t block);
 
+/// The iterations of a loop (dimension) from `lb` to `ub` by `step`, where
+/// all three are constants and the step is positive; none otherwise.
+std::optional<int64_t> staticTripCount(Value lb, Value ub, Value step);
+
 /// vpmaddubsw: i16 lane i = a[2i] * b[2i] + a[2i + 1] * b[2i + 1], `a`
 /// unsigned and `b` signed bytes (32 of each: AVX2; 64: AVX512BW),
 /// saturated (the callers' sums stay within i16).

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ContractionLoops.h"
 #include "loom/Codegen/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -56,11 +57,8 @@ std::optional<unsigned> splitDimension(scf::ParallelOp op) {
 /// its dimensions other than `split`: the work of one iteration of `split`.
 int64_t innerWork(scf::ParallelOp op, unsigned split) {
   auto tripCount = [](Value lb, Value ub, Value step) -> int64_t {
-    auto l = getConstantIntValue(lb), u = getConstantIntValue(ub),
-         s = getConstantIntValue(step);
-    if (!l || !u || !s || *s <= 0)
-      return 64; // unknown: a guess
-    return std::max<int64_t>(1, (*u - *l + *s - 1) / *s);
+    std::optional<int64_t> n = loom::detail::staticTripCount(lb, ub, step);
+    return n ? std::max<int64_t>(1, *n) : 64; // unknown: a guess
   };
   // Saturating: a body with many loops side by side (one per row of a
   // register block) multiplies past 2^63, which wrapped to 0 and made the

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ContractionLoops.h"
 #include "loom/Codegen/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -15,7 +16,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMTILEPARALLELLOOPSFORGPUPASS
@@ -74,17 +74,10 @@ struct TileParallelLoopsForGpu
       unsigned rank = loop.getNumLoops();
       // The static trip count of each dimension, where it has one.
       SmallVector<std::optional<int64_t>> trips;
-      for (unsigned d = 0; d < rank; ++d) {
-        std::optional<int64_t> lb =
-                                   getConstantIntValue(loop.getLowerBound()[d]),
-                               ub =
-                                   getConstantIntValue(loop.getUpperBound()[d]),
-                               step = getConstantIntValue(loop.getStep()[d]);
-        trips.push_back(lb && ub && step && *step > 0
-                            ? std::optional<int64_t>(std::max<int64_t>(
-                                  0, (*ub - *lb + *step - 1) / *step))
-                            : std::nullopt);
-      }
+      for (unsigned d = 0; d < rank; ++d)
+        trips.push_back(loom::detail::staticTripCount(loop.getLowerBound()[d],
+                                                      loop.getUpperBound()[d],
+                                                      loop.getStep()[d]));
       // A grid and a block have 3 dimensions each: the leading dimensions
       // of a deeper loop become one (its trip count the product). (A loop
       // with reductions is left as it is; upstream runs its dimensions past
