@@ -8,6 +8,7 @@
 
 #include "AttentionKernels.h"
 
+#include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,6 +17,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <algorithm>
 #include <cmath>
@@ -85,6 +87,17 @@ std::vector<double> int8Blocks(const std::vector<float> &x, size_t perScale) {
     }
   }
   return out;
+}
+
+bool hostRunsCodeFor(llvm::StringRef cpu) {
+  llvm::Expected<TargetDescription> target = describeTarget(cpu);
+  if (!target) {
+    llvm::consumeError(target.takeError());
+    return false;
+  }
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  return llvm::all_of(target->isaFeatures,
+                      [&](const std::string &f) { return host.lookup(f); });
 }
 
 } // namespace loom::testing

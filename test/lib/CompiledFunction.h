@@ -50,6 +50,11 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> module;
 };
 
+/// Whether this machine has every instruction set code compiled for `cpu`
+/// (LLVM's name; empty: the host) may use, as the runtime checks an
+/// artifact's before it loads one.
+bool hostRunsCodeFor(llvm::StringRef cpu);
+
 /// The f32 value of the f16 with `bits` (normal numbers and zero only).
 float halfToFloat(uint16_t bits);
 

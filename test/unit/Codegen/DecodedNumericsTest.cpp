@@ -269,7 +269,7 @@ TEST_P(DecodedNumerics, MatchesReference) {
   options.int8Activations = c.int8;
   llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
   if (!c.cpu.empty()) {
-    if (!host.lookup("avx2") || !host.lookup("fma") || !host.lookup("f16c"))
+    if (!::loom::testing::hostRunsCodeFor(c.cpu))
       GTEST_SKIP() << "the host cannot run code for " << c.cpu;
     options.cpu = c.cpu;
   }
