@@ -47,11 +47,11 @@ func.func @linear_q6k(%x: tensor<1x16x256xf32>) -> tensor<1x16x16xf32> {
 // -----
 
 // A Q4_K layer over any number of tokens: 32 tokens or more take the
-// rows-in-lanes kernel, fewer the blocks above. On AVX512-VNNI: Each task (2 here,
-// 16 weight rows each) decodes its rows once into scratch buffers (values
-// as 4-byte groups with the 16 rows side by side, the groups' scales and
-// minimum pairs, d and dmin; each row staged whole, then 16 rows
-// transposed); then blocks of 8 tokens (the rest one at a
+// rows-in-lanes kernel, fewer the blocks above. On AVX512-VNNI each task
+// (2 here, 16 weight rows each) decodes its rows once into scratch
+// buffers (values as 4-byte groups with the 16 rows side by side, the
+// groups' scales and minimum pairs, d and dmin; each row staged whole,
+// then 16 rows transposed); then blocks of 8 tokens (the rest one at a
 // time) run the super-blocks (f32 accumulators, one lane per row) and their
 // blocks of 32 values (i32 sums): per group of 16 values 4 vpdpbusd of the
 // rows' bytes by a token's 4 bytes broadcast, times the groups' scales;
