@@ -446,10 +446,15 @@ constexpr int64_t kAmxTokens = 16;
 /// block (read in place too: its 8 chunks of 8 rows x 4 bytes are exactly a
 /// right operand's 8 rows of 32 bytes), one tdpbsud each (signed x by the
 /// unsigned stored bytes, values + 128) into a 16 x 8 i32 tile. The tiles
-/// go to `scratch` ([pairs][16][16] i32, one slot per pair of groups) and
-/// are scaled there into f32 accumulators with the same operations as the
-/// vector prefill: (start + dot) * w.d, times x.d, added per block in
+/// go to `scratch` ([pairs][2][16][16] i32: two slots per pair of groups)
+/// and are scaled there into f32 accumulators with the same operations as
+/// the vector prefill: (start + dot) * w.d, times x.d, added per block in
 /// order. So the logits are those of the vector path bit for bit.
+///
+/// The blocks are software-pipelined over the two slots: the tiles of block
+/// b + 1 are multiplied and stored before block b's are scaled, so the
+/// tile multiplies' latency (and the stores' to the vector loads) overlaps
+/// the vector work instead of stalling it once per block.
 void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
                   const InterleavedShape &shape, Value raw, Value values,
                   const TokenBlockTerms &terms, Value scratch, Value tokens,
@@ -468,61 +473,81 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
   Value g1 = arith::AddIOp::create(b, l, g0, cidx(b, 1));
   Value zero =
       arith::ConstantOp::create(b, l, DenseElementsAttr::get(v16, 0.0f));
+  // Block `blk`'s two i32 tiles for tokens from `t0`, into slot `slot`.
+  auto multiply = [&](OpBuilder &nb, Value t0, Value blk, Value slot) {
+    SmallVector<Value> at(lead.begin(), lead.end());
+    at.append({t0, arith::MulIOp::create(nb, l, blk, cidx(nb, 32))});
+    // Every load, then both products, then the stores: each tile in a
+    // register of its own (tile registers are not renamed), so that no
+    // load or multiply waits for an earlier one to be done with its
+    // register.
+    Value lhs = amx::TileLoadOp::create(nb, l, lhsType, values, at);
+    Value rhs[2], dots[2];
+    for (int64_t j = 0; j < 2; ++j)
+      rhs[j] = amx::TileLoadOp::create(
+          nb, l, rhsType, raw, ValueRange{j ? g1 : g0, blk, cidx(nb, 16)},
+          cidx(nb, 32));
+    for (int64_t j = 0; j < 2; ++j)
+      dots[j] = amx::TileMulIOp::create(
+          nb, l, accType, lhs, rhs[j], amx::TileZeroOp::create(nb, l, accType),
+          /*isZextLhs=*/false, /*isZextRhs=*/true);
+    for (int64_t j = 0; j < 2; ++j)
+      amx::TileStoreOp::create(
+          nb, l, scratch, ValueRange{pair, slot, cidx(nb, 0), cidx(nb, 8 * j)},
+          dots[j]);
+  };
+  // The accumulators after block `blk`, whose tiles are in slot `slot`.
+  auto scale = [&](OpBuilder &nb, Value t0, Value blk, Value slot,
+                   ValueRange accs) {
+    Value scales[2];
+    for (int64_t j = 0; j < 2; ++j)
+      scales[j] = readGroupBlock(nb, l, shape, raw, j ? g1 : g0, blk).scales;
+    SmallVector<int64_t> both = llvm::to_vector(llvm::seq<int64_t>(0, 16));
+    Value w = vector::ShuffleOp::create(nb, l, scales[0], scales[1], both);
+    SmallVector<Value> next;
+    for (int64_t t = 0; t < kAmxTokens; ++t) {
+      SmallVector<Value> tok(lead.begin(), lead.end());
+      tok.append({arith::AddIOp::create(nb, l, t0, cidx(nb, t)), blk});
+      Value xScale = memref::LoadOp::create(nb, l, terms.scale, tok);
+      Value start = memref::LoadOp::create(nb, l, terms.start, tok);
+      Value dot = arith::AddIOp::create(
+          nb, l, vector::BroadcastOp::create(nb, l, v16i32, start),
+          vector::LoadOp::create(
+              nb, l, v16i32, scratch,
+              ValueRange{pair, slot, cidx(nb, t), cidx(nb, 0)}));
+      Value scaled = arith::MulFOp::create(
+          nb, l, arith::SIToFPOp::create(nb, l, v16, dot), w);
+      next.push_back(vector::FMAOp::create(
+          nb, l, scaled, vector::BroadcastOp::create(nb, l, v16, xScale),
+          accs[t]));
+    }
+    return next;
+  };
+  int64_t last = shape.blocks - 1;
   scf::ForOp::create(
       b, l, cidx(b, 0), tokens, cidx(b, kAmxTokens), ValueRange{},
       [&](OpBuilder &tb, Location, Value t0, ValueRange) {
         SmallVector<Value> inits(kAmxTokens, zero);
+        multiply(tb, t0, cidx(tb, 0), cidx(tb, 0));
         auto blocks = scf::ForOp::create(
-            tb, l, cidx(tb, 0), cidx(tb, shape.blocks), cidx(tb, 1), inits,
+            tb, l, cidx(tb, 0), cidx(tb, last), cidx(tb, 1), inits,
             [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
-              SmallVector<Value> at(lead.begin(), lead.end());
-              at.append({t0, arith::MulIOp::create(nb, l, blk, cidx(nb, 32))});
-              Value lhs = amx::TileLoadOp::create(nb, l, lhsType, values, at);
-              Value scales[2];
-              for (int64_t j = 0; j < 2; ++j) {
-                Value g = j ? g1 : g0;
-                Value rhs = amx::TileLoadOp::create(
-                    nb, l, rhsType, raw, ValueRange{g, blk, cidx(nb, 16)},
-                    cidx(nb, 32));
-                Value dot = amx::TileMulIOp::create(
-                    nb, l, accType, lhs, rhs,
-                    amx::TileZeroOp::create(nb, l, accType),
-                    /*isZextLhs=*/false, /*isZextRhs=*/true);
-                amx::TileStoreOp::create(
-                    nb, l, scratch,
-                    ValueRange{pair, cidx(nb, 0), cidx(nb, 8 * j)}, dot);
-                scales[j] = readGroupBlock(nb, l, shape, raw, g, blk).scales;
-              }
-              SmallVector<int64_t> both =
-                  llvm::to_vector(llvm::seq<int64_t>(0, 16));
-              Value w =
-                  vector::ShuffleOp::create(nb, l, scales[0], scales[1], both);
-              SmallVector<Value> next;
-              for (int64_t t = 0; t < kAmxTokens; ++t) {
-                SmallVector<Value> tok(lead.begin(), lead.end());
-                tok.append(
-                    {arith::AddIOp::create(nb, l, t0, cidx(nb, t)), blk});
-                Value xScale = memref::LoadOp::create(nb, l, terms.scale, tok);
-                Value start = memref::LoadOp::create(nb, l, terms.start, tok);
-                Value dot = arith::AddIOp::create(
-                    nb, l, vector::BroadcastOp::create(nb, l, v16i32, start),
-                    vector::LoadOp::create(
-                        nb, l, v16i32, scratch,
-                        ValueRange{pair, cidx(nb, t), cidx(nb, 0)}));
-                Value scaled = arith::MulFOp::create(
-                    nb, l, arith::SIToFPOp::create(nb, l, v16, dot), w);
-                next.push_back(vector::FMAOp::create(
-                    nb, l, scaled,
-                    vector::BroadcastOp::create(nb, l, v16, xScale), accs[t]));
-              }
-              scf::YieldOp::create(nb, l, next);
+              Value next = arith::AddIOp::create(nb, l, blk, cidx(nb, 1));
+              multiply(nb, t0, next,
+                       arith::AndIOp::create(nb, l, next, cidx(nb, 1)));
+              scf::YieldOp::create(
+                  nb, l,
+                  scale(nb, t0, blk,
+                        arith::AndIOp::create(nb, l, blk, cidx(nb, 1)), accs));
             });
+        SmallVector<Value> sums = scale(
+            tb, t0, cidx(tb, last), cidx(tb, last % 2), blocks.getResults());
         for (int64_t t = 0; t < kAmxTokens; ++t) {
           Value s = arith::AddIOp::create(tb, l, t0, cidx(tb, t));
           for (int64_t j = 0; j < 2; ++j)
             addGroupOutputs(tb, l, y, lead, s, j ? g1 : g0,
                             vector::ExtractStridedSliceOp::create(
-                                tb, l, blocks.getResult(t), {8 * j}, {8}, {1}));
+                                tb, l, sums[t], {8 * j}, {8}, {1}));
         }
         scf::YieldOp::create(tb, l);
       });
@@ -565,7 +590,7 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
   Value whole = wholeBlocks(rewriter, loc, s, kAmxTokens);
   Value scratch = memref::AllocOp::create(
       rewriter, loc,
-      MemRefType::get({shape.groups / 2, kAmxTokens, 16},
+      MemRefType::get({shape.groups / 2, 2, kAmxTokens, 16},
                       rewriter.getI32Type()),
       ValueRange{}, rewriter.getI64IntegerAttr(64));
   // Parallel over pairs of groups (each its weights in cache while it goes

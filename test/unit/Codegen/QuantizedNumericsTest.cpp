@@ -7,7 +7,9 @@
 // here by the test from the formats' definitions), with the real pipeline, runs
 // both in-process on random blocks and inputs, and compares each with a float64
 // reference computed here from the decoded blocks: for one token (the
-// decode lowering) and for 7 (register blocks of tokens and a remainder),
+// decode lowering), for 7 (register blocks of tokens and a remainder) and
+// for 37 (with AMX-INT8: q8_0x8 on tiles for two tiles of 16 tokens, three
+// blocks through the tiles' two-slot pipeline, and 5 rows on vectors),
 // with 8-bit activations (the reference quantizes x as Loom and llama.cpp
 // do: d = max|x| / 127 in f32, q = round-half-even(x / d)) and with f32
 // activations. Tolerance: 1e-5 x max |reference| (f32 sums of 96 terms).
@@ -21,6 +23,7 @@
 #include "loom/Runtime/Threads.h"
 
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <gtest/gtest.h>
 
@@ -36,7 +39,7 @@ using ::loom::testing::int8Blocks;
 
 namespace {
 
-constexpr int64_t kRows = 24, kBlocks = 3, kK = kBlocks * 32;
+constexpr int64_t kRows = 32, kBlocks = 3, kK = kBlocks * 32;
 
 /// Bytes of a block's values: 16 of nibbles (q4_0), 32 (q8_0).
 int64_t valueBytes(bool q8) { return q8 ? 32 : 16; }
@@ -187,6 +190,13 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
     ds.emplace_back(x.data(), std::vector<int64_t>{1, c.tokens, kK});
     ds.emplace_back(bytes.data(), weightShape(c.q8, interleaved));
     ds.emplace_back(y.data(), std::vector<int64_t>{1, c.tokens, kRows});
+    // With AMX-INT8 on the host, q8_0x8 prefill of 16 tokens or more
+    // takes tiles; the numbers below then check them.
+    if (interleaved && c.q8 && c.int8 && c.tokens >= 16 && !*c.cpu &&
+        llvm::sys::getHostCPUFeatures().lookup("amx-int8"))
+      EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbsud.internal"),
+                std::string::npos)
+          << "no AMX tile multiply for " << c.tokens << " tokens";
     llvm::Error e = (*kernel)->call(ds);
     ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
     double maxDiff = 0;
@@ -205,6 +215,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"q4_prefill_f32", 7, false},
                       Case{"q8_decode_int8", 1, true, true},
                       Case{"q8_prefill_int8", 7, true, true},
+                      Case{"q8_prefill_int8_tiles", 37, true, true},
                       Case{"q8_decode_f32", 1, false, true},
                       Case{"q8_prefill_f32", 7, false, true},
                       Case{"q4_decode_int8_avx2", 1, true, false, "x86-64-v3"},
