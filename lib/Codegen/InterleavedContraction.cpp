@@ -343,10 +343,11 @@ struct TokenBlockTerms {
   }
 };
 
+/// x's per-block scales and, with `starts` (the biased form's), its
+/// -bias * sum(x.q) per block.
 TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
                                        const InterleavedShape &shape,
-                                       const Int8Isa &dotIsa, Value values,
-                                       Value xd) {
+                                       bool starts, Value values, Value xd) {
   auto type = cast<MemRefType>(xd.getType());
   unsigned rank = type.getRank();
   SmallVector<Value> dynamic, sizes;
@@ -358,7 +359,7 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
   TokenBlockTerms t;
   t.scale = memref::AllocOp::create(
       b, l, MemRefType::get(type.getShape(), b.getF32Type()), dynamic);
-  if (!signsForm(shape, dotIsa))
+  if (starts)
     t.start = memref::AllocOp::create(
         b, l, MemRefType::get(type.getShape(), b.getI32Type()), dynamic);
   Value c0 = arith::ConstantIndexOp::create(b, l, 0);
@@ -441,80 +442,100 @@ void emitInterleavedBlock(OpBuilder &builder, Location loc,
 constexpr int64_t kAmxTokens = 16;
 
 /// Prefill of q8_0x8 on AMX-INT8 tiles, rows [0, `tokens`) (a multiple of
-/// 16), for pairs of groups: per block, one 16-token x 32-byte tile of the
-/// tokens' 8-bit values (read in place: xq's rows) against each group's
-/// block (read in place too: its 8 chunks of 8 rows x 4 bytes are exactly a
-/// right operand's 8 rows of 32 bytes), one tdpbsud each (signed x by the
-/// unsigned stored bytes, values + 128) into a 16 x 8 i32 tile. The tiles
-/// go to `scratch` ([pairs][2][16][16] i32: two slots per pair of groups)
-/// and are scaled there into f32 accumulators with the same operations as
-/// the vector prefill: (start + dot) * w.d, times x.d, added per block in
-/// order. So the logits are those of the vector path bit for bit.
+/// 16), for a pair of groups (16 weight rows). The pair's blocks are first
+/// repacked, once per call, into the right operand of a 16-feature tile
+/// multiply: per block, 8 rows of 64 bytes (row c: group 0's chunk c, then
+/// group 1's: bytes 4c..4c+3 of each of the 16 weight rows) made signed
+/// again (the stored bytes are values + 128), and the 16 rows' scales in
+/// f32. Then per 16 tokens and block one tdpbssd of the tokens' 8-bit
+/// values (a 16 x 32-byte tile read in place: xq's rows) into a 16 x 16
+/// i32 tile, stored to `scratch` and scaled into f32 accumulators as the
+/// vector prefill scales its dot products: dot * w.d, times x.d, added per
+/// block in order. The vector path's dot is start + the biased sum, which
+/// is the signed sum exactly, so the logits are that path's bit for bit.
 ///
-/// The blocks are software-pipelined over the two slots: the tiles of block
-/// b + 1 are multiplied and stored before block b's are scaled, so the
-/// tile multiplies' latency (and the stores' to the vector loads) overlaps
+/// The blocks are software-pipelined over two scratch slots: block b + 1's
+/// tile is multiplied and stored before block b's is scaled, so that the
+/// tile multiply's latency (and its store's, to the vector loads) overlaps
 /// the vector work instead of stalling it once per block.
 void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
                   const InterleavedShape &shape, Value raw, Value values,
-                  const TokenBlockTerms &terms, Value scratch, Value tokens,
-                  ValueRange lead, Value pair) {
+                  const TokenBlockTerms &terms, Value tokens, ValueRange lead,
+                  Value pair) {
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f32 = b.getF32Type();
   Value y = op->getOperand(5);
   auto cidx = [&](OpBuilder &nb, int64_t v) {
     return arith::ConstantIndexOp::create(nb, l, v);
   };
+  int64_t blocks = shape.blocks;
   auto lhsType = amx::TileType::get({kAmxTokens, 32}, i8);
-  auto rhsType = amx::TileType::get({8, 32}, i8);
-  auto accType = amx::TileType::get({kAmxTokens, 8}, i32);
+  auto rhsType = amx::TileType::get({8, 64}, i8);
+  auto accType = amx::TileType::get({kAmxTokens, 16}, i32);
   auto v16 = VectorType::get({16}, f32);
   auto v16i32 = VectorType::get({16}, i32);
-  Value g0 = arith::MulIOp::create(b, l, pair, cidx(b, 2));
-  Value g1 = arith::AddIOp::create(b, l, g0, cidx(b, 1));
+  auto v32i8 = VectorType::get({32}, i8);
+  Value g[2];
+  g[0] = arith::MulIOp::create(b, l, pair, cidx(b, 2));
+  g[1] = arith::AddIOp::create(b, l, g[0], cidx(b, 1));
+  // The pair's blocks and scales, and two slots of i32 results; on the
+  // heap (an alloca in a parallel body would grow the stack with every
+  // iteration).
+  Value weights =
+      memref::AllocOp::create(b, l, MemRefType::get({blocks, 8, 64}, i8),
+                              ValueRange{}, b.getI64IntegerAttr(64));
+  Value scales =
+      memref::AllocOp::create(b, l, MemRefType::get({blocks, 16}, f32),
+                              ValueRange{}, b.getI64IntegerAttr(64));
+  Value scratch =
+      memref::AllocOp::create(b, l, MemRefType::get({2, kAmxTokens, 16}, i32),
+                              ValueRange{}, b.getI64IntegerAttr(64));
+  Value bias = splatI8(b, l, v32i8, -128);
+  scf::ForOp::create(
+      b, l, cidx(b, 0), cidx(b, blocks), cidx(b, 1), ValueRange{},
+      [&](OpBuilder &nb, Location, Value blk, ValueRange) {
+        Value both[2];
+        for (int64_t j = 0; j < 2; ++j) {
+          GroupBlock block = readGroupBlock(nb, l, shape, raw, g[j], blk);
+          both[j] = block.scales;
+          for (int64_t c = 0; c < 8; ++c)
+            vector::StoreOp::create(
+                nb, l, arith::XOrIOp::create(nb, l, block.values[c], bias),
+                weights, ValueRange{blk, cidx(nb, c), cidx(nb, 32 * j)});
+        }
+        vector::StoreOp::create(nb, l,
+                                vector::ShuffleOp::create(
+                                    nb, l, both[0], both[1],
+                                    llvm::to_vector(llvm::seq<int64_t>(0, 16))),
+                                scales, ValueRange{blk, cidx(nb, 0)});
+        scf::YieldOp::create(nb, l);
+      });
   Value zero =
       arith::ConstantOp::create(b, l, DenseElementsAttr::get(v16, 0.0f));
-  // Block `blk`'s two i32 tiles for tokens from `t0`, into slot `slot`.
+  // Block `blk`'s tile for the tokens from `t0`, into slot `slot`.
   auto multiply = [&](OpBuilder &nb, Value t0, Value blk, Value slot) {
     SmallVector<Value> at(lead.begin(), lead.end());
     at.append({t0, arith::MulIOp::create(nb, l, blk, cidx(nb, 32))});
-    // Every load, then both products, then the stores: each tile in a
-    // register of its own (tile registers are not renamed), so that no
-    // load or multiply waits for an earlier one to be done with its
-    // register.
     Value lhs = amx::TileLoadOp::create(nb, l, lhsType, values, at);
-    Value rhs[2], dots[2];
-    for (int64_t j = 0; j < 2; ++j)
-      rhs[j] = amx::TileLoadOp::create(
-          nb, l, rhsType, raw, ValueRange{j ? g1 : g0, blk, cidx(nb, 16)},
-          cidx(nb, 32));
-    for (int64_t j = 0; j < 2; ++j)
-      dots[j] = amx::TileMulIOp::create(
-          nb, l, accType, lhs, rhs[j], amx::TileZeroOp::create(nb, l, accType),
-          /*isZextLhs=*/false, /*isZextRhs=*/true);
-    for (int64_t j = 0; j < 2; ++j)
-      amx::TileStoreOp::create(
-          nb, l, scratch, ValueRange{pair, slot, cidx(nb, 0), cidx(nb, 8 * j)},
-          dots[j]);
+    Value rhs = amx::TileLoadOp::create(
+        nb, l, rhsType, weights, ValueRange{blk, cidx(nb, 0), cidx(nb, 0)});
+    Value dot = amx::TileMulIOp::create(
+        nb, l, accType, lhs, rhs, amx::TileZeroOp::create(nb, l, accType),
+        /*isZextLhs=*/false, /*isZextRhs=*/false);
+    amx::TileStoreOp::create(nb, l, scratch,
+                             ValueRange{slot, cidx(nb, 0), cidx(nb, 0)}, dot);
   };
-  // The accumulators after block `blk`, whose tiles are in slot `slot`.
+  // The accumulators after block `blk`, whose tile is in slot `slot`.
   auto scale = [&](OpBuilder &nb, Value t0, Value blk, Value slot,
                    ValueRange accs) {
-    Value scales[2];
-    for (int64_t j = 0; j < 2; ++j)
-      scales[j] = readGroupBlock(nb, l, shape, raw, j ? g1 : g0, blk).scales;
-    SmallVector<int64_t> both = llvm::to_vector(llvm::seq<int64_t>(0, 16));
-    Value w = vector::ShuffleOp::create(nb, l, scales[0], scales[1], both);
+    Value w = vector::LoadOp::create(nb, l, v16, scales,
+                                     ValueRange{blk, cidx(nb, 0)});
     SmallVector<Value> next;
     for (int64_t t = 0; t < kAmxTokens; ++t) {
       SmallVector<Value> tok(lead.begin(), lead.end());
       tok.append({arith::AddIOp::create(nb, l, t0, cidx(nb, t)), blk});
       Value xScale = memref::LoadOp::create(nb, l, terms.scale, tok);
-      Value start = memref::LoadOp::create(nb, l, terms.start, tok);
-      Value dot = arith::AddIOp::create(
-          nb, l, vector::BroadcastOp::create(nb, l, v16i32, start),
-          vector::LoadOp::create(
-              nb, l, v16i32, scratch,
-              ValueRange{pair, slot, cidx(nb, t), cidx(nb, 0)}));
+      Value dot = vector::LoadOp::create(
+          nb, l, v16i32, scratch, ValueRange{slot, cidx(nb, t), cidx(nb, 0)});
       Value scaled = arith::MulFOp::create(
           nb, l, arith::SIToFPOp::create(nb, l, v16, dot), w);
       next.push_back(vector::FMAOp::create(
@@ -523,13 +544,13 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
     }
     return next;
   };
-  int64_t last = shape.blocks - 1;
+  int64_t last = blocks - 1;
   scf::ForOp::create(
       b, l, cidx(b, 0), tokens, cidx(b, kAmxTokens), ValueRange{},
       [&](OpBuilder &tb, Location, Value t0, ValueRange) {
         SmallVector<Value> inits(kAmxTokens, zero);
         multiply(tb, t0, cidx(tb, 0), cidx(tb, 0));
-        auto blocks = scf::ForOp::create(
+        auto loop = scf::ForOp::create(
             tb, l, cidx(tb, 0), cidx(tb, last), cidx(tb, 1), inits,
             [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
               Value next = arith::AddIOp::create(nb, l, blk, cidx(nb, 1));
@@ -540,17 +561,19 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
                   scale(nb, t0, blk,
                         arith::AndIOp::create(nb, l, blk, cidx(nb, 1)), accs));
             });
-        SmallVector<Value> sums = scale(
-            tb, t0, cidx(tb, last), cidx(tb, last % 2), blocks.getResults());
+        SmallVector<Value> sums = scale(tb, t0, cidx(tb, last),
+                                        cidx(tb, last % 2), loop.getResults());
         for (int64_t t = 0; t < kAmxTokens; ++t) {
           Value s = arith::AddIOp::create(tb, l, t0, cidx(tb, t));
           for (int64_t j = 0; j < 2; ++j)
-            addGroupOutputs(tb, l, y, lead, s, j ? g1 : g0,
+            addGroupOutputs(tb, l, y, lead, s, g[j],
                             vector::ExtractStridedSliceOp::create(
                                 tb, l, sums[t], {8 * j}, {8}, {1}));
         }
         scf::YieldOp::create(tb, l);
       });
+  for (Value v : {weights, scales, scratch})
+    memref::DeallocOp::create(b, l, v);
 }
 
 LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
@@ -582,17 +605,12 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
     bytes = memref::CollapseShapeOp::create(rewriter, loc, bytes, merge);
   }
   Value values = tokenValues(rewriter, loc, op->getOperand(0));
-  TokenBlockTerms terms = prepareTokenBlockTerms(rewriter, loc, shape, dotIsa,
-                                                 values, op->getOperand(1));
-  // Every CPU with AMX-INT8 has VNNI: the biased form, with its starts.
-  assert(terms.start && "AMX without VNNI");
+  // The tiles multiply signed bytes (the weights' made signed as they are
+  // repacked): x's scales only, no starts.
+  TokenBlockTerms terms = prepareTokenBlockTerms(
+      rewriter, loc, shape, /*starts=*/false, values, op->getOperand(1));
   Value s = memrefDim(rewriter, loc, y, rank - 3);
   Value whole = wholeBlocks(rewriter, loc, s, kAmxTokens);
-  Value scratch = memref::AllocOp::create(
-      rewriter, loc,
-      MemRefType::get({shape.groups / 2, 2, kAmxTokens, 16},
-                      rewriter.getI32Type()),
-      ValueRange{}, rewriter.getI64IntegerAttr(64));
   // Parallel over pairs of groups (each its weights in cache while it goes
   // through the token tiles) and the leading dimensions.
   SmallVector<Value> lower(leadSizes.size() + 1, cidx(0)),
@@ -601,10 +619,8 @@ LogicalResult lowerInterleavedAmx(RewriterBase &rewriter, linalg::GenericOp op,
   scf::ParallelOp::create(rewriter, loc, lower, upper, steps,
                           [&](OpBuilder &b, Location l, ValueRange at) {
                             emitAmxPairs(b, l, op, shape, raw, bytes, terms,
-                                         scratch, whole, at.drop_back(),
-                                         at.back());
+                                         whole, at.drop_back(), at.back());
                           });
-  memref::DeallocOp::create(rewriter, loc, scratch);
   terms.release(rewriter, loc);
   // The rows past the last whole tile: the vector prefill on views.
   // xq, xd and y all have the tokens at dimension rank - 3.
@@ -643,8 +659,9 @@ LogicalResult lowerInterleaved(RewriterBase &rewriter, linalg::GenericOp op,
     return success();
   }
   Value values = tokenValues(rewriter, loc, op->getOperand(0));
-  TokenBlockTerms terms = prepareTokenBlockTerms(rewriter, loc, shape, dotIsa,
-                                                 values, op->getOperand(1));
+  TokenBlockTerms terms =
+      prepareTokenBlockTerms(rewriter, loc, shape, !signsForm(shape, dotIsa),
+                             values, op->getOperand(1));
   emitBlockedLoops(
       rewriter, loc, leadSizes, dim(rank - 3), dim(rank - 2), rows, 1,
       rows * 8 * 32,

@@ -194,7 +194,7 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
     // takes tiles; the numbers below then check them.
     if (interleaved && c.q8 && c.int8 && c.tokens >= 16 && !*c.cpu &&
         llvm::sys::getHostCPUFeatures().lookup("amx-int8"))
-      EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbsud.internal"),
+      EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbssd.internal"),
                 std::string::npos)
           << "no AMX tile multiply for " << c.tokens << " tokens";
     llvm::Error e = (*kernel)->call(ds);
