@@ -179,13 +179,16 @@ func.func @matvec_bf16(%x: memref<1x1x64xbf16>, %w: memref<32x64xbf16>, %y: memr
 
 // -----
 
-// One token (decode): a matrix-vector product keeps one output per
-// iteration, its dot product left for LLVM to vectorize.
+// One token (decode): a matrix-vector product takes the weight rows one
+// after another, each a whole dot product of 16-wide FMAs summed across
+// lanes once (LLVM's own vectorization of the plain loop kept one 8-wide
+// accumulator, a latency chain).
 // CHECK-LABEL: func.func @matvec
 //       CHECK:   scf.parallel
-//   CHECK-NOT:   vector.fma
-//       CHECK:     scf.for
-//       CHECK:       memref.load %arg1
+//       CHECK:     scf.for {{.+}} -> (vector<16xf32>)
+//       CHECK:       vector.load %arg1{{.+}} : memref<32x64xf32>, vector<16xf32>
+//       CHECK:       vector.fma
+//       CHECK:     vector.reduction <add>
 #x = affine_map<(b, s, n, k) -> (b, s, k)>
 #w = affine_map<(b, s, n, k) -> (n, k)>
 #y = affine_map<(b, s, n, k) -> (b, s, n)>
