@@ -140,20 +140,16 @@ TEST_P(PackedNumerics, PacksForABlockOfTokensOrMore) {
   auto kernel = compileCase(c);
   ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
   // The packed kernel's accumulators are y itself; the dot form's (fewer
-  // tokens than a block of 6, and one token of 16-bit weights) are summed
-  // across lanes; one token of f32 weights has plain loops, vectorized by
-  // LLVM later.
+  // tokens than a block of 6, one token included) are summed across lanes.
   std::string ir = (*kernel)->lowered();
   bool vectorFma = ir.find("llvm.intr.fmuladd") != std::string::npos;
   bool laneSums = ir.find("llvm.intr.vector.reduce.fadd") != std::string::npos;
   EXPECT_EQ(vectorFma && !laneSums, c.tokens >= 6)
       << c.tokens << " tokens: packed outer products expected for a block "
       << "of 6 or more";
-  bool f32 = llvm::StringRef(c.weights) == "f32";
-  EXPECT_EQ(laneSums, c.tokens < 6 && (c.tokens > 1 || !f32))
+  EXPECT_EQ(laneSums, c.tokens < 6)
       << c.tokens << " tokens of " << c.weights
-      << " weights: dot products expected for 2 to 5 (and 1 of 16-bit "
-         "weights)";
+      << " weights: dot products expected for 1 to 5";
 }
 
 std::vector<Case> cases() {
