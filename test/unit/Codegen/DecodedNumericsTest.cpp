@@ -201,7 +201,8 @@ struct Case {
   int64_t tokens;
   bool int8;
   /// The CPU to compile for (empty: the host): x86-64-v3 (AVX2, no VNNI)
-  /// runs the 256-bit code on an AVX-512 host too.
+  /// runs the 256-bit code on an AVX-512 host too; alderlake (AVX-VNNI:
+  /// 256-bit vpdpbusd without AVX-512) where the host has AVX-VNNI.
   std::string cpu = "";
 };
 
@@ -292,10 +293,20 @@ TEST_P(DecodedNumerics, MatchesReference) {
         << "no rows-in-lanes kernel for " << c.tokens << " tokens";
   // With AVX2 alone, 8 rows in the lanes of 256-bit vectors: vpmaddubsw
   // pairs scaled by vpmaddwd, and no vpdpbusd.
-  else if (c.int8 && c.tokens >= 32 && f.values == 256 && !c.cpu.empty()) {
+  else if (c.int8 && c.tokens >= 32 && f.values == 256 &&
+           c.cpu == "x86-64-v3") {
     EXPECT_NE((*kernel)->lowered().find("llvm.x86.avx2.pmadd.ub.sw"),
               std::string::npos);
     EXPECT_EQ((*kernel)->lowered().find("vpdpbusd"), std::string::npos);
+  }
+  // With AVX-VNNI, its 256-bit dot products: vpdpbusd, or (K-quant decode,
+  // vpmaddubsw pairs summed per super-block) vpdpwssd.
+  if (c.int8 && c.cpu == "alderlake") {
+    const std::string &lowered = (*kernel)->lowered();
+    EXPECT_TRUE(
+        lowered.find("llvm.x86.avx512.vpdpbusd.256") != std::string::npos ||
+        lowered.find("llvm.x86.avx512.vpdpwssd.256") != std::string::npos)
+        << "no AVX-VNNI dot product for alderlake";
   }
   std::vector<float> y(c.tokens * kRows, 0.0f);
   std::deque<::loom::testing::MemRefDescriptor> ds;
@@ -331,6 +342,11 @@ std::vector<Case> cases() {
   for (const Format &f : formats())
     for (int64_t tokens : {1, 7, 37})
       all.push_back({f.name, tokens, true, "x86-64-v3"});
+  // AVX-VNNI on 256-bit vectors (Alder Lake and later cores without
+  // AVX-512): vpdpbusd where AVX2 takes vpmaddubsw pairs.
+  for (const Format &f : formats())
+    for (int64_t tokens : {1, 7, 37})
+      all.push_back({f.name, tokens, true, "alderlake"});
   return all;
 }
 
@@ -342,7 +358,9 @@ INSTANTIATE_TEST_SUITE_P(
                      info.param.tokens == 1 ? ""
                                             : std::to_string(info.param.tokens),
                      info.param.int8 ? "int8" : "f32",
-                     info.param.cpu.empty() ? "" : "_avx2")
+                     info.param.cpu.empty()          ? ""
+                     : info.param.cpu == "alderlake" ? "_avxvnni"
+                                                     : "_avx2")
           .str();
     });
 

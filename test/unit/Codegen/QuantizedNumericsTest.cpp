@@ -143,7 +143,8 @@ struct Case {
   bool q8 = false;
   /// x86-64-v3 (AVX2, no VNNI: vpmaddubsw pairs for q4_0; for q8_0 the
   /// signs form interleaved, the nibble split in the file's layout) runs
-  /// on an AVX-512 host too; empty: the host.
+  /// on an AVX-512 host too; alderlake (AVX-VNNI: 256-bit vpdpbusd, no
+  /// AVX-512) where the host has AVX-VNNI; empty: the host.
   const char *cpu = "";
 };
 
@@ -197,6 +198,11 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
       EXPECT_NE((*kernel)->lowered().find("llvm.x86.tdpbssd.internal"),
                 std::string::npos)
           << "no AMX tile multiply for " << c.tokens << " tokens";
+    // AVX-VNNI: the 256-bit vpdpbusd.
+    if (llvm::StringRef(c.cpu) == "alderlake")
+      EXPECT_NE((*kernel)->lowered().find("llvm.x86.avx512.vpdpbusd.256"),
+                std::string::npos)
+          << "no 256-bit vpdpbusd for alderlake";
     llvm::Error e = (*kernel)->call(ds);
     ASSERT_FALSE(bool(e)) << llvm::toString(std::move(e));
     double maxDiff = 0;
@@ -209,19 +215,22 @@ TEST_P(QuantizedNumerics, InterleavedMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Linear, QuantizedNumerics,
-    ::testing::Values(Case{"q4_decode_int8", 1, true},
-                      Case{"q4_prefill_int8", 7, true},
-                      Case{"q4_decode_f32", 1, false},
-                      Case{"q4_prefill_f32", 7, false},
-                      Case{"q8_decode_int8", 1, true, true},
-                      Case{"q8_prefill_int8", 7, true, true},
-                      Case{"q8_prefill_int8_tiles", 37, true, true},
-                      Case{"q8_decode_f32", 1, false, true},
-                      Case{"q8_prefill_f32", 7, false, true},
-                      Case{"q4_decode_int8_avx2", 1, true, false, "x86-64-v3"},
-                      Case{"q4_prefill_int8_avx2", 7, true, false, "x86-64-v3"},
-                      Case{"q8_decode_int8_avx2", 1, true, true, "x86-64-v3"},
-                      Case{"q8_prefill_int8_avx2", 7, true, true, "x86-64-v3"}),
+    ::testing::Values(
+        Case{"q4_decode_int8", 1, true}, Case{"q4_prefill_int8", 7, true},
+        Case{"q4_decode_f32", 1, false}, Case{"q4_prefill_f32", 7, false},
+        Case{"q8_decode_int8", 1, true, true},
+        Case{"q8_prefill_int8", 7, true, true},
+        Case{"q8_prefill_int8_tiles", 37, true, true},
+        Case{"q8_decode_f32", 1, false, true},
+        Case{"q8_prefill_f32", 7, false, true},
+        Case{"q4_decode_int8_avx2", 1, true, false, "x86-64-v3"},
+        Case{"q4_prefill_int8_avx2", 7, true, false, "x86-64-v3"},
+        Case{"q8_decode_int8_avx2", 1, true, true, "x86-64-v3"},
+        Case{"q8_prefill_int8_avx2", 7, true, true, "x86-64-v3"},
+        Case{"q4_decode_int8_avxvnni", 1, true, false, "alderlake"},
+        Case{"q4_prefill_int8_avxvnni", 7, true, false, "alderlake"},
+        Case{"q8_decode_int8_avxvnni", 1, true, true, "alderlake"},
+        Case{"q8_prefill_int8_avxvnni", 7, true, true, "alderlake"}),
     [](const ::testing::TestParamInfo<Case> &info) {
       return std::string(info.param.name);
     });
