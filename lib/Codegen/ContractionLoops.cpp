@@ -434,6 +434,29 @@ Value wholeBlocks(OpBuilder &b, Location l, Value size, int64_t block) {
                              arith::ConstantIndexOp::create(b, l, block)));
 }
 
+SmallVector<Value> emitPipelinedBlocks(
+    OpBuilder &b, Location l, int64_t blocks, ValueRange inits,
+    function_ref<void(OpBuilder &, Value, Value)> multiply,
+    function_ref<SmallVector<Value>(OpBuilder &, Value, Value, ValueRange)>
+        scale) {
+  auto cidx = [&](OpBuilder &nb, int64_t v) {
+    return arith::ConstantIndexOp::create(nb, l, v);
+  };
+  int64_t last = blocks - 1;
+  multiply(b, cidx(b, 0), cidx(b, 0));
+  auto loop = scf::ForOp::create(
+      b, l, cidx(b, 0), cidx(b, last), cidx(b, 1), inits,
+      [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
+        Value next = arith::AddIOp::create(nb, l, blk, cidx(nb, 1));
+        multiply(nb, next, arith::RemUIOp::create(nb, l, next, cidx(nb, 2)));
+        scf::YieldOp::create(
+            nb, l,
+            scale(nb, blk, arith::RemUIOp::create(nb, l, blk, cidx(nb, 2)),
+                  accs));
+      });
+  return scale(b, cidx(b, last), cidx(b, last % 2), loop.getResults());
+}
+
 std::optional<LinearShape> matchLinear(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || op.getNumReductionLoops() != 1 ||

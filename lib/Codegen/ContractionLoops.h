@@ -131,6 +131,19 @@ SmallVector<unsigned> leadingLoops(unsigned n, ArrayRef<unsigned> then = {});
 /// lowering takes whole, the rest going to another.
 Value wholeBlocks(OpBuilder &b, Location l, Value size, int64_t block);
 
+/// Blocks [0, `blocks`) of a reduction, software-pipelined over two slots
+/// of results (the AMX prefills: tiles multiplied, then scaled into vector
+/// accumulators): block b + 1's `multiply` is emitted before block b's
+/// `scale`, which folds slot b % 2 into the accumulators, so that the one's
+/// latency overlaps the other's work. Returns the accumulators after the
+/// last block.
+SmallVector<Value> emitPipelinedBlocks(
+    OpBuilder &b, Location l, int64_t blocks, ValueRange inits,
+    function_ref<void(OpBuilder &, Value blk, Value slot)> multiply,
+    function_ref<SmallVector<Value>(OpBuilder &, Value blk, Value slot,
+                                    ValueRange accs)>
+        scale);
+
 /// The iterations of a loop (dimension) from `lb` to `ub` by `step`, where
 /// all three are constants and the step is positive; none otherwise.
 std::optional<int64_t> staticTripCount(Value lb, Value ub, Value step);

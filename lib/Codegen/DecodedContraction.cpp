@@ -1606,8 +1606,7 @@ void emitAmxKQuantRows(OpBuilder &b, Location l, linalg::GenericOp op,
   Value zero =
       arith::ConstantOp::create(b, l, DenseElementsAttr::get(v16, 0.0f));
   // Block blk's dot products of the tokens from t0, into dots[blk % 2].
-  auto multiply = [&](OpBuilder &nb, Value t0, Value blk) {
-    Value slot = arith::RemUIOp::create(nb, l, blk, cidx(nb, 2));
+  auto multiply = [&](OpBuilder &nb, Value t0, Value blk, Value slot) {
     Value k0 = arith::MulIOp::create(nb, l, blk, cidx(nb, 32));
     for (int64_t h = 0; h < 32 / depth; ++h) {
       SmallVector<Value> at(lead.begin(), lead.end());
@@ -1625,9 +1624,8 @@ void emitAmxKQuantRows(OpBuilder &b, Location l, linalg::GenericOp op,
     }
   };
   // accs + block blk's products, scaled, from dots[blk % 2].
-  auto scale = [&](OpBuilder &nb, Value t0, Value blk,
+  auto scale = [&](OpBuilder &nb, Value t0, Value blk, Value slot,
                    ValueRange accs) -> SmallVector<Value> {
-    Value slot = arith::RemUIOp::create(nb, l, blk, cidx(nb, 2));
     SmallVector<int64_t> both = llvm::to_vector(llvm::seq<int64_t>(0, 16));
     auto factor = [&](int64_t k) {
       Value g0 = vector::LoadOp::create(
@@ -1671,16 +1669,14 @@ void emitAmxKQuantRows(OpBuilder &b, Location l, linalg::GenericOp op,
         // Software-pipelined: block blk + 1's tiles are multiplied before
         // block blk's are scaled, so that the AVX-512 work hides the
         // tiles' latency (and the store of their results).
-        multiply(tb, t0, cidx(tb, 0));
-        SmallVector<Value> inits(kAmxTokens, zero);
-        auto loop = scf::ForOp::create(
-            tb, l, cidx(tb, 0), cidx(tb, blocks - 1), cidx(tb, 1), inits,
-            [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
-              multiply(nb, t0, arith::AddIOp::create(nb, l, blk, cidx(nb, 1)));
-              scf::YieldOp::create(nb, l, scale(nb, t0, blk, accs));
+        SmallVector<Value> sumsOut = emitPipelinedBlocks(
+            tb, l, blocks, SmallVector<Value>(kAmxTokens, zero),
+            [&](OpBuilder &nb, Value blk, Value slot) {
+              multiply(nb, t0, blk, slot);
+            },
+            [&](OpBuilder &nb, Value blk, Value slot, ValueRange accs) {
+              return scale(nb, t0, blk, slot, accs);
             });
-        SmallVector<Value> sumsOut =
-            scale(tb, t0, cidx(tb, blocks - 1), loop.getResults());
         // y[t0 + t, 16 p ..] += acc[t].
         for (int64_t t = 0; t < kAmxTokens; ++t) {
           SmallVector<Value> at(lead.begin(), lead.end());

@@ -454,10 +454,10 @@ constexpr int64_t kAmxTokens = 16;
 /// block in order. The vector path's dot is start + the biased sum, which
 /// is the signed sum exactly, so the logits are that path's bit for bit.
 ///
-/// The blocks are software-pipelined over two scratch slots: block b + 1's
-/// tile is multiplied and stored before block b's is scaled, so that the
-/// tile multiply's latency (and its store's, to the vector loads) overlaps
-/// the vector work instead of stalling it once per block.
+/// The blocks are software-pipelined over two scratch slots
+/// (emitPipelinedBlocks), so that the tile multiply's latency (and its
+/// store's, to the vector loads) overlaps the vector work instead of
+/// stalling it once per block.
 void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
                   const InterleavedShape &shape, Value raw, Value values,
                   const TokenBlockTerms &terms, Value tokens, ValueRange lead,
@@ -544,25 +544,17 @@ void emitAmxPairs(OpBuilder &b, Location l, linalg::GenericOp op,
     }
     return next;
   };
-  int64_t last = blocks - 1;
   scf::ForOp::create(
       b, l, cidx(b, 0), tokens, cidx(b, kAmxTokens), ValueRange{},
       [&](OpBuilder &tb, Location, Value t0, ValueRange) {
-        SmallVector<Value> inits(kAmxTokens, zero);
-        multiply(tb, t0, cidx(tb, 0), cidx(tb, 0));
-        auto loop = scf::ForOp::create(
-            tb, l, cidx(tb, 0), cidx(tb, last), cidx(tb, 1), inits,
-            [&](OpBuilder &nb, Location, Value blk, ValueRange accs) {
-              Value next = arith::AddIOp::create(nb, l, blk, cidx(nb, 1));
-              multiply(nb, t0, next,
-                       arith::AndIOp::create(nb, l, next, cidx(nb, 1)));
-              scf::YieldOp::create(
-                  nb, l,
-                  scale(nb, t0, blk,
-                        arith::AndIOp::create(nb, l, blk, cidx(nb, 1)), accs));
+        SmallVector<Value> sums = emitPipelinedBlocks(
+            tb, l, blocks, SmallVector<Value>(kAmxTokens, zero),
+            [&](OpBuilder &nb, Value blk, Value slot) {
+              multiply(nb, t0, blk, slot);
+            },
+            [&](OpBuilder &nb, Value blk, Value slot, ValueRange accs) {
+              return scale(nb, t0, blk, slot, accs);
             });
-        SmallVector<Value> sums = scale(tb, t0, cidx(tb, last),
-                                        cidx(tb, last % 2), loop.getResults());
         for (int64_t t = 0; t < kAmxTokens; ++t) {
           Value s = arith::AddIOp::create(tb, l, t0, cidx(tb, t));
           for (int64_t j = 0; j < 2; ++j)
