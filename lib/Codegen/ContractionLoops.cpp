@@ -532,10 +532,10 @@ SmallVector<int64_t> concat16() {
   return mask;
 }
 
-Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at) {
-  return arith::DivFOp::create(
-      b, l, memref::LoadOp::create(b, l, xd, at),
-      arith::ConstantOp::create(b, l, b.getF32FloatAttr(127.0f)));
+Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at,
+                 bool superBlock) {
+  return loom::DequantizeOp::buildActivationScale(
+      b, l, memref::LoadOp::create(b, l, xd, at), superBlock);
 }
 
 Value tokenBytes(OpBuilder &b, Location l, Value xq, SmallVector<Value> at,
@@ -573,9 +573,9 @@ void forEachTokenBlock(
                      [&](OpBuilder &nb, Location nl, Value blk, ValueRange) {
                        SmallVector<Value> at(dRank, c0);
                        at.back() = blk;
-                       memref::StoreOp::create(nb, nl,
-                                               tokenScale(nb, nl, xd, at),
-                                               scale, ValueRange{blk});
+                       memref::StoreOp::create(
+                           nb, nl, tokenScale(nb, nl, xd, at, false), scale,
+                           ValueRange{blk});
                        at.append(q4 ? 2 : 1, c0);
                        body(nb, nl, blk, tokenBytes(nb, nl, xq, at, q4));
                        scf::YieldOp::create(nb, nl);

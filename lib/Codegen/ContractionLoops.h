@@ -212,8 +212,10 @@ Value splatI8(OpBuilder &b, Location l, VectorType type, int64_t v);
 SmallVector<int64_t> concat16();
 
 /// A token block's scale x.d from its max |x| at `at` in `xd`, as the op's
-/// body computes it: max / 127.
-Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at);
+/// body computes it (DequantizeOp::buildActivationScale): f16(max / 127),
+/// or 1 / (127 / max) for a K-quant's super-blocks (`superBlock`).
+Value tokenScale(OpBuilder &b, Location l, Value xd, ValueRange at,
+                 bool superBlock);
 
 /// The 32 bytes of a token's block of `xq` whose first byte is at `at`:
 /// q4_0's two halves ([.., 2, 16], the half at `at`'s second-to-last

@@ -742,8 +742,8 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         for (Value r : rows) {
           SmallVector<Value> at(lead.begin(), lead.end());
           at.append({r, blk});
-          xScales.push_back(
-              vector::BroadcastOp::create(b, l, v8, tokenScale(b, l, xd, at)));
+          xScales.push_back(vector::BroadcastOp::create(
+              b, l, v8, tokenScale(b, l, xd, at, shape.sharedScale)));
           at.push_back(c0);
           Value bytes = vector::LoadOp::create(b, l, v32i8, xq, at);
           xBytes.push_back(bytes);
@@ -908,8 +908,9 @@ Value groupSums(OpBuilder &b, Location l, const DecodedShape &shape, Value xq,
         if (scales) {
           SmallVector<Value> block(at.begin(), at.end());
           block.back() = first;
-          memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, block),
-                                  *scales, at);
+          memref::StoreOp::create(
+              nb, nl, tokenScale(nb, nl, xd, block, shape.sharedScale), *scales,
+              at);
         }
         for (int64_t g = 0; g < 16; ++g) {
           from[rank - 1] = arith::AddIOp::create(
@@ -1478,7 +1479,7 @@ Value tokenTerms(OpBuilder &b, Location l, const DecodedShape &shape, Value xd,
         auto cidx = [&](int64_t v) {
           return arith::ConstantIndexOp::create(nb, nl, v);
         };
-        Value d = tokenScale(nb, nl, xd, at);
+        Value d = tokenScale(nb, nl, xd, at, shape.sharedScale);
         Value blk = at.back();
         SmallVector<Value> s(at.begin(), at.end());
         s.back() = arith::DivUIOp::create(nb, nl, blk, cidx(shape.perBlock));

@@ -367,8 +367,8 @@ TokenBlockTerms prepareTokenBlockTerms(OpBuilder &b, Location l,
   scf::buildLoopNest(
       b, l, SmallVector<Value>(rank, c0), sizes, SmallVector<Value>(rank, c1),
       [&](OpBuilder &nb, Location nl, ValueRange at) {
-        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at), t.scale,
-                                at);
+        memref::StoreOp::create(nb, nl, tokenScale(nb, nl, xd, at, false),
+                                t.scale, at);
         if (!t.start)
           return;
         SmallVector<Value> bytesAt(at.begin(), at.end());

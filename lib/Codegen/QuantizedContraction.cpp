@@ -315,7 +315,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
         for (Value r : rows) {
           SmallVector<Value> at(lead.begin(), lead.end());
           at.append({r, blk});
-          xScale.push_back(tokenScale(b, l, xd, at));
+          xScale.push_back(tokenScale(b, l, xd, at, false));
           at.append(shape.q4 ? 2 : 1, c0);
           Value bytes = tokenBytes(b, l, xq, at, shape.q4);
           // nibble - 8: start at -8 * sum(x.q).
@@ -376,7 +376,7 @@ void emitInt8Blocks(OpBuilder &builder, Location loc, linalg::GenericOp op,
 }
 
 /// One token's side of the int8 dot products (decode), the same for every
-/// weight row: per block, x.d = max|x| / 127, the 32 bytes the dot product
+/// weight row: per block, x.d = f16(max|x| / 127), the 32 bytes the dot product
 /// takes (q8_0: x.q + 128, the unsigned operand; q4_0: x.q, low-nibble
 /// values first) and q4_0's start -8 * sum(x.q). Computed once per call,
 /// before the parallel loop, into stack buffers allocated at the entry of

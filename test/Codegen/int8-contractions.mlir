@@ -12,8 +12,8 @@
 
 // A q8_0 linear layer whose input was quantized to 8-bit blocks, on
 // buffers: blocks of 2 tokens x 2 output features, 4 accumulators of 8 f32.
-// Per block of 32 values: each token's 32 bytes and scale (its max |x| /
-// 127); each feature's
+// Per block of 32 values: each token's 32 bytes and scale (f16(its max |x|
+// / 127)); each feature's
 // scale and 32 bytes, a prefetch of the same block 2 rows (one block of
 // features) further on, and -128 * sum(w.q) (vpdpbusd of 0x80 bytes); x.q
 // + 128 (xor 0x80) is the unsigned operand. Then one vpdpbusd per (token,
@@ -105,7 +105,7 @@ func.func @linear_q4(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
 
 // One token (decode): the token's side of every dot product is computed
 // once, before the parallel loop, into stack buffers at the function's
-// entry: per block its scale (max |x| / 127) and x.q + 128. Then each
+// entry: per block its scale (f16(max |x| / 127)) and x.q + 128. Then each
 // weight row is read through in order, one row after another (two rows per
 // parallel iteration here), its blocks alternating between two
 // accumulators (5 blocks: two pairs and a last one).
@@ -114,6 +114,7 @@ func.func @linear_q4(%x: tensor<1x?x64xf32>) -> tensor<1x?x8xf32> {
 //       VNNI:   %[[XU:.+]] = memref.alloca() {alignment = 32 : i64} : memref<5x32xi8>
 //       VNNI:   scf.for %[[B:.+]] = %c0 to %c5 step %c1 {
 //       VNNI:     arith.divf
+//       VNNI:     arith.truncf %{{.+}} : f32 to f16
 //       VNNI:     memref.store %{{.+}}, %[[XD]][%[[B]]] : memref<5xf32>
 //       VNNI:     arith.xori
 //       VNNI:     vector.store %{{.+}}, %[[XU]][%[[B]], %c0] : memref<5x32xi8>, vector<32xi8>

@@ -45,14 +45,22 @@ def rms_norm(x, w, eps):
 
 
 def int8_blocks(x, size=32):
-    """x as Loom and llama.cpp feed it to a q8_0 / q4_0 weight: f32 blocks
-    of 32 along the last axis, each d * q with d = max|x| / 127 and q =
-    round-half-even(x * (1 / d)) in f32 arithmetic (0 where d is 0). A
-    K-quant weight takes blocks of 256 (llama.cpp's q8_K)."""
+    """x as Loom and llama.cpp's x86 code feed it to a q8_0 / q4_0 weight:
+    f32 blocks of 32 along the last axis, each d * q with q =
+    round-half-even(x * (127 / max|x|)) in f32 arithmetic (0 where max|x| is
+    0) and d = max|x| / 127 rounded to f16 (q8_0 and q8_1 store it so). A
+    K-quant weight takes blocks of 256 (llama.cpp's q8_K, whose d is
+    1 / (127 / max|x|) in f32)."""
     x32 = x.astype(np.float32).reshape(*x.shape[:-1], -1, size)
-    d = np.abs(x32).max(-1, keepdims=True) / np.float32(127)
+    amax = np.abs(x32).max(-1, keepdims=True)
     with np.errstate(divide="ignore"):
-        inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
+        inv = np.where(amax == 0, np.float32(0),
+                       np.float32(127) / amax).astype(np.float32)
+        if size == 256:
+            d = np.where(inv == 0, np.float32(0),
+                         np.float32(1) / inv).astype(np.float32)
+        else:
+            d = (amax / np.float32(127)).astype(np.float16).astype(np.float32)
     q = np.clip(np.rint(x32 * inv), -127, 127)
     return (q.astype(np.float64) * d.astype(np.float64)).reshape(x.shape)
 

@@ -7,6 +7,7 @@
 #include "CompiledFunction.h"
 
 #include "AttentionKernels.h"
+#include "HalfFloats.h"
 
 #include "loom/Codegen/Target.h"
 #include "loom/Dialect/Loom/IR/LoomDialect.h"
@@ -78,8 +79,12 @@ std::vector<double> int8Blocks(const std::vector<float> &x, size_t perScale) {
     float amax = 0;
     for (size_t i = 0; i < perScale; ++i)
       amax = std::max(amax, std::abs(x[b + i]));
-    float d = amax / 127.0f;
-    float inv = d == 0 ? 0.0f : 1.0f / d;
+    // llama.cpp's x86 quantization: q8_0/q8_1 store d as f16, q8_K
+    // (super-blocks of 256) as 1 / iscale in f32.
+    float inv = amax == 0 ? 0.0f : 127.0f / amax;
+    float d = perScale == 256
+                  ? (inv == 0 ? 0.0f : 1.0f / inv)
+                  : roundToHalf(amax / 127.0f, llvm::APFloat::IEEEhalf());
     for (size_t i = 0; i < perScale; ++i) {
       float q = std::nearbyint(x[b + i] * inv);
       q = std::min(127.0f, std::max(-127.0f, q));

@@ -59,9 +59,11 @@ bool hostRunsCodeFor(llvm::StringRef cpu);
 float halfToFloat(uint16_t bits);
 
 /// x as the 8-bit blocks Loom and llama.cpp feed integer dot products, back
-/// in f32 units: per 32 values d = max|x| / 127 and q = round-half-even(x *
-/// (1 / d)) in f32 (as reference_forward.py's int8_blocks does); with
-/// `perScale` 256, one d per 256 values (a K-quant's super-block: q8_K).
+/// in f32 units, as llama.cpp's x86 code makes them: per 32 values d =
+/// f16(max|x| / 127) and q = round-half-even(x * (127 / max|x|)) in f32 (as
+/// reference_forward.py's int8_blocks does); with `perScale` 256, one d =
+/// 1 / (127 / max|x|) in f32 per 256 values (a K-quant's super-block:
+/// q8_K).
 std::vector<double> int8Blocks(const std::vector<float> &x,
                                size_t perScale = 32);
 

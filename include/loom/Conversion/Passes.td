@@ -78,9 +78,10 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            "against)">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",
            "Linear layers with q8_0 or q4_0 weights quantize their input to "
-           "8-bit blocks of 32 values (scale max|x| / 127 per block, "
-           "round-to-nearest-even) and multiply the blocks in integers, as "
-           "llama.cpp does; false decodes the weights to f32 and multiplies "
+           "8-bit blocks of 32 values (q = round-to-nearest-even(x * 127 / "
+           "max|x|), scale max|x| / 127 rounded to f16 per block) and "
+           "multiply the blocks in integers, as llama.cpp's x86 code does; "
+           "false decodes the weights to f32 and multiplies "
            "the input as it is">,
     Option<"bf16Activations", "bf16-activations", "bool", /*default=*/"true",
            "Linear layers with bf16 weights round their input to bf16 "

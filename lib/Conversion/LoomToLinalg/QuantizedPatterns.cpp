@@ -370,8 +370,8 @@ static Value splitLast(OpBuilder &b, Location loc, Value v, int64_t size) {
 /// The contraction of a linear layer with q4_0x8 or q8_0x8 weights `raw`
 /// ([n / 8, blocks, 144 | 272]): x is `xBlocks` (q4_0x8: [.., s, blocks, 2,
 /// 16], q8_0x8: [.., s, blocks, 32]; f32 or, with `amax`, 8-bit values whose
-/// blocks have scale amax / 127), `out` is y ([.., s, n]). Loops (.., s, g,
-/// r, blk, [half,] c, t): output n = 8g + r; value 4c + t of the block (of
+/// blocks have scale f16(amax / 127)), `out` is y ([.., s, n]). Loops (.., s,
+/// g, r, blk, [half,] c, t): output n = 8g + r; value 4c + t of the block (of
 /// its half, for q4_0x8), which is byte 4c + t of row r's values: byte 16 +
 /// 32c + 4r + t of the group's block. `body` makes the op's body from its
 /// arguments and, for q4_0x8, whether the value is a high nibble.
@@ -509,9 +509,10 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   unsigned reductions = numLoops - rank;
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
 
-  // A block's scale from its max |x|: d = amax / 127.
+  // A block's scale from its max |x|, as llama.cpp stores it: f16(amax /
+  // 127) for blocks of 32, 1 / (127 / amax) for a K-quant's super-blocks.
   auto blockScale = [&](OpBuilder &nb, Location l, Value amax) -> Value {
-    return arith::DivFOp::create(nb, l, amax, floatConst(nb, l, f32, 127.0));
+    return DequantizeOp::buildActivationScale(nb, l, amax, perScale > 1);
   };
   // q4_1, q5_0, q5_1, iq4_nl, the K-quants: y += x * w, w decoded from the
   // bytes of its block (decodeBlockValue) at value 32 * blk + v of its row;
@@ -597,9 +598,10 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
   }
 
   // The activations as 8-bit blocks of their own, as llama.cpp multiplies
-  // q8_0 and q4_0 weights: per block of 32 values d = max|x| / 127, and
-  // q = roundeven(x * (1 / d)) (0 where d is 0), so x ~ d * q. The blocks of
-  // x and w then meet in integer dot products: y += (x.d * w.d) *
+  // q8_0 and q4_0 weights (its x86 code): per block of 32 values d =
+  // f16(max|x| / 127) (llama.cpp's q8_0 and q8_1 store d as f16), and q =
+  // roundeven(x * (127 / max|x|)) (0 where max|x| is 0), so x ~ d * q. The
+  // blocks of x and w then meet in integer dot products: y += (x.d * w.d) *
   // sum(x.q * w.q) per block.
   //
   // A K-quant takes x as llama.cpp's q8_K: the 8 blocks of a super-block
@@ -740,14 +742,8 @@ Value lowering::quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,
           ValueRange{emptyTensor(b, loc, xSizes, b.getI8Type())},
           {xId, mapOf(ctx, xRank, sIds), xId}, iterators(xRank),
           [&](OpBuilder &nb, Location l, ValueRange args) {
-            // 1 / d, or 0 where d is 0 (a block of zeros).
-            Value zero = floatConst(nb, l, f32, 0.0);
-            Value d = blockScale(nb, l, args[1]);
-            Value inv =
-                arith::DivFOp::create(nb, l, floatConst(nb, l, f32, 1.0), d);
-            Value isZero = arith::CmpFOp::create(
-                nb, l, arith::CmpFPredicate::OEQ, d, zero);
-            inv = arith::SelectOp::create(nb, l, isZero, zero, inv);
+            // 127 / amax, or 0 where amax is 0 (a block of zeros).
+            Value inv = DequantizeOp::buildActivationInverse(nb, l, args[1]);
             Value v = arith::MulFOp::create(nb, l, args[0], inv);
             v = math::RoundEvenOp::create(nb, l, v);
             v = arith::MaximumFOp::create(nb, l, v,

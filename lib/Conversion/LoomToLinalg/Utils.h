@@ -102,7 +102,7 @@ Value decodeBlockValue(OpBuilder &b, Location loc, BlockFormat format,
 /// blocks `raw` ([n, k / 32, bytes]), decoded inside the contraction;
 /// `outSizes` are y's sizes. With `init`, y is accumulated into it instead
 /// of a new zero tensor. With `int8Activations`, x is quantized to 8-bit
-/// blocks of 32 first (scale max|x| / 127 per block) and the blocks meet
+/// blocks of 32 first (scale f16(max|x| / 127) per block) and the blocks meet
 /// the weight's in integer dot products; otherwise the weights are decoded
 /// to f32 and multiplied with x as it is.
 Value quantizedLinear(OpBuilder &b, Location loc, Value x, Value raw,

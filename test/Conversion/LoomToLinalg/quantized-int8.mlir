@@ -1,11 +1,12 @@
 // RUN: loom-opt %s --split-input-file --convert-loom-to-linalg --canonicalize | FileCheck %s
 
 // With int8-activations (the default), a q8_0 linear layer quantizes its
-// input to 8-bit blocks of 32 first: per block, amax = max |x| (one
-// reduction); then, in one elementwise op, d = amax / 127, 1 / d (0 where
-// d is 0) and q = roundeven(x * (1 / d)) clamped to [-127, 127]. The
-// contraction multiplies the two blocks' bytes as integers and scales the
-// products by x.d * w.d, x.d = amax / 127 again (the same f32 division).
+// input to 8-bit blocks of 32 first, as llama.cpp's x86 code makes its
+// q8_0 blocks: per block, amax = max |x| (one reduction); then, in one
+// elementwise op, 127 / amax (0 where amax is 0) and q = roundeven(x *
+// (127 / amax)) clamped to [-127, 127]. The contraction multiplies the two
+// blocks' bytes as integers and scales the products by x.d * w.d, x.d =
+// amax / 127 rounded to f16 (llama.cpp stores it so).
 //   CHECK-DAG: #[[ID4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 //   CHECK-DAG: #[[BLK4:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
 //   CHECK-DAG: #[[QX:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
@@ -18,9 +19,9 @@
 //       CHECK:     math.absf
 //       CHECK:     arith.maximumf
 //       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%[[XB]], %[[AMAX]] : tensor<1x4x2x32xf32>, tensor<1x4x2xf32>) outs(%{{.+}} : tensor<1x4x2x32xi8>) attrs = {loom.activation_blocks = 1 : i64}
-//       CHECK:     %[[D:.+]] = arith.divf %{{.+}}, %{{.+}} : f32
-//       CHECK:     %[[INV:.+]] = arith.divf %{{.+}}, %[[D]] : f32
-//       CHECK:     %[[ZERO:.+]] = arith.cmpf oeq, %[[D]], %{{.+}} : f32
+//       CHECK:   ^bb0(%{{.+}}: f32, %[[AM:.+]]: f32, %{{.+}}: i8):
+//       CHECK:     %[[INV:.+]] = arith.divf %{{.+}}, %[[AM]] : f32
+//       CHECK:     %[[ZERO:.+]] = arith.cmpf oeq, %[[AM]], %{{.+}} : f32
 //       CHECK:     %[[SEL:.+]] = arith.select %[[ZERO]], %{{.+}}, %[[INV]] : f32
 //       CHECK:     arith.mulf %{{.+}}, %[[SEL]] : f32
 //       CHECK:     math.roundeven
@@ -35,7 +36,9 @@
 //       CHECK:     %[[X:.+]] = arith.extsi %[[XV]] : i8 to i32
 //       CHECK:     %[[P:.+]] = arith.muli %[[X]], %[[W]] : i32
 //       CHECK:     %[[PF:.+]] = arith.sitofp %[[P]] : i32 to f32
-//       CHECK:     %[[XD:.+]] = arith.divf %[[XM]], %{{.+}} : f32
+//       CHECK:     %[[XD32:.+]] = arith.divf %[[XM]], %{{.+}} : f32
+//       CHECK:     %[[XD16:.+]] = arith.truncf %[[XD32]] : f32 to f16
+//       CHECK:     %[[XD:.+]] = arith.extf %[[XD16]] : f16 to f32
 //       CHECK:     %[[S:.+]] = arith.mulf %[[XD]], %[[WD]] : f32
 //       CHECK:     %[[T:.+]] = arith.mulf %[[PF]], %[[S]] fastmath<reassoc,contract> : f32
 //       CHECK:     arith.addf %[[ACC]], %[[T]] fastmath<reassoc,contract> : f32
@@ -141,7 +144,8 @@ func.func @linear_q8x8(%x: tensor<1x?x64xf32>) -> tensor<1x?x16xf32> {
 // super-block share one scale, the largest of their max |x| (a reduction
 // over the 8, written back to each block), and the quantizing op and the
 // contraction both say so (loom.activation_blocks = 8), which lets the
-// lowering accumulate a super-block in integers.
+// lowering accumulate a super-block in integers. q8_K keeps its scale in
+// f32, as 1 / (127 / amax): no f16 rounding.
 //   CHECK-DAG: #[[SB:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
 //   CHECK-DAG: #[[SBOUT:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
 // CHECK-LABEL: func.func @linear_q4_k
@@ -152,6 +156,11 @@ func.func @linear_q8x8(%x: tensor<1x?x64xf32>) -> tensor<1x?x16xf32> {
 //       CHECK:   %[[D:.+]] = tensor.collapse_shape %[[SHARED]] {{\[}}[0], [1], [2, 3]] : tensor<1x?x2x8xf32> into tensor<1x?x16xf32>
 //       CHECK:   %[[XQ:.+]] = linalg.generic {{.+}} ins(%{{.+}}, %[[D]] : tensor<1x?x16x32xf32>, tensor<1x?x16xf32>) {{.+}} attrs = {loom.activation_blocks = 8 : i64}
 //       CHECK:   linalg.generic {{.+}} ins(%[[XQ]], %[[D]] : tensor<1x?x16x32xi8>, tensor<1x?x16xf32>) {{.+}} attrs = {loom.activation_blocks = 8 : i64, loom.block_format = "q4_k"}
+//       CHECK:     %[[INV:.+]] = arith.divf %{{.+}}, %{{.+}} : f32
+//   CHECK-NOT:     arith.truncf
+//       CHECK:     arith.divf %{{.+}}, %[[INV]] : f32
+//   CHECK-NOT:     arith.truncf
+//       CHECK:     linalg.yield
 func.func @linear_q4_k(%x: tensor<1x?x512xf32>) -> tensor<1x?x8xf32> {
   %raw = loom.weight "w" : tensor<8x2x144xi8>
   %w = loom.dequantize %raw format = q4_k : tensor<8x2x144xi8> -> tensor<8x512xf32>

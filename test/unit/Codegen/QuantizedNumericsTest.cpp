@@ -11,8 +11,8 @@
 // for 37 (with AMX-INT8: q8_0x8 on tiles for two tiles of 16 tokens, three
 // blocks through the tiles' two-slot pipeline, and 5 rows on vectors),
 // with 8-bit activations (the reference quantizes x as Loom and llama.cpp
-// do: d = max|x| / 127 in f32, q = round-half-even(x / d)) and with f32
-// activations. Tolerance: 1e-5 x max |reference| (f32 sums of 96 terms).
+// do: d = f16(max|x| / 127), q = round-half-even(x * 127 / max|x|)) and with
+// f32 activations. Tolerance: 1e-5 x max |reference| (f32 sums of 96 terms).
 // `loom.dequantize` of q4_0x8 / q8_0x8 used as a value (not by a linear
 // layer) must give exactly the q4_0 / q8_0 values.
 //

@@ -216,6 +216,32 @@ Value DequantizeOp::buildScale(OpBuilder &b, Location loc, Value lo, Value hi) {
   return arith::ExtFOp::create(b, loc, b.getF32Type(), half);
 }
 
+Value DequantizeOp::buildActivationScale(OpBuilder &b, Location loc, Value amax,
+                                         bool superBlock) {
+  Type f32 = b.getF32Type();
+  Value scale127 = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127.0f));
+  if (superBlock) {
+    // q8_K keeps d = 1 / iscale, iscale = -127 / max (the sign of the
+    // block's largest value: it moves to q, and d * q is the same).
+    Value inv = arith::DivFOp::create(b, loc, scale127, amax);
+    Value one = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0f));
+    return arith::DivFOp::create(b, loc, one, inv);
+  }
+  Value d = arith::DivFOp::create(b, loc, amax, scale127);
+  Value half = arith::TruncFOp::create(b, loc, b.getF16Type(), d);
+  return arith::ExtFOp::create(b, loc, f32, half);
+}
+
+Value DequantizeOp::buildActivationInverse(OpBuilder &b, Location loc,
+                                           Value amax) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value scale127 = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127.0f));
+  Value inv = arith::DivFOp::create(b, loc, scale127, amax);
+  Value isZero =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, amax, zero);
+  return arith::SelectOp::create(b, loc, isZero, zero, inv);
+}
+
 LogicalResult DequantizeOp::verify() {
   auto input = getInput().getType();
   auto result = getResult().getType();

@@ -106,6 +106,20 @@ def Loom_DequantizeOp : Loom_Op<"dequantize", [Pure]> {
     /// decodes blocks.
     static ::mlir::Value buildScale(::mlir::OpBuilder &b, ::mlir::Location loc,
                                     ::mlir::Value lo, ::mlir::Value hi);
+    /// 8-bit activations, quantized per block of x as llama.cpp's x86 code
+    /// quantizes them: the scale x.d of a block whose max |x| is `amax`.
+    /// Blocks of 32 (llama.cpp's q8_0 and q8_1, which store x.d as f16):
+    /// f16(amax / 127) as f32. Super-blocks of 256 shared by a K-quant's
+    /// blocks (q8_K, an f32 scale): 1 / (127 / amax). 0 where amax is 0.
+    static ::mlir::Value buildActivationScale(::mlir::OpBuilder &b,
+                                              ::mlir::Location loc,
+                                              ::mlir::Value amax,
+                                              bool superBlock);
+    /// The factor x is multiplied by before rounding to 8 bits: 127 / amax,
+    /// or 0 where amax is 0 (a block of zeros).
+    static ::mlir::Value buildActivationInverse(::mlir::OpBuilder &b,
+                                                ::mlir::Location loc,
+                                                ::mlir::Value amax);
   }];
 }
 
