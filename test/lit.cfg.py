@@ -25,6 +25,9 @@ config.substitutions.append(("%loom_src_root", config.loom_src_root))
 config.substitutions.append(("%loom_obj_root", config.loom_obj_root))
 config.substitutions.append(("%mlir_dir", config.mlir_dir))
 config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
+# The stand-in CUDA driver of test/unit/Runtime/FakeCudaDriver.cpp.
+config.substitutions.append(("%loom_fake_cuda", os.path.join(
+    config.loom_obj_root, "test", "unit", "libloom-fake-cuda.so")))
 config.substitutions.append(("%mlir_include_dir", config.mlir_include_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
 # One compile cache for every test that runs a model file through loom-run.
@@ -204,7 +207,7 @@ if missing:
                     "code compiled for CPUs with them are reported UNSUPPORTED")
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "loom-capi-misuse", "loom-capi-encode", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "loom-capi-misuse", "loom-capi-encode", "loom-device-staging", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
 # `lit --param loom_cpu=x86-64-v3`: model files compile for that CPU instead
 # of this machine's (an AVX2-only target checked on an AVX-512 host). A test
 # that names a CPU itself overrides it (the last --cpu counts); the check of

@@ -99,6 +99,7 @@ std::string Manifest::toJSON() const {
                     {"config", std::move(config)},
                     {"cpu", cpu},
                     {"cpu_features", json::Array(cpuFeatures)},
+                    {"gpu", gpu},
                     {"mpi_ranks", mpiRanks},
                     {"entries", std::move(entryArray)}};
   std::string out;
@@ -161,6 +162,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
         return bad("a CPU feature that is not a string");
       m.cpuFeatures.push_back(name->str());
     }
+  m.gpu = root->getString("gpu").value_or("").str();
   m.mpiRanks = root->getInteger("mpi_ranks").value_or(1);
   if (m.mpiRanks < 1)
     return bad("mpi_ranks must be at least 1");

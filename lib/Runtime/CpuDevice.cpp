@@ -40,8 +40,9 @@ namespace {
 class SequentialExecutable final : public Executable {
 public:
   explicit SequentialExecutable(EntryFunction whole) : whole(whole) {}
-  void run(void **args) override {
+  Error run(void **args) override {
     runInArena([&] { whole(args); });
+    return Error::success();
   }
 
 private:
@@ -56,7 +57,7 @@ public:
       deps.push_back(k.deps);
   }
 
-  void run(void **args) override {
+  Error run(void **args) override {
     this->args = args;
     runInArena([&] {
       if (!graph || builtFor != arenaGeneration())
@@ -64,6 +65,7 @@ public:
       start->try_put(tbb::flow::continue_msg());
       graph->wait_for_all();
     });
+    return Error::success();
   }
 
 private:
@@ -149,6 +151,15 @@ public:
     }
     std::memset(memory, 0, first - begin);
     std::memset(reinterpret_cast<void *>(last), 0, end - last);
+  }
+
+  Error copyToDevice(void *to, const void *from, size_t bytes) override {
+    std::memcpy(to, from, bytes);
+    return Error::success();
+  }
+  Error copyToHost(void *to, const void *from, size_t bytes) override {
+    std::memcpy(to, from, bytes);
+    return Error::success();
   }
 
 private:

@@ -61,6 +61,19 @@ Session::create(std::shared_ptr<Artifact> artifact,
   }
   s->device_ = options.device ? options.device
                               : std::shared_ptr<Device>(createCpuDevice());
+  // CPU code on a GPU, or GPU kernels without one, would fault.
+  if (!m.gpu.empty() && s->device_->runsCpuCode())
+    return createStringError(
+        formatv("{0} was compiled for the NVIDIA GPU {1}: it runs on a CUDA "
+                "device (loom-run --device=cuda), not on {2}",
+                artifact->path(), m.gpu, s->device_->name())
+            .str());
+  if (m.gpu.empty() && !s->device_->runsCpuCode())
+    return createStringError(
+        formatv("{0} was compiled for the CPU ({1}): {2} runs artifacts "
+                "compiled with --target=cuda",
+                artifact->path(), m.cpu, s->device_->name())
+            .str());
   // NaN or infinite weights run and give garbage without a word: say which.
   std::vector<const WeightInfo *> used;
   StringSet<> seen;
@@ -75,12 +88,40 @@ Session::create(std::shared_ptr<Artifact> artifact,
                 "output will be meaningless",
                 file, name)
             .str());
+  // A device the host cannot address (a GPU) gets every weight copied in
+  // once, in the form the artifact reads: made on the host first.
+  bool onHost = s->device_->hostAddressable();
+  std::unique_ptr<Device> host = onHost ? nullptr : createCpuDevice();
+  StringMap<std::pair<void *, size_t>> hostPacked;
   for (const EntryInfo &e : m.entries) {
     for (const ParamInfo &p : e.params) {
       if (p.kind == ParamInfo::Kind::Weight) {
-        if (Error err = detail::bindWeight(p, *model, *artifact, *s->device_,
-                                           s->packed_, file))
+        if (!onHost && s->packed_.contains(p.name))
+          continue; // on the device already (another entry point's)
+        if (Error err = detail::bindWeight(
+                p, *model, *artifact, onHost ? *s->device_ : *host,
+                onHost ? s->packed_ : hostPacked, file))
           return std::move(err);
+        if (!onHost) {
+          auto made = hostPacked.find(p.name);
+          ArrayRef<uint8_t> bytes =
+              made != hostPacked.end()
+                  ? ArrayRef<uint8_t>(
+                        static_cast<const uint8_t *>(made->second.first),
+                        made->second.second)
+                  : model->bytes(*model->lookup(p.name));
+          Expected<void *> memory = s->device_->allocate(bytes.size());
+          if (!memory)
+            return memory.takeError();
+          s->packed_[p.name] = {*memory, bytes.size()};
+          if (Error err =
+                  s->device_->copyToDevice(*memory, bytes.data(), bytes.size()))
+            return std::move(err);
+          if (made != hostPacked.end()) {
+            host->deallocate(made->second.first);
+            hostPacked.erase(made);
+          }
+        }
       } else if (p.kind == ParamInfo::Kind::Cache &&
                  none_of(s->caches_,
                          [&](const Cache &c) { return c.name == p.name; })) {
@@ -129,7 +170,9 @@ Session::~Session() {
   for (Cache &c : caches_)
     device_->deallocate(c.data);
   for (auto &packed : packed_)
-    device_->deallocate(packed.second);
+    device_->deallocate(packed.second.first);
+  for (auto &[memory, capacity] : staging_)
+    device_->deallocate(memory);
 }
 
 void Session::reset() {
@@ -255,6 +298,42 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
     return createStringError(
         formatv("{0} {1} for {2} tokens", values.size(), what, n).str());
   };
+  // On a device the host cannot address, each host array of the call goes
+  // through a staging buffer in device memory (inputs copied in, the
+  // output copied back after the call).
+  size_t slot = 0;
+  std::pair<void *, size_t> output{nullptr, 0};
+  auto onDevice = [&](const void *data, size_t bytes,
+                      bool input) -> Expected<void *> {
+    if (device_->hostAddressable())
+      return const_cast<void *>(data);
+    if (slot == staging_.size())
+      staging_.push_back({nullptr, 0});
+    auto &[memory, capacity] = staging_[slot++];
+    if (capacity < bytes) {
+      device_->deallocate(memory);
+      memory = nullptr;
+      capacity = 0;
+      Expected<void *> made = device_->allocate(bytes);
+      if (!made)
+        return made.takeError();
+      memory = *made;
+      capacity = bytes;
+    }
+    if (input)
+      if (Error e = device_->copyToDevice(memory, data, bytes))
+        return std::move(e);
+    return memory;
+  };
+  auto addArray = [&](ArgPacker &packer, const std::vector<int32_t> &values,
+                      ArrayRef<int64_t> shape) -> Error {
+    Expected<void *> at =
+        onDevice(values.data(), values.size() * sizeof(int32_t), true);
+    if (!at)
+      return at.takeError();
+    packer.addMemRef(*at, shape);
+    return Error::success();
+  };
   ArgPacker packer;
   for (const ParamInfo &p : entry.params) {
     SmallVector<int64_t, 4> shape(p.shape);
@@ -264,7 +343,9 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
     switch (p.kind) {
     case ParamInfo::Kind::Weight: {
       if (auto packed = packed_.find(p.name); packed != packed_.end()) {
-        packer.addMemRef(packed->second, shape);
+        // (On a device, a weight split over ranks is not sliced: MPI
+        // sessions run on the CPU.)
+        packer.addMemRef(packed->second.first, shape);
         break;
       }
       const WeightInfo *w = model_->lookup(p.name);
@@ -280,7 +361,11 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
             formatv("entry '{0}' takes {1} tokens per call, not {2}",
                     entry.name, p.shape.back(), n)
                 .str());
-      packer.addMemRef(tokens.data(), shape);
+      if (Expected<void *> at =
+              onDevice(tokens.data(), tokens.size() * sizeof(int32_t), true))
+        packer.addMemRef(*at, shape);
+      else
+        return at.takeError();
       break;
     case ParamInfo::Kind::TokenTypes:
       if (Error e = perToken(packing->types, "token types"))
@@ -291,21 +376,24 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
               formatv("token type {0} is outside the model's {1} types", t,
                       numTokenTypes())
                   .str());
-      packer.addMemRef(const_cast<int32_t *>(packing->types.data()), shape);
+      if (Error e = addArray(packer, packing->types, shape))
+        return std::move(e);
       break;
     case ParamInfo::Kind::Positions:
       if (Error e = perToken(packing->positions, "positions"))
         return std::move(e);
-      packer.addMemRef(const_cast<int32_t *>(packing->positions.data()), shape);
+      if (Error e = addArray(packer, packing->positions, shape))
+        return std::move(e);
       break;
     case ParamInfo::Kind::Sequences:
       if (Error e = perToken(packing->sequences, "sequence ids"))
         return std::move(e);
-      packer.addMemRef(const_cast<int32_t *>(packing->sequences.data()), shape);
+      if (Error e = addArray(packer, packing->sequences, shape))
+        return std::move(e);
       break;
     case ParamInfo::Kind::SequenceLengths:
-      packer.addMemRef(const_cast<int32_t *>(packing->lengths.data()),
-                       {sequences});
+      if (Error e = addArray(packer, packing->lengths, {sequences}))
+        return std::move(e);
       break;
     case ParamInfo::Kind::Position:
       packer.addIndex(position);
@@ -323,14 +411,25 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
       for (auto [d, size] : llvm::enumerate(p.shape))
         if (size < 0)
           shape[d] = outputRows(p);
-      packer.addMemRef(logits_.data(), shape);
+      if (Expected<void *> at =
+              onDevice(logits_.data(), logits_.size() * sizeof(float), false)) {
+        output = {*at, logits_.size() * sizeof(float)};
+        packer.addMemRef(*at, shape);
+      } else {
+        return at.takeError();
+      }
       break;
     case ParamInfo::Kind::Arena:
       packer.addMemRef(step.arena, {std::max<int64_t>(entry.arenaBytes, 1)});
       break;
     }
   }
-  step.executable->run(packer.data());
+  if (Error e = step.executable->run(packer.data()))
+    return std::move(e);
+  if (output.first && output.first != logits_.data())
+    if (Error e =
+            device_->copyToHost(logits_.data(), output.first, output.second))
+      return std::move(e);
   return ArrayRef<float>(logits_);
 }
 

@@ -118,7 +118,7 @@ nonFiniteWeights(const ModelFile &model, ArrayRef<const WeightInfo *> weights) {
 
 Error bindWeight(const ParamInfo &p, const ModelFile &model,
                  const Artifact &artifact, Device &device,
-                 StringMap<void *> &packed, StringRef file) {
+                 StringMap<std::pair<void *, size_t>> &packed, StringRef file) {
   const Manifest &m = artifact.manifest();
   const WeightInfo *w = model.lookup(p.name);
   if (!w)
@@ -202,7 +202,7 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
       if (!memory)
         return memory.takeError();
       out = static_cast<uint8_t *>(*memory);
-      packed[p.name] = *memory;
+      packed[p.name] = {*memory, source.size()};
     }
     uint64_t element = *storageByteSize(p.storage, {1});
     int64_t rows = w->shape[0], cols = w->shape[1]; // [out, in]
@@ -227,7 +227,7 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
       return memory.takeError();
     packToBF16(reinterpret_cast<const float *>(source.data()),
                static_cast<uint16_t *>(*memory), n);
-    packed[p.name] = *memory;
+    packed[p.name] = {*memory, n * sizeof(uint16_t)};
   }
   // A q4_0 / q8_0 matrix the artifact reads as q4_0x8 / q8_0x8: the
   // file's blocks interleaved 8 rows at a time, once.
@@ -244,7 +244,7 @@ Error bindWeight(const ParamInfo &p, const ModelFile &model,
     interleaveRows(*blocks::ofStorage(p.storage), bytes.data(),
                    static_cast<uint8_t *>(*memory), groups,
                    p.shape[p.shape.size() - 2]);
-    packed[p.name] = *memory;
+    packed[p.name] = {*memory, bytes.size()};
   }
   return Error::success();
 }

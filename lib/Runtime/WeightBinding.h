@@ -37,11 +37,13 @@ nonFiniteWeights(const ModelFile &model,
 /// `file` and the weight if the model has no such weight or holds it in
 /// another shape or storage type. A weight the artifact reads in another
 /// form than the file stores (f32 as bf16, q4_0 / q8_0 as q4_0x8 / q8_0x8)
-/// is copied once into memory from `device`, kept in `packed` by name (and
-/// not copied again if already there).
+/// is copied once into memory from `device`, kept in `packed` by name with
+/// its size in bytes (and not copied again if already there). `device` must
+/// be host-addressable.
 llvm::Error bindWeight(const ParamInfo &p, const ModelFile &model,
                        const Artifact &artifact, Device &device,
-                       llvm::StringMap<void *> &packed, llvm::StringRef file);
+                       llvm::StringMap<std::pair<void *, size_t>> &packed,
+                       llvm::StringRef file);
 
 } // namespace loom::detail
 

@@ -42,6 +42,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <optional>
+#include <thread>
 
 using namespace llvm;
 
@@ -51,7 +52,7 @@ cl::OptionCategory category("loom-run options");
 
 cl::opt<std::string> inputPath(cl::Positional,
                                cl::desc("<model file or artifact>"),
-                               cl::Required, cl::cat(category));
+                               cl::cat(category));
 cl::opt<std::string> prompt("p", cl::desc("The prompt (default: none)"),
                             cl::value_desc("text"), cl::cat(category));
 cl::alias promptLong("prompt", cl::aliasopt(prompt), cl::cat(category));
@@ -211,9 +212,57 @@ cl::opt<std::string> promptFile(
              "(text, or ids with --ids)"),
     cl::value_desc("file"), cl::cat(category));
 
+cl::opt<std::string> deviceName(
+    "device",
+    cl::desc("Where the model runs: cpu (default), or cuda / cuda:N (NVIDIA "
+             "GPU N through the CUDA driver, libcuda.so.1, loaded when asked "
+             "for; it runs artifacts compiled with --target=cuda)"),
+    cl::value_desc("cpu|cuda[:N]"), cl::init("cpu"), cl::cat(category));
+cl::opt<bool> listDevices(
+    "list-devices",
+    cl::desc("Print the devices this machine can run models on (the CPU, "
+             "each CUDA GPU, or why there is none) and exit"),
+    cl::cat(category));
+
 int fail(const Twine &message) {
   fmt::print(stderr, "loom-run: error: {}\n", message.str());
   return 1;
+}
+
+/// --list-devices.
+int printDevices() {
+  fmt::print("cpu: the host, {} hardware threads\n",
+             std::thread::hardware_concurrency());
+  Expected<std::vector<std::string>> gpus = loom::describeCudaDevices();
+  if (!gpus) {
+    fmt::print("cuda: none: {}\n", toString(gpus.takeError()));
+    return 0;
+  }
+  if (gpus->empty())
+    fmt::print("cuda: none: the CUDA driver sees no device\n");
+  for (const std::string &line : *gpus)
+    fmt::print("{}\n", line);
+  return 0;
+}
+
+/// The device --device names: null for the CPU (the session's default).
+Expected<std::shared_ptr<loom::Device>> openDevice() {
+  StringRef name = deviceName;
+  if (name == "cpu")
+    return nullptr;
+  auto [kind, number] = name.split(':');
+  int ordinal = 0;
+  if (kind != "cuda" ||
+      (name.contains(':') && (number.getAsInteger(10, ordinal) || ordinal < 0)))
+    return createStringError("--device takes cpu, cuda or cuda:N (N a GPU's "
+                             "number, from 0), not '" +
+                             name.str() + "'");
+  Expected<std::unique_ptr<loom::Device>> device =
+      loom::createCudaDevice(ordinal);
+  if (!device)
+    return createStringError("--device=" + name.str() + ": " +
+                             toString(device.takeError()));
+  return std::shared_ptr<loom::Device>(std::move(*device));
 }
 
 /// Loom's compiler, loaded when needed (DriverPlugin.h): loom-run itself
@@ -458,11 +507,20 @@ static int runMain(int argc, char **argv) {
       "thread)\n");
 
   loom::setThreadCount(threads);
+  if (listDevices)
+    return printDevices();
+  if (inputPath.empty())
+    return fail("no model file or artifact given (see --help)");
   if (tokenizeOnly || detokenizeOnly) {
     if (inputPath.empty())
       return fail("no model file or vocabulary given (see --help)");
     return runTokenizer(inputPath);
   }
+
+  // The device first: a missing GPU driver is reported before any work.
+  Expected<std::shared_ptr<loom::Device>> device = openDevice();
+  if (!device)
+    return fail(toString(device.takeError()));
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;
@@ -486,6 +544,12 @@ static int runMain(int argc, char **argv) {
     return fail(modelPath + " is an encoder: it does not chat");
   if (chat && chatTemplatePath.empty() && model->tokenizer.chatTemplate.empty())
     return fail(toString(loomrun::missingChatTemplate(modelPath)));
+  if (!artifact && *device)
+    return fail(fmt::format(
+        "{}: --device={}: compiling for CUDA stops at loom-compile "
+        "--target=cuda --emit=ptx for now: the CUDA device runs artifacts, "
+        "and the compiler does not make them for CUDA yet (issue 20)",
+        inputPath.getValue(), deviceName.getValue()));
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));
@@ -548,6 +612,7 @@ static int runMain(int argc, char **argv) {
 
   loom::SessionOptions sessionOptions;
   sessionOptions.schedule = schedule;
+  sessionOptions.device = *device;
   if (packTokens.getNumOccurrences())
     sessionOptions.encoderCallTokens = packTokens;
   auto session = loom::Session::create(artifact, model, sessionOptions);

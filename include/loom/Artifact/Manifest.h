@@ -127,6 +127,10 @@ struct Manifest {
   /// lacks one (instead of dying of SIGILL).
   std::string cpu;
   std::vector<std::string> cpuFeatures;
+  /// The NVIDIA GPU the entry points' kernels were compiled for (`sm_90a`,
+  /// with --target=cuda), or empty: they run on the CPU. The host code of a
+  /// GPU artifact is the CPU's; it launches the kernels on a CUDA device.
+  std::string gpu;
   std::vector<EntryInfo> entries;
   /// The MPI ranks the artifact's program is one of (1: a single process).
   /// With more, the artifact exports `int loom_mpi_rank(void)`, links the

@@ -27,6 +27,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace loom {
 
@@ -45,8 +47,9 @@ class Executable {
 public:
   virtual ~Executable();
   /// Runs every kernel once with the packed arguments `args`; returns when
-  /// all have finished.
-  virtual void run(void **args) = 0;
+  /// all have finished, or with what went wrong on the device (a GPU's
+  /// failed launch, named).
+  virtual llvm::Error run(void **args) = 0;
 };
 
 class Device {
@@ -60,6 +63,19 @@ public:
   virtual void deallocate(void *memory) = 0;
   virtual void zero(void *memory, size_t bytes) = 0;
 
+  /// Whether entry points compiled for the CPU run here (their kernels
+  /// are host code); otherwise the device runs artifacts whose kernels
+  /// were compiled for it (a CUDA device: --target=cuda).
+  virtual bool runsCpuCode() const { return true; }
+
+  /// Whether the host reads and writes the device's memory directly (the
+  /// CPU). Otherwise the session copies weights, tokens and logits in and
+  /// out with the two calls below.
+  virtual bool hostAddressable() const { return true; }
+  virtual llvm::Error copyToDevice(void *to, const void *from,
+                                   size_t bytes) = 0;
+  virtual llvm::Error copyToHost(void *to, const void *from, size_t bytes) = 0;
+
   /// Prepares `entry` to run: `kernels[i]` is the code of
   /// `entry.kernels[i]`, `whole` the entry point that calls them in order.
   virtual llvm::Expected<std::unique_ptr<Executable>>
@@ -69,6 +85,15 @@ public:
 
 /// The host CPU, on oneTBB.
 std::unique_ptr<Device> createCpuDevice();
+
+/// NVIDIA GPU `ordinal` through the CUDA driver API (libcuda.so.1, loaded
+/// at run time: see CudaDriver.h). Errors say why there is none: no driver
+/// found, no such device.
+llvm::Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal = 0);
+
+/// One line per CUDA device ("cuda:0: NVIDIA H200, sm_90, 132 SMs, 139.8
+/// GiB"), or why there are none.
+llvm::Expected<std::vector<std::string>> describeCudaDevices();
 
 } // namespace loom
 

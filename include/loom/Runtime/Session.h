@@ -179,8 +179,12 @@ private:
   std::vector<std::string> warnings_;
   /// Weights the artifact reads in another type than the file stores
   /// (loom-narrow-weights: f32 matrices as bf16), by name: the copies made
-  /// once at load.
-  llvm::StringMap<void *> packed_;
+  /// once at load, and their bytes. On a device the host cannot address
+  /// (a GPU), every weight, copied there.
+  llvm::StringMap<std::pair<void *, size_t>> packed_;
+  /// Inputs and outputs of a call staged in device memory (a GPU's): one
+  /// buffer and its capacity per host array of the call, reused.
+  std::vector<std::pair<void *, size_t>> staging_;
   std::vector<Step> steps_;
   std::vector<float> logits_;
   std::vector<float> batchOutput_; ///< encodeBatch's rows

@@ -107,7 +107,7 @@ TEST(CpuDevice, GraphRunsEachKernelOnceAfterItsDependencies) {
     void *args[] = {&trace};
     constexpr int kSteps = 200;
     for (int step = 0; step < kSteps; ++step)
-      (*executable)->run(args);
+      ASSERT_FALSE(bool((*executable)->run(args)));
     EXPECT_EQ(trace.violations.load(), 0) << "threads " << threads;
     for (int k = 0; k < Trace::kKernels; ++k)
       EXPECT_EQ(trace.runs[k].load(), kSteps) << "kernel " << k;
@@ -126,7 +126,7 @@ TEST(CpuDevice, IndependentKernelsRunAtTheSameTime) {
   ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
   Trace trace;
   void *args[] = {&trace};
-  (*executable)->run(args);
+  ASSERT_FALSE(bool((*executable)->run(args)));
   // Run one after the other, the first would give up waiting for the second.
   EXPECT_EQ(trace.rendezvous.load(), 2);
 }
@@ -140,8 +140,8 @@ TEST(CpuDevice, SequentialModeCallsTheEntryPoint) {
       device->prepare(entry, diamondKernels(), whole, ScheduleMode::Sequential);
   ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
   void *args[] = {nullptr};
-  (*executable)->run(args);
-  (*executable)->run(args);
+  ASSERT_FALSE(bool((*executable)->run(args)));
+  ASSERT_FALSE(bool((*executable)->run(args)));
   EXPECT_EQ(calls.load(), 2);
 }
 
@@ -154,11 +154,11 @@ TEST(CpuDevice, GraphIsRebuiltForANewArena) {
   ASSERT_TRUE(bool(executable));
   Trace trace(entry);
   void *args[] = {&trace};
-  (*executable)->run(args);
+  ASSERT_FALSE(bool((*executable)->run(args)));
   setThreadCount(1); // replaces the arena the graph was built in
-  (*executable)->run(args);
+  ASSERT_FALSE(bool((*executable)->run(args)));
   setThreadCount(2);
-  (*executable)->run(args);
+  ASSERT_FALSE(bool((*executable)->run(args)));
   EXPECT_EQ(trace.violations.load(), 0);
   for (int k = 0; k < Trace::kKernels; ++k)
     EXPECT_EQ(trace.runs[k].load(), 3);

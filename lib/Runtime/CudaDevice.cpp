@@ -1,0 +1,450 @@
+//===- CudaDevice.cpp - running schedules on an NVIDIA GPU ----------------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// A `Device` over the CUDA driver API (CudaDriver.h): device memory from
+// cuMemAlloc, copies in and out for the session, and an entry point run on
+// the device's stream.
+//
+// The host code of an artifact compiled with --target=cuda is MLIR's
+// lowering of `gpu.launch_func` and `gpu.binary` (gpu-to-llvm and the GPU
+// dialect's LLVM translation): it calls a small C ABI, `mgpuModuleLoad`,
+// `mgpuModuleGetFunction`, `mgpuLaunchKernel`, `mgpuStreamCreate` and
+// the like. The runtime defines these functions (as it defines
+// `loom_parallel_for` for CPU code), so an artifact links no library: a
+// kernel module is loaded into the device's context when the artifact is
+// loaded, and every launch goes on the stream of the entry point being
+// run. Launches on one stream run in order; the stream is synchronized once
+// when the entry point returns, not after every launch (the host code never
+// reads device memory, so the per-launch synchronization the lowering asks
+// for would only stall the CPU).
+//
+// The ABI has no error results: a failed call is recorded, the rest of the
+// step's launches are skipped, and the executable's `run` returns the first
+// failure, naming the call and the kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaDriver.h"
+
+#include "loom/Runtime/Device.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+using namespace llvm;
+using namespace loom::cuda;
+
+namespace loom {
+namespace {
+
+/// What the launch ABI below works on: the device whose context modules
+/// load into (the last CUDA device created), and the failures of calls
+/// made outside an entry point (module loads from an artifact's
+/// constructors), reported by the next `run`.
+struct Process {
+  std::mutex lock;
+  const Driver *driver = nullptr;
+  CUcontext context = nullptr;
+  std::string pendingError;
+  std::unordered_map<CUfunction, std::string> kernelNames;
+};
+
+Process &process() {
+  static Process p;
+  return p;
+}
+
+/// The entry point running on this thread, while it runs.
+struct Launching {
+  const Driver *driver;
+  CUstream stream;
+  std::string error; ///< the first failure
+};
+thread_local Launching *launching = nullptr;
+
+/// Records the first failure of the step (or of the process, outside one).
+void fail(const std::string &what) {
+  if (launching) {
+    if (launching->error.empty())
+      launching->error = what;
+    return;
+  }
+  Process &p = process();
+  std::lock_guard<std::mutex> guard(p.lock);
+  if (p.pendingError.empty())
+    p.pendingError = what;
+}
+
+/// The driver with the device's context current on this thread, or null
+/// (recorded) where no CUDA device was created.
+const Driver *current(const char *call) {
+  Process &p = process();
+  const Driver *d;
+  CUcontext context;
+  {
+    std::lock_guard<std::mutex> guard(p.lock);
+    d = p.driver;
+    context = p.context;
+  }
+  if (!d) {
+    fail(formatv("{0}: code compiled for CUDA ran without a CUDA device "
+                 "(load the artifact with --device=cuda)",
+                 call)
+             .str());
+    return nullptr;
+  }
+  if (CUresult r = d->cuCtxSetCurrent(context); r != CUDA_SUCCESS) {
+    fail(formatv("{0}: cuCtxSetCurrent: {1}", call, d->describe(r)).str());
+    return nullptr;
+  }
+  return d;
+}
+
+void *loadModule(const void *image, const char *call) {
+  const Driver *d = current(call);
+  if (!d)
+    return nullptr;
+  CUmodule module = nullptr;
+  if (CUresult r = d->cuModuleLoadData(&module, image); r != CUDA_SUCCESS) {
+    fail(formatv("{0}: cuModuleLoadData: {1}", call, d->describe(r)).str());
+    return nullptr;
+  }
+  return module;
+}
+
+} // namespace
+} // namespace loom
+
+// The C ABI of MLIR's GPU lowering (the declarations its LLVM translation
+// emits, MLIR 22), called by artifacts compiled with --target=cuda.
+extern "C" {
+
+/// A cubin or fatbin image of `size` bytes.
+__attribute__((visibility("default"))) void *mgpuModuleLoad(void *data,
+                                                            size_t size) {
+  (void)size; // the driver reads the image's own headers
+  return loom::loadModule(data, "mgpuModuleLoad");
+}
+
+/// NUL-terminated PTX, compiled for the device by the driver's JIT.
+__attribute__((visibility("default"))) void *mgpuModuleLoadJIT(void *data,
+                                                               int optLevel) {
+  (void)optLevel; // the driver's default (the highest)
+  return loom::loadModule(data, "mgpuModuleLoadJIT");
+}
+
+__attribute__((visibility("default"))) void mgpuModuleUnload(void *module) {
+  // At exit the driver may be gone already: nothing to report then.
+  if (!module)
+    return;
+  if (const loom::cuda::Driver *d = loom::process().driver)
+    d->cuModuleUnload(static_cast<CUmodule>(module));
+}
+
+__attribute__((visibility("default"))) void *
+mgpuModuleGetFunction(void *module, const char *name) {
+  const loom::cuda::Driver *d = loom::current("mgpuModuleGetFunction");
+  if (!d || !module)
+    return nullptr;
+  CUfunction function = nullptr;
+  if (CUresult r = d->cuModuleGetFunction(
+          &function, static_cast<CUmodule>(module), name);
+      r != CUDA_SUCCESS) {
+    loom::fail(formatv("kernel '{0}': cuModuleGetFunction: {1}", name,
+                       d->describe(r))
+                   .str());
+    return nullptr;
+  }
+  loom::Process &p = loom::process();
+  std::lock_guard<std::mutex> guard(p.lock);
+  p.kernelNames.try_emplace(function, name);
+  return function;
+}
+
+__attribute__((visibility("default"))) void *mgpuStreamCreate() {
+  // Every launch of an entry point goes on its executable's stream.
+  if (loom::launching)
+    return loom::launching->stream;
+  loom::fail("mgpuStreamCreate: a kernel launched outside an entry point");
+  return nullptr;
+}
+
+__attribute__((visibility("default"))) void mgpuStreamDestroy(void *stream) {
+  (void)stream; // the executable's own, destroyed with it
+}
+
+__attribute__((visibility("default"))) void
+mgpuStreamSynchronize(void *stream) {
+  (void)stream; // once, when the entry point returns (see above)
+}
+
+__attribute__((visibility("default"))) void
+mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                 intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                 intptr_t blockZ, int32_t sharedBytes, void *stream,
+                 void **params, void **extra, size_t paramCount) {
+  (void)paramCount; // the kernel's signature says how many
+  loom::Launching *l = loom::launching;
+  // After a failure the step's remaining launches are skipped.
+  if (!l || !function || !l->error.empty())
+    return;
+  CUresult r = l->driver->cuLaunchKernel(
+      static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
+      unsigned(gridZ), unsigned(blockX), unsigned(blockY), unsigned(blockZ),
+      unsigned(sharedBytes), static_cast<CUstream>(stream), params, extra);
+  if (r == CUDA_SUCCESS)
+    return;
+  loom::Process &p = loom::process();
+  std::string name;
+  {
+    std::lock_guard<std::mutex> guard(p.lock);
+    name = p.kernelNames[static_cast<CUfunction>(function)];
+  }
+  loom::fail(formatv("kernel '{0}' (grid {1}x{2}x{3}, block {4}x{5}x{6}): "
+                     "cuLaunchKernel: {7}",
+                     name, gridX, gridY, gridZ, blockX, blockY, blockZ,
+                     l->driver->describe(r))
+                 .str());
+}
+
+} // extern "C"
+
+namespace loom {
+namespace {
+
+class CudaExecutable final : public Executable {
+public:
+  CudaExecutable(const Driver &driver, CUcontext context, CUstream stream,
+                 EntryFunction whole, std::string name)
+      : driver(driver), context(context), stream(stream), whole(whole),
+        name(std::move(name)) {}
+
+  Error run(void **args) override {
+    {
+      Process &p = process();
+      std::lock_guard<std::mutex> guard(p.lock);
+      if (!p.pendingError.empty())
+        return createStringError("entry point '" + name +
+                                 "': " + std::exchange(p.pendingError, ""));
+    }
+    if (Error e = driver.check(driver.cuCtxSetCurrent(context),
+                               "cuCtxSetCurrent"))
+      return e;
+    Launching l{&driver, stream, {}};
+    launching = &l;
+    whole(args);
+    launching = nullptr;
+    CUresult r = driver.cuStreamSynchronize(stream);
+    if (!l.error.empty())
+      return createStringError("entry point '" + name + "': " + l.error);
+    // A kernel's fault surfaces here.
+    return driver.check(r, "entry point '" + name + "': cuStreamSynchronize");
+  }
+
+private:
+  const Driver &driver;
+  CUcontext context;
+  CUstream stream;
+  EntryFunction whole;
+  std::string name;
+};
+
+class CudaDevice final : public Device {
+public:
+  CudaDevice(const Driver &driver, CUdevice device, CUcontext context,
+             std::string label)
+      : driver(driver), device(device), context(context),
+        label(std::move(label)) {}
+
+  ~CudaDevice() override {
+    driver.cuCtxSetCurrent(context);
+    for (CUstream s : streams)
+      driver.cuStreamDestroy(s);
+    driver.cuDevicePrimaryCtxRelease(device);
+  }
+
+  StringRef name() const override { return label; }
+
+  Expected<void *> allocate(size_t bytes) override {
+    if (Error e = makeCurrent())
+      return std::move(e);
+    CUdeviceptr memory = 0;
+    size_t size = std::max<size_t>(bytes, 1);
+    if (Error e = driver.check(
+            driver.cuMemAlloc(&memory, size),
+            formatv("{0}: allocating {1} bytes of device memory", label, size)
+                .str()))
+      return std::move(e);
+    if (Error e = driver.check(driver.cuMemsetD8(memory, 0, size),
+                               label + ": cuMemsetD8")) {
+      driver.cuMemFree(memory);
+      return std::move(e);
+    }
+    return reinterpret_cast<void *>(memory);
+  }
+
+  void deallocate(void *memory) override {
+    if (!memory)
+      return;
+    if (Error e = makeCurrent()) {
+      consumeError(std::move(e));
+      return;
+    }
+    driver.cuMemFree(reinterpret_cast<CUdeviceptr>(memory));
+  }
+
+  void zero(void *memory, size_t bytes) override {
+    if (Error e = makeCurrent()) {
+      consumeError(std::move(e));
+      return;
+    }
+    driver.cuMemsetD8(reinterpret_cast<CUdeviceptr>(memory), 0, bytes);
+  }
+
+  bool runsCpuCode() const override { return false; }
+  bool hostAddressable() const override { return false; }
+
+  Error copyToDevice(void *to, const void *from, size_t bytes) override {
+    if (Error e = makeCurrent())
+      return e;
+    return driver.check(
+        driver.cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(to), from, bytes),
+        formatv("{0}: copying {1} bytes to the device", label, bytes).str());
+  }
+
+  Error copyToHost(void *to, const void *from, size_t bytes) override {
+    if (Error e = makeCurrent())
+      return e;
+    return driver.check(
+        driver.cuMemcpyDtoH(to, reinterpret_cast<CUdeviceptr>(from), bytes),
+        formatv("{0}: copying {1} bytes from the device", label, bytes).str());
+  }
+
+  /// One stream per entry point; Graph and Sequential both run its
+  /// launches in the order the host code makes them.
+  Expected<std::unique_ptr<Executable>> prepare(const EntryInfo &entry,
+                                                ArrayRef<EntryFunction>,
+                                                EntryFunction whole,
+                                                ScheduleMode) override {
+    if (!whole)
+      return createStringError("entry point '" + entry.name +
+                               "' has no code");
+    if (Error e = makeCurrent())
+      return std::move(e);
+    CUstream stream = nullptr;
+    if (Error e = driver.check(driver.cuStreamCreate(&stream, 0),
+                               label + ": cuStreamCreate"))
+      return std::move(e);
+    streams.push_back(stream);
+    return std::make_unique<CudaExecutable>(driver, context, stream, whole,
+                                            entry.name);
+  }
+
+private:
+  Error makeCurrent() {
+    return driver.check(driver.cuCtxSetCurrent(context),
+                        label + ": cuCtxSetCurrent");
+  }
+
+  const Driver &driver;
+  CUdevice device;
+  CUcontext context;
+  std::string label;
+  std::vector<CUstream> streams;
+};
+
+/// Name, compute capability, SMs and memory of device `ordinal`.
+Expected<std::string> describe(const Driver &d, int ordinal,
+                               CUdevice *handle) {
+  CUdevice device;
+  if (Error e = d.check(d.cuDeviceGet(&device, ordinal),
+                        formatv("cuda:{0}: cuDeviceGet", ordinal).str()))
+    return std::move(e);
+  char name[256] = {};
+  int major = 0, minor = 0, sms = 0;
+  size_t bytes = 0;
+  if (Error e = d.check(d.cuDeviceGetName(name, sizeof(name) - 1, device),
+                        "cuDeviceGetName"))
+    return std::move(e);
+  if (Error e = d.check(
+          d.cuDeviceGetAttribute(
+              &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+          "cuDeviceGetAttribute"))
+    return std::move(e);
+  if (Error e = d.check(
+          d.cuDeviceGetAttribute(
+              &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+          "cuDeviceGetAttribute"))
+    return std::move(e);
+  if (Error e = d.check(d.cuDeviceGetAttribute(
+                            &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                            device),
+                        "cuDeviceGetAttribute"))
+    return std::move(e);
+  if (Error e = d.check(d.cuDeviceTotalMem(&bytes, device),
+                        "cuDeviceTotalMem"))
+    return std::move(e);
+  if (handle)
+    *handle = device;
+  return formatv("cuda:{0}: {1}, sm_{2}{3}, {4} SMs, {5:f1} GiB", ordinal,
+                 name, major, minor, sms, double(bytes) / (1 << 30))
+      .str();
+}
+
+} // namespace
+
+Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
+  Expected<const Driver &> d = loadDriver();
+  if (!d)
+    return d.takeError();
+  int count = 0;
+  if (Error e = d->check(d->cuDeviceGetCount(&count), "cuDeviceGetCount"))
+    return std::move(e);
+  if (ordinal < 0 || ordinal >= count)
+    return createStringError(
+        formatv("no CUDA device {0}: the driver ({1}) sees {2}", ordinal,
+                d->path, count)
+            .str());
+  CUdevice device;
+  Expected<std::string> label = describe(*d, ordinal, &device);
+  if (!label)
+    return label.takeError();
+  CUcontext context = nullptr;
+  if (Error e = d->check(d->cuDevicePrimaryCtxRetain(&context, device),
+                         *label + ": cuDevicePrimaryCtxRetain"))
+    return std::move(e);
+  Process &p = process();
+  {
+    std::lock_guard<std::mutex> guard(p.lock);
+    p.driver = &*d;
+    p.context = context;
+  }
+  return std::make_unique<CudaDevice>(*d, device, context,
+                                      std::move(*label));
+}
+
+Expected<std::vector<std::string>> describeCudaDevices() {
+  Expected<const Driver &> d = loadDriver();
+  if (!d)
+    return d.takeError();
+  int count = 0;
+  if (Error e = d->check(d->cuDeviceGetCount(&count), "cuDeviceGetCount"))
+    return std::move(e);
+  std::vector<std::string> lines;
+  for (int i = 0; i < count; ++i) {
+    Expected<std::string> line = describe(*d, i, nullptr);
+    if (!line)
+      return line.takeError();
+    lines.push_back(std::move(*line));
+  }
+  return lines;
+}
+
+} // namespace loom

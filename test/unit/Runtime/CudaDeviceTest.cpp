@@ -1,0 +1,219 @@
+//===- CudaDeviceTest.cpp - the CUDA device against a stand-in driver -----===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The CUDA device (lib/Runtime/CudaDevice.cpp) with FakeCudaDriver.cpp as
+// its driver: no GPU is needed. What runs is the runtime's own code: loading
+// the driver and what it says when there is none, device memory and
+// copies, and the launch ABI that host code compiled with --target=cuda
+// calls (mgpuModuleLoadJIT, mgpuModuleGetFunction, mgpuStreamCreate,
+// mgpuLaunchKernel, ...) as MLIR's lowering emits the calls, with the
+// step's failures reported by `run`, naming the kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Runtime/Device.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using namespace loom;
+
+extern "C" {
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void *mgpuStreamCreate();
+void mgpuStreamDestroy(void *stream);
+void mgpuStreamSynchronize(void *stream);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t sharedBytes, void *stream,
+                      void **params, void **extra, size_t paramCount);
+}
+
+namespace {
+
+std::string errorText(llvm::Error e) { return llvm::toString(std::move(e)); }
+
+class CudaDeviceTest : public ::testing::Test {
+protected:
+  void SetUp() override { setenv("LOOM_CUDA_DRIVER", LOOM_FAKE_CUDA, 1); }
+};
+
+TEST(CudaDriverTest, MissingDriverIsNamed) {
+  setenv("LOOM_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
+  auto device = createCudaDevice(0);
+  ASSERT_FALSE(bool(device));
+  std::string text = errorText(device.takeError());
+  EXPECT_NE(text.find("no CUDA driver found"), std::string::npos) << text;
+  EXPECT_NE(text.find("/nonexistent/libcuda.so.1"), std::string::npos)
+      << text;
+  auto list = describeCudaDevices();
+  ASSERT_FALSE(bool(list));
+  EXPECT_NE(errorText(list.takeError()).find("no CUDA driver found"),
+            std::string::npos);
+}
+
+TEST(CudaDriverTest, NotADriver) {
+  // A shared library without the driver's entry points.
+  setenv("LOOM_CUDA_DRIVER", "libm.so.6", 1);
+  auto device = createCudaDevice(0);
+  ASSERT_FALSE(bool(device));
+  std::string text = errorText(device.takeError());
+  EXPECT_NE(text.find("libm.so.6 is not a CUDA driver Loom can use: it has "
+                      "no cuInit"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(CudaDeviceTest, DescribesDevices) {
+  auto list = describeCudaDevices();
+  ASSERT_TRUE(bool(list)) << errorText(list.takeError());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0], "cuda:0: Loom test GPU, sm_90, 132 SMs, 1.0 GiB");
+  auto none = createCudaDevice(1);
+  ASSERT_FALSE(bool(none));
+  EXPECT_NE(errorText(none.takeError()).find("no CUDA device 1"),
+            std::string::npos);
+}
+
+TEST_F(CudaDeviceTest, MemoryIsZeroedAndCopies) {
+  auto device = createCudaDevice(0);
+  ASSERT_TRUE(bool(device)) << errorText(device.takeError());
+  Device &d = **device;
+  EXPECT_FALSE(d.hostAddressable());
+  EXPECT_FALSE(d.runsCpuCode());
+  EXPECT_EQ(d.name(), "cuda:0: Loom test GPU, sm_90, 132 SMs, 1.0 GiB");
+  auto memory = d.allocate(64 * sizeof(float));
+  ASSERT_TRUE(bool(memory)) << errorText(memory.takeError());
+  std::vector<float> back(64, -1.0f);
+  ASSERT_FALSE(bool(d.copyToHost(back.data(), *memory, 64 * sizeof(float))));
+  EXPECT_EQ(back, std::vector<float>(64, 0.0f));
+  std::vector<float> values(64);
+  for (int i = 0; i < 64; ++i)
+    values[i] = float(i) / 4;
+  ASSERT_FALSE(
+      bool(d.copyToDevice(*memory, values.data(), 64 * sizeof(float))));
+  ASSERT_FALSE(bool(d.copyToHost(back.data(), *memory, 64 * sizeof(float))));
+  EXPECT_EQ(back, values);
+  d.zero(*memory, 64 * sizeof(float));
+  ASSERT_FALSE(bool(d.copyToHost(back.data(), *memory, 64 * sizeof(float))));
+  EXPECT_EQ(back, std::vector<float>(64, 0.0f));
+  d.deallocate(*memory);
+  // More than the device has: the error names the device and the size.
+  auto huge = d.allocate(size_t(2) << 30);
+  ASSERT_FALSE(bool(huge));
+  std::string text = errorText(huge.takeError());
+  EXPECT_NE(text.find("allocating 2147483648 bytes of device memory: "
+                      "CUDA_ERROR_OUT_OF_MEMORY"),
+            std::string::npos)
+      << text;
+}
+
+/// What the artifact's constructor and host code hold.
+void *gModule = nullptr;
+const char *gKernel = "iota";
+
+/// An entry point as the GPU lowering compiles one: per launch, the
+/// function from the module, a stream, the launch, a synchronization.
+/// args[0]: the buffer's device pointer; args[1]: a float.
+void entryPoint(void **args) {
+  void *function = mgpuModuleGetFunction(gModule, gKernel);
+  void *stream = mgpuStreamCreate();
+  void *params[] = {args[0], args[1]};
+  mgpuLaunchKernel(function, 2, 1, 1, 32, 1, 1, 0, stream, params, nullptr,
+                   2);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+  // A second kernel on the same stream, after the first.
+  function = mgpuModuleGetFunction(gModule, "scale");
+  stream = mgpuStreamCreate();
+  mgpuLaunchKernel(function, 2, 1, 1, 32, 1, 1, 0, stream, params, nullptr,
+                   2);
+  mgpuStreamSynchronize(stream);
+  mgpuStreamDestroy(stream);
+}
+
+TEST_F(CudaDeviceTest, RunsLaunchesOfCompiledHostCode) {
+  auto device = createCudaDevice(0);
+  ASSERT_TRUE(bool(device)) << errorText(device.takeError());
+  Device &d = **device;
+  // PTX, NUL-terminated, as the artifact embeds it.
+  static const char ptx[] = ".version 8.0\n.target sm_90a\n"
+                            ".visible .entry iota(\n.visible .entry scale(\n"
+                            ".visible .entry fault(\n";
+  gModule = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+  ASSERT_NE(gModule, nullptr);
+
+  EntryInfo entry;
+  entry.name = "decode";
+  auto executable = d.prepare(entry, {}, entryPoint, ScheduleMode::Graph);
+  ASSERT_TRUE(bool(executable)) << errorText(executable.takeError());
+  auto memory = d.allocate(64 * sizeof(float));
+  ASSERT_TRUE(bool(memory));
+  void *pointer = *memory;
+  float factor = 0.5f;
+  void *args[] = {&pointer, &factor};
+  gKernel = "iota";
+  llvm::Error ran = (*executable)->run(args);
+  ASSERT_FALSE(bool(ran)) << errorText(std::move(ran));
+  std::vector<float> back(64);
+  ASSERT_FALSE(bool(d.copyToHost(back.data(), pointer, 64 * sizeof(float))));
+  for (int i = 0; i < 64; ++i)
+    EXPECT_EQ(back[i], float(i) * 0.5f) << i;
+
+  // A kernel that faults: the step fails, naming it, its grid and the
+  // driver's error; the launch after it is skipped.
+  gKernel = "fault";
+  ran = (*executable)->run(args);
+  ASSERT_TRUE(bool(ran));
+  std::string text = errorText(std::move(ran));
+  EXPECT_EQ(text, "entry point 'decode': kernel 'fault' (grid 2x1x1, block "
+                  "32x1x1): cuLaunchKernel: CUDA_ERROR_LAUNCH_FAILED "
+                  "(unspecified launch failure)");
+  ASSERT_FALSE(bool(d.copyToHost(back.data(), pointer, 64 * sizeof(float))));
+  EXPECT_EQ(back[2], 1.0f) << "the launch after a failure ran";
+
+  // A kernel the module does not have.
+  gKernel = "missing";
+  ran = (*executable)->run(args);
+  ASSERT_TRUE(bool(ran));
+  text = errorText(std::move(ran));
+  EXPECT_NE(text.find("kernel 'missing': cuModuleGetFunction: "
+                      "CUDA_ERROR_NOT_FOUND"),
+            std::string::npos)
+      << text;
+
+  // The device runs again after a failed step.
+  gKernel = "iota";
+  ran = (*executable)->run(args);
+  ASSERT_FALSE(bool(ran)) << errorText(std::move(ran));
+  d.deallocate(pointer);
+}
+
+TEST_F(CudaDeviceTest, BadModuleIsReportedByTheNextRun) {
+  auto device = createCudaDevice(0);
+  ASSERT_TRUE(bool(device)) << errorText(device.takeError());
+  // Not PTX: the load (an artifact's constructor, outside any step)
+  // fails, and the next step says so.
+  static const char junk[] = "not a module";
+  EXPECT_EQ(mgpuModuleLoadJIT(const_cast<char *>(junk), 0), nullptr);
+  EntryInfo entry;
+  entry.name = "prefill";
+  auto executable =
+      (*device)->prepare(entry, {}, [](void **) {}, ScheduleMode::Sequential);
+  ASSERT_TRUE(bool(executable));
+  llvm::Error ran = (*executable)->run(nullptr);
+  ASSERT_TRUE(bool(ran));
+  std::string text = errorText(std::move(ran));
+  EXPECT_EQ(text, "entry point 'prefill': mgpuModuleLoadJIT: "
+                  "cuModuleLoadData: CUDA_ERROR_INVALID_IMAGE (test driver)");
+  ran = (*executable)->run(nullptr);
+  EXPECT_FALSE(bool(ran)) << errorText(std::move(ran));
+}
+
+} // namespace

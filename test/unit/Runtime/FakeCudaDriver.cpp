@@ -1,0 +1,197 @@
+//===- FakeCudaDriver.cpp - a CUDA driver stand-in for the tests ----------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// The entry points of the CUDA driver API the runtime loads
+// (lib/Runtime/CudaDriver.cpp), implemented on the host so that the CUDA
+// device's code runs where there is no GPU: one device ("Loom test GPU",
+// sm_90, 132 SMs, 1 GiB) whose memory is host memory, and modules whose
+// "image" is text naming its kernels (".entry NAME"). Launching runs a host
+// version of a few kernels the tests use:
+//
+//   iota(float *out):       out[i] = i for every thread i of the grid
+//   scale(float *x, f32 a): x[i] *= a
+//   fault:                  fails, as a kernel's illegal address would
+//
+// Built as its own shared library; a test points LOOM_CUDA_DRIVER at it.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <string>
+
+namespace {
+
+using CUresult = int;
+using CUdeviceptr = unsigned long long;
+
+constexpr CUresult kSuccess = 0, kInvalidValue = 1, kOutOfMemory = 2,
+                   kInvalidDevice = 101, kInvalidImage = 200,
+                   kNotFound = 500, kLaunchFailed = 719;
+
+struct Module {
+  std::string text;
+};
+struct Function {
+  std::string name;
+};
+
+int context = 0, stream = 0;
+// Every module and function handle lives until exit, as a driver's do
+// (owned here, so that leak checkers see no loss).
+std::deque<Module> modules;
+std::deque<Function> functions;
+
+} // namespace
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+EXPORT CUresult cuInit(unsigned) { return kSuccess; }
+EXPORT CUresult cuDriverGetVersion(int *version) {
+  *version = 13000;
+  return kSuccess;
+}
+EXPORT CUresult cuDeviceGetCount(int *count) {
+  *count = 1;
+  return kSuccess;
+}
+EXPORT CUresult cuDeviceGet(int *device, int ordinal) {
+  if (ordinal != 0)
+    return kInvalidDevice;
+  *device = 0;
+  return kSuccess;
+}
+EXPORT CUresult cuDeviceGetName(char *name, int length, int) {
+  std::strncpy(name, "Loom test GPU", size_t(length));
+  return kSuccess;
+}
+EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
+  switch (attribute) {
+  case 16: // multiprocessors
+    *value = 132;
+    return kSuccess;
+  case 75: // compute capability
+    *value = 9;
+    return kSuccess;
+  case 76:
+    *value = 0;
+    return kSuccess;
+  default:
+    return kInvalidValue;
+  }
+}
+EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, int) {
+  *bytes = size_t(1) << 30;
+  return kSuccess;
+}
+EXPORT CUresult cuDevicePrimaryCtxRetain(void **out, int) {
+  *out = &context;
+  return kSuccess;
+}
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(int) { return kSuccess; }
+EXPORT CUresult cuCtxSetCurrent(void *c) {
+  return c == &context ? kSuccess : kInvalidValue;
+}
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
+  // "Device" memory past 1 GiB in all is out of memory.
+  if (bytes > (size_t(1) << 30))
+    return kOutOfMemory;
+  void *memory = std::malloc(bytes);
+  if (!memory)
+    return kOutOfMemory;
+  *out = reinterpret_cast<CUdeviceptr>(memory);
+  return kSuccess;
+}
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
+  std::free(reinterpret_cast<void *>(p));
+  return kSuccess;
+}
+EXPORT CUresult cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) {
+  std::memset(reinterpret_cast<void *>(p), v, n);
+  return kSuccess;
+}
+EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr to, const void *from, size_t n) {
+  std::memcpy(reinterpret_cast<void *>(to), from, n);
+  return kSuccess;
+}
+EXPORT CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t n) {
+  std::memcpy(to, reinterpret_cast<const void *>(from), n);
+  return kSuccess;
+}
+EXPORT CUresult cuModuleLoadData(void **out, const void *image) {
+  const char *text = static_cast<const char *>(image);
+  if (!text || !std::strstr(text, ".entry "))
+    return kInvalidImage;
+  *out = &modules.emplace_back(Module{text});
+  return kSuccess;
+}
+EXPORT CUresult cuModuleUnload(void *module) {
+  static_cast<Module *>(module)->text.clear();
+  return kSuccess;
+}
+EXPORT CUresult cuModuleGetFunction(void **out, void *module,
+                                    const char *name) {
+  std::string entry = std::string(".entry ") + name + "(";
+  if (static_cast<Module *>(module)->text.find(entry) == std::string::npos)
+    return kNotFound;
+  *out = &functions.emplace_back(Function{name});
+  return kSuccess;
+}
+EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
+                               unsigned gz, unsigned bx, unsigned by,
+                               unsigned bz, unsigned, void *, void **params,
+                               void **) {
+  const std::string &name = static_cast<Function *>(function)->name;
+  uint64_t threads = uint64_t(gx) * gy * gz * bx * by * bz;
+  if (name == "iota") {
+    auto *out = *static_cast<float **>(params[0]);
+    for (uint64_t i = 0; i < threads; ++i)
+      out[i] = float(i);
+    return kSuccess;
+  }
+  if (name == "scale") {
+    auto *x = *static_cast<float **>(params[0]);
+    float a = *static_cast<float *>(params[1]);
+    for (uint64_t i = 0; i < threads; ++i)
+      x[i] *= a;
+    return kSuccess;
+  }
+  return kLaunchFailed;
+}
+EXPORT CUresult cuStreamCreate(void **out, unsigned) {
+  *out = &stream;
+  return kSuccess;
+}
+EXPORT CUresult cuStreamDestroy_v2(void *) { return kSuccess; }
+EXPORT CUresult cuStreamSynchronize(void *) { return kSuccess; }
+EXPORT CUresult cuGetErrorName(CUresult r, const char **name) {
+  switch (r) {
+  case kOutOfMemory:
+    *name = "CUDA_ERROR_OUT_OF_MEMORY";
+    return kSuccess;
+  case kInvalidDevice:
+    *name = "CUDA_ERROR_INVALID_DEVICE";
+    return kSuccess;
+  case kInvalidImage:
+    *name = "CUDA_ERROR_INVALID_IMAGE";
+    return kSuccess;
+  case kNotFound:
+    *name = "CUDA_ERROR_NOT_FOUND";
+    return kSuccess;
+  case kLaunchFailed:
+    *name = "CUDA_ERROR_LAUNCH_FAILED";
+    return kSuccess;
+  default:
+    return kInvalidValue;
+  }
+}
+EXPORT CUresult cuGetErrorString(CUresult r, const char **text) {
+  const char *name;
+  if (cuGetErrorName(r, &name) != kSuccess)
+    return kInvalidValue;
+  *text = r == kLaunchFailed ? "unspecified launch failure" : "test driver";
+  return kSuccess;
+}
