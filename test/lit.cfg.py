@@ -207,7 +207,7 @@ if missing:
                     "code compiled for CPUs with them are reported UNSUPPORTED")
 
 tool_dirs = [config.loom_tools_dir, config.llvm_tools_dir]
-tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "loom-capi-misuse", "loom-capi-encode", "loom-device-staging", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count"]
+tools = ["loom-opt", "loom-compile", "loom-run", "loom-capi-greedy", "loom-capi-misuse", "loom-capi-encode", "loom-device-staging", "mlir-opt", "mlir-tblgen", "FileCheck", "not", "count", "llvm-nm"]
 # `lit --param loom_cpu=x86-64-v3`: model files compile for that CPU instead
 # of this machine's (an AVX2-only target checked on an AVX-512 host). A test
 # that names a CPU itself overrides it (the last --cpu counts); the check of

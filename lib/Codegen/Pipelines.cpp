@@ -68,7 +68,10 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
     pm.addPass(createCanonicalizerPass());
   }
   ConvertLoomToLinalgPassOptions lowering;
-  lowering.attentionKeyBlock = options.attentionKeyBlock;
+  // The GPU's kernels are one thread per output element for now: the
+  // attention with its whole score matrix (the tiled form's loop over key
+  // blocks would run on the host, between launches).
+  lowering.attentionKeyBlock = options.cuda() ? -1 : options.attentionKeyBlock;
   lowering.int8Activations = options.int8Activations;
   lowering.bf16Activations = options.bf16Activations;
   pm.addPass(createConvertLoomToLinalgPass(lowering));
@@ -214,7 +217,10 @@ void loom::buildGpuKernelsPipeline(OpPassManager &pm,
   // mapped onto blocks and threads, one thread per output element with its
   // reductions in order: a correct baseline for the tiled lowerings.
   addFusionAndBufferization(pm);
+  addGpuLaunches(pm, options);
+}
 
+void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   // exp, tanh and erf as arithmetic: no libdevice call for them.
@@ -244,6 +250,36 @@ void loom::buildGpuToBinaryPipeline(OpPassManager &pm,
   binary.compilationTarget = "isa"; // PTX
   binary.toolkitPath = cudaToolkitPath();
   pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void loom::buildGpuArtifactPipeline(OpPassManager &pm,
+                                    const CompileOptions &options) {
+  // The entry points and their schedule over one activation arena as on
+  // the CPU (the runtime passes device memory for it), then every linalg op
+  // a GPU kernel, then PTX.
+  buildBufferizationPipeline(pm, options);
+  addGpuLaunches(pm, options);
+  buildGpuToBinaryPipeline(pm, options);
+  buildGpuHostToLLVMPipeline(pm);
+}
+
+void loom::buildGpuHostToLLVMPipeline(OpPassManager &pm) {
+  // The host code: views of the arena and launches, to the LLVM dialect;
+  // gpu-to-llvm passes each memref to a kernel as its descriptor's fields,
+  // as convert-gpu-to-nvvm made the kernels take them.
+  OpPassManager &host = pm.nest<func::FuncOp>();
+  host.addPass(createLowerAffinePass());
+  host.addPass(createSCFToControlFlowPass());
+  host.addPass(memref::createExpandStridedMetadataPass());
+  host.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  OpPassManager &scalars = pm.nest<func::FuncOp>();
+  scalars.addPass(createArithToLLVMConversionPass());
+  scalars.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
 void loom::registerLoomPipelines() {
@@ -282,6 +318,14 @@ void loom::registerLoomPipelines() {
       "default) in gpu.binary ops (loom-compile --target=cuda --emit=ptx)",
       [](OpPassManager &pm, const CompileOptions &options) {
         buildGpuToBinaryPipeline(pm, options);
+      });
+  PassPipelineRegistration<CompileOptions>(
+      "loom-gpu-artifact",
+      "Lower linalg on tensors to what loom-compile --target=cuda links into "
+      "an artifact: host code in the LLVM dialect over one arena, launching "
+      "the kernels of gpu.binary ops (PTX for the option gpu)",
+      [](OpPassManager &pm, const CompileOptions &options) {
+        buildGpuArtifactPipeline(pm, options);
       });
   PassPipelineRegistration<CompileOptions>(
       "loom-lower-to-llvm",

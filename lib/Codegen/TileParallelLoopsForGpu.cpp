@@ -13,6 +13,7 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
@@ -54,6 +55,34 @@ scf::ParallelOp moveDimensionFirst(RewriterBase &rewriter, scf::ParallelOp loop,
   return moved;
 }
 
+/// `copy` as an scf.parallel over its elements: dst[i] = src[i].
+void copyAsParallelLoop(RewriterBase &rewriter, memref::CopyOp copy) {
+  Location loc = copy.getLoc();
+  rewriter.setInsertionPoint(copy);
+  Value source = copy.getSource(), target = copy.getTarget();
+  auto type = cast<MemRefType>(source.getType());
+  Value zero = arith::ConstantIndexOp::create(rewriter, loc, 0);
+  Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+  SmallVector<Value> lower, upper, steps;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    lower.push_back(zero);
+    upper.push_back(memref::DimOp::create(rewriter, loc, source, d));
+    steps.push_back(one);
+  }
+  if (type.getRank() == 0) {
+    Value v = memref::LoadOp::create(rewriter, loc, source, ValueRange{});
+    memref::StoreOp::create(rewriter, loc, v, target, ValueRange{});
+  } else {
+    scf::ParallelOp::create(rewriter, loc, lower, upper, steps,
+                            [&](OpBuilder &b, Location l, ValueRange ivs) {
+                              Value v =
+                                  memref::LoadOp::create(b, l, source, ivs);
+                              memref::StoreOp::create(b, l, v, target, ivs);
+                            });
+  }
+  rewriter.eraseOp(copy);
+}
+
 struct TileParallelLoopsForGpu
     : loom::impl::LoomTileParallelLoopsForGpuPassBase<TileParallelLoopsForGpu> {
   using Base::Base;
@@ -64,12 +93,22 @@ struct TileParallelLoopsForGpu
                                "must be at least 1");
       return signalPassFailure();
     }
+    IRRewriter rewriter(&getContext());
+    // A copy between buffers (a KV cache row written in place) would be the
+    // host's memrefCopy on device memory: it becomes a parallel loop of
+    // loads and stores, a kernel like the rest.
+    SmallVector<memref::CopyOp> copies;
+    getOperation().walk([&](memref::CopyOp copy) {
+      if (!copy->getParentOfType<scf::ParallelOp>())
+        copies.push_back(copy);
+    });
+    for (memref::CopyOp copy : copies)
+      copyAsParallelLoop(rewriter, copy);
     SmallVector<scf::ParallelOp> outermost;
     getOperation().walk([&](scf::ParallelOp loop) {
       if (!loop->getParentOfType<scf::ParallelOp>())
         outermost.push_back(loop);
     });
-    IRRewriter rewriter(&getContext());
     for (scf::ParallelOp loop : outermost) {
       unsigned rank = loop.getNumLoops();
       // The static trip count of each dimension, where it has one.

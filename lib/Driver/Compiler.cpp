@@ -16,9 +16,11 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -113,11 +115,32 @@ Expected<std::vector<GpuKernelCode>> lowerToPTX(mlir::ModuleOp module,
 }
 
 Error checkArtifactTarget(const CompileOptions &options) {
-  if (options.cuda())
-    return createStringError(
-        "--target=cuda compiles as far as --emit=gpu or --emit=ptx for now: "
-        "the runtime has no CUDA device to load an artifact (issue 20)");
+  if (options.cuda() && options.expertRanks > 1)
+    return createStringError("--target=cuda does not take --expert-ranks "
+                             "(MPI ranks run on CPUs)");
   return Error::success();
+}
+
+/// --target=cuda: the host code may only pass device memory along and
+/// launch kernels. A load, store, allocation or copy left outside the
+/// kernels would touch device memory from the CPU: an error naming it.
+static Error checkHostCode(mlir::ModuleOp module) {
+  std::string found;
+  module.walk([&](mlir::Operation *op) {
+    if (!found.empty() || op->getParentOfType<mlir::gpu::GPUModuleOp>())
+      return;
+    if (isa<mlir::memref::LoadOp, mlir::memref::StoreOp, mlir::memref::AllocOp,
+            mlir::memref::CopyOp>(op)) {
+      auto func = op->getParentOfType<mlir::func::FuncOp>();
+      found = formatv("--target=cuda: '{0}' in the host code of '{1}' would "
+                      "touch device memory from the CPU (no GPU kernel of "
+                      "it was made)",
+                      op->getName().getStringRef(),
+                      func ? func.getSymName() : StringRef("?"))
+                  .str();
+    }
+  });
+  return found.empty() ? Error::success() : createStringError(found);
 }
 
 Error lowerFunctionsToLLVM(mlir::ModuleOp module,
@@ -368,6 +391,29 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return target.takeError();
   manifest->cpu = target->cpu;
   manifest->cpuFeatures = target->isaFeatures;
+  if (options.cuda()) {
+    // Every linalg op a kernel in PTX; the host code launches them.
+    manifest->gpu = options.gpu;
+    mlir::TimingScope scope = timing.nest("GPU kernels and host code");
+    if (Error e = runPipeline(
+            module, "GPU kernels",
+            [&](mlir::OpPassManager &pm) {
+              mlir::loom::addGpuLaunches(pm, options);
+            },
+            scope))
+      return std::move(e);
+    if (Error e = checkHostCode(module))
+      return std::move(e);
+    if (Error e = runPipeline(
+            module, "the LLVM dialect",
+            [&](mlir::OpPassManager &pm) {
+              mlir::loom::buildGpuToBinaryPipeline(pm, options);
+              mlir::loom::buildGpuHostToLLVMPipeline(pm);
+            },
+            scope))
+      return std::move(e);
+    return manifest;
+  }
   mlir::TimingScope scope = timing.nest("memrefs to the LLVM dialect");
   if (Error e = runPipeline(
           module, "the LLVM dialect",
@@ -418,6 +464,15 @@ Expected<std::unique_ptr<Module>> translateToLLVMIR(mlir::ModuleOp module,
   mlir::TimingScope scope = timing.nest("translation to LLVM IR");
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
+  // --target=cuda: gpu.binary (the kernels' PTX, loaded by a constructor)
+  // and the launches of its kernels.
+  {
+    mlir::DialectRegistry registry;
+    mlir::registerGPUDialectTranslation(registry);
+    mlir::gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(
+        registry);
+    module.getContext()->appendDialectRegistry(registry);
+  }
   // The manifest has what the loom.* argument attributes said; LLVM IR has
   // no place for them (the translation would warn once per argument).
   for (auto func : module.getOps<mlir::LLVM::LLVMFuncOp>()) {
@@ -489,6 +544,9 @@ createTargetMachine(const TargetDescription &t, unsigned optLevel) {
   if (!target)
     return createStringError("no target for " + triple.str() + ": " + error);
   TargetOptions targetOptions;
+  // Constructors (--target=cuda: each kernel module's load) in .init_array,
+  // which glibc runs; it ignores the old .ctors.
+  targetOptions.UseInitArray = true;
   std::unique_ptr<TargetMachine> tm(target->createTargetMachine(
       triple, t.cpu, t.llvmFeatures, targetOptions, Reloc::PIC_, std::nullopt,
       optLevel >= 2 ? CodeGenOptLevel::Aggressive : CodeGenOptLevel::Default));

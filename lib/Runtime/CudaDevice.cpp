@@ -144,22 +144,31 @@ __attribute__((visibility("default"))) void mgpuModuleUnload(void *module) {
   // At exit the driver may be gone already: nothing to report then.
   if (!module)
     return;
-  if (const loom::cuda::Driver *d = loom::process().driver)
-    d->cuModuleUnload(static_cast<CUmodule>(module));
+  loom::Process &p = loom::process();
+  std::lock_guard<std::mutex> guard(p.lock);
+  if (p.driver && p.driver->cuCtxSetCurrent(p.context) == CUDA_SUCCESS)
+    p.driver->cuModuleUnload(static_cast<CUmodule>(module));
 }
 
 __attribute__((visibility("default"))) void *
 mgpuModuleGetFunction(void *module, const char *name) {
   const loom::cuda::Driver *d = loom::current("mgpuModuleGetFunction");
-  if (!d || !module)
+  if (!d)
     return nullptr;
-  CUfunction function = nullptr;
-  if (CUresult r = d->cuModuleGetFunction(
-          &function, static_cast<CUmodule>(module), name);
-      r != CUDA_SUCCESS) {
-    loom::fail(formatv("kernel '{0}': cuModuleGetFunction: {1}", name,
-                       d->describe(r))
+  if (!module) {
+    loom::fail(formatv("kernel '{0}': its module was not loaded (see the "
+                       "first error)",
+                       name)
                    .str());
+    return nullptr;
+  }
+  CUfunction function = nullptr;
+  if (CUresult r = d->cuModuleGetFunction(&function,
+                                          static_cast<CUmodule>(module), name);
+      r != CUDA_SUCCESS) {
+    loom::fail(
+        formatv("kernel '{0}': cuModuleGetFunction: {1}", name, d->describe(r))
+            .str());
     return nullptr;
   }
   loom::Process &p = loom::process();
@@ -186,14 +195,19 @@ mgpuStreamSynchronize(void *stream) {
 }
 
 __attribute__((visibility("default"))) void
-mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
-                 intptr_t gridZ, intptr_t blockX, intptr_t blockY,
-                 intptr_t blockZ, int32_t sharedBytes, void *stream,
-                 void **params, void **extra, size_t paramCount) {
+mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                 intptr_t blockX, intptr_t blockY, intptr_t blockZ,
+                 int32_t sharedBytes, void *stream, void **params, void **extra,
+                 size_t paramCount) {
   (void)paramCount; // the kernel's signature says how many
   loom::Launching *l = loom::launching;
-  // After a failure the step's remaining launches are skipped.
-  if (!l || !function || !l->error.empty())
+  if (!l) {
+    loom::fail("mgpuLaunchKernel: a kernel launched outside an entry point");
+    return;
+  }
+  // After a failure (a function not found is one) the step's remaining
+  // launches are skipped.
+  if (!function || !l->error.empty())
     return;
   CUresult r = l->driver->cuLaunchKernel(
       static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
@@ -234,8 +248,8 @@ public:
         return createStringError("entry point '" + name +
                                  "': " + std::exchange(p.pendingError, ""));
     }
-    if (Error e = driver.check(driver.cuCtxSetCurrent(context),
-                               "cuCtxSetCurrent"))
+    if (Error e =
+            driver.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent"))
       return e;
     Launching l{&driver, stream, {}};
     launching = &l;
@@ -267,6 +281,16 @@ public:
     driver.cuCtxSetCurrent(context);
     for (CUstream s : streams)
       driver.cuStreamDestroy(s);
+    // Modules still loaded go with the context; an artifact unloaded after
+    // the device (its destructors call mgpuModuleUnload) finds none.
+    {
+      Process &p = process();
+      std::lock_guard<std::mutex> guard(p.lock);
+      if (p.context == context) {
+        p.driver = nullptr;
+        p.context = nullptr;
+      }
+    }
     driver.cuDevicePrimaryCtxRelease(device);
   }
 
@@ -334,8 +358,7 @@ public:
                                                 EntryFunction whole,
                                                 ScheduleMode) override {
     if (!whole)
-      return createStringError("entry point '" + entry.name +
-                               "' has no code");
+      return createStringError("entry point '" + entry.name + "' has no code");
     if (Error e = makeCurrent())
       return std::move(e);
     CUstream stream = nullptr;
@@ -361,8 +384,7 @@ private:
 };
 
 /// Name, compute capability, SMs and memory of device `ordinal`.
-Expected<std::string> describe(const Driver &d, int ordinal,
-                               CUdevice *handle) {
+Expected<std::string> describe(const Driver &d, int ordinal, CUdevice *handle) {
   CUdevice device;
   if (Error e = d.check(d.cuDeviceGet(&device, ordinal),
                         formatv("cuda:{0}: cuDeviceGet", ordinal).str()))
@@ -383,18 +405,17 @@ Expected<std::string> describe(const Driver &d, int ordinal,
               &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
           "cuDeviceGetAttribute"))
     return std::move(e);
-  if (Error e = d.check(d.cuDeviceGetAttribute(
-                            &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-                            device),
-                        "cuDeviceGetAttribute"))
+  if (Error e =
+          d.check(d.cuDeviceGetAttribute(
+                      &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+                  "cuDeviceGetAttribute"))
     return std::move(e);
-  if (Error e = d.check(d.cuDeviceTotalMem(&bytes, device),
-                        "cuDeviceTotalMem"))
+  if (Error e = d.check(d.cuDeviceTotalMem(&bytes, device), "cuDeviceTotalMem"))
     return std::move(e);
   if (handle)
     *handle = device;
-  return formatv("cuda:{0}: {1}, sm_{2}{3}, {4} SMs, {5:f1} GiB", ordinal,
-                 name, major, minor, sms, double(bytes) / (1 << 30))
+  return formatv("cuda:{0}: {1}, sm_{2}{3}, {4} SMs, {5:f1} GiB", ordinal, name,
+                 major, minor, sms, double(bytes) / (1 << 30))
       .str();
 }
 
@@ -426,8 +447,7 @@ Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
     p.driver = &*d;
     p.context = context;
   }
-  return std::make_unique<CudaDevice>(*d, device, context,
-                                      std::move(*label));
+  return std::make_unique<CudaDevice>(*d, device, context, std::move(*label));
 }
 
 Expected<std::vector<std::string>> describeCudaDevices() {

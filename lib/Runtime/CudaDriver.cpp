@@ -85,8 +85,8 @@ Expected<Driver> open() {
   bind(d.cuGetErrorString, "cuGetErrorString");
   if (missing)
     return createStringError(
-        formatv("{0} is not a CUDA driver Loom can use: it has no {1}",
-                d.path, *missing)
+        formatv("{0} is not a CUDA driver Loom can use: it has no {1}", d.path,
+                *missing)
             .str());
   if (Error e = d.check(d.cuInit(0), d.path + ": cuInit"))
     return std::move(e);

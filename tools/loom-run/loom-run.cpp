@@ -490,6 +490,19 @@ static int runMain(int argc, char **argv) {
     return fail(fmt::format("--threads takes a number from 0 (one per hardware "
                             "thread) to {} (8 per hardware thread)",
                             loom::maxThreadCount()));
+  // A model file run with --device=cuda is compiled for it (--target=cuda,
+  // unless the command line names a target itself).
+  {
+    bool cuda = false, target = false, artifact = false;
+    for (StringRef arg : ArrayRef<char *>(args).drop_front()) {
+      cuda |=
+          arg.starts_with("--device=cuda") || arg.starts_with("-device=cuda");
+      target |= arg.starts_with("--target") || arg.starts_with("-target");
+      artifact |= !arg.starts_with("-") && loom::isArtifactFile(arg);
+    }
+    if (cuda && !target && !artifact)
+      args.push_back(const_cast<char *>("--target=cuda"));
+  }
   Driver driver;
   if (needsCompiler(args)) {
     driver = loadDriver(args.front());
@@ -544,12 +557,6 @@ static int runMain(int argc, char **argv) {
     return fail(modelPath + " is an encoder: it does not chat");
   if (chat && chatTemplatePath.empty() && model->tokenizer.chatTemplate.empty())
     return fail(toString(loomrun::missingChatTemplate(modelPath)));
-  if (!artifact && *device)
-    return fail(fmt::format(
-        "{}: --device={}: compiling for CUDA stops at loom-compile "
-        "--target=cuda --emit=ptx for now: the CUDA device runs artifacts, "
-        "and the compiler does not make them for CUDA yet (issue 20)",
-        inputPath.getValue(), deviceName.getValue()));
   if (!artifact) {
     if (Error e = loom::validateModel(*model))
       return fail(toString(std::move(e)));

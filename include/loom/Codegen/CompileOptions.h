@@ -134,10 +134,10 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
   //===--- The target ---------------------------------------------------===//
   Option<std::string> target{
       *this, "target",
-      llvm::cl::desc("What to generate code for: cpu (the default: an "
-                     "artifact loom-run loads) or cuda (NVIDIA GPU kernels; "
-                     "for now as far as --emit=gpu and --emit=ptx: the "
-                     "runtime has no CUDA device yet)"),
+      llvm::cl::desc("What to generate code for: cpu (the default) or "
+                     "cuda (NVIDIA GPU kernels in PTX for --gpu, launched "
+                     "by host code: an artifact loom-run runs with "
+                     "--device=cuda)"),
       llvm::cl::value_desc("cpu|cuda"), llvm::cl::init("cpu")};
   Option<std::string> gpu{
       *this, "gpu",

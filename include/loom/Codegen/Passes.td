@@ -416,7 +416,9 @@ def LoomTileParallelLoopsForGpuPass
     so the block size is a constant. A loop of more than 3 dimensions
     first has its leading ones collapsed into one (a grid and a block have
     3 each). Loops inside another parallel loop are left alone (they run
-    in sequence in the thread that reaches them).
+    in sequence in the thread that reaches them). A `memref.copy` outside
+    such loops (a KV cache row written in place) first becomes one, of
+    loads and stores: on a GPU it is a kernel too, not the host's copy.
 
     Before:
 
@@ -442,7 +444,8 @@ def LoomTileParallelLoopsForGpuPass
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect",
-                           "::mlir::affine::AffineDialect"];
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::memref::MemRefDialect"];
 }
 
 def LoomOutlineParallelLoopsPass

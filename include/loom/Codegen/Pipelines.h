@@ -57,6 +57,22 @@ void buildGpuKernelsPipeline(OpPassManager &pm, const CompileOptions &options);
 /// where one is found.
 void buildGpuToBinaryPipeline(OpPassManager &pm, const CompileOptions &options);
 
+/// The linalg ops on buffers of every function as gpu.launch_func of
+/// outlined gpu.modules (one thread per output element): the second half of
+/// buildGpuKernelsPipeline.
+void addGpuLaunches(OpPassManager &pm, const CompileOptions &options);
+
+/// linalg on tensors to an artifact's LLVM dialect for --target=cuda: the
+/// entry points' schedule over one arena (buildBufferizationPipeline), each
+/// linalg op a kernel in PTX (gpu.binary), and host code that launches them
+/// through MLIR's GPU runtime ABI (mgpuLaunchKernel, which Loom's runtime
+/// defines).
+void buildGpuArtifactPipeline(OpPassManager &pm, const CompileOptions &options);
+
+/// Its last part: the host code (arena views, launches of gpu.binary
+/// kernels) to the LLVM dialect.
+void buildGpuHostToLLVMPipeline(OpPassManager &pm);
+
 /// Registers the pipelines with the global registry (for loom-opt).
 void registerLoomPipelines();
 

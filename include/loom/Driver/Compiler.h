@@ -77,8 +77,8 @@ llvm::Expected<std::vector<GpuKernelCode>>
 lowerToPTX(mlir::ModuleOp module, const CompileOptions &options,
            mlir::TimingScope timing = {});
 
-/// An error for options whose code no artifact can hold yet
-/// (--target=cuda: the runtime has no CUDA device); success otherwise.
+/// An error for options whose code no artifact can hold (--target=cuda
+/// with MPI ranks); success otherwise.
 llvm::Error checkArtifactTarget(const CompileOptions &options);
 
 /// Lowers any module of loom IR (no model needed) all the way to the LLVM

@@ -119,10 +119,10 @@ public:
       // args[i] -> the descriptor pointer -> {allocated, aligned, ...}.
       auto *descriptor = *static_cast<int64_t **>(args[i]);
       int64_t bytes = 1; // its first element, at least
-      device.check(reinterpret_cast<void *>(descriptor[1]), bytes,
-                   formatv("entry '{0}' argument {1} ('{2}')", entry.name, i,
-                           p.name)
-                       .str());
+      device.check(
+          reinterpret_cast<void *>(descriptor[1]), bytes,
+          formatv("entry '{0}' argument {1} ('{2}')", entry.name, i, p.name)
+              .str());
     }
     return inner->run(args);
   }
@@ -197,9 +197,8 @@ int main(int argc, char **argv) {
     return fail(toString(opened.takeError()));
   std::shared_ptr<const ModelFile> model = std::move(*opened);
 
-  Expected<std::vector<float>> reference =
-      generate(*artifact, model, std::shared_ptr<Device>(createCpuDevice()),
-               steps);
+  Expected<std::vector<float>> reference = generate(
+      *artifact, model, std::shared_ptr<Device>(createCpuDevice()), steps);
   if (!reference)
     return fail("on the CPU device: " + toString(reference.takeError()));
   auto device = std::make_shared<SeparateMemoryDevice>();

@@ -50,8 +50,7 @@ TEST(CudaDriverTest, MissingDriverIsNamed) {
   ASSERT_FALSE(bool(device));
   std::string text = errorText(device.takeError());
   EXPECT_NE(text.find("no CUDA driver found"), std::string::npos) << text;
-  EXPECT_NE(text.find("/nonexistent/libcuda.so.1"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("/nonexistent/libcuda.so.1"), std::string::npos) << text;
   auto list = describeCudaDevices();
   ASSERT_FALSE(bool(list));
   EXPECT_NE(errorText(list.takeError()).find("no CUDA driver found"),
@@ -125,15 +124,13 @@ void entryPoint(void **args) {
   void *function = mgpuModuleGetFunction(gModule, gKernel);
   void *stream = mgpuStreamCreate();
   void *params[] = {args[0], args[1]};
-  mgpuLaunchKernel(function, 2, 1, 1, 32, 1, 1, 0, stream, params, nullptr,
-                   2);
+  mgpuLaunchKernel(function, 2, 1, 1, 32, 1, 1, 0, stream, params, nullptr, 2);
   mgpuStreamSynchronize(stream);
   mgpuStreamDestroy(stream);
   // A second kernel on the same stream, after the first.
   function = mgpuModuleGetFunction(gModule, "scale");
   stream = mgpuStreamCreate();
-  mgpuLaunchKernel(function, 2, 1, 1, 32, 1, 1, 0, stream, params, nullptr,
-                   2);
+  mgpuLaunchKernel(function, 2, 1, 1, 32, 1, 1, 0, stream, params, nullptr, 2);
   mgpuStreamSynchronize(stream);
   mgpuStreamDestroy(stream);
 }
