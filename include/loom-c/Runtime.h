@@ -92,6 +92,13 @@ typedef struct loom_session_s loom_session_t;
 loom_status_t loom_session_create(loom_artifact_t *artifact,
                                   loom_model_t *model,
                                   loom_session_t **out_session);
+/* The same on `device`: "cpu" (what loom_session_create uses), or "cuda" /
+ * "cuda:N" for NVIDIA GPU N through the CUDA driver (libcuda.so.1, loaded
+ * when asked for; the artifact must have been compiled with --target=cuda).
+ * A missing driver or device is an error status saying so. */
+loom_status_t loom_session_create_on(loom_artifact_t *artifact,
+                                     loom_model_t *model, const char *device,
+                                     loom_session_t **out_session);
 void loom_session_retain(loom_session_t *session);
 void loom_session_release(loom_session_t *session);
 

@@ -197,14 +197,35 @@ const char *loom_artifact_model_path(const loom_artifact_t *artifact) {
 loom_status_t loom_session_create(loom_artifact_t *artifact,
                                   loom_model_t *model,
                                   loom_session_t **out_session) {
-  if (!out_session)
+  return loom_session_create_on(artifact, model, "cpu", out_session);
+}
+
+loom_status_t loom_session_create_on(loom_artifact_t *artifact,
+                                     loom_model_t *model, const char *device,
+                                     loom_session_t **out_session) {
+  if (!out_session || !device)
     return makeStatus("loom_session_create: null argument");
   *out_session = nullptr;
   if (loom_status_t bad = checkHandle(artifact, "loom_session_create"))
     return bad;
   if (loom_status_t bad = checkHandle(model, "loom_session_create"))
     return bad;
-  auto session = Session::create(artifact->artifact, model->model);
+  SessionOptions options;
+  llvm::StringRef name = device;
+  if (name != "cpu") {
+    auto [kind, number] = name.split(':');
+    int ordinal = 0;
+    if (kind != "cuda" || (name.contains(':') &&
+                           (number.getAsInteger(10, ordinal) || ordinal < 0)))
+      return makeStatus("loom_session_create: device takes cpu, cuda or "
+                        "cuda:N, not '" +
+                        name.str() + "'");
+    auto opened = createCudaDevice(ordinal);
+    if (!opened)
+      return makeStatus(opened.takeError());
+    options.device = std::move(*opened);
+  }
+  auto session = Session::create(artifact->artifact, model->model, options);
   if (!session)
     return makeStatus(session.takeError());
   auto *handle = new loom_session_s();

@@ -12,12 +12,12 @@
 // `mgpuModuleGetFunction`, `mgpuLaunchKernel`, `mgpuStreamCreate` and
 // the like. The runtime defines these functions (as it defines
 // `loom_parallel_for` for CPU code), so an artifact links no library: a
-// kernel module is loaded into the device's context when the artifact is
-// loaded, and every launch goes on the stream of the entry point being
-// run. Launches on one stream run in order; the stream is synchronized once
-// when the entry point returns, not after every launch (the host code never
-// reads device memory, so the per-launch synchronization the lowering asks
-// for would only stall the CPU).
+// kernel module is loaded into the device's context when a kernel of it
+// is first asked for, and every launch goes on the stream of the entry
+// point being run. Launches on one stream run in order; the stream is
+// synchronized once when the entry point returns, not after every launch (the
+// host code never reads device memory, so the per-launch synchronization the
+// lowering asks for would only stall the CPU).
 //
 // The ABI has no error results: a failed call is recorded, the rest of the
 // step's launches are skipped, and the executable's `run` returns the first
@@ -107,15 +107,39 @@ const Driver *current(const char *call) {
   return d;
 }
 
-void *loadModule(const void *image, const char *call) {
-  const Driver *d = current(call);
-  if (!d)
-    return nullptr;
+/// A kernel module of an artifact: its image, loaded into the device's
+/// context when a kernel of it is first asked for. (The artifact's
+/// constructors register it at dlopen, perhaps before any CUDA device
+/// exists: the C API loads artifacts before sessions choose devices.)
+struct LazyModule {
+  const void *image;
+  const char *loader; ///< mgpuModuleLoad or mgpuModuleLoadJIT
   CUmodule module = nullptr;
-  if (CUresult r = d->cuModuleLoadData(&module, image); r != CUDA_SUCCESS) {
-    fail(formatv("{0}: cuModuleLoadData: {1}", call, d->describe(r)).str());
+  CUcontext context = nullptr; ///< the context `module` is loaded in
+};
+
+/// The module of `lazy` in the device's context, loading it if needed;
+/// null (recorded) on failure.
+CUmodule moduleOf(const Driver &d, LazyModule &lazy, const char *kernel) {
+  Process &p = process();
+  std::lock_guard<std::mutex> guard(p.lock);
+  if (lazy.module && lazy.context == p.context)
+    return lazy.module;
+  CUmodule module = nullptr;
+  if (CUresult r = d.cuModuleLoadData(&module, lazy.image); r != CUDA_SUCCESS) {
+    std::string what = formatv("the module of kernel '{0}' ({1}): "
+                               "cuModuleLoadData: {2}",
+                               kernel, lazy.loader, d.describe(r))
+                           .str();
+    // (fail() takes the lock itself.)
+    if (launching && launching->error.empty())
+      launching->error = what;
+    else if (!launching && p.pendingError.empty())
+      p.pendingError = what;
     return nullptr;
   }
+  lazy.module = module;
+  lazy.context = p.context;
   return module;
 }
 
@@ -126,45 +150,48 @@ void *loadModule(const void *image, const char *call) {
 // emits, MLIR 22), called by artifacts compiled with --target=cuda.
 extern "C" {
 
-/// A cubin or fatbin image of `size` bytes.
+/// A cubin or fatbin image of `size` bytes, loaded when first used.
 __attribute__((visibility("default"))) void *mgpuModuleLoad(void *data,
                                                             size_t size) {
   (void)size; // the driver reads the image's own headers
-  return loom::loadModule(data, "mgpuModuleLoad");
+  return new loom::LazyModule{data, "mgpuModuleLoad"};
 }
 
-/// NUL-terminated PTX, compiled for the device by the driver's JIT.
+/// NUL-terminated PTX, compiled for the device by the driver's JIT when
+/// first used.
 __attribute__((visibility("default"))) void *mgpuModuleLoadJIT(void *data,
                                                                int optLevel) {
   (void)optLevel; // the driver's default (the highest)
-  return loom::loadModule(data, "mgpuModuleLoadJIT");
+  return new loom::LazyModule{data, "mgpuModuleLoadJIT"};
 }
 
 __attribute__((visibility("default"))) void mgpuModuleUnload(void *module) {
-  // At exit the driver may be gone already: nothing to report then.
-  if (!module)
+  auto *lazy = static_cast<loom::LazyModule *>(module);
+  if (!lazy)
     return;
-  loom::Process &p = loom::process();
-  std::lock_guard<std::mutex> guard(p.lock);
-  if (p.driver && p.driver->cuCtxSetCurrent(p.context) == CUDA_SUCCESS)
-    p.driver->cuModuleUnload(static_cast<CUmodule>(module));
+  {
+    // A module of the device still open is unloaded; one of a context
+    // gone went with it.
+    loom::Process &p = loom::process();
+    std::lock_guard<std::mutex> guard(p.lock);
+    if (lazy->module && p.driver && lazy->context == p.context &&
+        p.driver->cuCtxSetCurrent(p.context) == CUDA_SUCCESS)
+      p.driver->cuModuleUnload(lazy->module);
+  }
+  delete lazy;
 }
 
 __attribute__((visibility("default"))) void *
 mgpuModuleGetFunction(void *module, const char *name) {
   const loom::cuda::Driver *d = loom::current("mgpuModuleGetFunction");
-  if (!d)
+  if (!d || !module)
     return nullptr;
-  if (!module) {
-    loom::fail(formatv("kernel '{0}': its module was not loaded (see the "
-                       "first error)",
-                       name)
-                   .str());
+  CUmodule loaded =
+      loom::moduleOf(*d, *static_cast<loom::LazyModule *>(module), name);
+  if (!loaded)
     return nullptr;
-  }
   CUfunction function = nullptr;
-  if (CUresult r = d->cuModuleGetFunction(&function,
-                                          static_cast<CUmodule>(module), name);
+  if (CUresult r = d->cuModuleGetFunction(&function, loaded, name);
       r != CUDA_SUCCESS) {
     loom::fail(
         formatv("kernel '{0}': cuModuleGetFunction: {1}", name, d->describe(r))

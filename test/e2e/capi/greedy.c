@@ -7,6 +7,7 @@
 |* have run, and prints every id of the sequence (the prompt, then one id    *|
 |* per position), as llama2.c's run.c forwards them. Plain C: it checks that  *|
 |* the header is C and the API is enough to write a generation loop.         *|
+|* $LOOM_DEVICE names the session's device (loom_session_create_on).         *|
 \*===----------------------------------------------------------------------===*/
 
 #include "loom-c/Runtime.h"
@@ -46,7 +47,9 @@ int main(int argc, char **argv) {
   loom_session_t *session = NULL;
   if (check(loom_artifact_load(argv[1], &artifact)) ||
       check(loom_model_open(loom_artifact_model_path(artifact), &model)) ||
-      check(loom_session_create(artifact, model, &session)))
+      check(loom_session_create_on(
+          artifact, model,
+          getenv("LOOM_DEVICE") ? getenv("LOOM_DEVICE") : "cpu", &session)))
     return 1;
   /* The session keeps the artifact and the model alive. */
   loom_artifact_release(artifact);

@@ -71,6 +71,10 @@ int main(int argc, char **argv) {
   expectError("reset-null-session", loom_session_reset(NULL));
   loom_session_t *none = NULL;
   expectError("create-null-artifact", loom_session_create(NULL, model, &none));
+  expectError("create-on-null-device",
+              loom_session_create_on(artifact, model, NULL, &none));
+  expectError("create-on-bad-device",
+              loom_session_create_on(artifact, model, "tpu", &none));
   expectError("prefill-null-tokens",
               loom_session_prefill(session, NULL, 3, 0, &logits));
   expectError("prefill-null-out",

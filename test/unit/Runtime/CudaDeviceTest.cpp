@@ -25,6 +25,7 @@ using namespace loom;
 
 extern "C" {
 void *mgpuModuleLoadJIT(void *data, int optLevel);
+void mgpuModuleUnload(void *module);
 void *mgpuModuleGetFunction(void *module, const char *name);
 void *mgpuStreamCreate();
 void mgpuStreamDestroy(void *stream);
@@ -190,27 +191,57 @@ TEST_F(CudaDeviceTest, RunsLaunchesOfCompiledHostCode) {
   ran = (*executable)->run(args);
   ASSERT_FALSE(bool(ran)) << errorText(std::move(ran));
   d.deallocate(pointer);
+  mgpuModuleUnload(gModule);
 }
 
-TEST_F(CudaDeviceTest, BadModuleIsReportedByTheNextRun) {
+void *gJunk = nullptr;
+
+TEST_F(CudaDeviceTest, ModulesLoadWhenFirstUsed) {
+  // An artifact's constructors register its modules at dlopen, before any
+  // device exists (the C API loads artifacts before sessions choose one):
+  // nothing is loaded yet, and nothing fails yet.
+  static const char ptx[] =
+      ".version 8.0\n.visible .entry iota(\n.visible .entry scale(\n";
+  void *early = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+  static const char junk[] = "not a module";
+  gJunk = mgpuModuleLoadJIT(const_cast<char *>(junk), 0);
+  ASSERT_NE(early, nullptr);
+  ASSERT_NE(gJunk, nullptr);
   auto device = createCudaDevice(0);
   ASSERT_TRUE(bool(device)) << errorText(device.takeError());
-  // Not PTX: the load (an artifact's constructor, outside any step)
-  // fails, and the next step says so.
-  static const char junk[] = "not a module";
-  EXPECT_EQ(mgpuModuleLoadJIT(const_cast<char *>(junk), 0), nullptr);
+  gModule = early;
+  gKernel = "iota";
   EntryInfo entry;
   entry.name = "prefill";
   auto executable =
-      (*device)->prepare(entry, {}, [](void **) {}, ScheduleMode::Sequential);
+      (*device)->prepare(entry, {}, entryPoint, ScheduleMode::Sequential);
   ASSERT_TRUE(bool(executable));
-  llvm::Error ran = (*executable)->run(nullptr);
+  auto memory = (*device)->allocate(64 * sizeof(float));
+  ASSERT_TRUE(bool(memory));
+  void *pointer = *memory;
+  float factor = 2.0f;
+  void *args[] = {&pointer, &factor};
+  llvm::Error ran = (*executable)->run(args);
+  ASSERT_FALSE(bool(ran)) << errorText(std::move(ran));
+  float back[64];
+  ASSERT_FALSE(bool((*device)->copyToHost(back, pointer, sizeof(back))));
+  EXPECT_EQ(back[5], 10.0f);
+
+  // A module the driver refuses: the step that first needs it fails,
+  // naming the kernel and how the module came.
+  auto bad = (*device)->prepare(
+      entry, {}, [](void **) { mgpuModuleGetFunction(gJunk, "iota"); },
+      ScheduleMode::Sequential);
+  ASSERT_TRUE(bool(bad));
+  ran = (*bad)->run(nullptr);
   ASSERT_TRUE(bool(ran));
-  std::string text = errorText(std::move(ran));
-  EXPECT_EQ(text, "entry point 'prefill': mgpuModuleLoadJIT: "
-                  "cuModuleLoadData: CUDA_ERROR_INVALID_IMAGE (test driver)");
-  ran = (*executable)->run(nullptr);
-  EXPECT_FALSE(bool(ran)) << errorText(std::move(ran));
+  EXPECT_EQ(errorText(std::move(ran)),
+            "entry point 'prefill': the module of kernel 'iota' "
+            "(mgpuModuleLoadJIT): cuModuleLoadData: CUDA_ERROR_INVALID_IMAGE "
+            "(test driver)");
+  (*device)->deallocate(pointer);
+  mgpuModuleUnload(early);
+  mgpuModuleUnload(gJunk);
 }
 
 } // namespace
