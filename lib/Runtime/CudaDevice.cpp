@@ -446,15 +446,24 @@ Expected<std::string> describe(const Driver &d, int ordinal, CUdevice *handle) {
       .str();
 }
 
-} // namespace
-
-Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
+/// The driver and how many devices it sees.
+Expected<std::pair<const Driver *, int>> openDriver() {
   Expected<const Driver &> d = loadDriver();
   if (!d)
     return d.takeError();
   int count = 0;
   if (Error e = d->check(d->cuDeviceGetCount(&count), "cuDeviceGetCount"))
     return std::move(e);
+  return std::make_pair(&*d, count);
+}
+
+} // namespace
+
+Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
+  Expected<std::pair<const Driver *, int>> opened = openDriver();
+  if (!opened)
+    return opened.takeError();
+  auto [d, count] = *opened;
   if (ordinal < 0 || ordinal >= count)
     return createStringError(
         formatv("no CUDA device {0}: the driver ({1}) sees {2}", ordinal,
@@ -471,19 +480,17 @@ Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
   Process &p = process();
   {
     std::lock_guard<std::mutex> guard(p.lock);
-    p.driver = &*d;
+    p.driver = d;
     p.context = context;
   }
   return std::make_unique<CudaDevice>(*d, device, context, std::move(*label));
 }
 
 Expected<std::vector<std::string>> describeCudaDevices() {
-  Expected<const Driver &> d = loadDriver();
-  if (!d)
-    return d.takeError();
-  int count = 0;
-  if (Error e = d->check(d->cuDeviceGetCount(&count), "cuDeviceGetCount"))
-    return std::move(e);
+  Expected<std::pair<const Driver *, int>> opened = openDriver();
+  if (!opened)
+    return opened.takeError();
+  auto [d, count] = *opened;
   std::vector<std::string> lines;
   for (int i = 0; i < count; ++i) {
     Expected<std::string> line = describe(*d, i, nullptr);
