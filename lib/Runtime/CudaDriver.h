@@ -21,26 +21,14 @@
 #ifndef LOOM_RUNTIME_CUDADRIVER_H
 #define LOOM_RUNTIME_CUDADRIVER_H
 
+#include "CudaDriverTypes.h"
+
 #include "llvm/Support/Error.h"
 
 #include <cstddef>
 #include <string>
 
 namespace loom::cuda {
-
-using CUresult = int;
-using CUdevice = int;
-using CUdeviceptr = unsigned long long;
-using CUcontext = struct CUctx_st *;
-using CUmodule = struct CUmod_st *;
-using CUfunction = struct CUfunc_st *;
-using CUstream = struct CUstream_st *;
-
-constexpr CUresult CUDA_SUCCESS = 0;
-/// cuDeviceGetAttribute's compute capability (major, minor) and SM count.
-constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
-constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
-constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 
 /// The driver entry points the runtime uses (the `_v2` symbols where the
 /// driver versions them, as cuda.h maps the names).

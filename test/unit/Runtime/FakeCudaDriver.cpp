@@ -21,8 +21,12 @@
 // (CUDA_ERROR_INVALID_VALUE otherwise).
 //
 // Built as its own shared library; a test points LOOM_CUDA_DRIVER at it.
+// Its functions have the very types the runtime's table calls them
+// through (CudaDriverTypes.h): UBSan's -fsanitize=function checks them.
 //
 //===----------------------------------------------------------------------===//
+
+#include "CudaDriverTypes.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -33,8 +37,7 @@
 
 namespace {
 
-using CUresult = int;
-using CUdeviceptr = unsigned long long;
+using namespace loom::cuda;
 
 constexpr CUresult kSuccess = 0, kInvalidValue = 1, kOutOfMemory = 2,
                    kInvalidDevice = 101, kInvalidImage = 200, kNotFound = 500,
@@ -82,17 +85,17 @@ EXPORT CUresult cuDeviceGetCount(int *count) {
   *count = 1;
   return kSuccess;
 }
-EXPORT CUresult cuDeviceGet(int *device, int ordinal) {
+EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
   if (ordinal != 0)
     return kInvalidDevice;
   *device = 0;
   return kSuccess;
 }
-EXPORT CUresult cuDeviceGetName(char *name, int length, int) {
+EXPORT CUresult cuDeviceGetName(char *name, int length, CUdevice) {
   std::strncpy(name, "Loom test GPU", size_t(length));
   return kSuccess;
 }
-EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
+EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice) {
   switch (attribute) {
   case 16: // multiprocessors
     *value = 132;
@@ -107,17 +110,17 @@ EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
     return kInvalidValue;
   }
 }
-EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, int) {
+EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice) {
   *bytes = size_t(1) << 30;
   return kSuccess;
 }
-EXPORT CUresult cuDevicePrimaryCtxRetain(void **out, int) {
-  *out = &context;
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *out, CUdevice) {
+  *out = reinterpret_cast<CUcontext>(&context);
   return kSuccess;
 }
-EXPORT CUresult cuDevicePrimaryCtxRelease_v2(int) { return kSuccess; }
-EXPORT CUresult cuCtxSetCurrent(void *c) {
-  return c == &context ? kSuccess : kInvalidValue;
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) { return kSuccess; }
+EXPORT CUresult cuCtxSetCurrent(CUcontext c) {
+  return reinterpret_cast<int *>(c) == &context ? kSuccess : kInvalidValue;
 }
 EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
   // "Device" memory past 1 GiB in all is out of memory.
@@ -145,31 +148,31 @@ EXPORT CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t n) {
   std::memcpy(to, reinterpret_cast<const void *>(from), n);
   return kSuccess;
 }
-EXPORT CUresult cuModuleLoadData(void **out, const void *image) {
+EXPORT CUresult cuModuleLoadData(CUmodule *out, const void *image) {
   const char *text = static_cast<const char *>(image);
   if (!text || !std::strstr(text, ".entry "))
     return kInvalidImage;
-  *out = &modules.emplace_back(Module{text});
+  *out = reinterpret_cast<CUmodule>(&modules.emplace_back(Module{text}));
   ++counts.loads;
   return kSuccess;
 }
-EXPORT CUresult cuModuleUnload(void *module) {
-  static_cast<Module *>(module)->text.clear();
+EXPORT CUresult cuModuleUnload(CUmodule module) {
+  reinterpret_cast<Module *>(module)->text.clear();
   return kSuccess;
 }
-EXPORT CUresult cuModuleGetFunction(void **out, void *module,
+EXPORT CUresult cuModuleGetFunction(CUfunction *out, CUmodule module,
                                     const char *name) {
   std::string entry = std::string(".entry ") + name + "(";
-  if (static_cast<Module *>(module)->text.find(entry) == std::string::npos)
+  if (reinterpret_cast<Module *>(module)->text.find(entry) == std::string::npos)
     return kNotFound;
-  *out = &functions.emplace_back(Function{name});
+  *out = reinterpret_cast<CUfunction>(&functions.emplace_back(Function{name}));
   return kSuccess;
 }
-EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
+EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy,
                                unsigned gz, unsigned bx, unsigned by,
-                               unsigned bz, unsigned, void *, void **params,
+                               unsigned bz, unsigned, CUstream, void **params,
                                void **) {
-  const std::string &name = static_cast<Function *>(function)->name;
+  const std::string &name = reinterpret_cast<Function *>(function)->name;
   uint64_t threads = uint64_t(gx) * gy * gz * bx * by * bz;
   if (!gx || !gy || !gz || !bx || !by || !bz || uint64_t(bx) * by * bz > 1024)
     return kInvalidValue;
@@ -189,12 +192,12 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
   }
   return counts.anyKernel && name != "fault" ? kSuccess : kLaunchFailed;
 }
-EXPORT CUresult cuStreamCreate(void **out, unsigned) {
-  *out = &stream;
+EXPORT CUresult cuStreamCreate(CUstream *out, unsigned) {
+  *out = reinterpret_cast<CUstream>(&stream);
   return kSuccess;
 }
-EXPORT CUresult cuStreamDestroy_v2(void *) { return kSuccess; }
-EXPORT CUresult cuStreamSynchronize(void *) { return kSuccess; }
+EXPORT CUresult cuStreamDestroy_v2(CUstream) { return kSuccess; }
+EXPORT CUresult cuStreamSynchronize(CUstream) { return kSuccess; }
 EXPORT CUresult cuGetErrorName(CUresult r, const char **name) {
   switch (r) {
   case kInvalidValue:
