@@ -211,20 +211,11 @@ loom_status_t loom_session_create_on(loom_artifact_t *artifact,
   if (loom_status_t bad = checkHandle(model, "loom_session_create"))
     return bad;
   SessionOptions options;
-  llvm::StringRef name = device;
-  if (name != "cpu") {
-    auto [kind, number] = name.split(':');
-    int ordinal = 0;
-    if (kind != "cuda" || (name.contains(':') &&
-                           (number.getAsInteger(10, ordinal) || ordinal < 0)))
-      return makeStatus("loom_session_create: device takes cpu, cuda or "
-                        "cuda:N, not '" +
-                        name.str() + "'");
-    auto opened = createCudaDevice(ordinal);
-    if (!opened)
-      return makeStatus(opened.takeError());
-    options.device = std::move(*opened);
-  }
+  auto opened = openDevice(device);
+  if (!opened)
+    return makeStatus(std::string("loom_session_create: device '") + device +
+                      "': " + llvm::toString(opened.takeError()));
+  options.device = std::move(*opened);
   auto session = Session::create(artifact->artifact, model->model, options);
   if (!session)
     return makeStatus(session.takeError());

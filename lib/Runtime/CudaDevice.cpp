@@ -486,6 +486,21 @@ Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal) {
   return std::make_unique<CudaDevice>(*d, device, context, std::move(*label));
 }
 
+Expected<std::shared_ptr<Device>> openDevice(StringRef name) {
+  if (name == "cpu")
+    return std::shared_ptr<Device>(createCpuDevice());
+  auto [kind, number] = name.split(':');
+  int ordinal = 0;
+  if (kind != "cuda" ||
+      (name.contains(':') && (number.getAsInteger(10, ordinal) || ordinal < 0)))
+    return createStringError(
+        "the devices are cpu, cuda and cuda:N (N a GPU's number, from 0)");
+  Expected<std::unique_ptr<Device>> device = createCudaDevice(ordinal);
+  if (!device)
+    return device.takeError();
+  return std::shared_ptr<Device>(std::move(*device));
+}
+
 Expected<std::vector<std::string>> describeCudaDevices() {
   Expected<std::pair<const Driver *, int>> opened = openDriver();
   if (!opened)

@@ -325,7 +325,7 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
         return std::move(e);
     return memory;
   };
-  auto addArray = [&](ArgPacker &packer, const std::vector<int32_t> &values,
+  auto addArray = [&](ArgPacker &packer, ArrayRef<int32_t> values,
                       ArrayRef<int64_t> shape) -> Error {
     Expected<void *> at =
         onDevice(values.data(), values.size() * sizeof(int32_t), true);
@@ -361,11 +361,8 @@ Expected<ArrayRef<float>> Session::run(const Step &step,
             formatv("entry '{0}' takes {1} tokens per call, not {2}",
                     entry.name, p.shape.back(), n)
                 .str());
-      if (Expected<void *> at =
-              onDevice(tokens.data(), tokens.size() * sizeof(int32_t), true))
-        packer.addMemRef(*at, shape);
-      else
-        return at.takeError();
+      if (Error e = addArray(packer, tokens, shape))
+        return std::move(e);
       break;
     case ParamInfo::Kind::TokenTypes:
       if (Error e = perToken(packing->types, "token types"))

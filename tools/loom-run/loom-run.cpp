@@ -245,26 +245,6 @@ int printDevices() {
   return 0;
 }
 
-/// The device --device names: null for the CPU (the session's default).
-Expected<std::shared_ptr<loom::Device>> openDevice() {
-  StringRef name = deviceName;
-  if (name == "cpu")
-    return nullptr;
-  auto [kind, number] = name.split(':');
-  int ordinal = 0;
-  if (kind != "cuda" ||
-      (name.contains(':') && (number.getAsInteger(10, ordinal) || ordinal < 0)))
-    return createStringError("--device takes cpu, cuda or cuda:N (N a GPU's "
-                             "number, from 0), not '" +
-                             name.str() + "'");
-  Expected<std::unique_ptr<loom::Device>> device =
-      loom::createCudaDevice(ordinal);
-  if (!device)
-    return createStringError("--device=" + name.str() + ": " +
-                             toString(device.takeError()));
-  return std::shared_ptr<loom::Device>(std::move(*device));
-}
-
 /// Loom's compiler, loaded when needed (DriverPlugin.h): loom-run itself
 /// links the runtime only.
 struct Driver {
@@ -522,18 +502,18 @@ static int runMain(int argc, char **argv) {
   loom::setThreadCount(threads);
   if (listDevices)
     return printDevices();
-  if (inputPath.empty())
-    return fail("no model file or artifact given (see --help)");
   if (tokenizeOnly || detokenizeOnly) {
     if (inputPath.empty())
       return fail("no model file or vocabulary given (see --help)");
     return runTokenizer(inputPath);
   }
+  if (inputPath.empty())
+    return fail("no model file or artifact given (see --help)");
 
   // The device first: a missing GPU driver is reported before any work.
-  Expected<std::shared_ptr<loom::Device>> device = openDevice();
+  Expected<std::shared_ptr<loom::Device>> device = loom::openDevice(deviceName);
   if (!device)
-    return fail(toString(device.takeError()));
+    return fail("--device=" + deviceName + ": " + toString(device.takeError()));
 
   // The artifact and the model file its weights come from.
   std::shared_ptr<loom::Artifact> artifact;

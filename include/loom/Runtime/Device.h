@@ -91,6 +91,11 @@ std::unique_ptr<Device> createCpuDevice();
 /// found, no such device.
 llvm::Expected<std::unique_ptr<Device>> createCudaDevice(int ordinal = 0);
 
+/// The device named `name`, as loom-run's --device and the C API take it:
+/// `cpu`, `cuda` (GPU 0) or `cuda:N`. An error says which names there are,
+/// or why the GPU cannot be opened.
+llvm::Expected<std::shared_ptr<Device>> openDevice(llvm::StringRef name);
+
 /// One line per CUDA device ("cuda:0: NVIDIA H200, sm_90, 132 SMs, 139.8
 /// GiB"), or why there are none.
 llvm::Expected<std::vector<std::string>> describeCudaDevices();
