@@ -45,6 +45,8 @@ Error CompileOptions::validate() const {
   if (target != "cpu" && target != "cuda")
     return createStringError("--target takes cpu or cuda, not '" + target +
                              "'");
+  if (emulateGpu && !cuda())
+    return createStringError("--emulate-gpu needs --target=cuda");
   // sm_ and a compute capability of two or three digits, as ptxas names it.
   StringRef digits = gpu;
   bool named = digits.consume_front("sm_");

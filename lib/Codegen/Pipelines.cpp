@@ -221,6 +221,13 @@ void loom::buildGpuKernelsPipeline(OpPassManager &pm,
 }
 
 void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
+  addGpuLoops(pm, options);
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void loom::addGpuLoops(OpPassManager &pm, const CompileOptions &options) {
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   // exp, tanh and erf as arithmetic: no libdevice call for them.
@@ -230,9 +237,6 @@ void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
   // blocks and of threads back into one.
   loops.addPass(createLoomTileParallelLoopsForGpuPass());
   loops.addPass(createGpuMapParallelLoopsPass());
-  loops.addPass(createConvertParallelLoopToGpuPass());
-  pm.addPass(createGpuKernelOutliningPass());
-  pm.addPass(createCanonicalizerPass());
 }
 
 void loom::buildGpuToBinaryPipeline(OpPassManager &pm,

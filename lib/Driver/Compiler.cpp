@@ -391,6 +391,20 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return target.takeError();
   manifest->cpu = target->cpu;
   manifest->cpuFeatures = target->isaFeatures;
+  if (options.emulateGpu) {
+    // The GPU kernels' loops, blocks and threads, run by this CPU: the
+    // artifact is the CPU's (no "gpu" in its manifest).
+    mlir::TimingScope scope = timing.nest("GPU loops for this CPU");
+    if (Error e = runPipeline(
+            module, "the LLVM dialect",
+            [&](mlir::OpPassManager &pm) {
+              mlir::loom::addGpuLoops(pm, options);
+              mlir::loom::buildMemRefToLLVMPipeline(pm, options);
+            },
+            scope))
+      return std::move(e);
+    return manifest;
+  }
   if (options.cuda()) {
     // Every linalg op a kernel in PTX; the host code launches them.
     manifest->gpu = options.gpu;

@@ -317,6 +317,9 @@ int main(int argc, char **argv) {
   bool gpuStage = stage == Stage::Gpu || stage == Stage::Ptx;
   if (gpuStage && !options.cuda())
     return fail("--emit=gpu and --emit=ptx need --target=cuda");
+  if (gpuStage && options.emulateGpu)
+    return fail("--emit=gpu and --emit=ptx show GPU kernels; --emulate-gpu "
+                "compiles their loops for the CPU instead");
   if (!gpuStage && stage != Stage::Loom && stage != Stage::Linalg)
     if (Error e = loom::checkArtifactTarget(options))
       return fail(toString(std::move(e)));

@@ -145,6 +145,14 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
                      "capability (sm_80: A100, sm_90a: H100/H200 with its "
                      "architecture-specific instructions; default sm_90a)"),
       llvm::cl::value_desc("sm_NN[a]"), llvm::cl::init("sm_90a")};
+  Option<bool> emulateGpu{
+      *this, "emulate-gpu",
+      llvm::cl::desc("With --target=cuda: compile the GPU kernels' loops "
+                     "(grid, blocks, threads and their reductions, as the "
+                     "kernels run them) for this CPU instead of PTX: an "
+                     "artifact the CPU runs, to check the GPU lowering's "
+                     "numerics without a GPU (default false)"),
+      llvm::cl::init(false)};
   Option<std::string> cpu{
       *this, "cpu",
       llvm::cl::desc("The CPU to generate code for, as LLVM names it (e.g. "
@@ -163,6 +171,10 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
 
   /// Whether the code is for an NVIDIA GPU (--target=cuda).
   bool cuda() const { return target == "cuda"; }
+
+  /// Whether the kernels are GPU kernels run on a GPU: --target=cuda
+  /// without --emulate-gpu.
+  bool gpuArtifact() const { return cuda() && !emulateGpu; }
 
   /// The options in their printed form, `{attention-key-block=0 ...}`: what
   /// `--loom-codegen-pipeline=` takes, and the options part of a cache key.

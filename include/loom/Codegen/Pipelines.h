@@ -58,9 +58,15 @@ void buildGpuKernelsPipeline(OpPassManager &pm, const CompileOptions &options);
 void buildGpuToBinaryPipeline(OpPassManager &pm, const CompileOptions &options);
 
 /// The linalg ops on buffers of every function as gpu.launch_func of
-/// outlined gpu.modules (one thread per output element): the second half of
-/// buildGpuKernelsPipeline.
+/// outlined gpu.modules: the second half of buildGpuKernelsPipeline
+/// (addGpuLoops, then upstream's conversion to gpu.launch and outlining).
 void addGpuLaunches(OpPassManager &pm, const CompileOptions &options);
+
+/// Its first part: every linalg op on buffers as scf.parallel loops mapped
+/// to a grid of blocks and to threads (#gpu.loop_dim_map), reductions
+/// across a block's threads as scf.reduce. Still code any target runs:
+/// `--emulate-gpu` lowers it for the CPU to check its numerics.
+void addGpuLoops(OpPassManager &pm, const CompileOptions &options);
 
 /// linalg on tensors to an artifact's LLVM dialect for --target=cuda: the
 /// entry points' schedule over one arena (buildBufferizationPipeline), each
