@@ -214,8 +214,9 @@ std::string cudaToolkitPath() {
 void loom::buildGpuKernelsPipeline(OpPassManager &pm,
                                    const CompileOptions &options) {
   // The NVIDIA half (`--target=cuda`): each linalg op as parallel loops
-  // mapped onto blocks and threads, one thread per output element with its
-  // reductions in order: a correct baseline for the tiled lowerings.
+  // mapped onto blocks and threads: a block per output where a reduction
+  // with few outputs is long (decode), else one thread per output element
+  // with its reductions in order: a baseline for the tiled lowerings.
   addFusionAndBufferization(pm);
   addGpuLaunches(pm, options);
 }
@@ -223,12 +224,15 @@ void loom::buildGpuKernelsPipeline(OpPassManager &pm,
 void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
   addGpuLoops(pm, options);
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addNestedPass<func::FuncOp>(createLoomUniformGpuReductionsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createCanonicalizerPass());
 }
 
 void loom::addGpuLoops(OpPassManager &pm, const CompileOptions &options) {
   OpPassManager &loops = pm.nest<func::FuncOp>();
+  // Reductions with few outputs (decode's) first: a block per output.
+  loops.addPass(createLoomReduceAcrossGpuThreadsPass());
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   // exp, tanh and erf as arithmetic: no libdevice call for them.
   if (options.approximateMath)
@@ -311,7 +315,8 @@ void loom::registerLoomPipelines() {
   PassPipelineRegistration<CompileOptions>(
       "loom-gpu-kernels",
       "Lower linalg on tensors to NVIDIA GPU kernels: gpu.launch_func of "
-      "outlined gpu.modules, one thread per output element "
+      "outlined gpu.modules, a block per output of decode's reductions, "
+      "else one thread per output element "
       "(loom-compile --target=cuda --emit=gpu)",
       [](OpPassManager &pm, const CompileOptions &options) {
         buildGpuKernelsPipeline(pm, options);

@@ -416,7 +416,8 @@ def LoomTileParallelLoopsForGpuPass
     so the block size is a constant. A loop of more than 3 dimensions
     first has its leading ones collapsed into one (a grid and a block have
     3 each). Loops inside another parallel loop are left alone (they run
-    in sequence in the thread that reaches them). A `memref.copy` outside
+    in sequence in the thread that reaches them), and so are loops that
+    already carry a `#gpu.loop_dim_map` (loom-reduce-across-gpu-threads). A `memref.copy` outside
     such loops (a KV cache row written in place) first becomes one, of
     loads and stores: on a GPU it is a kernel too, not the host's copy.
 
@@ -446,6 +447,88 @@ def LoomTileParallelLoopsForGpuPass
                            "::mlir::arith::ArithDialect",
                            "::mlir::affine::AffineDialect",
                            "::mlir::memref::MemRefDialect"];
+}
+
+def LoomReduceAcrossGpuThreadsPass
+    : Pass<"loom-reduce-across-gpu-threads", "::mlir::func::FuncOp"> {
+  let summary = "Reductions with few outputs as a block of threads per output";
+  let description = [{
+    A linalg op on buffers whose outputs are few and static but whose
+    reduction is long (decode's matrix-vector products, a norm's sum of
+    squares, softmax's max and sum over the positions) would run as one GPU
+    thread per output, each reducing in sequence: a handful of threads for
+    the whole GPU, each reading memory with a stride. Such an op becomes a
+    grid of one block per output element whose threads share its
+    reduction: thread `t` combines the elements `t`, `t + T`, `t + 2T`, ...
+    of the reduction (its dimensions linearized, so neighbouring threads
+    read neighbouring elements), and the block combines the threads'
+    partial results (`scf.reduce`, which `convert-parallel-loops-to-gpu`
+    makes a `gpu.all_reduce`). Floating-point sums are thus reassociated.
+    Every thread reads the output's old value before the block's reduction
+    and stores old + total after it: the reduction's barrier orders all
+    the reads before any store, and every thread stores the same value.
+
+    The op qualifies when it has one output, every parallel dimension has a
+    static size (at most `max-outputs` outputs in all), the reduction has
+    at least `min-reduction` elements (or a dynamic count), and its payload
+    yields `combine(%out, value)` with `combine` one of `arith.addf`,
+    `arith.addi`, `arith.maximumf`, `arith.maxnumf`, `arith.minimumf`,
+    `arith.minnumf` (the value not depending on `%out`). The loops carry
+    their `#gpu.loop_dim_map` (grid x, threads x); other ops are left to
+    `convert-linalg-to-parallel-loops`.
+
+    Before (decode's projection: 2048 outputs, 2048 products each):
+
+    ```mlir
+    linalg.generic {indexing_maps = [#x, #w, #y], iterator_types =
+        ["parallel", "parallel", "reduction"]}
+        ins(%x, %w : memref<1x2048xf32>, memref<2048x2048xf32>)
+        outs(%y : memref<1x2048xf32>) { ... arith.addf %out, %p ... }
+    ```
+
+    After (abridged):
+
+    ```mlir
+    scf.parallel (%o) = (%c0) to (%c2048) step (%c1) {
+      %y0 = memref.load %y[%c0, %o]
+      %s = scf.parallel (%t) = (%c0) to (%c256) step (%c1) init (%zero) -> f32 {
+        %p = scf.for %r = %t to %c2048 step %c256 iter_args(%a = %zero) -> (f32) { ... }
+        scf.reduce(%p : f32) { ... arith.addf ... }
+      } {mapping = [#gpu.loop_dim_map<processor = thread_x, ...>]}
+      %y1 = arith.addf %y0, %s : f32
+      memref.store %y1, %y[%c0, %o]
+      scf.reduce
+    } {mapping = [#gpu.loop_dim_map<processor = block_x, ...>]}
+    ```
+  }];
+  let options = [
+    Option<"threads", "threads", "int64_t", /*default=*/"256",
+           "Threads per block (fewer where the reduction is shorter, never "
+           "fewer than 32)">,
+    Option<"minReduction", "min-reduction", "int64_t", /*default=*/"32",
+           "The fewest elements a static reduction needs to qualify">,
+    Option<"maxOutputs", "max-outputs", "int64_t", /*default=*/"1048576",
+           "The most output elements (blocks) an op may have to qualify">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def LoomUniformGpuReductionsPass
+    : Pass<"loom-uniform-gpu-reductions", "::mlir::func::FuncOp"> {
+  let summary = "Mark block-wide reductions that every thread reaches uniform";
+  let description = [{
+    `convert-parallel-loops-to-gpu` makes the `scf.reduce` of a loop mapped
+    to threads (loom-reduce-across-gpu-threads) a `gpu.all_reduce` without
+    the `uniform` attribute, and the NVVM lowering rewrites only uniform
+    ones. A `gpu.all_reduce` directly in a `gpu.launch` body, under no
+    condition or loop, is reached by every thread of the block: it is
+    marked `uniform`. Others are left alone (and fail to lower, by name).
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
 def LoomOutlineParallelLoopsPass

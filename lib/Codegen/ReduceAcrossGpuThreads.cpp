@@ -1,0 +1,300 @@
+//===- ReduceAcrossGpuThreads.cpp - a block of threads per output ---------===//
+//
+// Part of Loom, an MLIR-based compiler for transformer models.
+//
+// loom-reduce-across-gpu-threads: the step of the NVIDIA pipeline
+// (addGpuLoops) that gives a linalg reduction with few outputs one block
+// per output element, its threads sharing the reduction. What qualifies and
+// the loops it makes: the pass's description in Passes.td.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loom/Codegen/Passes.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/Support/MathExtras.h"
+
+namespace mlir::loom {
+#define GEN_PASS_DEF_LOOMREDUCEACROSSGPUTHREADSPASS
+#define GEN_PASS_DEF_LOOMUNIFORMGPUREDUCTIONSPASS
+#include "loom/Codegen/Passes.h.inc"
+} // namespace mlir::loom
+
+using namespace mlir;
+
+namespace {
+
+/// The payload's reduction: the combining op (`combine(%out, value)`) and
+/// the value it adds in, or nothing where the payload is not of that form.
+struct Reduction {
+  Operation *combiner = nullptr;
+  Value value;
+};
+
+std::optional<Reduction> matchPayload(linalg::LinalgOp op) {
+  Block *body = op.getBlock();
+  SmallVector<BlockArgument> outs(op.getRegionOutputArgs());
+  if (outs.size() != 1)
+    return std::nullopt;
+  SmallVector<Operation *> combiners;
+  Value value = matchReduction(outs, 0, combiners);
+  if (!value || combiners.size() != 1)
+    return std::nullopt;
+  Operation *combiner = combiners.front();
+  if (!isa<arith::AddFOp, arith::AddIOp, arith::MaximumFOp, arith::MaxNumFOp,
+           arith::MinimumFOp, arith::MinNumFOp>(combiner))
+    return std::nullopt;
+  // The output is read by the combiner alone, and yielded as it made it.
+  if (!outs.front().hasOneUse() ||
+      body->getTerminator()->getOperand(0) != combiner->getResult(0))
+    return std::nullopt;
+  return Reduction{combiner, value};
+}
+
+/// The neutral element of `combiner`'s operation on `type`.
+TypedAttr identityOf(Operation *combiner, Type type) {
+  auto floatType = dyn_cast<FloatType>(type);
+  if (isa<arith::AddIOp>(combiner))
+    return IntegerAttr::get(type, 0);
+  if (!floatType)
+    return {};
+  const llvm::fltSemantics &sem = floatType.getFloatSemantics();
+  if (isa<arith::AddFOp>(combiner))
+    return FloatAttr::get(type, APFloat::getZero(sem));
+  bool isMax = isa<arith::MaximumFOp, arith::MaxNumFOp>(combiner);
+  return FloatAttr::get(type, APFloat::getInf(sem, /*Negative=*/isMax));
+}
+
+/// `combiner`'s operation on `a` and `b`, with its fastmath flags.
+Value combine(OpBuilder &b, Location loc, Operation *combiner, Value a,
+              Value c) {
+  OperationState state(loc, combiner->getName());
+  state.addOperands({a, c});
+  state.addTypes(a.getType());
+  state.addAttributes(combiner->getAttrs());
+  return b.create(state)->getResult(0);
+}
+
+/// The values of `map`'s results at `ivs`.
+SmallVector<Value> applyMap(OpBuilder &b, Location loc, AffineMap map,
+                            ValueRange ivs) {
+  SmallVector<Value> out;
+  for (AffineExpr e : map.getResults()) {
+    if (auto dim = dyn_cast<AffineDimExpr>(e)) {
+      out.push_back(ivs[dim.getPosition()]);
+      continue;
+    }
+    out.push_back(affine::AffineApplyOp::create(
+        b, loc, AffineMap::get(map.getNumDims(), 0, e), ivs));
+  }
+  return out;
+}
+
+/// `linear` split into indices of `sizes` (row-major: the last fastest).
+/// A dimension of size 1 has index 0; the outermost other one takes the
+/// quotient as it is.
+SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value linear,
+                               ArrayRef<Value> sizes) {
+  SmallVector<Value> out(sizes.size());
+  SmallVector<size_t> wide;
+  for (auto [i, size] : llvm::enumerate(sizes)) {
+    if (isConstantIntValue(size, 1))
+      out[i] = arith::ConstantIndexOp::create(b, loc, 0);
+    else
+      wide.push_back(i);
+  }
+  for (size_t k = wide.size(); k-- > 0;) {
+    size_t i = wide[k];
+    if (k == 0) {
+      out[i] = linear;
+      break;
+    }
+    out[i] = arith::RemUIOp::create(b, loc, linear, sizes[i]);
+    linear = arith::DivUIOp::create(b, loc, linear, sizes[i]);
+  }
+  return out;
+}
+
+struct ReduceAcrossGpuThreads
+    : loom::impl::LoomReduceAcrossGpuThreadsPassBase<ReduceAcrossGpuThreads> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (threads < 32 || threads > 1024 || !llvm::isPowerOf2_64(threads)) {
+      getOperation().emitError("loom-reduce-across-gpu-threads: threads must "
+                               "be a power of two from 32 to 1024");
+      return signalPassFailure();
+    }
+    SmallVector<linalg::LinalgOp> ops;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (op.hasPureBufferSemantics() && op.getNumReductionLoops() > 0)
+        ops.push_back(op);
+    });
+    for (linalg::LinalgOp op : ops)
+      rewrite(op);
+  }
+
+  void rewrite(linalg::LinalgOp op) {
+    std::optional<Reduction> reduction = matchPayload(op);
+    if (!reduction)
+      return;
+    Type elementType = reduction->value.getType();
+    TypedAttr identity = identityOf(reduction->combiner, elementType);
+    if (!identity)
+      return;
+    // The loops' sizes: every parallel one static, the outputs few enough.
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<unsigned> parallel, reduced;
+    op.getParallelDims(parallel);
+    op.getReductionDims(reduced);
+    int64_t outputs = 1;
+    for (unsigned d : parallel) {
+      if (ShapedType::isDynamic(ranges[d]))
+        return;
+      outputs *= ranges[d];
+    }
+    std::optional<int64_t> length = 1;
+    for (unsigned d : reduced)
+      length = length && !ShapedType::isDynamic(ranges[d])
+                   ? std::optional<int64_t>(*length * ranges[d])
+                   : std::nullopt;
+    if (outputs < 1 || outputs > maxOutputs || (length && *length < minReduction))
+      return;
+    // A short static reduction gets as many threads as it has elements
+    // (a warp at least); a dynamic one half the block.
+    int64_t blockSize =
+        length ? std::clamp<int64_t>(llvm::PowerOf2Ceil(*length), 32, threads)
+               : std::max<int64_t>(threads / 2, 32);
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    SmallVector<Range> loopRanges = op.createLoopRanges(b, loc);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value grid = arith::ConstantIndexOp::create(b, loc, outputs);
+    Value block = arith::ConstantIndexOp::create(b, loc, blockSize);
+    SmallVector<Value> parallelSizes, reducedSizes;
+    for (unsigned d : parallel)
+      parallelSizes.push_back(
+          getValueOrCreateConstantIndexOp(b, loc, loopRanges[d].size));
+    Value reducedLength =
+        length ? arith::ConstantIndexOp::create(b, loc, *length) : one;
+    for (unsigned d : reduced) {
+      Value size = getValueOrCreateConstantIndexOp(b, loc, loopRanges[d].size);
+      reducedSizes.push_back(size);
+      if (!length)
+        reducedLength = arith::MulIOp::create(b, loc, reducedLength, size);
+    }
+    Value neutral = arith::ConstantOp::create(b, loc, identity);
+    Operation *combiner = reduction->combiner;
+    BlockArgument outArg = op.getRegionOutputArgs().front();
+    OpOperand *init = op.getDpsInitOperand(0);
+    AffineMap outMap = op.getMatchingIndexingMap(init);
+
+    auto outer = scf::ParallelOp::create(
+        b, loc, zero, grid, one,
+        [&](OpBuilder &gb, Location l, ValueRange outputIndex) {
+          // This block's output element, and its loop indices.
+          SmallVector<Value> ivs(op.getNumLoops());
+          for (auto [d, iv] : llvm::zip(
+                   parallel,
+                   delinearize(gb, l, outputIndex[0], parallelSizes)))
+            ivs[d] = iv;
+          // The output's old value, read by every thread before the
+          // block's reduction (on the GPU a barrier inside it), so that no
+          // thread reads what another has already stored.
+          SmallVector<Value> outIndices = applyMap(gb, l, outMap, ivs);
+          Value old = memref::LoadOp::create(gb, l, init->get(), outIndices);
+          auto inner = scf::ParallelOp::create(
+              gb, l, zero, block, one, ValueRange{neutral},
+              [&](OpBuilder &tb, Location tl, ValueRange thread,
+                  ValueRange) {
+                auto strided = scf::ForOp::create(
+                    tb, tl, thread[0], reducedLength, block,
+                    ValueRange{neutral},
+                    [&](OpBuilder &rb, Location rl, Value r,
+                        ValueRange acc) {
+                      SmallVector<Value> all(ivs);
+                      for (auto [d, iv] : llvm::zip(
+                               reduced,
+                               delinearize(rb, rl, r, reducedSizes)))
+                        all[d] = iv;
+                      scf::YieldOp::create(
+                          rb, rl,
+                          emitPayload(rb, rl, op, all, outArg, acc.front(),
+                                      combiner));
+                    });
+                auto reduce = scf::ReduceOp::create(
+                    tb, tl, ValueRange{strided.getResult(0)});
+                // The builder makes the region's block and its arguments.
+                Block &region = reduce.getReductions()[0].front();
+                OpBuilder rb = OpBuilder::atBlockEnd(&region);
+                scf::ReduceReturnOp::create(
+                    rb, tl,
+                    combine(rb, tl, combiner, region.getArgument(0),
+                            region.getArgument(1)));
+              });
+          // Every thread has the block's total and stores the same value.
+          Value total = combine(gb, l, combiner, old, inner.getResult(0));
+          memref::StoreOp::create(gb, l, total, init->get(), outIndices);
+          (void)gpu::setMappingAttr(inner, {mapping(gb, gpu::Processor::ThreadX)});
+        });
+    (void)gpu::setMappingAttr(outer, {mapping(b, gpu::Processor::BlockX)});
+    op->erase();
+  }
+
+  /// One element's contribution: the payload at `ivs` with the output
+  /// argument replaced by the accumulator `acc`; returns combine(acc, ...).
+  static Value emitPayload(OpBuilder &b, Location loc, linalg::LinalgOp op,
+                           ArrayRef<Value> ivs, BlockArgument outArg,
+                           Value acc, Operation *combiner) {
+    IRMapping map;
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      BlockArgument arg = op.getMatchingBlockArgument(input);
+      if (!isa<MemRefType>(input->get().getType())) {
+        map.map(arg, input->get());
+        continue;
+      }
+      SmallVector<Value> indices =
+          applyMap(b, loc, op.getMatchingIndexingMap(input), ivs);
+      map.map(arg, memref::LoadOp::create(b, loc, input->get(), indices));
+    }
+    map.map(outArg, acc);
+    for (Operation &inner : op.getBlock()->without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+        map.map(index.getResult(), ivs[index.getDim()]);
+        continue;
+      }
+      b.clone(inner, map);
+    }
+    return map.lookup(combiner->getResult(0));
+  }
+
+  static gpu::ParallelLoopDimMappingAttr mapping(OpBuilder &b,
+                                                gpu::Processor processor) {
+    AffineMap identity = b.getDimIdentityMap();
+    return b.getAttr<gpu::ParallelLoopDimMappingAttr>(processor, identity,
+                                                      identity);
+  }
+};
+
+struct UniformGpuReductions
+    : loom::impl::LoomUniformGpuReductionsPassBase<UniformGpuReductions> {
+  void runOnOperation() override {
+    getOperation().walk([](gpu::AllReduceOp reduce) {
+      if (isa<gpu::LaunchOp>(reduce->getParentOp()))
+        reduce.setUniform(true);
+    });
+  }
+};
+
+} // namespace
