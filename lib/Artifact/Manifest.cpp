@@ -100,6 +100,7 @@ std::string Manifest::toJSON() const {
                     {"cpu", cpu},
                     {"cpu_features", json::Array(cpuFeatures)},
                     {"gpu", gpu},
+                    {"gpu_binary", gpuBinary},
                     {"mpi_ranks", mpiRanks},
                     {"entries", std::move(entryArray)}};
   std::string out;
@@ -163,6 +164,7 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
       m.cpuFeatures.push_back(name->str());
     }
   m.gpu = root->getString("gpu").value_or("").str();
+  m.gpuBinary = root->getString("gpu_binary").value_or("").str();
   m.mpiRanks = root->getInteger("mpi_ranks").value_or(1);
   if (m.mpiRanks < 1)
     return bad("mpi_ranks must be at least 1");

@@ -45,6 +45,9 @@ Error CompileOptions::validate() const {
   if (target != "cpu" && target != "cuda")
     return createStringError("--target takes cpu or cuda, not '" + target +
                              "'");
+  if (gpuBinary != "auto" && gpuBinary != "cubin" && gpuBinary != "ptx")
+    return createStringError("--gpu-binary takes auto, cubin or ptx, not '" +
+                             gpuBinary + "'");
   if (emulateGpu && !cuda())
     return createStringError("--emulate-gpu needs --target=cuda");
   // sm_ and a compute capability of two or three digits, as ptxas names it.

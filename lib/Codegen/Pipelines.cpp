@@ -23,7 +23,9 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
 
 using namespace mlir;
 
@@ -211,6 +213,33 @@ std::string cudaToolkitPath() {
 
 } // namespace
 
+std::string loom::findPtxas() {
+  std::string toolkit = cudaToolkitPath();
+  if (!toolkit.empty()) {
+    llvm::SmallString<128> path(toolkit);
+    llvm::sys::path::append(path, "bin", "ptxas");
+    if (llvm::sys::fs::can_execute(path))
+      return std::string(path);
+  }
+  if (llvm::ErrorOr<std::string> path = llvm::sys::findProgramByName("ptxas"))
+    return *path;
+  return "";
+}
+
+llvm::Expected<std::string>
+loom::resolveGpuBinary(const CompileOptions &options) {
+  if (options.gpuBinary == "ptx")
+    return std::string("ptx");
+  if (!findPtxas().empty())
+    return std::string("cubin");
+  if (options.gpuBinary == "auto")
+    return std::string("ptx");
+  return llvm::createStringError(
+      "--gpu-binary=cubin needs the CUDA toolkit's ptxas, found in none of "
+      "$CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin or PATH (install "
+      "the toolkit, or embed PTX with --gpu-binary=ptx)");
+}
+
 void loom::buildGpuKernelsPipeline(OpPassManager &pm,
                                    const CompileOptions &options) {
   // The NVIDIA half (`--target=cuda`): each linalg op as parallel loops
@@ -226,6 +255,7 @@ void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
   pm.addNestedPass<func::FuncOp>(createLoomUniformGpuReductionsPass());
   pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createLoomMergeGpuModulesPass());
   pm.addPass(createCanonicalizerPass());
 }
 
@@ -244,7 +274,8 @@ void loom::addGpuLoops(OpPassManager &pm, const CompileOptions &options) {
 }
 
 void loom::buildGpuToBinaryPipeline(OpPassManager &pm,
-                                    const CompileOptions &options) {
+                                    const CompileOptions &options,
+                                    StringRef binaryKind) {
   GpuNVVMAttachTargetOptions target;
   target.chip = options.gpu;
   pm.addPass(createGpuNVVMAttachTarget(target));
@@ -255,8 +286,13 @@ void loom::buildGpuToBinaryPipeline(OpPassManager &pm,
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
   GpuModuleToBinaryPassOptions binary;
-  binary.compilationTarget = "isa"; // PTX
+  binary.compilationTarget = binaryKind == "cubin" ? "bin" : "isa";
   binary.toolkitPath = cudaToolkitPath();
+  // ptxas found on PATH only: its toolkit is the directory above.
+  if (binaryKind == "cubin" && binary.toolkitPath.empty())
+    binary.toolkitPath =
+        llvm::sys::path::parent_path(llvm::sys::path::parent_path(findPtxas()))
+            .str();
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 

@@ -167,7 +167,8 @@ struct ReduceAcrossGpuThreads
       length = length && !ShapedType::isDynamic(ranges[d])
                    ? std::optional<int64_t>(*length * ranges[d])
                    : std::nullopt;
-    if (outputs < 1 || outputs > maxOutputs || (length && *length < minReduction))
+    if (outputs < 1 || outputs > maxOutputs ||
+        (length && *length < minReduction))
       return;
     // A short static reduction gets as many threads as it has elements
     // (a warp at least); a dynamic one half the block.
@@ -206,8 +207,7 @@ struct ReduceAcrossGpuThreads
           // This block's output element, and its loop indices.
           SmallVector<Value> ivs(op.getNumLoops());
           for (auto [d, iv] : llvm::zip(
-                   parallel,
-                   delinearize(gb, l, outputIndex[0], parallelSizes)))
+                   parallel, delinearize(gb, l, outputIndex[0], parallelSizes)))
             ivs[d] = iv;
           // The output's old value, read by every thread before the
           // block's reduction (on the GPU a barrier inside it), so that no
@@ -216,37 +216,34 @@ struct ReduceAcrossGpuThreads
           Value old = memref::LoadOp::create(gb, l, init->get(), outIndices);
           auto inner = scf::ParallelOp::create(
               gb, l, zero, block, one, ValueRange{neutral},
-              [&](OpBuilder &tb, Location tl, ValueRange thread,
-                  ValueRange) {
+              [&](OpBuilder &tb, Location tl, ValueRange thread, ValueRange) {
                 auto strided = scf::ForOp::create(
                     tb, tl, thread[0], reducedLength, block,
                     ValueRange{neutral},
-                    [&](OpBuilder &rb, Location rl, Value r,
-                        ValueRange acc) {
+                    [&](OpBuilder &rb, Location rl, Value r, ValueRange acc) {
                       SmallVector<Value> all(ivs);
                       for (auto [d, iv] : llvm::zip(
-                               reduced,
-                               delinearize(rb, rl, r, reducedSizes)))
+                               reduced, delinearize(rb, rl, r, reducedSizes)))
                         all[d] = iv;
-                      scf::YieldOp::create(
-                          rb, rl,
-                          emitPayload(rb, rl, op, all, outArg, acc.front(),
-                                      combiner));
+                      scf::YieldOp::create(rb, rl,
+                                           emitPayload(rb, rl, op, all, outArg,
+                                                       acc.front(), combiner));
                     });
                 auto reduce = scf::ReduceOp::create(
                     tb, tl, ValueRange{strided.getResult(0)});
                 // The builder makes the region's block and its arguments.
                 Block &region = reduce.getReductions()[0].front();
                 OpBuilder rb = OpBuilder::atBlockEnd(&region);
-                scf::ReduceReturnOp::create(
-                    rb, tl,
-                    combine(rb, tl, combiner, region.getArgument(0),
-                            region.getArgument(1)));
+                scf::ReduceReturnOp::create(rb, tl,
+                                            combine(rb, tl, combiner,
+                                                    region.getArgument(0),
+                                                    region.getArgument(1)));
               });
           // Every thread has the block's total and stores the same value.
           Value total = combine(gb, l, combiner, old, inner.getResult(0));
           memref::StoreOp::create(gb, l, total, init->get(), outIndices);
-          (void)gpu::setMappingAttr(inner, {mapping(gb, gpu::Processor::ThreadX)});
+          (void)gpu::setMappingAttr(inner,
+                                    {mapping(gb, gpu::Processor::ThreadX)});
         });
     (void)gpu::setMappingAttr(outer, {mapping(b, gpu::Processor::BlockX)});
     op->erase();
@@ -255,8 +252,8 @@ struct ReduceAcrossGpuThreads
   /// One element's contribution: the payload at `ivs` with the output
   /// argument replaced by the accumulator `acc`; returns combine(acc, ...).
   static Value emitPayload(OpBuilder &b, Location loc, linalg::LinalgOp op,
-                           ArrayRef<Value> ivs, BlockArgument outArg,
-                           Value acc, Operation *combiner) {
+                           ArrayRef<Value> ivs, BlockArgument outArg, Value acc,
+                           Operation *combiner) {
     IRMapping map;
     for (OpOperand *input : op.getDpsInputOperands()) {
       BlockArgument arg = op.getMatchingBlockArgument(input);
@@ -280,7 +277,7 @@ struct ReduceAcrossGpuThreads
   }
 
   static gpu::ParallelLoopDimMappingAttr mapping(OpBuilder &b,
-                                                gpu::Processor processor) {
+                                                 gpu::Processor processor) {
     AffineMap identity = b.getDimIdentityMap();
     return b.getAttr<gpu::ParallelLoopDimMappingAttr>(processor, identity,
                                                       identity);

@@ -406,8 +406,13 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     return manifest;
   }
   if (options.cuda()) {
-    // Every linalg op a kernel in PTX; the host code launches them.
+    // Every linalg op a kernel in a cubin (or PTX); the host code launches
+    // them.
     manifest->gpu = options.gpu;
+    Expected<std::string> binaryKind = mlir::loom::resolveGpuBinary(options);
+    if (!binaryKind)
+      return binaryKind.takeError();
+    manifest->gpuBinary = *binaryKind;
     mlir::TimingScope scope = timing.nest("GPU kernels and host code");
     if (Error e = runPipeline(
             module, "GPU kernels",
@@ -421,7 +426,8 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
     if (Error e = runPipeline(
             module, "the LLVM dialect",
             [&](mlir::OpPassManager &pm) {
-              mlir::loom::buildGpuToBinaryPipeline(pm, options);
+              mlir::loom::buildGpuToBinaryPipeline(pm, options,
+                                                   manifest->gpuBinary);
               mlir::loom::buildGpuHostToLLVMPipeline(pm);
             },
             scope))

@@ -131,6 +131,9 @@ struct Manifest {
   /// with --target=cuda), or empty: they run on the CPU. The host code of a
   /// GPU artifact is the CPU's; it launches the kernels on a CUDA device.
   std::string gpu;
+  /// How the kernels are embedded: "cubin" (assembled by ptxas for `gpu`)
+  /// or "ptx" (compiled by the driver when loaded); empty for the CPU.
+  std::string gpuBinary;
   std::vector<EntryInfo> entries;
   /// The MPI ranks the artifact's program is one of (1: a single process).
   /// With more, the artifact exports `int loom_mpi_rank(void)`, links the

@@ -145,6 +145,15 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
                      "capability (sm_80: A100, sm_90a: H100/H200 with its "
                      "architecture-specific instructions; default sm_90a)"),
       llvm::cl::value_desc("sm_NN[a]"), llvm::cl::init("sm_90a")};
+  Option<std::string> gpuBinary{
+      *this, "gpu-binary",
+      llvm::cl::desc("How --target=cuda embeds its kernels: cubin (assembled "
+                     "for --gpu by the CUDA toolkit's ptxas, found in "
+                     "$CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin or "
+                     "on PATH), ptx (compiled by the driver when the "
+                     "artifact loads), or auto (the default: cubin where "
+                     "ptxas is found, else ptx)"),
+      llvm::cl::value_desc("auto|cubin|ptx"), llvm::cl::init("auto")};
   Option<bool> emulateGpu{
       *this, "emulate-gpu",
       llvm::cl::desc("With --target=cuda: compile the GPU kernels' loops "

@@ -531,6 +531,25 @@ def LoomUniformGpuReductionsPass
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def LoomMergeGpuModulesPass
+    : Pass<"loom-merge-gpu-modules", "::mlir::ModuleOp"> {
+  let summary = "Move every outlined kernel into one gpu.module";
+  let description = [{
+    `gpu-kernel-outlining` makes a `gpu.module` of every launch: hundreds
+    for a model, each its own PTX (or cubin) image, ptxas run and driver
+    module. This pass moves every kernel of a module that holds just that
+    kernel into one `gpu.module` (`module-name`), the kernel renamed after
+    the module it came from, and points the `gpu.launch_func` ops at it:
+    `@decode_kernel_3::@decode_kernel` becomes `@kernels::@decode_kernel_3`.
+    Modules with anything else in them are left as they are.
+  }];
+  let options = [
+    Option<"moduleName", "module-name", "std::string", /*default=*/"\"kernels\"",
+           "The name of the merged gpu.module">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def LoomOutlineParallelLoopsPass
     : Pass<"loom-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outline parallel loops into bodies the runtime runs on threads";

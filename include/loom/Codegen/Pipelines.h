@@ -48,14 +48,23 @@ void buildLoomToLLVMPipeline(OpPassManager &pm, const CompileOptions &options);
 
 /// linalg on tensors -> NVIDIA GPU kernels (`--target=cuda --emit=gpu`):
 /// bufferized as for the CPU, every linalg op as parallel loops mapped to
-/// blocks and threads and outlined into a gpu.module of its own, launched
-/// by gpu.launch_func (GpuPipeline.cpp).
+/// blocks and threads, outlined into kernels of one gpu.module, launched by
+/// gpu.launch_func.
 void buildGpuKernelsPipeline(OpPassManager &pm, const CompileOptions &options);
 
 /// Those kernels -> NVVM, then PTX for `options.gpu` in a gpu.binary each
 /// (`--target=cuda --emit=ptx`), libdevice linked from the CUDA toolkit
-/// where one is found.
-void buildGpuToBinaryPipeline(OpPassManager &pm, const CompileOptions &options);
+/// where one is found; with `binaryKind` "cubin", assembled by ptxas.
+void buildGpuToBinaryPipeline(OpPassManager &pm, const CompileOptions &options,
+                              llvm::StringRef binaryKind = "ptx");
+
+/// The CUDA toolkit's ptxas: in $CUDA_HOME/bin, $CUDA_PATH/bin or
+/// /usr/local/cuda/bin, else on PATH; "" where there is none.
+std::string findPtxas();
+
+/// What --gpu-binary asks for on this machine: "cubin" or "ptx" (auto: cubin
+/// where ptxas is found); an error for cubin without ptxas.
+llvm::Expected<std::string> resolveGpuBinary(const CompileOptions &options);
 
 /// The linalg ops on buffers of every function as gpu.launch_func of
 /// outlined gpu.modules: the second half of buildGpuKernelsPipeline

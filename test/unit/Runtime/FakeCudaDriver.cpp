@@ -6,7 +6,8 @@
 // (lib/Runtime/CudaDriver.cpp), implemented on the host so that the CUDA
 // device's code runs where there is no GPU: one device ("Loom test GPU",
 // sm_90, 132 SMs, 1 GiB) whose memory is host memory, and modules whose
-// "image" is text naming its kernels (".entry NAME"). Launching runs a host
+// image is PTX text naming its kernels (".entry NAME(") or an ELF cubin
+// (its kernels found by name among its strings). Launching runs a host
 // version of a few kernels the tests use:
 //
 //   iota(float *out):       out[i] = i for every thread i of the grid
@@ -28,6 +29,7 @@
 
 #include "CudaDriverTypes.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +73,33 @@ struct Counts {
                    (unsigned long long)loads, (unsigned long long)launches);
   }
 } counts;
+
+/// The size of the 64-bit ELF image at `image`: the furthest end of its
+/// section and program header tables and of its sections; 0 for none.
+size_t elfSize(const unsigned char *image) {
+  if (std::memcmp(image,
+                  "\x7f"
+                  "ELF",
+                  4) != 0 ||
+      image[4] != 2 /*64-bit*/)
+    return 0;
+  auto read = [&](size_t at, size_t bytes) {
+    uint64_t v = 0;
+    std::memcpy(&v, image + at, bytes); // little endian, as x86 is
+    return v;
+  };
+  uint64_t phoff = read(0x20, 8), shoff = read(0x28, 8);
+  uint64_t phentsize = read(0x36, 2), phnum = read(0x38, 2);
+  uint64_t shentsize = read(0x3A, 2), shnum = read(0x3C, 2);
+  uint64_t end = std::max(phoff + phnum * phentsize, shoff + shnum * shentsize);
+  for (uint64_t i = 0; i < shnum; ++i) {
+    uint64_t header = shoff + i * shentsize;
+    uint64_t type = read(header + 0x04, 4);
+    if (type != 8 /*SHT_NOBITS*/)
+      end = std::max(end, read(header + 0x18, 8) + read(header + 0x20, 8));
+  }
+  return end;
+}
 
 } // namespace
 
@@ -150,9 +179,17 @@ EXPORT CUresult cuMemcpyDtoH_v2(void *to, CUdeviceptr from, size_t n) {
 }
 EXPORT CUresult cuModuleLoadData(CUmodule *out, const void *image) {
   const char *text = static_cast<const char *>(image);
-  if (!text || !std::strstr(text, ".entry "))
+  if (!text)
     return kInvalidImage;
-  *out = reinterpret_cast<CUmodule>(&modules.emplace_back(Module{text}));
+  std::string contents;
+  if (size_t size = elfSize(static_cast<const unsigned char *>(image)))
+    contents.assign(text, size);
+  else if (std::strstr(text, ".entry "))
+    contents = text;
+  else
+    return kInvalidImage;
+  *out = reinterpret_cast<CUmodule>(
+      &modules.emplace_back(Module{std::move(contents)}));
   ++counts.loads;
   return kSuccess;
 }
@@ -162,8 +199,14 @@ EXPORT CUresult cuModuleUnload(CUmodule module) {
 }
 EXPORT CUresult cuModuleGetFunction(CUfunction *out, CUmodule module,
                                     const char *name) {
-  std::string entry = std::string(".entry ") + name + "(";
-  if (reinterpret_cast<Module *>(module)->text.find(entry) == std::string::npos)
+  const std::string &image = reinterpret_cast<Module *>(module)->text;
+  // PTX declares `.entry NAME(`; a cubin has NAME among its strings.
+  std::string entry = image.rfind("\x7f"
+                                  "ELF",
+                                  0) == 0
+                          ? std::string(1, '\0') + name + '\0'
+                          : std::string(".entry ") + name + "(";
+  if (image.find(entry) == std::string::npos)
     return kNotFound;
   *out = reinterpret_cast<CUfunction>(&functions.emplace_back(Function{name}));
   return kSuccess;
