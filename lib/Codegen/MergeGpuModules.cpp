@@ -51,13 +51,14 @@ struct MergeGpuModules
     SymbolTable top(module);
     // At the end of the module, where outlining puts kernel modules.
     auto b = OpBuilder::atBlockEnd(module.getBody());
-    auto merged = gpu::GPUModuleOp::create(b, mergeable.front().getLoc(),
-                                           moduleName,
-                                           mergeable.front().getTargetsAttr());
+    auto merged =
+        gpu::GPUModuleOp::create(b, mergeable.front().getLoc(), moduleName,
+                                 mergeable.front().getTargetsAttr());
     top.insert(merged); // renamed where the name is taken
     SymbolTable kernels(merged);
     // Each kernel takes its module's name (unique in the top module), so
-    // `@prefill_kernel_3::@prefill_kernel` becomes `@kernels::@prefill_kernel_3`.
+    // `@prefill_kernel_3::@prefill_kernel` becomes
+    // `@kernels::@prefill_kernel_3`.
     DenseMap<Attribute, SymbolRefAttr> renamed;
     for (gpu::GPUModuleOp old : mergeable) {
       gpu::GPUFuncOp kernel = soleKernel(old);

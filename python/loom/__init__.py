@@ -221,6 +221,8 @@ class Model:
                              doc="The compiled artifact (a shared object).")
     compiled = property(lambda self: self._native.compiled,
                         doc="Whether load() compiled it (not from the cache).")
+    device = property(lambda self: self._native.device,
+                      doc="Where its sessions run: cpu, cuda or cuda:N.")
     notes = property(lambda self: self._native.notes,
                      doc="What compiling said on the way (e.g. the KV cache "
                      "size chosen).")
@@ -327,7 +329,7 @@ def load(path: Union[str, os.PathLike], *, threads: Optional[int] = None,
          cache_dir: Optional[Union[str, os.PathLike]] = None,
          cache: bool = True, weights: Optional[Union[str, os.PathLike]] = None,
          tokenizer: Optional[Union[str, os.PathLike]] = None,
-         **compile_options: Any) -> Model:
+         device: str = "cpu", **compile_options: Any) -> Model:
     """Loads a model: a model file (GGUF, llama2.c ``.bin``, safetensors or
     a Hugging Face folder's ``model.safetensors``), compiled into Loom's
     compile cache unless it is there already, or an artifact made by
@@ -341,15 +343,30 @@ def load(path: Union[str, os.PathLike], *, threads: Optional[int] = None,
     ``--no-cache``, ``weights`` (an artifact's model file, default the one
     it was compiled from) and ``tokenizer`` (the vocabulary to use instead
     of the model file's: a llama2.c ``tokenizer.bin``, for checkpoints
-    without one, or any file with a vocabulary, told apart by content)."""
+    without one, or any file with a vocabulary, told apart by content).
+
+    ``device`` is where its sessions run, as ``loom-run --device``:
+    ``"cpu"`` (the default), or ``"cuda"`` / ``"cuda:N"`` (an NVIDIA GPU
+    through the CUDA driver; a model file is then compiled with
+    ``target="cuda"`` unless a target is given, and an artifact must have
+    been compiled for it)."""
+    if device.startswith("cuda") and "target" not in compile_options and \
+            not _is_artifact(path):
+        compile_options = dict(compile_options, target="cuda")
     text = _options_text(compile_options)
     if threads is not None:
         set_threads(threads)
     native = _loom.Model.open(
         os.fspath(path), text, os.fspath(cache_dir) if cache_dir else "",
         not cache, os.fspath(weights) if weights else "",
-        os.fspath(tokenizer) if tokenizer else "")
+        os.fspath(tokenizer) if tokenizer else "", device)
     return Model(native)
+
+
+def _is_artifact(path: Union[str, os.PathLike]) -> bool:
+    """Whether ``path`` is a compiled artifact, which takes no compile
+    options (the runtime's test, as loom-run's)."""
+    return _loom.is_artifact(os.fspath(path))
 
 
 @functools.lru_cache(maxsize=None)

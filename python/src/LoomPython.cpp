@@ -110,15 +110,28 @@ struct Model {
   std::optional<loom::Tokenizer> tokenizer;
   bool compiled = false; ///< compiled now, not taken from the cache
   std::vector<std::string> notes;
+  /// Where its sessions run (`cpu`, `cuda`, `cuda:N`); opened with the
+  /// model, so that a missing driver is said when loading.
+  std::string deviceName = "cpu";
+  std::shared_ptr<loom::Device> device;
+
+  void openDevice(const std::string &name) {
+    deviceName = name;
+    auto opened = loom::openDevice(name);
+    if (!opened)
+      throw LoomError("device '" + name +
+                      "': " + llvm::toString(opened.takeError()));
+    device = std::move(*opened);
+  }
 
   /// `path` is a model file (compiled with `options`, the compile options in
   /// their pass-pipeline form, into the cache) or an artifact.
-  static std::shared_ptr<Model> open(const std::string &path,
-                                     const std::string &options,
-                                     const std::string &cacheDir, bool noCache,
-                                     const std::string &weights,
-                                     const std::string &tokenizerPath) {
+  static std::shared_ptr<Model>
+  open(const std::string &path, const std::string &options,
+       const std::string &cacheDir, bool noCache, const std::string &weights,
+       const std::string &tokenizerPath, const std::string &device = "cpu") {
     auto model = std::make_shared<Model>();
+    model->openDevice(device);
     std::string modelPath = path;
     if (!llvm::sys::fs::exists(path))
       throw LoomError(path + ": no such file");
@@ -245,7 +258,10 @@ struct PySession {
 
   explicit PySession(std::shared_ptr<Model> m) : model(std::move(m)) {
     nb::gil_scoped_release unlocked;
-    session = take(loom::Session::create(model->artifact, model->file));
+    loom::SessionOptions options;
+    options.device = model->device;
+    session =
+        take(loom::Session::create(model->artifact, model->file, options));
   }
 
   FloatArray prefill(const TokenArray &ids, int64_t position, bool all) {
@@ -596,6 +612,12 @@ NB_MODULE(_loom, m) {
         "Threads compiled code runs its parallel loops on (0: one per "
         "hardware thread).");
   m.def("thread_count", &loom::threadCount);
+  m.def(
+      "is_artifact",
+      [](const std::string &path) { return loom::isArtifactFile(path); },
+      "path"_a,
+      "Whether the file is a compiled artifact (an ELF shared "
+      "object), not a model file.");
   m.def("max_thread_count", &loom::maxThreadCount);
 
   nb::class_<Model>(m, "Model")
@@ -603,13 +625,14 @@ NB_MODULE(_loom, m) {
           "open",
           [](const std::string &path, const std::string &options,
              const std::string &cacheDir, bool noCache,
-             const std::string &weights, const std::string &tokenizer) {
+             const std::string &weights, const std::string &tokenizer,
+             const std::string &device) {
             nb::gil_scoped_release unlocked;
             return Model::open(path, options, cacheDir, noCache, weights,
-                               tokenizer);
+                               tokenizer, device);
           },
           "path"_a, "options"_a = "", "cache_dir"_a = "", "no_cache"_a = false,
-          "weights"_a = "", "tokenizer"_a = "")
+          "weights"_a = "", "tokenizer"_a = "", "device"_a = "cpu")
       .def_static(
           "define",
           [](const std::string &name, const Fields &fields,
@@ -627,6 +650,7 @@ NB_MODULE(_loom, m) {
       .def_prop_ro("artifact_path",
                    [](const Model &m) { return m.artifact->path().str(); })
       .def_prop_ro("compiled", [](const Model &m) { return m.compiled; })
+      .def_prop_ro("device", [](const Model &m) { return m.deviceName; })
       .def_prop_ro("notes", [](const Model &m) { return m.notes; })
       .def_prop_ro("vocab_size",
                    [](const Model &m) { return m.artifact->manifest().vocab; })

@@ -474,9 +474,15 @@ static int runMain(int argc, char **argv) {
   // unless the command line names a target itself).
   {
     bool cuda = false, target = false, artifact = false;
-    for (StringRef arg : ArrayRef<char *>(args).drop_front()) {
-      cuda |=
-          arg.starts_with("--device=cuda") || arg.starts_with("-device=cuda");
+    ArrayRef<char *> given = ArrayRef<char *>(args).drop_front();
+    for (auto [i, a] : llvm::enumerate(given)) {
+      StringRef arg = a;
+      // --device=cuda[:N], or --device cuda[:N] as two arguments.
+      bool device = arg == "--device" || arg == "-device";
+      cuda |= arg.starts_with("--device=cuda") ||
+              arg.starts_with("-device=cuda") ||
+              (device && i + 1 < given.size() &&
+               StringRef(given[i + 1]).starts_with("cuda"));
       target |= arg.starts_with("--target") || arg.starts_with("-target");
       artifact |= !arg.starts_with("-") && loom::isArtifactFile(arg);
     }
