@@ -244,8 +244,9 @@ void loom::buildGpuKernelsPipeline(OpPassManager &pm,
                                    const CompileOptions &options) {
   // The NVIDIA half (`--target=cuda`): each linalg op as parallel loops
   // mapped onto blocks and threads: a block per output where a reduction
-  // with few outputs is long (decode), else one thread per output element
-  // with its reductions in order: a baseline for the tiled lowerings.
+  // with few outputs is long (decode), a tile of outputs per thread for the
+  // other reductions (prefill), else one thread per output element: a
+  // baseline for the shared-memory and tensor-core lowerings.
   addFusionAndBufferization(pm);
   addGpuLaunches(pm, options);
 }
@@ -263,6 +264,8 @@ void loom::addGpuLoops(OpPassManager &pm, const CompileOptions &options) {
   OpPassManager &loops = pm.nest<func::FuncOp>();
   // Reductions with few outputs (decode's) first: a block per output.
   loops.addPass(createLoomReduceAcrossGpuThreadsPass());
+  // The other reductions (prefill's): a 4 x 4 tile of outputs per thread.
+  loops.addPass(createLoomRegisterTileGpuReductionsPass());
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   // exp, tanh and erf as arithmetic: no libdevice call for them.
   if (options.approximateMath)

@@ -26,6 +26,7 @@
 namespace mlir::loom {
 #define GEN_PASS_DEF_LOOMREDUCEACROSSGPUTHREADSPASS
 #define GEN_PASS_DEF_LOOMUNIFORMGPUREDUCTIONSPASS
+#define GEN_PASS_DEF_LOOMREGISTERTILEGPUREDUCTIONSPASS
 #include "loom/Codegen/Passes.h.inc"
 } // namespace mlir::loom
 
@@ -122,6 +123,33 @@ SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value linear,
     linear = arith::DivUIOp::create(b, loc, linear, sizes[i]);
   }
   return out;
+}
+
+/// One element's contribution: the payload at `ivs` with the output
+/// argument replaced by the accumulator `acc`; returns combine(acc, ...).
+Value emitPayload(OpBuilder &b, Location loc, linalg::LinalgOp op,
+                  ArrayRef<Value> ivs, BlockArgument outArg, Value acc,
+                  Operation *combiner) {
+  IRMapping map;
+  for (OpOperand *input : op.getDpsInputOperands()) {
+    BlockArgument arg = op.getMatchingBlockArgument(input);
+    if (!isa<MemRefType>(input->get().getType())) {
+      map.map(arg, input->get());
+      continue;
+    }
+    SmallVector<Value> indices =
+        applyMap(b, loc, op.getMatchingIndexingMap(input), ivs);
+    map.map(arg, memref::LoadOp::create(b, loc, input->get(), indices));
+  }
+  map.map(outArg, acc);
+  for (Operation &inner : op.getBlock()->without_terminator()) {
+    if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
+      map.map(index.getResult(), ivs[index.getDim()]);
+      continue;
+    }
+    b.clone(inner, map);
+  }
+  return map.lookup(combiner->getResult(0));
 }
 
 struct ReduceAcrossGpuThreads
@@ -249,33 +277,6 @@ struct ReduceAcrossGpuThreads
     op->erase();
   }
 
-  /// One element's contribution: the payload at `ivs` with the output
-  /// argument replaced by the accumulator `acc`; returns combine(acc, ...).
-  static Value emitPayload(OpBuilder &b, Location loc, linalg::LinalgOp op,
-                           ArrayRef<Value> ivs, BlockArgument outArg, Value acc,
-                           Operation *combiner) {
-    IRMapping map;
-    for (OpOperand *input : op.getDpsInputOperands()) {
-      BlockArgument arg = op.getMatchingBlockArgument(input);
-      if (!isa<MemRefType>(input->get().getType())) {
-        map.map(arg, input->get());
-        continue;
-      }
-      SmallVector<Value> indices =
-          applyMap(b, loc, op.getMatchingIndexingMap(input), ivs);
-      map.map(arg, memref::LoadOp::create(b, loc, input->get(), indices));
-    }
-    map.map(outArg, acc);
-    for (Operation &inner : op.getBlock()->without_terminator()) {
-      if (auto index = dyn_cast<linalg::IndexOp>(inner)) {
-        map.map(index.getResult(), ivs[index.getDim()]);
-        continue;
-      }
-      b.clone(inner, map);
-    }
-    return map.lookup(combiner->getResult(0));
-  }
-
   static gpu::ParallelLoopDimMappingAttr mapping(OpBuilder &b,
                                                  gpu::Processor processor) {
     AffineMap identity = b.getDimIdentityMap();
@@ -291,6 +292,189 @@ struct UniformGpuReductions
       if (isa<gpu::LaunchOp>(reduce->getParentOp()))
         reduce.setUniform(true);
     });
+  }
+};
+
+struct RegisterTileGpuReductions
+    : loom::impl::LoomRegisterTileGpuReductionsPassBase<
+          RegisterTileGpuReductions> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (tileRows < 1 || tileCols < 1 || tileRows * tileCols > 64) {
+      getOperation().emitError("loom-register-tile-gpu-reductions: a tile "
+                               "has 1 to 64 elements");
+      return signalPassFailure();
+    }
+    SmallVector<linalg::LinalgOp> ops;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (op.hasPureBufferSemantics() && op.getNumReductionLoops() > 0)
+        ops.push_back(op);
+    });
+    for (linalg::LinalgOp op : ops)
+      rewrite(op);
+  }
+
+  void rewrite(linalg::LinalgOp op) {
+    std::optional<Reduction> reduction = matchPayload(op);
+    if (!reduction)
+      return;
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    SmallVector<unsigned> parallel, reduced;
+    op.getParallelDims(parallel);
+    op.getReductionDims(reduced);
+    // The tile's columns: the last parallel dimension with more than one
+    // iteration; its rows: the one before it.
+    SmallVector<unsigned> wide;
+    for (unsigned d : parallel)
+      if (ranges[d] != 1)
+        wide.push_back(d);
+    if (wide.size() < 2)
+      return;
+    unsigned rowDim = wide[wide.size() - 2], colDim = wide.back();
+    int64_t rows = tileRows, cols = tileCols;
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    SmallVector<Range> loopRanges = op.createLoopRanges(b, loc);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    // The loop runs over tiles with step 1 (upstream's tiling into blocks
+    // takes unit steps); a tile's first row and column are its index times
+    // the tile's size.
+    SmallVector<Value> lower, upper, steps;
+    Value rowCount, colCount;
+    for (unsigned d : parallel) {
+      Value size = getValueOrCreateConstantIndexOp(b, loc, loopRanges[d].size);
+      int64_t tile = d == rowDim ? rows : d == colDim ? cols : 1;
+      if (d == rowDim)
+        rowCount = size;
+      if (d == colDim)
+        colCount = size;
+      lower.push_back(zero);
+      upper.push_back(
+          tile == 1
+              ? size
+              : arith::CeilDivUIOp::create(
+                    b, loc, size, arith::ConstantIndexOp::create(b, loc, tile))
+                    .getResult());
+      steps.push_back(one);
+    }
+    // A row or column past the end is computed on the last one (its loads
+    // stay in bounds) and not stored; none is where the tile divides the
+    // dimension.
+    bool rowsExact =
+        !ShapedType::isDynamic(ranges[rowDim]) && ranges[rowDim] % rows == 0;
+    bool colsExact =
+        !ShapedType::isDynamic(ranges[colDim]) && ranges[colDim] % cols == 0;
+    Operation *combiner = reduction->combiner;
+    BlockArgument outArg = op.getRegionOutputArgs().front();
+    OpOperand *init = op.getDpsInitOperand(0);
+    AffineMap outMap = op.getMatchingIndexingMap(init);
+
+    scf::ParallelOp::create(
+        b, loc, lower, upper, steps,
+        [&](OpBuilder &pb, Location l, ValueRange tileIvs) {
+          SmallVector<Value> base(op.getNumLoops());
+          for (auto [d, iv] : llvm::zip(parallel, tileIvs)) {
+            int64_t tile = d == rowDim ? rows : d == colDim ? cols : 1;
+            base[d] = tile == 1
+                          ? iv
+                          : arith::MulIOp::create(
+                                pb, l, iv,
+                                arith::ConstantIndexOp::create(pb, l, tile))
+                                .getResult();
+          }
+          auto offset = [&](unsigned d, int64_t i, Value count, bool exact,
+                            SmallVector<Value> &valid) {
+            Value at = base[d];
+            if (i != 0)
+              at = arith::AddIOp::create(
+                  pb, l, at, arith::ConstantIndexOp::create(pb, l, i));
+            if (exact || i == 0)
+              return at;
+            valid.push_back(arith::CmpIOp::create(
+                pb, l, arith::CmpIPredicate::ult, at, count));
+            Value last = arith::SubIOp::create(pb, l, count, one);
+            return arith::MinUIOp::create(pb, l, at, last).getResult();
+          };
+          // Each element's loop indices, and whether it is stored.
+          SmallVector<SmallVector<Value>> elementIvs;
+          SmallVector<Value> stored;
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) {
+              SmallVector<Value> valid;
+              SmallVector<Value> ivs(base);
+              ivs[rowDim] = offset(rowDim, i, rowCount, rowsExact, valid);
+              ivs[colDim] = offset(colDim, j, colCount, colsExact, valid);
+              Value ok;
+              for (Value v : valid)
+                ok = ok ? arith::AndIOp::create(pb, l, ok, v).getResult() : v;
+              elementIvs.push_back(std::move(ivs));
+              stored.push_back(ok);
+            }
+          // The output's indices do not use the reduced dimensions; an
+          // affine.apply still takes every index: 0 for those.
+          auto clearReduced = [&] {
+            for (SmallVector<Value> &ivs : elementIvs)
+              for (unsigned d : reduced)
+                ivs[d] = zero;
+          };
+          clearReduced();
+          SmallVector<Value> accs;
+          for (SmallVector<Value> &ivs : elementIvs)
+            accs.push_back(memref::LoadOp::create(
+                pb, l, init->get(), applyMap(pb, l, outMap, ivs)));
+          // The reduction in order, every element's accumulator in a
+          // register (iter_args) and each loaded value shared by the
+          // elements that read it (LLVM merges the equal loads).
+          SmallVector<Value> results =
+              reduceInOrder(pb, l, op, reduced, loopRanges, 0, elementIvs, accs,
+                            outArg, combiner);
+          clearReduced();
+          for (auto [ivs, value, ok] : llvm::zip(elementIvs, results, stored)) {
+            SmallVector<Value> at = applyMap(pb, l, outMap, ivs);
+            if (!ok) {
+              memref::StoreOp::create(pb, l, value, init->get(), at);
+              continue;
+            }
+            scf::IfOp::create(pb, l, ok, [&](OpBuilder &ib, Location il) {
+              memref::StoreOp::create(ib, il, value, init->get(), at);
+              scf::YieldOp::create(ib, il);
+            });
+          }
+        });
+    op->erase();
+  }
+
+  /// The loops over reduced dimensions `reduced[k..]` around the payloads of
+  /// every element; returns their accumulators after them.
+  static SmallVector<Value>
+  reduceInOrder(OpBuilder &b, Location loc, linalg::LinalgOp op,
+                ArrayRef<unsigned> reduced, ArrayRef<Range> ranges, size_t k,
+                SmallVector<SmallVector<Value>> &elementIvs, ValueRange accs,
+                BlockArgument outArg, Operation *combiner) {
+    if (k == reduced.size()) {
+      SmallVector<Value> next;
+      for (auto [ivs, acc] : llvm::zip(elementIvs, accs))
+        next.push_back(emitPayload(b, loc, op, ivs, outArg, acc, combiner));
+      return next;
+    }
+    unsigned d = reduced[k];
+    Value lb = getValueOrCreateConstantIndexOp(b, loc, ranges[d].offset);
+    Value ub = getValueOrCreateConstantIndexOp(b, loc, ranges[d].size);
+    Value step = getValueOrCreateConstantIndexOp(b, loc, ranges[d].stride);
+    auto loop = scf::ForOp::create(
+        b, loc, lb, ub, step, accs,
+        [&](OpBuilder &fb, Location fl, Value iv, ValueRange carried) {
+          for (SmallVector<Value> &ivs : elementIvs)
+            ivs[d] = iv;
+          scf::YieldOp::create(fb, fl,
+                               reduceInOrder(fb, fl, op, reduced, ranges, k + 1,
+                                             elementIvs, carried, outArg,
+                                             combiner));
+        });
+    return SmallVector<Value>(loop.getResults());
   }
 };
 

@@ -517,6 +517,42 @@ def LoomReduceAcrossGpuThreadsPass
                            "::mlir::memref::MemRefDialect"];
 }
 
+def LoomRegisterTileGpuReductionsPass
+    : Pass<"loom-register-tile-gpu-reductions", "::mlir::func::FuncOp"> {
+  let summary = "Reductions with many outputs: a tile of outputs per thread";
+  let description = [{
+    A linalg reduction that `loom-reduce-across-gpu-threads` left (prefill's
+    products, over a dynamic number of tokens) would run one output per
+    GPU thread, each loading both operands for every product. This pass
+    gives each thread a `tile-rows` x `tile-cols` tile of outputs instead
+    (the last two parallel dimensions with more than one iteration): the
+    reduction runs in order, as before, with the tile's accumulators carried
+    in registers (`scf.for` iter_args), so that each loaded operand serves a
+    row or column of the tile (a 4 x 4 tile: 8 loads for 16 products, not
+    32). The outer `scf.parallel` steps over tiles and is then shaped into
+    blocks of threads by `loom-tile-parallel-loops-for-gpu` like any other.
+    A tile reaching past the end of a dimension (a dynamic one, or one the
+    tile does not divide) computes those elements on the last row or column,
+    so that every load stays in bounds, and does not store them. Each
+    output's sum is the same, in the same order, as one thread per output
+    would make it.
+
+    The op qualifies when it has one output, at least two parallel
+    dimensions with more than one iteration, and a payload of the form
+    `loom-reduce-across-gpu-threads` takes.
+  }];
+  let options = [
+    Option<"tileRows", "tile-rows", "int64_t", /*default=*/"4",
+           "Outputs per thread along the second-to-last wide dimension">,
+    Option<"tileCols", "tile-cols", "int64_t", /*default=*/"4",
+           "Outputs per thread along the last wide dimension">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def LoomUniformGpuReductionsPass
     : Pass<"loom-uniform-gpu-reductions", "::mlir::func::FuncOp"> {
   let summary = "Mark block-wide reductions that every thread reaches uniform";
