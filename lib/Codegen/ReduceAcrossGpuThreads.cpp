@@ -61,6 +61,26 @@ std::optional<Reduction> matchPayload(linalg::LinalgOp op) {
   return Reduction{combiner, value};
 }
 
+/// The value a `linalg.fill` right before `op` gave its whole output, where
+/// `op` then writes every element of it once (its output map a permutation
+/// of its parallel dimensions): `op` can start from that value and the fill
+/// go, one kernel fewer. Null otherwise.
+Value filledInit(linalg::LinalgOp op) {
+  auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+  OpOperand *init = op.getDpsInitOperand(0);
+  if (!fill || !fill.hasPureBufferSemantics() ||
+      fill.getOutputs().front() != init->get())
+    return {};
+  AffineMap map = op.getMatchingIndexingMap(init);
+  if (!map.isProjectedPermutation() ||
+      map.getNumResults() != op.getNumParallelLoops())
+    return {};
+  // The op does not also read the filled buffer as an input.
+  if (llvm::is_contained(op.getDpsInputs(), init->get()))
+    return {};
+  return fill.getInputs().front();
+}
+
 /// The neutral element of `combiner`'s operation on `type`.
 TypedAttr identityOf(Operation *combiner, Type type) {
   auto floatType = dyn_cast<FloatType>(type);
@@ -204,6 +224,9 @@ struct ReduceAcrossGpuThreads
         length ? std::clamp<int64_t>(llvm::PowerOf2Ceil(*length), 32, threads)
                : std::max<int64_t>(threads / 2, 32);
 
+    // An output filled right before starts from the fill's value.
+    Value filled = filledInit(op);
+    Operation *fill = filled ? op->getPrevNode() : nullptr;
     OpBuilder b(op);
     Location loc = op.getLoc();
     SmallVector<Range> loopRanges = op.createLoopRanges(b, loc);
@@ -241,7 +264,10 @@ struct ReduceAcrossGpuThreads
           // block's reduction (on the GPU a barrier inside it), so that no
           // thread reads what another has already stored.
           SmallVector<Value> outIndices = applyMap(gb, l, outMap, ivs);
-          Value old = memref::LoadOp::create(gb, l, init->get(), outIndices);
+          Value old =
+              filled ? filled
+                     : memref::LoadOp::create(gb, l, init->get(), outIndices)
+                           .getResult();
           auto inner = scf::ParallelOp::create(
               gb, l, zero, block, one, ValueRange{neutral},
               [&](OpBuilder &tb, Location tl, ValueRange thread, ValueRange) {
@@ -275,6 +301,8 @@ struct ReduceAcrossGpuThreads
         });
     (void)gpu::setMappingAttr(outer, {mapping(b, gpu::Processor::BlockX)});
     op->erase();
+    if (fill)
+      fill->erase();
   }
 
   static gpu::ParallelLoopDimMappingAttr mapping(OpBuilder &b,
@@ -334,6 +362,9 @@ struct RegisterTileGpuReductions
     unsigned rowDim = wide[wide.size() - 2], colDim = wide.back();
     int64_t rows = tileRows, cols = tileCols;
 
+    // An output filled right before starts from the fill's value.
+    Value filled = filledInit(op);
+    Operation *fill = filled ? op->getPrevNode() : nullptr;
     OpBuilder b(op);
     Location loc = op.getLoc();
     SmallVector<Range> loopRanges = op.createLoopRanges(b, loc);
@@ -423,8 +454,11 @@ struct RegisterTileGpuReductions
           clearReduced();
           SmallVector<Value> accs;
           for (SmallVector<Value> &ivs : elementIvs)
-            accs.push_back(memref::LoadOp::create(
-                pb, l, init->get(), applyMap(pb, l, outMap, ivs)));
+            accs.push_back(
+                filled ? filled
+                       : memref::LoadOp::create(pb, l, init->get(),
+                                                applyMap(pb, l, outMap, ivs))
+                             .getResult());
           // The reduction in order, every element's accumulator in a
           // register (iter_args) and each loaded value shared by the
           // elements that read it (LLVM merges the equal loads).
@@ -445,6 +479,8 @@ struct RegisterTileGpuReductions
           }
         });
     op->erase();
+    if (fill)
+      fill->erase();
   }
 
   /// The loops over reduced dimensions `reduced[k..]` around the payloads of

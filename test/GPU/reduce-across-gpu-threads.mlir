@@ -116,3 +116,53 @@ func.func @left_alone(%x: memref<?x1024xf32>, %w: memref<64x1024xf32>, %y: memre
   }
   return
 }
+
+// -----
+
+// An output filled right before (decode's zeros) starts from the fill's
+// value: no load of the old output, and no fill kernel.
+// CHECK-LABEL: func.func @filled
+//   CHECK-DAG:   %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+//   CHECK-NOT:   linalg.fill
+//       CHECK:   scf.parallel (%[[O:.+]]) =
+//   CHECK-NOT:     memref.load %arg2
+//       CHECK:     %[[SUM:.+]] = scf.parallel
+//       CHECK:     %[[NEW:.+]] = arith.addf %[[ZERO]], %[[SUM]]
+//       CHECK:     memref.store %[[NEW]], %arg2[%{{.+}}, %[[O]]]
+func.func @filled(%x: memref<1x1024xf32>, %w: memref<64x1024xf32>, %y: memref<1x64xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%y : memref<1x64xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                   affine_map<(m, n, k) -> (n, k)>,
+                                   affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x1024xf32>, memref<64x1024xf32>) outs(%y : memref<1x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// A fill that is not right before the reduction stays, and the old output
+// is read.
+// CHECK-LABEL: func.func @fill_kept
+//       CHECK:   linalg.fill
+//       CHECK:   memref.load %arg2
+func.func @fill_kept(%x: memref<1x1024xf32>, %y: memref<1x1024xf32>, %t: memref<1xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%t : memref<1xf32>)
+  linalg.copy ins(%x : memref<1x1024xf32>) outs(%y : memref<1x1024xf32>)
+  linalg.generic {indexing_maps = [affine_map<(m, k) -> (m, k)>,
+                                   affine_map<(m, k) -> (m)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%y : memref<1x1024xf32>) outs(%t : memref<1xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %s = arith.addf %acc, %a : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -65,3 +65,27 @@ func.func @one_wide(%x: memref<1x?x32xf32>, %y: memref<1x?xf32>) {
   }
   return
 }
+
+// -----
+
+// A zero fill right before goes: the accumulators start at its value.
+// CHECK-LABEL: func.func @filled
+//   CHECK-NOT:   linalg.fill
+//       CHECK:   %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+//   CHECK-NOT:   memref.load %arg2
+//       CHECK:   scf.for {{.+}} iter_args(%{{.+}} = %[[ZERO]], %{{.+}} = %[[ZERO]], %{{.+}} = %[[ZERO]], %{{.+}} = %[[ZERO]])
+func.func @filled(%x: memref<1x?x32xf32>, %w: memref<32x32xf32>, %y: memref<1x?x32xf32>) {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%y : memref<1x?x32xf32>)
+  linalg.generic {indexing_maps = [affine_map<(b, m, n, k) -> (b, m, k)>,
+                                   affine_map<(b, m, n, k) -> (n, k)>,
+                                   affine_map<(b, m, n, k) -> (b, m, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<1x?x32xf32>, memref<32x32xf32>) outs(%y : memref<1x?x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %p = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -467,6 +467,10 @@ def LoomReduceAcrossGpuThreadsPass
     Every thread reads the output's old value before the block's reduction
     and stores old + total after it: the reduction's barrier orders all
     the reads before any store, and every thread stores the same value.
+    Where a `linalg.fill` of the output comes right before the op (decode's
+    zeros) and the op writes every output element once, the op starts from
+    the fill's value instead of reading the output, and the fill (a kernel
+    of its own) goes.
 
     The op qualifies when it has one output, every parallel dimension has a
     static size (at most `max-outputs` outputs in all), the reduction has
@@ -535,7 +539,9 @@ def LoomRegisterTileGpuReductionsPass
     tile does not divide) computes those elements on the last row or column,
     so that every load stays in bounds, and does not store them. Each
     output's sum is the same, in the same order, as one thread per output
-    would make it.
+    would make it. A `linalg.fill` of the output right before the op goes
+    as in `loom-reduce-across-gpu-threads`: the accumulators start from its
+    value.
 
     The op qualifies when it has one output, at least two parallel
     dimensions with more than one iteration, and a payload of the form
