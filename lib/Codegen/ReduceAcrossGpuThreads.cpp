@@ -81,6 +81,17 @@ Value filledInit(linalg::LinalgOp op) {
   return fill.getInputs().front();
 }
 
+/// The linalg ops on buffers in `func` that reduce, in order (collected
+/// first: the passes replace them as they go).
+SmallVector<linalg::LinalgOp> reductionsOnBuffers(func::FuncOp func) {
+  SmallVector<linalg::LinalgOp> ops;
+  func.walk([&](linalg::LinalgOp op) {
+    if (op.hasPureBufferSemantics() && op.getNumReductionLoops() > 0)
+      ops.push_back(op);
+  });
+  return ops;
+}
+
 /// The neutral element of `combiner`'s operation on `type`.
 TypedAttr identityOf(Operation *combiner, Type type) {
   auto floatType = dyn_cast<FloatType>(type);
@@ -182,12 +193,7 @@ struct ReduceAcrossGpuThreads
                                "be a power of two from 32 to 1024");
       return signalPassFailure();
     }
-    SmallVector<linalg::LinalgOp> ops;
-    getOperation().walk([&](linalg::LinalgOp op) {
-      if (op.hasPureBufferSemantics() && op.getNumReductionLoops() > 0)
-        ops.push_back(op);
-    });
-    for (linalg::LinalgOp op : ops)
+    for (linalg::LinalgOp op : reductionsOnBuffers(getOperation()))
       rewrite(op);
   }
 
@@ -334,12 +340,7 @@ struct RegisterTileGpuReductions
                                "has 1 to 64 elements");
       return signalPassFailure();
     }
-    SmallVector<linalg::LinalgOp> ops;
-    getOperation().walk([&](linalg::LinalgOp op) {
-      if (op.hasPureBufferSemantics() && op.getNumReductionLoops() > 0)
-        ops.push_back(op);
-    });
-    for (linalg::LinalgOp op : ops)
+    for (linalg::LinalgOp op : reductionsOnBuffers(getOperation()))
       rewrite(op);
   }
 
