@@ -34,14 +34,36 @@ using namespace mlir;
 
 namespace {
 
-/// The payload's reduction: the combining op (`combine(%out, value)`) and
-/// the value it adds in, or nothing where the payload is not of that form.
+/// A linalg reduction on buffers that both passes rewrite: one output, and
+/// a payload that yields `combine(%out, value)` with `combine` one of the
+/// combiners below (the value not depending on `%out`).
 struct Reduction {
+  linalg::LinalgOp op;
   Operation *combiner = nullptr;
-  Value value;
+  Type type; ///< the value's (and the accumulator's)
+  SmallVector<int64_t> ranges;
+  SmallVector<unsigned> parallel, reduced;
+  OpOperand *init = nullptr;
+  AffineMap outMap;
+  BlockArgument outArg;
+  /// A `linalg.fill` of the whole output right before the op, which the op
+  /// then writes every element of once (its output map a permutation of its
+  /// parallel dimensions, and the buffer not also an input): the rewrite
+  /// starts from the fill's value and the fill goes, one kernel fewer.
+  linalg::FillOp fill;
+
+  /// The fill's value, or null: then the rewrite reads the old output.
+  Value filled() { return fill ? fill.getInputs().front() : Value(); }
+
+  /// Erases the op, rewritten, and the fill it took in.
+  void erase() {
+    op->erase();
+    if (fill)
+      fill->erase();
+  }
 };
 
-std::optional<Reduction> matchPayload(linalg::LinalgOp op) {
+std::optional<Reduction> analyzeReduction(linalg::LinalgOp op) {
   Block *body = op.getBlock();
   SmallVector<BlockArgument> outs(op.getRegionOutputArgs());
   if (outs.size() != 1)
@@ -50,46 +72,43 @@ std::optional<Reduction> matchPayload(linalg::LinalgOp op) {
   Value value = matchReduction(outs, 0, combiners);
   if (!value || combiners.size() != 1)
     return std::nullopt;
-  Operation *combiner = combiners.front();
+  Reduction r;
+  r.op = op;
+  r.combiner = combiners.front();
   if (!isa<arith::AddFOp, arith::AddIOp, arith::MaximumFOp, arith::MaxNumFOp,
-           arith::MinimumFOp, arith::MinNumFOp>(combiner))
+           arith::MinimumFOp, arith::MinNumFOp>(r.combiner))
     return std::nullopt;
   // The output is read by the combiner alone, and yielded as it made it.
   if (!outs.front().hasOneUse() ||
-      body->getTerminator()->getOperand(0) != combiner->getResult(0))
+      body->getTerminator()->getOperand(0) != r.combiner->getResult(0))
     return std::nullopt;
-  return Reduction{combiner, value};
-}
-
-/// The value a `linalg.fill` right before `op` gave its whole output, where
-/// `op` then writes every element of it once (its output map a permutation
-/// of its parallel dimensions): `op` can start from that value and the fill
-/// go, one kernel fewer. Null otherwise.
-Value filledInit(linalg::LinalgOp op) {
+  r.type = value.getType();
+  r.ranges = op.getStaticLoopRanges();
+  op.getParallelDims(r.parallel);
+  op.getReductionDims(r.reduced);
+  r.init = op.getDpsInitOperand(0);
+  r.outMap = op.getMatchingIndexingMap(r.init);
+  r.outArg = outs.front();
   auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
-  OpOperand *init = op.getDpsInitOperand(0);
-  if (!fill || !fill.hasPureBufferSemantics() ||
-      fill.getOutputs().front() != init->get())
-    return {};
-  AffineMap map = op.getMatchingIndexingMap(init);
-  if (!map.isProjectedPermutation() ||
-      map.getNumResults() != op.getNumParallelLoops())
-    return {};
-  // The op does not also read the filled buffer as an input.
-  if (llvm::is_contained(op.getDpsInputs(), init->get()))
-    return {};
-  return fill.getInputs().front();
+  if (fill && fill.hasPureBufferSemantics() &&
+      fill.getOutputs().front() == r.init->get() &&
+      r.outMap.isProjectedPermutation() &&
+      r.outMap.getNumResults() == op.getNumParallelLoops() &&
+      !llvm::is_contained(op.getDpsInputs(), r.init->get()))
+    r.fill = fill;
+  return r;
 }
 
-/// The linalg ops on buffers in `func` that reduce, in order (collected
-/// first: the passes replace them as they go).
-SmallVector<linalg::LinalgOp> reductionsOnBuffers(func::FuncOp func) {
-  SmallVector<linalg::LinalgOp> ops;
+/// The reductions on buffers in `func` that the passes rewrite, in order
+/// (collected first: the passes replace them as they go).
+SmallVector<Reduction> reductionsOnBuffers(func::FuncOp func) {
+  SmallVector<Reduction> found;
   func.walk([&](linalg::LinalgOp op) {
     if (op.hasPureBufferSemantics() && op.getNumReductionLoops() > 0)
-      ops.push_back(op);
+      if (std::optional<Reduction> r = analyzeReduction(op))
+        found.push_back(std::move(*r));
   });
-  return ops;
+  return found;
 }
 
 /// The neutral element of `combiner`'s operation on `type`.
@@ -193,23 +212,18 @@ struct ReduceAcrossGpuThreads
                                "be a power of two from 32 to 1024");
       return signalPassFailure();
     }
-    for (linalg::LinalgOp op : reductionsOnBuffers(getOperation()))
-      rewrite(op);
+    for (Reduction &r : reductionsOnBuffers(getOperation()))
+      rewrite(r);
   }
 
-  void rewrite(linalg::LinalgOp op) {
-    std::optional<Reduction> reduction = matchPayload(op);
-    if (!reduction)
-      return;
-    Type elementType = reduction->value.getType();
-    TypedAttr identity = identityOf(reduction->combiner, elementType);
+  void rewrite(Reduction &r) {
+    TypedAttr identity = identityOf(r.combiner, r.type);
     if (!identity)
       return;
     // The loops' sizes: every parallel one static, the outputs few enough.
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    SmallVector<unsigned> parallel, reduced;
-    op.getParallelDims(parallel);
-    op.getReductionDims(reduced);
+    linalg::LinalgOp op = r.op;
+    ArrayRef<int64_t> ranges = r.ranges;
+    ArrayRef<unsigned> parallel = r.parallel, reduced = r.reduced;
     int64_t outputs = 1;
     for (unsigned d : parallel) {
       if (ShapedType::isDynamic(ranges[d]))
@@ -230,9 +244,6 @@ struct ReduceAcrossGpuThreads
         length ? std::clamp<int64_t>(llvm::PowerOf2Ceil(*length), 32, threads)
                : std::max<int64_t>(threads / 2, 32);
 
-    // An output filled right before starts from the fill's value.
-    Value filled = filledInit(op);
-    Operation *fill = filled ? op->getPrevNode() : nullptr;
     OpBuilder b(op);
     Location loc = op.getLoc();
     SmallVector<Range> loopRanges = op.createLoopRanges(b, loc);
@@ -253,10 +264,8 @@ struct ReduceAcrossGpuThreads
         reducedLength = arith::MulIOp::create(b, loc, reducedLength, size);
     }
     Value neutral = arith::ConstantOp::create(b, loc, identity);
-    Operation *combiner = reduction->combiner;
-    BlockArgument outArg = op.getRegionOutputArgs().front();
-    OpOperand *init = op.getDpsInitOperand(0);
-    AffineMap outMap = op.getMatchingIndexingMap(init);
+    Operation *combiner = r.combiner;
+    Value output = r.init->get(), filled = r.filled();
 
     auto outer = scf::ParallelOp::create(
         b, loc, zero, grid, one,
@@ -269,25 +278,27 @@ struct ReduceAcrossGpuThreads
           // The output's old value, read by every thread before the
           // block's reduction (on the GPU a barrier inside it), so that no
           // thread reads what another has already stored.
-          SmallVector<Value> outIndices = applyMap(gb, l, outMap, ivs);
-          Value old =
-              filled ? filled
-                     : memref::LoadOp::create(gb, l, init->get(), outIndices)
-                           .getResult();
+          SmallVector<Value> outIndices = applyMap(gb, l, r.outMap, ivs);
+          Value old = filled ? filled
+                             : memref::LoadOp::create(gb, l, output, outIndices)
+                                   .getResult();
           auto inner = scf::ParallelOp::create(
               gb, l, zero, block, one, ValueRange{neutral},
               [&](OpBuilder &tb, Location tl, ValueRange thread, ValueRange) {
                 auto strided = scf::ForOp::create(
                     tb, tl, thread[0], reducedLength, block,
                     ValueRange{neutral},
-                    [&](OpBuilder &rb, Location rl, Value r, ValueRange acc) {
+                    [&](OpBuilder &rb, Location rl, Value element,
+                        ValueRange acc) {
                       SmallVector<Value> all(ivs);
-                      for (auto [d, iv] : llvm::zip(
-                               reduced, delinearize(rb, rl, r, reducedSizes)))
+                      for (auto [d, iv] :
+                           llvm::zip(reduced, delinearize(rb, rl, element,
+                                                          reducedSizes)))
                         all[d] = iv;
                       scf::YieldOp::create(rb, rl,
-                                           emitPayload(rb, rl, op, all, outArg,
-                                                       acc.front(), combiner));
+                                           emitPayload(rb, rl, op, all,
+                                                       r.outArg, acc.front(),
+                                                       combiner));
                     });
                 auto reduce = scf::ReduceOp::create(
                     tb, tl, ValueRange{strided.getResult(0)});
@@ -301,14 +312,12 @@ struct ReduceAcrossGpuThreads
               });
           // Every thread has the block's total and stores the same value.
           Value total = combine(gb, l, combiner, old, inner.getResult(0));
-          memref::StoreOp::create(gb, l, total, init->get(), outIndices);
+          memref::StoreOp::create(gb, l, total, output, outIndices);
           (void)gpu::setMappingAttr(inner,
                                     {mapping(gb, gpu::Processor::ThreadX)});
         });
     (void)gpu::setMappingAttr(outer, {mapping(b, gpu::Processor::BlockX)});
-    op->erase();
-    if (fill)
-      fill->erase();
+    r.erase();
   }
 
   static gpu::ParallelLoopDimMappingAttr mapping(OpBuilder &b,
@@ -340,18 +349,14 @@ struct RegisterTileGpuReductions
                                "has 1 to 64 elements");
       return signalPassFailure();
     }
-    for (linalg::LinalgOp op : reductionsOnBuffers(getOperation()))
-      rewrite(op);
+    for (Reduction &r : reductionsOnBuffers(getOperation()))
+      rewrite(r);
   }
 
-  void rewrite(linalg::LinalgOp op) {
-    std::optional<Reduction> reduction = matchPayload(op);
-    if (!reduction)
-      return;
-    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-    SmallVector<unsigned> parallel, reduced;
-    op.getParallelDims(parallel);
-    op.getReductionDims(reduced);
+  void rewrite(Reduction &r) {
+    linalg::LinalgOp op = r.op;
+    ArrayRef<int64_t> ranges = r.ranges;
+    ArrayRef<unsigned> parallel = r.parallel, reduced = r.reduced;
     // The tile's columns: the last parallel dimension with more than one
     // iteration; its rows: the one before it.
     SmallVector<unsigned> wide;
@@ -362,10 +367,10 @@ struct RegisterTileGpuReductions
       return;
     unsigned rowDim = wide[wide.size() - 2], colDim = wide.back();
     int64_t rows = tileRows, cols = tileCols;
+    auto tileOf = [&](unsigned d) -> int64_t {
+      return d == rowDim ? rows : d == colDim ? cols : 1;
+    };
 
-    // An output filled right before starts from the fill's value.
-    Value filled = filledInit(op);
-    Operation *fill = filled ? op->getPrevNode() : nullptr;
     OpBuilder b(op);
     Location loc = op.getLoc();
     SmallVector<Range> loopRanges = op.createLoopRanges(b, loc);
@@ -378,7 +383,7 @@ struct RegisterTileGpuReductions
     Value rowCount, colCount;
     for (unsigned d : parallel) {
       Value size = getValueOrCreateConstantIndexOp(b, loc, loopRanges[d].size);
-      int64_t tile = d == rowDim ? rows : d == colDim ? cols : 1;
+      int64_t tile = tileOf(d);
       if (d == rowDim)
         rowCount = size;
       if (d == colDim)
@@ -399,17 +404,14 @@ struct RegisterTileGpuReductions
         !ShapedType::isDynamic(ranges[rowDim]) && ranges[rowDim] % rows == 0;
     bool colsExact =
         !ShapedType::isDynamic(ranges[colDim]) && ranges[colDim] % cols == 0;
-    Operation *combiner = reduction->combiner;
-    BlockArgument outArg = op.getRegionOutputArgs().front();
-    OpOperand *init = op.getDpsInitOperand(0);
-    AffineMap outMap = op.getMatchingIndexingMap(init);
+    Value output = r.init->get(), filled = r.filled();
 
     scf::ParallelOp::create(
         b, loc, lower, upper, steps,
         [&](OpBuilder &pb, Location l, ValueRange tileIvs) {
           SmallVector<Value> base(op.getNumLoops());
           for (auto [d, iv] : llvm::zip(parallel, tileIvs)) {
-            int64_t tile = d == rowDim ? rows : d == colDim ? cols : 1;
+            int64_t tile = tileOf(d);
             base[d] = tile == 1
                           ? iv
                           : arith::MulIOp::create(
@@ -457,31 +459,31 @@ struct RegisterTileGpuReductions
           for (SmallVector<Value> &ivs : elementIvs)
             accs.push_back(
                 filled ? filled
-                       : memref::LoadOp::create(pb, l, init->get(),
-                                                applyMap(pb, l, outMap, ivs))
+                       : memref::LoadOp::create(pb, l, output,
+                                                applyMap(pb, l, r.outMap, ivs))
                              .getResult());
           // The reduction in order, every element's accumulator in a
           // register (iter_args) and each loaded value shared by the
           // elements that read it (LLVM merges the equal loads).
           SmallVector<Value> results =
               reduceInOrder(pb, l, op, reduced, loopRanges, 0, elementIvs, accs,
-                            outArg, combiner);
+                            r.outArg, r.combiner);
           clearReduced();
-          for (auto [ivs, value, ok] : llvm::zip(elementIvs, results, stored)) {
-            SmallVector<Value> at = applyMap(pb, l, outMap, ivs);
+          for (auto [ivs, result, ok] :
+               llvm::zip(elementIvs, results, stored)) {
+            Value value = result; // captured below (not a binding)
+            SmallVector<Value> at = applyMap(pb, l, r.outMap, ivs);
             if (!ok) {
-              memref::StoreOp::create(pb, l, value, init->get(), at);
+              memref::StoreOp::create(pb, l, value, output, at);
               continue;
             }
             scf::IfOp::create(pb, l, ok, [&](OpBuilder &ib, Location il) {
-              memref::StoreOp::create(ib, il, value, init->get(), at);
+              memref::StoreOp::create(ib, il, value, output, at);
               scf::YieldOp::create(ib, il);
             });
           }
         });
-    op->erase();
-    if (fill)
-      fill->erase();
+    r.erase();
   }
 
   /// The loops over reduced dimensions `reduced[k..]` around the payloads of
