@@ -354,8 +354,9 @@ void loom::registerLoomPipelines() {
   PassPipelineRegistration<CompileOptions>(
       "loom-gpu-kernels",
       "Lower linalg on tensors to NVIDIA GPU kernels: gpu.launch_func of "
-      "outlined gpu.modules, a block per output of decode's reductions, "
-      "else one thread per output element "
+      "outlined kernels of one gpu.module: a block per output of decode's "
+      "reductions, a 4x4 tile of outputs per thread of prefill's, else one "
+      "thread per output element "
       "(loom-compile --target=cuda --emit=gpu)",
       [](OpPassManager &pm, const CompileOptions &options) {
         buildGpuKernelsPipeline(pm, options);

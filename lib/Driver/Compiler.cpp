@@ -393,7 +393,7 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
   manifest->cpuFeatures = target->isaFeatures;
   if (options.emulateGpu) {
     // The GPU kernels' loops, blocks and threads, run by this CPU: the
-    // artifact is the CPU's (no "gpu" in its manifest).
+    // artifact is the CPU's (its manifest names no GPU).
     mlir::TimingScope scope = timing.nest("GPU loops for this CPU");
     if (Error e = runPipeline(
             module, "the LLVM dialect",
