@@ -20,6 +20,7 @@
 #include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
@@ -70,10 +71,15 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
     pm.addPass(createCanonicalizerPass());
   }
   ConvertLoomToLinalgPassOptions lowering;
-  // The GPU's kernels are one thread per output element for now: the
-  // attention with its whole score matrix (the tiled form's loop over key
-  // blocks would run on the host, between launches).
-  lowering.attentionKeyBlock = options.cuda() ? -1 : options.attentionKeyBlock;
+  lowering.attentionKeyBlock = options.attentionKeyBlock;
+  if (options.cuda()) {
+    // Not the CPU's tiled form: its loop over key blocks would run on the
+    // host, between launches. Prefill's attention is a thread per query row
+    // with its online softmax in registers; decode's (and, with
+    // --attention-key-block=-1, prefill's) has the whole score matrix.
+    lowering.attentionKeyBlock = -1;
+    lowering.attentionRows = options.attentionKeyBlock != -1;
+  }
   lowering.int8Activations = options.int8Activations;
   lowering.bf16Activations = options.bf16Activations;
   pm.addPass(createConvertLoomToLinalgPass(lowering));
@@ -87,7 +93,8 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
 /// Elementwise fusion on tensors, then one-shot bufferization with
 /// function boundaries, as every target's entry points take their buffers:
 /// caches updated in place, results as out-parameters.
-static void addFusionAndBufferization(OpPassManager &pm) {
+static void addFusionAndBufferization(OpPassManager &pm,
+                                      const loom::CompileOptions &options) {
   using namespace mlir::loom;
   // Elementwise producers fuse into their consumers while still on tensors.
   // Never into a contraction: that would recompute the producer for every
@@ -109,12 +116,16 @@ static void addFusionAndBufferization(OpPassManager &pm) {
   outParams.modifyPublicFunctions = true;
   outParams.hoistStaticAllocs = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  // The row attention's forall writes each row in place and then copies
+  // the row's view onto an identical view: one view, and the copy folds.
+  if (options.cuda())
+    pm.addPass(createCSEPass());
   pm.addPass(createCanonicalizerPass());
 }
 
 void loom::buildBufferizationPipeline(OpPassManager &pm,
                                       const CompileOptions &options) {
-  addFusionAndBufferization(pm);
+  addFusionAndBufferization(pm, options);
   // Sizes in terms of the token count, then the entry points as kernels
   // over one activation arena, with their dependency graph as data.
   pm.addPass(memref::createResolveRankedShapeTypeResultDimsPass());
@@ -247,7 +258,7 @@ void loom::buildGpuKernelsPipeline(OpPassManager &pm,
   // with few outputs is long (decode), a tile of outputs per thread for the
   // other reductions (prefill), else one thread per output element: a
   // baseline for the shared-memory and tensor-core lowerings.
-  addFusionAndBufferization(pm);
+  addFusionAndBufferization(pm, options);
   addGpuLaunches(pm, options);
 }
 
@@ -262,6 +273,9 @@ void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
 
 void loom::addGpuLoops(OpPassManager &pm, const CompileOptions &options) {
   OpPassManager &loops = pm.nest<func::FuncOp>();
+  // The row attention's forall: a parallel loop like the others (a thread
+  // per query row).
+  loops.addPass(createForallToParallelLoopPass());
   // Reductions with few outputs (decode's) first: a block per output.
   loops.addPass(createLoomReduceAcrossGpuThreadsPass());
   // The other reductions (prefill's): a 4 x 4 tile of outputs per thread.
@@ -283,8 +297,14 @@ void loom::buildGpuToBinaryPipeline(OpPassManager &pm,
   target.chip = options.gpu;
   pm.addPass(createGpuNVVMAttachTarget(target));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  // A view made inside a kernel (the row attention's output row) folded
+  // into the accesses through it.
+  kernels.addPass(memref::createFoldMemRefAliasOpsPass());
   kernels.addPass(createLowerAffinePass());
   kernels.addPass(createSCFToControlFlowPass());
+  // The row attention's vectors (a row of Q, K, V and the accumulator):
+  // loads and LLVM vector arithmetic, which NVPTX splits into registers.
+  kernels.addPass(createConvertVectorToLLVMPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
@@ -355,8 +375,9 @@ void loom::registerLoomPipelines() {
       "loom-gpu-kernels",
       "Lower linalg on tensors to NVIDIA GPU kernels: gpu.launch_func of "
       "outlined kernels of one gpu.module: a block per output of decode's "
-      "reductions, a 4x4 tile of outputs per thread of prefill's, else one "
-      "thread per output element "
+      "reductions, a 4x4 tile of outputs per thread of prefill's, a thread "
+      "per iteration of an scf.forall (the row attention), else one thread "
+      "per output element "
       "(loom-compile --target=cuda --emit=gpu)",
       [](OpPassManager &pm, const CompileOptions &options) {
         buildGpuKernelsPipeline(pm, options);

@@ -24,6 +24,7 @@ PASSES = [
     "--loom-weights-to-arguments",
     "--convert-loom-to-linalg",
     "--convert-loom-to-linalg=attention-key-block=0",
+    "--convert-loom-to-linalg=attention-rows=true",
     "--canonicalize",
 ]
 

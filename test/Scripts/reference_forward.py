@@ -111,6 +111,8 @@ def forward(cfg, w, tokens, style, inputs={}):
     x = w["token_embd.weight"][tokens]                       # [seq, d]
     pos = np.arange(seq, dtype=np.float64)
     causal = np.triu(np.full((seq, seq), -np.inf), 1)
+    if cfg.get("window"):  # a query sees itself and the window - 1 before
+        causal += np.tril(np.full((seq, seq), -np.inf), -cfg["window"])
     for i in range(cfg["layers"]):
         g = f"blk.{i}"
         h = rms_norm(x, w[f"{g}.attn_norm.weight"], cfg["eps"])
@@ -162,8 +164,11 @@ def main():
     ap.add_argument("--shape", help="as write_test_model.py's --shape")
     ap.add_argument("--prompt", default="1",
                     help="token ids to force first, BOS included")
+    ap.add_argument("--window", type=int,
+                    help="as write_test_model.py's --window")
     args = ap.parse_args()
     cfg = models.config(args.arch, args.shape)
+    cfg["window"] = args.window
     weights = models.weights(cfg, args.seed, args.scale).items()
     w = {name: models.as_stored(name, value, args.quant).astype(np.float64)
          for name, (_, value) in weights}

@@ -148,6 +148,8 @@ def write_gguf(cfg, tensors, path, quant=None):
     w.add_head_count_kv(cfg["kv_heads"])
     w.add_layer_norm_rms_eps(cfg["eps"])
     w.add_rope_freq_base(cfg["theta"])
+    if cfg.get("window"):
+        w.add_sliding_window(cfg["window"])
     if cfg["experts"]:
         w.add_expert_count(cfg["experts"])
         w.add_expert_used_count(cfg["top_k"])
@@ -250,6 +252,9 @@ def main():
     ap.add_argument("--theta", type=float, help="declare another RoPE theta")
     ap.add_argument("--context", type=int,
                     help="declare another context length")
+    ap.add_argument("--window", type=int,
+                    help="GGUF only: a sliding window of this many positions "
+                    "(Mistral's: a query sees itself and the W-1 before it)")
     ap.add_argument("--nonfinite", action="append", default=[],
                     help="put a NaN and an Inf into this tensor (GGUF name)")
     ap.add_argument("--quant", choices=QUANT_TYPES,
@@ -273,7 +278,7 @@ def main():
         value.flat[0] = np.nan
         value.flat[-1] = np.inf
         tensors[name] = (hf, value)
-    for key in ("eps", "theta", "context"):
+    for key in ("eps", "theta", "context", "window"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.gguf_arch:

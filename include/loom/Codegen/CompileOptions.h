@@ -69,7 +69,9 @@ struct CompileOptions : public PassPipelineOptions<CompileOptions> {
       llvm::cl::desc("Keys per block of the tiled (FlashAttention-style) "
                      "attention; 0 derives it from the target's L1 cache, -1 "
                      "lowers attention with the whole score matrix "
-                     "(default 0)"),
+                     "(default 0). With --target=cuda, prefill's attention "
+                     "is a thread per query row with an online softmax "
+                     "unless this is -1"),
       llvm::cl::value_desc("N"), llvm::cl::init(0)};
   Option<bool> int8Activations{
       *this, "int8-activations",

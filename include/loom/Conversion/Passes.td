@@ -76,6 +76,12 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            "see loom-set-target; 32 KiB where the IR names no target). -1 lowers attention directly, with the "
            "whole score matrix (the reference the tiled form is tested "
            "against)">,
+    Option<"attentionRows", "attention-rows", "bool", /*default=*/"false",
+           "Attention of several query rows (prefill) as an scf.forall over "
+           "the rows, each walking its visible keys with an online softmax "
+           "in loop-carried values: no score is stored (the GPU's flash "
+           "attention, a thread per row). Preferred over the other "
+           "lowerings; one query row (decode) is left to them">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",
            "Linear layers with q8_0 or q4_0 weights quantize their input to "
            "8-bit blocks of 32 values (q = round-to-nearest-even(x * 127 / "
@@ -96,6 +102,7 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 

@@ -11,8 +11,10 @@
 #include "loom/Target/TargetSpec.h"
 
 #include <cmath>
+#include <limits>
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::loom {
@@ -189,6 +191,15 @@ Value lowering::biasedScore(
   return s;
 }
 
+Value lowering::safeMax(OpBuilder &b, Location loc, Value m) {
+  Value ninf =
+      floatConst(b, loc, m.getType(), -std::numeric_limits<double>::infinity());
+  Value zero = floatConst(b, loc, m.getType(), 0.0);
+  Value isNinf =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, m, ninf);
+  return arith::SelectOp::create(b, loc, isNinf, zero, m);
+}
+
 Value lowering::reduceInto(OpBuilder &b, Location loc, Value input, Value init,
                            AffineMap inputMap, AffineMap outputMap,
                            unsigned parallel, bool max) {
@@ -328,6 +339,8 @@ struct ConvertLoomToLinalgPass
       populateTiledAttentionToLinalgPatterns(patterns, attentionKeyBlock,
                                              cpu ? cpu->l1d : kAssumedL1Bytes);
     }
+    if (attentionRows)
+      populateRowAttentionToLinalgPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -44,16 +44,6 @@ using namespace mlir::loom::lowering;
 
 namespace {
 
-/// `m` where it is finite, else 0: what a row subtracts before exp.
-Value safeMax(OpBuilder &b, Location l, Value m) {
-  Value ninf =
-      floatConst(b, l, m.getType(), -std::numeric_limits<double>::infinity());
-  Value zero = floatConst(b, l, m.getType(), 0.0);
-  Value isNinf =
-      arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, m, ninf);
-  return arith::SelectOp::create(b, l, isNinf, zero, m);
-}
-
 /// Keys per block: the largest power of two up to 256 for which a block of
 /// K and V (2 · block · head_dim floats) fits in `l1Bytes`; at least 16.
 int64_t keyBlockFor(int64_t headDim, int64_t elementBytes, int64_t l1Bytes) {

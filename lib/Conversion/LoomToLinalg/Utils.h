@@ -76,6 +76,11 @@ Value biasedScore(
     Value ninf, bool causal, std::optional<int64_t> window,
     function_ref<std::pair<Value, Value>(OpBuilder &, Location)> positions);
 
+/// A running row maximum `m` where it is finite, else 0: what the online
+/// softmax subtracts before exp, so that a row fully masked so far gives
+/// exp(-inf) = 0 and no NaN.
+Value safeMax(OpBuilder &b, Location loc, Value m);
+
 /// Reduces `input` into `init` along the loops `maps` leave out of the
 /// output, with `max` (maximumf) or a sum (reassociable, so that it
 /// vectorizes); `parallel` loops come first.
