@@ -266,6 +266,12 @@ void loom::addGpuLaunches(OpPassManager &pm, const CompileOptions &options) {
   addGpuLoops(pm, options);
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
   pm.addNestedPass<func::FuncOp>(createLoomUniformGpuReductionsPass());
+  // Constants and dims into the launches that use them (the tiling's index
+  // arithmetic folded into constants first): otherwise each is a kernel
+  // parameter, and the kernel divides by a tile size it cannot see (a
+  // 64-bit division in software).
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createLoomMergeGpuModulesPass());
   pm.addPass(createCanonicalizerPass());
