@@ -74,9 +74,9 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   lowering.attentionKeyBlock = options.attentionKeyBlock;
   if (options.cuda()) {
     // Not the CPU's tiled form: its loop over key blocks would run on the
-    // host, between launches. Prefill's attention is a thread per query row
-    // with its online softmax in registers; decode's (and, with
-    // --attention-key-block=-1, prefill's) has the whole score matrix.
+    // host, between launches. Attention is a thread per query row (decode:
+    // per chunk of keys) with its online softmax in registers; with
+    // --attention-key-block=-1 it has the whole score matrix.
     lowering.attentionKeyBlock = -1;
     lowering.attentionRows = options.attentionKeyBlock != -1;
   }

@@ -77,11 +77,13 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            "whole score matrix (the reference the tiled form is tested "
            "against)">,
     Option<"attentionRows", "attention-rows", "bool", /*default=*/"false",
-           "Attention of several query rows (prefill) as an scf.forall over "
-           "the rows, each walking its visible keys with an online softmax "
-           "in loop-carried values: no score is stored (the GPU's flash "
-           "attention, a thread per row). Preferred over the other "
-           "lowerings; one query row (decode) is left to them">,
+           "Attention as scf.foralls of rows walking their visible keys "
+           "with an online softmax in loop-carried values: no score is "
+           "stored (the GPU's flash attention, a thread per row). Several "
+           "query rows (prefill): a row per (batch, head, value chunk, "
+           "query); one query row (decode): its keys split into 32 chunks, "
+           "a row per (batch, head, chunk), then a row per (batch, head) "
+           "combining them. Preferred over the other lowerings">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",
            "Linear layers with q8_0 or q4_0 weights quantize their input to "
            "8-bit blocks of 32 values (q = round-to-nearest-even(x * 127 / "

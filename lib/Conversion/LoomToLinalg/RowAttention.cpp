@@ -28,8 +28,15 @@
 // query cannot see are never read. The sums run in f32 whatever the
 // operands' type.
 //
-// One query row (decode) keeps the other lowerings: a thread per row would
-// leave the GPU with one thread per head.
+// One query row (decode) splits its keys instead: a thread per (batch,
+// head, key chunk) walks its chunk of kDecodeChunks as above and leaves its
+// (acc, m, l) in a [batch, heads, kDecodeChunks, v_head_dim + 2] buffer, and
+// a thread per (batch, head) combines them (flash decoding):
+//
+//   M = max_c m_c,  w_c = exp(m_c - M),  O = Σ_c acc_c w_c / Σ_c l_c w_c
+//
+// Two kernels instead of the seven of the direct lowering's scores, scale,
+// max, exp, sum, division and weighted sum.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,6 +61,9 @@ namespace {
 /// (ptxas: 168 registers for 64 + 64, spills for 128 + 128).
 constexpr int64_t kRowFloats = 160;
 
+/// The chunks of keys one query row (decode) is split into.
+constexpr int64_t kDecodeChunks = 32;
+
 /// The value columns one row computes: all of them where they fit next to
 /// the query row, else the largest divisor of `valueDim` that does (0 where
 /// none does).
@@ -64,109 +74,98 @@ int64_t valueChunk(int64_t headDim, int64_t valueDim) {
   return 0;
 }
 
-struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
-  // Preferred over the direct lowering where both are added.
-  RowAttentionLowering(MLIRContext *ctx)
-      : OpConversionPattern(ctx, /*benefit=*/2) {}
+/// What both row lowerings build from: the operands, the checks, and the
+/// walk of one query row over a range of keys.
+class RowWalk {
+public:
+  RowWalk(AttentionOp op, AttentionOp::Adaptor adaptor)
+      : op(op), loc(op.getLoc()), q(adaptor.getQuery()), k(adaptor.getKey()),
+        v(adaptor.getValue()), mask(adaptor.getMask()),
+        offset(adaptor.getOffset()), f32(Float32Type::get(op.getContext())) {}
 
-  LogicalResult
-  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    Value q = adaptor.getQuery(), k = adaptor.getKey(), v = adaptor.getValue();
-    Value mask = adaptor.getMask();
+  /// Why the row lowerings cannot take the op, or "" where they can.
+  StringRef unsupported() {
     auto qType = cast<RankedTensorType>(q.getType());
     auto kType = cast<RankedTensorType>(k.getType());
     auto vType = cast<RankedTensorType>(v.getType());
-    auto resultType = cast<RankedTensorType>(op.getType());
-    if (qType.getDimSize(2) == 1)
-      return rewriter.notifyMatchFailure(op, "one query row (decode)");
     if (qType.isDynamicDim(1) || kType.isDynamicDim(1))
-      return rewriter.notifyMatchFailure(op, "dynamic head counts");
-    int64_t headDim = qType.getDimSize(3), valueDim = vType.getDimSize(3);
+      return "dynamic head counts";
+    headDim = qType.getDimSize(3);
+    valueDim = vType.getDimSize(3);
     if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
-      return rewriter.notifyMatchFailure(op, "dynamic head dimensions");
-    int64_t chunk = valueChunk(headDim, valueDim);
-    if (chunk == 0)
-      return rewriter.notifyMatchFailure(op, "a query row too wide");
-    Type f32 = rewriter.getF32Type();
+      return "dynamic head dimensions";
     for (Type t : {qType.getElementType(), kType.getElementType(),
-                   vType.getElementType(), resultType.getElementType()})
+                   vType.getElementType(), op.getType().getElementType()})
       if (cast<FloatType>(t).getWidth() > 32)
-        return rewriter.notifyMatchFailure(op, "wider than f32");
+        return "wider than f32";
+    return "";
+  }
+
+  Value index(OpBuilder &b, int64_t c) const {
+    return arith::ConstantIndexOp::create(b, loc, c);
+  }
+
+  /// The key/value head query head `head` reads.
+  Value kvHead(OpBuilder &b, Value head) const {
     int64_t group = op.getGroupSize();
-    bool causal = op.getCausal();
-    std::optional<int64_t> window = op.getWindow();
-    Value offset = adaptor.getOffset();
-    double inf = std::numeric_limits<double>::infinity();
-    auto idx = [&](OpBuilder &b, int64_t c) -> Value {
-      return arith::ConstantIndexOp::create(b, loc, c);
-    };
+    return group == 1 ? head
+                      : arith::DivUIOp::create(b, loc, head, index(b, group))
+                            .getResult();
+  }
 
-    SmallVector<OpFoldResult> outSizes = {
-        dimOf(rewriter, loc, q, 0), dimOf(rewriter, loc, q, 1),
-        dimOf(rewriter, loc, q, 2), rewriter.getIndexAttr(valueDim)};
-    SmallVector<OpFoldResult> rows = {outSizes[0], outSizes[1],
-                                      rewriter.getIndexAttr(valueDim / chunk),
-                                      outSizes[2]};
-    Value init =
-        emptyTensor(rewriter, loc, outSizes, resultType.getElementType());
-    Value keys = getValueOrCreateConstantIndexOp(rewriter, loc,
-                                                 dimOf(rewriter, loc, k, 2));
-    auto forall = scf::ForallOp::create(rewriter, loc, rows, ValueRange{init},
-                                        /*mapping=*/std::nullopt);
-    OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
-    SmallVector<Value> ivs = forall.getInductionVars();
-    Value batch = ivs[0], head = ivs[1], row = ivs[3];
-    Value column =
-        arith::MulIOp::create(b, loc, ivs[2], idx(b, chunk)).getResult();
-    Value out = forall.getRegionOutArgs()[0];
-    Value kvHead =
-        group == 1 ? head : arith::DivUIOp::create(b, loc, head, idx(b, group));
-
-    // `size` values of a row of `t` from column `from`, in f32.
-    auto readRow = [&](OpBuilder &rb, Value t, ValueRange at, Value from,
-                       int64_t size) -> Value {
-      auto type = cast<RankedTensorType>(t.getType());
-      SmallVector<Value> indices(at);
-      indices.push_back(from);
-      auto rowType = VectorType::get({size}, type.getElementType());
-      Value pad = floatConst(rb, loc, type.getElementType(), 0.0);
-      Value r = vector::TransferReadOp::create(rb, loc, rowType, t, indices,
-                                               pad, ArrayRef<bool>{true});
-      if (type.getElementType() != f32)
-        r = arith::ExtFOp::create(rb, loc, VectorType::get({size}, f32), r);
-      return r;
-    };
-
-    // The keys query `row` sees: [first, last).
+  /// The keys query `row` sees: [first, last).
+  std::pair<Value, Value> visibleKeys(OpBuilder &b, Value row) const {
+    Value keys = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, k, 2));
     Value queryPos =
         offset ? arith::AddIOp::create(b, loc, offset, row).getResult() : row;
-    Value first = idx(b, 0), last = keys;
-    if (causal) {
-      Value next = arith::AddIOp::create(b, loc, queryPos, idx(b, 1));
+    Value first = index(b, 0), last = keys;
+    if (op.getCausal()) {
+      Value next = arith::AddIOp::create(b, loc, queryPos, index(b, 1));
       last = arith::MinSIOp::create(b, loc, keys, next);
-      if (window)
+      if (std::optional<int64_t> window = op.getWindow())
         first = arith::MaxSIOp::create(
-            b, loc, arith::SubIOp::create(b, loc, next, idx(b, *window)),
-            idx(b, 0));
+            b, loc, arith::SubIOp::create(b, loc, next, index(b, *window)),
+            index(b, 0));
     }
+    return {first, last};
+  }
 
-    Value qRow = readRow(b, q, {batch, head, row}, idx(b, 0), headDim);
+  /// `size` values of row `at` of `t` from column `from`, in f32.
+  Value readRow(OpBuilder &b, Value t, ValueRange at, Value from,
+                int64_t size) const {
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<Value> indices(at);
+    indices.push_back(from);
+    auto rowType = VectorType::get({size}, type.getElementType());
+    Value pad = floatConst(b, loc, type.getElementType(), 0.0);
+    Value r = vector::TransferReadOp::create(b, loc, rowType, t, indices, pad,
+                                             ArrayRef<bool>{true});
+    if (type.getElementType() != f32)
+      r = arith::ExtFOp::create(b, loc, VectorType::get({size}, f32), r);
+    return r;
+  }
+
+  /// Query row `row` of (batch, head) over keys [first, last) with an
+  /// online softmax: its running max, sum and accumulator of the `chunk`
+  /// value columns from `column`.
+  scf::ForOp walk(OpBuilder &b, Value batch, Value head, Value row, Value first,
+                  Value last, Value column, int64_t chunk) const {
+    Value kv = kvHead(b, head);
+    Value qRow = readRow(b, q, {batch, head, row}, index(b, 0), headDim);
     auto accType = VectorType::get({chunk}, f32);
     Value scale = floatConst(b, loc, f32, op.getScaleOrDefault());
-    Value ninf = floatConst(b, loc, f32, -inf);
+    Value ninf =
+        floatConst(b, loc, f32, -std::numeric_limits<double>::infinity());
     Value zero = floatConst(b, loc, f32, 0.0);
     Value zeros = arith::ConstantOp::create(
         b, loc, accType, DenseElementsAttr::get(accType, 0.0f));
     auto fastmath =
         arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
-    auto walk = scf::ForOp::create(
-        b, loc, first, last, idx(b, 1), ValueRange{ninf, zero, zeros},
+    return scf::ForOp::create(
+        b, loc, first, last, index(b, 1), ValueRange{ninf, zero, zeros},
         [&](OpBuilder &lb, Location l, Value key, ValueRange carried) {
           Value m = carried[0], sum = carried[1], acc = carried[2];
-          Value kRow =
-              readRow(lb, k, {batch, kvHead, key}, idx(lb, 0), headDim);
+          Value kRow = readRow(lb, k, {batch, kv, key}, index(lb, 0), headDim);
           Value products = arith::MulFOp::create(lb, l, qRow, kRow);
           Value dot = vector::ReductionOp::create(
               lb, l, vector::CombiningKind::ADD, products, fastmath);
@@ -177,9 +176,9 @@ struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
             auto mType = cast<RankedTensorType>(mask.getType());
             SmallVector<Value> all = {batch, head, row, key};
             SmallVector<Value> at(all.end() - mType.getRank(), all.end());
-            for (auto [i, index] : llvm::enumerate(at))
+            for (auto [i, at] : llvm::enumerate(at))
               if (mType.getDimSize(i) == 1)
-                index = idx(lb, 0);
+                at = index(lb, 0);
             bias = tensor::ExtractOp::create(lb, l, mask, at);
             if (bias.getType() != f32)
               bias = arith::ExtFOp::create(lb, l, f32, bias);
@@ -192,13 +191,13 @@ struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
               });
           Value mNew = arith::MaximumFOp::create(lb, l, m, s);
           Value shift = safeMax(lb, l, mNew);
-          Value p = math::ExpOp::create(
-              lb, l, arith::SubFOp::create(lb, l, s, shift));
+          Value p = math::ExpOp::create(lb, l,
+                                        arith::SubFOp::create(lb, l, s, shift));
           Value alpha = math::ExpOp::create(
               lb, l, arith::SubFOp::create(lb, l, m, shift));
           Value sumNew = arith::AddFOp::create(
               lb, l, arith::MulFOp::create(lb, l, sum, alpha), p);
-          Value vRow = readRow(lb, v, {batch, kvHead, key}, column, chunk);
+          Value vRow = readRow(lb, v, {batch, kv, key}, column, chunk);
           Value scaled = arith::MulFOp::create(
               lb, l, acc, vector::BroadcastOp::create(lb, l, accType, alpha));
           Value accNew = vector::FMAOp::create(
@@ -206,33 +205,229 @@ struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
               scaled);
           scf::YieldOp::create(lb, l, ValueRange{mNew, sumNew, accNew});
         });
+  }
 
-    // O[b, h, i, chunk] = acc / l, written into its slice of the result.
-    Value outRow = arith::DivFOp::create(
-        b, loc, walk.getResult(2),
-        vector::BroadcastOp::create(b, loc, accType, walk.getResult(1)));
-    Type outElt = resultType.getElementType();
-    if (outElt != f32)
-      outRow = arith::TruncFOp::create(
-          b, loc, VectorType::get({chunk}, outElt), outRow);
-    SmallVector<OpFoldResult> offsets = {batch, head, row, column};
-    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1),
-                                       b.getIndexAttr(1),
-                                       b.getIndexAttr(chunk)};
-    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-    auto sliceType = RankedTensorType::get({chunk}, outElt);
+  /// Writes vector `row` into `out` (a forall's shared output) at
+  /// `offsets` (its last dimension's offset last): the write in the body
+  /// and the parallel_insert_slice in the terminator of `forall`.
+  void writeRow(OpBuilder &b, scf::ForallOp forall, Value out, Value row,
+                SmallVector<OpFoldResult> offsets) const {
+    auto vectorType = cast<VectorType>(row.getType());
+    int64_t size = vectorType.getDimSize(0);
+    SmallVector<OpFoldResult> sizes(offsets.size(), b.getIndexAttr(1));
+    sizes.back() = b.getIndexAttr(size);
+    SmallVector<OpFoldResult> strides(offsets.size(), b.getIndexAttr(1));
+    auto sliceType = RankedTensorType::get({size}, vectorType.getElementType());
     Value slice = tensor::ExtractSliceOp::create(b, loc, sliceType, out,
                                                  offsets, sizes, strides);
-    Value written =
-        vector::TransferWriteOp::create(b, loc, outRow, slice,
-                                        ValueRange{idx(b, 0)},
-                                        ArrayRef<bool>{true})
-            .getResult();
+    Value written = vector::TransferWriteOp::create(b, loc, row, slice,
+                                                    ValueRange{index(b, 0)},
+                                                    ArrayRef<bool>{true})
+                        .getResult();
+    OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getTerminator().getBody());
     tensor::ParallelInsertSliceOp::create(b, loc, written, out, offsets, sizes,
                                           strides);
+  }
+
+  /// `row` (f32) in the result's element type.
+  Value narrow(OpBuilder &b, Value row) const {
+    Type outElt = op.getType().getElementType();
+    if (outElt == f32)
+      return row;
+    auto type = cast<VectorType>(row.getType());
+    return arith::TruncFOp::create(
+        b, loc, VectorType::get(type.getShape(), outElt), row);
+  }
+
+  mutable AttentionOp op;
+  Location loc;
+  Value q, k, v, mask, offset;
+  Type f32;
+  int64_t headDim = 0, valueDim = 0;
+};
+
+/// Several query rows (prefill): a thread per (batch, head, value chunk,
+/// query).
+struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
+  // Preferred over the direct lowering where both are added.
+  RowAttentionLowering(MLIRContext *ctx)
+      : OpConversionPattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    RowWalk rows(op, adaptor);
+    if (cast<RankedTensorType>(rows.q.getType()).getDimSize(2) == 1)
+      return rewriter.notifyMatchFailure(op, "one query row (decode)");
+    if (StringRef why = rows.unsupported(); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    int64_t chunk = valueChunk(rows.headDim, rows.valueDim);
+    if (chunk == 0)
+      return rewriter.notifyMatchFailure(op, "a query row too wide");
+    Location loc = op.getLoc();
+    Value q = rows.q;
+
+    SmallVector<OpFoldResult> outSizes = {
+        dimOf(rewriter, loc, q, 0), dimOf(rewriter, loc, q, 1),
+        dimOf(rewriter, loc, q, 2), rewriter.getIndexAttr(rows.valueDim)};
+    SmallVector<OpFoldResult> loops = {
+        outSizes[0], outSizes[1], rewriter.getIndexAttr(rows.valueDim / chunk),
+        outSizes[2]};
+    Value init =
+        emptyTensor(rewriter, loc, outSizes, op.getType().getElementType());
+    auto forall = scf::ForallOp::create(rewriter, loc, loops, ValueRange{init},
+                                        /*mapping=*/std::nullopt);
+    OpBuilder b = OpBuilder::atBlockBegin(forall.getBody());
+    SmallVector<Value> ivs = forall.getInductionVars();
+    Value batch = ivs[0], head = ivs[1], row = ivs[3];
+    Value column =
+        arith::MulIOp::create(b, loc, ivs[2], rows.index(b, chunk)).getResult();
+    auto [first, last] = rows.visibleKeys(b, row);
+    scf::ForOp walk =
+        rows.walk(b, batch, head, row, first, last, column, chunk);
+
+    // O[b, h, i, chunk] = acc / l.
+    Value outRow = arith::DivFOp::create(
+        b, loc, walk.getResult(2),
+        vector::BroadcastOp::create(b, loc, walk.getResult(2).getType(),
+                                    walk.getResult(1)));
+    rows.writeRow(b, forall, forall.getRegionOutArgs()[0],
+                  rows.narrow(b, outRow), {batch, head, row, column});
 
     Value result = forall.getResult(0);
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// One query row (decode): the keys split into kDecodeChunks chunks, a
+/// thread per (batch, head, chunk), then a thread per (batch, head)
+/// combining the chunks.
+struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
+  // Preferred over the direct and the tiled lowerings.
+  SplitKeysRowAttentionLowering(MLIRContext *ctx)
+      : OpConversionPattern(ctx, /*benefit=*/4) {}
+
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    RowWalk rows(op, adaptor);
+    if (cast<RankedTensorType>(rows.q.getType()).getDimSize(2) != 1)
+      return rewriter.notifyMatchFailure(op, "not one query row");
+    if (StringRef why = rows.unsupported(); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    if (rows.headDim + rows.valueDim + 2 > kRowFloats)
+      return rewriter.notifyMatchFailure(op, "a query row too wide");
+    Location loc = op.getLoc();
+    Value q = rows.q;
+    Type f32 = rows.f32;
+    int64_t valueDim = rows.valueDim;
+
+    // Each chunk's (acc, m, l): [batch, heads, chunks, v_head_dim + 2].
+    OpFoldResult batches = dimOf(rewriter, loc, q, 0);
+    OpFoldResult heads = dimOf(rewriter, loc, q, 1);
+    Value partInit =
+        emptyTensor(rewriter, loc,
+                    {batches, heads, rewriter.getIndexAttr(kDecodeChunks),
+                     rewriter.getIndexAttr(valueDim + 2)},
+                    f32);
+    auto parts = scf::ForallOp::create(
+        rewriter, loc,
+        ArrayRef<OpFoldResult>{batches, heads,
+                               rewriter.getIndexAttr(kDecodeChunks)},
+        ValueRange{partInit}, /*mapping=*/std::nullopt);
+    {
+      OpBuilder b = OpBuilder::atBlockBegin(parts.getBody());
+      SmallVector<Value> ivs = parts.getInductionVars();
+      Value batch = ivs[0], head = ivs[1], c = ivs[2];
+      Value zero = rows.index(b, 0);
+      // Chunk c of the visible keys: [first + c * size, ... + size).
+      auto [first, last] = rows.visibleKeys(b, zero);
+      Value span = arith::SubIOp::create(b, loc, last, first);
+      Value size = arith::CeilDivSIOp::create(b, loc, span,
+                                              rows.index(b, kDecodeChunks));
+      Value from = arith::AddIOp::create(
+          b, loc, first, arith::MulIOp::create(b, loc, c, size));
+      Value to = arith::MinSIOp::create(
+          b, loc, last, arith::AddIOp::create(b, loc, from, size));
+      scf::ForOp walk =
+          rows.walk(b, batch, head, zero, from, to, zero, valueDim);
+      // (acc, m, l) as one vector: one write.
+      auto partType = VectorType::get({valueDim + 2}, f32);
+      Value part = arith::ConstantOp::create(
+          b, loc, partType, DenseElementsAttr::get(partType, 0.0f));
+      part = vector::InsertStridedSliceOp::create(b, loc, walk.getResult(2),
+                                                  part, ArrayRef<int64_t>{0},
+                                                  ArrayRef<int64_t>{1});
+      part = vector::InsertOp::create(b, loc, walk.getResult(0), part,
+                                      ArrayRef<int64_t>{valueDim});
+      part = vector::InsertOp::create(b, loc, walk.getResult(1), part,
+                                      ArrayRef<int64_t>{valueDim + 1});
+      rows.writeRow(b, parts, parts.getRegionOutArgs()[0], part,
+                    {batch, head, c, b.getIndexAttr(0)});
+    }
+    Value partial = parts.getResult(0);
+
+    // O[b, h, 0, :] = Σ_c acc_c w_c / Σ_c l_c w_c, w_c = exp(m_c - M).
+    Value init = emptyTensor(rewriter, loc,
+                             {batches, heads, rewriter.getIndexAttr(1),
+                              rewriter.getIndexAttr(valueDim)},
+                             op.getType().getElementType());
+    auto combine = scf::ForallOp::create(
+        rewriter, loc, ArrayRef<OpFoldResult>{batches, heads}, ValueRange{init},
+        /*mapping=*/std::nullopt);
+    {
+      OpBuilder b = OpBuilder::atBlockBegin(combine.getBody());
+      SmallVector<Value> ivs = combine.getInductionVars();
+      Value batch = ivs[0], head = ivs[1];
+      Value zero = rows.index(b, 0), one = rows.index(b, 1);
+      Value chunks = rows.index(b, kDecodeChunks);
+      auto scalar = [&](OpBuilder &lb, Value c, int64_t at) -> Value {
+        return tensor::ExtractOp::create(
+            lb, loc, partial, ValueRange{batch, head, c, rows.index(lb, at)});
+      };
+      Value ninf =
+          floatConst(b, loc, f32, -std::numeric_limits<double>::infinity());
+      auto max = scf::ForOp::create(
+          b, loc, zero, chunks, one, ValueRange{ninf},
+          [&](OpBuilder &lb, Location l, Value c, ValueRange carried) {
+            Value m = arith::MaximumFOp::create(lb, l, carried[0],
+                                                scalar(lb, c, valueDim));
+            scf::YieldOp::create(lb, l, m);
+          });
+      Value shift = safeMax(b, loc, max.getResult(0));
+      auto accType = VectorType::get({valueDim}, f32);
+      Value zeros = arith::ConstantOp::create(
+          b, loc, accType, DenseElementsAttr::get(accType, 0.0f));
+      auto sums = scf::ForOp::create(
+          b, loc, zero, chunks, one,
+          ValueRange{floatConst(b, loc, f32, 0.0), zeros},
+          [&](OpBuilder &lb, Location l, Value c, ValueRange carried) {
+            Value w = math::ExpOp::create(
+                lb, l,
+                arith::SubFOp::create(lb, l, scalar(lb, c, valueDim), shift));
+            Value den = arith::AddFOp::create(
+                lb, l, carried[0],
+                arith::MulFOp::create(lb, l, scalar(lb, c, valueDim + 1), w));
+            Value acc =
+                rows.readRow(lb, partial, {batch, head, c}, zero, valueDim);
+            Value num = vector::FMAOp::create(
+                lb, l, vector::BroadcastOp::create(lb, l, accType, w), acc,
+                carried[1]);
+            scf::YieldOp::create(lb, l, ValueRange{den, num});
+          });
+      Value outRow = arith::DivFOp::create(
+          b, loc, sums.getResult(1),
+          vector::BroadcastOp::create(b, loc, accType, sums.getResult(0)));
+      rows.writeRow(b, combine, combine.getRegionOutArgs()[0],
+                    rows.narrow(b, outRow),
+                    {batch, head, zero, b.getIndexAttr(0)});
+    }
+
+    Value result = combine.getResult(0);
     if (result.getType() != op.getType())
       result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
     rewriter.replaceOp(op, result);
@@ -244,5 +439,6 @@ struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
 
 void mlir::loom::populateRowAttentionToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<RowAttentionLowering>(patterns.getContext());
+  patterns.add<RowAttentionLowering, SplitKeysRowAttentionLowering>(
+      patterns.getContext());
 }

@@ -11,12 +11,12 @@
 //   CHECK-DAG:   %[[NINF:.+]] = arith.constant 0xFF800000 : f32
 //   CHECK-DAG:   %[[SCALE:.+]] = arith.constant 1.250000e-01 : f32
 //   CHECK-DAG:   %[[C4:.+]] = arith.constant 4 : index
-//       CHECK:   %[[KEYS:.+]] = tensor.dim %[[K]], %{{.+}} : tensor<1x2x?x64xf32>
 //       CHECK:   scf.forall (%[[H:.+]], %[[I:.+]]) in (8, %{{.+}}) shared_outs(%[[OUT:.+]] = %{{.+}}) -> (tensor<1x8x?x64xf32>)
-//       CHECK:     %[[KH:.+]] = arith.divui %[[H]], %[[C4]] : index
-//       CHECK:     %[[QPOS:.+]] = arith.addi %[[POS]], %[[I]] : index
-//       CHECK:     %[[NEXT:.+]] = arith.addi %[[QPOS]], %{{.+}} : index
-//       CHECK:     %[[LAST:.+]] = arith.minsi %[[KEYS]], %[[NEXT]] : index
+//   CHECK-DAG:     %[[KEYS:.+]] = tensor.dim %[[K]], %{{.+}} : tensor<1x2x?x64xf32>
+//   CHECK-DAG:     %[[KH:.+]] = arith.divui %[[H]], %[[C4]] : index
+//   CHECK-DAG:     %[[QPOS:.+]] = arith.addi %[[POS]], %[[I]] : index
+//   CHECK-DAG:     %[[NEXT:.+]] = arith.addi %[[QPOS]], %{{.+}} : index
+//   CHECK-DAG:     %[[LAST:.+]] = arith.minsi %[[KEYS]], %[[NEXT]] : index
 //       CHECK:     %[[QROW:.+]] = vector.transfer_read %[[Q]][%{{.+}}, %[[H]], %[[I]], %{{.+}}]{{.+}} : tensor<1x8x?x64xf32>, vector<64xf32>
 //       CHECK:     %[[WALK:.+]]:3 = scf.for %[[J:.+]] = %{{.+}} to %[[LAST]] step %{{.+}} iter_args(%[[M:.+]] = %[[NINF]], %[[L:.+]] = %{{.+}}, %[[ACC:.+]] = %[[ZEROS]]) -> (f32, f32, vector<64xf32>)
 //       CHECK:       %[[KROW:.+]] = vector.transfer_read %[[K]][%{{.+}}, %[[KH]], %[[J]], %{{.+}}]
@@ -80,9 +80,9 @@ func.func @window_and_mask(%q: tensor<1x2x6x8xbf16>, %m: tensor<1x1x6x6xbf16>) -
 // CHECK-LABEL: func.func @wide_heads
 //  CHECK-SAME:   %[[Q:[a-z0-9]+]]: tensor<1x4x?x128xf32>, %[[K:[a-z0-9]+]]: tensor<1x4x?x128xf32>
 //   CHECK-DAG:   %[[C32:.+]] = arith.constant 32 : index
-//       CHECK:   %[[KEYS:.+]] = tensor.dim %[[K]]
 //       CHECK:   scf.forall (%[[H:.+]], %[[CH:.+]], %[[I:.+]]) in (4, 4, %{{.+}})
-//       CHECK:     %[[COL:.+]] = arith.muli %[[CH]], %[[C32]] : index
+//   CHECK-DAG:     %[[KEYS:.+]] = tensor.dim %[[K]]
+//   CHECK-DAG:     %[[COL:.+]] = arith.muli %[[CH]], %[[C32]] : index
 //       CHECK:     vector.transfer_read %[[Q]]{{.+}} vector<128xf32>
 //       CHECK:     scf.for %[[J:.+]] = %{{.+}} to %[[KEYS]] {{.+}} -> (f32, f32, vector<32xf32>)
 //       CHECK:       vector.transfer_read %[[K]][%{{.+}}, %[[H]], %[[J]], %{{.+}}]{{.+}} vector<128xf32>
@@ -95,17 +95,62 @@ func.func @wide_heads(%q: tensor<1x4x?x128xf32>, %k: tensor<1x4x?x128xf32>) -> t
 
 // -----
 
-// One query row (decode) is left to the other lowerings (here the direct
+// One query row (decode): the visible keys [0, pos + 1) split into 32
+// chunks of ceil((pos + 1) / 32), a row per (head, chunk) leaving its
+// accumulator, max and sum as one vector of 8 + 2; then a row per head
+// combines the chunks: M = max m_c, O = sum acc_c w_c / sum l_c w_c with
+// w_c = exp(m_c - M).
+// CHECK-LABEL: func.func @decode
+//  CHECK-SAME:   %[[POS:[a-z0-9]+]]: index
+//   CHECK-DAG:   %[[C8:.+]] = arith.constant 8 : index
+//   CHECK-DAG:   %[[C9:.+]] = arith.constant 9 : index
+//   CHECK-DAG:   %[[C32:.+]] = arith.constant 32 : index
+//       CHECK:   %[[PARTS:.+]] = scf.forall (%[[H:.+]], %[[C:.+]]) in (4, 32) shared_outs(%[[P:.+]] = %{{.+}}) -> (tensor<1x4x32x10xf32>)
+//       CHECK:     %[[NEXT:.+]] = arith.addi %[[POS]], %{{.+}} : index
+//       CHECK:     %[[LAST:.+]] = arith.minsi %{{.+}}, %[[NEXT]] : index
+//       CHECK:     %[[SIZE:.+]] = arith.ceildivsi %[[LAST]], %[[C32]] : index
+//       CHECK:     %[[FROM:.+]] = arith.muli %[[C]], %[[SIZE]] : index
+//       CHECK:     %[[END:.+]] = arith.addi %[[FROM]], %[[SIZE]] : index
+//       CHECK:     %[[TO:.+]] = arith.minsi %[[LAST]], %[[END]] : index
+//       CHECK:     %[[WALK:.+]]:3 = scf.for %{{.+}} = %[[FROM]] to %[[TO]]
+//       CHECK:     %[[V1:.+]] = vector.insert_strided_slice %[[WALK]]#2, %{{.+}} : vector<8xf32> into vector<10xf32>
+//       CHECK:     %[[V2:.+]] = vector.insert %[[WALK]]#0, %[[V1]] [8] : f32 into vector<10xf32>
+//       CHECK:     vector.insert %[[WALK]]#1, %[[V2]] [9] : f32 into vector<10xf32>
+//       CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[P]][0, %[[H]], %[[C]], 0] [1, 1, 1, 10]
+//       CHECK:   scf.forall (%[[H2:.+]]) in (4)
+//       CHECK:     %[[MAX:.+]] = scf.for %[[C2:.+]] = %{{.+}} to %[[C32]]
+//       CHECK:       tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C2]], %[[C8]]]
+//       CHECK:       arith.maximumf
+//       CHECK:     %[[SUMS:.+]]:2 = scf.for %[[C3:.+]] = %{{.+}} to %[[C32]]
+//       CHECK:       %[[M:.+]] = tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %[[C8]]]
+//       CHECK:       %[[W:.+]] = math.exp
+//       CHECK:       %[[L:.+]] = tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %[[C9]]]
+//       CHECK:       arith.mulf %[[L]], %[[W]] : f32
+//       CHECK:       %[[ACC:.+]] = vector.transfer_read %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %{{.+}}]{{.+}} vector<8xf32>
+//       CHECK:       vector.fma %{{.+}}, %[[ACC]], %{{.+}} : vector<8xf32>
+//       CHECK:     arith.divf %[[SUMS]]#1, %{{.+}} : vector<8xf32>
+// NOSCORES-LABEL: func.func @decode
+//   NOSCORES-NOT:   linalg.generic
+//       NOSCORES:   return
+func.func @decode(%q: tensor<1x4x1x8xf32>, %k: tensor<1x4x?x8xf32>, %pos: index) -> tensor<1x4x1x8xf32> {
+  %0 = loom.attention %q, %k, %k offset(%pos) causal : tensor<1x4x1x8xf32>, tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32> -> tensor<1x4x1x8xf32>
+  return %0 : tensor<1x4x1x8xf32>
+}
+
+// -----
+
+// Decode with heads of 128 (its Q row and accumulator would not fit a
+// thread's registers) is left to the other lowerings (here the direct
 // one), as are head dimensions only known at run time.
-// CHECK-LABEL: func.func @one_row
+// CHECK-LABEL: func.func @wide_decode
 //   CHECK-NOT:   scf.forall
 //       CHECK:   linalg.generic
 // CHECK-LABEL: func.func @dynamic_head_dim
 //   CHECK-NOT:   scf.forall
 //       CHECK:   linalg.generic
-func.func @one_row(%q: tensor<1x4x1x8xf32>, %k: tensor<1x4x?x8xf32>) -> tensor<1x4x1x8xf32> {
-  %0 = loom.attention %q, %k, %k : tensor<1x4x1x8xf32>, tensor<1x4x?x8xf32>, tensor<1x4x?x8xf32> -> tensor<1x4x1x8xf32>
-  return %0 : tensor<1x4x1x8xf32>
+func.func @wide_decode(%q: tensor<1x4x1x128xf32>, %k: tensor<1x4x?x128xf32>) -> tensor<1x4x1x128xf32> {
+  %0 = loom.attention %q, %k, %k : tensor<1x4x1x128xf32>, tensor<1x4x?x128xf32>, tensor<1x4x?x128xf32> -> tensor<1x4x1x128xf32>
+  return %0 : tensor<1x4x1x128xf32>
 }
 func.func @dynamic_head_dim(%q: tensor<1x4x?x?xf32>, %k: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
   %0 = loom.attention %q, %k, %k : tensor<1x4x?x?xf32>, tensor<1x4x?x?xf32>, tensor<1x4x?x?xf32> -> tensor<1x4x?x?xf32>

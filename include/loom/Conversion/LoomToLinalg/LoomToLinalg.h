@@ -32,10 +32,11 @@ void populateAttentionToLinalgPatterns(RewritePatternSet &patterns);
 /// of K and V fits in half of `l1Bytes`.
 void populateTiledAttentionToLinalgPatterns(RewritePatternSet &patterns,
                                             int64_t keyBlock, int64_t l1Bytes);
-/// attention of several query rows as a parallel loop over the rows, each
-/// walking its visible keys with an online softmax in loop-carried values
-/// (the GPU's flash attention: a thread per row, no score in memory);
-/// preferred over the direct lowering. One query row is left to the others.
+/// attention as parallel loops over rows, each walking its visible keys
+/// with an online softmax in loop-carried values (the GPU's flash
+/// attention: a thread per row, no score in memory); one query row
+/// (decode) splits its keys into chunks, combined afterwards. Preferred
+/// over the other lowerings.
 void populateRowAttentionToLinalgPatterns(RewritePatternSet &patterns);
 /// kv_cache_write / kv_cache_read, transpose, repeat_interleave.
 void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
