@@ -18,8 +18,10 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
   let description = [{
     Rewrites every loom op except `loom.weight` into upstream ops on tensors:
     contractions and elementwise computations become `linalg.generic` (or
-    `linalg.transpose` / `linalg.fill`), the KV cache ops become
-    `tensor.insert_slice` / `tensor.extract_slice`. Elementwise arithmetic,
+    `linalg.transpose` / `linalg.fill`; a transpose that moves only
+    dimensions of size 1 keeps the elements' order and becomes
+    `tensor.collapse_shape` + `tensor.expand_shape`, a view once bufferized),
+    the KV cache ops become `tensor.insert_slice` / `tensor.extract_slice`. Elementwise arithmetic,
     norms and softmax follow the reference implementations operation by
     operation (llama2.c's `rmsnorm`, `softmax`, RoPE and SwiGLU); the dot
     products of contractions carry `reassoc` and `contract` so that they

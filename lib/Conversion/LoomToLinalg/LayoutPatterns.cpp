@@ -58,6 +58,24 @@ struct KVCacheReadLowering : OpConversionPattern<KVCacheReadOp> {
   }
 };
 
+/// The reassociation that collapses `shape` onto its dimensions not known
+/// to be 1, each unit dimension grouped with the next such dimension (the
+/// last one's group for trailing ones); empty where every dimension is 1.
+SmallVector<ReassociationIndices> unitDimsGrouped(ArrayRef<int64_t> shape) {
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    pending.push_back(d);
+    if (shape[d] != 1) {
+      groups.push_back(pending);
+      pending.clear();
+    }
+  }
+  if (!groups.empty())
+    llvm::append_range(groups.back(), pending);
+  return groups;
+}
+
 struct TransposeLowering : OpConversionPattern<TransposeOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -68,6 +86,29 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
     SmallVector<OpFoldResult> in = sizesOf(rewriter, loc, input), sizes;
     for (int64_t p : op.getPermutation())
       sizes.push_back(in[p]);
+    // Where only dimensions of size 1 move (decode's [1, 1, heads, dim] to
+    // [1, heads, 1, dim]), the elements keep their order: a reshape, a view
+    // after bufferization, not a copy.
+    auto inType = cast<RankedTensorType>(input.getType());
+    SmallVector<int64_t> moved;
+    for (int64_t p : op.getPermutation())
+      if (inType.getDimSize(p) != 1)
+        moved.push_back(p);
+    auto outType = RankedTensorType::get(
+        llvm::map_to_vector(op.getPermutation(),
+                            [&](int64_t p) { return inType.getDimSize(p); }),
+        inType.getElementType());
+    if (!moved.empty() && llvm::is_sorted(moved)) {
+      Value collapsed = tensor::CollapseShapeOp::create(
+          rewriter, loc, input, unitDimsGrouped(inType.getShape()));
+      Value result = tensor::ExpandShapeOp::create(
+          rewriter, loc, outType, collapsed,
+          unitDimsGrouped(outType.getShape()), sizes);
+      if (result.getType() != op.getType())
+        result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
+      rewriter.replaceOp(op, result);
+      return success();
+    }
     Value init =
         emptyTensor(rewriter, loc, sizes, op.getType().getElementType());
     auto t = linalg::TransposeOp::create(rewriter, loc, input, init,

@@ -27,6 +27,27 @@ func.func @transpose(%x: tensor<1x?x8x8xf32>) -> tensor<1x8x?x8xf32> {
 
 // -----
 
+// Where only dimensions of size 1 move (decode's one token), the elements
+// keep their order: a reshape (a view once bufferized), not a copy.
+// CHECK-LABEL: func.func @transpose_unit_dims
+//  CHECK-SAME:   %[[X:[a-z0-9]+]]: tensor<1x1x4x8xf32>
+//   CHECK-NOT:   linalg.transpose
+//       CHECK:   %[[C:.+]] = tensor.collapse_shape %[[X]] {{\[}}[0, 1, 2], [3]] : tensor<1x1x4x8xf32> into tensor<4x8xf32>
+//       CHECK:   tensor.expand_shape %[[C]] {{\[}}[0, 1], [2, 3]] output_shape [1, 4, 1, 8] : tensor<4x8xf32> into tensor<1x4x1x8xf32>
+// A dimension of unknown size counts as one that may not be 1.
+// CHECK-LABEL: func.func @transpose_dynamic_dim
+//       CHECK:   linalg.transpose
+func.func @transpose_unit_dims(%x: tensor<1x1x4x8xf32>) -> tensor<1x4x1x8xf32> {
+  %0 = loom.transpose %x [0, 2, 1, 3] : tensor<1x1x4x8xf32> -> tensor<1x4x1x8xf32>
+  return %0 : tensor<1x4x1x8xf32>
+}
+func.func @transpose_dynamic_dim(%x: tensor<1x?x4x8xf32>) -> tensor<1x4x?x8xf32> {
+  %0 = loom.transpose %x [0, 2, 1, 3] : tensor<1x?x4x8xf32> -> tensor<1x4x?x8xf32>
+  return %0 : tensor<1x4x?x8xf32>
+}
+
+// -----
+
 // repeat_interleave reads slice i / repeats along the axis.
 //   CHECK-DAG: #[[IN:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1 floordiv 2, d2, d3)>
 // CHECK-LABEL: func.func @repeat
