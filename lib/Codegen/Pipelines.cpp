@@ -101,6 +101,10 @@ static void addFusionAndBufferization(OpPassManager &pm,
   // output the contraction makes.
   pm.addPass(createLoomFuseElementwisePass());
   pm.addPass(createCanonicalizerPass());
+  // Identical computations once (RoPE's table of the step's positions,
+  // which every layer's queries and keys rebuilt: a launch each on a GPU).
+  if (options.cuda())
+    pm.addPass(createLoomCseTensorsPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =

@@ -573,6 +573,34 @@ def LoomUniformGpuReductionsPass
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def LoomCseTensorsPass : Pass<"loom-cse-tensors"> {
+  let summary = "Compute identical tensor ops of a function's body once";
+  let description = [{
+    Common subexpression elimination for tensor IR after elementwise fusion.
+    An op of a function's body that computes what one before it computes
+    (the same operands and attributes, equivalent regions) is replaced by
+    it, where two linalg outputs that start from `tensor.empty` of the same
+    sizes count as the same operand: upstream CSE sees two computations
+    with distinct empty outputs as different, and once it has merged the
+    empty tensors, the outputs share one. Left alone:
+
+    - `tensor.empty`, `linalg.fill`, and views or casts of them: where an
+      output starts. Two outputs starting from one tensor would share a
+      buffer after bufferization (two loops' accumulators initialised from
+      one cast of an empty tensor came out wrong: a random Mixtral's
+      logits 16 off);
+    - ops with memory effects, loops and other ops with regions (only
+      linalg ops' bodies are compared), and ops nested in regions.
+
+    Run after elementwise fusion (a producer used twice no longer fuses into
+    its consumers): the NVIDIA pipeline computes RoPE's cos/sin table of a
+    step's positions once for every layer's queries and keys, instead of
+    twice per layer.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def LoomMergeGpuModulesPass
     : Pass<"loom-merge-gpu-modules", "::mlir::ModuleOp"> {
   let summary = "Move every outlined kernel into one gpu.module";
