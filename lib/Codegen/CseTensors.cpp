@@ -80,8 +80,7 @@ struct CseTensors : loom::impl::LoomCseTensorsPassBase<CseTensors> {
         bool equivalent = OperationEquivalence::isEquivalentTo(
             earlier, &op,
             [&](Value a, Value b) {
-              return success(a == b || inner.lookup(a) == b ||
-                             sameStart(a, b));
+              return success(a == b || inner.lookup(a) == b || sameStart(a, b));
             },
             [&](Value a, Value b) { inner[a] = b; },
             OperationEquivalence::IgnoreLocations);

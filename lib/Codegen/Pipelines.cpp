@@ -79,6 +79,8 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
     // --attention-key-block=-1 it has the whole score matrix.
     lowering.attentionKeyBlock = -1;
     lowering.attentionRows = options.attentionKeyBlock != -1;
+    // No host-side loop over device memory.
+    lowering.moeGathered = true;
   }
   lowering.int8Activations = options.int8Activations;
   lowering.bf16Activations = options.bf16Activations;

@@ -86,6 +86,13 @@ def ConvertLoomToLinalgPass : Pass<"convert-loom-to-linalg"> {
            "query); one query row (decode): its keys split into 32 chunks, "
            "a row per (batch, head, chunk), then a row per (batch, head) "
            "combining them. Preferred over the other lowerings">,
+    Option<"moeGathered", "moe-gathered", "bool", /*default=*/"false",
+           "MoE dispatch, expert FFN and combine without a sequential pass "
+           "over the (token, choice) pairs or a loop over the experts: each "
+           "row searches for its pair, and each row's products read the "
+           "weights of its expert (one kernel per projection for all "
+           "experts; what a GPU needs, as nothing on the host may walk "
+           "device memory)">,
     Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",
            "Linear layers with q8_0 or q4_0 weights quantize their input to "
            "8-bit blocks of 32 values (q = round-to-nearest-even(x * 127 / "

@@ -304,14 +304,15 @@ Value lowering::buildSoftmax(OpBuilder &b, Location loc, Value input,
 
 void mlir::loom::populateLoomToLinalgPatterns(RewritePatternSet &patterns,
                                               bool int8Activations,
-                                              bool bf16Activations) {
+                                              bool bf16Activations,
+                                              bool moeGathered) {
   populateLinearAlgebraToLinalgPatterns(patterns, int8Activations,
                                         bf16Activations);
   populateNormalizationToLinalgPatterns(patterns);
   populatePositionToLinalgPatterns(patterns);
   populateAttentionToLinalgPatterns(patterns);
   populateLayoutToLinalgPatterns(patterns);
-  populateMoEToLinalgPatterns(patterns);
+  populateMoEToLinalgPatterns(patterns, moeGathered);
   populateQuantizedToLinalgPatterns(patterns);
 }
 
@@ -332,7 +333,8 @@ struct ConvertLoomToLinalgPass
     target.addLegalOp<WeightOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateLoomToLinalgPatterns(patterns, int8Activations, bf16Activations);
+    populateLoomToLinalgPatterns(patterns, int8Activations, bf16Activations,
+                                 moeGathered);
     if (attentionKeyBlock >= 0) {
       // Key blocks sized for the L1 of the module's target.
       std::optional<TargetDescription> cpu = getTargetSpec(getOperation());

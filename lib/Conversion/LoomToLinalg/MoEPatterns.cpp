@@ -10,6 +10,14 @@
 // token's rows back, weighted. Rows are found through small index tensors
 // (the permutation and its inverse, each made in one pass).
 //
+// The gathered forms (moe-gathered, for the GPU) have no sequential pass
+// and no loop over the experts: a GPU kernel cannot be sized by values in
+// device memory, nor can the host walk them. Each row of the permutation
+// and of its inverse searches for its pair (quadratic in tokens * k, in
+// parallel), and each row of the expert FFN's products reads the weights of
+// the expert its offsets place it in: one kernel per projection for all
+// experts.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Utils.h"
@@ -185,7 +193,95 @@ struct MoeRouterLowering : OpConversionPattern<MoeRouterOp> {
 
 /// Dispatch: a counting sort of the pairs a = t * k + j by expert.
 struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
-  using OpConversionPattern::OpConversionPattern;
+  MoeDispatchLowering(MLIRContext *ctx, bool gathered)
+      : OpConversionPattern(ctx), gathered(gathered) {}
+  /// Without a sequential pass (a GPU has no host-side loop over device
+  /// memory): each row finds its pair.
+  bool gathered;
+
+  using ExpertOf = function_ref<Value(OpBuilder &, Location, Value)>;
+
+  /// permutation[offsets[e] + (pairs of e so far)] = a, in one pass over
+  /// the pairs in order (a counting sort; linear in tokens * k).
+  static Value countingSort(OpBuilder &rewriter, Location loc, Value offsets,
+                            Value pairs, int64_t numExperts,
+                            ExpertOf expertOf) {
+    Type i32 = rewriter.getI32Type();
+    Value permInit = emptyTensor(rewriter, loc, {pairs}, i32);
+    Value fillInit = linalg::FillOp::create(
+                         rewriter, loc,
+                         arith::ConstantOp::create(
+                             rewriter, loc, rewriter.getI32IntegerAttr(0))
+                             .getResult(),
+                         emptyTensor(rewriter, loc,
+                                     {rewriter.getIndexAttr(numExperts)}, i32))
+                         .getResult(0);
+    auto sortLoop = scf::ForOp::create(
+        rewriter, loc, cIndex(rewriter, loc, 0), pairs,
+        cIndex(rewriter, loc, 1), ValueRange{permInit, fillInit},
+        [&](OpBuilder &b, Location l, Value a, ValueRange iter) {
+          Value e = toIndex(b, l, expertOf(b, l, a));
+          Value seen = tensor::ExtractOp::create(b, l, iter[1], ValueRange{e});
+          Value base = tensor::ExtractOp::create(b, l, offsets, ValueRange{e});
+          Value r = toIndex(b, l, arith::AddIOp::create(b, l, base, seen));
+          Value perm = tensor::InsertOp::create(b, l, toI32(b, l, a), iter[0],
+                                                ValueRange{r});
+          Value one = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(1));
+          Value fill = tensor::InsertOp::create(
+              b, l, arith::AddIOp::create(b, l, seen, one), iter[1],
+              ValueRange{e});
+          scf::YieldOp::create(b, l, ValueRange{perm, fill});
+        });
+    return sortLoop.getResult(0);
+  }
+
+  /// permutation[r] = the i-th pair (in order) of the expert e whose rows
+  /// hold r, i = r - offsets[e]: each row independently (quadratic in
+  /// tokens * k, a loop over the pairs per row).
+  static Value gatheredPermutation(OpBuilder &rewriter, Location loc,
+                                   Value offsets, Value pairs,
+                                   int64_t numExperts, ExpertOf expertOf) {
+    Type i32 = rewriter.getI32Type();
+    auto type = RankedTensorType::get({ShapedType::kDynamic}, i32);
+    return generate(
+        rewriter, loc, type, {pairs}, [&](OpBuilder &b, Location l) -> Value {
+          Value r = toI32(b, l, linalg::IndexOp::create(b, l, 0));
+          // e: the last expert whose rows begin at or before r.
+          Value e = sumLoop(
+              b, l, cIndex(b, l, numExperts), cIndex(b, l, 0),
+              [&](OpBuilder &fb, Location fl, Value c, Value found) -> Value {
+                Value begin =
+                    tensor::ExtractOp::create(fb, fl, offsets, ValueRange{c});
+                Value starts = arith::CmpIOp::create(
+                    fb, fl, arith::CmpIPredicate::sle, begin, r);
+                return arith::SelectOp::create(fb, fl, starts, c, found);
+              });
+          Value begin = tensor::ExtractOp::create(b, l, offsets, ValueRange{e});
+          Value i = arith::SubIOp::create(b, l, r, begin);
+          Value e32 = toI32(b, l, e);
+          // The pair a with i pairs of expert e before it.
+          auto walk = scf::ForOp::create(
+              b, l, cIndex(b, l, 0), pairs, cIndex(b, l, 1),
+              ValueRange{toI32(b, l, cIndex(b, l, 0)), toI32(b, l, pairs)},
+              [&](OpBuilder &fb, Location fl, Value a, ValueRange state) {
+                Value mine = arith::CmpIOp::create(
+                    fb, fl, arith::CmpIPredicate::eq, expertOf(fb, fl, a), e32);
+                Value hit = arith::AndIOp::create(
+                    fb, fl, mine,
+                    arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
+                                          state[0], i));
+                Value one =
+                    arith::ConstantOp::create(fb, fl, fb.getI32IntegerAttr(1));
+                Value seen = arith::SelectOp::create(
+                    fb, fl, mine, arith::AddIOp::create(fb, fl, state[0], one),
+                    state[0]);
+                Value found = arith::SelectOp::create(
+                    fb, fl, hit, toI32(fb, fl, a), state[1]);
+                scf::YieldOp::create(fb, fl, ValueRange{seen, found});
+              });
+          return walk.getResult(1);
+        });
+  }
   LogicalResult
   matchAndRewrite(MoeDispatchOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -223,34 +319,11 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
               });
           return toI32(b, l, n);
         });
-    // permutation[offsets[e] + (pairs of e so far)] = a, in one pass over
-    // the pairs in order (a counting sort; linear in tokens * k).
-    Value permInit = emptyTensor(rewriter, loc, {pairs}, i32);
-    Value fillInit = linalg::FillOp::create(
-                         rewriter, loc,
-                         arith::ConstantOp::create(
-                             rewriter, loc, rewriter.getI32IntegerAttr(0))
-                             .getResult(),
-                         emptyTensor(rewriter, loc,
-                                     {rewriter.getIndexAttr(numExperts)}, i32))
-                         .getResult(0);
-    auto sortLoop = scf::ForOp::create(
-        rewriter, loc, cIndex(rewriter, loc, 0), pairs,
-        cIndex(rewriter, loc, 1), ValueRange{permInit, fillInit},
-        [&](OpBuilder &b, Location l, Value a, ValueRange iter) {
-          Value e = toIndex(b, l, expertOf(b, l, a));
-          Value seen = tensor::ExtractOp::create(b, l, iter[1], ValueRange{e});
-          Value base = tensor::ExtractOp::create(b, l, offsets, ValueRange{e});
-          Value r = toIndex(b, l, arith::AddIOp::create(b, l, base, seen));
-          Value perm = tensor::InsertOp::create(b, l, toI32(b, l, a), iter[0],
-                                                ValueRange{r});
-          Value one = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(1));
-          Value fill = tensor::InsertOp::create(
-              b, l, arith::AddIOp::create(b, l, seen, one), iter[1],
-              ValueRange{e});
-          scf::YieldOp::create(b, l, ValueRange{perm, fill});
-        });
-    Value permutation = sortLoop.getResult(0);
+    Value permutation =
+        gathered
+            ? gatheredPermutation(rewriter, loc, offsets, pairs, numExperts,
+                                  expertOf)
+            : countingSort(rewriter, loc, offsets, pairs, numExperts, expertOf);
     // sorted[r, d] = x[permutation[r] / k, d]
     auto xType = cast<RankedTensorType>(x.getType());
     auto sortedType = RankedTensorType::get(
@@ -301,7 +374,12 @@ Value expertSlice(OpBuilder &b, Location l, Value stacked, Value e) {
 /// two [rows, hidden] buffers carried through the loop, so nothing is
 /// allocated per expert.
 struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
-  using OpConversionPattern::OpConversionPattern;
+  MoeExpertFfnLowering(MLIRContext *ctx, bool gathered)
+      : OpConversionPattern(ctx), gathered(gathered) {}
+  /// No loop over the experts (a GPU has no host-side loop sized by device
+  /// memory): each row's products read the weights of its expert.
+  bool gathered;
+
   LogicalResult
   matchAndRewrite(MoeExpertFfnOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -317,6 +395,14 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
     MLIRContext *ctx = rewriter.getContext();
     Value n = getValueOrCreateConstantIndexOp(rewriter, loc,
                                               dimOf(rewriter, loc, rows, 0));
+    if (gathered) {
+      Value result =
+          gatheredFfn(rewriter, op, adaptor, n, experts, hidden, dim);
+      if (result.getType() != op.getType())
+        result = tensor::CastOp::create(rewriter, loc, op.getType(), result);
+      rewriter.replaceOp(op, result);
+      return success();
+    }
     Value out =
         filledTensor(rewriter, loc, {n, rewriter.getIndexAttr(dim)}, elt, 0.0);
     Value gBuf =
@@ -395,6 +481,107 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
     return success();
   }
 
+  /// The expert FFN with every row's products reading its own expert's
+  /// weights: expert[r] = the e with offsets[e] <= r < offsets[e + 1]
+  /// (-1 for none), then y[r, o] = Σ_i in[r, i] · w[expert[r], o, i] for
+  /// gate, up and down, in rows' order, the sums as the loop's; rows of no
+  /// expert are zero.
+  static Value gatheredFfn(OpBuilder &b, MoeExpertFfnOp op, OpAdaptor adaptor,
+                           Value n, int64_t experts, int64_t hidden,
+                           int64_t dim) {
+    Location l = op.getLoc();
+    MLIRContext *ctx = b.getContext();
+    Value rows = adaptor.getInput(), offsets = adaptor.getOffsets();
+    Type elt = cast<RankedTensorType>(rows.getType()).getElementType();
+    Value expertOfRow = generate(
+        b, l, RankedTensorType::get({ShapedType::kDynamic}, b.getIndexType()),
+        {n}, [&](OpBuilder &gb, Location gl) -> Value {
+          Value r = toI32(gb, gl, linalg::IndexOp::create(gb, gl, 0));
+          return sumLoop(
+              gb, gl, cIndex(gb, gl, experts), cIndex(gb, gl, -1),
+              [&](OpBuilder &fb, Location fl, Value e, Value found) -> Value {
+                Value lo =
+                    tensor::ExtractOp::create(fb, fl, offsets, ValueRange{e});
+                Value hi = tensor::ExtractOp::create(
+                    fb, fl, offsets,
+                    ValueRange{
+                        arith::AddIOp::create(fb, fl, e, cIndex(fb, fl, 1))});
+                Value inside = arith::AndIOp::create(
+                    fb, fl,
+                    arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::sle, lo,
+                                          r),
+                    arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::slt, r,
+                                          hi));
+                return arith::SelectOp::create(fb, fl, inside, e, found);
+              });
+        });
+    // Weight (o, i) of the expert of row r (expert 0's for a row of none,
+    // whose result is zeroed), read as the stacked weights are stored.
+    auto weight = [&](OpBuilder &wb, Location wl, Value original,
+                      Value converted, Value e, Value o, Value i) -> Value {
+      if (auto quantized = original.getDefiningOp<DequantizeOp>();
+          quantized && elt.isF32())
+        return decodeBlockValue(wb, wl, quantized.getFormat(),
+                                quantized.getInput(), ValueRange{e, o}, i);
+      Value source = converted;
+      if (auto ext = original.getDefiningOp<arith::ExtFOp>())
+        source = ext.getIn();
+      Value w = tensor::ExtractOp::create(wb, wl, source, ValueRange{e, o, i});
+      return w.getType() == elt
+                 ? w
+                 : arith::ExtFOp::create(wb, wl, elt, w).getResult();
+    };
+    // y[r, o] = Σ_i in[r, i] · w_expert[r][o, i] over loops (r, o, i); with
+    // `zeroNone`, 0 for a row of no expert.
+    auto project = [&](Value in, Value original, Value converted,
+                       int64_t outCols, bool zeroNone) -> Value {
+      Value init = filledTensor(b, l, {n, b.getIndexAttr(outCols)}, elt, 0.0);
+      Value y =
+          linalg::GenericOp::create(
+              b, l, TypeRange{init.getType()}, ValueRange{in}, ValueRange{init},
+              ArrayRef<AffineMap>{mapOf(ctx, 3, {0, 2}), mapOf(ctx, 3, {0, 1})},
+              iterators(2, 1),
+              [&](OpBuilder &gb, Location gl, ValueRange a) {
+                Value r = linalg::IndexOp::create(gb, gl, 0);
+                Value o = linalg::IndexOp::create(gb, gl, 1);
+                Value i = linalg::IndexOp::create(gb, gl, 2);
+                Value e = tensor::ExtractOp::create(gb, gl, expertOfRow,
+                                                    ValueRange{r});
+                Value some =
+                    arith::MaxSIOp::create(gb, gl, e, cIndex(gb, gl, 0));
+                Value w = weight(gb, gl, original, converted, some, o, i);
+                Value p = arith::MulFOp::create(gb, gl, a[0], w);
+                linalg::YieldOp::create(
+                    gb, gl, arith::AddFOp::create(gb, gl, a[1], p).getResult());
+              })
+              .getResult(0);
+      if (!zeroNone)
+        return y;
+      AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+      return linalg::GenericOp::create(
+                 b, l, TypeRange{y.getType()}, ValueRange{}, ValueRange{y},
+                 ArrayRef<AffineMap>{id2}, iterators(2),
+                 [&](OpBuilder &gb, Location gl, ValueRange a) {
+                   Value r = linalg::IndexOp::create(gb, gl, 0);
+                   Value e = tensor::ExtractOp::create(gb, gl, expertOfRow,
+                                                       ValueRange{r});
+                   Value none = arith::CmpIOp::create(
+                       gb, gl, arith::CmpIPredicate::slt, e, cIndex(gb, gl, 0));
+                   linalg::YieldOp::create(
+                       gb, gl,
+                       arith::SelectOp::create(
+                           gb, gl, none, floatConst(gb, gl, elt, 0.0), a[0])
+                           .getResult());
+                 })
+          .getResult(0);
+    };
+    Value g = project(rows, op.getGate(), adaptor.getGate(), hidden, false);
+    Value u = project(rows, op.getUp(), adaptor.getUp(), hidden, false);
+    Value h =
+        gatedActivation(b, l, g, u, op.getActivation() == Activation::gelu);
+    return project(h, op.getDown(), adaptor.getDown(), dim, true);
+  }
+
   /// act(g) * u elementwise, written over g.
   static Value gatedActivation(OpBuilder &b, Location l, Value g, Value u,
                                bool gelu) {
@@ -415,7 +602,12 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
 
 /// Combine: out[t, d] = Σ_j weights[t, j] · rows[position of (t, j), d].
 struct MoeCombineLowering : OpConversionPattern<MoeCombineOp> {
-  using OpConversionPattern::OpConversionPattern;
+  MoeCombineLowering(MLIRContext *ctx, bool gathered)
+      : OpConversionPattern(ctx), gathered(gathered) {}
+  /// The inverse permutation without a sequential pass: each pair searches
+  /// for its row.
+  bool gathered;
+
   LogicalResult
   matchAndRewrite(MoeCombineOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -429,21 +621,42 @@ struct MoeCombineLowering : OpConversionPattern<MoeCombineOp> {
     MLIRContext *ctx = rewriter.getContext();
     Value pairs = getValueOrCreateConstantIndexOp(
         rewriter, loc, dimOf(rewriter, loc, rows, 0));
-    // position[a] = the r with permutation[r] = a: one pass scattering.
-    Value posInit =
-        emptyTensor(rewriter, loc, {pairs}, rewriter.getIndexType());
-    auto scatter = scf::ForOp::create(
-        rewriter, loc, cIndex(rewriter, loc, 0), pairs,
-        cIndex(rewriter, loc, 1), ValueRange{posInit},
-        [&](OpBuilder &b, Location l, Value r, ValueRange iter) {
-          Value a = toIndex(
-              b, l, tensor::ExtractOp::create(b, l, perm, ValueRange{r}));
-          scf::YieldOp::create(
-              b, l,
-              tensor::InsertOp::create(b, l, r, iter[0], ValueRange{a})
-                  .getResult());
-        });
-    Value position = scatter.getResult(0);
+    // position[a] = the r with permutation[r] = a: one pass scattering, or
+    // (gathered) a search per pair.
+    Value position;
+    if (gathered) {
+      position = generate(
+          rewriter, loc,
+          RankedTensorType::get({ShapedType::kDynamic},
+                                rewriter.getIndexType()),
+          {pairs}, [&](OpBuilder &b, Location l) -> Value {
+            Value a = toI32(b, l, linalg::IndexOp::create(b, l, 0));
+            return sumLoop(
+                b, l, pairs, cIndex(b, l, 0),
+                [&](OpBuilder &fb, Location fl, Value r, Value found) -> Value {
+                  Value p =
+                      tensor::ExtractOp::create(fb, fl, perm, ValueRange{r});
+                  Value hit = arith::CmpIOp::create(
+                      fb, fl, arith::CmpIPredicate::eq, p, a);
+                  return arith::SelectOp::create(fb, fl, hit, r, found);
+                });
+          });
+    } else {
+      Value posInit =
+          emptyTensor(rewriter, loc, {pairs}, rewriter.getIndexType());
+      auto scatter = scf::ForOp::create(
+          rewriter, loc, cIndex(rewriter, loc, 0), pairs,
+          cIndex(rewriter, loc, 1), ValueRange{posInit},
+          [&](OpBuilder &b, Location l, Value r, ValueRange iter) {
+            Value a = toIndex(
+                b, l, tensor::ExtractOp::create(b, l, perm, ValueRange{r}));
+            scf::YieldOp::create(
+                b, l,
+                tensor::InsertOp::create(b, l, r, iter[0], ValueRange{a})
+                    .getResult());
+          });
+      position = scatter.getResult(0);
+    }
     auto d = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
     SmallVector<OpFoldResult> sizes = {dimOf(rewriter, loc, weights, 0),
                                        dimOf(rewriter, loc, rows, 1)};
@@ -482,7 +695,9 @@ struct MoeCombineLowering : OpConversionPattern<MoeCombineOp> {
 
 } // namespace
 
-void mlir::loom::populateMoEToLinalgPatterns(RewritePatternSet &patterns) {
-  patterns.add<MoeRouterLowering, MoeDispatchLowering, MoeExpertFfnLowering,
-               MoeCombineLowering>(patterns.getContext());
+void mlir::loom::populateMoEToLinalgPatterns(RewritePatternSet &patterns,
+                                             bool gathered) {
+  patterns.add<MoeRouterLowering>(patterns.getContext());
+  patterns.add<MoeDispatchLowering, MoeExpertFfnLowering, MoeCombineLowering>(
+      patterns.getContext(), gathered);
 }

@@ -41,8 +41,12 @@ void populateRowAttentionToLinalgPatterns(RewritePatternSet &patterns);
 /// kv_cache_write / kv_cache_read, transpose, repeat_interleave.
 void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
 
-/// moe_router, moe_dispatch, moe_expert_ffn, moe_combine.
-void populateMoEToLinalgPatterns(RewritePatternSet &patterns);
+/// moe_router, moe_dispatch, moe_expert_ffn, moe_combine. `gathered`: no
+/// sequential pass over the pairs and no loop over the experts (each row
+/// finds its pair, each row's products read its expert's weights), for
+/// the GPU.
+void populateMoEToLinalgPatterns(RewritePatternSet &patterns,
+                                 bool gathered = false);
 
 /// loom.dequantize: q8_0/q4_0 blocks decoded to a tensor (linear layers and
 /// embeddings decode in place instead).
@@ -51,7 +55,8 @@ void populateQuantizedToLinalgPatterns(RewritePatternSet &patterns);
 /// All of the above.
 void populateLoomToLinalgPatterns(RewritePatternSet &patterns,
                                   bool int8Activations = true,
-                                  bool bf16Activations = true);
+                                  bool bf16Activations = true,
+                                  bool moeGathered = false);
 
 } // namespace mlir::loom
 
