@@ -105,8 +105,12 @@ static void addFusionAndBufferization(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   // Identical computations once (RoPE's table of the step's positions,
   // which every layer's queries and keys rebuilt: a launch each on a GPU).
-  if (options.cuda())
+  if (options.cuda()) {
     pm.addPass(createLoomCseTensorsPass());
+    // Residual adds as the start of the projections' sums: a kernel less
+    // each.
+    pm.addPass(createLoomAddIntoReductionsPass());
+  }
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =

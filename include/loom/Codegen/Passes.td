@@ -573,6 +573,26 @@ def LoomUniformGpuReductionsPass
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def LoomAddIntoReductionsPass : Pass<"loom-add-into-reductions"> {
+  let summary = "Start a sum from the tensor it is then added to";
+  let description = [{
+    `x + Σ p` written as a sum from zero (a `linalg.generic` with reduction
+    loops whose output a `linalg.fill` of zero starts, its body adding to
+    the output) followed by an elementwise add of `x` becomes the sum
+    started from `x`: one op, and on a GPU one kernel, fewer. The residual
+    adds after a transformer block's attention output projection and its
+    FFN's down projection are such adds. The sum must be used by the add
+    alone, and `x` must have its type and exist before the sum.
+
+    A block-wide sum (loom-reduce-across-gpu-threads) adds its total to the
+    output's start value once, so its result is bit for bit the same; a sum
+    in order (loom-register-tile-gpu-reductions, the CPU) adds the products
+    to `x` one by one, which rounds differently. The NVIDIA pipeline runs
+    it after elementwise fusion; the CPU's does not.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def LoomCseTensorsPass : Pass<"loom-cse-tensors"> {
   let summary = "Compute identical tensor ops of a function's body once";
   let description = [{
