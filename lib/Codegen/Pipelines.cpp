@@ -111,6 +111,11 @@ static void addFusionAndBufferization(OpPassManager &pm,
     // each.
     pm.addPass(createLoomAddIntoReductionsPass());
   }
+  // An output later inserted into a bigger tensor (a new key or value row
+  // into its cache) is written there in the first place: no copy, and on a
+  // GPU no copy kernel.
+  if (options.cuda())
+    pm.addPass(bufferization::createEmptyTensorEliminationPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
