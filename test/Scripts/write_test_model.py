@@ -173,8 +173,33 @@ def write_gguf(cfg, tensors, path, quant=None):
     w.close()
 
 
-def write_safetensors(cfg, tensors, folder):
-    from safetensors.numpy import save_file
+def bf16_bytes(value):
+    """float32 values rounded to bfloat16 (to nearest, ties to even)."""
+    bits = np.ascontiguousarray(value, dtype=np.float32).view(np.uint32)
+    rounded = bits + 0x7FFF + ((bits >> 16) & 1)
+    return (rounded >> 16).astype("<u2").tobytes()
+
+
+def save_bf16(flat, path):
+    """A safetensors file of BF16 tensors (numpy has no bfloat16, so the
+    format is written directly: an 8-byte header size, the JSON header,
+    the data)."""
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, value in flat.items():
+        size = value.size * 2
+        header[name] = {"dtype": "BF16", "shape": list(value.shape),
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for value in flat.values():
+            f.write(bf16_bytes(value))
+
+
+def write_safetensors(cfg, tensors, folder, dtype="f32"):
     flat = {}
     for _, (hf, value) in tensors.items():
         if isinstance(hf, list):  # one tensor per expert
@@ -182,8 +207,12 @@ def write_safetensors(cfg, tensors, folder):
                 flat[name] = np.ascontiguousarray(value[j])
         else:
             flat[hf] = value
-    save_file(flat, os.path.join(folder, "model.safetensors"),
-              metadata={"format": "pt"})
+    if dtype == "bf16":
+        save_bf16(flat, os.path.join(folder, "model.safetensors"))
+    else:
+        from safetensors.numpy import save_file
+        save_file(flat, os.path.join(folder, "model.safetensors"),
+                  metadata={"format": "pt"})
     config = {
         "architectures": [cfg["hf_arch"]],
         "model_type": cfg["hf_type"],
@@ -197,7 +226,7 @@ def write_safetensors(cfg, tensors, folder):
         "rope_theta": cfg["theta"],
         "vocab_size": cfg["vocab"],
         "tie_word_embeddings": False,
-        "torch_dtype": "float32",
+        "torch_dtype": "bfloat16" if dtype == "bf16" else "float32",
     }
     if cfg["experts"]:
         config["num_local_experts"] = cfg["experts"]
@@ -252,6 +281,9 @@ def main():
     ap.add_argument("--theta", type=float, help="declare another RoPE theta")
     ap.add_argument("--context", type=int,
                     help="declare another context length")
+    ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                    help="safetensors only: the tensors' type (bf16: rounded "
+                    "to nearest even, as torch does)")
     ap.add_argument("--window", type=int,
                     help="GGUF only: a sliding window of this many positions "
                     "(Mistral's: a query sees itself and the W-1 before it)")
@@ -291,7 +323,7 @@ def main():
     if args.format in ("safetensors", "both"):
         if args.quant:
             sys.exit("--quant writes GGUF files only")
-        write_safetensors(cfg, tensors, args.out)
+        write_safetensors(cfg, tensors, args.out, args.dtype)
 
 
 if __name__ == "__main__":
