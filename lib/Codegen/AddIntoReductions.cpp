@@ -90,9 +90,8 @@ struct AddIntoReductions
             arg && arg.getOwner() != reduction->getBlock())
           continue;
         Operation *fill = reduction.getDpsInitOperand(0)->get().getDefiningOp();
-        rewriter.modifyOpInPlace(reduction, [&] {
-          reduction.getDpsInitOperand(0)->set(other);
-        });
+        rewriter.modifyOpInPlace(
+            reduction, [&] { reduction.getDpsInitOperand(0)->set(other); });
         rewriter.replaceOp(add, sum);
         if (fill->use_empty())
           rewriter.eraseOp(fill);
