@@ -56,6 +56,17 @@ Value sumLoop(OpBuilder &b, Location l, Value n, Value zero,
   return loop.getResult(0);
 }
 
+/// The last i in [0, n) for which `holds(i)` (an i1), else `none`: a
+/// search by one thread, with no early exit.
+Value lastIndexWhere(OpBuilder &b, Location l, Value n, Value none,
+                     function_ref<Value(OpBuilder &, Location, Value)> holds) {
+  return sumLoop(
+      b, l, n, none,
+      [&](OpBuilder &fb, Location fl, Value i, Value found) -> Value {
+        return arith::SelectOp::create(fb, fl, holds(fb, fl, i), i, found);
+      });
+}
+
 /// A generic producing `type` from its indices alone.
 Value generate(OpBuilder &b, Location l, RankedTensorType type,
                ArrayRef<OpFoldResult> sizes,
@@ -247,14 +258,13 @@ struct MoeDispatchLowering : OpConversionPattern<MoeDispatchOp> {
         rewriter, loc, type, {pairs}, [&](OpBuilder &b, Location l) -> Value {
           Value r = toI32(b, l, linalg::IndexOp::create(b, l, 0));
           // e: the last expert whose rows begin at or before r.
-          Value e = sumLoop(
+          Value e = lastIndexWhere(
               b, l, cIndex(b, l, numExperts), cIndex(b, l, 0),
-              [&](OpBuilder &fb, Location fl, Value c, Value found) -> Value {
+              [&](OpBuilder &fb, Location fl, Value c) -> Value {
                 Value begin =
                     tensor::ExtractOp::create(fb, fl, offsets, ValueRange{c});
-                Value starts = arith::CmpIOp::create(
-                    fb, fl, arith::CmpIPredicate::sle, begin, r);
-                return arith::SelectOp::create(fb, fl, starts, c, found);
+                return arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::sle,
+                                             begin, r);
               });
           Value begin = tensor::ExtractOp::create(b, l, offsets, ValueRange{e});
           Value i = arith::SubIOp::create(b, l, r, begin);
@@ -497,22 +507,21 @@ struct MoeExpertFfnLowering : OpConversionPattern<MoeExpertFfnOp> {
         b, l, RankedTensorType::get({ShapedType::kDynamic}, b.getIndexType()),
         {n}, [&](OpBuilder &gb, Location gl) -> Value {
           Value r = toI32(gb, gl, linalg::IndexOp::create(gb, gl, 0));
-          return sumLoop(
+          return lastIndexWhere(
               gb, gl, cIndex(gb, gl, experts), cIndex(gb, gl, -1),
-              [&](OpBuilder &fb, Location fl, Value e, Value found) -> Value {
+              [&](OpBuilder &fb, Location fl, Value e) -> Value {
                 Value lo =
                     tensor::ExtractOp::create(fb, fl, offsets, ValueRange{e});
                 Value hi = tensor::ExtractOp::create(
                     fb, fl, offsets,
                     ValueRange{
                         arith::AddIOp::create(fb, fl, e, cIndex(fb, fl, 1))});
-                Value inside = arith::AndIOp::create(
+                return arith::AndIOp::create(
                     fb, fl,
                     arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::sle, lo,
                                           r),
                     arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::slt, r,
                                           hi));
-                return arith::SelectOp::create(fb, fl, inside, e, found);
               });
         });
     // Weight (o, i) of the expert of row r (expert 0's for a row of none,
@@ -625,22 +634,21 @@ struct MoeCombineLowering : OpConversionPattern<MoeCombineOp> {
     // (gathered) a search per pair.
     Value position;
     if (gathered) {
-      position = generate(
-          rewriter, loc,
-          RankedTensorType::get({ShapedType::kDynamic},
-                                rewriter.getIndexType()),
-          {pairs}, [&](OpBuilder &b, Location l) -> Value {
-            Value a = toI32(b, l, linalg::IndexOp::create(b, l, 0));
-            return sumLoop(
-                b, l, pairs, cIndex(b, l, 0),
-                [&](OpBuilder &fb, Location fl, Value r, Value found) -> Value {
-                  Value p =
-                      tensor::ExtractOp::create(fb, fl, perm, ValueRange{r});
-                  Value hit = arith::CmpIOp::create(
-                      fb, fl, arith::CmpIPredicate::eq, p, a);
-                  return arith::SelectOp::create(fb, fl, hit, r, found);
-                });
-          });
+      position =
+          generate(rewriter, loc,
+                   RankedTensorType::get({ShapedType::kDynamic},
+                                         rewriter.getIndexType()),
+                   {pairs}, [&](OpBuilder &b, Location l) -> Value {
+                     Value a = toI32(b, l, linalg::IndexOp::create(b, l, 0));
+                     return lastIndexWhere(
+                         b, l, pairs, cIndex(b, l, 0),
+                         [&](OpBuilder &fb, Location fl, Value r) -> Value {
+                           Value p = tensor::ExtractOp::create(fb, fl, perm,
+                                                               ValueRange{r});
+                           return arith::CmpIOp::create(
+                               fb, fl, arith::CmpIPredicate::eq, p, a);
+                         });
+                   });
     } else {
       Value posInit =
           emptyTensor(rewriter, loc, {pairs}, rewriter.getIndexType());
