@@ -25,6 +25,7 @@ PASSES = [
     "--convert-loom-to-linalg",
     "--convert-loom-to-linalg=attention-key-block=0",
     "--convert-loom-to-linalg=attention-rows=true",
+    "--convert-loom-to-linalg=moe-gathered=true",
     "--canonicalize",
 ]
 
