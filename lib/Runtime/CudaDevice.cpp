@@ -116,6 +116,10 @@ struct LazyModule {
   const char *loader; ///< mgpuModuleLoad or mgpuModuleLoadJIT
   CUmodule module = nullptr;
   CUcontext context = nullptr; ///< the context `module` is loaded in
+  /// The kernels of `module` asked for so far, by the address of the name
+  /// the artifact passes (a constant of its own): every launch asks again,
+  /// and the answer is then a lookup here, not a driver call.
+  std::unordered_map<const char *, CUfunction> functions;
 };
 
 /// The module of `lazy` in the device's context, loading it if needed;
@@ -140,6 +144,7 @@ CUmodule moduleOf(const Driver &d, LazyModule &lazy, const char *kernel) {
   }
   lazy.module = module;
   lazy.context = p.context;
+  lazy.functions.clear();
   return module;
 }
 
@@ -183,11 +188,20 @@ __attribute__((visibility("default"))) void mgpuModuleUnload(void *module) {
 
 __attribute__((visibility("default"))) void *
 mgpuModuleGetFunction(void *module, const char *name) {
+  auto *lazy = static_cast<loom::LazyModule *>(module);
+  loom::Process &p = loom::process();
+  // Within an entry point (its context current on this thread), a kernel
+  // asked for before is found without the driver.
+  if (loom::launching && lazy) {
+    std::lock_guard<std::mutex> guard(p.lock);
+    if (lazy->module && lazy->context == p.context)
+      if (auto it = lazy->functions.find(name); it != lazy->functions.end())
+        return it->second;
+  }
   const loom::cuda::Driver *d = loom::current("mgpuModuleGetFunction");
   if (!d || !module)
     return nullptr;
-  CUmodule loaded =
-      loom::moduleOf(*d, *static_cast<loom::LazyModule *>(module), name);
+  CUmodule loaded = loom::moduleOf(*d, *lazy, name);
   if (!loaded)
     return nullptr;
   CUfunction function = nullptr;
@@ -198,9 +212,10 @@ mgpuModuleGetFunction(void *module, const char *name) {
             .str());
     return nullptr;
   }
-  loom::Process &p = loom::process();
   std::lock_guard<std::mutex> guard(p.lock);
   p.kernelNames.try_emplace(function, name);
+  if (lazy->module == loaded)
+    lazy->functions.try_emplace(name, function);
   return function;
 }
 

@@ -16,10 +16,10 @@
 //
 // With LOOM_FAKE_CUDA_ANY_KERNEL=1 every other kernel runs as a no-op
 // (compiled artifacts: their host code, arena and launches run, the math
-// does not), and at exit the driver prints how many modules were loaded and
-// kernels launched. Launches are checked as a driver checks them: every
-// grid and block dimension at least 1, at most 1024 threads per block
-// (CUDA_ERROR_INVALID_VALUE otherwise).
+// does not), and at exit the driver prints how many modules were loaded,
+// kernels launched and kernels looked up. Launches are checked as a driver
+// checks them: every grid and block dimension at least 1, at most 1024 threads
+// per block (CUDA_ERROR_INVALID_VALUE otherwise).
 //
 // Built as its own shared library; a test points LOOM_CUDA_DRIVER at it.
 // Its functions have the very types the runtime's table calls them
@@ -64,13 +64,14 @@ struct Counts {
     const char *v = std::getenv("LOOM_FAKE_CUDA_ANY_KERNEL");
     return v && *v == '1';
   }();
-  uint64_t loads = 0, launches = 0;
+  uint64_t loads = 0, launches = 0, lookups = 0;
   ~Counts() {
     if (anyKernel)
       std::fprintf(stderr,
                    "fake CUDA driver: %llu modules loaded, %llu kernels "
-                   "launched\n",
-                   (unsigned long long)loads, (unsigned long long)launches);
+                   "launched, %llu kernels looked up\n",
+                   (unsigned long long)loads, (unsigned long long)launches,
+                   (unsigned long long)lookups);
   }
 } counts;
 
@@ -206,6 +207,7 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *out, CUmodule module,
                                   0) == 0
                           ? std::string(1, '\0') + name + '\0'
                           : std::string(".entry ") + name + "(";
+  ++counts.lookups;
   if (image.find(entry) == std::string::npos)
     return kNotFound;
   *out = reinterpret_cast<CUfunction>(&functions.emplace_back(Function{name}));
