@@ -29,9 +29,10 @@
 // operands' type.
 //
 // One query row (decode) splits its keys instead: a thread per (batch,
-// head, key chunk) walks its chunk of kDecodeChunks as above and leaves its
-// (acc, m, l) in a [batch, heads, kDecodeChunks, v_head_dim + 2] buffer, and
-// a thread per (batch, head) combines them (flash decoding):
+// head, value chunk, key chunk) walks its chunk of kDecodeChunks as above
+// and leaves its (acc, m, l) in a [batch, heads, kDecodeChunks, value
+// chunks, chunk + 2] buffer, and a thread per (batch, head, value chunk)
+// combines them (flash decoding):
 //
 //   M = max_c m_c,  w_c = exp(m_c - M),  O = Σ_c acc_c w_c / Σ_c l_c w_c
 //
@@ -304,8 +305,8 @@ struct RowAttentionLowering : OpConversionPattern<AttentionOp> {
 };
 
 /// One query row (decode): the keys split into kDecodeChunks chunks, a
-/// thread per (batch, head, chunk), then a thread per (batch, head)
-/// combining the chunks.
+/// thread per (batch, head, value chunk, key chunk), then a thread per
+/// (batch, head, value chunk) combining the key chunks.
 struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
   // Preferred over the direct and the tiled lowerings.
   SplitKeysRowAttentionLowering(MLIRContext *ctx)
@@ -319,31 +320,40 @@ struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
       return rewriter.notifyMatchFailure(op, "not one query row");
     if (StringRef why = rows.unsupported(); !why.empty())
       return rewriter.notifyMatchFailure(op, why);
-    if (rows.headDim + rows.valueDim + 2 > kRowFloats)
+    // The value columns a thread computes (heads of 128: 32 of them, each
+    // value chunk's threads computing the scores again).
+    int64_t valueDim = rows.valueDim;
+    int64_t chunk = valueChunk(rows.headDim, valueDim);
+    if (chunk == 0)
       return rewriter.notifyMatchFailure(op, "a query row too wide");
+    int64_t valueChunks = valueDim / chunk;
     Location loc = op.getLoc();
     Value q = rows.q;
     Type f32 = rows.f32;
-    int64_t valueDim = rows.valueDim;
 
-    // Each chunk's (acc, m, l): [batch, heads, chunks, v_head_dim + 2].
+    // Each (key chunk, value chunk)'s (acc, m, l):
+    // [batch, heads, key chunks, value chunks, chunk + 2].
     OpFoldResult batches = dimOf(rewriter, loc, q, 0);
     OpFoldResult heads = dimOf(rewriter, loc, q, 1);
-    Value partInit =
-        emptyTensor(rewriter, loc,
-                    {batches, heads, rewriter.getIndexAttr(kDecodeChunks),
-                     rewriter.getIndexAttr(valueDim + 2)},
-                    f32);
+    Value partInit = emptyTensor(
+        rewriter, loc,
+        {batches, heads, rewriter.getIndexAttr(kDecodeChunks),
+         rewriter.getIndexAttr(valueChunks), rewriter.getIndexAttr(chunk + 2)},
+        f32);
+    // The key chunk innermost: the threads of a block.
     auto parts = scf::ForallOp::create(
         rewriter, loc,
         ArrayRef<OpFoldResult>{batches, heads,
+                               rewriter.getIndexAttr(valueChunks),
                                rewriter.getIndexAttr(kDecodeChunks)},
         ValueRange{partInit}, /*mapping=*/std::nullopt);
     {
       OpBuilder b = OpBuilder::atBlockBegin(parts.getBody());
       SmallVector<Value> ivs = parts.getInductionVars();
-      Value batch = ivs[0], head = ivs[1], c = ivs[2];
+      Value batch = ivs[0], head = ivs[1], vc = ivs[2], c = ivs[3];
       Value zero = rows.index(b, 0);
+      Value column =
+          arith::MulIOp::create(b, loc, vc, rows.index(b, chunk)).getResult();
       // Chunk c of the visible keys: [first + c * size, ... + size).
       auto [first, last] = rows.visibleKeys(b, zero);
       Value span = arith::SubIOp::create(b, loc, last, first);
@@ -354,20 +364,20 @@ struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
       Value to = arith::MinSIOp::create(
           b, loc, last, arith::AddIOp::create(b, loc, from, size));
       scf::ForOp walk =
-          rows.walk(b, batch, head, zero, from, to, zero, valueDim);
+          rows.walk(b, batch, head, zero, from, to, column, chunk);
       // (acc, m, l) as one vector: one write.
-      auto partType = VectorType::get({valueDim + 2}, f32);
+      auto partType = VectorType::get({chunk + 2}, f32);
       Value part = arith::ConstantOp::create(
           b, loc, partType, DenseElementsAttr::get(partType, 0.0f));
       part = vector::InsertStridedSliceOp::create(b, loc, walk.getResult(2),
                                                   part, ArrayRef<int64_t>{0},
                                                   ArrayRef<int64_t>{1});
       part = vector::InsertOp::create(b, loc, walk.getResult(0), part,
-                                      ArrayRef<int64_t>{valueDim});
+                                      ArrayRef<int64_t>{chunk});
       part = vector::InsertOp::create(b, loc, walk.getResult(1), part,
-                                      ArrayRef<int64_t>{valueDim + 1});
+                                      ArrayRef<int64_t>{chunk + 1});
       rows.writeRow(b, parts, parts.getRegionOutArgs()[0], part,
-                    {batch, head, c, b.getIndexAttr(0)});
+                    {batch, head, c, vc, b.getIndexAttr(0)});
     }
     Value partial = parts.getResult(0);
 
@@ -377,17 +387,20 @@ struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
                               rewriter.getIndexAttr(valueDim)},
                              op.getType().getElementType());
     auto combine = scf::ForallOp::create(
-        rewriter, loc, ArrayRef<OpFoldResult>{batches, heads}, ValueRange{init},
-        /*mapping=*/std::nullopt);
+        rewriter, loc,
+        ArrayRef<OpFoldResult>{batches, heads,
+                               rewriter.getIndexAttr(valueChunks)},
+        ValueRange{init}, /*mapping=*/std::nullopt);
     {
       OpBuilder b = OpBuilder::atBlockBegin(combine.getBody());
       SmallVector<Value> ivs = combine.getInductionVars();
-      Value batch = ivs[0], head = ivs[1];
+      Value batch = ivs[0], head = ivs[1], vc = ivs[2];
       Value zero = rows.index(b, 0), one = rows.index(b, 1);
       Value chunks = rows.index(b, kDecodeChunks);
       auto scalar = [&](OpBuilder &lb, Value c, int64_t at) -> Value {
         return tensor::ExtractOp::create(
-            lb, loc, partial, ValueRange{batch, head, c, rows.index(lb, at)});
+            lb, loc, partial,
+            ValueRange{batch, head, c, vc, rows.index(lb, at)});
       };
       Value ninf =
           floatConst(b, loc, f32, -std::numeric_limits<double>::infinity());
@@ -395,11 +408,11 @@ struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
           b, loc, zero, chunks, one, ValueRange{ninf},
           [&](OpBuilder &lb, Location l, Value c, ValueRange carried) {
             Value m = arith::MaximumFOp::create(lb, l, carried[0],
-                                                scalar(lb, c, valueDim));
+                                                scalar(lb, c, chunk));
             scf::YieldOp::create(lb, l, m);
           });
       Value shift = safeMax(b, loc, max.getResult(0));
-      auto accType = VectorType::get({valueDim}, f32);
+      auto accType = VectorType::get({chunk}, f32);
       Value zeros = arith::ConstantOp::create(
           b, loc, accType, DenseElementsAttr::get(accType, 0.0f));
       auto sums = scf::ForOp::create(
@@ -408,12 +421,12 @@ struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
           [&](OpBuilder &lb, Location l, Value c, ValueRange carried) {
             Value w = math::ExpOp::create(
                 lb, l,
-                arith::SubFOp::create(lb, l, scalar(lb, c, valueDim), shift));
+                arith::SubFOp::create(lb, l, scalar(lb, c, chunk), shift));
             Value den = arith::AddFOp::create(
                 lb, l, carried[0],
-                arith::MulFOp::create(lb, l, scalar(lb, c, valueDim + 1), w));
+                arith::MulFOp::create(lb, l, scalar(lb, c, chunk + 1), w));
             Value acc =
-                rows.readRow(lb, partial, {batch, head, c}, zero, valueDim);
+                rows.readRow(lb, partial, {batch, head, c, vc}, zero, chunk);
             Value num = vector::FMAOp::create(
                 lb, l, vector::BroadcastOp::create(lb, l, accType, w), acc,
                 carried[1]);
@@ -422,9 +435,10 @@ struct SplitKeysRowAttentionLowering : OpConversionPattern<AttentionOp> {
       Value outRow = arith::DivFOp::create(
           b, loc, sums.getResult(1),
           vector::BroadcastOp::create(b, loc, accType, sums.getResult(0)));
+      Value column =
+          arith::MulIOp::create(b, loc, vc, rows.index(b, chunk)).getResult();
       rows.writeRow(b, combine, combine.getRegionOutArgs()[0],
-                    rows.narrow(b, outRow),
-                    {batch, head, zero, b.getIndexAttr(0)});
+                    rows.narrow(b, outRow), {batch, head, zero, column});
     }
 
     Value result = combine.getResult(0);

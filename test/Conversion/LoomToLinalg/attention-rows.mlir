@@ -96,16 +96,17 @@ func.func @wide_heads(%q: tensor<1x4x?x128xf32>, %k: tensor<1x4x?x128xf32>) -> t
 // -----
 
 // One query row (decode): the visible keys [0, pos + 1) split into 32
-// chunks of ceil((pos + 1) / 32), a row per (head, chunk) leaving its
-// accumulator, max and sum as one vector of 8 + 2; then a row per head
-// combines the chunks: M = max m_c, O = sum acc_c w_c / sum l_c w_c with
+// chunks of ceil((pos + 1) / 32), a row per (head, value chunk, key chunk)
+// leaving its accumulator, max and sum as one vector of 8 + 2 (heads of 8:
+// one value chunk); then a row per (head, value chunk) combines the key
+// chunks: M = max m_c, O = sum acc_c w_c / sum l_c w_c with
 // w_c = exp(m_c - M).
 // CHECK-LABEL: func.func @decode
 //  CHECK-SAME:   %[[POS:[a-z0-9]+]]: index
 //   CHECK-DAG:   %[[C8:.+]] = arith.constant 8 : index
 //   CHECK-DAG:   %[[C9:.+]] = arith.constant 9 : index
 //   CHECK-DAG:   %[[C32:.+]] = arith.constant 32 : index
-//       CHECK:   %[[PARTS:.+]] = scf.forall (%[[H:.+]], %[[C:.+]]) in (4, 32) shared_outs(%[[P:.+]] = %{{.+}}) -> (tensor<1x4x32x10xf32>)
+//       CHECK:   %[[PARTS:.+]] = scf.forall (%[[H:.+]], %[[C:.+]]) in (4, 32) shared_outs(%[[P:.+]] = %{{.+}}) -> (tensor<1x4x32x1x10xf32>)
 //       CHECK:     %[[NEXT:.+]] = arith.addi %[[POS]], %{{.+}} : index
 //       CHECK:     %[[LAST:.+]] = arith.minsi %{{.+}}, %[[NEXT]] : index
 //       CHECK:     %[[SIZE:.+]] = arith.ceildivsi %[[LAST]], %[[C32]] : index
@@ -116,17 +117,17 @@ func.func @wide_heads(%q: tensor<1x4x?x128xf32>, %k: tensor<1x4x?x128xf32>) -> t
 //       CHECK:     %[[V1:.+]] = vector.insert_strided_slice %[[WALK]]#2, %{{.+}} : vector<8xf32> into vector<10xf32>
 //       CHECK:     %[[V2:.+]] = vector.insert %[[WALK]]#0, %[[V1]] [8] : f32 into vector<10xf32>
 //       CHECK:     vector.insert %[[WALK]]#1, %[[V2]] [9] : f32 into vector<10xf32>
-//       CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[P]][0, %[[H]], %[[C]], 0] [1, 1, 1, 10]
+//       CHECK:       tensor.parallel_insert_slice %{{.+}} into %[[P]][0, %[[H]], %[[C]], 0, 0] [1, 1, 1, 1, 10]
 //       CHECK:   scf.forall (%[[H2:.+]]) in (4)
 //       CHECK:     %[[MAX:.+]] = scf.for %[[C2:.+]] = %{{.+}} to %[[C32]]
-//       CHECK:       tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C2]], %[[C8]]]
+//       CHECK:       tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C2]], %{{.+}}, %[[C8]]]
 //       CHECK:       arith.maximumf
 //       CHECK:     %[[SUMS:.+]]:2 = scf.for %[[C3:.+]] = %{{.+}} to %[[C32]]
-//       CHECK:       %[[M:.+]] = tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %[[C8]]]
+//       CHECK:       %[[M:.+]] = tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %{{.+}}, %[[C8]]]
 //       CHECK:       %[[W:.+]] = math.exp
-//       CHECK:       %[[L:.+]] = tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %[[C9]]]
+//       CHECK:       %[[L:.+]] = tensor.extract %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %{{.+}}, %[[C9]]]
 //       CHECK:       arith.mulf %[[L]], %[[W]] : f32
-//       CHECK:       %[[ACC:.+]] = vector.transfer_read %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %{{.+}}]{{.+}} vector<8xf32>
+//       CHECK:       %[[ACC:.+]] = vector.transfer_read %[[PARTS]][%{{.+}}, %[[H2]], %[[C3]], %{{.+}}, %{{.+}}]{{.+}} vector<8xf32>
 //       CHECK:       vector.fma %{{.+}}, %[[ACC]], %{{.+}} : vector<8xf32>
 //       CHECK:     arith.divf %[[SUMS]]#1, %{{.+}} : vector<8xf32>
 // NOSCORES-LABEL: func.func @decode
@@ -139,12 +140,21 @@ func.func @decode(%q: tensor<1x4x1x8xf32>, %k: tensor<1x4x?x8xf32>, %pos: index)
 
 // -----
 
-// Decode with heads of 128 (its Q row and accumulator would not fit a
-// thread's registers) is left to the other lowerings (here the direct
-// one), as are head dimensions only known at run time.
+// Decode with heads of 128: 4 value chunks of 32 (a Q row of 128 and an
+// accumulator of 32 in a thread's registers), each chunk's rows computing
+// the scores again; the combine writes each chunk's 32 columns.
 // CHECK-LABEL: func.func @wide_decode
-//   CHECK-NOT:   scf.forall
-//       CHECK:   linalg.generic
+//   CHECK-DAG:   %[[C32:.+]] = arith.constant 32 : index
+//       CHECK:   scf.forall (%[[H:.+]], %[[VC:.+]], %[[C:.+]]) in (4, 4, 32) {{.+}} -> (tensor<1x4x32x4x34xf32>)
+//       CHECK:     %[[COL:.+]] = arith.muli %[[VC]], %[[C32]] : index
+//       CHECK:     vector.transfer_read {{.+}} vector<128xf32>
+//       CHECK:     scf.for {{.+}} -> (f32, f32, vector<32xf32>)
+//       CHECK:       vector.transfer_read %{{.+}}[%{{.+}}, %[[H]], %{{.+}}, %[[COL]]]{{.+}} vector<32xf32>
+//       CHECK:   scf.forall (%[[H2:.+]], %[[VC2:.+]]) in (4, 4)
+//       CHECK:     %[[COL2:.+]] = arith.muli %[[VC2]], %[[C32]] : index
+//       CHECK:       tensor.parallel_insert_slice %{{.+}}[0, %[[H2]], 0, %[[COL2]]] [1, 1, 1, 32]
+// Head dimensions only known at run time are left to the other lowerings
+// (here the direct one).
 // CHECK-LABEL: func.func @dynamic_head_dim
 //   CHECK-NOT:   scf.forall
 //       CHECK:   linalg.generic
