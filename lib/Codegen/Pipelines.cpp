@@ -36,6 +36,8 @@ void loom::buildLoomToLinalgPipeline(OpPassManager &pm,
   // every later pass to read.
   LoomSetTargetPassOptions target;
   target.cpu = options.cpu;
+  if (options.cuda())
+    target.gpu = options.gpu;
   pm.addPass(createLoomSetTargetPass(target));
   // The bf16 compute mode: f32 matrices read as bf16 copies made at load.
   if (options.dtype == "bf16") {
@@ -314,9 +316,10 @@ void loom::addGpuLoops(OpPassManager &pm, const CompileOptions &options) {
 void loom::buildGpuToBinaryPipeline(OpPassManager &pm,
                                     const CompileOptions &options,
                                     StringRef binaryKind) {
-  GpuNVVMAttachTargetOptions target;
+  // The GPU the module's target spec describes (--gpu where it has none).
+  LoomAttachGpuTargetPassOptions target;
   target.chip = options.gpu;
-  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createLoomAttachGpuTargetPass(target));
   OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
   // A view made inside a kernel (the row attention's output row) folded
   // into the accesses through it.

@@ -28,18 +28,29 @@ struct LoomSetTargetPass : impl::LoomSetTargetPassBase<LoomSetTargetPass> {
     ModuleOp module = getOperation();
     // A description made earlier (by the driver, or written in the IR)
     // stands unless a CPU is named.
-    if (cpu.empty() && getTargetSpec(module))
+    if (!cpu.empty() || !getTargetSpec(module)) {
+      llvm::Expected<TargetDescription> target = ::loom::describeTarget(cpu);
+      if (!target) {
+        module.emitError() << "loom-set-target: "
+                           << llvm::toString(target.takeError());
+        return signalPassFailure();
+      }
+      LDBG() << "target " << target->cpu << ": " << target->vectorBits
+             << "-bit vectors, L1d " << target->l1d << ", L2 " << target->l2
+             << " (" << target->cacheSource << ")";
+      setTargetSpec(module, *target);
+    }
+    // The GPU next to it.
+    if (gpu.empty())
       return;
-    llvm::Expected<TargetDescription> target = ::loom::describeTarget(cpu);
-    if (!target) {
-      module.emitError() << "loom-set-target: "
-                         << llvm::toString(target.takeError());
+    std::optional<GpuDescription> described = describeGpu(gpu);
+    if (!described) {
+      module.emitError() << "loom-set-target: gpu takes a compute "
+                            "capability such as sm_80 or sm_90a, not '"
+                         << gpu << "'";
       return signalPassFailure();
     }
-    LDBG() << "target " << target->cpu << ": " << target->vectorBits
-           << "-bit vectors, L1d " << target->l1d << ", L2 " << target->l2
-           << " (" << target->cacheSource << ")";
-    setTargetSpec(module, *target);
+    setGpuTargetSpec(module, *described);
   }
 };
 } // namespace

@@ -408,7 +408,12 @@ Expected<Manifest> lowerToLLVMDialect(mlir::ModuleOp module,
   if (options.cuda()) {
     // Every linalg op a kernel in a cubin (or PTX); the host code launches
     // them.
-    manifest->gpu = options.gpu;
+    std::optional<mlir::loom::GpuDescription> gpu =
+        mlir::loom::getGpuTargetSpec(module);
+    if (!gpu)
+      return createStringError("--target=cuda: the module's target spec "
+                               "describes no GPU");
+    manifest->gpu = gpu->chip;
     Expected<std::string> binaryKind = mlir::loom::resolveGpuBinary(options);
     if (!binaryKind)
       return binaryKind.takeError();

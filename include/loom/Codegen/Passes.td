@@ -242,6 +242,13 @@ def LoomSetTargetPass : Pass<"loom-set-target", "::mlir::ModuleOp"> {
     A module that already has a CPU description keeps it unless `cpu` is
     given. An unknown CPU name is an error.
 
+    With `gpu` (a compute capability: `sm_80`, `sm_90a`; `--target=cuda`
+    passes `--gpu`), the spec also gets a `"GPU"` device: the chip and the
+    limits of a block that follow from it (warp size, threads, registers
+    per thread, shared memory per block). The NVIDIA pipeline's later
+    stages (the NVVM target, the artifact's manifest) read the chip from
+    there.
+
     ```mlir
     module attributes {dlti.target_system_spec = #dlti.target_system_spec<
       "CPU" = #dlti.target_device_spec<"cpu" = "skylake-avx512",
@@ -254,6 +261,9 @@ def LoomSetTargetPass : Pass<"loom-set-target", "::mlir::ModuleOp"> {
   let options = [
     Option<"cpu", "cpu", "std::string", /*default=*/"",
            "The CPU, as LLVM names it (empty: this machine's)">,
+    Option<"gpu", "gpu", "std::string", /*default=*/"",
+           "An NVIDIA GPU's compute capability (sm_80, sm_90a, ...) to "
+           "describe too (empty: none)">,
   ];
   let dependentDialects = ["::mlir::DLTIDialect"];
 }
@@ -591,6 +601,24 @@ def LoomAddIntoReductionsPass : Pass<"loom-add-into-reductions"> {
     it after elementwise fusion; the CPU's does not.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def LoomAttachGpuTargetPass
+    : Pass<"loom-attach-gpu-target", "::mlir::ModuleOp"> {
+  let summary = "Attach the NVVM target of the module's GPU to its kernels";
+  let description = [{
+    Runs upstream's `nvvm-attach-target` with the chip of the `"GPU"` device
+    of the module's target system spec (`loom-set-target gpu=...`), so that
+    the kernels are compiled for the GPU the IR describes; `chip` serves a
+    module whose spec describes no GPU. A module with `gpu.module`s and
+    neither is an error.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"",
+           "The compute capability where the module's spec names no GPU">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::NVVM::NVVMDialect"];
 }
 
 def LoomCseTensorsPass : Pass<"loom-cse-tensors"> {

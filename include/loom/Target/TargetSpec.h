@@ -13,8 +13,13 @@
 // written once per compilation by `loom-set-target` (from `--cpu`, or the
 // host) and read by every pass that makes a target-dependent decision (tile
 // and block sizes, vector widths, which dot-product instructions to use) and
-// by the driver (the LLVM target machine, the manifest). A GPU will be a
-// second device of the same system spec.
+// by the driver (the LLVM target machine, the manifest). With --target=cuda
+// the GPU is a second device of the same system spec,
+//
+//     "GPU" = #dlti.target_device_spec<"chip" = "sm_90a",
+//       "warp_size" = 32 : i64, "max_threads_per_block" = 1024 : i64,
+//       "max_registers_per_thread" = 255 : i64,
+//       "shared_memory_per_block_bytes" = 232448 : i64>
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,8 +74,8 @@ struct TargetDescription {
 /// The device id of the CPU in the target system spec.
 constexpr llvm::StringLiteral kCpuDeviceId = "CPU";
 
-/// Stamps `module` with `target` as its DLTI target system spec (replacing
-/// any spec it had).
+/// Stamps `module` with `target` as the CPU of its DLTI target system spec
+/// (replacing a CPU it had; a GPU stays).
 void setTargetSpec(ModuleOp module, const TargetDescription &target);
 
 /// The CPU described by the target system spec of `op` or its closest
@@ -78,6 +83,32 @@ void setTargetSpec(ModuleOp module, const TargetDescription &target);
 /// hand-written spec leaves out keep TargetDescription's defaults (caches:
 /// 32 KiB L1d, no L2/L3 figure).
 std::optional<TargetDescription> getTargetSpec(Operation *op);
+
+/// What the code generator knows of an NVIDIA GPU: its compute capability
+/// and the limits of a block that follow from it.
+struct GpuDescription {
+  std::string chip; ///< sm_80, sm_90a, ...: the compute capability
+  int64_t warpSize = 32;
+  int64_t maxThreadsPerBlock = 1024;
+  int64_t maxRegistersPerThread = 255;
+  /// Shared memory a block may have (with the opt-in above 48 KiB).
+  int64_t sharedMemoryPerBlock = 48 * 1024;
+};
+
+/// The device id of the GPU in the target system spec.
+constexpr llvm::StringLiteral kGpuDeviceId = "GPU";
+
+/// The description of the GPU `chip` names ("sm_" and two or three digits,
+/// perhaps an "a"); std::nullopt for another name.
+std::optional<GpuDescription> describeGpu(llvm::StringRef chip);
+
+/// Adds `gpu` to the target system spec of `module` (replacing a GPU it
+/// had; the CPU stays).
+void setGpuTargetSpec(ModuleOp module, const GpuDescription &gpu);
+
+/// The GPU described by the target system spec of `op` or its closest
+/// ancestor that has one; std::nullopt where none describes a GPU.
+std::optional<GpuDescription> getGpuTargetSpec(Operation *op);
 
 /// The L1 data cache the tiling decisions of passes assume when the IR
 /// names no target (a pass run on its own in a test).
