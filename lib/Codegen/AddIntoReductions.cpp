@@ -57,7 +57,7 @@ bool isSumFromZero(linalg::GenericOp op) {
   auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
   return add && (add.getLhs() == out || add.getRhs() == out) &&
          !llvm::any_of(body.without_terminator(), [&](Operation &o) {
-           return o.getResult(0) != add.getResult() &&
+           return &o != add.getOperation() &&
                   llvm::is_contained(o.getOperands(), out);
          });
 }

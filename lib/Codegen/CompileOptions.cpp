@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Codegen/CompileOptions.h"
+#include "loom/Target/TargetSpec.h"
 
 #include "llvm/ADT/StringExtras.h"
 
@@ -51,11 +52,7 @@ Error CompileOptions::validate() const {
   if (emulateGpu && !cuda())
     return createStringError("--emulate-gpu needs --target=cuda");
   // sm_ and a compute capability of two or three digits, as ptxas names it.
-  StringRef digits = gpu;
-  bool named = digits.consume_front("sm_");
-  digits.consume_back("a");
-  if (!named || digits.size() < 2 || digits.size() > 3 ||
-      !llvm::all_of(digits, llvm::isDigit))
+  if (!mlir::loom::describeGpu(gpu))
     return createStringError("--gpu takes a compute capability such as "
                              "sm_80 or sm_90a, not '" +
                              gpu + "'");

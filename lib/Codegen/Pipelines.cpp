@@ -112,12 +112,10 @@ static void addFusionAndBufferization(OpPassManager &pm,
     // Residual adds as the start of the projections' sums: a kernel less
     // each.
     pm.addPass(createLoomAddIntoReductionsPass());
-  }
-  // An output later inserted into a bigger tensor (a new key or value row
-  // into its cache) is written there in the first place: no copy, and on a
-  // GPU no copy kernel.
-  if (options.cuda())
+    // An output later inserted into a bigger tensor (a new key or value row
+    // into its cache) is written there in the first place: no copy kernel.
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  }
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
