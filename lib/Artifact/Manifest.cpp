@@ -74,6 +74,8 @@ std::string Manifest::toJSON() const {
                           {"writes", json::Array(k.writes)}};
       if (!k.code.empty())
         kernel["code"] = k.code;
+      if (!k.op.empty())
+        kernel["op"] = k.op;
       kernels.push_back(std::move(kernel));
     }
     entryArray.push_back(json::Object{{"name", e.name},
@@ -236,6 +238,8 @@ Expected<Manifest> Manifest::fromJSON(StringRef text) {
         k.name = ko->getString("name")->str();
         if (std::optional<StringRef> code = ko->getString("code"))
           k.code = code->str();
+        if (std::optional<StringRef> op = ko->getString("op"))
+          k.op = op->str();
         // Indices in [0, limit), or the error `what`.
         auto indices = [&](const json::Array *list, size_t limit,
                            std::vector<int64_t> &out, StringRef what) -> Error {

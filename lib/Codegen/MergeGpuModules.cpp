@@ -5,12 +5,19 @@
 // loom-merge-gpu-modules: the step of the NVIDIA pipeline (addGpuLaunches)
 // after upstream's outlining, which makes a gpu.module of every kernel: the
 // kernels move into one module, so that the artifact carries one image,
-// ptxas runs once, and the driver loads one module.
+// ptxas runs once, and the driver loads one module. Each is named after
+// what it computes (OpLabel.h), which is what profilers (loom-run
+// --profile, Nsight) show.
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Codegen/Passes.h"
+#include "OpLabel.h"
 
+#include "loom/Codegen/Passes.h"
+#include "loom/Dialect/Loom/IR/LoomOps.h"
+#include "loom/Support/Identifier.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/SymbolTable.h"
 
@@ -37,7 +44,7 @@ gpu::GPUFuncOp soleKernel(gpu::GPUModuleOp module) {
 }
 
 struct MergeGpuModules
-    : loom::impl::LoomMergeGpuModulesPassBase<MergeGpuModules> {
+    : mlir::loom::impl::LoomMergeGpuModulesPassBase<MergeGpuModules> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -46,9 +53,14 @@ struct MergeGpuModules
     for (auto gpuModule : module.getOps<gpu::GPUModuleOp>())
       if (soleKernel(gpuModule))
         mergeable.push_back(gpuModule);
-    if (mergeable.size() < 2)
+    if (mergeable.empty())
       return;
     SymbolTable top(module);
+    // The launch of each kernel: its entry point and its location name it.
+    DenseMap<Attribute, gpu::LaunchFuncOp> launchOf;
+    module.walk([&](gpu::LaunchFuncOp launch) {
+      launchOf.try_emplace(launch.getKernelAttr(), launch);
+    });
     // At the end of the module, where outlining puts kernel modules.
     auto b = OpBuilder::atBlockEnd(module.getBody());
     auto merged =
@@ -56,17 +68,35 @@ struct MergeGpuModules
                                  mergeable.front().getTargetsAttr());
     top.insert(merged); // renamed where the name is taken
     SymbolTable kernels(merged);
-    // Each kernel takes its module's name (unique in the top module), so
-    // `@prefill_kernel_3::@prefill_kernel` becomes
-    // `@kernels::@prefill_kernel_3`.
+    // Each kernel is named `<entry>_<what it computes>_<n>`: the entry
+    // point (`prefill`, where the launch is in a kernel of its schedule),
+    // its launch's location as an identifier ("kernel" where it has none),
+    // and a count of the kernels so named, so
+    // `@prefill__k3_kernel::@prefill__k3_kernel` becomes
+    // `@kernels::@prefill_blk_0_attn_q_0`.
     DenseMap<Attribute, SymbolRefAttr> renamed;
+    llvm::StringMap<unsigned> named;
     for (gpu::GPUModuleOp old : mergeable) {
       gpu::GPUFuncOp kernel = soleKernel(old);
       auto from = SymbolRefAttr::get(
           old.getNameAttr(), {FlatSymbolRefAttr::get(kernel.getNameAttr())});
+      std::string entry = old.getName().str(), label = "kernel";
+      if (gpu::LaunchFuncOp launch = launchOf.lookup(from)) {
+        if (auto func = launch->getParentOfType<func::FuncOp>()) {
+          // A schedule's kernel says its entry point; the code kernels
+          // share (loom-share-kernel-code) is named after one of them,
+          // `<entry>__k<N>__code`.
+          auto of = func->getAttrOfType<StringAttr>(mlir::loom::kKernelOfAttr);
+          entry = of ? of.str() : func.getSymName().split("__k").first.str();
+        }
+        if (std::string what = mlir::loom::detail::opLabel({launch});
+            !what.empty())
+          label = ::loom::identifierOf(what);
+      }
+      std::string base = entry + "_" + label;
       kernel->moveBefore(merged.getBody(), merged.getBody()->end());
-      kernel.setName(old.getName());
-      kernels.insert(kernel);
+      kernel.setName(base + "_" + std::to_string(named[base]++));
+      kernels.insert(kernel); // renamed where the name is taken
       renamed[from] = SymbolRefAttr::get(
           merged.getNameAttr(), {FlatSymbolRefAttr::get(kernel.getNameAttr())});
       old->erase();

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelScheduleAnalysis.h"
+#include "OpLabel.h"
 
 #include "loom/Codegen/Passes.h"
 
@@ -160,10 +161,17 @@ void materialize(func::FuncOp func, KernelSchedule &schedule,
     }
     SmallVector<int64_t> deps(schedule.groupDeps[k].begin(),
                               schedule.groupDeps[k].end());
+    // What it computes: the names of its anchors (the prelude's index math
+    // and views say nothing).
+    SmallVector<Operation *> anchorOps;
+    for (unsigned a : group)
+      anchorOps.push_back(schedule.anchors[a].op);
+    std::string label = opLabel(anchorOps);
     kernelInfo.push_back(KernelAttr::get(
         ctx, StringAttr::get(ctx, name), DenseI64ArrayAttr::get(ctx, deps),
         DenseI64ArrayAttr::get(ctx, params), ArrayAttr::get(ctx, reads),
-        ArrayAttr::get(ctx, writes), /*code=*/StringAttr()));
+        ArrayAttr::get(ctx, writes), /*code=*/StringAttr(),
+        label.empty() ? StringAttr() : StringAttr::get(ctx, label)));
   }
 
   // The entry point itself becomes the sequential schedule: the kernels

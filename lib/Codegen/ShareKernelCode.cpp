@@ -237,7 +237,7 @@ struct LoomShareKernelCodePass
                            : KernelAttr::get(k.getContext(), k.getName(),
                                              k.getDeps(), k.getParams(),
                                              k.getReads(), k.getWrites(),
-                                             it->second));
+                                             it->second, k.getOp()));
       }
       entry->setAttr(
           kScheduleAttr,

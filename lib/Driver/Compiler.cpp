@@ -226,6 +226,8 @@ static Expected<Manifest> readManifest(mlir::ModuleOp module,
         info.name = k.getName().str();
         if (k.getCode())
           info.code = k.getCode().str();
+        if (k.getOp())
+          info.op = k.getOp().str();
         llvm::append_range(info.deps, k.getDeps().asArrayRef());
         llvm::append_range(info.params, k.getParams().asArrayRef());
         for (auto n : k.getReads().getAsRange<mlir::StringAttr>())

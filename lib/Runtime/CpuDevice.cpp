@@ -10,11 +10,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Runtime/Device.h"
+#include "loom/Runtime/Profile.h"
 #include "loom/Runtime/Threads.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
 #include <tbb/flow_graph.h>
+
+#include <chrono>
 
 #include <cerrno>
 #include <cstdlib>
@@ -36,23 +39,42 @@ Device::~Device() = default;
 
 namespace {
 
-/// The entry point as compiled: its kernels called in order.
+/// Runs `fn(args)`, timed for the profile where it is on.
+void runTimed(EntryFunction fn, void **args, const std::string &entry,
+              const std::string &kernel, const std::string &op) {
+  if (!profiling()) {
+    fn(args);
+    return;
+  }
+  auto start = std::chrono::steady_clock::now();
+  fn(args);
+  recordKernelTime(
+      entry, kernel, op,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count());
+}
+
+/// The entry point as compiled: its kernels called in order (one kernel
+/// in a profile, named after the entry point).
 class SequentialExecutable final : public Executable {
 public:
-  explicit SequentialExecutable(EntryFunction whole) : whole(whole) {}
+  SequentialExecutable(EntryFunction whole, std::string name)
+      : whole(whole), name(std::move(name)) {}
   Error run(void **args) override {
-    runInArena([&] { whole(args); });
+    runInArena([&] { runTimed(whole, args, name, name, "(all kernels)"); });
     return Error::success();
   }
 
 private:
   EntryFunction whole;
+  std::string name;
 };
 
 class GraphExecutable final : public Executable {
 public:
   GraphExecutable(const EntryInfo &entry, ArrayRef<EntryFunction> kernels)
-      : kernels(kernels.begin(), kernels.end()) {
+      : kernels(kernels.begin(), kernels.end()), entry(entry.name),
+        info(entry.kernels) {
     for (const KernelInfo &k : entry.kernels)
       deps.push_back(k.deps);
   }
@@ -81,9 +103,10 @@ private:
             *graph);
     for (size_t i = 0; i < kernels.size(); ++i) {
       EntryFunction fn = kernels[i];
+      const KernelInfo *k = &info[i];
       nodes.push_back(std::make_unique<Node>(
-          *graph, [this, fn](const tbb::flow::continue_msg &) {
-            fn(args);
+          *graph, [this, fn, k](const tbb::flow::continue_msg &) {
+            runTimed(fn, args, entry, k->name, k->op);
             return tbb::flow::continue_msg();
           }));
       if (deps[i].empty())
@@ -95,6 +118,8 @@ private:
   }
 
   std::vector<EntryFunction> kernels;
+  std::string entry;
+  std::vector<KernelInfo> info;
   std::vector<std::vector<int64_t>> deps;
   void **args = nullptr;
   uint64_t builtFor = 0;
@@ -175,7 +200,7 @@ public:
       if (!whole)
         return createStringError("entry point '" + entry.name +
                                  "' has no code");
-      return std::make_unique<SequentialExecutable>(whole);
+      return std::make_unique<SequentialExecutable>(whole, entry.name);
     }
     if (kernels.size() != entry.kernels.size())
       return createStringError(

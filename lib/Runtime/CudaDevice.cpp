@@ -23,12 +23,22 @@
 // step's launches are skipped, and the executable's `run` returns the first
 // failure, naming the call and the kernel.
 //
+// While profiling is on (Profile.h), the entry point's schedule kernels are
+// called one by one (the order the entry point calls them in), each launch
+// goes between two CUDA events recorded on the stream, and the elapsed
+// times are added to the profile once the stream is synchronized, each as
+// the op of the schedule kernel that launched it (the manifest's `op`).
+//
 //===----------------------------------------------------------------------===//
 
 #include "CudaDriver.h"
 
 #include "loom/Runtime/Device.h"
+#include "loom/Runtime/Profile.h"
+#include "loom/Support/Identifier.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -37,6 +47,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 using namespace llvm;
 using namespace loom::cuda;
@@ -61,11 +72,21 @@ Process &process() {
   return p;
 }
 
+/// The kernels a profiled step launched, each between a pair of events
+/// (`events[2i]`, `events[2i + 1]`); the events are kept for the next step.
+struct Timing {
+  std::vector<CUevent> events;
+  /// Each launch's kernel and the schedule kernel that made it.
+  std::vector<std::pair<CUfunction, size_t>> launched;
+  size_t scheduleKernel = 0; ///< the one running
+};
+
 /// The entry point running on this thread, while it runs.
 struct Launching {
   const Driver *driver;
   CUstream stream;
-  std::string error; ///< the first failure
+  std::string error;        ///< the first failure
+  Timing *timing = nullptr; ///< where the step is profiled
 };
 thread_local Launching *launching = nullptr;
 
@@ -251,10 +272,38 @@ mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
   // launches are skipped.
   if (!function || !l->error.empty())
     return;
+  const loom::cuda::Driver &d = *l->driver;
+  loom::Timing *t = l->timing;
+  if (t) {
+    size_t n = t->launched.size();
+    while (t->events.size() < 2 * n + 2) {
+      CUevent event = nullptr;
+      if (CUresult r = d.cuEventCreate(&event, 0); r != CUDA_SUCCESS) {
+        loom::fail(formatv("cuEventCreate: {0}", d.describe(r)).str());
+        return;
+      }
+      t->events.push_back(event);
+    }
+    if (CUresult r =
+            d.cuEventRecord(t->events[2 * n], static_cast<CUstream>(stream));
+        r != CUDA_SUCCESS) {
+      loom::fail(formatv("cuEventRecord: {0}", d.describe(r)).str());
+      return;
+    }
+  }
   CUresult r = l->driver->cuLaunchKernel(
       static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
       unsigned(gridZ), unsigned(blockX), unsigned(blockY), unsigned(blockZ),
       unsigned(sharedBytes), static_cast<CUstream>(stream), params, extra);
+  if (r == CUDA_SUCCESS && t) {
+    size_t n = t->launched.size();
+    t->launched.push_back(
+        {static_cast<CUfunction>(function), t->scheduleKernel});
+    if (CUresult e = d.cuEventRecord(t->events[2 * n + 1],
+                                     static_cast<CUstream>(stream));
+        e != CUDA_SUCCESS)
+      loom::fail(formatv("cuEventRecord: {0}", d.describe(e)).str());
+  }
   if (r == CUDA_SUCCESS)
     return;
   loom::Process &p = loom::process();
@@ -278,9 +327,23 @@ namespace {
 class CudaExecutable final : public Executable {
 public:
   CudaExecutable(const Driver &driver, CUcontext context, CUstream stream,
-                 EntryFunction whole, std::string name)
+                 EntryFunction whole, const EntryInfo &entry,
+                 ArrayRef<EntryFunction> kernels)
       : driver(driver), context(context), stream(stream), whole(whole),
-        name(std::move(name)) {}
+        name(entry.name), kernels(kernels.begin(), kernels.end()),
+        info(entry.kernels) {
+    if (this->kernels.size() != info.size() ||
+        llvm::is_contained(this->kernels, nullptr))
+      this->kernels.clear();
+  }
+
+  ~CudaExecutable() override {
+    // (In a context already released they went with it.)
+    if (!timing.events.empty() &&
+        driver.cuCtxSetCurrent(context) == CUDA_SUCCESS)
+      for (CUevent event : timing.events)
+        driver.cuEventDestroy(event);
+  }
 
   Error run(void **args) override {
     {
@@ -294,22 +357,100 @@ public:
             driver.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent"))
       return e;
     Launching l{&driver, stream, {}};
+    timing.launched.clear();
+    if (profiling())
+      l.timing = &timing;
     launching = &l;
-    whole(args);
+    if (l.timing && !kernels.empty()) {
+      for (size_t i = 0; i < kernels.size() && l.error.empty(); ++i) {
+        timing.scheduleKernel = i;
+        kernels[i](args);
+      }
+    } else {
+      timing.scheduleKernel = SIZE_MAX;
+      whole(args);
+    }
     launching = nullptr;
     CUresult r = driver.cuStreamSynchronize(stream);
     if (!l.error.empty())
       return createStringError("entry point '" + name + "': " + l.error);
     // A kernel's fault surfaces here.
-    return driver.check(r, "entry point '" + name + "': cuStreamSynchronize");
+    if (Error e =
+            driver.check(r, "entry point '" + name + "': cuStreamSynchronize"))
+      return e;
+    return l.timing ? recordTimes() : Error::success();
   }
 
+private:
+  /// What GPU kernel `kernel` of this entry point computes, launched by a
+  /// schedule kernel computing `scheduled` (its `op`: names joined by '+',
+  /// or empty). The kernel's name says it, `<entry>_<op>_<n>`
+  /// (loom-merge-gpu-modules), but where several ops share the kernel's
+  /// code (loom-share-kernel-code: the layers' kernels, and ops alike, such
+  /// as the gate and up projections) the name is that of the first of them.
+  /// So the op is the name of `scheduled` that the kernel's name spells,
+  /// layers aside; else `scheduled` (a kernel shared by another op); else
+  /// the name's op, or the name.
+  std::string opOf(StringRef kernel, StringRef scheduled) const {
+    StringRef op = kernel;
+    if (op.consume_front(name) && op.consume_front("_")) {
+      auto [rest, count] = op.rsplit('_');
+      op = !rest.empty() && !count.empty() && llvm::all_of(count, llvm::isDigit)
+               ? rest
+               : kernel;
+    } else {
+      op = kernel;
+    }
+    if (scheduled.empty())
+      return op.str();
+    std::string folded = foldLayers(op);
+    SmallVector<StringRef> names;
+    scheduled.split(names, '+');
+    for (StringRef n : names)
+      if (foldLayers(identifierOf(n)) == folded)
+        return n.str();
+    return scheduled.str();
+  }
+
+  /// Adds the step's kernel times to the profile, each as the op of the
+  /// schedule kernel that launched it, or where that is not known (an
+  /// artifact without ops, the entry point run whole) as the op the
+  /// kernel's name says (loom-merge-gpu-modules names kernels
+  /// `<entry>_<op>_<n>`; another name stands for itself).
+  Error recordTimes() {
+    std::vector<std::string> names;
+    {
+      Process &p = process();
+      std::lock_guard<std::mutex> guard(p.lock);
+      for (auto [f, k] : timing.launched)
+        names.push_back(p.kernelNames[f]);
+    }
+    for (auto [i, kernel] : llvm::enumerate(names)) {
+      float ms = 0;
+      if (Error e =
+              driver.check(driver.cuEventElapsedTime(&ms, timing.events[2 * i],
+                                                     timing.events[2 * i + 1]),
+                           "entry point '" + name + "': cuEventElapsedTime"))
+        return e;
+      size_t k = timing.launched[i].second;
+      recordKernelTime(name, kernel,
+                       opOf(kernel, k < info.size() ? info[k].op : ""),
+                       ms / 1e3);
+    }
+    return Error::success();
+  }
+
+public:
 private:
   const Driver &driver;
   CUcontext context;
   CUstream stream;
   EntryFunction whole;
   std::string name;
+  /// The schedule's kernels (empty where the artifact lists none).
+  std::vector<EntryFunction> kernels;
+  std::vector<KernelInfo> info;
+  Timing timing;
 };
 
 class CudaDevice final : public Device {
@@ -396,7 +537,7 @@ public:
   /// One stream per entry point; Graph and Sequential both run its
   /// launches in the order the host code makes them.
   Expected<std::unique_ptr<Executable>> prepare(const EntryInfo &entry,
-                                                ArrayRef<EntryFunction>,
+                                                ArrayRef<EntryFunction> kernels,
                                                 EntryFunction whole,
                                                 ScheduleMode) override {
     if (!whole)
@@ -409,7 +550,7 @@ public:
       return std::move(e);
     streams.push_back(stream);
     return std::make_unique<CudaExecutable>(driver, context, stream, whole,
-                                            entry.name);
+                                            entry, kernels);
   }
 
 private:

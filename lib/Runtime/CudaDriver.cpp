@@ -81,6 +81,15 @@ Expected<Driver> open() {
   bind(d.cuStreamCreate, "cuStreamCreate");
   bind(d.cuStreamDestroy, "cuStreamDestroy_v2");
   bind(d.cuStreamSynchronize, "cuStreamSynchronize");
+  bind(d.cuEventCreate, "cuEventCreate");
+  bind(d.cuEventRecord, "cuEventRecord");
+  // CUDA 12.8 versioned it (the same signature); older drivers have the
+  // first version only.
+  if (dlsym(handle, "cuEventElapsedTime_v2"))
+    bind(d.cuEventElapsedTime, "cuEventElapsedTime_v2");
+  else
+    bind(d.cuEventElapsedTime, "cuEventElapsedTime");
+  bind(d.cuEventDestroy, "cuEventDestroy_v2");
   bind(d.cuGetErrorName, "cuGetErrorName");
   bind(d.cuGetErrorString, "cuGetErrorString");
   if (missing)

@@ -256,6 +256,8 @@ void printScheduleTable(const loom::Manifest &m) {
       if (!info.code.empty())
         fmt::print("       code   {} (shared by {} kernels)\n", info.code,
                    sharing[info.code]);
+      if (!info.op.empty())
+        fmt::print("       op     {}\n", info.op);
     }
   }
 }

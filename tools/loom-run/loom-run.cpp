@@ -18,6 +18,7 @@
 #include "loom/Driver/DriverPlugin.h"
 #include "loom/Frontend/ModelFile.h"
 #include "loom/Runtime/Generation.h"
+#include "loom/Runtime/Profile.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Runtime/Threads.h"
@@ -30,6 +31,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
@@ -41,6 +43,7 @@
 #include <cstdio>
 #include <cstring>
 #include <dlfcn.h>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -116,6 +119,15 @@ cl::opt<bool>
                    "llama-bench's does: the activation arena's and the caches' "
                    "pages are then in memory, as in a long-running process"),
           cl::cat(category));
+cl::opt<bool> profileKernels(
+    "profile",
+    cl::desc("Time every kernel the run launches and print where the time "
+             "went, by op of the model (the layers of one op added "
+             "together), on stderr; with --bench, as \"profile\" in the JSON "
+             "(the timed run only). The CPU times each kernel with the "
+             "host's clock (kernels running side by side each count their "
+             "own time), a GPU with CUDA events around each launch"),
+    cl::cat(category));
 cl::opt<bool> printIds(
     "ids",
     cl::desc("Work in token ids: -p is a list of ids (BOS included), the "
@@ -396,6 +408,56 @@ static Error runEncoderTool(loom::Session &session,
 /// --tokenize and --detokenize: the vocabulary of `path` (a model file, a
 /// vocabulary-only GGUF, a llama2.c tokenizer.bin, or an artifact's model
 /// file), or --tokenizer's.
+/// The profile of the run by op (Profile.h), as a table on stderr: each
+/// entry point (in the order they first ran) with its ops, most time first.
+static void printProfile(StringRef device) {
+  std::vector<loom::KernelTime> ops = loom::opTimes();
+  std::vector<std::string> order;
+  std::map<std::string, std::pair<uint64_t, double>> entries;
+  for (const loom::KernelTime &k : loom::kernelTimes()) {
+    auto [it, inserted] = entries.try_emplace(k.entry);
+    if (inserted)
+      order.push_back(k.entry);
+    it->second.first += 1;
+    it->second.second += k.seconds;
+  }
+  size_t width = 2;
+  for (const loom::KernelTime &o : ops)
+    width = std::max(width, o.op.size());
+  fmt::print(stderr, "loom-run: kernel times on {} ({}), by op:\n", device,
+             device == "cpu" ? "host clock" : "CUDA events");
+  for (const std::string &entry : order) {
+    auto [kernels, total] = entries[entry];
+    fmt::print(stderr, "  {}: {} kernels, {:.3f} ms\n", entry, kernels,
+               total * 1e3);
+    fmt::print(stderr, "    {:<{}} {:>7} {:>7} {:>10} {:>11} {:>6}\n", "op",
+               width, "kernels", "runs", "total ms", "per run us", "share");
+    for (const loom::KernelTime &o : ops)
+      if (o.entry == entry)
+        fmt::print(stderr,
+                   "    {:<{}} {:>7} {:>7} {:>10.3f} {:>11.1f} {:>5.1f}%\n",
+                   o.op, width, o.kernels, o.calls, o.seconds * 1e3,
+                   o.seconds * 1e6 / std::max<uint64_t>(o.calls, 1),
+                   100 * o.seconds / std::max(total, 1e-12));
+  }
+}
+
+/// The profile by op as JSON: [{"entry", "op", "kernels", "runs",
+/// "seconds"}], most time first.
+static std::string profileJson() {
+  json::Array ops;
+  for (const loom::KernelTime &o : loom::opTimes())
+    ops.push_back(json::Object{{"entry", o.entry},
+                               {"op", o.op},
+                               {"kernels", int64_t(o.kernels)},
+                               {"runs", int64_t(o.calls)},
+                               {"seconds", o.seconds}});
+  std::string out;
+  raw_string_ostream os(out);
+  os << json::Value(std::move(ops));
+  return out;
+}
+
 static int runTokenizer(StringRef path) {
   std::string vocabPath = path.str();
   if (loom::isArtifactFile(path)) {
@@ -613,6 +675,7 @@ static int runMain(int argc, char **argv) {
     return fail(toString(session.takeError()));
   for (const std::string &warning : (*session)->warnings())
     fmt::print(stderr, "loom-run: warning: {}\n", warning);
+  loom::setProfiling(profileKernels);
   // Under mpirun every rank computes the same tokens; rank 0 reports them.
   if ((*session)->rank() != 0) {
     if (!std::freopen("/dev/null", "w", stdout))
@@ -629,6 +692,8 @@ static int runMain(int argc, char **argv) {
     if (Error e = runEncoderTool(**session, tokenizer ? &*tokenizer : nullptr,
                                  model->path))
       return fail(toString(std::move(e)));
+    if (profileKernels)
+      printProfile((*device)->name());
     return 0;
   }
   if (encoderOptions)
@@ -732,6 +797,7 @@ static int runMain(int argc, char **argv) {
       if (!*next || warmup->stepped())
         break;
     }
+    loom::resetProfile();
   }
   auto prefillStart = std::chrono::steady_clock::now();
   auto generation = loom::Generation::start(**session, *sampler, promptTokens,
@@ -781,12 +847,13 @@ static int runMain(int argc, char **argv) {
                "\"decode_s\": {:.6f}, \"decode_tok_s\": {:.2f}, "
                "\"compile_s\": {:.3f}, \"compiled\": {}, \"threads\": {}, "
                "\"schedule\": \"{}\", \"kernels\": {{\"prefill\": {}, "
-               "\"decode\": {}}}}}\n",
+               "\"decode\": {}}}{}}}\n",
                model->path, prefillCount, prefillSeconds, prefillRate,
                generated, decodeSeconds, decodeRate, compileSeconds,
                compiled ? "true" : "false", loom::threadCount(),
                schedule == loom::ScheduleMode::Graph ? "graph" : "sequential",
-               kernelCount("prefill"), kernelCount("decode"));
+               kernelCount("prefill"), kernelCount("decode"),
+               profileKernels ? ", \"profile\": " + profileJson() : "");
   } else {
     fmt::print(stderr,
                "loom-run: {}prompt {} tokens at {:.1f} tok/s, generated {} "
@@ -794,6 +861,8 @@ static int runMain(int argc, char **argv) {
                compiled ? fmt::format("compiled in {:.1f} s; ", compileSeconds)
                         : "",
                prefillCount, prefillRate, generated, decodeRate);
+    if (profileKernels)
+      printProfile((*device)->name());
   }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     return fail(

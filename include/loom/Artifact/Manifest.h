@@ -91,6 +91,10 @@ struct KernelInfo {
   /// (loom-share-kernel-code); empty when the kernel has code of its own.
   /// For people and tools: the runtime calls `loom_entry_<name>` either way.
   std::string code;
+  /// What the kernel computes, in the model file's names ("blk.0.attn_q",
+  /// several joined by '+'; empty where its ops had none): for profiles
+  /// (loom-run --profile) and people.
+  std::string op;
 };
 
 /// One entry point: `prefill` (any number of tokens) or `decode` (one).

@@ -656,10 +656,17 @@ def LoomMergeGpuModulesPass
     `gpu-kernel-outlining` makes a `gpu.module` of every launch: hundreds
     for a model, each its own PTX (or cubin) image, ptxas run and driver
     module. This pass moves every kernel of a module that holds just that
-    kernel into one `gpu.module` (`module-name`), the kernel renamed after
-    the module it came from, and points the `gpu.launch_func` ops at it:
-    `@decode_kernel_3::@decode_kernel` becomes `@kernels::@decode_kernel_3`.
-    Modules with anything else in them are left as they are.
+    kernel into one `gpu.module` (`module-name`) and points the
+    `gpu.launch_func` ops at it. Each kernel is renamed after what it
+    computes, which is what profilers show (`loom-run --profile`, Nsight):
+    `<entry>_<label>_<n>`, with the entry point the launch belongs to (the
+    one a schedule kernel is `loom.kernel_of`, else the launch's function's
+    name up to a `__k`: the code kernels share is `<entry>__k<N>__code`),
+    the name of the launch's location as an identifier (`blk.0.attn_q`
+    becomes `blk_0_attn_q`; `kernel` where it has none), and a count of the
+    kernels so named: `@decode__k3_kernel::@decode__k3_kernel` becomes
+    `@kernels::@decode_blk_0_attn_q_0`. Modules with anything else in them
+    are left as they are.
   }];
   let options = [
     Option<"moduleName", "module-name", "std::string", /*default=*/"\"kernels\"",

@@ -21,6 +21,9 @@
 // checks them: every grid and block dimension at least 1, at most 1024 threads
 // per block (CUDA_ERROR_INVALID_VALUE otherwise).
 //
+// Events take the host's steady clock when recorded (launches run at once,
+// so a kernel's time is the time its host version took).
+//
 // Built as its own shared library; a test points LOOM_CUDA_DRIVER at it.
 // Its functions have the very types the runtime's table calls them
 // through (CudaDriverTypes.h): UBSan's -fsanitize=function checks them.
@@ -30,6 +33,7 @@
 #include "CudaDriverTypes.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -51,12 +55,17 @@ struct Module {
 struct Function {
   std::string name;
 };
+struct Event {
+  std::chrono::steady_clock::time_point at;
+  bool recorded = false;
+};
 
 int context = 0, stream = 0;
 // Every module and function handle lives until exit, as a driver's do
 // (owned here, so that leak checkers see no loss).
 std::deque<Module> modules;
 std::deque<Function> functions;
+std::deque<Event> events;
 
 /// LOOM_FAKE_CUDA_ANY_KERNEL: the counts printed at exit.
 struct Counts {
@@ -243,6 +252,25 @@ EXPORT CUresult cuStreamCreate(CUstream *out, unsigned) {
 }
 EXPORT CUresult cuStreamDestroy_v2(CUstream) { return kSuccess; }
 EXPORT CUresult cuStreamSynchronize(CUstream) { return kSuccess; }
+EXPORT CUresult cuEventCreate(CUevent *out, unsigned) {
+  *out = reinterpret_cast<CUevent>(&events.emplace_back());
+  return kSuccess;
+}
+EXPORT CUresult cuEventRecord(CUevent event, CUstream) {
+  auto *e = reinterpret_cast<Event *>(event);
+  e->at = std::chrono::steady_clock::now();
+  e->recorded = true;
+  return kSuccess;
+}
+EXPORT CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
+  auto *a = reinterpret_cast<Event *>(start),
+       *b = reinterpret_cast<Event *>(end);
+  if (!a->recorded || !b->recorded)
+    return kInvalidValue;
+  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
+  return kSuccess;
+}
+EXPORT CUresult cuEventDestroy_v2(CUevent) { return kSuccess; }
 EXPORT CUresult cuGetErrorName(CUresult r, const char **name) {
   switch (r) {
   case kInvalidValue:

@@ -48,7 +48,8 @@ Operation *LoomDialect::materializeConstant(OpBuilder &builder, Attribute value,
 LogicalResult KernelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  StringAttr name, DenseI64ArrayAttr deps,
                                  DenseI64ArrayAttr params, ArrayAttr reads,
-                                 ArrayAttr writes, StringAttr code) {
+                                 ArrayAttr writes, StringAttr code,
+                                 StringAttr op) {
   if (!name || name.getValue().empty())
     return emitError() << "a kernel needs a name";
   assert(deps && params && reads && writes && "a kernel with a null field");

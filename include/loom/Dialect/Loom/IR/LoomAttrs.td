@@ -70,12 +70,15 @@ def Loom_KernelAttr : AttrDef<Loom_Dialect, "Kernel"> {
     writes (labels for people and `--print-schedule`: a parameter's name or
     `arena[lo, hi)`). `code`, where present, names the private function
     whose code the kernel runs, shared with other kernels of the schedule
-    (loom-share-kernel-code).
+    (loom-share-kernel-code). `op`, where present, says what the kernel
+    computes in the model's own words: the names its ops carry from the
+    frontend (their locations, e.g. `blk.0.attn_q`, several joined by `+`),
+    for profiles (`loom-run --profile`) and people.
 
     ```mlir
     #loom.kernel<name = "prefill_k0", deps = array<i64>,
                  params = array<i64: 0, 1, 5>, reads = ["tokens"],
-                 writes = ["arena[0, 256)"]>
+                 writes = ["arena[0, 256)"], op = "token_embd">
     ```
   }];
   let parameters = (ins "::mlir::StringAttr":$name,
@@ -83,7 +86,8 @@ def Loom_KernelAttr : AttrDef<Loom_Dialect, "Kernel"> {
                         "::mlir::DenseI64ArrayAttr":$params,
                         "::mlir::ArrayAttr":$reads,
                         "::mlir::ArrayAttr":$writes,
-                        OptionalParameter<"::mlir::StringAttr">:$code);
+                        OptionalParameter<"::mlir::StringAttr">:$code,
+                        OptionalParameter<"::mlir::StringAttr">:$op);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }
