@@ -388,9 +388,10 @@ private:
   /// (loom-merge-gpu-modules), but where several ops share the kernel's
   /// code (loom-share-kernel-code: the layers' kernels, and ops alike, such
   /// as the gate and up projections) the name is that of the first of them.
-  /// So the op is the name of `scheduled` that the kernel's name spells,
-  /// layers aside; else `scheduled` (a kernel shared by another op); else
-  /// the name's op, or the name.
+  /// So the op is the name of `scheduled` that the kernel's name starts
+  /// with (a fused kernel's name goes on with the other ops' names), the
+  /// longest, layers aside; else `scheduled` (a kernel shared with another
+  /// op); else the name's op, or the name.
   std::string opOf(StringRef kernel, StringRef scheduled) const {
     StringRef op = kernel;
     if (op.consume_front(name) && op.consume_front("_")) {
@@ -406,10 +407,18 @@ private:
     std::string folded = foldLayers(op);
     SmallVector<StringRef> names;
     scheduled.split(names, '+');
-    for (StringRef n : names)
-      if (foldLayers(identifierOf(n)) == folded)
-        return n.str();
-    return scheduled.str();
+    StringRef best;
+    size_t bestLength = 0;
+    for (StringRef n : names) {
+      std::string id = foldLayers(identifierOf(n));
+      if (StringRef(folded).starts_with(id) &&
+          (folded.size() == id.size() || folded[id.size()] == '_') &&
+          id.size() > bestLength) {
+        best = n;
+        bestLength = id.size();
+      }
+    }
+    return (best.empty() ? scheduled : best).str();
   }
 
   /// Adds the step's kernel times to the profile, each as the op of the

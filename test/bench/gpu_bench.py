@@ -3,6 +3,7 @@
 
 usage: gpu_bench.py --loom-run BIN --artifact SO --model DIR
                     [--prompt 512] [--steps 128] [--json OUT] [--device cpu]
+                    [--attention SO=DIR ...] [--seq 2048]
 
 The model is a Hugging Face folder (config.json + model.safetensors in
 bf16, e.g. a TinyLlama-1.1B-shaped random Llama from
@@ -21,12 +22,27 @@ of a folder of the same shapes. Measured, each on the one GPU:
                   bf16, attention `eager` and `sdpa`: prefill = one forward
                   of the prompt (median of 5 after 2 warm-ups), decode =
                   STEPS greedy forwards of one token with the KV cache
-                  (after a warm-up run of 8).
+                  (after a warm-up run of 8);
+  GEMM            each linear layer of the prefill alone: Loom's time from
+                  `loom-run --profile` (CUDA events around its kernels,
+                  the layers' mean), against `x @ w.T` in bf16 on the same
+                  shapes (cuBLAS; median of 10) as TFLOP/s (2 M N K / time);
+  attention       for each --attention SO=DIR (an artifact compiled with
+                  --max-tokens >= SEQ, and its model folder): Loom's
+                  attention op of a SEQ-token prefill (its kernels' time
+                  from --profile, per layer), against
+                  `scaled_dot_product_attention(q, k, v, is_causal=True)`
+                  in bf16 on the same heads (the key/value heads repeated
+                  for grouped-query attention), as TFLOP/s of causal
+                  attention, 2 SEQ^2 head_dim heads (half of QK^T and PV's
+                  4 SEQ^2 head_dim heads: the keys after a query are
+                  skipped).
 
-Prints a Markdown table (device, CPU and the numbers) and, with --json, the
+Prints Markdown tables (device, CPU and the numbers) and, with --json, the
 same figures as JSON. Without a GPU it exits 2, measuring nothing, unless
 --device cpu asks for a rehearsal of the script on the CPU (PyTorch on the
-CPU, loom-run --device=cpu with a CPU artifact; no bandwidth figure).
+CPU, loom-run --device=cpu with CPU artifacts; no bandwidth figure; the
+CPU's kernel times are its host clock).
 """
 
 import argparse
@@ -77,16 +93,110 @@ def weight_bytes(folder):
     return os.path.getsize(os.path.join(folder, "model.safetensors")) - 8 - header
 
 
-def loom(args, ids):
-    cmd = [args.loom_run, args.artifact, "--weights", args.model,
-           f"--device={args.device}", "--ids", "-p", " ".join(map(str, ids)),
-           "-n", str(len(ids) + args.steps), "--temperature", "0",
-           "--ignore-eos", "--bench"]
+def loom(args, ids, artifact=None, model=None, steps=None, profile=False):
+    steps = args.steps if steps is None else steps
+    cmd = [args.loom_run, artifact or args.artifact, "--weights",
+           model or args.model, f"--device={args.device}", "--ids", "-p",
+           " ".join(map(str, ids)), "-n", str(len(ids) + steps),
+           "--temperature", "0", "--ignore-eos", "--bench"]
+    if profile:
+        cmd.append("--profile")
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": (out.stderr or out.stdout).strip()[-400:]}
     line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
     return json.loads(line)
+
+
+def profiled(result, entry, op):
+    """(seconds, runs) of `op` ("blk.*.attn_q") in `entry` of a --profile
+    result: the ops whose first name it is (a kernel also computing the
+    next op, "blk.*.attn_output+blk.*.residual", counts for its first)."""
+    seconds = runs = 0
+    for o in result.get("profile", []):
+        if o["entry"] == entry and o["op"].split("+")[0] == op:
+            seconds += o["seconds"]
+            runs += o["runs"]
+    return seconds, runs
+
+
+def config_of(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        c = json.load(f)
+    heads = c["num_attention_heads"]
+    return {"dim": c["hidden_size"], "ffn": c["intermediate_size"],
+            "layers": c["num_hidden_layers"], "heads": heads,
+            "kv_heads": c.get("num_key_value_heads", heads),
+            "head_dim": c.get("head_dim") or c["hidden_size"] // heads,
+            "vocab": c["vocab_size"]}
+
+
+def gemm_rows(args, ids):
+    """Each linear layer of the prefill: Loom's kernels against cuBLAS."""
+    import torch
+    c = config_of(args.model)
+    m = len(ids)
+    q, kv = c["heads"] * c["head_dim"], c["kv_heads"] * c["head_dim"]
+    shapes = {"attn_q": (q, c["dim"]), "attn_k": (kv, c["dim"]),
+              "attn_v": (kv, c["dim"]), "attn_output": (c["dim"], q),
+              "ffn_gate": (c["ffn"], c["dim"]), "ffn_up": (c["ffn"], c["dim"]),
+              "ffn_down": (c["dim"], c["ffn"])}
+    run = loom(args, ids, steps=1, profile=True)
+    rows = []
+    for op, (n, k) in shapes.items():
+        flops = 2 * m * n * k
+        row = {"op": op, "m": m, "n": n, "k": k}
+        seconds, runs = profiled(run, "prefill", f"blk.*.{op}")
+        if runs:
+            # Every layer ran it once.
+            row["loom_s"] = seconds / c["layers"]
+            row["loom_tflops"] = flops / row["loom_s"] / 1e12
+        x = torch.randn(m, k, device=args.device, dtype=torch.bfloat16)
+        w = torch.randn(n, k, device=args.device, dtype=torch.bfloat16)
+        for _ in range(3):
+            x @ w.T
+        row["torch_s"] = cuda_time(lambda: x @ w.T, 10, args.device)
+        row["torch_tflops"] = flops / row["torch_s"] / 1e12
+        rows.append(row)
+    return rows, run.get("error")
+
+
+def attention_rows(args):
+    """Causal attention at --seq tokens: Loom's op against SDPA."""
+    import torch
+    rows = []
+    for spec in args.attention:
+        artifact, folder = spec.split("=", 1)
+        c = config_of(folder)
+        s, d, h = args.seq, c["head_dim"], c["heads"]
+        flops = 2 * s * s * d * h
+        row = {"model": os.path.basename(folder.rstrip("/")), "seq": s,
+               "head_dim": d, "heads": h, "kv_heads": c["kv_heads"]}
+        ids = [3 + (i * 7919) % (c["vocab"] - 3) for i in range(s)]
+        run = loom(args, ids, artifact=artifact, model=folder, steps=1,
+                   profile=True)
+        seconds, runs = profiled(run, "prefill", "blk.*.attention")
+        if runs:
+            row["loom_s"] = seconds / c["layers"]
+            row["loom_tflops"] = flops / row["loom_s"] / 1e12
+        elif "error" in run:
+            row["loom_error"] = run["error"]
+        qt = torch.randn(1, h, s, d, device=args.device, dtype=torch.bfloat16)
+        kt = torch.randn(1, c["kv_heads"], s, d, device=args.device,
+                         dtype=torch.bfloat16)
+        vt = torch.randn_like(kt)
+        group = h // c["kv_heads"]
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+
+        def attend():
+            return sdpa(qt, kt.repeat_interleave(group, 1),
+                        vt.repeat_interleave(group, 1), is_causal=True)
+        for _ in range(3):
+            attend()
+        row["torch_s"] = cuda_time(attend, 10, args.device)
+        row["torch_tflops"] = flops / row["torch_s"] / 1e12
+        rows.append(row)
+    return rows
 
 
 def torch_run(args, ids, attention):
@@ -136,6 +246,12 @@ def main():
     ap.add_argument("--prompt", type=int, default=512)
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--json")
+    ap.add_argument("--attention", action="append", default=[],
+                    metavar="SO=DIR",
+                    help="an artifact compiled with --max-tokens >= --seq "
+                         "and its model folder: time its attention")
+    ap.add_argument("--seq", type=int, default=2048,
+                    help="the attention rows' prompt (default 2048)")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
                     help="cpu: rehearse the script without a GPU")
     args = ap.parse_args()
@@ -161,6 +277,8 @@ def main():
     results = {"loom": loom(args, ids)}
     for attention in ("eager", "sdpa"):
         results["torch " + attention] = torch_run(args, ids, attention)
+    gemms, gemm_error = gemm_rows(args, ids)
+    attentions = attention_rows(args)
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -183,12 +301,43 @@ def main():
             continue
         print(f"| {name} | {r['prefill_tok_s']:.0f} | {r['decode_tok_s']:.1f} "
               f"| {100 * r['decode_tok_s'] / roofline:.1f}% |")
+    print()
+    if gemm_error:
+        print(f"Loom's profiled prefill failed: {gemm_error[-200:]}")
+    print(f"| linear layer (prefill {args.prompt}) | M x N x K | Loom TFLOP/s "
+          "| cuBLAS bf16 TFLOP/s | Loom / cuBLAS |")
+    print("|---|---|---|---|---|")
+    for r in gemms:
+        loom_t = r.get("loom_tflops")
+        print(f"| {r['op']} | {r['m']} x {r['n']} x {r['k']} | "
+              + (f"{loom_t:.2f}" if loom_t else "-") + " | "
+              f"{r['torch_tflops']:.2f} | "
+              + (f"{100 * loom_t / r['torch_tflops']:.1f}%" if loom_t else "-")
+              + " |")
+    if attentions:
+        print()
+        print("| causal attention | seq | heads (KV) x head_dim | Loom TFLOP/s "
+              "| SDPA bf16 TFLOP/s | Loom / SDPA |")
+        print("|---|---|---|---|---|---|")
+        for r in attentions:
+            loom_t = r.get("loom_tflops")
+            note = "-" if loom_t else "failed: " + r.get(
+                "loom_error", "no attention op in the profile")[-120:]
+            print(f"| {r['model']} | {r['seq']} | {r['heads']} "
+                  f"({r['kv_heads']}) x {r['head_dim']} | "
+                  + (f"{loom_t:.3f}" if loom_t else note) + " | "
+                  f"{r['torch_tflops']:.2f} | "
+                  + (f"{100 * loom_t / r['torch_tflops']:.1f}%"
+                     if loom_t else "-") + " |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": device, "cpu": cpu, "bandwidth": bandwidth,
                        "weight_bytes": weights, "roofline": roofline,
-                       "results": results}, f, indent=2)
-    return 1 if "error" in results["loom"] else 0
+                       "results": results, "gemm": gemms,
+                       "attention": attentions}, f, indent=2)
+    failed = ("error" in results["loom"] or gemm_error
+              or any("loom_tflops" not in r for r in attentions))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
