@@ -114,6 +114,9 @@ static void addFusionAndBufferization(OpPassManager &pm,
     pm.addPass(createLoomAddIntoReductionsPass());
     // An output later inserted into a bigger tensor (a new key or value row
     // into its cache) is written there in the first place: no copy kernel.
+    // (The value row computed in the cache's shape first: through a reshape
+    // the elimination finds no slice.)
+    pm.addPass(createLoomExpandIntoSlicesPass());
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
   }
   bufferization::OneShotBufferizePassOptions bufferize;

@@ -49,9 +49,8 @@ void recordKernelTime(StringRef entry, StringRef kernel, StringRef op,
                       double seconds) {
   Recorded &r = recorded();
   std::lock_guard<std::mutex> guard(r.lock);
-  auto [it, inserted] =
-      r.index.try_emplace({entry.str(), kernel.str(), op.str()},
-                          r.kernels.size());
+  auto [it, inserted] = r.index.try_emplace(
+      {entry.str(), kernel.str(), op.str()}, r.kernels.size());
   if (inserted)
     r.kernels.push_back({entry.str(), kernel.str(), op.str(), 1, 0, 0});
   KernelTime &k = r.kernels[it->second];

@@ -603,6 +603,29 @@ def LoomAddIntoReductionsPass : Pass<"loom-add-into-reductions"> {
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def LoomExpandIntoSlicesPass : Pass<"loom-expand-into-slices"> {
+  let summary = "Compute a result in the shape of the slice it is inserted as";
+  let description = [{
+    A `linalg.generic` whose result is used only by a `tensor.expand_shape`,
+    itself used only as the source of a `tensor.insert_slice`, becomes a
+    generic with the expanded shape (upstream's fusion of reshapes by
+    expansion, limited to this case): decode's value projection `[1, 1,
+    kv_heads * head_dim]`, reshaped to `[1, kv_heads, 1, head_dim]` and
+    inserted into its cache at the step's position, computes the cache's
+    shape directly. Likewise a generic whose result reaches a slice through
+    reshapes that only move unit dimensions (RoPE's key row `[1, 1,
+    kv_heads, head_dim]` into the cache's `[1, kv_heads, 1, head_dim]`)
+    writes the slice's shape, its output map's results permuted.
+    `eliminate-empty-tensors` can then make the cache's slice its output:
+    the new row is written in place, and on a GPU the copy kernel after it
+    goes. Other reshapes are left alone (the CPU's
+    contraction lowerings expect the projections' own shapes). The NVIDIA
+    pipeline runs it before empty-tensor elimination.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def LoomAttachGpuTargetPass
     : Pass<"loom-attach-gpu-target", "::mlir::ModuleOp"> {
   let summary = "Attach the NVVM target of the module's GPU to its kernels";

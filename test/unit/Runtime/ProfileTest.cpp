@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "loom/Runtime/Device.h"
 #include "loom/Runtime/Profile.h"
+#include "loom/Runtime/Device.h"
 #include "loom/Runtime/Threads.h"
 
 #include <gtest/gtest.h>
@@ -66,7 +66,9 @@ TEST(Profile, AddsKernelsUpByOpMostTimeFirst) {
   EXPECT_TRUE(kernelTimes().empty());
 }
 
-void sleepy(void **) { std::this_thread::sleep_for(std::chrono::milliseconds(2)); }
+void sleepy(void **) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
 void quick(void **) {}
 
 TEST(Profile, CpuDeviceTimesEachKernelWhileOn) {
@@ -77,9 +79,8 @@ TEST(Profile, CpuDeviceTimesEachKernelWhileOn) {
   entry.kernels = {{"step__k0", {}, {}, {}, {}, {}, "blk.0.attn_q"},
                    {"step__k1", {0}, {}, {}, {}, {}, "blk.1.attn_q"},
                    {"step__k2", {1}, {}, {}, {}, {}, ""}};
-  auto executable =
-      device->prepare(entry, {quick, quick, sleepy}, nullptr,
-                      ScheduleMode::Graph);
+  auto executable = device->prepare(entry, {quick, quick, sleepy}, nullptr,
+                                    ScheduleMode::Graph);
   ASSERT_TRUE(bool(executable)) << llvm::toString(executable.takeError());
   void *args[] = {nullptr};
 
