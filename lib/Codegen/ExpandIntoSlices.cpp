@@ -29,8 +29,9 @@ namespace {
 /// The insert_slice that `value` becomes the source of through reshapes
 /// (expand_shape, collapse_shape) each used once, or null; `chain` gets the
 /// reshapes in order.
-tensor::InsertSliceOp sliceThroughReshapes(
-    Value value, SmallVectorImpl<Operation *> *chain = nullptr) {
+tensor::InsertSliceOp
+sliceThroughReshapes(Value value,
+                     SmallVectorImpl<Operation *> *chain = nullptr) {
   while (value.hasOneUse()) {
     Operation *user = *value.getUsers().begin();
     if (auto insert = dyn_cast<tensor::InsertSliceOp>(user))
@@ -102,9 +103,8 @@ struct PermuteUnitDimsIntoSlice : OpRewritePattern<tensor::InsertSliceOp> {
     for (int64_t size : to.getShape())
       results.push_back(size == 1 ? units[nextUnit++] : others[nextOther++]);
     SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
-    maps.back() =
-        AffineMap::get(map.getNumDims(), map.getNumSymbols(), results,
-                       rewriter.getContext());
+    maps.back() = AffineMap::get(map.getNumDims(), map.getNumSymbols(), results,
+                                 rewriter.getContext());
 
     // The output's start through the same reshapes, before the generic.
     rewriter.setInsertionPoint(generic);

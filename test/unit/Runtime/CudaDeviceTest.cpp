@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loom/Runtime/Device.h"
+#include "loom/Runtime/Profile.h"
 
 #include <gtest/gtest.h>
 
@@ -190,6 +191,77 @@ TEST_F(CudaDeviceTest, RunsLaunchesOfCompiledHostCode) {
   gKernel = "iota";
   ran = (*executable)->run(args);
   ASSERT_FALSE(bool(ran)) << errorText(std::move(ran));
+  d.deallocate(pointer);
+  mgpuModuleUnload(gModule);
+}
+
+/// Two schedule kernels: the first launches iota (op "blk.0.attn_q"), the
+/// second scale twice (op "blk.0.ffn_gate+blk.0.ffn_up": scale's name says
+/// neither, so both launches count for the whole op).
+void launchIota(void **args) {
+  void *params[] = {args[0], args[1]};
+  mgpuLaunchKernel(mgpuModuleGetFunction(gModule, "iota"), 2, 1, 1, 32, 1, 1, 0,
+                   mgpuStreamCreate(), params, nullptr, 2);
+}
+void launchScaleTwice(void **args) {
+  void *params[] = {args[0], args[1]};
+  for (int i = 0; i < 2; ++i)
+    mgpuLaunchKernel(mgpuModuleGetFunction(gModule, "scale"), 2, 1, 1, 32, 1, 1,
+                     0, mgpuStreamCreate(), params, nullptr, 2);
+}
+void launchAll(void **args) {
+  launchIota(args);
+  launchScaleTwice(args);
+}
+
+TEST_F(CudaDeviceTest, ProfilesEachLaunchUnderItsScheduleKernelsOp) {
+  auto device = createCudaDevice(0);
+  ASSERT_TRUE(bool(device)) << errorText(device.takeError());
+  Device &d = **device;
+  static const char ptx[] = ".version 8.0\n.target sm_90a\n"
+                            ".visible .entry iota(\n.visible .entry scale(\n";
+  gModule = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+  EntryInfo entry;
+  entry.name = "decode";
+  entry.kernels = {
+      {"decode__k0", {}, {}, {}, {}, {}, "blk.0.attn_q"},
+      {"decode__k1", {0}, {}, {}, {}, {}, "blk.0.ffn_gate+blk.0.ffn_up"}};
+  auto executable = d.prepare(entry, {launchIota, launchScaleTwice}, launchAll,
+                              ScheduleMode::Graph);
+  ASSERT_TRUE(bool(executable)) << errorText(executable.takeError());
+  auto memory = d.allocate(64 * sizeof(float));
+  ASSERT_TRUE(bool(memory));
+  void *pointer = *memory;
+  float factor = 0.5f;
+  void *args[] = {&pointer, &factor};
+
+  // Off: nothing recorded.
+  resetProfile();
+  ASSERT_FALSE(bool((*executable)->run(args)));
+  EXPECT_TRUE(kernelTimes().empty());
+
+  setProfiling(true);
+  for (int step = 0; step < 3; ++step) {
+    llvm::Error ran = (*executable)->run(args);
+    ASSERT_FALSE(bool(ran)) << errorText(std::move(ran));
+  }
+  setProfiling(false);
+  // The kernels ran as before (the schedule's kernels one by one).
+  std::vector<float> back(64);
+  ASSERT_FALSE(bool(d.copyToHost(back.data(), pointer, 64 * sizeof(float))));
+  EXPECT_EQ(back[3], 3 * 0.25f);
+  std::vector<KernelTime> kernels = kernelTimes();
+  ASSERT_EQ(kernels.size(), 2u);
+  EXPECT_EQ(kernels[0].entry, "decode");
+  EXPECT_EQ(kernels[0].kernel, "iota");
+  EXPECT_EQ(kernels[0].op, "blk.0.attn_q");
+  EXPECT_EQ(kernels[0].calls, 3u);
+  EXPECT_EQ(kernels[1].kernel, "scale");
+  EXPECT_EQ(kernels[1].op, "blk.0.ffn_gate+blk.0.ffn_up");
+  EXPECT_EQ(kernels[1].calls, 6u);
+  for (const KernelTime &k : kernels)
+    EXPECT_GE(k.seconds, 0.0);
+  resetProfile();
   d.deallocate(pointer);
   mgpuModuleUnload(gModule);
 }
