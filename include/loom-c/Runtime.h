@@ -135,6 +135,23 @@ loom_status_t loom_session_encode(loom_session_t *session, const char *entry,
                                   const int64_t *lengths, int64_t batch,
                                   const float **out, int64_t *out_count);
 
+/*===--------------------------------------------------------------------===*\
+|* Profiling                                                                *|
+\*===--------------------------------------------------------------------===*/
+
+/* Kernel times, for the whole process (as `loom-run --profile`): while
+ * `loom_profile_enable(1)` is in force, every session's calls time each
+ * kernel they run (the CPU with the host's clock, a GPU with CUDA events)
+ * and add the times up by the model's op. `loom_profile_reset` forgets
+ * them. `loom_profile_json` writes the times so far as JSON, an array of
+ * {"entry", "op", "kernels", "runs", "seconds"} (layers of one op added
+ * together, most time first), NUL-terminated into `buffer` when `size`
+ * bytes hold it, and returns its length without the NUL (so a call with
+ * size 0 asks how much room it needs). */
+void loom_profile_enable(int on);
+void loom_profile_reset(void);
+int64_t loom_profile_json(char *buffer, int64_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,12 +14,14 @@
 #include "loom-c/Runtime.h"
 
 #include "loom/Frontend/ModelFile.h"
+#include "loom/Runtime/Profile.h"
 #include "loom/Runtime/Session.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -325,6 +327,19 @@ loom_status_t loom_session_reset(loom_session_t *session) {
     return bad;
   session->session->reset();
   return nullptr;
+}
+
+void loom_profile_enable(int on) { loom::setProfiling(on != 0); }
+
+void loom_profile_reset(void) { loom::resetProfile(); }
+
+int64_t loom_profile_json(char *buffer, int64_t size) {
+  std::string json = loom::opTimesJson();
+  if (buffer && size > int64_t(json.size())) {
+    std::memcpy(buffer, json.data(), json.size());
+    buffer[json.size()] = '\0';
+  }
+  return int64_t(json.size());
 }
 
 } // extern "C"

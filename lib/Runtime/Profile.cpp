@@ -7,6 +7,8 @@
 #include "loom/Runtime/Profile.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
 #include <atomic>
@@ -101,6 +103,20 @@ std::vector<KernelTime> opTimes() {
                      return a.seconds > b.seconds;
                    });
   return ops;
+}
+
+std::string opTimesJson() {
+  json::Array ops;
+  for (const KernelTime &o : opTimes())
+    ops.push_back(json::Object{{"entry", o.entry},
+                               {"op", o.op},
+                               {"kernels", int64_t(o.kernels)},
+                               {"runs", int64_t(o.calls)},
+                               {"seconds", o.seconds}});
+  std::string out;
+  raw_string_ostream os(out);
+  os << json::Value(std::move(ops));
+  return out;
 }
 
 } // namespace loom

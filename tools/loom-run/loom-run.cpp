@@ -31,7 +31,6 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
@@ -442,22 +441,6 @@ static void printProfile(StringRef device) {
   }
 }
 
-/// The profile by op as JSON: [{"entry", "op", "kernels", "runs",
-/// "seconds"}], most time first.
-static std::string profileJson() {
-  json::Array ops;
-  for (const loom::KernelTime &o : loom::opTimes())
-    ops.push_back(json::Object{{"entry", o.entry},
-                               {"op", o.op},
-                               {"kernels", int64_t(o.kernels)},
-                               {"runs", int64_t(o.calls)},
-                               {"seconds", o.seconds}});
-  std::string out;
-  raw_string_ostream os(out);
-  os << json::Value(std::move(ops));
-  return out;
-}
-
 static int runTokenizer(StringRef path) {
   std::string vocabPath = path.str();
   if (loom::isArtifactFile(path)) {
@@ -853,7 +836,7 @@ static int runMain(int argc, char **argv) {
                compiled ? "true" : "false", loom::threadCount(),
                schedule == loom::ScheduleMode::Graph ? "graph" : "sequential",
                kernelCount("prefill"), kernelCount("decode"),
-               profileKernels ? ", \"profile\": " + profileJson() : "");
+               profileKernels ? ", \"profile\": " + loom::opTimesJson() : "");
   } else {
     fmt::print(stderr,
                "loom-run: {}prompt {} tokens at {:.1f} tok/s, generated {} "

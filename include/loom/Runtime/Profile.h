@@ -63,6 +63,10 @@ std::vector<KernelTime> kernelTimes();
 /// first.
 std::vector<KernelTime> opTimes();
 
+/// opTimes() as JSON: an array of {"entry", "op", "kernels", "runs",
+/// "seconds"}, most time first (loom-run --bench --profile, the C API).
+std::string opTimesJson();
+
 /// `op` with every number that stands between separators (not letters or
 /// digits, or an end) as '*': "blk.12.attn_q" -> "blk.*.attn_q",
 /// "blk_3_ffn_down" -> "blk_*_ffn_down"; "q8_0" stays as it is.

@@ -8,6 +8,8 @@
 |* per position), as llama2.c's run.c forwards them. Plain C: it checks that  *|
 |* the header is C and the API is enough to write a generation loop.         *|
 |* $LOOM_DEVICE names the session's device (loom_session_create_on).         *|
+|* With $LOOM_PROFILE=1 it profiles the decode steps (loom_profile_enable)   *|
+|* and prints their kernel times as JSON on stderr.                          *|
 \*===----------------------------------------------------------------------===*/
 
 #include "loom-c/Runtime.h"
@@ -55,12 +57,15 @@ int main(int argc, char **argv) {
   loom_artifact_release(artifact);
   loom_model_release(model);
 
+  int profile = getenv("LOOM_PROFILE") && atoi(getenv("LOOM_PROFILE")) == 1;
   int64_t vocab = loom_session_vocab_size(session);
   const float *logits = NULL;
   if (check(loom_session_prefill(session, sequence, count, 0, &logits)))
     return 1;
   int64_t length = count;
   const float *last = logits + (count - 1) * vocab;
+  loom_profile_reset();
+  loom_profile_enable(profile);
   for (int64_t pos = count - 1; pos < steps; ++pos) {
     int32_t next = argmax(last, vocab);
     sequence[length++] = next;
@@ -70,9 +75,19 @@ int main(int argc, char **argv) {
       return 1;
     last = logits;
   }
+  loom_profile_enable(0);
   for (int64_t i = 0; i < length; ++i)
     printf("%s%d", i ? " " : "", sequence[i]);
   printf("\n");
+  if (profile) {
+    /* The size first, then the text. */
+    int64_t size = loom_profile_json(NULL, 0);
+    char *json = malloc((size_t)size + 1);
+    if (!json || loom_profile_json(json, size + 1) != size)
+      return 1;
+    fprintf(stderr, "%s\n", json);
+    free(json);
+  }
   loom_session_release(session);
   free(sequence);
   return 0;
