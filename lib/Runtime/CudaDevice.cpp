@@ -23,6 +23,12 @@
 // step's launches are skipped, and the executable's `run` returns the first
 // failure, naming the call and the kernel.
 //
+// An entry point whose schedule lists its kernels runs them on several
+// streams (ScheduleMode::Graph, the default): each kernel on one stream,
+// after events its dependencies on other streams recorded, so that
+// independent kernels (a layer's Q, K and V projections) can run at the
+// same time; ScheduleMode::Sequential runs the entry point on one stream.
+//
 // While profiling is on (Profile.h), the entry point's schedule kernels are
 // called one by one (the order the entry point calls them in), each launch
 // goes between two CUDA events recorded on the stream, and the elapsed
@@ -324,25 +330,94 @@ mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
 namespace loom {
 namespace {
 
+/// Which stream runs each kernel of a schedule, and the events between
+/// streams its dependencies need.
+struct StreamPlan {
+  std::vector<size_t> streamOf;           ///< per kernel
+  std::vector<std::vector<size_t>> waits; ///< per kernel: kernels on others
+  std::vector<bool> signals;              ///< per kernel: others wait for it
+  size_t streams = 1;
+};
+
+/// Kernels in order, each on the stream of a dependency it follows
+/// directly (the stream's last kernel, the latest such), else on the
+/// stream whose last kernel is oldest (a new one while fewer than
+/// `most`). A dependency on another stream is an event to wait for, unless
+/// the stream already waited for that kernel or a later one of its stream
+/// (a stream runs its kernels in order): one wait per other stream at most.
+StreamPlan planStreams(ArrayRef<KernelInfo> kernels, size_t most) {
+  StreamPlan plan;
+  plan.streamOf.resize(kernels.size());
+  plan.waits.resize(kernels.size());
+  plan.signals.assign(kernels.size(), false);
+  std::vector<int64_t> tail; // each stream's last kernel
+  // synced[s][t]: the latest kernel of stream t that stream s waited for.
+  std::vector<std::vector<int64_t>> synced;
+  for (auto [i, k] : llvm::enumerate(kernels)) {
+    std::optional<size_t> chosen;
+    for (auto [s, t] : llvm::enumerate(tail))
+      if (llvm::is_contained(k.deps, t) && (!chosen || t > tail[*chosen]))
+        chosen = s;
+    if (!chosen && tail.size() < most) {
+      chosen = tail.size();
+      tail.push_back(-1);
+      for (std::vector<int64_t> &row : synced)
+        row.push_back(-1);
+      synced.emplace_back(tail.size(), -1);
+    }
+    if (!chosen)
+      chosen =
+          size_t(std::min_element(tail.begin(), tail.end()) - tail.begin());
+    size_t s = *chosen;
+    plan.streamOf[i] = s;
+    tail[s] = int64_t(i);
+    // The latest dependency on each other stream.
+    std::vector<int64_t> latest(tail.size(), -1);
+    for (int64_t d : k.deps)
+      if (d >= 0 && size_t(d) < i && plan.streamOf[d] != s)
+        latest[plan.streamOf[d]] = std::max(latest[plan.streamOf[d]], d);
+    for (auto [t, d] : llvm::enumerate(latest))
+      if (d > synced[s][t]) {
+        plan.waits[i].push_back(size_t(d));
+        plan.signals[d] = true;
+        synced[s][t] = d;
+      }
+  }
+  plan.streams = std::max<size_t>(tail.size(), 1);
+  return plan;
+}
+
 class CudaExecutable final : public Executable {
 public:
-  CudaExecutable(const Driver &driver, CUcontext context, CUstream stream,
-                 EntryFunction whole, const EntryInfo &entry,
-                 ArrayRef<EntryFunction> kernels)
-      : driver(driver), context(context), stream(stream), whole(whole),
-        name(entry.name), kernels(kernels.begin(), kernels.end()),
-        info(entry.kernels) {
-    if (this->kernels.size() != info.size() ||
-        llvm::is_contained(this->kernels, nullptr))
-      this->kernels.clear();
-  }
+  /// `streams[0]` runs the entry point whole; with a plan (`streams` as
+  /// many as it uses) the kernels run on theirs.
+  CudaExecutable(const Driver &driver, CUcontext context,
+                 std::vector<CUstream> streams, EntryFunction whole,
+                 const EntryInfo &entry, ArrayRef<EntryFunction> kernels,
+                 std::optional<StreamPlan> plan)
+      : driver(driver), context(context), stream(streams.front()),
+        streams(std::move(streams)), whole(whole), name(entry.name),
+        kernels(kernels.begin(), kernels.end()), info(entry.kernels),
+        plan(std::move(plan)) {}
 
   ~CudaExecutable() override {
     // (In a context already released they went with it.)
-    if (!timing.events.empty() &&
-        driver.cuCtxSetCurrent(context) == CUDA_SUCCESS)
-      for (CUevent event : timing.events)
+    if ((timing.events.empty() && done.empty()) ||
+        driver.cuCtxSetCurrent(context) != CUDA_SUCCESS)
+      return;
+    for (CUevent event : timing.events)
+      driver.cuEventDestroy(event);
+    for (CUevent event : done)
+      if (event)
         driver.cuEventDestroy(event);
+  }
+
+  /// Whether `kernels` can be called one by one for `entry` (the manifest
+  /// lists them, each with code).
+  static bool callable(const EntryInfo &entry,
+                       ArrayRef<EntryFunction> kernels) {
+    return !kernels.empty() && kernels.size() == entry.kernels.size() &&
+           !llvm::is_contained(kernels, nullptr);
   }
 
   Error run(void **args) override {
@@ -361,7 +436,9 @@ public:
     if (profiling())
       l.timing = &timing;
     launching = &l;
-    if (l.timing && !kernels.empty()) {
+    if (plan) {
+      runPlanned(l, args);
+    } else if (l.timing && !kernels.empty()) {
       for (size_t i = 0; i < kernels.size() && l.error.empty(); ++i) {
         timing.scheduleKernel = i;
         kernels[i](args);
@@ -371,7 +448,10 @@ public:
       whole(args);
     }
     launching = nullptr;
-    CUresult r = driver.cuStreamSynchronize(stream);
+    CUresult r = CUDA_SUCCESS;
+    for (CUstream s : streams)
+      if (CUresult e = driver.cuStreamSynchronize(s); r == CUDA_SUCCESS)
+        r = e;
     if (!l.error.empty())
       return createStringError("entry point '" + name + "': " + l.error);
     // A kernel's fault surfaces here.
@@ -382,6 +462,37 @@ public:
   }
 
 private:
+  /// The schedule's kernels on the plan's streams.
+  void runPlanned(Launching &l, void **args) {
+    if (done.empty())
+      done.assign(kernels.size(), nullptr);
+    for (size_t i = 0; i < kernels.size() && l.error.empty(); ++i) {
+      CUstream s = streams[plan->streamOf[i]];
+      for (size_t d : plan->waits[i])
+        if (CUresult r = driver.cuStreamWaitEvent(s, done[d], 0);
+            r != CUDA_SUCCESS) {
+          fail(formatv("cuStreamWaitEvent: {0}", driver.describe(r)).str());
+          return;
+        }
+      l.stream = s;
+      timing.scheduleKernel = i;
+      kernels[i](args);
+      if (!plan->signals[i])
+        continue;
+      // Events only order streams: no timing.
+      if (!done[i])
+        if (CUresult r = driver.cuEventCreate(&done[i], kEventDisableTiming);
+            r != CUDA_SUCCESS) {
+          fail(formatv("cuEventCreate: {0}", driver.describe(r)).str());
+          return;
+        }
+      if (CUresult r = driver.cuEventRecord(done[i], s); r != CUDA_SUCCESS) {
+        fail(formatv("cuEventRecord: {0}", driver.describe(r)).str());
+        return;
+      }
+    }
+  }
+
   /// What GPU kernel `kernel` of this entry point computes, launched by a
   /// schedule kernel computing `scheduled` (its `op`: names joined by '+',
   /// or empty). The kernel's name says it, `<entry>_<op>_<n>`
@@ -454,16 +565,23 @@ private:
   const Driver &driver;
   CUcontext context;
   CUstream stream;
+  std::vector<CUstream> streams;
   EntryFunction whole;
   std::string name;
   /// The schedule's kernels (empty where the artifact lists none).
   std::vector<EntryFunction> kernels;
   std::vector<KernelInfo> info;
+  std::optional<StreamPlan> plan;
+  /// Each kernel's event for the kernels on other streams that wait for it.
+  std::vector<CUevent> done;
   Timing timing;
 };
 
 class CudaDevice final : public Device {
 public:
+  /// The most streams one entry point's kernels run on.
+  static constexpr size_t kMaxStreams = 4;
+
   CudaDevice(const Driver &driver, CUdevice device, CUcontext context,
              std::string label)
       : driver(driver), device(device), context(context),
@@ -543,23 +661,34 @@ public:
         formatv("{0}: copying {1} bytes from the device", label, bytes).str());
   }
 
-  /// One stream per entry point; Graph and Sequential both run its
-  /// launches in the order the host code makes them.
+  /// Graph: the schedule's kernels on up to kMaxStreams streams
+  /// (planStreams); Sequential, or an entry point without a kernel list:
+  /// one stream, the entry point whole.
   Expected<std::unique_ptr<Executable>> prepare(const EntryInfo &entry,
                                                 ArrayRef<EntryFunction> kernels,
                                                 EntryFunction whole,
-                                                ScheduleMode) override {
+                                                ScheduleMode mode) override {
     if (!whole)
       return createStringError("entry point '" + entry.name + "' has no code");
     if (Error e = makeCurrent())
       return std::move(e);
-    CUstream stream = nullptr;
-    if (Error e = driver.check(driver.cuStreamCreate(&stream, 0),
-                               label + ": cuStreamCreate"))
-      return std::move(e);
-    streams.push_back(stream);
-    return std::make_unique<CudaExecutable>(driver, context, stream, whole,
-                                            entry, kernels);
+    std::optional<StreamPlan> plan;
+    if (mode == ScheduleMode::Graph && CudaExecutable::callable(entry, kernels))
+      plan = planStreams(entry.kernels, kMaxStreams);
+    std::vector<CUstream> mine;
+    for (size_t i = 0; i < (plan ? plan->streams : 1); ++i) {
+      CUstream stream = nullptr;
+      if (Error e = driver.check(driver.cuStreamCreate(&stream, 0),
+                                 label + ": cuStreamCreate"))
+        return std::move(e);
+      streams.push_back(stream);
+      mine.push_back(stream);
+    }
+    if (!CudaExecutable::callable(entry, kernels))
+      kernels = {};
+    return std::make_unique<CudaExecutable>(driver, context, std::move(mine),
+                                            whole, entry, kernels,
+                                            std::move(plan));
   }
 
 private:

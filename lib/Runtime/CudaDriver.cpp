@@ -81,6 +81,7 @@ Expected<Driver> open() {
   bind(d.cuStreamCreate, "cuStreamCreate");
   bind(d.cuStreamDestroy, "cuStreamDestroy_v2");
   bind(d.cuStreamSynchronize, "cuStreamSynchronize");
+  bind(d.cuStreamWaitEvent, "cuStreamWaitEvent");
   bind(d.cuEventCreate, "cuEventCreate");
   bind(d.cuEventRecord, "cuEventRecord");
   // CUDA 12.8 versioned it (the same signature); older drivers have the

@@ -24,6 +24,8 @@ using CUstream = struct CUstream_st *;
 using CUevent = struct CUevent_st *;
 
 constexpr CUresult CUDA_SUCCESS = 0;
+/// cuEventCreate's flag for events that only order streams.
+constexpr unsigned kEventDisableTiming = 2;
 /// cuDeviceGetAttribute's compute capability (major, minor) and SM count.
 constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;

@@ -17,7 +17,10 @@ of a folder of the same shapes. Measured, each on the one GPU:
                   every weight once and did nothing else;
   Loom            `loom-run --bench` (one untimed warm-up of the same prompt
                   and step first): prefill tokens/s of a PROMPT-token prompt,
-                  decode tokens/s of STEPS greedy steps (--ignore-eos);
+                  decode tokens/s of STEPS greedy steps (--ignore-eos); the
+                  schedule's independent kernels on several streams (the
+                  default), and again with --schedule=sequential (one
+                  stream: no events between streams);
   PyTorch         transformers' LlamaForCausalLM on the same weights in
                   bf16, attention `eager` and `sdpa`: prefill = one forward
                   of the prompt (median of 5 after 2 warm-ups), decode =
@@ -93,7 +96,8 @@ def weight_bytes(folder):
     return os.path.getsize(os.path.join(folder, "model.safetensors")) - 8 - header
 
 
-def loom(args, ids, artifact=None, model=None, steps=None, profile=False):
+def loom(args, ids, artifact=None, model=None, steps=None, profile=False,
+         extra=()):
     steps = args.steps if steps is None else steps
     cmd = [args.loom_run, artifact or args.artifact, "--weights",
            model or args.model, f"--device={args.device}", "--ids", "-p",
@@ -101,6 +105,7 @@ def loom(args, ids, artifact=None, model=None, steps=None, profile=False):
            "--temperature", "0", "--ignore-eos", "--bench"]
     if profile:
         cmd.append("--profile")
+    cmd += list(extra)
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": (out.stderr or out.stdout).strip()[-400:]}
@@ -274,7 +279,9 @@ def main():
     bandwidth = copy_bandwidth() if cuda else float("nan")
     weights = weight_bytes(args.model)
     roofline = bandwidth / weights
-    results = {"loom": loom(args, ids)}
+    results = {"loom": loom(args, ids),
+               "loom, one stream": loom(args, ids,
+                                        extra=["--schedule=sequential"])}
     for attention in ("eager", "sdpa"):
         results["torch " + attention] = torch_run(args, ids, attention)
     gemms, gemm_error = gemm_rows(args, ids)

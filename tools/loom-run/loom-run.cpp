@@ -104,11 +104,13 @@ cl::opt<loom::ScheduleMode> schedule(
     "schedule",
     cl::desc("How each step runs the kernels the compiler split it into"),
     cl::values(clEnumValN(loom::ScheduleMode::Graph, "graph",
-                          "As a tbb::flow::graph of their dependencies: "
+                          "As a tbb::flow::graph of their dependencies (on "
+                          "a GPU: on up to 4 streams, ordered by events): "
                           "independent kernels run at the same time "
                           "(default)"),
                clEnumValN(loom::ScheduleMode::Sequential, "sequential",
-                          "One after the other, in the compiler's order")),
+                          "One after the other, in the compiler's order "
+                          "(on a GPU: one stream)")),
     cl::init(loom::ScheduleMode::Graph));
 cl::opt<bool>
     bench("bench",

@@ -17,7 +17,10 @@
 // With LOOM_FAKE_CUDA_ANY_KERNEL=1 every other kernel runs as a no-op
 // (compiled artifacts: their host code, arena and launches run, the math
 // does not), and at exit the driver prints how many modules were loaded,
-// kernels launched and kernels looked up. Launches are checked as a driver
+// kernels launched and kernels looked up, on how many streams the
+// launches went, and how many waits for events streams made (a wait for
+// an event never recorded is an error here: the runtime records an event
+// before any stream waits for it). Launches are checked as a driver
 // checks them: every grid and block dimension at least 1, at most 1024 threads
 // per block (CUDA_ERROR_INVALID_VALUE otherwise).
 //
@@ -39,6 +42,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <string>
 
 namespace {
@@ -60,7 +64,8 @@ struct Event {
   bool recorded = false;
 };
 
-int context = 0, stream = 0;
+int context = 0;
+std::deque<int> streams;
 // Every module and function handle lives until exit, as a driver's do
 // (owned here, so that leak checkers see no loss).
 std::deque<Module> modules;
@@ -73,14 +78,17 @@ struct Counts {
     const char *v = std::getenv("LOOM_FAKE_CUDA_ANY_KERNEL");
     return v && *v == '1';
   }();
-  uint64_t loads = 0, launches = 0, lookups = 0;
+  uint64_t loads = 0, launches = 0, lookups = 0, waits = 0;
+  std::set<CUstream> launchedOn;
   ~Counts() {
     if (anyKernel)
       std::fprintf(stderr,
                    "fake CUDA driver: %llu modules loaded, %llu kernels "
-                   "launched, %llu kernels looked up\n",
+                   "launched, %llu kernels looked up, launches on %zu "
+                   "streams, %llu stream waits\n",
                    (unsigned long long)loads, (unsigned long long)launches,
-                   (unsigned long long)lookups);
+                   (unsigned long long)lookups, launchedOn.size(),
+                   (unsigned long long)waits);
   }
 } counts;
 
@@ -224,13 +232,14 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *out, CUmodule module,
 }
 EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy,
                                unsigned gz, unsigned bx, unsigned by,
-                               unsigned bz, unsigned, CUstream, void **params,
-                               void **) {
+                               unsigned bz, unsigned, CUstream stream,
+                               void **params, void **) {
   const std::string &name = reinterpret_cast<Function *>(function)->name;
   uint64_t threads = uint64_t(gx) * gy * gz * bx * by * bz;
   if (!gx || !gy || !gz || !bx || !by || !bz || uint64_t(bx) * by * bz > 1024)
     return kInvalidValue;
   ++counts.launches;
+  counts.launchedOn.insert(stream);
   if (name == "iota") {
     auto *out = *static_cast<float **>(params[0]);
     for (uint64_t i = 0; i < threads; ++i)
@@ -247,7 +256,7 @@ EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy,
   return counts.anyKernel && name != "fault" ? kSuccess : kLaunchFailed;
 }
 EXPORT CUresult cuStreamCreate(CUstream *out, unsigned) {
-  *out = reinterpret_cast<CUstream>(&stream);
+  *out = reinterpret_cast<CUstream>(&streams.emplace_back());
   return kSuccess;
 }
 EXPORT CUresult cuStreamDestroy_v2(CUstream) { return kSuccess; }
@@ -271,6 +280,12 @@ EXPORT CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
   return kSuccess;
 }
 EXPORT CUresult cuEventDestroy_v2(CUevent) { return kSuccess; }
+EXPORT CUresult cuStreamWaitEvent(CUstream, CUevent event, unsigned flags) {
+  if (!event || !reinterpret_cast<Event *>(event)->recorded || flags != 0)
+    return kInvalidValue;
+  ++counts.waits;
+  return kSuccess;
+}
 EXPORT CUresult cuGetErrorName(CUresult r, const char **name) {
   switch (r) {
   case kInvalidValue:
