@@ -119,6 +119,15 @@ TEST_F(CudaDeviceTest, MemoryIsZeroedAndCopies) {
 void *gModule = nullptr;
 const char *gKernel = "iota";
 
+/// Registers a module of the stand-in driver's kernels in gModule: PTX,
+/// NUL-terminated, as an artifact embeds it.
+void loadTestKernels() {
+  static const char ptx[] = ".version 8.0\n.target sm_90a\n"
+                            ".visible .entry iota(\n.visible .entry scale(\n"
+                            ".visible .entry fault(\n";
+  gModule = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+}
+
 /// An entry point as the GPU lowering compiles one: per launch, the
 /// function from the module, a stream, the launch, a synchronization.
 /// args[0]: the buffer's device pointer; args[1]: a float.
@@ -141,11 +150,7 @@ TEST_F(CudaDeviceTest, RunsLaunchesOfCompiledHostCode) {
   auto device = createCudaDevice(0);
   ASSERT_TRUE(bool(device)) << errorText(device.takeError());
   Device &d = **device;
-  // PTX, NUL-terminated, as the artifact embeds it.
-  static const char ptx[] = ".version 8.0\n.target sm_90a\n"
-                            ".visible .entry iota(\n.visible .entry scale(\n"
-                            ".visible .entry fault(\n";
-  gModule = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+  loadTestKernels();
   ASSERT_NE(gModule, nullptr);
 
   EntryInfo entry;
@@ -218,9 +223,7 @@ TEST_F(CudaDeviceTest, ProfilesEachLaunchUnderItsScheduleKernelsOp) {
   auto device = createCudaDevice(0);
   ASSERT_TRUE(bool(device)) << errorText(device.takeError());
   Device &d = **device;
-  static const char ptx[] = ".version 8.0\n.target sm_90a\n"
-                            ".visible .entry iota(\n.visible .entry scale(\n";
-  gModule = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+  loadTestKernels();
   EntryInfo entry;
   entry.name = "decode";
   entry.kernels = {
@@ -285,9 +288,7 @@ TEST_F(CudaDeviceTest, IndependentKernelsGoOnStreamsOfTheirOwn) {
   auto device = createCudaDevice(0);
   ASSERT_TRUE(bool(device)) << errorText(device.takeError());
   Device &d = **device;
-  static const char ptx[] = ".version 8.0\n.target sm_90a\n"
-                            ".visible .entry iota(\n.visible .entry scale(\n";
-  gModule = mgpuModuleLoadJIT(const_cast<char *>(ptx), 0);
+  loadTestKernels();
   // 0 -> {1, 2} -> 3.
   EntryInfo entry;
   entry.name = "step";
