@@ -30,6 +30,8 @@ of a folder of the same shapes. Measured, each on the one GPU:
                   `loom-run --profile` (CUDA events around its kernels,
                   the layers' mean), against `x @ w.T` in bf16 on the same
                   shapes (cuBLAS; median of 10) as TFLOP/s (2 M N K / time);
+                  and from the same run's 16 decode steps, how much of a
+                  step the kernels fill;
   attention       for each --attention SO=DIR (an artifact compiled with
                   --max-tokens >= SEQ, and its model folder): Loom's
                   attention op of a SEQ-token prefill (its kernels' time
@@ -146,7 +148,7 @@ def gemm_rows(args, ids):
               "attn_v": (kv, c["dim"]), "attn_output": (c["dim"], q),
               "ffn_gate": (c["ffn"], c["dim"]), "ffn_up": (c["ffn"], c["dim"]),
               "ffn_down": (c["dim"], c["ffn"])}
-    run = loom(args, ids, steps=1, profile=True)
+    run = loom(args, ids, steps=16, profile=True)
     rows = []
     for op, (n, k) in shapes.items():
         flops = 2 * m * n * k
@@ -163,7 +165,20 @@ def gemm_rows(args, ids):
         row["torch_s"] = cuda_time(lambda: x @ w.T, 10, args.device)
         row["torch_tflops"] = flops / row["torch_s"] / 1e12
         rows.append(row)
-    return rows, run.get("error")
+    return rows, run
+
+
+def busy(run):
+    """Of a profiled run's decode steps: wall ms a step, kernel ms a step
+    (the events' sum), and the share of the step the kernels fill: well
+    under 100% means the host's launches keep the GPU waiting."""
+    steps = run.get("generated_tokens", 0)
+    if not steps or "profile" not in run:
+        return None
+    wall = run["decode_s"] / steps
+    kernels = sum(o["seconds"] for o in run["profile"]
+                  if o["entry"] == "decode") / steps
+    return wall * 1e3, kernels * 1e3, 100 * kernels / wall
 
 
 def attention_rows(args):
@@ -284,7 +299,9 @@ def main():
                                         extra=["--schedule=sequential"])}
     for attention in ("eager", "sdpa"):
         results["torch " + attention] = torch_run(args, ids, attention)
-    gemms, gemm_error = gemm_rows(args, ids)
+    gemms, profiled_run = gemm_rows(args, ids)
+    gemm_error = profiled_run.get("error")
+    decode_busy = busy(profiled_run)
     attentions = attention_rows(args)
 
     cpu = platform.processor() or platform.machine()
@@ -311,6 +328,11 @@ def main():
     print()
     if gemm_error:
         print(f"Loom's profiled prefill failed: {gemm_error[-200:]}")
+    elif decode_busy:
+        print("Loom's decode with --profile: %.3f ms a step, %.3f ms of it in "
+              "kernels (%.0f%%; the rest is the GPU waiting for launches)"
+              % decode_busy)
+        print()
     print(f"| linear layer (prefill {args.prompt}) | M x N x K | Loom TFLOP/s "
           "| cuBLAS bf16 TFLOP/s | Loom / cuBLAS |")
     print("|---|---|---|---|---|")
@@ -341,6 +363,7 @@ def main():
             json.dump({"device": device, "cpu": cpu, "bandwidth": bandwidth,
                        "weight_bytes": weights, "roofline": roofline,
                        "results": results, "gemm": gemms,
+                       "decode_busy": decode_busy,
                        "attention": attentions}, f, indent=2)
     failed = ("error" in results["loom"] or gemm_error
               or any("loom_tflops" not in r for r in attentions))
