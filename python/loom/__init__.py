@@ -36,6 +36,7 @@ __all__ = [
     "Tokenizer",
     "compile_options",
     "load",
+    "profile",
     "set_threads",
 ]
 
@@ -61,6 +62,44 @@ def compile_options() -> Dict[str, Dict[str, str]]:
         }
         for flag, description, value in _loom.compile_options()
     }
+
+
+class Profile:
+    """Kernel times of the calls made inside ``with loom.profile() as p:``
+    (as ``loom-run --profile``): every kernel each session call runs, timed
+    (the host's clock on the CPU, CUDA events on a GPU) and added up by
+    entry point and op of the model, the layers of an op together
+    (``blk.*.attn_q``). ``ops`` holds them once the block ends, most time
+    first, each a dict with ``entry``, ``op``, ``kernels``, ``runs`` and
+    ``seconds``. Profiling is for the whole process: one block at a time."""
+
+    def __init__(self):
+        self.ops: List[Dict[str, Any]] = []
+
+    def __enter__(self) -> "Profile":
+        _loom.reset_profile()
+        _loom.set_profiling(True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _loom.set_profiling(False)
+        self.ops = [
+            {"entry": entry, "op": op, "kernels": kernels, "runs": runs,
+             "seconds": seconds}
+            for entry, op, kernels, runs, seconds in _loom.op_times()
+        ]
+        _loom.reset_profile()
+
+    def seconds(self, entry: Optional[str] = None) -> float:
+        """The kernels' time in all, or in entry point ``entry``."""
+        return sum(o["seconds"] for o in self.ops
+                   if entry is None or o["entry"] == entry)
+
+
+def profile() -> Profile:
+    """A context manager that profiles the kernels of the calls inside it:
+    ``with loom.profile() as p: model.generate(...)``, then ``p.ops``."""
+    return Profile()
 
 
 def set_threads(count: int) -> None:

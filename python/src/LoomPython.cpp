@@ -19,6 +19,7 @@
 #include "loom/InitAllDialects.h"
 #include "loom/InitAllPasses.h"
 #include "loom/Runtime/Generation.h"
+#include "loom/Runtime/Profile.h"
 #include "loom/Runtime/Sampler.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Runtime/Threads.h"
@@ -612,6 +613,21 @@ NB_MODULE(_loom, m) {
         "Threads compiled code runs its parallel loops on (0: one per "
         "hardware thread).");
   m.def("thread_count", &loom::threadCount);
+  m.def("set_profiling", &loom::setProfiling, "on"_a,
+        "Time every kernel the sessions run (loom-run --profile).");
+  m.def("reset_profile", &loom::resetProfile);
+  m.def(
+      "op_times",
+      [] {
+        std::vector<
+            std::tuple<std::string, std::string, uint64_t, uint64_t, double>>
+            list;
+        for (const loom::KernelTime &o : loom::opTimes())
+          list.emplace_back(o.entry, o.op, o.kernels, o.calls, o.seconds);
+        return list;
+      },
+      "The kernel times by entry point and op (layers folded), most time "
+      "first: (entry, op, kernels, runs, seconds).");
   m.def(
       "is_artifact",
       [](const std::string &path) { return loom::isArtifactFile(path); },

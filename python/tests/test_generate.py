@@ -285,3 +285,22 @@ def test_tokenizer_file_told_apart_by_content(models, tmp_path, cache_dir):
     with pytest.raises(loom.LoomError, match="stories260K.bin: is a model "
                        "file without a vocabulary"):
         loom.load(checkpoint, tokenizer=checkpoint, cache_dir=cache_dir)
+
+
+def test_profile_counts_every_kernel_run(stories):
+    # stories260K's schedule: 91 kernels a decode step, 5 layers.
+    session = stories.session()
+    with loom.profile() as p:
+        session.prefill(stories.tokenizer.encode(PROMPT))
+        for position in range(5, 9):
+            session.decode(1, position)
+    decode = [o for o in p.ops if o["entry"] == "decode"]
+    assert sum(o["runs"] for o in decode) == 91 * 4
+    q = next(o for o in decode if o["op"] == "blk.*.attn_q")
+    assert (q["kernels"], q["runs"]) == (5, 20)
+    assert p.seconds() > 0 and p.seconds("decode") < p.seconds()
+    # Off again after the block: nothing more is recorded.
+    session.decode(1, 9)
+    with loom.profile() as empty:
+        pass
+    assert empty.ops == []
