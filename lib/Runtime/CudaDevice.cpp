@@ -109,6 +109,15 @@ void fail(const std::string &what) {
     p.pendingError = what;
 }
 
+/// Whether `result` of the driver's `call` is success; a failure is
+/// recorded ("call: CUDA_ERROR_... (...)").
+bool succeeded(const cuda::Driver &d, CUresult result, const char *call) {
+  if (result == CUDA_SUCCESS)
+    return true;
+  fail(formatv("{0}: {1}", call, d.describe(result)).str());
+  return false;
+}
+
 /// The driver with the device's context current on this thread, or null
 /// (recorded) where no CUDA device was created.
 const Driver *current(const char *call) {
@@ -280,35 +289,29 @@ mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
     return;
   const loom::cuda::Driver &d = *l->driver;
   loom::Timing *t = l->timing;
+  size_t n = t ? t->launched.size() : 0;
   if (t) {
-    size_t n = t->launched.size();
     while (t->events.size() < 2 * n + 2) {
       CUevent event = nullptr;
-      if (CUresult r = d.cuEventCreate(&event, 0); r != CUDA_SUCCESS) {
-        loom::fail(formatv("cuEventCreate: {0}", d.describe(r)).str());
+      if (!loom::succeeded(d, d.cuEventCreate(&event, 0), "cuEventCreate"))
         return;
-      }
       t->events.push_back(event);
     }
-    if (CUresult r =
-            d.cuEventRecord(t->events[2 * n], static_cast<CUstream>(stream));
-        r != CUDA_SUCCESS) {
-      loom::fail(formatv("cuEventRecord: {0}", d.describe(r)).str());
+    if (!loom::succeeded(
+            d, d.cuEventRecord(t->events[2 * n], static_cast<CUstream>(stream)),
+            "cuEventRecord"))
       return;
-    }
   }
-  CUresult r = l->driver->cuLaunchKernel(
+  CUresult r = d.cuLaunchKernel(
       static_cast<CUfunction>(function), unsigned(gridX), unsigned(gridY),
       unsigned(gridZ), unsigned(blockX), unsigned(blockY), unsigned(blockZ),
       unsigned(sharedBytes), static_cast<CUstream>(stream), params, extra);
   if (r == CUDA_SUCCESS && t) {
-    size_t n = t->launched.size();
     t->launched.push_back(
         {static_cast<CUfunction>(function), t->scheduleKernel});
-    if (CUresult e = d.cuEventRecord(t->events[2 * n + 1],
-                                     static_cast<CUstream>(stream));
-        e != CUDA_SUCCESS)
-      loom::fail(formatv("cuEventRecord: {0}", d.describe(e)).str());
+    loom::succeeded(
+        d, d.cuEventRecord(t->events[2 * n + 1], static_cast<CUstream>(stream)),
+        "cuEventRecord");
   }
   if (r == CUDA_SUCCESS)
     return;
@@ -436,13 +439,10 @@ public:
     if (profiling())
       l.timing = &timing;
     launching = &l;
-    if (plan) {
-      runPlanned(l, args);
-    } else if (l.timing && !kernels.empty()) {
-      for (size_t i = 0; i < kernels.size() && l.error.empty(); ++i) {
-        timing.scheduleKernel = i;
-        kernels[i](args);
-      }
+    // Profiled, the kernels one by one (on one stream without a plan), so
+    // that each launch is known to come from its schedule kernel.
+    if (plan || (l.timing && !kernels.empty())) {
+      runKernels(l, args);
     } else {
       timing.scheduleKernel = SIZE_MAX;
       whole(args);
@@ -462,34 +462,34 @@ public:
   }
 
 private:
-  /// The schedule's kernels on the plan's streams.
-  void runPlanned(Launching &l, void **args) {
-    if (done.empty())
+  /// The schedule's kernels one by one: on the plan's streams, or without
+  /// a plan all on the entry point's stream.
+  void runKernels(Launching &l, void **args) {
+    if (plan && done.empty())
       done.assign(kernels.size(), nullptr);
     for (size_t i = 0; i < kernels.size() && l.error.empty(); ++i) {
+      timing.scheduleKernel = i;
+      if (!plan) {
+        kernels[i](args);
+        continue;
+      }
       CUstream s = streams[plan->streamOf[i]];
       for (size_t d : plan->waits[i])
-        if (CUresult r = driver.cuStreamWaitEvent(s, done[d], 0);
-            r != CUDA_SUCCESS) {
-          fail(formatv("cuStreamWaitEvent: {0}", driver.describe(r)).str());
+        if (!succeeded(driver, driver.cuStreamWaitEvent(s, done[d], 0),
+                       "cuStreamWaitEvent"))
           return;
-        }
       l.stream = s;
-      timing.scheduleKernel = i;
       kernels[i](args);
       if (!plan->signals[i])
         continue;
       // Events only order streams: no timing.
-      if (!done[i])
-        if (CUresult r = driver.cuEventCreate(&done[i], kEventDisableTiming);
-            r != CUDA_SUCCESS) {
-          fail(formatv("cuEventCreate: {0}", driver.describe(r)).str());
-          return;
-        }
-      if (CUresult r = driver.cuEventRecord(done[i], s); r != CUDA_SUCCESS) {
-        fail(formatv("cuEventRecord: {0}", driver.describe(r)).str());
+      if (!done[i] &&
+          !succeeded(driver,
+                     driver.cuEventCreate(&done[i], kEventDisableTiming),
+                     "cuEventCreate"))
         return;
-      }
+      if (!succeeded(driver, driver.cuEventRecord(done[i], s), "cuEventRecord"))
+        return;
     }
   }
 
@@ -560,8 +560,6 @@ private:
     return Error::success();
   }
 
-public:
-private:
   const Driver &driver;
   CUcontext context;
   CUstream stream;
